@@ -1,0 +1,384 @@
+//! Diagnostics: every error and warning wardwall reports about a policy.
+//!
+//! Stages collect [`Diagnostic`]s (never stopping at the first) and this
+//! module renders them in one place, with miette: file, line and column, a
+//! source snippet with the offending span underlined, and a hint.
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use serde::Serialize;
+
+/// Index of a file in a [`SourceMap`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub u32);
+
+/// A byte range in one source file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Span {
+    pub file: FileId,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl Span {
+    pub fn new(file: FileId, span: SourceSpan) -> Self {
+        Self {
+            file,
+            offset: span.offset(),
+            len: span.len(),
+        }
+    }
+}
+
+/// One loaded policy file.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// The path as the user gave it (or as an include resolved it), for messages.
+    pub name: String,
+    pub text: Arc<String>,
+}
+
+/// All files a policy was read from, so a span can be shown with its source.
+#[derive(Debug, Default)]
+pub struct SourceMap {
+    files: Vec<SourceFile>,
+}
+
+impl SourceMap {
+    pub fn add(&mut self, name: String, text: String) -> FileId {
+        self.files.push(SourceFile {
+            name,
+            text: Arc::new(text),
+        });
+        FileId((self.files.len() - 1) as u32)
+    }
+
+    pub fn file(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    /// 1-based line and column (in characters) of a span's start.
+    pub fn line_col(&self, span: Span) -> (usize, usize) {
+        let text = &self.file(span.file).text;
+        let offset = floor_char_boundary(text, span.offset.min(text.len()));
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+
+    /// `file:line:col` of a span.
+    pub fn location(&self, span: Span) -> String {
+        let (line, col) = self.line_col(span);
+        format!("{}:{line}:{col}", self.file(span.file).name)
+    }
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// A span with a short label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+}
+
+/// An error or warning about the policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Stable kebab-case code, e.g. `unknown-reference`.
+    pub code: &'static str,
+    pub message: String,
+    /// Where the problem is; `None` for problems with no place in a file
+    /// (an unreadable root file).
+    pub primary: Option<Label>,
+    /// Related places (the earlier definition of a duplicate, ...).
+    pub secondary: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            primary: None,
+            secondary: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, message)
+        }
+    }
+
+    pub fn at(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.primary = Some(Label {
+            span,
+            text: label.into(),
+        });
+        self
+    }
+
+    pub fn also(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.secondary.push(Label {
+            span,
+            text: label.into(),
+        });
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// A collection of diagnostics, in the order they were found.
+#[derive(Debug, Default)]
+pub struct Diagnostics {
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.items.push(d);
+    }
+
+    pub fn extend(&mut self, other: impl IntoIterator<Item = Diagnostic>) {
+        self.items.extend(other);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.items.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.items.len() - self.error_count()
+    }
+
+    /// Sorts by file and position so output does not depend on which stage
+    /// found a problem first.
+    pub fn sort(&mut self) {
+        self.items.sort_by_key(|d| {
+            (
+                d.primary.as_ref().map(|l| (l.span.file, l.span.offset)),
+                d.severity == Severity::Warning,
+            )
+        });
+    }
+}
+
+/// How to draw diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// Colour, for a terminal.
+    Colour,
+    /// Unicode without colour: pipes, files, snapshots.
+    Plain,
+}
+
+/// Renders one diagnostic with its source snippet.
+pub fn render(sources: &SourceMap, diag: &Diagnostic, style: Style) -> String {
+    let theme = match style {
+        Style::Colour => GraphicalTheme::unicode(),
+        Style::Plain => GraphicalTheme::unicode_nocolor(),
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
+    let mut out = String::new();
+    let report = MietteDiagnostic::new(sources, diag);
+    if handler.render_report(&mut out, &report).is_err() {
+        // Rendering into a String cannot fail short of a bug in miette; fall
+        // back to a one-line form rather than lose the message.
+        out = format!("{}: {}\n", diag.code, diag.message);
+    }
+    out
+}
+
+/// Renders every diagnostic followed by a one-line summary.
+pub fn render_all(sources: &SourceMap, diags: &Diagnostics, style: Style) -> String {
+    let mut out = String::new();
+    for d in &diags.items {
+        out.push_str(&render(sources, d, style));
+        out.push('\n');
+    }
+    let (e, w) = (diags.error_count(), diags.warning_count());
+    if e + w > 0 {
+        out.push_str(&format!(
+            "{} {}, {} {}\n",
+            e,
+            plural(e, "error", "errors"),
+            w,
+            plural(w, "warning", "warnings")
+        ));
+    }
+    out
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// A diagnostic as JSON, with resolved locations.
+#[derive(Serialize)]
+pub struct JsonDiagnostic {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub label: Option<String>,
+    pub help: Option<String>,
+}
+
+pub fn to_json(sources: &SourceMap, d: &Diagnostic) -> JsonDiagnostic {
+    let place = d.primary.as_ref().map(|l| {
+        let (line, col) = sources.line_col(l.span);
+        (sources.file(l.span.file).name.clone(), line, col, l.text.clone())
+    });
+    JsonDiagnostic {
+        severity: d.severity,
+        code: d.code,
+        message: d.message.clone(),
+        file: place.as_ref().map(|p| p.0.clone()),
+        line: place.as_ref().map(|p| p.1),
+        column: place.as_ref().map(|p| p.2),
+        label: place.map(|p| p.3),
+        help: d.help.clone(),
+    }
+}
+
+/// Adapter from our diagnostic to miette's trait, bound to the primary file.
+struct MietteDiagnostic<'a> {
+    diag: &'a Diagnostic,
+    source: Option<NamedSource<Arc<String>>>,
+    labels: Vec<LabeledSpan>,
+    /// Secondary labels in other files, shown as text.
+    notes: Vec<String>,
+}
+
+impl<'a> MietteDiagnostic<'a> {
+    fn new(sources: &SourceMap, diag: &'a Diagnostic) -> Self {
+        let Some(primary) = &diag.primary else {
+            return Self {
+                diag,
+                source: None,
+                labels: Vec::new(),
+                notes: Vec::new(),
+            };
+        };
+        let file = sources.file(primary.span.file);
+        let mut labels = vec![LabeledSpan::new_primary_with_span(
+            Some(primary.text.clone()),
+            clamp(primary.span, &file.text),
+        )];
+        let mut notes = Vec::new();
+        for label in &diag.secondary {
+            if label.span.file == primary.span.file {
+                labels.push(LabeledSpan::new_with_span(
+                    Some(label.text.clone()),
+                    clamp(label.span, &file.text),
+                ));
+            } else {
+                notes.push(format!("{}: {}", sources.location(label.span), label.text));
+            }
+        }
+        Self {
+            diag,
+            source: Some(NamedSource::new(file.name.clone(), file.text.clone())),
+            labels,
+            notes,
+        }
+    }
+}
+
+fn clamp(span: Span, text: &str) -> SourceSpan {
+    let start = span.offset.min(text.len());
+    let len = span.len.min(text.len() - start);
+    SourceSpan::new(start.into(), len)
+}
+
+impl fmt::Debug for MietteDiagnostic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.diag.fmt(f)
+    }
+}
+
+impl fmt::Display for MietteDiagnostic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl std::error::Error for MietteDiagnostic<'_> {}
+
+impl miette::Diagnostic for MietteDiagnostic<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(format!("wardwall::{}", self.diag.code)))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diag.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        let mut parts: Vec<String> = self.notes.clone();
+        parts.extend(self.diag.help.clone());
+        (!parts.is_empty()).then(|| Box::new(parts.join("\n")) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        (!self.labels.is_empty()).then(|| Box::new(self.labels.iter().cloned()) as Box<_>)
+    }
+}
+
+/// "Did you mean `x`?" for a misspelled name among `candidates`.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|&(d, c)| d <= 2.max(name.len() / 3) && d < c.len().max(name.len()))
+        .min_by_key(|&(d, c)| (d, c.to_string()))
+        .map(|(_, c)| format!("did you mean `{c}`?"))
+}

@@ -1,0 +1,62 @@
+//! wardwall: a policy-as-code firewall compiler for segmented hospital
+//! networks.
+//!
+//! The pipeline, one module per stage:
+//! [`source`] (KDL with spans) → [`model`] (validated policy) →
+//! [`ir`] (ordered rules over resolved sets, and the reference evaluator)
+//! → renderers → diff. [`diagnostics`] renders every problem in one place.
+
+pub mod addrset;
+pub mod catalogue;
+pub mod cli;
+pub mod diagnostics;
+pub mod ir;
+pub mod model;
+pub mod source;
+
+use std::path::Path;
+
+use jiff::civil::Date;
+
+use diagnostics::{Diagnostics, SourceMap};
+use ir::Ir;
+
+/// The shipped example policy, the default input of every command.
+pub const DEFAULT_POLICY: &str = "policies/hospital.kdl";
+
+/// The result of reading, validating and lowering a policy.
+#[derive(Debug)]
+pub struct Compiled {
+    pub sources: SourceMap,
+    pub diagnostics: Diagnostics,
+    /// Present when the policy has no errors (warnings are allowed).
+    pub ir: Option<Ir>,
+}
+
+/// Runs the front of the pipeline: source → model → IR, as of `date`.
+///
+/// Policy problems (including a missing include) are diagnostics; only an
+/// unreadable root file is an `Err`.
+pub fn compile(root: &Path, date: Date) -> Result<Compiled, source::ReadError> {
+    let mut sources = SourceMap::default();
+    let mut diagnostics = Diagnostics::default();
+    let tree = source::load(root, &mut sources, &mut diagnostics)?;
+    let stem = root
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "policy".to_string());
+    let policy = if diagnostics.has_errors() {
+        // Syntax errors make name resolution noisy; report what was found so
+        // far, then stop. Decoding already collected every shape error.
+        None
+    } else {
+        model::build(tree, &stem, &mut diagnostics)
+    };
+    let ir = policy.map(|p| ir::lower::lower(&p, date, &mut diagnostics));
+    diagnostics.sort();
+    Ok(Compiled {
+        sources,
+        diagnostics,
+        ir,
+    })
+}
