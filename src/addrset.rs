@@ -205,7 +205,11 @@ impl<T: Domain> IntervalSet<T> {
                         if start < b_lo {
                             out.push((start, pred(b_lo)));
                         }
-                        cur = if b_hi >= hi { None } else { succ(b_hi).filter(|&s| s <= hi) };
+                        cur = if b_hi >= hi {
+                            None
+                        } else {
+                            succ(b_hi).filter(|&s| s <= hi)
+                        };
                         if b_hi <= hi {
                             k += 1;
                         } else {
@@ -282,7 +286,11 @@ fn range_to_prefixes(mut lo: u128, hi: u128, bits: u32, out: &mut Vec<(u128, u8)
     loop {
         // The largest block starting at `lo`: limited by the alignment of
         // `lo` and by the remaining length.
-        let align = if lo == 0 { bits } else { lo.trailing_zeros().min(bits) };
+        let align = if lo == 0 {
+            bits
+        } else {
+            lo.trailing_zeros().min(bits)
+        };
         let remaining = hi - lo; // number of values minus one
         let fit = if remaining == u128::MAX {
             128
@@ -481,9 +489,7 @@ impl AddrSet {
         self.v6
             .to_prefixes()
             .into_iter()
-            .map(|(net, len)| {
-                Ipv6Net::new(Ipv6Addr::from(net), len).expect("prefix length <= 128")
-            })
+            .map(|(net, len)| Ipv6Net::new(Ipv6Addr::from(net), len).expect("prefix length <= 128"))
             .collect()
     }
 
@@ -590,7 +596,7 @@ mod tests {
                 let ((n1, l1), (n2, l2)) = (w[0], w[1]);
                 let size = 1u16 << (8 - l1);
                 let mergeable = l1 == l2 && l1 > 0 && n1 as u16 + size == n2 as u16
-                    && (n1 as u16) % (2 * size) == 0;
+                    && (n1 as u16).is_multiple_of(2 * size);
                 prop_assert!(!mergeable, "{}/{} and {}/{} should be one block", n1, l1, n2, l2);
             }
             // Sorted.
@@ -640,7 +646,10 @@ mod tests {
     #[test]
     fn ranges_become_minimal_prefixes() {
         let r = AddrSet::from_range("10.0.0.1".parse().unwrap(), "10.0.0.6".parse().unwrap());
-        assert_eq!(r.to_string(), "10.0.0.1/32, 10.0.0.2/31, 10.0.0.4/31, 10.0.0.6/32");
+        assert_eq!(
+            r.to_string(),
+            "10.0.0.1/32, 10.0.0.2/31, 10.0.0.4/31, 10.0.0.6/32"
+        );
         let mixed = AddrSet::from_range("10.0.0.1".parse().unwrap(), "::1".parse().unwrap());
         assert!(mixed.is_empty());
     }
@@ -652,6 +661,10 @@ mod tests {
         assert_eq!(s.complement().ranges(), &[(8, 249)]);
         assert!(set8(&[(0, 255)]).is_full());
         assert!(set8(&[(0, 255)]).complement().is_empty());
-        assert_eq!(set8(&[(5, 4)]), IntervalSet::empty(), "inverted ranges are empty");
+        assert_eq!(
+            set8(&[(5, 4)]),
+            IntervalSet::empty(),
+            "inverted ranges are empty"
+        );
     }
 }

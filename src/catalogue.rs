@@ -94,5 +94,8 @@ pub fn ip_protocol(name: &str) -> Option<u8> {
 
 /// The name of a protocol number, for display.
 pub fn protocol_name(number: u8) -> Option<&'static str> {
-    PROTOCOLS.iter().find(|(_, p)| *p == number).map(|&(n, _)| n)
+    PROTOCOLS
+        .iter()
+        .find(|(_, p)| *p == number)
+        .map(|&(n, _)| n)
 }

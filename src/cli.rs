@@ -118,7 +118,8 @@ pub fn main() -> ExitCode {
 
 impl Common {
     fn date(&self) -> Date {
-        self.date.unwrap_or_else(|| jiff::ZonedDateTime::now().date())
+        self.date
+            .unwrap_or_else(|| jiff::ZonedDateTime::now().date())
     }
 
     fn style(&self) -> Style {
@@ -171,9 +172,8 @@ fn check(args: CheckArgs) -> u8 {
         match args.format {
             Format::Human => {
                 let mut err = std::io::stderr().lock();
-                let _ = err.write_all(
-                    diagnostics::render_all(&compiled.sources, diags, style).as_bytes(),
-                );
+                let _ = err
+                    .write_all(diagnostics::render_all(&compiled.sources, diags, style).as_bytes());
                 if !diags.has_errors() {
                     let rules = compiled.ir.as_ref().map_or(0, |ir| ir.rules.len());
                     let _ = writeln!(

@@ -265,7 +265,12 @@ pub struct JsonDiagnostic {
 pub fn to_json(sources: &SourceMap, d: &Diagnostic) -> JsonDiagnostic {
     let place = d.primary.as_ref().map(|l| {
         let (line, col) = sources.line_col(l.span);
-        (sources.file(l.span.file).name.clone(), line, col, l.text.clone())
+        (
+            sources.file(l.span.file).name.clone(),
+            line,
+            col,
+            l.text.clone(),
+        )
     });
     JsonDiagnostic {
         severity: d.severity,

@@ -101,8 +101,12 @@ pub enum ModelRuleKind {
     Plain,
     /// `block-advisory`: lowered to two absolute denies (to and from the
     /// advisory's networks, every protocol).
-    BlockAdvisory { advisory: String },
-    Exception { parent: String },
+    BlockAdvisory {
+        advisory: String,
+    },
+    Exception {
+        parent: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -196,10 +200,13 @@ impl Builder<'_> {
             if let Some(span) = z.residual {
                 if let Some(first) = residual {
                     self.diags.push(
-                        Diagnostic::error("duplicate-residual", format!("zone `{}` is a second residual zone", z.name.value))
-                            .at(span, "second residual zone")
-                            .also(first.name.span, "the residual zone is already this one")
-                            .help("only one zone can hold \"everything no other zone holds\""),
+                        Diagnostic::error(
+                            "duplicate-residual",
+                            format!("zone `{}` is a second residual zone", z.name.value),
+                        )
+                        .at(span, "second residual zone")
+                        .also(first.name.span, "the residual zone is already this one")
+                        .help("only one zone can hold \"everything no other zone holds\""),
                     );
                     ok = false;
                 } else {
@@ -215,9 +222,14 @@ impl Builder<'_> {
                 }
             } else if z.prefixes.is_empty() {
                 self.diags.push(
-                    Diagnostic::error("missing-field", format!("zone `{}` has no prefixes", z.name.value))
-                        .at(z.name.span, "no `prefix` line")
-                        .help("add `prefix \"10.20.0.0/16\"`, or `residual #true` for the internet zone"),
+                    Diagnostic::error(
+                        "missing-field",
+                        format!("zone `{}` has no prefixes", z.name.value),
+                    )
+                    .at(z.name.span, "no `prefix` line")
+                    .help(
+                        "add `prefix \"10.20.0.0/16\"`, or `residual #true` for the internet zone",
+                    ),
                 );
                 ok = false;
             }
@@ -261,10 +273,19 @@ impl Builder<'_> {
             }
             let mut bindings = BTreeMap::new();
             for (target, iface) in &z.bindings {
-                if bindings.insert(target.value.clone(), iface.value.clone()).is_some() {
+                if bindings
+                    .insert(target.value.clone(), iface.value.clone())
+                    .is_some()
+                {
                     self.diags.push(
-                        Diagnostic::error("duplicate-field", format!("zone `{}` binds target `{}` twice", z.name.value, target.value))
-                            .at(target.span, "second binding"),
+                        Diagnostic::error(
+                            "duplicate-field",
+                            format!(
+                                "zone `{}` binds target `{}` twice",
+                                z.name.value, target.value
+                            ),
+                        )
+                        .at(target.span, "second binding"),
                     );
                 }
             }
@@ -299,18 +320,31 @@ impl Builder<'_> {
                                 .sample()
                                 .and_then(|ip| zones.iter().find(|z| z.addrs.contains(ip)));
                             let where_ = match owner {
-                                Some(o) => format!("{} belongs to zone `{}` (longest matching prefix)", outside, o.name),
+                                Some(o) => format!(
+                                    "{} belongs to zone `{}` (longest matching prefix)",
+                                    outside, o.name
+                                ),
                                 None => format!("{outside} is in no zone"),
                             };
                             self.diags.push(
-                                Diagnostic::error("class-outside-zone", format!("class `{}` has addresses outside its zone `{}`", c.name.value, zone.name))
-                                    .at(a.span, "outside the zone")
-                                    .also(zone_name.span, "the class's zone")
-                                    .help(format!("{where_}; move the class to that zone or fix the address")),
+                                Diagnostic::error(
+                                    "class-outside-zone",
+                                    format!(
+                                        "class `{}` has addresses outside its zone `{}`",
+                                        c.name.value, zone.name
+                                    ),
+                                )
+                                .at(a.span, "outside the zone")
+                                .also(zone_name.span, "the class's zone")
+                                .help(format!(
+                                    "{where_}; move the class to that zone or fix the address"
+                                )),
                             );
                         }
                     }
-                    None => self.unknown_ref(zone_name, "zone", zones.iter().map(|z| z.name.as_str())),
+                    None => {
+                        self.unknown_ref(zone_name, "zone", zones.iter().map(|z| z.name.as_str()))
+                    }
                 }
             }
             let obj = Object {
@@ -384,9 +418,18 @@ impl Builder<'_> {
                             .map(|&k| decls[k].name.value.as_str())
                             .collect();
                         self.diags.push(
-                            Diagnostic::error("cyclic-group", format!("group `{}` contains itself: {}", decls[j].name.value, cycle.join(" → ")))
-                                .at(m.span, "this member closes the cycle")
-                                .help("a group cannot contain itself, directly or through other groups"),
+                            Diagnostic::error(
+                                "cyclic-group",
+                                format!(
+                                    "group `{}` contains itself: {}",
+                                    decls[j].name.value,
+                                    cycle.join(" → ")
+                                ),
+                            )
+                            .at(m.span, "this member closes the cycle")
+                            .help(
+                                "a group cannot contain itself, directly or through other groups",
+                            ),
                         );
                         continue;
                     }
@@ -461,7 +504,8 @@ impl Builder<'_> {
                 match self.objects.get(&adv.value) {
                     Some(o) if o.kind == ObjectKind::Advisory => {}
                     _ => {
-                        let names: Vec<String> = decls.iter().map(|a| a.name.value.clone()).collect();
+                        let names: Vec<String> =
+                            decls.iter().map(|a| a.name.value.clone()).collect();
                         self.unknown_ref(adv, "advisory", names.iter().map(String::as_str));
                     }
                 }
@@ -475,10 +519,13 @@ impl Builder<'_> {
                 && !existing.builtin
             {
                 self.diags.push(
-                    Diagnostic::error("duplicate-name", format!("service `{}` is already defined", s.name.value))
-                        .at(s.name.span, "defined again here")
-                        .also(existing.span, "first defined here")
-                        .help("rename one of the services"),
+                    Diagnostic::error(
+                        "duplicate-name",
+                        format!("service `{}` is already defined", s.name.value),
+                    )
+                    .at(s.name.span, "defined again here")
+                    .also(existing.span, "first defined here")
+                    .help("rename one of the services"),
                 );
                 continue;
             }
@@ -514,10 +561,15 @@ impl Builder<'_> {
     fn claim_rule_name(&mut self, names: &mut BTreeMap<String, Span>, name: &str, span: Span) {
         if let Some(first) = names.get(name) {
             self.diags.push(
-                Diagnostic::error("duplicate-name", format!("rule `{name}` is already defined"))
-                    .at(span, "defined again here")
-                    .also(*first, "first defined here")
-                    .help("rule and exception names must be unique: outputs name their rules after them"),
+                Diagnostic::error(
+                    "duplicate-name",
+                    format!("rule `{name}` is already defined"),
+                )
+                .at(span, "defined again here")
+                .also(*first, "first defined here")
+                .help(
+                    "rule and exception names must be unique: outputs name their rules after them",
+                ),
             );
         } else {
             names.insert(name.to_string(), span);
@@ -535,7 +587,13 @@ impl Builder<'_> {
         if r.absolute.is_some() && r.action == Action::Allow {
             // The decoder does not offer `absolute` in allow rules; kept as a
             // guard in case the field lists change.
-            self.diags.push(Diagnostic::error("absolute-allow", "only deny and reject rules can be absolute").at(r.name.span, "allow rule"));
+            self.diags.push(
+                Diagnostic::error(
+                    "absolute-allow",
+                    "only deny and reject rules can be absolute",
+                )
+                .at(r.name.span, "allow rule"),
+            );
         }
         let kind = match parent {
             Some(p) => ModelRuleKind::Exception {
@@ -668,7 +726,11 @@ impl Builder<'_> {
                             span: item.span,
                         };
                         let names: Vec<String> = self.objects.keys().cloned().collect();
-                        self.unknown_ref(&spanned, "zone, class, group or advisory", names.iter().map(String::as_str));
+                        self.unknown_ref(
+                            &spanned,
+                            "zone, class, group or advisory",
+                            names.iter().map(String::as_str),
+                        );
                     }
                 },
             }
@@ -722,7 +784,7 @@ impl Builder<'_> {
             (false, true) => "IPv6 only",
             (false, false) => "empty",
         };
-        let why = if !(s4 && d4) && !(s6 && d6) {
+        let why = if !(s4 && d4 || s6 && d6) {
             format!(
                 "its source is {} and its destination is {}",
                 describe(s4, s6),
@@ -734,7 +796,9 @@ impl Builder<'_> {
                 (false, true) => "IPv6",
                 _ => "IPv4 and IPv6",
             };
-            format!("its endpoints are {fams}, but its service only has ICMP types of the other family")
+            format!(
+                "its endpoints are {fams}, but its service only has ICMP types of the other family"
+            )
         };
         self.diags.push(
             Diagnostic::error("family-mismatch", format!("rule `{}` can never match: {why}", rule.name))
@@ -746,10 +810,16 @@ impl Builder<'_> {
     fn check_exception_inside(&mut self, ex: &Rule, parent: &Rule) {
         let mut outside = Vec::new();
         if !ex.src.addrs.is_subset(&parent.src.addrs) {
-            outside.push(format!("source {}", ex.src.addrs.difference(&parent.src.addrs)));
+            outside.push(format!(
+                "source {}",
+                ex.src.addrs.difference(&parent.src.addrs)
+            ));
         }
         if !ex.dst.addrs.is_subset(&parent.dst.addrs) {
-            outside.push(format!("destination {}", ex.dst.addrs.difference(&parent.dst.addrs)));
+            outside.push(format!(
+                "destination {}",
+                ex.dst.addrs.difference(&parent.dst.addrs)
+            ));
         }
         if !ex.service.set.is_subset(&parent.service.set) {
             outside.push("part of its service".to_string());
@@ -799,7 +869,10 @@ impl Builder<'_> {
                 };
                 let src = side(&allow.src, bsrc);
                 let dst = side(&allow.dst, bdst);
-                if src.is_empty() || dst.is_empty() || !allow.service.set.overlaps(&block.service.set) {
+                if src.is_empty()
+                    || dst.is_empty()
+                    || !allow.service.set.overlaps(&block.service.set)
+                {
                     continue;
                 }
                 self.diags.push(
@@ -813,9 +886,17 @@ impl Builder<'_> {
         }
     }
 
-    fn unknown_ref<'n>(&mut self, name: &Spanned<String>, what: &str, candidates: impl IntoIterator<Item = &'n str>) {
-        let mut d = Diagnostic::error("unknown-reference", format!("unknown {what} `{}`", name.value))
-            .at(name.span, format!("no {what} of this name"));
+    fn unknown_ref<'n>(
+        &mut self,
+        name: &Spanned<String>,
+        what: &str,
+        candidates: impl IntoIterator<Item = &'n str>,
+    ) {
+        let mut d = Diagnostic::error(
+            "unknown-reference",
+            format!("unknown {what} `{}`", name.value),
+        )
+        .at(name.span, format!("no {what} of this name"));
         d.help = did_you_mean(&name.value, candidates);
         self.diags.push(d);
     }

@@ -248,8 +248,11 @@ impl Loader<'_> {
             Err(err) => {
                 for d in err.diagnostics {
                     let message = d.message.unwrap_or_else(|| "invalid KDL".to_string());
-                    let mut diag = Diagnostic::error("kdl-syntax", format!("KDL syntax error: {message}"))
-                        .at(Span::new(file, d.span), d.label.unwrap_or_else(|| "here".to_string()));
+                    let mut diag =
+                        Diagnostic::error("kdl-syntax", format!("KDL syntax error: {message}")).at(
+                            Span::new(file, d.span),
+                            d.label.unwrap_or_else(|| "here".to_string()),
+                        );
                     diag.help = Some(d.help.unwrap_or_else(|| {
                         "policies are KDL v2: quote addresses and CIDRs (\"10.0.0.0/8\"), write booleans as #true/#false".to_string()
                     }));
@@ -314,8 +317,11 @@ impl Loader<'_> {
         let path = base.join(&target.value);
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
             self.diags.push(
-                Diagnostic::error("include-depth", format!("includes nest deeper than {MAX_INCLUDE_DEPTH} files"))
-                    .at(target.span, "included here"),
+                Diagnostic::error(
+                    "include-depth",
+                    format!("includes nest deeper than {MAX_INCLUDE_DEPTH} files"),
+                )
+                .at(target.span, "included here"),
             );
             return;
         }
@@ -323,9 +329,12 @@ impl Loader<'_> {
             Ok(b) => b,
             Err(e) => {
                 self.diags.push(
-                    Diagnostic::error("include-missing", format!("cannot read included file `{}`: {e}", path.display()))
-                        .at(target.span, "included here")
-                        .help("include paths are relative to the file that includes them"),
+                    Diagnostic::error(
+                        "include-missing",
+                        format!("cannot read included file `{}`: {e}", path.display()),
+                    )
+                    .at(target.span, "included here")
+                    .help("include paths are relative to the file that includes them"),
                 );
                 return;
             }
@@ -333,17 +342,26 @@ impl Loader<'_> {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
         if self.stack.contains(&canonical) {
             self.diags.push(
-                Diagnostic::error("include-cycle", format!("`{}` includes itself (directly or through other files)", path.display()))
-                    .at(target.span, "this include closes a cycle")
-                    .help("remove one of the includes that form the cycle"),
+                Diagnostic::error(
+                    "include-cycle",
+                    format!(
+                        "`{}` includes itself (directly or through other files)",
+                        path.display()
+                    ),
+                )
+                .at(target.span, "this include closes a cycle")
+                .help("remove one of the includes that form the cycle"),
             );
             return;
         }
         if self.seen.contains(&canonical) {
             self.diags.push(
-                Diagnostic::error("include-twice", format!("`{}` is already included", path.display()))
-                    .at(target.span, "second include of the same file")
-                    .help("include each file once; its definitions would otherwise be duplicated"),
+                Diagnostic::error(
+                    "include-twice",
+                    format!("`{}` is already included", path.display()),
+                )
+                .at(target.span, "second include of the same file")
+                .help("include each file once; its definitions would otherwise be duplicated"),
             );
             return;
         }
@@ -353,7 +371,10 @@ impl Loader<'_> {
 
 fn unreachable_catalogue(keyword: &str) {
     // The catalogue holds only services; a test decodes it without errors.
-    debug_assert!(false, "unexpected node `{keyword}` in the built-in catalogue");
+    debug_assert!(
+        false,
+        "unexpected node `{keyword}` in the built-in catalogue"
+    );
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -520,7 +541,10 @@ impl Cx<'_> {
             _ => {
                 let d = Diagnostic::error(
                     "missing-argument",
-                    format!("`{}` needs exactly one value, #true or #false", node.name().value()),
+                    format!(
+                        "`{}` needs exactly one value, #true or #false",
+                        node.name().value()
+                    ),
                 )
                 .at(self.span(node.span()), "write #true or #false");
                 self.error(d);
@@ -557,15 +581,24 @@ impl Cx<'_> {
         self.leaf(node);
         let s = self.single_string(node)?;
         if s.value.chars().any(|c| c.is_control() && c != '\t') {
-            let d = Diagnostic::error("invalid-text", format!("`{}` contains a line break or control character", node.name().value()))
-                .at(s.span, "control character in text")
-                .help("keep descriptions on one line; firewall comments cannot hold line breaks");
+            let d = Diagnostic::error(
+                "invalid-text",
+                format!(
+                    "`{}` contains a line break or control character",
+                    node.name().value()
+                ),
+            )
+            .at(s.span, "control character in text")
+            .help("keep descriptions on one line; firewall comments cannot hold line breaks");
             self.error(d);
             return None;
         }
         if s.value.len() > 1024 {
-            let d = Diagnostic::error("text-too-long", format!("`{}` is longer than 1024 bytes", node.name().value()))
-                .at(s.span, "too long");
+            let d = Diagnostic::error(
+                "text-too-long",
+                format!("`{}` is longer than 1024 bytes", node.name().value()),
+            )
+            .at(s.span, "too long");
             self.error(d);
             return None;
         }
@@ -573,10 +606,13 @@ impl Cx<'_> {
     }
 
     fn duplicate_child(&mut self, node: &KdlNode, first: Span) {
-        let d = Diagnostic::error("duplicate-field", format!("`{}` is given twice", node.name().value()))
-            .at(self.span(node.span()), "second one")
-            .also(first, "first one here")
-            .help("give each field once");
+        let d = Diagnostic::error(
+            "duplicate-field",
+            format!("`{}` is given twice", node.name().value()),
+        )
+        .at(self.span(node.span()), "second one")
+        .also(first, "first one here")
+        .help("give each field once");
         self.error(d);
     }
 }
@@ -700,13 +736,18 @@ fn decode_zone(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ZoneDecl> {
                             .map(|s| format!("{s} "))
                             .unwrap_or_default();
                         help.push_str(&format!("targets are: {}", TARGETS.join(", ")));
-                        let d = Diagnostic::error("unknown-target", format!("unknown target `{}`", key.value))
-                            .at(key.span, "not a target")
-                            .help(help);
+                        let d = Diagnostic::error(
+                            "unknown-target",
+                            format!("unknown target `{}`", key.value),
+                        )
+                        .at(key.span, "not a target")
+                        .help(help);
                         cx.error(d);
                         continue;
                     }
-                    let Some(value) = cx.expect_string(child, e) else { continue };
+                    let Some(value) = cx.expect_string(child, e) else {
+                        continue;
+                    };
                     if !is_interface_name(&value.value) {
                         let d = Diagnostic::error("invalid-interface", format!("invalid interface name `{}`", value.value.escape_debug()))
                             .at(value.span, "invalid interface name")
@@ -729,8 +770,7 @@ fn is_interface_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 31
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | ':' | '-'))
 }
 
@@ -744,9 +784,12 @@ fn parse_prefix(cx: &mut Cx<'_>, s: &Spanned<String>) -> Option<Spanned<IpNet>> 
             })
         }
         Ok((_, None)) => {
-            let d = Diagnostic::error("invalid-prefix", format!("`{}` is a range, not a prefix", s.value))
-                .at(s.span, "zones take CIDR prefixes")
-                .help("write the zone as one or more CIDR prefixes, e.g. \"10.20.0.0/16\"");
+            let d = Diagnostic::error(
+                "invalid-prefix",
+                format!("`{}` is a range, not a prefix", s.value),
+            )
+            .at(s.span, "zones take CIDR prefixes")
+            .help("write the zone as one or more CIDR prefixes, e.g. \"10.20.0.0/16\"");
             cx.error(d);
             None
         }
@@ -758,6 +801,7 @@ fn parse_prefix(cx: &mut Cx<'_>, s: &Spanned<String>) -> Option<Spanned<IpNet>> 
 }
 
 /// A problem with an address literal.
+#[derive(Debug)]
 enum AddrProblem {
     NotAnAddress,
     HostBits(IpNet),
@@ -877,15 +921,24 @@ fn decode_class(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ClassDecl> {
         }
     }
     if class.zone.is_none() && name.is_some() {
-        let d = Diagnostic::error("missing-field", format!("class `{}` does not say which zone it lives in", class.name.value))
-            .at(class.name.span, "no `zone` line")
-            .help("add `zone \"<zone name>\"` inside the class");
+        let d = Diagnostic::error(
+            "missing-field",
+            format!(
+                "class `{}` does not say which zone it lives in",
+                class.name.value
+            ),
+        )
+        .at(class.name.span, "no `zone` line")
+        .help("add `zone \"<zone name>\"` inside the class");
         cx.error(d);
     }
     if class.addresses.is_empty() && name.is_some() {
-        let d = Diagnostic::error("missing-field", format!("class `{}` has no addresses", class.name.value))
-            .at(class.name.span, "no `address` line")
-            .help("add `address \"10.20.1.0/24\"` (hosts, CIDRs and ranges are accepted)");
+        let d = Diagnostic::error(
+            "missing-field",
+            format!("class `{}` has no addresses", class.name.value),
+        )
+        .at(class.name.span, "no `address` line")
+        .help("add `address \"10.20.1.0/24\"` (hosts, CIDRs and ranges are accepted)");
         cx.error(d);
     }
     name?;
@@ -918,15 +971,26 @@ fn decode_group(cx: &mut Cx<'_>, node: &KdlNode) -> Option<GroupDecl> {
         }
     }
     if group.members.is_empty() {
-        let d = Diagnostic::error("missing-field", format!("group `{}` has no members", group.name.value))
-            .at(group.name.span, "no `member` line")
-            .help("add `member \"<class, zone or group>\" ...`");
+        let d = Diagnostic::error(
+            "missing-field",
+            format!("group `{}` has no members", group.name.value),
+        )
+        .at(group.name.span, "no `member` line")
+        .help("add `member \"<class, zone or group>\" ...`");
         cx.error(d);
     }
     Some(group)
 }
 
-const SERVICE_FIELDS: &[&str] = &["description", "tcp", "udp", "icmp", "icmpv4", "icmpv6", "protocol"];
+const SERVICE_FIELDS: &[&str] = &[
+    "description",
+    "tcp",
+    "udp",
+    "icmp",
+    "icmpv4",
+    "icmpv6",
+    "protocol",
+];
 
 fn decode_service(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ServiceDecl> {
     cx.no_props(node);
@@ -947,7 +1011,11 @@ fn decode_service(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ServiceDecl> {
             "tcp" | "udp" => {
                 cx.leaf(child);
                 let ports = decode_ports(cx, child);
-                let field = if kw == "tcp" { &mut svc.set.tcp } else { &mut svc.set.udp };
+                let field = if kw == "tcp" {
+                    &mut svc.set.tcp
+                } else {
+                    &mut svc.set.udp
+                };
                 *field = field.union(&ports);
             }
             "icmp" | "icmpv4" | "icmpv6" => {
@@ -965,9 +1033,12 @@ fn decode_service(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ServiceDecl> {
         }
     }
     if svc.set.is_empty() {
-        let d = Diagnostic::error("missing-field", format!("service `{}` matches nothing", svc.name.value))
-            .at(svc.name.span, "no protocol lines")
-            .help("add e.g. `tcp 443`, `udp 53`, `icmp \"echo-request\"` or `protocol \"gre\"`");
+        let d = Diagnostic::error(
+            "missing-field",
+            format!("service `{}` matches nothing", svc.name.value),
+        )
+        .at(svc.name.span, "no protocol lines")
+        .help("add e.g. `tcp 443`, `udp 53`, `icmp \"echo-request\"` or `protocol \"gre\"`");
         cx.error(d);
     }
     Some(svc)
@@ -989,19 +1060,24 @@ fn decode_ports(cx: &mut Cx<'_>, node: &KdlNode) -> PortSet {
             },
             KdlValue::String(s) => match s.split_once('-') {
                 Some((lo, hi)) => {
-                    let (Ok(lo), Ok(hi)) = (lo.trim().parse::<i128>(), hi.trim().parse::<i128>()) else {
-                        let d = Diagnostic::error("invalid-port", format!("`{s}` is not a port range"))
-                            .at(span, "expected \"FIRST-LAST\"")
-                            .help("write a range as \"8000-8080\"");
+                    let (Ok(lo), Ok(hi)) = (lo.trim().parse::<i128>(), hi.trim().parse::<i128>())
+                    else {
+                        let d =
+                            Diagnostic::error("invalid-port", format!("`{s}` is not a port range"))
+                                .at(span, "expected \"FIRST-LAST\"")
+                                .help("write a range as \"8000-8080\"");
                         cx.error(d);
                         continue;
                     };
                     match (port_number(lo), port_number(hi)) {
                         (Some(a), Some(b)) if a <= b => ranges.push((a, b)),
                         (Some(_), Some(_)) => {
-                            let d = Diagnostic::error("inverted-range", format!("port range `{s}` ends before it starts"))
-                                .at(span, "inverted range")
-                                .help("write the lower port first");
+                            let d = Diagnostic::error(
+                                "inverted-range",
+                                format!("port range `{s}` ends before it starts"),
+                            )
+                            .at(span, "inverted range")
+                            .help("write the lower port first");
                             cx.error(d);
                         }
                         _ => cx.error(port_range_error(span, s)),
@@ -1015,8 +1091,11 @@ fn decode_ports(cx: &mut Cx<'_>, node: &KdlNode) -> PortSet {
                 }
             },
             other => {
-                let d = Diagnostic::error("wrong-type", format!("expected a port, found {}", describe(other)))
-                    .at(span, "expected a port number or \"FIRST-LAST\"");
+                let d = Diagnostic::error(
+                    "wrong-type",
+                    format!("expected a port, found {}", describe(other)),
+                )
+                .at(span, "expected a port number or \"FIRST-LAST\"");
                 cx.error(d);
             }
         }
@@ -1029,9 +1108,12 @@ fn port_number(n: i128) -> Option<u16> {
 }
 
 fn port_range_error(span: Span, text: &str) -> Diagnostic {
-    Diagnostic::error("port-out-of-range", format!("port `{text}` is outside 1..65535"))
-        .at(span, "not a valid port")
-        .help("ports are 1 to 65535; leave the port list out (`tcp`) to mean every port")
+    Diagnostic::error(
+        "port-out-of-range",
+        format!("port `{text}` is outside 1..65535"),
+    )
+    .at(span, "not a valid port")
+    .help("ports are 1 to 65535; leave the port list out (`tcp`) to mean every port")
 }
 
 /// `icmp "echo-request"` (both families), `icmpv4 8`, `icmpv6 "packet-too-big"`;
@@ -1044,7 +1126,13 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
         _ => (false, true),
     };
     let args: Vec<&KdlEntry> = cx.args(node).collect();
-    let full = |on: bool| if on { ByteSet::full() } else { ByteSet::empty() };
+    let full = |on: bool| {
+        if on {
+            ByteSet::full()
+        } else {
+            ByteSet::empty()
+        }
+    };
     if args.is_empty() {
         return (full(want4), full(want6));
     }
@@ -1053,17 +1141,25 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
         let span = cx.span(e.span());
         match e.value() {
             KdlValue::Integer(n) if kw == "icmp" => {
-                let d = Diagnostic::error("ambiguous-icmp-type", format!("ICMP type {n} means different messages in IPv4 and IPv6"))
-                    .at(span, "numeric type in a family-neutral `icmp` line")
-                    .help(format!("use a name (e.g. \"echo-request\"), or `icmpv4 {n}` / `icmpv6 {n}`"));
+                let d = Diagnostic::error(
+                    "ambiguous-icmp-type",
+                    format!("ICMP type {n} means different messages in IPv4 and IPv6"),
+                )
+                .at(span, "numeric type in a family-neutral `icmp` line")
+                .help(format!(
+                    "use a name (e.g. \"echo-request\"), or `icmpv4 {n}` / `icmpv6 {n}`"
+                ));
                 cx.error(d);
             }
             KdlValue::Integer(n) => match u8::try_from(*n) {
                 Ok(t) if want4 => v4.push((t, t)),
                 Ok(t) => v6.push((t, t)),
                 Err(_) => {
-                    let d = Diagnostic::error("icmp-type-out-of-range", format!("ICMP type {n} is outside 0..255"))
-                        .at(span, "not an ICMP type");
+                    let d = Diagnostic::error(
+                        "icmp-type-out-of-range",
+                        format!("ICMP type {n} is outside 0..255"),
+                    )
+                    .at(span, "not an ICMP type");
                     cx.error(d);
                 }
             },
@@ -1082,23 +1178,37 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
                     _ => catalogue::icmp_names(true).collect(),
                 };
                 let only_other = (t4.is_some() || t6.is_some())
-                    || (kw == "icmp" && (catalogue::icmp_type(s, true).is_some() || catalogue::icmp_type(s, false).is_some()));
-                let mut help = did_you_mean(s, known.iter().copied()).map(|h| format!("{h} ")).unwrap_or_default();
+                    || (kw == "icmp"
+                        && (catalogue::icmp_type(s, true).is_some()
+                            || catalogue::icmp_type(s, false).is_some()));
+                let mut help = did_you_mean(s, known.iter().copied())
+                    .map(|h| format!("{h} "))
+                    .unwrap_or_default();
                 if only_other {
                     help = format!(
                         "`{s}` exists in only one family: write `icmpv{} \"{s}\"`. ",
-                        if catalogue::icmp_type(s, true).is_some() { 6 } else { 4 }
+                        if catalogue::icmp_type(s, true).is_some() {
+                            6
+                        } else {
+                            4
+                        }
                     );
                 }
                 help.push_str(&format!("`{kw}` knows: {}", known.join(", ")));
-                let d = Diagnostic::error("unknown-icmp-type", format!("unknown ICMP type `{s}` for `{kw}`"))
-                    .at(span, "unknown type")
-                    .help(help);
+                let d = Diagnostic::error(
+                    "unknown-icmp-type",
+                    format!("unknown ICMP type `{s}` for `{kw}`"),
+                )
+                .at(span, "unknown type")
+                .help(help);
                 cx.error(d);
             }
             other => {
-                let d = Diagnostic::error("wrong-type", format!("expected an ICMP type, found {}", describe(other)))
-                    .at(span, "expected a type name or number");
+                let d = Diagnostic::error(
+                    "wrong-type",
+                    format!("expected an ICMP type, found {}", describe(other)),
+                )
+                .at(span, "expected a type name or number");
                 cx.error(d);
             }
         }
@@ -1109,9 +1219,15 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
 fn decode_protocols(cx: &mut Cx<'_>, node: &KdlNode) -> ByteSet {
     let args: Vec<&KdlEntry> = cx.args(node).collect();
     if args.is_empty() {
-        let d = Diagnostic::error("missing-argument", "`protocol` needs a protocol name or number")
-            .at(cx.span(node.span()), "which protocol?")
-            .help(format!("known names: {}", catalogue::protocol_names().collect::<Vec<_>>().join(", ")));
+        let d = Diagnostic::error(
+            "missing-argument",
+            "`protocol` needs a protocol name or number",
+        )
+        .at(cx.span(node.span()), "which protocol?")
+        .help(format!(
+            "known names: {}",
+            catalogue::protocol_names().collect::<Vec<_>>().join(", ")
+        ));
         cx.error(d);
     }
     let mut out = Vec::new();
@@ -1122,21 +1238,32 @@ fn decode_protocols(cx: &mut Cx<'_>, node: &KdlNode) -> ByteSet {
             KdlValue::String(s) => match catalogue::protocol_number(s) {
                 Some(p) => Some((p, s.clone())),
                 None => {
-                    let mut help = did_you_mean(s, catalogue::protocol_names()).map(|h| format!("{h} ")).unwrap_or_default();
-                    help.push_str(&format!("known names: {} (or a number 0..255)", catalogue::protocol_names().collect::<Vec<_>>().join(", ")));
+                    let mut help = did_you_mean(s, catalogue::protocol_names())
+                        .map(|h| format!("{h} "))
+                        .unwrap_or_default();
+                    help.push_str(&format!(
+                        "known names: {} (or a number 0..255)",
+                        catalogue::protocol_names().collect::<Vec<_>>().join(", ")
+                    ));
                     if matches!(s.as_str(), "tcp" | "udp" | "icmp" | "icmpv6") {
-                        help = format!("write `{s}` as its own line in the service, with ports or types");
+                        help = format!(
+                            "write `{s}` as its own line in the service, with ports or types"
+                        );
                     }
-                    let d = Diagnostic::error("unknown-protocol", format!("unknown protocol `{s}`"))
-                        .at(span, "unknown protocol")
-                        .help(help);
+                    let d =
+                        Diagnostic::error("unknown-protocol", format!("unknown protocol `{s}`"))
+                            .at(span, "unknown protocol")
+                            .help(help);
                     cx.error(d);
                     continue;
                 }
             },
             other => {
-                let d = Diagnostic::error("wrong-type", format!("expected a protocol, found {}", describe(other)))
-                    .at(span, "expected a protocol name or number");
+                let d = Diagnostic::error(
+                    "wrong-type",
+                    format!("expected a protocol, found {}", describe(other)),
+                )
+                .at(span, "expected a protocol name or number");
                 cx.error(d);
                 continue;
             }
@@ -1182,15 +1309,24 @@ fn decode_advisory(cx: &mut Cx<'_>, node: &KdlNode) -> Option<AdvisoryDecl> {
                 cx.leaf(child);
                 for s in cx.strings(child) {
                     if !is_identifier_text(&s.value) {
-                        let d = Diagnostic::error("invalid-text", format!("`{}` is not a valid {field}", s.value.escape_debug()))
-                            .at(s.span, "spaces, quotes and control characters are not allowed here");
+                        let d = Diagnostic::error(
+                            "invalid-text",
+                            format!("`{}` is not a valid {field}", s.value.escape_debug()),
+                        )
+                        .at(
+                            s.span,
+                            "spaces, quotes and control characters are not allowed here",
+                        );
                         cx.error(d);
                         continue;
                     }
                     if field == "cve" && !is_cve(&s.value) {
-                        let d = Diagnostic::error("invalid-cve", format!("`{}` is not a CVE identifier", s.value))
-                            .at(s.span, "expected CVE-YYYY-NNNN")
-                            .help("CVE identifiers look like \"CVE-2024-12248\"");
+                        let d = Diagnostic::error(
+                            "invalid-cve",
+                            format!("`{}` is not a CVE identifier", s.value),
+                        )
+                        .at(s.span, "expected CVE-YYYY-NNNN")
+                        .help("CVE identifiers look like \"CVE-2024-12248\"");
                         cx.error(d);
                         continue;
                     }
@@ -1211,31 +1347,59 @@ fn decode_advisory(cx: &mut Cx<'_>, node: &KdlNode) -> Option<AdvisoryDecl> {
         }
     }
     if adv.block.is_empty() {
-        let d = Diagnostic::error("missing-field", format!("advisory `{}` blocks no networks", adv.name.value))
-            .at(adv.name.span, "no `block` line")
-            .help("add `block \"202.114.4.0/24\"` with the networks the advisory says to block");
+        let d = Diagnostic::error(
+            "missing-field",
+            format!("advisory `{}` blocks no networks", adv.name.value),
+        )
+        .at(adv.name.span, "no `block` line")
+        .help("add `block \"202.114.4.0/24\"` with the networks the advisory says to block");
         cx.error(d);
     }
     Some(adv)
 }
 
 fn is_identifier_text(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 512 && s.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`'))
+    !s.is_empty()
+        && s.len() <= 512
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`'))
 }
 
 fn is_cve(s: &str) -> bool {
     let mut parts = s.split('-');
     parts.next() == Some("CVE")
-        && parts.next().is_some_and(|y| y.len() == 4 && y.chars().all(|c| c.is_ascii_digit()))
-        && parts.next().is_some_and(|n| n.len() >= 4 && n.chars().all(|c| c.is_ascii_digit()))
+        && parts
+            .next()
+            .is_some_and(|y| y.len() == 4 && y.chars().all(|c| c.is_ascii_digit()))
+        && parts
+            .next()
+            .is_some_and(|n| n.len() >= 4 && n.chars().all(|c| c.is_ascii_digit()))
         && parts.next().is_none()
 }
 
 const RULE_KINDS: &[&str] = &["allow", "deny", "reject", "block-advisory"];
 const RULE_FIELDS: &[&str] = &[
-    "description", "from", "to", "service", "log", "owner", "ticket", "expires", "absolute", "exception",
+    "description",
+    "from",
+    "to",
+    "service",
+    "log",
+    "owner",
+    "ticket",
+    "expires",
+    "absolute",
+    "exception",
 ];
-const EXCEPTION_FIELDS: &[&str] = &["description", "from", "to", "service", "log", "owner", "ticket", "expires"];
+const EXCEPTION_FIELDS: &[&str] = &[
+    "description",
+    "from",
+    "to",
+    "service",
+    "log",
+    "owner",
+    "ticket",
+    "expires",
+];
 const ADVISORY_RULE_FIELDS: &[&str] = &["description", "owner", "ticket"];
 
 fn decode_rules(cx: &mut Cx<'_>, node: &KdlNode, out: &mut Vec<RuleDecl>) {
@@ -1247,13 +1411,23 @@ fn decode_rules(cx: &mut Cx<'_>, node: &KdlNode, out: &mut Vec<RuleDecl>) {
             "allow" => out.extend(decode_rule(cx, child, Action::Allow, RuleKind::Plain)),
             "deny" => out.extend(decode_rule(cx, child, Action::Deny, RuleKind::Plain)),
             "reject" => out.extend(decode_rule(cx, child, Action::Reject, RuleKind::Plain)),
-            "block-advisory" => out.extend(decode_rule(cx, child, Action::Deny, RuleKind::BlockAdvisory)),
+            "block-advisory" => out.extend(decode_rule(
+                cx,
+                child,
+                Action::Deny,
+                RuleKind::BlockAdvisory,
+            )),
             other => cx.unknown_node(child, other, "`rules`", RULE_KINDS),
         }
     }
 }
 
-fn decode_rule(cx: &mut Cx<'_>, node: &KdlNode, action: Action, kind: RuleKind) -> Option<RuleDecl> {
+fn decode_rule(
+    cx: &mut Cx<'_>,
+    node: &KdlNode,
+    action: Action,
+    kind: RuleKind,
+) -> Option<RuleDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node);
     let mut rule = RuleDecl {
@@ -1277,7 +1451,9 @@ fn decode_rule(cx: &mut Cx<'_>, node: &KdlNode, action: Action, kind: RuleKind) 
         span: cx.span(node.span()),
     };
     let (allowed, inside) = match rule.kind {
-        RuleKind::Plain if action == Action::Allow => (&RULE_FIELDS[..8], format!("`{}` rule", action)),
+        RuleKind::Plain if action == Action::Allow => {
+            (&RULE_FIELDS[..8], format!("`{}` rule", action))
+        }
         RuleKind::Plain => (RULE_FIELDS, format!("`{}` rule", action)),
         RuleKind::Exception => (EXCEPTION_FIELDS, "`exception`".to_string()),
         RuleKind::BlockAdvisory => (ADVISORY_RULE_FIELDS, "`block-advisory`".to_string()),
@@ -1289,9 +1465,10 @@ fn decode_rule(cx: &mut Cx<'_>, node: &KdlNode, action: Action, kind: RuleKind) 
             let mut d_allowed = allowed.to_vec();
             d_allowed.sort_unstable();
             if kw == "exception" && action == Action::Allow {
-                let d = Diagnostic::error("misplaced-node", "an `allow` rule cannot have exceptions")
-                    .at(cx.span(child.name().span()), "exception inside an allow")
-                    .help("exceptions carve allowed traffic out of a `deny` or `reject` rule");
+                let d =
+                    Diagnostic::error("misplaced-node", "an `allow` rule cannot have exceptions")
+                        .at(cx.span(child.name().span()), "exception inside an allow")
+                        .help("exceptions carve allowed traffic out of a `deny` or `reject` rule");
                 cx.error(d);
                 continue;
             }
@@ -1299,7 +1476,8 @@ fn decode_rule(cx: &mut Cx<'_>, node: &KdlNode, action: Action, kind: RuleKind) 
             continue;
         }
         match kw {
-            "description" | "owner" | "ticket" | "log" | "expires" | "absolute" if !seen.first(cx, child) => {}
+            "description" | "owner" | "ticket" | "log" | "expires" | "absolute"
+                if !seen.first(cx, child) => {}
             "description" => rule.description = cx.text(child),
             "owner" => rule.owner = cx.text(child),
             "ticket" => rule.ticket = cx.text(child),
@@ -1317,11 +1495,19 @@ fn decode_rule(cx: &mut Cx<'_>, node: &KdlNode, action: Action, kind: RuleKind) 
                 cx.leaf(child);
                 if let Some(s) = cx.single_string(child) {
                     match s.value.parse::<Date>() {
-                        Ok(date) if s.value.len() == 10 => rule.expires = Some(Spanned { value: date, span: s.span }),
+                        Ok(date) if s.value.len() == 10 => {
+                            rule.expires = Some(Spanned {
+                                value: date,
+                                span: s.span,
+                            })
+                        }
                         _ => {
-                            let d = Diagnostic::error("invalid-date", format!("`{}` is not a date", s.value))
-                                .at(s.span, "expected YYYY-MM-DD")
-                                .help("write the last day the rule applies, e.g. \"2027-03-31\"");
+                            let d = Diagnostic::error(
+                                "invalid-date",
+                                format!("`{}` is not a date", s.value),
+                            )
+                            .at(s.span, "expected YYYY-MM-DD")
+                            .help("write the last day the rule applies, e.g. \"2027-03-31\"");
                             cx.error(d);
                         }
                     }
@@ -1333,7 +1519,11 @@ fn decode_rule(cx: &mut Cx<'_>, node: &KdlNode, action: Action, kind: RuleKind) 
                 for s in cx.strings(child) {
                     items.extend(endpoint_text(cx, s));
                 }
-                if kw == "from" { rule.from.extend(items) } else { rule.to.extend(items) }
+                if kw == "from" {
+                    rule.from.extend(items)
+                } else {
+                    rule.to.extend(items)
+                }
             }
             "service" => {
                 cx.leaf(child);
@@ -1343,7 +1533,8 @@ fn decode_rule(cx: &mut Cx<'_>, node: &KdlNode, action: Action, kind: RuleKind) 
             }
             "exception" => {
                 cx.no_props(child);
-                rule.exceptions.extend(decode_rule(cx, child, Action::Allow, RuleKind::Exception));
+                rule.exceptions
+                    .extend(decode_rule(cx, child, Action::Allow, RuleKind::Exception));
             }
             _ => unreachable!("field list and match arms agree"),
         }
@@ -1352,15 +1543,22 @@ fn decode_rule(cx: &mut Cx<'_>, node: &KdlNode, action: Action, kind: RuleKind) 
     if matches!(rule.kind, RuleKind::BlockAdvisory) {
         return Some(rule);
     }
-    for (field, present) in [("from", !rule.from.is_empty()), ("to", !rule.to.is_empty()), ("service", !rule.service.is_empty())] {
+    for (field, present) in [
+        ("from", !rule.from.is_empty()),
+        ("to", !rule.to.is_empty()),
+        ("service", !rule.service.is_empty()),
+    ] {
         if !present {
             let example = match field {
                 "service" => "`service \"https\"` (or `service \"any\"`)",
                 _ => "a zone, class, group, CIDR or `any`",
             };
-            let d = Diagnostic::error("missing-field", format!("rule `{}` has no `{field}`", rule.name.value))
-                .at(rule.name.span, format!("no `{field}` line"))
-                .help(format!("every rule says `{field}` explicitly: {example}"));
+            let d = Diagnostic::error(
+                "missing-field",
+                format!("rule `{}` has no `{field}`", rule.name.value),
+            )
+            .at(rule.name.span, format!("no `{field}` line"))
+            .help(format!("every rule says `{field}` explicitly: {example}"));
             cx.error(d);
         }
     }
@@ -1377,7 +1575,10 @@ fn endpoint_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<Endpoint
     } else {
         return None;
     };
-    Some(Spanned { value, span: s.span })
+    Some(Spanned {
+        value,
+        span: s.span,
+    })
 }
 
 /// `"https"` (a name), `"any"`, or a literal such as `"tcp/443"`,
@@ -1415,9 +1616,12 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
                 (Some(a), Some(b)) => match (port_number(a), port_number(b)) {
                     (Some(a), Some(b)) if a <= b => PortSet::range(a, b),
                     (Some(_), Some(_)) => {
-                        let d = Diagnostic::error("inverted-range", format!("port range `{}` ends before it starts", s.value))
-                            .at(s.span, "inverted range")
-                            .help("write the lower port first");
+                        let d = Diagnostic::error(
+                            "inverted-range",
+                            format!("port range `{}` ends before it starts", s.value),
+                        )
+                        .at(s.span, "inverted range")
+                        .help("write the lower port first");
                         cx.error(d);
                         return None;
                     }
@@ -1427,17 +1631,26 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
                     }
                 },
                 _ => {
-                    bad(cx, "expected a port or FIRST-LAST after the slash".to_string());
+                    bad(
+                        cx,
+                        "expected a port or FIRST-LAST after the slash".to_string(),
+                    );
                     return None;
                 }
             };
-            if proto == "tcp" { set.tcp = ports } else { set.udp = ports }
+            if proto == "tcp" {
+                set.tcp = ports
+            } else {
+                set.udp = ports
+            }
         }
         "icmp" | "icmpv4" | "icmpv6" => {
             let v6 = proto == "icmpv6";
             let both = proto == "icmp";
             let t4 = (!v6).then(|| catalogue::icmp_type(arg, false)).flatten();
-            let t6 = (v6 || both).then(|| catalogue::icmp_type(arg, true)).flatten();
+            let t6 = (v6 || both)
+                .then(|| catalogue::icmp_type(arg, true))
+                .flatten();
             let numeric = arg.parse::<u8>().ok().filter(|_| !both);
             match (t4, t6, numeric) {
                 (_, _, Some(n)) if v6 => set.icmp6 = ByteSet::single(n),
@@ -1478,13 +1691,36 @@ mod tests {
         std::fs::write(&root, "").unwrap();
         let tree = load(&root, &mut sources, &mut diags).unwrap();
         assert!(diags.items.is_empty(), "{diags:?}");
-        let names: Vec<&str> = tree.services.iter().map(|s| s.name.value.as_str()).collect();
-        for expected in ["dns", "ntp", "syslog", "snmp", "https", "ssh", "rdp", "hl7-mllp", "dicom", "dicom-tls"] {
+        let names: Vec<&str> = tree
+            .services
+            .iter()
+            .map(|s| s.name.value.as_str())
+            .collect();
+        for expected in [
+            "dns",
+            "ntp",
+            "syslog",
+            "snmp",
+            "https",
+            "ssh",
+            "rdp",
+            "hl7-mllp",
+            "dicom",
+            "dicom-tls",
+        ] {
             assert!(names.contains(&expected), "catalogue lacks {expected}");
         }
-        let dicom = tree.services.iter().find(|s| s.name.value == "dicom").unwrap();
+        let dicom = tree
+            .services
+            .iter()
+            .find(|s| s.name.value == "dicom")
+            .unwrap();
         assert_eq!(dicom.set.tcp.ranges(), &[(104, 104), (11112, 11112)]);
-        let ping = tree.services.iter().find(|s| s.name.value == "ping").unwrap();
+        let ping = tree
+            .services
+            .iter()
+            .find(|s| s.name.value == "ping")
+            .unwrap();
         assert_eq!(ping.set.icmp4.ranges(), &[(8, 8)]);
         assert_eq!(ping.set.icmp6.ranges(), &[(128, 128)]);
     }
@@ -1503,10 +1739,22 @@ mod tests {
     #[test]
     fn address_literals() {
         assert!(parse_addr_literal("10.0.0.1").is_ok());
-        assert!(matches!(parse_addr_literal("10.0.0.1/24"), Err(AddrProblem::HostBits(_))));
-        assert!(matches!(parse_addr_literal("10.0.0.9-10.0.0.1"), Err(AddrProblem::Inverted)));
-        assert!(matches!(parse_addr_literal("10.0.0.1-::1"), Err(AddrProblem::MixedRange)));
-        assert!(matches!(parse_addr_literal("10.0.0.256"), Err(AddrProblem::NotAnAddress)));
+        assert!(matches!(
+            parse_addr_literal("10.0.0.1/24"),
+            Err(AddrProblem::HostBits(_))
+        ));
+        assert!(matches!(
+            parse_addr_literal("10.0.0.9-10.0.0.1"),
+            Err(AddrProblem::Inverted)
+        ));
+        assert!(matches!(
+            parse_addr_literal("10.0.0.1-::1"),
+            Err(AddrProblem::MixedRange)
+        ));
+        assert!(matches!(
+            parse_addr_literal("10.0.0.256"),
+            Err(AddrProblem::NotAnAddress)
+        ));
         let (set, _) = parse_addr_literal("fd00:20::/48").unwrap();
         assert!(set.contains("fd00:20::1".parse().unwrap()));
     }

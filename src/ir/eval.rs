@@ -20,10 +20,16 @@ pub struct Packet {
 /// Protocol and the field a rule can match on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Proto {
-    Tcp { dport: u16 },
-    Udp { dport: u16 },
+    Tcp {
+        dport: u16,
+    },
+    Udp {
+        dport: u16,
+    },
     /// ICMP for an IPv4 packet, ICMPv6 for an IPv6 packet.
-    Icmp { ty: u8 },
+    Icmp {
+        ty: u8,
+    },
     /// Any other IP protocol number.
     Other(u8),
 }
@@ -56,7 +62,9 @@ impl Ir {
 
     /// The name of the deciding rule, or `default` for the default rule.
     pub fn verdict_rule_name(&self, verdict: &Verdict) -> &str {
-        verdict.rule.map_or("default", |i| self.rules[i].name.as_str())
+        verdict
+            .rule
+            .map_or("default", |i| self.rules[i].name.as_str())
     }
 }
 

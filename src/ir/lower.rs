@@ -103,9 +103,18 @@ impl Lowering<'_> {
         };
         if expires.value < self.date {
             self.diags.push(
-                Diagnostic::warning("rule-expired", format!("{what} `{}` expired on {} and is inactive", rule.name, expires.value))
-                    .at(expires.span, format!("expired (evaluated on {})", self.date))
-                    .help("remove it, or extend `expires` if the grant was renewed"),
+                Diagnostic::warning(
+                    "rule-expired",
+                    format!(
+                        "{what} `{}` expired on {} and is inactive",
+                        rule.name, expires.value
+                    ),
+                )
+                .at(
+                    expires.span,
+                    format!("expired (evaluated on {})", self.date),
+                )
+                .help("remove it, or extend `expires` if the grant was renewed"),
             );
             return false;
         }
@@ -113,9 +122,19 @@ impl Lowering<'_> {
         if expires.value < soon {
             let days = (expires.value - self.date).get_days();
             self.diags.push(
-                Diagnostic::warning("rule-expires-soon", format!("{what} `{}` expires on {} ({} {} from {})", rule.name, expires.value, days, if days == 1 { "day" } else { "days" }, self.date))
-                    .at(expires.span, "expires soon")
-                    .help("renew it or plan its removal; after this date it stops matching"),
+                Diagnostic::warning(
+                    "rule-expires-soon",
+                    format!(
+                        "{what} `{}` expires on {} ({} {} from {})",
+                        rule.name,
+                        expires.value,
+                        days,
+                        if days == 1 { "day" } else { "days" },
+                        self.date
+                    ),
+                )
+                .at(expires.span, "expires soon")
+                .help("renew it or plan its removal; after this date it stops matching"),
             );
         }
         true

@@ -322,9 +322,7 @@ impl ServiceSet {
             icmp4: ByteSet::full(),
             icmp6: ByteSet::full(),
             protocols: ByteSet::from_ranges(
-                (0..=255u8)
-                    .filter(|p| !special.contains(p))
-                    .map(|p| (p, p)),
+                (0..=255u8).filter(|p| !special.contains(p)).map(|p| (p, p)),
             ),
         }
     }
