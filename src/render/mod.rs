@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, syntax::SyntaxConfig};
 
+pub mod cisco;
+
 use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
 
@@ -160,7 +162,7 @@ pub fn truncate_bytes(text: &str, max: usize) -> &str {
 
 /// Every target wardwall can render, in a fixed order.
 pub fn all_renderers() -> Vec<Box<dyn Renderer>> {
-    Vec::new()
+    vec![Box::new(cisco::Cisco)]
 }
 
 #[cfg(test)]
