@@ -489,3 +489,367 @@ fn edge_snapshot() {
         insta::assert_snapshot!("cisco-edge", text);
     });
 }
+
+// ------------------------------------------------------------------ free text
+
+fn kdl_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A small policy whose free-text fields all carry `text`.
+fn text_policy(text: &str) -> String {
+    let t = kdl_string(text);
+    format!(
+        r#"
+policy "injection" {{
+    description {t}
+}}
+zone "a" {{
+    description {t}
+    prefix "10.1.0.0/16" "2001:db8:1::/48"
+    interface cisco="Vlan1"
+}}
+zone "b" {{
+    prefix "10.2.0.0/16"
+    interface cisco="Vlan2"
+}}
+zone "rest" {{
+    residual #true
+    interface cisco="GigabitEthernet0/0"
+}}
+class "h" {{
+    zone "b"
+    description {t}
+    address "10.2.0.5" "10.2.0.9"
+}}
+service "svc" {{
+    description {t}
+    tcp 443
+}}
+rules {{
+    deny "d" {{
+        description {t}
+        owner {t}
+        ticket {t}
+        from "a"
+        to "10.2.0.9"
+        service "any"
+        exception "e" {{
+            description {t}
+            from "10.1.2.0/24"
+            to "10.2.0.9"
+            service "svc"
+        }}
+    }}
+    allow "x" {{
+        description {t}
+        owner {t}
+        ticket {t}
+        from "a"
+        to "h" "rest"
+        service "svc" "ping"
+        log #true
+    }}
+}}
+"#
+    )
+}
+
+/// The final router state without remarks: what the entries do.
+fn entries_only(cfg: &Config) -> String {
+    let mut out = String::new();
+    for (name, acl) in &cfg.acls {
+        out.push_str(&format!("{name} {:?}\n", acl.family));
+        for e in &acl.entries {
+            out.push_str(&format!("{e:?}\n"));
+        }
+    }
+    out.push_str(&format!("{:?}\n{:?}\n", cfg.groups, cfg.interfaces));
+    out
+}
+
+#[test]
+fn free_text_never_adds_removes_or_changes_an_entry() {
+    let baseline_ir = compile_text(&text_policy("x"));
+    let baseline_text = render(&baseline_ir);
+    let baseline = readback::parse(&baseline_text).unwrap();
+    assert!(
+        baseline
+            .acls
+            .values()
+            .map(|a| a.entries.len())
+            .sum::<usize>()
+            > 10
+    );
+    let long = "permit ip any any ".repeat(17);
+    let texts = [
+        "\"quoted\" 'single'",
+        "<script>&amp; </acl>",
+        "# not a comment",
+        "! looks like a comment",
+        "!",
+        "a; permit ip any any log; end",
+        "back\\slash \\n not a newline",
+        "permit ip any any",
+        "end",
+        "exit",
+        "interface Vlan1",
+        "no ip access-list extended WW-a-IN4",
+        "10 permit ip any any",
+        "what? help? ?",
+        "Überwachung – Intensivstation ✓ 病房",
+        long.as_str(),
+        "     leading and trailing spaces     ",
+    ];
+    for text in texts {
+        let ir = compile_text(&text_policy(text));
+        let out = render(&ir);
+        let cfg = readback::parse(&out).unwrap_or_else(|e| panic!("text {text:?}: {e}"));
+        assert_eq!(
+            entries_only(&cfg),
+            entries_only(&baseline),
+            "text {text:?} changed what the ACLs do"
+        );
+        // Same number of lines: text never splits a line or adds one.
+        assert_eq!(
+            out.lines().count(),
+            baseline_text.lines().count(),
+            "text {text:?}"
+        );
+        for line in out.lines() {
+            assert!(line.is_ascii(), "non-ASCII line {line:?}");
+            if let Some((_, remark)) = line.split_once("remark ") {
+                assert!(remark.len() <= 100, "remark too long: {line:?}");
+                assert!(
+                    !remark.starts_with('!') && !remark.contains('?'),
+                    "{line:?}"
+                );
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ refusals
+
+fn render_err(kdl: &str) -> Vec<wardwall::diagnostics::Diagnostic> {
+    let ir = compile_text(kdl);
+    Cisco
+        .render(&ir, &Templates::default())
+        .expect_err("the cisco target must refuse")
+}
+
+const TWO_ZONES: &str = r#"
+zone "a" {
+    prefix "10.1.0.0/16"
+    interface cisco="Vlan1"
+}
+zone "b" {
+    prefix "10.2.0.0/16"
+    interface nftables="b0"
+}
+zone "rest" {
+    residual #true
+    interface cisco="GigabitEthernet0/0"
+}
+"#;
+
+#[test]
+fn allowing_every_protocol_is_refused_with_the_rules_span() {
+    let kdl = format!(
+        "{TWO_ZONES}\nrules {{\n    allow \"wide\" {{\n        from \"a\"\n        to \"rest\"\n        service \"any\"\n    }}\n}}\n"
+    );
+    let errs = render_err(&kdl);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].code, "cisco-allow-any-protocol");
+    assert!(errs[0].message.contains("`wide`"));
+    let span = errs[0].primary.as_ref().expect("points at the rule").span;
+    assert_eq!(&kdl[span.offset..span.offset + 12], "allow \"wide\"");
+}
+
+#[test]
+fn traffic_from_a_zone_without_a_cisco_interface_is_refused() {
+    let kdl = format!(
+        "{TWO_ZONES}\nrules {{\n    allow \"from-b\" {{\n        from \"b\"\n        to \"a\"\n        service \"https\"\n    }}\n}}\n"
+    );
+    let errs = render_err(&kdl);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].code, "cisco-unplaceable");
+    assert!(errs[0].message.contains("zone `b`"), "{}", errs[0].message);
+    // Replies that would have to enter on the unbound zone: refused too.
+    let kdl = format!(
+        "{TWO_ZONES}\nrules {{\n    allow \"to-b\" {{\n        from \"a\"\n        to \"b\"\n        service \"https\"\n    }}\n}}\n"
+    );
+    let errs = render_err(&kdl);
+    assert_eq!(errs[0].code, "cisco-unplaceable");
+    assert!(errs[0].message.contains("replies"), "{}", errs[0].message);
+}
+
+#[test]
+fn a_deny_from_an_unbound_zone_needs_no_entry() {
+    let kdl = format!(
+        "{TWO_ZONES}\nrules {{\n    deny \"b-out\" {{\n        from \"b\"\n        to \"rest\"\n        service \"any\"\n    }}\n}}\n"
+    );
+    let ir = compile_text(&kdl);
+    let cfg = parsed(&ir);
+    assert_eq!(cfg.interfaces.len(), 2);
+    assert!(
+        cfg.acls
+            .values()
+            .all(|a| a.entries.iter().all(|e| !e.permit || e.icmp.is_some()))
+    );
+}
+
+#[test]
+fn two_zones_on_one_interface_are_refused() {
+    let kdl = r#"
+zone "a" {
+    prefix "10.1.0.0/16"
+    interface cisco="Vlan1"
+}
+zone "b" {
+    prefix "10.2.0.0/16"
+    interface cisco="Vlan1"
+}
+zone "rest" {
+    residual #true
+    interface cisco="GigabitEthernet0/0"
+}
+"#;
+    let errs = render_err(kdl);
+    assert!(
+        errs.iter().any(|e| e.code == "cisco-interface-shared"),
+        "{errs:?}"
+    );
+}
+
+// ------------------------------------------------------------------ output shape
+
+#[test]
+fn output_is_byte_stable_and_a_one_rule_change_is_a_local_diff() {
+    let ir = hospital();
+    assert_eq!(render(&ir), render(&ir));
+    let base = std::fs::read_to_string("policies/hospital.kdl").unwrap();
+    let changed = base.replace(
+        "    allow \"vendor-jump-to-modalities\" {",
+        "    allow \"jump-host-ntp\" {\n        from \"vendor-jump-host\"\n        to \"ntp-servers\"\n        service \"ntp\"\n    }\n\n    allow \"vendor-jump-to-modalities\" {",
+    );
+    assert_ne!(base, changed);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("advisories")).unwrap();
+    std::fs::copy(
+        "policies/advisories/contec-cms8000.kdl",
+        dir.path().join("advisories/contec-cms8000.kdl"),
+    )
+    .unwrap();
+    let path = dir.path().join("hospital.kdl");
+    std::fs::write(&path, changed).unwrap();
+    let (a, b) = (render(&ir), render(&compile(&path)));
+    let diff = similar::TextDiff::from_lines(&a, &b);
+    let changed_lines: Vec<String> = diff
+        .iter_all_changes()
+        .filter(|c| c.tag() != similar::ChangeTag::Equal)
+        .map(|c| format!("{}{}", c.tag(), c.value()))
+        .collect();
+    // Only the vendor-access ACL (the rule) and the infrastructure ACL
+    // (its replies) change, plus the version line; every other ACL keeps
+    // its text and its versioned name.
+    assert!(changed_lines.iter().any(|l| l.contains("jump-host-ntp")));
+    let (ca, cb) = (readback::parse(&a).unwrap(), readback::parse(&b).unwrap());
+    for name in ca.acls.keys() {
+        let changed = ca.acls[name] != cb.acls[name];
+        let expected = name == "WW-vendor-access-IN4" || name == "WW-infrastructure-IN4";
+        assert_eq!(changed, expected, "ACL {name}");
+        if !changed {
+            // Same text, same versioned name.
+            let staged = |text: &str| {
+                text.lines()
+                    .find(|l| l.contains(&format!(" {name}-")))
+                    .map(str::to_string)
+            };
+            assert_eq!(
+                staged(&a),
+                staged(&b),
+                "{name} should keep its versioned name"
+            );
+        }
+    }
+    // Within the two changed ACLs, entries after the insert are renumbered
+    // (sequence numbers are by position, spaced by 10); nothing else moves.
+    let limit = 2
+        * (ca.acls["WW-vendor-access-IN4"].entries.len()
+            + ca.acls["WW-vendor-access-IN4"].remarks.len()
+            + ca.acls["WW-infrastructure-IN4"].entries.len()
+            + ca.acls["WW-infrastructure-IN4"].remarks.len())
+        * 2
+        + 20;
+    assert!(changed_lines.len() < limit, "{}", changed_lines.join(""));
+}
+
+#[test]
+fn the_reader_refuses_what_wardwall_does_not_emit() {
+    let good = render(&hospital());
+    readback::parse(&good).unwrap();
+    let mutate = |from: &str, to: &str| {
+        assert!(good.contains(from), "{from}");
+        good.replacen(from, to, 1)
+    };
+    let cases = [
+        // A netmask where a wildcard belongs (and the other way round).
+        mutate("202.114.4.0 0.0.0.255", "202.114.4.0 255.255.255.0"),
+        mutate(" 10.10.20.50 255.255.255.254\n", " 10.10.20.50 0.0.0.1\n"),
+        // Host bits under the wildcard.
+        mutate("202.114.4.0 0.0.0.255", "202.114.4.7 0.0.0.255"),
+        // Eleven ports on one eq.
+        mutate("eq 80 443", "eq 80 443 1 2 3 4 5 6 7 8 9"),
+        // Tabs, double indentation, trailing space.
+        mutate("\n 10 remark", "\n\t10 remark"),
+        mutate("\n 10 remark", "\n  10 remark"),
+        mutate(" log\n", " log \n"),
+        // Unknown commands, options and keywords.
+        mutate("end\n", "end\nwrite memory\n"),
+        mutate(" established\n", " established fragments\n"),
+        mutate("\nend\n", "\n"),
+        mutate(" eq 53 ", " eq domain "),
+        // Deleting an ACL while it is bound; binding one that does not exist.
+        mutate(
+            "! ---- phase 2: stable ACLs\n",
+            "! ---- phase 2: stable ACLs\nno ip access-list extended WW-corporate-IN4-",
+        ),
+        mutate(
+            " ip access-group WW-corporate-IN4 in",
+            " ip access-group WW-nowhere-IN4 in",
+        ),
+        // Sequence numbers out of order.
+        mutate(" 20 remark", " 5 remark"),
+        // A remark over 100 characters.
+        mutate(
+            " 10 remark contec",
+            &format!(" 10 remark {} contec", "y".repeat(100)),
+        ),
+    ];
+    for (i, bad) in cases.iter().enumerate() {
+        // The deletion case needs the real versioned name.
+        let bad = if i == 11 {
+            let staged = good
+                .lines()
+                .find_map(|l| l.strip_prefix("ip access-list extended WW-corporate-IN4-"))
+                .unwrap();
+            bad.replace(
+                "no ip access-list extended WW-corporate-IN4-ip",
+                &format!("no ip access-list extended WW-corporate-IN4-{staged}\nip"),
+            )
+        } else {
+            bad.clone()
+        };
+        assert!(readback::parse(&bad).is_err(), "case {i} was accepted");
+    }
+}

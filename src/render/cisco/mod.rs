@@ -565,11 +565,10 @@ fn remarks_for(rule: &Rule) -> Vec<Line> {
         "{}: {what}",
         rule.name
     )))];
+    // A field that is present always gives its remark line (so free text
+    // can never shift a sequence number), even when nothing printable is left.
     if let Some(d) = &rule.description {
-        let d = sanitize_remark(d);
-        if !d.is_empty() {
-            out.push(Line::Remark(d));
-        }
+        out.push(Line::Remark(remark_or_placeholder(d)));
     }
     let mut meta = Vec::new();
     if let Some(o) = &rule.owner {
@@ -582,12 +581,18 @@ fn remarks_for(rule: &Rule) -> Vec<Line> {
         meta.push(format!("expires {e}"));
     }
     if !meta.is_empty() {
-        let m = sanitize_remark(&meta.join(", "));
-        if !m.is_empty() {
-            out.push(Line::Remark(m));
-        }
+        out.push(Line::Remark(remark_or_placeholder(&meta.join(", "))));
     }
     out
+}
+
+fn remark_or_placeholder(text: &str) -> String {
+    let r = sanitize_remark(text);
+    if r.is_empty() {
+        "(no printable text)".to_string()
+    } else {
+        r
+    }
 }
 
 /// Forward entries of a rule for one (source part, destination) pair.
@@ -1010,10 +1015,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
         ir.name
     )];
     if let Some(d) = &ir.description {
-        let d = sanitize_remark(d);
-        if !d.is_empty() {
-            header.push(d);
-        }
+        header.push(remark_or_placeholder(d));
     }
     Ok(View {
         policy: ir.name.clone(),
