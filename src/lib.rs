@@ -10,6 +10,7 @@ pub mod addrset;
 pub mod catalogue;
 pub mod cli;
 pub mod diagnostics;
+pub mod diff;
 pub mod ir;
 pub mod model;
 pub mod render;
