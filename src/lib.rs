@@ -12,6 +12,7 @@ pub mod cli;
 pub mod diagnostics;
 pub mod ir;
 pub mod model;
+pub mod output;
 pub mod render;
 pub mod source;
 
