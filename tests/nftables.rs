@@ -215,7 +215,9 @@ fn interface_matching_only_narrows_allow_rules() {
             assert_eq!(x, y, "deny/reject lines are never narrowed");
         }
     }
-    assert!(with.contains("iifname \"guest0\" oifname \"wan0\" ip saddr @z_guest_wifi_v4 ip daddr @z_internet_v4"));
+    assert!(with.contains(
+        "iifname \"guest0\" oifname \"wan0\" ip saddr @z_guest_wifi_v4 ip daddr @z_internet_v4"
+    ));
 }
 
 #[test]
