@@ -654,7 +654,7 @@ mod tests {
         let c = comment_text(nasty);
         assert!(!c.contains('"'));
         assert!(!c.chars().any(char::is_control));
-        assert_eq!(c, "say 'hi'  ; drop # é<&>!");
+        assert_eq!(c, "say 'hi' ; drop # é<&>!");
         let long = "é".repeat(100);
         let c = comment_text(&long);
         assert_eq!(c.len(), 128);
