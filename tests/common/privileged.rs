@@ -20,8 +20,12 @@ fn is_root() -> bool {
 }
 
 fn runs(cmd: &str, arg: &str) -> bool {
+    runs_args(cmd, &[arg])
+}
+
+fn runs_args(cmd: &str, args: &[&str]) -> bool {
     Command::new(cmd)
-        .arg(arg)
+        .args(args)
         .output()
         .is_ok_and(|o| o.status.success())
 }
@@ -40,7 +44,13 @@ pub fn can_run(test: &str) -> bool {
         missing.push("ip (iproute2)");
     }
     if missing.is_empty() {
-        return true;
+        // Root in a container may still lack network namespaces.
+        let probe = format!("ww{}-probe", std::process::id());
+        if runs_args("ip", &["netns", "add", &probe]) {
+            let _ = runs_args("ip", &["netns", "del", &probe]);
+            return true;
+        }
+        missing.push("network namespaces (`ip netns add` failed)");
     }
     let why = format!("{test} needs {}", missing.join(", "));
     if required() {
