@@ -266,3 +266,58 @@ fn nft_check_catches_a_broken_ruleset() {
     let (ok, _) = ns.nft_check(&file);
     assert!(!ok);
 }
+
+/// Names that still collide after hashing are an error, never a shared set.
+#[test]
+fn a_set_name_clash_is_an_error_not_a_shared_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("clash.kdl");
+    // `icu-a` and `ICU.A` collide and get the FNV-1a suffix of their name;
+    // `icu_a_d85f7252` is spelled like the suffixed `icu-a`.
+    std::fs::write(
+        &policy,
+        r#"zone "ward" {
+    prefix "10.3.0.0/16"
+}
+zone "rest" {
+    residual #true
+}
+class "icu-a" {
+    zone "ward"
+    address "10.3.1.0/24"
+}
+class "ICU.A" {
+    zone "ward"
+    address "10.3.2.0/24"
+}
+class "icu_a_d85f7252" {
+    zone "ward"
+    address "10.3.3.0/24"
+}
+rules {
+    allow "one" {
+        from "icu-a"
+        to "rest"
+        service "ssh"
+    }
+    allow "two" {
+        from "icu_a_d85f7252"
+        to "rest"
+        service "ssh"
+    }
+    allow "three" {
+        from "ICU.A"
+        to "rest"
+        service "ssh"
+    }
+}
+"#,
+    )
+    .unwrap();
+    let ir = compile_ok(&policy, PROBE_DATE);
+    let err = Nftables::default().view(&ir).unwrap_err();
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert_eq!(err[0].code, "nftables-name-clash");
+    let two = ir.rules.iter().find(|r| r.name == "two").unwrap();
+    assert_eq!(err[0].primary.as_ref().unwrap().span, two.span);
+}

@@ -127,7 +127,7 @@ impl Nftables {
         let mut errors = Vec::new();
         let policy = file_stem(&ir.name);
         let names = ObjectNames::new(ir);
-        let mut sets: BTreeMap<String, SetView> = BTreeMap::new();
+        let mut sets = Sets::default();
         let mut rules = Vec::with_capacity(ir.rules.len());
         for rule in &ir.rules {
             match self.rule_view(ir, &names, rule, &mut sets) {
@@ -154,7 +154,7 @@ impl Nftables {
             policy,
             table: TABLE,
             comment: ir.description.as_deref().map(comment_text),
-            sets: sets.into_values().collect(),
+            sets: sets.by_name.into_values().map(|(_, set)| set).collect(),
             rules,
             default,
         })
@@ -165,7 +165,7 @@ impl Nftables {
         ir: &Ir,
         names: &ObjectNames,
         rule: &Rule,
-        sets: &mut BTreeMap<String, SetView>,
+        sets: &mut Sets,
     ) -> Result<RuleView, Vec<Diagnostic>> {
         let comment = comment_text(&match &rule.description {
             Some(d) => format!("{}: {d}", rule.name),
@@ -177,6 +177,14 @@ impl Nftables {
         for family in rule.families() {
             let src = endpoint_match(ir, names, rule, &rule.src, Side::Src, family, sets);
             let dst = endpoint_match(ir, names, rule, &rule.dst, Side::Dst, family, sets);
+            let (src, dst) = match (src, dst) {
+                (Ok(s), Ok(d)) => (s, d),
+                (s, d) => {
+                    errors.extend(s.err());
+                    errors.extend(d.err());
+                    continue;
+                }
+            };
             let mut prefix = Vec::new();
             if src.is_none() && dst.is_none() {
                 prefix.push(
@@ -278,14 +286,14 @@ fn endpoint_match(
     ep: &Endpoint,
     side: Side,
     family: Family,
-    sets: &mut BTreeMap<String, SetView>,
-) -> Option<String> {
+    sets: &mut Sets,
+) -> Result<Option<String>, Diagnostic> {
     let full = match family {
         Family::V4 => ep.addrs.v4.is_full(),
         Family::V6 => ep.addrs.v6.is_full(),
     };
     if full {
-        return None;
+        return Ok(None);
     }
     let (proto, ty, suffix) = match family {
         Family::V4 => ("ip", "ipv4_addr", "v4"),
@@ -304,7 +312,7 @@ fn endpoint_match(
         .filter(|o| o.addrs == ep.addrs);
     let name = if let Some(obj) = object {
         let name = format!("{}_{suffix}", names.object(&obj.name));
-        sets.entry(name.clone()).or_insert_with(|| SetView {
+        let set = SetView {
             name: name.clone(),
             ty,
             comment: Some(comment_text(&match &obj.description {
@@ -312,10 +320,11 @@ fn endpoint_match(
                 None => format!("{} {}", kind_word(obj.kind), obj.name),
             })),
             elements: elems,
-        });
+        };
+        sets.add(format!("object {}", obj.name), set, rule)?;
         name
     } else if elems.len() == 1 {
-        return Some(format!("{proto} {field} {}", elems[0]));
+        return Ok(Some(format!("{proto} {field} {}", elems[0])));
     } else {
         let name = format!(
             "{}_{}_{suffix}",
@@ -325,25 +334,53 @@ fn endpoint_match(
                 Side::Dst => "dst",
             }
         );
-        sets.insert(
-            name.clone(),
-            SetView {
-                name: name.clone(),
-                ty,
-                comment: Some(comment_text(&format!(
-                    "rule {} {}",
-                    rule.name,
-                    match side {
-                        Side::Src => "from",
-                        Side::Dst => "to",
-                    }
-                ))),
-                elements: elems,
-            },
-        );
+        let set = SetView {
+            name: name.clone(),
+            ty,
+            comment: Some(comment_text(&format!(
+                "rule {} {}",
+                rule.name,
+                match side {
+                    Side::Src => "from",
+                    Side::Dst => "to",
+                }
+            ))),
+            elements: elems,
+        };
+        sets.add(format!("rule {} {suffix}", rule.name), set, rule)?;
         name
     };
-    Some(format!("{proto} {field} @{name}"))
+    Ok(Some(format!("{proto} {field} @{name}")))
+}
+
+/// The named sets of the table, by name, with the policy object (or rule
+/// side) each one stands for.
+#[derive(Default)]
+struct Sets {
+    by_name: BTreeMap<String, (String, SetView)>,
+}
+
+impl Sets {
+    /// Adds a set, or reuses it for the same owner. Two owners whose names
+    /// map to the same identifier would silently share one set: an error.
+    fn add(&mut self, owner: String, set: SetView, rule: &Rule) -> Result<(), Diagnostic> {
+        match self.by_name.get(&set.name) {
+            Some((o, existing)) if *o == owner && *existing == set => Ok(()),
+            Some((o, _)) => Err(Diagnostic::error(
+                "nftables-name-clash",
+                format!(
+                    "nftables set name `{}` would stand for both {o} and {owner}",
+                    set.name
+                ),
+            )
+            .at(rule.span, "in this rule")
+            .help("rename one of them")),
+            None => {
+                self.by_name.insert(set.name.clone(), (owner, set));
+                Ok(())
+            }
+        }
+    }
 }
 
 fn kind_word(kind: ObjectKind) -> &'static str {
