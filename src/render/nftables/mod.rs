@@ -180,8 +180,8 @@ impl Nftables {
             let (src, dst) = match (src, dst) {
                 (Ok(s), Ok(d)) => (s, d),
                 (s, d) => {
-                    errors.extend(s.err());
-                    errors.extend(d.err());
+                    errors.extend(s.err().map(|e| *e));
+                    errors.extend(d.err().map(|e| *e));
                     continue;
                 }
             };
@@ -287,7 +287,7 @@ fn endpoint_match(
     side: Side,
     family: Family,
     sets: &mut Sets,
-) -> Result<Option<String>, Diagnostic> {
+) -> Result<Option<String>, Box<Diagnostic>> {
     let full = match family {
         Family::V4 => ep.addrs.v4.is_full(),
         Family::V6 => ep.addrs.v6.is_full(),
@@ -363,18 +363,20 @@ struct Sets {
 impl Sets {
     /// Adds a set, or reuses it for the same owner. Two owners whose names
     /// map to the same identifier would silently share one set: an error.
-    fn add(&mut self, owner: String, set: SetView, rule: &Rule) -> Result<(), Diagnostic> {
+    fn add(&mut self, owner: String, set: SetView, rule: &Rule) -> Result<(), Box<Diagnostic>> {
         match self.by_name.get(&set.name) {
             Some((o, existing)) if *o == owner && *existing == set => Ok(()),
-            Some((o, _)) => Err(Diagnostic::error(
-                "nftables-name-clash",
-                format!(
-                    "nftables set name `{}` would stand for both {o} and {owner}",
-                    set.name
-                ),
-            )
-            .at(rule.span, "in this rule")
-            .help("rename one of them")),
+            Some((o, _)) => Err(Box::new(
+                Diagnostic::error(
+                    "nftables-name-clash",
+                    format!(
+                        "nftables set name `{}` would stand for both {o} and {owner}",
+                        set.name
+                    ),
+                )
+                .at(rule.span, "in this rule")
+                .help("rename one of them"),
+            )),
             None => {
                 self.by_name.insert(set.name.clone(), (owner, set));
                 Ok(())
