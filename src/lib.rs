@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod diff;
 pub mod ir;
 pub mod model;
+pub mod output;
 pub mod render;
 pub mod source;
 
