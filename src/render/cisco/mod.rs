@@ -763,6 +763,16 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             });
         }
     }
+    if acls.is_empty() {
+        errors.push(
+            Diagnostic::error(
+                "cisco-no-interfaces",
+                "no zone has a cisco interface binding, so there is nothing to place ACLs on",
+            )
+            .help("bind each zone routed by the Cisco device: `interface cisco=\"Vlan10\"`"),
+        );
+        return Err(errors);
+    }
     let mut ifaces: BTreeMap<&str, &str> = BTreeMap::new();
     for a in &acls {
         if let Some(z) = ifaces.insert(&a.interface, &a.zone)
@@ -799,6 +809,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             );
             continue;
         }
+        let mut missing: BTreeSet<(&str, String)> = BTreeSet::new();
         for f in rule.families() {
             let region = Region::of(rule, f);
             // Forward entries, on the zones the sources live in.
@@ -806,12 +817,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
                 let acl = zone.and_then(|z| index.get(&(z.name.clone(), f)).copied());
                 let Some(acl) = acl else {
                     if rule.action.permits() {
-                        errors.push(unplaceable(
-                            rule,
-                            zone.map(|z| z.name.as_str()),
-                            &part,
-                            "source",
-                        ));
+                        missing.insert(("sources", place(zone, &part)));
                     }
                     // A deny for sources that never enter the router holds
                     // vacuously: no entry permits them either.
@@ -861,12 +867,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
                 for (zone, resp) in ir.split_by_zone(&part.dst) {
                     let acl = zone.and_then(|z| index.get(&(z.name.clone(), f)).copied());
                     let Some(acl) = acl else {
-                        errors.push(unplaceable(
-                            rule,
-                            zone.map(|z| z.name.as_str()),
-                            &resp,
-                            "destination",
-                        ));
+                        missing.insert(("replies", place(zone, &resp)));
                         continue;
                     };
                     let r = groups.addr(&resp, f);
@@ -895,6 +896,9 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
                 ))));
                 build.returns.extend(aces.into_iter().map(Line::Ace));
             }
+        }
+        if !missing.is_empty() {
+            errors.push(unplaceable(rule, &missing));
         }
     }
     if !errors.is_empty() {
@@ -1027,21 +1031,29 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
     })
 }
 
-fn unplaceable(rule: &Rule, zone: Option<&str>, part: &AddrSet, side: &str) -> Diagnostic {
-    let place = match zone {
-        Some(z) => format!("zone `{z}`, which has no cisco interface binding"),
-        None => "no zone".to_string(),
-    };
+/// Where unplaceable addresses are: a zone without a cisco binding, or no
+/// zone at all (with an example address).
+fn place(zone: Option<&crate::ir::Zone>, part: &AddrSet) -> String {
+    match zone {
+        Some(z) => format!("zone `{}`", z.name),
+        None => format!(
+            "addresses in no zone (e.g. {})",
+            part.sample().map_or_else(String::new, |a| a.to_string())
+        ),
+    }
+}
+
+fn unplaceable(rule: &Rule, missing: &BTreeSet<(&str, String)>) -> Diagnostic {
+    let what: Vec<String> = missing
+        .iter()
+        .map(|(side, place)| format!("{place} ({side})"))
+        .collect();
     Diagnostic::error(
         "cisco-unplaceable",
         format!(
-            "rule `{}`: {side} addresses {part} lie in {place}; the cisco target has no interface to place {}",
+            "rule `{}` needs a cisco interface for {}: without one there is no ACL to place its entries on",
             rule.name,
-            if side == "source" {
-                "the rule on"
-            } else {
-                "the replies on"
-            }
+            what.join(", ")
         ),
     )
     .at(rule.span, "this rule")
