@@ -499,8 +499,8 @@ impl Groups {
                 let text: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
                 let hash = fnv64(text.join(",").as_bytes());
                 let name = match f {
-                    Family::V4 => format!("WW-NET4-{:08X}", hash >> 32),
-                    Family::V6 => format!("WW-NET6-{:08X}", hash >> 32),
+                    Family::V4 => format!("WW-NET4-{hash:016X}"),
+                    Family::V6 => format!("WW-NET6-{hash:016X}"),
                 };
                 let entry = self
                     .by_name
@@ -999,7 +999,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
     // interrupted run always has the same content.
     for a in &mut acl_views {
         let hash = fnv64(format!("{}\n{}", a.command, a.lines.join("\n")).as_bytes());
-        a.staging = format!("{}-{:08X}", a.name, hash >> 32);
+        a.staging = format!("{}-{hash:016X}", a.name);
     }
     let mut interfaces = Vec::new();
     for pair in acl_views.chunks(2) {
