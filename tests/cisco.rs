@@ -876,3 +876,162 @@ fn the_reader_refuses_what_wardwall_does_not_emit() {
         assert!(readback::parse(&bad).is_err(), "case {i} was accepted");
     }
 }
+
+// ------------------------------------------------------------------ independent parser
+
+fn addr_string(a: &readback::Addr) -> String {
+    match a {
+        readback::Addr::Any => "any".into(),
+        readback::Addr::V4 { addr, wildcard: 0 } => {
+            format!("host {}", std::net::Ipv4Addr::from(*addr))
+        }
+        readback::Addr::V4 { addr, wildcard } => format!(
+            "{} {}",
+            std::net::Ipv4Addr::from(*addr),
+            std::net::Ipv4Addr::from(*wildcard)
+        ),
+        readback::Addr::Group(n) => format!("object-group {n}"),
+        readback::Addr::V6(n) => n.to_string(),
+    }
+}
+
+fn port_list(p: &readback::Ports) -> Vec<u64> {
+    match p {
+        readback::Ports::All => Vec::new(),
+        readback::Ports::Eq(v) => v.iter().map(|&x| u64::from(x)).collect(),
+        readback::Ports::Range(a, b) => (*a..=*b).map(u64::from).collect(),
+    }
+}
+
+/// Every IPv4 entry of every policy's output, read by the PyPI package
+/// cisco-acl (its own IOS grammar and keyword tables), must be the entry
+/// our reader saw. CI installs the package (`.ci/run`); elsewhere the test
+/// skips with a message unless WARDWALL_REQUIRE_PRIVILEGED_TESTS=1.
+#[test]
+fn the_cisco_acl_package_reads_the_same_entries() {
+    let Some(python) = std::env::var_os("WARDWALL_CISCO_ACL_PYTHON") else {
+        let msg = "cisco-acl cross-check skipped: set WARDWALL_CISCO_ACL_PYTHON to a python \
+                   interpreter with the PyPI package cisco-acl installed";
+        if std::env::var("WARDWALL_REQUIRE_PRIVILEGED_TESTS").as_deref() == Ok("1") {
+            panic!("{msg} (required: WARDWALL_REQUIRE_PRIVILEGED_TESTS=1)");
+        }
+        eprintln!("{msg}");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut compared = 0;
+    for path in policy_files() {
+        let ir = compile(&path);
+        let Ok(files) = Cisco.render(&ir, &Templates::default()) else {
+            continue;
+        };
+        let text = &files[0].contents;
+        let cfg = readback::parse(text).unwrap();
+        let file = dir.path().join("out.ios");
+        std::fs::write(&file, text).unwrap();
+        let out = std::process::Command::new(&python)
+            .arg("tests/cisco_acl_crosscheck.py")
+            .arg(&file)
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "cross-check script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let rec: serde_json::Value = serde_json::from_str(line).unwrap();
+            let acl = rec["acl"].as_str().unwrap();
+            // Versioned names carry `-<16 hex digits>`; their content is the
+            // stable ACL's.
+            let stable = match acl.rsplit_once('-') {
+                Some((base, h)) if h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    base
+                }
+                _ => acl,
+            };
+            let ours = &cfg.acls[stable];
+            if let Some(err) = rec.get("error") {
+                // IOS accepts numeric ICMP types; cisco-acl does not.
+                let l = rec["line"].as_str().unwrap();
+                let last = l.trim_end_matches(" log").rsplit(' ').next().unwrap();
+                assert!(
+                    l.contains(" icmp ") && last.parse::<u8>().is_ok(),
+                    "{}: cisco-acl rejects `{l}`: {err}",
+                    path.display()
+                );
+                *seen.entry(acl.to_string()).or_default() += 1;
+                continue;
+            }
+            let seq = rec["seq"].as_u64().unwrap() as u32;
+            let e = ours
+                .entries
+                .iter()
+                .find(|e| e.seq == seq)
+                .unwrap_or_else(|| panic!("{acl}: no entry {seq} in our reading"));
+            let ctx = format!("{}: {acl} seq {seq}", path.display());
+            assert_eq!(
+                rec["action"],
+                if e.permit { "permit" } else { "deny" },
+                "{ctx}"
+            );
+            let proto = match e.proto {
+                readback::Proto::Any => None,
+                readback::Proto::Tcp => Some(6),
+                readback::Proto::Udp => Some(17),
+                readback::Proto::Icmp => Some(1),
+                readback::Proto::Number(n) => Some(u64::from(n)),
+            };
+            assert_eq!(rec["protocol"].as_u64(), proto, "{ctx}");
+            assert_eq!(rec["src"], addr_string(&e.src), "{ctx}");
+            assert_eq!(rec["dst"], addr_string(&e.dst), "{ctx}");
+            let nums = |k: &str| -> Vec<u64> {
+                rec[k]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap())
+                    .collect()
+            };
+            assert_eq!(nums("sports"), port_list(&e.sport), "{ctx}");
+            assert_eq!(nums("dports"), port_list(&e.dport), "{ctx}");
+            let flags: Vec<&str> = rec["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            let mut want: Vec<String> = Vec::new();
+            if e.established {
+                want.push("established".into());
+            }
+            if let Some(t) = e.icmp {
+                want.push(
+                    wardwall::render::cisco::icmp_keyword(t, wardwall::ir::Family::V4)
+                        .map_or_else(|| t.to_string(), str::to_string),
+                );
+            }
+            assert_eq!(flags, want, "{ctx}");
+            assert_eq!(
+                rec["logs"].as_array().unwrap().len(),
+                usize::from(e.log),
+                "{ctx}"
+            );
+            *seen.entry(acl.to_string()).or_default() += 1;
+            compared += 1;
+        }
+        // Every entry of every IPv4 ACL (versioned and stable) was read.
+        for (name, acl) in &cfg.acls {
+            if acl.family == wardwall::ir::Family::V4 {
+                assert_eq!(seen.get(name).copied(), Some(acl.entries.len()), "{name}");
+                let versioned = seen
+                    .iter()
+                    .find(|(k, _)| k.starts_with(&format!("{name}-")))
+                    .map(|(_, v)| *v);
+                assert_eq!(versioned, Some(acl.entries.len()), "versioned {name}");
+            }
+        }
+    }
+    assert!(compared > 100, "only {compared} entries compared");
+}

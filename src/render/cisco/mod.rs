@@ -225,15 +225,40 @@ fn port_text(p: &PortMatch) -> Option<String> {
     }
 }
 
-/// ICMP type keywords IOS accepts, per family; other types are numbers.
+/// IOS keywords that name a whole ICMP type (every code), per family. Other
+/// types are written as numbers, which IOS also accepts. Keywords that name
+/// a type *and* a code (`packet-too-big` in IPv4, `ttl-exceeded`,
+/// `port-unreachable`, ...) are never used: they would match less than the
+/// IR's type.
 pub fn icmp_keyword(ty: u8, family: Family) -> Option<&'static str> {
     match (family, ty) {
         (Family::V4, 0) => Some("echo-reply"),
         (Family::V4, 3) => Some("unreachable"),
+        (Family::V4, 4) => Some("source-quench"),
+        (Family::V4, 5) => Some("redirect"),
+        (Family::V4, 6) => Some("alternate-address"),
         (Family::V4, 8) => Some("echo"),
+        (Family::V4, 9) => Some("router-advertisement"),
+        (Family::V4, 10) => Some("router-solicitation"),
         (Family::V4, 11) => Some("time-exceeded"),
+        (Family::V4, 12) => Some("parameter-problem"),
+        (Family::V4, 13) => Some("timestamp-request"),
+        (Family::V4, 14) => Some("timestamp-reply"),
+        (Family::V4, 15) => Some("information-request"),
+        (Family::V4, 16) => Some("information-reply"),
+        (Family::V4, 17) => Some("mask-request"),
+        (Family::V4, 18) => Some("mask-reply"),
+        (Family::V4, 30) => Some("traceroute"),
+        (Family::V4, 31) => Some("conversion-error"),
+        (Family::V4, 32) => Some("mobile-redirect"),
+        (Family::V6, 1) => Some("unreachable"),
+        (Family::V6, 2) => Some("packet-too-big"),
+        (Family::V6, 3) => Some("time-exceeded"),
+        (Family::V6, 4) => Some("parameter-problem"),
         (Family::V6, 128) => Some("echo-request"),
         (Family::V6, 129) => Some("echo-reply"),
+        (Family::V6, 133) => Some("router-solicitation"),
+        (Family::V6, 134) => Some("router-advertisement"),
         (Family::V6, 135) => Some("nd-ns"),
         (Family::V6, 136) => Some("nd-na"),
         _ => None,
@@ -1128,5 +1153,20 @@ mod tests {
         assert_eq!(icmp_reply(128, Family::V6), Some(129));
         assert_eq!(icmp_reply(8, Family::V6), None);
         assert_eq!(icmp_reply(3, Family::V4), None);
+    }
+
+    #[test]
+    fn icmp_keywords_are_unique_per_family() {
+        for f in [Family::V4, Family::V6] {
+            let mut seen = BTreeSet::new();
+            for t in 0..=255u8 {
+                if let Some(k) = icmp_keyword(t, f) {
+                    assert!(seen.insert(k), "{k} twice");
+                }
+            }
+        }
+        assert_eq!(icmp_keyword(13, Family::V4), Some("timestamp-request"));
+        assert_eq!(icmp_keyword(2, Family::V4), None);
+        assert_eq!(icmp_keyword(200, Family::V6), None);
     }
 }
