@@ -1160,3 +1160,27 @@ fn a_v4_only_rule_never_matches_ipv6() {
     assert_eq!(r.destination, ["any"]);
     assert_eq!(r.source, ["v4-hosts"]);
 }
+
+#[test]
+fn templates_can_be_overridden_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("panos")).unwrap();
+    std::fs::write(
+        dir.path().join("panos/panos.set.j2"),
+        "{% for r in rules %}{{ r.name }} {{ r.action }}\n{% endfor %}",
+    )
+    .unwrap();
+    let ir = families();
+    let files = PanosRenderer
+        .render(
+            &ir,
+            &Templates {
+                override_dir: Some(dir.path().to_path_buf()),
+            },
+        )
+        .unwrap();
+    assert!(files[0].contents.starts_with("lan-ping4-anywhere allow\n"));
+    assert!(files[0].contents.ends_with("wardwall-default-deny drop\n"));
+    // The XML template was not overridden.
+    assert_eq!(files[1].contents, render(&ir).1);
+}

@@ -40,11 +40,15 @@
 //! (from any to any, every address, application and service, universal) with
 //! the IR default action and log flag overrides both.
 //!
+//! ICMP echo of one family only (`icmpv4 "echo-request"`) cuts that part's
+//! addresses to the family, since App-ID `ping` covers both (an assumption to
+//! confirm on a device: see docs/targets/panos.md).
+//!
 //! Refused (an error at the rule): ICMP types other than echo-request (v4
-//! type 8, v6 type 128), ICMP echo for one family only when the rule's
-//! addresses cannot be restricted to it, IP protocols other than GRE (47)
-//! and ESP (50), names that collide after truncation to 63 characters, PAN-OS
-//! zone names that are not `[A-Za-z0-9][A-Za-z0-9._-]{0,30}`.
+//! type 8, v6 type 128), IP protocols other than GRE (47) and ESP (50),
+//! addresses in a zone without a `panos` binding, names that collide after
+//! truncation to 63 characters, PAN-OS zone names that are not
+//! `[A-Za-z0-9][A-Za-z0-9._-]{0,30}`.
 //!
 //! Descriptions: `"` → `'`, `\` → `/`, `?` → `.` (the CLI has no safe escape
 //! for the first two, and `?` asks for help when pasted), control characters
