@@ -1184,3 +1184,42 @@ fn templates_can_be_overridden_per_file() {
     // The XML template was not overridden.
     assert_eq!(files[1].contents, render(&ir).1);
 }
+
+/// Two policy zones bound to one PAN-OS zone: the zone is listed once, and
+/// the addresses still keep the rule exact.
+#[test]
+fn zones_sharing_a_panos_zone_are_listed_once() {
+    let ir = compile_text(
+        r#"
+zone "wards" {
+    prefix "10.1.0.0/16"
+    interface panos="inside"
+}
+zone "labs" {
+    prefix "10.2.0.0/16"
+    interface panos="inside"
+}
+zone "wan" {
+    residual #true
+    interface panos="untrust"
+}
+rules {
+    allow "inside-out" {
+        from "wards" "labs"
+        to "wan"
+        service "https"
+    }
+}
+"#,
+    );
+    let view = panos::build(&ir).unwrap();
+    assert_eq!(view.rules[0].from, ["inside"]);
+    assert_eq!(view.rules[0].to, ["untrust"]);
+    assert_eq!(view.rules[0].source, ["wards", "labs"]);
+    if let Some(py) = python() {
+        let parsed = parse_xml(&py, &render(&ir).1);
+        let packets = random_packets(&ir, 0x5eed_0003, 5_000);
+        let failures = compare(&parsed, &ir, &packets);
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
