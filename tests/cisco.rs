@@ -732,6 +732,13 @@ fn a_deny_from_an_unbound_zone_needs_no_entry() {
 }
 
 #[test]
+fn a_policy_without_cisco_bindings_and_without_allows_renders_no_acl() {
+    let ir = compile_text("policy \"empty\"\n");
+    let cfg = parsed(&ir);
+    assert!(cfg.acls.is_empty() && cfg.interfaces.is_empty());
+}
+
+#[test]
 fn two_zones_on_one_interface_are_refused() {
     let kdl = r#"
 zone "a" {

@@ -788,16 +788,6 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             });
         }
     }
-    if acls.is_empty() {
-        errors.push(
-            Diagnostic::error(
-                "cisco-no-interfaces",
-                "no zone has a cisco interface binding, so there is nothing to place ACLs on",
-            )
-            .help("bind each zone routed by the Cisco device: `interface cisco=\"Vlan10\"`"),
-        );
-        return Err(errors);
-    }
     let mut ifaces: BTreeMap<&str, &str> = BTreeMap::new();
     for a in &acls {
         if let Some(z) = ifaces.insert(&a.interface, &a.zone)
@@ -834,7 +824,8 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             );
             continue;
         }
-        let mut missing: BTreeSet<(&str, String)> = BTreeSet::new();
+        // (for replies?, where): sources first, then replies.
+        let mut missing: BTreeSet<(bool, String)> = BTreeSet::new();
         for f in rule.families() {
             let region = Region::of(rule, f);
             // Forward entries, on the zones the sources live in.
@@ -842,7 +833,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
                 let acl = zone.and_then(|z| index.get(&(z.name.clone(), f)).copied());
                 let Some(acl) = acl else {
                     if rule.action.permits() {
-                        missing.insert(("sources", place(zone, &part)));
+                        missing.insert((false, place(zone, &part)));
                     }
                     // A deny for sources that never enter the router holds
                     // vacuously: no entry permits them either.
@@ -892,7 +883,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
                 for (zone, resp) in ir.split_by_zone(&part.dst) {
                     let acl = zone.and_then(|z| index.get(&(z.name.clone(), f)).copied());
                     let Some(acl) = acl else {
-                        missing.insert(("replies", place(zone, &resp)));
+                        missing.insert((true, place(zone, &resp)));
                         continue;
                     };
                     let r = groups.addr(&resp, f);
@@ -1068,10 +1059,10 @@ fn place(zone: Option<&crate::ir::Zone>, part: &AddrSet) -> String {
     }
 }
 
-fn unplaceable(rule: &Rule, missing: &BTreeSet<(&str, String)>) -> Diagnostic {
+fn unplaceable(rule: &Rule, missing: &BTreeSet<(bool, String)>) -> Diagnostic {
     let what: Vec<String> = missing
         .iter()
-        .map(|(side, place)| format!("{place} ({side})"))
+        .map(|(reply, place)| format!("{place} ({})", if *reply { "replies" } else { "sources" }))
         .collect();
     Diagnostic::error(
         "cisco-unplaceable",
