@@ -182,14 +182,22 @@ fn every_probe_gets_the_ir_verdict_on_its_ingress_acl_and_replies_pass() {
                 probe.what, got.acl, got.seq, got.permit, verdict.action
             ));
         }
+        // Not only the verdict: the entry that decides belongs to the rule
+        // the IR names (read from the remark that opens its block).
+        if got.rule.as_deref() != Some(probe.expect_rule) || got.reply {
+            failures.push(format!(
+                "{}: {packet} decided on {iface} by {:?} (reply={}), IR rule `{}`",
+                probe.what, got.rule, got.reply, probe.expect_rule
+            ));
+        }
         if verdict.action.permits() {
             if let Some(reply) = reply_of(&packet) {
                 let back = ingress(&ir, reply.src).unwrap();
                 let r = cfg.evaluate(&back, &reply).unwrap();
-                if !r.permit {
+                if !r.permit || !r.reply || r.rule.as_deref() != Some(probe.expect_rule) {
                     failures.push(format!(
-                        "{}: reply {:?} denied on {back} by {} seq {:?}",
-                        probe.what, reply, r.acl, r.seq
+                        "{}: reply {:?} on {back}: {} seq {:?} permit={} rule {:?} reply={}",
+                        probe.what, reply, r.acl, r.seq, r.permit, r.rule, r.reply
                     ));
                 }
             }
@@ -479,6 +487,28 @@ fn random_packets_agree(ir: &Ir, seed: u64, count: usize) {
             .evaluate(&iface, &p)
             .expect("bound interface has an ACL");
         let want = expected(ir, &p);
+        // An entry that is not a return entry decides exactly as the IR's
+        // first matching rule (neighbour-discovery permits aside).
+        if !got.reply
+            && let Some(rule) = &got.rule
+        {
+            let fwd = Packet {
+                src: p.src,
+                dst: p.dst,
+                proto: match p.proto {
+                    AclProto::Tcp { dport, .. } => Proto::Tcp { dport },
+                    AclProto::Udp { dport, .. } => Proto::Udp { dport },
+                    AclProto::Icmp { ty } => Proto::Icmp { ty },
+                    AclProto::Other(n) => Proto::Other(n),
+                },
+            };
+            let ir_rule = ir.verdict_rule_name(&ir.evaluate(&fwd));
+            if rule != ir_rule && failures.len() < 20 {
+                failures.push(format!(
+                    "{p:?} on {iface}: decided by `{rule}`, IR by `{ir_rule}`"
+                ));
+            }
+        }
         checked += 1;
         permitted += usize::from(got.permit);
         if got.permit != want && failures.len() < 20 {

@@ -89,6 +89,12 @@ pub struct Entry {
     pub established: bool,
     pub icmp: Option<u8>,
     pub log: bool,
+    /// The IR rule the entry belongs to, from the remark that opens its
+    /// block (`NAME: action`); `default` for the final deny, `None` for the
+    /// neighbour-discovery permits.
+    pub rule: Option<String>,
+    /// A stateless return entry (its block says `replies`).
+    pub reply: bool,
 }
 
 /// One ACL: entries in sequence order, and its remarks.
@@ -155,6 +161,10 @@ pub struct AclVerdict {
     /// Sequence number of the matching entry; `None` for the implicit deny.
     pub seq: Option<u32>,
     pub permit: bool,
+    /// The IR rule of the matching entry (see [`Entry::rule`]).
+    pub rule: Option<String>,
+    /// Whether the matching entry is a stateless return entry.
+    pub reply: bool,
 }
 
 impl Config {
@@ -172,6 +182,8 @@ impl Config {
             acl: name.clone(),
             seq: hit.map(|e| e.seq),
             permit: hit.is_some_and(|e| e.permit),
+            rule: hit.and_then(|e| e.rule.clone()),
+            reply: hit.is_some_and(|e| e.reply),
         })
     }
 
@@ -229,6 +241,7 @@ pub fn parse(text: &str) -> Result<Config, ParseError> {
     let mut cfg = Config::default();
     let mut block = Block::None;
     let mut last_seq: BTreeMap<String, u32> = BTreeMap::new();
+    let mut blocks: BTreeMap<String, BlockState> = BTreeMap::new();
     let mut ended = false;
     let lines: Vec<&str> = text.split('\n').collect();
     let count = lines.len();
@@ -259,7 +272,8 @@ pub fn parse(text: &str) -> Result<Config, ParseError> {
                 Block::Group(g) => group_line(&mut cfg, g, child).map_err(err)?,
                 Block::Acl(a) => {
                     let a = a.clone();
-                    acl_line(&mut cfg, &a, child, &mut last_seq).map_err(err)?
+                    let state = blocks.entry(a.clone()).or_default();
+                    acl_line(&mut cfg, &a, child, &mut last_seq, state).map_err(err)?
                 }
                 Block::Interface(iface) => interface_line(&mut cfg, iface, child).map_err(err)?,
             }
@@ -482,6 +496,7 @@ fn acl_line(
     acl_name: &str,
     line: &str,
     last_seq: &mut BTreeMap<String, u32>,
+    block: &mut BlockState,
 ) -> Result<(), String> {
     let family = cfg.acls[acl_name].family;
     let mut words: Vec<&str> = line.split(' ').collect();
@@ -516,6 +531,20 @@ fn acl_line(
             .expect("acl")
             .remarks
             .push(text.to_string());
+        // The first remark after an entry (or at the start) opens a rule
+        // block: `NAME: ...`; the remarks after it are free text.
+        if !block.in_remarks {
+            block.in_remarks = true;
+            let label = text.split_once(": ").map(|x| x.0);
+            block.rule = label
+                .filter(|l| {
+                    l.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && l.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                })
+                .map(str::to_string);
+            block.reply = text.ends_with(": replies (stateless return entries)");
+        }
         return Ok(());
     }
     let seq = seq.ok_or("entry without a sequence number")?;
@@ -674,8 +703,19 @@ fn acl_line(
             established,
             icmp,
             log,
+            rule: block.rule.clone(),
+            reply: block.reply,
         });
+    block.in_remarks = false;
     Ok(())
+}
+
+/// Which rule block an ACL is in while it is read.
+#[derive(Default)]
+struct BlockState {
+    in_remarks: bool,
+    rule: Option<String>,
+    reply: bool,
 }
 
 fn seq_number(s: &str) -> Result<u32, String> {
