@@ -163,9 +163,58 @@ pub struct ReadError {
     pub source: std::io::Error,
 }
 
-/// Reads `root` and everything it includes. Policy problems go to `diags`;
-/// only an unreadable root file is an `Err`.
+/// Where policy files are read from: the working tree, or (for `diff
+/// --base`) a git revision.
+pub trait Files {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
+    /// A stable identity of the file for the cycle and double-include
+    /// checks (two paths to one file must give the same identity).
+    fn identity(&self, path: &Path) -> PathBuf;
+}
+
+/// The filesystem.
+pub struct Disk;
+
+impl Files for Disk {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn identity(&self, path: &Path) -> PathBuf {
+        path.canonicalize()
+            .unwrap_or_else(|_| normalize_lexically(path))
+    }
+}
+
+/// `a/./b/../c` → `a/c`, without touching the filesystem.
+pub fn normalize_lexically(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.iter().collect()
+}
+
+/// Reads `root` and everything it includes from the filesystem. Policy
+/// problems go to `diags`; only an unreadable root file is an `Err`.
 pub fn load(
+    root: &Path,
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
+) -> Result<SyntaxTree, ReadError> {
+    load_from(&Disk, root, sources, diags)
+}
+
+/// [`load`], reading through `files`.
+pub fn load_from(
+    files: &dyn Files,
     root: &Path,
     sources: &mut SourceMap,
     diags: &mut Diagnostics,
@@ -176,6 +225,7 @@ pub fn load(
         catalogue::SERVICES_KDL.to_string(),
     );
     let mut loader = Loader {
+        files,
         sources,
         diags,
         tree: &mut tree,
@@ -183,7 +233,7 @@ pub fn load(
         seen: BTreeSet::new(),
     };
     loader.decode_text(builtin, FileRole::Catalogue);
-    let bytes = std::fs::read(root).map_err(|source| ReadError {
+    let bytes = files.read(root).map_err(|source| ReadError {
         path: root.display().to_string(),
         source,
     })?;
@@ -199,6 +249,7 @@ enum FileRole {
 }
 
 struct Loader<'a> {
+    files: &'a dyn Files,
     sources: &'a mut SourceMap,
     diags: &'a mut Diagnostics,
     tree: &'a mut SyntaxTree,
@@ -229,7 +280,7 @@ impl Loader<'_> {
             self.diags.push(d);
             return;
         }
-        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let canonical = self.files.identity(path);
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -362,7 +413,7 @@ impl Loader<'_> {
             );
             return;
         }
-        let bytes = match std::fs::read(&path) {
+        let bytes = match self.files.read(&path) {
             Ok(b) => b,
             Err(e) => {
                 self.diags.push(
@@ -376,7 +427,7 @@ impl Loader<'_> {
                 return;
             }
         };
-        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+        let canonical = self.files.identity(&path);
         if self.stack.contains(&canonical) {
             self.diags.push(
                 Diagnostic::error(

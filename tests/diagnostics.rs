@@ -152,3 +152,13 @@ fn the_shipped_policies_are_clean() {
         );
     }
 }
+
+#[test]
+fn the_language_reference_example_is_the_shipped_clinic_policy() {
+    let doc = std::fs::read_to_string("docs/policy-language.md").unwrap();
+    let clinic = std::fs::read_to_string("policies/clinic.kdl").unwrap();
+    assert!(
+        doc.contains(&format!("```kdl\n{clinic}```")),
+        "docs/policy-language.md's complete example differs from policies/clinic.kdl"
+    );
+}
