@@ -42,8 +42,13 @@ use wardwall::ir::{Action, Ir, Packet, Proto};
 use wardwall::render::nftables::Nftables;
 use wardwall::render::{Renderer, Templates};
 
-/// How long a probe waits before calling its packet dropped.
-const TIMEOUT: Duration = Duration::from_millis(2500);
+/// How long a TCP connect waits before calling its SYN dropped: the kernel
+/// retransmits the SYN after 1 s and 3 s, so a lost first SYN is no false drop.
+const TCP_TIMEOUT: Duration = Duration::from_millis(3500);
+/// UDP and ICMP echo probes are sent up to [`ATTEMPTS`] times, waiting this
+/// long for an answer each time (a single lost datagram is no false drop).
+const DATAGRAM_WAIT: Duration = Duration::from_millis(900);
+const ATTEMPTS: usize = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fate {
@@ -233,7 +238,7 @@ fn last_err() -> std::io::Error {
 }
 
 /// A socket of the given type, bound to `src`, with send/receive timeouts.
-fn bound_socket(src: IpAddr, ty: libc::c_int, proto: libc::c_int) -> OwnedFd {
+fn bound_socket(src: IpAddr, ty: libc::c_int, proto: libc::c_int, timeout: Duration) -> OwnedFd {
     let domain = if src.is_ipv4() {
         libc::AF_INET
     } else {
@@ -245,8 +250,8 @@ fn bound_socket(src: IpAddr, ty: libc::c_int, proto: libc::c_int) -> OwnedFd {
     // SAFETY: fd is a fresh, valid descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let tv = libc::timeval {
-        tv_sec: TIMEOUT.as_secs() as libc::time_t,
-        tv_usec: TIMEOUT.subsec_micros() as libc::suseconds_t,
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
     };
     for opt in [libc::SO_SNDTIMEO, libc::SO_RCVTIMEO] {
         // SAFETY: valid fd and a timeval of the right size.
@@ -302,7 +307,7 @@ fn is_refusal(e: &std::io::Error) -> bool {
 }
 
 fn tcp_probe(src: IpAddr, dst: SocketAddr) -> Fate {
-    let fd = bound_socket(src, libc::SOCK_STREAM, 0);
+    let fd = bound_socket(src, libc::SOCK_STREAM, 0, TCP_TIMEOUT);
     match connect(&fd, dst) {
         Ok(()) => Fate::Delivered,
         Err(e) if is_refusal(&e) => Fate::Refused,
@@ -312,18 +317,21 @@ fn tcp_probe(src: IpAddr, dst: SocketAddr) -> Fate {
 }
 
 fn udp_probe(src: IpAddr, dst: SocketAddr, token: &[u8]) -> Fate {
-    let fd = bound_socket(src, libc::SOCK_DGRAM, 0);
+    let fd = bound_socket(src, libc::SOCK_DGRAM, 0, DATAGRAM_WAIT);
     connect(&fd, dst).expect("UDP connect only sets the peer");
     let sock = UdpSocket::from(fd);
-    sock.send(token).expect("send");
     let mut buf = [0u8; 512];
-    match sock.recv(&mut buf) {
-        Ok(n) if &buf[..n] == token => Fate::Delivered,
-        Ok(_) => panic!("unexpected UDP reply"),
-        Err(e) if is_refusal(&e) => Fate::Refused,
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Fate::Dropped,
-        Err(e) => panic!("UDP recv from {dst}: {e}"),
+    for _ in 0..ATTEMPTS {
+        sock.send(token).expect("send");
+        match sock.recv(&mut buf) {
+            Ok(n) if &buf[..n] == token => return Fate::Delivered,
+            Ok(_) => panic!("unexpected UDP reply"),
+            Err(e) if is_refusal(&e) => return Fate::Refused,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("UDP recv from {dst}: {e}"),
+        }
     }
+    Fate::Dropped
 }
 
 /// An echo request through a ping socket (the kernel fills in id and checksum).
@@ -333,18 +341,21 @@ fn icmp_probe(src: IpAddr, dst: IpAddr) -> Fate {
     } else {
         (libc::IPPROTO_ICMPV6, 128u8, 129u8)
     };
-    let fd = bound_socket(src, libc::SOCK_DGRAM, proto);
+    let fd = bound_socket(src, libc::SOCK_DGRAM, proto, DATAGRAM_WAIT);
     connect(&fd, SocketAddr::new(dst, 0)).expect("ping socket connect");
     let sock = UdpSocket::from(fd);
-    let msg = [request, 0, 0, 0, 0, 0, 0, 1, b'w', b'w'];
-    sock.send(&msg).expect("send echo request");
     let mut buf = [0u8; 512];
-    match sock.recv(&mut buf) {
-        Ok(n) if n >= 8 && buf[0] == reply => Fate::Delivered,
-        Ok(_) => Fate::Refused,
-        Err(e) if is_refusal(&e) => Fate::Refused,
-        Err(_) => Fate::Dropped,
+    for seq in 1..=ATTEMPTS as u8 {
+        let msg = [request, 0, 0, 0, 0, 0, 0, seq, b'w', b'w'];
+        sock.send(&msg).expect("send echo request");
+        match sock.recv(&mut buf) {
+            Ok(n) if n >= 8 && buf[0] == reply => return Fate::Delivered,
+            Ok(_) => return Fate::Refused,
+            Err(e) if is_refusal(&e) => return Fate::Refused,
+            Err(_) => {}
+        }
     }
+    Fate::Dropped
 }
 
 /// Listeners in the destination namespaces: TCP accept loops, and UDP
