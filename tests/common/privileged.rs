@@ -60,7 +60,13 @@ pub fn can_run(test: &str) -> bool {
     if required() {
         panic!("{why}, and {REQUIRE_VAR} is set: failing instead of skipping");
     }
-    eprintln!("SKIPPED: {why} (set {REQUIRE_VAR}=1 to make this a failure)");
+    // Straight to the stderr handle: libtest captures `eprintln!`, and a
+    // skip must be visible in a normal `cargo test` run.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED: {why} (set {REQUIRE_VAR}=1 to make this a failure)"
+    );
     false
 }
 
