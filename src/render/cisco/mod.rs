@@ -1146,6 +1146,97 @@ mod tests {
         assert_eq!(icmp_reply(3, Family::V4), None);
     }
 
+    fn region(src: &str, dst: &str, tcp: &[(u16, u16)], icmp4: &[(u8, u8)]) -> Region {
+        let set = |s: &str| {
+            AddrSet::from_nets(
+                s.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(|x| x.parse::<IpNet>().unwrap()),
+            )
+        };
+        Region {
+            src: set(src),
+            dst: set(dst),
+            svc: ServiceSet {
+                tcp: PortSet::from_ranges(tcp.iter().copied()),
+                icmp4: ByteSet::from_ranges(icmp4.iter().copied()),
+                ..ServiceSet::default()
+            },
+        }
+    }
+
+    fn contains(r: &Region, src: u32, dst: u32, tcp: Option<u16>, icmp: Option<u8>) -> bool {
+        r.src.v4.contains(src)
+            && r.dst.v4.contains(dst)
+            && (tcp.is_some_and(|p| r.svc.tcp.contains(p))
+                || icmp.is_some_and(|t| r.svc.icmp4.contains(t)))
+    }
+
+    /// `subtract` is exact and its pieces are disjoint, checked on a grid
+    /// of addresses around every boundary, ports and types.
+    #[test]
+    fn region_subtraction_is_exact_and_disjoint() {
+        let cases = [
+            (
+                region(
+                    "10.0.0.0/8",
+                    "0.0.0.0/0",
+                    &[(80, 80), (443, 443)],
+                    &[(8, 8)],
+                ),
+                region("10.1.0.0/16", "202.114.4.0/24", &[(0, 65535)], &[(0, 255)]),
+            ),
+            (
+                region("10.0.0.0/24", "10.2.0.0/16", &[(20, 30)], &[]),
+                region("10.0.0.128/25", "10.2.3.0/24,10.2.9.9/32", &[(25, 40)], &[]),
+            ),
+            (
+                region("10.0.0.0/24", "10.2.0.0/16", &[(20, 30)], &[(0, 20)]),
+                region("11.0.0.0/8", "10.2.0.0/16", &[(20, 30)], &[]),
+            ),
+        ];
+        let addrs: Vec<u32> = [
+            "9.255.255.255",
+            "10.0.0.0",
+            "10.0.0.127",
+            "10.0.0.128",
+            "10.0.0.255",
+            "10.0.1.0",
+            "10.1.0.0",
+            "10.1.255.255",
+            "10.2.0.0",
+            "10.2.3.7",
+            "10.2.9.9",
+            "10.2.9.10",
+            "11.0.0.1",
+            "202.114.3.255",
+            "202.114.4.0",
+            "202.114.4.255",
+            "202.114.5.0",
+        ]
+        .iter()
+        .map(|a| u32::from(a.parse::<std::net::Ipv4Addr>().unwrap()))
+        .collect();
+        let ports = [0u16, 19, 20, 24, 25, 30, 31, 40, 41, 80, 443, 65535];
+        let types = [0u8, 8, 9, 20, 21, 255];
+        for (a, b) in &cases {
+            let pieces = a.subtract(b, Family::V4);
+            for &s in &addrs {
+                for &d in &addrs {
+                    let probes = ports
+                        .iter()
+                        .map(|&p| (Some(p), None))
+                        .chain(types.iter().map(|&t| (None, Some(t))));
+                    for (p, t) in probes {
+                        let want = contains(a, s, d, p, t) && !contains(b, s, d, p, t);
+                        let hits = pieces.iter().filter(|r| contains(r, s, d, p, t)).count();
+                        assert_eq!(hits, usize::from(want), "{s} {d} {p:?} {t:?}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn icmp_keywords_are_unique_per_family() {
         for f in [Family::V4, Family::V6] {
