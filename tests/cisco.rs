@@ -1072,3 +1072,21 @@ fn the_cisco_acl_package_reads_the_same_entries() {
     }
     assert!(compared > 100, "only {compared} entries compared");
 }
+
+#[test]
+fn the_template_can_be_overridden_and_sees_the_view_model() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("cisco")).unwrap();
+    std::fs::write(
+        dir.path().join("cisco/acl.ios.j2"),
+        "{% for a in v.acls %}{{ a.name }} {{ a.interface }} {{ a.lines | length }}\n{% endfor %}",
+    )
+    .unwrap();
+    let templates = Templates {
+        override_dir: Some(dir.path().to_path_buf()),
+    };
+    let files = Cisco.render(&hospital(), &templates).unwrap();
+    let text = &files[0].contents;
+    assert!(text.starts_with("WW-corporate-IN4 Vlan10 "), "{text}");
+    assert_eq!(text.lines().count(), 18, "two ACLs for each of nine zones");
+}
