@@ -14,6 +14,8 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, syntax::SyntaxConfig
 use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
 
+pub mod pfsense;
+
 /// One output file, with its path relative to the output directory
 /// (`<target>/<policy>.<ext>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,7 +162,7 @@ pub fn truncate_bytes(text: &str, max: usize) -> &str {
 
 /// Every target wardwall can render, in a fixed order.
 pub fn all_renderers() -> Vec<Box<dyn Renderer>> {
-    Vec::new()
+    vec![Box::new(pfsense::PfSense)]
 }
 
 #[cfg(test)]
