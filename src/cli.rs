@@ -38,6 +38,8 @@ struct Cli {
 enum Command {
     /// Validate policies and report errors and warnings.
     Check(CheckArgs),
+    /// Render a policy to every (or the selected) target: one file per target.
+    Build(BuildArgs),
     /// Show which rule decides a packet.
     Explain(ExplainArgs),
 }
@@ -82,6 +84,46 @@ struct CheckArgs {
 }
 
 #[derive(Args, Debug)]
+struct BuildArgs {
+    /// Policy file (default: the shipped example policy).
+    #[arg(value_name = "POLICY")]
+    policy: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+    /// Output directory; files go to DIR/<target>/<policy>.<ext>.
+    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "out")]
+    out: PathBuf,
+    /// Target to render (repeatable; default: every target).
+    #[arg(short = 't', long = "target", value_name = "TARGET", value_parser = parse_target)]
+    targets: Vec<String>,
+    /// Directory of template overrides (DIR/<target>/<file>).
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
+    /// Write nothing; exit 1 if any file on disk differs from the rendering.
+    #[arg(long)]
+    check: bool,
+    /// nftables: also match iifname/oifname of the zones' `nftables`
+    /// interface bindings on allow rules (anti-spoofing).
+    #[arg(long)]
+    nft_match_interfaces: bool,
+}
+
+fn parse_target(s: &str) -> Result<String, String> {
+    let names: Vec<&str> = crate::render::all_renderers()
+        .iter()
+        .map(|r| r.target())
+        .collect();
+    if names.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "unknown target `{s}` (known: {})",
+            names.join(", ")
+        ))
+    }
+}
+
+#[derive(Args, Debug)]
 struct ExplainArgs {
     /// `[POLICY] SRC DST PROTO`, where PROTO is tcp/PORT, udp/PORT,
     /// icmp/TYPE (number or name, e.g. echo-request) or a protocol name.
@@ -111,6 +153,7 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Check(args) => check(args),
+        Command::Build(args) => build(args),
         Command::Explain(args) => explain(args),
     };
     ExitCode::from(code)
@@ -203,6 +246,88 @@ fn check(args: CheckArgs) -> u8 {
         println!("{text}");
     }
     worst
+}
+
+fn build(args: BuildArgs) -> u8 {
+    use crate::render::{RenderOptions, Templates, renderers};
+
+    let date = args.common.date();
+    let style = args.common.style();
+    let policy = args
+        .policy
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
+    let compiled = match compile_or_report(&policy, date) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(
+        diagnostics::render_all(&compiled.sources, &compiled.diagnostics, style).as_bytes(),
+    );
+    let Some(ir) = &compiled.ir else {
+        let _ = writeln!(err, "{}: not built, nothing written", policy.display());
+        return EXIT_FINDINGS;
+    };
+    let options = RenderOptions {
+        nft_match_interfaces: args.nft_match_interfaces,
+    };
+    let templates = Templates {
+        override_dir: args.templates.clone(),
+    };
+    // Render everything in memory first: any failure writes nothing.
+    let mut files = Vec::new();
+    let mut failures = crate::diagnostics::Diagnostics::default();
+    for renderer in renderers(&options) {
+        if !args.targets.is_empty() && !args.targets.iter().any(|t| t == renderer.target()) {
+            continue;
+        }
+        match renderer.render(ir, &templates) {
+            Ok(mut f) => files.append(&mut f),
+            Err(diags) => failures.extend(diags),
+        }
+    }
+    if !failures.items.is_empty() {
+        failures.sort();
+        let _ =
+            err.write_all(diagnostics::render_all(&compiled.sources, &failures, style).as_bytes());
+        let _ = writeln!(err, "{}: not built, nothing written", policy.display());
+        return EXIT_FINDINGS;
+    }
+    if args.check {
+        return match crate::output::stale(&args.out, &files) {
+            Ok(stale) if stale.is_empty() => {
+                let _ = writeln!(err, "{} rendered files are up to date", files.len());
+                EXIT_OK
+            }
+            Ok(stale) => {
+                for path in &stale {
+                    println!("stale: {}", path.display());
+                }
+                let _ = writeln!(
+                    err,
+                    "rendered configs are stale: run `wardwall build` and commit the result"
+                );
+                EXIT_FINDINGS
+            }
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                EXIT_USAGE
+            }
+        };
+    }
+    match crate::output::write_all(&args.out, &files) {
+        Ok(paths) => {
+            for path in paths {
+                println!("wrote {}", path.display());
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            EXIT_USAGE
+        }
+    }
 }
 
 fn explain(args: ExplainArgs) -> u8 {

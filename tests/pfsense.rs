@@ -936,9 +936,30 @@ fn snapshot(name: &str, xml: &str) {
 
 // ------------------------------------------------------------------ tests
 
+/// The shipped policies (`policies/*.kdl`) and the focused ones.
+fn all_policies() -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir("policies")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "kdl"))
+        .collect();
+    v.sort();
+    assert!(v.iter().any(|p| p.ends_with("hospital.kdl")));
+    v.extend(focused_policies());
+    v
+}
+
 #[test]
-fn hospital_snapshot() {
-    snapshot("pfsense-hospital", &render(&hospital()));
+fn shipped_policy_snapshots() {
+    for path in std::fs::read_dir("policies")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+    {
+        if path.extension().is_some_and(|e| e == "kdl") {
+            let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+            snapshot(&format!("pfsense-{stem}"), &render(&compile_file(&path)));
+        }
+    }
 }
 
 #[test]
@@ -960,8 +981,7 @@ fn output_is_byte_stable() {
 
 #[test]
 fn every_output_obeys_pfsense_field_rules() {
-    let mut irs = vec![hospital()];
-    irs.extend(focused_policies().iter().map(|p| compile_file(p)));
+    let irs: Vec<Ir> = all_policies().iter().map(|p| compile_file(p)).collect();
     for ir in &irs {
         let xml = render(ir);
         let parsed = parse(&xml).unwrap_or_else(|e| panic!("{}:\n{}", ir.name, e.join("\n")));
@@ -1034,8 +1054,7 @@ fn hospital_probes_get_the_ir_verdict() {
 
 #[test]
 fn random_packets_get_the_ir_verdict() {
-    let mut irs = vec![hospital()];
-    irs.extend(focused_policies().iter().map(|p| compile_file(p)));
+    let irs: Vec<Ir> = all_policies().iter().map(|p| compile_file(p)).collect();
     for (i, ir) in irs.iter().enumerate() {
         let parsed = parse(&render(ir)).unwrap();
         let trackers = tracker_map(ir);
