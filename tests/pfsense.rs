@@ -1544,5 +1544,147 @@ fn descriptions_cannot_change_rules_or_aliases() {
             pfsense::rule_descr("print", Some(text)),
             "{text:?}"
         );
+        // pfSense itself reads the same rules, and the text exactly as
+        // written (up to the label rules: no `"`, no `\`, 52 bytes).
+        if let Some(php) = php_parse(&xml) {
+            assert_php_agrees(&php, &parsed);
+            let shown = php["filter"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find_map(|r| r["descr"].as_str().filter(|d| d.starts_with("print")))
+                .unwrap()
+                .to_string();
+            let want: String = format!("print: {text}")
+                .chars()
+                .map(|c| match c {
+                    '"' => '\'',
+                    '\\' => '/',
+                    c if c.is_control() => ' ',
+                    c => c,
+                })
+                .collect();
+            let want = want.trim();
+            if want.len() <= 52 {
+                assert_eq!(shown, want, "{text:?}");
+            } else {
+                let kept = shown.strip_suffix("...").unwrap();
+                assert!(want.starts_with(kept), "{text:?}: {shown}");
+            }
+        }
     }
+}
+
+// ------------------------------------------------------------------ pfSense's own reader
+
+/// Runs `tests/support/pfsense_xmlparse.php` (PHP's expat parser with
+/// pfSense's reading rules) on `xml`. `None` when PHP with the xml
+/// extension is missing, unless `WARDWALL_REQUIRE_PRIVILEGED_TESTS=1`
+/// (CI), where that is a failure.
+fn php_parse(xml: &str) -> Option<serde_json::Value> {
+    let available = std::process::Command::new("php")
+        .args(["-r", "exit(function_exists('xml_parser_create') ? 0 : 3);"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        if std::env::var("WARDWALL_REQUIRE_PRIVILEGED_TESTS").as_deref() == Ok("1") {
+            panic!("php with the xml extension is required (apt-get install php-cli php-xml)");
+        }
+        eprintln!("skipping pfSense reader check: php with the xml extension is not installed");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = std::process::Command::new("php")
+        .arg("tests/support/pfsense_xmlparse.php")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pfSense's reader rejects the file: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// pfSense's reading of the file equals ours, field for field.
+fn assert_php_agrees(php: &serde_json::Value, parsed: &Parsed) {
+    let s = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let aliases = php["aliases"].as_array().cloned().unwrap_or_default();
+    assert_eq!(aliases.len(), parsed.aliases.len());
+    for a in &aliases {
+        let name = s(&a["name"]).unwrap();
+        let ours = &parsed.aliases[&name];
+        assert_eq!(s(&a["type"]).unwrap(), ours.kind);
+        assert_eq!(s(&a["address"]).unwrap(), ours.entries.join(" "));
+        assert_eq!(s(&a["descr"]).unwrap(), ours.descr);
+        assert_eq!(a.as_object().unwrap().len(), 4, "{a}");
+    }
+    let rules = php["filter"].as_array().unwrap();
+    assert_eq!(rules.len(), parsed.rules.len());
+    for (r, ours) in rules.iter().zip(&parsed.rules) {
+        let keys: BTreeSet<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        let allowed = [
+            "tracker",
+            "type",
+            "interface",
+            "ipprotocol",
+            "protocol",
+            "icmptype",
+            "source",
+            "destination",
+            "descr",
+            "log",
+        ];
+        assert!(keys.iter().all(|k| allowed.contains(k)), "{keys:?}");
+        assert_eq!(s(&r["tracker"]).unwrap(), ours.tracker.to_string());
+        assert_eq!(s(&r["type"]).unwrap(), ours.kind);
+        assert_eq!(s(&r["interface"]).unwrap(), ours.interface);
+        assert_eq!(s(&r["ipprotocol"]).unwrap(), ours.ipprotocol);
+        assert_eq!(s(&r["protocol"]), ours.protocol);
+        assert_eq!(s(&r["icmptype"]), ours.icmptype);
+        for (side, addr) in [("source", &ours.source), ("destination", &ours.destination)] {
+            match addr {
+                None => assert_eq!(r[side]["any"], serde_json::json!("")),
+                Some(a) => {
+                    assert_eq!(s(&r[side]["address"]).as_ref(), Some(a));
+                    assert!(r[side].get("any").is_none());
+                }
+            }
+        }
+        assert_eq!(s(&r["destination"]["port"]), ours.port);
+        // Presence flag: isset() is what pfSense tests.
+        assert_eq!(r.get("log").is_some(), ours.log);
+        assert_eq!(s(&r["descr"]).unwrap(), ours.descr);
+    }
+}
+
+#[test]
+fn pfsense_reader_loads_every_output_as_we_read_it() {
+    for path in all_policies() {
+        let xml = render(&compile_file(&path));
+        let parsed = parse(&xml).unwrap();
+        let Some(php) = php_parse(&xml) else {
+            return;
+        };
+        assert_php_agrees(&php, &parsed);
+    }
+    // And it does refuse what pfSense refuses: a repeated non-list tag.
+    let broken = render(&hospital()).replacen(
+        "<type>block</type>",
+        "<type>block</type><type>pass</type>",
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.xml");
+    std::fs::write(&file, broken).unwrap();
+    let out = std::process::Command::new("php")
+        .arg("tests/support/pfsense_xmlparse.php")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot occur more than once"));
 }

@@ -860,7 +860,14 @@ pub fn alias_name(prefix: &str, key: &str) -> String {
 
 /// A rule description for pfSense: the rule name, then its description;
 /// no `"` (pf strips it from labels) and no `\`, control characters as
-/// spaces, cut to [`MAX_RULE_DESCR`] bytes. XML escaping is the template's.
+/// spaces, cut to [`MAX_RULE_DESCR`] bytes.
+///
+/// XML escaping is the template's, and it is all the text needs: pfSense's
+/// reader (xmlparse.inc) runs `html_entity_decode` on each text chunk the
+/// XML parser hands it, but expat hands over every entity reference as a
+/// chunk of its own (`&amp;lt;` arrives as `&` then `lt;`), so that second
+/// decoding never sees a whole entity and the text arrives as written.
+/// `tests/support/pfsense_xmlparse.php` checks this with PHP's own parser.
 pub fn rule_descr(name: &str, description: Option<&str>) -> String {
     let text = match description {
         Some(d) if !d.is_empty() => format!("{name}: {d}"),
