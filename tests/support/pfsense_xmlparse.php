@@ -85,9 +85,14 @@ xml_set_element_handler($parser, 'on_start', 'on_end');
 xml_set_character_data_handler($parser, 'on_text');
 xml_parser_set_option($parser, XML_OPTION_SKIP_WHITE, 1);
 try {
-    if (!xml_parse($parser, $text, true)) {
-        throw new Exception('XML error: ' . xml_error_string(xml_get_error_code($parser))
-            . ' at line ' . xml_get_current_line_number($parser));
+    // pfSense feeds the parser 4096-byte blocks, which splits text nodes
+    // into more chunks; do the same.
+    $blocks = str_split($text, 4096);
+    foreach ($blocks as $i => $block) {
+        if (!xml_parse($parser, $block, $i == count($blocks) - 1)) {
+            throw new Exception('XML error: ' . xml_error_string(xml_get_error_code($parser))
+                . ' at line ' . xml_get_current_line_number($parser));
+        }
     }
 } catch (Exception $e) {
     fwrite(STDERR, $e->getMessage() . "\n");
