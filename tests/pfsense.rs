@@ -1688,3 +1688,80 @@ fn pfsense_reader_loads_every_output_as_we_read_it() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot occur more than once"));
 }
+
+#[test]
+fn each_rule_matches_the_same_packets_on_the_ingress_interface() {
+    // Stronger than comparing verdicts (where shadowing can hide a wrong
+    // rule): for every IR rule and packet, the pfSense rules made from that
+    // IR rule on the packet's ingress interface match it exactly when the IR
+    // rule does, so cutting sources to the interface changes nothing; and
+    // on every other interface they match none of its packets.
+    for path in all_policies() {
+        let ir = compile_file(&path);
+        let parsed = parse(&render(&ir)).unwrap();
+        let trackers = tracker_map(&ir);
+        let mut failures = Vec::new();
+        for pkt in random_packets(&ir, 0xfeed, 4_000) {
+            let iface = &ir.zone_of(pkt.src).unwrap().bindings["pfsense"];
+            for rule in &ir.rules {
+                let want = rule.matches(&pkt);
+                let mut on_ingress = false;
+                for r in parsed
+                    .rules
+                    .iter()
+                    .filter(|r| trackers[&r.tracker].as_deref() == Some(rule.name.as_str()))
+                {
+                    let m = rule_matches(&parsed, r, &pkt);
+                    if &r.interface == iface {
+                        on_ingress |= m;
+                    } else if m {
+                        failures.push(format!(
+                            "{pkt}: {} matches on {} too",
+                            rule.name, r.interface
+                        ));
+                    }
+                }
+                if on_ingress != want {
+                    failures.push(format!(
+                        "{pkt}: IR rule {} matches={want}, on {iface} pfSense={on_ingress}",
+                        rule.name
+                    ));
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{}: {}",
+            ir.name,
+            failures
+                .iter()
+                .take(20)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+#[test]
+fn template_override_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pfsense")).unwrap();
+    std::fs::write(
+        dir.path().join("pfsense/config.xml"),
+        "<pfsense><filter>{% for r in rules %}<rule><descr>{{ r.descr }}</descr></rule>{% endfor %}</filter></pfsense>\n",
+    )
+    .unwrap();
+    let templates = Templates {
+        override_dir: Some(dir.path().to_path_buf()),
+    };
+    let ir = compile_text("override", &injection_policy("a <b> & c"));
+    let out = PfSense.render(&ir, &templates).unwrap();
+    assert!(
+        out[0]
+            .contents
+            .starts_with("<pfsense><filter><rule><descr>print: a &lt;b&gt; &amp; c</descr>"),
+        "{}",
+        out[0].contents
+    );
+}
