@@ -30,7 +30,7 @@ use serde::Serialize;
 use super::{RenderedFile, Renderer, Templates, template_error, truncate_bytes};
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::{Diagnostic, Span};
-use crate::ir::{Action, Family, Ir, Rule};
+use crate::ir::{Action, Family, Ir, ObjectKind, Rule};
 
 /// The target's name (`-t pfsense`, template folder, output folder).
 pub const TARGET: &str = "pfsense";
@@ -256,18 +256,29 @@ pub fn build(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
     }
     let rules: Vec<PfRule> = per_iface.into_iter().flatten().collect();
     let aliases: Vec<Alias> = b.aliases.into_values().map(|(_, a)| a).collect();
-    // Never reference an alias that is not emitted.
-    debug_assert!(rules.iter().all(|r| {
-        [&r.source.address, &r.destination.address]
-            .into_iter()
-            .flatten()
-            .chain(
-                r.destination_port
-                    .iter()
-                    .filter(|p| p.starts_with(PORT_PREFIX)),
-            )
-            .all(|n| aliases.iter().any(|a| &a.name == n))
-    }));
+    // Never reference an alias that is not emitted (pfSense would skip the
+    // rule, or drop its port clause). A bug here must not ship a config.
+    let undefined: Vec<&String> = rules
+        .iter()
+        .flat_map(|r| {
+            [&r.source.address, &r.destination.address]
+                .into_iter()
+                .flatten()
+                .chain(
+                    r.destination_port
+                        .iter()
+                        .filter(|p| !p.starts_with(|c: char| c.is_ascii_digit())),
+                )
+        })
+        .filter(|n| !aliases.iter().any(|a| &a.name == *n))
+        .collect();
+    if let Some(name) = undefined.first() {
+        return Err(vec![Diagnostic::error(
+            "pfsense-internal",
+            format!("internal error: the pfSense rules refer to alias `{name}`, which was not generated"),
+        )
+        .help("this is a wardwall bug; please report it with the policy")]);
+    }
     Ok(View {
         policy: ir.name.clone(),
         aliases,
@@ -611,7 +622,7 @@ impl<'a> Builder<'a> {
             let descr = o
                 .description
                 .clone()
-                .unwrap_or_else(|| format!("{:?} {}", o.kind, o.name).to_lowercase());
+                .unwrap_or_else(|| format!("{} {}", object_kind(o.kind), o.name));
             return Addr::alias(self.address_alias(OBJECT_PREFIX, &o.name, set, &descr, span));
         }
         let zones = iface.map_or_else(
@@ -811,6 +822,15 @@ pub fn is_interface_key(key: &str) -> bool {
                 && !n.starts_with('0')
                 && n.bytes().all(|b| b.is_ascii_digit())
         }),
+    }
+}
+
+fn object_kind(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Zone => "zone",
+        ObjectKind::Class => "class",
+        ObjectKind::Group => "group",
+        ObjectKind::Advisory => "advisory",
     }
 }
 
