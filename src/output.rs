@@ -51,6 +51,29 @@ pub fn stale(out_dir: &Path, files: &[RenderedFile]) -> io::Result<Vec<PathBuf>>
     Ok(out)
 }
 
+/// The files on disk under `out_dir` at the paths `like` names (what the
+/// policy renders now); a missing file is left out, so it shows as added.
+pub fn read_existing(out_dir: &Path, like: &[RenderedFile]) -> io::Result<Vec<RenderedFile>> {
+    let mut out = Vec::new();
+    for file in like {
+        let path = checked(out_dir, file)?;
+        match fs::read(&path) {
+            Ok(bytes) => out.push(RenderedFile {
+                path: file.path.clone(),
+                contents: String::from_utf8_lossy(&bytes).into_owned(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Writes every file atomically (temporary file + rename in the same
 /// directory); returns the full paths written, in the order given.
 pub fn write_all(out_dir: &Path, files: &[RenderedFile]) -> io::Result<Vec<PathBuf>> {

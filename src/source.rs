@@ -13,6 +13,8 @@ use ipnet::IpNet;
 use jiff::civil::Date;
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 
+mod fastkdl;
+
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::catalogue;
 use crate::diagnostics::{Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean};
@@ -326,7 +328,10 @@ impl Loader<'_> {
             );
             return;
         }
-        let doc = match KdlDocument::parse_v2(&text) {
+        // The fast path reads the common subset; kdl reads (and reports
+        // errors in) everything else.
+        let parsed = fastkdl::parse(&text).map_or_else(|| KdlDocument::parse_v2(&text), Ok);
+        let doc = match parsed {
             Ok(doc) => doc,
             Err(err) => {
                 for d in err.diagnostics {

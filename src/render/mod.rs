@@ -15,6 +15,7 @@ use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
 
 pub mod nftables;
+pub mod panos;
 pub mod pfsense;
 
 /// One output file, with its path relative to the output directory
@@ -181,6 +182,7 @@ pub fn renderers(options: &RenderOptions) -> Vec<Box<dyn Renderer>> {
             match_interfaces: options.nft_match_interfaces,
         }),
         Box::new(pfsense::PfSense),
+        Box::new(panos::PanosRenderer),
     ]
 }
 
