@@ -1385,7 +1385,8 @@ fn interface_groups_and_bad_keys_are_refused() {
 }
 
 #[test]
-fn a_policy_without_pfsense_bindings_is_refused() {
+fn a_policy_without_pfsense_bindings_is_refused_per_rule() {
+    // Rules whose sources no pfSense interface receives: refused, per rule.
     let ir = compile_text(
         "nobind",
         r#"
@@ -1393,9 +1394,26 @@ zone "a" {
     prefix "10.1.0.0/16"
     interface nftables="a0"
 }
+zone "b" {
+    prefix "10.2.0.0/16"
+    interface nftables="b0"
+}
+rules {
+    allow "a-to-b" {
+        from "a"
+        to "b"
+        service "https"
+    }
+}
 "#,
     );
-    assert_eq!(codes(&ir), ["pfsense-no-interface"]);
+    assert_eq!(codes(&ir), ["pfsense-unplaced-source"]);
+    // Nothing to place and nothing bound: an empty rule base, no error
+    // (pfSense refuses to restore an empty section, so it cannot be
+    // loaded by accident).
+    let ir = compile_text("empty", "");
+    let parsed = parse(&render(&ir)).unwrap();
+    assert!(parsed.rules.is_empty() && parsed.aliases.is_empty());
 }
 
 #[test]

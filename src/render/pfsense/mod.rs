@@ -219,15 +219,6 @@ pub fn build(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
         trackers: BTreeMap::new(),
     };
     let ifaces = b.interfaces();
-    if ifaces.is_empty() && b.errors.is_empty() {
-        b.errors.push(
-            Diagnostic::error(
-                "pfsense-no-interface",
-                "no zone has a `pfsense` interface binding, so there is nothing to place rules on",
-            )
-            .help("bind zones to pfSense interfaces: `interface pfsense=\"lan\"` (wan, lan, opt1, ...)"),
-        );
-    }
     let covered = AddrSet::union_all(ifaces.iter().map(|i| &i.addrs));
     let mut per_iface: Vec<Vec<PfRule>> = vec![Vec::new(); ifaces.len()];
     for rule in &ir.rules {
