@@ -1783,3 +1783,137 @@ fn template_override_is_used() {
         out[0].contents
     );
 }
+
+// ------------------------------------------------------------------ random policies
+
+/// A random small policy: zones on a few shared interfaces, classes,
+/// services with random ports, rules with random sides, services and
+/// actions. Some come out invalid (the model refuses them); those are
+/// skipped.
+fn random_policy(rng: &mut Rng) -> String {
+    const PREFIXES: &[&str] = &[
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.1.2.0/24",
+        "10.2.0.0/16",
+        "192.168.0.0/16",
+        "192.168.1.0/24",
+        "fd00::/48",
+        "fd00:0:0:1::/64",
+        "fd01::/64",
+    ];
+    const IFACES: &[&str] = &["lan", "opt1", "opt2", "opt3"];
+    const SERVICES: &[&str] = &[
+        "dns", "ntp", "https", "ssh", "rdp", "ping", "dicom", "syslog", "snmp", "any",
+    ];
+    let mut text = String::new();
+    let nzones = 2 + rng.next() % 3;
+    let mut zones = Vec::new();
+    let mut used = BTreeSet::new();
+    for z in 0..nzones {
+        let mut prefixes = Vec::new();
+        for _ in 0..1 + rng.next() % 2 {
+            let p = *rng.pick(PREFIXES);
+            if used.insert(p) {
+                prefixes.push(format!("{p:?}"));
+            }
+        }
+        if prefixes.is_empty() {
+            continue;
+        }
+        let name = format!("z{z}");
+        text += &format!(
+            "zone {name:?} {{\n    prefix {}\n    interface pfsense={:?}\n}}\n",
+            prefixes.join(" "),
+            rng.pick(IFACES)
+        );
+        zones.push((name, prefixes[0].trim_matches('"').to_string()));
+    }
+    text += "zone \"outside\" {\n    residual #true\n    interface pfsense=\"wan\"\n}\n";
+    let mut sides: Vec<String> = zones.iter().map(|(n, _)| format!("{n:?}")).collect();
+    sides.push("\"outside\"".into());
+    sides.push("\"any\"".into());
+    sides.push("\"203.0.113.0/24\"".into());
+    sides.push("\"2001:db8::/32\"".into());
+    for (i, (zone, prefix)) in zones.iter().enumerate() {
+        if rng.next().is_multiple_of(2) {
+            let net: IpNet = prefix.parse().unwrap();
+            let host = match net {
+                IpNet::V4(n) => IpAddr::from(std::net::Ipv4Addr::from(u32::from(n.network()) + 5)),
+                IpNet::V6(n) => IpAddr::from(std::net::Ipv6Addr::from(u128::from(n.network()) + 5)),
+            };
+            text += &format!("class \"c{i}\" {{\n    zone {zone:?}\n    address \"{host}\"\n}}\n");
+            sides.push(format!("\"c{i}\""));
+        }
+    }
+    let lo = 1 + rng.next() % 3000;
+    let hi = lo + rng.next() % 200;
+    text += &format!(
+        "service \"custom\" {{\n    tcp \"{lo}-{hi}\" {}\n    udp {}\n}}\n",
+        1 + rng.next() % 65535,
+        1 + rng.next() % 65535
+    );
+    text += "rules {\n";
+    for r in 0..1 + rng.next() % 6 {
+        let action = *rng.pick(&["allow", "allow", "deny", "reject"]);
+        let svc = if rng.next().is_multiple_of(3) {
+            "custom"
+        } else {
+            rng.pick(SERVICES)
+        };
+        text += &format!(
+            "    {action} \"r{r}\" {{\n        from {}\n        to {}\n        service {svc:?}\n        log {}\n    }}\n",
+            rng.pick(&sides),
+            rng.pick(&sides),
+            if rng.next().is_multiple_of(2) {
+                "#true"
+            } else {
+                "#false"
+            }
+        );
+    }
+    text += "}\n";
+    text
+}
+
+#[test]
+fn random_policies_get_the_ir_verdict() {
+    let mut rng = Rng(0x0070_f5e5);
+    let mut accepted = 0;
+    for i in 0..300 {
+        let text = random_policy(&mut rng);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("random.kdl");
+        std::fs::write(&path, &text).unwrap();
+        let compiled = wardwall::compile(&path, PROBE_DATE.parse().unwrap()).unwrap();
+        let Some(ir) = compiled.ir.filter(|_| !compiled.diagnostics.has_errors()) else {
+            continue;
+        };
+        if ir.rules.is_empty() {
+            continue;
+        }
+        accepted += 1;
+        let xml = match PfSense.render(&ir, &Templates::default()) {
+            Ok(files) => files[0].contents.clone(),
+            Err(e) => panic!("policy {i} refused:\n{text}\n{e:#?}"),
+        };
+        let parsed =
+            parse(&xml).unwrap_or_else(|e| panic!("policy {i}:\n{text}\n{}", e.join("\n")));
+        if i % 10 == 0
+            && let Some(php) = php_parse(&xml)
+        {
+            assert_php_agrees(&php, &parsed);
+        }
+        let trackers = tracker_map(&ir);
+        for pkt in random_packets(&ir, i, 1_000) {
+            if let Some(d) = disagreement(&ir, &parsed, &trackers, &pkt) {
+                panic!("policy {i}:\n{text}\n{d}");
+            }
+        }
+    }
+    eprintln!("{accepted} random policies checked");
+    assert!(
+        accepted >= 100,
+        "only {accepted} random policies were valid"
+    );
+}
