@@ -1785,7 +1785,7 @@ fn endpoint_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<Endpoint
 }
 
 /// `"https"` (a name), `"any"`, or a literal such as `"tcp/443"`,
-/// `"udp/5000-5010"`, `"icmp/echo-request"`, `"gre"`.
+/// `"udp/5000-5010"`, `"icmp/echo-request"`, `"proto/gre"`, `"proto/47"`.
 fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceText>> {
     if s.value == "any" {
         return Some(Spanned {
@@ -1806,7 +1806,7 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
     let bad = |cx: &mut Cx<'_>, why: String| {
         let d = Diagnostic::error("invalid-service", format!("`{}` is not a service", s.value))
             .at(s.span, why)
-            .help("write a service name, `any`, or a literal such as \"tcp/443\", \"udp/5000-5010\", \"icmp/echo-request\"");
+            .help("write a service name, `any`, or a literal such as \"tcp/443\", \"udp/5000-5010\", \"icmp/echo-request\", \"proto/gre\"");
         cx.error(d);
     };
     match proto {
@@ -1866,6 +1866,26 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
                 (None, Some(b), None) if !both => set.icmp6 = ByteSet::single(b),
                 _ => {
                     bad(cx, format!("unknown ICMP type `{arg}` for `{proto}`"));
+                    return None;
+                }
+            }
+        }
+        "proto" => {
+            let number = arg
+                .parse::<u8>()
+                .ok()
+                .or_else(|| catalogue::protocol_number(arg));
+            match number {
+                Some(1 | 6 | 17 | 58) => {
+                    bad(
+                        cx,
+                        format!("use tcp/, udp/, icmpv4/ or icmpv6/ for protocol `{arg}`"),
+                    );
+                    return None;
+                }
+                Some(n) => set.protocols = ByteSet::single(n),
+                None => {
+                    bad(cx, format!("unknown protocol `{arg}`"));
                     return None;
                 }
             }
