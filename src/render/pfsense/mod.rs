@@ -210,6 +210,9 @@ impl Clause {
     }
 }
 
+/// An `<icmptype>` value: pf names joined by `,`; `None` for every type.
+type IcmpTypes = Option<String>;
+
 /// Builds the view model, or every reason the policy cannot be expressed.
 pub fn build(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
     let mut b = Builder {
@@ -452,14 +455,14 @@ impl<'a> Builder<'a> {
     }
 
     /// `Ok(None)`: no type of this family; `Ok(Some(None))`: every type;
-    /// `Ok(Some(Some(list)))`: pf names joined by `,`.
-    #[allow(clippy::type_complexity)]
+    /// `Ok(Some(Some(list)))`: pf names joined by `,`; `Err` when a type has
+    /// no pf name (the error is recorded).
     fn icmp_names(
         &mut self,
         rule: &Rule,
         set: &ByteSet,
         family: Family,
-    ) -> Result<Option<Option<String>>, ()> {
+    ) -> Result<Option<IcmpTypes>, ()> {
         if set.is_empty() {
             return Ok(None);
         }
