@@ -13,6 +13,8 @@ use ipnet::IpNet;
 use jiff::civil::Date;
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 
+mod fastkdl;
+
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::catalogue;
 use crate::diagnostics::{Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean};
@@ -326,7 +328,10 @@ impl Loader<'_> {
             );
             return;
         }
-        let doc = match KdlDocument::parse_v2(&text) {
+        // The fast path reads the common subset; kdl reads (and reports
+        // errors in) everything else.
+        let parsed = fastkdl::parse(&text).map_or_else(|| KdlDocument::parse_v2(&text), Ok);
+        let doc = match parsed {
             Ok(doc) => doc,
             Err(err) => {
                 for d in err.diagnostics {
@@ -1780,7 +1785,7 @@ fn endpoint_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<Endpoint
 }
 
 /// `"https"` (a name), `"any"`, or a literal such as `"tcp/443"`,
-/// `"udp/5000-5010"`, `"icmp/echo-request"`, `"gre"`.
+/// `"udp/5000-5010"`, `"icmp/echo-request"`, `"proto/gre"`, `"proto/47"`.
 fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceText>> {
     if s.value == "any" {
         return Some(Spanned {
@@ -1801,7 +1806,7 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
     let bad = |cx: &mut Cx<'_>, why: String| {
         let d = Diagnostic::error("invalid-service", format!("`{}` is not a service", s.value))
             .at(s.span, why)
-            .help("write a service name, `any`, or a literal such as \"tcp/443\", \"udp/5000-5010\", \"icmp/echo-request\"");
+            .help("write a service name, `any`, or a literal such as \"tcp/443\", \"udp/5000-5010\", \"icmp/echo-request\", \"proto/gre\"");
         cx.error(d);
     };
     match proto {
@@ -1861,6 +1866,26 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
                 (None, Some(b), None) if !both => set.icmp6 = ByteSet::single(b),
                 _ => {
                     bad(cx, format!("unknown ICMP type `{arg}` for `{proto}`"));
+                    return None;
+                }
+            }
+        }
+        "proto" => {
+            let number = arg
+                .parse::<u8>()
+                .ok()
+                .or_else(|| catalogue::protocol_number(arg));
+            match number {
+                Some(1 | 6 | 17 | 58) => {
+                    bad(
+                        cx,
+                        format!("use tcp/, udp/, icmpv4/ or icmpv6/ for protocol `{arg}`"),
+                    );
+                    return None;
+                }
+                Some(n) => set.protocols = ByteSet::single(n),
+                None => {
+                    bad(cx, format!("unknown protocol `{arg}`"));
                     return None;
                 }
             }

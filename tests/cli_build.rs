@@ -57,7 +57,14 @@ fn build_writes_one_file_per_target_and_check_sees_it_fresh() {
         .success()
         .stdout(predicate::str::contains("wrote "))
         .stdout(predicate::str::contains("st-example-general.nft"));
-    assert_eq!(files_under(&dir), vec!["nftables/st-example-general.nft"]);
+    assert_eq!(
+        files_under(&dir),
+        vec![
+            "nftables/st-example-general.nft",
+            "panos/st-example-general.set",
+            "panos/st-example-general.xml",
+        ]
+    );
     let text = std::fs::read_to_string(dir.join("nftables/st-example-general.nft")).unwrap();
     assert!(text.starts_with("#!/usr/sbin/nft -f\n"));
     assert!(text.contains("delete table inet wardwall\n"));

@@ -142,3 +142,26 @@ fn explain_names_the_deciding_rule() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn pre_commit_hook_entries_are_real_commands() {
+    // Each hook's `entry` must parse as a wardwall command line: a finding
+    // (exit 1) is fine, a usage error (exit 2) means the hook is broken.
+    let hooks = std::fs::read_to_string(".pre-commit-hooks.yaml").unwrap();
+    let entries: Vec<&str> = hooks
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("entry: "))
+        .collect();
+    assert_eq!(entries.len(), 2);
+    let out_dir = tempfile::tempdir().unwrap();
+    for entry in entries {
+        let mut words = entry.split_whitespace();
+        assert_eq!(words.next(), Some("wardwall"));
+        let mut args: Vec<String> = words.map(String::from).collect();
+        if args[0] == "build" {
+            args.extend(["-o".into(), out_dir.path().display().to_string()]);
+        }
+        let code = wardwall().args(&args).assert().get_output().status.code();
+        assert!(matches!(code, Some(0) | Some(1)), "{entry}: exit {code:?}");
+    }
+}

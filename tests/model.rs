@@ -212,7 +212,7 @@ rules {{
     allow "a" {{
         from "pumps"
         to "campus"
-        service "https" "udp/5000-5010" "icmpv6/packet-too-big"
+        service "https" "udp/5000-5010" "icmpv6/packet-too-big" "proto/gre" "proto/50"
     }}
 }}"#
     ));
@@ -223,6 +223,7 @@ rules {{
     );
     assert!(set.udp.contains(5000) && set.udp.contains(5010) && !set.udp.contains(5011));
     assert_eq!(set.icmp6.ranges(), &[(2, 2)]);
+    assert_eq!(set.protocols.ranges(), &[(47, 47), (50, 50)]);
 }
 
 #[test]

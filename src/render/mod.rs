@@ -15,6 +15,7 @@ use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
 
 pub mod nftables;
+pub mod panos;
 
 /// One output file, with its path relative to the output directory
 /// (`<target>/<policy>.<ext>`).
@@ -175,9 +176,12 @@ pub fn all_renderers() -> Vec<Box<dyn Renderer>> {
 
 /// Every target, configured with `options`, in a fixed order.
 pub fn renderers(options: &RenderOptions) -> Vec<Box<dyn Renderer>> {
-    vec![Box::new(nftables::Nftables {
-        match_interfaces: options.nft_match_interfaces,
-    })]
+    vec![
+        Box::new(nftables::Nftables {
+            match_interfaces: options.nft_match_interfaces,
+        }),
+        Box::new(panos::PanosRenderer),
+    ]
 }
 
 #[cfg(test)]
