@@ -16,6 +16,7 @@ use crate::ir::Ir;
 
 pub mod nftables;
 pub mod panos;
+pub mod pfsense;
 
 /// One output file, with its path relative to the output directory
 /// (`<target>/<policy>.<ext>`).
@@ -180,6 +181,7 @@ pub fn renderers(options: &RenderOptions) -> Vec<Box<dyn Renderer>> {
         Box::new(nftables::Nftables {
             match_interfaces: options.nft_match_interfaces,
         }),
+        Box::new(pfsense::PfSense),
         Box::new(panos::PanosRenderer),
     ]
 }
