@@ -188,6 +188,24 @@ fn interface_matching_needs_a_binding_and_points_at_the_rule() {
     assert_eq!(err[0].primary.as_ref().unwrap().span, rule.span);
     // Without the option the same policy renders.
     assert!(Nftables::default().view(&ir).is_ok());
+    // A dual-stack rule reports a missing binding once, not once per family.
+    let ir = compile_ok(Path::new("tests/policies/nft-protocols.kdl"), PROBE_DATE);
+    let mut ir = ir;
+    for zone in &mut ir.zones {
+        zone.bindings.remove("nftables");
+    }
+    let err = Nftables {
+        match_interfaces: true,
+    }
+    .view(&ir)
+    .unwrap_err();
+    let tunnels = ir.rules.iter().find(|r| r.name == "tunnels").unwrap();
+    let for_tunnels: Vec<_> = err
+        .iter()
+        .filter(|d| d.primary.as_ref().unwrap().span == tunnels.span)
+        .collect();
+    // One per zone (lan, outside), whatever the number of families.
+    assert_eq!(for_tunnels.len(), 2, "{for_tunnels:#?}");
 }
 
 #[test]

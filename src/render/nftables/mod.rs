@@ -220,7 +220,14 @@ impl Nftables {
             }
         }
         if !errors.is_empty() {
-            return Err(errors);
+            // The same problem is found once per family: report it once.
+            let mut unique: Vec<Diagnostic> = Vec::new();
+            for e in errors {
+                if !unique.contains(&e) {
+                    unique.push(e);
+                }
+            }
+            return Err(unique);
         }
         Ok(RuleView {
             name: rule.name.clone(),
