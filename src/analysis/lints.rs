@@ -85,7 +85,8 @@ fn clinical_egress(
             d = d.also(c.span, "clinical device class");
         }
         out.push(d.help(format!(
-            "e.g. {sample} is allowed; if a vendor endpoint is required, keep it to one host and service, with an owner, a ticket and an expiry"
+            "e.g. {sample} is {}; if a vendor endpoint is required, keep it to one host and service, with an owner, a ticket and an expiry",
+            decided_by(ir, &sample)
         )));
     }
 }
@@ -228,7 +229,15 @@ fn rule_hygiene(policy: &Policy, out: &mut Vec<Diagnostic>) {
             out.push(
                 Diagnostic::warning(
                     "deny-not-logged",
-                    format!("{what} `{}` {}s without logging", r.name, r.action),
+                    format!(
+                        "{what} `{}` {} without logging",
+                        r.name,
+                        if r.action == Action::Reject {
+                            "rejects"
+                        } else {
+                            "denies"
+                        }
+                    ),
                 )
                 .at(r.name_span, verdict_text(r.action, r.log))
                 .help("denied traffic is evidence in an incident: remove `log #false`"),

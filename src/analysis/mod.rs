@@ -135,7 +135,7 @@ pub fn verdict_text(action: crate::ir::Action, log: bool) -> String {
     format!("{action}{}", if log { ", logged" } else { ", not logged" })
 }
 
-fn kind_of(rule: &Rule) -> &'static str {
+pub(crate) fn kind_of(rule: &Rule) -> &'static str {
     match rule.origin {
         RuleOrigin::Rule => "rule",
         RuleOrigin::Exception { .. } => "exception",
@@ -155,13 +155,23 @@ fn names(ir: &Ir, rules: &[usize]) -> String {
     }
 }
 
-fn decided_by(ir: &Ir, packet: &Packet) -> String {
+/// `allowed by `x``, `denied and logged by `default``, ...
+pub(crate) fn decided_by(ir: &Ir, packet: &Packet) -> String {
     let v = ir.evaluate(packet);
     format!(
-        "{} by `{}`",
-        verdict_text(v.action, v.log),
+        "{}{} by `{}`",
+        past_tense(v.action),
+        if v.log { " and logged" } else { "" },
         ir.verdict_rule_name(&v)
     )
+}
+
+fn past_tense(a: crate::ir::Action) -> &'static str {
+    match a {
+        crate::ir::Action::Allow => "allowed",
+        crate::ir::Action::Deny => "denied",
+        crate::ir::Action::Reject => "rejected",
+    }
 }
 
 fn rule_finding_diagnostic(ir: &Ir, names_: &RuleNames, f: &RuleFinding) -> Diagnostic {
@@ -234,7 +244,7 @@ fn rule_finding_diagnostic(ir: &Ir, names_: &RuleNames, f: &RuleFinding) -> Diag
             Diagnostic::warning(
                 "rule-conflict",
                 format!(
-                    "{} `{}` allows part of the traffic that the later {} `{}` {}s",
+                    "{} `{}` allows part of the traffic that the later {} `{}` is meant to {}",
                     kind_of(a),
                     a.name,
                     kind_of(dn),
