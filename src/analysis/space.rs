@@ -349,6 +349,9 @@ impl Space {
     }
 
     pub fn difference(&self, o: &Self) -> Self {
+        if !self.overlaps(o) {
+            return self.clone();
+        }
         let mut cur = self.cubes.clone();
         for b in &o.cubes {
             if cur.is_empty() {
@@ -361,6 +364,28 @@ impl Space {
             cur = next;
         }
         Self { cubes: cur }.coalesced()
+    }
+
+    /// `self − o` without re-merging boxes: cheaper for a long series of
+    /// subtractions, followed by one [`Space::compact`].
+    pub fn difference_raw(&self, o: &Self) -> Self {
+        if !self.overlaps(o) {
+            return self.clone();
+        }
+        let mut cur = self.cubes.clone();
+        for b in &o.cubes {
+            let mut next = Vec::with_capacity(cur.len());
+            for a in &cur {
+                a.difference_into(b, &mut next);
+            }
+            cur = next;
+        }
+        Self { cubes: cur }
+    }
+
+    /// The same set with boxes merged where two dimensions agree.
+    pub fn compact(self) -> Self {
+        self.coalesced()
     }
 
     pub fn union(&self, o: &Self) -> Self {
