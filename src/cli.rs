@@ -14,6 +14,7 @@ use jiff::civil::Date;
 use crate::analysis;
 use crate::diagnostics::{self, Style};
 use crate::ir::Packet;
+use crate::render::RenderedFile;
 use crate::{Compiled, DEFAULT_POLICY};
 
 /// Exit code: everything is fine.
@@ -39,6 +40,10 @@ struct Cli {
 enum Command {
     /// Validate policies and report errors and warnings.
     Check(CheckArgs),
+    /// Render a policy to every (or the selected) target: one file per target.
+    Build(BuildArgs),
+    /// Show what a policy change does to every rendered config.
+    Diff(DiffArgs),
     /// Show which rule decides a packet.
     Explain(ExplainArgs),
 }
@@ -85,6 +90,111 @@ struct CheckArgs {
 }
 
 #[derive(Args, Debug)]
+struct BuildArgs {
+    /// Policy file (default: the shipped example policy).
+    #[arg(value_name = "POLICY")]
+    policy: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+    /// Output directory; files go to DIR/<target>/<policy>.<ext>.
+    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "out")]
+    out: PathBuf,
+    #[command(flatten)]
+    render: RenderArgs,
+    /// Write nothing; exit 1 if any file on disk differs from the rendering.
+    #[arg(long)]
+    check: bool,
+}
+
+/// What to render and how: shared by `build` and `diff`.
+#[derive(Args, Debug)]
+struct RenderArgs {
+    /// Target to render (repeatable; default: every target).
+    #[arg(short = 't', long = "target", value_name = "TARGET", value_parser = parse_target)]
+    targets: Vec<String>,
+    /// Directory of template overrides (DIR/<target>/<file>).
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
+    /// nftables: also match iifname/oifname of the zones' `nftables`
+    /// interface bindings on allow rules (anti-spoofing).
+    #[arg(long)]
+    nft_match_interfaces: bool,
+}
+
+impl RenderArgs {
+    /// Renders every selected target in memory; any failure is returned as
+    /// diagnostics and nothing is produced.
+    fn render(&self, ir: &crate::ir::Ir) -> Result<Vec<RenderedFile>, diagnostics::Diagnostics> {
+        use crate::render::{RenderOptions, Templates, renderers};
+        let options = RenderOptions {
+            nft_match_interfaces: self.nft_match_interfaces,
+        };
+        let templates = Templates {
+            override_dir: self.templates.clone(),
+        };
+        let mut files = Vec::new();
+        let mut failures = diagnostics::Diagnostics::default();
+        for renderer in renderers(&options) {
+            if !self.targets.is_empty() && !self.targets.iter().any(|t| t == renderer.target()) {
+                continue;
+            }
+            match renderer.render(ir, &templates) {
+                Ok(mut f) => files.append(&mut f),
+                Err(diags) => failures.extend(diags),
+            }
+        }
+        if failures.items.is_empty() {
+            Ok(files)
+        } else {
+            failures.sort();
+            Err(failures)
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct DiffArgs {
+    /// Policy file (default: the shipped example policy).
+    #[arg(value_name = "POLICY")]
+    policy: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+    /// Compare with the rendered files in DIR (default: out/).
+    #[arg(long, value_name = "DIR", conflicts_with = "base")]
+    against: Option<PathBuf>,
+    /// Compare with the policy as it was at a git revision (e.g. origin/main).
+    #[arg(long, value_name = "GITREF")]
+    base: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    format: DiffFormat,
+    #[command(flatten)]
+    render: RenderArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+fn parse_target(s: &str) -> Result<String, String> {
+    let names: Vec<&str> = crate::render::all_renderers()
+        .iter()
+        .map(|r| r.target())
+        .collect();
+    if names.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "unknown target `{s}` (known: {})",
+            names.join(", ")
+        ))
+    }
+}
+
+#[derive(Args, Debug)]
 struct ExplainArgs {
     /// `[POLICY] SRC DST PROTO`, where PROTO is tcp/PORT, udp/PORT,
     /// icmp/TYPE (number or name, e.g. echo-request) or a protocol name.
@@ -118,6 +228,8 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Check(args) => check(args),
+        Command::Build(args) => build(args),
+        Command::Diff(args) => diff(args),
         Command::Explain(args) => explain(args),
     };
     ExitCode::from(code)
@@ -225,6 +337,178 @@ fn check(args: CheckArgs) -> u8 {
         println!("{text}");
     }
     worst
+}
+
+fn build(args: BuildArgs) -> u8 {
+    let date = args.common.date();
+    let style = args.common.style();
+    let policy = args
+        .policy
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
+    let compiled = match compile_or_report(&policy, date) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(
+        diagnostics::render_all(&compiled.sources, &compiled.diagnostics, style).as_bytes(),
+    );
+    let Some(ir) = &compiled.ir else {
+        let _ = writeln!(err, "{}: not built, nothing written", policy.display());
+        return EXIT_FINDINGS;
+    };
+    // Render everything in memory first: any failure writes nothing.
+    let files = match args.render.render(ir) {
+        Ok(files) => files,
+        Err(failures) => {
+            let _ = err
+                .write_all(diagnostics::render_all(&compiled.sources, &failures, style).as_bytes());
+            let _ = writeln!(err, "{}: not built, nothing written", policy.display());
+            return EXIT_FINDINGS;
+        }
+    };
+    if args.check {
+        return match crate::output::stale(&args.out, &files) {
+            Ok(stale) if stale.is_empty() => {
+                let _ = writeln!(err, "{} rendered files are up to date", files.len());
+                EXIT_OK
+            }
+            Ok(stale) => {
+                for path in &stale {
+                    println!("stale: {}", path.display());
+                }
+                let _ = writeln!(
+                    err,
+                    "rendered configs are stale: run `wardwall build` and commit the result"
+                );
+                EXIT_FINDINGS
+            }
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                EXIT_USAGE
+            }
+        };
+    }
+    match crate::output::write_all(&args.out, &files) {
+        Ok(paths) => {
+            for path in paths {
+                println!("wrote {}", path.display());
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn diff(args: DiffArgs) -> u8 {
+    let date = args.common.date();
+    let style = args.common.style();
+    let policy = args
+        .policy
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
+    let new = match render_policy(&crate::source::Disk, &policy, date, &args.render, style) {
+        Ok(files) => files,
+        Err(code) => return code,
+    };
+    let old = match &args.base {
+        Some(rev) => {
+            let repo = match crate::diff::git::GitRevision::open(Path::new("."), rev) {
+                Ok(repo) => repo,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            match render_policy(&repo, &policy, date, &args.render, style) {
+                Ok(files) => files,
+                Err(_) => {
+                    eprintln!(
+                        "error: the policy at {rev} cannot be rendered (see above); nothing to compare with"
+                    );
+                    return EXIT_USAGE;
+                }
+            }
+        }
+        None => {
+            let dir = args.against.clone().unwrap_or_else(|| PathBuf::from("out"));
+            match crate::output::read_existing(&dir, &new) {
+                Ok(files) => files,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    };
+    let diffs = crate::diff::config_diff(&old, &new);
+    let text = match args.format {
+        DiffFormat::Text => crate::diff::to_text(&diffs, stdout_colour(&args.common)),
+        DiffFormat::Markdown => crate::diff::to_markdown(&diffs),
+        DiffFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&serde_json::json!({ "files": diffs }))
+                .expect("JSON of plain data");
+            text.push('\n');
+            text
+        }
+    };
+    print!("{text}");
+    if diffs.is_empty() {
+        if args.format == DiffFormat::Text {
+            eprintln!("no differences");
+        }
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    }
+}
+
+/// Compiles and renders a policy read through `files`; prints diagnostics
+/// and returns the exit code on failure.
+fn render_policy(
+    files: &dyn crate::source::Files,
+    policy: &Path,
+    date: Date,
+    render: &RenderArgs,
+    style: Style,
+) -> Result<Vec<RenderedFile>, u8> {
+    let mut compiled = crate::compile_from(files, policy, date).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })?;
+    // A diff is about changes, not lint: show errors only (`check` shows
+    // the warnings).
+    compiled.diagnostics.items.retain(|d| d.is_error());
+    eprint!(
+        "{}",
+        diagnostics::render_all(&compiled.sources, &compiled.diagnostics, style)
+    );
+    let Some(ir) = &compiled.ir else {
+        return Err(EXIT_FINDINGS);
+    };
+    render.render(ir).map_err(|failures| {
+        eprint!(
+            "{}",
+            diagnostics::render_all(&compiled.sources, &failures, style)
+        );
+        EXIT_FINDINGS
+    })
+}
+
+/// Colour for standard output: only on a terminal, never with NO_COLOR.
+fn stdout_colour(common: &Common) -> bool {
+    match common.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
 }
 
 fn explain(args: ExplainArgs) -> u8 {

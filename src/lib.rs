@@ -11,8 +11,10 @@ pub mod analysis;
 pub mod catalogue;
 pub mod cli;
 pub mod diagnostics;
+pub mod diff;
 pub mod ir;
 pub mod model;
+pub mod output;
 pub mod render;
 pub mod sarif;
 pub mod source;
@@ -56,9 +58,19 @@ impl Compiled {
 /// Policy problems (including a missing include) are diagnostics; only an
 /// unreadable root file is an `Err`.
 pub fn compile(root: &Path, date: Date) -> Result<Compiled, source::ReadError> {
+    compile_from(&source::Disk, root, date)
+}
+
+/// [`compile`], reading the policy files through `files` (e.g. from a git
+/// revision).
+pub fn compile_from(
+    files: &dyn source::Files,
+    root: &Path,
+    date: Date,
+) -> Result<Compiled, source::ReadError> {
     let mut sources = SourceMap::default();
     let mut diagnostics = Diagnostics::default();
-    let tree = source::load(root, &mut sources, &mut diagnostics)?;
+    let tree = source::load_from(files, root, &mut sources, &mut diagnostics)?;
     let stem = root
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -13,6 +13,8 @@ use ipnet::IpNet;
 use jiff::civil::Date;
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 
+mod fastkdl;
+
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::catalogue;
 use crate::diagnostics::{Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean};
@@ -20,6 +22,10 @@ use crate::ir::{Action, ServiceSet};
 
 /// The targets a zone can be bound to.
 pub const TARGETS: &[&str] = &["nftables", "pfsense", "cisco", "panos"];
+
+/// Largest policy file accepted (a policy of 100,000 rules is about 20 MiB;
+/// split larger ones with includes).
+const MAX_FILE_BYTES: usize = 64 << 20;
 
 /// Deepest include nesting accepted (a guard against runaway recursion that
 /// is not a cycle, e.g. through symlinks).
@@ -166,9 +172,58 @@ pub struct ReadError {
     pub source: std::io::Error,
 }
 
-/// Reads `root` and everything it includes. Policy problems go to `diags`;
-/// only an unreadable root file is an `Err`.
+/// Where policy files are read from: the working tree, or (for `diff
+/// --base`) a git revision.
+pub trait Files {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
+    /// A stable identity of the file for the cycle and double-include
+    /// checks (two paths to one file must give the same identity).
+    fn identity(&self, path: &Path) -> PathBuf;
+}
+
+/// The filesystem.
+pub struct Disk;
+
+impl Files for Disk {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn identity(&self, path: &Path) -> PathBuf {
+        path.canonicalize()
+            .unwrap_or_else(|_| normalize_lexically(path))
+    }
+}
+
+/// `a/./b/../c` → `a/c`, without touching the filesystem.
+pub fn normalize_lexically(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.iter().collect()
+}
+
+/// Reads `root` and everything it includes from the filesystem. Policy
+/// problems go to `diags`; only an unreadable root file is an `Err`.
 pub fn load(
+    root: &Path,
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
+) -> Result<SyntaxTree, ReadError> {
+    load_from(&Disk, root, sources, diags)
+}
+
+/// [`load`], reading through `files`.
+pub fn load_from(
+    files: &dyn Files,
     root: &Path,
     sources: &mut SourceMap,
     diags: &mut Diagnostics,
@@ -179,6 +234,7 @@ pub fn load(
         catalogue::SERVICES_KDL.to_string(),
     );
     let mut loader = Loader {
+        files,
         sources,
         diags,
         tree: &mut tree,
@@ -186,7 +242,7 @@ pub fn load(
         seen: BTreeSet::new(),
     };
     loader.decode_text(builtin, FileRole::Catalogue);
-    let bytes = std::fs::read(root).map_err(|source| ReadError {
+    let bytes = files.read(root).map_err(|source| ReadError {
         path: root.display().to_string(),
         source,
     })?;
@@ -202,6 +258,7 @@ enum FileRole {
 }
 
 struct Loader<'a> {
+    files: &'a dyn Files,
     sources: &'a mut SourceMap,
     diags: &'a mut Diagnostics,
     tree: &'a mut SyntaxTree,
@@ -215,7 +272,24 @@ impl Loader<'_> {
     /// Reads one file; `include` is the span of the include node that asked
     /// for it (None for the root).
     fn load_file(&mut self, path: &Path, bytes: Vec<u8>, include: Option<Span>) {
-        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if bytes.len() > MAX_FILE_BYTES {
+            let d = Diagnostic::error(
+                "file-too-large",
+                format!(
+                    "policy file `{}` is larger than {} MiB",
+                    path.display(),
+                    MAX_FILE_BYTES >> 20
+                ),
+            )
+            .help("split the policy with `include`");
+            let d = match include {
+                Some(span) => d.at(span, "included here"),
+                None => d,
+            };
+            self.diags.push(d);
+            return;
+        }
+        let canonical = self.files.identity(path);
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -250,19 +324,38 @@ impl Loader<'_> {
 
     fn decode_text(&mut self, file: FileId, role: FileRole) {
         let text = self.sources.file(file).text.clone();
-        let doc = match KdlDocument::parse_v2(&text) {
+        if let Some(offset) = too_deep(&text) {
+            self.diags.push(
+                Diagnostic::error(
+                    "nesting-too-deep",
+                    format!("blocks nest deeper than {MAX_NESTING} levels"),
+                )
+                .at(Span { file, offset, len: 1 }, "too deep")
+                .help("a policy needs at most three levels (rules, rule, exception); check for unbalanced braces"),
+            );
+            return;
+        }
+        // The fast path reads the common subset; kdl reads (and reports
+        // errors in) everything else.
+        let parsed = fastkdl::parse(&text).map_or_else(|| KdlDocument::parse_v2(&text), Ok);
+        let doc = match parsed {
             Ok(doc) => doc,
             Err(err) => {
                 for d in err.diagnostics {
+                    let span = Span::new(file, d.span);
                     let message = d.message.unwrap_or_else(|| "invalid KDL".to_string());
-                    let mut diag =
-                        Diagnostic::error("kdl-syntax", format!("KDL syntax error: {message}")).at(
-                            Span::new(file, d.span),
-                            d.label.unwrap_or_else(|| "here".to_string()),
-                        );
-                    diag.help = Some(d.help.unwrap_or_else(|| {
-                        "policies are KDL v2: quote addresses and CIDRs (\"10.0.0.0/8\"), write booleans as #true/#false".to_string()
-                    }));
+                    let token = token_at(&text, span.offset);
+                    let help = if looks_like_address(&token) {
+                        format!("addresses and CIDRs must be quoted in KDL v2: \"{token}\"")
+                    } else {
+                        d.help.unwrap_or_else(|| {
+                            "policies are KDL v2: quote addresses and CIDRs (\"10.0.0.0/8\"), write booleans as #true/#false".to_string()
+                        })
+                    };
+                    let diag =
+                        Diagnostic::error("kdl-syntax", format!("KDL syntax error: {message}"))
+                            .at(span, d.label.unwrap_or_else(|| "here".to_string()))
+                            .help(help);
                     self.diags.push(diag);
                 }
                 return;
@@ -332,7 +425,7 @@ impl Loader<'_> {
             );
             return;
         }
-        let bytes = match std::fs::read(&path) {
+        let bytes = match self.files.read(&path) {
             Ok(b) => b,
             Err(e) => {
                 self.diags.push(
@@ -346,7 +439,7 @@ impl Loader<'_> {
                 return;
             }
         };
-        let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+        let canonical = self.files.identity(&path);
         if self.stack.contains(&canonical) {
             self.diags.push(
                 Diagnostic::error(
@@ -374,6 +467,107 @@ impl Loader<'_> {
         }
         self.load_file(&path, bytes, Some(node_span));
     }
+}
+
+/// Deepest `{ }` nesting accepted. The KDL parser recurses per level and
+/// would overflow the stack on hostile input long before any real policy
+/// (which needs three levels) gets close.
+const MAX_NESTING: usize = 64;
+
+/// Offset of the first `{` that nests deeper than [`MAX_NESTING`], skipping
+/// KDL strings (quoted, multi-line, raw) and comments.
+fn too_deep(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut i, mut depth) = (0usize, 0usize);
+    let starts = |i: usize, pat: &[u8]| b.get(i..i + pat.len()) == Some(pat);
+    while i < b.len() {
+        match b[i] {
+            b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+                i += 1;
+            }
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'/' if starts(i, b"//") => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if starts(i, b"/*") => {
+                let mut level = 0usize;
+                while i < b.len() {
+                    if starts(i, b"/*") {
+                        level += 1;
+                        i += 2;
+                    } else if starts(i, b"*/") {
+                        level -= 1;
+                        i += 2;
+                        if level == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'"' => {
+                let multi = starts(i, b"\"\"\"");
+                i += if multi { 3 } else { 1 };
+                while i < b.len() {
+                    if b[i] == b'\\' {
+                        i += 2;
+                    } else if multi && starts(i, b"\"\"\"") {
+                        i += 3;
+                        break;
+                    } else if !multi && b[i] == b'"' {
+                        i += 1;
+                        break;
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'#' => {
+                let hashes = b[i..].iter().take_while(|&&c| c == b'#').count();
+                i += hashes;
+                if b.get(i) != Some(&b'"') {
+                    continue;
+                }
+                let multi = starts(i, b"\"\"\"");
+                let mut close = if multi {
+                    b"\"\"\"".to_vec()
+                } else {
+                    b"\"".to_vec()
+                };
+                close.extend(std::iter::repeat_n(b'#', hashes));
+                i += if multi { 3 } else { 1 };
+                while i < b.len() && !starts(i, &close) {
+                    i += 1;
+                }
+                i += close.len();
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The whitespace-delimited token starting at `offset` (for hints).
+fn token_at(text: &str, offset: usize) -> String {
+    let start = offset.min(text.len());
+    if !text.is_char_boundary(start) {
+        return String::new();
+    }
+    text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, '{' | '}' | ';' | '"'))
+        .take(64)
+        .collect()
 }
 
 fn unreachable_catalogue(keyword: &str) {
@@ -425,7 +619,11 @@ impl Cx<'_> {
                 "unknown-property",
                 format!("`{}` takes no property `{name}`", node.name().value()),
             )
-            .at(self.span(e.span()), "unexpected property");
+            .at(self.span(e.span()), "unexpected property")
+            .help(format!(
+                "fields are child nodes inside the block: `{} {{ {name} ... }}`; only `interface` takes properties",
+                node.name().value()
+            ));
             self.error(d);
         }
     }
@@ -673,6 +871,13 @@ impl Seen {
 
 fn children(node: &KdlNode) -> &[KdlNode] {
     node.children().map(|d| d.nodes()).unwrap_or(&[])
+}
+
+/// Whether the block has a child `field` at all. "Missing field" errors
+/// check this, so a field that is present but invalid is reported once (as
+/// invalid), not twice.
+fn has_child(node: &KdlNode, field: &str) -> bool {
+    children(node).iter().any(|c| c.name().value() == field)
 }
 
 fn decode_policy(cx: &mut Cx<'_>, node: &KdlNode, tree: &mut SyntaxTree) {
@@ -937,7 +1142,7 @@ fn decode_class(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ClassDecl> {
             other => cx.unknown_node(child, other, "`class`", CLASS_FIELDS),
         }
     }
-    if class.zone.is_none() && name.is_some() {
+    if !has_child(node, "zone") && name.is_some() {
         let d = Diagnostic::error(
             "missing-field",
             format!(
@@ -949,7 +1154,7 @@ fn decode_class(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ClassDecl> {
         .help("add `zone \"<zone name>\"` inside the class");
         cx.error(d);
     }
-    if class.addresses.is_empty() && name.is_some() {
+    if !has_child(node, "address") && name.is_some() {
         let d = Diagnostic::error(
             "missing-field",
             format!("class `{}` has no addresses", class.name.value),
@@ -997,7 +1202,7 @@ fn decode_group(cx: &mut Cx<'_>, node: &KdlNode) -> Option<GroupDecl> {
             ),
         }
     }
-    if group.members.is_empty() {
+    if !has_child(node, "member") {
         let d = Diagnostic::error(
             "missing-field",
             format!("group `{}` has no members", group.name.value),
@@ -1029,6 +1234,7 @@ fn decode_service(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ServiceDecl> {
         builtin: false,
         span: cx.span(node.span()),
     };
+    let errors_before = cx.diags.error_count();
     let mut seen = Seen::default();
     for child in children(node) {
         let kw = child.name().value();
@@ -1059,7 +1265,8 @@ fn decode_service(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ServiceDecl> {
             other => cx.unknown_node(child, other, "`service`", SERVICE_FIELDS),
         }
     }
-    if svc.set.is_empty() {
+    // An empty service after errors in its lines is already explained.
+    if svc.set.is_empty() && cx.diags.error_count() == errors_before {
         let d = Diagnostic::error(
             "missing-field",
             format!("service `{}` matches nothing", svc.name.value),
@@ -1373,7 +1580,7 @@ fn decode_advisory(cx: &mut Cx<'_>, node: &KdlNode) -> Option<AdvisoryDecl> {
             other => cx.unknown_node(child, other, "`advisory`", ADVISORY_FIELDS),
         }
     }
-    if adv.block.is_empty() {
+    if !has_child(node, "block") {
         let d = Diagnostic::error(
             "missing-field",
             format!("advisory `{}` blocks no networks", adv.name.value),
@@ -1570,12 +1777,8 @@ fn decode_rule(
     if matches!(rule.kind, RuleKind::BlockAdvisory) {
         return Some(rule);
     }
-    for (field, present) in [
-        ("from", !rule.from.is_empty()),
-        ("to", !rule.to.is_empty()),
-        ("service", !rule.service.is_empty()),
-    ] {
-        if !present {
+    for field in ["from", "to", "service"] {
+        if !has_child(node, field) {
             let example = match field {
                 "service" => "`service \"https\"` (or `service \"any\"`)",
                 _ => "a zone, class, group, CIDR or `any`",
@@ -1609,7 +1812,7 @@ fn endpoint_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<Endpoint
 }
 
 /// `"https"` (a name), `"any"`, or a literal such as `"tcp/443"`,
-/// `"udp/5000-5010"`, `"icmp/echo-request"`, `"gre"`.
+/// `"udp/5000-5010"`, `"icmp/echo-request"`, `"proto/gre"`, `"proto/47"`.
 fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceText>> {
     if s.value == "any" {
         return Some(Spanned {
@@ -1630,7 +1833,7 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
     let bad = |cx: &mut Cx<'_>, why: String| {
         let d = Diagnostic::error("invalid-service", format!("`{}` is not a service", s.value))
             .at(s.span, why)
-            .help("write a service name, `any`, or a literal such as \"tcp/443\", \"udp/5000-5010\", \"icmp/echo-request\"");
+            .help("write a service name, `any`, or a literal such as \"tcp/443\", \"udp/5000-5010\", \"icmp/echo-request\", \"proto/gre\"");
         cx.error(d);
     };
     match proto {
@@ -1694,6 +1897,26 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
                 }
             }
         }
+        "proto" => {
+            let number = arg
+                .parse::<u8>()
+                .ok()
+                .or_else(|| catalogue::protocol_number(arg));
+            match number {
+                Some(1 | 6 | 17 | 58) => {
+                    bad(
+                        cx,
+                        format!("use tcp/, udp/, icmpv4/ or icmpv6/ for protocol `{arg}`"),
+                    );
+                    return None;
+                }
+                Some(n) => set.protocols = ByteSet::single(n),
+                None => {
+                    bad(cx, format!("unknown protocol `{arg}`"));
+                    return None;
+                }
+            }
+        }
         _ => {
             bad(cx, format!("unknown protocol `{proto}`"));
             return None;
@@ -1750,6 +1973,28 @@ mod tests {
             .unwrap();
         assert_eq!(ping.set.icmp4.ranges(), &[(8, 8)]);
         assert_eq!(ping.set.icmp6.ranges(), &[(128, 128)]);
+    }
+
+    #[test]
+    fn nesting_guard_skips_strings_and_comments() {
+        let deep = "a {".repeat(65) + &"}".repeat(65);
+        assert!(too_deep(&deep).is_some());
+        assert!(too_deep(&("a {".repeat(64) + &"}".repeat(64))).is_none());
+        let braces = "{".repeat(100);
+        for hidden in [
+            format!("x \"{braces}\""),
+            format!("x \"\"\"\n{braces}\n\"\"\""),
+            format!("x #\"{braces}\"#"),
+            format!("x ##\"\"#{braces}\"##"),
+            format!("// {braces}\nx 1"),
+            format!("/* /* {braces} */ */ x 1"),
+            format!("x \"\\\"{braces}\""),
+        ] {
+            assert_eq!(too_deep(&hidden), None, "{hidden}");
+        }
+        // Closing braces inside strings cannot hide real nesting.
+        let sneaky = "a { \"}\" ".repeat(100);
+        assert!(too_deep(&sneaky).is_some());
     }
 
     #[test]

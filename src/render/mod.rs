@@ -14,6 +14,9 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, syntax::SyntaxConfig
 use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
 
+pub mod nftables;
+pub mod panos;
+
 /// One output file, with its path relative to the output directory
 /// (`<target>/<policy>.<ext>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,9 +161,27 @@ pub fn truncate_bytes(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// Target-specific rendering options (all off by default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RenderOptions {
+    /// nftables: also match `iifname`/`oifname` from the zones' interface
+    /// bindings on allow rules (see [`nftables::Nftables::match_interfaces`]).
+    pub nft_match_interfaces: bool,
+}
+
 /// Every target wardwall can render, in a fixed order.
 pub fn all_renderers() -> Vec<Box<dyn Renderer>> {
-    Vec::new()
+    renderers(&RenderOptions::default())
+}
+
+/// Every target, configured with `options`, in a fixed order.
+pub fn renderers(options: &RenderOptions) -> Vec<Box<dyn Renderer>> {
+    vec![
+        Box::new(nftables::Nftables {
+            match_interfaces: options.nft_match_interfaces,
+        }),
+        Box::new(panos::PanosRenderer),
+    ]
 }
 
 #[cfg(test)]

@@ -1,0 +1,136 @@
+//! Reading a policy as it was at a git revision (`diff --base REV`).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::source::{Files, normalize_lexically};
+
+/// Policy files read from a git revision with `git show REV:./PATH`, so
+/// paths stay relative to the current directory exactly as on disk.
+pub struct GitRevision {
+    rev: String,
+    /// The directory git runs in; relative policy paths are relative to it.
+    dir: PathBuf,
+    /// The repository's top level, for absolute policy paths.
+    toplevel: PathBuf,
+}
+
+impl GitRevision {
+    /// Checks that `rev` names a commit of the repository around `dir`.
+    pub fn open(dir: &Path, rev: &str) -> io::Result<Self> {
+        if rev.starts_with('-') || rev.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("`{rev}` is not a git revision"),
+            ));
+        }
+        let toplevel = git(dir, &["rev-parse", "--show-toplevel"])?;
+        let toplevel = PathBuf::from(String::from_utf8_lossy(&toplevel).trim());
+        git(
+            dir,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{rev}^{{commit}}"),
+            ],
+        )
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("`{rev}` is not a commit in this git repository"),
+            )
+        })?;
+        Ok(Self {
+            rev: rev.to_string(),
+            dir: dir.to_path_buf(),
+            toplevel,
+        })
+    }
+
+    fn spec(&self, path: &Path) -> String {
+        let path = normalize_lexically(path);
+        match path.strip_prefix(&self.toplevel) {
+            Ok(inside) => format!("{}:{}", self.rev, inside.display()),
+            Err(_) => format!("{}:./{}", self.rev, path.display()),
+        }
+    }
+}
+
+impl Files for GitRevision {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        git(&self.dir, &["show", &self.spec(path)])
+    }
+
+    fn identity(&self, path: &Path) -> PathBuf {
+        normalize_lexically(path)
+    }
+}
+
+/// Runs git and returns its standard output; a failure becomes an I/O error
+/// carrying git's message.
+fn git(dir: &Path, args: &[&str]) -> io::Result<Vec<u8>> {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).output()?;
+    if out.status.success() {
+        return Ok(out.stdout);
+    }
+    let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let kind = if msg.contains("does not exist") || msg.contains("exists on disk, but not in") {
+        io::ErrorKind::NotFound
+    } else {
+        io::ErrorKind::Other
+    };
+    Err(io::Error::new(
+        kind,
+        if msg.is_empty() {
+            format!("git {} failed", args.join(" "))
+        } else {
+            msg
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dir: &Path, args: &[&str]) {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.org")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.org")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    #[test]
+    fn reads_files_as_they_were_at_a_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        run(root, &["init", "-q"]);
+        std::fs::create_dir(root.join("inc")).unwrap();
+        std::fs::write(root.join("p.kdl"), "include \"inc/a.kdl\"\n").unwrap();
+        std::fs::write(root.join("inc/a.kdl"), "// one\n").unwrap();
+        run(root, &["add", "."]);
+        run(root, &["commit", "-q", "-m", "one"]);
+        std::fs::write(root.join("inc/a.kdl"), "// two\n").unwrap();
+        run(root, &["commit", "-q", "-am", "two"]);
+
+        let head1 = GitRevision::open(root, "HEAD~1").unwrap();
+        assert_eq!(head1.read(Path::new("inc/./a.kdl")).unwrap(), b"// one\n");
+        assert_eq!(head1.read(&root.join("inc/a.kdl")).unwrap(), b"// one\n");
+        let head = GitRevision::open(root, "HEAD").unwrap();
+        assert_eq!(head.read(Path::new("x/../inc/a.kdl")).unwrap(), b"// two\n");
+        let missing = head.read(Path::new("nope.kdl")).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        assert!(GitRevision::open(root, "no-such-branch").is_err());
+        assert!(GitRevision::open(root, "--output=/tmp/x").is_err());
+    }
+}

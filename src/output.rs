@@ -1,0 +1,160 @@
+//! Writing rendered files: atomically, and only once everything rendered.
+//!
+//! The caller renders every target in memory first; nothing here runs when a
+//! policy or a renderer has errors. Each file is written to a temporary file
+//! in its own directory, flushed to disk and renamed over the target, so a
+//! reader (or a firewall loading the file) never sees a half-written config.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Component, Path, PathBuf};
+
+use crate::render::RenderedFile;
+
+/// Rejects output paths that would leave the output directory.
+fn checked(out_dir: &Path, file: &RenderedFile) -> io::Result<PathBuf> {
+    let ok = !file.path.as_os_str().is_empty()
+        && file
+            .path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    if !ok {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "refusing to write outside the output directory: {}",
+                file.path.display()
+            ),
+        ));
+    }
+    Ok(out_dir.join(&file.path))
+}
+
+/// The files (full paths) whose contents on disk differ from `files`,
+/// including missing ones, in the order given.
+pub fn stale(out_dir: &Path, files: &[RenderedFile]) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for file in files {
+        let path = checked(out_dir, file)?;
+        match fs::read(&path) {
+            Ok(bytes) if bytes == file.contents.as_bytes() => {}
+            Ok(_) => out.push(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => out.push(path),
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The files on disk under `out_dir` at the paths `like` names (what the
+/// policy renders now); a missing file is left out, so it shows as added.
+pub fn read_existing(out_dir: &Path, like: &[RenderedFile]) -> io::Result<Vec<RenderedFile>> {
+    let mut out = Vec::new();
+    for file in like {
+        let path = checked(out_dir, file)?;
+        match fs::read(&path) {
+            Ok(bytes) => out.push(RenderedFile {
+                path: file.path.clone(),
+                contents: String::from_utf8_lossy(&bytes).into_owned(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes every file atomically (temporary file + rename in the same
+/// directory); returns the full paths written, in the order given.
+pub fn write_all(out_dir: &Path, files: &[RenderedFile]) -> io::Result<Vec<PathBuf>> {
+    // Validate every path before touching the disk.
+    let paths = files
+        .iter()
+        .map(|f| checked(out_dir, f))
+        .collect::<io::Result<Vec<_>>>()?;
+    for (file, path) in files.iter().zip(&paths) {
+        write_atomic(path, file.contents.as_bytes())?;
+    }
+    Ok(paths)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let with_path =
+        |e: io::Error, what: &Path| io::Error::new(e.kind(), format!("{}: {e}", what.display()));
+    fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(with_path(e, path));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, contents: &str) -> RenderedFile {
+        RenderedFile {
+            path: PathBuf::from(path),
+            contents: contents.to_string(),
+        }
+    }
+
+    #[test]
+    fn writes_then_reports_fresh_and_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![file("nftables/p.nft", "a\n"), file("x/q.txt", "b\n")];
+        assert_eq!(stale(dir.path(), &files).unwrap().len(), 2);
+        let written = write_all(dir.path(), &files).unwrap();
+        assert_eq!(written[0], dir.path().join("nftables/p.nft"));
+        assert_eq!(fs::read_to_string(&written[1]).unwrap(), "b\n");
+        assert!(stale(dir.path(), &files).unwrap().is_empty());
+        // No temporary file is left behind.
+        let names: Vec<_> = fs::read_dir(dir.path().join("nftables"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("p.nft")]);
+        let changed = vec![file("nftables/p.nft", "a2\n"), file("x/q.txt", "b\n")];
+        assert_eq!(
+            stale(dir.path(), &changed).unwrap(),
+            vec![dir.path().join("nftables/p.nft")]
+        );
+    }
+
+    #[test]
+    fn refuses_paths_outside_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["../evil", "/etc/passwd", "a/../../b", ""] {
+            assert!(write_all(dir.path(), &[file(bad, "x")]).is_err(), "{bad}");
+        }
+        // Nothing was written, not even the valid file listed first.
+        let res = write_all(dir.path(), &[file("ok.txt", "x"), file("../evil", "x")]);
+        assert!(res.is_err());
+        assert!(!dir.path().join("ok.txt").exists());
+    }
+}

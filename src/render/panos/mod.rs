@@ -1,0 +1,801 @@
+//! The PAN-OS target: security rules for one vsys, in `set` command form and
+//! as XML (`/config/devices/entry/vsys/entry`).
+//!
+//! Placement. Every IR rule becomes one PAN-OS security rule per *part* of
+//! its service, in IR order: the TCP/UDP part (`application any` + service
+//! objects, or `application any` + `service any` for an `any` service), the
+//! ICMP echo part (`application ping` + `service application-default`) and
+//! the IP-protocol part (`application [ gre ipsec-esp ]` +
+//! `service application-default`). PAN-OS matches the cross product of a
+//! rule's applications and services, so these parts cannot share one rule.
+//! The parts of one rule are disjoint in packet space and share the action,
+//! so their relative order does not matter. The first part keeps the IR
+//! rule's name; later parts get `.ping` / `.ipproto` suffixes.
+//!
+//! Zones. A rule's `from` zones are the PAN-OS zones (`panos` bindings) of
+//! the zones its source addresses lie in (`Ir::split_by_zone`), `to` zones
+//! likewise. Since a packet's zone is the zone owning its address, listing
+//! exactly those zones never changes which packets the address match
+//! selects. Addresses in a zone without a `panos` binding are an error.
+//!
+//! Addresses. Named policy objects become static address groups of the same
+//! name over address objects named after their value (`n4-10.20.8.0_25`,
+//! `n6-fd42.1.0.200..100_120`), so names never depend on positions or on
+//! which rule uses an object first. `any` is written only when the IR
+//! endpoint is the whole IPv4+IPv6 space: PAN-OS `any` matches both families.
+//!
+//! Services. One service object per protocol and port range, named after its
+//! value (`tcp-443`, `tcp-6661-6670`, `udp-53`).
+//!
+//! Actions. allow → `allow`; deny → `drop` (silent; PAN-OS `deny` would use
+//! the application's own deny action, which may send resets); reject →
+//! `reset-client` with `icmp-unreachable yes` (TCP reset to the initiator,
+//! ICMP unreachable for other protocols). `log-end` follows the rule's log
+//! flag and is always written (PAN-OS defaults it to yes); `log-start` is
+//! always `no`: a dropped flow's session ends at once, so `log-end` records
+//! it and `log-start` would only double each deny log line.
+//!
+//! Default deny. PAN-OS ends the rulebase with `intrazone-default` (allow!)
+//! and `interzone-default` (deny). A final rule `wardwall-default-deny`
+//! (from any to any, every address, application and service, universal) with
+//! the IR default action and log flag overrides both.
+//!
+//! ICMP echo of one family only (`icmpv4 "echo-request"`) cuts that part's
+//! addresses to the family, since App-ID `ping` covers both (an assumption to
+//! confirm on a device: see docs/targets/panos.md).
+//!
+//! Refused (an error at the rule): ICMP types other than echo-request (v4
+//! type 8, v6 type 128), IP protocols other than GRE (47) and ESP (50),
+//! addresses in a zone without a `panos` binding, names that collide after
+//! truncation to 63 characters, PAN-OS zone names that are not
+//! `[A-Za-z0-9][A-Za-z0-9._-]{0,30}`.
+//!
+//! Descriptions: `"` → `'`, `\` → `/`, `?` → `.` (the CLI has no safe escape
+//! for the first two, and `?` asks for help when pasted), control characters
+//! → space, then cut to 1024 bytes for rules and 1023 for groups (ending in
+//! `...`). Both forms carry the same text; the XML form is XML-escaped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use super::{RenderedFile, Renderer, Templates, template_error, truncate_bytes};
+use crate::addrset::AddrSet;
+use crate::diagnostics::{Diagnostic, Span};
+use crate::ir::{Action, EndpointRef, Family, Ir, Rule};
+
+pub const TARGET: &str = "panos";
+/// Name of the final rule that replaces PAN-OS's intrazone allow.
+pub const DEFAULT_RULE: &str = "wardwall-default-deny";
+/// PAN-OS limits.
+pub const NAME_MAX: usize = 63;
+pub const ZONE_MAX: usize = 31;
+pub const RULE_DESCRIPTION_MAX: usize = 1024;
+pub const OBJECT_DESCRIPTION_MAX: usize = 1023;
+
+const SET_TEMPLATE: &str = "panos.set.j2";
+const XML_TEMPLATE: &str = "panos.xml.j2";
+
+static TEMPLATES: &[(&str, &str)] = &[
+    (
+        SET_TEMPLATE,
+        include_str!("../../../targets/panos/panos.set.j2"),
+    ),
+    (
+        XML_TEMPLATE,
+        include_str!("../../../targets/panos/panos.xml.j2"),
+    ),
+];
+
+/// IP protocols with a PAN-OS application identified by the protocol number
+/// alone.
+const PROTOCOL_APPS: &[(u8, &str)] = &[(47, "gre"), (50, "ipsec-esp")];
+const ICMP4_ECHO_REQUEST: u8 = 8;
+const ICMP6_ECHO_REQUEST: u8 = 128;
+
+pub struct PanosRenderer;
+
+/// The whole vsys configuration, every decision made.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PanosView {
+    pub policy: String,
+    pub addresses: Vec<AddressView>,
+    pub groups: Vec<GroupView>,
+    pub services: Vec<ServiceView>,
+    pub rules: Vec<RuleView>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AddressView {
+    pub name: String,
+    /// A CIDR for `ip-netmask`.
+    pub ip_netmask: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct GroupView {
+    pub name: String,
+    pub members: Vec<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ServiceView {
+    pub name: String,
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
+    /// `443` or `6661-6670`.
+    pub port: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RuleView {
+    pub name: String,
+    /// The IR rule this PAN-OS rule implements (`None` for the default deny).
+    pub ir_rule: Option<String>,
+    pub from: Vec<String>,
+    pub to: Vec<String>,
+    pub source: Vec<String>,
+    pub destination: Vec<String>,
+    pub application: Vec<String>,
+    pub service: Vec<String>,
+    pub action: &'static str,
+    pub icmp_unreachable: bool,
+    pub log_start: bool,
+    pub log_end: bool,
+    pub description: Option<String>,
+}
+
+impl Renderer for PanosRenderer {
+    fn target(&self) -> &'static str {
+        TARGET
+    }
+
+    fn embedded_templates(&self) -> &'static [(&'static str, &'static str)] {
+        TEMPLATES
+    }
+
+    fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>> {
+        let view = build(ir)?;
+        let env = templates.environment(self);
+        let value = minijinja::Value::from(minijinja::value::Serde(&view));
+        let mut files = Vec::new();
+        for (template, ext) in [(SET_TEMPLATE, "set"), (XML_TEMPLATE, "xml")] {
+            let contents = env
+                .get_template(template)
+                .and_then(|t| t.render(&value))
+                .map_err(|e| vec![template_error(TARGET, &e)])?;
+            files.push(RenderedFile {
+                path: PathBuf::from(TARGET).join(format!("{}.{ext}", ir.name)),
+                contents,
+            });
+        }
+        Ok(files)
+    }
+}
+
+/// Builds the view model, or every reason the policy cannot be expressed.
+pub fn build(ir: &Ir) -> Result<PanosView, Vec<Diagnostic>> {
+    let mut b = Builder {
+        ir,
+        addresses: BTreeMap::new(),
+        groups: BTreeMap::new(),
+        services: BTreeMap::new(),
+        errors: Vec::new(),
+    };
+    b.check_zones();
+    let mut rules = Vec::new();
+    for rule in &ir.rules {
+        rules.extend(b.rule(rule));
+    }
+    rules.push(RuleView {
+        name: DEFAULT_RULE.to_string(),
+        ir_rule: None,
+        from: vec!["any".into()],
+        to: vec!["any".into()],
+        source: vec!["any".into()],
+        destination: vec!["any".into()],
+        application: vec!["any".into()],
+        service: vec!["any".into()],
+        action: action_name(ir.default_action),
+        icmp_unreachable: ir.default_action == Action::Reject,
+        log_start: false,
+        log_end: ir.default_log,
+        description: Some(
+            "wardwall: the policy's default deny; replaces PAN-OS intrazone-default (allow) and interzone-default".into(),
+        ),
+    });
+    b.check_rule_names(&rules);
+    b.check_object_names();
+    if !b.errors.is_empty() {
+        return Err(b.errors);
+    }
+    let mut addresses: Vec<(AddrKey, AddressView)> = b.addresses.into_values().collect();
+    addresses.sort_by_key(|a| a.0);
+    let mut services: Vec<(ServiceKey, ServiceView)> = b.services.into_values().collect();
+    services.sort_by_key(|s| s.0);
+    Ok(PanosView {
+        policy: ir.name.clone(),
+        addresses: addresses.into_iter().map(|(_, a)| a).collect(),
+        groups: b.groups.into_values().collect(),
+        services: services.into_iter().map(|(_, s)| s).collect(),
+        rules,
+    })
+}
+
+/// Sort key of an address object: family, then network, then length.
+type AddrKey = (u8, u128, u8);
+/// Sort key of a service object: protocol, then first and last port.
+type ServiceKey = (u8, u16, u16);
+
+struct Builder<'a> {
+    ir: &'a Ir,
+    addresses: BTreeMap<String, (AddrKey, AddressView)>,
+    groups: BTreeMap<String, GroupView>,
+    services: BTreeMap<String, (ServiceKey, ServiceView)>,
+    errors: Vec<Diagnostic>,
+}
+
+/// One PAN-OS rule's worth of an IR rule's service.
+struct Part {
+    suffix: &'static str,
+    application: Vec<String>,
+    service: Vec<String>,
+    /// Restrict the addresses to one family (ICMP echo of one family only).
+    family: Option<Family>,
+}
+
+impl Builder<'_> {
+    fn check_zones(&mut self) {
+        for zone in &self.ir.zones {
+            if let Some(name) = zone.bindings.get(TARGET)
+                && !valid_zone_name(name)
+            {
+                self.errors.push(
+                    Diagnostic::error(
+                        "panos-zone-name",
+                        format!(
+                            "PAN-OS zone name `{}` of zone `{}` is not valid",
+                            name.escape_debug(),
+                            zone.name
+                        ),
+                    )
+                    .at(zone.span, "this zone's panos binding")
+                    .help(format!(
+                        "PAN-OS zone names start with a letter or digit, use letters, digits, `.`, `_` and `-`, and are at most {ZONE_MAX} characters"
+                    )),
+                );
+            }
+        }
+    }
+
+    fn rule(&mut self, rule: &Rule) -> Vec<RuleView> {
+        let Some(parts) = self.parts(rule) else {
+            return Vec::new();
+        };
+        let description = rule_description(rule);
+        let mut out = Vec::new();
+        for part in parts {
+            let restrict = |set: &AddrSet| match part.family {
+                None => set.clone(),
+                Some(Family::V4) => AddrSet {
+                    v4: set.v4.clone(),
+                    v6: Default::default(),
+                },
+                Some(Family::V6) => AddrSet {
+                    v4: Default::default(),
+                    v6: set.v6.clone(),
+                },
+            };
+            let src = restrict(&rule.src.addrs);
+            let dst = restrict(&rule.dst.addrs);
+            if src.is_empty() || dst.is_empty() {
+                // This part matches no packet in the IR either.
+                continue;
+            }
+            let (Some(from), Some(to)) = (
+                self.zones(rule, &src, "source"),
+                self.zones(rule, &dst, "destination"),
+            ) else {
+                continue;
+            };
+            let source = self.members(&rule.src.refs, &src, part.family);
+            let destination = self.members(&rule.dst.refs, &dst, part.family);
+            let name = if out.is_empty() {
+                rule.name.clone()
+            } else {
+                let base = truncate_bytes(&rule.name, NAME_MAX - part.suffix.len());
+                format!("{base}{}", part.suffix)
+            };
+            out.push(RuleView {
+                name,
+                ir_rule: Some(rule.name.clone()),
+                from,
+                to,
+                source,
+                destination,
+                application: part.application,
+                service: part.service,
+                action: action_name(rule.action),
+                icmp_unreachable: rule.action == Action::Reject,
+                log_start: false,
+                log_end: rule.log,
+                description: description.clone(),
+            });
+        }
+        out
+    }
+
+    /// Splits the rule's service into PAN-OS expressible parts, or records
+    /// why it cannot be expressed.
+    fn parts(&mut self, rule: &Rule) -> Option<Vec<Part>> {
+        let set = &rule.service.set;
+        if set.any {
+            return Some(vec![Part {
+                suffix: "",
+                application: vec!["any".into()],
+                service: vec!["any".into()],
+                family: None,
+            }]);
+        }
+        let mut parts = Vec::new();
+        let mut ok = true;
+        let mut services = Vec::new();
+        for (proto_name, ports, key) in [("tcp", &set.tcp, 0u8), ("udp", &set.udp, 1u8)] {
+            for &(lo, hi) in ports.ranges() {
+                let port = if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                };
+                let name = format!("{proto_name}-{port}");
+                self.services.entry(name.clone()).or_insert((
+                    (key, lo, hi),
+                    ServiceView {
+                        name: name.clone(),
+                        protocol: proto_name,
+                        port,
+                    },
+                ));
+                services.push(name);
+            }
+        }
+        if !services.is_empty() {
+            parts.push(Part {
+                suffix: "",
+                application: vec!["any".into()],
+                service: services,
+                family: None,
+            });
+        }
+        // ICMP: only echo-request, which App-ID `ping` identifies in both
+        // families.
+        let v4 = set.icmp4.ranges();
+        let v6 = set.icmp6.ranges();
+        let v4_echo = v4.is_empty() || v4 == [(ICMP4_ECHO_REQUEST, ICMP4_ECHO_REQUEST)];
+        let v6_echo = v6.is_empty() || v6 == [(ICMP6_ECHO_REQUEST, ICMP6_ECHO_REQUEST)];
+        if !(v4_echo && v6_echo) {
+            ok = false;
+            self.errors.push(
+                Diagnostic::error(
+                    "panos-icmp-type",
+                    format!(
+                        "rule `{}`: PAN-OS can express ICMP only as the `ping` application (echo-request); this rule's service has other ICMP types",
+                        rule.name
+                    ),
+                )
+                .at(rule.span, "ICMP types PAN-OS cannot match exactly")
+                .help("PAN-OS service objects carry only TCP, UDP and SCTP ports; use `icmp \"echo-request\"` only, or leave this rule out of the PAN-OS policy"),
+            );
+        } else if !v4.is_empty() || !v6.is_empty() {
+            let family = match (v4.is_empty(), v6.is_empty()) {
+                (false, true) => Some(Family::V4),
+                (true, false) => Some(Family::V6),
+                _ => None,
+            };
+            parts.push(Part {
+                suffix: ".ping",
+                application: vec!["ping".into()],
+                service: vec!["application-default".into()],
+                family,
+            });
+        }
+        let mut apps = Vec::new();
+        for &(lo, hi) in set.protocols.ranges() {
+            for p in lo..=hi {
+                match PROTOCOL_APPS.iter().find(|(n, _)| *n == p) {
+                    Some((_, app)) => apps.push(app.to_string()),
+                    None => {
+                        ok = false;
+                        let name = crate::catalogue::protocol_name(p)
+                            .map(|n| format!("{n} ({p})"))
+                            .unwrap_or_else(|| format!("protocol {p}"));
+                        self.errors.push(
+                            Diagnostic::error(
+                                "panos-ip-protocol",
+                                format!(
+                                    "rule `{}`: PAN-OS has no exact match for IP {name}",
+                                    rule.name
+                                ),
+                            )
+                            .at(rule.span, "IP protocol PAN-OS cannot match exactly")
+                            .help("wardwall maps only GRE (47) to application `gre` and ESP (50) to `ipsec-esp`"),
+                        );
+                    }
+                }
+            }
+        }
+        if !apps.is_empty() {
+            parts.push(Part {
+                suffix: ".ipproto",
+                application: apps,
+                service: vec!["application-default".into()],
+                family: None,
+            });
+        }
+        ok.then_some(parts)
+    }
+
+    /// The PAN-OS zones the addresses of `set` lie in, in zone order.
+    fn zones(&mut self, rule: &Rule, set: &AddrSet, side: &str) -> Option<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut ok = true;
+        for (zone, part) in self.ir.split_by_zone(set) {
+            let binding = zone.and_then(|z| z.bindings.get(TARGET));
+            match binding {
+                Some(b) => {
+                    if !out.contains(b) {
+                        out.push(b.clone());
+                    }
+                }
+                None => {
+                    ok = false;
+                    let mut d = Diagnostic::error(
+                        "panos-no-zone",
+                        match zone {
+                            Some(z) => format!(
+                                "rule `{}`: {side} addresses {part} lie in zone `{}`, which has no panos binding",
+                                rule.name, z.name
+                            ),
+                            None => format!(
+                                "rule `{}`: {side} addresses {part} lie in no zone",
+                                rule.name
+                            ),
+                        },
+                    )
+                    .at(rule.span, "PAN-OS places rules by zone");
+                    if let Some(z) = zone {
+                        d = d.also(z.span, "this zone has no panos binding");
+                    }
+                    self.errors.push(d.help(
+                        "add `panos=\"ZONE\"` to the zone's `interface` line, or declare a residual zone",
+                    ));
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// Address members for one endpoint, restricted to `target` (the IR set,
+    /// possibly restricted to one family). Named objects become groups when
+    /// they are used whole; everything else becomes value-named objects. The
+    /// result is checked to cover exactly `target`.
+    fn members(
+        &mut self,
+        refs: &[EndpointRef],
+        target: &AddrSet,
+        family: Option<Family>,
+    ) -> Vec<String> {
+        if target.is_any() {
+            return vec!["any".into()];
+        }
+        let restrict = |set: &AddrSet| match family {
+            None => set.clone(),
+            Some(Family::V4) => AddrSet {
+                v4: set.v4.clone(),
+                v6: Default::default(),
+            },
+            Some(Family::V6) => AddrSet {
+                v4: Default::default(),
+                v6: set.v6.clone(),
+            },
+        };
+        let mut members: Vec<String> = Vec::new();
+        let mut covered = AddrSet::empty();
+        let mut exact = true;
+        for r in refs {
+            let (whole, group) = match r {
+                EndpointRef::Any => (AddrSet::any(), None),
+                EndpointRef::Object(name) => match self.ir.objects.get(name) {
+                    Some(o) => (o.addrs.clone(), Some(o)),
+                    None => {
+                        exact = false;
+                        break;
+                    }
+                },
+                EndpointRef::Literal(text) => match parse_literal(text) {
+                    Some(set) => (set, None),
+                    None => {
+                        exact = false;
+                        break;
+                    }
+                },
+            };
+            let part = restrict(&whole);
+            if part.is_empty() {
+                continue;
+            }
+            covered = covered.union(&part);
+            match group {
+                Some(o) if part == whole => {
+                    let mut gm = Vec::new();
+                    for net in whole.to_cidrs() {
+                        gm.push(self.address(net));
+                    }
+                    self.groups.entry(o.name.clone()).or_insert(GroupView {
+                        name: o.name.clone(),
+                        members: gm,
+                        description: o
+                            .description
+                            .as_deref()
+                            .map(|d| clean_description(d, OBJECT_DESCRIPTION_MAX)),
+                    });
+                    push_unique(&mut members, o.name.clone());
+                }
+                _ => {
+                    for net in part.to_cidrs() {
+                        let name = self.address(net);
+                        push_unique(&mut members, name);
+                    }
+                }
+            }
+        }
+        if !exact || &covered != target {
+            // The refs do not describe the IR set exactly: use its CIDRs.
+            members.clear();
+            for net in target.to_cidrs() {
+                let name = self.address(net);
+                members.push(name);
+            }
+        }
+        members
+    }
+
+    /// The value-named address object for one CIDR.
+    fn address(&mut self, net: IpNet) -> String {
+        let (name, key) = match net {
+            IpNet::V4(n) => (
+                format!("n4-{}_{}", n.network(), n.prefix_len()),
+                (4, u32::from(n.network()) as u128, n.prefix_len()),
+            ),
+            IpNet::V6(n) => (
+                format!("n6-{}_{}", v6_name(n.network()), n.prefix_len()),
+                (6, u128::from(n.network()), n.prefix_len()),
+            ),
+        };
+        self.addresses.entry(name.clone()).or_insert((
+            key,
+            AddressView {
+                name: name.clone(),
+                ip_netmask: net.to_string(),
+            },
+        ));
+        name
+    }
+
+    fn check_rule_names(&mut self, rules: &[RuleView]) {
+        let mut seen: BTreeMap<&str, &RuleView> = BTreeMap::new();
+        for r in rules {
+            if r.name.len() > NAME_MAX {
+                let mut d = Diagnostic::error(
+                    "panos-name-too-long",
+                    format!(
+                        "PAN-OS rule name `{}` is longer than {NAME_MAX} characters",
+                        r.name
+                    ),
+                );
+                if let Some(span) = self.span_of(r) {
+                    d = d.at(span, "this rule");
+                }
+                self.errors.push(d);
+            }
+            if let Some(prev) = seen.insert(&r.name, r) {
+                let mut d = Diagnostic::error(
+                    "panos-name-collision",
+                    format!("two PAN-OS rules would be named `{}`", r.name),
+                );
+                if let Some(span) = self.span_of(r) {
+                    d = d.at(span, "this rule's PAN-OS name");
+                }
+                if let Some(span) = self.span_of(prev) {
+                    d = d.also(span, "collides with this rule's PAN-OS name");
+                }
+                self.errors.push(d.help(format!(
+                    "rename one of the rules: PAN-OS rule names are at most {NAME_MAX} characters, and parts of one rule get `.ping` / `.ipproto` suffixes; `{DEFAULT_RULE}` is reserved"
+                )));
+            }
+        }
+    }
+
+    /// Group names are policy names, address objects are value names: they
+    /// share one PAN-OS namespace.
+    fn check_object_names(&mut self) {
+        let names: BTreeSet<&str> = self.addresses.keys().map(String::as_str).collect();
+        for g in self.groups.keys() {
+            if names.contains(g.as_str()) {
+                self.errors.push(
+                    Diagnostic::error(
+                        "panos-name-collision",
+                        format!("the address group `{g}` has the name of a generated address object"),
+                    )
+                    .help("rename the policy object: names `n4-…` and `n6-…` are reserved for PAN-OS address objects"),
+                );
+            }
+        }
+    }
+
+    fn span_of(&self, r: &RuleView) -> Option<Span> {
+        let name = r.ir_rule.as_deref()?;
+        self.ir
+            .rules
+            .iter()
+            .find(|x| x.name == name)
+            .map(|x| x.span)
+    }
+}
+
+fn push_unique(v: &mut Vec<String>, s: String) {
+    if !v.contains(&s) {
+        v.push(s);
+    }
+}
+
+pub fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Allow => "allow",
+        Action::Deny => "drop",
+        Action::Reject => "reset-client",
+    }
+}
+
+/// A PAN-OS zone name wardwall can write unquoted in both forms.
+pub fn valid_zone_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name.len() <= ZONE_MAX
+}
+
+/// An IPv6 address as a name fragment: RFC 5952 text with `:` written as
+/// `.` (never the dotted IPv4-mapped form, which could collide).
+fn v6_name(addr: Ipv6Addr) -> String {
+    let seg = addr.segments();
+    // Longest run of zero segments (at least two), first one on a tie.
+    let (mut best, mut best_len) = (usize::MAX, 1usize);
+    let mut i = 0;
+    while i < 8 {
+        if seg[i] == 0 {
+            let start = i;
+            while i < 8 && seg[i] == 0 {
+                i += 1;
+            }
+            if i - start > best_len {
+                best = start;
+                best_len = i - start;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    let hex = |s: &[u16]| {
+        s.iter()
+            .map(|x| format!("{x:x}"))
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    if best == usize::MAX {
+        hex(&seg)
+    } else {
+        format!("{}..{}", hex(&seg[..best]), hex(&seg[best + best_len..]))
+    }
+}
+
+/// The address set of an endpoint literal: an address, a CIDR or a range.
+fn parse_literal(text: &str) -> Option<AddrSet> {
+    if let Ok(net) = text.parse::<IpNet>() {
+        return Some(AddrSet::from_net(net));
+    }
+    if let Ok(addr) = text.parse::<IpAddr>() {
+        return Some(AddrSet::from_addr(addr));
+    }
+    let (lo, hi) = text.split_once('-')?;
+    let (lo, hi) = (
+        lo.trim().parse::<IpAddr>().ok()?,
+        hi.trim().parse::<IpAddr>().ok()?,
+    );
+    (lo.is_ipv4() == hi.is_ipv4() && lo <= hi).then(|| AddrSet::from_range(lo, hi))
+}
+
+/// The rule's reason and bookkeeping as one line of description.
+fn rule_description(rule: &Rule) -> Option<String> {
+    let mut meta = Vec::new();
+    if let crate::ir::RuleOrigin::Exception { parent } = &rule.origin {
+        meta.push(format!("exception to {parent}"));
+    }
+    if let Some(o) = &rule.owner {
+        meta.push(format!("owner {o}"));
+    }
+    if let Some(t) = &rule.ticket {
+        meta.push(format!("ticket {t}"));
+    }
+    if let Some(e) = &rule.expires {
+        meta.push(format!("expires {e}"));
+    }
+    let text = match (&rule.description, meta.is_empty()) {
+        (None, true) => return None,
+        (Some(d), true) => d.clone(),
+        (None, false) => format!("[{}]", meta.join("; ")),
+        (Some(d), false) => format!("{d} [{}]", meta.join("; ")),
+    };
+    Some(clean_description(&text, RULE_DESCRIPTION_MAX))
+}
+
+/// Makes free text safe for both forms (see the module docs) and cuts it to
+/// `max` bytes.
+pub fn clean_description(text: &str, max: usize) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            '?' => '.',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    if cleaned.len() <= max {
+        cleaned
+    } else {
+        format!("{}...", truncate_bytes(&cleaned, max - 3))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v6_names_compress_the_longest_zero_run_and_never_use_dotted_quads() {
+        let n = |s: &str| v6_name(s.parse().unwrap());
+        assert_eq!(n("fd42:1:0:200::100"), "fd42.1.0.200..100");
+        assert_eq!(n("::"), "..");
+        assert_eq!(n("::ffff:1.2.3.4"), "..ffff.102.304");
+        assert_eq!(n("0:0:0:ffff:1:2:3:4"), "..ffff.1.2.3.4");
+        assert_eq!(n("1:0:0:2:0:0:0:3"), "1.0.0.2..3");
+        assert_eq!(n("1:2:3:4:5:6:7:8"), "1.2.3.4.5.6.7.8");
+        assert_eq!(n("1:0:2:3:4:5:6:7"), "1.0.2.3.4.5.6.7");
+    }
+
+    #[test]
+    fn descriptions_lose_only_what_the_cli_cannot_carry() {
+        assert_eq!(
+            clean_description("a \"b\" \\ c? <d> & é ; # !", 1024),
+            "a 'b' / c. <d> & é ; # !"
+        );
+        let long = "é".repeat(600);
+        let cut = clean_description(&long, 1024);
+        assert!(cut.len() <= 1024 && cut.ends_with("..."));
+    }
+
+    #[test]
+    fn zone_names() {
+        assert!(valid_zone_name("icu-devices"));
+        assert!(valid_zone_name("untrust"));
+        assert!(!valid_zone_name("Gi0/1"));
+        assert!(!valid_zone_name("-x"));
+        assert!(!valid_zone_name(&"a".repeat(32)));
+    }
+}

@@ -1,0 +1,210 @@
+//! `wardwall build`: writes one file per target, `--check` reports stale
+//! files, and a policy or renderer error writes nothing.
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use common::probes::PROBE_DATE;
+use predicates::prelude::*;
+
+fn wardwall() -> Command {
+    let mut cmd = Command::cargo_bin("wardwall").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return out;
+    }
+    for entry in walk(dir) {
+        out.push(
+            entry
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn build_writes_one_file_per_target_and_check_sees_it_fresh() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("out");
+    wardwall()
+        .args(["build", "--date", PROBE_DATE, "-o"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("wrote "))
+        .stdout(predicate::str::contains("st-example-general.nft"));
+    assert_eq!(
+        files_under(&dir),
+        vec![
+            "nftables/st-example-general.nft",
+            "panos/st-example-general.set",
+            "panos/st-example-general.xml",
+        ]
+    );
+    let text = std::fs::read_to_string(dir.join("nftables/st-example-general.nft")).unwrap();
+    assert!(text.starts_with("#!/usr/sbin/nft -f\n"));
+    assert!(text.contains("delete table inet wardwall\n"));
+
+    // Fresh: exit 0, nothing printed on stdout.
+    wardwall()
+        .args(["build", "--date", PROBE_DATE, "--check", "-o"])
+        .arg(&dir)
+        .assert()
+        .code(0)
+        .stdout("");
+
+    // Building again gives the same bytes.
+    wardwall()
+        .args(["build", "--date", PROBE_DATE, "-t", "nftables", "-o"])
+        .arg(&dir)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("nftables/st-example-general.nft")).unwrap(),
+        text
+    );
+}
+
+#[test]
+fn check_reports_stale_and_missing_files_and_writes_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("out");
+    // Missing output: stale.
+    wardwall()
+        .args(["build", "--date", PROBE_DATE, "--check", "-o"])
+        .arg(&dir)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("stale: "))
+        .stderr(predicate::str::contains("stale"));
+    assert!(!dir.exists(), "--check must not write");
+
+    wardwall()
+        .args(["build", "--date", PROBE_DATE, "-o"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let file = dir.join("nftables/st-example-general.nft");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("# local edit\n");
+    std::fs::write(&file, &text).unwrap();
+    wardwall()
+        .args(["build", "--date", PROBE_DATE, "--check", "-o"])
+        .arg(&dir)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("nftables/st-example-general.nft"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "left alone");
+
+    // A different date changes the active rules: stale again.
+    wardwall()
+        .args(["build", "--date", "2026-12-16", "--check", "-o"])
+        .arg(&dir)
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn a_policy_error_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("broken.kdl");
+    std::fs::write(
+        &policy,
+        "zone \"a\" {\n    prefix \"10.0.0.0/8\"\n}\nrules {\n    allow \"x\" {\n        from \"a\"\n        to \"nowhere\"\n        service \"https\"\n    }\n}\n",
+    )
+    .unwrap();
+    let dir = tmp.path().join("out");
+    wardwall()
+        .args(["build", "--date", PROBE_DATE, "--color", "never", "-o"])
+        .arg(&dir)
+        .arg(&policy)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("nowhere"))
+        .stderr(predicate::str::contains("nothing written"));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn a_renderer_error_writes_nothing() {
+    // Interface matching on a policy without interface bindings fails in
+    // the renderer, after validation succeeded.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("out");
+    wardwall()
+        .args([
+            "build",
+            "tests/policies/nft-text.kdl",
+            "--nft-match-interfaces",
+            "--date",
+            PROBE_DATE,
+            "--color",
+            "never",
+            "-o",
+        ])
+        .arg(&dir)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nftables-no-interface"))
+        .stderr(predicate::str::contains("nft-text.kdl"));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn unknown_target_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    wardwall()
+        .args(["build", "-t", "iptables", "-o"])
+        .arg(tmp.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("known: nftables"));
+}
+
+#[test]
+fn templates_override_changes_the_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("tpl/nftables")).unwrap();
+    std::fs::write(
+        tmp.path().join("tpl/nftables/ruleset.nft.j2"),
+        "# {{ policy }}: {{ rules | length }} rules\n",
+    )
+    .unwrap();
+    let dir = tmp.path().join("out");
+    wardwall()
+        .args(["build", "--date", PROBE_DATE, "--templates"])
+        .arg(tmp.path().join("tpl"))
+        .arg("-o")
+        .arg(&dir)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("nftables/st-example-general.nft")).unwrap(),
+        "# st-example-general: 21 rules\n"
+    );
+}

@@ -1,0 +1,1225 @@
+//! The PAN-OS target, proven by parsers rather than by reading:
+//!
+//! * snapshots of both forms (hospital policy and focused policies);
+//! * the XML is loaded by pan-os-python (`tests/panos/parse_xml.py`), and the
+//!   parsed rule base is evaluated first-match here (zones from addresses,
+//!   groups resolved, services and applications, PAN-OS's built-in
+//!   intrazone allow / interzone deny after the last rule) against the IR
+//!   evaluator for every hospital probe and for seeded random packets;
+//! * the `set` form is read by a strict parser of the subset wardwall emits
+//!   and must describe the same rule base as the XML;
+//! * descriptions full of quoting and injection attempts change no rule and
+//!   no object;
+//! * what PAN-OS cannot express is an error at the rule.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
+use wardwall::ir::{Action, Ir, Packet, Proto};
+use wardwall::render::panos::{self, DEFAULT_RULE, PanosRenderer};
+use wardwall::render::{Renderer, Templates};
+
+// ------------------------------------------------------------------ helpers
+
+fn compile(path: &Path) -> Ir {
+    let compiled = wardwall::compile(path, PROBE_DATE.parse().unwrap()).expect("policy readable");
+    assert!(
+        !compiled.diagnostics.has_errors(),
+        "{}",
+        wardwall::diagnostics::render_all(
+            &compiled.sources,
+            &compiled.diagnostics,
+            wardwall::diagnostics::Style::Plain
+        )
+    );
+    compiled.ir.expect("no errors, so an IR")
+}
+
+fn compile_text(kdl: &str) -> Ir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.kdl");
+    std::fs::write(&path, kdl).unwrap();
+    compile(&path)
+}
+
+/// (set form, XML form)
+fn render(ir: &Ir) -> (String, String) {
+    let files = PanosRenderer
+        .render(ir, &Templates::default())
+        .unwrap_or_else(|d| panic!("render failed: {d:#?}"));
+    assert_eq!(files.len(), 2);
+    assert_eq!(
+        files[0].path,
+        PathBuf::from(format!("panos/{}.set", ir.name))
+    );
+    assert_eq!(
+        files[1].path,
+        PathBuf::from(format!("panos/{}.xml", ir.name))
+    );
+    (files[0].contents.clone(), files[1].contents.clone())
+}
+
+fn render_errors(kdl: &str) -> Vec<wardwall::diagnostics::Diagnostic> {
+    let ir = compile_text(kdl);
+    match PanosRenderer.render(&ir, &Templates::default()) {
+        Ok(_) => panic!("expected the PAN-OS renderer to refuse the policy"),
+        Err(d) => d,
+    }
+}
+
+// ------------------------------------------------------------ parsed model
+
+/// A rule base as a parser saw it: the JSON of `parse_xml.py`, or the
+/// result of [`parse_set`].
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+struct Parsed {
+    addresses: BTreeMap<String, ParsedAddress>,
+    groups: BTreeMap<String, ParsedGroup>,
+    services: BTreeMap<String, ParsedService>,
+    rules: Vec<ParsedRule>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+struct ParsedAddress {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+struct ParsedGroup {
+    members: Vec<String>,
+    description: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+struct ParsedService {
+    protocol: String,
+    port: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+struct ParsedRule {
+    name: String,
+    from: Vec<String>,
+    to: Vec<String>,
+    source: Vec<String>,
+    destination: Vec<String>,
+    source_user: Vec<String>,
+    category: Vec<String>,
+    application: Vec<String>,
+    service: Vec<String>,
+    action: String,
+    icmp_unreachable: Option<bool>,
+    log_start: Option<bool>,
+    log_end: Option<bool>,
+    rule_type: Option<String>,
+    negate_source: Option<bool>,
+    negate_destination: Option<bool>,
+    disabled: Option<bool>,
+    description: Option<String>,
+}
+
+impl Parsed {
+    /// The same rule base with every description removed.
+    fn without_descriptions(&self) -> Parsed {
+        let mut p = self.clone();
+        for g in p.groups.values_mut() {
+            g.description = None;
+        }
+        for r in &mut p.rules {
+            r.description = None;
+        }
+        p
+    }
+}
+
+// ------------------------------------------------------------ pan-os-python
+
+/// The Python interpreter with pan-os-python, or `None` (with a message)
+/// when it is missing; a missing one fails the test in CI.
+fn python() -> Option<PathBuf> {
+    let python = std::env::var_os("WARDWALL_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let ok = Command::new(&python)
+        .args(["-c", "import panos.firewall"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return Some(python);
+    }
+    let msg = format!(
+        "pan-os-python is not importable with {} (set WARDWALL_PYTHON to a Python with pan-os-python==1.13.1; see .ci/run)",
+        python.display()
+    );
+    if std::env::var("WARDWALL_REQUIRE_PRIVILEGED_TESTS").as_deref() == Ok("1") {
+        panic!("{msg}, and WARDWALL_REQUIRE_PRIVILEGED_TESTS=1");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+fn parse_xml(python: &Path, xml: &str) -> Parsed {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.xml");
+    std::fs::write(&path, xml).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/panos/parse_xml.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(&path)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "parse_xml.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("parse_xml.py prints the parsed config")
+}
+
+// ------------------------------------------------------------ set parser
+
+/// Splits one `set` line into words: `"…"` is one word (no escapes: the
+/// renderer never writes `"` or `\` inside quotes, and a stray one is an
+/// error here), `[` and `]` are words of their own.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c == ' ' {
+            chars.next();
+        } else if c == '"' {
+            chars.next();
+            let mut w = String::new();
+            loop {
+                match chars.next() {
+                    Some('"') => break,
+                    Some('\\') => panic!("backslash inside a quoted word: {line}"),
+                    Some(c) => w.push(c),
+                    None => panic!("unterminated quote: {line}"),
+                }
+            }
+            assert!(
+                matches!(chars.peek(), None | Some(' ')),
+                "text glued to a quoted word: {line}"
+            );
+            out.push(format!("\"{w}"));
+        } else {
+            let mut w = String::new();
+            while let Some(&c) = chars.peek() {
+                if c == ' ' {
+                    break;
+                }
+                assert!(c != '"', "quote inside a bare word: {line}");
+                w.push(c);
+                chars.next();
+            }
+            out.push(w);
+        }
+    }
+    out
+}
+
+/// A bare name: the subset of characters wardwall writes unquoted.
+fn bare(w: &str) -> String {
+    assert!(
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c)),
+        "not a bare word: {w:?}"
+    );
+    w.to_string()
+}
+
+fn quoted(w: &str) -> String {
+    w.strip_prefix('"')
+        .unwrap_or_else(|| panic!("expected a quoted string, got {w:?}"))
+        .to_string()
+}
+
+/// A value or `[ a b … ]` list starting at `ws[*i]`.
+fn list(ws: &[String], i: &mut usize) -> Vec<String> {
+    if ws[*i] == "[" {
+        *i += 1;
+        let mut out = Vec::new();
+        while ws[*i] != "]" {
+            out.push(bare(&ws[*i]));
+            *i += 1;
+        }
+        *i += 1;
+        assert!(!out.is_empty(), "empty list");
+        out
+    } else {
+        let v = bare(&ws[*i]);
+        *i += 1;
+        vec![v]
+    }
+}
+
+fn yes_no(w: &str) -> bool {
+    match w {
+        "yes" => true,
+        "no" => false,
+        other => panic!("expected yes/no, got {other:?}"),
+    }
+}
+
+/// A strict reader of the `set` subset the PAN-OS renderer emits. Rule order
+/// follows PAN-OS semantics: a new rule is appended, `move … bottom` moves a
+/// rule to the end. Anything else is a test failure.
+fn parse_set(text: &str) -> Parsed {
+    let mut p = Parsed::default();
+    let mut rules: Vec<ParsedRule> = Vec::new();
+    for line in text.lines() {
+        let ws = words(line);
+        let w: Vec<&str> = ws.iter().map(String::as_str).collect();
+        match w.as_slice() {
+            ["set", "address", name, "ip-netmask", value] => {
+                let value = bare(value);
+                let prev = p.addresses.insert(
+                    bare(name),
+                    ParsedAddress {
+                        kind: "ip-netmask".into(),
+                        value,
+                    },
+                );
+                assert!(prev.is_none(), "address {name} set twice");
+            }
+            ["set", "address-group", name, "static", ..] => {
+                let mut i = 4;
+                let members = list(&ws, &mut i);
+                assert_eq!(i, ws.len(), "trailing words: {line}");
+                let prev = p.groups.insert(
+                    bare(name),
+                    ParsedGroup {
+                        members,
+                        description: None,
+                    },
+                );
+                assert!(prev.is_none(), "group {name} set twice");
+            }
+            ["set", "address-group", name, "description", d] => {
+                let g = p
+                    .groups
+                    .get_mut(*name)
+                    .expect("description of a known group");
+                assert!(g.description.is_none());
+                g.description = Some(quoted(d));
+            }
+            [
+                "set",
+                "service",
+                name,
+                "protocol",
+                proto @ ("tcp" | "udp"),
+                "port",
+                port,
+            ] => {
+                let prev = p.services.insert(
+                    bare(name),
+                    ParsedService {
+                        protocol: proto.to_string(),
+                        port: bare(port),
+                    },
+                );
+                assert!(prev.is_none(), "service {name} set twice");
+            }
+            [
+                "set",
+                "rulebase",
+                "security",
+                "rules",
+                name,
+                "description",
+                d,
+            ] => {
+                let r = rules
+                    .iter_mut()
+                    .find(|r| r.name == *name)
+                    .expect("description of a known rule");
+                assert!(r.description.is_none());
+                r.description = Some(quoted(d));
+            }
+            ["set", "rulebase", "security", "rules", name, ..] => {
+                let name = bare(name);
+                assert!(
+                    !rules.iter().any(|r| r.name == name),
+                    "rule {name} set twice"
+                );
+                let mut r = ParsedRule {
+                    name,
+                    ..Default::default()
+                };
+                let mut i = 5;
+                let mut seen = std::collections::BTreeSet::new();
+                while i < ws.len() {
+                    let key = ws[i].clone();
+                    assert!(seen.insert(key.clone()), "{key} twice: {line}");
+                    i += 1;
+                    match key.as_str() {
+                        "from" => r.from = list(&ws, &mut i),
+                        "to" => r.to = list(&ws, &mut i),
+                        "source" => r.source = list(&ws, &mut i),
+                        "destination" => r.destination = list(&ws, &mut i),
+                        "source-user" => r.source_user = list(&ws, &mut i),
+                        "category" => r.category = list(&ws, &mut i),
+                        "application" => r.application = list(&ws, &mut i),
+                        "service" => r.service = list(&ws, &mut i),
+                        _ => {
+                            let v = ws[i].clone();
+                            i += 1;
+                            match key.as_str() {
+                                "action" => r.action = bare(&v),
+                                "icmp-unreachable" => r.icmp_unreachable = Some(yes_no(&v)),
+                                "log-start" => r.log_start = Some(yes_no(&v)),
+                                "log-end" => r.log_end = Some(yes_no(&v)),
+                                "rule-type" => r.rule_type = Some(bare(&v)),
+                                "negate-source" => r.negate_source = Some(yes_no(&v)),
+                                "negate-destination" => r.negate_destination = Some(yes_no(&v)),
+                                "disabled" => r.disabled = Some(yes_no(&v)),
+                                other => panic!("unknown rule keyword {other:?}: {line}"),
+                            }
+                        }
+                    }
+                }
+                rules.push(r);
+            }
+            ["move", "rulebase", "security", "rules", name, "bottom"] => {
+                let pos = rules
+                    .iter()
+                    .position(|r| r.name == *name)
+                    .expect("move of a known rule");
+                let r = rules.remove(pos);
+                rules.push(r);
+            }
+            _ => panic!("line outside the emitted subset: {line:?}"),
+        }
+    }
+    p.rules = rules;
+    p
+}
+
+// ------------------------------------------------------------ evaluator
+
+/// Which PAN-OS rule decides a packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PanVerdict {
+    action: Action,
+    log: bool,
+    /// The PAN-OS rule name, or `intrazone-default` / `interzone-default`.
+    rule: String,
+}
+
+fn port_spec_contains(spec: &str, port: u16) -> bool {
+    spec.split(',').any(|item| match item.split_once('-') {
+        Some((lo, hi)) => (lo.parse::<u16>().unwrap()..=hi.parse::<u16>().unwrap()).contains(&port),
+        None => item.parse::<u16>().unwrap() == port,
+    })
+}
+
+fn address_matches(p: &Parsed, member: &str, addr: IpAddr, depth: usize) -> bool {
+    assert!(depth < 8, "address group nesting too deep at {member}");
+    if member == "any" {
+        return true;
+    }
+    if let Some(a) = p.addresses.get(member) {
+        assert_eq!(a.kind, "ip-netmask", "{member}");
+        let net: IpNet = a
+            .value
+            .parse()
+            .unwrap_or_else(|_| panic!("{member}: {}", a.value));
+        return net.contains(&addr);
+    }
+    if let Some(g) = p.groups.get(member) {
+        return g
+            .members
+            .iter()
+            .any(|m| address_matches(p, m, addr, depth + 1));
+    }
+    panic!("rule member {member} is neither an address object nor a group")
+}
+
+fn app_service_matches(p: &Parsed, r: &ParsedRule, packet: &Packet) -> bool {
+    if r.application == ["any"] {
+        if r.service == ["any"] {
+            return true;
+        }
+        return r.service.iter().any(|s| {
+            assert!(s != "any" && s != "application-default", "{}: {s}", r.name);
+            let svc = p
+                .services
+                .get(s)
+                .unwrap_or_else(|| panic!("{}: unknown service {s}", r.name));
+            match (svc.protocol.as_str(), packet.proto) {
+                ("tcp", Proto::Tcp { dport }) | ("udp", Proto::Udp { dport }) => {
+                    port_spec_contains(&svc.port, dport)
+                }
+                ("tcp" | "udp", _) => false,
+                (other, _) => panic!("unexpected service protocol {other}"),
+            }
+        });
+    }
+    assert_eq!(r.service, ["application-default"], "{}", r.name);
+    r.application.iter().any(|app| match app.as_str() {
+        // App-ID `ping`: ICMP echo request (type 8) or ICMPv6 echo request
+        // (type 128) opens the session.
+        "ping" => matches!(
+            (packet.src, packet.proto),
+            (IpAddr::V4(_), Proto::Icmp { ty: 8 }) | (IpAddr::V6(_), Proto::Icmp { ty: 128 })
+        ),
+        "gre" => packet.proto == Proto::Other(47),
+        "ipsec-esp" => packet.proto == Proto::Other(50),
+        other => panic!("{}: no model of application {other}", r.name),
+    })
+}
+
+fn pan_evaluate(p: &Parsed, ir: &Ir, packet: &Packet) -> PanVerdict {
+    let zone = |a: IpAddr| -> String {
+        let z = ir.zone_of(a).expect("every address has a zone here");
+        z.bindings
+            .get("panos")
+            .unwrap_or_else(|| panic!("zone {} has no panos binding", z.name))
+            .clone()
+    };
+    let (zs, zd) = (zone(packet.src), zone(packet.dst));
+    for r in &p.rules {
+        assert_eq!(r.source_user, ["any"]);
+        assert_eq!(r.category, ["any"]);
+        assert_eq!(r.rule_type.as_deref().unwrap_or("universal"), "universal");
+        assert!(!r.negate_source.unwrap_or(false) && !r.negate_destination.unwrap_or(false));
+        if r.disabled.unwrap_or(false) {
+            continue;
+        }
+        let zone_ok = |list: &[String], z: &str| list.iter().any(|m| m == "any" || m == z);
+        if zone_ok(&r.from, &zs)
+            && zone_ok(&r.to, &zd)
+            && r.source
+                .iter()
+                .any(|m| address_matches(p, m, packet.src, 0))
+            && r.destination
+                .iter()
+                .any(|m| address_matches(p, m, packet.dst, 0))
+            && app_service_matches(p, r, packet)
+        {
+            let action = match r.action.as_str() {
+                "allow" => Action::Allow,
+                "drop" => Action::Deny,
+                "reset-client" => {
+                    assert_eq!(r.icmp_unreachable, Some(true), "{}", r.name);
+                    Action::Reject
+                }
+                other => panic!("{}: unexpected action {other}", r.name),
+            };
+            return PanVerdict {
+                action,
+                // PAN-OS logs at session end unless told not to.
+                log: r.log_end.unwrap_or(true),
+                rule: r.name.clone(),
+            };
+        }
+    }
+    // PAN-OS's predefined rules after the rule base.
+    if zs == zd {
+        PanVerdict {
+            action: Action::Allow,
+            log: false,
+            rule: "intrazone-default".into(),
+        }
+    } else {
+        PanVerdict {
+            action: Action::Deny,
+            log: false,
+            rule: "interzone-default".into(),
+        }
+    }
+}
+
+/// Compares the PAN-OS verdict with the IR's for every packet; returns the
+/// mismatches.
+fn compare(p: &Parsed, ir: &Ir, packets: &[(String, Packet)]) -> Vec<String> {
+    let view = panos::build(ir).expect("renders");
+    let ir_name: BTreeMap<String, String> = view
+        .rules
+        .iter()
+        .map(|r| {
+            (
+                r.name.clone(),
+                r.ir_rule.clone().unwrap_or_else(|| "default".into()),
+            )
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (what, packet) in packets {
+        let want = ir.evaluate(packet);
+        let want_rule = ir.verdict_rule_name(&want);
+        let got = pan_evaluate(p, ir, packet);
+        let got_rule = ir_name
+            .get(&got.rule)
+            .map_or(got.rule.as_str(), String::as_str);
+        if (got.action, got.log, got_rule) != (want.action, want.log, want_rule) {
+            failures.push(format!(
+                "{what}: {packet}: IR {} (log {}) by `{want_rule}`, PAN-OS {} (log {}) by `{}`",
+                want.action, want.log, got.action, got.log, got.rule
+            ));
+        }
+    }
+    failures
+}
+
+// ------------------------------------------------------------ random packets
+
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+/// Seeded packets around every edge of the policy: each prefix's first and
+/// last address and their neighbours, random addresses inside, every port
+/// edge of every service, ICMP types and IP protocols.
+fn random_packets(ir: &Ir, seed: u64, count: usize) -> Vec<(String, Packet)> {
+    let mut rng = SplitMix(seed);
+    let mut sets: Vec<&wardwall::addrset::AddrSet> = Vec::new();
+    sets.extend(ir.zones.iter().map(|z| &z.addrs));
+    sets.extend(ir.objects.values().map(|o| &o.addrs));
+    for r in &ir.rules {
+        sets.push(&r.src.addrs);
+        sets.push(&r.dst.addrs);
+    }
+    let (mut v4, mut v6): (Vec<u32>, Vec<u128>) = (Vec::new(), Vec::new());
+    for s in sets {
+        for &(lo, hi) in s.v4.ranges() {
+            let mid = lo + (rng.next() % (u64::from(hi - lo) + 1)) as u32;
+            v4.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1), mid]);
+        }
+        for &(lo, hi) in s.v6.ranges() {
+            let span = hi - lo;
+            let mid = lo
+                + if span == u128::MAX {
+                    0
+                } else {
+                    (u128::from(rng.next()) << 64 | u128::from(rng.next())) % (span + 1)
+                };
+            v6.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1), mid]);
+        }
+    }
+    for _ in 0..64 {
+        v4.push(rng.next() as u32);
+        v6.push(u128::from(rng.next()) << 64 | u128::from(rng.next()));
+    }
+    v4.sort_unstable();
+    v4.dedup();
+    v6.sort_unstable();
+    v6.dedup();
+    let mut ports: Vec<u16> = vec![0, 1, 65535];
+    for r in &ir.rules {
+        let s = &r.service.set;
+        for &(lo, hi) in s.tcp.ranges().iter().chain(s.udp.ranges()) {
+            ports.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]);
+        }
+    }
+    let mut protos: Vec<Proto> = Vec::new();
+    for &p in &ports {
+        protos.push(Proto::Tcp { dport: p });
+        protos.push(Proto::Udp { dport: p });
+    }
+    for ty in [0u8, 3, 8, 11, 128, 129, 135] {
+        protos.push(Proto::Icmp { ty });
+    }
+    for n in [47u8, 50, 51, 89, 132] {
+        protos.push(Proto::Other(n));
+    }
+    (0..count)
+        .map(|i| {
+            let (src, dst) = if rng.next().is_multiple_of(3) {
+                (
+                    IpAddr::from(std::net::Ipv6Addr::from(*rng.pick(&v6))),
+                    IpAddr::from(std::net::Ipv6Addr::from(*rng.pick(&v6))),
+                )
+            } else {
+                (
+                    IpAddr::from(std::net::Ipv4Addr::from(*rng.pick(&v4))),
+                    IpAddr::from(std::net::Ipv4Addr::from(*rng.pick(&v4))),
+                )
+            };
+            let proto = *rng.pick(&protos);
+            (format!("random #{i}"), Packet { src, dst, proto })
+        })
+        .collect()
+}
+
+fn probe_packets() -> Vec<(String, Packet)> {
+    HOSPITAL_PROBES
+        .iter()
+        .map(|p| {
+            (
+                p.what.to_string(),
+                Packet::parse(p.src, p.dst, p.proto).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn hospital() -> Ir {
+    compile(Path::new("policies/hospital.kdl"))
+}
+
+fn families() -> Ir {
+    compile(Path::new("tests/policies/panos-families.kdl"))
+}
+
+// ------------------------------------------------------------ snapshots
+
+fn snapshot(name: &str, ir: &Ir) {
+    let (set, xml) = render(ir);
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!(format!("panos-{name}.set"), set);
+        insta::assert_snapshot!(format!("panos-{name}.xml"), xml);
+    });
+}
+
+#[test]
+fn snapshot_hospital() {
+    snapshot("hospital", &hospital());
+}
+
+#[test]
+fn snapshot_families() {
+    snapshot("families", &families());
+}
+
+#[test]
+fn output_is_byte_stable() {
+    let ir = hospital();
+    assert_eq!(render(&ir), render(&hospital()));
+}
+
+// ------------------------------------------------------------ the proofs
+
+#[test]
+fn hospital_probes_decided_alike_by_pan_os_python_parse_and_ir() {
+    let Some(py) = python() else { return };
+    let ir = hospital();
+    let (set, xml) = render(&ir);
+    let parsed = parse_xml(&py, &xml);
+    // The parse is not vacuous.
+    assert!(parsed.rules.len() > ir.rules.len());
+    assert_eq!(parsed.rules.last().unwrap().name, DEFAULT_RULE);
+    let failures = compare(&parsed, &ir, &probe_packets());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(parse_set(&set), parsed);
+}
+
+#[test]
+fn random_packets_decided_alike_hospital() {
+    let Some(py) = python() else { return };
+    let ir = hospital();
+    let parsed = parse_xml(&py, &render(&ir).1);
+    let packets = random_packets(&ir, 0x5eed_0001, 20_000);
+    let failures = compare(&parsed, &ir, &packets);
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        packets.len(),
+        failures[..failures.len().min(40)].join("\n")
+    );
+    // The packets reach most of the rule base.
+    let view = panos::build(&ir).unwrap();
+    let hit: std::collections::BTreeSet<String> = packets
+        .iter()
+        .map(|(_, p)| pan_evaluate(&parsed, &ir, p).rule)
+        .collect();
+    assert!(hit.len() * 2 > view.rules.len(), "only {hit:?} were hit");
+}
+
+#[test]
+fn families_policy_decided_alike() {
+    let Some(py) = python() else { return };
+    let ir = families();
+    let (set, xml) = render(&ir);
+    let parsed = parse_xml(&py, &xml);
+    assert_eq!(parse_set(&set), parsed);
+    let mut packets = random_packets(&ir, 0x5eed_0002, 20_000);
+    for (src, dst, proto) in [
+        ("10.1.0.5", "8.8.8.8", "icmp/echo-request"),
+        ("2001:db8:1::5", "2001:db8:2::10", "icmp/echo-request"),
+        ("2001:db8:1::5", "2001:db8:2::99", "icmp/echo-request"),
+        ("10.1.0.5", "10.2.0.10", "icmp/echo-request"),
+        ("10.1.0.5", "10.2.0.10", "udp/5010"),
+        ("10.1.0.5", "10.2.0.10", "udp/5011"),
+        ("10.1.0.5", "10.2.0.10", "gre"),
+        ("10.1.0.1", "203.0.113.9", "esp"),
+        ("2001:db8:1::1", "2001:db8:9::1", "esp"),
+        ("10.1.0.1", "203.0.113.9", "ah"),
+        ("10.1.2.9", "10.2.0.1", "tcp/22"),
+        ("10.1.2.10", "10.2.0.1", "tcp/22"),
+        ("10.1.5.1", "203.0.113.1", "tcp/443"),
+        ("10.2.0.10", "10.1.0.1", "gre"),
+        ("10.2.0.10", "10.2.0.11", "tcp/25"),
+        ("10.1.0.1", "10.1.0.2", "tcp/25"),
+    ] {
+        packets.push((
+            format!("{src} {dst} {proto}"),
+            Packet::parse(src, dst, proto).unwrap(),
+        ));
+    }
+    let failures = compare(&parsed, &ir, &packets);
+    assert!(
+        failures.is_empty(),
+        "{} differ:\n{}",
+        failures.len(),
+        failures[..failures.len().min(40)].join("\n")
+    );
+}
+
+/// Without the final deny, PAN-OS's intrazone allow would let through what
+/// the policy denies: the evaluator must see that (so the comparison above
+/// is not vacuous about the default rule).
+#[test]
+fn the_final_deny_is_what_stops_intrazone_traffic() {
+    let Some(py) = python() else { return };
+    let ir = hospital();
+    let mut parsed = parse_xml(&py, &render(&ir).1);
+    let staff_ssh = Packet::parse("10.40.1.1", "10.40.1.2", "tcp/22").unwrap();
+    assert_eq!(pan_evaluate(&parsed, &ir, &staff_ssh).rule, DEFAULT_RULE);
+    parsed.rules.pop();
+    let v = pan_evaluate(&parsed, &ir, &staff_ssh);
+    assert_eq!(v.action, Action::Allow);
+    assert!(!compare(&parsed, &ir, &[("ssh".into(), staff_ssh)]).is_empty());
+}
+
+/// Named objects stay named after policy names and values, never positions:
+/// removing a rule only removes lines.
+#[test]
+fn removing_a_rule_only_removes_lines() {
+    let text = std::fs::read_to_string("policies/hospital.kdl").unwrap();
+    let start = text.find("    allow \"workstations-to-pacs\" {").unwrap();
+    let end = start + text[start..].find("\n    }\n").unwrap() + "\n    }\n".len();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("advisories")).unwrap();
+    std::fs::copy(
+        "policies/advisories/contec-cms8000.kdl",
+        dir.path().join("advisories/contec-cms8000.kdl"),
+    )
+    .unwrap();
+    let path = dir.path().join("hospital.kdl");
+    std::fs::write(&path, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let smaller = compile(&path);
+    let full = hospital();
+    assert_eq!(smaller.rules.len() + 1, full.rules.len());
+    let (old_set, old_xml) = render(&full);
+    let (new_set, new_xml) = render(&smaller);
+    for (old, new) in [(old_set, new_set), (old_xml, new_xml)] {
+        let mut removed = 0;
+        let diff = similar::TextDiff::from_lines(&old, &new);
+        for change in diff.iter_all_changes() {
+            match change.tag() {
+                similar::ChangeTag::Insert => panic!("line added: {change}"),
+                similar::ChangeTag::Delete => removed += 1,
+                similar::ChangeTag::Equal => {}
+            }
+        }
+        assert!(removed > 0);
+    }
+}
+
+// ------------------------------------------------------------ injection
+
+const INJECTION_BASE: &str = r#"
+policy "inject" { DESC }
+zone "lan" {
+    prefix "10.1.0.0/16"
+    interface panos="lan"
+}
+zone "wan" {
+    residual #true
+    interface panos="untrust"
+}
+class "web" {
+    zone "lan"
+    DESC
+    address "10.1.0.10"
+}
+rules {
+    allow "web-in" {
+        DESC
+        from "any"
+        to "web"
+        service "https"
+    }
+    deny "lan-out" {
+        DESC
+        from "lan"
+        to "wan"
+        service "any"
+        log #true
+        owner "biomed@example.org"
+    }
+}
+"#;
+
+fn injection_policy(desc: Option<&str>) -> String {
+    let line = desc.map_or(String::new(), |d| format!("description \"{d}\""));
+    INJECTION_BASE.replace("DESC", &line)
+}
+
+#[test]
+fn descriptions_cannot_change_rules_or_objects() {
+    let py = python();
+    let plain_ir = compile_text(&injection_policy(None));
+    let (plain_set, plain_xml) = render(&plain_ir);
+    let plain = parse_set(&plain_set);
+    assert_eq!(plain.rules[0].description, None);
+    assert_eq!(
+        plain.rules[1].description.as_deref(),
+        Some("[owner biomed@example.org]")
+    );
+    // The language itself refuses descriptions over 1024 bytes; a rule's
+    // bookkeeping (owner, ticket, expiry) can push the PAN-OS description
+    // over it, and then it is cut.
+    let long = "é".repeat(510);
+    let hostile: Vec<(&str, String)> = vec![
+        ("double quote", r#"say \"hi\" then"#.into()),
+        (
+            "closing quote then command",
+            r#"\" action allow log-end no \""#.into(),
+        ),
+        ("single quote", "it's".into()),
+        ("xml", "<a>&amp;</description><action>allow</action>".into()),
+        ("cdata end", "]]> <![CDATA[ x ]]>".into()),
+        ("comment chars", "# ! ; -- //".into()),
+        ("backslash", r"C:\\path\\ and \\".into()),
+        (
+            "keywords",
+            "set rulebase security rules x action allow".into(),
+        ),
+        ("brackets", "[ any ] { }".into()),
+        ("question mark", "why? because".into()),
+        ("non-ascii", "Intensivstation Süd – 集中治療室 ✓".into()),
+        ("long", long.clone()),
+    ];
+    for (what, desc) in &hostile {
+        let ir = compile_text(&injection_policy(Some(desc)));
+        let (set, xml) = render(&ir);
+        let from_set = parse_set(&set);
+        assert_eq!(
+            from_set.without_descriptions(),
+            plain.without_descriptions(),
+            "{what}: the set form changed"
+        );
+        // The description is there, cleaned, once per rule.
+        let rule_desc = from_set.rules[0].description.clone().expect("described");
+        assert!(rule_desc.len() <= panos::RULE_DESCRIPTION_MAX, "{what}");
+        assert!(
+            !rule_desc.contains('"') && !rule_desc.contains('\\'),
+            "{what}"
+        );
+        let group_desc = from_set.groups["web"]
+            .description
+            .clone()
+            .expect("described");
+        assert!(group_desc.len() <= panos::OBJECT_DESCRIPTION_MAX, "{what}");
+        // Every line is still one command of the subset (parse_set checked)
+        // and the XML is well-formed and equal in meaning.
+        if let Some(py) = &py {
+            let from_xml = parse_xml(py, &xml);
+            assert_eq!(from_xml, from_set, "{what}: set and XML differ");
+            let plain_from_xml = parse_xml(py, &plain_xml);
+            assert_eq!(
+                from_xml.without_descriptions(),
+                plain_from_xml.without_descriptions(),
+                "{what}: the XML changed"
+            );
+        }
+    }
+    // What was kept and what was replaced.
+    let keep = |d: &str| {
+        let ir = compile_text(&injection_policy(Some(d)));
+        parse_set(&render(&ir).0).rules[0]
+            .description
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(
+        keep("Intensivstation Süd – 集中治療室 ✓"),
+        "Intensivstation Süd – 集中治療室 ✓"
+    );
+    assert_eq!(keep(r#"say \"hi\" C:\\x why?"#), "say 'hi' C:/x why.");
+    assert_eq!(keep("<a>&b ]]> # ! ;"), "<a>&b ]]> # ! ;");
+    assert_eq!(keep(&long), long);
+    let ir = compile_text(&injection_policy(Some(&long)));
+    let cut = parse_set(&render(&ir).0).rules[1]
+        .description
+        .clone()
+        .unwrap();
+    assert!(cut.len() <= panos::RULE_DESCRIPTION_MAX && cut.len() > 1000);
+    assert!(cut.starts_with("éé") && cut.ends_with("..."), "{cut}");
+    // 1100 characters never reach a renderer.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.kdl");
+    std::fs::write(&path, injection_policy(Some(&"x".repeat(1100)))).unwrap();
+    let compiled = wardwall::compile(&path, PROBE_DATE.parse().unwrap()).unwrap();
+    assert!(compiled.ir.is_none());
+    assert!(
+        compiled
+            .diagnostics
+            .items
+            .iter()
+            .any(|d| d.code == "text-too-long")
+    );
+}
+
+// ------------------------------------------------------------ refusals
+
+const REFUSAL_BASE: &str = r#"
+zone "lan" {
+    prefix "10.1.0.0/16" "2001:db8:1::/48"
+    interface panos="lan"
+}
+zone "lab" {
+    prefix "10.3.0.0/16"
+    interface nftables="lab0"
+}
+zone "wan" {
+    residual #true
+    interface panos="untrust"
+}
+"#;
+
+fn refused(rules: &str) -> Vec<wardwall::diagnostics::Diagnostic> {
+    render_errors(&format!("{REFUSAL_BASE}\nrules {{\n{rules}\n}}\n"))
+}
+
+#[test]
+fn icmp_types_other_than_echo_are_refused_at_the_rule() {
+    let errs = refused(
+        r#"allow "unreachables" {
+            from "lan"
+            to "wan"
+            service "icmp/destination-unreachable"
+        }"#,
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].code, "panos-icmp-type");
+    assert!(errs[0].message.contains("unreachables"));
+    assert!(errs[0].primary.is_some());
+}
+
+#[test]
+fn ip_protocols_without_an_exact_application_are_refused() {
+    let errs = render_errors(&format!(
+        r#"{REFUSAL_BASE}
+service "routing" {{
+    protocol "ospf" "gre"
+}}
+rules {{
+    allow "routing" {{
+        from "lan"
+        to "wan"
+        service "routing"
+    }}
+}}"#
+    ));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].code, "panos-ip-protocol");
+    assert!(errs[0].message.contains("89"), "{}", errs[0].message);
+}
+
+#[test]
+fn addresses_in_a_zone_without_a_panos_binding_are_refused() {
+    let errs = refused(
+        r#"allow "to-lab" {
+            from "lan"
+            to "10.3.1.0/24"
+            service "https"
+        }"#,
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].code, "panos-no-zone");
+    assert!(errs[0].message.contains("lab"));
+    assert_eq!(errs[0].secondary.len(), 1, "points at the zone too");
+    // `any` touches the unbound zone as well.
+    let errs = refused(
+        r#"allow "lan-anywhere" {
+            from "lan"
+            to "any"
+            service "https"
+        }"#,
+    );
+    assert_eq!(errs[0].code, "panos-no-zone");
+    // A zone without a binding that no rule touches is fine.
+    let ir = compile_text(&format!(
+        "{REFUSAL_BASE}\nrules {{\nallow \"x\" {{\nfrom \"lan\"\nto \"wan\"\nservice \"https\"\n}}\n}}\n"
+    ));
+    render(&ir);
+}
+
+#[test]
+fn names_colliding_after_truncation_are_refused() {
+    // 63 characters: the ping part is cut to 58 + `.ping`, which is the
+    // name of the next rule.
+    let long = "a123456789b123456789c123456789d123456789e123456789f1234567xyz";
+    assert_eq!(long.len(), 61);
+    let long = format!("{long}zz");
+    let cut = format!("{}.ping", &long[..58]);
+    let errs = refused(&format!(
+        r#"allow "{long}" {{
+            from "lan"
+            to "wan"
+            service "https" "ping"
+        }}
+        allow "{cut}" {{
+            from "lan"
+            to "wan"
+            service "ssh"
+        }}"#
+    ));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].code, "panos-name-collision");
+    assert!(errs[0].message.contains(&cut));
+    // The reserved name of the final rule.
+    let errs = refused(&format!(
+        r#"allow "{DEFAULT_RULE}" {{
+            from "lan"
+            to "wan"
+            service "ssh"
+        }}"#
+    ));
+    assert_eq!(errs[0].code, "panos-name-collision");
+}
+
+#[test]
+fn invalid_panos_zone_names_are_refused() {
+    let errs = render_errors(
+        r#"
+zone "lan" {
+    prefix "10.1.0.0/16"
+    interface panos="ethernet1/1"
+}
+zone "wan" {
+    residual #true
+    interface panos="untrust"
+}
+rules {
+    allow "x" {
+        from "lan"
+        to "wan"
+        service "https"
+    }
+}
+"#,
+    );
+    assert!(
+        errs.iter().any(|d| d.code == "panos-zone-name"),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn a_v4_only_rule_never_matches_ipv6() {
+    let ir = families();
+    let view = panos::build(&ir).unwrap();
+    let r = view
+        .rules
+        .iter()
+        .find(|r| r.name == "lan-ping4-anywhere")
+        .unwrap();
+    // The dual-stack `lan` and `any` are cut to their IPv4 halves.
+    assert_eq!(r.destination, ["n4-0.0.0.0_0"]);
+    assert!(
+        r.source.iter().all(|m| m.starts_with("n4-")),
+        "{:?}",
+        r.source
+    );
+    let r = view
+        .rules
+        .iter()
+        .find(|r| r.name == "v4-hosts-web")
+        .unwrap();
+    // `any` is full v4+v6: fine, since the source is IPv4 only.
+    assert_eq!(r.destination, ["any"]);
+    assert_eq!(r.source, ["v4-hosts"]);
+}
+
+#[test]
+fn templates_can_be_overridden_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("panos")).unwrap();
+    std::fs::write(
+        dir.path().join("panos/panos.set.j2"),
+        "{% for r in rules %}{{ r.name }} {{ r.action }}\n{% endfor %}",
+    )
+    .unwrap();
+    let ir = families();
+    let files = PanosRenderer
+        .render(
+            &ir,
+            &Templates {
+                override_dir: Some(dir.path().to_path_buf()),
+            },
+        )
+        .unwrap();
+    assert!(files[0].contents.starts_with("lan-ping4-anywhere allow\n"));
+    assert!(files[0].contents.ends_with("wardwall-default-deny drop\n"));
+    // The XML template was not overridden.
+    assert_eq!(files[1].contents, render(&ir).1);
+}
+
+/// Two policy zones bound to one PAN-OS zone: the zone is listed once, and
+/// the addresses still keep the rule exact.
+#[test]
+fn zones_sharing_a_panos_zone_are_listed_once() {
+    let ir = compile_text(
+        r#"
+zone "wards" {
+    prefix "10.1.0.0/16"
+    interface panos="inside"
+}
+zone "labs" {
+    prefix "10.2.0.0/16"
+    interface panos="inside"
+}
+zone "wan" {
+    residual #true
+    interface panos="untrust"
+}
+rules {
+    allow "inside-out" {
+        from "wards" "labs"
+        to "wan"
+        service "https"
+    }
+}
+"#,
+    );
+    let view = panos::build(&ir).unwrap();
+    assert_eq!(view.rules[0].from, ["inside"]);
+    assert_eq!(view.rules[0].to, ["untrust"]);
+    assert_eq!(view.rules[0].source, ["wards", "labs"]);
+    if let Some(py) = python() {
+        let parsed = parse_xml(&py, &render(&ir).1);
+        let packets = random_packets(&ir, 0x5eed_0003, 5_000);
+        let failures = compare(&parsed, &ir, &packets);
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
