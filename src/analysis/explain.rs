@@ -169,11 +169,12 @@ impl Explanation {
                 let r = &ir.rules[i];
                 let _ = writeln!(
                     s,
-                    "verdict: {} by rule {}. `{}` ({}){log}",
+                    "verdict: {} by rule `{}` ({}, rule {} of {}){log}",
                     v.action,
-                    i + 1,
                     r.name,
-                    sources.location(r.span)
+                    sources.location(r.span),
+                    i + 1,
+                    ir.rules.len()
                 );
             }
             None => {

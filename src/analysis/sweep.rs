@@ -353,7 +353,7 @@ mod tests {
             state % n
         };
         let net = |k: u64, len: u64| {
-            if k % 5 == 0 {
+            if k.is_multiple_of(5) {
                 AddrSet::from_net(
                     format!("fd00:{:x}::/{}", k % 40, 48 + len % 17)
                         .parse()
@@ -367,7 +367,7 @@ mod tests {
                 )
             }
         };
-        let mut pick = |next: &mut dyn FnMut(u64) -> u64| match next(12) {
+        let pick = |next: &mut dyn FnMut(u64) -> u64| match next(12) {
             0 => AddrSet::any(),
             _ => net(next(200), next(100)).union(&net(next(200), next(100))),
         };
