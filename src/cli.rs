@@ -577,7 +577,8 @@ fn explain(args: ExplainArgs) -> u8 {
     }
     print!(
         "{}",
-        analysis::explain::explain(ir, &packet).render(ir, &compiled.sources)
+        analysis::explain::explain(ir, compiled.policy.as_ref(), &packet)
+            .render(ir, &compiled.sources)
     );
     EXIT_OK
 }

@@ -156,6 +156,16 @@ fn json_output_carries_analysis_findings() {
     assert!(codes.contains(&"clinical-internet-egress"));
     assert!(codes.contains(&"redundant-rule"));
     assert!(codes.contains(&"rule-no-description"));
+    // Secondary spans are kept, with their locations.
+    let egress = diags
+        .iter()
+        .find(|d| d["code"] == "clinical-internet-egress")
+        .unwrap();
+    let (line, col) = position_of("\"ct-scanners\" {");
+    assert_eq!(egress["related"][0]["file"], POLICY);
+    assert_eq!(egress["related"][0]["line"].as_u64(), Some(line));
+    assert_eq!(egress["related"][0]["column"].as_u64(), Some(col));
+    assert_eq!(egress["related"][0]["label"], "clinical device class");
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use crate::diagnostics::SourceMap;
 use crate::ir::{Action, Ir, ObjectKind, Packet, Rule, Verdict};
+use crate::model::Policy;
 
 /// A dimension a rule can fail to match on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +68,10 @@ pub fn failed_dimensions(rule: &Rule, packet: &Packet) -> Vec<Dimension> {
     out
 }
 
-pub fn explain(ir: &Ir, packet: &Packet) -> Explanation {
+/// The decision path of `packet`. Objects holding each address are taken
+/// from `policy` when given (every class, group and advisory), else from the
+/// IR (only the objects some rule refers to).
+pub fn explain(ir: &Ir, policy: Option<&Policy>, packet: &Packet) -> Explanation {
     let verdict = ir.evaluate(packet);
     let until = verdict.rule.unwrap_or(ir.rules.len());
     let skipped = ir.rules[..until]
@@ -78,12 +82,23 @@ pub fn explain(ir: &Ir, packet: &Packet) -> Explanation {
             failed: failed_dimensions(r, packet),
         })
         .collect();
-    let objects = |addr| {
-        let mut v: Vec<(ObjectKind, String)> = ir
+    let all: Vec<(ObjectKind, &str, &crate::addrset::AddrSet)> = match policy {
+        Some(p) => p
             .objects
             .values()
-            .filter(|o| o.kind != ObjectKind::Zone && o.addrs.contains(addr))
-            .map(|o| (o.kind, o.name.clone()))
+            .map(|o| (o.kind, o.name.as_str(), &o.addrs))
+            .collect(),
+        None => ir
+            .objects
+            .values()
+            .map(|o| (o.kind, o.name.as_str(), &o.addrs))
+            .collect(),
+    };
+    let objects = |addr| {
+        let mut v: Vec<(ObjectKind, String)> = all
+            .iter()
+            .filter(|(k, _, a)| *k != ObjectKind::Zone && a.contains(addr))
+            .map(|(k, n, _)| (*k, n.to_string()))
             .collect();
         v.sort_by_key(|(k, n)| (kind_rank(*k), n.clone()));
         v
