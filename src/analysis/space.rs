@@ -246,8 +246,19 @@ impl Cube {
         if self.is_empty() {
             return None;
         }
+        // Prefer addresses outside 0.0.0.0/8 and ::/3 (unspecified,
+        // loopback, "this network"): a sample from `any` reads 1.0.0.1 or
+        // 2000::1, not 0.0.0.1 or ::1.
+        let floor = match self.family {
+            Family::V4 => 0x0100_0000,
+            Family::V6 => 0x2000_u128 << 112,
+        };
         let pick_addr = |s: &AddrIntervals| {
-            let (lo, hi) = s.ranges()[0];
+            let (lo, hi) = s
+                .ranges()
+                .iter()
+                .find(|&&(_, hi)| hi >= floor)
+                .map_or(s.ranges()[0], |&(lo, hi)| (lo.max(floor), hi));
             if hi > lo && lo % 2 == 0 { lo + 1 } else { lo }
         };
         let (lo, hi) = self.svc.ranges()[0];
