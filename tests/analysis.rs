@@ -165,18 +165,78 @@ fn shadow_by_the_union_of_three_earlier_rules() {
     assert_eq!(c.text_at(d.primary.as_ref().unwrap().span), "\"all-lan\"");
     let related: Vec<&str> = d.secondary.iter().map(|l| c.text_at(l.span)).collect();
     assert_eq!(related, ["\"low\"", "\"mid\"", "\"high\""]);
+    // What a user sees (file name normalised: the policy is in a temp dir).
+    let path = c
+        .compiled
+        .sources
+        .file(d.primary.as_ref().unwrap().span.file)
+        .name
+        .clone();
+    let text =
+        wardwall::diagnostics::render(&c.compiled.sources, d, wardwall::diagnostics::Style::Plain)
+            .replace(&path, "policy.kdl");
+    insta::with_settings!({
+        snapshot_path => "../snapshots",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("analysis-shadowed-by-union", text);
+    });
     // The structured finding: the sample is matched by the rule and decided
     // by one of the rules named.
     let ir = c.ir();
     let sweep = Sweep::run(ir);
     let f = rule_findings(ir, &sweep);
-    let [_, RuleFinding::Shadowed { rule, by, sample }] = f.as_slice() else {
+    let [
+        _,
+        RuleFinding::Shadowed {
+            rule,
+            by,
+            covered_by: None,
+            sample,
+        },
+    ] = f.as_slice()
+    else {
         panic!("{f:?}")
     };
     assert_eq!(ir.rules[*rule].name, "all-lan");
     assert_eq!(by, &[0, 1, 2]);
     assert!(ir.rules[*rule].matches(sample));
     assert!(by.contains(&ir.evaluate(sample).rule.unwrap()));
+}
+
+#[test]
+fn shadow_by_several_rules_where_one_covers_it_alone_says_so() {
+    let c = check(
+        r#"
+    allow "part" {
+        description "decides part of `whole-again` first"
+        from "10.0.0.0/26"
+        to "monitors"
+        service "https"
+        log #true
+    }
+    allow "whole" {
+        description "covers all of `whole-again`"
+        from "lan"
+        to "monitors"
+        service "https" "ssh"
+    }
+    allow "whole-again" {
+        description "shadowed"
+        from "lan"
+        to "monitors"
+        service "https"
+    }
+"#,
+    );
+    let d = c.one("shadowed-rule", "whole-again");
+    assert!(
+        d.message
+            .ends_with("2 earlier rules (`part` and `whole`) decide all of it first, and `whole` alone covers it"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]

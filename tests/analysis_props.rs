@@ -229,8 +229,11 @@ proptest! {
         // Samples are honest: in the rule, decided as the finding says.
         for f in &findings {
             match f {
-                RuleFinding::Shadowed { rule, by, sample } => {
+                RuleFinding::Shadowed { rule, by, covered_by, sample } => {
                     prop_assert!(ir.rules[*rule].matches(sample));
+                    // `covered_by` is the first earlier rule matching all of it.
+                    let covers = |j: usize| all.iter().all(|p| !ir.rules[*rule].matches(p) || ir.rules[j].matches(p));
+                    prop_assert_eq!(*covered_by, (0..*rule).find(|&j| covers(j)));
                     let d = ir.evaluate(sample).rule.unwrap();
                     prop_assert!(by.contains(&d));
                     prop_assert!(by.iter().all(|&j| j < *rule));

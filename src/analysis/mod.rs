@@ -176,16 +176,24 @@ fn past_tense(a: crate::ir::Action) -> &'static str {
 
 fn rule_finding_diagnostic(ir: &Ir, names_: &RuleNames, f: &RuleFinding) -> Diagnostic {
     match f {
-        RuleFinding::Shadowed { rule, by, sample } => {
+        RuleFinding::Shadowed {
+            rule,
+            by,
+            covered_by,
+            sample,
+        } => {
             let r = &ir.rules[*rule];
-            let how = if by.len() == 1 {
-                format!("{} decides all of it first", names(ir, by))
-            } else {
-                format!(
-                    "the union of {} earlier rules ({}) decides all of it first, though none covers it alone",
-                    by.len(),
+            let how = match (by.len(), covered_by) {
+                (1, _) => format!("{} decides all of it first", names(ir, by)),
+                (n, Some(c)) => format!(
+                    "{n} earlier rules ({}) decide all of it first, and `{}` alone covers it",
+                    names(ir, by),
+                    ir.rules[*c].name
+                ),
+                (n, None) => format!(
+                    "the union of {n} earlier rules ({}) decides all of it first, though none covers it alone",
                     names(ir, by)
-                )
+                ),
             };
             let mut d = Diagnostic::warning(
                 "shadowed-rule",

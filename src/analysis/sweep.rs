@@ -223,6 +223,9 @@ pub enum RuleFinding {
     Shadowed {
         rule: usize,
         by: Vec<usize>,
+        /// The first earlier rule that matches everything this one matches,
+        /// if one does (else only the union of `by` covers it).
+        covered_by: Option<usize>,
         /// A packet the rule matches, decided by an earlier rule.
         sample: Packet,
     },
@@ -254,10 +257,15 @@ pub fn rule_findings(ir: &Ir, sweep: &Sweep) -> Vec<RuleFinding> {
         }
         if sweep.decided[i].is_empty() {
             let by = sweep.deciders_of(i);
+            let covered_by = sweep
+                .neighbours(i)
+                .take_while(|&j| j < i)
+                .find(|&j| matched.is_subset(&sweep.matched[j]));
             let sample = matched.sample().expect("non-empty space has a sample");
             out.push(RuleFinding::Shadowed {
                 rule: i,
                 by: by.into_iter().filter(|&j| j < i).collect(),
+                covered_by,
                 sample,
             });
             continue;
