@@ -52,13 +52,21 @@ fn clinical_egress(
     internet: &AddrSet,
     out: &mut Vec<Diagnostic>,
 ) {
+    let per_class: Vec<Space> = clinical
+        .iter()
+        .map(|c| Space::between(&c.addrs, internet))
+        .collect();
+    let all = Space::between(
+        &AddrSet::union_all(clinical.iter().map(|c| &c.addrs)),
+        internet,
+    );
     for (i, rule) in ir.rules.iter().enumerate() {
-        if rule.action != Action::Allow {
+        if rule.action != Action::Allow || !sweep.decided[i].overlaps(&all) {
             continue;
         }
         let mut hit: Vec<(&model::Object, Space)> = Vec::new();
-        for c in clinical {
-            let s = sweep.decided[i].intersection(&Space::between(&c.addrs, internet));
+        for (c, space) in clinical.iter().zip(&per_class) {
+            let s = sweep.decided[i].intersection(space);
             if !s.is_empty() {
                 hit.push((c, s));
             }
@@ -98,13 +106,19 @@ fn any_to_clinical(
     clinical: &[&model::Object],
     out: &mut Vec<Diagnostic>,
 ) {
+    let per_class: Vec<Space> = clinical
+        .iter()
+        .map(|c| Space::between(&AddrSet::any(), &c.addrs))
+        .collect();
     for (i, rule) in ir.rules.iter().enumerate() {
         if rule.action != Action::Allow || !rule.service.set.any {
             continue;
         }
         let hit: Vec<&&model::Object> = clinical
             .iter()
-            .filter(|c| sweep.decided[i].overlaps(&Space::between(&AddrSet::any(), &c.addrs)))
+            .zip(&per_class)
+            .filter(|(_, space)| sweep.decided[i].overlaps(space))
+            .map(|(c, _)| c)
             .collect();
         if hit.is_empty() {
             continue;
