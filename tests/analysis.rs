@@ -656,3 +656,50 @@ fn sample_packets_parse_back_from_their_text() {
     let p = Packet::parse("10.0.0.1", "10.20.0.65", "tcp/443").unwrap();
     assert_eq!(p.to_string(), "10.0.0.1 -> 10.20.0.65 tcp/443");
 }
+
+mod common;
+use common::probes;
+
+#[test]
+fn explain_agrees_with_the_evaluator_on_every_hospital_probe() {
+    use wardwall::analysis::explain::{Dimension, explain};
+    let compiled = wardwall::compile(
+        Path::new("policies/hospital.kdl"),
+        probes::PROBE_DATE.parse().unwrap(),
+    )
+    .unwrap();
+    let ir = compiled.ir.as_ref().unwrap();
+    for probe in probes::HOSPITAL_PROBES {
+        let packet = Packet::parse(probe.src, probe.dst, probe.proto).unwrap();
+        let e = explain(ir, compiled.policy.as_ref(), &packet);
+        assert_eq!(e.verdict, ir.evaluate(&packet), "{}", probe.what);
+        assert_eq!(
+            ir.verdict_rule_name(&e.verdict),
+            probe.expect_rule,
+            "{}",
+            probe.what
+        );
+        assert_eq!(
+            e.skipped.len(),
+            e.verdict.rule.unwrap_or(ir.rules.len()),
+            "every earlier rule is listed: {}",
+            probe.what
+        );
+        for s in &e.skipped {
+            let r = &ir.rules[s.rule];
+            assert!(!s.failed.is_empty(), "{}: {} matched", probe.what, r.name);
+            assert_eq!(
+                s.failed.contains(&Dimension::Source),
+                !r.src.addrs.contains(packet.src)
+            );
+            assert_eq!(
+                s.failed.contains(&Dimension::Destination),
+                !r.dst.addrs.contains(packet.dst)
+            );
+        }
+        assert_eq!(
+            e.src_zone.as_deref(),
+            ir.zone_of(packet.src).map(|z| z.name.as_str())
+        );
+    }
+}
