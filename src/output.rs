@@ -82,17 +82,40 @@ pub fn write_all(out_dir: &Path, files: &[RenderedFile]) -> io::Result<Vec<PathB
         .iter()
         .map(|f| checked(out_dir, f))
         .collect::<io::Result<Vec<_>>>()?;
+    // Stage every file first (a full disk or a bad directory fails here,
+    // before any config is replaced), then rename them into place.
+    let mut staged = Vec::with_capacity(files.len());
     for (file, path) in files.iter().zip(&paths) {
-        write_atomic(path, file.contents.as_bytes())?;
+        match stage(path, file.contents.as_bytes()) {
+            Ok(tmp) => staged.push((tmp, path)),
+            Err(e) => {
+                for (tmp, _) in &staged {
+                    let _ = fs::remove_file(tmp);
+                }
+                return Err(e);
+            }
+        }
     }
-    Ok(paths)
+    let mut result = Ok(());
+    for (tmp, path) in &staged {
+        if result.is_ok() {
+            result = fs::rename(tmp, path).map_err(|e| with_path(e, path));
+        }
+        if result.is_err() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+    result.map(|()| paths)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn with_path(e: io::Error, what: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", what.display()))
+}
+
+/// Writes `bytes` to a temporary file next to `path` and flushes it to disk;
+/// returns the temporary file's path.
+fn stage(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let with_path =
-        |e: io::Error, what: &Path| io::Error::new(e.kind(), format!("{}: {e}", what.display()));
     fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
     let name = path
         .file_name()
@@ -102,15 +125,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
+        f.sync_all()
     })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(with_path(e, path));
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(with_path(e, path))
+        }
     }
-    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = stage(path, bytes)?;
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        with_path(e, path)
+    })
 }
 
 #[cfg(test)]
@@ -144,6 +176,29 @@ mod tests {
             stale(dir.path(), &changed).unwrap(),
             vec![dir.path().join("nftables/p.nft")]
         );
+    }
+
+    #[test]
+    fn a_failed_write_replaces_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        write_all(dir.path(), &[file("a/p.nft", "old\n")]).unwrap();
+        // `b` is a file, so `b/q.txt` cannot be staged: `a/p.nft` must keep
+        // its old contents even though it comes first.
+        fs::write(dir.path().join("b"), "not a directory").unwrap();
+        let res = write_all(
+            dir.path(),
+            &[file("a/p.nft", "new\n"), file("b/q.txt", "x")],
+        );
+        assert!(res.is_err());
+        assert_eq!(
+            fs::read_to_string(dir.path().join("a/p.nft")).unwrap(),
+            "old\n"
+        );
+        let names: Vec<_> = fs::read_dir(dir.path().join("a"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
     }
 
     #[test]

@@ -60,9 +60,11 @@ fn build_writes_one_file_per_target_and_check_sees_it_fresh() {
     assert_eq!(
         files_under(&dir),
         vec![
+            "cisco/st-example-general.ios",
             "nftables/st-example-general.nft",
             "panos/st-example-general.set",
             "panos/st-example-general.xml",
+            "pfsense/st-example-general.xml",
         ]
     );
     let text = std::fs::read_to_string(dir.join("nftables/st-example-general.nft")).unwrap();

@@ -14,8 +14,10 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, syntax::SyntaxConfig
 use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
 
+pub mod cisco;
 pub mod nftables;
 pub mod panos;
+pub mod pfsense;
 
 /// One output file, with its path relative to the output directory
 /// (`<target>/<policy>.<ext>`).
@@ -180,6 +182,8 @@ pub fn renderers(options: &RenderOptions) -> Vec<Box<dyn Renderer>> {
         Box::new(nftables::Nftables {
             match_interfaces: options.nft_match_interfaces,
         }),
+        Box::new(pfsense::PfSense),
+        Box::new(cisco::Cisco),
         Box::new(panos::PanosRenderer),
     ]
 }

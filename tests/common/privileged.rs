@@ -45,7 +45,11 @@ pub fn can_run(test: &str) -> bool {
     }
     if missing.is_empty() {
         // Root in a container may still lack network namespaces.
-        let probe = format!("ww{}-probe", std::process::id());
+        // Unique per call: tests of one binary probe concurrently, and a
+        // shared name made one of them fail with "File exists".
+        static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe = format!("ww{}-probe{n}", std::process::id());
         if runs_args("ip", &["netns", "add", &probe]) {
             let _ = runs_args("ip", &["netns", "del", &probe]);
             return true;
@@ -56,7 +60,13 @@ pub fn can_run(test: &str) -> bool {
     if required() {
         panic!("{why}, and {REQUIRE_VAR} is set: failing instead of skipping");
     }
-    eprintln!("SKIPPED: {why} (set {REQUIRE_VAR}=1 to make this a failure)");
+    // Straight to the stderr handle: libtest captures `eprintln!`, and a
+    // skip must be visible in a normal `cargo test` run.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED: {why} (set {REQUIRE_VAR}=1 to make this a failure)"
+    );
     false
 }
 

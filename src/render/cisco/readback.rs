@@ -1,0 +1,744 @@
+//! A strict reader for exactly the IOS subset the cisco renderer emits, and
+//! a first-match evaluator over what it read.
+//!
+//! The reader *executes* the file line by line as a router would (define
+//! groups and ACLs, bind them to interfaces, delete ACLs) and refuses
+//! anything outside the emitted subset, and any step that would leave an
+//! interface unprotected: binding an ACL that does not exist, deleting an
+//! ACL that is still bound, redefining an ACL or group without deleting it.
+//! The final state is what [`Config::evaluate`] answers from; tests hold it
+//! to the IR's reference evaluator, and `wardwall explain --target cisco`
+//! can answer from it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::REMARK_MAX;
+use crate::ir::Family;
+
+/// Why the reader refused a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Protocol of an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Any,
+    Tcp,
+    Udp,
+    Icmp,
+    Number(u8),
+}
+
+/// An address match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Addr {
+    Any,
+    /// Address and wildcard (IPv4) — contiguous, host bits clear.
+    V4 {
+        addr: u32,
+        wildcard: u32,
+    },
+    V6(Ipv6Net),
+    Group(String),
+}
+
+/// A port operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ports {
+    All,
+    Eq(Vec<u16>),
+    Range(u16, u16),
+}
+
+impl Ports {
+    fn matches(&self, p: u16) -> bool {
+        match self {
+            Ports::All => true,
+            Ports::Eq(v) => v.contains(&p),
+            Ports::Range(a, b) => *a <= p && p <= *b,
+        }
+    }
+}
+
+/// One parsed access-control entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u32,
+    pub permit: bool,
+    pub proto: Proto,
+    pub src: Addr,
+    pub sport: Ports,
+    pub dst: Addr,
+    pub dport: Ports,
+    pub established: bool,
+    pub icmp: Option<u8>,
+    pub log: bool,
+    /// The IR rule the entry belongs to, from the remark that opens its
+    /// block (`NAME: action`); `default` for the final deny, `None` for the
+    /// neighbour-discovery permits.
+    pub rule: Option<String>,
+    /// A stateless return entry (its block says `replies`).
+    pub reply: bool,
+}
+
+/// One ACL: entries in sequence order, and its remarks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acl {
+    pub family: Family,
+    pub entries: Vec<Entry>,
+    pub remarks: Vec<String>,
+}
+
+/// A network object group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub family: Family,
+    pub nets: Vec<IpNet>,
+}
+
+/// Inbound bindings of one interface.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Binding {
+    pub v4: Option<String>,
+    pub v6: Option<String>,
+}
+
+/// The router state after the file ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub groups: BTreeMap<String, Group>,
+    pub acls: BTreeMap<String, Acl>,
+    pub interfaces: BTreeMap<String, Binding>,
+}
+
+/// A packet as an ACL sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AclPacket {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: AclProto,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AclProto {
+    /// `ack_or_rst`: what `established` looks at.
+    Tcp {
+        sport: u16,
+        dport: u16,
+        ack_or_rst: bool,
+    },
+    Udp {
+        sport: u16,
+        dport: u16,
+    },
+    /// ICMP (IPv4) or ICMPv6 (IPv6), by the packet's family.
+    Icmp {
+        ty: u8,
+    },
+    Other(u8),
+}
+
+/// Which entry decided a packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AclVerdict {
+    pub acl: String,
+    /// Sequence number of the matching entry; `None` for the implicit deny.
+    pub seq: Option<u32>,
+    pub permit: bool,
+    /// The IR rule of the matching entry (see [`Entry::rule`]).
+    pub rule: Option<String>,
+    /// Whether the matching entry is a stateless return entry.
+    pub reply: bool,
+}
+
+impl Config {
+    /// The ACL bound inbound on `interface` for the packet's family, and its
+    /// first-match verdict. `None` if the interface has no such binding.
+    pub fn evaluate(&self, interface: &str, packet: &AclPacket) -> Option<AclVerdict> {
+        let binding = self.interfaces.get(interface)?;
+        let name = match packet.src {
+            IpAddr::V4(_) => binding.v4.as_ref()?,
+            IpAddr::V6(_) => binding.v6.as_ref()?,
+        };
+        let acl = self.acls.get(name)?;
+        let hit = acl.entries.iter().find(|e| self.entry_matches(e, packet));
+        Some(AclVerdict {
+            acl: name.clone(),
+            seq: hit.map(|e| e.seq),
+            permit: hit.is_some_and(|e| e.permit),
+            rule: hit.and_then(|e| e.rule.clone()),
+            reply: hit.is_some_and(|e| e.reply),
+        })
+    }
+
+    fn addr_matches(&self, a: &Addr, ip: IpAddr) -> bool {
+        match (a, ip) {
+            (Addr::Any, _) => true,
+            (Addr::V4 { addr, wildcard }, IpAddr::V4(ip)) => {
+                u32::from(ip) & !wildcard == *addr & !wildcard
+            }
+            (Addr::V6(net), IpAddr::V6(ip)) => net.contains(&ip),
+            (Addr::Group(g), ip) => self
+                .groups
+                .get(g)
+                .is_some_and(|g| g.nets.iter().any(|n| n.contains(&ip))),
+            _ => false,
+        }
+    }
+
+    /// Whether one entry matches a packet.
+    pub fn entry_matches(&self, e: &Entry, p: &AclPacket) -> bool {
+        if !self.addr_matches(&e.src, p.src) || !self.addr_matches(&e.dst, p.dst) {
+            return false;
+        }
+        match (e.proto, p.proto) {
+            (Proto::Any, _) => true,
+            (
+                Proto::Tcp,
+                AclProto::Tcp {
+                    sport,
+                    dport,
+                    ack_or_rst,
+                },
+            ) => e.sport.matches(sport) && e.dport.matches(dport) && (!e.established || ack_or_rst),
+            (Proto::Udp, AclProto::Udp { sport, dport }) => {
+                e.sport.matches(sport) && e.dport.matches(dport)
+            }
+            (Proto::Icmp, AclProto::Icmp { ty }) => e.icmp.is_none_or(|t| t == ty),
+            (Proto::Number(n), AclProto::Other(m)) => n == m,
+            _ => false,
+        }
+    }
+}
+
+// ------------------------------------------------------------------ reader
+
+enum Block {
+    None,
+    Group(String),
+    Acl(String),
+    Interface(String),
+}
+
+/// Reads a file the cisco renderer wrote. Anything else is an error.
+pub fn parse(text: &str) -> Result<Config, ParseError> {
+    let mut cfg = Config::default();
+    let mut block = Block::None;
+    let mut last_seq: BTreeMap<String, u32> = BTreeMap::new();
+    let mut blocks: BTreeMap<String, BlockState> = BTreeMap::new();
+    let mut ended = false;
+    let lines: Vec<&str> = text.split('\n').collect();
+    let count = lines.len();
+    for (i, raw) in lines.into_iter().enumerate() {
+        let n = i + 1;
+        let err = |m: String| ParseError {
+            line: n,
+            message: m,
+        };
+        if raw.is_empty() && i + 1 == count {
+            break; // the final newline
+        }
+        if ended {
+            return Err(err("text after `end`".into()));
+        }
+        if raw.chars().any(|c| !(c.is_ascii_graphic() || c == ' ')) {
+            return Err(err("non-printable or non-ASCII character".into()));
+        }
+        if raw.ends_with(' ') || raw.is_empty() {
+            return Err(err("empty line or trailing space".into()));
+        }
+        if let Some(child) = raw.strip_prefix(' ') {
+            if child.starts_with(' ') {
+                return Err(err("indentation other than one space".into()));
+            }
+            match &block {
+                Block::None => return Err(err("indented line outside a block".into())),
+                Block::Group(g) => group_line(&mut cfg, g, child).map_err(err)?,
+                Block::Acl(a) => {
+                    let a = a.clone();
+                    let state = blocks.entry(a.clone()).or_default();
+                    acl_line(&mut cfg, &a, child, &mut last_seq, state).map_err(err)?
+                }
+                Block::Interface(iface) => interface_line(&mut cfg, iface, child).map_err(err)?,
+            }
+            continue;
+        }
+        block = Block::None;
+        let words: Vec<&str> = raw.split(' ').collect();
+        match words.as_slice() {
+            ["!", ..] => {}
+            ["end"] => ended = true,
+            ["object-group", kind, name] => {
+                let family = match *kind {
+                    "network" => Family::V4,
+                    "v6-network" => Family::V6,
+                    k => return Err(err(format!("unknown object-group kind `{k}`"))),
+                };
+                check_name(name).map_err(err)?;
+                if cfg.groups.contains_key(*name) {
+                    return Err(err(format!("object-group `{name}` defined twice")));
+                }
+                cfg.groups.insert(
+                    name.to_string(),
+                    Group {
+                        family,
+                        nets: Vec::new(),
+                    },
+                );
+                block = Block::Group(name.to_string());
+            }
+            ["ip", "access-list", "extended", name] => {
+                define_acl(&mut cfg, name, Family::V4).map_err(err)?;
+                block = Block::Acl(name.to_string());
+            }
+            ["ipv6", "access-list", name] => {
+                define_acl(&mut cfg, name, Family::V6).map_err(err)?;
+                block = Block::Acl(name.to_string());
+            }
+            ["no", "ip", "access-list", "extended", name] => {
+                delete_acl(&mut cfg, name, Family::V4).map_err(err)?
+            }
+            ["no", "ipv6", "access-list", name] => {
+                delete_acl(&mut cfg, name, Family::V6).map_err(err)?
+            }
+            ["interface", name] => {
+                block = Block::Interface(name.to_string());
+                cfg.interfaces.entry(name.to_string()).or_default();
+            }
+            _ => return Err(err(format!("unexpected command `{raw}`"))),
+        }
+    }
+    if !ended {
+        return Err(ParseError {
+            line: text.lines().count(),
+            message: "missing final `end`".into(),
+        });
+    }
+    for (name, acl) in &cfg.acls {
+        if acl.entries.is_empty() {
+            return Err(ParseError {
+                line: 0,
+                message: format!("ACL `{name}` has no entries"),
+            });
+        }
+    }
+    Ok(cfg)
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a safe IOS name"))
+    }
+}
+
+fn define_acl(cfg: &mut Config, name: &str, family: Family) -> Result<(), String> {
+    check_name(name)?;
+    if cfg.acls.contains_key(name) {
+        return Err(format!("ACL `{name}` redefined without deleting it first"));
+    }
+    cfg.acls.insert(
+        name.to_string(),
+        Acl {
+            family,
+            entries: Vec::new(),
+            remarks: Vec::new(),
+        },
+    );
+    Ok(())
+}
+
+fn delete_acl(cfg: &mut Config, name: &str, family: Family) -> Result<(), String> {
+    for (iface, b) in &cfg.interfaces {
+        if b.v4.as_deref() == Some(name) || b.v6.as_deref() == Some(name) {
+            return Err(format!(
+                "deleting ACL `{name}` while interface `{iface}` uses it leaves the interface unprotected"
+            ));
+        }
+    }
+    if let Some(acl) = cfg.acls.get(name)
+        && acl.family != family
+    {
+        return Err(format!("`{name}` is an ACL of the other family"));
+    }
+    cfg.acls.remove(name);
+    Ok(())
+}
+
+fn interface_line(cfg: &mut Config, iface: &str, line: &str) -> Result<(), String> {
+    let words: Vec<&str> = line.split(' ').collect();
+    let (family, name) = match words.as_slice() {
+        ["ip", "access-group", name, "in"] => (Family::V4, *name),
+        ["ipv6", "traffic-filter", name, "in"] => (Family::V6, *name),
+        _ => return Err(format!("unexpected interface line `{line}`")),
+    };
+    let acl = cfg
+        .acls
+        .get(name)
+        .ok_or_else(|| format!("binding ACL `{name}`, which does not exist"))?;
+    if acl.family != family {
+        return Err(format!("binding `{name}` as the wrong family"));
+    }
+    if acl.entries.last().is_none_or(|e| {
+        e.permit || e.proto != Proto::Any || e.src != Addr::Any || e.dst != Addr::Any
+    }) {
+        return Err(format!(
+            "binding ACL `{name}`, which does not end in an explicit deny-all"
+        ));
+    }
+    let b = cfg
+        .interfaces
+        .get_mut(iface)
+        .expect("interface block exists");
+    match family {
+        Family::V4 => b.v4 = Some(name.to_string()),
+        Family::V6 => b.v6 = Some(name.to_string()),
+    }
+    Ok(())
+}
+
+fn group_line(cfg: &mut Config, group: &str, line: &str) -> Result<(), String> {
+    let g = cfg.groups.get_mut(group).expect("group block exists");
+    if let Some(d) = line.strip_prefix("description ") {
+        return check_remark(d);
+    }
+    let words: Vec<&str> = line.split(' ').collect();
+    let net = match (g.family, words.as_slice()) {
+        (Family::V4, ["host", a]) => IpNet::V4(Ipv4Net::new(v4(a)?, 32).expect("/32")),
+        (Family::V4, [a, m]) => {
+            let mask = u32::from(v4(m)?);
+            if mask.leading_ones() + mask.trailing_zeros() != 32 {
+                return Err(format!("`{m}` is not a contiguous netmask"));
+            }
+            let net = Ipv4Net::new(v4(a)?, mask.leading_ones() as u8).expect("valid len");
+            if net.network() != net.addr() {
+                return Err(format!("`{a} {m}` has host bits set"));
+            }
+            if mask == 0 {
+                return Err("0.0.0.0/0 in a group: write `any`".into());
+            }
+            IpNet::V4(net)
+        }
+        (Family::V6, ["host", a]) => IpNet::V6(Ipv6Net::new(v6(a)?, 128).expect("/128")),
+        (Family::V6, [p]) => IpNet::V6(prefix6(p)?),
+        _ => return Err(format!("unexpected object-group line `{line}`")),
+    };
+    if g.nets.contains(&net) {
+        return Err(format!("duplicate group entry {net}"));
+    }
+    g.nets.push(net);
+    Ok(())
+}
+
+fn check_remark(text: &str) -> Result<(), String> {
+    if text.len() > REMARK_MAX {
+        return Err(format!("remark longer than {REMARK_MAX} characters"));
+    }
+    if text.is_empty() || text.starts_with('!') || text.contains('?') {
+        return Err("remark is empty, starts with `!` or contains `?`".into());
+    }
+    Ok(())
+}
+
+fn v4(s: &str) -> Result<Ipv4Addr, String> {
+    s.parse()
+        .map_err(|_| format!("`{s}` is not an IPv4 address"))
+}
+
+fn v6(s: &str) -> Result<Ipv6Addr, String> {
+    if s.contains('.') || s.chars().any(|c| c.is_ascii_lowercase()) {
+        return Err(format!("`{s}`: IPv6 addresses are written in upper case"));
+    }
+    s.parse()
+        .map_err(|_| format!("`{s}` is not an IPv6 address"))
+}
+
+fn prefix6(s: &str) -> Result<Ipv6Net, String> {
+    let (a, l) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not an IPv6 prefix"))?;
+    let len: u8 = l
+        .parse()
+        .map_err(|_| format!("bad prefix length in `{s}`"))?;
+    let net = Ipv6Net::new(v6(a)?, len).map_err(|_| format!("bad prefix length in `{s}`"))?;
+    if net.network() != net.addr() {
+        return Err(format!("`{s}` has host bits set"));
+    }
+    if len == 0 || len == 128 {
+        return Err(format!("`{s}`: write `any` or `host`"));
+    }
+    Ok(net)
+}
+
+fn acl_line(
+    cfg: &mut Config,
+    acl_name: &str,
+    line: &str,
+    last_seq: &mut BTreeMap<String, u32>,
+    block: &mut BlockState,
+) -> Result<(), String> {
+    let family = cfg.acls[acl_name].family;
+    let mut words: Vec<&str> = line.split(' ').collect();
+    // Sequence number.
+    let seq = match (family, words.first().copied()) {
+        (Family::V6, Some("remark")) => None,
+        (Family::V6, Some("sequence")) => {
+            let s = words.get(1).ok_or("missing sequence number")?;
+            let s = seq_number(s)?;
+            words.drain(..2);
+            Some(s)
+        }
+        (Family::V4, Some(s)) => {
+            let s = seq_number(s)?;
+            words.remove(0);
+            Some(s)
+        }
+        _ => return Err(format!("unexpected ACL line `{line}`")),
+    };
+    if let Some(s) = seq {
+        let last = last_seq.entry(acl_name.to_string()).or_insert(0);
+        if s <= *last {
+            return Err(format!("sequence {s} not above the previous {last}"));
+        }
+        *last = s;
+    }
+    if words.first() == Some(&"remark") {
+        let text = line.split_once("remark ").map(|x| x.1).unwrap_or("");
+        check_remark(text)?;
+        cfg.acls
+            .get_mut(acl_name)
+            .expect("acl")
+            .remarks
+            .push(text.to_string());
+        // The first remark after an entry (or at the start) opens a rule
+        // block: `NAME: ...`; the remarks after it are free text.
+        if !block.in_remarks {
+            block.in_remarks = true;
+            let label = text.split_once(": ").map(|x| x.0);
+            block.rule = label
+                .filter(|l| {
+                    l.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && l.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                })
+                .map(str::to_string);
+            block.reply = text.ends_with(": replies (stateless return entries)");
+        }
+        return Ok(());
+    }
+    let seq = seq.ok_or("entry without a sequence number")?;
+    let mut w = words.into_iter().peekable();
+    let permit = match w.next() {
+        Some("permit") => true,
+        Some("deny") => false,
+        other => return Err(format!("expected permit or deny, found {other:?}")),
+    };
+    let proto = match (family, w.next()) {
+        (Family::V4, Some("ip")) | (Family::V6, Some("ipv6")) => Proto::Any,
+        (_, Some("tcp")) => Proto::Tcp,
+        (_, Some("udp")) => Proto::Udp,
+        (_, Some("icmp")) => Proto::Icmp,
+        (_, Some(n)) if n.chars().all(|c| c.is_ascii_digit()) => {
+            let n: u8 = n
+                .parse()
+                .map_err(|_| format!("protocol `{n}` out of range"))?;
+            if [1, 6, 17, 58].contains(&n) {
+                return Err(format!("protocol {n} must be written by name"));
+            }
+            Proto::Number(n)
+        }
+        (_, other) => return Err(format!("unknown protocol {other:?}")),
+    };
+    let has_ports = matches!(proto, Proto::Tcp | Proto::Udp);
+    let addr = |w: &mut std::iter::Peekable<std::vec::IntoIter<&str>>| -> Result<Addr, String> {
+        match (family, w.next()) {
+            (_, Some("any")) => Ok(Addr::Any),
+            (_, Some("object-group")) => {
+                let name = w.next().ok_or("missing group name")?;
+                let g = cfg
+                    .groups
+                    .get(name)
+                    .ok_or_else(|| format!("unknown object-group `{name}`"))?;
+                if g.family != family || g.nets.len() < 2 {
+                    return Err(format!(
+                        "object-group `{name}` is of the wrong family or trivial"
+                    ));
+                }
+                Ok(Addr::Group(name.to_string()))
+            }
+            (Family::V4, Some("host")) => Ok(Addr::V4 {
+                addr: u32::from(v4(w.next().ok_or("missing host")?)?),
+                wildcard: 0,
+            }),
+            (Family::V6, Some("host")) => Ok(Addr::V6(
+                Ipv6Net::new(v6(w.next().ok_or("missing host")?)?, 128).expect("/128"),
+            )),
+            (Family::V4, Some(a)) => {
+                let addr = u32::from(v4(a)?);
+                let wc = w.next().ok_or("missing wildcard")?;
+                let wildcard = u32::from(v4(wc)?);
+                if wildcard.trailing_ones() + wildcard.leading_zeros() != 32 {
+                    return Err(format!("`{wc}` is not a contiguous wildcard"));
+                }
+                if addr & wildcard != 0 {
+                    return Err(format!("`{a} {wc}` has bits set under the wildcard"));
+                }
+                if wildcard == 0 || wildcard == u32::MAX {
+                    return Err(format!("`{a} {wc}`: write `host` or `any`"));
+                }
+                Ok(Addr::V4 { addr, wildcard })
+            }
+            (Family::V6, Some(p)) => Ok(Addr::V6(prefix6(p)?)),
+            (_, None) => Err("missing address".into()),
+        }
+    };
+    let ports = |w: &mut std::iter::Peekable<std::vec::IntoIter<&str>>| -> Result<Ports, String> {
+        match w.peek().copied() {
+            Some("eq") => {
+                w.next();
+                let mut v = Vec::new();
+                while let Some(p) = w.peek().copied() {
+                    if !p.chars().all(|c| c.is_ascii_digit()) {
+                        break;
+                    }
+                    w.next();
+                    v.push(
+                        p.parse::<u16>()
+                            .map_err(|_| format!("port `{p}` out of range"))?,
+                    );
+                }
+                if v.is_empty() || v.len() > super::EQ_MAX {
+                    return Err("`eq` needs 1 to 10 port numbers".into());
+                }
+                Ok(Ports::Eq(v))
+            }
+            Some("range") => {
+                w.next();
+                let a: u16 = w
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or("bad range start")?;
+                let b: u16 = w
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or("bad range end")?;
+                if a >= b {
+                    return Err(format!("range {a} {b} is empty or one port"));
+                }
+                Ok(Ports::Range(a, b))
+            }
+            Some(op @ ("neq" | "lt" | "gt")) => Err(format!("`{op}` is not emitted by wardwall")),
+            _ => Ok(Ports::All),
+        }
+    };
+    let src = addr(&mut w)?;
+    let sport = if has_ports {
+        ports(&mut w)?
+    } else {
+        Ports::All
+    };
+    let dst = addr(&mut w)?;
+    let dport = if has_ports {
+        ports(&mut w)?
+    } else {
+        Ports::All
+    };
+    let mut established = false;
+    let mut icmp = None;
+    let mut log = false;
+    if w.peek() == Some(&"established") {
+        if proto != Proto::Tcp {
+            return Err("`established` on a non-TCP entry".into());
+        }
+        w.next();
+        established = true;
+    }
+    if proto == Proto::Icmp
+        && let Some(t) = w.peek().copied()
+        && t != "log"
+    {
+        w.next();
+        icmp = Some(icmp_type(t, family)?);
+    }
+    if w.peek() == Some(&"log") {
+        w.next();
+        log = true;
+    }
+    if let Some(extra) = w.next() {
+        return Err(format!("unexpected `{extra}` in `{line}`"));
+    }
+    cfg.acls
+        .get_mut(acl_name)
+        .expect("acl")
+        .entries
+        .push(Entry {
+            seq,
+            permit,
+            proto,
+            src,
+            sport,
+            dst,
+            dport,
+            established,
+            icmp,
+            log,
+            rule: block.rule.clone(),
+            reply: block.reply,
+        });
+    block.in_remarks = false;
+    Ok(())
+}
+
+/// Which rule block an ACL is in while it is read.
+#[derive(Default)]
+struct BlockState {
+    in_remarks: bool,
+    rule: Option<String>,
+    reply: bool,
+}
+
+fn seq_number(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a sequence number"))?;
+    if n == 0 || n > 2_147_483_647 || s.starts_with('0') {
+        return Err(format!("sequence number `{s}` out of range"));
+    }
+    Ok(n)
+}
+
+fn icmp_type(t: &str, family: Family) -> Result<u8, String> {
+    if t.chars().all(|c| c.is_ascii_digit()) {
+        let n: u8 = t
+            .parse()
+            .map_err(|_| format!("ICMP type `{t}` out of range"))?;
+        if super::icmp_keyword(n, family).is_some() {
+            return Err(format!("ICMP type {n} must be written by its keyword"));
+        }
+        return Ok(n);
+    }
+    (0..=255u8)
+        .find(|&n| super::icmp_keyword(n, family) == Some(t))
+        .ok_or_else(|| format!("unknown ICMP type `{t}`"))
+}
