@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::civil::Date;
 
+use crate::analysis;
 use crate::diagnostics::{self, Style};
 use crate::ir::Packet;
 use crate::render::RenderedFile;
@@ -69,6 +70,8 @@ enum ColorChoice {
 enum Format {
     Human,
     Json,
+    /// SARIF 2.1.0, for CI annotations.
+    Sarif,
 }
 
 #[derive(Args, Debug)]
@@ -197,6 +200,10 @@ struct ExplainArgs {
     /// icmp/TYPE (number or name, e.g. echo-request) or a protocol name.
     #[arg(value_name = "ARGS", num_args = 3..=4, required = true)]
     args: Vec<String>,
+    /// Answer from this target's rendered output, parsed back, instead of
+    /// from the policy.
+    #[arg(long, value_name = "TARGET", value_parser = clap::builder::PossibleValuesParser::new(crate::source::TARGETS))]
+    target: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -268,14 +275,16 @@ fn check(args: CheckArgs) -> u8 {
     let style = args.common.style();
     let mut worst = EXIT_OK;
     let mut json = Vec::new();
+    let mut checked = Vec::new();
     for path in default_policies(args.policies) {
-        let compiled = match compile_or_report(&path, date) {
+        let mut compiled = match compile_or_report(&path, date) {
             Ok(c) => c,
             Err(code) => {
                 worst = worst.max(code);
                 continue;
             }
         };
+        compiled.analyze();
         let diags = &compiled.diagnostics;
         let failed = diags.has_errors() || (args.deny_warnings && !diags.items.is_empty());
         if failed {
@@ -308,7 +317,20 @@ fn check(args: CheckArgs) -> u8 {
                     .map(|d| diagnostics::to_json(&compiled.sources, d))
                     .collect::<Vec<_>>(),
             })),
+            Format::Sarif => {}
         }
+        checked.push(compiled);
+    }
+    if args.format == Format::Sarif {
+        let runs: Vec<_> = checked
+            .iter()
+            .map(|c| (&c.sources, &c.diagnostics))
+            .collect();
+        let log = crate::sarif::to_sarif(&runs, args.deny_warnings);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&log).expect("JSON of plain data")
+        );
     }
     if args.format == Format::Json {
         let text = serde_json::to_string_pretty(&json).expect("JSON of plain data");
@@ -517,31 +539,46 @@ fn explain(args: ExplainArgs) -> u8 {
         );
         return EXIT_FINDINGS;
     };
-    let zone = |a| ir.zone_of(a).map_or("no zone", |z| z.name.as_str());
-    println!("packet: {packet}");
-    println!("  source {} is in zone {}", packet.src, zone(packet.src));
-    println!(
-        "  destination {} is in zone {}",
-        packet.dst,
-        zone(packet.dst)
-    );
-    let verdict = ir.evaluate(&packet);
-    match verdict.rule {
-        Some(i) => {
-            let rule = &ir.rules[i];
-            println!(
-                "verdict: {} by rule `{}` ({}){}",
-                verdict.action,
-                rule.name,
-                compiled.sources.location(rule.span),
-                if verdict.log { ", logged" } else { "" }
+    if let Some(target) = &args.target {
+        let Some(evaluator) = analysis::explain::target_evaluator(target) else {
+            eprintln!(
+                "error: `explain --target {target}` is not yet available for this target: \
+                 it needs the target's output parsed back, which `{target}` does not implement yet"
             );
-        }
-        None => println!(
-            "verdict: {} by the default rule (no rule matched){}",
-            verdict.action,
-            if verdict.log { ", logged" } else { "" }
-        ),
+            return EXIT_USAGE;
+        };
+        let policy_says = ir.evaluate(&packet);
+        return match evaluator.evaluate(ir, &packet) {
+            Ok(t) => {
+                println!(
+                    "{target}: {} by {}{}",
+                    t.action,
+                    t.rule.as_deref().unwrap_or("the target's default"),
+                    if t.log { ", logged" } else { "" }
+                );
+                println!(
+                    "policy: {} by `{}`{}",
+                    policy_says.action,
+                    ir.verdict_rule_name(&policy_says),
+                    if policy_says.log { ", logged" } else { "" }
+                );
+                if t.action == policy_says.action && t.log == policy_says.log {
+                    EXIT_OK
+                } else {
+                    println!("the target disagrees with the policy");
+                    EXIT_FINDINGS
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_USAGE
+            }
+        };
     }
+    print!(
+        "{}",
+        analysis::explain::explain(ir, compiled.policy.as_ref(), &packet)
+            .render(ir, &compiled.sources)
+    );
     EXIT_OK
 }

@@ -260,6 +260,17 @@ pub struct JsonDiagnostic {
     pub column: Option<usize>,
     pub label: Option<String>,
     pub help: Option<String>,
+    /// The secondary labels (e.g. the earlier rules that shadow a rule).
+    pub related: Vec<JsonLabel>,
+}
+
+/// A secondary label with its resolved location.
+#[derive(Serialize)]
+pub struct JsonLabel {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub label: String,
 }
 
 pub fn to_json(sources: &SourceMap, d: &Diagnostic) -> JsonDiagnostic {
@@ -281,6 +292,19 @@ pub fn to_json(sources: &SourceMap, d: &Diagnostic) -> JsonDiagnostic {
         column: place.as_ref().map(|p| p.2),
         label: place.map(|p| p.3),
         help: d.help.clone(),
+        related: d
+            .secondary
+            .iter()
+            .map(|l| {
+                let (line, column) = sources.line_col(l.span);
+                JsonLabel {
+                    file: sources.file(l.span.file).name.clone(),
+                    line,
+                    column,
+                    label: l.text.clone(),
+                }
+            })
+            .collect(),
     }
 }
 

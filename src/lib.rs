@@ -7,6 +7,7 @@
 //! → renderers → diff. [`diagnostics`] renders every problem in one place.
 
 pub mod addrset;
+pub mod analysis;
 pub mod catalogue;
 pub mod cli;
 pub mod diagnostics;
@@ -15,6 +16,7 @@ pub mod ir;
 pub mod model;
 pub mod output;
 pub mod render;
+pub mod sarif;
 pub mod source;
 
 use std::path::Path;
@@ -32,8 +34,23 @@ pub const DEFAULT_POLICY: &str = "policies/hospital.kdl";
 pub struct Compiled {
     pub sources: SourceMap,
     pub diagnostics: Diagnostics,
+    /// The validated policy: present when the policy has no errors.
+    pub policy: Option<model::Policy>,
     /// Present when the policy has no errors (warnings are allowed).
     pub ir: Option<Ir>,
+}
+
+impl Compiled {
+    /// Runs the analysis stage ([`analysis::analyze`]: shadowed, redundant
+    /// and conflicting rules, medical-device lints) and adds its warnings to
+    /// [`Compiled::diagnostics`]. Does nothing when the policy has errors.
+    pub fn analyze(&mut self) {
+        if let (Some(policy), Some(ir)) = (&self.policy, &self.ir) {
+            let found = analysis::analyze(policy, ir);
+            self.diagnostics.extend(found);
+            self.diagnostics.sort();
+        }
+    }
 }
 
 /// Runs the front of the pipeline: source → model → IR, as of `date`.
@@ -65,11 +82,14 @@ pub fn compile_from(
     } else {
         model::build(tree, &stem, &mut diagnostics)
     };
-    let ir = policy.map(|p| ir::lower::lower(&p, date, &mut diagnostics));
+    let ir = policy
+        .as_ref()
+        .map(|p| ir::lower::lower(p, date, &mut diagnostics));
     diagnostics.sort();
     Ok(Compiled {
         sources,
         diagnostics,
+        policy,
         ir,
     })
 }

@@ -35,6 +35,8 @@ pub struct Zone {
     pub name: String,
     pub description: Option<String>,
     pub residual: bool,
+    /// `vendor #true`: a remote-access zone for vendors.
+    pub vendor: bool,
     pub prefixes: Vec<ipnet::IpNet>,
     /// The addresses the zone owns by longest-prefix match.
     pub addrs: AddrSet,
@@ -57,6 +59,11 @@ pub struct Object {
     pub concerns: Vec<String>,
     /// For advisories: identifiers, CVEs and URLs.
     pub advisory: Option<AdvisoryInfo>,
+    /// For classes: a medical device class (`clinical #true` on the class or
+    /// on a group that holds it, directly or through nested groups). For
+    /// groups: `clinical #true` on the group. Always false for zones and
+    /// advisories.
+    pub clinical: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +148,7 @@ pub fn build(tree: SyntaxTree, root_stem: &str, diags: &mut Diagnostics) -> Opti
     let zones = b.zones(&tree.zones);
     b.classes(&tree.classes, &zones);
     b.groups(&tree.groups);
+    b.mark_clinical(&tree.classes, &tree.groups);
     b.advisories(&tree.advisories, &tree.classes);
     b.services(&tree.services);
     let rules = b.rules(&tree.rules);
@@ -171,6 +179,44 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Sets [`Object::clinical`]: on classes and groups that say
+    /// `clinical #true`, and on every class reachable from a clinical group
+    /// through `member` lines (cycles were reported by group resolution and
+    /// are cut here by the visited set).
+    fn mark_clinical(&mut self, classes: &[source::ClassDecl], groups: &[source::GroupDecl]) {
+        let by_name: BTreeMap<&str, &source::GroupDecl> =
+            groups.iter().map(|g| (g.name.value.as_str(), g)).collect();
+        let mut marked: Vec<String> = classes
+            .iter()
+            .filter(|c| c.clinical)
+            .map(|c| c.name.value.clone())
+            .collect();
+        let mut stack: Vec<&str> = groups
+            .iter()
+            .filter(|g| g.clinical)
+            .map(|g| g.name.value.as_str())
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(name) = stack.pop() {
+            if !seen.insert(name) {
+                continue;
+            }
+            marked.push(name.to_string());
+            if let Some(g) = by_name.get(name) {
+                stack.extend(g.members.iter().map(|m| m.value.as_str()));
+            }
+        }
+        for name in marked {
+            if let Some(obj) = self.objects.get_mut(&name)
+                && matches!(obj.kind, ObjectKind::Class | ObjectKind::Group)
+            {
+                let own_group_flag = obj.kind == ObjectKind::Class
+                    || by_name.get(name.as_str()).is_some_and(|g| g.clinical);
+                obj.clinical = own_group_flag;
+            }
+        }
+    }
+
     /// Registers an address object, reporting a duplicate name.
     fn define(&mut self, obj: Object, name_span: Span) -> bool {
         if let Some(existing) = self.objects.get(&obj.name) {
@@ -267,6 +313,7 @@ impl Builder<'_> {
                 span: z.name.span,
                 concerns: Vec::new(),
                 advisory: None,
+                clinical: false,
             };
             if !self.define(obj, z.name.span) {
                 continue;
@@ -293,6 +340,7 @@ impl Builder<'_> {
                 name: z.name.value.clone(),
                 description: z.description.clone(),
                 residual: z.residual.is_some(),
+                vendor: z.vendor,
                 prefixes: z.prefixes.iter().map(|p| p.value).collect(),
                 addrs,
                 bindings,
@@ -356,6 +404,7 @@ impl Builder<'_> {
                 span: c.name.span,
                 concerns: Vec::new(),
                 advisory: None,
+                clinical: false,
             };
             self.define(obj, c.name.span);
         }
@@ -384,6 +433,7 @@ impl Builder<'_> {
                 span: g.name.span,
                 concerns: Vec::new(),
                 advisory: None,
+                clinical: false,
             };
             self.define(obj, g.name.span);
         }
@@ -496,6 +546,7 @@ impl Builder<'_> {
                     cves: a.cves.clone(),
                     urls: a.urls.clone(),
                 }),
+                clinical: false,
             };
             self.define(obj, a.name.span);
         }

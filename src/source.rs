@@ -60,6 +60,8 @@ pub struct ZoneDecl {
     pub description: Option<String>,
     pub prefixes: Vec<Spanned<IpNet>>,
     pub residual: Option<Span>,
+    /// `vendor #true`: a remote-access zone for vendors (used by the analysis lints).
+    pub vendor: bool,
     /// (target, interface or zone name on that target)
     pub bindings: Vec<(Name, Name)>,
     pub span: Span,
@@ -79,6 +81,8 @@ pub struct ClassDecl {
     pub description: Option<String>,
     pub addresses: Vec<Spanned<AddrLiteral>>,
     pub affected_by: Vec<Name>,
+    /// `clinical #true`: a medical device class (used by the analysis lints).
+    pub clinical: bool,
     pub span: Span,
 }
 
@@ -87,6 +91,9 @@ pub struct GroupDecl {
     pub name: Name,
     pub description: Option<String>,
     pub members: Vec<Name>,
+    /// `clinical #true`: every class in the group, directly or through nested
+    /// groups, is a medical device class.
+    pub clinical: bool,
     pub span: Span,
 }
 
@@ -893,7 +900,7 @@ fn decode_policy(cx: &mut Cx<'_>, node: &KdlNode, tree: &mut SyntaxTree) {
     }
 }
 
-const ZONE_FIELDS: &[&str] = &["description", "prefix", "residual", "interface"];
+const ZONE_FIELDS: &[&str] = &["description", "prefix", "residual", "interface", "vendor"];
 
 fn decode_zone(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ZoneDecl> {
     cx.no_props(node);
@@ -906,6 +913,7 @@ fn decode_zone(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ZoneDecl> {
         description: None,
         prefixes: Vec::new(),
         residual: None,
+        vendor: false,
         bindings: Vec::new(),
         span: cx.span(node.span()),
     };
@@ -926,6 +934,10 @@ fn decode_zone(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ZoneDecl> {
                 if cx.single_bool(child) == Some(true) {
                     zone.residual = Some(cx.span(child.span()));
                 }
+            }
+            "vendor" if seen.first(cx, child) => {
+                cx.leaf(child);
+                zone.vendor = cx.single_bool(child) == Some(true);
             }
             "interface" if seen.first(cx, child) => {
                 cx.no_children(child);
@@ -963,7 +975,7 @@ fn decode_zone(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ZoneDecl> {
                     zone.bindings.push((key, value));
                 }
             }
-            "description" | "residual" | "interface" => {}
+            "description" | "residual" | "interface" | "vendor" => {}
             other => cx.unknown_node(child, other, "`zone`", ZONE_FIELDS),
         }
     }
@@ -1083,7 +1095,7 @@ fn addr_literal(cx: &mut Cx<'_>, s: &Spanned<String>) -> Option<Spanned<AddrLite
     }
 }
 
-const CLASS_FIELDS: &[&str] = &["zone", "description", "address", "affected-by"];
+const CLASS_FIELDS: &[&str] = &["zone", "description", "address", "affected-by", "clinical"];
 
 fn decode_class(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ClassDecl> {
     cx.no_props(node);
@@ -1097,6 +1109,7 @@ fn decode_class(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ClassDecl> {
         description: None,
         addresses: Vec::new(),
         affected_by: Vec::new(),
+        clinical: false,
         span: cx.span(node.span()),
     };
     let mut seen = Seen::default();
@@ -1121,7 +1134,11 @@ fn decode_class(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ClassDecl> {
                     }
                 }
             }
-            "zone" | "description" => {}
+            "clinical" if seen.first(cx, child) => {
+                cx.leaf(child);
+                class.clinical = cx.single_bool(child) == Some(true);
+            }
+            "zone" | "description" | "clinical" => {}
             other => cx.unknown_node(child, other, "`class`", CLASS_FIELDS),
         }
     }
@@ -1157,6 +1174,7 @@ fn decode_group(cx: &mut Cx<'_>, node: &KdlNode) -> Option<GroupDecl> {
         name,
         description: None,
         members: Vec::new(),
+        clinical: false,
         span: cx.span(node.span()),
     };
     let mut seen = Seen::default();
@@ -1171,8 +1189,17 @@ fn decode_group(cx: &mut Cx<'_>, node: &KdlNode) -> Option<GroupDecl> {
                     }
                 }
             }
-            "description" => {}
-            other => cx.unknown_node(child, other, "`group`", &["description", "member"]),
+            "clinical" if seen.first(cx, child) => {
+                cx.leaf(child);
+                group.clinical = cx.single_bool(child) == Some(true);
+            }
+            "description" | "clinical" => {}
+            other => cx.unknown_node(
+                child,
+                other,
+                "`group`",
+                &["description", "member", "clinical"],
+            ),
         }
     }
     if !has_child(node, "member") {

@@ -1,0 +1,284 @@
+//! The exact analysis checked against brute-force evaluation.
+//!
+//! Random rule lists are drawn over a small vocabulary: addresses among
+//! x.0–x.7 of one IPv4 and one IPv6 network (or `any`), TCP/UDP ports 1–4,
+//! ICMP types 0 and 8, protocol 47 (or service `any`). Every packet outside
+//! that vocabulary behaves like one representative (address .100, port 100,
+//! ICMP type 100, protocol 100), so evaluating the enumerated packets below
+//! covers every behaviour of the whole packet universe: the brute force is
+//! exact, not a sample.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use proptest::prelude::*;
+use wardwall::addrset::{AddrSet, IntervalSet};
+use wardwall::analysis::space::Space;
+use wardwall::analysis::sweep::{RuleFinding, Sweep, rule_findings, verdict_without};
+use wardwall::diagnostics::Span;
+use wardwall::ir::{
+    Action, Endpoint, EndpointRef, Ir, Packet, Proto, Rule, RuleOrigin, Service, ServiceSet,
+};
+
+fn v4(i: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, i))
+}
+
+fn v6(i: u8) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(i)))
+}
+
+const HOSTS: [u8; 9] = [0, 1, 2, 3, 4, 5, 6, 7, 100];
+
+fn protos() -> Vec<Proto> {
+    let mut v = Vec::new();
+    for p in [1, 2, 3, 4, 100] {
+        v.push(Proto::Tcp { dport: p });
+        v.push(Proto::Udp { dport: p });
+    }
+    for t in [0, 8, 100] {
+        v.push(Proto::Icmp { ty: t });
+    }
+    v.push(Proto::Other(47));
+    v.push(Proto::Other(100));
+    v
+}
+
+/// Every representative packet.
+fn packets() -> Vec<Packet> {
+    let mut out = Vec::new();
+    for fam in [v4 as fn(u8) -> IpAddr, v6] {
+        for &s in &HOSTS {
+            for &d in &HOSTS {
+                for proto in protos() {
+                    out.push(Packet {
+                        src: fam(s),
+                        dst: fam(d),
+                        proto,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn arb_addrs() -> impl Strategy<Value = AddrSet> {
+    prop_oneof![
+        1 => Just(AddrSet::any()),
+        6 => (prop::collection::vec((0u8..8, 0u8..8, prop::bool::ANY), 1..3)).prop_map(|rs| {
+            let mut set = AddrSet::empty();
+            for (a, b, six) in rs {
+                let (lo, hi) = (a.min(b), a.max(b));
+                let part = if six {
+                    AddrSet::from_range(v6(lo), v6(hi))
+                } else {
+                    AddrSet::from_range(v4(lo), v4(hi))
+                };
+                set = set.union(&part);
+            }
+            set
+        }),
+    ]
+}
+
+fn arb_service() -> impl Strategy<Value = ServiceSet> {
+    let ports = prop::collection::vec(1u16..=4, 0..3)
+        .prop_map(|v| IntervalSet::from_ranges(v.into_iter().map(|p| (p, p))));
+    let types = prop::collection::vec(prop::sample::select(vec![0u8, 8]), 0..2)
+        .prop_map(|v| IntervalSet::from_ranges(v.into_iter().map(|p| (p, p))));
+    prop_oneof![
+        1 => Just(ServiceSet::any()),
+        5 => (ports.clone(), ports, types.clone(), types, prop::bool::ANY).prop_map(
+            |(tcp, udp, icmp4, icmp6, gre)| ServiceSet {
+                any: false,
+                tcp,
+                udp,
+                icmp4,
+                icmp6,
+                protocols: if gre { IntervalSet::single(47) } else { IntervalSet::empty() },
+            }
+        ),
+    ]
+}
+
+fn arb_rule() -> impl Strategy<Value = (Action, bool, AddrSet, AddrSet, ServiceSet)> {
+    (
+        prop::sample::select(vec![Action::Allow, Action::Deny, Action::Reject]),
+        prop::bool::ANY,
+        arb_addrs(),
+        arb_addrs(),
+        arb_service(),
+    )
+}
+
+fn ir_of(rules: Vec<(Action, bool, AddrSet, AddrSet, ServiceSet)>) -> Ir {
+    let endpoint = |addrs: AddrSet| Endpoint {
+        refs: vec![EndpointRef::Literal(addrs.to_string())],
+        addrs,
+    };
+    Ir {
+        name: "random".into(),
+        description: None,
+        zones: Vec::new(),
+        objects: Default::default(),
+        services: Default::default(),
+        rules: rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, (action, log, src, dst, set))| Rule {
+                name: format!("r{i}"),
+                origin: RuleOrigin::Rule,
+                action,
+                absolute: false,
+                src: endpoint(src),
+                dst: endpoint(dst),
+                service: Service {
+                    refs: Vec::new(),
+                    set,
+                },
+                log,
+                description: None,
+                owner: None,
+                ticket: None,
+                expires: None,
+                span: Span::default(),
+            })
+            .collect(),
+        default_action: Action::Deny,
+        default_log: true,
+    }
+}
+
+fn without(ir: &Ir, i: usize) -> Ir {
+    let mut out = ir.clone();
+    out.rules.remove(i);
+    out
+}
+
+fn arb_packet() -> impl Strategy<Value = Packet> {
+    let host = prop_oneof![3 => 0u8..8, 1 => any::<u8>()];
+    let proto = prop_oneof![
+        (0u16..6).prop_map(|p| Proto::Tcp { dport: p }),
+        any::<u16>().prop_map(|p| Proto::Tcp { dport: p }),
+        (0u16..6).prop_map(|p| Proto::Udp { dport: p }),
+        any::<u8>().prop_map(|t| Proto::Icmp { ty: t }),
+        prop::sample::select(vec![0u8, 2, 47, 50, 132, 255]).prop_map(Proto::Other),
+    ];
+    (prop::bool::ANY, host.clone(), host, proto).prop_map(|(six, s, d, proto)| {
+        let f = if six { v6 } else { v4 };
+        Packet {
+            src: f(s),
+            dst: f(d),
+            proto,
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// The sweep's decided spaces are exactly what the evaluator decides.
+    #[test]
+    fn sweep_matches_brute_force(rules in prop::collection::vec(arb_rule(), 1..8)) {
+        let ir = ir_of(rules);
+        let sweep = Sweep::run(&ir);
+        let default = sweep.default_space();
+        for p in packets() {
+            let v = ir.evaluate(&p);
+            for (i, d) in sweep.decided.iter().enumerate() {
+                prop_assert_eq!(d.contains(&p), v.rule == Some(i), "rule {} at {}", i, p);
+                prop_assert_eq!(sweep.matched[i].contains(&p), ir.rules[i].matches(&p));
+            }
+            prop_assert_eq!(default.contains(&p), v.rule.is_none(), "default at {}", p);
+        }
+    }
+
+    /// Every finding, and every absence of a finding, agrees with brute force.
+    #[test]
+    fn findings_match_brute_force(rules in prop::collection::vec(arb_rule(), 1..8)) {
+        let ir = ir_of(rules);
+        let sweep = Sweep::run(&ir);
+        let findings = rule_findings(&ir, &sweep);
+        let all = packets();
+        for (i, rule) in ir.rules.iter().enumerate() {
+            let matches_some = all.iter().any(|p| rule.matches(p));
+            let decides: Vec<&Packet> =
+                all.iter().filter(|p| ir.evaluate(p).rule == Some(i)).collect();
+            let shadowed = matches_some && decides.is_empty();
+            let reported_shadow = findings.iter().any(|f| matches!(f,
+                RuleFinding::Shadowed { rule, .. } if *rule == i));
+            prop_assert_eq!(reported_shadow, shadowed, "shadow of r{}", i);
+
+            let redundant = matches_some && !shadowed && decides.iter().all(|p| {
+                verdict_without(&ir, i, p) == (rule.action, rule.log)
+            });
+            let reported_redundant = findings.iter().any(|f| matches!(f,
+                RuleFinding::Redundant { rule, .. } if *rule == i));
+            prop_assert_eq!(reported_redundant, redundant, "redundancy of r{}", i);
+
+            for j in 0..i {
+                let conflict = !shadowed
+                    && rule.action != Action::Allow
+                    && ir.rules[j].action == Action::Allow
+                    && all.iter().any(|p| rule.matches(p) && ir.evaluate(p).rule == Some(j));
+                let reported = findings.iter().any(|f| matches!(f,
+                    RuleFinding::Conflict { allow, deny, .. } if *allow == j && *deny == i));
+                prop_assert_eq!(reported, conflict, "conflict r{} / r{}", j, i);
+            }
+        }
+        // Samples are honest: in the rule, decided as the finding says.
+        for f in &findings {
+            match f {
+                RuleFinding::Shadowed { rule, by, covered_by, sample } => {
+                    prop_assert!(ir.rules[*rule].matches(sample));
+                    // `covered_by` is the first earlier rule matching all of it.
+                    let covers = |j: usize| all.iter().all(|p| !ir.rules[*rule].matches(p) || ir.rules[j].matches(p));
+                    prop_assert_eq!(*covered_by, (0..*rule).find(|&j| covers(j)));
+                    let d = ir.evaluate(sample).rule.unwrap();
+                    prop_assert!(by.contains(&d));
+                    prop_assert!(by.iter().all(|&j| j < *rule));
+                }
+                RuleFinding::Redundant { rule, sample, .. } => {
+                    prop_assert_eq!(ir.evaluate(sample).rule, Some(*rule));
+                }
+                RuleFinding::Conflict { allow, deny, sample } => {
+                    prop_assert_eq!(ir.evaluate(sample).rule, Some(*allow));
+                    prop_assert!(ir.rules[*deny].matches(sample));
+                }
+            }
+        }
+    }
+
+    /// A rule reported shadowed (or redundant) can be removed without
+    /// changing any verdict, on every representative packet and on random
+    /// packets from the whole universe.
+    #[test]
+    fn removing_a_shadowed_or_redundant_rule_changes_no_verdict(
+        rules in prop::collection::vec(arb_rule(), 1..8),
+        randoms in prop::collection::vec(arb_packet(), 64),
+    ) {
+        let ir = ir_of(rules);
+        let sweep = Sweep::run(&ir);
+        for f in rule_findings(&ir, &sweep) {
+            let i = match f {
+                RuleFinding::Shadowed { rule, .. } | RuleFinding::Redundant { rule, .. } => rule,
+                RuleFinding::Conflict { .. } => continue,
+            };
+            let smaller = without(&ir, i);
+            for p in packets().iter().chain(&randoms) {
+                let (a, b) = (ir.evaluate(p), smaller.evaluate(p));
+                prop_assert_eq!((a.action, a.log), (b.action, b.log), "removing r{} changes {}", i, p);
+            }
+        }
+    }
+
+    /// Spaces built from rules agree with `Rule::matches` on random packets.
+    #[test]
+    fn rule_space_matches_rule(rule in arb_rule(), randoms in prop::collection::vec(arb_packet(), 64)) {
+        let ir = ir_of(vec![rule]);
+        let space = Space::of_rule(&ir.rules[0]);
+        for p in &randoms {
+            prop_assert_eq!(space.contains(p), ir.rules[0].matches(p), "at {}", p);
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The analysis through the command line: `check` formats (human, JSON,
+//! SARIF 2.1.0), `--deny-warnings`, exit codes, and `explain`.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const POLICY: &str = "policies/hospital.kdl";
+const DATE: &str = "2026-11-25";
+
+fn wardwall() -> Command {
+    let mut c = Command::cargo_bin("wardwall").unwrap();
+    c.env("NO_COLOR", "1");
+    c
+}
+
+fn sarif(deny_warnings: bool) -> (i32, Value) {
+    let mut cmd = wardwall();
+    cmd.args(["check", POLICY, "--date", DATE, "--format", "sarif"]);
+    if deny_warnings {
+        cmd.arg("--deny-warnings");
+    }
+    let out = cmd.output().unwrap();
+    let log: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    (out.status.code().unwrap(), log)
+}
+
+/// 1-based line and column (in characters) of the first occurrence of
+/// `needle` in the policy.
+fn position_of(needle: &str) -> (u64, u64) {
+    let text = std::fs::read_to_string(POLICY).unwrap();
+    let offset = text.find(needle).expect("needle in policy");
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    (line as u64, col as u64)
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_str()
+        .unwrap_or_else(|| panic!("{path:?} is not a string in {v}"))
+}
+
+#[test]
+fn sarif_log_has_the_required_structure() {
+    let (code, log) = sarif(false);
+    assert_eq!(code, 0, "warnings only: exit 0");
+    assert_eq!(log["version"], "2.1.0");
+    assert!(str_at(&log, &["$schema"]).contains("sarif-2.1.0"));
+    let runs = log["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run["columnKind"], "unicodeCodePoints");
+    let driver = &run["tool"]["driver"];
+    assert_eq!(driver["name"], "wardwall");
+    assert_eq!(driver["version"], env!("CARGO_PKG_VERSION"));
+    let rules = driver["rules"].as_array().unwrap();
+    let ids: Vec<&str> = rules.iter().map(|r| str_at(r, &["id"])).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "rule ids are unique and sorted");
+    for (code, _, _) in wardwall::analysis::CODES {
+        assert!(ids.contains(code), "driver rule for {code}");
+    }
+    for r in rules {
+        assert!(!str_at(r, &["shortDescription", "text"]).is_empty());
+        assert!(!str_at(r, &["help", "text"]).is_empty());
+    }
+    let results = run["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for r in results {
+        let id = str_at(r, &["ruleId"]);
+        let idx = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(ids[idx], id, "ruleIndex points at ruleId");
+        assert!(["error", "warning", "note"].contains(&str_at(r, &["level"])));
+        assert!(!str_at(r, &["message", "text"]).is_empty());
+        for loc in r["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(r["relatedLocations"].as_array().into_iter().flatten())
+        {
+            let phys = &loc["physicalLocation"];
+            assert_eq!(str_at(phys, &["artifactLocation", "uri"]), POLICY);
+            let region = &phys["region"];
+            for k in ["startLine", "startColumn", "endLine", "endColumn"] {
+                assert!(region[k].as_u64().unwrap() >= 1, "{k} is 1-based");
+            }
+        }
+    }
+}
+
+#[test]
+fn sarif_locations_point_at_the_rule_names() {
+    let (_, log) = sarif(false);
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let egress: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["ruleId"] == "clinical-internet-egress")
+        .collect();
+    assert_eq!(egress.len(), 1);
+    let r = egress[0];
+    let region = &r["locations"][0]["physicalLocation"]["region"];
+    let (line, col) = position_of("\"ct-vendor-telemetry\"");
+    assert_eq!(region["startLine"].as_u64(), Some(line));
+    assert_eq!(region["startColumn"].as_u64(), Some(col));
+    assert_eq!(region["endLine"].as_u64(), Some(line));
+    assert_eq!(
+        region["endColumn"].as_u64(),
+        Some(col + "\"ct-vendor-telemetry\"".len() as u64),
+        "endColumn is one past the last character"
+    );
+    let related = r["relatedLocations"].as_array().unwrap();
+    assert_eq!(related.len(), 1);
+    let (line, col) = position_of("\"ct-scanners\" {");
+    let region = &related[0]["physicalLocation"]["region"];
+    assert_eq!(region["startLine"].as_u64(), Some(line));
+    assert_eq!(region["startColumn"].as_u64(), Some(col));
+    assert_eq!(related[0]["id"], 1);
+}
+
+#[test]
+fn deny_warnings_makes_findings_errors_in_every_format() {
+    let (code, log) = sarif(true);
+    assert_eq!(code, 1);
+    for r in log["runs"][0]["results"].as_array().unwrap() {
+        assert_eq!(r["level"], "error");
+    }
+    let human = wardwall()
+        .args(["check", POLICY, "--date", DATE, "--deny-warnings"])
+        .output()
+        .unwrap();
+    assert_eq!(human.status.code(), Some(1));
+    let stderr = String::from_utf8(human.stderr).unwrap();
+    assert!(stderr.contains("wardwall::redundant-rule"), "{stderr}");
+    assert!(stderr.contains("clinical-no-internet"), "{stderr}");
+}
+
+#[test]
+fn json_output_carries_analysis_findings() {
+    let out = wardwall()
+        .args(["check", POLICY, "--date", DATE, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diags = v[0]["diagnostics"].as_array().unwrap();
+    let codes: Vec<&str> = diags.iter().map(|d| str_at(d, &["code"])).collect();
+    assert!(codes.contains(&"clinical-internet-egress"));
+    assert!(codes.contains(&"redundant-rule"));
+    assert!(codes.contains(&"rule-no-description"));
+    // Secondary spans are kept, with their locations.
+    let egress = diags
+        .iter()
+        .find(|d| d["code"] == "clinical-internet-egress")
+        .unwrap();
+    let (line, col) = position_of("\"ct-scanners\" {");
+    assert_eq!(egress["related"][0]["file"], POLICY);
+    assert_eq!(egress["related"][0]["line"].as_u64(), Some(line));
+    assert_eq!(egress["related"][0]["column"].as_u64(), Some(col));
+    assert_eq!(egress["related"][0]["label"], "clinical device class");
+}
+
+#[test]
+fn check_of_a_missing_file_is_an_io_error_in_every_format() {
+    for format in ["human", "json", "sarif"] {
+        wardwall()
+            .args(["check", "no/such/policy.kdl", "--format", format])
+            .assert()
+            .code(2);
+    }
+}
+
+#[test]
+fn explain_prints_the_decision_path() {
+    let out = wardwall()
+        .args([
+            "explain",
+            POLICY,
+            "10.20.1.7",
+            "10.10.0.14",
+            "udp/514",
+            "--date",
+            DATE,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "packet: 10.20.1.7 -> 10.10.0.14 udp/514");
+    assert!(
+        lines[1].starts_with("  source 10.20.1.7 is in zone icu-devices; class icu-monitors"),
+        "{text}"
+    );
+    assert!(lines[1].contains("group clinical-devices"), "{text}");
+    assert!(
+        lines[2].starts_with(
+            "  destination 10.10.0.14 is in zone infrastructure; class syslog-collector"
+        ),
+        "{text}"
+    );
+    // Every earlier rule is listed with the dimension it failed on.
+    assert!(
+        text.contains("deny `contec-cms8000.out` (policies/hospital.kdl:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("allow `devices-to-dns-ntp` (policies/hospital.kdl:")
+            && text.contains("): no match on destination, service\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("allow `monitor-data-export` (policies/hospital.kdl:")
+            && text.contains("): no match on destination, service\n"),
+        "{text}"
+    );
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with("verdict: allow by rule ") && last.contains("`devices-to-syslog`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_default_deny_lists_every_rule() {
+    let out = wardwall()
+        .args(["explain", "10.0.0.5", "10.20.1.7", "tcp/22", "--date", DATE])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let listed = text
+        .lines()
+        .filter(|l| l.contains(": no match on "))
+        .count();
+    assert_eq!(listed, 21, "every active rule is listed: {text}");
+    assert!(
+        text.ends_with("verdict: deny by the default rule (no rule matched), logged\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_target_is_a_usage_error_until_targets_parse_back() {
+    let out = wardwall()
+        .args([
+            "explain",
+            "10.20.1.7",
+            "8.8.8.8",
+            "udp/53",
+            "--target",
+            "nftables",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("not yet available for this target"), "{err}");
+    wardwall()
+        .args([
+            "explain",
+            "10.20.1.7",
+            "8.8.8.8",
+            "udp/53",
+            "--target",
+            "juniper",
+        ])
+        .assert()
+        .code(2);
+}
