@@ -38,6 +38,9 @@ pub struct SourceFile {
     /// The path as the user gave it (or as an include resolved it), for messages.
     pub name: String,
     pub text: Arc<String>,
+    /// Byte offsets where lines start, computed on first use: locating many
+    /// diagnostics in a large file must not rescan it each time.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 /// All files a policy was read from, so a span can be shown with its source.
@@ -51,6 +54,7 @@ impl SourceMap {
         self.files.push(SourceFile {
             name,
             text: Arc::new(text),
+            line_starts: std::sync::OnceLock::new(),
         });
         FileId((self.files.len() - 1) as u32)
     }
@@ -61,12 +65,18 @@ impl SourceMap {
 
     /// 1-based line and column (in characters) of a span's start.
     pub fn line_col(&self, span: Span) -> (usize, usize) {
-        let text = &self.file(span.file).text;
+        let file = self.file(span.file);
+        let text = &file.text;
         let offset = floor_char_boundary(text, span.offset.min(text.len()));
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before[line_start..].chars().count() + 1;
+        let starts = file.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        // The last line start at or before the offset.
+        let line = starts.partition_point(|&s| s <= offset);
+        let line_start = starts[line - 1];
+        let col = text[line_start..offset].chars().count() + 1;
         (line, col)
     }
 
@@ -410,4 +420,29 @@ pub fn did_you_mean<'a>(
         .filter(|&(d, c)| d <= 2.max(name.len() / 3) && d < c.len().max(name.len()))
         .min_by_key(|&(d, c)| (d, c.to_string()))
         .map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_are_one_based_and_count_characters() {
+        let mut sources = SourceMap::default();
+        let f = sources.add("f".into(), "ab\nçd x\n\nz".into());
+        let at = |offset| {
+            sources.line_col(Span {
+                file: f,
+                offset,
+                len: 1,
+            })
+        };
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(2), (1, 3));
+        assert_eq!(at(3), (2, 1));
+        assert_eq!(at(7), (2, 4), "ç is one character, two bytes");
+        assert_eq!(at(9), (3, 1), "an empty line");
+        assert_eq!(at(10), (4, 1));
+        assert_eq!(at(99), (4, 2), "past the end clamps to the end");
+    }
 }

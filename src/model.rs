@@ -610,6 +610,14 @@ impl Builder<'_> {
     }
 
     fn claim_rule_name(&mut self, names: &mut BTreeMap<String, Span>, name: &str, span: Span) {
+        if name == "default" {
+            self.diags.push(
+                Diagnostic::error("reserved-name", "`default` is the name of the default rule")
+                    .at(span, "reserved")
+                    .help("choose another rule name; `default` labels the implicit final deny in every output"),
+            );
+            return;
+        }
         if let Some(first) = names.get(name) {
             self.diags.push(
                 Diagnostic::error(

@@ -147,22 +147,25 @@ impl Proto {
             }
             ("proto", Some(p)) => {
                 let n: u8 = p.parse().map_err(|_| err())?;
-                Ok(Self::from_number(n))
+                Ok(Self::from_number(n, v6))
             }
             (other, None) => crate::catalogue::ip_protocol(other)
-                .map(Self::from_number)
+                .map(|n| Self::from_number(n, v6))
                 .ok_or_else(err),
             _ => Err(err()),
         }
     }
 
     /// A protocol without a port or type: TCP/UDP default to port 0, which no
-    /// service names, so only `any` rules match it.
-    fn from_number(n: u8) -> Self {
+    /// service names, so only `any` rules match it. ICMP is the family's own
+    /// ICMP (1 for IPv4, 58 for IPv6); the other family's number is just
+    /// another protocol.
+    fn from_number(n: u8, v6: bool) -> Self {
         match n {
             proto::TCP => Proto::Tcp { dport: 0 },
             proto::UDP => Proto::Udp { dport: 0 },
-            proto::ICMP | proto::ICMPV6 => Proto::Icmp { ty: 0 },
+            proto::ICMP if !v6 => Proto::Icmp { ty: 0 },
+            proto::ICMPV6 if v6 => Proto::Icmp { ty: 0 },
             other => Proto::Other(other),
         }
     }
@@ -183,5 +186,23 @@ impl Packet {
             dst: dst_addr,
             proto: Proto::parse(proto, src_addr.is_ipv6())?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icmp_protocol_numbers_follow_the_family() {
+        let v4 = |t| Proto::parse(t, false).unwrap();
+        let v6 = |t| Proto::parse(t, true).unwrap();
+        assert_eq!(v4("proto/1"), Proto::Icmp { ty: 0 });
+        assert_eq!(v4("proto/58"), Proto::Other(58));
+        assert_eq!(v6("proto/58"), Proto::Icmp { ty: 0 });
+        assert_eq!(v6("proto/1"), Proto::Other(1));
+        assert_eq!(v4("gre"), Proto::Other(47));
+        assert_eq!(v6("icmp/echo-request"), Proto::Icmp { ty: 128 });
+        assert_eq!(v4("icmp/echo-request"), Proto::Icmp { ty: 8 });
     }
 }
