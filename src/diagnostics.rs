@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use serde::Serialize;
 
 /// Index of a file in a [`SourceMap`].
@@ -41,6 +41,32 @@ pub struct SourceFile {
     /// Byte offsets where lines start, computed on first use: locating many
     /// diagnostics in a large file must not rescan it each time.
     line_starts: std::sync::OnceLock<Vec<usize>>,
+    /// Whether the text has a carriage return not followed by a newline
+    /// (miette counts it as a line break; `line_starts` does not).
+    lone_cr: std::sync::OnceLock<bool>,
+}
+
+impl SourceFile {
+    /// Byte offsets where lines (ended by `\n`) start.
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        })
+    }
+
+    /// [`SourceFile::line_starts`] when it agrees with miette's idea of
+    /// lines (no lone `\r`).
+    fn miette_line_starts(&self) -> Option<&[usize]> {
+        let lone_cr = *self.lone_cr.get_or_init(|| {
+            let b = self.text.as_bytes();
+            b.iter()
+                .enumerate()
+                .any(|(i, &c)| c == b'\r' && b.get(i + 1) != Some(&b'\n'))
+        });
+        (!lone_cr).then(|| self.line_starts())
+    }
 }
 
 /// All files a policy was read from, so a span can be shown with its source.
@@ -55,6 +81,7 @@ impl SourceMap {
             name,
             text: Arc::new(text),
             line_starts: std::sync::OnceLock::new(),
+            lone_cr: std::sync::OnceLock::new(),
         });
         FileId((self.files.len() - 1) as u32)
     }
@@ -68,11 +95,7 @@ impl SourceMap {
         let file = self.file(span.file);
         let text = &file.text;
         let offset = floor_char_boundary(text, span.offset.min(text.len()));
-        let starts = file.line_starts.get_or_init(|| {
-            std::iter::once(0)
-                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-                .collect()
-        });
+        let starts = file.line_starts();
         // The last line start at or before the offset.
         let line = starts.partition_point(|&s| s <= offset);
         let line_start = starts[line - 1];
@@ -321,14 +344,14 @@ pub fn to_json(sources: &SourceMap, d: &Diagnostic) -> JsonDiagnostic {
 /// Adapter from our diagnostic to miette's trait, bound to the primary file.
 struct MietteDiagnostic<'a> {
     diag: &'a Diagnostic,
-    source: Option<NamedSource<Arc<String>>>,
+    source: Option<IndexedSource<'a>>,
     labels: Vec<LabeledSpan>,
     /// Secondary labels in other files, shown as text.
     notes: Vec<String>,
 }
 
 impl<'a> MietteDiagnostic<'a> {
-    fn new(sources: &SourceMap, diag: &'a Diagnostic) -> Self {
+    fn new(sources: &'a SourceMap, diag: &'a Diagnostic) -> Self {
         let Some(primary) = &diag.primary else {
             return Self {
                 diag,
@@ -355,10 +378,56 @@ impl<'a> MietteDiagnostic<'a> {
         }
         Self {
             diag,
-            source: Some(NamedSource::new(file.name.clone(), file.text.clone())),
+            source: Some(IndexedSource { file }),
             labels,
             notes,
         }
+    }
+}
+
+/// A source file for miette that reads a span's context starting a few lines
+/// before it (found with the file's line index), not from the start of the
+/// file: miette's own `[u8]` source scans from offset 0 on every read, which
+/// made rendering N diagnostics in a large file O(N × file size). The result
+/// is the same as miette's: same snippet, line, column and line count.
+struct IndexedSource<'a> {
+    file: &'a SourceFile,
+}
+
+impl miette::SourceCode for IndexedSource<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let text = self.file.text.as_bytes();
+        // Start one line earlier than the context needs, so miette sees the
+        // line break that ends the line before the context.
+        let (base, base_line) = match self.file.miette_line_starts() {
+            Some(starts) if span.offset() <= text.len() => {
+                let line = starts.partition_point(|&s| s <= span.offset()) - 1;
+                let first = line.saturating_sub(context_lines_before + 1);
+                (starts[first], first)
+            }
+            _ => (0, 0),
+        };
+        let shifted = SourceSpan::new((span.offset() - base).into(), span.len());
+        let inner = <[u8] as miette::SourceCode>::read_span(
+            &text[base..],
+            &shifted,
+            context_lines_before,
+            context_lines_after,
+        )?;
+        let s = inner.span();
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.file.name.clone(),
+            inner.data(),
+            SourceSpan::new((s.offset() + base).into(), s.len()),
+            inner.line() + base_line,
+            inner.column(),
+            inner.line_count() + base_line,
+        )))
     }
 }
 
