@@ -442,12 +442,15 @@ impl Region {
         self.src.is_empty() || self.dst.is_empty() || self.svc.is_empty()
     }
 
+    fn overlaps(&self, other: &Region) -> bool {
+        self.src.overlaps(&other.src)
+            && self.dst.overlaps(&other.dst)
+            && self.svc.overlaps(&other.svc)
+    }
+
     /// `self` minus `other`, as disjoint boxes.
     fn subtract(&self, other: &Region, f: Family) -> Vec<Region> {
-        if !(self.src.overlaps(&other.src)
-            && self.dst.overlaps(&other.dst)
-            && self.svc.overlaps(&other.svc))
-        {
+        if !self.overlaps(other) {
             return vec![self.clone()];
         }
         let src_in = self.src.intersection(&other.src);
@@ -808,6 +811,18 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
         }
     }
 
+    // The region of every deny and reject, per family ([V4, V6]), in rule
+    // order: what the return entries of later allows subtract.
+    let mut deny_regions: [Vec<(usize, Region)>; 2] = [Vec::new(), Vec::new()];
+    for (i, rule) in ir.rules.iter().enumerate() {
+        if rule.action.permits() {
+            continue;
+        }
+        for f in rule.families() {
+            deny_regions[f as usize].push((i, Region::of(rule, f)));
+        }
+    }
+
     let mut groups = Groups::default();
     for (i, rule) in ir.rules.iter().enumerate() {
         if rule.action.permits() && rule.service.set.any {
@@ -870,13 +885,16 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             }
             // Return entries: the flows this rule really permits (earlier
             // denies and rejects subtracted), on the responders' zones.
+            // (Deny regions are built once per family; one that misses the
+            // rule's whole region misses every part of it and is skipped
+            // without copying the parts: this loop is allows × denies.)
             let mut parts = vec![region.clone()];
-            for earlier in &ir.rules[..i] {
-                if earlier.action.permits() || !earlier.families().contains(&f) {
+            let denies = &deny_regions[f as usize];
+            for (_, d) in denies.iter().take_while(|(at, _)| *at < i) {
+                if !region.overlaps(d) {
                     continue;
                 }
-                let d = Region::of(earlier, f);
-                parts = parts.iter().flat_map(|p| p.subtract(&d, f)).collect();
+                parts = parts.iter().flat_map(|p| p.subtract(d, f)).collect();
             }
             let mut per_acl: BTreeMap<usize, Vec<Ace>> = BTreeMap::new();
             for part in &parts {
