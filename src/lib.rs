@@ -18,6 +18,7 @@ pub mod output;
 pub mod render;
 pub mod sarif;
 pub mod source;
+pub mod synth;
 
 use std::path::Path;
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Whole-process wall time and peak memory of `wardwall check` and
+# `wardwall build` (all four targets) on synthetic policies, pinned to one
+# core: what a pre-commit hook or CI job sees.
+#
+#   benches/run.sh [SIZES...]        (default: 1000 10000 100000)
+#   RUNS=5 CPU=0 benches/run.sh 10000
+#
+# Prints one line per command and size: median and min wall time over RUNS
+# runs, and the largest peak RSS (GNU time's %M). Needs /usr/bin/time and
+# taskset (util-linux). Policies are generated with `wardwall-synth N 1`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+CPU=${CPU:-0}
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(1000 10000 100000)
+
+cargo build --release --quiet --bin wardwall --bin wardwall-synth
+BIN=target/release/wardwall
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+measure() { # name size cmd...
+    local name=$1 size=$2
+    shift 2
+    local times=() peak=0
+    for _ in $(seq "$RUNS"); do
+        /usr/bin/time -f "%e %M" -o "$WORK/time" taskset -c "$CPU" "$@" >/dev/null 2>&1 || {
+            # exit 1 = findings (warnings with --deny-warnings, stale files):
+            # still a complete run; anything else is a failure.
+            local rc=$?
+            [ "$rc" -eq 1 ] || { echo "$name $size: exit $rc" >&2; exit 1; }
+        }
+        read -r wall kib <"$WORK/time"
+        times+=("$wall")
+        [ "$kib" -gt "$peak" ] && peak=$kib
+    done
+    local sorted median min
+    sorted=$(printf '%s\n' "${times[@]}" | sort -n)
+    median=$(echo "$sorted" | sed -n "$(((RUNS + 1) / 2))p")
+    min=$(echo "$sorted" | head -1)
+    printf '%-7s N=%-7s median %6.3f s  min %6.3f s  peak %6.1f MiB\n' \
+        "$name" "$size" "$median" "$min" "$(echo "$peak / 1024" | bc -l)"
+}
+
+echo "# $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; pinned to CPU $CPU; $RUNS runs"
+echo "# wardwall $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+for n in "${SIZES[@]}"; do
+    target/release/wardwall-synth "$n" 1 >"$WORK/p$n.kdl"
+    measure check "$n" "$BIN" check --date 2026-11-25 --color never "$WORK/p$n.kdl"
+    measure build "$n" "$BIN" build --date 2026-11-25 --color never -o "$WORK/out$n" "$WORK/p$n.kdl"
+    # TODO(tdiff): the exact traffic diff is not on main yet; measure it here
+    # between p$n.kdl and `wardwall-synth $n 1 --changed $((n / 100))` once
+    # it is.
+done

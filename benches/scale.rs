@@ -1,0 +1,101 @@
+//! In-process benchmarks of every stage on synthetic policies of 1,000,
+//! 10,000 and 100,000 rules (`wardwall::synth`, seed 1):
+//! `cargo bench --bench scale` (add `-- 10000` to filter by size).
+//!
+//! Whole-process wall time and peak memory (what a pre-commit hook sees)
+//! come from `benches/run.sh`; `docs/performance.md` has the figures.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use wardwall::render::{RenderOptions, Templates, renderers};
+use wardwall::synth::Synth;
+
+const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+
+fn main() {
+    divan::main();
+}
+
+fn date() -> jiff::civil::Date {
+    "2026-11-25".parse().unwrap()
+}
+
+/// The policy file of `n` rules (written once per process), and, for the
+/// traffic diff, its version with 1% of the rules changed.
+fn policy(n: usize, changed: bool) -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    let path = dir.path().join(format!(
+        "synthetic-{n}{}.kdl",
+        if changed { "b" } else { "" }
+    ));
+    if !path.exists() {
+        let synth = Synth::new(n, 1);
+        let synth = if changed {
+            synth.changed(n / 100)
+        } else {
+            synth
+        };
+        std::fs::write(&path, synth.generate()).unwrap();
+    }
+    path
+}
+
+fn compiled(n: usize) -> wardwall::Compiled {
+    let c = wardwall::compile(&policy(n, false), date()).unwrap();
+    assert!(c.ir.is_some(), "the synthetic policy compiles");
+    c
+}
+
+/// `wardwall check` as the user runs it: read, validate, lower, analyse,
+/// and render the diagnostics.
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn check(bencher: divan::Bencher, n: usize) {
+    let path = policy(n, false);
+    bencher.bench(|| {
+        let mut c = wardwall::compile(&path, date()).unwrap();
+        c.analyze();
+        wardwall::diagnostics::render_all(
+            &c.sources,
+            &c.diagnostics,
+            wardwall::diagnostics::Style::Plain,
+        )
+    });
+}
+
+/// The front of the pipeline alone: source → model → IR.
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn compile(bencher: divan::Bencher, n: usize) {
+    let path = policy(n, false);
+    bencher.bench(|| wardwall::compile(&path, date()).unwrap());
+}
+
+/// The analysis stage alone (exact shadowing, redundancy, conflicts, lints).
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn analysis(bencher: divan::Bencher, n: usize) {
+    let c = compiled(n);
+    let (policy, ir) = (c.policy.as_ref().unwrap(), c.ir.as_ref().unwrap());
+    bencher.bench(|| wardwall::analysis::analyze(policy, ir));
+}
+
+/// Rendering all four targets in memory from the IR (`build` minus compile
+/// and file writes).
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn render_all_targets(bencher: divan::Bencher, n: usize) {
+    let c = compiled(n);
+    let ir = c.ir.as_ref().unwrap();
+    let templates = Templates::default();
+    bencher.bench(|| {
+        let mut files = Vec::new();
+        for r in renderers(&RenderOptions::default()) {
+            files.extend(r.render(ir, &templates).expect("renders"));
+        }
+        files
+    });
+}
+
+// TODO(tdiff): the exact traffic diff (`src/diff/traffic.rs`, branch
+// `tdiff`) has not reached main yet. Once it has, bench it here between
+// `policy(n, false)` and `policy(n, true)` (1% of rules changed); until
+// then there are no traffic-diff figures.
