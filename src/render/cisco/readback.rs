@@ -742,3 +742,157 @@ fn icmp_type(t: &str, family: Family) -> Result<u8, String> {
         .find(|&n| super::icmp_keyword(n, family) == Some(t))
         .ok_or_else(|| format!("unknown ICMP type `{t}`"))
 }
+
+// ------------------------------------------------------------------ explain
+
+/// The source port assumed for the first packet of a flow: an ephemeral
+/// port, which no return entry (`eq SERVICE-PORT` on the source) matches.
+pub const EPHEMERAL_PORT: u16 = 50000;
+
+/// `explain --target cisco`: the packet enters the router on the interface
+/// bound to its source's zone and is decided by the ACL bound inbound there.
+pub struct Evaluator;
+
+impl crate::analysis::explain::TargetEvaluator for Evaluator {
+    fn target(&self) -> &'static str {
+        super::TARGET
+    }
+
+    fn extension(&self) -> &'static str {
+        "ios"
+    }
+
+    fn evaluate(
+        &self,
+        ir: &crate::ir::Ir,
+        text: &str,
+        packet: &crate::ir::Packet,
+    ) -> Result<crate::analysis::explain::TargetVerdict, String> {
+        use crate::analysis::explain::TargetVerdict;
+        use crate::ir::{Action, Proto as IrProto};
+        let cfg = parse(text).map_err(|e| {
+            let line = text.split('\n').nth(e.line.saturating_sub(1)).unwrap_or("");
+            format!("the cisco file cannot be read back: {e}: `{line}`")
+        })?;
+        let zone = ir
+            .zone_of(packet.src)
+            .ok_or_else(|| format!("source {} is in no zone of the policy", packet.src))?;
+        let iface = zone.bindings.get(super::TARGET).ok_or_else(|| {
+            format!(
+                "zone {} has no cisco interface binding: the packet enters the router \
+                 on no interface wardwall filters, so the cisco output cannot answer",
+                zone.name
+            )
+        })?;
+        // Traffic inside one zone reaches the router only when it is
+        // routed between subnets of the zone's interface; within one subnet
+        // it is switched and never meets the ACL.
+        let note = ir
+            .zone_of(packet.dst)
+            .is_some_and(|d| d.name == zone.name)
+            .then(|| {
+                format!(
+                    "source and destination are both in zone {}: if they share a subnet the \
+                     packet is switched inside the VLAN and never reaches this ACL \
+                     (docs/targets/cisco.md, \"Not covered\")",
+                    zone.name
+                )
+            });
+        let acl_packet = AclPacket {
+            src: packet.src,
+            dst: packet.dst,
+            proto: match packet.proto {
+                IrProto::Tcp { dport } => AclProto::Tcp {
+                    sport: EPHEMERAL_PORT,
+                    dport,
+                    ack_or_rst: false,
+                },
+                IrProto::Udp { dport } => AclProto::Udp {
+                    sport: EPHEMERAL_PORT,
+                    dport,
+                },
+                IrProto::Icmp { ty } => AclProto::Icmp { ty },
+                IrProto::Other(n) => AclProto::Other(n),
+            },
+        };
+        let family = if packet.src.is_ipv4() { "IPv4" } else { "IPv6" };
+        let Some(v) = cfg.evaluate(iface, &acl_packet) else {
+            return Ok(TargetVerdict {
+                action: Action::Allow,
+                rule: None,
+                place: format!("interface {iface} (zone {})", zone.name),
+                entry: format!(
+                    "none: no {family} ACL is bound inbound on {iface}, nothing filters the packet"
+                ),
+                log: false,
+                note: note.clone(),
+            });
+        };
+        let place = format!(
+            "interface {iface} (zone {}), inbound {family} ACL {}",
+            zone.name, v.acl
+        );
+        let Some(seq) = v.seq else {
+            return Ok(TargetVerdict {
+                action: Action::Deny,
+                rule: None,
+                place,
+                entry: "none: no entry matches, the implicit deny at the end of the ACL drops it"
+                    .into(),
+                log: false,
+                note: note.clone(),
+            });
+        };
+        let e = cfg.acls[&v.acl]
+            .entries
+            .iter()
+            .find(|e| e.seq == seq)
+            .expect("the deciding entry is in its ACL");
+        let line = entry_line(text, &v.acl, seq).unwrap_or_default();
+        Ok(TargetVerdict {
+            action: if v.permit {
+                Action::Allow
+            } else {
+                Action::Deny
+            },
+            rule: v.rule.clone(),
+            place,
+            entry: format!(
+                "`{line}`{}",
+                if v.reply {
+                    " (a stateless return entry)"
+                } else {
+                    ""
+                }
+            ),
+            log: e.log,
+            note,
+        })
+    }
+}
+
+/// The text of entry `seq` in the last definition of ACL `acl` in `text`
+/// (the definition that stays bound), without its indentation.
+pub fn entry_line<'a>(text: &'a str, acl: &str, seq: u32) -> Option<&'a str> {
+    let v4 = format!("ip access-list extended {acl}");
+    let v6 = format!("ipv6 access-list {acl}");
+    let (p4, p6) = (format!("{seq} "), format!("sequence {seq} "));
+    let mut inside = false;
+    let mut found = None;
+    for line in text.lines() {
+        match line.strip_prefix(' ') {
+            Some(child) => {
+                if inside && (child.starts_with(&p4) || child.starts_with(&p6)) {
+                    found = Some(child);
+                }
+            }
+            None => {
+                inside = line == v4 || line == v6;
+                if inside {
+                    found = None;
+                }
+            }
+        }
+    }
+    found
+}
