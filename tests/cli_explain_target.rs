@@ -242,11 +242,70 @@ fn cisco_a_missing_binding_in_the_file_is_unfiltered_and_disagrees() {
     assert!(out.contains("cisco DISAGREES with the policy"), "{out}");
 }
 
+// ------------------------------------------------------------------ pfsense
+
+#[test]
+fn pfsense_agrees_with_the_policy_on_every_probe() {
+    every_probe_agrees("pfsense");
+}
+
+#[test]
+fn pfsense_tampered_deny_is_a_disagreement() {
+    tampered_copy_disagrees("pfsense", "xml", |file| {
+        // The first rule of every interface is its contec-cms8000.out
+        // block; turn every one of them into a pass.
+        let text = std::fs::read_to_string(file).unwrap();
+        let mut out = String::new();
+        let mut changed = 0;
+        let mut pending_block = false;
+        for line in text.lines() {
+            if line.trim() == "<type>block</type>" {
+                pending_block = true;
+            }
+            if pending_block && line.contains("<descr>contec-cms8000.out") {
+                // Rewrite the type line already written for this rule.
+                let at = out.rfind("<type>block</type>").unwrap();
+                out.replace_range(at..at + "<type>block</type>".len(), "<type>pass</type>");
+                changed += 1;
+            }
+            if line.contains("<descr>") {
+                pending_block = false;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        assert!(changed > 0);
+        std::fs::write(file, out).unwrap();
+    });
+}
+
+#[test]
+fn pfsense_unreadable_files_are_usage_errors() {
+    unreadable_files_are_usage_errors("pfsense", "xml");
+}
+
+#[test]
+fn pfsense_quotes_the_deciding_rule_and_the_interface() {
+    let (code, out, _) = explain("pfsense", "10.20.8.5", "202.114.4.119", "tcp/515", &[]);
+    assert_eq!(code, 0, "{out}");
+    let (entry, verdict, _) = target_section("pfsense", &out);
+    assert!(
+        out.contains("\n  interface opt4 (zone monitor-quarantine)\n"),
+        "{out}"
+    );
+    assert!(
+        entry.starts_with("  deciding entry (rule `contec-cms8000.out`): tracker ")
+            && entry.contains(": `block inet from WW_MONITOR_QUARANTINE to WW_CONTEC_CMS8000 log` (\"contec-cms8000.out: "),
+        "{out}"
+    );
+    assert_eq!(verdict, "  verdict: deny, logged");
+}
+
 // ------------------------------------------------------------------ not yet
 
 #[test]
 fn targets_without_a_reader_are_a_usage_error() {
-    for target in ["nftables", "pfsense", "panos"] {
+    for target in ["nftables", "panos"] {
         let (code, out, err) = explain(target, "10.20.1.7", "8.8.8.8", "udp/53", &[]);
         if code == 2 && err.contains("not yet available for this target") {
             continue;

@@ -219,8 +219,8 @@ pub struct TargetVerdict {
     /// e.g. "no ACL bound").
     pub entry: String,
     pub log: bool,
-    /// A caveat about how far the answer holds on the device.
-    pub note: Option<String>,
+    /// Caveats about how far the answer holds on the device.
+    pub notes: Vec<String>,
 }
 
 /// Evaluates a packet against a target's rendered output, parsed back.
@@ -246,6 +246,9 @@ pub trait TargetEvaluator {
 pub fn target_evaluator(target: &str) -> Option<Box<dyn TargetEvaluator>> {
     match target {
         crate::render::cisco::TARGET => Some(Box::new(crate::render::cisco::readback::Evaluator)),
+        crate::render::pfsense::TARGET => {
+            Some(Box::new(crate::render::pfsense::readback::Evaluator))
+        }
         _ => None,
     }
 }
@@ -312,7 +315,7 @@ impl TargetVerdict {
             self.action,
             if self.log { ", logged" } else { "" }
         );
-        if let Some(note) = &self.note {
+        for note in &self.notes {
             let _ = writeln!(s, "  note: {note}");
         }
         match agreement {

@@ -787,7 +787,7 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
         // Traffic inside one zone reaches the router only when it is
         // routed between subnets of the zone's interface; within one subnet
         // it is switched and never meets the ACL.
-        let note = ir
+        let notes: Vec<String> = ir
             .zone_of(packet.dst)
             .is_some_and(|d| d.name == zone.name)
             .then(|| {
@@ -797,7 +797,9 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
                      (docs/targets/cisco.md, \"Not covered\")",
                     zone.name
                 )
-            });
+            })
+            .into_iter()
+            .collect();
         let acl_packet = AclPacket {
             src: packet.src,
             dst: packet.dst,
@@ -825,7 +827,7 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
                     "none: no {family} ACL is bound inbound on {iface}, nothing filters the packet"
                 ),
                 log: false,
-                note: note.clone(),
+                notes: notes.clone(),
             });
         };
         let place = format!(
@@ -840,7 +842,7 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
                 entry: "none: no entry matches, the implicit deny at the end of the ACL drops it"
                     .into(),
                 log: false,
-                note: note.clone(),
+                notes: notes.clone(),
             });
         };
         let e = cfg.acls[&v.acl]
@@ -866,7 +868,7 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
                 }
             ),
             log: e.log,
-            note,
+            notes,
         })
     }
 }
