@@ -301,11 +301,86 @@ fn pfsense_quotes_the_deciding_rule_and_the_interface() {
     assert_eq!(verdict, "  verdict: deny, logged");
 }
 
+// ------------------------------------------------------------------ panos
+
+#[test]
+fn panos_agrees_with_the_policy_on_every_probe() {
+    every_probe_agrees("panos");
+}
+
+#[test]
+fn panos_tampered_deny_is_a_disagreement() {
+    tampered_copy_disagrees("panos", "xml", |file| {
+        // The first rule of the rule base is contec-cms8000.out.
+        let text = std::fs::read_to_string(file).unwrap();
+        let at = text.find("<entry name=\"contec-cms8000.out\">").unwrap();
+        let drop = at + text[at..].find("<action>drop</action>").unwrap();
+        let mut out = text.clone();
+        out.replace_range(
+            drop..drop + "<action>drop</action>".len(),
+            "<action>allow</action>",
+        );
+        std::fs::write(file, out).unwrap();
+    });
+}
+
+#[test]
+fn panos_unreadable_files_are_usage_errors() {
+    unreadable_files_are_usage_errors("panos", "xml");
+}
+
+#[test]
+fn panos_quotes_the_deciding_rule_and_the_zones() {
+    let (code, out, _) = explain("panos", "10.20.1.7", "10.10.0.14", "udp/514", &[]);
+    assert_eq!(code, 0, "{out}");
+    let (entry, verdict, _) = target_section("panos", &out);
+    assert!(
+        out.contains(
+            "\n  from zone icu-devices (policy zone icu-devices) to zone infrastructure (policy zone infrastructure)\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        entry.starts_with("  deciding entry (rule `devices-to-syslog`): rule ")
+            && entry.contains(": `devices-to-syslog from ")
+            && entry.contains(" destination syslog-collector ")
+            && entry.ends_with(" action allow`"),
+        "{out}"
+    );
+    assert_eq!(verdict, "  verdict: allow");
+}
+
+#[test]
+fn panos_removed_final_deny_lets_intrazone_traffic_through_and_disagrees() {
+    // Without wardwall's final deny, PAN-OS's predefined intrazone-default
+    // allows what the policy denies between two staff PCs.
+    let (dir, file) = build("panos", "xml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let start = text.find("<entry name=\"wardwall-default-deny\">").unwrap();
+    let end = start + text[start..].find("</entry>").unwrap() + "</entry>".len();
+    let mut cut = text.clone();
+    cut.replace_range(start..end, "");
+    std::fs::write(&file, cut).unwrap();
+    let against = ["--against", dir.path().to_str().unwrap()];
+    let (code, out, err) = explain("panos", "10.40.1.1", "10.40.1.2", "tcp/22", &against);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("PAN-OS's predefined intrazone-default rule decides"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "panos DISAGREES with the policy: the policy says deny, the target says allow"
+        ),
+        "{out}"
+    );
+}
+
 // ------------------------------------------------------------------ not yet
 
 #[test]
 fn targets_without_a_reader_are_a_usage_error() {
-    for target in ["nftables", "panos"] {
+    for target in ["nftables"] {
         let (code, out, err) = explain(target, "10.20.1.7", "8.8.8.8", "udp/53", &[]);
         if code == 2 && err.contains("not yet available for this target") {
             continue;

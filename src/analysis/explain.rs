@@ -249,6 +249,7 @@ pub fn target_evaluator(target: &str) -> Option<Box<dyn TargetEvaluator>> {
         crate::render::pfsense::TARGET => {
             Some(Box::new(crate::render::pfsense::readback::Evaluator))
         }
+        crate::render::panos::TARGET => Some(Box::new(crate::render::panos::readback::Evaluator)),
         _ => None,
     }
 }
