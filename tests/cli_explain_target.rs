@@ -376,20 +376,96 @@ fn panos_removed_final_deny_lets_intrazone_traffic_through_and_disagrees() {
     );
 }
 
-// ------------------------------------------------------------------ not yet
+// ------------------------------------------------------------------ nftables
 
 #[test]
-fn targets_without_a_reader_are_a_usage_error() {
-    for target in ["nftables"] {
-        let (code, out, err) = explain(target, "10.20.1.7", "8.8.8.8", "udp/53", &[]);
-        if code == 2 && err.contains("not yet available for this target") {
-            continue;
-        }
-        // Implemented targets answer (agree or not) instead.
-        assert!(
-            out.contains(&format!("target {target} (")),
-            "{target}: {out}{err}"
+fn nftables_agrees_with_the_policy_on_every_probe() {
+    every_probe_agrees("nftables");
+}
+
+/// With interface matching, as `build --nft-match-interfaces` renders it.
+#[test]
+fn nftables_with_interface_matching_agrees_on_every_probe() {
+    let mut failures = Vec::new();
+    for probe in HOSPITAL_PROBES {
+        let (code, out, err) = explain(
+            "nftables",
+            probe.src,
+            probe.dst,
+            probe.proto,
+            &["--nft-match-interfaces"],
         );
+        let (entry, _, agreement) = target_section("nftables", &out);
+        if code != 0
+            || agreement != "nftables agrees with the policy"
+            || !entry.starts_with(&format!(
+                "  deciding entry (rule `{}`): ",
+                probe.expect_rule
+            ))
+        {
+            failures.push(format!("{}: exit {code}\n{out}{err}", probe.what));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The option reaches the renderer: the deciding line matches interfaces.
+    let (_, out, _) = explain(
+        "nftables",
+        "10.20.1.7",
+        "10.10.0.14",
+        "udp/514",
+        &["--nft-match-interfaces"],
+    );
+    assert!(
+        out.contains("`iifname { \"icu0\", \"img0\", \"quar0\" } oifname \"infra0\" ip saddr"),
+        "{out}"
+    );
+}
+
+#[test]
+fn nftables_tampered_deny_is_a_disagreement() {
+    tampered_copy_disagrees("nftables", "nft", |file| {
+        tamper(
+            file,
+            "\"wardwall deny contec-cms8000.out: \" drop",
+            "\"wardwall deny contec-cms8000.out: \" accept",
+        )
+    });
+}
+
+#[test]
+fn nftables_unreadable_files_are_usage_errors() {
+    unreadable_files_are_usage_errors("nftables", "nft");
+}
+
+#[test]
+fn nftables_quotes_the_deciding_line_and_the_interfaces() {
+    let (code, out, _) = explain("nftables", "10.20.1.7", "10.10.0.14", "udp/514", &[]);
+    assert_eq!(code, 0, "{out}");
+    let (entry, verdict, _) = target_section("nftables", &out);
+    assert!(
+        out.contains(
+            "\n  table inet wardwall, chain forward: in icu0 (zone icu-devices), out infra0 (zone infrastructure)\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        entry.starts_with("  deciding entry (rule `devices-to-syslog`): line ")
+            && entry.contains(": `ip saddr @g_clinical_devices_v4 ip daddr @c_syslog_collector_v4 udp dport 514 counter accept comment \"devices-to-syslog: "),
+        "{out}"
+    );
+    assert_eq!(verdict, "  verdict: allow");
+    assert!(
+        out.contains("  note: evaluated as the first packet of a new flow (ct state new)\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn every_target_has_an_evaluator() {
+    for target in wardwall::source::TARGETS {
+        let e = wardwall::analysis::explain::target_evaluator(target)
+            .unwrap_or_else(|| panic!("{target} has no evaluator"));
+        assert_eq!(e.target(), *target);
     }
 }
 

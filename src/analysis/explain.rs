@@ -250,6 +250,9 @@ pub fn target_evaluator(target: &str) -> Option<Box<dyn TargetEvaluator>> {
             Some(Box::new(crate::render::pfsense::readback::Evaluator))
         }
         crate::render::panos::TARGET => Some(Box::new(crate::render::panos::readback::Evaluator)),
+        crate::render::nftables::TARGET => {
+            Some(Box::new(crate::render::nftables::readback::Evaluator))
+        }
         _ => None,
     }
 }
