@@ -333,3 +333,87 @@ impl TargetVerdict {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ir() -> Ir {
+        let dir = std::env::temp_dir().join(format!("ww-explain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.kdl");
+        std::fs::write(
+            &path,
+            r#"policy "t"
+zone "a" {
+    prefix "10.1.0.0/16"
+}
+zone "b" {
+    prefix "10.2.0.0/16"
+}
+rules {
+    reject "r1" {
+        from "a"
+        to "b"
+        service "ssh"
+    }
+    allow "r2" {
+        from "a"
+        to "b"
+        service "https"
+    }
+}"#,
+        )
+        .unwrap();
+        let c = crate::compile(&path, "2026-01-01".parse().unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        c.ir.unwrap_or_else(|| panic!("{:?}", c.diagnostics))
+    }
+
+    fn answer(action: Action, rule: Option<&str>) -> TargetVerdict {
+        TargetVerdict {
+            action,
+            rule: rule.map(str::to_string),
+            place: String::new(),
+            entry: String::new(),
+            log: false,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn agreement_needs_the_verdict_and_the_rule() {
+        let ir = ir();
+        let reject = ir.evaluate(&Packet::parse("10.1.0.1", "10.2.0.1", "tcp/22").unwrap());
+        assert_eq!(ir.verdict_rule_name(&reject), "r1");
+        // A reject the target renders as a drop still stops the packet.
+        assert_eq!(
+            compare(&ir, &reject, &answer(Action::Deny, Some("r1"))),
+            Agreement::Agrees
+        );
+        let Agreement::Disagrees(why) = compare(&ir, &reject, &answer(Action::Allow, Some("r1")))
+        else {
+            panic!("a pass is not a reject")
+        };
+        assert_eq!(why, ["the policy says reject, the target says allow"]);
+        let Agreement::Disagrees(why) = compare(&ir, &reject, &answer(Action::Deny, Some("r2")))
+        else {
+            panic!("another rule decided")
+        };
+        assert_eq!(why, ["the policy decides by `r1`, the target by `r2`"]);
+        // No rule on the target's side: held to the verdict only.
+        assert_eq!(
+            compare(&ir, &reject, &answer(Action::Deny, None)),
+            Agreement::Agrees
+        );
+        let default = ir.evaluate(&Packet::parse("10.2.0.1", "10.1.0.1", "tcp/22").unwrap());
+        assert_eq!(
+            compare(&ir, &default, &answer(Action::Deny, Some("default"))),
+            Agreement::Agrees
+        );
+        assert!(matches!(
+            compare(&ir, &default, &answer(Action::Allow, None)),
+            Agreement::Disagrees(_)
+        ));
+    }
+}

@@ -618,6 +618,20 @@ pub fn rule_name(descr: &str) -> Option<&str> {
     }
 }
 
+/// The policy rule a description names ([`rule_name`]); a name cut by the
+/// 52-byte limit is mapped to the one rule of `ir` it starts.
+pub fn policy_rule_name(ir: &Ir, descr: &str) -> Option<String> {
+    if let Some(name) = rule_name(descr) {
+        return Some(name.to_string());
+    }
+    let cut = descr.strip_suffix("...")?;
+    let mut hits = ir.rules.iter().filter(|r| r.name.starts_with(cut));
+    match (hits.next(), hits.next()) {
+        (Some(r), None) => Some(r.name.clone()),
+        _ => None,
+    }
+}
+
 /// `explain --target pfsense`: the packet arrives on the pfSense interface
 /// bound to its source's zone and is decided by the first rule of that
 /// interface that matches it.
@@ -684,7 +698,7 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
         };
         Ok(TargetVerdict {
             action,
-            rule: rule_name(&rule.descr).map(str::to_string),
+            rule: policy_rule_name(ir, &rule.descr),
             place,
             entry: format!(
                 "tracker {}: `{}` (\"{}\")",
@@ -740,5 +754,42 @@ fn pfsense_own_rules(packet: &Packet) -> Option<String> {
                 .into(),
         ),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_names_are_read_from_descriptions_even_when_cut() {
+        assert_eq!(rule_name("allow-web: Staff web"), Some("allow-web"));
+        assert_eq!(rule_name("allow-web"), Some("allow-web"));
+        assert_eq!(rule_name("default: deny the rest of lan"), Some("default"));
+        let long = "a-rule-name-that-is-far-too-long-for-a-pfsense-label-field";
+        let descr = super::super::rule_descr(long, Some("why"));
+        assert!(descr.ends_with("...") && descr.len() <= 52, "{descr}");
+        assert_eq!(rule_name(&descr), None);
+        let dir = std::env::temp_dir().join(format!("ww-pf-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.kdl");
+        std::fs::write(
+            &path,
+            format!(
+                "policy \"t\"\nzone \"a\" {{\n    prefix \"10.1.0.0/16\"\n}}\nrules {{\n    allow \"{long}\" {{\n        from \"a\"\n        to \"a\"\n        service \"https\"\n    }}\n    allow \"{long}-2\" {{\n        from \"a\"\n        to \"a\"\n        service \"ssh\"\n    }}\n    allow \"other\" {{\n        from \"a\"\n        to \"a\"\n        service \"ssh\"\n    }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        let c = crate::compile(&path, "2026-01-01".parse().unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let ir = c.ir.unwrap_or_else(|| panic!("{:?}", c.diagnostics));
+        // Two rules start with the cut name: no guess.
+        assert_eq!(policy_rule_name(&ir, &descr), None);
+        assert_eq!(policy_rule_name(&ir, "other"), Some("other".into()));
+        let ir_one = Ir {
+            rules: ir.rules[..1].to_vec(),
+            ..ir.clone()
+        };
+        assert_eq!(policy_rule_name(&ir_one, &descr), Some(long.to_string()));
     }
 }
