@@ -2,10 +2,13 @@
 //!
 //! * snapshots of both forms (hospital policy and focused policies);
 //! * the XML is loaded by pan-os-python (`tests/panos/parse_xml.py`), and the
-//!   parsed rule base is evaluated first-match here (zones from addresses,
-//!   groups resolved, services and applications, PAN-OS's built-in
-//!   intrazone allow / interzone deny after the last rule) against the IR
-//!   evaluator for every hospital probe and for seeded random packets;
+//!   parsed rule base is evaluated first-match by the library's evaluator
+//!   (`wardwall::render::panos::readback`: zones from addresses, groups
+//!   resolved, services and applications, PAN-OS's built-in intrazone allow
+//!   / interzone deny after the last rule) against the IR evaluator for
+//!   every hospital probe and for seeded random packets;
+//! * the library's own XML reader (behind `explain --target panos`) must
+//!   read the same rule base as pan-os-python;
 //! * the `set` form is read by a strict parser of the subset wardwall emits
 //!   and must describe the same rule base as the XML;
 //! * descriptions full of quoting and injection attempts change no rule and

@@ -5,9 +5,11 @@
 //! filter.inc turns it into pf rules. Its verdict must equal the IR
 //! evaluator's for every probe and for seeded random packets.
 //!
-//! The parser and evaluator here are written from pfSense's documented
-//! behaviour (see `docs/targets/pfsense.md`), not from the renderer's code:
-//! they have their own ICMP and protocol tables and their own port rules.
+//! The parser and evaluator (`wardwall::render::pfsense::readback`, which
+//! `explain --target pfsense` also uses) are written from pfSense's
+//! documented behaviour (see `docs/targets/pfsense.md`), not from the
+//! renderer's code: they have their own ICMP and protocol tables and their
+//! own port rules.
 
 mod common;
 
