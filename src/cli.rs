@@ -212,7 +212,7 @@ struct ExplainArgs {
     target: Option<String>,
     /// With --target: read the target's rendered file from DIR
     /// (DIR/<target>/<policy>.<ext>, as `build -o DIR` writes it, e.g. a
-    /// config pulled from a device) instead of rendering the policy now.
+    /// copy of the deployed file) instead of rendering the policy now.
     #[arg(long, value_name = "DIR", requires = "target")]
     against: Option<PathBuf>,
     /// With --target: directory of template overrides, as for `build`.
