@@ -969,6 +969,7 @@ fn the_cisco_acl_package_reads_the_same_entries() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut compared = 0;
+    let mut members_compared = 0;
     for path in policy_files() {
         let ir = compile(&path);
         let Ok(files) = Cisco.render(&ir, &Templates::default()) else {
@@ -989,6 +990,8 @@ fn the_cisco_acl_package_reads_the_same_entries() {
             String::from_utf8_lossy(&out.stderr)
         );
         let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+        // (ACL, seq) of a service-group entry → members cisco-acl read.
+        let mut members_seen: std::collections::BTreeMap<(String, u32), usize> = Default::default();
         for line in String::from_utf8(out.stdout).unwrap().lines() {
             let rec: serde_json::Value = serde_json::from_str(line).unwrap();
             let acl = rec["acl"].as_str().unwrap();
@@ -1020,17 +1023,44 @@ fn the_cisco_acl_package_reads_the_same_entries() {
                 .find(|e| e.seq == seq)
                 .unwrap_or_else(|| panic!("{acl}: no entry {seq} in our reading"));
             let ctx = format!("{}: {acl} seq {seq}", path.display());
+            // A service-group entry arrives as one record per group member
+            // (the script expands it from its own reading of the group):
+            // compare that member as if it were the entry's service.
+            let mut first_record = true;
+            let (e_proto, e_dport, e_icmp) = match &e.proto {
+                readback::Proto::Group(name) => {
+                    assert_eq!(rec["group"].as_str(), Some(name.as_str()), "{ctx}");
+                    let i = rec["member"].as_u64().unwrap() as usize;
+                    let member = &cfg.services[name].members[i];
+                    *members_seen.entry((acl.to_string(), seq)).or_default() += 1;
+                    members_compared += 1;
+                    // Counted once per entry (below), checked per member.
+                    first_record = i == 0;
+                    match member {
+                        readback::ServiceMember::Tcp(p) => (readback::Proto::Tcp, p.clone(), None),
+                        readback::ServiceMember::Udp(p) => (readback::Proto::Udp, p.clone(), None),
+                        readback::ServiceMember::Icmp(t) => {
+                            (readback::Proto::Icmp, readback::Ports::All, *t)
+                        }
+                    }
+                }
+                other => {
+                    assert!(rec.get("group").is_none(), "{ctx}");
+                    (other.clone(), e.dport.clone(), e.icmp)
+                }
+            };
             assert_eq!(
                 rec["action"],
                 if e.permit { "permit" } else { "deny" },
                 "{ctx}"
             );
-            let proto = match e.proto {
+            let proto = match e_proto {
                 readback::Proto::Any => None,
                 readback::Proto::Tcp => Some(6),
                 readback::Proto::Udp => Some(17),
                 readback::Proto::Icmp => Some(1),
                 readback::Proto::Number(n) => Some(u64::from(n)),
+                readback::Proto::Group(_) => unreachable!("expanded above"),
             };
             assert_eq!(rec["protocol"].as_u64(), proto, "{ctx}");
             assert_eq!(rec["src"], addr_string(&e.src), "{ctx}");
@@ -1044,7 +1074,7 @@ fn the_cisco_acl_package_reads_the_same_entries() {
                     .collect()
             };
             assert_eq!(nums("sports"), port_list(&e.sport), "{ctx}");
-            assert_eq!(nums("dports"), port_list(&e.dport), "{ctx}");
+            assert_eq!(nums("dports"), port_list(&e_dport), "{ctx}");
             let flags: Vec<&str> = rec["flags"]
                 .as_array()
                 .unwrap()
@@ -1055,7 +1085,7 @@ fn the_cisco_acl_package_reads_the_same_entries() {
             if e.established {
                 want.push("established".into());
             }
-            if let Some(t) = e.icmp {
+            if let Some(t) = e_icmp {
                 want.push(
                     wardwall::render::cisco::icmp_keyword(t, wardwall::ir::Family::V4)
                         .map_or_else(|| t.to_string(), str::to_string),
@@ -1067,8 +1097,25 @@ fn the_cisco_acl_package_reads_the_same_entries() {
                 usize::from(e.log),
                 "{ctx}"
             );
-            *seen.entry(acl.to_string()).or_default() += 1;
-            compared += 1;
+            if first_record {
+                *seen.entry(acl.to_string()).or_default() += 1;
+                compared += 1;
+            }
+        }
+        // Every member of every service-group entry was read, once.
+        for ((acl, seq), n) in &members_seen {
+            let stable = acl
+                .rsplit_once('-')
+                .map_or(acl.as_str(), |(b, h)| if h.len() == 16 { b } else { acl });
+            let e = cfg.acls[stable]
+                .entries
+                .iter()
+                .find(|e| e.seq == *seq)
+                .unwrap();
+            let readback::Proto::Group(g) = &e.proto else {
+                unreachable!()
+            };
+            assert_eq!(*n, cfg.services[g].members.len(), "{acl} seq {seq}");
         }
         // Every entry of every IPv4 ACL (versioned and stable) was read.
         for (name, acl) in &cfg.acls {
@@ -1083,6 +1130,11 @@ fn the_cisco_acl_package_reads_the_same_entries() {
         }
     }
     assert!(compared > 100, "only {compared} entries compared");
+    // The service-group form is exercised (the hospital policy uses it).
+    assert!(
+        members_compared > 10,
+        "only {members_compared} service-group members compared"
+    );
 }
 
 #[test]
