@@ -24,6 +24,12 @@
 //!    would otherwise kill neighbour discovery),
 //! 5. an explicit final `deny ip any any log` (`deny ipv6 any any log`).
 //!
+//! Sides with several prefixes become content-named network object groups.
+//! In IPv4, a forward entry whose service would need two entries or more
+//! becomes one content-named `object-group service` and one entry naming it
+//! in the protocol position (`forward_aces`); return entries and IPv6 keep
+//! plain entries.
+//!
 //! Every target decision (names, sequence numbers, remarks, wildcards) is
 //! made here; the template `targets/cisco/acl.ios.j2` only lays the lines out.
 
@@ -102,7 +108,8 @@ pub struct View {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct GroupView {
-    /// `network` (IPv4) or `v6-network` (IPv6).
+    /// `network` (IPv4), `v6-network` (IPv6) or `service` (IPv4 services;
+    /// `entries` are then member lines such as `tcp eq 2575`).
     pub kind: &'static str,
     pub name: String,
     pub description: String,
