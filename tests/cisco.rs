@@ -1027,9 +1027,17 @@ fn services_that_need_several_entries_become_one_service_group_entry() {
                 .all(|e| !e.reply || !matches!(e.proto, P::Group(_)))
         );
     }
-    for name in cfg.services.keys() {
+    for (name, group) in &cfg.services {
         let def = format!("object-group service {name}\n");
         assert_eq!(text.matches(&def).count(), 1, "{name}");
+        // Each member reads back to its own line.
+        let body: Vec<&str> = text[text.find(&def).unwrap() + def.len()..]
+            .lines()
+            .take_while(|l| l.starts_with(' '))
+            .filter(|l| !l.starts_with(" description "))
+            .collect();
+        let shown: Vec<String> = group.members.iter().map(|m| format!(" {m}")).collect();
+        assert_eq!(body, shown, "{name}");
         let first_use = text.find(&format!("object-group {name} ")).unwrap();
         assert!(text.find(&def).unwrap() < first_use, "{name}");
     }
@@ -1057,7 +1065,38 @@ fn a_missing_group_member_is_caught_by_the_exact_semantics() {
         },
     };
     assert!(expected(&ir, &packet));
-    assert!(cfg.evaluate("Vlan2", &packet).unwrap().permit);
+    let v = cfg.evaluate("Vlan2", &packet).unwrap();
+    assert!(v.permit);
+    // The deciding entry names the group; the member that matched is
+    // available to `explain`, in the file's own words.
+    let e = cfg.acls[&v.acl]
+        .entries
+        .iter()
+        .find(|e| Some(e.seq) == v.seq)
+        .unwrap();
+    let m = cfg.matching_member(e, &packet).unwrap();
+    assert_eq!(m.to_string(), "udp eq 6001");
+    assert!(text.contains(&format!("\n {m}\n")));
+    let tcp = AclPacket {
+        proto: AclProto::Tcp {
+            sport: EPHEMERAL,
+            dport: 8005,
+            ack_or_rst: false,
+        },
+        ..packet
+    };
+    assert_eq!(
+        cfg.matching_member(e, &tcp).unwrap().to_string(),
+        "tcp range 8000 8010"
+    );
+    let other = AclPacket {
+        proto: AclProto::Udp {
+            sport: EPHEMERAL,
+            dport: 6002,
+        },
+        ..packet
+    };
+    assert_eq!(cfg.matching_member(e, &other), None);
     let name = match &forward_entries(&cfg, "WW-b-IN4", "b-to-a-mixed")[0].proto {
         readback::Proto::Group(g) => g.clone(),
         _ => unreachable!(),

@@ -143,6 +143,32 @@ impl ServiceMember {
     }
 }
 
+/// The member's line in the group, as wardwall writes it (`tcp eq 2575`,
+/// `udp range 6661 6670`, `icmp echo`, `tcp`).
+impl fmt::Display for ServiceMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (proto, ports) = match self {
+            ServiceMember::Tcp(p) => ("tcp", p),
+            ServiceMember::Udp(p) => ("udp", p),
+            ServiceMember::Icmp(None) => return f.write_str("icmp"),
+            ServiceMember::Icmp(Some(t)) => {
+                return match super::icmp_keyword(*t, Family::V4) {
+                    Some(k) => write!(f, "icmp {k}"),
+                    None => write!(f, "icmp {t}"),
+                };
+            }
+        };
+        match ports {
+            Ports::All => f.write_str(proto),
+            Ports::Eq(v) => {
+                write!(f, "{proto} eq")?;
+                v.iter().try_for_each(|p| write!(f, " {p}"))
+            }
+            Ports::Range(a, b) => write!(f, "{proto} range {a} {b}"),
+        }
+    }
+}
+
 /// An IPv4 service object group (`object-group service`), members in file
 /// order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,6 +253,23 @@ impl Config {
             rule: hit.and_then(|e| e.rule.clone()),
             reply: hit.is_some_and(|e| e.reply),
         })
+    }
+
+    /// For an entry naming a service group that matches `packet`: the
+    /// first member that matches it (what `explain` can quote). `None` for
+    /// other entries or when the entry does not match.
+    pub fn matching_member(&self, e: &Entry, packet: &AclPacket) -> Option<&ServiceMember> {
+        let Proto::Group(g) = &e.proto else {
+            return None;
+        };
+        if !self.entry_matches(e, packet) {
+            return None;
+        }
+        self.services
+            .get(g)?
+            .members
+            .iter()
+            .find(|m| m.matches(&packet.proto))
     }
 
     fn addr_matches(&self, a: &Addr, ip: IpAddr) -> bool {
