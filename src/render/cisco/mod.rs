@@ -1362,6 +1362,70 @@ mod tests {
     }
 
     #[test]
+    fn service_members_only_for_forms_a_group_carries() {
+        let ace = |proto: AceProto, dport: PortMatch, icmp: Option<u8>| Ace {
+            permit: true,
+            proto,
+            src: AceAddr::Any,
+            sport: PortMatch::All,
+            dst: AceAddr::Any,
+            dport,
+            established: false,
+            icmp,
+            log: false,
+        };
+        let m = |a: &Ace| service_members(a);
+        assert_eq!(
+            m(&ace(AceProto::Tcp, PortMatch::Eq(vec![80, 443]), None)),
+            Some(vec!["tcp eq 80".to_string(), "tcp eq 443".to_string()])
+        );
+        assert_eq!(
+            m(&ace(AceProto::Udp, PortMatch::Range(6661, 6670), None)),
+            Some(vec!["udp range 6661 6670".to_string()])
+        );
+        assert_eq!(
+            m(&ace(AceProto::Tcp, PortMatch::All, None)),
+            Some(vec!["tcp".to_string()])
+        );
+        assert_eq!(
+            m(&ace(AceProto::Icmp, PortMatch::All, None)),
+            Some(vec!["icmp".to_string()])
+        );
+        assert_eq!(
+            m(&ace(AceProto::Icmp, PortMatch::All, Some(8))),
+            Some(vec!["icmp echo".to_string()])
+        );
+        // Numeric ICMP types, other protocols, `ip`, source ports and
+        // `established` (return entries) never go into a group.
+        assert_eq!(m(&ace(AceProto::Icmp, PortMatch::All, Some(1))), None);
+        assert_eq!(m(&ace(AceProto::Number(47), PortMatch::All, None)), None);
+        assert_eq!(m(&ace(AceProto::Ip, PortMatch::All, None)), None);
+        let mut ret = ace(AceProto::Tcp, PortMatch::All, None);
+        ret.sport = PortMatch::Eq(vec![443]);
+        ret.established = true;
+        assert_eq!(m(&ret), None);
+    }
+
+    #[test]
+    fn service_group_names_are_content_hashes() {
+        let mut g = Groups::default();
+        let a = g
+            .service(vec!["tcp eq 53".into(), "udp eq 53".into()])
+            .unwrap();
+        let b = g
+            .service(vec!["tcp eq 53".into(), "udp eq 53".into()])
+            .unwrap();
+        let c = g
+            .service(vec!["udp eq 53".into(), "tcp eq 53".into()])
+            .unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.starts_with("WW-SVC-") && a.len() == 7 + 16, "{a}");
+        assert_eq!(g.views().len(), 2);
+        assert!(g.views().iter().all(|v| v.kind == "service"));
+    }
+
+    #[test]
     fn icmp_keywords_are_unique_per_family() {
         for f in [Family::V4, Family::V6] {
             let mut seen = BTreeSet::new();
