@@ -5,7 +5,11 @@
 //! groups and ACLs, bind them to interfaces, delete ACLs) and refuses
 //! anything outside the emitted subset, and any step that would leave an
 //! interface unprotected: binding an ACL that does not exist, deleting an
-//! ACL that is still bound, redefining an ACL or group without deleting it.
+//! ACL that is still bound, redefining an ACL or group without deleting it,
+//! using a group before it is defined. IPv4 entries may name an IOS-XE
+//! `object-group service` in the protocol position; its members are read
+//! exactly (`tcp|udp eq P`, `tcp|udp range A B`, bare `tcp`/`udp`/`icmp`,
+//! `icmp KEYWORD`) and an entry matches when any member does.
 //! The final state is what [`Config::evaluate`] answers from; tests hold it
 //! to the IR's reference evaluator, and `wardwall explain --target cisco`
 //! can answer from it.
@@ -36,13 +40,18 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// Protocol of an entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Proto {
     Any,
     Tcp,
     Udp,
     Icmp,
     Number(u8),
+    /// `object-group NAME` in the protocol position: the entry matches a
+    /// packet one member of service group `NAME` ([`Config::services`])
+    /// matches (IPv4 only; the entry carries no ports, `established` or
+    /// ICMP type of its own).
+    Group(String),
 }
 
 /// An address match.
@@ -112,6 +121,61 @@ pub struct Group {
     pub nets: Vec<IpNet>,
 }
 
+/// One member of a service object group: TCP or UDP with destination ports
+/// (`Ports::All` for the bare protocol), or ICMP with a type (`None` for
+/// every type).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceMember {
+    Tcp(Ports),
+    Udp(Ports),
+    Icmp(Option<u8>),
+}
+
+impl ServiceMember {
+    /// Whether the member matches a packet's protocol fields.
+    pub fn matches(&self, p: &AclProto) -> bool {
+        match (self, p) {
+            (ServiceMember::Tcp(ports), AclProto::Tcp { dport, .. })
+            | (ServiceMember::Udp(ports), AclProto::Udp { dport, .. }) => ports.matches(*dport),
+            (ServiceMember::Icmp(t), AclProto::Icmp { ty }) => t.is_none_or(|t| t == *ty),
+            _ => false,
+        }
+    }
+}
+
+/// The member's line in the group, as wardwall writes it (`tcp eq 2575`,
+/// `udp range 6661 6670`, `icmp echo`, `tcp`).
+impl fmt::Display for ServiceMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (proto, ports) = match self {
+            ServiceMember::Tcp(p) => ("tcp", p),
+            ServiceMember::Udp(p) => ("udp", p),
+            ServiceMember::Icmp(None) => return f.write_str("icmp"),
+            ServiceMember::Icmp(Some(t)) => {
+                return match super::icmp_keyword(*t, Family::V4) {
+                    Some(k) => write!(f, "icmp {k}"),
+                    None => write!(f, "icmp {t}"),
+                };
+            }
+        };
+        match ports {
+            Ports::All => f.write_str(proto),
+            Ports::Eq(v) => {
+                write!(f, "{proto} eq")?;
+                v.iter().try_for_each(|p| write!(f, " {p}"))
+            }
+            Ports::Range(a, b) => write!(f, "{proto} range {a} {b}"),
+        }
+    }
+}
+
+/// An IPv4 service object group (`object-group service`), members in file
+/// order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceGroup {
+    pub members: Vec<ServiceMember>,
+}
+
 /// Inbound bindings of one interface.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Binding {
@@ -122,7 +186,11 @@ pub struct Binding {
 /// The router state after the file ran.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
+    /// Network object groups (`object-group network` / `v6-network`).
     pub groups: BTreeMap<String, Group>,
+    /// Service object groups (`object-group service`); names are unique
+    /// across both maps.
+    pub services: BTreeMap<String, ServiceGroup>,
     pub acls: BTreeMap<String, Acl>,
     pub interfaces: BTreeMap<String, Binding>,
 }
@@ -187,6 +255,23 @@ impl Config {
         })
     }
 
+    /// For an entry naming a service group that matches `packet`: the
+    /// first member that matches it (what `explain` can quote). `None` for
+    /// other entries or when the entry does not match.
+    pub fn matching_member(&self, e: &Entry, packet: &AclPacket) -> Option<&ServiceMember> {
+        let Proto::Group(g) = &e.proto else {
+            return None;
+        };
+        if !self.entry_matches(e, packet) {
+            return None;
+        }
+        self.services
+            .get(g)?
+            .members
+            .iter()
+            .find(|m| m.matches(&packet.proto))
+    }
+
     fn addr_matches(&self, a: &Addr, ip: IpAddr) -> bool {
         match (a, ip) {
             (Addr::Any, _) => true,
@@ -207,8 +292,15 @@ impl Config {
         if !self.addr_matches(&e.src, p.src) || !self.addr_matches(&e.dst, p.dst) {
             return false;
         }
-        match (e.proto, p.proto) {
+        match (&e.proto, p.proto) {
             (Proto::Any, _) => true,
+            (Proto::Group(g), proto) => {
+                p.src.is_ipv4()
+                    && self
+                        .services
+                        .get(g)
+                        .is_some_and(|g| g.members.iter().any(|m| m.matches(&proto)))
+            }
             (
                 Proto::Tcp,
                 AclProto::Tcp {
@@ -221,7 +313,7 @@ impl Config {
                 e.sport.matches(sport) && e.dport.matches(dport)
             }
             (Proto::Icmp, AclProto::Icmp { ty }) => e.icmp.is_none_or(|t| t == ty),
-            (Proto::Number(n), AclProto::Other(m)) => n == m,
+            (Proto::Number(n), AclProto::Other(m)) => *n == m,
             _ => false,
         }
     }
@@ -232,6 +324,7 @@ impl Config {
 enum Block {
     None,
     Group(String),
+    Service(String),
     Acl(String),
     Interface(String),
 }
@@ -270,6 +363,7 @@ pub fn parse(text: &str) -> Result<Config, ParseError> {
             match &block {
                 Block::None => return Err(err("indented line outside a block".into())),
                 Block::Group(g) => group_line(&mut cfg, g, child).map_err(err)?,
+                Block::Service(g) => service_line(&mut cfg, g, child).map_err(err)?,
                 Block::Acl(a) => {
                     let a = a.clone();
                     let state = blocks.entry(a.clone()).or_default();
@@ -284,6 +378,19 @@ pub fn parse(text: &str) -> Result<Config, ParseError> {
         match words.as_slice() {
             ["!", ..] => {}
             ["end"] => ended = true,
+            ["object-group", "service", name] => {
+                check_name(name).map_err(err)?;
+                if cfg.groups.contains_key(*name) || cfg.services.contains_key(*name) {
+                    return Err(err(format!("object-group `{name}` defined twice")));
+                }
+                cfg.services.insert(
+                    name.to_string(),
+                    ServiceGroup {
+                        members: Vec::new(),
+                    },
+                );
+                block = Block::Service(name.to_string());
+            }
             ["object-group", kind, name] => {
                 let family = match *kind {
                     "network" => Family::V4,
@@ -291,7 +398,7 @@ pub fn parse(text: &str) -> Result<Config, ParseError> {
                     k => return Err(err(format!("unknown object-group kind `{k}`"))),
                 };
                 check_name(name).map_err(err)?;
-                if cfg.groups.contains_key(*name) {
+                if cfg.groups.contains_key(*name) || cfg.services.contains_key(*name) {
                     return Err(err(format!("object-group `{name}` defined twice")));
                 }
                 cfg.groups.insert(
@@ -451,6 +558,53 @@ fn group_line(cfg: &mut Config, group: &str, line: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// One line of an `object-group service`: exactly the member forms the
+/// renderer emits (one `eq` port per line, numeric ports, ICMP by keyword).
+fn service_line(cfg: &mut Config, group: &str, line: &str) -> Result<(), String> {
+    let g = cfg.services.get_mut(group).expect("service block exists");
+    if let Some(d) = line.strip_prefix("description ") {
+        return check_remark(d);
+    }
+    let words: Vec<&str> = line.split(' ').collect();
+    let port = |p: &str| -> Result<u16, String> {
+        if !p.chars().all(|c| c.is_ascii_digit()) || (p.len() > 1 && p.starts_with('0')) {
+            return Err(format!("port `{p}` is not a plain number"));
+        }
+        p.parse().map_err(|_| format!("port `{p}` out of range"))
+    };
+    let ports = |rest: &[&str]| -> Result<Ports, String> {
+        match rest {
+            [] => Ok(Ports::All),
+            ["eq", p] => Ok(Ports::Eq(vec![port(p)?])),
+            ["range", a, b] => {
+                let (a, b) = (port(a)?, port(b)?);
+                if a >= b {
+                    return Err(format!("range {a} {b} is empty or one port"));
+                }
+                Ok(Ports::Range(a, b))
+            }
+            _ => Err(format!("unexpected service member `{line}`")),
+        }
+    };
+    let member = match words.as_slice() {
+        ["tcp", rest @ ..] => ServiceMember::Tcp(ports(rest)?),
+        ["udp", rest @ ..] => ServiceMember::Udp(ports(rest)?),
+        ["icmp"] => ServiceMember::Icmp(None),
+        ["icmp", t] => {
+            if t.chars().all(|c| c.is_ascii_digit()) {
+                return Err(format!("ICMP type `{t}` in a service group: only keywords"));
+            }
+            ServiceMember::Icmp(Some(icmp_type(t, Family::V4)?))
+        }
+        _ => return Err(format!("unexpected service member `{line}`")),
+    };
+    if g.members.contains(&member) {
+        return Err(format!("duplicate service member `{line}`"));
+    }
+    g.members.push(member);
+    Ok(())
+}
+
 fn check_remark(text: &str) -> Result<(), String> {
     if text.len() > REMARK_MAX {
         return Err(format!("remark longer than {REMARK_MAX} characters"));
@@ -556,6 +710,17 @@ fn acl_line(
     };
     let proto = match (family, w.next()) {
         (Family::V4, Some("ip")) | (Family::V6, Some("ipv6")) => Proto::Any,
+        (Family::V4, Some("object-group")) => {
+            let name = w.next().ok_or("missing service group name")?;
+            let g = cfg
+                .services
+                .get(name)
+                .ok_or_else(|| format!("unknown service object-group `{name}`"))?;
+            if g.members.len() < 2 {
+                return Err(format!("service object-group `{name}` is trivial"));
+            }
+            Proto::Group(name.to_string())
+        }
         (_, Some("tcp")) => Proto::Tcp,
         (_, Some("udp")) => Proto::Udp,
         (_, Some("icmp")) => Proto::Icmp,
@@ -570,6 +735,8 @@ fn acl_line(
         }
         (_, other) => return Err(format!("unknown protocol {other:?}")),
     };
+    // A service group entry takes no ports, `established` or ICMP type:
+    // what would follow the addresses is rejected below.
     let has_ports = matches!(proto, Proto::Tcp | Proto::Udp);
     let addr = |w: &mut std::iter::Peekable<std::vec::IntoIter<&str>>| -> Result<Addr, String> {
         match (family, w.next()) {
