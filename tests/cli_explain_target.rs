@@ -213,11 +213,26 @@ fn cisco_quotes_the_deciding_entry_and_the_interface() {
     );
     assert!(
         entry.starts_with("  deciding entry (rule `devices-to-syslog`): `")
-            && entry.contains(" permit udp ")
-            && entry.ends_with(" host 10.10.0.14 eq 514`"),
+            && entry.contains(" permit object-group WW-SVC-")
+            && entry.contains(" host 10.10.0.14` (member `udp eq 514` of object-group WW-SVC-"),
         "{out}"
     );
     assert_eq!(verdict, "  verdict: allow");
+}
+
+/// An entry that names a service object group is quoted with the member
+/// that matched.
+#[test]
+fn cisco_names_the_service_group_member_that_matched() {
+    let (code, out, _) = explain("cisco", "10.10.20.30", "10.10.21.10", "tcp/6665", &[]);
+    assert_eq!(code, 0, "{out}");
+    let (entry, _, _) = target_section("cisco", &out);
+    assert!(
+        entry.starts_with("  deciding entry (rule `clinical-apps-to-hl7`): `")
+            && entry.contains(" permit object-group WW-SVC-")
+            && entry.contains("` (member `tcp range 6661 6670` of object-group WW-SVC-"),
+        "{out}"
+    );
 }
 
 #[test]

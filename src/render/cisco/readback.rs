@@ -1018,6 +1018,11 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
             .find(|e| e.seq == seq)
             .expect("the deciding entry is in its ACL");
         let line = entry_line(text, &v.acl, seq).unwrap_or_default();
+        // An entry naming a service group: which member matched.
+        let member = match (&e.proto, cfg.matching_member(e, &acl_packet)) {
+            (Proto::Group(g), Some(m)) => format!(" (member `{m}` of object-group {g})"),
+            _ => String::new(),
+        };
         Ok(TargetVerdict {
             action: if v.permit {
                 Action::Allow
@@ -1027,7 +1032,7 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
             rule: v.rule.clone(),
             place,
             entry: format!(
-                "`{line}`{}",
+                "`{line}`{member}{}",
                 if v.reply {
                     " (a stateless return entry)"
                 } else {
