@@ -309,3 +309,49 @@ fn the_reader_refuses_what_wardwall_does_not_emit() {
         );
     }
 }
+
+/// The comparison is not vacuous: a moved port, a dropped set element and
+/// a swapped pair of rule blocks are each noticed on the hospital probes.
+#[test]
+fn wrong_rulesets_are_noticed() {
+    let ir = compile(std::path::Path::new("policies/hospital.kdl")).unwrap();
+    let good = render(&ir, false).unwrap();
+    let probes: Vec<Packet> = HOSPITAL_PROBES
+        .iter()
+        .map(|p| Packet::parse(p.src, p.dst, p.proto).unwrap())
+        .collect();
+    let wrong = |text: &str| {
+        let rs = readback::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        probes
+            .iter()
+            .filter(|p| disagreement(&ir, &rs, **p).unwrap().is_some())
+            .count()
+    };
+    assert_eq!(wrong(&good), 0);
+    let moved = good.replacen(
+        "@c_central_station_v4 tcp dport 515 ",
+        "@c_central_station_v4 tcp dport 516 ",
+        1,
+    );
+    assert_ne!(moved, good);
+    assert!(wrong(&moved) > 0, "a moved port");
+    let dropped = good.replacen("            202.114.4.0/24,\n", "", 1);
+    assert_ne!(dropped, good);
+    assert!(wrong(&dropped) > 0, "a dropped advisory element");
+    // Order matters: staff-to-internet moved above the advisory block lets
+    // staff web traffic reach the blocked subnet.
+    let block = |name: &str| {
+        let start = good.find(&format!("        # {name}\n")).unwrap();
+        let end = start + good[start..].find("\n\n").unwrap() + 2;
+        good[start..end].to_string()
+    };
+    let (contec, staff) = (block("contec-cms8000.out"), block("staff-to-internet"));
+    let swapped = good
+        .replacen(&contec, "@@A@@", 1)
+        .replacen(&staff, &contec, 1)
+        .replacen("@@A@@", &staff, 1);
+    assert!(
+        wrong(&swapped) > 0,
+        "an allow moved above the advisory block"
+    );
+}
