@@ -36,7 +36,7 @@
 //! Each region is split into boxes (one family, one source set, one
 //! destination set, one service set), one line each; sets are named by the
 //! policy object whose addresses they are exactly (class, advisory, group,
-//! zone, or a union of whole zones), else listed as CIDRs. Changes that an
+//! zone, or the union of two or three of these), else listed as CIDRs. Changes that an
 //! advisory block or an absolute rule decided (before or after), and newly
 //! allowed traffic from or to a clinical device class or an advisory's
 //! networks, carry highlights.
@@ -379,7 +379,7 @@ pub struct Change {
 /// An address set as shown: the object it is exactly, and its CIDRs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Addresses {
-    /// A policy object (or `a + b` for a union of whole zones, or `any`)
+    /// A policy object (or `a + b` for a union of named sets, or `any`)
     /// whose addresses of this family are exactly this set.
     pub name: Option<String>,
     /// Every CIDR of the set.
@@ -571,13 +571,11 @@ fn decision(ir: &Ir, d: Decider) -> Decision {
 /// Names address sets after the objects and zones of both policies.
 struct Namer {
     exact: BTreeMap<(Family, AddrIntervals), String>,
-    zones: Vec<(String, Family, AddrIntervals)>,
 }
 
 impl Namer {
     fn new(old: &Ir, new: &Ir) -> Self {
         let mut exact = BTreeMap::new();
-        let mut zones = Vec::new();
         let families = [Family::V4, Family::V6];
         for kind in [
             ObjectKind::Class,
@@ -603,16 +601,11 @@ impl Namer {
                     if part.is_empty() {
                         continue;
                     }
-                    exact
-                        .entry((f, part.clone()))
-                        .or_insert_with(|| z.name.clone());
-                    if !zones.iter().any(|(n, zf, _)| n == &z.name && *zf == f) {
-                        zones.push((z.name.clone(), f, part));
-                    }
+                    exact.entry((f, part)).or_insert_with(|| z.name.clone());
                 }
             }
         }
-        Self { exact, zones }
+        Self { exact }
     }
 
     fn describe(&self, family: Family, set: &AddrIntervals) -> Addresses {
@@ -628,26 +621,37 @@ impl Namer {
         } else if let Some(n) = self.exact.get(&(family, set.clone())) {
             Some(n.clone())
         } else {
-            self.zone_union(family, set)
+            self.union_name(family, set)
         };
         Addresses { name, cidrs }
     }
 
-    /// `a + b + c` when `set` is exactly the union of up to three whole zones.
-    fn zone_union(&self, family: Family, set: &AddrIntervals) -> Option<String> {
-        let mut names = Vec::new();
+    /// `a + b + c` when `set` is exactly the union of two or three named
+    /// sets (largest first, the names sorted within equal sizes).
+    fn union_name(&self, family: Family, set: &AddrIntervals) -> Option<String> {
+        let mut parts: Vec<(&AddrIntervals, &str)> = self
+            .exact
+            .iter()
+            .filter(|((f, part), _)| *f == family && part.is_subset(set))
+            .map(|((_, part), name)| (part, name.as_str()))
+            .collect();
+        parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
         let mut covered = AddrIntervals::empty();
-        for (name, f, part) in &self.zones {
-            if *f != family || !part.overlaps(set) {
+        let mut names = Vec::new();
+        for (part, name) in parts {
+            if part.is_subset(&covered) {
                 continue;
             }
-            if !part.is_subset(set) {
+            covered = covered.union(part);
+            names.push(name);
+            if names.len() > 3 {
                 return None;
             }
-            covered = covered.union(part);
-            names.push(name.as_str());
+            if covered == *set {
+                break;
+            }
         }
-        (covered == *set && (2..=3).contains(&names.len())).then(|| names.join(" + "))
+        (covered == *set && names.len() >= 2).then(|| names.join(" + "))
     }
 }
 
