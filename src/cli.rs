@@ -135,8 +135,14 @@ impl RenderArgs {
         };
         let mut files = Vec::new();
         let mut failures = diagnostics::Diagnostics::default();
+        // `-t` wins; otherwise the policy's own `targets`; otherwise all.
+        let selected = if self.targets.is_empty() {
+            &ir.targets
+        } else {
+            &self.targets
+        };
         for renderer in renderers(&options) {
-            if !self.targets.is_empty() && !self.targets.iter().any(|t| t == renderer.target()) {
+            if !selected.is_empty() && !selected.iter().any(|t| t == renderer.target()) {
                 continue;
             }
             match renderer.render(ir, &templates) {

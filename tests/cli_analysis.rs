@@ -155,7 +155,6 @@ fn json_output_carries_analysis_findings() {
     let codes: Vec<&str> = diags.iter().map(|d| str_at(d, &["code"])).collect();
     assert!(codes.contains(&"clinical-internet-egress"));
     assert!(codes.contains(&"redundant-rule"));
-    assert!(codes.contains(&"rule-no-description"));
     // Secondary spans are kept, with their locations.
     let egress = diags
         .iter()

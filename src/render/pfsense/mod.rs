@@ -1028,6 +1028,7 @@ mod tests {
     #[test]
     fn tracker_collisions_are_errors() {
         let ir = crate::ir::Ir {
+            targets: Vec::new(),
             name: "t".into(),
             description: None,
             zones: Vec::new(),
@@ -1054,6 +1055,7 @@ mod tests {
     #[test]
     fn alias_collisions_after_mapping_are_errors() {
         let ir = crate::ir::Ir {
+            targets: Vec::new(),
             name: "t".into(),
             description: None,
             zones: Vec::new(),
