@@ -104,6 +104,7 @@ fn main() {
         .map(|i| rule(&mut rng, &nets, wide, format!("r{i}")))
         .collect();
     let old = Ir {
+        targets: Vec::new(),
         name: "scale".into(),
         description: None,
         zones: Vec::new(),

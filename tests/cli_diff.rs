@@ -55,6 +55,41 @@ fn edit(root: &Path, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
+/// Cuts the rule block starting with `header` (e.g. `allow "x"`) out of
+/// `text`: returns the text without it and the block (up to its closing
+/// brace at rule indentation, with the newline).
+fn cut_rule(text: &str, header: &str) -> (String, String) {
+    let start = text
+        .find(&format!("    {header} {{"))
+        .unwrap_or_else(|| panic!("{header}"));
+    let end = start + text[start..].find("\n    }\n").unwrap() + "\n    }\n".len();
+    (
+        format!("{}{}", &text[..start], &text[end..]),
+        text[start..end].to_string(),
+    )
+}
+
+/// Moves the rule block `header` in the repository's policy to just before
+/// the rule block `before`.
+fn move_rule(root: &Path, header: &str, before: &str) {
+    let path = root.join("policies/hospital.kdl");
+    let (rest, block) = cut_rule(&std::fs::read_to_string(&path).unwrap(), header);
+    let anchor = format!("    {before} {{");
+    assert!(rest.contains(&anchor), "{before}");
+    std::fs::write(
+        &path,
+        rest.replacen(&anchor, &format!("{block}\n{anchor}"), 1),
+    )
+    .unwrap();
+}
+
+/// Deletes the rule block `header` from the repository's policy.
+fn delete_rule(root: &Path, header: &str) {
+    let path = root.join("policies/hospital.kdl");
+    let (rest, _) = cut_rule(&std::fs::read_to_string(&path).unwrap(), header);
+    std::fs::write(&path, rest).unwrap();
+}
+
 fn snapshot(name: &str, text: &str) {
     insta::with_settings!({
         snapshot_path => "../snapshots",
@@ -185,11 +220,7 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     let root = dir.path();
     // Drop the advisory block and open the HL7 listeners to the Contec
     // monitors; narrow the listener block at the same time.
-    edit(
-        root,
-        "    block-advisory \"contec-cms8000\" {\n        description \"CISA ICSMA-25-030-01 / FDA: block 202.114.4.0/24 both ways\"\n        owner \"security@st-example.org\"\n        ticket \"SEC-2025-014\"\n    }\n",
-        "",
-    );
+    delete_rule(root, "block-advisory \"contec-cms8000\"");
     edit(
         root,
         "    allow \"monitor-data-export\" {",
@@ -251,12 +282,10 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
 fn a_verdict_preserving_reorder_shows_config_changes_but_no_traffic_change() {
     let dir = repo();
     let root = dir.path();
-    let a = "    allow \"modalities-to-pacs\" {\n        from \"imaging-modalities\"\n        to \"pacs\"\n        service \"dicom\" \"dicom-tls\"\n    }\n";
-    edit(root, a, "");
-    edit(
+    move_rule(
         root,
-        "    allow \"pumps-to-pump-server\" {",
-        &format!("{a}\n    allow \"pumps-to-pump-server\" {{"),
+        "allow \"modalities-to-pacs\"",
+        "allow \"pumps-to-pump-server\"",
     );
     let out = wardwall(root)
         .args(["diff", "--base", "HEAD", "--date", DATE, "-t", "nftables"])

@@ -62,6 +62,20 @@ fn highlights(d: &TrafficDiff) -> Vec<(HighlightKind, String)> {
         .collect()
 }
 
+/// Cuts the rule block starting with `header` (e.g. `allow "x"`) out of
+/// `text`: returns the text without it and the block (up to its closing
+/// brace at rule indentation, with the newline).
+fn cut_rule(text: &str, header: &str) -> (String, String) {
+    let start = text
+        .find(&format!("    {header} {{"))
+        .unwrap_or_else(|| panic!("{header}"));
+    let end = start + text[start..].find("\n    }\n").unwrap() + "\n    }\n".len();
+    (
+        format!("{}{}", &text[..start], &text[end..]),
+        text[start..end].to_string(),
+    )
+}
+
 const RULES_START: &str = "rules {\n";
 
 #[test]
@@ -88,10 +102,7 @@ fn adding_a_rule_allows_exactly_its_traffic() {
 
 #[test]
 fn removing_a_rule_denies_exactly_its_traffic_in_both_families() {
-    let d = diff_after(replace(
-        "    allow \"monitor-data-export\" {\n        from \"icu-monitors\"\n        to \"central-station\"\n        service \"monitor-data-export\"\n    }\n",
-        "",
-    ));
+    let d = diff_after(|t| cut_rule(&t, "allow \"monitor-data-export\"").0);
     assert_eq!(
         lines(&d),
         [
@@ -107,20 +118,13 @@ fn removing_a_rule_denies_exactly_its_traffic_in_both_families() {
 fn a_reorder_that_keeps_every_verdict_shows_no_traffic_change() {
     // Move the clinical internet deny (with its exception) to the top of
     // the ordinary rules, and swap two unrelated allows.
-    let text = hospital();
-    let start = text.find("    deny \"clinical-no-internet\"").unwrap();
-    let end = text.rfind("}\n").unwrap();
-    let deny = text[start..end].to_string();
-    let d = diff_after(move |t: String| {
-        let t = t.replacen(&deny, "", 1);
+    let d = diff_after(|t| {
+        let (t, deny) = cut_rule(&t, "deny \"clinical-no-internet\"");
         let anchor = "    allow \"contec-to-central-station\" {";
-        let t = t.replacen(anchor, &format!("{}\n{anchor}", deny.trim_end()), 1);
-        let a = "    allow \"modalities-to-pacs\" {\n        from \"imaging-modalities\"\n        to \"pacs\"\n        service \"dicom\" \"dicom-tls\"\n    }\n";
-        let b = "    allow \"pumps-to-pump-server\" {\n        from \"infusion-pumps\"\n        to \"pump-server\"\n        service \"pump-server-api\" \"https\"\n    }\n";
-        assert!(t.contains(a) && t.contains(b));
-        t.replacen(a, "@@A@@", 1)
-            .replacen(b, a, 1)
-            .replacen("@@A@@", b, 1)
+        let t = t.replacen(anchor, &format!("{deny}\n{anchor}"), 1);
+        let (t, pacs) = cut_rule(&t, "allow \"modalities-to-pacs\"");
+        let anchor = "    allow \"pumps-to-pump-server\" {";
+        t.replacen(anchor, &format!("{pacs}\n{anchor}"), 1)
     });
     assert!(d.is_empty(), "{:#?}", lines(&d));
 }
@@ -189,10 +193,7 @@ fn widening_an_exception_allows_the_new_part_only() {
 
 #[test]
 fn removing_an_advisory_block_is_highlighted() {
-    let d = diff_after(replace(
-        "    block-advisory \"contec-cms8000\" {\n        description \"CISA ICSMA-25-030-01 / FDA: block 202.114.4.0/24 both ways\"\n        owner \"security@st-example.org\"\n        ticket \"SEC-2025-014\"\n    }\n",
-        "",
-    ));
+    let d = diff_after(|t| cut_rule(&t, "block-advisory \"contec-cms8000\"").0);
     // The monitors themselves stay denied (by clinical-no-internet now),
     // and inbound traffic falls to the logged default deny: no change. The
     // internet allows of other zones now reach the advisory's networks.

@@ -118,6 +118,7 @@ fn ir_of(rules: Vec<RuleSpec>) -> Ir {
         addrs,
     };
     Ir {
+        targets: Vec::new(),
         name: "random".into(),
         description: None,
         zones: Vec::new(),
