@@ -232,6 +232,6 @@ fn a_log_flag_change_is_a_logging_change_not_a_traffic_change() {
     assert_eq!(d.summary.log_only, 2);
     assert_eq!(
         lines(&d)[0],
-        "~ allow, logged       icu-monitors (10.20.1.0/24) → central-station (10.10.20.30)  udp/24105  by rule monitor-data-export (was allow, not logged by rule monitor-data-export)"
+        "~ allow, logged       icu-monitors (10.20.1.0/24) → central-station (10.10.20.30)  udp/24105  by rule monitor-data-export (was allow, not logged, by rule monitor-data-export)"
     );
 }

@@ -820,7 +820,7 @@ impl Change {
         let log = self.kind == ChangeKind::LogOnly;
         let width = if log { 18 } else { 6 };
         format!(
-            "{} {:<width$}  {} → {}  {}  by {} (was {} by {})",
+            "{} {:<width$}  {} → {}  {}  by {} (was {}{} by {})",
             self.sign(),
             self.new.verdict(log),
             self.src.text(),
@@ -828,6 +828,7 @@ impl Change {
             self.service,
             self.new.by(),
             self.old.verdict(log),
+            if log { "," } else { "" },
             self.old.by(),
         )
     }
