@@ -124,7 +124,7 @@ fn base_revision_diff_shows_exactly_the_changed_lines() {
     // The traffic diff comes first: DICOM-TLS from the modalities to PACS
     // is denied now (IPv4 only: neither class has IPv6 addresses).
     assert!(
-        text.starts_with("traffic: 0 newly allowed, 1 newly denied\n"),
+        text.starts_with("traffic: 0 newly allowed, 1 newly denied, 1 highlighted\n"),
         "{text}"
     );
     assert!(text.contains(

@@ -111,7 +111,20 @@ fn removing_a_rule_denies_exactly_its_traffic_in_both_families() {
         ]
     );
     assert!(d.changes.iter().all(|c| c.kind == ChangeKind::NewlyDenied));
-    assert!(highlights(&d).is_empty(), "narrowing access is not flagged");
+    assert_eq!(
+        highlights(&d),
+        [
+            (
+                HighlightKind::ClinicalDenied,
+                "newly denied from clinical devices: icu-monitors".to_string()
+            ),
+            (
+                HighlightKind::ClinicalDenied,
+                "newly denied from clinical devices: icu-monitors".to_string()
+            ),
+        ],
+        "cutting monitors off from the central station is flagged"
+    );
 }
 
 #[test]

@@ -37,9 +37,10 @@
 //! destination set, one service set), one line each; sets are named by the
 //! policy object whose addresses they are exactly (class, advisory, group,
 //! zone, or the union of two or three of these), else listed as CIDRs. Changes that an
-//! advisory block or an absolute rule decided (before or after), and newly
+//! advisory block or an absolute rule decided (before or after), newly
 //! allowed traffic from or to a clinical device class or an advisory's
-//! networks, carry highlights.
+//! networks, and newly denied traffic from or to a clinical device class
+//! carry highlights.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -414,6 +415,9 @@ pub enum HighlightKind {
     Clinical,
     /// Newly allowed traffic from or to an advisory's networks.
     AdvisoryNetworks,
+    /// Newly denied or rejected traffic from or to a clinical device class
+    /// (a device cut off from the systems it reports to).
+    ClinicalDenied,
 }
 
 impl TrafficDiff {
@@ -472,7 +476,7 @@ pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
                     });
                 }
             }
-            if kind == ChangeKind::NewlyAllowed {
+            if matches!(kind, ChangeKind::NewlyAllowed | ChangeKind::NewlyDenied) {
                 let hits = |sets: &[(&str, &AddrSet)], part: &AddrIntervals| -> Vec<String> {
                     sets.iter()
                         .filter(|(_, a)| addr_part(a, fam).overlaps(part))
@@ -481,21 +485,40 @@ pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
                 };
                 let clinical: Vec<(&str, &AddrSet)> =
                     ctx.clinical.iter().map(|(n, a)| (n.as_str(), a)).collect();
-                for (what, sets, hk) in [
-                    ("clinical devices", &clinical, HighlightKind::Clinical),
-                    (
-                        "advisory networks",
-                        &advisories,
-                        HighlightKind::AdvisoryNetworks,
-                    ),
-                ] {
+                // Newly allowed: widened access. Newly denied: only for
+                // clinical devices (a device cut off from its central
+                // station or server is a patient-safety risk too).
+                let checks = if kind == ChangeKind::NewlyAllowed {
+                    vec![
+                        (
+                            "allowed",
+                            "clinical devices",
+                            &clinical,
+                            HighlightKind::Clinical,
+                        ),
+                        (
+                            "allowed",
+                            "advisory networks",
+                            &advisories,
+                            HighlightKind::AdvisoryNetworks,
+                        ),
+                    ]
+                } else {
+                    vec![(
+                        "denied",
+                        "clinical devices",
+                        &clinical,
+                        HighlightKind::ClinicalDenied,
+                    )]
+                };
+                for (verb, what, sets, hk) in checks {
                     let to = hits(sets, &cube.dst);
                     let from = hits(sets, &cube.src);
                     for (dir, list) in [("to", to), ("from", from)] {
                         if !list.is_empty() {
                             highlights.push(Highlight {
                                 kind: hk,
-                                text: format!("newly allowed {dir} {what}: {}", list.join(", ")),
+                                text: format!("newly {verb} {dir} {what}: {}", list.join(", ")),
                             });
                         }
                     }
@@ -880,4 +903,54 @@ pub fn to_text(diff: &TrafficDiff, colour: bool) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::space::encode_service;
+    use crate::ir::ServiceSet;
+
+    fn text(family: Family, set: ServiceSet) -> String {
+        service_text(family, &encode_service(&set, family))
+    }
+
+    #[test]
+    fn services_read_like_the_policy() {
+        let tcp = |lo, hi| ServiceSet {
+            tcp: IntervalSet::range(lo, hi),
+            ..ServiceSet::default()
+        };
+        assert_eq!(text(Family::V4, ServiceSet::any()), "any");
+        assert_eq!(text(Family::V4, tcp(6661, 6670)), "tcp/6661-6670");
+        assert_eq!(text(Family::V4, tcp(0, 65_535)), "tcp (all ports)");
+        let mut web_dns = tcp(443, 443);
+        web_dns.udp = IntervalSet::single(53);
+        assert_eq!(text(Family::V6, web_dns), "tcp/443, udp/53");
+        let ping = ServiceSet {
+            icmp4: IntervalSet::single(8),
+            icmp6: IntervalSet::single(128),
+            ..ServiceSet::default()
+        };
+        assert_eq!(text(Family::V4, ping.clone()), "icmp echo-request");
+        assert_eq!(text(Family::V6, ping), "icmpv6 echo-request");
+        let protos = ServiceSet {
+            protocols: IntervalSet::from_ranges([(47, 47), (99, 99)]),
+            ..ServiceSet::default()
+        };
+        assert_eq!(text(Family::V4, protos), "gre, protocol 99");
+        let all_but_https = svc_universe().difference(&SvcSet::single(svc::TCP + 443));
+        assert_eq!(
+            service_text(Family::V4, &all_but_https),
+            "any except tcp/443"
+        );
+    }
+
+    #[test]
+    fn longest_increasing_keeps_the_most_pairs_in_order() {
+        assert_eq!(longest_increasing(&[3, 1, 2, 5, 4]), [1, 2, 4]);
+        assert_eq!(longest_increasing(&[]), Vec::<usize>::new());
+        assert_eq!(longest_increasing(&[0, 1, 2]), [0, 1, 2]);
+        assert_eq!(longest_increasing(&[2, 1, 0]).len(), 1);
+    }
 }
