@@ -176,7 +176,8 @@ impl<'a> Side<'a> {
         let mut out = Vec::new();
         for (k, &i) in cand.iter().enumerate() {
             let d = self.matched[i].intersection(piece);
-            let d = self.minus(d, &cand[..k], Some(&self.hulls[i]));
+            let hd = Hull::of(&d);
+            let d = self.minus(d, &cand[..k], Some(&hd));
             if !d.is_empty() {
                 let h = Hull::of(&d);
                 out.push((Some(i), d, h));
@@ -655,7 +656,15 @@ impl Namer {
         let mut parts: Vec<(&AddrIntervals, &str)> = self
             .exact
             .iter()
-            .filter(|((f, part), _)| *f == family && part.is_subset(set))
+            .filter(|((f, part), _)| {
+                // Bounds first: most named sets lie elsewhere.
+                let inside = |p: &AddrIntervals| {
+                    let (lo, hi) = (p.ranges()[0].0, p.ranges()[p.ranges().len() - 1].1);
+                    let r = set.ranges();
+                    !r.is_empty() && r[0].0 <= lo && hi <= r[r.len() - 1].1
+                };
+                *f == family && inside(part) && part.is_subset(set)
+            })
             .map(|((_, part), name)| (part, name.as_str()))
             .collect();
         parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
