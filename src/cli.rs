@@ -211,6 +211,17 @@ struct ExplainArgs {
     /// from the policy.
     #[arg(long, value_name = "TARGET", value_parser = clap::builder::PossibleValuesParser::new(crate::source::TARGETS))]
     target: Option<String>,
+    /// With --target: read the target's rendered file from DIR
+    /// (DIR/<target>/<policy>.<ext>, as `build -o DIR` writes it, e.g. a
+    /// copy of the deployed file) instead of rendering the policy now.
+    #[arg(long, value_name = "DIR", requires = "target")]
+    against: Option<PathBuf>,
+    /// With --target: directory of template overrides, as for `build`.
+    #[arg(long, value_name = "DIR", requires = "target")]
+    templates: Option<PathBuf>,
+    /// With --target nftables: render with interface matching, as for `build`.
+    #[arg(long, requires = "target")]
+    nft_match_interfaces: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -589,46 +600,96 @@ fn explain(args: ExplainArgs) -> u8 {
         );
         return EXIT_FINDINGS;
     };
-    if let Some(target) = &args.target {
-        let Some(evaluator) = analysis::explain::target_evaluator(target) else {
-            eprintln!(
-                "error: `explain --target {target}` is not yet available for this target: \
-                 it needs the target's output parsed back, which `{target}` does not implement yet"
-            );
-            return EXIT_USAGE;
-        };
-        let policy_says = ir.evaluate(&packet);
-        return match evaluator.evaluate(ir, &packet) {
-            Ok(t) => {
-                println!(
-                    "{target}: {} by {}{}",
-                    t.action,
-                    t.rule.as_deref().unwrap_or("the target's default"),
-                    if t.log { ", logged" } else { "" }
-                );
-                println!(
-                    "policy: {} by `{}`{}",
-                    policy_says.action,
-                    ir.verdict_rule_name(&policy_says),
-                    if policy_says.log { ", logged" } else { "" }
-                );
-                if t.action == policy_says.action && t.log == policy_says.log {
-                    EXIT_OK
-                } else {
-                    println!("the target disagrees with the policy");
-                    EXIT_FINDINGS
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                EXIT_USAGE
-            }
-        };
-    }
     print!(
         "{}",
         analysis::explain::explain(ir, compiled.policy.as_ref(), &packet)
             .render(ir, &compiled.sources)
     );
-    EXIT_OK
+    match &args.target {
+        Some(target) => explain_target(&args, target, ir, &compiled, &packet),
+        None => EXIT_OK,
+    }
+}
+
+/// The `--target` half of `explain`: the target's answer from its rendered
+/// output parsed back (rendered now, or read from `--against DIR`), and
+/// whether it agrees with the policy.
+fn explain_target(
+    args: &ExplainArgs,
+    target: &str,
+    ir: &crate::ir::Ir,
+    compiled: &Compiled,
+    packet: &Packet,
+) -> u8 {
+    let Some(evaluator) = analysis::explain::target_evaluator(target) else {
+        eprintln!(
+            "error: `explain --target {target}` is not yet available for this target: \
+             it needs the target's output parsed back, which `{target}` does not implement yet"
+        );
+        return EXIT_USAGE;
+    };
+    let render = RenderArgs {
+        targets: vec![target.to_string()],
+        templates: args.templates.clone(),
+        nft_match_interfaces: args.nft_match_interfaces,
+    };
+    // Rendered now even with --against: the rendering names the file to
+    // read, and a policy the target cannot express has no answer.
+    let files = match render.render(ir) {
+        Ok(files) => files,
+        Err(failures) => {
+            eprint!(
+                "{}",
+                diagnostics::render_all(&compiled.sources, &failures, args.common.style())
+            );
+            eprintln!("error: the policy cannot be rendered for {target} (see above)");
+            return EXIT_FINDINGS;
+        }
+    };
+    let Some(file) = files.iter().find(|f| {
+        f.path
+            .extension()
+            .is_some_and(|e| e == evaluator.extension())
+    }) else {
+        eprintln!(
+            "error: {target} rendered no .{} file for this policy",
+            evaluator.extension()
+        );
+        return EXIT_USAGE;
+    };
+    let (text, from) = match &args.against {
+        None => (
+            file.contents.clone(),
+            "rendered from the policy now".to_string(),
+        ),
+        Some(dir) => {
+            let path = dir.join(&file.path);
+            match std::fs::read(&path) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => (text, path.display().to_string()),
+                    Err(_) => {
+                        eprintln!("error: {} is not UTF-8 text", path.display());
+                        return EXIT_USAGE;
+                    }
+                },
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", path.display());
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    };
+    let answer = match evaluator.evaluate(ir, &text, packet) {
+        Ok(answer) => answer,
+        Err(e) => {
+            eprintln!("error: {from}: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let agreement = analysis::explain::compare(ir, &ir.evaluate(packet), &answer);
+    print!("{}", answer.render(target, &from, &agreement));
+    match agreement {
+        analysis::explain::Agreement::Agrees => EXIT_OK,
+        analysis::explain::Agreement::Disagrees(_) => EXIT_FINDINGS,
+    }
 }

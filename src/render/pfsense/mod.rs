@@ -21,6 +21,8 @@
 //! sources in a zone without a `pfsense` binding (or in no zone), ICMP types
 //! pfSense has no name for, IP protocols it cannot name, port 0.
 
+pub mod readback;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
