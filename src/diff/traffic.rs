@@ -102,12 +102,17 @@ pub fn changed_regions(old: &Ir, new: &Ir) -> Vec<Region> {
     for t in touched {
         let hull = Hull::of(&t);
         let mut p = t;
+        let mut merged_len = p.cubes().len().max(1);
         for (q, qh) in &pieces {
             if p.is_empty() {
                 break;
             }
             if hull.meets(qh) {
                 p = p.difference_raw(q);
+                if p.cubes().len() > 2 * merged_len {
+                    p = p.compact();
+                    merged_len = p.cubes().len().max(1);
+                }
             }
         }
         let p = p.compact();
