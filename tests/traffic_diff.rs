@@ -248,3 +248,74 @@ fn a_log_flag_change_is_a_logging_change_not_a_traffic_change() {
         "~ allow, logged       icu-monitors (10.20.1.0/24) → central-station (10.10.20.30)  udp/24105  by rule monitor-data-export (was allow, not logged, by rule monitor-data-export)"
     );
 }
+
+/// Many changes: Markdown stays bounded (200 lines, 50 attention items) and
+/// says how many it left out; text and JSON keep everything.
+#[test]
+fn markdown_caps_long_traffic_diffs_and_says_so() {
+    use wardwall::addrset::AddrSet;
+    use wardwall::ir::{Action, Endpoint, Ir, Rule, RuleOrigin, Service, ServiceSet};
+    let host = |a: &str| AddrSet::from_addr(a.parse().unwrap());
+    let rule = |i: usize| Rule {
+        name: format!("r{i}"),
+        origin: RuleOrigin::Rule,
+        action: Action::Allow,
+        absolute: false,
+        src: Endpoint {
+            refs: Vec::new(),
+            addrs: host(&format!("10.0.{}.{}", i / 100, 1 + 2 * (i % 100))),
+        },
+        dst: Endpoint {
+            refs: Vec::new(),
+            addrs: host(&format!("10.9.{}.{}", i / 100, 1 + 2 * (i % 100))),
+        },
+        service: Service {
+            refs: Vec::new(),
+            set: ServiceSet {
+                tcp: wardwall::addrset::IntervalSet::single(80),
+                ..ServiceSet::default()
+            },
+        },
+        log: false,
+        description: None,
+        owner: None,
+        ticket: None,
+        expires: None,
+        span: Default::default(),
+    };
+    let old = Ir {
+        targets: Vec::new(),
+        name: "p".into(),
+        description: None,
+        zones: Vec::new(),
+        objects: Default::default(),
+        services: Default::default(),
+        rules: Vec::new(),
+        default_action: Action::Deny,
+        default_log: true,
+    };
+    let mut new = old.clone();
+    new.rules = (0..250).map(rule).collect();
+    let ctx = Context {
+        clinical: vec![("devices".to_string(), host("10.9.0.0").complement())],
+    };
+    let d = traffic_diff(&old, &new, &ctx);
+    assert_eq!(d.summary.newly_allowed, 250, "one line per host pair");
+    assert_eq!(d.summary.highlighted, 250);
+    let md = wardwall::diff::to_markdown(&[], Some(&d));
+    assert!(
+        md.contains("| (no rendered changes) | 0 | +0 | -0 | 250 | 0 |"),
+        "{md}"
+    );
+    assert_eq!(md.matches("\n+ allow ").count(), 200, "{md}");
+    assert!(
+        md.contains("\n… and 50 more lines (`wardwall diff --format json` lists every change).\n")
+    );
+    assert_eq!(md.matches("\n- <code>").count(), 50);
+    assert!(md.contains("\n- … and 200 more (`wardwall diff --format json` lists every change)\n"));
+    let text = wardwall::diff::traffic::to_text(&d, false);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("+ allow ")).count(),
+        250
+    );
+}
