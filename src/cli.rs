@@ -42,7 +42,8 @@ enum Command {
     Check(CheckArgs),
     /// Render a policy to every (or the selected) target: one file per target.
     Build(BuildArgs),
-    /// Show what a policy change does to every rendered config.
+    /// Show what a policy change does to every rendered config and, with
+    /// --base, to the traffic (which packets change verdict).
     Diff(DiffArgs),
     /// Show which rule decides a packet.
     Explain(ExplainArgs),
@@ -429,10 +430,10 @@ fn diff(args: DiffArgs) -> u8 {
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
     let new = match render_policy(&crate::source::Disk, &policy, date, &args.render, style) {
-        Ok(files) => files,
+        Ok(r) => r,
         Err(code) => return code,
     };
-    let old = match &args.base {
+    let (old_files, traffic) = match &args.base {
         Some(rev) => {
             let repo = match crate::diff::git::GitRevision::open(Path::new("."), rev) {
                 Ok(repo) => repo,
@@ -441,20 +442,26 @@ fn diff(args: DiffArgs) -> u8 {
                     return EXIT_USAGE;
                 }
             };
-            match render_policy(&repo, &policy, date, &args.render, style) {
-                Ok(files) => files,
+            let old = match render_policy(&repo, &policy, date, &args.render, style) {
+                Ok(r) => r,
                 Err(_) => {
                     eprintln!(
                         "error: the policy at {rev} cannot be rendered (see above); nothing to compare with"
                     );
                     return EXIT_USAGE;
                 }
-            }
+            };
+            let ctx = crate::diff::traffic::Context::from_policies(
+                old.compiled.policy.as_ref(),
+                new.compiled.policy.as_ref(),
+            );
+            let traffic = crate::diff::traffic::traffic_diff(old.ir(), new.ir(), &ctx);
+            (old.files, Some(traffic))
         }
         None => {
             let dir = args.against.clone().unwrap_or_else(|| PathBuf::from("out"));
-            match crate::output::read_existing(&dir, &new) {
-                Ok(files) => files,
+            match crate::output::read_existing(&dir, &new.files) {
+                Ok(files) => (files, None),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return EXIT_USAGE;
@@ -462,25 +469,61 @@ fn diff(args: DiffArgs) -> u8 {
             }
         }
     };
-    let diffs = crate::diff::config_diff(&old, &new);
+    let diffs = crate::diff::config_diff(&old_files, &new.files);
+    let traffic_changed = traffic.as_ref().is_some_and(|t| !t.is_empty());
     let text = match args.format {
-        DiffFormat::Text => crate::diff::to_text(&diffs, stdout_colour(&args.common)),
-        DiffFormat::Markdown => crate::diff::to_markdown(&diffs),
+        DiffFormat::Text => {
+            let colour = stdout_colour(&args.common);
+            let mut text = String::new();
+            if let Some(t) = &traffic
+                && (traffic_changed || !diffs.is_empty())
+            {
+                text.push_str(&crate::diff::traffic::to_text(t, colour));
+                if !diffs.is_empty() {
+                    text.push('\n');
+                }
+            }
+            text.push_str(&crate::diff::to_text(&diffs, colour));
+            text
+        }
+        DiffFormat::Markdown => crate::diff::to_markdown(&diffs, traffic.as_ref()),
         DiffFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&serde_json::json!({ "files": diffs }))
-                .expect("JSON of plain data");
+            let mut text = serde_json::to_string_pretty(
+                &serde_json::json!({ "files": diffs, "traffic": traffic }),
+            )
+            .expect("JSON of plain data");
             text.push('\n');
             text
         }
     };
     print!("{text}");
-    if diffs.is_empty() {
+    if traffic.is_none() && args.format == DiffFormat::Text {
+        eprintln!(
+            "note: no traffic diff when comparing with rendered files; use --base GITREF for one"
+        );
+    }
+    if diffs.is_empty() && !traffic_changed {
         if args.format == DiffFormat::Text {
             eprintln!("no differences");
         }
         EXIT_OK
     } else {
         EXIT_FINDINGS
+    }
+}
+
+/// A compiled and rendered policy.
+struct Rendered {
+    compiled: Compiled,
+    files: Vec<RenderedFile>,
+}
+
+impl Rendered {
+    fn ir(&self) -> &crate::ir::Ir {
+        self.compiled
+            .ir
+            .as_ref()
+            .expect("rendered policies have an IR")
     }
 }
 
@@ -492,7 +535,7 @@ fn render_policy(
     date: Date,
     render: &RenderArgs,
     style: Style,
-) -> Result<Vec<RenderedFile>, u8> {
+) -> Result<Rendered, u8> {
     let mut compiled = crate::compile_from(files, policy, date).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_USAGE
@@ -507,13 +550,14 @@ fn render_policy(
     let Some(ir) = &compiled.ir else {
         return Err(EXIT_FINDINGS);
     };
-    render.render(ir).map_err(|failures| {
+    let files = render.render(ir).map_err(|failures| {
         eprint!(
             "{}",
             diagnostics::render_all(&compiled.sources, &failures, style)
         );
         EXIT_FINDINGS
-    })
+    })?;
+    Ok(Rendered { compiled, files })
 }
 
 /// Colour for standard output: only on a terminal, never with NO_COLOR.
