@@ -101,6 +101,7 @@ fn main() {
         })
         .collect();
     let ir = Ir {
+        targets: Vec::new(),
         name: "scale".into(),
         description: None,
         zones: Vec::new(),

@@ -42,7 +42,8 @@ enum Command {
     Check(CheckArgs),
     /// Render a policy to every (or the selected) target: one file per target.
     Build(BuildArgs),
-    /// Show what a policy change does to every rendered config.
+    /// Show what a policy change does to every rendered config and, with
+    /// --base, to the traffic (which packets change verdict).
     Diff(DiffArgs),
     /// Show which rule decides a packet.
     Explain(ExplainArgs),
@@ -134,8 +135,14 @@ impl RenderArgs {
         };
         let mut files = Vec::new();
         let mut failures = diagnostics::Diagnostics::default();
+        // `-t` wins; otherwise the policy's own `targets`; otherwise all.
+        let selected = if self.targets.is_empty() {
+            &ir.targets
+        } else {
+            &self.targets
+        };
         for renderer in renderers(&options) {
-            if !self.targets.is_empty() && !self.targets.iter().any(|t| t == renderer.target()) {
+            if !selected.is_empty() && !selected.iter().any(|t| t == renderer.target()) {
                 continue;
             }
             match renderer.render(ir, &templates) {
@@ -204,6 +211,17 @@ struct ExplainArgs {
     /// from the policy.
     #[arg(long, value_name = "TARGET", value_parser = clap::builder::PossibleValuesParser::new(crate::source::TARGETS))]
     target: Option<String>,
+    /// With --target: read the target's rendered file from DIR
+    /// (DIR/<target>/<policy>.<ext>, as `build -o DIR` writes it, e.g. a
+    /// copy of the deployed file) instead of rendering the policy now.
+    #[arg(long, value_name = "DIR", requires = "target")]
+    against: Option<PathBuf>,
+    /// With --target: directory of template overrides, as for `build`.
+    #[arg(long, value_name = "DIR", requires = "target")]
+    templates: Option<PathBuf>,
+    /// With --target nftables: render with interface matching, as for `build`.
+    #[arg(long, requires = "target")]
+    nft_match_interfaces: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -412,10 +430,10 @@ fn diff(args: DiffArgs) -> u8 {
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
     let new = match render_policy(&crate::source::Disk, &policy, date, &args.render, style) {
-        Ok(files) => files,
+        Ok(r) => r,
         Err(code) => return code,
     };
-    let old = match &args.base {
+    let (old_files, traffic) = match &args.base {
         Some(rev) => {
             let repo = match crate::diff::git::GitRevision::open(Path::new("."), rev) {
                 Ok(repo) => repo,
@@ -424,20 +442,26 @@ fn diff(args: DiffArgs) -> u8 {
                     return EXIT_USAGE;
                 }
             };
-            match render_policy(&repo, &policy, date, &args.render, style) {
-                Ok(files) => files,
+            let old = match render_policy(&repo, &policy, date, &args.render, style) {
+                Ok(r) => r,
                 Err(_) => {
                     eprintln!(
                         "error: the policy at {rev} cannot be rendered (see above); nothing to compare with"
                     );
                     return EXIT_USAGE;
                 }
-            }
+            };
+            let ctx = crate::diff::traffic::Context::from_policies(
+                old.compiled.policy.as_ref(),
+                new.compiled.policy.as_ref(),
+            );
+            let traffic = crate::diff::traffic::traffic_diff(old.ir(), new.ir(), &ctx);
+            (old.files, Some(traffic))
         }
         None => {
             let dir = args.against.clone().unwrap_or_else(|| PathBuf::from("out"));
-            match crate::output::read_existing(&dir, &new) {
-                Ok(files) => files,
+            match crate::output::read_existing(&dir, &new.files) {
+                Ok(files) => (files, None),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return EXIT_USAGE;
@@ -445,25 +469,61 @@ fn diff(args: DiffArgs) -> u8 {
             }
         }
     };
-    let diffs = crate::diff::config_diff(&old, &new);
+    let diffs = crate::diff::config_diff(&old_files, &new.files);
+    let traffic_changed = traffic.as_ref().is_some_and(|t| !t.is_empty());
     let text = match args.format {
-        DiffFormat::Text => crate::diff::to_text(&diffs, stdout_colour(&args.common)),
-        DiffFormat::Markdown => crate::diff::to_markdown(&diffs),
+        DiffFormat::Text => {
+            let colour = stdout_colour(&args.common);
+            let mut text = String::new();
+            if let Some(t) = &traffic
+                && (traffic_changed || !diffs.is_empty())
+            {
+                text.push_str(&crate::diff::traffic::to_text(t, colour));
+                if !diffs.is_empty() {
+                    text.push('\n');
+                }
+            }
+            text.push_str(&crate::diff::to_text(&diffs, colour));
+            text
+        }
+        DiffFormat::Markdown => crate::diff::to_markdown(&diffs, traffic.as_ref()),
         DiffFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&serde_json::json!({ "files": diffs }))
-                .expect("JSON of plain data");
+            let mut text = serde_json::to_string_pretty(
+                &serde_json::json!({ "files": diffs, "traffic": traffic }),
+            )
+            .expect("JSON of plain data");
             text.push('\n');
             text
         }
     };
     print!("{text}");
-    if diffs.is_empty() {
+    if traffic.is_none() && args.format == DiffFormat::Text {
+        eprintln!(
+            "note: no traffic diff when comparing with rendered files; use --base GITREF for one"
+        );
+    }
+    if diffs.is_empty() && !traffic_changed {
         if args.format == DiffFormat::Text {
             eprintln!("no differences");
         }
         EXIT_OK
     } else {
         EXIT_FINDINGS
+    }
+}
+
+/// A compiled and rendered policy.
+struct Rendered {
+    compiled: Compiled,
+    files: Vec<RenderedFile>,
+}
+
+impl Rendered {
+    fn ir(&self) -> &crate::ir::Ir {
+        self.compiled
+            .ir
+            .as_ref()
+            .expect("rendered policies have an IR")
     }
 }
 
@@ -475,7 +535,7 @@ fn render_policy(
     date: Date,
     render: &RenderArgs,
     style: Style,
-) -> Result<Vec<RenderedFile>, u8> {
+) -> Result<Rendered, u8> {
     let mut compiled = crate::compile_from(files, policy, date).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_USAGE
@@ -490,13 +550,14 @@ fn render_policy(
     let Some(ir) = &compiled.ir else {
         return Err(EXIT_FINDINGS);
     };
-    render.render(ir).map_err(|failures| {
+    let files = render.render(ir).map_err(|failures| {
         eprint!(
             "{}",
             diagnostics::render_all(&compiled.sources, &failures, style)
         );
         EXIT_FINDINGS
-    })
+    })?;
+    Ok(Rendered { compiled, files })
 }
 
 /// Colour for standard output: only on a terminal, never with NO_COLOR.
@@ -539,46 +600,96 @@ fn explain(args: ExplainArgs) -> u8 {
         );
         return EXIT_FINDINGS;
     };
-    if let Some(target) = &args.target {
-        let Some(evaluator) = analysis::explain::target_evaluator(target) else {
-            eprintln!(
-                "error: `explain --target {target}` is not yet available for this target: \
-                 it needs the target's output parsed back, which `{target}` does not implement yet"
-            );
-            return EXIT_USAGE;
-        };
-        let policy_says = ir.evaluate(&packet);
-        return match evaluator.evaluate(ir, &packet) {
-            Ok(t) => {
-                println!(
-                    "{target}: {} by {}{}",
-                    t.action,
-                    t.rule.as_deref().unwrap_or("the target's default"),
-                    if t.log { ", logged" } else { "" }
-                );
-                println!(
-                    "policy: {} by `{}`{}",
-                    policy_says.action,
-                    ir.verdict_rule_name(&policy_says),
-                    if policy_says.log { ", logged" } else { "" }
-                );
-                if t.action == policy_says.action && t.log == policy_says.log {
-                    EXIT_OK
-                } else {
-                    println!("the target disagrees with the policy");
-                    EXIT_FINDINGS
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                EXIT_USAGE
-            }
-        };
-    }
     print!(
         "{}",
         analysis::explain::explain(ir, compiled.policy.as_ref(), &packet)
             .render(ir, &compiled.sources)
     );
-    EXIT_OK
+    match &args.target {
+        Some(target) => explain_target(&args, target, ir, &compiled, &packet),
+        None => EXIT_OK,
+    }
+}
+
+/// The `--target` half of `explain`: the target's answer from its rendered
+/// output parsed back (rendered now, or read from `--against DIR`), and
+/// whether it agrees with the policy.
+fn explain_target(
+    args: &ExplainArgs,
+    target: &str,
+    ir: &crate::ir::Ir,
+    compiled: &Compiled,
+    packet: &Packet,
+) -> u8 {
+    let Some(evaluator) = analysis::explain::target_evaluator(target) else {
+        eprintln!(
+            "error: `explain --target {target}` is not yet available for this target: \
+             it needs the target's output parsed back, which `{target}` does not implement yet"
+        );
+        return EXIT_USAGE;
+    };
+    let render = RenderArgs {
+        targets: vec![target.to_string()],
+        templates: args.templates.clone(),
+        nft_match_interfaces: args.nft_match_interfaces,
+    };
+    // Rendered now even with --against: the rendering names the file to
+    // read, and a policy the target cannot express has no answer.
+    let files = match render.render(ir) {
+        Ok(files) => files,
+        Err(failures) => {
+            eprint!(
+                "{}",
+                diagnostics::render_all(&compiled.sources, &failures, args.common.style())
+            );
+            eprintln!("error: the policy cannot be rendered for {target} (see above)");
+            return EXIT_FINDINGS;
+        }
+    };
+    let Some(file) = files.iter().find(|f| {
+        f.path
+            .extension()
+            .is_some_and(|e| e == evaluator.extension())
+    }) else {
+        eprintln!(
+            "error: {target} rendered no .{} file for this policy",
+            evaluator.extension()
+        );
+        return EXIT_USAGE;
+    };
+    let (text, from) = match &args.against {
+        None => (
+            file.contents.clone(),
+            "rendered from the policy now".to_string(),
+        ),
+        Some(dir) => {
+            let path = dir.join(&file.path);
+            match std::fs::read(&path) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => (text, path.display().to_string()),
+                    Err(_) => {
+                        eprintln!("error: {} is not UTF-8 text", path.display());
+                        return EXIT_USAGE;
+                    }
+                },
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", path.display());
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    };
+    let answer = match evaluator.evaluate(ir, &text, packet) {
+        Ok(answer) => answer,
+        Err(e) => {
+            eprintln!("error: {from}: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let agreement = analysis::explain::compare(ir, &ir.evaluate(packet), &answer);
+    print!("{}", answer.render(target, &from, &agreement));
+    match agreement {
+        analysis::explain::Agreement::Agrees => EXIT_OK,
+        analysis::explain::Agreement::Disagrees(_) => EXIT_FINDINGS,
+    }
 }

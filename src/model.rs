@@ -22,6 +22,8 @@ use crate::source::{self, EndpointText, RuleKind, ServiceText, Spanned, SyntaxTr
 pub struct Policy {
     pub name: String,
     pub description: Option<String>,
+    /// Targets the policy declares it is compiled to; empty means all.
+    pub targets: Vec<String>,
     pub zones: Vec<Zone>,
     /// Zones, classes, groups and advisories by name.
     pub objects: BTreeMap<String, Object>,
@@ -165,6 +167,7 @@ pub fn build(tree: SyntaxTree, root_stem: &str, diags: &mut Diagnostics) -> Opti
             .map(|n| n.value)
             .unwrap_or_else(|| root_stem.to_string()),
         description: tree.description,
+        targets: tree.targets.into_iter().map(|t| t.value).collect(),
         zones,
         objects,
         services,

@@ -45,6 +45,9 @@ pub type Name = Spanned<String>;
 pub struct SyntaxTree {
     pub name: Option<Name>,
     pub description: Option<String>,
+    /// The targets this policy is compiled to (`policy { targets ... }`);
+    /// empty means every target.
+    pub targets: Vec<Name>,
     pub zones: Vec<ZoneDecl>,
     pub classes: Vec<ClassDecl>,
     pub groups: Vec<GroupDecl>,
@@ -894,8 +897,29 @@ fn decode_policy(cx: &mut Cx<'_>, node: &KdlNode, tree: &mut SyntaxTree) {
     for child in children(node) {
         match child.name().value() {
             "description" if seen.first(cx, child) => tree.description = cx.text(child),
-            "description" => {}
-            other => cx.unknown_node(child, other, "`policy`", &["description"]),
+            "targets" if seen.first(cx, child) => {
+                cx.leaf(child);
+                for t in cx.strings(child) {
+                    if TARGETS.contains(&t.value.as_str()) {
+                        tree.targets.push(t);
+                        continue;
+                    }
+                    let mut help = did_you_mean(&t.value, TARGETS.iter().copied())
+                        .map(|s| format!("{s} "))
+                        .unwrap_or_default();
+                    help.push_str(&format!("targets are: {}", TARGETS.join(", ")));
+                    cx.error(
+                        Diagnostic::error(
+                            "unknown-target",
+                            format!("unknown target `{}`", t.value),
+                        )
+                        .at(t.span, "not a target")
+                        .help(help),
+                    );
+                }
+            }
+            "description" | "targets" => {}
+            other => cx.unknown_node(child, other, "`policy`", &["description", "targets"]),
         }
     }
 }

@@ -117,6 +117,7 @@ fn ir_of(rules: Vec<(Action, bool, AddrSet, AddrSet, ServiceSet)>) -> Ir {
         addrs,
     };
     Ir {
+        targets: Vec::new(),
         name: "random".into(),
         description: None,
         zones: Vec::new(),

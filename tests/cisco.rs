@@ -626,7 +626,10 @@ fn entries_only(cfg: &Config) -> String {
             out.push_str(&format!("{e:?}\n"));
         }
     }
-    out.push_str(&format!("{:?}\n{:?}\n", cfg.groups, cfg.interfaces));
+    out.push_str(&format!(
+        "{:?}\n{:?}\n{:?}\n",
+        cfg.groups, cfg.services, cfg.interfaces
+    ));
     out
 }
 
@@ -854,6 +857,312 @@ fn output_is_byte_stable_and_a_one_rule_change_is_a_local_diff() {
     assert!(changed_lines.len() < limit, "{}", changed_lines.join(""));
 }
 
+// ------------------------------------------------------------------ service groups
+
+/// A policy for the service-group form: a service with ports, ranges,
+/// TCP and UDP, named and numeric ICMP types, ICMPv6 and GRE; one with
+/// every TCP port; one with every ICMP type; eleven ports of one protocol;
+/// a small service; the mixed service in a logged deny and an allow.
+const SERVICE_GROUPS: &str = r#"
+policy "cisco-services"
+zone "a" {
+    prefix "10.1.0.0/16" "2001:db8:1::/48"
+    interface cisco="Vlan1"
+}
+zone "b" {
+    prefix "10.2.0.0/16" "2001:db8:2::/48"
+    interface cisco="Vlan2"
+}
+zone "rest" {
+    residual #true
+    interface cisco="GigabitEthernet0/0"
+}
+service "mixed" {
+    tcp 80 443 "8000-8010"
+    udp 53 "6000-6001"
+    icmpv4 8 1 13 3
+    icmpv6 "echo-request"
+    protocol "gre"
+}
+service "all-tcp-dns" {
+    tcp
+    udp 53
+}
+service "all-icmp-ntp" {
+    icmpv4
+    udp 123
+}
+service "eleven" {
+    tcp 1 3 5 7 9 11 13 15 17 19 21
+}
+service "small" {
+    tcp 80 443 8443
+}
+rules {
+    deny "quarantine-no-mixed" {
+        from "10.2.9.0/24"
+        to "a"
+        service "mixed"
+        log #true
+    }
+    allow "b-to-a-mixed" {
+        from "b"
+        to "a"
+        service "mixed"
+    }
+    allow "b-to-a-all-tcp" {
+        from "b"
+        to "10.1.1.0/24"
+        service "all-tcp-dns"
+    }
+    allow "a-to-rest-icmp" {
+        from "a"
+        to "rest"
+        service "all-icmp-ntp"
+    }
+    allow "b-to-rest-eleven" {
+        from "b"
+        to "rest"
+        service "eleven"
+    }
+    allow "a-to-b-small" {
+        from "a"
+        to "b"
+        service "small"
+    }
+}
+"#;
+
+/// The forward (non-return) entries of `rule` in ACL `acl`.
+fn forward_entries<'a>(cfg: &'a Config, acl: &str, rule: &str) -> Vec<&'a readback::Entry> {
+    cfg.acls[acl]
+        .entries
+        .iter()
+        .filter(|e| !e.reply && e.rule.as_deref() == Some(rule))
+        .collect()
+}
+
+fn group_members<'a>(cfg: &'a Config, e: &readback::Entry) -> &'a [readback::ServiceMember] {
+    match &e.proto {
+        readback::Proto::Group(g) => &cfg.services[g].members,
+        other => panic!("expected a service group entry, found {other:?}"),
+    }
+}
+
+#[test]
+fn services_that_need_several_entries_become_one_service_group_entry() {
+    use readback::{Ports, Proto as P, ServiceMember as M};
+    let ir = compile_text(SERVICE_GROUPS);
+    let text = render(&ir);
+    let cfg = readback::parse(&text).unwrap();
+
+    // The mixed service: one group entry (ports, ranges, tcp and udp, the
+    // ICMP types IOS names), then the numeric ICMP type and GRE as plain
+    // entries of the same block.
+    let mixed = forward_entries(&cfg, "WW-b-IN4", "b-to-a-mixed");
+    assert_eq!(mixed.len(), 3, "{mixed:#?}");
+    assert_eq!(
+        group_members(&cfg, mixed[0]),
+        [
+            M::Tcp(Ports::Eq(vec![80])),
+            M::Tcp(Ports::Eq(vec![443])),
+            M::Tcp(Ports::Range(8000, 8010)),
+            M::Udp(Ports::Eq(vec![53])),
+            M::Udp(Ports::Eq(vec![6000])),
+            M::Udp(Ports::Eq(vec![6001])),
+            M::Icmp(Some(3)),
+            M::Icmp(Some(8)),
+            M::Icmp(Some(13)),
+        ]
+    );
+    assert!(mixed[0].permit && !mixed[0].log);
+    assert_eq!((&mixed[1].proto, mixed[1].icmp), (&P::Icmp, Some(1)));
+    assert_eq!(mixed[2].proto, P::Number(47));
+    // The logged deny of the same service uses the same group, with `log`.
+    let deny = forward_entries(&cfg, "WW-b-IN4", "quarantine-no-mixed");
+    assert_eq!(deny[0].proto, mixed[0].proto);
+    assert!(!deny[0].permit && deny[0].log);
+    // IPv6 keeps plain entries (no service groups in IPv6 ACLs).
+    let v6 = forward_entries(&cfg, "WW-b-IN6", "b-to-a-mixed");
+    assert!(!v6.is_empty());
+    assert!(
+        v6.iter().all(|e| !matches!(e.proto, P::Group(_))),
+        "{v6:#?}"
+    );
+
+    let all_tcp = forward_entries(&cfg, "WW-b-IN4", "b-to-a-all-tcp");
+    assert_eq!(all_tcp.len(), 1);
+    assert_eq!(
+        group_members(&cfg, all_tcp[0]),
+        [M::Tcp(Ports::All), M::Udp(Ports::Eq(vec![53]))]
+    );
+    let all_icmp = forward_entries(&cfg, "WW-a-IN4", "a-to-rest-icmp");
+    assert_eq!(all_icmp.len(), 1);
+    assert_eq!(
+        group_members(&cfg, all_icmp[0]),
+        [M::Udp(Ports::Eq(vec![123])), M::Icmp(None)]
+    );
+    let eleven = forward_entries(&cfg, "WW-b-IN4", "b-to-rest-eleven");
+    assert_eq!(eleven.len(), 1);
+    assert_eq!(
+        group_members(&cfg, eleven[0]),
+        (0..11u16)
+            .map(|i| M::Tcp(Ports::Eq(vec![2 * i + 1])))
+            .collect::<Vec<_>>()
+    );
+    // A service one entry can carry stays one plain entry.
+    let small = forward_entries(&cfg, "WW-a-IN4", "a-to-b-small");
+    assert_eq!(small.len(), 1);
+    assert_eq!(
+        (&small[0].proto, &small[0].dport),
+        (&P::Tcp, &Ports::Eq(vec![80, 443, 8443]))
+    );
+
+    // Return entries never use a service group; each group is defined
+    // once, before the first entry that names it, and every group is used.
+    for acl in cfg.acls.values() {
+        assert!(
+            acl.entries
+                .iter()
+                .all(|e| !e.reply || !matches!(e.proto, P::Group(_)))
+        );
+    }
+    for (name, group) in &cfg.services {
+        let def = format!("object-group service {name}\n");
+        assert_eq!(text.matches(&def).count(), 1, "{name}");
+        // Each member reads back to its own line.
+        let body: Vec<&str> = text[text.find(&def).unwrap() + def.len()..]
+            .lines()
+            .take_while(|l| l.starts_with(' '))
+            .filter(|l| !l.starts_with(" description "))
+            .collect();
+        let shown: Vec<String> = group.members.iter().map(|m| format!(" {m}")).collect();
+        assert_eq!(body, shown, "{name}");
+        let first_use = text.find(&format!("object-group {name} ")).unwrap();
+        assert!(text.find(&def).unwrap() < first_use, "{name}");
+    }
+    assert_eq!(cfg.services.len(), 4);
+}
+
+#[test]
+fn random_packets_agree_with_the_ir_on_the_service_group_policy() {
+    random_packets_agree(&compile_text(SERVICE_GROUPS), 0x5EED_0003, 40_000);
+}
+
+/// The evaluation really reads the group's members: dropping one member
+/// from the file changes the verdict for exactly that service.
+#[test]
+fn a_missing_group_member_is_caught_by_the_exact_semantics() {
+    let ir = compile_text(SERVICE_GROUPS);
+    let text = render(&ir);
+    let cfg = readback::parse(&text).unwrap();
+    let packet = AclPacket {
+        src: "10.2.3.4".parse().unwrap(),
+        dst: "10.1.7.7".parse().unwrap(),
+        proto: AclProto::Udp {
+            sport: EPHEMERAL,
+            dport: 6001,
+        },
+    };
+    assert!(expected(&ir, &packet));
+    let v = cfg.evaluate("Vlan2", &packet).unwrap();
+    assert!(v.permit);
+    // The deciding entry names the group; the member that matched is
+    // available to `explain`, in the file's own words.
+    let e = cfg.acls[&v.acl]
+        .entries
+        .iter()
+        .find(|e| Some(e.seq) == v.seq)
+        .unwrap();
+    let m = cfg.matching_member(e, &packet).unwrap();
+    assert_eq!(m.to_string(), "udp eq 6001");
+    assert!(text.contains(&format!("\n {m}\n")));
+    let tcp = AclPacket {
+        proto: AclProto::Tcp {
+            sport: EPHEMERAL,
+            dport: 8005,
+            ack_or_rst: false,
+        },
+        ..packet
+    };
+    assert_eq!(
+        cfg.matching_member(e, &tcp).unwrap().to_string(),
+        "tcp range 8000 8010"
+    );
+    let other = AclPacket {
+        proto: AclProto::Udp {
+            sport: EPHEMERAL,
+            dport: 6002,
+        },
+        ..packet
+    };
+    assert_eq!(cfg.matching_member(e, &other), None);
+    let name = match &forward_entries(&cfg, "WW-b-IN4", "b-to-a-mixed")[0].proto {
+        readback::Proto::Group(g) => g.clone(),
+        _ => unreachable!(),
+    };
+    let def = format!("object-group service {name}\n");
+    let at = text.find(&def).unwrap() + def.len();
+    let member = " udp eq 6001\n";
+    let offset = text[at..].find(member).unwrap();
+    let mut broken = text.clone();
+    broken.replace_range(at + offset..at + offset + member.len(), "");
+    let cfg = readback::parse(&broken).unwrap();
+    let v = cfg.evaluate("Vlan2", &packet).unwrap();
+    assert!(!v.permit, "without the member the packet must be denied");
+}
+
+#[test]
+fn hospital_services_that_need_several_entries_use_service_groups() {
+    use readback::{Ports, ServiceMember as M};
+    let cfg = parsed(&hospital());
+    // hl7-mllp + hl7-listeners: a port and a range.
+    let hl7 = forward_entries(&cfg, "WW-clinical-apps-IN4", "clinical-apps-to-hl7");
+    assert_eq!(hl7.len(), 1);
+    assert_eq!(
+        group_members(&cfg, hl7[0]),
+        [
+            M::Tcp(Ports::Eq(vec![2575])),
+            M::Tcp(Ports::Range(6661, 6670))
+        ]
+    );
+    // dns + ntp: tcp and udp.
+    let dns = forward_entries(&cfg, "WW-icu-devices-IN4", "devices-to-dns-ntp");
+    assert_eq!(dns.len(), 1);
+    assert_eq!(
+        group_members(&cfg, dns[0]),
+        [
+            M::Tcp(Ports::Eq(vec![53])),
+            M::Udp(Ports::Eq(vec![53])),
+            M::Udp(Ports::Eq(vec![123]))
+        ]
+    );
+    // dicom + dicom-tls: three tcp ports fit one plain entry.
+    let pacs = forward_entries(&cfg, "WW-imaging-IN4", "modalities-to-pacs");
+    assert!(!pacs.is_empty());
+    assert!(
+        pacs.iter()
+            .all(|e| e.proto == readback::Proto::Tcp
+                && matches!(&e.dport, Ports::Eq(v) if v.len() == 3)),
+        "{pacs:#?}"
+    );
+    // Their replies stay explicit return entries.
+    for rule in ["clinical-apps-to-hl7", "devices-to-dns-ntp"] {
+        let replies: Vec<_> = cfg
+            .acls
+            .values()
+            .flat_map(|a| &a.entries)
+            .filter(|e| e.reply && e.rule.as_deref() == Some(rule))
+            .collect();
+        assert!(!replies.is_empty(), "{rule}");
+        assert!(
+            replies
+                .iter()
+                .all(|e| !matches!(e.proto, readback::Proto::Group(_)))
+        );
+    }
+}
+
 #[test]
 fn the_reader_refuses_what_wardwall_does_not_emit() {
     let good = render(&hospital());
@@ -894,6 +1203,54 @@ fn the_reader_refuses_what_wardwall_does_not_emit() {
         mutate(
             " 10 remark contec",
             &format!(" 10 remark {} contec", "y".repeat(100)),
+        ),
+        // Service groups: several ports on one member, port names,
+        // operators wardwall does not emit, source ports, tcp-udp,
+        // numeric ICMP types, other protocols, duplicate members.
+        mutate(" tcp eq 2575\n", " tcp eq 2575 2576\n"),
+        mutate(" tcp eq 2575\n", " tcp eq hl7\n"),
+        mutate(" tcp eq 2575\n", " tcp gt 2575\n"),
+        mutate(" tcp eq 2575\n", " tcp source eq 2575\n"),
+        mutate(" udp eq 123\n", " tcp-udp eq 123\n"),
+        mutate(" icmp echo\n", " icmp 8\n"),
+        mutate(" tcp eq 2575\n", " gre\n"),
+        mutate(" tcp eq 2575\n", " tcp eq 2575\n tcp eq 2575\n"),
+        mutate(" tcp range 6661 6670\n", " tcp range 6670 6661\n"),
+        // A group entry with ports, `established` or an ICMP type of its
+        // own after the addresses.
+        mutate(
+            "object-group WW-SVC-DF461455B5CC216B object-group WW-NET4-38464527BE8C881C host 10.10.21.10\n",
+            "object-group WW-SVC-DF461455B5CC216B object-group WW-NET4-38464527BE8C881C host 10.10.21.10 eq 2575\n",
+        ),
+        mutate(
+            "object-group WW-SVC-DF461455B5CC216B object-group WW-NET4-38464527BE8C881C host 10.10.21.10\n",
+            "object-group WW-SVC-DF461455B5CC216B object-group WW-NET4-38464527BE8C881C host 10.10.21.10 established\n",
+        ),
+        mutate(
+            "object-group WW-SVC-DF461455B5CC216B object-group WW-NET4-38464527BE8C881C host 10.10.21.10\n",
+            "object-group WW-SVC-DF461455B5CC216B object-group WW-NET4-38464527BE8C881C host 10.10.21.10 echo\n",
+        ),
+        // A group used before (or without) its definition.
+        mutate(
+            "object-group service WW-SVC-DF461455B5CC216B\n",
+            "object-group service WW-SVC-DF461455B5CC216C\n",
+        ),
+        // A group defined twice (even identically), or under a name a
+        // network group has.
+        mutate(
+            "! ---- phase 1: versioned ACLs\n",
+            "object-group service WW-SVC-DF461455B5CC216B\n tcp eq 2575\n tcp range 6661 6670\n! ---- phase 1: versioned ACLs\n",
+        ),
+        mutate(
+            "object-group service WW-SVC-DF461455B5CC216B\n",
+            "object-group service WW-NET4-38464527BE8C881C\n",
+        ),
+        // A group with one member (wardwall writes a plain entry then).
+        mutate(" tcp range 6661 6670\n", ""),
+        // A service group in an IPv6 ACL.
+        mutate(
+            "\n remark monitor-data-export: allow\n",
+            "\n sequence 1 permit object-group WW-SVC-DF461455B5CC216B any any\n remark monitor-data-export: allow\n",
         ),
     ];
     for (i, bad) in cases.iter().enumerate() {
@@ -969,6 +1326,7 @@ fn the_cisco_acl_package_reads_the_same_entries() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut compared = 0;
+    let mut members_compared = 0;
     for path in policy_files() {
         let ir = compile(&path);
         let Ok(files) = Cisco.render(&ir, &Templates::default()) else {
@@ -989,6 +1347,8 @@ fn the_cisco_acl_package_reads_the_same_entries() {
             String::from_utf8_lossy(&out.stderr)
         );
         let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+        // (ACL, seq) of a service-group entry → members cisco-acl read.
+        let mut members_seen: std::collections::BTreeMap<(String, u32), usize> = Default::default();
         for line in String::from_utf8(out.stdout).unwrap().lines() {
             let rec: serde_json::Value = serde_json::from_str(line).unwrap();
             let acl = rec["acl"].as_str().unwrap();
@@ -1020,17 +1380,44 @@ fn the_cisco_acl_package_reads_the_same_entries() {
                 .find(|e| e.seq == seq)
                 .unwrap_or_else(|| panic!("{acl}: no entry {seq} in our reading"));
             let ctx = format!("{}: {acl} seq {seq}", path.display());
+            // A service-group entry arrives as one record per group member
+            // (the script expands it from its own reading of the group):
+            // compare that member as if it were the entry's service.
+            let mut first_record = true;
+            let (e_proto, e_dport, e_icmp) = match &e.proto {
+                readback::Proto::Group(name) => {
+                    assert_eq!(rec["group"].as_str(), Some(name.as_str()), "{ctx}");
+                    let i = rec["member"].as_u64().unwrap() as usize;
+                    let member = &cfg.services[name].members[i];
+                    *members_seen.entry((acl.to_string(), seq)).or_default() += 1;
+                    members_compared += 1;
+                    // Counted once per entry (below), checked per member.
+                    first_record = i == 0;
+                    match member {
+                        readback::ServiceMember::Tcp(p) => (readback::Proto::Tcp, p.clone(), None),
+                        readback::ServiceMember::Udp(p) => (readback::Proto::Udp, p.clone(), None),
+                        readback::ServiceMember::Icmp(t) => {
+                            (readback::Proto::Icmp, readback::Ports::All, *t)
+                        }
+                    }
+                }
+                other => {
+                    assert!(rec.get("group").is_none(), "{ctx}");
+                    (other.clone(), e.dport.clone(), e.icmp)
+                }
+            };
             assert_eq!(
                 rec["action"],
                 if e.permit { "permit" } else { "deny" },
                 "{ctx}"
             );
-            let proto = match e.proto {
+            let proto = match e_proto {
                 readback::Proto::Any => None,
                 readback::Proto::Tcp => Some(6),
                 readback::Proto::Udp => Some(17),
                 readback::Proto::Icmp => Some(1),
                 readback::Proto::Number(n) => Some(u64::from(n)),
+                readback::Proto::Group(_) => unreachable!("expanded above"),
             };
             assert_eq!(rec["protocol"].as_u64(), proto, "{ctx}");
             assert_eq!(rec["src"], addr_string(&e.src), "{ctx}");
@@ -1044,7 +1431,7 @@ fn the_cisco_acl_package_reads_the_same_entries() {
                     .collect()
             };
             assert_eq!(nums("sports"), port_list(&e.sport), "{ctx}");
-            assert_eq!(nums("dports"), port_list(&e.dport), "{ctx}");
+            assert_eq!(nums("dports"), port_list(&e_dport), "{ctx}");
             let flags: Vec<&str> = rec["flags"]
                 .as_array()
                 .unwrap()
@@ -1055,7 +1442,7 @@ fn the_cisco_acl_package_reads_the_same_entries() {
             if e.established {
                 want.push("established".into());
             }
-            if let Some(t) = e.icmp {
+            if let Some(t) = e_icmp {
                 want.push(
                     wardwall::render::cisco::icmp_keyword(t, wardwall::ir::Family::V4)
                         .map_or_else(|| t.to_string(), str::to_string),
@@ -1067,8 +1454,25 @@ fn the_cisco_acl_package_reads_the_same_entries() {
                 usize::from(e.log),
                 "{ctx}"
             );
-            *seen.entry(acl.to_string()).or_default() += 1;
-            compared += 1;
+            if first_record {
+                *seen.entry(acl.to_string()).or_default() += 1;
+                compared += 1;
+            }
+        }
+        // Every member of every service-group entry was read, once.
+        for ((acl, seq), n) in &members_seen {
+            let stable = acl
+                .rsplit_once('-')
+                .map_or(acl.as_str(), |(b, h)| if h.len() == 16 { b } else { acl });
+            let e = cfg.acls[stable]
+                .entries
+                .iter()
+                .find(|e| e.seq == *seq)
+                .unwrap();
+            let readback::Proto::Group(g) = &e.proto else {
+                unreachable!()
+            };
+            assert_eq!(*n, cfg.services[g].members.len(), "{acl} seq {seq}");
         }
         // Every entry of every IPv4 ACL (versioned and stable) was read.
         for (name, acl) in &cfg.acls {
@@ -1083,6 +1487,11 @@ fn the_cisco_acl_package_reads_the_same_entries() {
         }
     }
     assert!(compared > 100, "only {compared} entries compared");
+    // The service-group form is exercised (the hospital policy uses it).
+    assert!(
+        members_compared > 10,
+        "only {members_compared} service-group members compared"
+    );
 }
 
 #[test]

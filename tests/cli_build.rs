@@ -210,3 +210,54 @@ fn templates_override_changes_the_output() {
         "# st-example-general: 21 rules\n"
     );
 }
+
+#[test]
+fn the_policy_chooses_its_default_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("site.kdl");
+    let clinic = std::fs::read_to_string("policies/clinic.kdl").unwrap();
+    let text = clinic
+        .replace(
+            "policy \"clinic\" {\n",
+            "policy \"clinic\" {\n    targets \"nftables\" \"panos\"\n",
+        )
+        .replace("include \"advisories/", "include \"ADV/");
+    let adv = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/advisories");
+    std::fs::write(
+        &policy,
+        text.replace("ADV/", &format!("{}/", adv.display())),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let _ = std::fs::remove_dir_all(&out);
+        let mut args = vec![
+            "build",
+            policy.to_str().unwrap(),
+            "--date",
+            PROBE_DATE,
+            "-o",
+        ];
+        args.push(out.to_str().unwrap());
+        args.extend_from_slice(extra);
+        wardwall().args(&args).assert().code(0);
+        files_under(&out)
+    };
+    assert_eq!(
+        run(&[]),
+        [
+            "nftables/clinic.nft",
+            "panos/clinic.set",
+            "panos/clinic.xml"
+        ]
+    );
+    // An explicit -t overrides the policy's list.
+    assert_eq!(run(&["-t", "cisco"]), ["cisco/clinic.ios"]);
+
+    std::fs::write(&policy, "policy \"p\" {\n    targets \"nftable\"\n}\n").unwrap();
+    wardwall()
+        .args(["check", policy.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("did you mean `nftables`?"));
+}

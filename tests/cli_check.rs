@@ -17,7 +17,7 @@ fn check_defaults_to_the_shipped_policy_and_passes() {
         .assert()
         .code(0)
         .stderr(predicate::str::contains(
-            "policies/hospital.kdl: ok, 21 active rules as of 2026-11-25, 17 warnings",
+            "policies/hospital.kdl: ok, 21 active rules as of 2026-11-25, 5 warnings",
         ))
         .stderr(predicate::str::contains(
             "rule `pacs-migration` expired on 2026-06-30",

@@ -142,7 +142,7 @@ fn one_rule_change_gives_a_one_rule_diff() {
         changes[0].contains("tcp dport { 443, 8443 }"),
         "{changes:#?}"
     );
-    assert!(changes[1].contains("tcp dport 8443 counter accept comment \"pumps-to-pump-server\""));
+    assert!(changes[1].contains("tcp dport 8443 counter accept comment \"pumps-to-pump-server:"));
 }
 
 #[test]

@@ -2,10 +2,13 @@
 //!
 //! * snapshots of both forms (hospital policy and focused policies);
 //! * the XML is loaded by pan-os-python (`tests/panos/parse_xml.py`), and the
-//!   parsed rule base is evaluated first-match here (zones from addresses,
-//!   groups resolved, services and applications, PAN-OS's built-in
-//!   intrazone allow / interzone deny after the last rule) against the IR
-//!   evaluator for every hospital probe and for seeded random packets;
+//!   parsed rule base is evaluated first-match by the library's evaluator
+//!   (`wardwall::render::panos::readback`: zones from addresses, groups
+//!   resolved, services and applications, PAN-OS's built-in intrazone allow
+//!   / interzone deny after the last rule) against the IR evaluator for
+//!   every hospital probe and for seeded random packets;
+//! * the library's own XML reader (behind `explain --target panos`) must
+//!   read the same rule base as pan-os-python;
 //! * the `set` form is read by a strict parser of the subset wardwall emits
 //!   and must describe the same rule base as the XML;
 //! * descriptions full of quoting and injection attempts change no rule and
@@ -19,11 +22,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ipnet::IpNet;
-use serde::Deserialize;
-
 use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
 use wardwall::ir::{Action, Ir, Packet, Proto};
+use wardwall::render::panos::readback::{
+    self, PanVerdict, Parsed, ParsedAddress, ParsedGroup, ParsedRule, ParsedService,
+};
 use wardwall::render::panos::{self, DEFAULT_RULE, PanosRenderer};
 use wardwall::render::{Renderer, Templates};
 
@@ -77,70 +80,10 @@ fn render_errors(kdl: &str) -> Vec<wardwall::diagnostics::Diagnostic> {
 
 // ------------------------------------------------------------ parsed model
 
-/// A rule base as a parser saw it: the JSON of `parse_xml.py`, or the
-/// result of [`parse_set`].
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-struct Parsed {
-    addresses: BTreeMap<String, ParsedAddress>,
-    groups: BTreeMap<String, ParsedGroup>,
-    services: BTreeMap<String, ParsedService>,
-    rules: Vec<ParsedRule>,
-}
-
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-struct ParsedAddress {
-    #[serde(rename = "type")]
-    kind: String,
-    value: String,
-}
-
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-struct ParsedGroup {
-    members: Vec<String>,
-    description: Option<String>,
-}
-
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-struct ParsedService {
-    protocol: String,
-    port: String,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-struct ParsedRule {
-    name: String,
-    from: Vec<String>,
-    to: Vec<String>,
-    source: Vec<String>,
-    destination: Vec<String>,
-    source_user: Vec<String>,
-    category: Vec<String>,
-    application: Vec<String>,
-    service: Vec<String>,
-    action: String,
-    icmp_unreachable: Option<bool>,
-    log_start: Option<bool>,
-    log_end: Option<bool>,
-    rule_type: Option<String>,
-    negate_source: Option<bool>,
-    negate_destination: Option<bool>,
-    disabled: Option<bool>,
-    description: Option<String>,
-}
-
-impl Parsed {
-    /// The same rule base with every description removed.
-    fn without_descriptions(&self) -> Parsed {
-        let mut p = self.clone();
-        for g in p.groups.values_mut() {
-            g.description = None;
-        }
-        for r in &mut p.rules {
-            r.description = None;
-        }
-        p
-    }
-}
+// The rule base model and the first-match evaluator are the library's
+// (`wardwall::render::panos::readback`, also behind `explain --target
+// panos`); pan-os-python and the `set` reader below fill the same model
+// independently, and the library's own XML reader must read the same.
 
 // ------------------------------------------------------------ pan-os-python
 
@@ -411,78 +354,8 @@ fn parse_set(text: &str) -> Parsed {
 
 // ------------------------------------------------------------ evaluator
 
-/// Which PAN-OS rule decides a packet.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct PanVerdict {
-    action: Action,
-    log: bool,
-    /// The PAN-OS rule name, or `intrazone-default` / `interzone-default`.
-    rule: String,
-}
-
-fn port_spec_contains(spec: &str, port: u16) -> bool {
-    spec.split(',').any(|item| match item.split_once('-') {
-        Some((lo, hi)) => (lo.parse::<u16>().unwrap()..=hi.parse::<u16>().unwrap()).contains(&port),
-        None => item.parse::<u16>().unwrap() == port,
-    })
-}
-
-fn address_matches(p: &Parsed, member: &str, addr: IpAddr, depth: usize) -> bool {
-    assert!(depth < 8, "address group nesting too deep at {member}");
-    if member == "any" {
-        return true;
-    }
-    if let Some(a) = p.addresses.get(member) {
-        assert_eq!(a.kind, "ip-netmask", "{member}");
-        let net: IpNet = a
-            .value
-            .parse()
-            .unwrap_or_else(|_| panic!("{member}: {}", a.value));
-        return net.contains(&addr);
-    }
-    if let Some(g) = p.groups.get(member) {
-        return g
-            .members
-            .iter()
-            .any(|m| address_matches(p, m, addr, depth + 1));
-    }
-    panic!("rule member {member} is neither an address object nor a group")
-}
-
-fn app_service_matches(p: &Parsed, r: &ParsedRule, packet: &Packet) -> bool {
-    if r.application == ["any"] {
-        if r.service == ["any"] {
-            return true;
-        }
-        return r.service.iter().any(|s| {
-            assert!(s != "any" && s != "application-default", "{}: {s}", r.name);
-            let svc = p
-                .services
-                .get(s)
-                .unwrap_or_else(|| panic!("{}: unknown service {s}", r.name));
-            match (svc.protocol.as_str(), packet.proto) {
-                ("tcp", Proto::Tcp { dport }) | ("udp", Proto::Udp { dport }) => {
-                    port_spec_contains(&svc.port, dport)
-                }
-                ("tcp" | "udp", _) => false,
-                (other, _) => panic!("unexpected service protocol {other}"),
-            }
-        });
-    }
-    assert_eq!(r.service, ["application-default"], "{}", r.name);
-    r.application.iter().any(|app| match app.as_str() {
-        // App-ID `ping`: ICMP echo request (type 8) or ICMPv6 echo request
-        // (type 128) opens the session.
-        "ping" => matches!(
-            (packet.src, packet.proto),
-            (IpAddr::V4(_), Proto::Icmp { ty: 8 }) | (IpAddr::V6(_), Proto::Icmp { ty: 128 })
-        ),
-        "gre" => packet.proto == Proto::Other(47),
-        "ipsec-esp" => packet.proto == Proto::Other(50),
-        other => panic!("{}: no model of application {other}", r.name),
-    })
-}
-
+/// The library's evaluator, with the PAN-OS zones of the packet's addresses
+/// from the policy's panos bindings.
 fn pan_evaluate(p: &Parsed, ir: &Ir, packet: &Packet) -> PanVerdict {
     let zone = |a: IpAddr| -> String {
         let z = ir.zone_of(a).expect("every address has a zone here");
@@ -491,57 +364,14 @@ fn pan_evaluate(p: &Parsed, ir: &Ir, packet: &Packet) -> PanVerdict {
             .unwrap_or_else(|| panic!("zone {} has no panos binding", z.name))
             .clone()
     };
-    let (zs, zd) = (zone(packet.src), zone(packet.dst));
-    for r in &p.rules {
-        assert_eq!(r.source_user, ["any"]);
-        assert_eq!(r.category, ["any"]);
-        assert_eq!(r.rule_type.as_deref().unwrap_or("universal"), "universal");
-        assert!(!r.negate_source.unwrap_or(false) && !r.negate_destination.unwrap_or(false));
-        if r.disabled.unwrap_or(false) {
-            continue;
-        }
-        let zone_ok = |list: &[String], z: &str| list.iter().any(|m| m == "any" || m == z);
-        if zone_ok(&r.from, &zs)
-            && zone_ok(&r.to, &zd)
-            && r.source
-                .iter()
-                .any(|m| address_matches(p, m, packet.src, 0))
-            && r.destination
-                .iter()
-                .any(|m| address_matches(p, m, packet.dst, 0))
-            && app_service_matches(p, r, packet)
-        {
-            let action = match r.action.as_str() {
-                "allow" => Action::Allow,
-                "drop" => Action::Deny,
-                "reset-client" => {
-                    assert_eq!(r.icmp_unreachable, Some(true), "{}", r.name);
-                    Action::Reject
-                }
-                other => panic!("{}: unexpected action {other}", r.name),
-            };
-            return PanVerdict {
-                action,
-                // PAN-OS logs at session end unless told not to.
-                log: r.log_end.unwrap_or(true),
-                rule: r.name.clone(),
-            };
-        }
-    }
-    // PAN-OS's predefined rules after the rule base.
-    if zs == zd {
-        PanVerdict {
-            action: Action::Allow,
-            log: false,
-            rule: "intrazone-default".into(),
-        }
-    } else {
-        PanVerdict {
-            action: Action::Deny,
-            log: false,
-            rule: "interzone-default".into(),
-        }
-    }
+    readback::evaluate(p, &zone(packet.src), &zone(packet.dst), packet)
+        .unwrap_or_else(|e| panic!("{packet}: {e}"))
+}
+
+/// The library's XML reader reads `xml` as pan-os-python does.
+fn assert_readers_agree(py_parsed: &Parsed, xml: &str) {
+    let ours = readback::parse_xml(xml).unwrap_or_else(|e| panic!("the Rust reader refuses: {e}"));
+    assert_eq!(&ours, py_parsed, "the Rust reader and pan-os-python differ");
 }
 
 /// Compares the PAN-OS verdict with the IR's for every packet; returns the
@@ -721,6 +551,7 @@ fn hospital_probes_decided_alike_by_pan_os_python_parse_and_ir() {
     let ir = hospital();
     let (set, xml) = render(&ir);
     let parsed = parse_xml(&py, &xml);
+    assert_readers_agree(&parsed, &xml);
     // The parse is not vacuous.
     assert!(parsed.rules.len() > ir.rules.len());
     assert_eq!(parsed.rules.last().unwrap().name, DEFAULT_RULE);
@@ -758,6 +589,7 @@ fn families_policy_decided_alike() {
     let ir = families();
     let (set, xml) = render(&ir);
     let parsed = parse_xml(&py, &xml);
+    assert_readers_agree(&parsed, &xml);
     assert_eq!(parse_set(&set), parsed);
     let mut packets = random_packets(&ir, 0x5eed_0002, 20_000);
     for (src, dst, proto) in [
@@ -790,6 +622,63 @@ fn families_policy_decided_alike() {
         failures.len(),
         failures[..failures.len().min(40)].join("\n")
     );
+}
+
+/// Without Python: the library's XML reader reads what the strict `set`
+/// reader reads (the two forms of one rendering), and its evaluator gives
+/// every hospital probe the IR's verdict and rule.
+#[test]
+fn rust_xml_reader_matches_the_set_form_and_decides_alike() {
+    for ir in [hospital(), families()] {
+        let (set, xml) = render(&ir);
+        let parsed = readback::parse_xml(&xml).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed, parse_set(&set), "{}", ir.name);
+    }
+    let ir = hospital();
+    let parsed = readback::parse_xml(&render(&ir).1).unwrap();
+    let failures = compare(&parsed, &ir, &probe_packets());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The XML reader refuses what wardwall does not emit, where PAN-OS's own
+/// loaders would ignore it or read it differently.
+#[test]
+fn rust_xml_reader_refuses_what_wardwall_does_not_emit() {
+    let xml = render(&hospital()).1;
+    readback::parse_xml(&xml).unwrap();
+    let cases: &[(&str, &str)] = &[
+        ("<action>drop</action>", "<action>deny</action>"),
+        ("<disabled>no</disabled>", "<disabled>maybe</disabled>"),
+        (
+            "<negate-source>no</negate-source>",
+            "<negate-source>yes</negate-source>",
+        ),
+        (
+            "<log-end>yes</log-end>",
+            "<log-end>yes</log-end><log-setting>x</log-setting>",
+        ),
+        ("<source><member>any</member></source>", "<source></source>"),
+        (
+            "<member>contec-cms8000</member>",
+            "<member>no-such-object</member>",
+        ),
+        ("<port>443</port>", "<port>443x</port>"),
+        (
+            "<ip-netmask>10.10.0.14/32</ip-netmask>",
+            "<fqdn>example.org</fqdn>",
+        ),
+        ("<rulebase>", "<rulebase><nat/>"),
+        (
+            "<service><member>any</member></service>",
+            "<service><member>tcp-80</member></service><service><member>any</member></service>",
+        ),
+        ("</config>", "</config><x/>"),
+    ];
+    for (i, (from, to)) in cases.iter().enumerate() {
+        assert!(xml.contains(from), "case {i}: {from}");
+        let bad = xml.replacen(from, to, 1);
+        assert!(readback::parse_xml(&bad).is_err(), "case {i} was accepted");
+    }
 }
 
 /// Without the final deny, PAN-OS's intrazone allow would let through what
@@ -939,10 +828,17 @@ fn descriptions_cannot_change_rules_or_objects() {
             .clone()
             .expect("described");
         assert!(group_desc.len() <= panos::OBJECT_DESCRIPTION_MAX, "{what}");
+        // The library's XML reader (explain --target panos) reads the same.
+        assert_eq!(
+            readback::parse_xml(&xml).unwrap_or_else(|e| panic!("{what}: {e}")),
+            from_set,
+            "{what}: the Rust XML reader and the set reader differ"
+        );
         // Every line is still one command of the subset (parse_set checked)
         // and the XML is well-formed and equal in meaning.
         if let Some(py) = &py {
             let from_xml = parse_xml(py, &xml);
+            assert_readers_agree(&from_xml, &xml);
             assert_eq!(from_xml, from_set, "{what}: set and XML differ");
             let plain_from_xml = parse_xml(py, &plain_xml);
             assert_eq!(

@@ -208,10 +208,19 @@ impl Explanation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetVerdict {
     pub action: Action,
-    /// The rule / term / entry that decided, as named in the target's output
-    /// (`None` for the target's default).
+    /// The policy rule the deciding entry belongs to, as the output names it
+    /// (`default` for the target's final deny); `None` when the deciding
+    /// entry belongs to no policy rule (an implicit default, traffic that
+    /// no filter sees).
     pub rule: Option<String>,
+    /// Where the target filters the packet (interface, zone, ACL or chain).
+    pub place: String,
+    /// The deciding entry, quoted from the output (or what stands for it,
+    /// e.g. "no ACL bound").
+    pub entry: String,
     pub log: bool,
+    /// Caveats about how far the answer holds on the device.
+    pub notes: Vec<String>,
 }
 
 /// Evaluates a packet against a target's rendered output, parsed back.
@@ -221,13 +230,190 @@ pub struct TargetVerdict {
 pub trait TargetEvaluator {
     /// The target name (one of [`crate::source::TARGETS`]).
     fn target(&self) -> &'static str;
-    /// Renders `ir` for the target, parses the output back and evaluates
-    /// `packet` on what was parsed.
-    fn evaluate(&self, ir: &Ir, packet: &Packet) -> Result<TargetVerdict, String>;
+    /// The extension of the rendered file this evaluator reads (the target
+    /// may write several).
+    fn extension(&self) -> &'static str;
+    /// Parses `text` (a file the target's renderer wrote for `ir`, rendered
+    /// now or read from disk) with the target's strict reader and evaluates
+    /// `packet`, the first packet of a new flow, on what was read. The IR
+    /// supplies only what the file cannot: where the packet enters (the
+    /// zone bindings). An error means the file cannot be read back or the
+    /// question cannot be answered from it.
+    fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String>;
 }
 
-/// The evaluator of a target, if that target implements one. None does yet.
+/// The evaluator of a target, if that target implements one.
 pub fn target_evaluator(target: &str) -> Option<Box<dyn TargetEvaluator>> {
-    let _ = target;
-    None
+    match target {
+        crate::render::cisco::TARGET => Some(Box::new(crate::render::cisco::readback::Evaluator)),
+        crate::render::pfsense::TARGET => {
+            Some(Box::new(crate::render::pfsense::readback::Evaluator))
+        }
+        crate::render::panos::TARGET => Some(Box::new(crate::render::panos::readback::Evaluator)),
+        crate::render::nftables::TARGET => {
+            Some(Box::new(crate::render::nftables::readback::Evaluator))
+        }
+        _ => None,
+    }
+}
+
+/// How a target's answer compares with the policy's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Agreement {
+    Agrees,
+    /// Human-readable reasons, never empty.
+    Disagrees(Vec<String>),
+}
+
+/// Compares a target's answer with the policy's verdict: the packet must
+/// pass or be dropped alike, and the deciding entry must belong to the
+/// deciding rule (`default` for the default rule). A `reject` the target
+/// renders as a drop agrees with a deny (the packet does not pass either
+/// way); the actions are shown as they are.
+pub fn compare(ir: &Ir, policy: &Verdict, target: &TargetVerdict) -> Agreement {
+    let mut why = Vec::new();
+    if policy.action.permits() != target.action.permits() {
+        why.push(format!(
+            "the policy says {}, the target says {}",
+            policy.action, target.action
+        ));
+    }
+    let rule = ir.verdict_rule_name(policy);
+    // An answer tied to no rule (traffic the target never filters, an
+    // implicit default) is held to the verdict only.
+    if target.rule.as_deref().is_some_and(|r| r != rule) {
+        why.push(format!(
+            "the policy decides by `{rule}`, the target by {}",
+            match &target.rule {
+                Some(r) => format!("`{r}`"),
+                None => "no policy rule".into(),
+            }
+        ));
+    }
+    if why.is_empty() {
+        Agreement::Agrees
+    } else {
+        Agreement::Disagrees(why)
+    }
+}
+
+impl TargetVerdict {
+    /// The target's section of `explain --target`: where, which entry, the
+    /// verdict, and whether it agrees with the policy.
+    pub fn render(&self, target: &str, from: &str, agreement: &Agreement) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "target {target} ({from}):");
+        let _ = writeln!(s, "  {}", self.place);
+        let _ = writeln!(
+            s,
+            "  deciding entry ({}): {}",
+            match &self.rule {
+                Some(r) => format!("rule `{r}`"),
+                None => "no policy rule".into(),
+            },
+            self.entry
+        );
+        let _ = writeln!(
+            s,
+            "  verdict: {}{}",
+            self.action,
+            if self.log { ", logged" } else { "" }
+        );
+        for note in &self.notes {
+            let _ = writeln!(s, "  note: {note}");
+        }
+        match agreement {
+            Agreement::Agrees => {
+                let _ = writeln!(s, "{target} agrees with the policy");
+            }
+            Agreement::Disagrees(why) => {
+                let _ = writeln!(s, "{target} DISAGREES with the policy: {}", why.join("; "));
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ir() -> Ir {
+        let dir = std::env::temp_dir().join(format!("ww-explain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.kdl");
+        std::fs::write(
+            &path,
+            r#"policy "t"
+zone "a" {
+    prefix "10.1.0.0/16"
+}
+zone "b" {
+    prefix "10.2.0.0/16"
+}
+rules {
+    reject "r1" {
+        from "a"
+        to "b"
+        service "ssh"
+    }
+    allow "r2" {
+        from "a"
+        to "b"
+        service "https"
+    }
+}"#,
+        )
+        .unwrap();
+        let c = crate::compile(&path, "2026-01-01".parse().unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        c.ir.unwrap_or_else(|| panic!("{:?}", c.diagnostics))
+    }
+
+    fn answer(action: Action, rule: Option<&str>) -> TargetVerdict {
+        TargetVerdict {
+            action,
+            rule: rule.map(str::to_string),
+            place: String::new(),
+            entry: String::new(),
+            log: false,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn agreement_needs_the_verdict_and_the_rule() {
+        let ir = ir();
+        let reject = ir.evaluate(&Packet::parse("10.1.0.1", "10.2.0.1", "tcp/22").unwrap());
+        assert_eq!(ir.verdict_rule_name(&reject), "r1");
+        // A reject the target renders as a drop still stops the packet.
+        assert_eq!(
+            compare(&ir, &reject, &answer(Action::Deny, Some("r1"))),
+            Agreement::Agrees
+        );
+        let Agreement::Disagrees(why) = compare(&ir, &reject, &answer(Action::Allow, Some("r1")))
+        else {
+            panic!("a pass is not a reject")
+        };
+        assert_eq!(why, ["the policy says reject, the target says allow"]);
+        let Agreement::Disagrees(why) = compare(&ir, &reject, &answer(Action::Deny, Some("r2")))
+        else {
+            panic!("another rule decided")
+        };
+        assert_eq!(why, ["the policy decides by `r1`, the target by `r2`"]);
+        // No rule on the target's side: held to the verdict only.
+        assert_eq!(
+            compare(&ir, &reject, &answer(Action::Deny, None)),
+            Agreement::Agrees
+        );
+        let default = ir.evaluate(&Packet::parse("10.2.0.1", "10.1.0.1", "tcp/22").unwrap());
+        assert_eq!(
+            compare(&ir, &default, &answer(Action::Deny, Some("default"))),
+            Agreement::Agrees
+        );
+        assert!(matches!(
+            compare(&ir, &default, &answer(Action::Allow, None)),
+            Agreement::Disagrees(_)
+        ));
+    }
 }

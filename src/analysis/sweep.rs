@@ -423,6 +423,7 @@ mod tests {
             })
             .collect();
         let ir = Ir {
+            targets: Vec::new(),
             name: "t".into(),
             description: None,
             zones: Vec::new(),

@@ -1,10 +1,12 @@
 //! Stage 6, diff: what a policy change does to every rendered config.
 //!
 //! The config diff compares two renderings file by file (unified diffs with
-//! `similar`); it is shown as terminal text (coloured on a terminal),
-//! Markdown for a pull-request comment, or JSON.
+//! `similar`); the traffic diff ([`traffic`]) compares two IRs and lists the
+//! traffic whose verdict changed, exactly. Both are shown as terminal text
+//! (coloured on a terminal), Markdown for a pull-request comment, or JSON.
 
 pub mod git;
+pub mod traffic;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,6 +16,8 @@ use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
 use crate::render::RenderedFile;
+
+pub use traffic::TrafficDiff;
 
 /// How one rendered file changes.
 #[derive(Clone, Debug, Serialize)]
@@ -134,24 +138,73 @@ fn line_style(line: &str) -> Option<&'static str> {
     }
 }
 
+/// Lines of changed traffic shown in a Markdown report; the rest is counted
+/// (JSON has everything). Keeps a comment under the forges' size limits.
+const MARKDOWN_TRAFFIC_LINES: usize = 200;
+/// Highlighted changes listed under "Needs attention".
+const MARKDOWN_ATTENTION: usize = 50;
+
 /// A Markdown report for a pull-request comment: a summary table per
-/// target, then each file's diff in a collapsible block.
-pub fn to_markdown(diffs: &[FileDiff]) -> String {
-    let mut out = String::from("## wardwall: rendered config changes\n\n");
-    if diffs.is_empty() {
-        out.push_str("No rendered configuration changes.\n");
+/// target, the traffic changes (`None`: not available, the old side is not
+/// a policy), then each file's diff in a collapsible block.
+pub fn to_markdown(diffs: &[FileDiff], traffic: Option<&TrafficDiff>) -> String {
+    let mut out = String::from("## wardwall: policy change review\n\n");
+    if diffs.is_empty() && traffic.is_none_or(TrafficDiff::is_empty) {
+        out.push_str(if traffic.is_some() {
+            "No rendered configuration changes and no traffic changes.\n"
+        } else {
+            "No rendered configuration changes.\n"
+        });
         return out;
     }
-    out.push_str("| target | file | lines added | lines removed |\n|---|---|---:|---:|\n");
+    let mut per_target: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     for d in diffs {
+        let e = per_target.entry(&d.target).or_default();
+        e.0 += 1;
+        e.1 += d.added;
+        e.2 += d.removed;
+    }
+    let (allowed, denied) = match traffic {
+        Some(t) => (
+            t.summary.newly_allowed.to_string(),
+            t.summary.newly_denied.to_string(),
+        ),
+        None => ("n/a".to_string(), "n/a".to_string()),
+    };
+    out.push_str(
+        "| target | files changed | lines added | lines removed | traffic newly allowed | traffic newly denied |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    if per_target.is_empty() {
         let _ = writeln!(
             out,
-            "| {} | `{}` | +{} | -{} |",
-            markdown_cell(&d.target),
-            markdown_cell(&d.path.display().to_string()),
-            d.added,
-            d.removed
+            "| (no rendered changes) | 0 | +0 | -0 | {allowed} | {denied} |"
         );
+    }
+    for (target, (files, added, removed)) in &per_target {
+        let _ = writeln!(
+            out,
+            "| {} | {files} | +{added} | -{removed} | {allowed} | {denied} |",
+            markdown_cell(target)
+        );
+    }
+    out.push_str(
+        "\nTraffic columns count lines of changed traffic below: every target implements \
+         the policy's first-match verdicts, so they are the same for each target.\n",
+    );
+    out.push_str("\n### Traffic changes\n\n");
+    match traffic {
+        None => out.push_str(
+            "Not available: the comparison is with rendered files (`--against`), not with a \
+             policy. Run `wardwall diff --base GITREF` to see which traffic changes verdict.\n",
+        ),
+        Some(t) if t.is_empty() => {
+            out.push_str("No traffic changes: every packet keeps its verdict and logging.\n")
+        }
+        Some(t) => traffic_markdown(&mut out, t),
+    }
+    if !diffs.is_empty() {
+        out.push_str("\n### Rendered configs\n");
     }
     for d in diffs {
         let fence = fence_for(&d.unified);
@@ -165,6 +218,47 @@ pub fn to_markdown(diffs: &[FileDiff]) -> String {
         );
     }
     out
+}
+
+fn traffic_markdown(out: &mut String, t: &TrafficDiff) {
+    let _ = writeln!(out, "**{}**", html_text(&traffic::summary_line(t)));
+    let all: Vec<&traffic::Change> = t.changes.iter().chain(&t.log_changes).collect();
+    let flagged: Vec<&&traffic::Change> = all.iter().filter(|c| !c.highlights.is_empty()).collect();
+    if !flagged.is_empty() {
+        out.push_str("\n#### ⚠️ Needs attention\n\n");
+        for c in flagged.iter().take(MARKDOWN_ATTENTION) {
+            let notes: Vec<String> = c.highlights.iter().map(|h| html_text(&h.text)).collect();
+            let _ = writeln!(
+                out,
+                "- <code>{}</code><br>⚠️ {}",
+                html_text(&c.line()),
+                notes.join("; ")
+            );
+        }
+        if flagged.len() > MARKDOWN_ATTENTION {
+            let _ = writeln!(
+                out,
+                "- … and {} more (`wardwall diff --format json` lists every change)",
+                flagged.len() - MARKDOWN_ATTENTION
+            );
+        }
+    }
+    let mut block = String::new();
+    for c in all.iter().take(MARKDOWN_TRAFFIC_LINES) {
+        let _ = writeln!(block, "{}", c.line());
+        for h in &c.highlights {
+            let _ = writeln!(block, "!     {}", h.text);
+        }
+    }
+    let fence = fence_for(&block);
+    let _ = write!(out, "\n{fence}diff\n{block}{fence}\n");
+    if all.len() > MARKDOWN_TRAFFIC_LINES {
+        let _ = writeln!(
+            out,
+            "\n… and {} more lines (`wardwall diff --format json` lists every change).",
+            all.len() - MARKDOWN_TRAFFIC_LINES
+        );
+    }
 }
 
 /// A code fence longer than any run of backticks in `text`, so text from
@@ -243,14 +337,17 @@ mod tests {
             &[file("nftables/p.nft", "x\n")],
             &[file("nftables/p.nft", "comment \"```` </details> |\"\n")],
         );
-        let md = to_markdown(&diffs);
+        let md = to_markdown(&diffs, None);
         assert!(md.contains("`````diff\n"), "{md}");
         assert_eq!(
             md.matches("</details>").count(),
             2,
             "one real close plus the quoted one"
         );
-        assert!(md.contains("| nftables | `nftables/p.nft` | +1 | -1 |"));
+        assert!(
+            md.contains("| nftables | 1 | +1 | -1 | n/a | n/a |"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub fn lower(policy: &Policy, date: Date, diags: &mut Diagnostics) -> Ir {
     Ir {
         name: policy.name.clone(),
         description: policy.description.clone(),
+        targets: policy.targets.clone(),
         zones: policy
             .zones
             .iter()

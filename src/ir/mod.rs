@@ -72,6 +72,9 @@ pub struct Ir {
     /// used for output file names.
     pub name: String,
     pub description: Option<String>,
+    /// The targets the policy is compiled to by default (`policy { targets
+    /// ... }`); empty means every target.
+    pub targets: Vec<String>,
     /// Zones in declaration order, with their effective (longest-prefix) sets.
     pub zones: Vec<Zone>,
     /// Every named address object a rule refers to, by name.

@@ -24,6 +24,12 @@
 //!    would otherwise kill neighbour discovery),
 //! 5. an explicit final `deny ip any any log` (`deny ipv6 any any log`).
 //!
+//! Sides with several prefixes become content-named network object groups.
+//! In IPv4, a forward entry whose service would need two entries or more
+//! becomes one content-named `object-group service` and one entry naming it
+//! in the protocol position (`forward_aces`); return entries and IPv6 keep
+//! plain entries.
+//!
 //! Every target decision (names, sequence numbers, remarks, wildcards) is
 //! made here; the template `targets/cisco/acl.ios.j2` only lays the lines out.
 
@@ -102,7 +108,8 @@ pub struct View {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct GroupView {
-    /// `network` (IPv4) or `v6-network` (IPv6).
+    /// `network` (IPv4), `v6-network` (IPv6) or `service` (IPv4 services;
+    /// `entries` are then member lines such as `tcp eq 2575`).
     pub kind: &'static str,
     pub name: String,
     pub description: String,
@@ -136,7 +143,7 @@ pub struct InterfaceView {
 // ------------------------------------------------------------------ ACEs
 
 /// Protocol field of an entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AceProto {
     /// `ip` / `ipv6`: every protocol.
     Ip,
@@ -145,6 +152,9 @@ pub enum AceProto {
     /// ICMP in an IPv4 ACL, ICMPv6 in an IPv6 ACL.
     Icmp,
     Number(u8),
+    /// `object-group NAME` in the protocol position: a service object group
+    /// (IPv4 only); no ports, `established` or ICMP type follow.
+    Group(String),
 }
 
 /// An address field of an entry.
@@ -280,13 +290,17 @@ pub fn icmp_reply(ty: u8, family: Family) -> Option<u8> {
 /// The text of an entry after the sequence number.
 pub fn ace_text(ace: &Ace, family: Family) -> String {
     let mut parts: Vec<String> = vec![if ace.permit { "permit" } else { "deny" }.to_string()];
-    parts.push(match (ace.proto, family) {
+    parts.push(match (&ace.proto, family) {
         (AceProto::Ip, Family::V4) => "ip".to_string(),
         (AceProto::Ip, Family::V6) => "ipv6".to_string(),
         (AceProto::Tcp, _) => "tcp".to_string(),
         (AceProto::Udp, _) => "udp".to_string(),
         (AceProto::Icmp, _) => "icmp".to_string(),
         (AceProto::Number(n), _) => n.to_string(),
+        (AceProto::Group(name), _) => {
+            debug_assert_eq!(family, Family::V4);
+            format!("object-group {name}")
+        }
     });
     parts.push(addr_text(&ace.src, family));
     parts.extend(port_text(&ace.sport));
@@ -512,6 +526,8 @@ fn types(set: &ByteSet) -> impl Iterator<Item = u8> + '_ {
 struct Groups {
     /// name → (family, prefixes)
     by_name: BTreeMap<String, (Family, Vec<IpNet>)>,
+    /// name → member lines of an IPv4 service object group
+    services: BTreeMap<String, Vec<String>>,
 }
 
 impl Groups {
@@ -542,7 +558,28 @@ impl Groups {
         }
     }
 
+    /// The service object group with exactly these member lines (in this
+    /// order), named by a hash of them.
+    fn service(&mut self, members: Vec<String>) -> Result<String, String> {
+        let hash = fnv64(members.join("\n").as_bytes());
+        let name = format!("WW-SVC-{hash:016X}");
+        let entry = self
+            .services
+            .entry(name.clone())
+            .or_insert_with(|| members.clone());
+        if *entry != members {
+            return Err(name);
+        }
+        Ok(name)
+    }
+
     fn views(&self) -> Vec<GroupView> {
+        let services = self.services.iter().map(|(name, members)| GroupView {
+            kind: "service",
+            name: name.clone(),
+            description: format!("wardwall service set, {} members", members.len()),
+            entries: members.clone(),
+        });
         self.by_name
             .iter()
             .map(|(name, (f, nets))| GroupView {
@@ -568,6 +605,7 @@ impl Groups {
                     })
                     .collect(),
             })
+            .chain(services)
             .collect()
     }
 }
@@ -623,8 +661,90 @@ fn remark_or_placeholder(text: &str) -> String {
     }
 }
 
+/// The line an entry's service takes in an `object-group service`, if a
+/// service group can carry it: TCP/UDP destination ports (one `eq` port per
+/// line, or an inclusive `range`, or the bare protocol for every port) and
+/// ICMP as a whole or by a type keyword. Numeric ICMP types and other
+/// protocols stay plain entries (see `docs/targets/cisco.md`).
+fn service_members(ace: &Ace) -> Option<Vec<String>> {
+    let proto = match ace.proto {
+        AceProto::Tcp => "tcp",
+        AceProto::Udp => "udp",
+        AceProto::Icmp => {
+            return match ace.icmp {
+                None => Some(vec!["icmp".to_string()]),
+                Some(t) => icmp_keyword(t, Family::V4).map(|k| vec![format!("icmp {k}")]),
+            };
+        }
+        _ => return None,
+    };
+    if ace.sport != PortMatch::All || ace.established {
+        return None;
+    }
+    Some(match &ace.dport {
+        PortMatch::All => vec![proto.to_string()],
+        PortMatch::Eq(ports) => ports.iter().map(|p| format!("{proto} eq {p}")).collect(),
+        PortMatch::Range(a, b) => vec![format!("{proto} range {a} {b}")],
+    })
+}
+
 /// Forward entries of a rule for one (source part, destination) pair.
-fn forward_aces(src: AceAddr, dst: AceAddr, svc: &ServiceSet, f: Family, rule: &Rule) -> Vec<Ace> {
+///
+/// In IPv4, when the part of the service a service object group can carry
+/// would need two entries or more (more than [`EQ_MAX`] ports, ports and
+/// ranges, TCP and UDP, several ICMP types), that part becomes one
+/// `object-group service` and one entry `permit object-group SVC SRC DST`;
+/// the rest (numeric ICMP types, other protocols) stays plain entries of the
+/// same block. A service that fits one entry stays one plain entry.
+fn forward_aces(
+    src: AceAddr,
+    dst: AceAddr,
+    svc: &ServiceSet,
+    f: Family,
+    rule: &Rule,
+    groups: &mut Groups,
+) -> Result<Vec<Ace>, String> {
+    let plain = plain_forward_aces(src, dst, svc, f, rule);
+    if f != Family::V4 {
+        return Ok(plain);
+    }
+    if plain
+        .iter()
+        .filter(|a| service_members(a).is_some())
+        .count()
+        < 2
+    {
+        return Ok(plain);
+    }
+    let (grouped, rest): (Vec<Ace>, Vec<Ace>) = plain
+        .into_iter()
+        .partition(|a| service_members(a).is_some());
+    let members: Vec<String> = grouped
+        .iter()
+        .flat_map(|a| service_members(a).expect("partitioned on it"))
+        .collect();
+    let name = groups.service(members)?;
+    let mut out = vec![Ace {
+        proto: AceProto::Group(name),
+        sport: PortMatch::All,
+        dport: PortMatch::All,
+        established: false,
+        icmp: None,
+        ..grouped[0].clone()
+    }];
+    out.extend(rest);
+    Ok(out)
+}
+
+/// Forward entries of a rule for one (source part, destination) pair,
+/// without service groups.
+fn plain_forward_aces(
+    src: AceAddr,
+    dst: AceAddr,
+    svc: &ServiceSet,
+    f: Family,
+    rule: &Rule,
+) -> Vec<Ace> {
     let permit = rule.action.permits();
     let base = Ace {
         permit,
@@ -873,12 +993,16 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
                 } else {
                     &mut build.forward
                 };
-                target.extend(remarks_for(rule));
-                target.extend(
-                    forward_aces(src, dst, &region.svc, f, rule)
-                        .into_iter()
-                        .map(Line::Ace),
-                );
+                match forward_aces(src, dst, &region.svc, f, rule, &mut groups) {
+                    Ok(aces) => {
+                        target.extend(remarks_for(rule));
+                        target.extend(aces.into_iter().map(Line::Ace));
+                    }
+                    Err(n) => errors.push(Diagnostic::error(
+                        "cisco-group-hash-collision",
+                        format!("two service sets hash to object-group name `{n}`"),
+                    )),
+                }
             }
             if !rule.action.permits() {
                 continue;
@@ -1253,6 +1377,70 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn service_members_only_for_forms_a_group_carries() {
+        let ace = |proto: AceProto, dport: PortMatch, icmp: Option<u8>| Ace {
+            permit: true,
+            proto,
+            src: AceAddr::Any,
+            sport: PortMatch::All,
+            dst: AceAddr::Any,
+            dport,
+            established: false,
+            icmp,
+            log: false,
+        };
+        let m = |a: &Ace| service_members(a);
+        assert_eq!(
+            m(&ace(AceProto::Tcp, PortMatch::Eq(vec![80, 443]), None)),
+            Some(vec!["tcp eq 80".to_string(), "tcp eq 443".to_string()])
+        );
+        assert_eq!(
+            m(&ace(AceProto::Udp, PortMatch::Range(6661, 6670), None)),
+            Some(vec!["udp range 6661 6670".to_string()])
+        );
+        assert_eq!(
+            m(&ace(AceProto::Tcp, PortMatch::All, None)),
+            Some(vec!["tcp".to_string()])
+        );
+        assert_eq!(
+            m(&ace(AceProto::Icmp, PortMatch::All, None)),
+            Some(vec!["icmp".to_string()])
+        );
+        assert_eq!(
+            m(&ace(AceProto::Icmp, PortMatch::All, Some(8))),
+            Some(vec!["icmp echo".to_string()])
+        );
+        // Numeric ICMP types, other protocols, `ip`, source ports and
+        // `established` (return entries) never go into a group.
+        assert_eq!(m(&ace(AceProto::Icmp, PortMatch::All, Some(1))), None);
+        assert_eq!(m(&ace(AceProto::Number(47), PortMatch::All, None)), None);
+        assert_eq!(m(&ace(AceProto::Ip, PortMatch::All, None)), None);
+        let mut ret = ace(AceProto::Tcp, PortMatch::All, None);
+        ret.sport = PortMatch::Eq(vec![443]);
+        ret.established = true;
+        assert_eq!(m(&ret), None);
+    }
+
+    #[test]
+    fn service_group_names_are_content_hashes() {
+        let mut g = Groups::default();
+        let a = g
+            .service(vec!["tcp eq 53".into(), "udp eq 53".into()])
+            .unwrap();
+        let b = g
+            .service(vec!["tcp eq 53".into(), "udp eq 53".into()])
+            .unwrap();
+        let c = g
+            .service(vec!["udp eq 53".into(), "tcp eq 53".into()])
+            .unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.starts_with("WW-SVC-") && a.len() == 7 + 16, "{a}");
+        assert_eq!(g.views().len(), 2);
+        assert!(g.views().iter().all(|v| v.kind == "service"));
     }
 
     #[test]

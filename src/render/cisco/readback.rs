@@ -5,7 +5,11 @@
 //! groups and ACLs, bind them to interfaces, delete ACLs) and refuses
 //! anything outside the emitted subset, and any step that would leave an
 //! interface unprotected: binding an ACL that does not exist, deleting an
-//! ACL that is still bound, redefining an ACL or group without deleting it.
+//! ACL that is still bound, redefining an ACL or group without deleting it,
+//! using a group before it is defined. IPv4 entries may name an IOS-XE
+//! `object-group service` in the protocol position; its members are read
+//! exactly (`tcp|udp eq P`, `tcp|udp range A B`, bare `tcp`/`udp`/`icmp`,
+//! `icmp KEYWORD`) and an entry matches when any member does.
 //! The final state is what [`Config::evaluate`] answers from; tests hold it
 //! to the IR's reference evaluator, and `wardwall explain --target cisco`
 //! can answer from it.
@@ -36,13 +40,18 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// Protocol of an entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Proto {
     Any,
     Tcp,
     Udp,
     Icmp,
     Number(u8),
+    /// `object-group NAME` in the protocol position: the entry matches a
+    /// packet one member of service group `NAME` ([`Config::services`])
+    /// matches (IPv4 only; the entry carries no ports, `established` or
+    /// ICMP type of its own).
+    Group(String),
 }
 
 /// An address match.
@@ -112,6 +121,61 @@ pub struct Group {
     pub nets: Vec<IpNet>,
 }
 
+/// One member of a service object group: TCP or UDP with destination ports
+/// (`Ports::All` for the bare protocol), or ICMP with a type (`None` for
+/// every type).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceMember {
+    Tcp(Ports),
+    Udp(Ports),
+    Icmp(Option<u8>),
+}
+
+impl ServiceMember {
+    /// Whether the member matches a packet's protocol fields.
+    pub fn matches(&self, p: &AclProto) -> bool {
+        match (self, p) {
+            (ServiceMember::Tcp(ports), AclProto::Tcp { dport, .. })
+            | (ServiceMember::Udp(ports), AclProto::Udp { dport, .. }) => ports.matches(*dport),
+            (ServiceMember::Icmp(t), AclProto::Icmp { ty }) => t.is_none_or(|t| t == *ty),
+            _ => false,
+        }
+    }
+}
+
+/// The member's line in the group, as wardwall writes it (`tcp eq 2575`,
+/// `udp range 6661 6670`, `icmp echo`, `tcp`).
+impl fmt::Display for ServiceMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (proto, ports) = match self {
+            ServiceMember::Tcp(p) => ("tcp", p),
+            ServiceMember::Udp(p) => ("udp", p),
+            ServiceMember::Icmp(None) => return f.write_str("icmp"),
+            ServiceMember::Icmp(Some(t)) => {
+                return match super::icmp_keyword(*t, Family::V4) {
+                    Some(k) => write!(f, "icmp {k}"),
+                    None => write!(f, "icmp {t}"),
+                };
+            }
+        };
+        match ports {
+            Ports::All => f.write_str(proto),
+            Ports::Eq(v) => {
+                write!(f, "{proto} eq")?;
+                v.iter().try_for_each(|p| write!(f, " {p}"))
+            }
+            Ports::Range(a, b) => write!(f, "{proto} range {a} {b}"),
+        }
+    }
+}
+
+/// An IPv4 service object group (`object-group service`), members in file
+/// order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceGroup {
+    pub members: Vec<ServiceMember>,
+}
+
 /// Inbound bindings of one interface.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Binding {
@@ -122,7 +186,11 @@ pub struct Binding {
 /// The router state after the file ran.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
+    /// Network object groups (`object-group network` / `v6-network`).
     pub groups: BTreeMap<String, Group>,
+    /// Service object groups (`object-group service`); names are unique
+    /// across both maps.
+    pub services: BTreeMap<String, ServiceGroup>,
     pub acls: BTreeMap<String, Acl>,
     pub interfaces: BTreeMap<String, Binding>,
 }
@@ -187,6 +255,23 @@ impl Config {
         })
     }
 
+    /// For an entry naming a service group that matches `packet`: the
+    /// first member that matches it (what `explain` can quote). `None` for
+    /// other entries or when the entry does not match.
+    pub fn matching_member(&self, e: &Entry, packet: &AclPacket) -> Option<&ServiceMember> {
+        let Proto::Group(g) = &e.proto else {
+            return None;
+        };
+        if !self.entry_matches(e, packet) {
+            return None;
+        }
+        self.services
+            .get(g)?
+            .members
+            .iter()
+            .find(|m| m.matches(&packet.proto))
+    }
+
     fn addr_matches(&self, a: &Addr, ip: IpAddr) -> bool {
         match (a, ip) {
             (Addr::Any, _) => true,
@@ -207,8 +292,15 @@ impl Config {
         if !self.addr_matches(&e.src, p.src) || !self.addr_matches(&e.dst, p.dst) {
             return false;
         }
-        match (e.proto, p.proto) {
+        match (&e.proto, p.proto) {
             (Proto::Any, _) => true,
+            (Proto::Group(g), proto) => {
+                p.src.is_ipv4()
+                    && self
+                        .services
+                        .get(g)
+                        .is_some_and(|g| g.members.iter().any(|m| m.matches(&proto)))
+            }
             (
                 Proto::Tcp,
                 AclProto::Tcp {
@@ -221,7 +313,7 @@ impl Config {
                 e.sport.matches(sport) && e.dport.matches(dport)
             }
             (Proto::Icmp, AclProto::Icmp { ty }) => e.icmp.is_none_or(|t| t == ty),
-            (Proto::Number(n), AclProto::Other(m)) => n == m,
+            (Proto::Number(n), AclProto::Other(m)) => *n == m,
             _ => false,
         }
     }
@@ -232,6 +324,7 @@ impl Config {
 enum Block {
     None,
     Group(String),
+    Service(String),
     Acl(String),
     Interface(String),
 }
@@ -270,6 +363,7 @@ pub fn parse(text: &str) -> Result<Config, ParseError> {
             match &block {
                 Block::None => return Err(err("indented line outside a block".into())),
                 Block::Group(g) => group_line(&mut cfg, g, child).map_err(err)?,
+                Block::Service(g) => service_line(&mut cfg, g, child).map_err(err)?,
                 Block::Acl(a) => {
                     let a = a.clone();
                     let state = blocks.entry(a.clone()).or_default();
@@ -284,6 +378,19 @@ pub fn parse(text: &str) -> Result<Config, ParseError> {
         match words.as_slice() {
             ["!", ..] => {}
             ["end"] => ended = true,
+            ["object-group", "service", name] => {
+                check_name(name).map_err(err)?;
+                if cfg.groups.contains_key(*name) || cfg.services.contains_key(*name) {
+                    return Err(err(format!("object-group `{name}` defined twice")));
+                }
+                cfg.services.insert(
+                    name.to_string(),
+                    ServiceGroup {
+                        members: Vec::new(),
+                    },
+                );
+                block = Block::Service(name.to_string());
+            }
             ["object-group", kind, name] => {
                 let family = match *kind {
                     "network" => Family::V4,
@@ -291,7 +398,7 @@ pub fn parse(text: &str) -> Result<Config, ParseError> {
                     k => return Err(err(format!("unknown object-group kind `{k}`"))),
                 };
                 check_name(name).map_err(err)?;
-                if cfg.groups.contains_key(*name) {
+                if cfg.groups.contains_key(*name) || cfg.services.contains_key(*name) {
                     return Err(err(format!("object-group `{name}` defined twice")));
                 }
                 cfg.groups.insert(
@@ -451,6 +558,53 @@ fn group_line(cfg: &mut Config, group: &str, line: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// One line of an `object-group service`: exactly the member forms the
+/// renderer emits (one `eq` port per line, numeric ports, ICMP by keyword).
+fn service_line(cfg: &mut Config, group: &str, line: &str) -> Result<(), String> {
+    let g = cfg.services.get_mut(group).expect("service block exists");
+    if let Some(d) = line.strip_prefix("description ") {
+        return check_remark(d);
+    }
+    let words: Vec<&str> = line.split(' ').collect();
+    let port = |p: &str| -> Result<u16, String> {
+        if !p.chars().all(|c| c.is_ascii_digit()) || (p.len() > 1 && p.starts_with('0')) {
+            return Err(format!("port `{p}` is not a plain number"));
+        }
+        p.parse().map_err(|_| format!("port `{p}` out of range"))
+    };
+    let ports = |rest: &[&str]| -> Result<Ports, String> {
+        match rest {
+            [] => Ok(Ports::All),
+            ["eq", p] => Ok(Ports::Eq(vec![port(p)?])),
+            ["range", a, b] => {
+                let (a, b) = (port(a)?, port(b)?);
+                if a >= b {
+                    return Err(format!("range {a} {b} is empty or one port"));
+                }
+                Ok(Ports::Range(a, b))
+            }
+            _ => Err(format!("unexpected service member `{line}`")),
+        }
+    };
+    let member = match words.as_slice() {
+        ["tcp", rest @ ..] => ServiceMember::Tcp(ports(rest)?),
+        ["udp", rest @ ..] => ServiceMember::Udp(ports(rest)?),
+        ["icmp"] => ServiceMember::Icmp(None),
+        ["icmp", t] => {
+            if t.chars().all(|c| c.is_ascii_digit()) {
+                return Err(format!("ICMP type `{t}` in a service group: only keywords"));
+            }
+            ServiceMember::Icmp(Some(icmp_type(t, Family::V4)?))
+        }
+        _ => return Err(format!("unexpected service member `{line}`")),
+    };
+    if g.members.contains(&member) {
+        return Err(format!("duplicate service member `{line}`"));
+    }
+    g.members.push(member);
+    Ok(())
+}
+
 fn check_remark(text: &str) -> Result<(), String> {
     if text.len() > REMARK_MAX {
         return Err(format!("remark longer than {REMARK_MAX} characters"));
@@ -556,6 +710,17 @@ fn acl_line(
     };
     let proto = match (family, w.next()) {
         (Family::V4, Some("ip")) | (Family::V6, Some("ipv6")) => Proto::Any,
+        (Family::V4, Some("object-group")) => {
+            let name = w.next().ok_or("missing service group name")?;
+            let g = cfg
+                .services
+                .get(name)
+                .ok_or_else(|| format!("unknown service object-group `{name}`"))?;
+            if g.members.len() < 2 {
+                return Err(format!("service object-group `{name}` is trivial"));
+            }
+            Proto::Group(name.to_string())
+        }
         (_, Some("tcp")) => Proto::Tcp,
         (_, Some("udp")) => Proto::Udp,
         (_, Some("icmp")) => Proto::Icmp,
@@ -570,6 +735,8 @@ fn acl_line(
         }
         (_, other) => return Err(format!("unknown protocol {other:?}")),
     };
+    // A service group entry takes no ports, `established` or ICMP type:
+    // what would follow the addresses is rejected below.
     let has_ports = matches!(proto, Proto::Tcp | Proto::Udp);
     let addr = |w: &mut std::iter::Peekable<std::vec::IntoIter<&str>>| -> Result<Addr, String> {
         match (family, w.next()) {
@@ -741,4 +908,165 @@ fn icmp_type(t: &str, family: Family) -> Result<u8, String> {
     (0..=255u8)
         .find(|&n| super::icmp_keyword(n, family) == Some(t))
         .ok_or_else(|| format!("unknown ICMP type `{t}`"))
+}
+
+// ------------------------------------------------------------------ explain
+
+/// The source port assumed for the first packet of a flow: an ephemeral
+/// port, which no return entry (`eq SERVICE-PORT` on the source) matches.
+pub const EPHEMERAL_PORT: u16 = 50000;
+
+/// `explain --target cisco`: the packet enters the router on the interface
+/// bound to its source's zone and is decided by the ACL bound inbound there.
+pub struct Evaluator;
+
+impl crate::analysis::explain::TargetEvaluator for Evaluator {
+    fn target(&self) -> &'static str {
+        super::TARGET
+    }
+
+    fn extension(&self) -> &'static str {
+        "ios"
+    }
+
+    fn evaluate(
+        &self,
+        ir: &crate::ir::Ir,
+        text: &str,
+        packet: &crate::ir::Packet,
+    ) -> Result<crate::analysis::explain::TargetVerdict, String> {
+        use crate::analysis::explain::TargetVerdict;
+        use crate::ir::{Action, Proto as IrProto};
+        let cfg = parse(text).map_err(|e| {
+            let line = text.split('\n').nth(e.line.saturating_sub(1)).unwrap_or("");
+            format!("the cisco file cannot be read back: {e}: `{line}`")
+        })?;
+        let zone = ir
+            .zone_of(packet.src)
+            .ok_or_else(|| format!("source {} is in no zone of the policy", packet.src))?;
+        let iface = zone.bindings.get(super::TARGET).ok_or_else(|| {
+            format!(
+                "zone {} has no cisco interface binding: the packet enters the router \
+                 on no interface wardwall filters, so the cisco output cannot answer",
+                zone.name
+            )
+        })?;
+        // Traffic inside one zone reaches the router only when it is
+        // routed between subnets of the zone's interface; within one subnet
+        // it is switched and never meets the ACL.
+        let notes: Vec<String> = ir
+            .zone_of(packet.dst)
+            .is_some_and(|d| d.name == zone.name)
+            .then(|| {
+                format!(
+                    "source and destination are both in zone {}: if they share a subnet the \
+                     packet is switched inside the VLAN and never reaches this ACL \
+                     (docs/targets/cisco.md, \"Not covered\")",
+                    zone.name
+                )
+            })
+            .into_iter()
+            .collect();
+        let acl_packet = AclPacket {
+            src: packet.src,
+            dst: packet.dst,
+            proto: match packet.proto {
+                IrProto::Tcp { dport } => AclProto::Tcp {
+                    sport: EPHEMERAL_PORT,
+                    dport,
+                    ack_or_rst: false,
+                },
+                IrProto::Udp { dport } => AclProto::Udp {
+                    sport: EPHEMERAL_PORT,
+                    dport,
+                },
+                IrProto::Icmp { ty } => AclProto::Icmp { ty },
+                IrProto::Other(n) => AclProto::Other(n),
+            },
+        };
+        let family = if packet.src.is_ipv4() { "IPv4" } else { "IPv6" };
+        let Some(v) = cfg.evaluate(iface, &acl_packet) else {
+            return Ok(TargetVerdict {
+                action: Action::Allow,
+                rule: None,
+                place: format!("interface {iface} (zone {})", zone.name),
+                entry: format!(
+                    "none: no {family} ACL is bound inbound on {iface}, nothing filters the packet"
+                ),
+                log: false,
+                notes: notes.clone(),
+            });
+        };
+        let place = format!(
+            "interface {iface} (zone {}), inbound {family} ACL {}",
+            zone.name, v.acl
+        );
+        let Some(seq) = v.seq else {
+            return Ok(TargetVerdict {
+                action: Action::Deny,
+                rule: None,
+                place,
+                entry: "none: no entry matches, the implicit deny at the end of the ACL drops it"
+                    .into(),
+                log: false,
+                notes: notes.clone(),
+            });
+        };
+        let e = cfg.acls[&v.acl]
+            .entries
+            .iter()
+            .find(|e| e.seq == seq)
+            .expect("the deciding entry is in its ACL");
+        let line = entry_line(text, &v.acl, seq).unwrap_or_default();
+        // An entry naming a service group: which member matched.
+        let member = match (&e.proto, cfg.matching_member(e, &acl_packet)) {
+            (Proto::Group(g), Some(m)) => format!(" (member `{m}` of object-group {g})"),
+            _ => String::new(),
+        };
+        Ok(TargetVerdict {
+            action: if v.permit {
+                Action::Allow
+            } else {
+                Action::Deny
+            },
+            rule: v.rule.clone(),
+            place,
+            entry: format!(
+                "`{line}`{member}{}",
+                if v.reply {
+                    " (a stateless return entry)"
+                } else {
+                    ""
+                }
+            ),
+            log: e.log,
+            notes,
+        })
+    }
+}
+
+/// The text of entry `seq` in the last definition of ACL `acl` in `text`
+/// (the definition that stays bound), without its indentation.
+pub fn entry_line<'a>(text: &'a str, acl: &str, seq: u32) -> Option<&'a str> {
+    let v4 = format!("ip access-list extended {acl}");
+    let v6 = format!("ipv6 access-list {acl}");
+    let (p4, p6) = (format!("{seq} "), format!("sequence {seq} "));
+    let mut inside = false;
+    let mut found = None;
+    for line in text.lines() {
+        match line.strip_prefix(' ') {
+            Some(child) => {
+                if inside && (child.starts_with(&p4) || child.starts_with(&p6)) {
+                    found = Some(child);
+                }
+            }
+            None => {
+                inside = line == v4 || line == v6;
+                if inside {
+                    found = None;
+                }
+            }
+        }
+    }
+    found
 }

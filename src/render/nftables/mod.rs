@@ -25,6 +25,8 @@
 //! zones' `nftables` interface bindings) to *allow* rules only, so it can only
 //! narrow what is permitted (anti-spoofing), never widen it.
 
+pub mod readback;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;

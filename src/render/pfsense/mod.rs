@@ -21,6 +21,8 @@
 //! sources in a zone without a `pfsense` binding (or in no zone), ICMP types
 //! pfSense has no name for, IP protocols it cannot name, port 0.
 
+pub mod readback;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -1026,6 +1028,7 @@ mod tests {
     #[test]
     fn tracker_collisions_are_resolved_by_rehashing() {
         let ir = crate::ir::Ir {
+            targets: Vec::new(),
             name: "t".into(),
             description: None,
             zones: Vec::new(),
@@ -1054,6 +1057,7 @@ mod tests {
     #[test]
     fn alias_collisions_after_mapping_are_errors() {
         let ir = crate::ir::Ir {
+            targets: Vec::new(),
             name: "t".into(),
             description: None,
             zones: Vec::new(),

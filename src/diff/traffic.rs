@@ -1,0 +1,970 @@
+//! The traffic diff: which packets get a different verdict after a policy
+//! change, computed exactly over (family × source × destination × service).
+//!
+//! The verdict of a packet is the deciding rule's action (allow / deny /
+//! reject; deny and reject differ: one drops, the other answers). A change
+//! of the log flag alone is not a traffic change; it is reported separately
+//! as a logging change, because the configs differ and an auditor may care.
+//!
+//! # Algorithm
+//!
+//! 1. Rules of the two IRs are paired by name when their verdict and match
+//!    box are identical (same action, log flag, source, destination and
+//!    service sets); the longest subsequence of pairs in the same relative
+//!    order is kept. Every other rule (added, removed, edited, moved) is
+//!    *touched*.
+//! 2. A packet that no touched rule matches gets the same verdict before
+//!    and after: the rules matching it are kept pairs with identical boxes,
+//!    in the same order on both sides, so the first match corresponds (or
+//!    both sides fall to the default rule). The changed traffic therefore
+//!    lies inside the union of the touched rules' boxes (the whole universe
+//!    when the default rule itself changed).
+//! 3. That union is cut into disjoint pieces; in each piece, each side's
+//!    first-match decisions are computed exactly (every rule whose box meets
+//!    the piece, minus the earlier such rules), and the decisions of the two
+//!    sides are intersected wherever their verdicts differ. The result is a
+//!    set of regions keyed by (new decider, old decider).
+//!
+//! Nothing is sampled: emptiness and set arithmetic are exact
+//! ([`crate::analysis::space`]). The work is proportional to the touched
+//! rules and the rules that overlap them, so a small change of a large
+//! policy is fast; a pure reordering that keeps every verdict yields no
+//! change at all.
+//!
+//! # Output
+//!
+//! Each region is split into boxes (one family, one source set, one
+//! destination set, one service set), one line each; sets are named by the
+//! policy object whose addresses they are exactly (class, advisory, group,
+//! zone, or the union of two or three of these), else listed as CIDRs. Changes that an
+//! advisory block or an absolute rule decided (before or after), newly
+//! allowed traffic from or to a clinical device class or an advisory's
+//! networks, and newly denied traffic from or to a clinical device class
+//! carry highlights.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::addrset::{AddrSet, IntervalSet};
+use crate::analysis::space::{AddrIntervals, Cube, Space, SvcSet, addr_part, svc, svc_universe};
+use crate::ir::{Action, Family, Ir, ObjectKind, Rule, RuleOrigin};
+use crate::model::Policy;
+
+/// The rule deciding a packet: an index into [`Ir::rules`], `None` for the
+/// default rule.
+pub type Decider = Option<usize>;
+
+/// Packets decided by `old` before and by `new` after, with a different
+/// verdict (action or log flag).
+#[derive(Clone, Debug)]
+pub struct Region {
+    pub old: Decider,
+    pub new: Decider,
+    pub space: Space,
+}
+
+/// What the diff needs to know beyond the two IRs.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// Clinical device classes (name, addresses), of either policy.
+    pub clinical: Vec<(String, AddrSet)>,
+}
+
+impl Context {
+    /// The clinical classes of both policies (the new one's addresses win
+    /// when a class is in both).
+    pub fn from_policies(old: Option<&Policy>, new: Option<&Policy>) -> Self {
+        let mut by_name: BTreeMap<String, AddrSet> = BTreeMap::new();
+        for policy in [old, new].into_iter().flatten() {
+            for o in policy.objects.values() {
+                if o.kind == ObjectKind::Class && o.clinical {
+                    by_name.insert(o.name.clone(), o.addrs.clone());
+                }
+            }
+        }
+        Self {
+            clinical: by_name.into_iter().collect(),
+        }
+    }
+}
+
+/// Every packet whose verdict (action or log flag) differs between `old`
+/// and `new`, grouped by (old decider, new decider). Regions are pairwise
+/// disjoint; ordered by new decider, then old decider (the default last).
+pub fn changed_regions(old: &Ir, new: &Ir) -> Vec<Region> {
+    let old_side = Side::new(old);
+    let new_side = Side::new(new);
+    let touched = touched_spaces(&old_side, &new_side);
+    // Cut the touched boxes into disjoint pieces.
+    let mut pieces: Vec<(Space, Hull)> = Vec::new();
+    for t in touched {
+        let hull = Hull::of(&t);
+        let mut p = t;
+        let mut merged_len = p.cubes().len().max(1);
+        for (q, qh) in &pieces {
+            if p.is_empty() {
+                break;
+            }
+            if hull.meets(qh) {
+                p = p.difference_raw(q);
+                if p.cubes().len() > 2 * merged_len {
+                    p = p.compact();
+                    merged_len = p.cubes().len().max(1);
+                }
+            }
+        }
+        let p = p.compact();
+        if !p.is_empty() {
+            let hull = Hull::of(&p);
+            pieces.push((p, hull));
+        }
+    }
+    let key = |d: Decider| d.unwrap_or(usize::MAX);
+    let mut acc: BTreeMap<(usize, usize), Space> = BTreeMap::new();
+    for (piece, hull) in &pieces {
+        let od = old_side.decisions(piece, hull);
+        let nd = new_side.decisions(piece, hull);
+        for (n, ns, nh) in &nd {
+            for (o, os, oh) in &od {
+                if old_side.verdict(*o) == new_side.verdict(*n) || !nh.meets(oh) {
+                    continue;
+                }
+                let x = ns.intersection(os);
+                if x.is_empty() {
+                    continue;
+                }
+                acc.entry((key(*n), key(*o)))
+                    .and_modify(|s| *s = s.union(&x))
+                    .or_insert(x);
+            }
+        }
+    }
+    let un = |k: usize| (k != usize::MAX).then_some(k);
+    acc.into_iter()
+        .map(|((n, o), space)| Region {
+            old: un(o),
+            new: un(n),
+            space,
+        })
+        .collect()
+}
+
+/// One IR with its rules' boxes and bounding hulls.
+struct Side<'a> {
+    ir: &'a Ir,
+    matched: Vec<Space>,
+    hulls: Vec<Hull>,
+}
+
+impl<'a> Side<'a> {
+    fn new(ir: &'a Ir) -> Self {
+        let matched: Vec<Space> = ir.rules.iter().map(Space::of_rule).collect();
+        let hulls = matched.iter().map(Hull::of).collect();
+        Self { ir, matched, hulls }
+    }
+
+    fn verdict(&self, d: Decider) -> (Action, bool) {
+        match d {
+            Some(i) => (self.ir.rules[i].action, self.ir.rules[i].log),
+            None => (self.ir.default_action, self.ir.default_log),
+        }
+    }
+
+    /// First-match decisions inside `piece`: the deciders and their
+    /// (disjoint, non-empty) parts of it, which together are all of it.
+    fn decisions(&self, piece: &Space, hull: &Hull) -> Vec<(Decider, Space, Hull)> {
+        let cand: Vec<usize> = (0..self.matched.len())
+            .filter(|&i| self.hulls[i].meets(hull) && self.matched[i].overlaps(piece))
+            .collect();
+        let mut out = Vec::new();
+        for (k, &i) in cand.iter().enumerate() {
+            let d = self.matched[i].intersection(piece);
+            let hd = Hull::of(&d);
+            let d = self.minus(d, &cand[..k], Some(&hd));
+            if !d.is_empty() {
+                let h = Hull::of(&d);
+                out.push((Some(i), d, h));
+            }
+        }
+        let rest = self.minus(piece.clone(), &cand, None);
+        if !rest.is_empty() {
+            let h = Hull::of(&rest);
+            out.push((None, rest, h));
+        }
+        out
+    }
+
+    /// `space` minus the boxes of `rules`, skipping those whose hull misses
+    /// `within` (when given); merged only when fragments pile up.
+    fn minus(&self, mut space: Space, rules: &[usize], within: Option<&Hull>) -> Space {
+        let mut merged_len = space.cubes().len().max(1);
+        for &j in rules {
+            if space.is_empty() {
+                break;
+            }
+            if within.is_some_and(|h| !h.meets(&self.hulls[j])) {
+                continue;
+            }
+            space = space.difference_raw(&self.matched[j]);
+            if space.cubes().len() > 2 * merged_len {
+                space = space.compact();
+                merged_len = space.cubes().len().max(1);
+            }
+        }
+        space.compact()
+    }
+}
+
+/// What makes two rules interchangeable for first-match: verdict and box.
+type RuleKey<'a> = (
+    Action,
+    bool,
+    &'a AddrSet,
+    &'a AddrSet,
+    &'a crate::ir::ServiceSet,
+);
+
+fn rule_key(r: &Rule) -> RuleKey<'_> {
+    (r.action, r.log, &r.src.addrs, &r.dst.addrs, &r.service.set)
+}
+
+/// The boxes of every touched rule (see the module docs), or the universe
+/// when the default rule changed.
+fn touched_spaces(old: &Side, new: &Side) -> Vec<Space> {
+    let (o, n) = (old.ir, new.ir);
+    if (o.default_action, o.default_log) != (n.default_action, n.default_log) {
+        return vec![Space::universe()];
+    }
+    let by_name: BTreeMap<&str, usize> = n
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(j, r)| (r.name.as_str(), j))
+        .collect();
+    // Same-name, same-key pairs in old order.
+    let pairs: Vec<(usize, usize)> = o
+        .rules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let &j = by_name.get(r.name.as_str())?;
+            (rule_key(&n.rules[j]) == rule_key(r)).then_some((i, j))
+        })
+        .collect();
+    let kept = longest_increasing(&pairs.iter().map(|&(_, j)| j).collect::<Vec<_>>());
+    let mut old_kept = vec![false; o.rules.len()];
+    let mut new_kept = vec![false; n.rules.len()];
+    for k in kept {
+        let (i, j) = pairs[k];
+        old_kept[i] = true;
+        new_kept[j] = true;
+    }
+    let mut out = Vec::new();
+    for (side, kept) in [(old, &old_kept), (new, &new_kept)] {
+        for (m, &k) in side.matched.iter().zip(kept) {
+            if !k && !m.is_empty() {
+                out.push(m.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Indices of a longest strictly increasing subsequence of `seq`
+/// (patience sorting, O(n log n)); ties resolved deterministically.
+fn longest_increasing(seq: &[usize]) -> Vec<usize> {
+    // tails[l] = index in seq of the smallest tail of an increasing run of length l+1.
+    let mut tails: Vec<usize> = Vec::new();
+    let mut prev: Vec<Option<usize>> = vec![None; seq.len()];
+    for (k, &v) in seq.iter().enumerate() {
+        let pos = tails.partition_point(|&t| seq[t] < v);
+        prev[k] = pos.checked_sub(1).map(|p| tails[p]);
+        if pos == tails.len() {
+            tails.push(k);
+        } else {
+            tails[pos] = k;
+        }
+    }
+    let mut out = Vec::with_capacity(tails.len());
+    let mut cur = tails.last().copied();
+    while let Some(k) = cur {
+        out.push(k);
+        cur = prev[k];
+    }
+    out.reverse();
+    out
+}
+
+/// Per family, the smallest box holding a space.
+#[derive(Clone, Debug, Default)]
+struct Hull([Option<[(u128, u128); 3]>; 2]);
+
+impl Hull {
+    fn of(space: &Space) -> Self {
+        let mut h = Hull::default();
+        for c in space.cubes() {
+            let span = |r: &[(u128, u128)]| (r[0].0, r[r.len() - 1].1);
+            let s = c.svc.ranges();
+            let b = [
+                span(c.src.ranges()),
+                span(c.dst.ranges()),
+                (u128::from(s[0].0), u128::from(s[s.len() - 1].1)),
+            ];
+            let slot = &mut h.0[usize::from(c.family == Family::V6)];
+            *slot = Some(match slot.take() {
+                None => b,
+                Some(a) => std::array::from_fn(|k| (a[k].0.min(b[k].0), a[k].1.max(b[k].1))),
+            });
+        }
+        h
+    }
+
+    fn meets(&self, o: &Self) -> bool {
+        self.0.iter().zip(&o.0).any(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) => (0..3).all(|k| a[k].0 <= b[k].1 && b[k].0 <= a[k].1),
+            _ => false,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ report
+
+/// The traffic diff, ready to show.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrafficDiff {
+    pub summary: Summary,
+    /// Verdict changes: newly allowed first, then newly denied / rejected,
+    /// then deny ↔ reject; within each, in new-rule order.
+    pub changes: Vec<Change>,
+    /// Same action, different log flag.
+    pub log_changes: Vec<Change>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    /// Lines (boxes) of traffic that is allowed now and was not.
+    pub newly_allowed: usize,
+    /// Lines of traffic that was allowed and is denied or rejected now.
+    pub newly_denied: usize,
+    /// Lines of traffic that moved between deny and reject.
+    pub deny_reject: usize,
+    /// Lines of traffic whose log flag alone changed.
+    pub log_only: usize,
+    /// Changes (of all kinds) with at least one highlight.
+    pub highlighted: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    NewlyAllowed,
+    NewlyDenied,
+    DenyReject,
+    LogOnly,
+}
+
+/// One box of changed traffic.
+#[derive(Clone, Debug, Serialize)]
+pub struct Change {
+    pub kind: ChangeKind,
+    /// `ipv4` or `ipv6`.
+    pub family: &'static str,
+    pub src: Addresses,
+    pub dst: Addresses,
+    /// The services, as text (`tcp/6661-6670, udp/53`, `any`, ...).
+    pub service: String,
+    pub old: Decision,
+    pub new: Decision,
+    pub highlights: Vec<Highlight>,
+    /// The exact box (for tests and tools).
+    #[serde(skip)]
+    pub cube: Cube,
+}
+
+/// An address set as shown: the object it is exactly, and its CIDRs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Addresses {
+    /// A policy object (or `a + b` for a union of named sets, or `any`)
+    /// whose addresses of this family are exactly this set.
+    pub name: Option<String>,
+    /// Every CIDR of the set.
+    pub cidrs: Vec<String>,
+}
+
+/// Who decided, and how.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decision {
+    pub action: Action,
+    pub log: bool,
+    /// The deciding rule; `null` for the default rule.
+    pub rule: Option<String>,
+    /// `rule`, `absolute rule`, `exception`, `advisory block` or `default`.
+    pub rule_kind: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Highlight {
+    pub kind: HighlightKind,
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HighlightKind {
+    /// An advisory block decided this traffic before or decides it now.
+    AdvisoryBlock,
+    /// An absolute rule decided this traffic before or decides it now.
+    AbsoluteRule,
+    /// Newly allowed traffic from or to a clinical device class.
+    Clinical,
+    /// Newly allowed traffic from or to an advisory's networks.
+    AdvisoryNetworks,
+    /// Newly denied or rejected traffic from or to a clinical device class
+    /// (a device cut off from the systems it reports to).
+    ClinicalDenied,
+}
+
+impl TrafficDiff {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.log_changes.is_empty()
+    }
+}
+
+/// The traffic diff between two IRs.
+pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
+    let names = Namer::new(old, new);
+    let advisories: Vec<(&str, &AddrSet)> = {
+        let mut by: BTreeMap<&str, &AddrSet> = BTreeMap::new();
+        for ir in [old, new] {
+            for o in ir.objects.values() {
+                if o.kind == ObjectKind::Advisory {
+                    by.insert(&o.name, &o.addrs);
+                }
+            }
+        }
+        by.into_iter().collect()
+    };
+    let mut changes = Vec::new();
+    let mut log_changes = Vec::new();
+    for region in changed_regions(old, new) {
+        let od = decision(old, region.old);
+        let nd = decision(new, region.new);
+        let kind = if od.action == nd.action {
+            ChangeKind::LogOnly
+        } else if nd.action == Action::Allow {
+            ChangeKind::NewlyAllowed
+        } else if od.action == Action::Allow {
+            ChangeKind::NewlyDenied
+        } else {
+            ChangeKind::DenyReject
+        };
+        for cube in region.space.cubes() {
+            let fam = cube.family;
+            let mut highlights = Vec::new();
+            for (side, ir, d) in [("was", old, region.old), ("now", new, region.new)] {
+                let Some(rule) = d.map(|i| &ir.rules[i]) else {
+                    continue;
+                };
+                if let RuleOrigin::AdvisoryBlock { advisory, .. } = &rule.origin {
+                    highlights.push(Highlight {
+                        kind: HighlightKind::AdvisoryBlock,
+                        text: format!(
+                            "{side} decided by advisory block {} (advisory {advisory})",
+                            rule.name
+                        ),
+                    });
+                } else if rule.absolute {
+                    highlights.push(Highlight {
+                        kind: HighlightKind::AbsoluteRule,
+                        text: format!("{side} decided by absolute rule {}", rule.name),
+                    });
+                }
+            }
+            if matches!(kind, ChangeKind::NewlyAllowed | ChangeKind::NewlyDenied) {
+                let hits = |sets: &[(&str, &AddrSet)], part: &AddrIntervals| -> Vec<String> {
+                    sets.iter()
+                        .filter(|(_, a)| addr_part(a, fam).overlaps(part))
+                        .map(|(n, _)| n.to_string())
+                        .collect()
+                };
+                let clinical: Vec<(&str, &AddrSet)> =
+                    ctx.clinical.iter().map(|(n, a)| (n.as_str(), a)).collect();
+                // Newly allowed: widened access. Newly denied: only for
+                // clinical devices (a device cut off from its central
+                // station or server is a patient-safety risk too).
+                let checks = if kind == ChangeKind::NewlyAllowed {
+                    vec![
+                        (
+                            "allowed",
+                            "clinical devices",
+                            &clinical,
+                            HighlightKind::Clinical,
+                        ),
+                        (
+                            "allowed",
+                            "advisory networks",
+                            &advisories,
+                            HighlightKind::AdvisoryNetworks,
+                        ),
+                    ]
+                } else {
+                    vec![(
+                        "denied",
+                        "clinical devices",
+                        &clinical,
+                        HighlightKind::ClinicalDenied,
+                    )]
+                };
+                for (verb, what, sets, hk) in checks {
+                    let to = hits(sets, &cube.dst);
+                    let from = hits(sets, &cube.src);
+                    for (dir, list) in [("to", to), ("from", from)] {
+                        if !list.is_empty() {
+                            highlights.push(Highlight {
+                                kind: hk,
+                                text: format!("newly {verb} {dir} {what}: {}", list.join(", ")),
+                            });
+                        }
+                    }
+                }
+            }
+            let change = Change {
+                kind,
+                family: match fam {
+                    Family::V4 => "ipv4",
+                    Family::V6 => "ipv6",
+                },
+                src: names.describe(fam, &cube.src),
+                dst: names.describe(fam, &cube.dst),
+                service: service_text(fam, &cube.svc),
+                old: od.clone(),
+                new: nd.clone(),
+                highlights,
+                cube: cube.clone(),
+            };
+            if kind == ChangeKind::LogOnly {
+                log_changes.push(change);
+            } else {
+                changes.push(change);
+            }
+        }
+    }
+    // Regions come in (new decider, old decider) order; group by kind.
+    changes.sort_by_key(|c| c.kind);
+    let count = |k| changes.iter().filter(|c| c.kind == k).count();
+    let summary = Summary {
+        newly_allowed: count(ChangeKind::NewlyAllowed),
+        newly_denied: count(ChangeKind::NewlyDenied),
+        deny_reject: count(ChangeKind::DenyReject),
+        log_only: log_changes.len(),
+        highlighted: changes
+            .iter()
+            .chain(&log_changes)
+            .filter(|c| !c.highlights.is_empty())
+            .count(),
+    };
+    TrafficDiff {
+        summary,
+        changes,
+        log_changes,
+    }
+}
+
+fn decision(ir: &Ir, d: Decider) -> Decision {
+    match d {
+        Some(i) => {
+            let r = &ir.rules[i];
+            Decision {
+                action: r.action,
+                log: r.log,
+                rule: Some(r.name.clone()),
+                rule_kind: match r.origin {
+                    RuleOrigin::AdvisoryBlock { .. } => "advisory block",
+                    RuleOrigin::Exception { .. } => "exception",
+                    RuleOrigin::Rule if r.absolute => "absolute rule",
+                    RuleOrigin::Rule => "rule",
+                },
+            }
+        }
+        None => Decision {
+            action: ir.default_action,
+            log: ir.default_log,
+            rule: None,
+            rule_kind: "default",
+        },
+    }
+}
+
+/// Names address sets after the objects and zones of both policies.
+struct Namer {
+    exact: BTreeMap<(Family, AddrIntervals), String>,
+}
+
+impl Namer {
+    fn new(old: &Ir, new: &Ir) -> Self {
+        let mut exact = BTreeMap::new();
+        let families = [Family::V4, Family::V6];
+        for kind in [
+            ObjectKind::Class,
+            ObjectKind::Advisory,
+            ObjectKind::Group,
+            ObjectKind::Zone,
+        ] {
+            for ir in [new, old] {
+                for o in ir.objects.values().filter(|o| o.kind == kind) {
+                    for f in families {
+                        let part = addr_part(&o.addrs, f);
+                        if !part.is_empty() {
+                            exact.entry((f, part)).or_insert_with(|| o.name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for ir in [new, old] {
+            for z in &ir.zones {
+                for f in families {
+                    let part = addr_part(&z.addrs, f);
+                    if part.is_empty() {
+                        continue;
+                    }
+                    exact.entry((f, part)).or_insert_with(|| z.name.clone());
+                }
+            }
+        }
+        Self { exact }
+    }
+
+    fn describe(&self, family: Family, set: &AddrIntervals) -> Addresses {
+        let cidrs = cidrs(family, set);
+        let name = if *set == crate::analysis::space::addr_universe(family) {
+            Some(
+                match family {
+                    Family::V4 => "any IPv4",
+                    Family::V6 => "any IPv6",
+                }
+                .to_string(),
+            )
+        } else if let Some(n) = self.exact.get(&(family, set.clone())) {
+            Some(n.clone())
+        } else {
+            self.union_name(family, set)
+        };
+        Addresses { name, cidrs }
+    }
+
+    /// `a + b + c` when `set` is exactly the union of two or three named
+    /// sets (largest first, the names sorted within equal sizes).
+    fn union_name(&self, family: Family, set: &AddrIntervals) -> Option<String> {
+        let mut parts: Vec<(&AddrIntervals, &str)> = self
+            .exact
+            .iter()
+            .filter(|((f, part), _)| {
+                // Bounds first: most named sets lie elsewhere.
+                let inside = |p: &AddrIntervals| {
+                    let (lo, hi) = (p.ranges()[0].0, p.ranges()[p.ranges().len() - 1].1);
+                    let r = set.ranges();
+                    !r.is_empty() && r[0].0 <= lo && hi <= r[r.len() - 1].1
+                };
+                *f == family && inside(part) && part.is_subset(set)
+            })
+            .map(|((_, part), name)| (part, name.as_str()))
+            .collect();
+        parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
+        let mut covered = AddrIntervals::empty();
+        let mut names = Vec::new();
+        for (part, name) in parts {
+            if part.is_subset(&covered) {
+                continue;
+            }
+            covered = covered.union(part);
+            names.push(name);
+            if names.len() > 3 {
+                return None;
+            }
+            if covered == *set {
+                break;
+            }
+        }
+        (covered == *set && names.len() >= 2).then(|| names.join(" + "))
+    }
+}
+
+fn cidrs(family: Family, set: &AddrIntervals) -> Vec<String> {
+    let addrs = match family {
+        // v4 parts are within 0..=u32::MAX (see `space::addr_part`).
+        Family::V4 => AddrSet {
+            v4: IntervalSet::from_ranges(set.ranges().iter().map(|&(a, b)| (a as u32, b as u32))),
+            v6: IntervalSet::empty(),
+        },
+        Family::V6 => AddrSet {
+            v4: IntervalSet::empty(),
+            v6: set.clone(),
+        },
+    };
+    addrs
+        .to_cidrs()
+        .into_iter()
+        .map(|n| {
+            if n.prefix_len() == n.max_prefix_len() {
+                n.addr().to_string()
+            } else {
+                n.to_string()
+            }
+        })
+        .collect()
+}
+
+impl Addresses {
+    /// `name (cidr, cidr)`, `name (12 prefixes)`, or the first CIDRs.
+    pub fn text(&self) -> String {
+        match &self.name {
+            Some(n) if n.starts_with("any ") => n.clone(),
+            Some(n) if self.cidrs.len() <= 2 => format!("{n} ({})", self.cidrs.join(", ")),
+            Some(n) => format!("{n} ({} prefixes)", self.cidrs.len()),
+            None => capped(&self.cidrs, 4),
+        }
+    }
+}
+
+fn capped(items: &[String], max: usize) -> String {
+    if items.len() <= max {
+        items.join(", ")
+    } else {
+        format!(
+            "{} … and {} more",
+            items[..max].join(", "),
+            items.len() - max
+        )
+    }
+}
+
+/// `tcp/6661-6670, udp/53`, `icmp echo-request`, `any`, `any except tcp/443`.
+pub fn service_text(family: Family, set: &SvcSet) -> String {
+    let universe = svc_universe();
+    if *set == universe {
+        return "any".to_string();
+    }
+    let items = service_items(family, set);
+    let except = service_items(family, &universe.difference(set));
+    if except.len() < items.len() {
+        format!("any except {}", capped(&except, 6))
+    } else {
+        capped(&items, 6)
+    }
+}
+
+fn service_items(family: Family, set: &SvcSet) -> Vec<String> {
+    let universe = svc_universe();
+    let block = |lo: u32, hi: u32| set.intersection(&SvcSet::range(lo, hi));
+    let mut out = Vec::new();
+    for (name, base) in [("tcp", svc::TCP), ("udp", svc::UDP)] {
+        let b = block(base, base + 65_535);
+        if b.len() == 65_536 {
+            out.push(format!("{name} (all ports)"));
+            continue;
+        }
+        for &(a, z) in b.ranges() {
+            let (a, z) = (a - base, z - base);
+            out.push(if a == z {
+                format!("{name}/{a}")
+            } else {
+                format!("{name}/{a}-{z}")
+            });
+        }
+    }
+    let icmp = match family {
+        Family::V4 => "icmp",
+        Family::V6 => "icmpv6",
+    };
+    let b = block(svc::ICMP, svc::ICMP + 255);
+    if b.len() == 256 {
+        out.push(format!("{icmp} (all types)"));
+    } else {
+        for &(a, z) in b.ranges() {
+            let (a, z) = ((a - svc::ICMP) as u8, (z - svc::ICMP) as u8);
+            for t in a..=z {
+                if z - a > 3 {
+                    out.push(format!("{icmp} types {a}-{z}"));
+                    break;
+                }
+                let named = crate::catalogue::icmp_names(family == Family::V6)
+                    .find(|n| crate::catalogue::icmp_type(n, family == Family::V6) == Some(t));
+                out.push(match named {
+                    Some(n) => format!("{icmp} {n}"),
+                    None => format!("{icmp} type {t}"),
+                });
+            }
+        }
+    }
+    let others = universe.intersection(&SvcSet::range(svc::OTHER, svc::MAX));
+    let b = block(svc::OTHER, svc::MAX);
+    if b == others {
+        out.push("every other protocol".to_string());
+    } else {
+        for &(a, z) in b.ranges() {
+            let (a, z) = ((a - svc::OTHER) as u8, (z - svc::OTHER) as u8);
+            if z - a > 3 {
+                out.push(format!("protocols {a}-{z}"));
+                continue;
+            }
+            for p in a..=z {
+                out.push(match crate::catalogue::protocol_name(p) {
+                    Some(n) => n.to_string(),
+                    None => format!("protocol {p}"),
+                });
+            }
+        }
+    }
+    out
+}
+
+impl Decision {
+    /// `rule x`, `advisory block y.out`, `the default rule`.
+    pub fn by(&self) -> String {
+        match &self.rule {
+            Some(name) => format!("{} {name}", self.rule_kind),
+            None => "the default rule".to_string(),
+        }
+    }
+
+    fn verdict(&self, with_log: bool) -> String {
+        if with_log {
+            format!(
+                "{}, {}",
+                self.action,
+                if self.log { "logged" } else { "not logged" }
+            )
+        } else {
+            self.action.to_string()
+        }
+    }
+}
+
+impl Change {
+    pub fn sign(&self) -> char {
+        match self.kind {
+            ChangeKind::NewlyAllowed => '+',
+            ChangeKind::NewlyDenied => '-',
+            ChangeKind::DenyReject | ChangeKind::LogOnly => '~',
+        }
+    }
+
+    /// One line: `+ allow   src → dst  service  by rule y (was deny by rule x)`.
+    pub fn line(&self) -> String {
+        let log = self.kind == ChangeKind::LogOnly;
+        let width = if log { 18 } else { 6 };
+        format!(
+            "{} {:<width$}  {} → {}  {}  by {} (was {}{} by {})",
+            self.sign(),
+            self.new.verdict(log),
+            self.src.text(),
+            self.dst.text(),
+            self.service,
+            self.new.by(),
+            self.old.verdict(log),
+            if log { "," } else { "" },
+            self.old.by(),
+        )
+    }
+}
+
+/// `traffic: 1 newly allowed, 2 newly denied`.
+pub fn summary_line(diff: &TrafficDiff) -> String {
+    let s = &diff.summary;
+    let mut parts = vec![
+        format!("{} newly allowed", s.newly_allowed),
+        format!("{} newly denied", s.newly_denied),
+    ];
+    if s.deny_reject > 0 {
+        parts.push(format!("{} between deny and reject", s.deny_reject));
+    }
+    if s.log_only > 0 {
+        parts.push(format!("{} logging only", s.log_only));
+    }
+    if s.highlighted > 0 {
+        parts.push(format!("{} highlighted", s.highlighted));
+    }
+    format!("traffic: {}", parts.join(", "))
+}
+
+/// The traffic diff as terminal text (coloured when asked).
+pub fn to_text(diff: &TrafficDiff, colour: bool) -> String {
+    let paint = |code: &str, s: &str| {
+        if colour {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = String::new();
+    if diff.is_empty() {
+        let _ = writeln!(out, "traffic: no verdict changes");
+        return out;
+    }
+    let _ = writeln!(out, "{}", paint("1", &summary_line(diff)));
+    for c in diff.changes.iter().chain(&diff.log_changes) {
+        let code = match c.kind {
+            ChangeKind::NewlyAllowed => "32",
+            ChangeKind::NewlyDenied => "31",
+            _ => "33",
+        };
+        let _ = writeln!(out, "{}", paint(code, &c.line()));
+        for h in &c.highlights {
+            let _ = writeln!(out, "{}", paint("1;33", &format!("    ! {}", h.text)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::space::encode_service;
+    use crate::ir::ServiceSet;
+
+    fn text(family: Family, set: ServiceSet) -> String {
+        service_text(family, &encode_service(&set, family))
+    }
+
+    #[test]
+    fn services_read_like_the_policy() {
+        let tcp = |lo, hi| ServiceSet {
+            tcp: IntervalSet::range(lo, hi),
+            ..ServiceSet::default()
+        };
+        assert_eq!(text(Family::V4, ServiceSet::any()), "any");
+        assert_eq!(text(Family::V4, tcp(6661, 6670)), "tcp/6661-6670");
+        assert_eq!(text(Family::V4, tcp(0, 65_535)), "tcp (all ports)");
+        let mut web_dns = tcp(443, 443);
+        web_dns.udp = IntervalSet::single(53);
+        assert_eq!(text(Family::V6, web_dns), "tcp/443, udp/53");
+        let ping = ServiceSet {
+            icmp4: IntervalSet::single(8),
+            icmp6: IntervalSet::single(128),
+            ..ServiceSet::default()
+        };
+        assert_eq!(text(Family::V4, ping.clone()), "icmp echo-request");
+        assert_eq!(text(Family::V6, ping), "icmpv6 echo-request");
+        let protos = ServiceSet {
+            protocols: IntervalSet::from_ranges([(47, 47), (99, 99)]),
+            ..ServiceSet::default()
+        };
+        assert_eq!(text(Family::V4, protos), "gre, protocol 99");
+        let all_but_https = svc_universe().difference(&SvcSet::single(svc::TCP + 443));
+        assert_eq!(
+            service_text(Family::V4, &all_but_https),
+            "any except tcp/443"
+        );
+    }
+
+    #[test]
+    fn longest_increasing_keeps_the_most_pairs_in_order() {
+        assert_eq!(longest_increasing(&[3, 1, 2, 5, 4]), [1, 2, 4]);
+        assert_eq!(longest_increasing(&[]), Vec::<usize>::new());
+        assert_eq!(longest_increasing(&[0, 1, 2]), [0, 1, 2]);
+        assert_eq!(longest_increasing(&[2, 1, 0]).len(), 1);
+    }
+}

@@ -1,0 +1,795 @@
+//! A reader for the pfSense `config.xml` the pfsense renderer writes, and a
+//! first-match model of how pfSense's `filter.inc` turns its rules into pf
+//! rules, per ingress interface.
+//!
+//! The reader checks every pfSense field rule (the ones that make pfSense
+//! skip a rule, pass instead of block, or refuse the whole file) and refuses
+//! the file on any violation. It and the evaluator are written from
+//! pfSense's documented behaviour (see `docs/targets/pfsense.md`), not from
+//! the renderer's code: they have their own ICMP and protocol tables and
+//! their own port rules, so the tests that hold the renderer's output to
+//! the IR through them are an independent check. `wardwall explain --target
+//! pfsense` answers from them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::ir::{Action, Ir, Packet, Proto};
+
+// ------------------------------------------------------------------ parsing
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedAlias {
+    pub kind: String,
+    pub entries: Vec<String>,
+    pub descr: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedRule {
+    pub tracker: u64,
+    pub kind: String,
+    pub interface: String,
+    pub ipprotocol: String,
+    pub protocol: Option<String>,
+    pub icmptype: Option<String>,
+    /// `None` = `<any/>`.
+    pub source: Option<String>,
+    pub destination: Option<String>,
+    pub port: Option<String>,
+    pub descr: String,
+    pub log: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub aliases: BTreeMap<String, ParsedAlias>,
+    pub rules: Vec<ParsedRule>,
+}
+
+/// Tags pfSense's xmlparse.inc lets repeat (`listtags()`, the part that
+/// can occur in these sections).
+pub const LIST_TAGS: &[&str] = &["rule", "alias"];
+
+pub const RESERVED_ALIAS_NAMES: &[&str] = &[
+    // `port` / `pass`, protocol names, common service names, pf keywords,
+    // reserved tables, interface macros.
+    "port",
+    "pass",
+    "tcp",
+    "udp",
+    "icmp",
+    "icmp6",
+    "ipv6-icmp",
+    "gre",
+    "esp",
+    "ah",
+    "igmp",
+    "pim",
+    "ospf",
+    "sctp",
+    "carp",
+    "pfsync",
+    "etherip",
+    "ipv6",
+    "http",
+    "https",
+    "ssh",
+    "domain",
+    "ntp",
+    "all",
+    "any",
+    "block",
+    "in",
+    "out",
+    "on",
+    "from",
+    "to",
+    "inet",
+    "inet6",
+    "keep",
+    "state",
+    "label",
+    "quick",
+    "log",
+    "table",
+    "self",
+    "bogons",
+    "bogonsv6",
+    "sshguard",
+    "snort2c",
+    "virusprot",
+    "vpn_networks",
+    "negate_networks",
+    "tonatsubnets",
+    "wan",
+    "lan",
+    "WAN",
+    "LAN",
+    "OPT1",
+    "LAN__NETWORK",
+    "WAN__NETWORK",
+];
+
+/// pfSense's ICMP type names with the families each is valid for
+/// (filter.inc `$icmptypes`), and their numbers (pf's tables).
+pub const ICMP4: &[(&str, u8)] = &[
+    ("echorep", 0),
+    ("unreach", 3),
+    ("squench", 4),
+    ("redir", 5),
+    ("althost", 6),
+    ("echoreq", 8),
+    ("routeradv", 9),
+    ("routersol", 10),
+    ("timex", 11),
+    ("paramprob", 12),
+    ("timereq", 13),
+    ("timerep", 14),
+    ("inforeq", 15),
+    ("inforep", 16),
+    ("maskreq", 17),
+    ("maskrep", 18),
+    ("trace", 30),
+    ("dataconv", 31),
+    ("mobredir", 32),
+    ("ipv6-where", 33),
+    ("ipv6-here", 34),
+    ("mobregreq", 35),
+    ("mobregrep", 36),
+    ("skip", 39),
+    ("photuris", 40),
+];
+pub const ICMP6: &[(&str, u8)] = &[
+    ("unreach", 1),
+    ("toobig", 2),
+    ("timex", 3),
+    ("paramprob", 4),
+    ("echoreq", 128),
+    ("echorep", 129),
+    ("groupqry", 130),
+    ("listqry", 130),
+    ("grouprep", 131),
+    ("listenrep", 131),
+    ("groupterm", 132),
+    ("listendone", 132),
+    ("routersol", 133),
+    ("routeradv", 134),
+    ("neighbrsol", 135),
+    ("neighbradv", 136),
+    ("redir", 137),
+    ("routrrenum", 138),
+    ("wrureq", 139),
+    ("fqdnreq", 139),
+    ("niqry", 139),
+    ("wrurep", 140),
+    ("fqdnrep", 140),
+    ("nirep", 140),
+    ("mtraceresp", 200),
+    ("mtrace", 201),
+];
+
+/// `<protocol>` values pfSense rules accept, with their IP protocol numbers
+/// (tcp/udp/icmp handled separately).
+pub const PROTOCOLS: &[(&str, u8)] = &[
+    ("igmp", 2),
+    ("ipv6", 41),
+    ("gre", 47),
+    ("esp", 50),
+    ("ah", 51),
+    ("ospf", 89),
+    ("etherip", 97),
+    ("pim", 103),
+    ("carp", 112),
+    ("sctp", 132),
+    ("pfsync", 240),
+];
+
+pub fn icmp_number(name: &str, v6: bool) -> Option<u8> {
+    let table = if v6 { ICMP6 } else { ICMP4 };
+    table.iter().find(|(n, _)| *n == name).map(|&(_, t)| t)
+}
+
+pub fn is_port(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && !s.starts_with('0')
+        && s.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p))
+}
+
+pub fn text_of(node: roxmltree::Node<'_, '_>) -> String {
+    node.children()
+        .filter(|c| c.is_text())
+        .map(|c| c.text().unwrap_or(""))
+        .collect()
+}
+
+/// Parses a rendered file and checks every pfSense field rule; returns the
+/// parsed sections or the list of violations.
+pub fn parse(xml: &str) -> Result<Parsed, Vec<String>> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| vec![format!("not XML: {e}")])?;
+    let mut errors = Vec::new();
+    let root = doc.root_element();
+    if root.tag_name().name() != "pfsense" {
+        errors.push(format!("root is <{}>", root.tag_name().name()));
+    }
+    // Area restore finds the section by the literal, attribute-less tag.
+    for tag in ["<filter>", "<aliases>"] {
+        if !xml.contains(tag) {
+            errors.push(format!("literal {tag} missing"));
+        }
+    }
+    for node in doc.descendants().filter(|n| n.is_element()) {
+        let name = node.tag_name().name();
+        if name != name.to_ascii_lowercase() {
+            errors.push(format!("tag <{name}> is not lower case"));
+        }
+        if node.attributes().len() != 0 {
+            errors.push(format!("<{name}> has attributes (pfSense ignores them)"));
+        }
+        // Repeated non-list tags make the whole file fail to load.
+        let mut seen = BTreeSet::new();
+        for child in node.children().filter(|c| c.is_element()) {
+            let cname = child.tag_name().name();
+            if !seen.insert(cname) && !LIST_TAGS.contains(&cname) {
+                errors.push(format!("<{cname}> repeated under <{name}>"));
+            }
+        }
+    }
+    let section = |tag: &str| root.children().find(|c| c.has_tag_name(tag));
+    let mut aliases = BTreeMap::new();
+    if let Some(sec) = section("aliases") {
+        for a in sec.children().filter(|c| c.is_element()) {
+            if !a.has_tag_name("alias") {
+                errors.push(format!("<{}> inside <aliases>", a.tag_name().name()));
+                continue;
+            }
+            let field = |f: &str| a.children().find(|c| c.has_tag_name(f)).map(text_of);
+            for c in a.children().filter(|c| c.is_element()) {
+                let n = c.tag_name().name();
+                if !["name", "type", "address", "descr"].contains(&n) {
+                    errors.push(format!("unexpected <{n}> in an alias"));
+                }
+            }
+            let name = field("name").unwrap_or_default();
+            check_alias_name(&name, &mut errors);
+            let kind = field("type").unwrap_or_default();
+            let address = field("address").unwrap_or_default();
+            let entries: Vec<String> = address.split(' ').map(str::to_string).collect();
+            if address.is_empty() || entries.iter().any(String::is_empty) {
+                errors.push(format!(
+                    "alias {name}: entries must be separated by exactly one space: `{address}`"
+                ));
+            }
+            if entries.len() > 5000 {
+                errors.push(format!("alias {name} has more than 5000 entries"));
+            }
+            if entries.contains(&name) {
+                errors.push(format!("alias {name} contains itself"));
+            }
+            for e in &entries {
+                let ok = match kind.as_str() {
+                    "host" => e.parse::<IpAddr>().is_ok(),
+                    "network" => e
+                        .parse::<IpNet>()
+                        .is_ok_and(|n| n.trunc() == n && e.contains('/')),
+                    "port" => match e.split_once(':') {
+                        None => is_port(e),
+                        Some((lo, hi)) => {
+                            is_port(lo)
+                                && is_port(hi)
+                                && lo.parse::<u32>().unwrap() < hi.parse::<u32>().unwrap()
+                        }
+                    },
+                    other => {
+                        errors.push(format!("alias {name} has type `{other}`"));
+                        true
+                    }
+                };
+                if !ok {
+                    errors.push(format!("alias {name} ({kind}) has a bad entry `{e}`"));
+                }
+            }
+            let descr = field("descr").unwrap_or_default();
+            if aliases
+                .insert(
+                    name.clone(),
+                    ParsedAlias {
+                        kind,
+                        entries,
+                        descr,
+                    },
+                )
+                .is_some()
+            {
+                errors.push(format!("alias {name} defined twice"));
+            }
+        }
+    } else {
+        errors.push("no <aliases>".into());
+    }
+    let mut rules = Vec::new();
+    let mut trackers = BTreeSet::new();
+    if let Some(sec) = section("filter") {
+        for r in sec.children().filter(|c| c.is_element()) {
+            if !r.has_tag_name("rule") {
+                errors.push(format!("<{}> inside <filter>", r.tag_name().name()));
+                continue;
+            }
+            match parse_rule(r, &aliases, &mut errors) {
+                Some(rule) => {
+                    if !trackers.insert(rule.tracker) {
+                        errors.push(format!("tracker {} is used twice", rule.tracker));
+                    }
+                    rules.push(rule);
+                }
+                None => errors.push("a rule could not be read".into()),
+            }
+        }
+    } else {
+        errors.push("no <filter>".into());
+    }
+    if errors.is_empty() {
+        Ok(Parsed { aliases, rules })
+    } else {
+        Err(errors)
+    }
+}
+
+pub fn check_alias_name(name: &str, errors: &mut Vec<String>) {
+    let ok = !name.is_empty()
+        && name.len() <= 31
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.bytes().all(|b| b.is_ascii_digit())
+        && !name.bytes().all(|b| b == b'_')
+        && !name.starts_with("pkg_")
+        && !name.starts_with("cpzoneid_")
+        && !RESERVED_ALIAS_NAMES
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(name));
+    if !ok {
+        errors.push(format!("`{name}` is not a valid pfSense alias name"));
+    }
+}
+
+pub fn parse_rule(
+    r: roxmltree::Node<'_, '_>,
+    aliases: &BTreeMap<String, ParsedAlias>,
+    errors: &mut Vec<String>,
+) -> Option<ParsedRule> {
+    const FIELDS: &[&str] = &[
+        "tracker",
+        "type",
+        "interface",
+        "ipprotocol",
+        "protocol",
+        "icmptype",
+        "source",
+        "destination",
+        "descr",
+        "log",
+    ];
+    for c in r.children().filter(|c| c.is_element()) {
+        let n = c.tag_name().name();
+        if !FIELDS.contains(&n) {
+            // e.g. <disabled> (a presence flag: any value disables) or
+            // <floating>: neither may ever be written.
+            errors.push(format!("unexpected <{n}> in a rule"));
+        }
+    }
+    let el = |f: &str| r.children().find(|c| c.has_tag_name(f));
+    let field = |f: &str| el(f).map(text_of);
+    let tracker_text = field("tracker")?;
+    let tracker: u64 = tracker_text.parse().ok()?;
+    if tracker >= 1 << 32
+        || (10_000..14_000).contains(&tracker)
+        || (1_000_000_000..1_001_000_000).contains(&tracker)
+    {
+        errors.push(format!("tracker {tracker} is outside the safe range"));
+    }
+    let kind = field("type")?;
+    if !["pass", "block", "reject"].contains(&kind.as_str()) {
+        // Anything else becomes PASS in filter.inc.
+        errors.push(format!("rule type `{kind}`"));
+    }
+    let interface = field("interface")?;
+    if !(interface == "wan"
+        || interface == "lan"
+        || interface.strip_prefix("opt").is_some_and(is_port))
+    {
+        errors.push(format!("interface `{interface}`"));
+    }
+    let ipprotocol = field("ipprotocol")?;
+    if !["inet", "inet6", "inet46"].contains(&ipprotocol.as_str()) {
+        errors.push(format!("ipprotocol `{ipprotocol}`"));
+    }
+    let protocol = field("protocol");
+    if let Some(p) = &protocol
+        && !["tcp", "udp", "tcp/udp", "icmp"].contains(&p.as_str())
+        && !PROTOCOLS.iter().any(|(n, _)| n == p)
+    {
+        errors.push(format!("protocol `{p}`"));
+    }
+    let icmptype = field("icmptype");
+    if let Some(t) = &icmptype {
+        if protocol.as_deref() != Some("icmp") {
+            errors.push("icmptype without protocol icmp".into());
+        }
+        for name in t.split(',') {
+            let v4 = icmp_number(name, false).is_some();
+            let v6 = icmp_number(name, true).is_some();
+            let ok = match ipprotocol.as_str() {
+                "inet" => v4,
+                "inet6" => v6,
+                _ => v4 && v6,
+            };
+            if !ok {
+                errors.push(format!("icmptype `{name}` is not valid for {ipprotocol}"));
+            }
+        }
+    }
+    let side = |tag: &str, errors: &mut Vec<String>| -> Option<(Option<String>, Option<String>)> {
+        let node = el(tag)?;
+        let any = node.children().any(|c| c.has_tag_name("any"));
+        let address = node
+            .children()
+            .find(|c| c.has_tag_name("address"))
+            .map(text_of);
+        let port = node
+            .children()
+            .find(|c| c.has_tag_name("port"))
+            .map(text_of);
+        for c in node.children().filter(|c| c.is_element()) {
+            let n = c.tag_name().name();
+            if !["any", "address", "port"].contains(&n) {
+                errors.push(format!("<{n}> in <{tag}>"));
+            }
+        }
+        if any == address.is_some() {
+            errors.push(format!("<{tag}> needs exactly one of <any/> and <address>"));
+        }
+        if let Some(a) = &address {
+            match aliases.get(a) {
+                Some(al) if al.kind == "host" || al.kind == "network" => {}
+                Some(al) => errors.push(format!("<{tag}> uses {} alias {a}", al.kind)),
+                None => {
+                    // A literal: pfSense takes it, but an IPv6 literal in
+                    // an inet rule or any literal in an inet46 rule is
+                    // wrong. This renderer never writes literals at all.
+                    if a.parse::<IpAddr>().is_ok() || a.parse::<IpNet>().is_ok() {
+                        errors.push(format!("<{tag}> holds the literal `{a}`"));
+                    } else {
+                        // An undefined alias makes pfSense skip the rule.
+                        errors.push(format!("<{tag}> refers to undefined alias `{a}`"));
+                    }
+                }
+            }
+        }
+        Some((address, port))
+    };
+    let (source, sport) = side("source", errors)?;
+    if sport.is_some() {
+        errors.push("source port".into());
+    }
+    let (destination, port) = side("destination", errors)?;
+    if let Some(p) = &port {
+        if !matches!(protocol.as_deref(), Some("tcp" | "udp" | "tcp/udp")) {
+            errors.push(format!("port `{p}` without tcp/udp"));
+        }
+        let literal = match p.split_once('-') {
+            None => is_port(p),
+            Some((lo, hi)) => {
+                is_port(lo)
+                    && is_port(hi)
+                    && lo.parse::<u32>().unwrap() < hi.parse::<u32>().unwrap()
+            }
+        };
+        if !literal && aliases.get(p).is_none_or(|a| a.kind != "port") {
+            // An undefined port alias drops the port clause: a pass rule
+            // would then match every port.
+            errors.push(format!("port `{p}` is neither N, N-M nor a port alias"));
+        }
+        if p.contains(':') {
+            errors.push(format!("port `{p}`: rules take N-M, not A:B"));
+        }
+    }
+    let descr = field("descr")?;
+    if descr.len() > 52 || descr.contains('"') || descr.contains('\\') || descr.is_empty() {
+        errors.push(format!("descr `{descr}` does not survive the pf label"));
+    }
+    let log = match el("log") {
+        None => false,
+        Some(n) => {
+            if !text_of(n).is_empty() || n.children().any(|c| c.is_element()) {
+                errors.push("<log> must be empty (presence flag)".into());
+            }
+            true
+        }
+    };
+    Some(ParsedRule {
+        tracker,
+        kind,
+        interface,
+        ipprotocol,
+        protocol,
+        icmptype,
+        source,
+        destination,
+        port,
+        descr,
+        log,
+    })
+}
+
+// ------------------------------------------------------------------ evaluation
+
+pub fn alias_contains(parsed: &Parsed, name: &str, addr: IpAddr) -> bool {
+    let alias = &parsed.aliases[name];
+    alias.entries.iter().any(|e| match alias.kind.as_str() {
+        "host" => e.parse::<IpAddr>().unwrap() == addr,
+        _ => e.parse::<IpNet>().unwrap().contains(&addr),
+    })
+}
+
+/// filter.inc `filter_generate_port` for a rule's destination port.
+pub fn port_matches(parsed: &Parsed, field: &str, port: u16) -> bool {
+    let p = u32::from(port);
+    if let Some(alias) = parsed.aliases.get(field) {
+        return alias.entries.iter().any(|e| match e.split_once(':') {
+            None => e.parse::<u32>().unwrap() == p,
+            Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).contains(&p),
+        });
+    }
+    match field.split_once('-') {
+        None => field.parse::<u32>().unwrap() == p,
+        Some((a, b)) => {
+            let (a, b): (u32, u32) = (a.parse().unwrap(), b.parse().unwrap());
+            if a == b {
+                p == a
+            } else if a == 1 && b == 65535 {
+                true // no port statement at all
+            } else if b == 65535 {
+                p >= a
+            } else if a == 1 {
+                p <= b // `port <= M`: port 0 too
+            } else {
+                a - 1 < p && p < b + 1 // `port a-1 >< b+1`
+            }
+        }
+    }
+}
+
+pub fn rule_matches(parsed: &Parsed, r: &ParsedRule, pkt: &Packet) -> bool {
+    let v6 = pkt.src.is_ipv6();
+    let family_ok = match r.ipprotocol.as_str() {
+        "inet" => !v6,
+        "inet6" => v6,
+        _ => true,
+    };
+    if !family_ok {
+        return false;
+    }
+    let addr_ok =
+        |a: &Option<String>, ip: IpAddr| a.as_ref().is_none_or(|n| alias_contains(parsed, n, ip));
+    if !addr_ok(&r.source, pkt.src) || !addr_ok(&r.destination, pkt.dst) {
+        return false;
+    }
+    let port_ok = |port: u16| {
+        r.port
+            .as_ref()
+            .is_none_or(|f| port_matches(parsed, f, port))
+    };
+    match (r.protocol.as_deref(), pkt.proto) {
+        (None, _) => true,
+        (Some("tcp" | "tcp/udp"), Proto::Tcp { dport }) => port_ok(dport),
+        (Some("udp" | "tcp/udp"), Proto::Udp { dport }) => port_ok(dport),
+        // `icmp` with inet6 is `proto ipv6-icmp` and `icmp6-type`.
+        (Some("icmp"), Proto::Icmp { ty }) => r
+            .icmptype
+            .as_ref()
+            .is_none_or(|list| list.split(',').any(|n| icmp_number(n, v6) == Some(ty))),
+        (Some(name), Proto::Other(p)) => PROTOCOLS.iter().any(|&(n, num)| n == name && num == p),
+        _ => false,
+    }
+}
+
+/// The first rule of `interface` matching `pkt`.
+pub fn pf_decide<'a>(parsed: &'a Parsed, interface: &str, pkt: &Packet) -> Option<&'a ParsedRule> {
+    parsed
+        .rules
+        .iter()
+        .filter(|r| r.interface == interface)
+        .find(|r| rule_matches(parsed, r, pkt))
+}
+
+// ------------------------------------------------------------------ explain
+
+/// The policy rule a pfSense rule belongs to, read from its description:
+/// the renderer writes `NAME` or `NAME: description` (cut to 52 bytes with
+/// `...`), and `default: ...` for an interface's closing rule. `None` when
+/// the name itself was cut.
+pub fn rule_name(descr: &str) -> Option<&str> {
+    match descr.split_once(": ") {
+        Some((name, _)) => Some(name),
+        None if descr.ends_with("...") => None,
+        None => Some(descr),
+    }
+}
+
+/// The policy rule a description names ([`rule_name`]); a name cut by the
+/// 52-byte limit is mapped to the one rule of `ir` it starts.
+pub fn policy_rule_name(ir: &Ir, descr: &str) -> Option<String> {
+    if let Some(name) = rule_name(descr) {
+        return Some(name.to_string());
+    }
+    let cut = descr.strip_suffix("...")?;
+    let mut hits = ir.rules.iter().filter(|r| r.name.starts_with(cut));
+    match (hits.next(), hits.next()) {
+        (Some(r), None) => Some(r.name.clone()),
+        _ => None,
+    }
+}
+
+/// `explain --target pfsense`: the packet arrives on the pfSense interface
+/// bound to its source's zone and is decided by the first rule of that
+/// interface that matches it.
+pub struct Evaluator;
+
+impl crate::analysis::explain::TargetEvaluator for Evaluator {
+    fn target(&self) -> &'static str {
+        super::TARGET
+    }
+
+    fn extension(&self) -> &'static str {
+        "xml"
+    }
+
+    fn evaluate(
+        &self,
+        ir: &Ir,
+        text: &str,
+        packet: &Packet,
+    ) -> Result<crate::analysis::explain::TargetVerdict, String> {
+        use crate::analysis::explain::TargetVerdict;
+        let parsed = parse(text).map_err(|errors| {
+            format!(
+                "the pfSense file cannot be read back: {}",
+                errors.join("; ")
+            )
+        })?;
+        let zone = ir
+            .zone_of(packet.src)
+            .ok_or_else(|| format!("source {} is in no zone of the policy", packet.src))?;
+        let iface = zone.bindings.get(super::TARGET).ok_or_else(|| {
+            format!(
+                "zone {} has no pfsense interface binding: the packet arrives on no \
+                 interface wardwall filters, so the pfSense output cannot answer",
+                zone.name
+            )
+        })?;
+        let place = format!("interface {iface} (zone {})", zone.name);
+        let mut notes: Vec<String> = pfsense_own_rules(packet).into_iter().collect();
+        if let Some(dst) = ir.zone_of(packet.dst)
+            && dst.bindings.get(super::TARGET) == Some(iface)
+        {
+            notes.push(format!(
+                "source and destination are both behind {iface}: if they share a subnet \
+                 the packet never reaches pfSense and no rule of this file applies"
+            ));
+        }
+        let Some(rule) = pf_decide(&parsed, iface, packet) else {
+            return Ok(TargetVerdict {
+                action: Action::Deny,
+                rule: None,
+                place,
+                entry: format!(
+                    "none: no rule of {iface} matches, pfSense's implicit default block drops it"
+                ),
+                log: false,
+                notes,
+            });
+        };
+        let action = match rule.kind.as_str() {
+            "pass" => Action::Allow,
+            "reject" => Action::Reject,
+            _ => Action::Deny,
+        };
+        Ok(TargetVerdict {
+            action,
+            rule: policy_rule_name(ir, &rule.descr),
+            place,
+            entry: format!(
+                "tracker {}: `{}` (\"{}\")",
+                rule.tracker,
+                rule_text(rule),
+                rule.descr
+            ),
+            log: rule.log,
+            notes,
+        })
+    }
+}
+
+/// A rule on one line, in the order of pfSense's rule editor: action,
+/// family, protocol, ICMP types, source, destination, port, log.
+pub fn rule_text(r: &ParsedRule) -> String {
+    let mut s = format!("{} {}", r.kind, r.ipprotocol);
+    if let Some(p) = &r.protocol {
+        s.push_str(&format!(" {p}"));
+    }
+    if let Some(t) = &r.icmptype {
+        s.push_str(&format!(" icmptype {t}"));
+    }
+    let side = |a: &Option<String>| a.clone().unwrap_or_else(|| "any".into());
+    s.push_str(&format!(
+        " from {} to {}",
+        side(&r.source),
+        side(&r.destination)
+    ));
+    if let Some(p) = &r.port {
+        s.push_str(&format!(" port {p}"));
+    }
+    if r.log {
+        s.push_str(" log");
+    }
+    s
+}
+
+/// What pfSense's own rules, which come before every rule of the file, do
+/// to the packet (see `docs/targets/pfsense.md`).
+fn pfsense_own_rules(packet: &Packet) -> Option<String> {
+    let link_local = "169.254.0.0/16".parse::<IpNet>().expect("valid");
+    match packet.proto {
+        Proto::Icmp { ty: 1 | 2 | 135 | 136 } if packet.src.is_ipv6() => Some(
+            "pfSense's own rules pass ICMPv6 types 1, 2, 135 and 136 before any rule of this file"
+                .into(),
+        ),
+        Proto::Tcp { dport: 0 } | Proto::Udp { dport: 0 } => Some(
+            "pfSense's own rules block TCP/UDP port 0 before any rule of this file".into(),
+        ),
+        _ if link_local.contains(&packet.src) || link_local.contains(&packet.dst) => Some(
+            "pfSense's own rules block 169.254.0.0/16 (unless disabled) before any rule of this file"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_names_are_read_from_descriptions_even_when_cut() {
+        assert_eq!(rule_name("allow-web: Staff web"), Some("allow-web"));
+        assert_eq!(rule_name("allow-web"), Some("allow-web"));
+        assert_eq!(rule_name("default: deny the rest of lan"), Some("default"));
+        let long = "a-rule-name-that-is-far-too-long-for-a-pfsense-label-field";
+        let descr = super::super::rule_descr(long, Some("why"));
+        assert!(descr.ends_with("...") && descr.len() <= 52, "{descr}");
+        assert_eq!(rule_name(&descr), None);
+        let dir = std::env::temp_dir().join(format!("ww-pf-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.kdl");
+        std::fs::write(
+            &path,
+            format!(
+                "policy \"t\"\nzone \"a\" {{\n    prefix \"10.1.0.0/16\"\n}}\nrules {{\n    allow \"{long}\" {{\n        from \"a\"\n        to \"a\"\n        service \"https\"\n    }}\n    allow \"{long}-2\" {{\n        from \"a\"\n        to \"a\"\n        service \"ssh\"\n    }}\n    allow \"other\" {{\n        from \"a\"\n        to \"a\"\n        service \"ssh\"\n    }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        let c = crate::compile(&path, "2026-01-01".parse().unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let ir = c.ir.unwrap_or_else(|| panic!("{:?}", c.diagnostics));
+        // Two rules start with the cut name: no guess.
+        assert_eq!(policy_rule_name(&ir, &descr), None);
+        assert_eq!(policy_rule_name(&ir, "other"), Some("other".into()));
+        let ir_one = Ir {
+            rules: ir.rules[..1].to_vec(),
+            ..ir.clone()
+        };
+        assert_eq!(policy_rule_name(&ir_one, &descr), Some(long.to_string()));
+    }
+}

@@ -1,0 +1,321 @@
+//! Traffic-diff known answers on the shipped hospital policy: each test
+//! edits the policy the way a change request would and checks the exact
+//! lines the diff reports (every line is one box of changed traffic; the
+//! property tests in traffic_diff_props.rs check exactness in general).
+
+use std::path::Path;
+
+use wardwall::diff::traffic::{ChangeKind, Context, HighlightKind, TrafficDiff, traffic_diff};
+
+const DATE: &str = "2026-11-25";
+
+fn hospital() -> String {
+    std::fs::read_to_string("policies/hospital.kdl").unwrap()
+}
+
+/// Compiles the policy text next to a copy of the shipped advisory.
+fn compile(dir: &Path, name: &str, text: &str) -> wardwall::Compiled {
+    std::fs::create_dir_all(dir.join("advisories")).unwrap();
+    std::fs::copy(
+        "policies/advisories/contec-cms8000.kdl",
+        dir.join("advisories/contec-cms8000.kdl"),
+    )
+    .unwrap();
+    let path = dir.join(format!("{name}.kdl"));
+    std::fs::write(&path, text).unwrap();
+    let c = wardwall::compile(&path, DATE.parse().unwrap()).unwrap();
+    assert!(!c.diagnostics.has_errors(), "{:?}", c.diagnostics);
+    c
+}
+
+/// The diff of the hospital policy against `edit` applied to it.
+fn diff_after(edit: impl Fn(String) -> String) -> TrafficDiff {
+    let dir = tempfile::tempdir().unwrap();
+    let old_text = hospital();
+    let new_text = edit(old_text.clone());
+    assert_ne!(old_text, new_text, "the edit applies");
+    let old = compile(dir.path(), "old", &old_text);
+    let new = compile(dir.path(), "new", &new_text);
+    let ctx = Context::from_policies(old.policy.as_ref(), new.policy.as_ref());
+    traffic_diff(old.ir.as_ref().unwrap(), new.ir.as_ref().unwrap(), &ctx)
+}
+
+fn replace(from: &'static str, to: &'static str) -> impl Fn(String) -> String {
+    move |text: String| {
+        assert!(text.contains(from), "{from}");
+        text.replacen(from, to, 1)
+    }
+}
+
+fn lines(d: &TrafficDiff) -> Vec<String> {
+    d.changes
+        .iter()
+        .chain(&d.log_changes)
+        .map(|c| c.line())
+        .collect()
+}
+
+fn highlights(d: &TrafficDiff) -> Vec<(HighlightKind, String)> {
+    d.changes
+        .iter()
+        .flat_map(|c| c.highlights.iter().map(|h| (h.kind, h.text.clone())))
+        .collect()
+}
+
+/// Cuts the rule block starting with `header` (e.g. `allow "x"`) out of
+/// `text`: returns the text without it and the block (up to its closing
+/// brace at rule indentation, with the newline).
+fn cut_rule(text: &str, header: &str) -> (String, String) {
+    let start = text
+        .find(&format!("    {header} {{"))
+        .unwrap_or_else(|| panic!("{header}"));
+    let end = start + text[start..].find("\n    }\n").unwrap() + "\n    }\n".len();
+    (
+        format!("{}{}", &text[..start], &text[end..]),
+        text[start..end].to_string(),
+    )
+}
+
+const RULES_START: &str = "rules {\n";
+
+#[test]
+fn adding_a_rule_allows_exactly_its_traffic() {
+    let d = diff_after(replace(
+        RULES_START,
+        "rules {\n    allow \"contec-hl7\" {\n        from \"contec-monitors\"\n        to \"hl7-engine\"\n        service \"hl7-listeners\"\n    }\n",
+    ));
+    assert_eq!(
+        lines(&d),
+        [
+            "+ allow   contec-monitors (10.20.8.0/25) → hl7-engine (10.10.21.10)  tcp/6661-6670  by rule contec-hl7 (was deny by the default rule)"
+        ]
+    );
+    assert_eq!(
+        highlights(&d),
+        [(
+            HighlightKind::Clinical,
+            "newly allowed from clinical devices: contec-monitors".to_string()
+        )]
+    );
+    assert_eq!((d.summary.newly_allowed, d.summary.newly_denied), (1, 0));
+}
+
+#[test]
+fn removing_a_rule_denies_exactly_its_traffic_in_both_families() {
+    let d = diff_after(|t| cut_rule(&t, "allow \"monitor-data-export\"").0);
+    assert_eq!(
+        lines(&d),
+        [
+            "- deny    icu-monitors (10.20.1.0/24) → central-station (10.10.20.30)  udp/24105  by the default rule (was allow by rule monitor-data-export)",
+            "- deny    icu-monitors (fd42:1:0:200::100/120) → central-station (fd42:1:0:20::30)  udp/24105  by the default rule (was allow by rule monitor-data-export)",
+        ]
+    );
+    assert!(d.changes.iter().all(|c| c.kind == ChangeKind::NewlyDenied));
+    assert_eq!(
+        highlights(&d),
+        [
+            (
+                HighlightKind::ClinicalDenied,
+                "newly denied from clinical devices: icu-monitors".to_string()
+            ),
+            (
+                HighlightKind::ClinicalDenied,
+                "newly denied from clinical devices: icu-monitors".to_string()
+            ),
+        ],
+        "cutting monitors off from the central station is flagged"
+    );
+}
+
+#[test]
+fn a_reorder_that_keeps_every_verdict_shows_no_traffic_change() {
+    // Move the clinical internet deny (with its exception) to the top of
+    // the ordinary rules, and swap two unrelated allows.
+    let d = diff_after(|t| {
+        let (t, deny) = cut_rule(&t, "deny \"clinical-no-internet\"");
+        let anchor = "    allow \"contec-to-central-station\" {";
+        let t = t.replacen(anchor, &format!("{deny}\n{anchor}"), 1);
+        let (t, pacs) = cut_rule(&t, "allow \"modalities-to-pacs\"");
+        let anchor = "    allow \"pumps-to-pump-server\" {";
+        t.replacen(anchor, &format!("{pacs}\n{anchor}"), 1)
+    });
+    assert!(d.is_empty(), "{:#?}", lines(&d));
+}
+
+#[test]
+fn a_reorder_that_changes_verdicts_is_reported() {
+    // A deny placed after the allow it overlaps hides nothing; moved above
+    // it, it takes the traffic.
+    let deny = "    deny \"no-rdp\" {\n        from \"vendor-jump-host\"\n        to \"imaging-modalities\"\n        service \"rdp\"\n    }\n";
+    let after = |t: String| {
+        t.replacen(
+            "    allow \"pacs-migration\" {",
+            &format!("{deny}    allow \"pacs-migration\" {{"),
+            1,
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let old = compile(dir.path(), "old", &after(hospital()));
+    let new = compile(
+        dir.path(),
+        "new",
+        &hospital().replacen(RULES_START, &format!("{RULES_START}{deny}"), 1),
+    );
+    let d = traffic_diff(
+        old.ir.as_ref().unwrap(),
+        new.ir.as_ref().unwrap(),
+        &Context::default(),
+    );
+    assert_eq!(
+        lines(&d),
+        [
+            "- deny    vendor-jump-host (10.99.0.10) → imaging-modalities (10.30.1.10/31, 10.30.2.10)  tcp/3389, udp/3389  by rule no-rdp (was allow by rule vendor-jump-to-modalities)"
+        ]
+    );
+}
+
+#[test]
+fn narrowing_a_port_range_denies_the_cut_ports() {
+    let d = diff_after(replace("tcp \"6661-6670\"", "tcp \"6661-6665\""));
+    assert_eq!(
+        lines(&d),
+        [
+            "- deny    central-station + pump-server (10.10.20.30, 10.10.20.40) → hl7-engine (10.10.21.10)  tcp/6666-6670  by the default rule (was allow by rule clinical-apps-to-hl7)",
+            "- deny    central-station (fd42:1:0:20::30) → hl7-engine (fd42:1:0:20::10)  tcp/6666-6670  by the default rule (was allow by rule clinical-apps-to-hl7)",
+        ]
+    );
+}
+
+#[test]
+fn widening_an_exception_allows_the_new_part_only() {
+    let d = diff_after(replace("to \"203.0.113.50\"", "to \"203.0.113.48/29\""));
+    assert_eq!(
+        lines(&d),
+        [
+            "+ allow   ct-scanners (10.30.1.10/31) → 203.0.113.48/31, 203.0.113.51, 203.0.113.52/30  tcp/443  by exception ct-vendor-telemetry (was deny by rule clinical-no-internet)"
+        ]
+    );
+    assert_eq!(
+        highlights(&d),
+        [(
+            HighlightKind::Clinical,
+            "newly allowed from clinical devices: ct-scanners".to_string()
+        )]
+    );
+}
+
+#[test]
+fn removing_an_advisory_block_is_highlighted() {
+    let d = diff_after(|t| cut_rule(&t, "block-advisory \"contec-cms8000\"").0);
+    // The monitors themselves stay denied (by clinical-no-internet now),
+    // and inbound traffic falls to the logged default deny: no change. The
+    // internet allows of other zones now reach the advisory's networks.
+    assert_eq!(
+        lines(&d),
+        [
+            "+ allow   dns-servers (10.10.0.53, 10.10.0.54) → contec-cms8000 (202.114.4.0/24)  tcp/53, udp/53  by rule resolvers-to-internet (was deny by advisory block contec-cms8000.out)",
+            "+ allow   corporate (36 prefixes) → contec-cms8000 (202.114.4.0/24)  tcp/80, tcp/443  by rule staff-to-internet (was deny by advisory block contec-cms8000.out)",
+            "+ allow   guest-wifi (172.16.0.0/16) → contec-cms8000 (202.114.4.0/24)  tcp/53, tcp/80, tcp/443, udp/53  by rule guest-to-internet (was deny by advisory block contec-cms8000.out)",
+        ]
+    );
+    for c in &d.changes {
+        let kinds: Vec<HighlightKind> = c.highlights.iter().map(|h| h.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                HighlightKind::AdvisoryBlock,
+                HighlightKind::AdvisoryNetworks
+            ]
+        );
+        assert_eq!(
+            c.highlights[0].text,
+            "was decided by advisory block contec-cms8000.out (advisory contec-cms8000)"
+        );
+    }
+    assert_eq!(d.summary.highlighted, 3);
+}
+
+#[test]
+fn a_log_flag_change_is_a_logging_change_not_a_traffic_change() {
+    let d = diff_after(replace(
+        "        service \"monitor-data-export\"\n",
+        "        service \"monitor-data-export\"\n        log #true\n",
+    ));
+    assert!(d.changes.is_empty());
+    assert_eq!(d.summary.log_only, 2);
+    assert_eq!(
+        lines(&d)[0],
+        "~ allow, logged       icu-monitors (10.20.1.0/24) → central-station (10.10.20.30)  udp/24105  by rule monitor-data-export (was allow, not logged, by rule monitor-data-export)"
+    );
+}
+
+/// Many changes: Markdown stays bounded (200 lines, 50 attention items) and
+/// says how many it left out; text and JSON keep everything.
+#[test]
+fn markdown_caps_long_traffic_diffs_and_says_so() {
+    use wardwall::addrset::AddrSet;
+    use wardwall::ir::{Action, Endpoint, Ir, Rule, RuleOrigin, Service, ServiceSet};
+    let host = |a: &str| AddrSet::from_addr(a.parse().unwrap());
+    let rule = |i: usize| Rule {
+        name: format!("r{i}"),
+        origin: RuleOrigin::Rule,
+        action: Action::Allow,
+        absolute: false,
+        src: Endpoint {
+            refs: Vec::new(),
+            addrs: host(&format!("10.0.{}.{}", i / 100, 1 + 2 * (i % 100))),
+        },
+        dst: Endpoint {
+            refs: Vec::new(),
+            addrs: host(&format!("10.9.{}.{}", i / 100, 1 + 2 * (i % 100))),
+        },
+        service: Service {
+            refs: Vec::new(),
+            set: ServiceSet {
+                tcp: wardwall::addrset::IntervalSet::single(80),
+                ..ServiceSet::default()
+            },
+        },
+        log: false,
+        description: None,
+        owner: None,
+        ticket: None,
+        expires: None,
+        span: Default::default(),
+    };
+    let old = Ir {
+        targets: Vec::new(),
+        name: "p".into(),
+        description: None,
+        zones: Vec::new(),
+        objects: Default::default(),
+        services: Default::default(),
+        rules: Vec::new(),
+        default_action: Action::Deny,
+        default_log: true,
+    };
+    let mut new = old.clone();
+    new.rules = (0..250).map(rule).collect();
+    let ctx = Context {
+        clinical: vec![("devices".to_string(), host("10.9.0.0").complement())],
+    };
+    let d = traffic_diff(&old, &new, &ctx);
+    assert_eq!(d.summary.newly_allowed, 250, "one line per host pair");
+    assert_eq!(d.summary.highlighted, 250);
+    let md = wardwall::diff::to_markdown(&[], Some(&d));
+    assert!(
+        md.contains("| (no rendered changes) | 0 | +0 | -0 | 250 | 0 |"),
+        "{md}"
+    );
+    assert_eq!(md.matches("\n+ allow ").count(), 200, "{md}");
+    assert!(
+        md.contains("\n… and 50 more lines (`wardwall diff --format json` lists every change).\n")
+    );
+    assert_eq!(md.matches("\n- <code>").count(), 50);
+    assert!(md.contains("\n- … and 200 more (`wardwall diff --format json` lists every change)\n"));
+    let text = wardwall::diff::traffic::to_text(&d, false);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("+ allow ")).count(),
+        250
+    );
+}
