@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use wardwall::diff::traffic::Context;
 use wardwall::render::{RenderOptions, Templates, renderers};
 use wardwall::synth::Synth;
 
@@ -95,7 +96,14 @@ fn render_all_targets(bencher: divan::Bencher, n: usize) {
     });
 }
 
-// TODO(tdiff): the exact traffic diff (`src/diff/traffic.rs`, branch
-// `tdiff`) has not reached main yet. Once it has, bench it here between
-// `policy(n, false)` and `policy(n, true)` (1% of rules changed); until
-// then there are no traffic-diff figures.
+/// The exact traffic diff (`wardwall diff --base`'s traffic part) between
+/// the policy and its version with 1% of the rules replaced, from the two
+/// compiled policies.
+#[divan::bench(args = SIZES, sample_count = 3, sample_size = 1)]
+fn traffic_diff(bencher: divan::Bencher, n: usize) {
+    let old = compiled(n);
+    let new = wardwall::compile(&policy(n, true), date()).unwrap();
+    let ctx = Context::from_policies(old.policy.as_ref(), new.policy.as_ref());
+    let (old_ir, new_ir) = (old.ir.as_ref().unwrap(), new.ir.as_ref().unwrap());
+    bencher.bench(|| wardwall::diff::traffic::traffic_diff(old_ir, new_ir, &ctx));
+}
