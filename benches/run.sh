@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Whole-process wall time and peak memory of `wardwall check` and
-# `wardwall build` (all four targets) on synthetic policies, pinned to one
+# Whole-process wall time and peak memory of `wardwall check`,
+# `wardwall build` (all four targets) and `wardwall diff --base` (config and
+# exact traffic diff, 1% of rules changed) on synthetic policies, pinned to one
 # core: what a pre-commit hook or CI job sees.
 #
 #   benches/run.sh [SIZES...]        (default: 1000 10000 100000)
@@ -8,9 +9,10 @@
 #
 # Prints one line per command and size: median and min wall time over RUNS
 # runs, and the largest peak RSS (GNU time's %M). Needs /usr/bin/time and
-# taskset (util-linux). Policies are generated with `wardwall-synth N 1`.
+# taskset (util-linux) and git. Policies are generated with `wardwall-synth N 1`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 RUNS=${RUNS:-5}
 CPU=${CPU:-0}
 SIZES=("$@")
@@ -32,7 +34,8 @@ measure() { # name size cmd...
             local rc=$?
             [ "$rc" -eq 1 ] || { echo "$name $size: exit $rc" >&2; exit 1; }
         }
-        read -r wall kib <"$WORK/time"
+        # (GNU time writes "Command exited with non-zero status" first.)
+        read -r wall kib < <(tail -n 1 "$WORK/time")
         times+=("$wall")
         [ "$kib" -gt "$peak" ] && peak=$kib
     done
@@ -50,7 +53,14 @@ for n in "${SIZES[@]}"; do
     target/release/wardwall-synth "$n" 1 >"$WORK/p$n.kdl"
     measure check "$n" "$BIN" check --date 2026-11-25 --color never "$WORK/p$n.kdl"
     measure build "$n" "$BIN" build --date 2026-11-25 --color never -o "$WORK/out$n" "$WORK/p$n.kdl"
-    # TODO(tdiff): the exact traffic diff is not on main yet; measure it here
-    # between p$n.kdl and `wardwall-synth $n 1 --changed $((n / 100))` once
-    # it is.
+    # diff --base: both versions compiled and rendered, the config diff and
+    # the exact traffic diff, with 1% of the rules changed.
+    repo=$WORK/repo$n
+    mkdir -p "$repo"
+    cp "$WORK/p$n.kdl" "$repo/policy.kdl"
+    git -C "$repo" init -q
+    git -C "$repo" add policy.kdl
+    git -C "$repo" -c user.name=bench -c user.email=bench@localhost commit -q -m base
+    target/release/wardwall-synth "$n" 1 --changed $((n / 100)) >"$repo/policy.kdl"
+    (cd "$repo" && measure diff "$n" "$ROOT/$BIN" diff --date 2026-11-25 --color never --base HEAD policy.kdl)
 done
