@@ -28,16 +28,20 @@ fn main() {
     let ir = compiled.ir.as_ref().expect("the policy compiles");
     let t = Instant::now();
     let mut bytes = 0;
+    let mut per_target = Vec::new();
     for r in renderers(&RenderOptions::default()) {
+        let t = Instant::now();
         for f in r.render(ir, &Templates::default()).expect("renders") {
             bytes += f.contents.len();
         }
+        per_target.push(format!("{} {:.2?}", r.target(), t.elapsed()));
     }
     let t_render = t.elapsed();
     print!(
-        "compile {t_compile:.2?}, analysis {t_analysis:.2?}, diagnostics {t_diags:.2?} ({} warnings, {} bytes), render {t_render:.2?} ({bytes} bytes)",
+        "compile {t_compile:.2?}, analysis {t_analysis:.2?}, diagnostics {t_diags:.2?} ({} warnings, {} bytes), render {t_render:.2?} ({bytes} bytes: {})",
         compiled.diagnostics.warning_count(),
-        text.len()
+        text.len(),
+        per_target.join(", ")
     );
     if let Some(changed) = changed {
         let new = wardwall::compile(Path::new(&changed), date).expect("readable");
