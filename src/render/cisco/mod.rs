@@ -492,6 +492,71 @@ impl Region {
     }
 }
 
+/// Which denies' sources can overlap a set of sources: an index over the
+/// source ranges of a family's deny regions, so that finding the denies an
+/// allow's replies must subtract is not a scan of every earlier deny (which
+/// made the cisco target quadratic in the number of rules).
+struct SrcIndex {
+    /// Denies with a source range wider than [`SrcIndex::NARROW`]: always
+    /// candidates.
+    wide: Vec<usize>,
+    /// `(lo, hi, deny)` for every source range of the other denies, by `lo`.
+    narrow: Vec<(u128, u128, usize)>,
+}
+
+impl SrcIndex {
+    const NARROW: u128 = 1 << 16;
+
+    fn new(denies: &[(usize, Region)], f: Family) -> Self {
+        let mut wide = Vec::new();
+        let mut narrow = Vec::new();
+        for (pos, (_, d)) in denies.iter().enumerate() {
+            let ranges = src_ranges(&d.src, f);
+            if ranges.iter().any(|&(lo, hi)| hi - lo >= Self::NARROW) {
+                wide.push(pos);
+            } else {
+                narrow.extend(ranges.into_iter().map(|(lo, hi)| (lo, hi, pos)));
+            }
+        }
+        narrow.sort_unstable();
+        Self { wide, narrow }
+    }
+
+    /// Positions (in rule order) of every deny whose sources overlap `src`,
+    /// and possibly a few that do not.
+    fn candidates(&self, src: &AddrSet, f: Family) -> Vec<usize> {
+        let mut out = self.wide.clone();
+        for (a, b) in src_ranges(src, f) {
+            // A narrow range that reaches `a` starts after a - NARROW.
+            let from = self
+                .narrow
+                .partition_point(|&(lo, _, _)| lo.saturating_add(Self::NARROW) <= a);
+            out.extend(
+                self.narrow[from..]
+                    .iter()
+                    .take_while(|&&(lo, _, _)| lo <= b)
+                    .filter(|&&(_, hi, _)| hi >= a)
+                    .map(|&(_, _, pos)| pos),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+fn src_ranges(a: &AddrSet, f: Family) -> Vec<(u128, u128)> {
+    match f {
+        Family::V4 => {
+            a.v4.ranges()
+                .iter()
+                .map(|&(lo, hi)| (lo.into(), hi.into()))
+                .collect()
+        }
+        Family::V6 => a.v6.ranges().to_vec(),
+    }
+}
+
 /// Port matches covering exactly `ports`: single ports in `eq` lists of at
 /// most [`EQ_MAX`], longer runs as inclusive `range`s.
 pub fn port_matches(ports: &PortSet) -> Vec<PortMatch> {
@@ -943,6 +1008,11 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
         }
     }
 
+    let deny_index = [
+        SrcIndex::new(&deny_regions[0], Family::V4),
+        SrcIndex::new(&deny_regions[1], Family::V6),
+    ];
+
     let mut groups = Groups::default();
     for (i, rule) in ir.rules.iter().enumerate() {
         if rule.action.permits() && rule.service.set.any {
@@ -1014,7 +1084,11 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             // without copying the parts: this loop is allows × denies.)
             let mut parts = vec![region.clone()];
             let denies = &deny_regions[f as usize];
-            for (_, d) in denies.iter().take_while(|(at, _)| *at < i) {
+            for pos in deny_index[f as usize].candidates(&region.src, f) {
+                let (at, d) = &denies[pos];
+                if *at >= i {
+                    break;
+                }
                 if !region.overlaps(d) {
                     continue;
                 }
