@@ -11,6 +11,18 @@ use std::time::Instant;
 use wardwall::diagnostics::{Style, render_all};
 use wardwall::render::{RenderOptions, Templates, renderers};
 
+/// Peak resident memory so far (Linux `VmHWM`), in MiB; 0 elsewhere.
+fn peak_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("a policy path");
@@ -19,9 +31,11 @@ fn main() {
     let t = Instant::now();
     let mut compiled = wardwall::compile(Path::new(&path), date).expect("readable");
     let t_compile = t.elapsed();
+    let peak_compile = peak_mib();
     let t = Instant::now();
     compiled.analyze();
     let t_analysis = t.elapsed();
+    let peak_analysis = peak_mib();
     let t = Instant::now();
     let text = render_all(&compiled.sources, &compiled.diagnostics, Style::Plain);
     let t_diags = t.elapsed();
@@ -37,8 +51,10 @@ fn main() {
         per_target.push(format!("{} {:.2?}", r.target(), t.elapsed()));
     }
     let t_render = t.elapsed();
+    let peak_render = peak_mib();
     print!(
-        "compile {t_compile:.2?}, analysis {t_analysis:.2?}, diagnostics {t_diags:.2?} ({} warnings, {} bytes), render {t_render:.2?} ({bytes} bytes: {})",
+        "peak MiB after compile {peak_compile}, analysis {peak_analysis}, render {peak_render}\n\
+         compile {t_compile:.2?}, analysis {t_analysis:.2?}, diagnostics {t_diags:.2?} ({} warnings, {} bytes), render {t_render:.2?} ({bytes} bytes: {})",
         compiled.diagnostics.warning_count(),
         text.len(),
         per_target.join(", ")
