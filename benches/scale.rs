@@ -1,6 +1,6 @@
 //! In-process benchmarks of every stage on synthetic policies of 1,000,
 //! 10,000 and 100,000 rules (`wardwall::synth`, seed 1):
-//! `cargo bench --bench scale` (add `-- 10000` to filter by size).
+//! `cargo bench --bench scale` (add `-- check` etc. to run one bench).
 //!
 //! Whole-process wall time and peak memory (what a pre-commit hook sees)
 //! come from `benches/run.sh`; `docs/performance.md` has the figures.
