@@ -1295,6 +1295,72 @@ fn unplaceable(rule: &Rule, missing: &BTreeSet<(bool, String)>) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addrset::IntervalSet;
+
+    /// The deny index never misses a deny whose sources overlap the query,
+    /// and returns positions in rule order (narrow, wide and mixed ranges,
+    /// both families).
+    #[test]
+    fn src_index_finds_every_overlapping_deny() {
+        use proptest::prelude::*;
+        use proptest::test_runner::TestRunner;
+        // (start, length) pairs in a small space so that ranges meet often;
+        // lengths around the NARROW threshold on both sides.
+        let ranges = || {
+            prop::collection::vec(
+                (
+                    0u32..400_000,
+                    prop::sample::select(vec![0u32, 255, 65_534, 65_535, 200_000]),
+                ),
+                1..4,
+            )
+        };
+        let case = (
+            prop::collection::vec(ranges(), 0..30),
+            ranges(),
+            any::<bool>(),
+        );
+        TestRunner::default()
+            .run(&case, |(denies, query, v6)| {
+                let f = if v6 { Family::V6 } else { Family::V4 };
+                let set = |rs: &[(u32, u32)]| {
+                    let mut a = AddrSet::default();
+                    if v6 {
+                        a.v6 = IntervalSet::from_ranges(
+                            rs.iter()
+                                .map(|&(lo, len)| (u128::from(lo), u128::from(lo + len))),
+                        );
+                    } else {
+                        a.v4 = IntervalSet::from_ranges(rs.iter().map(|&(lo, len)| (lo, lo + len)));
+                    }
+                    a
+                };
+                let regions: Vec<(usize, Region)> = denies
+                    .iter()
+                    .enumerate()
+                    .map(|(i, rs)| {
+                        (
+                            i,
+                            Region {
+                                src: set(rs),
+                                dst: AddrSet::any(),
+                                svc: ServiceSet::any(),
+                            },
+                        )
+                    })
+                    .collect();
+                let q = set(&query);
+                let got = SrcIndex::new(&regions, f).candidates(&q, f);
+                prop_assert!(got.windows(2).all(|w| w[0] < w[1]), "in rule order");
+                for (pos, (_, d)) in regions.iter().enumerate() {
+                    if d.src.overlaps(&q) {
+                        prop_assert!(got.contains(&pos), "deny {pos} overlaps but is missing");
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 
     fn wc(s: &str) -> String {
         wildcard(&s.parse().unwrap()).to_string()
