@@ -47,8 +47,7 @@ fn thousand_rules_pass_check_and_build_to_every_target() {
         .arg(&policy)
         .assert()
         .success()
-        .stderr(predicate::str::contains("ok, 1000 active rules"))
-        .stderr(predicate::str::contains("0 errors"));
+        .stderr(predicate::str::contains("ok, 1000 active rules"));
     let out = dir.path().join("out");
     wardwall()
         .args(["build", "--date", "2026-11-25", "--color", "never", "-o"])
