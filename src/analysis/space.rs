@@ -386,8 +386,14 @@ impl Space {
         let mut cur = self.cubes.clone();
         for b in &o.cubes {
             let mut next = Vec::with_capacity(cur.len());
-            for a in &cur {
-                a.difference_into(b, &mut next);
+            for a in cur {
+                // A box `b` misses moves on as it is: cloning it (what
+                // `difference_into` does) was a third of the sweep's time.
+                if a.overlaps(b) {
+                    a.difference_into(b, &mut next);
+                } else {
+                    next.push(a);
+                }
             }
             cur = next;
         }
