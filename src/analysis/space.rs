@@ -383,7 +383,16 @@ impl Space {
         if !self.overlaps(o) {
             return self.clone();
         }
-        let mut cur = self.cubes.clone();
+        self.clone().difference_raw_owned(o)
+    }
+
+    /// [`Space::difference_raw`], consuming `self`: a series of
+    /// subtractions (the sweep) does not copy the remainder each time.
+    pub fn difference_raw_owned(self, o: &Self) -> Self {
+        if !self.overlaps(o) {
+            return self;
+        }
+        let mut cur = self.cubes;
         for b in &o.cubes {
             let mut next = Vec::with_capacity(cur.len());
             for a in cur {

@@ -59,7 +59,7 @@ impl Sweep {
                 if d.is_empty() {
                     break;
                 }
-                d = d.difference_raw(&matched[j as usize]);
+                d = d.difference_raw_owned(&matched[j as usize]);
                 if d.cubes().len() > 2 * merged_len {
                     d = d.compact();
                     merged_len = d.cubes().len().max(1);
