@@ -341,6 +341,10 @@ pub fn to_json(sources: &SourceMap, d: &Diagnostic) -> JsonDiagnostic {
     }
 }
 
+/// Related labels at most this many lines from the primary label share its
+/// snippet; farther ones are listed as locations.
+const MAX_SNIPPET_DISTANCE: usize = 24;
+
 /// Adapter from our diagnostic to miette's trait, bound to the primary file.
 struct MietteDiagnostic<'a> {
     diag: &'a Diagnostic,
@@ -366,8 +370,17 @@ impl<'a> MietteDiagnostic<'a> {
             clamp(primary.span, &file.text),
         )];
         let mut notes = Vec::new();
+        // miette draws one snippet from the first to the last label: a
+        // related place far from the primary one (two rules thousands of
+        // lines apart) would print everything in between, so it becomes a
+        // `file:line:col` note instead.
+        let primary_line = sources.line_col(primary.span).0;
+        let near = |span: Span| {
+            span.file == primary.span.file
+                && sources.line_col(span).0.abs_diff(primary_line) <= MAX_SNIPPET_DISTANCE
+        };
         for label in &diag.secondary {
-            if label.span.file == primary.span.file {
+            if near(label.span) {
                 labels.push(LabeledSpan::new_with_span(
                     Some(label.text.clone()),
                     clamp(label.span, &file.text),

@@ -162,3 +162,24 @@ fn the_language_reference_example_is_the_shipped_clinic_policy() {
         "docs/policy-language.md's complete example differs from policies/clinic.kdl"
     );
 }
+
+#[test]
+fn far_apart_related_places_are_listed_not_drawn() {
+    // A duplicate defined 40 lines after the original: the snippet shows the
+    // duplicate only, and names the original's place, instead of printing
+    // every line in between.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("far.kdl");
+    let filler = "// filler\n".repeat(40);
+    std::fs::write(
+        &policy,
+        format!(
+            "zone \"icu\" {{\n    prefix \"10.20.0.0/16\"\n}}\n{filler}class \"icu\" {{\n    zone \"icu\"\n    address \"10.20.1.0/24\"\n}}\n"
+        ),
+    )
+    .unwrap();
+    let (compiled, text) = rendered(&policy);
+    assert_eq!(compiled.diagnostics.items[0].code, "duplicate-name");
+    assert!(text.contains("far.kdl:1:6: first defined here"), "{text}");
+    assert!(text.lines().count() < 20, "{text}");
+}
