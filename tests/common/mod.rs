@@ -3,6 +3,7 @@
 
 pub mod privileged;
 pub mod probes;
+pub mod small_domain;
 
 use std::path::Path;
 
