@@ -10,64 +10,11 @@
 
 mod common;
 
-use common::small_domain::{arb_addrs, arb_service, packets, v4, v6};
+use common::small_domain::{arb_rule, ir_of, packets, v4, v6};
 use proptest::prelude::*;
-use wardwall::addrset::AddrSet;
 use wardwall::analysis::space::Space;
 use wardwall::analysis::sweep::{RuleFinding, Sweep, rule_findings, verdict_without};
-use wardwall::diagnostics::Span;
-use wardwall::ir::{
-    Action, Endpoint, EndpointRef, Ir, Packet, Proto, Rule, RuleOrigin, Service, ServiceSet,
-};
-
-fn arb_rule() -> impl Strategy<Value = (Action, bool, AddrSet, AddrSet, ServiceSet)> {
-    (
-        prop::sample::select(vec![Action::Allow, Action::Deny, Action::Reject]),
-        prop::bool::ANY,
-        arb_addrs(),
-        arb_addrs(),
-        arb_service(),
-    )
-}
-
-fn ir_of(rules: Vec<(Action, bool, AddrSet, AddrSet, ServiceSet)>) -> Ir {
-    let endpoint = |addrs: AddrSet| Endpoint {
-        refs: vec![EndpointRef::Literal(addrs.to_string())],
-        addrs,
-    };
-    Ir {
-        targets: Vec::new(),
-        name: "random".into(),
-        description: None,
-        zones: Vec::new(),
-        objects: Default::default(),
-        services: Default::default(),
-        rules: rules
-            .into_iter()
-            .enumerate()
-            .map(|(i, (action, log, src, dst, set))| Rule {
-                name: format!("r{i}"),
-                origin: RuleOrigin::Rule,
-                action,
-                absolute: false,
-                src: endpoint(src),
-                dst: endpoint(dst),
-                service: Service {
-                    refs: Vec::new(),
-                    set,
-                },
-                log,
-                description: None,
-                owner: None,
-                ticket: None,
-                expires: None,
-                span: Span::default(),
-            })
-            .collect(),
-        default_action: Action::Deny,
-        default_log: true,
-    }
-}
+use wardwall::ir::{Action, Ir, Packet, Proto};
 
 fn without(ir: &Ir, i: usize) -> Ir {
     let mut out = ir.clone();

@@ -10,63 +10,11 @@
 
 mod common;
 
-use common::small_domain::{arb_addrs, arb_service, packets};
+use common::small_domain::{RuleSpec, arb_rule, ir_of, packets};
 use proptest::prelude::*;
 use wardwall::addrset::AddrSet;
-use wardwall::diagnostics::Span;
 use wardwall::diff::traffic::{ChangeKind, Context, changed_regions, traffic_diff};
-use wardwall::ir::{Action, Endpoint, EndpointRef, Ir, Rule, RuleOrigin, Service, ServiceSet};
-
-type RuleSpec = (Action, bool, AddrSet, AddrSet, ServiceSet);
-
-fn arb_rule() -> impl Strategy<Value = RuleSpec> {
-    (
-        prop::sample::select(vec![Action::Allow, Action::Deny, Action::Reject]),
-        prop::bool::ANY,
-        arb_addrs(),
-        arb_addrs(),
-        arb_service(),
-    )
-}
-
-fn ir_of(rules: Vec<RuleSpec>) -> Ir {
-    let endpoint = |addrs: AddrSet| Endpoint {
-        refs: vec![EndpointRef::Literal(addrs.to_string())],
-        addrs,
-    };
-    Ir {
-        targets: Vec::new(),
-        name: "random".into(),
-        description: None,
-        zones: Vec::new(),
-        objects: Default::default(),
-        services: Default::default(),
-        rules: rules
-            .into_iter()
-            .enumerate()
-            .map(|(i, (action, log, src, dst, set))| Rule {
-                name: format!("r{i}"),
-                origin: RuleOrigin::Rule,
-                action,
-                absolute: false,
-                src: endpoint(src),
-                dst: endpoint(dst),
-                service: Service {
-                    refs: Vec::new(),
-                    set,
-                },
-                log,
-                description: None,
-                owner: None,
-                ticket: None,
-                expires: None,
-                span: Span::default(),
-            })
-            .collect(),
-        default_action: Action::Deny,
-        default_log: true,
-    }
-}
+use wardwall::ir::{Action, Ir, ServiceSet};
 
 /// An edit of a rule list: the kinds of change a policy review sees.
 #[derive(Clone, Debug)]

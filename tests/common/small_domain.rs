@@ -6,7 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 use wardwall::addrset::{AddrSet, IntervalSet};
-use wardwall::ir::{Packet, Proto, ServiceSet};
+use wardwall::diagnostics::Span;
+use wardwall::ir::{
+    Action, Endpoint, EndpointRef, Ir, Packet, Proto, Rule, RuleOrigin, Service, ServiceSet,
+};
 
 pub fn v4(i: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, i))
@@ -88,4 +91,56 @@ pub fn arb_service() -> impl Strategy<Value = ServiceSet> {
             }
         ),
     ]
+}
+
+/// A random rule: action, log flag, source, destination, service.
+pub type RuleSpec = (Action, bool, AddrSet, AddrSet, ServiceSet);
+
+pub fn arb_rule() -> impl Strategy<Value = RuleSpec> {
+    (
+        prop::sample::select(vec![Action::Allow, Action::Deny, Action::Reject]),
+        prop::bool::ANY,
+        arb_addrs(),
+        arb_addrs(),
+        arb_service(),
+    )
+}
+
+pub fn ir_of(rules: Vec<RuleSpec>) -> Ir {
+    let endpoint = |addrs: AddrSet| Endpoint {
+        refs: vec![EndpointRef::Literal(addrs.to_string())],
+        addrs,
+    };
+    Ir {
+        targets: Vec::new(),
+        name: "random".into(),
+        description: None,
+        zones: Vec::new(),
+        objects: Default::default(),
+        services: Default::default(),
+        rules: rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, (action, log, src, dst, set))| Rule {
+                name: format!("r{i}"),
+                origin: RuleOrigin::Rule,
+                action,
+                absolute: false,
+                src: endpoint(src),
+                dst: endpoint(dst),
+                service: Service {
+                    refs: Vec::new(),
+                    set,
+                },
+                log,
+                description: None,
+                owner: None,
+                ticket: None,
+                expires: None,
+                span: Span::default(),
+            })
+            .collect(),
+        default_action: Action::Deny,
+        default_log: true,
+    }
 }
