@@ -122,10 +122,39 @@ struct RenderArgs {
     nft_match_interfaces: bool,
 }
 
+/// Why rendering stopped: a target could not express the policy (every
+/// target's failures, collected), or the sink could not take a target's files.
+enum RenderFailure {
+    Policy(diagnostics::Diagnostics),
+    Io(std::io::Error),
+}
+
 impl RenderArgs {
     /// Renders every selected target in memory; any failure is returned as
     /// diagnostics and nothing is produced.
     fn render(&self, ir: &crate::ir::Ir) -> Result<Vec<RenderedFile>, diagnostics::Diagnostics> {
+        let mut files = Vec::new();
+        let result = self.render_each(ir, |mut f| {
+            files.append(&mut f);
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(files),
+            Err(RenderFailure::Policy(failures)) => Err(failures),
+            Err(RenderFailure::Io(_)) => unreachable!("collecting in memory cannot fail"),
+        }
+    }
+
+    /// Renders the selected targets one at a time and hands each target's
+    /// files to `sink` as soon as they are rendered, so only one target's
+    /// text is in memory at once. After a target fails, the others are
+    /// still rendered (every failure is reported) but no longer handed over;
+    /// an error from `sink` stops at once.
+    fn render_each(
+        &self,
+        ir: &crate::ir::Ir,
+        mut sink: impl FnMut(Vec<RenderedFile>) -> std::io::Result<()>,
+    ) -> Result<(), RenderFailure> {
         use crate::render::{RenderOptions, Templates, renderers};
         let options = RenderOptions {
             nft_match_interfaces: self.nft_match_interfaces,
@@ -133,7 +162,6 @@ impl RenderArgs {
         let templates = Templates {
             override_dir: self.templates.clone(),
         };
-        let mut files = Vec::new();
         let mut failures = diagnostics::Diagnostics::default();
         // `-t` wins; otherwise the policy's own `targets`; otherwise all.
         let selected = if self.targets.is_empty() {
@@ -146,15 +174,18 @@ impl RenderArgs {
                 continue;
             }
             match renderer.render(ir, &templates) {
-                Ok(mut f) => files.append(&mut f),
+                Ok(files) if failures.items.is_empty() => {
+                    sink(files).map_err(RenderFailure::Io)?;
+                }
+                Ok(_) => {}
                 Err(diags) => failures.extend(diags),
             }
         }
         if failures.items.is_empty() {
-            Ok(files)
+            Ok(())
         } else {
             failures.sort();
-            Err(failures)
+            Err(RenderFailure::Policy(failures))
         }
     }
 }
@@ -376,50 +407,67 @@ fn build(args: BuildArgs) -> u8 {
         let _ = writeln!(err, "{}: not built, nothing written", policy.display());
         return EXIT_FINDINGS;
     };
-    // Render everything in memory first: any failure writes nothing.
-    let files = match args.render.render(ir) {
-        Ok(files) => files,
-        Err(failures) => {
+    let outcome = if args.check {
+        report_stale(&args, ir)
+    } else {
+        write_streamed(&args, ir)
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(RenderFailure::Policy(failures)) => {
             let _ = err
                 .write_all(diagnostics::render_all(&compiled.sources, &failures, style).as_bytes());
             let _ = writeln!(err, "{}: not built, nothing written", policy.display());
-            return EXIT_FINDINGS;
+            EXIT_FINDINGS
         }
-    };
-    if args.check {
-        return match crate::output::stale(&args.out, &files) {
-            Ok(stale) if stale.is_empty() => {
-                let _ = writeln!(err, "{} rendered files are up to date", files.len());
-                EXIT_OK
-            }
-            Ok(stale) => {
-                for path in &stale {
-                    println!("stale: {}", path.display());
-                }
-                let _ = writeln!(
-                    err,
-                    "rendered configs are stale: run `wardwall build` and commit the result"
-                );
-                EXIT_FINDINGS
-            }
-            Err(e) => {
-                let _ = writeln!(err, "error: {e}");
-                EXIT_USAGE
-            }
-        };
-    }
-    match crate::output::write_all(&args.out, &files) {
-        Ok(paths) => {
-            for path in paths {
-                println!("wrote {}", path.display());
-            }
-            EXIT_OK
-        }
-        Err(e) => {
+        Err(RenderFailure::Io(e)) => {
             let _ = writeln!(err, "error: {e}");
+            let _ = writeln!(err, "{}: not built, nothing written", policy.display());
             EXIT_USAGE
         }
     }
+}
+
+/// `build`: stages each target's files as soon as it is rendered (its text
+/// is dropped right after) and renames them all into place only when every
+/// target rendered and staged: all or nothing, without holding every target
+/// in memory.
+fn write_streamed(args: &BuildArgs, ir: &crate::ir::Ir) -> Result<u8, RenderFailure> {
+    let mut staging = crate::output::Staging::new(&args.out);
+    args.render.render_each(ir, |files| {
+        files.iter().try_for_each(|file| staging.add(file))
+    })?;
+    // Dropping `staging` on an error above removed every staged file.
+    let paths = staging.commit().map_err(RenderFailure::Io)?;
+    for path in paths {
+        println!("wrote {}", path.display());
+    }
+    Ok(EXIT_OK)
+}
+
+/// `build --check`: compares each target's files with the disk as soon as
+/// it is rendered; lists the stale ones.
+fn report_stale(args: &BuildArgs, ir: &crate::ir::Ir) -> Result<u8, RenderFailure> {
+    let mut stale = Vec::new();
+    let mut count = 0;
+    args.render.render_each(ir, |files| {
+        count += files.len();
+        stale.extend(crate::output::stale(&args.out, &files)?);
+        Ok(())
+    })?;
+    let mut err = std::io::stderr().lock();
+    if stale.is_empty() {
+        let _ = writeln!(err, "{count} rendered files are up to date");
+        return Ok(EXIT_OK);
+    }
+    for path in &stale {
+        println!("stale: {}", path.display());
+    }
+    let _ = writeln!(
+        err,
+        "rendered configs are stale: run `wardwall build` and commit the result"
+    );
+    Ok(EXIT_FINDINGS)
 }
 
 fn diff(args: DiffArgs) -> u8 {

@@ -78,34 +78,102 @@ pub fn read_existing(out_dir: &Path, like: &[RenderedFile]) -> io::Result<Vec<Re
 /// directory); returns the full paths written, in the order given.
 pub fn write_all(out_dir: &Path, files: &[RenderedFile]) -> io::Result<Vec<PathBuf>> {
     // Validate every path before touching the disk.
-    let paths = files
-        .iter()
-        .map(|f| checked(out_dir, f))
-        .collect::<io::Result<Vec<_>>>()?;
-    // Stage every file first (a full disk or a bad directory fails here,
-    // before any config is replaced), then rename them into place.
-    let mut staged = Vec::with_capacity(files.len());
-    for (file, path) in files.iter().zip(&paths) {
-        match stage(path, file.contents.as_bytes()) {
-            Ok(tmp) => staged.push((tmp, path)),
-            Err(e) => {
-                for (tmp, _) in &staged {
-                    let _ = fs::remove_file(tmp);
-                }
-                return Err(e);
-            }
+    for file in files {
+        checked(out_dir, file)?;
+    }
+    let mut staging = Staging::new(out_dir);
+    for file in files {
+        staging.add(file)?;
+    }
+    staging.commit()
+}
+
+/// Files written to temporary names in their final directories, renamed
+/// into place only by [`Staging::commit`]. Lets `build` write each target as
+/// soon as it is rendered and drop its text (so a large policy never holds
+/// every target in memory at once) while keeping "all or nothing": dropping
+/// an uncommitted `Staging` (a later target failed, or an I/O error) removes
+/// every temporary file and every directory it created.
+pub struct Staging {
+    out_dir: PathBuf,
+    /// (temporary file, final path), in the order added.
+    staged: Vec<(PathBuf, PathBuf)>,
+    /// Directories this staging created, outermost first.
+    created: Vec<PathBuf>,
+}
+
+impl Staging {
+    pub fn new(out_dir: &Path) -> Self {
+        Staging {
+            out_dir: out_dir.to_path_buf(),
+            staged: Vec::new(),
+            created: Vec::new(),
         }
     }
-    let mut result = Ok(());
-    for (tmp, path) in &staged {
-        if result.is_ok() {
-            result = fs::rename(tmp, path).map_err(|e| with_path(e, path));
+
+    /// Writes `file` to a temporary file next to its final path (flushed to
+    /// disk); nothing visible under its own name changes yet.
+    pub fn add(&mut self, file: &RenderedFile) -> io::Result<()> {
+        let path = checked(&self.out_dir, file)?;
+        if self.staged.iter().any(|(_, p)| *p == path) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("two rendered files share the path {}", path.display()),
+            ));
         }
-        if result.is_err() {
+        self.create_parent(&path)?;
+        let tmp = stage(&path, file.contents.as_bytes())?;
+        self.staged.push((tmp, path));
+        Ok(())
+    }
+
+    /// Creates the missing directories above `path`, remembering them so
+    /// that a rollback can remove them again.
+    fn create_parent(&mut self, path: &Path) -> io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let missing: Vec<&Path> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .collect();
+        for d in missing.into_iter().rev() {
+            fs::create_dir(d).map_err(|e| with_path(e, d))?;
+            self.created.push(d.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// Renames every staged file into place; returns the final paths in the
+    /// order added. A rename that fails stops the commit and removes the
+    /// temporary files not yet renamed.
+    pub fn commit(mut self) -> io::Result<Vec<PathBuf>> {
+        let staged = std::mem::take(&mut self.staged);
+        // From here the directories hold (or will hold) real files.
+        self.created.clear();
+        let mut result = Ok(());
+        let mut paths = Vec::with_capacity(staged.len());
+        for (tmp, path) in staged {
+            if result.is_ok() {
+                result = fs::rename(&tmp, &path).map_err(|e| with_path(e, &path));
+            }
+            if result.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            paths.push(path);
+        }
+        result.map(|()| paths)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.staged {
             let _ = fs::remove_file(tmp);
         }
+        for dir in self.created.iter().rev() {
+            // Only empty directories: never anything someone else wrote.
+            let _ = fs::remove_dir(dir);
+        }
     }
-    result.map(|()| paths)
 }
 
 fn with_path(e: io::Error, what: &Path) -> io::Error {

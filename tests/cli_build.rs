@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::fs;
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -260,4 +261,74 @@ fn the_policy_chooses_its_default_targets() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("did you mean `nftables`?"));
+}
+
+/// A policy every target but Cisco renders: Cisco refuses an allow of
+/// `service "any"` (its replies cannot be expressed statelessly). Cisco
+/// renders after nftables and pfSense, whose files are already staged then.
+const LATE_TARGET_FAILS: &str = r#"
+zone "a" {
+    prefix "10.1.0.0/16"
+    interface nftables="eth1" pfsense="opt1" cisco="Vlan11" panos="ethernet1/1"
+}
+zone "b" {
+    residual #true
+    interface nftables="eth2" pfsense="opt2" cisco="Vlan12" panos="ethernet1/2"
+}
+rules {
+    allow "everything" {
+        from "a"
+        to "b"
+        service "any"
+    }
+}
+"#;
+
+#[test]
+fn a_late_renderer_error_removes_what_earlier_targets_staged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("late.kdl");
+    fs::write(&policy, LATE_TARGET_FAILS).unwrap();
+    // A fresh output directory: it must not exist afterwards.
+    let fresh = tmp.path().join("fresh/out");
+    // An existing output directory with an older build: untouched, and no
+    // temporary file left in it.
+    let existing = tmp.path().join("existing");
+    for (target, file) in [("nftables", "late.nft"), ("pfsense", "late.xml")] {
+        fs::create_dir_all(existing.join(target)).unwrap();
+        fs::write(existing.join(target).join(file), "old build\n").unwrap();
+    }
+    let before = files_under(&existing);
+    for dir in [&fresh, &existing] {
+        wardwall()
+            .args(["build", "--date", PROBE_DATE, "--color", "never", "-o"])
+            .arg(dir)
+            .arg(&policy)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("cisco"))
+            .stderr(predicate::str::contains("nothing written"));
+    }
+    assert!(
+        !tmp.path().join("fresh").exists(),
+        "created directories removed"
+    );
+    assert_eq!(files_under(&existing), before);
+    for (target, file) in [("nftables", "late.nft"), ("pfsense", "late.xml")] {
+        assert_eq!(
+            fs::read_to_string(existing.join(target).join(file)).unwrap(),
+            "old build\n"
+        );
+    }
+    // Without Cisco the same policy builds: the failure above was Cisco's,
+    // after the other targets had rendered.
+    wardwall()
+        .args([
+            "build", "--date", PROBE_DATE, "-t", "nftables", "-t", "pfsense", "-o",
+        ])
+        .arg(&fresh)
+        .arg(&policy)
+        .assert()
+        .code(0);
+    assert_eq!(files_under(&fresh).len(), 2);
 }
