@@ -134,7 +134,7 @@ fn tracker_map(ir: &Ir) -> BTreeMap<u64, Option<String>> {
         .unwrap()
         .rules
         .into_iter()
-        .map(|r| (u64::from(r.tracker), r.ir_rule.map(|n| n.to_string())))
+        .map(|r| (u64::from(r.tracker), r.ir_rule))
         .collect()
 }
 
@@ -963,10 +963,10 @@ fn descriptions_cannot_change_rules_or_aliases() {
         // The text arrives as text: exactly what the renderer meant to say.
         let view = pfsense::build(&ir).unwrap();
         for (r, v) in parsed.rules.iter().zip(&view.rules) {
-            assert_eq!(r.descr, *v.descr, "{text:?}");
+            assert_eq!(r.descr, v.descr, "{text:?}");
         }
         for (name, a) in &parsed.aliases {
-            let v = view.aliases.iter().find(|v| *v.name == **name).unwrap();
+            let v = view.aliases.iter().find(|v| &v.name == name).unwrap();
             assert_eq!(a.descr, v.descr, "{text:?}");
         }
         let print = parsed

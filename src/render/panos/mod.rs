@@ -482,10 +482,13 @@ impl PanosView {
 pub fn build(ir: &Ir) -> Result<PanosView, Vec<Diagnostic>> {
     let mut b = Builder {
         ir,
-        objects: ir.objects.iter().map(|(k, o)| (k.as_str(), o)).collect(),
+        objects: ir
+            .objects
+            .iter()
+            .map(|(k, o)| (k.as_str(), (o, false)))
+            .collect(),
         addresses: BTreeMap::new(),
         groups: BTreeMap::new(),
-        grouped: HashSet::new(),
         services: BTreeMap::new(),
         errors: Vec::new(),
     };
@@ -535,12 +538,11 @@ type ServiceKey = (u8, u16, u16);
 /// seen costs no name formatting.
 struct Builder<'a> {
     ir: &'a Ir,
-    /// `ir.objects`, hashed: every endpoint reference is looked up.
-    objects: HashMap<&'a str, &'a AddressObject>,
+    /// `ir.objects`, hashed (every endpoint reference is looked up), and
+    /// whether the object is in `groups` yet.
+    objects: HashMap<&'a str, (&'a AddressObject, bool)>,
     addresses: BTreeMap<AddrKey, AddressView>,
     groups: BTreeMap<String, GroupView>,
-    /// The names in `groups`, hashed.
-    grouped: HashSet<&'a str>,
     services: BTreeMap<ServiceKey, ServiceView>,
     errors: Vec<Diagnostic>,
 }
@@ -814,7 +816,7 @@ impl<'a> Builder<'a> {
             let (whole, group) = match r {
                 EndpointRef::Any => (AddrSet::any(), None),
                 EndpointRef::Object(name) => match self.objects.get(name.as_str()) {
-                    Some(&o) => (o.addrs.clone(), Some(o)),
+                    Some(&(o, grouped)) => (o.addrs.clone(), Some((o, grouped))),
                     None => {
                         exact = false;
                         break;
@@ -834,8 +836,11 @@ impl<'a> Builder<'a> {
             }
             covered = covered.union(&part);
             match group {
-                Some(o) if part == whole => {
-                    if self.grouped.insert(o.name.as_str()) {
+                Some((o, grouped)) if part == whole => {
+                    if !grouped {
+                        if let Some(entry) = self.objects.get_mut(o.name.as_str()) {
+                            entry.1 = true;
+                        }
                         let members = whole
                             .to_cidrs()
                             .into_iter()

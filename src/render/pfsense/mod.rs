@@ -24,7 +24,7 @@
 pub mod readback;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -87,12 +87,12 @@ impl Renderer for PfSense {
     }
 
     fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>> {
-        let view = Arc::new(build(ir)?);
+        let plan = Arc::new(plan(ir)?);
         let env = templates.environment(self);
-        let size = view.text_size();
+        let size = plan.text_size();
         let contents = env
             .get_template(TEMPLATE)
-            .and_then(|t| render_sized(&t, template_context(&view), size))
+            .and_then(|t| render_sized(&t, template_context(&plan), size))
             .map_err(|e| vec![template_error(TARGET, &e)])?;
         Ok(vec![RenderedFile {
             path: PathBuf::from(TARGET).join(format!("{}.xml", ir.name)),
@@ -101,7 +101,8 @@ impl Renderer for PfSense {
     }
 }
 
-/// The view model: everything the template writes, decided here.
+/// The view model: everything the template writes, decided here (built
+/// from the [`Plan`] the renderer writes; for tests and override templates).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct View {
     pub policy: String,
@@ -112,28 +113,9 @@ pub struct View {
     pub rules: Vec<PfRule>,
 }
 
-/// Text that many rules share (an interface, an alias name, an IR rule's
-/// description and name): allocated once, cloned by reference count.
-pub type Shared = Arc<str>;
-
-fn serialize_shared<S: serde::Serializer>(text: &Shared, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(text)
-}
-
-fn serialize_opt_shared<S: serde::Serializer>(
-    text: &Option<Shared>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match text {
-        Some(t) => s.serialize_some(&**t),
-        None => s.serialize_none(),
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Alias {
-    #[serde(serialize_with = "serialize_shared")]
-    pub name: Shared,
+    pub name: String,
     /// `host`, `network` or `port`.
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -148,8 +130,7 @@ pub struct PfRule {
     /// `pass`, `block` or `reject`: nothing else (an unknown type is PASS).
     #[serde(rename = "type")]
     pub kind: &'static str,
-    #[serde(serialize_with = "serialize_shared")]
-    pub interface: Shared,
+    pub interface: String,
     /// `inet`, `inet6` or `inet46`.
     pub ipprotocol: &'static str,
     /// `None` = every protocol (element omitted).
@@ -159,73 +140,153 @@ pub struct PfRule {
     pub source: Addr,
     pub destination: Addr,
     /// `N`, `N-M` or a port alias; `None` = every port.
-    #[serde(serialize_with = "serialize_opt_shared")]
-    pub destination_port: Option<Shared>,
-    #[serde(serialize_with = "serialize_shared")]
-    pub descr: Shared,
+    pub destination_port: Option<String>,
+    pub descr: String,
     pub log: bool,
     /// The IR rule this comes from; `None` for an interface's block-all.
-    #[serde(serialize_with = "serialize_opt_shared")]
-    pub ir_rule: Option<Shared>,
+    pub ir_rule: Option<String>,
 }
 
 /// One side of a rule: `<any/>` or `<address>ALIAS</address>`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Addr {
     pub any: bool,
-    #[serde(serialize_with = "serialize_opt_shared")]
-    pub address: Option<Shared>,
+    pub address: Option<String>,
 }
 
-impl Addr {
-    fn any() -> Self {
-        Self {
-            any: true,
-            address: None,
+/// The rendering decided: the [`View`] with every repeated string (an
+/// interface, an alias name, an IR rule's name and description) stored
+/// once and referred to by index, so 30,000 rules cost no allocation each.
+/// Owned (no borrow of the IR): the template's sections keep it.
+struct Plan {
+    policy: String,
+    /// Interface keys.
+    ifaces: Vec<String>,
+    texts: Vec<RuleText>,
+    /// Sorted by name.
+    aliases: Vec<Alias>,
+    rules: Vec<Planned>,
+}
+
+/// The name and description every pfSense rule of one IR rule shares
+/// (no name for an interface's block-all).
+struct RuleText {
+    name: Option<String>,
+    descr: String,
+}
+
+/// A [`PfRule`] with its strings as indices into the [`Plan`].
+struct Planned {
+    tracker: u32,
+    kind: &'static str,
+    iface: u32,
+    ipprotocol: &'static str,
+    protocol: Option<&'static str>,
+    icmptype: Option<String>,
+    source: Side,
+    destination: Side,
+    port: PortField,
+    text: u32,
+    log: bool,
+}
+
+/// `<any/>`, or an alias (index into the aliases).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Any,
+    Alias(u32),
+}
+
+/// The destination-port field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PortField {
+    Every,
+    Port(u16),
+    /// `N-M`, N >= 2.
+    Range(u16, u16),
+    Alias(u32),
+}
+
+impl Plan {
+    fn alias_name(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::Any => None,
+            Side::Alias(i) => Some(&self.aliases[i as usize].name),
         }
     }
 
-    fn alias(name: Shared) -> Self {
-        Self {
-            any: false,
-            address: Some(name),
+    fn port_text(&self, port: PortField) -> Option<String> {
+        match port {
+            PortField::Every => None,
+            PortField::Port(p) => Some(p.to_string()),
+            PortField::Range(lo, hi) => Some(format!("{lo}-{hi}")),
+            PortField::Alias(i) => Some(self.aliases[i as usize].name.clone()),
         }
+    }
+
+    fn rule_view(&self, r: &Planned) -> PfRule {
+        let addr = |side| Addr {
+            any: side == Side::Any,
+            address: self.alias_name(side).map(str::to_string),
+        };
+        let text = &self.texts[r.text as usize];
+        PfRule {
+            tracker: r.tracker,
+            kind: r.kind,
+            interface: self.ifaces[r.iface as usize].clone(),
+            ipprotocol: r.ipprotocol,
+            protocol: r.protocol,
+            icmptype: r.icmptype.clone(),
+            source: addr(r.source),
+            destination: addr(r.destination),
+            destination_port: self.port_text(r.port),
+            descr: text.descr.clone(),
+            log: r.log,
+            ir_rule: text.name.clone(),
+        }
+    }
+
+    fn rule_views(&self) -> Vec<PfRule> {
+        self.rules.iter().map(|r| self.rule_view(r)).collect()
     }
 }
 
 /// What the template sees: `policy`; `alias_entries` and `rule_entries`,
 /// the `<alias>` and `<rule>` elements written here (XML-escaped, each
 /// element starting on a new line; what the default template prints); and
-/// the structured `aliases` and `rules` for override templates (converted
-/// only if a template uses them).
-fn template_context(view: &Arc<View>) -> Value {
-    let with = |f: fn(&View) -> Value| {
-        let view = Arc::clone(view);
-        move || f(&view)
+/// the structured `aliases` and `rules` of the [`View`] for override
+/// templates (converted only if a template uses them).
+fn template_context(plan: &Arc<Plan>) -> Value {
+    let with = |f: fn(&Plan) -> Value| {
+        let plan = Arc::clone(plan);
+        move || f(&plan)
     };
-    let section = |f: fn(&View, &mut String, usize), len: usize| {
-        let view = Arc::clone(view);
+    let section = |f: fn(&Plan, &mut String, usize), len: usize| {
+        let plan = Arc::clone(plan);
         move || {
-            let view = Arc::clone(&view);
+            let plan = Arc::clone(&plan);
             Section::value(SectionText::Xml, len == 0, move |out| {
-                write_entries(out, 0..len, |buf, i| f(&view, buf, i))
+                write_entries(out, 0..len, |buf, i| f(&plan, buf, i))
             })
         }
     };
     Context::new()
-        .with("policy", with(|v| Value::from(v.policy.as_str())))
-        .with("aliases", with(|v| Value::from(Serde(&v.aliases))))
-        .with("rules", with(|v| Value::from(Serde(&v.rules))))
+        .with("policy", with(|p| Value::from(p.policy.as_str())))
+        .with("aliases", with(|p| Value::from(Serde(&p.aliases))))
+        .with("rules", with(|p| Value::from(Serde(&p.rule_views()))))
         .with(
             "alias_entries",
             section(
-                |v, buf, i| write_alias(buf, &v.aliases[i]),
-                view.aliases.len(),
+                |p, buf, i| write_alias(buf, &p.aliases[i]),
+                plan.aliases.len(),
             ),
         )
         .with(
             "rule_entries",
-            section(|v, buf, i| write_rule(buf, &v.rules[i]), view.rules.len()),
+            section(
+                |p, buf, i| write_rule(buf, p, &p.rules[i]),
+                plan.rules.len(),
+            ),
         )
         .into_value()
 }
@@ -252,10 +313,13 @@ const RULE_TEXT: &str = "\n\t\t<rule>\n\t\t\t<tracker>4294967295</tracker>\n\t\t
 
 /// One `<rule>` element (every value XML-escaped; optional elements only
 /// when set).
-fn write_rule(out: &mut String, r: &PfRule) {
-    let _ = write!(out, "\n\t\t<rule>\n\t\t\t<tracker>{}</tracker>", r.tracker);
+fn write_rule(out: &mut String, plan: &Plan, r: &Planned) {
+    out.push_str("\n\t\t<rule>\n\t\t\t<tracker>");
+    push_decimal(out, r.tracker);
+    out.push_str("</tracker>");
     element(out, "\n\t\t\t<type>", r.kind, "</type>");
-    element(out, "\n\t\t\t<interface>", &r.interface, "</interface>");
+    let iface = &plan.ifaces[r.iface as usize];
+    element(out, "\n\t\t\t<interface>", iface, "</interface>");
     element(out, "\n\t\t\t<ipprotocol>", r.ipprotocol, "</ipprotocol>");
     if let Some(p) = r.protocol {
         element(out, "\n\t\t\t<protocol>", p, "</protocol>");
@@ -264,32 +328,45 @@ fn write_rule(out: &mut String, r: &PfRule) {
         element(out, "\n\t\t\t<icmptype>", t, "</icmptype>");
     }
     out.push_str("\n\t\t\t<source>");
-    write_addr(out, &r.source);
+    write_side(out, plan.alias_name(r.source));
     out.push_str("\n\t\t\t</source>\n\t\t\t<destination>");
-    write_addr(out, &r.destination);
-    if let Some(p) = &r.destination_port {
-        element(out, "\n\t\t\t\t<port>", p, "</port>");
+    write_side(out, plan.alias_name(r.destination));
+    match r.port {
+        PortField::Every => {}
+        PortField::Port(p) => {
+            out.push_str("\n\t\t\t\t<port>");
+            push_decimal(out, u32::from(p));
+            out.push_str("</port>");
+        }
+        PortField::Range(lo, hi) => {
+            out.push_str("\n\t\t\t\t<port>");
+            push_decimal(out, u32::from(lo));
+            out.push('-');
+            push_decimal(out, u32::from(hi));
+            out.push_str("</port>");
+        }
+        PortField::Alias(i) => {
+            let name = &plan.aliases[i as usize].name;
+            element(out, "\n\t\t\t\t<port>", name, "</port>");
+        }
     }
     out.push_str("\n\t\t\t</destination>");
-    element(out, "\n\t\t\t<descr>", &r.descr, "</descr>");
+    let descr = &plan.texts[r.text as usize].descr;
+    element(out, "\n\t\t\t<descr>", descr, "</descr>");
     if r.log {
         out.push_str("\n\t\t\t<log/>");
     }
     out.push_str("\n\t\t</rule>");
 }
 
-fn write_addr(out: &mut String, a: &Addr) {
-    if a.any {
-        out.push_str("\n\t\t\t\t<any/>");
-    } else {
-        // (An alias side always has a name; "none" is what the template
-        // printed for a missing one.)
-        let name = a.address.as_deref().unwrap_or("none");
-        element(out, "\n\t\t\t\t<address>", name, "</address>");
+fn write_side(out: &mut String, alias: Option<&str>) {
+    match alias {
+        None => out.push_str("\n\t\t\t\t<any/>"),
+        Some(name) => element(out, "\n\t\t\t\t<address>", name, "</address>"),
     }
 }
 
-impl View {
+impl Plan {
     /// Bytes of the default template's output, a little over unless much
     /// text needs escaping: the buffer it is written into is this big.
     fn text_size(&self) -> usize {
@@ -300,21 +377,25 @@ impl View {
                 ALIAS_TEXT.len() + a.name.len() + a.kind.len() + a.address.len() + a.descr.len()
             })
             .sum();
-        let opt = |s: &Option<Shared>| s.as_ref().map_or(0, |s| s.len());
+        let side = |s| self.alias_name(s).map_or(0, str::len);
         let rules: usize = self
             .rules
             .iter()
             .map(|r| {
+                let port = match r.port {
+                    PortField::Alias(i) => self.aliases[i as usize].name.len(),
+                    _ => 11,
+                };
                 RULE_TEXT.len()
                     + r.kind.len()
-                    + r.interface.len()
+                    + self.ifaces[r.iface as usize].len()
                     + r.ipprotocol.len()
                     + r.protocol.map_or(0, str::len)
                     + r.icmptype.as_ref().map_or(0, String::len)
-                    + opt(&r.source.address)
-                    + opt(&r.destination.address)
-                    + opt(&r.destination_port)
-                    + r.descr.len()
+                    + side(r.source)
+                    + side(r.destination)
+                    + port
+                    + self.texts[r.text as usize].descr.len()
             })
             .sum();
         let text = aliases + rules;
@@ -324,7 +405,7 @@ impl View {
 
 /// One pfSense interface and the zones bound to it.
 struct Iface<'a> {
-    key: Shared,
+    key: &'a str,
     zones: Vec<&'a str>,
     addrs: AddrSet,
 }
@@ -377,19 +458,33 @@ type IcmpTypes = Option<String>;
 
 /// Builds the view model, or every reason the policy cannot be expressed.
 pub fn build(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
+    let plan = plan(ir)?;
+    let rules = plan.rule_views();
+    Ok(View {
+        policy: plan.policy,
+        aliases: plan.aliases,
+        rules,
+    })
+}
+
+/// Decides the rendering, or finds every reason the policy cannot be
+/// expressed.
+fn plan(ir: &Ir) -> Result<Plan, Vec<Diagnostic>> {
     let mut b = Builder::new(ir);
     let ifaces = b.interfaces();
     let covered = AddrSet::union_all(ifaces.iter().map(|i| &i.addrs));
-    let mut per_iface: Vec<Vec<PfRule>> = vec![Vec::new(); ifaces.len()];
+    let mut texts = Vec::new();
+    let mut per_iface: Vec<Vec<Planned>> = ifaces.iter().map(|_| Vec::new()).collect();
     for rule in &ir.rules {
         b.check_sources(rule, &covered);
         let Some(clauses) = b.clauses(rule) else {
             continue;
         };
-        let shared = RuleText {
-            name: rule.name.as_str().into(),
-            descr: rule_descr(&rule.name, rule.description.as_deref()).into(),
-        };
+        let text = index(texts.len());
+        texts.push(RuleText {
+            name: Some(rule.name.clone()),
+            descr: rule_descr(&rule.name, rule.description.as_deref()),
+        });
         let mut destinations = AddrCache::default();
         let mut ports = vec![None; clauses.len()];
         for (i, iface) in ifaces.iter().enumerate() {
@@ -400,57 +495,56 @@ pub fn build(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             let mut sources = AddrCache::default();
             for (clause, port) in clauses.iter().zip(&mut ports) {
                 let cache = (&mut sources, &mut destinations, port);
-                if let Some(r) = b.rule(rule, &shared, iface, &part, clause, cache) {
+                let on = (index(i), iface);
+                if let Some(r) = b.rule(rule, text, on, &part, clause, cache) {
                     per_iface[i].push(r);
                 }
             }
         }
     }
     for (i, iface) in ifaces.iter().enumerate() {
-        let r = b.block_all(iface);
+        let text = index(texts.len());
+        texts.push(RuleText {
+            name: None,
+            descr: rule_descr(
+                "default",
+                Some(&format!("deny the rest of {}", iface.zones.join(", "))),
+            ),
+        });
+        let r = b.block_all((index(i), iface), text);
         per_iface[i].push(r);
     }
     if !b.errors.is_empty() {
         return Err(b.errors);
     }
-    let rules: Vec<PfRule> = per_iface.into_iter().flatten().collect();
-    let aliases: Vec<Alias> = b.aliases.into_values().map(|a| a.alias).collect();
-    // Never reference an alias that is not emitted (pfSense would skip the
-    // rule, or drop its port clause). A bug here must not ship a config.
-    // (A set: a linear search per reference was quadratic at 10,000 rules.)
-    let defined: std::collections::HashSet<&str> = aliases.iter().map(|a| &*a.name).collect();
-    let undefined: Vec<&Shared> = rules
-        .iter()
-        .flat_map(|r| {
-            [&r.source.address, &r.destination.address]
-                .into_iter()
-                .flatten()
-                .chain(
-                    r.destination_port
-                        .iter()
-                        .filter(|p| !p.starts_with(|c: char| c.is_ascii_digit())),
-                )
-        })
-        .filter(|n| !defined.contains(&***n))
-        .collect();
-    if let Some(name) = undefined.first() {
-        return Err(vec![Diagnostic::error(
-            "pfsense-internal",
-            format!("internal error: the pfSense rules refer to alias `{name}`, which was not generated"),
-        )
-        .help("this is a wardwall bug; please report it with the policy")]);
+    // Rules refer to aliases by index into the emitted list, so a rule
+    // cannot name an alias that is not generated (the check for that, by
+    // name, is now the type).
+    let (aliases, rank) = b.sorted_aliases();
+    let ranked = |side| match side {
+        Side::Alias(i) => Side::Alias(rank[i as usize]),
+        Side::Any => Side::Any,
+    };
+    let mut rules: Vec<Planned> = per_iface.into_iter().flatten().collect();
+    for r in &mut rules {
+        r.source = ranked(r.source);
+        r.destination = ranked(r.destination);
+        if let PortField::Alias(i) = r.port {
+            r.port = PortField::Alias(rank[i as usize]);
+        }
     }
-    Ok(View {
+    Ok(Plan {
         policy: ir.name.clone(),
+        ifaces: ifaces.iter().map(|i| i.key.to_string()).collect(),
+        texts,
         aliases,
         rules,
     })
 }
 
-/// The text every pfSense rule of one IR rule shares.
-struct RuleText {
-    name: Shared,
-    descr: Shared,
+/// A position as a plan index (a policy has far fewer than 2^32 rules).
+fn index(i: usize) -> u32 {
+    u32::try_from(i).expect("fewer than 2^32 entries")
 }
 
 /// One side of one IR rule (on one interface), as already resolved for
@@ -458,23 +552,21 @@ struct RuleText {
 /// clauses and interfaces of a rule ask for the same side again and again
 /// (see [`Builder::cached`]).
 #[derive(Default)]
-struct AddrCache([Option<Addr>; 3]);
+struct AddrCache([Option<Side>; 3]);
 
 impl AddrCache {
-    fn slot(&mut self, (v4, v6): (bool, bool)) -> &mut Option<Addr> {
+    fn slot(&mut self, (v4, v6): (bool, bool)) -> &mut Option<Side> {
         &mut self.0[usize::from(v4) + 2 * usize::from(v6) - 1]
     }
 }
 
-/// A destination-port field (see [`Builder::port_field`]), kept per clause
-/// of an IR rule: every interface asks for it again.
-type Port = Option<Shared>;
-
 struct Builder<'a> {
     ir: &'a Ir,
     errors: Vec<Diagnostic>,
-    /// pfSense name → the alias and where it came from.
-    aliases: BTreeMap<Shared, Registered<'a>>,
+    /// The aliases in the order they were added, and where they came from.
+    aliases: Vec<Registered<'a>>,
+    /// pfSense name → index in `aliases`.
+    names: HashMap<String, u32>,
     /// tracker → key it was derived from.
     trackers: HashMap<u32, String>,
     /// Reused for alias names being looked up.
@@ -584,7 +676,8 @@ impl<'a> Builder<'a> {
         Builder {
             ir,
             errors: Vec::new(),
-            aliases: BTreeMap::new(),
+            aliases: Vec::new(),
+            names: HashMap::new(),
             trackers: HashMap::new(),
             name_buf: String::new(),
         }
@@ -614,13 +707,13 @@ impl<'a> Builder<'a> {
                 );
                 continue;
             }
-            match out.iter_mut().find(|i| *i.key == **key) {
+            match out.iter_mut().find(|i| i.key == key.as_str()) {
                 Some(iface) => {
                     iface.zones.push(&zone.name);
                     iface.addrs = iface.addrs.union(&zone.addrs);
                 }
                 None => out.push(Iface {
-                    key: key.as_str().into(),
+                    key: key.as_str(),
                     zones: vec![&zone.name],
                     addrs: zone.addrs.clone(),
                 }),
@@ -806,12 +899,12 @@ impl<'a> Builder<'a> {
     fn rule(
         &mut self,
         rule: &Rule,
-        text: &RuleText,
-        iface: &Iface<'_>,
+        text: u32,
+        (i, iface): (u32, &Iface<'_>),
         part: &AddrSet,
         clause: &Clause,
-        (sources, destinations, port): (&mut AddrCache, &mut AddrCache, &mut Option<Port>),
-    ) -> Option<PfRule> {
+        (sources, destinations, port): (&mut AddrCache, &mut AddrCache, &mut Option<PortField>),
+    ) -> Option<Planned> {
         let has = |a: &AddrSet, f: Family| match f {
             Family::V4 => !a.v4.is_empty(),
             Family::V6 => !a.v6.is_empty(),
@@ -847,29 +940,28 @@ impl<'a> Builder<'a> {
                 None,
             )
         });
-        let (protocol, icmptype, destination_port) = match clause {
-            Clause::Any => (None, None, None),
+        let (protocol, icmptype, port) = match clause {
+            Clause::Any => (None, None, PortField::Every),
             Clause::Ports { protocol, ports } => {
                 let port = self.cached(port, |b| b.port_field(rule, protocol, ports));
                 (Some(*protocol), None, port)
             }
-            Clause::Icmp { types, .. } => (Some("icmp"), types.clone(), None),
-            Clause::Protocol(p) => (Some(*p), None, None),
+            Clause::Icmp { types, .. } => (Some("icmp"), types.clone(), PortField::Every),
+            Clause::Protocol(p) => (Some(*p), None, PortField::Every),
         };
         let tracker = self.tracker(format!("{}|{}|{}", rule.name, iface.key, clause.tag()));
-        Some(PfRule {
+        Some(Planned {
             tracker,
             kind: rule_type(rule.action),
-            interface: iface.key.clone(),
+            iface: i,
             ipprotocol,
             protocol,
             icmptype,
             source,
             destination,
-            destination_port,
-            descr: text.descr.clone(),
+            port,
+            text,
             log: rule.log,
-            ir_rule: Some(text.name.clone()),
         })
     }
 
@@ -892,25 +984,20 @@ impl<'a> Builder<'a> {
     }
 
     /// The closing rule of an interface: the IR's default, for everything.
-    fn block_all(&mut self, iface: &Iface<'_>) -> PfRule {
+    fn block_all(&mut self, (i, iface): (u32, &Iface<'_>), text: u32) -> Planned {
         let tracker = self.tracker(format!("default|{}", iface.key));
-        PfRule {
+        Planned {
             tracker,
             kind: rule_type(self.ir.default_action),
-            interface: iface.key.clone(),
+            iface: i,
             ipprotocol: "inet46",
             protocol: None,
             icmptype: None,
-            source: Addr::any(),
-            destination: Addr::any(),
-            destination_port: None,
-            descr: rule_descr(
-                "default",
-                Some(&format!("deny the rest of {}", iface.zones.join(", "))),
-            )
-            .into(),
+            source: Side::Any,
+            destination: Side::Any,
+            port: PortField::Every,
+            text,
             log: self.ir.default_log,
-            ir_rule: None,
         }
     }
 
@@ -928,9 +1015,9 @@ impl<'a> Builder<'a> {
         derived_descr: impl FnOnce() -> String,
         span: Span,
         iface: Option<&Iface<'_>>,
-    ) -> Addr {
+    ) -> Side {
         if (!v4 || set.v4.is_full()) && (!v6 || set.v6.is_full()) {
-            return Addr::any();
+            return Side::Any;
         }
         let content = ContentRef::Addrs(set);
         let ir = self.ir;
@@ -943,7 +1030,7 @@ impl<'a> Builder<'a> {
                     .unwrap_or_else(|| format!("{} {}", object_kind(o.kind), o.name))
             };
             let key = Cow::Borrowed(o.name.as_str());
-            return Addr::alias(self.register(OBJECT_PREFIX, key, content, descr, span));
+            return Side::Alias(self.register(OBJECT_PREFIX, key, content, descr, span));
         }
         let on_iface =
             |z: &&crate::ir::Zone| iface.is_none_or(|i| i.zones.contains(&z.name.as_str()));
@@ -954,38 +1041,38 @@ impl<'a> Builder<'a> {
                     .unwrap_or_else(|| format!("zone {}", z.name))
             };
             let key = Cow::Borrowed(z.name.as_str());
-            return Addr::alias(self.register(OBJECT_PREFIX, key, content, descr, span));
+            return Side::Alias(self.register(OBJECT_PREFIX, key, content, descr, span));
         }
         // A single object cut to one interface's zones: named after both, so
         // every rule from that object on that interface shares the alias.
         if let (Some(o), Some(i)) = (object, iface) {
             let descr = || format!("{o} arriving on {}", i.key);
             let key = Cow::Owned(format!("{o}_{}", i.key));
-            return Addr::alias(self.register(PART_PREFIX, key, content, descr, span));
+            return Side::Alias(self.register(PART_PREFIX, key, content, descr, span));
         }
         let key = Cow::Owned(derived());
-        Addr::alias(self.register(DERIVED_PREFIX, key, content, derived_descr, span))
+        Side::Alias(self.register(DERIVED_PREFIX, key, content, derived_descr, span))
     }
 
     /// The destination-port field: a literal when pfSense reads it exactly,
     /// else a port alias (`A:B` entries).
-    fn port_field(&mut self, rule: &Rule, protocol: &str, ports: &PortSet) -> Option<Shared> {
+    fn port_field(&mut self, rule: &Rule, protocol: &str, ports: &PortSet) -> PortField {
         if ports.is_full() {
-            return None;
+            return PortField::Every;
         }
         if let [(lo, hi)] = ports.ranges() {
             // filter.inc reads `1-M` as `port <= M` and `1-65535` as no
             // port at all: both would also match port 0. Single ports and
             // ranges starting above 1 are exact.
             if lo == hi {
-                return Some(lo.to_string().into());
+                return PortField::Port(*lo);
             }
             if *lo >= 2 {
-                return Some(format!("{lo}-{hi}").into());
+                return PortField::Range(*lo, *hi);
             }
         }
         let tag = protocol.replace('/', "");
-        Some(self.register(
+        PortField::Alias(self.register(
             PORT_PREFIX,
             Cow::Owned(format!("{}_{tag}", rule.name)),
             ContentRef::Ports(ports),
@@ -995,7 +1082,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Adds an alias (or finds the one already added for the same key) and
-    /// returns its name. The text of an alias is written once, when it is
+    /// returns its index. The text of an alias is written once, when it is
     /// added.
     fn register(
         &mut self,
@@ -1004,43 +1091,44 @@ impl<'a> Builder<'a> {
         content: ContentRef<'_>,
         descr: impl FnOnce() -> String,
         span: Span,
-    ) -> Shared {
-        let mut buf = std::mem::take(&mut self.name_buf);
-        alias_name_into(&mut buf, prefix, &key);
-        let found = self.aliases.get_key_value(buf.as_str());
-        let found = found.map(|(name, existing)| (name.clone(), existing));
-        let new_name = found.is_none().then(|| Shared::from(buf.as_str()));
-        self.name_buf = buf;
-        let Some((name, existing)) = found else {
-            let name = new_name.expect("set when not found");
+    ) -> u32 {
+        let mut name = std::mem::take(&mut self.name_buf);
+        alias_name_into(&mut name, prefix, &key);
+        let found = self.names.get(name.as_str()).copied();
+        let Some(i) = found else {
+            let i = index(self.aliases.len());
             let (kind, address, entries) = content.text();
             self.check_size(&name, entries, span);
+            self.names.insert(name.clone(), i);
             let alias = Alias {
                 name: name.clone(),
                 kind,
                 address,
                 descr: sanitize(descr(), 200),
             };
-            let registered = Registered {
+            self.aliases.push(Registered {
                 prefix,
                 key,
                 content: content.to_owned(),
                 entries,
                 alias,
-            };
-            self.aliases.insert(name.clone(), registered);
-            return name;
+            });
+            self.name_buf = name;
+            return i;
         };
+        self.name_buf = name;
+        let existing = &self.aliases[i as usize];
         // (The prefixes differ in their third character, so this is the
         // same as comparing prefix and key as one string.)
         let same_key = existing.prefix == prefix && existing.key == key;
-        if same_key && existing.content.is(content) {
-            let entries = existing.entries;
+        let (same_content, entries) = (existing.content.is(content), existing.entries);
+        let name = existing.alias.name.clone();
+        if same_key && same_content {
             self.check_size(&name, entries, span);
-            return name;
+            return i;
         }
         let origin = format!("{}{}", existing.prefix, existing.key);
-        let first = origin.trim_start_matches(prefix).to_string();
+        let first = origin.trim_start_matches(prefix);
         self.check_size(&name, content.len(), span);
         let error = if same_key {
             // Same policy name, different content: cannot happen for
@@ -1059,7 +1147,28 @@ impl<'a> Builder<'a> {
             .help("alias names are upper-cased with `_` for other characters and cut to 31 characters; rename one of them")
         };
         self.errors.push(error);
-        name
+        i
+    }
+
+    /// The aliases sorted by name, and for each index `register` returned
+    /// its position in that order.
+    fn sorted_aliases(&mut self) -> (Vec<Alias>, Vec<u32>) {
+        let registered = std::mem::take(&mut self.aliases);
+        let mut order: Vec<usize> = (0..registered.len()).collect();
+        // Names are unique. Stable sort: it is fast on the long runs of
+        // names that were added in order.
+        order.sort_by(|&a, &b| registered[a].alias.name.cmp(&registered[b].alias.name));
+        let mut rank = vec![0; registered.len()];
+        for (position, &i) in order.iter().enumerate() {
+            rank[i] = index(position);
+        }
+        let mut aliases: Vec<Option<Alias>> =
+            registered.into_iter().map(|r| Some(r.alias)).collect();
+        let sorted = order
+            .iter()
+            .map(|&i| aliases[i].take().expect("each alias once"))
+            .collect();
+        (sorted, rank)
     }
 
     /// pfSense refuses an alias with too many entries (checked at every
@@ -1201,10 +1310,10 @@ fn alias_name_into(name: &mut String, prefix: &str, key: &str) {
 /// no `"` (pf strips it from labels) and no `\`, control characters as
 /// spaces, cut to [`MAX_RULE_DESCR`] bytes.
 ///
-/// XML escaping is the template's, and it is all the text needs: pfSense's
-/// reader (xmlparse.inc) runs `html_entity_decode` on each text chunk the
-/// XML parser hands it, but expat hands over every entity reference as a
-/// chunk of its own (`&amp;lt;` arrives as `&` then `lt;`), so that second
+/// XML escaping (done by the renderer, `write_rule`) is all the text needs:
+/// pfSense's reader (xmlparse.inc) runs `html_entity_decode` on each text
+/// chunk the XML parser hands it, but expat hands over every entity
+/// reference as a chunk of its own (`&amp;lt;` arrives as `&` then `lt;`), so that second
 /// decoding never sees a whole entity and the text arrives as written.
 /// `tests/support/pfsense_xmlparse.php` checks this with PHP's own parser.
 pub fn rule_descr(name: &str, description: Option<&str>) -> String {
@@ -1334,6 +1443,8 @@ pub fn icmp_type_number(name: &str, family: Family) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
