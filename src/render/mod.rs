@@ -5,11 +5,21 @@
 //! where it can be tested) and renders that view model through a minijinja
 //! template from `targets/<target>/`. Templates are embedded in the binary and
 //! can be overridden per file with `--templates DIR` (`DIR/<target>/<name>`).
+//!
+//! Large outputs (tens of thousands of rules) are too slow to write one
+//! template loop iteration per line, so a renderer may hand the template
+//! [`Section`]s: the bulk text (one entry per rule or object), written in
+//! Rust straight into the template's output when the template prints it. The
+//! template keeps the frame. The root [`Context`] computes its values on
+//! first use, so the structured view stays available to override templates
+//! without costing the default ones anything.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, syntax::SyntaxConfig};
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
+use minijinja::{AutoEscape, Environment, Template, UndefinedBehavior, syntax::SyntaxConfig};
 
 use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
@@ -88,11 +98,12 @@ impl Templates {
             }
         });
         env.set_formatter(|out, state, value| {
-            if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == "xml")
-                && !value.is_safe()
-            {
-                let text = value.to_string();
-                out.write_str(&xml_escape(&text))?;
+            let xml = matches!(state.auto_escape(), AutoEscape::Custom(name) if name == "xml");
+            if let Some(section) = value.downcast_object_ref::<Section>() {
+                section.write_to(out, xml)?;
+                Ok(())
+            } else if xml && !value.is_safe() {
+                fmt::Write::write_fmt(&mut XmlEscaping(out), format_args!("{value}"))?;
                 Ok(())
             } else {
                 minijinja::escape_formatter(out, state, value)
@@ -138,17 +149,217 @@ fn read_override(dir: &Path, name: &str) -> Result<Option<String>, minijinja::Er
 /// Escapes text for XML character data and attribute values.
 pub fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
+    xml_escape_into(&mut out, text);
+    out
+}
+
+/// [`xml_escape`], appended to `out` without allocating.
+pub fn xml_escape_into(out: &mut String, text: &str) {
+    // Writing to a String cannot fail.
+    let _ = write_xml_escaped(out, text);
+}
+
+/// Writes `text` to `out` with the five XML special characters as entities.
+fn write_xml_escaped<W: fmt::Write + ?Sized>(out: &mut W, text: &str) -> fmt::Result {
+    // Most text has nothing to escape: one branch-free pass (it vectorises)
+    // tells, and the text is written whole.
+    let special = |b: u8| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
+    if !text.bytes().fold(false, |found, b| found | special(b)) {
+        return out.write_str(text);
+    }
+    let mut plain = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&apos;",
+            _ => continue,
+        };
+        // The five are ASCII, never part of a multi-byte character, so `i`
+        // is a character boundary.
+        out.write_str(&text[plain..i])?;
+        out.write_str(entity)?;
+        plain = i + 1;
+    }
+    out.write_str(&text[plain..])
+}
+
+/// A writer that XML-escapes everything written through it.
+pub struct XmlEscaping<'a, W: fmt::Write + ?Sized>(pub &'a mut W);
+
+impl<W: fmt::Write + ?Sized> fmt::Write for XmlEscaping<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        write_xml_escaped(self.0, s)
+    }
+}
+
+/// What a [`Section`]'s text already is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SectionText {
+    /// XML-escaped by the renderer: written as is into an XML template.
+    Xml,
+    /// Plain text: an XML template escapes it like any other value.
+    Plain,
+}
+
+type WriteFn = dyn Fn(&mut dyn fmt::Write) -> fmt::Result + Send + Sync;
+
+/// Bulk text of one output file (e.g. every rule entry), written by the
+/// renderer in Rust when the template prints the section (`{{ name }}`),
+/// straight into the template's output: no per-line template evaluation and
+/// no intermediate copy of the text. A section is true in `{% if %}` when
+/// it has any text.
+pub struct Section {
+    text: SectionText,
+    empty: bool,
+    write: Box<WriteFn>,
+}
+
+impl Section {
+    /// The template value of a section whose text `write` produces
+    /// (already XML-escaped when `text` is [`SectionText::Xml`]); `empty`
+    /// says it writes nothing.
+    pub fn value(
+        text: SectionText,
+        empty: bool,
+        write: impl Fn(&mut dyn fmt::Write) -> fmt::Result + Send + Sync + 'static,
+    ) -> Value {
+        Value::from_object(Section {
+            text,
+            empty,
+            write: Box::new(write),
+        })
+    }
+
+    /// Writes the text into a template's output; an XML template gets plain
+    /// text escaped.
+    fn write_to(&self, out: &mut dyn fmt::Write, xml_template: bool) -> fmt::Result {
+        if xml_template && self.text == SectionText::Plain {
+            (self.write)(&mut XmlEscaping(out))
+        } else {
+            (self.write)(out)
         }
     }
-    out
+}
+
+impl fmt::Debug for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Section")
+            .field("text", &self.text)
+            .field("empty", &self.empty)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Object for Section {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        !self.empty
+    }
+
+    /// The text as it is (filters see this; it is not marked safe, so an
+    /// XML template escapes it again unless told `|safe`).
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.write)(f)
+    }
+}
+
+type MakeFn = dyn Fn() -> Value + Send + Sync;
+
+/// A template's root context: named values, each computed on first use and
+/// kept. Default templates print a few [`Section`]s; the structured view a
+/// target also offers (for override templates) is only converted to
+/// template values if a template looks at it.
+#[derive(Default)]
+pub struct Context {
+    fields: Vec<(&'static str, OnceLock<Value>, Box<MakeFn>)>,
+}
+
+impl Context {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the value `name`, computed by `make` when first looked up.
+    pub fn with(
+        mut self,
+        name: &'static str,
+        make: impl Fn() -> Value + Send + Sync + 'static,
+    ) -> Self {
+        self.fields.push((name, OnceLock::new(), Box::new(make)));
+        self
+    }
+
+    pub fn into_value(self) -> Value {
+        Value::from_object(self)
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.fields.iter().map(|(name, ..)| name))
+            .finish()
+    }
+}
+
+impl Object for Context {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        let (_, value, make) = self.fields.iter().find(|(name, ..)| *name == key)?;
+        Some(value.get_or_init(make).clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(
+            self.fields
+                .iter()
+                .map(|(name, ..)| Value::from(*name))
+                .collect(),
+        )
+    }
+}
+
+/// Writes one entry per item to `out` (a template's output): `entry`
+/// appends an item's text to a buffer, which goes to `out` in 64 KiB chunks
+/// (few calls through `dyn Write`, little memory).
+pub fn write_entries<T>(
+    out: &mut dyn fmt::Write,
+    items: impl IntoIterator<Item = T>,
+    mut entry: impl FnMut(&mut String, T),
+) -> fmt::Result {
+    const CHUNK: usize = 64 * 1024;
+    let mut buf = String::with_capacity(CHUNK + CHUNK / 4);
+    for item in items {
+        entry(&mut buf, item);
+        if buf.len() >= CHUNK {
+            out.write_str(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_str(&buf)
+}
+
+/// Renders `template` into a buffer of `capacity` bytes (the renderer's
+/// estimate of the file size), so a large file is not copied while it grows.
+pub fn render_sized(
+    template: &Template<'_, '_>,
+    context: Value,
+    capacity: usize,
+) -> Result<String, minijinja::Error> {
+    let mut out = Vec::with_capacity(capacity);
+    template.render_captured_to(context, &mut out)?;
+    String::from_utf8(out).map_err(|e| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("template output is not UTF-8: {e}"),
+        )
+    })
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
@@ -198,6 +409,82 @@ mod tests {
             xml_escape("a<b>&\"c'/24"),
             "a&lt;b&gt;&amp;&quot;c&apos;/24"
         );
+    }
+
+    #[test]
+    fn xml_escape_into_appends_and_keeps_other_text() {
+        let mut out = String::from("x");
+        xml_escape_into(&mut out, "é<&>\"'ü");
+        assert_eq!(out, "xé&lt;&amp;&gt;&quot;&apos;ü");
+        xml_escape_into(&mut out, "");
+        assert_eq!(out, "xé&lt;&amp;&gt;&quot;&apos;ü");
+    }
+
+    /// A template that prints sections and a lazily computed value.
+    fn render_text(name: &str, source: &str, context: Context) -> String {
+        struct Fixed;
+        impl Renderer for Fixed {
+            fn target(&self) -> &'static str {
+                "fixed"
+            }
+            fn embedded_templates(&self) -> &'static [(&'static str, &'static str)] {
+                &[]
+            }
+            fn render(&self, _: &Ir, _: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>> {
+                unreachable!()
+            }
+        }
+        let mut env = Templates::default().environment(&Fixed);
+        env.add_template_owned(name.to_string(), source.to_string())
+            .unwrap();
+        let t = env.get_template(name).unwrap();
+        render_sized(&t, context.into_value(), 4).unwrap()
+    }
+
+    #[test]
+    fn sections_are_escaped_once_in_xml_templates_and_never_elsewhere() {
+        let context = || {
+            Context::new()
+                .with("xml", || {
+                    Section::value(SectionText::Xml, false, |out| out.write_str("<a>&amp;</a>"))
+                })
+                .with("plain", || {
+                    Section::value(SectionText::Plain, false, |out| out.write_str("<b> & \""))
+                })
+                .with("none", || {
+                    Section::value(SectionText::Xml, true, |_| Ok(()))
+                })
+                .with("text", || Value::from("<c>"))
+        };
+        assert_eq!(
+            render_text(
+                "t.xml",
+                "{{ xml }}|{{ plain }}|{{ text }}|{{ plain|upper }}{% if none %}!{% endif %}",
+                context()
+            ),
+            "<a>&amp;</a>|&lt;b&gt; &amp; &quot;|&lt;c&gt;|&lt;B&gt; &amp; &quot;"
+        );
+        assert_eq!(
+            render_text("t.txt", "{{ xml }}|{{ plain }}|{{ text }}", context()),
+            "<a>&amp;</a>|<b> & \"|<c>"
+        );
+    }
+
+    #[test]
+    fn context_values_are_computed_once_on_first_use() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let context = Context::new()
+            .with("used", || {
+                MADE.fetch_add(1, Ordering::SeqCst);
+                Value::from(vec![1, 2])
+            })
+            .with("unused", || panic!("never looked up"));
+        assert_eq!(
+            render_text("c.txt", "{{ used|length }}{{ used[1] }}", context),
+            "22"
+        );
+        assert_eq!(MADE.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -57,17 +57,23 @@
 
 pub mod readback;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ipnet::IpNet;
+use minijinja::value::{Serde, Value};
 use serde::Serialize;
 
-use super::{RenderedFile, Renderer, Templates, template_error, truncate_bytes};
+use super::{
+    Context, RenderedFile, Renderer, Section, SectionText, Templates, render_sized, template_error,
+    truncate_bytes, write_entries, xml_escape_into,
+};
 use crate::addrset::AddrSet;
 use crate::diagnostics::{Diagnostic, Span};
-use crate::ir::{Action, EndpointRef, Family, Ir, Rule};
+use crate::ir::{Action, AddressObject, EndpointRef, Family, Ir, Rule};
 
 pub const TARGET: &str = "panos";
 /// Name of the final rule that replaces PAN-OS's intrazone allow.
@@ -161,14 +167,18 @@ impl Renderer for PanosRenderer {
     }
 
     fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>> {
-        let view = build(ir)?;
+        let view = Arc::new(build(ir)?);
         let env = templates.environment(self);
-        let value = minijinja::Value::from(minijinja::value::Serde(&view));
+        let context = template_context(&view);
+        let (set_size, xml_size) = view.text_sizes();
         let mut files = Vec::new();
-        for (template, ext) in [(SET_TEMPLATE, "set"), (XML_TEMPLATE, "xml")] {
+        for (template, ext, size) in [
+            (SET_TEMPLATE, "set", set_size),
+            (XML_TEMPLATE, "xml", xml_size),
+        ] {
             let contents = env
                 .get_template(template)
-                .and_then(|t| t.render(&value))
+                .and_then(|t| render_sized(&t, context.clone(), size))
                 .map_err(|e| vec![template_error(TARGET, &e)])?;
             files.push(RenderedFile {
                 path: PathBuf::from(TARGET).join(format!("{}.{ext}", ir.name)),
@@ -179,10 +189,304 @@ impl Renderer for PanosRenderer {
     }
 }
 
+/// What the templates see: `policy`; the structured `addresses`, `groups`,
+/// `services` and `rules` (for override templates; converted only if a
+/// template uses them); and the bulk text written here, for the default
+/// templates: `address_entries`, `group_entries`, `service_entries`,
+/// `rule_entries` (XML `<entry>` elements, XML-escaped, each starting on a
+/// new line) and `address_commands`, `group_commands`, `service_commands`,
+/// `rule_commands` (`set` / `move` lines, each ending in a newline).
+fn template_context(view: &Arc<PanosView>) -> Value {
+    let with = |f: fn(&PanosView) -> Value| {
+        let view = Arc::clone(view);
+        move || f(&view)
+    };
+    let section = |text: SectionText, f: fn(&PanosView, &mut String, usize), len: usize| {
+        let view = Arc::clone(view);
+        move || {
+            let view = Arc::clone(&view);
+            Section::value(text, len == 0, move |out| {
+                write_entries(out, 0..len, |buf, i| f(&view, buf, i))
+            })
+        }
+    };
+    let xml = SectionText::Xml;
+    let set = SectionText::Plain;
+    let (a, g, s, r) = (
+        view.addresses.len(),
+        view.groups.len(),
+        view.services.len(),
+        view.rules.len(),
+    );
+    Context::new()
+        .with("policy", with(|v| Value::from(v.policy.as_str())))
+        .with("addresses", with(|v| Value::from(Serde(&v.addresses))))
+        .with("groups", with(|v| Value::from(Serde(&v.groups))))
+        .with("services", with(|v| Value::from(Serde(&v.services))))
+        .with("rules", with(|v| Value::from(Serde(&v.rules))))
+        .with(
+            "address_entries",
+            section(xml, |v, o, i| xml_address(o, &v.addresses[i]), a),
+        )
+        .with(
+            "group_entries",
+            section(xml, |v, o, i| xml_group(o, &v.groups[i]), g),
+        )
+        .with(
+            "service_entries",
+            section(xml, |v, o, i| xml_service(o, &v.services[i]), s),
+        )
+        .with(
+            "rule_entries",
+            section(xml, |v, o, i| xml_rule(o, &v.rules[i]), r),
+        )
+        .with(
+            "address_commands",
+            section(set, |v, o, i| set_address(o, &v.addresses[i]), a),
+        )
+        .with(
+            "group_commands",
+            section(set, |v, o, i| set_group(o, &v.groups[i]), g),
+        )
+        .with(
+            "service_commands",
+            section(set, |v, o, i| set_service(o, &v.services[i]), s),
+        )
+        .with(
+            "rule_commands",
+            section(set, |v, o, i| set_rule(o, &v.rules[i]), r),
+        )
+        .into_value()
+}
+
+/// `open`, then `text` XML-escaped, then `close`.
+fn element(out: &mut String, open: &str, text: &str, close: &str) {
+    out.push_str(open);
+    xml_escape_into(out, text);
+    out.push_str(close);
+}
+
+/// `<member>` elements, one per name (XML-escaped).
+fn members(out: &mut String, names: &[String]) {
+    for n in names {
+        element(out, "<member>", n, "</member>");
+    }
+}
+
+const XML_ADDRESS: &str = "\n            <entry name=\"\">\n              <ip-netmask></ip-netmask>\n            </entry>";
+
+fn xml_address(out: &mut String, a: &AddressView) {
+    element(out, "\n            <entry name=\"", &a.name, "\">");
+    element(
+        out,
+        "\n              <ip-netmask>",
+        &a.ip_netmask,
+        "</ip-netmask>\n            </entry>",
+    );
+}
+
+const XML_GROUP: &str = "\n            <entry name=\"\">\n              <static></static>\n              <description></description>\n            </entry>";
+
+fn xml_group(out: &mut String, g: &GroupView) {
+    element(
+        out,
+        "\n            <entry name=\"",
+        &g.name,
+        "\">\n              <static>",
+    );
+    members(out, &g.members);
+    out.push_str("</static>");
+    if let Some(d) = g.description.as_deref().filter(|d| !d.is_empty()) {
+        element(out, "\n              <description>", d, "</description>");
+    }
+    out.push_str("\n            </entry>");
+}
+
+const XML_SERVICE: &str = "\n            <entry name=\"\">\n              <protocol><><port></port></></protocol>\n            </entry>";
+
+fn xml_service(out: &mut String, s: &ServiceView) {
+    element(out, "\n            <entry name=\"", &s.name, "\">");
+    element(out, "\n              <protocol><", s.protocol, ">");
+    element(out, "<port>", &s.port, "</port>");
+    element(out, "</", s.protocol, "></protocol>\n            </entry>");
+}
+
+const XML_RULE: &str = "\n                <entry name=\"\">\n                  <from></from>\n                  <to></to>\n                  <source></source>\n                  <destination></destination>\n                  <source-user><member>any</member></source-user>\n                  <category><member>any</member></category>\n                  <application></application>\n                  <service></service>\n                  <action></action>\n                  <icmp-unreachable>yes</icmp-unreachable>\n                  <log-start>yes</log-start>\n                  <log-end>yes</log-end>\n                  <rule-type>universal</rule-type>\n                  <negate-source>no</negate-source>\n                  <negate-destination>no</negate-destination>\n                  <disabled>no</disabled>\n                  <description></description>\n                </entry>";
+/// The bytes of one `<member></member>`.
+const XML_MEMBER: usize = "<member></member>".len();
+
+fn xml_rule(out: &mut String, r: &RuleView) {
+    element(
+        out,
+        "\n                <entry name=\"",
+        &r.name,
+        "\">\n                  <from>",
+    );
+    members(out, &r.from);
+    out.push_str("</from>\n                  <to>");
+    members(out, &r.to);
+    out.push_str("</to>\n                  <source>");
+    members(out, &r.source);
+    out.push_str("</source>\n                  <destination>");
+    members(out, &r.destination);
+    out.push_str(
+        "</destination>\n                  <source-user><member>any</member></source-user>\n                  <category><member>any</member></category>\n                  <application>",
+    );
+    members(out, &r.application);
+    out.push_str("</application>\n                  <service>");
+    members(out, &r.service);
+    out.push_str("</service>");
+    element(out, "\n                  <action>", r.action, "</action>");
+    if r.icmp_unreachable {
+        out.push_str("\n                  <icmp-unreachable>yes</icmp-unreachable>");
+    }
+    out.push_str("\n                  <log-start>");
+    out.push_str(yes_no(r.log_start));
+    out.push_str("</log-start>\n                  <log-end>");
+    out.push_str(yes_no(r.log_end));
+    out.push_str(
+        "</log-end>\n                  <rule-type>universal</rule-type>\n                  <negate-source>no</negate-source>\n                  <negate-destination>no</negate-destination>\n                  <disabled>no</disabled>",
+    );
+    if let Some(d) = r.description.as_deref().filter(|d| !d.is_empty()) {
+        element(
+            out,
+            "\n                  <description>",
+            d,
+            "</description>",
+        );
+    }
+    out.push_str("\n                </entry>");
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn set_address(out: &mut String, a: &AddressView) {
+    let _ = writeln!(out, "set address {} ip-netmask {}", a.name, a.ip_netmask);
+}
+
+fn set_group(out: &mut String, g: &GroupView) {
+    let _ = write!(out, "set address-group {} static [ ", g.name);
+    join(out, &g.members);
+    out.push_str(" ]\n");
+    if let Some(d) = g.description.as_deref().filter(|d| !d.is_empty()) {
+        let _ = writeln!(out, "set address-group {} description \"{d}\"", g.name);
+    }
+}
+
+fn set_service(out: &mut String, s: &ServiceView) {
+    let _ = writeln!(
+        out,
+        "set service {} protocol {} port {}",
+        s.name, s.protocol, s.port
+    );
+}
+
+fn set_rule(out: &mut String, r: &RuleView) {
+    let name = &r.name;
+    let _ = write!(out, "set rulebase security rules {name} from ");
+    list(out, &r.from);
+    out.push_str(" to ");
+    list(out, &r.to);
+    out.push_str(" source ");
+    list(out, &r.source);
+    out.push_str(" destination ");
+    list(out, &r.destination);
+    out.push_str(" source-user any category any application ");
+    list(out, &r.application);
+    out.push_str(" service ");
+    list(out, &r.service);
+    out.push_str(" action ");
+    out.push_str(r.action);
+    if r.icmp_unreachable {
+        out.push_str(" icmp-unreachable yes");
+    }
+    out.push_str(" log-start ");
+    out.push_str(yes_no(r.log_start));
+    out.push_str(" log-end ");
+    out.push_str(yes_no(r.log_end));
+    out.push_str(" rule-type universal negate-source no negate-destination no disabled no\n");
+    if let Some(d) = r.description.as_deref().filter(|d| !d.is_empty()) {
+        let _ = writeln!(
+            out,
+            "set rulebase security rules {name} description \"{d}\""
+        );
+    }
+    let _ = writeln!(out, "move rulebase security rules {name} bottom");
+}
+
+/// Names joined by one space.
+fn join(out: &mut String, names: &[String]) {
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(n);
+    }
+}
+
+/// One name as is, several as `[ a b ]`.
+fn list(out: &mut String, names: &[String]) {
+    if let [one] = names {
+        out.push_str(one);
+    } else {
+        out.push_str("[ ");
+        join(out, names);
+        out.push_str(" ]");
+    }
+}
+
+impl PanosView {
+    /// Bytes of the default templates' outputs (`set`, XML), a little over
+    /// unless much text needs escaping: the buffers they are written into
+    /// are this big.
+    fn text_sizes(&self) -> (usize, usize) {
+        let names = |xs: &[String]| xs.iter().map(|x| x.len() + 1).sum::<usize>() + 4;
+        let tags = |xs: &[String]| xs.len() * XML_MEMBER;
+        let desc = |d: &Option<String>| d.as_ref().map_or(0, String::len);
+        let (mut set, mut xml) = (0, 0);
+        for a in &self.addresses {
+            set += 32 + a.name.len() + a.ip_netmask.len();
+            xml += XML_ADDRESS.len() + a.name.len() + a.ip_netmask.len();
+        }
+        for g in &self.groups {
+            set += 64 + 2 * g.name.len() + names(&g.members) + desc(&g.description);
+            xml += XML_GROUP.len() + g.name.len() + names(&g.members) + tags(&g.members);
+            xml += desc(&g.description);
+        }
+        for s in &self.services {
+            set += 32 + s.name.len() + s.protocol.len() + s.port.len();
+            xml += XML_SERVICE.len() + s.name.len() + 2 * s.protocol.len() + s.port.len();
+        }
+        for r in &self.rules {
+            let lists = [
+                &r.from,
+                &r.to,
+                &r.source,
+                &r.destination,
+                &r.application,
+                &r.service,
+            ];
+            let listed: usize = lists.iter().map(|l| names(l)).sum();
+            let tagged: usize = lists.iter().map(|l| tags(l)).sum();
+            set += 320 + 3 * r.name.len() + listed + desc(&r.description);
+            xml += XML_RULE.len() + r.name.len() + listed + tagged + desc(&r.description);
+        }
+        let pad = |n: usize| n + n / 64 + 4096;
+        (pad(set), pad(xml))
+    }
+}
+
 /// Builds the view model, or every reason the policy cannot be expressed.
 pub fn build(ir: &Ir) -> Result<PanosView, Vec<Diagnostic>> {
     let mut b = Builder {
         ir,
+        objects: ir
+            .objects
+            .iter()
+            .map(|(k, o)| (k.as_str(), (o, false)))
+            .collect(),
         addresses: BTreeMap::new(),
         groups: BTreeMap::new(),
         services: BTreeMap::new(),
@@ -215,15 +519,11 @@ pub fn build(ir: &Ir) -> Result<PanosView, Vec<Diagnostic>> {
     if !b.errors.is_empty() {
         return Err(b.errors);
     }
-    let mut addresses: Vec<(AddrKey, AddressView)> = b.addresses.into_values().collect();
-    addresses.sort_by_key(|a| a.0);
-    let mut services: Vec<(ServiceKey, ServiceView)> = b.services.into_values().collect();
-    services.sort_by_key(|s| s.0);
     Ok(PanosView {
         policy: ir.name.clone(),
-        addresses: addresses.into_iter().map(|(_, a)| a).collect(),
+        addresses: b.addresses.into_values().collect(),
         groups: b.groups.into_values().collect(),
-        services: services.into_iter().map(|(_, s)| s).collect(),
+        services: b.services.into_values().collect(),
         rules,
     })
 }
@@ -233,11 +533,17 @@ type AddrKey = (u8, u128, u8);
 /// Sort key of a service object: protocol, then first and last port.
 type ServiceKey = (u8, u16, u16);
 
+/// Objects are kept by value (their names are made from their values, one
+/// name per value), so they come out sorted by value and a value already
+/// seen costs no name formatting.
 struct Builder<'a> {
     ir: &'a Ir,
-    addresses: BTreeMap<String, (AddrKey, AddressView)>,
+    /// `ir.objects`, hashed (every endpoint reference is looked up), and
+    /// whether the object is in `groups` yet.
+    objects: HashMap<&'a str, (&'a AddressObject, bool)>,
+    addresses: BTreeMap<AddrKey, AddressView>,
     groups: BTreeMap<String, GroupView>,
-    services: BTreeMap<String, (ServiceKey, ServiceView)>,
+    services: BTreeMap<ServiceKey, ServiceView>,
     errors: Vec<Diagnostic>,
 }
 
@@ -250,7 +556,7 @@ struct Part {
     family: Option<Family>,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
     fn check_zones(&mut self) {
         for zone in &self.ir.zones {
             if let Some(name) = zone.bindings.get(TARGET)
@@ -348,21 +654,19 @@ impl Builder<'_> {
         let mut services = Vec::new();
         for (proto_name, ports, key) in [("tcp", &set.tcp, 0u8), ("udp", &set.udp, 1u8)] {
             for &(lo, hi) in ports.ranges() {
-                let port = if lo == hi {
-                    lo.to_string()
-                } else {
-                    format!("{lo}-{hi}")
-                };
-                let name = format!("{proto_name}-{port}");
-                self.services.entry(name.clone()).or_insert((
-                    (key, lo, hi),
+                let service = self.services.entry((key, lo, hi)).or_insert_with(|| {
+                    let port = if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}-{hi}")
+                    };
                     ServiceView {
-                        name: name.clone(),
+                        name: format!("{proto_name}-{port}"),
                         protocol: proto_name,
                         port,
-                    },
-                ));
-                services.push(name);
+                    }
+                });
+                services.push(service.name.clone());
             }
         }
         if !services.is_empty() {
@@ -511,8 +815,8 @@ impl Builder<'_> {
         for r in refs {
             let (whole, group) = match r {
                 EndpointRef::Any => (AddrSet::any(), None),
-                EndpointRef::Object(name) => match self.ir.objects.get(name) {
-                    Some(o) => (o.addrs.clone(), Some(o)),
+                EndpointRef::Object(name) => match self.objects.get(name.as_str()) {
+                    Some(&(o, grouped)) => (o.addrs.clone(), Some((o, grouped))),
                     None => {
                         exact = false;
                         break;
@@ -532,19 +836,26 @@ impl Builder<'_> {
             }
             covered = covered.union(&part);
             match group {
-                Some(o) if part == whole => {
-                    let mut gm = Vec::new();
-                    for net in whole.to_cidrs() {
-                        gm.push(self.address(net));
+                Some((o, grouped)) if part == whole => {
+                    if !grouped {
+                        if let Some(entry) = self.objects.get_mut(o.name.as_str()) {
+                            entry.1 = true;
+                        }
+                        let members = whole
+                            .to_cidrs()
+                            .into_iter()
+                            .map(|n| self.address(n))
+                            .collect();
+                        let group = GroupView {
+                            name: o.name.clone(),
+                            members,
+                            description: o
+                                .description
+                                .as_deref()
+                                .map(|d| clean_description(d, OBJECT_DESCRIPTION_MAX)),
+                        };
+                        self.groups.insert(o.name.clone(), group);
                     }
-                    self.groups.entry(o.name.clone()).or_insert(GroupView {
-                        name: o.name.clone(),
-                        members: gm,
-                        description: o
-                            .description
-                            .as_deref()
-                            .map(|d| clean_description(d, OBJECT_DESCRIPTION_MAX)),
-                    });
                     push_unique(&mut members, o.name.clone());
                 }
                 _ => {
@@ -568,28 +879,22 @@ impl Builder<'_> {
 
     /// The value-named address object for one CIDR.
     fn address(&mut self, net: IpNet) -> String {
-        let (name, key) = match net {
-            IpNet::V4(n) => (
-                format!("n4-{}_{}", n.network(), n.prefix_len()),
-                (4, u32::from(n.network()) as u128, n.prefix_len()),
-            ),
-            IpNet::V6(n) => (
-                format!("n6-{}_{}", v6_name(n.network()), n.prefix_len()),
-                (6, u128::from(n.network()), n.prefix_len()),
-            ),
+        let key = match net {
+            IpNet::V4(n) => (4, u128::from(u32::from(n.network())), n.prefix_len()),
+            IpNet::V6(n) => (6, u128::from(n.network()), n.prefix_len()),
         };
-        self.addresses.entry(name.clone()).or_insert((
-            key,
-            AddressView {
-                name: name.clone(),
-                ip_netmask: net.to_string(),
+        let address = self.addresses.entry(key).or_insert_with(|| AddressView {
+            name: match net {
+                IpNet::V4(n) => format!("n4-{}_{}", n.network(), n.prefix_len()),
+                IpNet::V6(n) => format!("n6-{}_{}", v6_name(n.network()), n.prefix_len()),
             },
-        ));
-        name
+            ip_netmask: net.to_string(),
+        });
+        address.name.clone()
     }
 
     fn check_rule_names(&mut self, rules: &[RuleView]) {
-        let mut seen: BTreeMap<&str, &RuleView> = BTreeMap::new();
+        let mut seen: HashMap<&str, &RuleView> = HashMap::with_capacity(rules.len());
         for r in rules {
             if r.name.len() > NAME_MAX {
                 let mut d = Diagnostic::error(
@@ -625,7 +930,7 @@ impl Builder<'_> {
     /// Group names are policy names, address objects are value names: they
     /// share one PAN-OS namespace.
     fn check_object_names(&mut self) {
-        let names: BTreeSet<&str> = self.addresses.keys().map(String::as_str).collect();
+        let names: HashSet<&str> = self.addresses.values().map(|a| a.name.as_str()).collect();
         for g in self.groups.keys() {
             if names.contains(g.as_str()) {
                 self.errors.push(

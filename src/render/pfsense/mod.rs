@@ -23,13 +23,20 @@
 
 pub mod readback;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use minijinja::value::{Serde, Value};
 use serde::Serialize;
 
-use super::{RenderedFile, Renderer, Templates, template_error, truncate_bytes};
+use super::{
+    Context, RenderedFile, Renderer, Section, SectionText, Templates, render_sized, template_error,
+    truncate_bytes, write_entries, xml_escape_into,
+};
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::{Diagnostic, Span};
 use crate::ir::{Action, Family, Ir, ObjectKind, Rule};
@@ -81,11 +88,12 @@ impl Renderer for PfSense {
     }
 
     fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>> {
-        let view = build(ir)?;
+        let plan = Arc::new(plan(ir)?);
         let env = templates.environment(self);
+        let size = plan.text_size();
         let contents = env
             .get_template(TEMPLATE)
-            .and_then(|t| t.render(minijinja::value::Serde(&view)))
+            .and_then(|t| render_sized(&t, template_context(&plan), size))
             .map_err(|e| vec![template_error(TARGET, &e)])?;
         Ok(vec![RenderedFile {
             path: PathBuf::from(TARGET).join(format!("{}.xml", ir.name)),
@@ -94,7 +102,8 @@ impl Renderer for PfSense {
     }
 }
 
-/// The view model: everything the template writes, decided here.
+/// The view model: everything the template writes, decided here (built
+/// from the [`Plan`] the renderer writes; for tests and override templates).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct View {
     pub policy: String,
@@ -146,25 +155,258 @@ pub struct Addr {
     pub address: Option<String>,
 }
 
-impl Addr {
-    fn any() -> Self {
-        Self {
-            any: true,
-            address: None,
+/// The rendering decided: the [`View`] with every repeated string (an
+/// interface, an alias name, an IR rule's name and description) stored
+/// once and referred to by index, so 30,000 rules cost no allocation each.
+/// Owned (no borrow of the IR): the template's sections keep it.
+struct Plan {
+    policy: String,
+    /// Interface keys.
+    ifaces: Vec<String>,
+    texts: Vec<RuleText>,
+    /// Sorted by name.
+    aliases: Vec<Alias>,
+    rules: Vec<Planned>,
+}
+
+/// The name and description every pfSense rule of one IR rule shares
+/// (no name for an interface's block-all).
+struct RuleText {
+    name: Option<String>,
+    descr: String,
+}
+
+/// A [`PfRule`] with its strings as indices into the [`Plan`].
+struct Planned {
+    tracker: u32,
+    kind: &'static str,
+    iface: u32,
+    ipprotocol: &'static str,
+    protocol: Option<&'static str>,
+    icmptype: Option<String>,
+    source: Side,
+    destination: Side,
+    port: PortField,
+    text: u32,
+    log: bool,
+}
+
+/// `<any/>`, or an alias (index into the aliases).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Any,
+    Alias(u32),
+}
+
+/// The destination-port field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PortField {
+    Every,
+    Port(u16),
+    /// `N-M`, N >= 2.
+    Range(u16, u16),
+    Alias(u32),
+}
+
+impl Plan {
+    fn alias_name(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::Any => None,
+            Side::Alias(i) => Some(&self.aliases[i as usize].name),
         }
     }
 
-    fn alias(name: String) -> Self {
-        Self {
-            any: false,
-            address: Some(name),
+    fn port_text(&self, port: PortField) -> Option<String> {
+        match port {
+            PortField::Every => None,
+            PortField::Port(p) => Some(p.to_string()),
+            PortField::Range(lo, hi) => Some(format!("{lo}-{hi}")),
+            PortField::Alias(i) => Some(self.aliases[i as usize].name.clone()),
         }
+    }
+
+    fn rule_view(&self, r: &Planned) -> PfRule {
+        let addr = |side| Addr {
+            any: side == Side::Any,
+            address: self.alias_name(side).map(str::to_string),
+        };
+        let text = &self.texts[r.text as usize];
+        PfRule {
+            tracker: r.tracker,
+            kind: r.kind,
+            interface: self.ifaces[r.iface as usize].clone(),
+            ipprotocol: r.ipprotocol,
+            protocol: r.protocol,
+            icmptype: r.icmptype.clone(),
+            source: addr(r.source),
+            destination: addr(r.destination),
+            destination_port: self.port_text(r.port),
+            descr: text.descr.clone(),
+            log: r.log,
+            ir_rule: text.name.clone(),
+        }
+    }
+
+    fn rule_views(&self) -> Vec<PfRule> {
+        self.rules.iter().map(|r| self.rule_view(r)).collect()
+    }
+}
+
+/// What the template sees: `policy`; `alias_entries` and `rule_entries`,
+/// the `<alias>` and `<rule>` elements written here (XML-escaped, each
+/// element starting on a new line; what the default template prints); and
+/// the structured `aliases` and `rules` of the [`View`] for override
+/// templates (converted only if a template uses them).
+fn template_context(plan: &Arc<Plan>) -> Value {
+    let with = |f: fn(&Plan) -> Value| {
+        let plan = Arc::clone(plan);
+        move || f(&plan)
+    };
+    let section = |f: fn(&Plan, &mut String, usize), len: usize| {
+        let plan = Arc::clone(plan);
+        move || {
+            let plan = Arc::clone(&plan);
+            Section::value(SectionText::Xml, len == 0, move |out| {
+                write_entries(out, 0..len, |buf, i| f(&plan, buf, i))
+            })
+        }
+    };
+    Context::new()
+        .with("policy", with(|p| Value::from(p.policy.as_str())))
+        .with("aliases", with(|p| Value::from(Serde(&p.aliases))))
+        .with("rules", with(|p| Value::from(Serde(&p.rule_views()))))
+        .with(
+            "alias_entries",
+            section(
+                |p, buf, i| write_alias(buf, &p.aliases[i]),
+                plan.aliases.len(),
+            ),
+        )
+        .with(
+            "rule_entries",
+            section(
+                |p, buf, i| write_rule(buf, p, &p.rules[i]),
+                plan.rules.len(),
+            ),
+        )
+        .into_value()
+}
+
+/// `open`, then `text` XML-escaped, then `close`.
+fn element(out: &mut String, open: &str, text: &str, close: &str) {
+    out.push_str(open);
+    xml_escape_into(out, text);
+    out.push_str(close);
+}
+
+const ALIAS_TEXT: &str = "\n\t\t<alias>\n\t\t\t<name></name>\n\t\t\t<type></type>\n\t\t\t<address></address>\n\t\t\t<descr></descr>\n\t\t</alias>";
+
+/// One `<alias>` element (every value XML-escaped).
+fn write_alias(out: &mut String, a: &Alias) {
+    element(out, "\n\t\t<alias>\n\t\t\t<name>", &a.name, "</name>");
+    element(out, "\n\t\t\t<type>", a.kind, "</type>");
+    element(out, "\n\t\t\t<address>", &a.address, "</address>");
+    element(out, "\n\t\t\t<descr>", &a.descr, "</descr>\n\t\t</alias>");
+}
+
+/// Every line a `<rule>` element can have, for the size estimate.
+const RULE_TEXT: &str = "\n\t\t<rule>\n\t\t\t<tracker>4294967295</tracker>\n\t\t\t<type></type>\n\t\t\t<interface></interface>\n\t\t\t<ipprotocol></ipprotocol>\n\t\t\t<protocol></protocol>\n\t\t\t<icmptype></icmptype>\n\t\t\t<source>\n\t\t\t\t<address></address>\n\t\t\t</source>\n\t\t\t<destination>\n\t\t\t\t<address></address>\n\t\t\t\t<port></port>\n\t\t\t</destination>\n\t\t\t<descr></descr>\n\t\t\t<log/>\n\t\t</rule>";
+
+/// One `<rule>` element (every value XML-escaped; optional elements only
+/// when set).
+fn write_rule(out: &mut String, plan: &Plan, r: &Planned) {
+    out.push_str("\n\t\t<rule>\n\t\t\t<tracker>");
+    push_decimal(out, r.tracker);
+    out.push_str("</tracker>");
+    element(out, "\n\t\t\t<type>", r.kind, "</type>");
+    let iface = &plan.ifaces[r.iface as usize];
+    element(out, "\n\t\t\t<interface>", iface, "</interface>");
+    element(out, "\n\t\t\t<ipprotocol>", r.ipprotocol, "</ipprotocol>");
+    if let Some(p) = r.protocol {
+        element(out, "\n\t\t\t<protocol>", p, "</protocol>");
+    }
+    if let Some(t) = &r.icmptype {
+        element(out, "\n\t\t\t<icmptype>", t, "</icmptype>");
+    }
+    out.push_str("\n\t\t\t<source>");
+    write_side(out, plan.alias_name(r.source));
+    out.push_str("\n\t\t\t</source>\n\t\t\t<destination>");
+    write_side(out, plan.alias_name(r.destination));
+    match r.port {
+        PortField::Every => {}
+        PortField::Port(p) => {
+            out.push_str("\n\t\t\t\t<port>");
+            push_decimal(out, u32::from(p));
+            out.push_str("</port>");
+        }
+        PortField::Range(lo, hi) => {
+            out.push_str("\n\t\t\t\t<port>");
+            push_decimal(out, u32::from(lo));
+            out.push('-');
+            push_decimal(out, u32::from(hi));
+            out.push_str("</port>");
+        }
+        PortField::Alias(i) => {
+            let name = &plan.aliases[i as usize].name;
+            element(out, "\n\t\t\t\t<port>", name, "</port>");
+        }
+    }
+    out.push_str("\n\t\t\t</destination>");
+    let descr = &plan.texts[r.text as usize].descr;
+    element(out, "\n\t\t\t<descr>", descr, "</descr>");
+    if r.log {
+        out.push_str("\n\t\t\t<log/>");
+    }
+    out.push_str("\n\t\t</rule>");
+}
+
+fn write_side(out: &mut String, alias: Option<&str>) {
+    match alias {
+        None => out.push_str("\n\t\t\t\t<any/>"),
+        Some(name) => element(out, "\n\t\t\t\t<address>", name, "</address>"),
+    }
+}
+
+impl Plan {
+    /// Bytes of the default template's output, a little over unless much
+    /// text needs escaping: the buffer it is written into is this big.
+    fn text_size(&self) -> usize {
+        let aliases: usize = self
+            .aliases
+            .iter()
+            .map(|a| {
+                ALIAS_TEXT.len() + a.name.len() + a.kind.len() + a.address.len() + a.descr.len()
+            })
+            .sum();
+        let side = |s| self.alias_name(s).map_or(0, str::len);
+        let rules: usize = self
+            .rules
+            .iter()
+            .map(|r| {
+                let port = match r.port {
+                    PortField::Alias(i) => self.aliases[i as usize].name.len(),
+                    _ => 11,
+                };
+                RULE_TEXT.len()
+                    + r.kind.len()
+                    + self.ifaces[r.iface as usize].len()
+                    + r.ipprotocol.len()
+                    + r.protocol.map_or(0, str::len)
+                    + r.icmptype.as_ref().map_or(0, String::len)
+                    + side(r.source)
+                    + side(r.destination)
+                    + port
+                    + self.texts[r.text as usize].descr.len()
+            })
+            .sum();
+        let text = aliases + rules;
+        text + text / 64 + 4096
     }
 }
 
 /// One pfSense interface and the zones bound to it.
 struct Iface<'a> {
-    key: String,
+    key: &'a str,
     zones: Vec<&'a str>,
     addrs: AddrSet,
 }
@@ -188,7 +430,7 @@ enum Clause {
 
 impl Clause {
     /// Stable tag, part of the tracker key.
-    fn tag(&self) -> String {
+    fn tag(&self) -> Cow<'static, str> {
         match self {
             Clause::Any => "any".into(),
             Clause::Ports { protocol, .. } => (*protocol).into(),
@@ -197,7 +439,7 @@ impl Clause {
                 (true, false) => "icmp4".into(),
                 _ => "icmp6".into(),
             },
-            Clause::Protocol(p) => format!("proto-{p}"),
+            Clause::Protocol(p) => format!("proto-{p}").into(),
         }
     }
 
@@ -217,84 +459,231 @@ type IcmpTypes = Option<String>;
 
 /// Builds the view model, or every reason the policy cannot be expressed.
 pub fn build(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
-    let mut b = Builder {
-        ir,
-        errors: Vec::new(),
-        aliases: BTreeMap::new(),
-        trackers: BTreeMap::new(),
-    };
+    let plan = plan(ir)?;
+    let rules = plan.rule_views();
+    Ok(View {
+        policy: plan.policy,
+        aliases: plan.aliases,
+        rules,
+    })
+}
+
+/// Decides the rendering, or finds every reason the policy cannot be
+/// expressed.
+fn plan(ir: &Ir) -> Result<Plan, Vec<Diagnostic>> {
+    let mut b = Builder::new(ir);
     let ifaces = b.interfaces();
     let covered = AddrSet::union_all(ifaces.iter().map(|i| &i.addrs));
-    let mut per_iface: Vec<Vec<PfRule>> = vec![Vec::new(); ifaces.len()];
+    let mut texts = Vec::new();
+    let mut per_iface: Vec<Vec<Planned>> = ifaces.iter().map(|_| Vec::new()).collect();
     for rule in &ir.rules {
         b.check_sources(rule, &covered);
         let Some(clauses) = b.clauses(rule) else {
             continue;
         };
+        let text = index(texts.len());
+        texts.push(RuleText {
+            name: Some(rule.name.clone()),
+            descr: rule_descr(&rule.name, rule.description.as_deref()),
+        });
+        let mut destinations = AddrCache::default();
+        let mut ports = vec![None; clauses.len()];
         for (i, iface) in ifaces.iter().enumerate() {
             let part = rule.src.addrs.intersection(&iface.addrs);
             if part.is_empty() {
                 continue;
             }
-            for clause in &clauses {
-                if let Some(r) = b.rule(rule, iface, &part, clause) {
+            let mut sources = AddrCache::default();
+            for (clause, port) in clauses.iter().zip(&mut ports) {
+                let cache = (&mut sources, &mut destinations, port);
+                let on = (index(i), iface);
+                if let Some(r) = b.rule(rule, text, on, &part, clause, cache) {
                     per_iface[i].push(r);
                 }
             }
         }
     }
     for (i, iface) in ifaces.iter().enumerate() {
-        let r = b.block_all(iface);
+        let text = index(texts.len());
+        texts.push(RuleText {
+            name: None,
+            descr: rule_descr(
+                "default",
+                Some(&format!("deny the rest of {}", iface.zones.join(", "))),
+            ),
+        });
+        let r = b.block_all((index(i), iface), text);
         per_iface[i].push(r);
     }
     if !b.errors.is_empty() {
         return Err(b.errors);
     }
-    let rules: Vec<PfRule> = per_iface.into_iter().flatten().collect();
-    let aliases: Vec<Alias> = b.aliases.into_values().map(|(_, a)| a).collect();
-    // Never reference an alias that is not emitted (pfSense would skip the
-    // rule, or drop its port clause). A bug here must not ship a config.
-    // (A set: a linear search per reference was quadratic at 10,000 rules.)
-    let defined: std::collections::HashSet<&str> =
-        aliases.iter().map(|a| a.name.as_str()).collect();
-    let undefined: Vec<&String> = rules
-        .iter()
-        .flat_map(|r| {
-            [&r.source.address, &r.destination.address]
-                .into_iter()
-                .flatten()
-                .chain(
-                    r.destination_port
-                        .iter()
-                        .filter(|p| !p.starts_with(|c: char| c.is_ascii_digit())),
-                )
-        })
-        .filter(|n| !defined.contains(n.as_str()))
-        .collect();
-    if let Some(name) = undefined.first() {
-        return Err(vec![Diagnostic::error(
-            "pfsense-internal",
-            format!("internal error: the pfSense rules refer to alias `{name}`, which was not generated"),
-        )
-        .help("this is a wardwall bug; please report it with the policy")]);
+    // Rules refer to aliases by index into the emitted list, so a rule
+    // cannot name an alias that is not generated (the check for that, by
+    // name, is now the type).
+    let (aliases, rank) = b.sorted_aliases();
+    let ranked = |side| match side {
+        Side::Alias(i) => Side::Alias(rank[i as usize]),
+        Side::Any => Side::Any,
+    };
+    let mut rules: Vec<Planned> = per_iface.into_iter().flatten().collect();
+    for r in &mut rules {
+        r.source = ranked(r.source);
+        r.destination = ranked(r.destination);
+        if let PortField::Alias(i) = r.port {
+            r.port = PortField::Alias(rank[i as usize]);
+        }
     }
-    Ok(View {
+    Ok(Plan {
         policy: ir.name.clone(),
+        ifaces: ifaces.iter().map(|i| i.key.to_string()).collect(),
+        texts,
         aliases,
         rules,
     })
 }
 
+/// A position as a plan index (a policy has far fewer than 2^32 rules).
+fn index(i: usize) -> u32 {
+    u32::try_from(i).expect("fewer than 2^32 entries")
+}
+
+/// One side of one IR rule (on one interface), as already resolved for
+/// each `ipprotocol` (the families decide whether it is `<any/>`): the
+/// clauses and interfaces of a rule ask for the same side again and again
+/// (see [`Builder::cached`]).
+#[derive(Default)]
+struct AddrCache([Option<Side>; 3]);
+
+impl AddrCache {
+    fn slot(&mut self, (v4, v6): (bool, bool)) -> &mut Option<Side> {
+        &mut self.0[usize::from(v4) + 2 * usize::from(v6) - 1]
+    }
+}
+
 struct Builder<'a> {
     ir: &'a Ir,
     errors: Vec<Diagnostic>,
-    /// pfSense name → (origin key, alias).
-    aliases: BTreeMap<String, (String, Alias)>,
+    /// The aliases in the order they were added, and where they came from.
+    aliases: Vec<Registered<'a>>,
+    /// pfSense name → index in `aliases`.
+    names: HashMap<String, u32>,
     /// tracker → key it was derived from.
-    trackers: BTreeMap<u32, String>,
+    trackers: HashMap<u32, String, BuildHasherDefault<TrackerHasher>>,
+    /// Reused for alias names being looked up.
+    name_buf: String,
+}
+
+/// An alias and what it was made from: a name asked for again with the same
+/// key is compared by content without writing its text again (most aliases
+/// are asked for by several rules or interfaces).
+struct Registered<'a> {
+    prefix: &'static str,
+    key: Cow<'a, str>,
+    content: Content,
+    /// Number of entries.
+    entries: usize,
+    alias: Alias,
+}
+
+/// What an alias holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ContentRef<'s> {
+    Addrs(&'s AddrSet),
+    Ports(&'s PortSet),
+}
+
+#[derive(PartialEq, Eq)]
+enum Content {
+    Addrs(AddrSet),
+    Ports(PortSet),
+}
+
+impl Content {
+    fn is(&self, other: ContentRef<'_>) -> bool {
+        match (self, other) {
+            (Content::Addrs(a), ContentRef::Addrs(b)) => a == b,
+            (Content::Ports(a), ContentRef::Ports(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl ContentRef<'_> {
+    fn to_owned(self) -> Content {
+        match self {
+            ContentRef::Addrs(a) => Content::Addrs(a.clone()),
+            ContentRef::Ports(p) => Content::Ports(p.clone()),
+        }
+    }
+
+    /// The alias type, its entries joined by one space, and their number.
+    /// Addresses: CIDRs, or bare addresses when every entry is one host;
+    /// ports: `N` or `A:B`.
+    fn text(self) -> (&'static str, String, usize) {
+        let mut sep = "";
+        match self {
+            ContentRef::Addrs(set) => {
+                let (v4, v6) = (set.v4.to_prefixes(), set.v6_cidrs());
+                let hosts =
+                    v4.iter().all(|n| n.1 == 32) && v6.iter().all(|n| n.prefix_len() == 128);
+                // `255.255.255.255/32 `, or more for IPv6 (then it grows).
+                let mut text = String::with_capacity(19 * v4.len() + 44 * v6.len());
+                for &(addr, len) in &v4 {
+                    text.push_str(sep);
+                    push_ipv4(&mut text, addr);
+                    if !hosts {
+                        text.push('/');
+                        push_decimal(&mut text, u32::from(len));
+                    }
+                    sep = " ";
+                }
+                for net in &v6 {
+                    let _ = if hosts {
+                        write!(text, "{sep}{}", net.addr())
+                    } else {
+                        write!(text, "{sep}{net}")
+                    };
+                    sep = " ";
+                }
+                let kind = if hosts { "host" } else { "network" };
+                (kind, text, v4.len() + v6.len())
+            }
+            ContentRef::Ports(ports) => {
+                let mut text = String::with_capacity(12 * ports.ranges().len());
+                for (lo, hi) in ports.ranges() {
+                    let _ = if lo == hi {
+                        write!(text, "{sep}{lo}")
+                    } else {
+                        write!(text, "{sep}{lo}:{hi}")
+                    };
+                    sep = " ";
+                }
+                ("port", text, ports.ranges().len())
+            }
+        }
+    }
+
+    fn len(self) -> usize {
+        match self {
+            ContentRef::Addrs(set) => set.v4.to_prefixes().len() + set.v6.to_prefixes().len(),
+            ContentRef::Ports(ports) => ports.ranges().len(),
+        }
+    }
 }
 
 impl<'a> Builder<'a> {
+    fn new(ir: &'a Ir) -> Self {
+        Builder {
+            ir,
+            errors: Vec::new(),
+            aliases: Vec::new(),
+            names: HashMap::new(),
+            trackers: HashMap::default(),
+            name_buf: String::new(),
+        }
+    }
+
     /// Interfaces in the order their first zone is declared.
     fn interfaces(&mut self) -> Vec<Iface<'a>> {
         let mut out: Vec<Iface<'a>> = Vec::new();
@@ -319,13 +708,13 @@ impl<'a> Builder<'a> {
                 );
                 continue;
             }
-            match out.iter_mut().find(|i| &i.key == key) {
+            match out.iter_mut().find(|i| i.key == key.as_str()) {
                 Some(iface) => {
                     iface.zones.push(&zone.name);
                     iface.addrs = iface.addrs.union(&zone.addrs);
                 }
                 None => out.push(Iface {
-                    key: key.clone(),
+                    key: key.as_str(),
                     zones: vec![&zone.name],
                     addrs: zone.addrs.clone(),
                 }),
@@ -511,10 +900,12 @@ impl<'a> Builder<'a> {
     fn rule(
         &mut self,
         rule: &Rule,
-        iface: &Iface<'_>,
+        text: u32,
+        (i, iface): (u32, &Iface<'_>),
         part: &AddrSet,
         clause: &Clause,
-    ) -> Option<PfRule> {
+        (sources, destinations, port): (&mut AddrCache, &mut AddrCache, &mut Option<PortField>),
+    ) -> Option<Planned> {
         let has = |a: &AddrSet, f: Family| match f {
             Family::V4 => !a.v4.is_empty(),
             Family::V6 => !a.v6.is_empty(),
@@ -528,69 +919,86 @@ impl<'a> Builder<'a> {
             // Never widen an empty family: the rule matches nothing here.
             (false, false) => return None,
         };
-        let source = self.address(
-            part,
-            (v4, v6),
-            rule.src.single_object(),
-            &format!("{}_S_{}", rule.name, iface.key),
-            || format!("source of {} on {}", rule.name, iface.key),
-            rule.span,
-            Some(iface),
-        );
-        let destination = self.address(
-            &rule.dst.addrs,
-            (v4, v6),
-            rule.dst.single_object(),
-            &format!("{}_D", rule.name),
-            || format!("destination of {}", rule.name),
-            rule.span,
-            None,
-        );
-        let (protocol, icmptype, destination_port) = match clause {
-            Clause::Any => (None, None, None),
+        let source = self.cached(sources.slot((v4, v6)), |b| {
+            b.address(
+                part,
+                (v4, v6),
+                rule.src.single_object(),
+                || format!("{}_S_{}", rule.name, iface.key),
+                || format!("source of {} on {}", rule.name, iface.key),
+                rule.span,
+                Some(iface),
+            )
+        });
+        let destination = self.cached(destinations.slot((v4, v6)), |b| {
+            b.address(
+                &rule.dst.addrs,
+                (v4, v6),
+                rule.dst.single_object(),
+                || format!("{}_D", rule.name),
+                || format!("destination of {}", rule.name),
+                rule.span,
+                None,
+            )
+        });
+        let (protocol, icmptype, port) = match clause {
+            Clause::Any => (None, None, PortField::Every),
             Clause::Ports { protocol, ports } => {
-                let port = self.port_field(rule, protocol, ports);
+                let port = self.cached(port, |b| b.port_field(rule, protocol, ports));
                 (Some(*protocol), None, port)
             }
-            Clause::Icmp { types, .. } => (Some("icmp"), types.clone(), None),
-            Clause::Protocol(p) => (Some(*p), None, None),
+            Clause::Icmp { types, .. } => (Some("icmp"), types.clone(), PortField::Every),
+            Clause::Protocol(p) => (Some(*p), None, PortField::Every),
         };
-        let tracker = self.tracker(&format!("{}|{}|{}", rule.name, iface.key, clause.tag()));
-        Some(PfRule {
+        let tracker = self.tracker(format!("{}|{}|{}", rule.name, iface.key, clause.tag()));
+        Some(Planned {
             tracker,
             kind: rule_type(rule.action),
-            interface: iface.key.clone(),
+            iface: i,
             ipprotocol,
             protocol,
             icmptype,
             source,
             destination,
-            destination_port,
-            descr: rule_descr(&rule.name, rule.description.as_deref()),
+            port,
+            text,
             log: rule.log,
-            ir_rule: Some(rule.name.clone()),
         })
     }
 
+    /// The answer in `slot`, or `resolve`d and kept there when that raised
+    /// no error (so a kept answer is exactly what resolving again gives).
+    fn cached<T: Clone>(
+        &mut self,
+        slot: &mut Option<T>,
+        resolve: impl FnOnce(&mut Self) -> T,
+    ) -> T {
+        if let Some(answer) = slot {
+            return answer.clone();
+        }
+        let errors = self.errors.len();
+        let answer = resolve(self);
+        if self.errors.len() == errors {
+            *slot = Some(answer.clone());
+        }
+        answer
+    }
+
     /// The closing rule of an interface: the IR's default, for everything.
-    fn block_all(&mut self, iface: &Iface<'_>) -> PfRule {
-        let tracker = self.tracker(&format!("default|{}", iface.key));
-        PfRule {
+    fn block_all(&mut self, (i, iface): (u32, &Iface<'_>), text: u32) -> Planned {
+        let tracker = self.tracker(format!("default|{}", iface.key));
+        Planned {
             tracker,
             kind: rule_type(self.ir.default_action),
-            interface: iface.key.clone(),
+            iface: i,
             ipprotocol: "inet46",
             protocol: None,
             icmptype: None,
-            source: Addr::any(),
-            destination: Addr::any(),
-            destination_port: None,
-            descr: rule_descr(
-                "default",
-                Some(&format!("deny the rest of {}", iface.zones.join(", "))),
-            ),
+            source: Side::Any,
+            destination: Side::Any,
+            port: PortField::Every,
+            text,
             log: self.ir.default_log,
-            ir_rule: None,
         }
     }
 
@@ -604,188 +1012,180 @@ impl<'a> Builder<'a> {
         set: &AddrSet,
         (v4, v6): (bool, bool),
         object: Option<&str>,
-        derived: &str,
+        derived: impl FnOnce() -> String,
         derived_descr: impl FnOnce() -> String,
         span: Span,
         iface: Option<&Iface<'_>>,
-    ) -> Addr {
+    ) -> Side {
         if (!v4 || set.v4.is_full()) && (!v6 || set.v6.is_full()) {
-            return Addr::any();
+            return Side::Any;
         }
-        if let Some(o) = object.and_then(|n| self.ir.objects.get(n))
+        let content = ContentRef::Addrs(set);
+        let ir = self.ir;
+        if let Some(o) = object.and_then(|n| ir.objects.get(n))
             && o.addrs == *set
         {
-            let descr = o
-                .description
-                .clone()
-                .unwrap_or_else(|| format!("{} {}", object_kind(o.kind), o.name));
-            return Addr::alias(self.address_alias(OBJECT_PREFIX, &o.name, set, &descr, span));
+            let descr = || {
+                o.description
+                    .clone()
+                    .unwrap_or_else(|| format!("{} {}", object_kind(o.kind), o.name))
+            };
+            let key = Cow::Borrowed(o.name.as_str());
+            return Side::Alias(self.register(OBJECT_PREFIX, key, content, descr, span));
         }
-        let zones = iface.map_or_else(
-            || self.ir.zones.iter().collect::<Vec<_>>(),
-            |i| {
-                self.ir
-                    .zones
-                    .iter()
-                    .filter(|z| i.zones.contains(&z.name.as_str()))
-                    .collect()
-            },
-        );
-        if let Some(z) = zones.into_iter().find(|z| z.addrs == *set) {
-            let descr = z
-                .description
-                .clone()
-                .unwrap_or_else(|| format!("zone {}", z.name));
-            return Addr::alias(self.address_alias(OBJECT_PREFIX, &z.name, set, &descr, span));
+        let on_iface =
+            |z: &&crate::ir::Zone| iface.is_none_or(|i| i.zones.contains(&z.name.as_str()));
+        if let Some(z) = ir.zones.iter().filter(on_iface).find(|z| z.addrs == *set) {
+            let descr = || {
+                z.description
+                    .clone()
+                    .unwrap_or_else(|| format!("zone {}", z.name))
+            };
+            let key = Cow::Borrowed(z.name.as_str());
+            return Side::Alias(self.register(OBJECT_PREFIX, key, content, descr, span));
         }
         // A single object cut to one interface's zones: named after both, so
         // every rule from that object on that interface shares the alias.
         if let (Some(o), Some(i)) = (object, iface) {
-            let descr = format!("{o} arriving on {}", i.key);
-            let key = format!("{o}_{}", i.key);
-            return Addr::alias(self.address_alias(PART_PREFIX, &key, set, &descr, span));
+            let descr = || format!("{o} arriving on {}", i.key);
+            let key = Cow::Owned(format!("{o}_{}", i.key));
+            return Side::Alias(self.register(PART_PREFIX, key, content, descr, span));
         }
-        let descr = derived_descr();
-        Addr::alias(self.address_alias(DERIVED_PREFIX, derived, set, &descr, span))
-    }
-
-    fn address_alias(
-        &mut self,
-        prefix: &str,
-        key: &str,
-        set: &AddrSet,
-        descr: &str,
-        span: Span,
-    ) -> String {
-        let mut entries: Vec<String> = Vec::new();
-        let mut hosts = true;
-        for net in set.v4_cidrs() {
-            hosts &= net.prefix_len() == 32;
-            entries.push(net.to_string());
-        }
-        for net in set.v6_cidrs() {
-            hosts &= net.prefix_len() == 128;
-            entries.push(net.to_string());
-        }
-        let (kind, entries) = if hosts {
-            let bare = entries
-                .iter()
-                .map(|e| e.split('/').next().unwrap_or(e).to_string())
-                .collect();
-            ("host", bare)
-        } else {
-            ("network", entries)
-        };
-        self.register(prefix, key, kind, entries, descr, span)
+        let key = Cow::Owned(derived());
+        Side::Alias(self.register(DERIVED_PREFIX, key, content, derived_descr, span))
     }
 
     /// The destination-port field: a literal when pfSense reads it exactly,
     /// else a port alias (`A:B` entries).
-    fn port_field(&mut self, rule: &Rule, protocol: &str, ports: &PortSet) -> Option<String> {
+    fn port_field(&mut self, rule: &Rule, protocol: &str, ports: &PortSet) -> PortField {
         if ports.is_full() {
-            return None;
+            return PortField::Every;
         }
         if let [(lo, hi)] = ports.ranges() {
             // filter.inc reads `1-M` as `port <= M` and `1-65535` as no
             // port at all: both would also match port 0. Single ports and
             // ranges starting above 1 are exact.
             if lo == hi {
-                return Some(lo.to_string());
+                return PortField::Port(*lo);
             }
             if *lo >= 2 {
-                return Some(format!("{lo}-{hi}"));
+                return PortField::Range(*lo, *hi);
             }
         }
-        let entries = ports
-            .ranges()
-            .iter()
-            .map(|(lo, hi)| {
-                if lo == hi {
-                    lo.to_string()
-                } else {
-                    format!("{lo}:{hi}")
-                }
-            })
-            .collect();
         let tag = protocol.replace('/', "");
-        let descr = format!("{protocol} ports of {}", rule.name);
-        Some(self.register(
+        PortField::Alias(self.register(
             PORT_PREFIX,
-            &format!("{}_{tag}", rule.name),
-            "port",
-            entries,
-            &descr,
+            Cow::Owned(format!("{}_{tag}", rule.name)),
+            ContentRef::Ports(ports),
+            || format!("{protocol} ports of {}", rule.name),
             rule.span,
         ))
     }
 
-    /// Adds an alias (or finds the one already added for the same key).
+    /// Adds an alias (or finds the one already added for the same key) and
+    /// returns its index. The text of an alias is written once, when it is
+    /// added.
     fn register(
         &mut self,
-        prefix: &str,
-        key: &str,
-        kind: &'static str,
-        entries: Vec<String>,
-        descr: &str,
+        prefix: &'static str,
+        key: Cow<'a, str>,
+        content: ContentRef<'_>,
+        descr: impl FnOnce() -> String,
         span: Span,
-    ) -> String {
-        let name = alias_name(prefix, key);
-        let origin = format!("{prefix}{key}");
-        let address = entries.join(" ");
-        if entries.len() > MAX_ALIAS_ENTRIES {
+    ) -> u32 {
+        let mut name = std::mem::take(&mut self.name_buf);
+        alias_name_into(&mut name, prefix, &key);
+        let found = self.names.get(name.as_str()).copied();
+        let Some(i) = found else {
+            let i = index(self.aliases.len());
+            let (kind, address, entries) = content.text();
+            self.check_size(&name, entries, span);
+            self.names.insert(name.clone(), i);
+            let alias = Alias {
+                name: name.clone(),
+                kind,
+                address,
+                descr: sanitize(descr(), 200),
+            };
+            self.aliases.push(Registered {
+                prefix,
+                key,
+                content: content.to_owned(),
+                entries,
+                alias,
+            });
+            self.name_buf = name;
+            return i;
+        };
+        self.name_buf = name;
+        let existing = &self.aliases[i as usize];
+        // (The prefixes differ in their third character, so this is the
+        // same as comparing prefix and key as one string.)
+        let same_key = existing.prefix == prefix && existing.key == key;
+        let (same_content, entries) = (existing.content.is(content), existing.entries);
+        let name = existing.alias.name.clone();
+        if same_key && same_content {
+            self.check_size(&name, entries, span);
+            return i;
+        }
+        let origin = format!("{}{}", existing.prefix, existing.key);
+        let first = origin.trim_start_matches(prefix);
+        self.check_size(&name, content.len(), span);
+        let error = if same_key {
+            // Same policy name, different content: cannot happen for
+            // objects and zones (one set each); guard anyway.
+            Diagnostic::error(
+                "pfsense-alias-collision",
+                format!("alias `{name}` is needed with two different contents"),
+            )
+            .at(span, "here")
+        } else {
+            Diagnostic::error(
+                "pfsense-alias-collision",
+                format!("`{first}` and `{key}` both map to the pfSense alias name `{name}`"),
+            )
+            .at(span, "referenced here")
+            .help("alias names are upper-cased with `_` for other characters and cut to 31 characters; rename one of them")
+        };
+        self.errors.push(error);
+        i
+    }
+
+    /// The aliases sorted by name, and for each index `register` returned
+    /// its position in that order.
+    fn sorted_aliases(&mut self) -> (Vec<Alias>, Vec<u32>) {
+        let registered = std::mem::take(&mut self.aliases);
+        let mut order: Vec<usize> = (0..registered.len()).collect();
+        // Names are unique. Stable sort: it is fast on the long runs of
+        // names that were added in order.
+        order.sort_by(|&a, &b| registered[a].alias.name.cmp(&registered[b].alias.name));
+        let mut rank = vec![0; registered.len()];
+        for (position, &i) in order.iter().enumerate() {
+            rank[i] = index(position);
+        }
+        let mut aliases: Vec<Option<Alias>> =
+            registered.into_iter().map(|r| Some(r.alias)).collect();
+        let sorted = order
+            .iter()
+            .map(|&i| aliases[i].take().expect("each alias once"))
+            .collect();
+        (sorted, rank)
+    }
+
+    /// pfSense refuses an alias with too many entries (checked at every
+    /// reference, so each one is pointed at).
+    fn check_size(&mut self, name: &str, entries: usize, span: Span) {
+        if entries > MAX_ALIAS_ENTRIES {
             self.errors.push(
                 Diagnostic::error(
                     "pfsense-alias-size",
                     format!(
-                        "alias `{name}` would hold {} entries; pfSense accepts at most {MAX_ALIAS_ENTRIES}",
-                        entries.len()
+                        "alias `{name}` would hold {entries} entries; pfSense accepts at most {MAX_ALIAS_ENTRIES}"
                     ),
                 )
                 .at(span, "referenced here"),
             );
         }
-        match self.aliases.get(&name) {
-            Some((o, existing)) if *o == origin => {
-                if existing.address != address || existing.kind != kind {
-                    // Same policy name, different content: cannot happen for
-                    // objects and zones (one set each); guard anyway.
-                    self.errors.push(
-                        Diagnostic::error(
-                            "pfsense-alias-collision",
-                            format!("alias `{name}` is needed with two different contents"),
-                        )
-                        .at(span, "here"),
-                    );
-                }
-            }
-            Some((o, _)) => self.errors.push(
-                Diagnostic::error(
-                    "pfsense-alias-collision",
-                    format!(
-                        "`{}` and `{}` both map to the pfSense alias name `{name}`",
-                        o.trim_start_matches(prefix),
-                        key
-                    ),
-                )
-                .at(span, "referenced here")
-                .help("alias names are upper-cased with `_` for other characters and cut to 31 characters; rename one of them"),
-            ),
-            None => {
-                self.aliases.insert(
-                    name.clone(),
-                    (
-                        origin,
-                        Alias {
-                            name: name.clone(),
-                            kind,
-                            address,
-                            descr: sanitize(descr, 200),
-                        },
-                    ),
-                );
-            }
-        }
-        name
     }
 
     /// The tracker of `key`: [`tracker_for`] of the key, or, if another key
@@ -794,15 +1194,66 @@ impl<'a> Builder<'a> {
     /// an earlier key took it. (The synthetic 10,000-rule policy has about
     /// 29,000 keys: a one-in-five chance of a collision; 100,000 rules
     /// expect about twenty. Refusing them made large policies unbuildable.)
-    fn tracker(&mut self, key: &str) -> u32 {
-        let mut t = tracker_for(key);
+    fn tracker(&mut self, key: String) -> u32 {
+        let mut t = tracker_for(&key);
         let mut probe = 0u32;
-        while self.trackers.get(&t).is_some_and(|other| other != key) {
+        while self.trackers.get(&t).is_some_and(|other| *other != key) {
             probe += 1;
             t = tracker_for(&format!("{key}#{probe}"));
         }
-        self.trackers.insert(t, key.to_string());
+        self.trackers.insert(t, key);
         t
+    }
+}
+
+/// `a.b.c.d` (what `Ipv4Addr` prints), without the formatting machinery.
+fn push_ipv4(out: &mut String, addr: u32) {
+    for (i, byte) in addr.to_be_bytes().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        push_decimal(out, u32::from(byte));
+    }
+}
+
+/// `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[start..] {
+        out.push(char::from(d));
+    }
+}
+
+/// Trackers are FNV hashes already, spread evenly: they serve as their own
+/// hash (SipHash of 30,000 of them was measurable).
+#[derive(Default)]
+struct TrackerHasher(u64);
+
+impl Hasher for TrackerHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u32` keys are hashed; any other input still hashes.
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+
+    fn finish(&self) -> u64 {
+        // hashbrown takes the top bits for its tag and the low bits for the
+        // bucket: spread the 32 bits over both.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 }
 
@@ -856,7 +1307,15 @@ pub fn tracker_for(key: &str) -> u32 {
 /// anything outside `[A-Za-z0-9]`; names over 31 characters are cut and get
 /// a hash of the full name so different long names stay different.
 pub fn alias_name(prefix: &str, key: &str) -> String {
-    let mut name = String::from(prefix);
+    let mut name = String::new();
+    alias_name_into(&mut name, prefix, key);
+    name
+}
+
+/// [`alias_name`], written into `name` (cleared first).
+fn alias_name_into(name: &mut String, prefix: &str, key: &str) {
+    name.clear();
+    name.push_str(prefix);
     for c in key.chars() {
         name.push(if c.is_ascii_alphanumeric() {
             c.to_ascii_uppercase()
@@ -865,22 +1324,21 @@ pub fn alias_name(prefix: &str, key: &str) -> String {
         });
     }
     if name.len() <= MAX_ALIAS_NAME {
-        return name;
+        return;
     }
     let hash = fnv1a(&format!("{prefix}{key}")) & 0xFF_FFFF;
-    let mut out = name[..MAX_ALIAS_NAME - 7].to_string();
-    let _ = write!(out, "_{hash:06X}");
-    out
+    name.truncate(MAX_ALIAS_NAME - 7);
+    let _ = write!(name, "_{hash:06X}");
 }
 
 /// A rule description for pfSense: the rule name, then its description;
 /// no `"` (pf strips it from labels) and no `\`, control characters as
 /// spaces, cut to [`MAX_RULE_DESCR`] bytes.
 ///
-/// XML escaping is the template's, and it is all the text needs: pfSense's
-/// reader (xmlparse.inc) runs `html_entity_decode` on each text chunk the
-/// XML parser hands it, but expat hands over every entity reference as a
-/// chunk of its own (`&amp;lt;` arrives as `&` then `lt;`), so that second
+/// XML escaping (done by the renderer, `write_rule`) is all the text needs:
+/// pfSense's reader (xmlparse.inc) runs `html_entity_decode` on each text
+/// chunk the XML parser hands it, but expat hands over every entity
+/// reference as a chunk of its own (`&amp;lt;` arrives as `&` then `lt;`), so that second
 /// decoding never sees a whole entity and the text arrives as written.
 /// `tests/support/pfsense_xmlparse.php` checks this with PHP's own parser.
 pub fn rule_descr(name: &str, description: Option<&str>) -> String {
@@ -888,20 +1346,30 @@ pub fn rule_descr(name: &str, description: Option<&str>) -> String {
         Some(d) if !d.is_empty() => format!("{name}: {d}"),
         _ => name.to_string(),
     };
-    sanitize(&text, MAX_RULE_DESCR)
+    sanitize(text, MAX_RULE_DESCR)
 }
 
-fn sanitize(text: &str, max: usize) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect();
-    let clean = clean.trim().to_string();
+fn sanitize(text: String, max: usize) -> String {
+    let replaced = |c: char| matches!(c, '"' | '\\') || c.is_control();
+    // Most text needs no change: keep it (and its allocation) then.
+    let clean = if text.contains(replaced) {
+        text.chars()
+            .map(|c| match c {
+                '"' => '\'',
+                '\\' => '/',
+                c if c.is_control() => ' ',
+                c => c,
+            })
+            .collect()
+    } else {
+        text
+    };
+    let trimmed = clean.trim();
+    let clean = if trimmed.len() == clean.len() {
+        clean
+    } else {
+        trimmed.to_string()
+    };
     if clean.len() <= max {
         return clean;
     }
@@ -1000,6 +1468,8 @@ pub fn icmp_type_number(name: &str, family: Family) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -1039,18 +1509,13 @@ mod tests {
             default_action: Action::Deny,
             default_log: true,
         };
-        let mut b = Builder {
-            ir: &ir,
-            errors: Vec::new(),
-            aliases: BTreeMap::new(),
-            trackers: BTreeMap::new(),
-        };
-        let t = b.tracker("one");
+        let mut b = Builder::new(&ir);
+        let t = b.tracker("one".into());
         assert_eq!(t, tracker_for("one"));
-        assert_eq!(b.tracker("one"), t, "the same key keeps its tracker");
+        assert_eq!(b.tracker("one".into()), t, "the same key keeps its tracker");
         // Pretend another key already took this number.
         b.trackers.insert(t, "other".into());
-        let again = b.tracker("one");
+        let again = b.tracker("one".into());
         assert_eq!(again, tracker_for("one#1"));
         assert!(b.errors.is_empty());
     }
@@ -1068,20 +1533,33 @@ mod tests {
             default_action: Action::Deny,
             default_log: true,
         };
-        let mut b = Builder {
-            ir: &ir,
-            errors: Vec::new(),
-            aliases: BTreeMap::new(),
-            trackers: BTreeMap::new(),
-        };
+        let mut b = Builder::new(&ir);
         let set = AddrSet::from_net("10.0.0.0/8".parse().unwrap());
-        let a = b.address_alias(OBJECT_PREFIX, "a-b", &set, "x", Span::default());
-        let c = b.address_alias(OBJECT_PREFIX, "a.b", &set, "x", Span::default());
+        let a = b.register(
+            OBJECT_PREFIX,
+            "a-b".into(),
+            ContentRef::Addrs(&set),
+            || "x".into(),
+            Span::default(),
+        );
+        let c = b.register(
+            OBJECT_PREFIX,
+            "a.b".into(),
+            ContentRef::Addrs(&set),
+            || "x".into(),
+            Span::default(),
+        );
         assert_eq!(a, c);
         assert_eq!(b.errors.len(), 1);
         assert_eq!(b.errors[0].code, "pfsense-alias-collision");
         // The same key again is reuse, not a collision.
-        b.address_alias(OBJECT_PREFIX, "a-b", &set, "x", Span::default());
+        b.register(
+            OBJECT_PREFIX,
+            "a-b".into(),
+            ContentRef::Addrs(&set),
+            || "x".into(),
+            Span::default(),
+        );
         assert_eq!(b.errors.len(), 1);
     }
 
