@@ -11,9 +11,12 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use jiff::civil::Date;
-use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+use kdl::KdlDocument;
 
+mod doc;
 mod fastkdl;
+
+use doc::{Doc, Entry, Node, Value};
 
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::catalogue;
@@ -340,7 +343,10 @@ impl Loader<'_> {
         }
         // The fast path reads the common subset; kdl reads (and reports
         // errors in) everything else.
-        let parsed = fastkdl::parse(&text).map_or_else(|| KdlDocument::parse_v2(&text), Ok);
+        let parsed = match fastkdl::parse(&text) {
+            Some(doc) => Ok(doc),
+            None => KdlDocument::parse_v2(&text).map(|doc| Doc::from_kdl(&doc)),
+        };
         let doc = match parsed {
             Ok(doc) => doc,
             Err(err) => {
@@ -402,7 +408,7 @@ impl Loader<'_> {
         }
     }
 
-    fn include(&mut self, file: FileId, node: &KdlNode) {
+    fn include(&mut self, file: FileId, node: &Node<'_>) {
         let mut cx = Cx {
             file,
             diags: self.diags,
@@ -600,7 +606,7 @@ impl Cx<'_> {
         self.diags.push(d);
     }
 
-    fn unknown_node(&mut self, node: &KdlNode, name: &str, inside: &str, allowed: &[&str]) {
+    fn unknown_node(&mut self, node: &Node<'_>, name: &str, inside: &str, allowed: &[&str]) {
         let mut help = did_you_mean(name, allowed.iter().copied())
             .map(|s| format!("{s} "))
             .unwrap_or_default();
@@ -611,11 +617,11 @@ impl Cx<'_> {
         self.error(d);
     }
 
-    fn args<'n>(&self, node: &'n KdlNode) -> impl Iterator<Item = &'n KdlEntry> {
+    fn args<'n, 'a>(&self, node: &'n Node<'a>) -> impl Iterator<Item = &'n Entry<'a>> {
         node.entries().iter().filter(|e| e.name().is_none())
     }
 
-    fn no_props(&mut self, node: &KdlNode) {
+    fn no_props(&mut self, node: &Node<'_>) {
         for e in node.entries().iter().filter(|e| e.name().is_some()) {
             let name = e.name().map(|n| n.value()).unwrap_or_default();
             let d = Diagnostic::error(
@@ -631,7 +637,7 @@ impl Cx<'_> {
         }
     }
 
-    fn no_children(&mut self, node: &KdlNode) {
+    fn no_children(&mut self, node: &Node<'_>) {
         if let Some(children) = node.children() {
             let d = Diagnostic::error(
                 "unexpected-block",
@@ -642,7 +648,7 @@ impl Cx<'_> {
         }
     }
 
-    fn no_args(&mut self, node: &KdlNode) {
+    fn no_args(&mut self, node: &Node<'_>) {
         for e in self.args(node).collect::<Vec<_>>() {
             let d = Diagnostic::error(
                 "unexpected-argument",
@@ -654,15 +660,15 @@ impl Cx<'_> {
     }
 
     /// A leaf node with only arguments.
-    fn leaf(&mut self, node: &KdlNode) {
+    fn leaf(&mut self, node: &Node<'_>) {
         self.no_props(node);
         self.no_children(node);
     }
 
-    fn expect_string(&mut self, node: &KdlNode, e: &KdlEntry) -> Option<Spanned<String>> {
+    fn expect_string(&mut self, node: &Node<'_>, e: &Entry<'_>) -> Option<Spanned<String>> {
         match e.value() {
-            KdlValue::String(s) => Some(Spanned {
-                value: s.clone(),
+            Value::String(s) => Some(Spanned {
+                value: s.to_string(),
                 span: self.span(e.span()),
             }),
             other => {
@@ -683,8 +689,8 @@ impl Cx<'_> {
     }
 
     /// Exactly one string argument.
-    fn single_string(&mut self, node: &KdlNode) -> Option<Spanned<String>> {
-        let args: Vec<&KdlEntry> = self.args(node).collect();
+    fn single_string(&mut self, node: &Node<'_>) -> Option<Spanned<String>> {
+        let args: Vec<&Entry<'_>> = self.args(node).collect();
         match args.as_slice() {
             [one] => self.expect_string(node, one),
             [] => {
@@ -711,8 +717,8 @@ impl Cx<'_> {
     }
 
     /// One or more string arguments.
-    fn strings(&mut self, node: &KdlNode) -> Vec<Spanned<String>> {
-        let args: Vec<&KdlEntry> = self.args(node).collect();
+    fn strings(&mut self, node: &Node<'_>) -> Vec<Spanned<String>> {
+        let args: Vec<&Entry<'_>> = self.args(node).collect();
         if args.is_empty() {
             let d = Diagnostic::error(
                 "missing-argument",
@@ -726,11 +732,11 @@ impl Cx<'_> {
             .collect()
     }
 
-    fn single_bool(&mut self, node: &KdlNode) -> Option<bool> {
-        let args: Vec<&KdlEntry> = self.args(node).collect();
+    fn single_bool(&mut self, node: &Node<'_>) -> Option<bool> {
+        let args: Vec<&Entry<'_>> = self.args(node).collect();
         match args.as_slice() {
             [e] => match e.value() {
-                KdlValue::Bool(b) => Some(*b),
+                Value::Bool(b) => Some(*b),
                 other => {
                     let d = Diagnostic::error(
                         "wrong-type",
@@ -762,7 +768,7 @@ impl Cx<'_> {
     }
 
     /// The object name of a declaration node (`zone "icu"`), validated.
-    fn decl_name(&mut self, node: &KdlNode) -> Option<Name> {
+    fn decl_name(&mut self, node: &Node<'_>) -> Option<Name> {
         let name = self.single_string(node)?;
         self.check_name(&name).then_some(name)
     }
@@ -785,7 +791,7 @@ impl Cx<'_> {
     /// Free text (descriptions, owners): any characters except control
     /// characters other than tab; each renderer escapes or replaces what its
     /// format cannot carry.
-    fn text(&mut self, node: &KdlNode) -> Option<String> {
+    fn text(&mut self, node: &Node<'_>) -> Option<String> {
         self.leaf(node);
         let s = self.single_string(node)?;
         if s.value.chars().any(|c| c.is_control() && c != '\t') {
@@ -813,7 +819,7 @@ impl Cx<'_> {
         Some(s.value)
     }
 
-    fn duplicate_child(&mut self, node: &KdlNode, first: Span) {
+    fn duplicate_child(&mut self, node: &Node<'_>, first: Span) {
         let d = Diagnostic::error(
             "duplicate-field",
             format!("`{}` is given twice", node.name().value()),
@@ -844,13 +850,13 @@ fn name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-fn describe(v: &KdlValue) -> String {
+fn describe(v: &Value<'_>) -> String {
     match v {
-        KdlValue::String(s) => format!("the string \"{}\"", s.escape_debug()),
-        KdlValue::Integer(i) => format!("the number {i}"),
-        KdlValue::Float(f) => format!("the number {f}"),
-        KdlValue::Bool(b) => format!("#{b}"),
-        KdlValue::Null => "#null".to_string(),
+        Value::String(s) => format!("the string \"{}\"", s.escape_debug()),
+        Value::Integer(i) => format!("the number {i}"),
+        Value::Float(f) => format!("the number {f}"),
+        Value::Bool(b) => format!("#{b}"),
+        Value::Null => "#null".to_string(),
     }
 }
 
@@ -860,7 +866,7 @@ struct Seen(Vec<(String, Span)>);
 
 impl Seen {
     /// Records `node`; reports and returns false if it was already given.
-    fn first(&mut self, cx: &mut Cx<'_>, node: &KdlNode) -> bool {
+    fn first(&mut self, cx: &mut Cx<'_>, node: &Node<'_>) -> bool {
         let name = node.name().value().to_string();
         if let Some((_, first)) = self.0.iter().find(|(n, _)| *n == name) {
             let first = *first;
@@ -872,18 +878,18 @@ impl Seen {
     }
 }
 
-fn children(node: &KdlNode) -> &[KdlNode] {
+fn children<'n, 'a>(node: &'n Node<'a>) -> &'n [Node<'a>] {
     node.children().map(|d| d.nodes()).unwrap_or(&[])
 }
 
 /// Whether the block has a child `field` at all. "Missing field" errors
 /// check this, so a field that is present but invalid is reported once (as
 /// invalid), not twice.
-fn has_child(node: &KdlNode, field: &str) -> bool {
+fn has_child(node: &Node<'_>, field: &str) -> bool {
     children(node).iter().any(|c| c.name().value() == field)
 }
 
-fn decode_policy(cx: &mut Cx<'_>, node: &KdlNode, tree: &mut SyntaxTree) {
+fn decode_policy(cx: &mut Cx<'_>, node: &Node<'_>, tree: &mut SyntaxTree) {
     cx.no_props(node);
     if let Some(existing) = &tree.name {
         let d = Diagnostic::error("duplicate-field", "`policy` is given twice")
@@ -926,7 +932,7 @@ fn decode_policy(cx: &mut Cx<'_>, node: &KdlNode, tree: &mut SyntaxTree) {
 
 const ZONE_FIELDS: &[&str] = &["description", "prefix", "residual", "interface", "vendor"];
 
-fn decode_zone(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ZoneDecl> {
+fn decode_zone(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<ZoneDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node);
     let mut zone = ZoneDecl {
@@ -1121,7 +1127,7 @@ fn addr_literal(cx: &mut Cx<'_>, s: &Spanned<String>) -> Option<Spanned<AddrLite
 
 const CLASS_FIELDS: &[&str] = &["zone", "description", "address", "affected-by", "clinical"];
 
-fn decode_class(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ClassDecl> {
+fn decode_class(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<ClassDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node);
     let mut class = ClassDecl {
@@ -1191,7 +1197,7 @@ fn decode_class(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ClassDecl> {
     Some(class)
 }
 
-fn decode_group(cx: &mut Cx<'_>, node: &KdlNode) -> Option<GroupDecl> {
+fn decode_group(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<GroupDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut group = GroupDecl {
@@ -1248,7 +1254,7 @@ const SERVICE_FIELDS: &[&str] = &[
     "protocol",
 ];
 
-fn decode_service(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ServiceDecl> {
+fn decode_service(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<ServiceDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut svc = ServiceDecl {
@@ -1303,8 +1309,8 @@ fn decode_service(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ServiceDecl> {
 }
 
 /// `tcp 443 "8000-8080"`; no arguments means every port.
-fn decode_ports(cx: &mut Cx<'_>, node: &KdlNode) -> PortSet {
-    let args: Vec<&KdlEntry> = cx.args(node).collect();
+fn decode_ports(cx: &mut Cx<'_>, node: &Node<'_>) -> PortSet {
+    let args: Vec<&Entry<'_>> = cx.args(node).collect();
     if args.is_empty() {
         return PortSet::full();
     }
@@ -1312,11 +1318,11 @@ fn decode_ports(cx: &mut Cx<'_>, node: &KdlNode) -> PortSet {
     for e in args {
         let span = cx.span(e.span());
         match e.value() {
-            KdlValue::Integer(n) => match port_number(*n) {
+            Value::Integer(n) => match port_number(*n) {
                 Some(p) => ranges.push((p, p)),
                 None => cx.error(port_range_error(span, &n.to_string())),
             },
-            KdlValue::String(s) => match s.split_once('-') {
+            Value::String(s) => match s.split_once('-') {
                 Some((lo, hi)) => {
                     let (Ok(lo), Ok(hi)) = (lo.trim().parse::<i128>(), hi.trim().parse::<i128>())
                     else {
@@ -1376,14 +1382,14 @@ fn port_range_error(span: Span, text: &str) -> Diagnostic {
 
 /// `icmp "echo-request"` (both families), `icmpv4 8`, `icmpv6 "packet-too-big"`;
 /// no arguments means every type of that family (or both).
-fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
+fn decode_icmp(cx: &mut Cx<'_>, node: &Node<'_>) -> (ByteSet, ByteSet) {
     let kw = node.name().value();
     let (want4, want6) = match kw {
         "icmp" => (true, true),
         "icmpv4" => (true, false),
         _ => (false, true),
     };
-    let args: Vec<&KdlEntry> = cx.args(node).collect();
+    let args: Vec<&Entry<'_>> = cx.args(node).collect();
     let full = |on: bool| {
         if on {
             ByteSet::full()
@@ -1398,7 +1404,7 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
     for e in args {
         let span = cx.span(e.span());
         match e.value() {
-            KdlValue::Integer(n) if kw == "icmp" => {
+            Value::Integer(n) if kw == "icmp" => {
                 let d = Diagnostic::error(
                     "ambiguous-icmp-type",
                     format!("ICMP type {n} means different messages in IPv4 and IPv6"),
@@ -1409,7 +1415,7 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
                 ));
                 cx.error(d);
             }
-            KdlValue::Integer(n) => match u8::try_from(*n) {
+            Value::Integer(n) => match u8::try_from(*n) {
                 Ok(t) if want4 => v4.push((t, t)),
                 Ok(t) => v6.push((t, t)),
                 Err(_) => {
@@ -1421,7 +1427,7 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
                     cx.error(d);
                 }
             },
-            KdlValue::String(s) => {
+            Value::String(s) => {
                 let t4 = want4.then(|| catalogue::icmp_type(s, false)).flatten();
                 let t6 = want6.then(|| catalogue::icmp_type(s, true)).flatten();
                 let complete = (t4.is_some() || !want4) && (t6.is_some() || !want6);
@@ -1474,8 +1480,8 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
     (ByteSet::from_ranges(v4), ByteSet::from_ranges(v6))
 }
 
-fn decode_protocols(cx: &mut Cx<'_>, node: &KdlNode) -> ByteSet {
-    let args: Vec<&KdlEntry> = cx.args(node).collect();
+fn decode_protocols(cx: &mut Cx<'_>, node: &Node<'_>) -> ByteSet {
+    let args: Vec<&Entry<'_>> = cx.args(node).collect();
     if args.is_empty() {
         let d = Diagnostic::error(
             "missing-argument",
@@ -1492,9 +1498,9 @@ fn decode_protocols(cx: &mut Cx<'_>, node: &KdlNode) -> ByteSet {
     for e in args {
         let span = cx.span(e.span());
         let number = match e.value() {
-            KdlValue::Integer(n) => u8::try_from(*n).ok().map(|p| (p, n.to_string())),
-            KdlValue::String(s) => match catalogue::protocol_number(s) {
-                Some(p) => Some((p, s.clone())),
+            Value::Integer(n) => u8::try_from(*n).ok().map(|p| (p, n.to_string())),
+            Value::String(s) => match catalogue::protocol_number(s) {
+                Some(p) => Some((p, s.to_string())),
                 None => {
                     let mut help = did_you_mean(s, catalogue::protocol_names())
                         .map(|h| format!("{h} "))
@@ -1503,7 +1509,7 @@ fn decode_protocols(cx: &mut Cx<'_>, node: &KdlNode) -> ByteSet {
                         "known names: {} (or a number 0..255)",
                         catalogue::protocol_names().collect::<Vec<_>>().join(", ")
                     ));
-                    if matches!(s.as_str(), "tcp" | "udp" | "icmp" | "icmpv6") {
+                    if matches!(s.as_ref(), "tcp" | "udp" | "icmp" | "icmpv6") {
                         help = format!(
                             "write `{s}` as its own line in the service, with ports or types"
                         );
@@ -1546,7 +1552,7 @@ fn decode_protocols(cx: &mut Cx<'_>, node: &KdlNode) -> ByteSet {
 
 const ADVISORY_FIELDS: &[&str] = &["title", "id", "cve", "url", "block"];
 
-fn decode_advisory(cx: &mut Cx<'_>, node: &KdlNode) -> Option<AdvisoryDecl> {
+fn decode_advisory(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<AdvisoryDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut adv = AdvisoryDecl {
@@ -1660,7 +1666,7 @@ const EXCEPTION_FIELDS: &[&str] = &[
 ];
 const ADVISORY_RULE_FIELDS: &[&str] = &["description", "owner", "ticket"];
 
-fn decode_rules(cx: &mut Cx<'_>, node: &KdlNode, out: &mut Vec<RuleDecl>) {
+fn decode_rules(cx: &mut Cx<'_>, node: &Node<'_>, out: &mut Vec<RuleDecl>) {
     cx.no_props(node);
     cx.no_args(node);
     for child in children(node) {
@@ -1682,7 +1688,7 @@ fn decode_rules(cx: &mut Cx<'_>, node: &KdlNode, out: &mut Vec<RuleDecl>) {
 
 fn decode_rule(
     cx: &mut Cx<'_>,
-    node: &KdlNode,
+    node: &Node<'_>,
     action: Action,
     kind: RuleKind,
 ) -> Option<RuleDecl> {

@@ -1,21 +1,27 @@
 //! A fast path for reading the KDL v2 subset policies are written in.
 //!
 //! kdl's parser is exact but slow (about 3 MB/s: most of `check` on a
-//! 10,000-rule policy). This reader handles the common subset — nodes,
-//! quoted and bare strings, decimal integers, `#true`/`#false`/`#null`,
-//! properties, blocks, `//` and `/* */` comments — in one pass and builds
-//! the same `KdlDocument`, with the same spans, as `KdlDocument::parse_v2`.
+//! 10,000-rule policy) and its document is large. This reader handles the
+//! common subset — nodes, quoted and bare strings, decimal integers,
+//! `#true`/`#false`/`#null`, properties, blocks, `//` and `/* */` comments —
+//! in one pass and builds the light [`Doc`] the decoder reads, with the same
+//! names, values and spans kdl's `KdlDocument::parse_v2` reports. Strings
+//! without escapes borrow from the text.
 //!
 //! It never decides that a document is invalid: on anything outside the
 //! subset, or anything wrong, it returns `None` and the caller parses with
 //! kdl, which accepts or rejects the text and reports errors. A
-//! differential test holds the two parsers to identical results on every
-//! document the fast path accepts.
+//! differential test holds the fast path to kdl's own document (every node,
+//! entry, value and span) on every document the fast path accepts.
 
-use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode, KdlValue};
+use std::borrow::Cow;
+
+use miette::SourceSpan;
+
+use super::doc::{Doc, Entry, Ident, Node, Value};
 
 /// Parses `text`, or returns `None` to defer to kdl.
-pub fn parse(text: &str) -> Option<KdlDocument> {
+pub fn parse(text: &str) -> Option<Doc<'_>> {
     // Control characters other than tab and newline (CR, FF, VT, ...) are
     // newlines or errors in KDL; leave them to kdl.
     if text
@@ -34,6 +40,11 @@ pub fn parse(text: &str) -> Option<KdlDocument> {
     };
     let doc = p.nodes(false)?;
     (p.pos == p.b.len()).then_some(doc)
+}
+
+/// The span from `start` to `end` (byte offsets).
+fn span(start: usize, end: usize) -> SourceSpan {
+    SourceSpan::new(start.into(), end - start)
 }
 
 /// Code points that KDL forbids or treats as whitespace or newlines; the
@@ -57,7 +68,7 @@ struct Parser<'a> {
     pos: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -68,8 +79,8 @@ impl Parser<'_> {
 
     /// `nodes := line-space* (node terminator line-space*)*`; the span runs
     /// from the first node to the end of the last one.
-    fn nodes(&mut self, in_block: bool) -> Option<KdlDocument> {
-        let mut doc = KdlDocument::new();
+    fn nodes(&mut self, in_block: bool) -> Option<Doc<'a>> {
+        let mut nodes = Vec::new();
         self.line_space()?;
         let start = self.pos;
         let mut end = start;
@@ -83,7 +94,7 @@ impl Parser<'_> {
             }
             let node = self.node()?;
             end = self.pos;
-            doc.nodes_mut().push(node);
+            nodes.push(node);
             match self.peek() {
                 Some(b';') | Some(b'\n') => self.pos += 1,
                 Some(b'/') if self.at(b"//") => self.line_comment(),
@@ -93,10 +104,11 @@ impl Parser<'_> {
             }
             self.line_space()?;
         }
-        doc.set_span((start, end - start));
-        Some(doc)
+        Some(Doc {
+            nodes,
+            span: span(start, end),
+        })
     }
-
     /// Whitespace, newlines and comments between nodes.
     fn line_space(&mut self) -> Option<()> {
         loop {
@@ -155,15 +167,21 @@ impl Parser<'_> {
         }
     }
 
-    fn node(&mut self) -> Option<KdlNode> {
+    fn node(&mut self) -> Option<Node<'a>> {
         let start = self.pos;
         if self.peek() == Some(b'(') {
             return None; // type annotation
         }
         let (name, name_span) = self.string()?;
-        let mut ident = KdlIdentifier::from(name);
-        ident.set_span(name_span);
-        let mut node = KdlNode::new(ident);
+        let mut node = Node {
+            name: Ident {
+                value: name,
+                span: name_span,
+            },
+            entries: Vec::new(),
+            children: None,
+            span: span(start, start),
+        };
         loop {
             let spaced = self.node_space()?;
             match self.peek() {
@@ -174,7 +192,7 @@ impl Parser<'_> {
                         return None;
                     }
                     self.pos += 1;
-                    node.set_children(children);
+                    node.children = Some(children);
                     self.node_space()?;
                     break;
                 }
@@ -183,16 +201,16 @@ impl Parser<'_> {
                 _ if !spaced => return None,
                 _ => {
                     let entry = self.entry()?;
-                    node.entries_mut().push(entry);
+                    node.entries.push(entry);
                 }
             }
         }
-        node.set_span((start, self.pos - start));
+        node.span = span(start, self.pos);
         Some(node)
     }
 
     /// `value | key=value`.
-    fn entry(&mut self) -> Option<KdlEntry> {
+    fn entry(&mut self) -> Option<Entry<'a>> {
         let start = self.pos;
         let first = self.value()?;
         let before_eq = self.pos;
@@ -202,11 +220,14 @@ impl Parser<'_> {
         }
         if self.peek() != Some(b'=') {
             self.pos = before_eq;
-            let mut entry = KdlEntry::new(first.value);
-            entry.set_span((start, self.pos - start));
+            let entry = Entry {
+                name: None,
+                value: first.value,
+                span: span(start, self.pos),
+            };
             return self.value_ends().then_some(entry);
         }
-        let KdlValue::String(key) = first.value else {
+        let Value::String(key) = first.value else {
             return None;
         };
         if !first.is_string {
@@ -217,10 +238,14 @@ impl Parser<'_> {
             self.pos += 1;
         }
         let value = self.value()?;
-        let mut ident = KdlIdentifier::from(key);
-        ident.set_span(first.span);
-        let mut entry = KdlEntry::new_prop(ident, value.value);
-        entry.set_span((start, self.pos - start));
+        let entry = Entry {
+            name: Some(Ident {
+                value: key,
+                span: first.span,
+            }),
+            value: value.value,
+            span: span(start, self.pos),
+        };
         self.value_ends().then_some(entry)
     }
 
@@ -233,16 +258,16 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self) -> Option<Value> {
+    fn value(&mut self) -> Option<Spanned<'a>> {
         let start = self.pos;
         let c = self.peek()?;
         let value = match c {
             b'#' => {
                 let word = self.bare_word();
                 match word {
-                    "#true" => KdlValue::Bool(true),
-                    "#false" => KdlValue::Bool(false),
-                    "#null" => KdlValue::Null,
+                    "#true" => Value::Bool(true),
+                    "#false" => Value::Bool(false),
+                    "#null" => Value::Null,
                     _ => return None,
                 }
             }
@@ -252,22 +277,22 @@ impl Parser<'_> {
             }
             _ => {
                 let (s, span) = self.string()?;
-                return Some(Value {
-                    value: KdlValue::String(s),
+                return Some(Spanned {
+                    value: Value::String(s),
                     span,
                     is_string: true,
                 });
             }
         };
-        Some(Value {
+        Some(Spanned {
             value,
-            span: (start, self.pos - start),
+            span: span(start, self.pos),
             is_string: false,
         })
     }
 
     /// A decimal integer (`-12`, `1_000`); anything fancier goes to kdl.
-    fn integer(&mut self) -> Option<KdlValue> {
+    fn integer(&mut self) -> Option<Value<'a>> {
         let word = self.bare_word();
         let (neg, digits) = match word.as_bytes()[0] {
             b'-' => (true, &word[1..]),
@@ -281,11 +306,11 @@ impl Parser<'_> {
             return None;
         }
         let n: i128 = digits.replace('_', "").parse().ok()?;
-        Some(KdlValue::Integer(if neg { -n } else { n }))
+        Some(Value::Integer(if neg { -n } else { n }))
     }
 
     /// The run of identifier characters at the cursor.
-    fn bare_word(&mut self) -> &str {
+    fn bare_word(&mut self) -> &'a str {
         let start = self.pos;
         while let Some(c) = self.peek() {
             if !is_ident_byte(c) && c != b'#' {
@@ -297,46 +322,21 @@ impl Parser<'_> {
     }
 
     /// A quoted string or a bare identifier string, with its span.
-    fn string(&mut self) -> Option<(String, (usize, usize))> {
+    fn string(&mut self) -> Option<(Cow<'a, str>, SourceSpan)> {
         let start = self.pos;
         if self.peek() == Some(b'"') {
             if self.at(b"\"\"\"") {
                 return None; // multi-line string
             }
             self.pos += 1;
-            let mut out = String::new();
-            loop {
-                let rest = &self.text[self.pos..];
-                let stop = rest.find(['"', '\\', '\n', '\r'])?;
-                out.push_str(&rest[..stop]);
-                self.pos += stop;
-                match self.b[self.pos] {
-                    b'"' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    b'\\' => {
-                        let escaped = match self.b.get(self.pos + 1)? {
-                            b'"' => '"',
-                            b'\\' => '\\',
-                            b'n' => '\n',
-                            b't' => '\t',
-                            b'r' => '\r',
-                            _ => return None,
-                        };
-                        out.push(escaped);
-                        self.pos += 2;
-                    }
-                    _ => return None, // a raw newline inside a string
-                }
-            }
-            if out
+            let value = self.quoted_body()?;
+            if value
                 .chars()
                 .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
             {
                 return None;
             }
-            return Some((out, (start, self.pos - start)));
+            return Some((value, span(start, self.pos)));
         }
         // Bare identifier: ASCII only, not a number, not a bare keyword.
         let word = {
@@ -357,13 +357,55 @@ impl Parser<'_> {
         if looks_numeric || matches!(word, "true" | "false" | "null" | "inf" | "-inf" | "nan") {
             return None;
         }
-        Some((word.to_string(), (start, self.pos - start)))
+        Some((Cow::Borrowed(word), span(start, self.pos)))
+    }
+
+    /// The rest of a quoted string after its opening quote, up to and
+    /// including the closing one. Borrowed from the text unless it has
+    /// escapes.
+    fn quoted_body(&mut self) -> Option<Cow<'a, str>> {
+        let text = self.text;
+        let body_start = self.pos;
+        let mut owned: Option<String> = None;
+        loop {
+            let rest = &text[self.pos..];
+            let stop = rest.find(['"', '\\', '\n', '\r'])?;
+            if let Some(out) = &mut owned {
+                out.push_str(&rest[..stop]);
+            }
+            self.pos += stop;
+            match self.b[self.pos] {
+                b'"' => {
+                    let value = match owned {
+                        Some(out) => Cow::Owned(out),
+                        None => Cow::Borrowed(&text[body_start..self.pos]),
+                    };
+                    self.pos += 1;
+                    return Some(value);
+                }
+                b'\\' => {
+                    let escaped = match self.b.get(self.pos + 1)? {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'n' => '\n',
+                        b't' => '\t',
+                        b'r' => '\r',
+                        _ => return None,
+                    };
+                    let out = owned.get_or_insert_with(|| text[body_start..self.pos].to_string());
+                    out.push(escaped);
+                    self.pos += 2;
+                }
+                _ => return None, // a raw newline inside a string
+            }
+        }
     }
 }
 
-struct Value {
-    value: KdlValue,
-    span: (usize, usize),
+/// A value with its span.
+struct Spanned<'a> {
+    value: Value<'a>,
+    span: SourceSpan,
     /// Written as a string (so it may be a property key).
     is_string: bool,
 }
@@ -380,16 +422,21 @@ fn is_ident_byte(c: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kdl::{KdlDocument, KdlValue};
     use proptest::prelude::*;
 
-    /// Structure, values and every span, as text.
-    fn dump(doc: &KdlDocument) -> String {
+    // Both documents are printed in one format, each by its own walk, so
+    // the comparison holds the fast path (and `Doc::from_kdl`) to kdl's own
+    // document: structure, names, values and every span.
+
+    /// kdl's document: structure, values and every span, as text.
+    fn dump_kdl(doc: &KdlDocument) -> String {
         let mut out = String::new();
-        dump_into(doc, &mut out);
+        dump_kdl_into(doc, &mut out);
         out
     }
 
-    fn dump_into(doc: &KdlDocument, out: &mut String) {
+    fn dump_kdl_into(doc: &KdlDocument, out: &mut String) {
         let s = doc.span();
         out.push_str(&format!("doc {}+{} [\n", s.offset(), s.len()));
         for n in doc.nodes() {
@@ -407,9 +454,60 @@ mod tests {
                 let key = e
                     .name()
                     .map(|k| format!("{:?}@{}+{}", k.value(), k.span().offset(), k.span().len()));
+                let value = match e.value() {
+                    KdlValue::String(v) => format!("String({v:?})"),
+                    KdlValue::Integer(n) => format!("Integer({n})"),
+                    KdlValue::Float(f) => format!("Float({f:?})"),
+                    KdlValue::Bool(b) => format!("Bool({b})"),
+                    KdlValue::Null => "Null".to_string(),
+                };
                 out.push_str(&format!(
-                    "  entry {key:?} {:?} {}+{}\n",
-                    e.value(),
+                    "  entry {key:?} {value} {}+{}\n",
+                    s.offset(),
+                    s.len()
+                ));
+            }
+            if let Some(c) = n.children() {
+                dump_kdl_into(c, out);
+            }
+        }
+        out.push_str("]\n");
+    }
+
+    /// The light document, in the same format as [`dump_kdl`].
+    fn dump(doc: &Doc<'_>) -> String {
+        let mut out = String::new();
+        dump_into(doc, &mut out);
+        out
+    }
+
+    fn dump_into(doc: &Doc<'_>, out: &mut String) {
+        let s = doc.span();
+        out.push_str(&format!("doc {}+{} [\n", s.offset(), s.len()));
+        for n in doc.nodes() {
+            let (s, ns) = (n.span(), n.name().span());
+            out.push_str(&format!(
+                "node {:?} {}+{} name {}+{}\n",
+                n.name().value(),
+                s.offset(),
+                s.len(),
+                ns.offset(),
+                ns.len()
+            ));
+            for e in n.entries() {
+                let s = e.span();
+                let key = e
+                    .name()
+                    .map(|k| format!("{:?}@{}+{}", k.value(), k.span().offset(), k.span().len()));
+                let value = match e.value() {
+                    Value::String(v) => format!("String({:?})", v.as_ref()),
+                    Value::Integer(n) => format!("Integer({n})"),
+                    Value::Float(f) => format!("Float({f:?})"),
+                    Value::Bool(b) => format!("Bool({b})"),
+                    Value::Null => "Null".to_string(),
+                };
+                out.push_str(&format!(
+                    "  entry {key:?} {value} {}+{}\n",
                     s.offset(),
                     s.len()
                 ));
@@ -421,7 +519,8 @@ mod tests {
         out.push_str("]\n");
     }
 
-    /// The fast path agrees with kdl whenever it answers.
+    /// The fast path agrees with kdl whenever it answers, and so does the
+    /// conversion of kdl's document.
     fn agrees(text: &str) -> bool {
         match parse(text) {
             None => false,
@@ -429,10 +528,24 @@ mod tests {
                 let slow = KdlDocument::parse_v2(text).unwrap_or_else(|e| {
                     panic!("fast path accepted what kdl rejects: {text:?}\n{e:?}")
                 });
-                assert_eq!(dump(&fast), dump(&slow), "for {text:?}");
+                let expected = dump_kdl(&slow);
+                assert_eq!(dump(&fast), expected, "for {text:?}");
+                let converted = Doc::from_kdl(&slow);
+                assert_eq!(dump(&converted), expected, "conversion of {text:?}");
+                assert_eq!(fast, converted, "for {text:?}");
                 true
             }
         }
+    }
+
+    /// The conversion alone, for text only kdl reads.
+    fn converts(text: &str) {
+        let slow = KdlDocument::parse_v2(text).unwrap();
+        assert_eq!(
+            dump(&Doc::from_kdl(&slow)),
+            dump_kdl(&slow),
+            "conversion of {text:?}"
+        );
     }
 
     #[test]
@@ -492,6 +605,8 @@ mod tests {
             "/* /* nested */ */ a /* x */ 1 /* y */",
             "a \"\" x",
             "node-name.with_chars 1",
+            "a \"x\\ny\" \"\\\"lead\" \"trail\\\\\" \"mid\\tdle\"",
+            "a \"k\\\"ey\"=\"v\\\\\" k2=\"plain\"",
         ] {
             assert!(agrees(text), "fast path declined {text:?}");
         }
@@ -521,6 +636,9 @@ mod tests {
             "a\u{a0}1",
         ] {
             assert!(parse(text).is_none(), "fast path took {text:?}");
+            if KdlDocument::parse_v2(text).is_ok() {
+                converts(text);
+            }
         }
     }
 
@@ -555,6 +673,10 @@ mod tests {
             "+1",
             "-",
             "1_0",
+            "\"a\\\\b\"",
+            "\"\\n\"",
+            "1.5",
+            "(t)",
         ])
         .prop_map(str::to_string)
     }
@@ -564,10 +686,14 @@ mod tests {
         #[test]
         fn random_token_soup_agrees_when_accepted(tokens in prop::collection::vec(token(), 0..24)) {
             let text: String = tokens.concat();
+            let slow = KdlDocument::parse_v2(&text);
             if let Some(fast) = parse(&text) {
-                let slow = KdlDocument::parse_v2(&text);
                 prop_assert!(slow.is_ok(), "accepted invalid KDL {:?}", text);
-                prop_assert_eq!(dump(&fast), dump(&slow.unwrap()), "for {:?}", text);
+                let slow = slow.unwrap();
+                prop_assert_eq!(dump(&fast), dump_kdl(&slow), "for {:?}", text);
+                prop_assert_eq!(fast, Doc::from_kdl(&slow), "for {:?}", text);
+            } else if let Ok(slow) = slow {
+                prop_assert_eq!(dump(&Doc::from_kdl(&slow)), dump_kdl(&slow), "for {:?}", text);
             }
         }
     }
