@@ -127,7 +127,9 @@ pub struct AdvisoryDecl {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EndpointText {
     Any,
-    Literal(AddrLiteral),
+    /// Boxed: literals are rare, and a name or `any` would otherwise take
+    /// the literal's 80 bytes.
+    Literal(Box<AddrLiteral>),
     Name(String),
 }
 
@@ -370,7 +372,7 @@ impl Loader<'_> {
                 return;
             }
         };
-        for node in doc.nodes() {
+        for node in doc.top().nodes() {
             let keyword = node.name().value();
             if keyword == "include" && role != FileRole::Catalogue {
                 self.include(file, node);
@@ -408,7 +410,7 @@ impl Loader<'_> {
         }
     }
 
-    fn include(&mut self, file: FileId, node: &Node<'_>) {
+    fn include(&mut self, file: FileId, node: Node<'_>) {
         let mut cx = Cx {
             file,
             diags: self.diags,
@@ -606,7 +608,7 @@ impl Cx<'_> {
         self.diags.push(d);
     }
 
-    fn unknown_node(&mut self, node: &Node<'_>, name: &str, inside: &str, allowed: &[&str]) {
+    fn unknown_node(&mut self, node: Node<'_>, name: &str, inside: &str, allowed: &[&str]) {
         let mut help = did_you_mean(name, allowed.iter().copied())
             .map(|s| format!("{s} "))
             .unwrap_or_default();
@@ -617,12 +619,12 @@ impl Cx<'_> {
         self.error(d);
     }
 
-    fn args<'n, 'a>(&self, node: &'n Node<'a>) -> impl Iterator<Item = &'n Entry<'a>> {
-        node.entries().iter().filter(|e| e.name().is_none())
+    fn args<'d>(&self, node: Node<'d>) -> impl Iterator<Item = Entry<'d>> + use<'d> {
+        node.entries().filter(|e| e.name().is_none())
     }
 
-    fn no_props(&mut self, node: &Node<'_>) {
-        for e in node.entries().iter().filter(|e| e.name().is_some()) {
+    fn no_props(&mut self, node: Node<'_>) {
+        for e in node.entries().filter(|e| e.name().is_some()) {
             let name = e.name().map(|n| n.value()).unwrap_or_default();
             let d = Diagnostic::error(
                 "unknown-property",
@@ -637,7 +639,7 @@ impl Cx<'_> {
         }
     }
 
-    fn no_children(&mut self, node: &Node<'_>) {
+    fn no_children(&mut self, node: Node<'_>) {
         if let Some(children) = node.children() {
             let d = Diagnostic::error(
                 "unexpected-block",
@@ -648,7 +650,7 @@ impl Cx<'_> {
         }
     }
 
-    fn no_args(&mut self, node: &Node<'_>) {
+    fn no_args(&mut self, node: Node<'_>) {
         for e in self.args(node).collect::<Vec<_>>() {
             let d = Diagnostic::error(
                 "unexpected-argument",
@@ -660,12 +662,12 @@ impl Cx<'_> {
     }
 
     /// A leaf node with only arguments.
-    fn leaf(&mut self, node: &Node<'_>) {
+    fn leaf(&mut self, node: Node<'_>) {
         self.no_props(node);
         self.no_children(node);
     }
 
-    fn expect_string(&mut self, node: &Node<'_>, e: &Entry<'_>) -> Option<Spanned<String>> {
+    fn expect_string(&mut self, node: Node<'_>, e: Entry<'_>) -> Option<Spanned<String>> {
         match e.value() {
             Value::String(s) => Some(Spanned {
                 value: s.to_string(),
@@ -689,10 +691,10 @@ impl Cx<'_> {
     }
 
     /// Exactly one string argument.
-    fn single_string(&mut self, node: &Node<'_>) -> Option<Spanned<String>> {
-        let args: Vec<&Entry<'_>> = self.args(node).collect();
+    fn single_string(&mut self, node: Node<'_>) -> Option<Spanned<String>> {
+        let args: Vec<Entry<'_>> = self.args(node).collect();
         match args.as_slice() {
-            [one] => self.expect_string(node, one),
+            [one] => self.expect_string(node, *one),
             [] => {
                 let d = Diagnostic::error(
                     "missing-argument",
@@ -717,8 +719,8 @@ impl Cx<'_> {
     }
 
     /// One or more string arguments.
-    fn strings(&mut self, node: &Node<'_>) -> Vec<Spanned<String>> {
-        let args: Vec<&Entry<'_>> = self.args(node).collect();
+    fn strings(&mut self, node: Node<'_>) -> Vec<Spanned<String>> {
+        let args: Vec<Entry<'_>> = self.args(node).collect();
         if args.is_empty() {
             let d = Diagnostic::error(
                 "missing-argument",
@@ -732,11 +734,11 @@ impl Cx<'_> {
             .collect()
     }
 
-    fn single_bool(&mut self, node: &Node<'_>) -> Option<bool> {
-        let args: Vec<&Entry<'_>> = self.args(node).collect();
+    fn single_bool(&mut self, node: Node<'_>) -> Option<bool> {
+        let args: Vec<Entry<'_>> = self.args(node).collect();
         match args.as_slice() {
             [e] => match e.value() {
-                Value::Bool(b) => Some(*b),
+                Value::Bool(b) => Some(b),
                 other => {
                     let d = Diagnostic::error(
                         "wrong-type",
@@ -768,7 +770,7 @@ impl Cx<'_> {
     }
 
     /// The object name of a declaration node (`zone "icu"`), validated.
-    fn decl_name(&mut self, node: &Node<'_>) -> Option<Name> {
+    fn decl_name(&mut self, node: Node<'_>) -> Option<Name> {
         let name = self.single_string(node)?;
         self.check_name(&name).then_some(name)
     }
@@ -791,7 +793,7 @@ impl Cx<'_> {
     /// Free text (descriptions, owners): any characters except control
     /// characters other than tab; each renderer escapes or replaces what its
     /// format cannot carry.
-    fn text(&mut self, node: &Node<'_>) -> Option<String> {
+    fn text(&mut self, node: Node<'_>) -> Option<String> {
         self.leaf(node);
         let s = self.single_string(node)?;
         if s.value.chars().any(|c| c.is_control() && c != '\t') {
@@ -819,7 +821,7 @@ impl Cx<'_> {
         Some(s.value)
     }
 
-    fn duplicate_child(&mut self, node: &Node<'_>, first: Span) {
+    fn duplicate_child(&mut self, node: Node<'_>, first: Span) {
         let d = Diagnostic::error(
             "duplicate-field",
             format!("`{}` is given twice", node.name().value()),
@@ -850,7 +852,7 @@ fn name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-fn describe(v: &Value<'_>) -> String {
+fn describe(v: Value<'_>) -> String {
     match v {
         Value::String(s) => format!("the string \"{}\"", s.escape_debug()),
         Value::Integer(i) => format!("the number {i}"),
@@ -866,7 +868,7 @@ struct Seen(Vec<(String, Span)>);
 
 impl Seen {
     /// Records `node`; reports and returns false if it was already given.
-    fn first(&mut self, cx: &mut Cx<'_>, node: &Node<'_>) -> bool {
+    fn first(&mut self, cx: &mut Cx<'_>, node: Node<'_>) -> bool {
         let name = node.name().value().to_string();
         if let Some((_, first)) = self.0.iter().find(|(n, _)| *n == name) {
             let first = *first;
@@ -878,18 +880,18 @@ impl Seen {
     }
 }
 
-fn children<'n, 'a>(node: &'n Node<'a>) -> &'n [Node<'a>] {
-    node.children().map(|d| d.nodes()).unwrap_or(&[])
+fn children(node: Node<'_>) -> impl Iterator<Item = Node<'_>> {
+    node.children().into_iter().flat_map(|block| block.nodes())
 }
 
 /// Whether the block has a child `field` at all. "Missing field" errors
 /// check this, so a field that is present but invalid is reported once (as
 /// invalid), not twice.
-fn has_child(node: &Node<'_>, field: &str) -> bool {
-    children(node).iter().any(|c| c.name().value() == field)
+fn has_child(node: Node<'_>, field: &str) -> bool {
+    children(node).any(|c| c.name().value() == field)
 }
 
-fn decode_policy(cx: &mut Cx<'_>, node: &Node<'_>, tree: &mut SyntaxTree) {
+fn decode_policy(cx: &mut Cx<'_>, node: Node<'_>, tree: &mut SyntaxTree) {
     cx.no_props(node);
     if let Some(existing) = &tree.name {
         let d = Diagnostic::error("duplicate-field", "`policy` is given twice")
@@ -932,7 +934,7 @@ fn decode_policy(cx: &mut Cx<'_>, node: &Node<'_>, tree: &mut SyntaxTree) {
 
 const ZONE_FIELDS: &[&str] = &["description", "prefix", "residual", "interface", "vendor"];
 
-fn decode_zone(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<ZoneDecl> {
+fn decode_zone(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ZoneDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node);
     let mut zone = ZoneDecl {
@@ -972,7 +974,7 @@ fn decode_zone(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<ZoneDecl> {
             "interface" if seen.first(cx, child) => {
                 cx.no_children(child);
                 cx.no_args(child);
-                for e in child.entries().iter().filter(|e| e.name().is_some()) {
+                for e in child.entries().filter(|e| e.name().is_some()) {
                     let key = e.name().expect("filtered on name");
                     let key = Spanned {
                         value: key.value().to_string(),
@@ -1127,7 +1129,7 @@ fn addr_literal(cx: &mut Cx<'_>, s: &Spanned<String>) -> Option<Spanned<AddrLite
 
 const CLASS_FIELDS: &[&str] = &["zone", "description", "address", "affected-by", "clinical"];
 
-fn decode_class(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<ClassDecl> {
+fn decode_class(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ClassDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node);
     let mut class = ClassDecl {
@@ -1152,9 +1154,12 @@ fn decode_class(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<ClassDecl> {
             "description" if seen.first(cx, child) => class.description = cx.text(child),
             "address" => {
                 cx.leaf(child);
-                for s in cx.strings(child) {
-                    class.addresses.extend(addr_literal(cx, &s));
+                let strings = cx.strings(child);
+                let mut items = Vec::with_capacity(strings.len());
+                for s in strings {
+                    items.extend(addr_literal(cx, &s));
                 }
+                append(&mut class.addresses, items);
             }
             "affected-by" => {
                 cx.leaf(child);
@@ -1197,7 +1202,7 @@ fn decode_class(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<ClassDecl> {
     Some(class)
 }
 
-fn decode_group(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<GroupDecl> {
+fn decode_group(cx: &mut Cx<'_>, node: Node<'_>) -> Option<GroupDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut group = GroupDecl {
@@ -1254,7 +1259,7 @@ const SERVICE_FIELDS: &[&str] = &[
     "protocol",
 ];
 
-fn decode_service(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<ServiceDecl> {
+fn decode_service(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ServiceDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut svc = ServiceDecl {
@@ -1309,8 +1314,8 @@ fn decode_service(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<ServiceDecl> {
 }
 
 /// `tcp 443 "8000-8080"`; no arguments means every port.
-fn decode_ports(cx: &mut Cx<'_>, node: &Node<'_>) -> PortSet {
-    let args: Vec<&Entry<'_>> = cx.args(node).collect();
+fn decode_ports(cx: &mut Cx<'_>, node: Node<'_>) -> PortSet {
+    let args: Vec<Entry<'_>> = cx.args(node).collect();
     if args.is_empty() {
         return PortSet::full();
     }
@@ -1318,7 +1323,7 @@ fn decode_ports(cx: &mut Cx<'_>, node: &Node<'_>) -> PortSet {
     for e in args {
         let span = cx.span(e.span());
         match e.value() {
-            Value::Integer(n) => match port_number(*n) {
+            Value::Integer(n) => match port_number(n) {
                 Some(p) => ranges.push((p, p)),
                 None => cx.error(port_range_error(span, &n.to_string())),
             },
@@ -1382,14 +1387,14 @@ fn port_range_error(span: Span, text: &str) -> Diagnostic {
 
 /// `icmp "echo-request"` (both families), `icmpv4 8`, `icmpv6 "packet-too-big"`;
 /// no arguments means every type of that family (or both).
-fn decode_icmp(cx: &mut Cx<'_>, node: &Node<'_>) -> (ByteSet, ByteSet) {
+fn decode_icmp(cx: &mut Cx<'_>, node: Node<'_>) -> (ByteSet, ByteSet) {
     let kw = node.name().value();
     let (want4, want6) = match kw {
         "icmp" => (true, true),
         "icmpv4" => (true, false),
         _ => (false, true),
     };
-    let args: Vec<&Entry<'_>> = cx.args(node).collect();
+    let args: Vec<Entry<'_>> = cx.args(node).collect();
     let full = |on: bool| {
         if on {
             ByteSet::full()
@@ -1415,7 +1420,7 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &Node<'_>) -> (ByteSet, ByteSet) {
                 ));
                 cx.error(d);
             }
-            Value::Integer(n) => match u8::try_from(*n) {
+            Value::Integer(n) => match u8::try_from(n) {
                 Ok(t) if want4 => v4.push((t, t)),
                 Ok(t) => v6.push((t, t)),
                 Err(_) => {
@@ -1480,8 +1485,8 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &Node<'_>) -> (ByteSet, ByteSet) {
     (ByteSet::from_ranges(v4), ByteSet::from_ranges(v6))
 }
 
-fn decode_protocols(cx: &mut Cx<'_>, node: &Node<'_>) -> ByteSet {
-    let args: Vec<&Entry<'_>> = cx.args(node).collect();
+fn decode_protocols(cx: &mut Cx<'_>, node: Node<'_>) -> ByteSet {
+    let args: Vec<Entry<'_>> = cx.args(node).collect();
     if args.is_empty() {
         let d = Diagnostic::error(
             "missing-argument",
@@ -1498,7 +1503,7 @@ fn decode_protocols(cx: &mut Cx<'_>, node: &Node<'_>) -> ByteSet {
     for e in args {
         let span = cx.span(e.span());
         let number = match e.value() {
-            Value::Integer(n) => u8::try_from(*n).ok().map(|p| (p, n.to_string())),
+            Value::Integer(n) => u8::try_from(n).ok().map(|p| (p, n.to_string())),
             Value::String(s) => match catalogue::protocol_number(s) {
                 Some(p) => Some((p, s.to_string())),
                 None => {
@@ -1509,7 +1514,7 @@ fn decode_protocols(cx: &mut Cx<'_>, node: &Node<'_>) -> ByteSet {
                         "known names: {} (or a number 0..255)",
                         catalogue::protocol_names().collect::<Vec<_>>().join(", ")
                     ));
-                    if matches!(s.as_ref(), "tcp" | "udp" | "icmp" | "icmpv6") {
+                    if matches!(s, "tcp" | "udp" | "icmp" | "icmpv6") {
                         help = format!(
                             "write `{s}` as its own line in the service, with ports or types"
                         );
@@ -1552,7 +1557,7 @@ fn decode_protocols(cx: &mut Cx<'_>, node: &Node<'_>) -> ByteSet {
 
 const ADVISORY_FIELDS: &[&str] = &["title", "id", "cve", "url", "block"];
 
-fn decode_advisory(cx: &mut Cx<'_>, node: &Node<'_>) -> Option<AdvisoryDecl> {
+fn decode_advisory(cx: &mut Cx<'_>, node: Node<'_>) -> Option<AdvisoryDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut adv = AdvisoryDecl {
@@ -1666,7 +1671,7 @@ const EXCEPTION_FIELDS: &[&str] = &[
 ];
 const ADVISORY_RULE_FIELDS: &[&str] = &["description", "owner", "ticket"];
 
-fn decode_rules(cx: &mut Cx<'_>, node: &Node<'_>, out: &mut Vec<RuleDecl>) {
+fn decode_rules(cx: &mut Cx<'_>, node: Node<'_>, out: &mut Vec<RuleDecl>) {
     cx.no_props(node);
     cx.no_args(node);
     for child in children(node) {
@@ -1688,7 +1693,7 @@ fn decode_rules(cx: &mut Cx<'_>, node: &Node<'_>, out: &mut Vec<RuleDecl>) {
 
 fn decode_rule(
     cx: &mut Cx<'_>,
-    node: &Node<'_>,
+    node: Node<'_>,
     action: Action,
     kind: RuleKind,
 ) -> Option<RuleDecl> {
@@ -1779,21 +1784,28 @@ fn decode_rule(
             }
             "from" | "to" => {
                 cx.leaf(child);
-                let mut items = Vec::new();
-                for s in cx.strings(child) {
+                let strings = cx.strings(child);
+                let mut items = Vec::with_capacity(strings.len());
+                for s in strings {
                     items.extend(endpoint_text(cx, s));
                 }
-                if kw == "from" {
-                    rule.from.extend(items)
-                } else {
-                    rule.to.extend(items)
-                }
+                append(
+                    if kw == "from" {
+                        &mut rule.from
+                    } else {
+                        &mut rule.to
+                    },
+                    items,
+                );
             }
             "service" => {
                 cx.leaf(child);
-                for s in cx.strings(child) {
-                    rule.service.extend(service_text(cx, s));
+                let strings = cx.strings(child);
+                let mut items = Vec::with_capacity(strings.len());
+                for s in strings {
+                    items.extend(service_text(cx, s));
                 }
+                append(&mut rule.service, items);
             }
             "exception" => {
                 cx.no_props(child);
@@ -1825,13 +1837,24 @@ fn decode_rule(
     Some(rule)
 }
 
+/// Appends `items` to a list that is usually given in one line: then the
+/// list takes `items` as it is, without the spare capacity growing from
+/// empty would leave (it adds up over thousands of rules).
+fn append<T>(list: &mut Vec<T>, mut items: Vec<T>) {
+    if list.is_empty() {
+        *list = items;
+    } else {
+        list.append(&mut items);
+    }
+}
+
 fn endpoint_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<EndpointText>> {
     let value = if s.value == "any" {
         EndpointText::Any
     } else if looks_like_address(&s.value) {
-        EndpointText::Literal(addr_literal(cx, &s)?.value)
+        EndpointText::Literal(Box::new(addr_literal(cx, &s)?.value))
     } else if cx.check_name(&s) {
-        EndpointText::Name(s.value.clone())
+        EndpointText::Name(s.value)
     } else {
         return None;
     };
@@ -1853,7 +1876,7 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
     let Some((proto, arg)) = s.value.split_once('/') else {
         if cx.check_name(&s) {
             return Some(Spanned {
-                value: ServiceText::Name(s.value.clone()),
+                value: ServiceText::Name(s.value),
                 span: s.span,
             });
         }
@@ -1953,7 +1976,7 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
         }
     }
     Some(Spanned {
-        value: ServiceText::Literal(s.value.clone(), set),
+        value: ServiceText::Literal(s.value, set),
         span: s.span,
     })
 }

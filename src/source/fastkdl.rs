@@ -16,9 +16,7 @@
 
 use std::borrow::Cow;
 
-use miette::SourceSpan;
-
-use super::doc::{Doc, Entry, Ident, Node, Value};
+use super::doc::{BlockData, Builder, Doc, Span32, StoredValue, Str};
 
 /// Parses `text`, or returns `None` to defer to kdl.
 pub fn parse(text: &str) -> Option<Doc<'_>> {
@@ -37,14 +35,10 @@ pub fn parse(text: &str) -> Option<Doc<'_>> {
         b: text.as_bytes(),
         text,
         pos: 0,
+        out: Builder::new(text),
     };
-    let doc = p.nodes(false)?;
-    (p.pos == p.b.len()).then_some(doc)
-}
-
-/// The span from `start` to `end` (byte offsets).
-fn span(start: usize, end: usize) -> SourceSpan {
-    SourceSpan::new(start.into(), end - start)
+    let top = p.nodes(false)?;
+    (p.pos == p.b.len()).then(|| p.out.finish(top))
 }
 
 /// Code points that KDL forbids or treats as whitespace or newlines; the
@@ -66,6 +60,7 @@ struct Parser<'a> {
     b: &'a [u8],
     text: &'a str,
     pos: usize,
+    out: Builder<'a>,
 }
 
 impl<'a> Parser<'a> {
@@ -79,8 +74,8 @@ impl<'a> Parser<'a> {
 
     /// `nodes := line-space* (node terminator line-space*)*`; the span runs
     /// from the first node to the end of the last one.
-    fn nodes(&mut self, in_block: bool) -> Option<Doc<'a>> {
-        let mut nodes = Vec::new();
+    fn nodes(&mut self, in_block: bool) -> Option<BlockData> {
+        let mark = self.out.block_start();
         self.line_space()?;
         let start = self.pos;
         let mut end = start;
@@ -92,9 +87,8 @@ impl<'a> Parser<'a> {
                 Some(b'}') => return None,
                 _ => {}
             }
-            let node = self.node()?;
+            self.node()?;
             end = self.pos;
-            nodes.push(node);
             match self.peek() {
                 Some(b';') | Some(b'\n') => self.pos += 1,
                 Some(b'/') if self.at(b"//") => self.line_comment(),
@@ -104,10 +98,7 @@ impl<'a> Parser<'a> {
             }
             self.line_space()?;
         }
-        Some(Doc {
-            nodes,
-            span: span(start, end),
-        })
+        Some(self.out.block_end(mark, Span32::new(start, end)))
     }
     /// Whitespace, newlines and comments between nodes.
     fn line_space(&mut self) -> Option<()> {
@@ -167,50 +158,45 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn node(&mut self) -> Option<Node<'a>> {
+    /// A node, added to the output with its entries and block.
+    fn node(&mut self) -> Option<()> {
         let start = self.pos;
         if self.peek() == Some(b'(') {
             return None; // type annotation
         }
         let (name, name_span) = self.string()?;
-        let mut node = Node {
-            name: Ident {
-                value: name,
-                span: name_span,
-            },
-            entries: Vec::new(),
-            children: None,
-            span: span(start, start),
-        };
+        let entries_start = self.out.entries_mark();
+        let mut entries_end = None;
+        let mut children = None;
         loop {
             let spaced = self.node_space()?;
             match self.peek() {
                 Some(b'{') => {
                     self.pos += 1;
-                    let children = self.nodes(true)?;
+                    entries_end = Some(self.out.entries_mark());
+                    let block = self.nodes(true)?;
                     if self.peek() != Some(b'}') {
                         return None;
                     }
                     self.pos += 1;
-                    node.children = Some(children);
+                    children = Some(block);
                     self.node_space()?;
                     break;
                 }
                 None | Some(b'\n' | b';' | b'}') => break,
                 Some(b'/') if self.at(b"//") => break,
                 _ if !spaced => return None,
-                _ => {
-                    let entry = self.entry()?;
-                    node.entries.push(entry);
-                }
+                _ => self.entry()?,
             }
         }
-        node.span = span(start, self.pos);
-        Some(node)
+        let span = Span32::new(start, self.pos);
+        let entries = entries_start..entries_end.unwrap_or_else(|| self.out.entries_mark());
+        self.out.node(name, name_span, span, entries, children);
+        Some(())
     }
 
-    /// `value | key=value`.
-    fn entry(&mut self) -> Option<Entry<'a>> {
+    /// `value | key=value`, added to the output.
+    fn entry(&mut self) -> Option<()> {
         let start = self.pos;
         let first = self.value()?;
         let before_eq = self.pos;
@@ -220,14 +206,11 @@ impl<'a> Parser<'a> {
         }
         if self.peek() != Some(b'=') {
             self.pos = before_eq;
-            let entry = Entry {
-                name: None,
-                value: first.value,
-                span: span(start, self.pos),
-            };
-            return self.value_ends().then_some(entry);
+            let span = Span32::new(start, self.pos);
+            self.out.entry(None, first.value, span);
+            return self.value_ends().then_some(());
         }
-        let Value::String(key) = first.value else {
+        let StoredValue::String(key) = first.value else {
             return None;
         };
         if !first.is_string {
@@ -238,15 +221,9 @@ impl<'a> Parser<'a> {
             self.pos += 1;
         }
         let value = self.value()?;
-        let entry = Entry {
-            name: Some(Ident {
-                value: key,
-                span: first.span,
-            }),
-            value: value.value,
-            span: span(start, self.pos),
-        };
-        self.value_ends().then_some(entry)
+        let span = Span32::new(start, self.pos);
+        self.out.entry(Some((key, first.span)), value.value, span);
+        self.value_ends().then_some(())
     }
 
     /// What may follow a value: space, a terminator, a block, a comment.
@@ -258,16 +235,16 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn value(&mut self) -> Option<Spanned<'a>> {
+    fn value(&mut self) -> Option<Spanned> {
         let start = self.pos;
         let c = self.peek()?;
         let value = match c {
             b'#' => {
                 let word = self.bare_word();
                 match word {
-                    "#true" => Value::Bool(true),
-                    "#false" => Value::Bool(false),
-                    "#null" => Value::Null,
+                    "#true" => StoredValue::Bool(true),
+                    "#false" => StoredValue::Bool(false),
+                    "#null" => StoredValue::Null,
                     _ => return None,
                 }
             }
@@ -278,7 +255,7 @@ impl<'a> Parser<'a> {
             _ => {
                 let (s, span) = self.string()?;
                 return Some(Spanned {
-                    value: Value::String(s),
+                    value: StoredValue::String(s),
                     span,
                     is_string: true,
                 });
@@ -286,13 +263,13 @@ impl<'a> Parser<'a> {
         };
         Some(Spanned {
             value,
-            span: span(start, self.pos),
+            span: Span32::new(start, self.pos),
             is_string: false,
         })
     }
 
     /// A decimal integer (`-12`, `1_000`); anything fancier goes to kdl.
-    fn integer(&mut self) -> Option<Value<'a>> {
+    fn integer(&mut self) -> Option<StoredValue> {
         let word = self.bare_word();
         let (neg, digits) = match word.as_bytes()[0] {
             b'-' => (true, &word[1..]),
@@ -306,7 +283,7 @@ impl<'a> Parser<'a> {
             return None;
         }
         let n: i128 = digits.replace('_', "").parse().ok()?;
-        Some(Value::Integer(if neg { -n } else { n }))
+        Some(StoredValue::integer(if neg { -n } else { n }))
     }
 
     /// The run of identifier characters at the cursor.
@@ -322,13 +299,14 @@ impl<'a> Parser<'a> {
     }
 
     /// A quoted string or a bare identifier string, with its span.
-    fn string(&mut self) -> Option<(Cow<'a, str>, SourceSpan)> {
+    fn string(&mut self) -> Option<(Str, Span32)> {
         let start = self.pos;
         if self.peek() == Some(b'"') {
             if self.at(b"\"\"\"") {
                 return None; // multi-line string
             }
             self.pos += 1;
+            let body_start = self.pos;
             let value = self.quoted_body()?;
             if value
                 .chars()
@@ -336,16 +314,17 @@ impl<'a> Parser<'a> {
             {
                 return None;
             }
-            return Some((value, span(start, self.pos)));
+            let s = match value {
+                Cow::Borrowed(_) => self.out.slice(body_start, self.pos - 1),
+                Cow::Owned(s) => self.out.owned(s),
+            };
+            return Some((s, Span32::new(start, self.pos)));
         }
         // Bare identifier: ASCII only, not a number, not a bare keyword.
-        let word = {
-            let s = self.pos;
-            while self.peek().is_some_and(is_ident_byte) {
-                self.pos += 1;
-            }
-            &self.text[s..self.pos]
-        };
+        while self.peek().is_some_and(is_ident_byte) {
+            self.pos += 1;
+        }
+        let word = &self.text[start..self.pos];
         let bytes = word.as_bytes();
         let looks_numeric = match bytes {
             [] => true,
@@ -357,7 +336,10 @@ impl<'a> Parser<'a> {
         if looks_numeric || matches!(word, "true" | "false" | "null" | "inf" | "-inf" | "nan") {
             return None;
         }
-        Some((Cow::Borrowed(word), span(start, self.pos)))
+        Some((
+            self.out.slice(start, self.pos),
+            Span32::new(start, self.pos),
+        ))
     }
 
     /// The rest of a quoted string after its opening quote, up to and
@@ -403,9 +385,9 @@ impl<'a> Parser<'a> {
 }
 
 /// A value with its span.
-struct Spanned<'a> {
-    value: Value<'a>,
-    span: SourceSpan,
+struct Spanned {
+    value: StoredValue,
+    span: Span32,
     /// Written as a string (so it may be a property key).
     is_string: bool,
 }
@@ -422,6 +404,7 @@ fn is_ident_byte(c: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::doc::{Block, Value};
     use kdl::{KdlDocument, KdlValue};
     use proptest::prelude::*;
 
@@ -477,11 +460,11 @@ mod tests {
     /// The light document, in the same format as [`dump_kdl`].
     fn dump(doc: &Doc<'_>) -> String {
         let mut out = String::new();
-        dump_into(doc, &mut out);
+        dump_into(doc.top(), &mut out);
         out
     }
 
-    fn dump_into(doc: &Doc<'_>, out: &mut String) {
+    fn dump_into(doc: Block<'_>, out: &mut String) {
         let s = doc.span();
         out.push_str(&format!("doc {}+{} [\n", s.offset(), s.len()));
         for n in doc.nodes() {
@@ -500,7 +483,7 @@ mod tests {
                     .name()
                     .map(|k| format!("{:?}@{}+{}", k.value(), k.span().offset(), k.span().len()));
                 let value = match e.value() {
-                    Value::String(v) => format!("String({:?})", v.as_ref()),
+                    Value::String(v) => format!("String({v:?})"),
                     Value::Integer(n) => format!("Integer({n})"),
                     Value::Float(f) => format!("Float({f:?})"),
                     Value::Bool(b) => format!("Bool({b})"),
@@ -532,7 +515,6 @@ mod tests {
                 assert_eq!(dump(&fast), expected, "for {text:?}");
                 let converted = Doc::from_kdl(&slow);
                 assert_eq!(dump(&converted), expected, "conversion of {text:?}");
-                assert_eq!(fast, converted, "for {text:?}");
                 true
             }
         }
@@ -691,7 +673,6 @@ mod tests {
                 prop_assert!(slow.is_ok(), "accepted invalid KDL {:?}", text);
                 let slow = slow.unwrap();
                 prop_assert_eq!(dump(&fast), dump_kdl(&slow), "for {:?}", text);
-                prop_assert_eq!(fast, Doc::from_kdl(&slow), "for {:?}", text);
             } else if let Ok(slow) = slow {
                 prop_assert_eq!(dump(&Doc::from_kdl(&slow)), dump_kdl(&slow), "for {:?}", text);
             }
