@@ -153,11 +153,14 @@ pub fn build(tree: SyntaxTree, root_stem: &str, diags: &mut Diagnostics) -> Opti
     b.mark_clinical(&tree.classes, &tree.groups);
     b.advisories(&tree.advisories, &tree.classes);
     b.services(&tree.services);
-    let rules = b.rules(&tree.rules);
-    b.check_absolute_conflicts(&rules);
     let Builder {
-        objects, services, ..
+        diags,
+        objects,
+        services,
     } = b;
+    let mut r = Resolver::new(diags, &objects, &services);
+    let rules = r.rules(tree.rules);
+    r.check_absolute_conflicts(&rules);
     if diags.error_count() > before {
         return None;
     }
@@ -175,10 +178,24 @@ pub fn build(tree: SyntaxTree, root_stem: &str, diags: &mut Diagnostics) -> Opti
     })
 }
 
+/// Builds the objects and services.
 struct Builder<'a> {
     diags: &'a mut Diagnostics,
     objects: BTreeMap<String, Object>,
     services: BTreeMap<String, Service>,
+}
+
+/// Resolves the rules against the finished objects and services.
+struct Resolver<'a> {
+    diags: &'a mut Diagnostics,
+    /// In name order, for suggestions.
+    objects: &'a BTreeMap<String, Object>,
+    services: &'a BTreeMap<String, Service>,
+    /// The same, for lookups: rules make tens of thousands of them, and a
+    /// B-tree lookup among thousands of names costs a dozen string
+    /// comparisons.
+    object_index: HashMap<&'a str, &'a Object>,
+    service_index: HashMap<&'a str, &'a Service>,
 }
 
 impl Builder<'_> {
@@ -393,9 +410,12 @@ impl Builder<'_> {
                             );
                         }
                     }
-                    None => {
-                        self.unknown_ref(zone_name, "zone", zones.iter().map(|z| z.name.as_str()))
-                    }
+                    None => unknown_ref(
+                        self.diags,
+                        zone_name,
+                        "zone",
+                        zones.iter().map(|z| z.name.as_str()),
+                    ),
                 }
             }
             let obj = Object {
@@ -515,7 +535,12 @@ impl Builder<'_> {
                         .cloned()
                         .chain(index.keys().map(|s| s.to_string()))
                         .collect();
-                    self.unknown_ref(m, "zone, class or group", names.iter().map(String::as_str));
+                    unknown_ref(
+                        self.diags,
+                        m,
+                        "zone, class or group",
+                        names.iter().map(String::as_str),
+                    );
                 }
             }
         }
@@ -560,7 +585,12 @@ impl Builder<'_> {
                     _ => {
                         let names: Vec<String> =
                             decls.iter().map(|a| a.name.value.clone()).collect();
-                        self.unknown_ref(adv, "advisory", names.iter().map(String::as_str));
+                        unknown_ref(
+                            self.diags,
+                            adv,
+                            "advisory",
+                            names.iter().map(String::as_str),
+                        );
                     }
                 }
             }
@@ -596,8 +626,27 @@ impl Builder<'_> {
             );
         }
     }
+}
 
-    fn rules(&mut self, decls: &[source::RuleDecl]) -> Vec<Rule> {
+impl<'a> Resolver<'a> {
+    fn new(
+        diags: &'a mut Diagnostics,
+        objects: &'a BTreeMap<String, Object>,
+        services: &'a BTreeMap<String, Service>,
+    ) -> Self {
+        Resolver {
+            diags,
+            objects,
+            services,
+            object_index: objects.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+            service_index: services.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        }
+    }
+
+    /// Resolves the rules, dropping each declaration once it is resolved
+    /// (so the syntax tree's rules and the policy's are not all in memory
+    /// at once).
+    fn rules(&mut self, decls: Vec<source::RuleDecl>) -> Vec<Rule> {
         let mut names: BTreeMap<String, Span> = BTreeMap::new();
         let mut out = Vec::with_capacity(decls.len());
         for r in decls {
@@ -605,7 +654,7 @@ impl Builder<'_> {
             for e in &r.exceptions {
                 self.claim_rule_name(&mut names, &e.name.value, e.name.span);
             }
-            if let Some(rule) = self.rule(r, None) {
+            if let Some(rule) = self.rule(&r, None) {
                 out.push(rule);
             }
         }
@@ -708,7 +757,7 @@ impl Builder<'_> {
 
     fn advisory_rule(&mut self, r: &source::RuleDecl) -> Option<Rule> {
         let name = &r.name;
-        let addrs = match self.objects.get(&name.value) {
+        let addrs = match self.object_index.get(name.value.as_str()) {
             Some(o) if o.kind == ObjectKind::Advisory => o.addrs.clone(),
             Some(o) => {
                 self.diags.push(
@@ -725,7 +774,12 @@ impl Builder<'_> {
                     .filter(|o| o.kind == ObjectKind::Advisory)
                     .map(|o| o.name.clone())
                     .collect();
-                self.unknown_ref(name, "advisory", names.iter().map(String::as_str));
+                unknown_ref(
+                    self.diags,
+                    name,
+                    "advisory",
+                    names.iter().map(String::as_str),
+                );
                 return None;
             }
         };
@@ -776,7 +830,7 @@ impl Builder<'_> {
                     ep.addrs = ep.addrs.union(&lit.set);
                     ep.specific = ep.specific.union(&lit.set);
                 }
-                EndpointText::Name(name) => match self.objects.get(name) {
+                EndpointText::Name(name) => match self.object_index.get(name.as_str()) {
                     Some(o) => {
                         ep.refs.push(EndpointRef::Object(name.clone()));
                         ep.addrs = ep.addrs.union(&o.addrs);
@@ -788,7 +842,8 @@ impl Builder<'_> {
                             span: item.span,
                         };
                         let names: Vec<String> = self.objects.keys().cloned().collect();
-                        self.unknown_ref(
+                        unknown_ref(
+                            self.diags,
                             &spanned,
                             "zone, class, group or advisory",
                             names.iter().map(String::as_str),
@@ -811,7 +866,7 @@ impl Builder<'_> {
                     svc.refs.push(text.clone());
                     svc.set = svc.set.union(set);
                 }
-                ServiceText::Name(name) => match self.services.get(name) {
+                ServiceText::Name(name) => match self.service_index.get(name.as_str()) {
                     Some(s) => {
                         svc.refs.push(name.clone());
                         svc.set = svc.set.union(&s.set);
@@ -822,7 +877,12 @@ impl Builder<'_> {
                             span: item.span,
                         };
                         let names: Vec<String> = self.services.keys().cloned().collect();
-                        self.unknown_ref(&spanned, "service", names.iter().map(String::as_str));
+                        unknown_ref(
+                            self.diags,
+                            &spanned,
+                            "service",
+                            names.iter().map(String::as_str),
+                        );
                     }
                 },
             }
@@ -947,21 +1007,21 @@ impl Builder<'_> {
             }
         }
     }
+}
 
-    fn unknown_ref<'n>(
-        &mut self,
-        name: &Spanned<String>,
-        what: &str,
-        candidates: impl IntoIterator<Item = &'n str>,
-    ) {
-        let mut d = Diagnostic::error(
-            "unknown-reference",
-            format!("unknown {what} `{}`", name.value),
-        )
-        .at(name.span, format!("no {what} of this name"));
-        d.help = did_you_mean(&name.value, candidates);
-        self.diags.push(d);
-    }
+fn unknown_ref<'n>(
+    diags: &mut Diagnostics,
+    name: &Spanned<String>,
+    what: &str,
+    candidates: impl IntoIterator<Item = &'n str>,
+) {
+    let mut d = Diagnostic::error(
+        "unknown-reference",
+        format!("unknown {what} `{}`", name.value),
+    )
+    .at(name.span, format!("no {what} of this name"));
+    d.help = did_you_mean(&name.value, candidates);
+    diags.push(d);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
