@@ -647,21 +647,21 @@ impl<'a> Resolver<'a> {
     /// (so the syntax tree's rules and the policy's are not all in memory
     /// at once).
     fn rules(&mut self, decls: Vec<source::RuleDecl>) -> Vec<Rule> {
-        let mut names: BTreeMap<String, Span> = BTreeMap::new();
+        let mut names: HashMap<String, Span> = HashMap::with_capacity(decls.len());
         let mut out = Vec::with_capacity(decls.len());
         for r in decls {
             self.claim_rule_name(&mut names, &r.name.value, r.name.span);
             for e in &r.exceptions {
                 self.claim_rule_name(&mut names, &e.name.value, e.name.span);
             }
-            if let Some(rule) = self.rule(&r, None) {
+            if let Some(rule) = self.rule(r, None) {
                 out.push(rule);
             }
         }
         out
     }
 
-    fn claim_rule_name(&mut self, names: &mut BTreeMap<String, Span>, name: &str, span: Span) {
+    fn claim_rule_name(&mut self, names: &mut HashMap<String, Span>, name: &str, span: Span) {
         if name == "default" {
             self.diags.push(
                 Diagnostic::error("reserved-name", "`default` is the name of the default rule")
@@ -687,14 +687,16 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn rule(&mut self, r: &source::RuleDecl, parent: Option<&Rule>) -> Option<Rule> {
+    /// Resolves one rule and its exceptions, moving what it can (names,
+    /// texts) out of the declaration.
+    fn rule(&mut self, r: source::RuleDecl, parent: Option<&Rule>) -> Option<Rule> {
         if let RuleKind::BlockAdvisory = r.kind {
-            return self.advisory_rule(r);
+            return self.advisory_rule(&r);
         }
         let before = self.diags.error_count();
-        let src = self.endpoint(&r.from);
-        let dst = self.endpoint(&r.to);
-        let service = self.rule_service(&r.service);
+        let src = self.endpoint(r.from);
+        let dst = self.endpoint(r.to);
+        let service = self.rule_service(r.service);
         if r.absolute.is_some() && r.action == Action::Allow {
             // The decoder does not offer `absolute` in allow rules; kept as a
             // guard in case the field lists change.
@@ -713,7 +715,7 @@ impl<'a> Resolver<'a> {
             None => ModelRuleKind::Plain,
         };
         let mut rule = Rule {
-            name: r.name.value.clone(),
+            name: r.name.value,
             kind,
             action: r.action,
             absolute: r.absolute.is_some(),
@@ -721,10 +723,10 @@ impl<'a> Resolver<'a> {
             dst,
             service,
             log: r.log.unwrap_or(r.action != Action::Allow),
-            description: r.description.clone(),
-            owner: r.owner.clone(),
-            ticket: r.ticket.clone(),
-            expires: r.expires.clone(),
+            description: r.description,
+            owner: r.owner,
+            ticket: r.ticket,
+            expires: r.expires,
             exceptions: Vec::new(),
             span: r.span,
             name_span: r.name.span,
@@ -741,13 +743,13 @@ impl<'a> Resolver<'a> {
                 self.diags.push(
                     Diagnostic::error("exception-on-absolute", format!("exception `{}` targets the absolute block `{}`", e.name.value, rule.name))
                         .at(e.name.span, "exception to an absolute block")
-                        .also(r.absolute.unwrap_or(r.name.span), "the block is absolute")
+                        .also(r.absolute.unwrap_or(rule.name_span), "the block is absolute")
                         .help("absolute blocks cannot be overridden; make the block non-absolute, or narrow it instead of carving an exception"),
                 );
             }
             return Some(rule);
         }
-        for e in &r.exceptions {
+        for e in r.exceptions {
             if let Some(ex) = self.rule(e, Some(&rule)) {
                 rule.exceptions.push(ex);
             }
@@ -813,32 +815,32 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    fn endpoint(&mut self, items: &[Spanned<EndpointText>]) -> Endpoint {
+    fn endpoint(&mut self, items: Vec<Spanned<EndpointText>>) -> Endpoint {
         let mut ep = Endpoint {
-            refs: Vec::new(),
+            refs: Vec::with_capacity(items.len()),
             addrs: AddrSet::empty(),
             specific: AddrSet::empty(),
         };
         for item in items {
-            match &item.value {
+            match item.value {
                 EndpointText::Any => {
                     ep.refs.push(EndpointRef::Any);
                     ep.addrs = AddrSet::any();
                 }
                 EndpointText::Literal(lit) => {
-                    ep.refs.push(EndpointRef::Literal(lit.text.clone()));
                     ep.addrs = ep.addrs.union(&lit.set);
                     ep.specific = ep.specific.union(&lit.set);
+                    ep.refs.push(EndpointRef::Literal(lit.text));
                 }
-                EndpointText::Name(name) => match self.object_index.get(name.as_str()) {
+                EndpointText::Name(name) => match self.object_index.get(name.as_str()).copied() {
                     Some(o) => {
-                        ep.refs.push(EndpointRef::Object(name.clone()));
                         ep.addrs = ep.addrs.union(&o.addrs);
                         ep.specific = ep.specific.union(&o.specific);
+                        ep.refs.push(EndpointRef::Object(name));
                     }
                     None => {
                         let spanned = Spanned {
-                            value: name.clone(),
+                            value: name,
                             span: item.span,
                         };
                         let names: Vec<String> = self.objects.keys().cloned().collect();
@@ -855,25 +857,25 @@ impl<'a> Resolver<'a> {
         ep
     }
 
-    fn rule_service(&mut self, items: &[Spanned<ServiceText>]) -> RuleService {
+    fn rule_service(&mut self, items: Vec<Spanned<ServiceText>>) -> RuleService {
         let mut svc = RuleService {
-            refs: Vec::new(),
+            refs: Vec::with_capacity(items.len()),
             set: ServiceSet::default(),
         };
         for item in items {
-            match &item.value {
+            match item.value {
                 ServiceText::Literal(text, set) => {
-                    svc.refs.push(text.clone());
-                    svc.set = svc.set.union(set);
+                    svc.set = add_service(svc.set, set);
+                    svc.refs.push(text);
                 }
-                ServiceText::Name(name) => match self.service_index.get(name.as_str()) {
+                ServiceText::Name(name) => match self.service_index.get(name.as_str()).copied() {
                     Some(s) => {
-                        svc.refs.push(name.clone());
                         svc.set = svc.set.union(&s.set);
+                        svc.refs.push(name);
                     }
                     None => {
                         let spanned = Spanned {
-                            value: name.clone(),
+                            value: name,
                             span: item.span,
                         };
                         let names: Vec<String> = self.services.keys().cloned().collect();
@@ -1006,6 +1008,17 @@ impl<'a> Resolver<'a> {
                 break;
             }
         }
+    }
+}
+
+/// `acc ∪ set`, taking `set` as it is when nothing was added yet (the
+/// union of the empty set and a canonical set is that set; `any` is left
+/// to `union`, which normalises it).
+fn add_service(acc: ServiceSet, set: ServiceSet) -> ServiceSet {
+    if acc == ServiceSet::default() && !set.any {
+        set
+    } else {
+        acc.union(&set)
     }
 }
 

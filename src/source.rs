@@ -692,10 +692,10 @@ impl Cx<'_> {
 
     /// Exactly one string argument.
     fn single_string(&mut self, node: Node<'_>) -> Option<Spanned<String>> {
-        let args: Vec<Entry<'_>> = self.args(node).collect();
-        match args.as_slice() {
-            [one] => self.expect_string(node, *one),
-            [] => {
+        let mut args = self.args(node);
+        match (args.next(), args.next()) {
+            (Some(one), None) => self.expect_string(node, one),
+            (None, _) => {
                 let d = Diagnostic::error(
                     "missing-argument",
                     format!("`{}` needs one value", node.name().value()),
@@ -704,8 +704,8 @@ impl Cx<'_> {
                 self.error(d);
                 None
             }
-            [_, extra @ ..] => {
-                for e in extra {
+            (Some(_), Some(second)) => {
+                for e in std::iter::once(second).chain(args) {
                     let d = Diagnostic::error(
                         "unexpected-argument",
                         format!("`{}` takes exactly one value", node.name().value()),
@@ -720,8 +720,8 @@ impl Cx<'_> {
 
     /// One or more string arguments.
     fn strings(&mut self, node: Node<'_>) -> Vec<Spanned<String>> {
-        let args: Vec<Entry<'_>> = self.args(node).collect();
-        if args.is_empty() {
+        let count = self.args(node).count();
+        if count == 0 {
             let d = Diagnostic::error(
                 "missing-argument",
                 format!("`{}` needs at least one value", node.name().value()),
@@ -729,15 +729,17 @@ impl Cx<'_> {
             .at(self.span(node.span()), "values missing");
             self.error(d);
         }
-        args.into_iter()
-            .filter_map(|e| self.expect_string(node, e))
-            .collect()
+        let mut out = Vec::with_capacity(count);
+        for e in self.args(node) {
+            out.extend(self.expect_string(node, e));
+        }
+        out
     }
 
     fn single_bool(&mut self, node: Node<'_>) -> Option<bool> {
-        let args: Vec<Entry<'_>> = self.args(node).collect();
-        match args.as_slice() {
-            [e] => match e.value() {
+        let mut args = self.args(node);
+        match (args.next(), args.next()) {
+            (Some(e), None) => match e.value() {
                 Value::Bool(b) => Some(b),
                 other => {
                     let d = Diagnostic::error(
@@ -864,12 +866,12 @@ fn describe(v: Value<'_>) -> String {
 
 /// Tracks which single-valued fields were already seen in a block.
 #[derive(Default)]
-struct Seen(Vec<(String, Span)>);
+struct Seen<'d>(Vec<(&'d str, Span)>);
 
-impl Seen {
+impl<'d> Seen<'d> {
     /// Records `node`; reports and returns false if it was already given.
-    fn first(&mut self, cx: &mut Cx<'_>, node: Node<'_>) -> bool {
-        let name = node.name().value().to_string();
+    fn first(&mut self, cx: &mut Cx<'_>, node: Node<'d>) -> bool {
+        let name = node.name().value();
         if let Some((_, first)) = self.0.iter().find(|(n, _)| *n == name) {
             let first = *first;
             cx.duplicate_child(node, first);
@@ -1699,8 +1701,9 @@ fn decode_rule(
 ) -> Option<RuleDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node);
+    let named = name.is_some();
     let mut rule = RuleDecl {
-        name: name.clone().unwrap_or(Spanned {
+        name: name.unwrap_or(Spanned {
             value: String::new(),
             span: cx.span(node.span()),
         }),
@@ -1719,14 +1722,13 @@ fn decode_rule(
         keyword_span: cx.span(node.name().span()),
         span: cx.span(node.span()),
     };
-    let (allowed, inside) = match rule.kind {
-        RuleKind::Plain if action == Action::Allow => {
-            (&RULE_FIELDS[..8], format!("`{}` rule", action))
-        }
-        RuleKind::Plain => (RULE_FIELDS, format!("`{}` rule", action)),
-        RuleKind::Exception => (EXCEPTION_FIELDS, "`exception`".to_string()),
-        RuleKind::BlockAdvisory => (ADVISORY_RULE_FIELDS, "`block-advisory`".to_string()),
+    let allowed = match rule.kind {
+        RuleKind::Plain if action == Action::Allow => &RULE_FIELDS[..8],
+        RuleKind::Plain => RULE_FIELDS,
+        RuleKind::Exception => EXCEPTION_FIELDS,
+        RuleKind::BlockAdvisory => ADVISORY_RULE_FIELDS,
     };
+
     let mut seen = Seen::default();
     for child in children(node) {
         let kw = child.name().value();
@@ -1741,6 +1743,11 @@ fn decode_rule(
                 cx.error(d);
                 continue;
             }
+            let inside = match rule.kind {
+                RuleKind::Plain => format!("`{action}` rule"),
+                RuleKind::Exception => "`exception`".to_string(),
+                RuleKind::BlockAdvisory => "`block-advisory`".to_string(),
+            };
             cx.unknown_node(child, kw, &inside, &d_allowed);
             continue;
         }
@@ -1815,7 +1822,9 @@ fn decode_rule(
             _ => unreachable!("field list and match arms agree"),
         }
     }
-    name?;
+    if !named {
+        return None;
+    }
     if matches!(rule.kind, RuleKind::BlockAdvisory) {
         return Some(rule);
     }
