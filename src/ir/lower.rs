@@ -8,7 +8,7 @@
 //! expiry date has passed is left out, and so are its exceptions: an
 //! exception without its block would allow traffic on its own.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use jiff::ToSpan;
 use jiff::civil::Date;
@@ -18,7 +18,7 @@ use super::{
     ServiceObject, Zone,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::model::{self, ModelRuleKind, Policy};
+use crate::model::{self, ModelRuleKind, NameSet, Policy};
 
 /// Rules expiring within this many days get a warning.
 pub const EXPIRY_WARNING_DAYS: i32 = 30;
@@ -32,8 +32,8 @@ pub fn lower(policy: &Policy, date: Date, diags: &mut Diagnostics) -> Ir {
         rules: Vec::with_capacity(policy.rules.len() + 2),
         objects: BTreeMap::new(),
         services: BTreeMap::new(),
-        seen_objects: HashSet::new(),
-        seen_services: HashSet::new(),
+        seen_objects: NameSet::default(),
+        seen_services: NameSet::default(),
     };
     for rule in policy.rules.iter().filter(|r| r.absolute) {
         lowering.rule_with_exceptions(rule);
@@ -81,8 +81,8 @@ struct Lowering<'a> {
     services: BTreeMap<String, ServiceObject>,
     /// Names already looked up for `objects` and `services` (a hash lookup
     /// per reference instead of B-tree lookups among thousands of names).
-    seen_objects: HashSet<&'a str>,
-    seen_services: HashSet<&'a str>,
+    seen_objects: NameSet<&'a str>,
+    seen_services: NameSet<&'a str>,
 }
 
 impl<'a> Lowering<'a> {

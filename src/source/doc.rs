@@ -333,12 +333,16 @@ pub(super) struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     pub(super) fn new(text: &'a str) -> Builder<'a> {
+        // Room for a typical policy's nodes and entries (about one node per
+        // 34 bytes of text and one entry per 14), so the arrays are not
+        // copied as they grow; capacity that is never written costs no
+        // memory.
         Builder {
             doc: Doc {
                 text,
                 owned: Vec::new(),
-                nodes: Vec::new(),
-                entries: Vec::new(),
+                nodes: Vec::with_capacity(text.len() / 24),
+                entries: Vec::with_capacity(text.len() / 10),
                 keys: Vec::new(),
                 top: BlockData {
                     first: 0,
