@@ -184,11 +184,15 @@ pub(crate) type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
 /// A hash set of names, with [`NameHasher`].
 pub(crate) type NameSet<K> = HashSet<K, BuildHasherDefault<NameHasher>>;
 
-/// A fast hash for names (FxHash's multiply-rotate over 8-byte words).
-/// std's SipHash resists hash flooding, which names from the operator's own
-/// policy files do not need, and costs several times as much on the tens
-/// of thousands of lookups a large policy makes; a collision only costs a
-/// comparison, never a wrong answer.
+/// A fast hash for names: FxHash's multiply-rotate over 8-byte words, then
+/// MurmurHash3's finaliser. std's SipHash resists hash flooding, which
+/// names from the operator's own policy files do not need, and costs
+/// several times as much on the tens of thousands of lookups a large policy
+/// makes; a collision only costs a comparison, never a wrong answer. The
+/// finaliser matters: a product's low bits depend only on the factors' low
+/// bits, so without it names that differ only in their last characters
+/// (`r000001`, `r000002`, ...) would share their low bits, which pick the
+/// hash table's bucket.
 #[derive(Default)]
 pub(crate) struct NameHasher(u64);
 
@@ -219,7 +223,12 @@ impl Hasher for NameHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
@@ -1134,4 +1143,44 @@ fn longest_prefix_partition(decls: &[source::ZoneDecl]) -> Vec<AddrSet> {
         owned[r] = covered.complement();
     }
     owned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    /// Names that differ only in their last characters (rule and object
+    /// names are usually numbered) must still spread over a hash table's
+    /// buckets, which the low bits of the hash pick: without the finaliser
+    /// all of these land in one bucket.
+    #[test]
+    fn numbered_names_spread_over_the_low_bits() {
+        let hasher = BuildHasherDefault::<NameHasher>::default();
+        for width in [6usize, 7, 8, 15, 16] {
+            let buckets: HashSet<u64> = (0..1024)
+                .map(|i| hasher.hash_one(format!("r{i:0width$}")) & 1023)
+                .collect();
+            assert!(
+                buckets.len() > 512,
+                "{width}-digit names use {} of 1024 buckets",
+                buckets.len()
+            );
+        }
+    }
+
+    #[test]
+    fn equal_names_hash_equally_and_maps_find_them() {
+        let hasher = BuildHasherDefault::<NameHasher>::default();
+        assert_eq!(
+            hasher.hash_one("icu-monitors"),
+            hasher.hash_one("icu-monitors".to_string())
+        );
+        let mut map: NameMap<String, usize> = NameMap::default();
+        for i in 0..5000 {
+            map.insert(format!("net{i:05}"), i);
+        }
+        assert!((0..5000).all(|i| map[&format!("net{i:05}")] == i));
+        assert!(!map.contains_key("net05000"));
+    }
 }
