@@ -8,7 +8,8 @@
 //! try to open what an absolute block denies, and rules that can match
 //! nothing because their families or services do not meet.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use jiff::civil::Date;
 
@@ -153,11 +154,14 @@ pub fn build(tree: SyntaxTree, root_stem: &str, diags: &mut Diagnostics) -> Opti
     b.mark_clinical(&tree.classes, &tree.groups);
     b.advisories(&tree.advisories, &tree.classes);
     b.services(&tree.services);
-    let rules = b.rules(&tree.rules);
-    b.check_absolute_conflicts(&rules);
     let Builder {
-        objects, services, ..
+        diags,
+        objects,
+        services,
     } = b;
+    let mut r = Resolver::new(diags, &objects, &services);
+    let rules = r.rules(tree.rules);
+    r.check_absolute_conflicts(&rules);
     if diags.error_count() > before {
         return None;
     }
@@ -175,10 +179,77 @@ pub fn build(tree: SyntaxTree, root_stem: &str, diags: &mut Diagnostics) -> Opti
     })
 }
 
+/// A hash map keyed by names, with [`NameHasher`].
+pub(crate) type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
+/// A hash set of names, with [`NameHasher`].
+pub(crate) type NameSet<K> = HashSet<K, BuildHasherDefault<NameHasher>>;
+
+/// A fast hash for names: FxHash's multiply-rotate over 8-byte words, then
+/// MurmurHash3's finaliser. std's SipHash resists hash flooding, which
+/// names from the operator's own policy files do not need, and costs
+/// several times as much on the tens of thousands of lookups a large policy
+/// makes; a collision only costs a comparison, never a wrong answer. The
+/// finaliser matters: a product's low bits depend only on the factors' low
+/// bits, so without it names that differ only in their last characters
+/// (`r000001`, `r000002`, ...) would share their low bits, which pick the
+/// hash table's bucket.
+#[derive(Default)]
+pub(crate) struct NameHasher(u64);
+
+impl NameHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(last));
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+/// Builds the objects and services.
 struct Builder<'a> {
     diags: &'a mut Diagnostics,
     objects: BTreeMap<String, Object>,
     services: BTreeMap<String, Service>,
+}
+
+/// Resolves the rules against the finished objects and services.
+struct Resolver<'a> {
+    diags: &'a mut Diagnostics,
+    /// In name order, for suggestions.
+    objects: &'a BTreeMap<String, Object>,
+    services: &'a BTreeMap<String, Service>,
+    /// The same, for lookups: rules make tens of thousands of them, and a
+    /// B-tree lookup among thousands of names costs a dozen string
+    /// comparisons.
+    object_index: NameMap<&'a str, &'a Object>,
+    service_index: NameMap<&'a str, &'a Service>,
 }
 
 impl Builder<'_> {
@@ -393,9 +464,12 @@ impl Builder<'_> {
                             );
                         }
                     }
-                    None => {
-                        self.unknown_ref(zone_name, "zone", zones.iter().map(|z| z.name.as_str()))
-                    }
+                    None => unknown_ref(
+                        self.diags,
+                        zone_name,
+                        "zone",
+                        zones.iter().map(|z| z.name.as_str()),
+                    ),
                 }
             }
             let obj = Object {
@@ -515,7 +589,12 @@ impl Builder<'_> {
                         .cloned()
                         .chain(index.keys().map(|s| s.to_string()))
                         .collect();
-                    self.unknown_ref(m, "zone, class or group", names.iter().map(String::as_str));
+                    unknown_ref(
+                        self.diags,
+                        m,
+                        "zone, class or group",
+                        names.iter().map(String::as_str),
+                    );
                 }
             }
         }
@@ -560,7 +639,12 @@ impl Builder<'_> {
                     _ => {
                         let names: Vec<String> =
                             decls.iter().map(|a| a.name.value.clone()).collect();
-                        self.unknown_ref(adv, "advisory", names.iter().map(String::as_str));
+                        unknown_ref(
+                            self.diags,
+                            adv,
+                            "advisory",
+                            names.iter().map(String::as_str),
+                        );
                     }
                 }
             }
@@ -596,9 +680,29 @@ impl Builder<'_> {
             );
         }
     }
+}
 
-    fn rules(&mut self, decls: &[source::RuleDecl]) -> Vec<Rule> {
-        let mut names: BTreeMap<String, Span> = BTreeMap::new();
+impl<'a> Resolver<'a> {
+    fn new(
+        diags: &'a mut Diagnostics,
+        objects: &'a BTreeMap<String, Object>,
+        services: &'a BTreeMap<String, Service>,
+    ) -> Self {
+        Resolver {
+            diags,
+            objects,
+            services,
+            object_index: objects.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+            service_index: services.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        }
+    }
+
+    /// Resolves the rules, dropping each declaration once it is resolved
+    /// (so the syntax tree's rules and the policy's are not all in memory
+    /// at once).
+    fn rules(&mut self, decls: Vec<source::RuleDecl>) -> Vec<Rule> {
+        let mut names: NameMap<String, Span> = NameMap::default();
+        names.reserve(decls.len());
         let mut out = Vec::with_capacity(decls.len());
         for r in decls {
             self.claim_rule_name(&mut names, &r.name.value, r.name.span);
@@ -612,7 +716,7 @@ impl Builder<'_> {
         out
     }
 
-    fn claim_rule_name(&mut self, names: &mut BTreeMap<String, Span>, name: &str, span: Span) {
+    fn claim_rule_name(&mut self, names: &mut NameMap<String, Span>, name: &str, span: Span) {
         if name == "default" {
             self.diags.push(
                 Diagnostic::error("reserved-name", "`default` is the name of the default rule")
@@ -638,14 +742,16 @@ impl Builder<'_> {
         }
     }
 
-    fn rule(&mut self, r: &source::RuleDecl, parent: Option<&Rule>) -> Option<Rule> {
+    /// Resolves one rule and its exceptions, moving what it can (names,
+    /// texts) out of the declaration.
+    fn rule(&mut self, r: source::RuleDecl, parent: Option<&Rule>) -> Option<Rule> {
         if let RuleKind::BlockAdvisory = r.kind {
-            return self.advisory_rule(r);
+            return self.advisory_rule(&r);
         }
         let before = self.diags.error_count();
-        let src = self.endpoint(&r.from);
-        let dst = self.endpoint(&r.to);
-        let service = self.rule_service(&r.service);
+        let src = self.endpoint(r.from);
+        let dst = self.endpoint(r.to);
+        let service = self.rule_service(r.service);
         if r.absolute.is_some() && r.action == Action::Allow {
             // The decoder does not offer `absolute` in allow rules; kept as a
             // guard in case the field lists change.
@@ -664,7 +770,7 @@ impl Builder<'_> {
             None => ModelRuleKind::Plain,
         };
         let mut rule = Rule {
-            name: r.name.value.clone(),
+            name: r.name.value,
             kind,
             action: r.action,
             absolute: r.absolute.is_some(),
@@ -672,10 +778,10 @@ impl Builder<'_> {
             dst,
             service,
             log: r.log.unwrap_or(r.action != Action::Allow),
-            description: r.description.clone(),
-            owner: r.owner.clone(),
-            ticket: r.ticket.clone(),
-            expires: r.expires.clone(),
+            description: r.description,
+            owner: r.owner,
+            ticket: r.ticket,
+            expires: r.expires,
             exceptions: Vec::new(),
             span: r.span,
             name_span: r.name.span,
@@ -692,13 +798,13 @@ impl Builder<'_> {
                 self.diags.push(
                     Diagnostic::error("exception-on-absolute", format!("exception `{}` targets the absolute block `{}`", e.name.value, rule.name))
                         .at(e.name.span, "exception to an absolute block")
-                        .also(r.absolute.unwrap_or(r.name.span), "the block is absolute")
+                        .also(r.absolute.unwrap_or(rule.name_span), "the block is absolute")
                         .help("absolute blocks cannot be overridden; make the block non-absolute, or narrow it instead of carving an exception"),
                 );
             }
             return Some(rule);
         }
-        for e in &r.exceptions {
+        for e in r.exceptions {
             if let Some(ex) = self.rule(e, Some(&rule)) {
                 rule.exceptions.push(ex);
             }
@@ -708,7 +814,7 @@ impl Builder<'_> {
 
     fn advisory_rule(&mut self, r: &source::RuleDecl) -> Option<Rule> {
         let name = &r.name;
-        let addrs = match self.objects.get(&name.value) {
+        let addrs = match self.object_index.get(name.value.as_str()) {
             Some(o) if o.kind == ObjectKind::Advisory => o.addrs.clone(),
             Some(o) => {
                 self.diags.push(
@@ -725,7 +831,12 @@ impl Builder<'_> {
                     .filter(|o| o.kind == ObjectKind::Advisory)
                     .map(|o| o.name.clone())
                     .collect();
-                self.unknown_ref(name, "advisory", names.iter().map(String::as_str));
+                unknown_ref(
+                    self.diags,
+                    name,
+                    "advisory",
+                    names.iter().map(String::as_str),
+                );
                 return None;
             }
         };
@@ -759,36 +870,37 @@ impl Builder<'_> {
         })
     }
 
-    fn endpoint(&mut self, items: &[Spanned<EndpointText>]) -> Endpoint {
+    fn endpoint(&mut self, items: Vec<Spanned<EndpointText>>) -> Endpoint {
         let mut ep = Endpoint {
-            refs: Vec::new(),
+            refs: Vec::with_capacity(items.len()),
             addrs: AddrSet::empty(),
             specific: AddrSet::empty(),
         };
         for item in items {
-            match &item.value {
+            match item.value {
                 EndpointText::Any => {
                     ep.refs.push(EndpointRef::Any);
                     ep.addrs = AddrSet::any();
                 }
                 EndpointText::Literal(lit) => {
-                    ep.refs.push(EndpointRef::Literal(lit.text.clone()));
                     ep.addrs = ep.addrs.union(&lit.set);
                     ep.specific = ep.specific.union(&lit.set);
+                    ep.refs.push(EndpointRef::Literal(lit.text));
                 }
-                EndpointText::Name(name) => match self.objects.get(name) {
+                EndpointText::Name(name) => match self.object_index.get(name.as_str()).copied() {
                     Some(o) => {
-                        ep.refs.push(EndpointRef::Object(name.clone()));
                         ep.addrs = ep.addrs.union(&o.addrs);
                         ep.specific = ep.specific.union(&o.specific);
+                        ep.refs.push(EndpointRef::Object(name));
                     }
                     None => {
                         let spanned = Spanned {
-                            value: name.clone(),
+                            value: name,
                             span: item.span,
                         };
                         let names: Vec<String> = self.objects.keys().cloned().collect();
-                        self.unknown_ref(
+                        unknown_ref(
+                            self.diags,
                             &spanned,
                             "zone, class, group or advisory",
                             names.iter().map(String::as_str),
@@ -800,29 +912,34 @@ impl Builder<'_> {
         ep
     }
 
-    fn rule_service(&mut self, items: &[Spanned<ServiceText>]) -> RuleService {
+    fn rule_service(&mut self, items: Vec<Spanned<ServiceText>>) -> RuleService {
         let mut svc = RuleService {
-            refs: Vec::new(),
+            refs: Vec::with_capacity(items.len()),
             set: ServiceSet::default(),
         };
         for item in items {
-            match &item.value {
+            match item.value {
                 ServiceText::Literal(text, set) => {
-                    svc.refs.push(text.clone());
-                    svc.set = svc.set.union(set);
+                    svc.set = add_service(svc.set, set);
+                    svc.refs.push(text);
                 }
-                ServiceText::Name(name) => match self.services.get(name) {
+                ServiceText::Name(name) => match self.service_index.get(name.as_str()).copied() {
                     Some(s) => {
-                        svc.refs.push(name.clone());
                         svc.set = svc.set.union(&s.set);
+                        svc.refs.push(name);
                     }
                     None => {
                         let spanned = Spanned {
-                            value: name.clone(),
+                            value: name,
                             span: item.span,
                         };
                         let names: Vec<String> = self.services.keys().cloned().collect();
-                        self.unknown_ref(&spanned, "service", names.iter().map(String::as_str));
+                        unknown_ref(
+                            self.diags,
+                            &spanned,
+                            "service",
+                            names.iter().map(String::as_str),
+                        );
                     }
                 },
             }
@@ -947,21 +1064,32 @@ impl Builder<'_> {
             }
         }
     }
+}
 
-    fn unknown_ref<'n>(
-        &mut self,
-        name: &Spanned<String>,
-        what: &str,
-        candidates: impl IntoIterator<Item = &'n str>,
-    ) {
-        let mut d = Diagnostic::error(
-            "unknown-reference",
-            format!("unknown {what} `{}`", name.value),
-        )
-        .at(name.span, format!("no {what} of this name"));
-        d.help = did_you_mean(&name.value, candidates);
-        self.diags.push(d);
+/// `acc ∪ set`, taking `set` as it is when nothing was added yet (the
+/// union of the empty set and a canonical set is that set; `any` is left
+/// to `union`, which normalises it).
+fn add_service(acc: ServiceSet, set: ServiceSet) -> ServiceSet {
+    if acc == ServiceSet::default() && !set.any {
+        set
+    } else {
+        acc.union(&set)
     }
+}
+
+fn unknown_ref<'n>(
+    diags: &mut Diagnostics,
+    name: &Spanned<String>,
+    what: &str,
+    candidates: impl IntoIterator<Item = &'n str>,
+) {
+    let mut d = Diagnostic::error(
+        "unknown-reference",
+        format!("unknown {what} `{}`", name.value),
+    )
+    .at(name.span, format!("no {what} of this name"));
+    d.help = did_you_mean(&name.value, candidates);
+    diags.push(d);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1015,4 +1143,44 @@ fn longest_prefix_partition(decls: &[source::ZoneDecl]) -> Vec<AddrSet> {
         owned[r] = covered.complement();
     }
     owned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    /// Names that differ only in their last characters (rule and object
+    /// names are usually numbered) must still spread over a hash table's
+    /// buckets, which the low bits of the hash pick: without the finaliser
+    /// all of these land in one bucket.
+    #[test]
+    fn numbered_names_spread_over_the_low_bits() {
+        let hasher = BuildHasherDefault::<NameHasher>::default();
+        for width in [6usize, 7, 8, 15, 16] {
+            let buckets: HashSet<u64> = (0..1024)
+                .map(|i| hasher.hash_one(format!("r{i:0width$}")) & 1023)
+                .collect();
+            assert!(
+                buckets.len() > 512,
+                "{width}-digit names use {} of 1024 buckets",
+                buckets.len()
+            );
+        }
+    }
+
+    #[test]
+    fn equal_names_hash_equally_and_maps_find_them() {
+        let hasher = BuildHasherDefault::<NameHasher>::default();
+        assert_eq!(
+            hasher.hash_one("icu-monitors"),
+            hasher.hash_one("icu-monitors".to_string())
+        );
+        let mut map: NameMap<String, usize> = NameMap::default();
+        for i in 0..5000 {
+            map.insert(format!("net{i:05}"), i);
+        }
+        assert!((0..5000).all(|i| map[&format!("net{i:05}")] == i));
+        assert!(!map.contains_key("net05000"));
+    }
 }

@@ -11,9 +11,12 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use jiff::civil::Date;
-use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+use kdl::KdlDocument;
 
+mod doc;
 mod fastkdl;
+
+use doc::{Doc, Entry, Node, Value};
 
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::catalogue;
@@ -124,7 +127,9 @@ pub struct AdvisoryDecl {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EndpointText {
     Any,
-    Literal(AddrLiteral),
+    /// Boxed: literals are rare, and a name or `any` would otherwise take
+    /// the literal's 80 bytes.
+    Literal(Box<AddrLiteral>),
     Name(String),
 }
 
@@ -340,7 +345,10 @@ impl Loader<'_> {
         }
         // The fast path reads the common subset; kdl reads (and reports
         // errors in) everything else.
-        let parsed = fastkdl::parse(&text).map_or_else(|| KdlDocument::parse_v2(&text), Ok);
+        let parsed = match fastkdl::parse(&text) {
+            Some(doc) => Ok(doc),
+            None => KdlDocument::parse_v2(&text).map(|doc| Doc::from_kdl(&doc)),
+        };
         let doc = match parsed {
             Ok(doc) => doc,
             Err(err) => {
@@ -364,7 +372,7 @@ impl Loader<'_> {
                 return;
             }
         };
-        for node in doc.nodes() {
+        for node in doc.top().nodes() {
             let keyword = node.name().value();
             if keyword == "include" && role != FileRole::Catalogue {
                 self.include(file, node);
@@ -402,7 +410,7 @@ impl Loader<'_> {
         }
     }
 
-    fn include(&mut self, file: FileId, node: &KdlNode) {
+    fn include(&mut self, file: FileId, node: Node<'_>) {
         let mut cx = Cx {
             file,
             diags: self.diags,
@@ -600,7 +608,7 @@ impl Cx<'_> {
         self.diags.push(d);
     }
 
-    fn unknown_node(&mut self, node: &KdlNode, name: &str, inside: &str, allowed: &[&str]) {
+    fn unknown_node(&mut self, node: Node<'_>, name: &str, inside: &str, allowed: &[&str]) {
         let mut help = did_you_mean(name, allowed.iter().copied())
             .map(|s| format!("{s} "))
             .unwrap_or_default();
@@ -611,12 +619,12 @@ impl Cx<'_> {
         self.error(d);
     }
 
-    fn args<'n>(&self, node: &'n KdlNode) -> impl Iterator<Item = &'n KdlEntry> {
-        node.entries().iter().filter(|e| e.name().is_none())
+    fn args<'d>(&self, node: Node<'d>) -> impl Iterator<Item = Entry<'d>> + use<'d> {
+        node.entries().filter(|e| e.name().is_none())
     }
 
-    fn no_props(&mut self, node: &KdlNode) {
-        for e in node.entries().iter().filter(|e| e.name().is_some()) {
+    fn no_props(&mut self, node: Node<'_>) {
+        for e in node.entries().filter(|e| e.name().is_some()) {
             let name = e.name().map(|n| n.value()).unwrap_or_default();
             let d = Diagnostic::error(
                 "unknown-property",
@@ -631,7 +639,7 @@ impl Cx<'_> {
         }
     }
 
-    fn no_children(&mut self, node: &KdlNode) {
+    fn no_children(&mut self, node: Node<'_>) {
         if let Some(children) = node.children() {
             let d = Diagnostic::error(
                 "unexpected-block",
@@ -642,7 +650,7 @@ impl Cx<'_> {
         }
     }
 
-    fn no_args(&mut self, node: &KdlNode) {
+    fn no_args(&mut self, node: Node<'_>) {
         for e in self.args(node).collect::<Vec<_>>() {
             let d = Diagnostic::error(
                 "unexpected-argument",
@@ -654,15 +662,15 @@ impl Cx<'_> {
     }
 
     /// A leaf node with only arguments.
-    fn leaf(&mut self, node: &KdlNode) {
+    fn leaf(&mut self, node: Node<'_>) {
         self.no_props(node);
         self.no_children(node);
     }
 
-    fn expect_string(&mut self, node: &KdlNode, e: &KdlEntry) -> Option<Spanned<String>> {
+    fn expect_string(&mut self, node: Node<'_>, e: Entry<'_>) -> Option<Spanned<String>> {
         match e.value() {
-            KdlValue::String(s) => Some(Spanned {
-                value: s.clone(),
+            Value::String(s) => Some(Spanned {
+                value: s.to_string(),
                 span: self.span(e.span()),
             }),
             other => {
@@ -683,11 +691,11 @@ impl Cx<'_> {
     }
 
     /// Exactly one string argument.
-    fn single_string(&mut self, node: &KdlNode) -> Option<Spanned<String>> {
-        let args: Vec<&KdlEntry> = self.args(node).collect();
-        match args.as_slice() {
-            [one] => self.expect_string(node, one),
-            [] => {
+    fn single_string(&mut self, node: Node<'_>) -> Option<Spanned<String>> {
+        let mut args = self.args(node);
+        match (args.next(), args.next()) {
+            (Some(one), None) => self.expect_string(node, one),
+            (None, _) => {
                 let d = Diagnostic::error(
                     "missing-argument",
                     format!("`{}` needs one value", node.name().value()),
@@ -696,8 +704,8 @@ impl Cx<'_> {
                 self.error(d);
                 None
             }
-            [_, extra @ ..] => {
-                for e in extra {
+            (Some(_), Some(second)) => {
+                for e in std::iter::once(second).chain(args) {
                     let d = Diagnostic::error(
                         "unexpected-argument",
                         format!("`{}` takes exactly one value", node.name().value()),
@@ -711,9 +719,9 @@ impl Cx<'_> {
     }
 
     /// One or more string arguments.
-    fn strings(&mut self, node: &KdlNode) -> Vec<Spanned<String>> {
-        let args: Vec<&KdlEntry> = self.args(node).collect();
-        if args.is_empty() {
+    fn strings(&mut self, node: Node<'_>) -> Vec<Spanned<String>> {
+        let count = self.args(node).count();
+        if count == 0 {
             let d = Diagnostic::error(
                 "missing-argument",
                 format!("`{}` needs at least one value", node.name().value()),
@@ -721,16 +729,18 @@ impl Cx<'_> {
             .at(self.span(node.span()), "values missing");
             self.error(d);
         }
-        args.into_iter()
-            .filter_map(|e| self.expect_string(node, e))
-            .collect()
+        let mut out = Vec::with_capacity(count);
+        for e in self.args(node) {
+            out.extend(self.expect_string(node, e));
+        }
+        out
     }
 
-    fn single_bool(&mut self, node: &KdlNode) -> Option<bool> {
-        let args: Vec<&KdlEntry> = self.args(node).collect();
-        match args.as_slice() {
-            [e] => match e.value() {
-                KdlValue::Bool(b) => Some(*b),
+    fn single_bool(&mut self, node: Node<'_>) -> Option<bool> {
+        let mut args = self.args(node);
+        match (args.next(), args.next()) {
+            (Some(e), None) => match e.value() {
+                Value::Bool(b) => Some(b),
                 other => {
                     let d = Diagnostic::error(
                         "wrong-type",
@@ -762,7 +772,7 @@ impl Cx<'_> {
     }
 
     /// The object name of a declaration node (`zone "icu"`), validated.
-    fn decl_name(&mut self, node: &KdlNode) -> Option<Name> {
+    fn decl_name(&mut self, node: Node<'_>) -> Option<Name> {
         let name = self.single_string(node)?;
         self.check_name(&name).then_some(name)
     }
@@ -785,7 +795,7 @@ impl Cx<'_> {
     /// Free text (descriptions, owners): any characters except control
     /// characters other than tab; each renderer escapes or replaces what its
     /// format cannot carry.
-    fn text(&mut self, node: &KdlNode) -> Option<String> {
+    fn text(&mut self, node: Node<'_>) -> Option<String> {
         self.leaf(node);
         let s = self.single_string(node)?;
         if s.value.chars().any(|c| c.is_control() && c != '\t') {
@@ -813,7 +823,7 @@ impl Cx<'_> {
         Some(s.value)
     }
 
-    fn duplicate_child(&mut self, node: &KdlNode, first: Span) {
+    fn duplicate_child(&mut self, node: Node<'_>, first: Span) {
         let d = Diagnostic::error(
             "duplicate-field",
             format!("`{}` is given twice", node.name().value()),
@@ -844,24 +854,24 @@ fn name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-fn describe(v: &KdlValue) -> String {
+fn describe(v: Value<'_>) -> String {
     match v {
-        KdlValue::String(s) => format!("the string \"{}\"", s.escape_debug()),
-        KdlValue::Integer(i) => format!("the number {i}"),
-        KdlValue::Float(f) => format!("the number {f}"),
-        KdlValue::Bool(b) => format!("#{b}"),
-        KdlValue::Null => "#null".to_string(),
+        Value::String(s) => format!("the string \"{}\"", s.escape_debug()),
+        Value::Integer(i) => format!("the number {i}"),
+        Value::Float(f) => format!("the number {f}"),
+        Value::Bool(b) => format!("#{b}"),
+        Value::Null => "#null".to_string(),
     }
 }
 
 /// Tracks which single-valued fields were already seen in a block.
 #[derive(Default)]
-struct Seen(Vec<(String, Span)>);
+struct Seen<'d>(Vec<(&'d str, Span)>);
 
-impl Seen {
+impl<'d> Seen<'d> {
     /// Records `node`; reports and returns false if it was already given.
-    fn first(&mut self, cx: &mut Cx<'_>, node: &KdlNode) -> bool {
-        let name = node.name().value().to_string();
+    fn first(&mut self, cx: &mut Cx<'_>, node: Node<'d>) -> bool {
+        let name = node.name().value();
         if let Some((_, first)) = self.0.iter().find(|(n, _)| *n == name) {
             let first = *first;
             cx.duplicate_child(node, first);
@@ -872,18 +882,18 @@ impl Seen {
     }
 }
 
-fn children(node: &KdlNode) -> &[KdlNode] {
-    node.children().map(|d| d.nodes()).unwrap_or(&[])
+fn children(node: Node<'_>) -> impl Iterator<Item = Node<'_>> {
+    node.children().into_iter().flat_map(|block| block.nodes())
 }
 
 /// Whether the block has a child `field` at all. "Missing field" errors
 /// check this, so a field that is present but invalid is reported once (as
 /// invalid), not twice.
-fn has_child(node: &KdlNode, field: &str) -> bool {
-    children(node).iter().any(|c| c.name().value() == field)
+fn has_child(node: Node<'_>, field: &str) -> bool {
+    children(node).any(|c| c.name().value() == field)
 }
 
-fn decode_policy(cx: &mut Cx<'_>, node: &KdlNode, tree: &mut SyntaxTree) {
+fn decode_policy(cx: &mut Cx<'_>, node: Node<'_>, tree: &mut SyntaxTree) {
     cx.no_props(node);
     if let Some(existing) = &tree.name {
         let d = Diagnostic::error("duplicate-field", "`policy` is given twice")
@@ -926,7 +936,7 @@ fn decode_policy(cx: &mut Cx<'_>, node: &KdlNode, tree: &mut SyntaxTree) {
 
 const ZONE_FIELDS: &[&str] = &["description", "prefix", "residual", "interface", "vendor"];
 
-fn decode_zone(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ZoneDecl> {
+fn decode_zone(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ZoneDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node);
     let mut zone = ZoneDecl {
@@ -966,7 +976,7 @@ fn decode_zone(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ZoneDecl> {
             "interface" if seen.first(cx, child) => {
                 cx.no_children(child);
                 cx.no_args(child);
-                for e in child.entries().iter().filter(|e| e.name().is_some()) {
+                for e in child.entries().filter(|e| e.name().is_some()) {
                     let key = e.name().expect("filtered on name");
                     let key = Spanned {
                         value: key.value().to_string(),
@@ -1121,7 +1131,7 @@ fn addr_literal(cx: &mut Cx<'_>, s: &Spanned<String>) -> Option<Spanned<AddrLite
 
 const CLASS_FIELDS: &[&str] = &["zone", "description", "address", "affected-by", "clinical"];
 
-fn decode_class(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ClassDecl> {
+fn decode_class(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ClassDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node);
     let mut class = ClassDecl {
@@ -1146,9 +1156,12 @@ fn decode_class(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ClassDecl> {
             "description" if seen.first(cx, child) => class.description = cx.text(child),
             "address" => {
                 cx.leaf(child);
-                for s in cx.strings(child) {
-                    class.addresses.extend(addr_literal(cx, &s));
+                let strings = cx.strings(child);
+                let mut items = Vec::with_capacity(strings.len());
+                for s in strings {
+                    items.extend(addr_literal(cx, &s));
                 }
+                append(&mut class.addresses, items);
             }
             "affected-by" => {
                 cx.leaf(child);
@@ -1191,7 +1204,7 @@ fn decode_class(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ClassDecl> {
     Some(class)
 }
 
-fn decode_group(cx: &mut Cx<'_>, node: &KdlNode) -> Option<GroupDecl> {
+fn decode_group(cx: &mut Cx<'_>, node: Node<'_>) -> Option<GroupDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut group = GroupDecl {
@@ -1248,7 +1261,7 @@ const SERVICE_FIELDS: &[&str] = &[
     "protocol",
 ];
 
-fn decode_service(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ServiceDecl> {
+fn decode_service(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ServiceDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut svc = ServiceDecl {
@@ -1303,8 +1316,8 @@ fn decode_service(cx: &mut Cx<'_>, node: &KdlNode) -> Option<ServiceDecl> {
 }
 
 /// `tcp 443 "8000-8080"`; no arguments means every port.
-fn decode_ports(cx: &mut Cx<'_>, node: &KdlNode) -> PortSet {
-    let args: Vec<&KdlEntry> = cx.args(node).collect();
+fn decode_ports(cx: &mut Cx<'_>, node: Node<'_>) -> PortSet {
+    let args: Vec<Entry<'_>> = cx.args(node).collect();
     if args.is_empty() {
         return PortSet::full();
     }
@@ -1312,11 +1325,11 @@ fn decode_ports(cx: &mut Cx<'_>, node: &KdlNode) -> PortSet {
     for e in args {
         let span = cx.span(e.span());
         match e.value() {
-            KdlValue::Integer(n) => match port_number(*n) {
+            Value::Integer(n) => match port_number(n) {
                 Some(p) => ranges.push((p, p)),
                 None => cx.error(port_range_error(span, &n.to_string())),
             },
-            KdlValue::String(s) => match s.split_once('-') {
+            Value::String(s) => match s.split_once('-') {
                 Some((lo, hi)) => {
                     let (Ok(lo), Ok(hi)) = (lo.trim().parse::<i128>(), hi.trim().parse::<i128>())
                     else {
@@ -1376,14 +1389,14 @@ fn port_range_error(span: Span, text: &str) -> Diagnostic {
 
 /// `icmp "echo-request"` (both families), `icmpv4 8`, `icmpv6 "packet-too-big"`;
 /// no arguments means every type of that family (or both).
-fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
+fn decode_icmp(cx: &mut Cx<'_>, node: Node<'_>) -> (ByteSet, ByteSet) {
     let kw = node.name().value();
     let (want4, want6) = match kw {
         "icmp" => (true, true),
         "icmpv4" => (true, false),
         _ => (false, true),
     };
-    let args: Vec<&KdlEntry> = cx.args(node).collect();
+    let args: Vec<Entry<'_>> = cx.args(node).collect();
     let full = |on: bool| {
         if on {
             ByteSet::full()
@@ -1398,7 +1411,7 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
     for e in args {
         let span = cx.span(e.span());
         match e.value() {
-            KdlValue::Integer(n) if kw == "icmp" => {
+            Value::Integer(n) if kw == "icmp" => {
                 let d = Diagnostic::error(
                     "ambiguous-icmp-type",
                     format!("ICMP type {n} means different messages in IPv4 and IPv6"),
@@ -1409,7 +1422,7 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
                 ));
                 cx.error(d);
             }
-            KdlValue::Integer(n) => match u8::try_from(*n) {
+            Value::Integer(n) => match u8::try_from(n) {
                 Ok(t) if want4 => v4.push((t, t)),
                 Ok(t) => v6.push((t, t)),
                 Err(_) => {
@@ -1421,7 +1434,7 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
                     cx.error(d);
                 }
             },
-            KdlValue::String(s) => {
+            Value::String(s) => {
                 let t4 = want4.then(|| catalogue::icmp_type(s, false)).flatten();
                 let t6 = want6.then(|| catalogue::icmp_type(s, true)).flatten();
                 let complete = (t4.is_some() || !want4) && (t6.is_some() || !want6);
@@ -1474,8 +1487,8 @@ fn decode_icmp(cx: &mut Cx<'_>, node: &KdlNode) -> (ByteSet, ByteSet) {
     (ByteSet::from_ranges(v4), ByteSet::from_ranges(v6))
 }
 
-fn decode_protocols(cx: &mut Cx<'_>, node: &KdlNode) -> ByteSet {
-    let args: Vec<&KdlEntry> = cx.args(node).collect();
+fn decode_protocols(cx: &mut Cx<'_>, node: Node<'_>) -> ByteSet {
+    let args: Vec<Entry<'_>> = cx.args(node).collect();
     if args.is_empty() {
         let d = Diagnostic::error(
             "missing-argument",
@@ -1492,9 +1505,9 @@ fn decode_protocols(cx: &mut Cx<'_>, node: &KdlNode) -> ByteSet {
     for e in args {
         let span = cx.span(e.span());
         let number = match e.value() {
-            KdlValue::Integer(n) => u8::try_from(*n).ok().map(|p| (p, n.to_string())),
-            KdlValue::String(s) => match catalogue::protocol_number(s) {
-                Some(p) => Some((p, s.clone())),
+            Value::Integer(n) => u8::try_from(n).ok().map(|p| (p, n.to_string())),
+            Value::String(s) => match catalogue::protocol_number(s) {
+                Some(p) => Some((p, s.to_string())),
                 None => {
                     let mut help = did_you_mean(s, catalogue::protocol_names())
                         .map(|h| format!("{h} "))
@@ -1503,7 +1516,7 @@ fn decode_protocols(cx: &mut Cx<'_>, node: &KdlNode) -> ByteSet {
                         "known names: {} (or a number 0..255)",
                         catalogue::protocol_names().collect::<Vec<_>>().join(", ")
                     ));
-                    if matches!(s.as_str(), "tcp" | "udp" | "icmp" | "icmpv6") {
+                    if matches!(s, "tcp" | "udp" | "icmp" | "icmpv6") {
                         help = format!(
                             "write `{s}` as its own line in the service, with ports or types"
                         );
@@ -1546,7 +1559,7 @@ fn decode_protocols(cx: &mut Cx<'_>, node: &KdlNode) -> ByteSet {
 
 const ADVISORY_FIELDS: &[&str] = &["title", "id", "cve", "url", "block"];
 
-fn decode_advisory(cx: &mut Cx<'_>, node: &KdlNode) -> Option<AdvisoryDecl> {
+fn decode_advisory(cx: &mut Cx<'_>, node: Node<'_>) -> Option<AdvisoryDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut adv = AdvisoryDecl {
@@ -1660,7 +1673,7 @@ const EXCEPTION_FIELDS: &[&str] = &[
 ];
 const ADVISORY_RULE_FIELDS: &[&str] = &["description", "owner", "ticket"];
 
-fn decode_rules(cx: &mut Cx<'_>, node: &KdlNode, out: &mut Vec<RuleDecl>) {
+fn decode_rules(cx: &mut Cx<'_>, node: Node<'_>, out: &mut Vec<RuleDecl>) {
     cx.no_props(node);
     cx.no_args(node);
     for child in children(node) {
@@ -1682,14 +1695,15 @@ fn decode_rules(cx: &mut Cx<'_>, node: &KdlNode, out: &mut Vec<RuleDecl>) {
 
 fn decode_rule(
     cx: &mut Cx<'_>,
-    node: &KdlNode,
+    node: Node<'_>,
     action: Action,
     kind: RuleKind,
 ) -> Option<RuleDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node);
+    let named = name.is_some();
     let mut rule = RuleDecl {
-        name: name.clone().unwrap_or(Spanned {
+        name: name.unwrap_or(Spanned {
             value: String::new(),
             span: cx.span(node.span()),
         }),
@@ -1708,14 +1722,13 @@ fn decode_rule(
         keyword_span: cx.span(node.name().span()),
         span: cx.span(node.span()),
     };
-    let (allowed, inside) = match rule.kind {
-        RuleKind::Plain if action == Action::Allow => {
-            (&RULE_FIELDS[..8], format!("`{}` rule", action))
-        }
-        RuleKind::Plain => (RULE_FIELDS, format!("`{}` rule", action)),
-        RuleKind::Exception => (EXCEPTION_FIELDS, "`exception`".to_string()),
-        RuleKind::BlockAdvisory => (ADVISORY_RULE_FIELDS, "`block-advisory`".to_string()),
+    let allowed = match rule.kind {
+        RuleKind::Plain if action == Action::Allow => &RULE_FIELDS[..8],
+        RuleKind::Plain => RULE_FIELDS,
+        RuleKind::Exception => EXCEPTION_FIELDS,
+        RuleKind::BlockAdvisory => ADVISORY_RULE_FIELDS,
     };
+
     let mut seen = Seen::default();
     for child in children(node) {
         let kw = child.name().value();
@@ -1730,6 +1743,11 @@ fn decode_rule(
                 cx.error(d);
                 continue;
             }
+            let inside = match rule.kind {
+                RuleKind::Plain => format!("`{action}` rule"),
+                RuleKind::Exception => "`exception`".to_string(),
+                RuleKind::BlockAdvisory => "`block-advisory`".to_string(),
+            };
             cx.unknown_node(child, kw, &inside, &d_allowed);
             continue;
         }
@@ -1773,21 +1791,28 @@ fn decode_rule(
             }
             "from" | "to" => {
                 cx.leaf(child);
-                let mut items = Vec::new();
-                for s in cx.strings(child) {
+                let strings = cx.strings(child);
+                let mut items = Vec::with_capacity(strings.len());
+                for s in strings {
                     items.extend(endpoint_text(cx, s));
                 }
-                if kw == "from" {
-                    rule.from.extend(items)
-                } else {
-                    rule.to.extend(items)
-                }
+                append(
+                    if kw == "from" {
+                        &mut rule.from
+                    } else {
+                        &mut rule.to
+                    },
+                    items,
+                );
             }
             "service" => {
                 cx.leaf(child);
-                for s in cx.strings(child) {
-                    rule.service.extend(service_text(cx, s));
+                let strings = cx.strings(child);
+                let mut items = Vec::with_capacity(strings.len());
+                for s in strings {
+                    items.extend(service_text(cx, s));
                 }
+                append(&mut rule.service, items);
             }
             "exception" => {
                 cx.no_props(child);
@@ -1797,7 +1822,9 @@ fn decode_rule(
             _ => unreachable!("field list and match arms agree"),
         }
     }
-    name?;
+    if !named {
+        return None;
+    }
     if matches!(rule.kind, RuleKind::BlockAdvisory) {
         return Some(rule);
     }
@@ -1819,13 +1846,24 @@ fn decode_rule(
     Some(rule)
 }
 
+/// Appends `items` to a list that is usually given in one line: then the
+/// list takes `items` as it is, without the spare capacity growing from
+/// empty would leave (it adds up over thousands of rules).
+fn append<T>(list: &mut Vec<T>, mut items: Vec<T>) {
+    if list.is_empty() {
+        *list = items;
+    } else {
+        list.append(&mut items);
+    }
+}
+
 fn endpoint_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<EndpointText>> {
     let value = if s.value == "any" {
         EndpointText::Any
     } else if looks_like_address(&s.value) {
-        EndpointText::Literal(addr_literal(cx, &s)?.value)
+        EndpointText::Literal(Box::new(addr_literal(cx, &s)?.value))
     } else if cx.check_name(&s) {
-        EndpointText::Name(s.value.clone())
+        EndpointText::Name(s.value)
     } else {
         return None;
     };
@@ -1847,7 +1885,7 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
     let Some((proto, arg)) = s.value.split_once('/') else {
         if cx.check_name(&s) {
             return Some(Spanned {
-                value: ServiceText::Name(s.value.clone()),
+                value: ServiceText::Name(s.value),
                 span: s.span,
             });
         }
@@ -1947,7 +1985,7 @@ fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceTe
         }
     }
     Some(Spanned {
-        value: ServiceText::Literal(s.value.clone(), set),
+        value: ServiceText::Literal(s.value, set),
         span: s.span,
     })
 }

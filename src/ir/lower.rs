@@ -18,7 +18,7 @@ use super::{
     ServiceObject, Zone,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use crate::model::{self, ModelRuleKind, Policy};
+use crate::model::{self, ModelRuleKind, NameSet, Policy};
 
 /// Rules expiring within this many days get a warning.
 pub const EXPIRY_WARNING_DAYS: i32 = 30;
@@ -32,6 +32,8 @@ pub fn lower(policy: &Policy, date: Date, diags: &mut Diagnostics) -> Ir {
         rules: Vec::with_capacity(policy.rules.len() + 2),
         objects: BTreeMap::new(),
         services: BTreeMap::new(),
+        seen_objects: NameSet::default(),
+        seen_services: NameSet::default(),
     };
     for rule in policy.rules.iter().filter(|r| r.absolute) {
         lowering.rule_with_exceptions(rule);
@@ -77,10 +79,14 @@ struct Lowering<'a> {
     rules: Vec<Rule>,
     objects: BTreeMap<String, AddressObject>,
     services: BTreeMap<String, ServiceObject>,
+    /// Names already looked up for `objects` and `services` (a hash lookup
+    /// per reference instead of B-tree lookups among thousands of names).
+    seen_objects: NameSet<&'a str>,
+    seen_services: NameSet<&'a str>,
 }
 
-impl Lowering<'_> {
-    fn rule_with_exceptions(&mut self, rule: &model::Rule) {
+impl<'a> Lowering<'a> {
+    fn rule_with_exceptions(&mut self, rule: &'a model::Rule) {
         if !self.active(rule) {
             return;
         }
@@ -141,7 +147,7 @@ impl Lowering<'_> {
         true
     }
 
-    fn push(&mut self, rule: &model::Rule) {
+    fn push(&mut self, rule: &'a model::Rule) {
         match &rule.kind {
             ModelRuleKind::BlockAdvisory { advisory } => {
                 // Both directions, every protocol: traffic to the advisory's
@@ -179,7 +185,7 @@ impl Lowering<'_> {
         }
     }
 
-    fn plain(&mut self, rule: &model::Rule) -> Rule {
+    fn plain(&mut self, rule: &'a model::Rule) -> Rule {
         Rule {
             src: self.endpoint(&rule.src),
             dst: self.endpoint(&rule.dst),
@@ -188,7 +194,7 @@ impl Lowering<'_> {
     }
 
     /// Everything but the endpoints and origin.
-    fn base(&mut self, rule: &model::Rule) -> Rule {
+    fn base(&mut self, rule: &'a model::Rule) -> Rule {
         let service = self.service(&rule.service);
         Rule {
             name: rule.name.clone(),
@@ -213,7 +219,7 @@ impl Lowering<'_> {
         }
     }
 
-    fn endpoint(&mut self, ep: &model::Endpoint) -> Endpoint {
+    fn endpoint(&mut self, ep: &'a model::Endpoint) -> Endpoint {
         let refs = ep
             .refs
             .iter()
@@ -221,7 +227,7 @@ impl Lowering<'_> {
                 model::EndpointRef::Any => EndpointRef::Any,
                 model::EndpointRef::Literal(text) => EndpointRef::Literal(text.clone()),
                 model::EndpointRef::Object(name) => {
-                    if !self.objects.contains_key(name) {
+                    if self.seen_objects.insert(name) {
                         let o = &self.policy.objects[name];
                         self.objects.insert(
                             name.clone(),
@@ -243,11 +249,12 @@ impl Lowering<'_> {
         }
     }
 
-    fn service(&mut self, svc: &model::RuleService) -> Service {
+    fn service(&mut self, svc: &'a model::RuleService) -> Service {
         for name in &svc.refs {
-            if let Some(s) = self.policy.services.get(name)
-                && !self.services.contains_key(name)
-            {
+            if !self.seen_services.insert(name) {
+                continue;
+            }
+            if let Some(s) = self.policy.services.get(name) {
                 self.services.insert(
                     name.clone(),
                     ServiceObject {

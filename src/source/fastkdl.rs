@@ -1,27 +1,28 @@
 //! A fast path for reading the KDL v2 subset policies are written in.
 //!
 //! kdl's parser is exact but slow (about 3 MB/s: most of `check` on a
-//! 10,000-rule policy). This reader handles the common subset — nodes,
-//! quoted and bare strings, decimal integers, `#true`/`#false`/`#null`,
-//! properties, blocks, `//` and `/* */` comments — in one pass and builds
-//! the same `KdlDocument`, with the same spans, as `KdlDocument::parse_v2`.
+//! 10,000-rule policy) and its document is large. This reader handles the
+//! common subset — nodes, quoted and bare strings, decimal integers,
+//! `#true`/`#false`/`#null`, properties, blocks, `//` and `/* */` comments —
+//! in one pass and builds the light [`Doc`] the decoder reads, with the same
+//! names, values and spans kdl's `KdlDocument::parse_v2` reports. Strings
+//! without escapes borrow from the text.
 //!
 //! It never decides that a document is invalid: on anything outside the
 //! subset, or anything wrong, it returns `None` and the caller parses with
 //! kdl, which accepts or rejects the text and reports errors. A
-//! differential test holds the two parsers to identical results on every
-//! document the fast path accepts.
+//! differential test holds the fast path to kdl's own document (every node,
+//! entry, value and span) on every document the fast path accepts.
 
-use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode, KdlValue};
+use std::borrow::Cow;
+
+use super::doc::{BlockData, Builder, Doc, Span32, StoredValue, Str};
 
 /// Parses `text`, or returns `None` to defer to kdl.
-pub fn parse(text: &str) -> Option<KdlDocument> {
+pub fn parse(text: &str) -> Option<Doc<'_>> {
     // Control characters other than tab and newline (CR, FF, VT, ...) are
     // newlines or errors in KDL; leave them to kdl.
-    if text
-        .bytes()
-        .any(|c| (c < 0x20 && c != b'\t' && c != b'\n') || c == 0x7f)
-    {
+    if has_control_bytes(text.as_bytes()) {
         return None;
     }
     if !text.is_ascii() && !non_ascii_only_in_safe_places(text) {
@@ -31,9 +32,21 @@ pub fn parse(text: &str) -> Option<KdlDocument> {
         b: text.as_bytes(),
         text,
         pos: 0,
+        out: Builder::new(text),
     };
-    let doc = p.nodes(false)?;
-    (p.pos == p.b.len()).then_some(doc)
+    let top = p.nodes(false)?;
+    (p.pos == p.b.len()).then(|| p.out.finish(top))
+}
+
+/// Whether `bytes` holds an ASCII control character other than tab and
+/// newline. Tested a block at a time without stopping early, which the
+/// compiler turns into vector instructions (the byte-at-a-time `any` was a
+/// millisecond of a 2 MB policy).
+fn has_control_bytes(bytes: &[u8]) -> bool {
+    let control = |c: u8| ((c < 0x20) & (c != b'\t') & (c != b'\n')) | (c == 0x7f);
+    bytes
+        .chunks(256)
+        .any(|block| block.iter().fold(false, |found, &c| found | control(c)))
 }
 
 /// Code points that KDL forbids or treats as whitespace or newlines; the
@@ -55,9 +68,10 @@ struct Parser<'a> {
     b: &'a [u8],
     text: &'a str,
     pos: usize,
+    out: Builder<'a>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -68,8 +82,8 @@ impl Parser<'_> {
 
     /// `nodes := line-space* (node terminator line-space*)*`; the span runs
     /// from the first node to the end of the last one.
-    fn nodes(&mut self, in_block: bool) -> Option<KdlDocument> {
-        let mut doc = KdlDocument::new();
+    fn nodes(&mut self, in_block: bool) -> Option<BlockData> {
+        let mark = self.out.block_start();
         self.line_space()?;
         let start = self.pos;
         let mut end = start;
@@ -81,9 +95,8 @@ impl Parser<'_> {
                 Some(b'}') => return None,
                 _ => {}
             }
-            let node = self.node()?;
+            self.node()?;
             end = self.pos;
-            doc.nodes_mut().push(node);
             match self.peek() {
                 Some(b';') | Some(b'\n') => self.pos += 1,
                 Some(b'/') if self.at(b"//") => self.line_comment(),
@@ -93,10 +106,8 @@ impl Parser<'_> {
             }
             self.line_space()?;
         }
-        doc.set_span((start, end - start));
-        Some(doc)
+        Some(self.out.block_end(mark, Span32::new(start, end)))
     }
-
     /// Whitespace, newlines and comments between nodes.
     fn line_space(&mut self) -> Option<()> {
         loop {
@@ -155,44 +166,45 @@ impl Parser<'_> {
         }
     }
 
-    fn node(&mut self) -> Option<KdlNode> {
+    /// A node, added to the output with its entries and block.
+    fn node(&mut self) -> Option<()> {
         let start = self.pos;
         if self.peek() == Some(b'(') {
             return None; // type annotation
         }
         let (name, name_span) = self.string()?;
-        let mut ident = KdlIdentifier::from(name);
-        ident.set_span(name_span);
-        let mut node = KdlNode::new(ident);
+        let entries_start = self.out.entries_mark();
+        let mut entries_end = None;
+        let mut children = None;
         loop {
             let spaced = self.node_space()?;
             match self.peek() {
                 Some(b'{') => {
                     self.pos += 1;
-                    let children = self.nodes(true)?;
+                    entries_end = Some(self.out.entries_mark());
+                    let block = self.nodes(true)?;
                     if self.peek() != Some(b'}') {
                         return None;
                     }
                     self.pos += 1;
-                    node.set_children(children);
+                    children = Some(block);
                     self.node_space()?;
                     break;
                 }
                 None | Some(b'\n' | b';' | b'}') => break,
                 Some(b'/') if self.at(b"//") => break,
                 _ if !spaced => return None,
-                _ => {
-                    let entry = self.entry()?;
-                    node.entries_mut().push(entry);
-                }
+                _ => self.entry()?,
             }
         }
-        node.set_span((start, self.pos - start));
-        Some(node)
+        let span = Span32::new(start, self.pos);
+        let entries = entries_start..entries_end.unwrap_or_else(|| self.out.entries_mark());
+        self.out.node(name, name_span, span, entries, children);
+        Some(())
     }
 
-    /// `value | key=value`.
-    fn entry(&mut self) -> Option<KdlEntry> {
+    /// `value | key=value`, added to the output.
+    fn entry(&mut self) -> Option<()> {
         let start = self.pos;
         let first = self.value()?;
         let before_eq = self.pos;
@@ -202,11 +214,11 @@ impl Parser<'_> {
         }
         if self.peek() != Some(b'=') {
             self.pos = before_eq;
-            let mut entry = KdlEntry::new(first.value);
-            entry.set_span((start, self.pos - start));
-            return self.value_ends().then_some(entry);
+            let span = Span32::new(start, self.pos);
+            self.out.entry(None, first.value, span);
+            return self.value_ends().then_some(());
         }
-        let KdlValue::String(key) = first.value else {
+        let StoredValue::String(key) = first.value else {
             return None;
         };
         if !first.is_string {
@@ -217,11 +229,9 @@ impl Parser<'_> {
             self.pos += 1;
         }
         let value = self.value()?;
-        let mut ident = KdlIdentifier::from(key);
-        ident.set_span(first.span);
-        let mut entry = KdlEntry::new_prop(ident, value.value);
-        entry.set_span((start, self.pos - start));
-        self.value_ends().then_some(entry)
+        let span = Span32::new(start, self.pos);
+        self.out.entry(Some((key, first.span)), value.value, span);
+        self.value_ends().then_some(())
     }
 
     /// What may follow a value: space, a terminator, a block, a comment.
@@ -233,16 +243,16 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self) -> Option<Value> {
+    fn value(&mut self) -> Option<Spanned> {
         let start = self.pos;
         let c = self.peek()?;
         let value = match c {
             b'#' => {
                 let word = self.bare_word();
                 match word {
-                    "#true" => KdlValue::Bool(true),
-                    "#false" => KdlValue::Bool(false),
-                    "#null" => KdlValue::Null,
+                    "#true" => StoredValue::Bool(true),
+                    "#false" => StoredValue::Bool(false),
+                    "#null" => StoredValue::Null,
                     _ => return None,
                 }
             }
@@ -252,22 +262,22 @@ impl Parser<'_> {
             }
             _ => {
                 let (s, span) = self.string()?;
-                return Some(Value {
-                    value: KdlValue::String(s),
+                return Some(Spanned {
+                    value: StoredValue::String(s),
                     span,
                     is_string: true,
                 });
             }
         };
-        Some(Value {
+        Some(Spanned {
             value,
-            span: (start, self.pos - start),
+            span: Span32::new(start, self.pos),
             is_string: false,
         })
     }
 
     /// A decimal integer (`-12`, `1_000`); anything fancier goes to kdl.
-    fn integer(&mut self) -> Option<KdlValue> {
+    fn integer(&mut self) -> Option<StoredValue> {
         let word = self.bare_word();
         let (neg, digits) = match word.as_bytes()[0] {
             b'-' => (true, &word[1..]),
@@ -281,11 +291,11 @@ impl Parser<'_> {
             return None;
         }
         let n: i128 = digits.replace('_', "").parse().ok()?;
-        Some(KdlValue::Integer(if neg { -n } else { n }))
+        Some(StoredValue::integer(if neg { -n } else { n }))
     }
 
     /// The run of identifier characters at the cursor.
-    fn bare_word(&mut self) -> &str {
+    fn bare_word(&mut self) -> &'a str {
         let start = self.pos;
         while let Some(c) = self.peek() {
             if !is_ident_byte(c) && c != b'#' {
@@ -297,55 +307,32 @@ impl Parser<'_> {
     }
 
     /// A quoted string or a bare identifier string, with its span.
-    fn string(&mut self) -> Option<(String, (usize, usize))> {
+    fn string(&mut self) -> Option<(Str, Span32)> {
         let start = self.pos;
         if self.peek() == Some(b'"') {
             if self.at(b"\"\"\"") {
                 return None; // multi-line string
             }
             self.pos += 1;
-            let mut out = String::new();
-            loop {
-                let rest = &self.text[self.pos..];
-                let stop = rest.find(['"', '\\', '\n', '\r'])?;
-                out.push_str(&rest[..stop]);
-                self.pos += stop;
-                match self.b[self.pos] {
-                    b'"' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    b'\\' => {
-                        let escaped = match self.b.get(self.pos + 1)? {
-                            b'"' => '"',
-                            b'\\' => '\\',
-                            b'n' => '\n',
-                            b't' => '\t',
-                            b'r' => '\r',
-                            _ => return None,
-                        };
-                        out.push(escaped);
-                        self.pos += 2;
-                    }
-                    _ => return None, // a raw newline inside a string
-                }
-            }
-            if out
+            let body_start = self.pos;
+            let value = self.quoted_body()?;
+            if value
                 .chars()
                 .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
             {
                 return None;
             }
-            return Some((out, (start, self.pos - start)));
+            let s = match value {
+                Cow::Borrowed(_) => self.out.slice(body_start, self.pos - 1),
+                Cow::Owned(s) => self.out.owned(s),
+            };
+            return Some((s, Span32::new(start, self.pos)));
         }
         // Bare identifier: ASCII only, not a number, not a bare keyword.
-        let word = {
-            let s = self.pos;
-            while self.peek().is_some_and(is_ident_byte) {
-                self.pos += 1;
-            }
-            &self.text[s..self.pos]
-        };
+        while self.peek().is_some_and(is_ident_byte) {
+            self.pos += 1;
+        }
+        let word = &self.text[start..self.pos];
         let bytes = word.as_bytes();
         let looks_numeric = match bytes {
             [] => true,
@@ -357,13 +344,58 @@ impl Parser<'_> {
         if looks_numeric || matches!(word, "true" | "false" | "null" | "inf" | "-inf" | "nan") {
             return None;
         }
-        Some((word.to_string(), (start, self.pos - start)))
+        Some((
+            self.out.slice(start, self.pos),
+            Span32::new(start, self.pos),
+        ))
+    }
+
+    /// The rest of a quoted string after its opening quote, up to and
+    /// including the closing one. Borrowed from the text unless it has
+    /// escapes.
+    fn quoted_body(&mut self) -> Option<Cow<'a, str>> {
+        let text = self.text;
+        let body_start = self.pos;
+        let mut owned: Option<String> = None;
+        loop {
+            let rest = &text[self.pos..];
+            let stop = rest.find(['"', '\\', '\n', '\r'])?;
+            if let Some(out) = &mut owned {
+                out.push_str(&rest[..stop]);
+            }
+            self.pos += stop;
+            match self.b[self.pos] {
+                b'"' => {
+                    let value = match owned {
+                        Some(out) => Cow::Owned(out),
+                        None => Cow::Borrowed(&text[body_start..self.pos]),
+                    };
+                    self.pos += 1;
+                    return Some(value);
+                }
+                b'\\' => {
+                    let escaped = match self.b.get(self.pos + 1)? {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'n' => '\n',
+                        b't' => '\t',
+                        b'r' => '\r',
+                        _ => return None,
+                    };
+                    let out = owned.get_or_insert_with(|| text[body_start..self.pos].to_string());
+                    out.push(escaped);
+                    self.pos += 2;
+                }
+                _ => return None, // a raw newline inside a string
+            }
+        }
     }
 }
 
-struct Value {
-    value: KdlValue,
-    span: (usize, usize),
+/// A value with its span.
+struct Spanned {
+    value: StoredValue,
+    span: Span32,
     /// Written as a string (so it may be a property key).
     is_string: bool,
 }
@@ -380,16 +412,22 @@ fn is_ident_byte(c: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::doc::{Block, Value};
+    use kdl::{KdlDocument, KdlValue};
     use proptest::prelude::*;
 
-    /// Structure, values and every span, as text.
-    fn dump(doc: &KdlDocument) -> String {
+    // Both documents are printed in one format, each by its own walk, so
+    // the comparison holds the fast path (and `Doc::from_kdl`) to kdl's own
+    // document: structure, names, values and every span.
+
+    /// kdl's document: structure, values and every span, as text.
+    fn dump_kdl(doc: &KdlDocument) -> String {
         let mut out = String::new();
-        dump_into(doc, &mut out);
+        dump_kdl_into(doc, &mut out);
         out
     }
 
-    fn dump_into(doc: &KdlDocument, out: &mut String) {
+    fn dump_kdl_into(doc: &KdlDocument, out: &mut String) {
         let s = doc.span();
         out.push_str(&format!("doc {}+{} [\n", s.offset(), s.len()));
         for n in doc.nodes() {
@@ -407,9 +445,60 @@ mod tests {
                 let key = e
                     .name()
                     .map(|k| format!("{:?}@{}+{}", k.value(), k.span().offset(), k.span().len()));
+                let value = match e.value() {
+                    KdlValue::String(v) => format!("String({v:?})"),
+                    KdlValue::Integer(n) => format!("Integer({n})"),
+                    KdlValue::Float(f) => format!("Float({f:?})"),
+                    KdlValue::Bool(b) => format!("Bool({b})"),
+                    KdlValue::Null => "Null".to_string(),
+                };
                 out.push_str(&format!(
-                    "  entry {key:?} {:?} {}+{}\n",
-                    e.value(),
+                    "  entry {key:?} {value} {}+{}\n",
+                    s.offset(),
+                    s.len()
+                ));
+            }
+            if let Some(c) = n.children() {
+                dump_kdl_into(c, out);
+            }
+        }
+        out.push_str("]\n");
+    }
+
+    /// The light document, in the same format as [`dump_kdl`].
+    fn dump(doc: &Doc<'_>) -> String {
+        let mut out = String::new();
+        dump_into(doc.top(), &mut out);
+        out
+    }
+
+    fn dump_into(doc: Block<'_>, out: &mut String) {
+        let s = doc.span();
+        out.push_str(&format!("doc {}+{} [\n", s.offset(), s.len()));
+        for n in doc.nodes() {
+            let (s, ns) = (n.span(), n.name().span());
+            out.push_str(&format!(
+                "node {:?} {}+{} name {}+{}\n",
+                n.name().value(),
+                s.offset(),
+                s.len(),
+                ns.offset(),
+                ns.len()
+            ));
+            for e in n.entries() {
+                let s = e.span();
+                let key = e
+                    .name()
+                    .map(|k| format!("{:?}@{}+{}", k.value(), k.span().offset(), k.span().len()));
+                let value = match e.value() {
+                    Value::String(v) => format!("String({v:?})"),
+                    Value::Integer(n) => format!("Integer({n})"),
+                    Value::Float(f) => format!("Float({f:?})"),
+                    Value::Bool(b) => format!("Bool({b})"),
+                    Value::Null => "Null".to_string(),
+                };
+                out.push_str(&format!(
+                    "  entry {key:?} {value} {}+{}\n",
                     s.offset(),
                     s.len()
                 ));
@@ -421,7 +510,8 @@ mod tests {
         out.push_str("]\n");
     }
 
-    /// The fast path agrees with kdl whenever it answers.
+    /// The fast path agrees with kdl whenever it answers, and so does the
+    /// conversion of kdl's document.
     fn agrees(text: &str) -> bool {
         match parse(text) {
             None => false,
@@ -429,10 +519,23 @@ mod tests {
                 let slow = KdlDocument::parse_v2(text).unwrap_or_else(|e| {
                     panic!("fast path accepted what kdl rejects: {text:?}\n{e:?}")
                 });
-                assert_eq!(dump(&fast), dump(&slow), "for {text:?}");
+                let expected = dump_kdl(&slow);
+                assert_eq!(dump(&fast), expected, "for {text:?}");
+                let converted = Doc::from_kdl(&slow);
+                assert_eq!(dump(&converted), expected, "conversion of {text:?}");
                 true
             }
         }
+    }
+
+    /// The conversion alone, for text only kdl reads.
+    fn converts(text: &str) {
+        let slow = KdlDocument::parse_v2(text).unwrap();
+        assert_eq!(
+            dump(&Doc::from_kdl(&slow)),
+            dump_kdl(&slow),
+            "conversion of {text:?}"
+        );
     }
 
     #[test]
@@ -492,6 +595,8 @@ mod tests {
             "/* /* nested */ */ a /* x */ 1 /* y */",
             "a \"\" x",
             "node-name.with_chars 1",
+            "a \"x\\ny\" \"\\\"lead\" \"trail\\\\\" \"mid\\tdle\"",
+            "a \"k\\\"ey\"=\"v\\\\\" k2=\"plain\"",
         ] {
             assert!(agrees(text), "fast path declined {text:?}");
         }
@@ -521,6 +626,22 @@ mod tests {
             "a\u{a0}1",
         ] {
             assert!(parse(text).is_none(), "fast path took {text:?}");
+            if KdlDocument::parse_v2(text).is_ok() {
+                converts(text);
+            }
+        }
+    }
+
+    #[test]
+    fn control_characters_anywhere_defer() {
+        let body = "a 1\n".repeat(200);
+        assert!(parse(&body).is_some());
+        for at in [0, 255, 256, 257, body.len()] {
+            for c in ['\r', '\u{b}', '\u{c}', '\u{0}', '\u{7f}'] {
+                let mut text = body.clone();
+                text.insert(at, c);
+                assert!(parse(&text).is_none(), "{c:?} at {at}");
+            }
         }
     }
 
@@ -555,6 +676,10 @@ mod tests {
             "+1",
             "-",
             "1_0",
+            "\"a\\\\b\"",
+            "\"\\n\"",
+            "1.5",
+            "(t)",
         ])
         .prop_map(str::to_string)
     }
@@ -564,10 +689,13 @@ mod tests {
         #[test]
         fn random_token_soup_agrees_when_accepted(tokens in prop::collection::vec(token(), 0..24)) {
             let text: String = tokens.concat();
+            let slow = KdlDocument::parse_v2(&text);
             if let Some(fast) = parse(&text) {
-                let slow = KdlDocument::parse_v2(&text);
                 prop_assert!(slow.is_ok(), "accepted invalid KDL {:?}", text);
-                prop_assert_eq!(dump(&fast), dump(&slow.unwrap()), "for {:?}", text);
+                let slow = slow.unwrap();
+                prop_assert_eq!(dump(&fast), dump_kdl(&slow), "for {:?}", text);
+            } else if let Ok(slow) = slow {
+                prop_assert_eq!(dump(&Doc::from_kdl(&slow)), dump_kdl(&slow), "for {:?}", text);
             }
         }
     }
