@@ -23,10 +23,10 @@
 
 pub mod readback;
 
+use rustc_hash::FxBuildHasher;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -569,7 +569,7 @@ struct Builder<'a> {
     /// pfSense name → index in `aliases`.
     names: HashMap<String, u32>,
     /// tracker → key it was derived from.
-    trackers: HashMap<u32, String, BuildHasherDefault<TrackerHasher>>,
+    trackers: HashMap<u32, String, FxBuildHasher>,
     /// Reused for alias names being looked up.
     name_buf: String,
 }
@@ -1230,30 +1230,6 @@ fn push_decimal(out: &mut String, mut n: u32) {
     }
     for &d in &digits[start..] {
         out.push(char::from(d));
-    }
-}
-
-/// Trackers are FNV hashes already, spread evenly: they serve as their own
-/// hash (SipHash of 30,000 of them was measurable).
-#[derive(Default)]
-struct TrackerHasher(u64);
-
-impl Hasher for TrackerHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u32` keys are hashed; any other input still hashes.
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n);
-    }
-
-    fn finish(&self) -> u64 {
-        // hashbrown takes the top bits for its tag and the low bits for the
-        // bucket: spread the 32 bits over both.
-        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 }
 
