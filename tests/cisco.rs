@@ -1500,7 +1500,7 @@ fn the_template_can_be_overridden_and_sees_the_view_model() {
     std::fs::create_dir(dir.path().join("cisco")).unwrap();
     std::fs::write(
         dir.path().join("cisco/acl.ios.j2"),
-        "{% for a in v.acls %}{{ a.name }} {{ a.interface }} {{ a.lines | length }}\n{% endfor %}",
+        "{% for a in v.acls %}{{ a.name }} {{ a.interface }} {{ a.text | length }}\n{% endfor %}",
     )
     .unwrap();
     let templates = Templates {
@@ -1510,4 +1510,38 @@ fn the_template_can_be_overridden_and_sees_the_view_model() {
     let text = &files[0].contents;
     assert!(text.starts_with("WW-corporate-IN4 Vlan10 "), "{text}");
     assert_eq!(text.lines().count(), 18, "two ACLs for each of nine zones");
+}
+
+/// The built-in template prints the groups and each ACL's entries as
+/// strings written by the renderer: the text of an ACL is exactly its
+/// entry lines in the built-in file, and the groups text is exactly the
+/// group definitions.
+#[test]
+fn the_template_prints_the_written_text() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("cisco")).unwrap();
+    std::fs::write(
+        dir.path().join("cisco/acl.ios.j2"),
+        "{{ v.groups_text }}{% for a in v.acls %}= {{ a.name }}\n{{ a.text }}{% endfor %}",
+    )
+    .unwrap();
+    let templates = Templates {
+        override_dir: Some(dir.path().to_path_buf()),
+    };
+    let ir = hospital();
+    let builtin = &Cisco.render(&ir, &Templates::default()).unwrap()[0].contents;
+    let parts = &Cisco.render(&ir, &templates).unwrap()[0].contents;
+    let (groups, acls) = parts.split_at(parts.find("= WW-").unwrap());
+    assert!(groups.starts_with("object-group ") && groups.ends_with("!\n"));
+    assert!(builtin.contains(&format!("!\n{groups}! ---- phase 1")));
+    for acl in acls.split("= ").skip(1) {
+        let (name, text) = acl.split_once('\n').unwrap();
+        assert!(!text.is_empty() && text.lines().all(|l| l.starts_with(' ')));
+        let stable = builtin
+            .split_once(&format!("\nip access-list extended {name}\n"))
+            .or_else(|| builtin.split_once(&format!("\nipv6 access-list {name}\n")))
+            .unwrap()
+            .1;
+        assert!(stable.starts_with(&format!("{text}!\n")), "{name}");
+    }
 }

@@ -171,6 +171,67 @@ fn template_override_is_used_and_strict() {
     assert_eq!(err[0].code, "template-error");
 }
 
+/// The built-in template prints the sets and rules as two strings; a
+/// template that walks the items instead (each item's fields and text) must
+/// give the same file, so the items are exactly the pieces of those strings.
+#[test]
+fn template_items_are_the_pieces_of_the_written_text() {
+    // (`trim_blocks` drops the newline right after a tag: the item's blank
+    // line is printed, and the line after the loop needs a second newline.)
+    let items = "{% for set in sets %}{{ \"\\n\" ~ set.text }}{% endfor %}\n\n";
+    let rules = "{% for rule in rules %}{{ \"\\n\" ~ rule.text }}{% endfor %}\n\n";
+    let builtin = include_str!("../targets/nftables/ruleset.nft.j2");
+    let walking = builtin
+        .replace("{{ sets_text }}\n", items)
+        .replace("{{ rules_text }}\n", rules);
+    assert_ne!(walking, builtin);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("nftables")).unwrap();
+    std::fs::write(dir.path().join("nftables/ruleset.nft.j2"), walking).unwrap();
+    let templates = Templates {
+        override_dir: Some(dir.path().to_path_buf()),
+    };
+    // The fields: each is the text it names.
+    let fields_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(fields_dir.path().join("nftables")).unwrap();
+    std::fs::write(
+        fields_dir.path().join("nftables/ruleset.nft.j2"),
+        "{% for s in sets %}{{ s.name }}|{{ s.type }}|{{ s.comment }}\n{% endfor %}\
+         {% for r in rules %}{{ r.name }}\n{% endfor %}",
+    )
+    .unwrap();
+    let fields = Templates {
+        override_dir: Some(fields_dir.path().to_path_buf()),
+    };
+    for path in policy_files() {
+        let ir = compile_ok(&path, PROBE_DATE);
+        let expected = render(&ir, &Nftables::default());
+        let files = Nftables::default().render(&ir, &templates).unwrap();
+        assert_eq!(files[0].contents, expected, "{}", path.display());
+
+        let listed = Nftables::default().render(&ir, &fields).unwrap();
+        let mut want = String::new();
+        let sets_part = expected.split("    chain forward {").next().unwrap();
+        for line in sets_part.lines() {
+            if let Some(name) = line.strip_prefix("    set ") {
+                want.push_str(name.trim_end_matches(" {"));
+            } else if let Some(ty) = line.strip_prefix("        type ") {
+                want.push('|');
+                want.push_str(ty);
+            } else if let Some(c) = line.strip_prefix("        comment \"") {
+                want.push('|');
+                want.push_str(c.trim_end_matches('"'));
+                want.push('\n');
+            }
+        }
+        for rule in &ir.rules {
+            want.push_str(&rule.name);
+            want.push('\n');
+        }
+        assert_eq!(listed[0].contents, want, "{}", path.display());
+    }
+}
+
 #[test]
 fn interface_matching_needs_a_binding_and_points_at_the_rule() {
     let ir = compile_ok(Path::new("tests/policies/nft-text.kdl"), PROBE_DATE);

@@ -31,19 +31,22 @@
 //! plain entries.
 //!
 //! Every target decision (names, sequence numbers, remarks, wildcards) is
-//! made here; the template `targets/cisco/acl.ios.j2` only lays the lines out.
+//! made here, and the entries and object groups are written here as text;
+//! the template `targets/cisco/acl.ios.j2` lays out the frame around them.
 
 pub mod readback;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
 use ipnet::{IpNet, Ipv4Net};
+use minijinja::Value;
 use serde::Serialize;
 
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::Diagnostic;
-use crate::ir::{Action, Family, Ir, Rule, RuleOrigin, ServiceSet};
+use crate::ir::{Action, Family, Ir, Rule, RuleOrigin, ServiceSet, Zone};
 use crate::render::{RenderedFile, Renderer, Templates, template_error};
 
 /// The target name (`-t cisco`, the template folder, the output folder).
@@ -81,9 +84,15 @@ impl Renderer for Cisco {
         let template = env
             .get_template("acl.ios.j2")
             .map_err(|e| vec![template_error(TARGET, &e)])?;
-        let contents = template
-            .render(minijinja::context! { v => minijinja::value::Serde(&view) })
+        // The built-in template prints every ACL twice; the frame adds a few
+        // kilobytes.
+        let acl_bytes: usize = view.acls.iter().map(|a| a.text.len()).sum();
+        let size = view.groups_text.len() + 2 * acl_bytes + 64 * 1024;
+        let mut out = Vec::with_capacity(size);
+        template
+            .render_captured_to(minijinja::context! { v => view.into_value() }, &mut out)
             .map_err(|e| vec![template_error(TARGET, &e)])?;
+        let contents = String::from_utf8(out).expect("templates write UTF-8");
         Ok(vec![RenderedFile {
             path: PathBuf::from(TARGET).join(format!("{}.ios", ir.name)),
             contents,
@@ -93,7 +102,11 @@ impl Renderer for Cisco {
 
 // ------------------------------------------------------------------ view model
 
-/// Everything the template needs; every string is final IOS text.
+/// Everything the template needs; every string is final IOS text. The
+/// template lays out the frame (header, phases, interface bindings); the
+/// object groups and the ACL entries, which grow with the policy, are
+/// written here as text: a template loop costs about a microsecond per
+/// iteration, several times the cost of writing the line.
 #[derive(Clone, Debug, Serialize)]
 pub struct View {
     pub policy: String,
@@ -101,19 +114,42 @@ pub struct View {
     pub header: Vec<String>,
     /// Content hash of the stable configuration (16 hex digits, FNV-1a 64).
     pub version: String,
-    pub groups: Vec<GroupView>,
+    /// Every object group, by name (network groups, then service groups):
+    /// `object-group <kind> <name>`, ` description ...`, one line per entry,
+    /// and `!`.
+    pub groups_text: String,
     pub acls: Vec<AclView>,
     pub interfaces: Vec<InterfaceView>,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct GroupView {
-    /// `network` (IPv4), `v6-network` (IPv6) or `service` (IPv4 services;
-    /// `entries` are then member lines such as `tcp eq 2575`).
-    pub kind: &'static str,
-    pub name: String,
-    pub description: String,
-    pub entries: Vec<String>,
+impl View {
+    /// The template's `v`. The large strings are moved into template values
+    /// one at a time (each is copied once), so the view and its values do
+    /// not both hold all the text.
+    fn into_value(self) -> Value {
+        let acls: Vec<Value> = self
+            .acls
+            .into_iter()
+            .map(|a| {
+                minijinja::context! {
+                    command => a.command,
+                    zone => a.zone,
+                    interface => a.interface,
+                    name => a.name,
+                    staging => a.staging,
+                    text => Value::from_safe_string(a.text),
+                }
+            })
+            .collect();
+        minijinja::context! {
+            policy => self.policy,
+            header => self.header,
+            version => self.version,
+            groups_text => Value::from_safe_string(self.groups_text),
+            acls,
+            interfaces => Value::from(minijinja::value::Serde(&self.interfaces)),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -126,8 +162,9 @@ pub struct AclView {
     pub name: String,
     /// The versioned name it is built and bound under first.
     pub staging: String,
-    /// The entry lines, without the one-space indentation.
-    pub lines: Vec<String>,
+    /// The entry lines, numbered, each indented by one space and ending in
+    /// a newline.
+    pub text: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -143,7 +180,7 @@ pub struct InterfaceView {
 // ------------------------------------------------------------------ ACEs
 
 /// Protocol field of an entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AceProto {
     /// `ip` / `ipv6`: every protocol.
     Ip,
@@ -154,27 +191,55 @@ pub enum AceProto {
     Number(u8),
     /// `object-group NAME` in the protocol position: a service object group
     /// (IPv4 only); no ports, `established` or ICMP type follow.
-    Group(String),
+    Group(GroupName),
 }
 
 /// An address field of an entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AceAddr {
     Any,
     Net(IpNet),
-    Group(String),
+    Group(GroupName),
 }
 
 /// A port match (TCP/UDP only).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PortMatch {
     All,
-    Eq(Vec<u16>),
+    Eq(EqPorts),
     Range(u16, u16),
 }
 
+/// The ports of one `eq`: 1 to [`EQ_MAX`], kept inline (entries are made
+/// by the hundred thousand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EqPorts {
+    len: u8,
+    ports: [u16; EQ_MAX],
+}
+
+impl EqPorts {
+    /// At most [`EQ_MAX`] ports.
+    pub fn new(ports: &[u16]) -> Self {
+        assert!(
+            !ports.is_empty() && ports.len() <= EQ_MAX,
+            "1 to {EQ_MAX} ports"
+        );
+        let mut out = Self {
+            len: ports.len() as u8,
+            ports: [0; EQ_MAX],
+        };
+        out.ports[..ports.len()].copy_from_slice(ports);
+        out
+    }
+
+    pub fn ports(&self) -> &[u16] {
+        &self.ports[..usize::from(self.len)]
+    }
+}
+
 /// One access-control entry, before numbering.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ace {
     pub permit: bool,
     pub proto: AceProto,
@@ -187,11 +252,48 @@ pub struct Ace {
     pub log: bool,
 }
 
-/// A line of an ACL body before numbering.
-#[derive(Clone, Debug)]
-enum Line {
-    Remark(String),
-    Ace(Ace),
+/// The name of a content-named object group: its kind and the FNV-1a 64
+/// hash of its content (`WW-NET4-<16 hex digits>`, `WW-NET6-...`,
+/// `WW-SVC-...`). Ordered as the names are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GroupName {
+    kind: GroupKind,
+    hash: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum GroupKind {
+    Net4,
+    Net6,
+    Service,
+}
+
+impl GroupName {
+    fn write(self, out: &mut String) {
+        out.push_str(match self.kind {
+            GroupKind::Net4 => "WW-NET4-",
+            GroupKind::Net6 => "WW-NET6-",
+            GroupKind::Service => "WW-SVC-",
+        });
+        push_hex16(out, self.hash);
+    }
+
+    /// The `object-group` keyword of the group's kind.
+    fn keyword(self) -> &'static str {
+        match self.kind {
+            GroupKind::Net4 => "network",
+            GroupKind::Net6 => "v6-network",
+            GroupKind::Service => "service",
+        }
+    }
+}
+
+impl fmt::Display for GroupName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        self.write(&mut s);
+        f.write_str(&s)
+    }
 }
 
 /// The wildcard (inverse) mask of an IPv4 prefix: `/24` → `0.0.0.255`.
@@ -199,39 +301,60 @@ pub fn wildcard(net: &Ipv4Net) -> std::net::Ipv4Addr {
     net.hostmask()
 }
 
-/// IOS text of an address field.
-fn addr_text(a: &AceAddr, family: Family) -> String {
+/// Writes an address field.
+fn write_addr(out: &mut String, a: &AceAddr) {
     match a {
-        AceAddr::Any => "any".to_string(),
-        AceAddr::Group(n) => format!("object-group {n}"),
-        AceAddr::Net(IpNet::V4(n)) if n.prefix_len() == 32 => format!("host {}", n.addr()),
-        AceAddr::Net(IpNet::V4(n)) => format!("{} {}", n.network(), wildcard(n)),
+        AceAddr::Any => out.push_str("any"),
+        AceAddr::Group(n) => {
+            out.push_str("object-group ");
+            n.write(out);
+        }
+        AceAddr::Net(IpNet::V4(n)) if n.prefix_len() == 32 => {
+            out.push_str("host ");
+            push_ipv4(out, n.addr());
+        }
+        AceAddr::Net(IpNet::V4(n)) => {
+            push_ipv4(out, n.network());
+            out.push(' ');
+            push_ipv4(out, wildcard(n));
+        }
         AceAddr::Net(IpNet::V6(n)) if n.prefix_len() == 128 => {
-            format!("host {}", n.addr().to_string().to_uppercase())
+            out.push_str("host ");
+            push_ipv6_upper(out, n.addr());
         }
         AceAddr::Net(IpNet::V6(n)) => {
-            debug_assert_eq!(family, Family::V6);
-            format!(
-                "{}/{}",
-                n.network().to_string().to_uppercase(),
-                n.prefix_len()
-            )
+            push_ipv6_upper(out, n.network());
+            out.push('/');
+            push_number(out, u32::from(n.prefix_len()));
         }
     }
 }
 
-fn port_text(p: &PortMatch) -> Option<String> {
+/// IOS text of an address field.
+#[cfg(test)]
+fn addr_text(a: &AceAddr) -> String {
+    let mut out = String::new();
+    write_addr(&mut out, a);
+    out
+}
+
+/// Writes ` eq 1 2 3` or ` range 1 9` (nothing for every port).
+fn write_ports(out: &mut String, p: &PortMatch) {
     match p {
-        PortMatch::All => None,
-        PortMatch::Eq(ports) => Some(format!(
-            "eq {}",
-            ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
-        )),
-        PortMatch::Range(a, b) => Some(format!("range {a} {b}")),
+        PortMatch::All => {}
+        PortMatch::Eq(ports) => {
+            out.push_str(" eq");
+            for &p in ports.ports() {
+                out.push(' ');
+                push_number(out, u32::from(p));
+            }
+        }
+        PortMatch::Range(a, b) => {
+            out.push_str(" range ");
+            push_number(out, u32::from(*a));
+            out.push(' ');
+            push_number(out, u32::from(*b));
+        }
     }
 }
 
@@ -289,37 +412,91 @@ pub fn icmp_reply(ty: u8, family: Family) -> Option<u8> {
 
 /// The text of an entry after the sequence number.
 pub fn ace_text(ace: &Ace, family: Family) -> String {
-    let mut parts: Vec<String> = vec![if ace.permit { "permit" } else { "deny" }.to_string()];
-    parts.push(match (&ace.proto, family) {
-        (AceProto::Ip, Family::V4) => "ip".to_string(),
-        (AceProto::Ip, Family::V6) => "ipv6".to_string(),
-        (AceProto::Tcp, _) => "tcp".to_string(),
-        (AceProto::Udp, _) => "udp".to_string(),
-        (AceProto::Icmp, _) => "icmp".to_string(),
-        (AceProto::Number(n), _) => n.to_string(),
+    let mut out = String::new();
+    write_ace(&mut out, ace, family);
+    out
+}
+
+/// Writes the text of an entry after the sequence number.
+fn write_ace(out: &mut String, ace: &Ace, family: Family) {
+    out.push_str(if ace.permit { "permit " } else { "deny " });
+    match (&ace.proto, family) {
+        (AceProto::Ip, Family::V4) => out.push_str("ip"),
+        (AceProto::Ip, Family::V6) => out.push_str("ipv6"),
+        (AceProto::Tcp, _) => out.push_str("tcp"),
+        (AceProto::Udp, _) => out.push_str("udp"),
+        (AceProto::Icmp, _) => out.push_str("icmp"),
+        (AceProto::Number(n), _) => push_number(out, u32::from(*n)),
         (AceProto::Group(name), _) => {
             debug_assert_eq!(family, Family::V4);
-            format!("object-group {name}")
+            out.push_str("object-group ");
+            name.write(out);
         }
-    });
-    parts.push(addr_text(&ace.src, family));
-    parts.extend(port_text(&ace.sport));
-    parts.push(addr_text(&ace.dst, family));
-    parts.extend(port_text(&ace.dport));
+    }
+    out.push(' ');
+    write_addr(out, &ace.src);
+    write_ports(out, &ace.sport);
+    out.push(' ');
+    write_addr(out, &ace.dst);
+    write_ports(out, &ace.dport);
     if ace.established {
-        parts.push("established".to_string());
+        out.push_str(" established");
     }
     if let Some(t) = ace.icmp {
-        parts.push(
-            icmp_keyword(t, family)
-                .map(str::to_string)
-                .unwrap_or_else(|| t.to_string()),
-        );
+        out.push(' ');
+        match icmp_keyword(t, family) {
+            Some(k) => out.push_str(k),
+            None => push_number(out, u32::from(t)),
+        }
     }
     if ace.log {
-        parts.push("log".to_string());
+        out.push_str(" log");
     }
-    parts.join(" ")
+}
+
+/// Writes an IPv4 address in dotted decimal (as `Ipv4Addr`'s `Display`),
+/// without the formatting machinery: addresses are most of the text.
+fn push_ipv4(out: &mut String, addr: std::net::Ipv4Addr) {
+    for (i, octet) in addr.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+}
+
+/// An IPv6 address as IOS shows it: `Ipv6Addr`'s `Display`, upper case.
+fn push_ipv6_upper(out: &mut String, addr: std::net::Ipv6Addr) {
+    let start = out.len();
+    let _ = write!(out, "{addr}");
+    out[start..].make_ascii_uppercase();
+}
+
+/// Writes a number in decimal, without the formatting machinery.
+fn push_number(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
+/// Writes 16 upper-case hex digits (`{:016X}`).
+fn push_hex16(out: &mut String, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.extend((0..16).map(|i| char::from(HEX[(n >> (60 - 4 * i)) as usize & 0xf])));
 }
 
 // ------------------------------------------------------------------ text
@@ -329,6 +506,12 @@ pub fn ace_text(ace: &Ace, family: Family) -> String {
 /// no leading `!`, whitespace collapsed, cut to [`REMARK_MAX`] characters.
 /// The result is one line and cannot contain anything but remark text.
 pub fn sanitize_remark(text: &str) -> String {
+    if is_plain_remark(text) {
+        // Nothing to replace, collapse or trim: only the cut applies.
+        return text[..text.len().min(REMARK_MAX)]
+            .trim_end_matches(' ')
+            .to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut last_space = true;
     for c in text.chars() {
@@ -357,6 +540,18 @@ pub fn sanitize_remark(text: &str) -> String {
     cut
 }
 
+/// Text that [`sanitize_remark`] leaves as it is (before the cut):
+/// printable ASCII without `?`, single spaces between words, no leading
+/// `!` or space, no trailing space.
+fn is_plain_remark(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.first().is_some_and(|&c| c != b'!' && c != b' ')
+        && b.last().is_some_and(|&c| c != b' ')
+        && b.iter()
+            .all(|&c| c == b' ' || (c.is_ascii_graphic() && c != b'?'))
+        && !text.contains("  ")
+}
+
 /// An ACL or group name from a policy name: `.` becomes `_`.
 fn name_part(name: &str) -> String {
     name.chars()
@@ -372,12 +567,48 @@ fn name_part(name: &str) -> String {
 
 /// FNV-1a 64: a small, dependency-free, stable content hash.
 pub fn fnv64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut h = Fnv64::new();
+    h.write(bytes);
+    h.finish()
+}
+
+/// [`fnv64`] over bytes that come in pieces.
+#[derive(Clone, Copy)]
+struct Fnv64(u64);
+
+impl Fnv64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
     }
-    h
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(Self::PRIME);
+        }
+    }
+
+    fn write_str(&mut self, s: &str) {
+        self.write(s.as_bytes());
+    }
+
+    fn finish(self) -> u64 {
+        self.0
+    }
+}
+
+/// Feeds the same bytes to two hashes in one pass. FNV is a chain of
+/// dependent multiplications (a few cycles a byte, the cost of hashing the
+/// 10 MB of entries at 10,000 rules); two independent chains in one loop
+/// run side by side.
+fn write_both(a: &mut Fnv64, b: &mut Fnv64, bytes: &[u8]) {
+    let (mut x, mut y) = (a.0, b.0);
+    for &c in bytes {
+        x = (x ^ u64::from(c)).wrapping_mul(Fnv64::PRIME);
+        y = (y ^ u64::from(c)).wrapping_mul(Fnv64::PRIME);
+    }
+    (a.0, b.0) = (x, y);
 }
 
 // ------------------------------------------------------------------ sets
@@ -395,10 +626,58 @@ fn family_part(a: &AddrSet, f: Family) -> AddrSet {
     }
 }
 
-fn cidrs(a: &AddrSet, f: Family) -> Vec<IpNet> {
-    match f {
-        Family::V4 => a.v4_cidrs().into_iter().map(IpNet::V4).collect(),
-        Family::V6 => a.v6_cidrs().into_iter().map(IpNet::V6).collect(),
+/// The minimal sorted CIDR list of one family (as `AddrSet::v4_cidrs` and
+/// `v6_cidrs`), without collecting it.
+fn prefixes(a: &AddrSet, f: Family) -> impl Iterator<Item = IpNet> + '_ {
+    let (v4, v6, bits) = match f {
+        Family::V4 => (a.v4.ranges(), &[][..], 32),
+        Family::V6 => (&[][..], a.v6.ranges(), 128),
+    };
+    let v4 = v4.iter().map(|&(lo, hi)| (u128::from(lo), u128::from(hi)));
+    v4.chain(v6.iter().copied())
+        .flat_map(move |(lo, hi)| RangeBlocks {
+            next: Some(lo),
+            hi,
+            bits,
+        })
+        .map(move |(net, len)| match f {
+            Family::V4 => IpNet::V4(Ipv4Net::new((net as u32).into(), len).expect("length <= 32")),
+            Family::V6 => IpNet::V6(ipnet::Ipv6Net::new(net.into(), len).expect("length <= 128")),
+        })
+}
+
+/// The CIDR blocks covering `next..=hi` exactly in a `bits`-bit space, each
+/// the largest aligned block that starts where the previous one ended.
+struct RangeBlocks {
+    next: Option<u128>,
+    hi: u128,
+    bits: u32,
+}
+
+impl Iterator for RangeBlocks {
+    type Item = (u128, u8);
+
+    fn next(&mut self) -> Option<(u128, u8)> {
+        let lo = self.next?;
+        let align = if lo == 0 {
+            self.bits
+        } else {
+            lo.trailing_zeros().min(self.bits)
+        };
+        let remaining = self.hi - lo; // number of values minus one
+        let fit = if remaining == u128::MAX {
+            128
+        } else {
+            127 - (remaining + 1).leading_zeros()
+        };
+        let size_bits = align.min(fit);
+        let last = if size_bits == 128 {
+            u128::MAX
+        } else {
+            lo + ((1u128 << size_bits) - 1)
+        };
+        self.next = (last < self.hi).then(|| last + 1);
+        Some((lo, (self.bits - size_bits) as u8))
     }
 }
 
@@ -574,7 +853,7 @@ pub fn port_matches(ports: &PortSet) -> Vec<PortMatch> {
     }
     let mut out: Vec<PortMatch> = singles
         .chunks(EQ_MAX)
-        .map(|c| PortMatch::Eq(c.to_vec()))
+        .map(|c| PortMatch::Eq(EqPorts::new(c)))
         .collect();
     out.extend(ranges);
     out
@@ -589,117 +868,279 @@ fn types(set: &ByteSet) -> impl Iterator<Item = u8> + '_ {
 /// Object groups, named by content so a name always means the same set.
 #[derive(Default)]
 struct Groups {
-    /// name → (family, prefixes)
-    by_name: BTreeMap<String, (Family, Vec<IpNet>)>,
-    /// name → member lines of an IPv4 service object group
-    services: BTreeMap<String, Vec<String>>,
+    /// Network groups: their prefixes.
+    nets: BTreeMap<GroupName, Vec<IpNet>>,
+    /// IPv4 service groups: their member lines, joined by newlines, and
+    /// how many there are.
+    services: BTreeMap<GroupName, (String, usize)>,
+    /// The text hashed for a name (reused).
+    scratch: String,
+    /// The prefixes of the set being named (reused).
+    prefixes: Vec<IpNet>,
 }
 
 impl Groups {
     /// The address field for `set` (one family): `None` when empty — the
-    /// caller drops the entry, never widening it to `any`.
-    fn addr(&mut self, set: &AddrSet, f: Family) -> Result<Option<AceAddr>, String> {
-        let nets = cidrs(set, f);
-        match nets.as_slice() {
+    /// caller drops the entry, never widening it to `any`. A hash that
+    /// names another set is an error (returned: the name).
+    fn addr(&mut self, set: &AddrSet, f: Family) -> Result<Option<AceAddr>, GroupName> {
+        let mut nets = std::mem::take(&mut self.prefixes);
+        nets.clear();
+        nets.extend(prefixes(set, f));
+        let field = self.addr_of(&nets, f);
+        self.prefixes = nets;
+        field
+    }
+
+    fn addr_of(&mut self, nets: &[IpNet], f: Family) -> Result<Option<AceAddr>, GroupName> {
+        match nets {
             [] => Ok(None),
             [net] if net.prefix_len() == 0 => Ok(Some(AceAddr::Any)),
             [net] => Ok(Some(AceAddr::Net(*net))),
             _ => {
-                let text: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
-                let hash = fnv64(text.join(",").as_bytes());
-                let name = match f {
-                    Family::V4 => format!("WW-NET4-{hash:016X}"),
-                    Family::V6 => format!("WW-NET6-{hash:016X}"),
+                // The name hashes the prefixes as `10.1.0.0/24,10.2.0.0/24`.
+                let text = &mut self.scratch;
+                text.clear();
+                for (i, net) in nets.iter().enumerate() {
+                    if i > 0 {
+                        text.push(',');
+                    }
+                    match net {
+                        IpNet::V4(n) => {
+                            push_ipv4(text, n.addr());
+                            text.push('/');
+                            push_number(text, u32::from(n.prefix_len()));
+                        }
+                        IpNet::V6(n) => {
+                            let _ = write!(text, "{n}");
+                        }
+                    }
+                }
+                let name = GroupName {
+                    kind: match f {
+                        Family::V4 => GroupKind::Net4,
+                        Family::V6 => GroupKind::Net6,
+                    },
+                    hash: fnv64(text.as_bytes()),
                 };
-                let entry = self
-                    .by_name
-                    .entry(name.clone())
-                    .or_insert_with(|| (f, nets.clone()));
-                if entry.1 != nets {
-                    return Err(name);
+                match self.nets.get(&name) {
+                    Some(existing) if existing != nets => return Err(name),
+                    Some(_) => {}
+                    None => {
+                        self.nets.insert(name, nets.to_vec());
+                    }
                 }
                 Ok(Some(AceAddr::Group(name)))
             }
         }
     }
 
-    /// The service object group with exactly these member lines (in this
-    /// order), named by a hash of them.
-    fn service(&mut self, members: Vec<String>) -> Result<String, String> {
-        let hash = fnv64(members.join("\n").as_bytes());
-        let name = format!("WW-SVC-{hash:016X}");
-        let entry = self
-            .services
-            .entry(name.clone())
-            .or_insert_with(|| members.clone());
-        if *entry != members {
-            return Err(name);
+    /// The service object group with exactly these member lines (joined by
+    /// newlines, in this order), named by a hash of them.
+    fn service(&mut self, members: &str, count: usize) -> Result<GroupName, GroupName> {
+        let name = GroupName {
+            kind: GroupKind::Service,
+            hash: fnv64(members.as_bytes()),
+        };
+        match self.services.get(&name) {
+            Some((existing, _)) if existing != members => Err(name),
+            Some(_) => Ok(name),
+            None => {
+                self.services.insert(name, (members.to_string(), count));
+                Ok(name)
+            }
         }
-        Ok(name)
     }
 
-    fn views(&self) -> Vec<GroupView> {
-        let services = self.services.iter().map(|(name, members)| GroupView {
-            kind: "service",
-            name: name.clone(),
-            description: format!("wardwall service set, {} members", members.len()),
-            entries: members.clone(),
-        });
-        self.by_name
+    /// Writes every group (network groups, then service groups, each by
+    /// name) and feeds `version` what the stable configuration says about
+    /// them: `<kind> <name>\n["<entry>", ...]\n` per group.
+    fn write(&self, version: &mut Fnv64) -> String {
+        let mut out = String::with_capacity(self.text_len());
+        let mut entry = String::new();
+        for (&name, nets) in &self.nets {
+            let description = ("wardwall address set, ", nets.len(), " prefixes");
+            write_group_head(&mut out, version, name, description);
+            for (i, net) in nets.iter().enumerate() {
+                entry.clear();
+                match net {
+                    IpNet::V4(n) if n.prefix_len() == 32 => {
+                        entry.push_str("host ");
+                        push_ipv4(&mut entry, n.addr());
+                    }
+                    IpNet::V4(n) => {
+                        push_ipv4(&mut entry, n.network());
+                        entry.push(' ');
+                        push_ipv4(&mut entry, n.netmask());
+                    }
+                    IpNet::V6(n) if n.prefix_len() == 128 => {
+                        entry.push_str("host ");
+                        push_ipv6_upper(&mut entry, n.addr());
+                    }
+                    IpNet::V6(n) => {
+                        push_ipv6_upper(&mut entry, n.network());
+                        entry.push('/');
+                        push_number(&mut entry, u32::from(n.prefix_len()));
+                    }
+                }
+                write_entry(&mut out, version, &entry, i);
+            }
+            out.push_str("!\n");
+            version.write_str("]\n");
+        }
+        for (&name, (members, count)) in &self.services {
+            let description = ("wardwall service set, ", *count, " members");
+            write_group_head(&mut out, version, name, description);
+            for (i, member) in members.split('\n').enumerate() {
+                write_entry(&mut out, version, member, i);
+            }
+            out.push_str("!\n");
+            version.write_str("]\n");
+        }
+        out
+    }
+
+    /// At least the length of [`Groups::write`]'s text.
+    fn text_len(&self) -> usize {
+        const GROUP: usize = "object-group v6-network WW-NET6-0123456789ABCDEF\n description wardwall address set, 4294967295 prefixes\n!\n".len();
+        const V4_ENTRY: usize = " 255.255.255.255 255.255.255.255\n".len();
+        const V6_ENTRY: usize = " FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF/128\n".len();
+        let nets: usize = self
+            .nets
             .iter()
-            .map(|(name, (f, nets))| GroupView {
-                kind: match f {
-                    Family::V4 => "network",
-                    Family::V6 => "v6-network",
-                },
-                name: name.clone(),
-                description: format!("wardwall address set, {} prefixes", nets.len()),
-                entries: nets
-                    .iter()
-                    .map(|n| match n {
-                        IpNet::V4(n) if n.prefix_len() == 32 => format!("host {}", n.addr()),
-                        IpNet::V4(n) => format!("{} {}", n.network(), n.netmask()),
-                        IpNet::V6(n) if n.prefix_len() == 128 => {
-                            format!("host {}", n.addr().to_string().to_uppercase())
-                        }
-                        IpNet::V6(n) => format!(
-                            "{}/{}",
-                            n.network().to_string().to_uppercase(),
-                            n.prefix_len()
-                        ),
-                    })
-                    .collect(),
+            .map(|(name, nets)| {
+                let entry = match name.kind {
+                    GroupKind::Net4 => V4_ENTRY,
+                    _ => V6_ENTRY,
+                };
+                GROUP + entry * nets.len()
             })
-            .chain(services)
-            .collect()
+            .sum();
+        let services: usize = self
+            .services
+            .values()
+            .map(|(members, count)| GROUP + members.len() + 2 * count)
+            .sum();
+        nets + services
     }
 }
 
-/// One ACL being filled.
+/// Writes `object-group <kind> <name>` and ` description <a><n><b>`, and
+/// feeds the version `<kind> <name>\n[`.
+fn write_group_head(
+    out: &mut String,
+    version: &mut Fnv64,
+    name: GroupName,
+    (a, n, b): (&str, usize, &str),
+) {
+    out.push_str("object-group ");
+    let start = out.len();
+    out.push_str(name.keyword());
+    out.push(' ');
+    name.write(out);
+    version.write_str(&out[start..]);
+    version.write_str("\n[");
+    out.push_str("\n description ");
+    out.push_str(a);
+    push_number(out, u32::try_from(n).expect("fewer than 2^32 entries"));
+    out.push_str(b);
+    out.push('\n');
+}
+
+/// Writes one group entry line and feeds its `Debug` form (the entries are
+/// plain ASCII: `Debug` only adds the quotes) to the version hash.
+fn write_entry(out: &mut String, version: &mut Fnv64, entry: &str, i: usize) {
+    debug_assert!(
+        !entry.contains(['"', '\\']) && entry.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    );
+    out.push(' ');
+    out.push_str(entry);
+    out.push('\n');
+    version.write_str(if i == 0 { "\"" } else { ", \"" });
+    version.write_str(entry);
+    version.write_str("\"");
+}
+
+/// One ACL being filled: its three parts (see the module documentation).
 struct AclBuild {
     zone: String,
     interface: String,
     family: Family,
-    advisory: Vec<Line>,
-    returns: Vec<Line>,
-    forward: Vec<Line>,
+    advisory: Lines,
+    returns: Lines,
+    forward: Lines,
 }
 
-fn remarks_for(rule: &Rule) -> Vec<Line> {
+/// Unnumbered lines (a part of an ACL, or a rule's remarks) and where each
+/// ends, so that numbering them needs no scan for line ends.
+#[derive(Clone, Default)]
+struct Lines {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Lines {
+    fn end_line(&mut self) {
+        let end = u32::try_from(self.text.len()).expect("ACL text below 4 GiB");
+        self.ends.push(end);
+    }
+
+    /// A remark line (the text already sanitised).
+    fn remark(&mut self, text: &str) {
+        self.text.push_str("remark ");
+        self.text.push_str(text);
+        self.end_line();
+    }
+
+    fn ace(&mut self, ace: &Ace, f: Family) {
+        write_ace(&mut self.text, ace, f);
+        self.end_line();
+    }
+
+    fn append(&mut self, other: &Lines) {
+        let base = u32::try_from(self.text.len()).expect("ACL text below 4 GiB");
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.iter().map(|&end| base + end));
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.text[start as usize..end as usize])
+    }
+}
+
+/// The remark lines that open a rule's entries.
+fn remarks_for(rule: &Rule) -> Lines {
     let what = match rule.action {
         Action::Reject => {
             "reject, rendered as deny (ICMP unreachable only with ip unreachables)".to_string()
         }
         a => a.as_str().to_string(),
     };
-    let mut out = vec![Line::Remark(sanitize_remark(&format!(
-        "{}: {what}",
-        rule.name
-    )))];
+    let mut out = Lines {
+        text: String::with_capacity(2 * (REMARK_MAX + 8)),
+        ends: Vec::with_capacity(3),
+    };
+    out.remark(&sanitize_remark(&format!("{}: {what}", rule.name)));
     // A field that is present always gives its remark line (so free text
     // can never shift a sequence number), even when nothing printable is left.
     if let Some(d) = &rule.description {
-        out.push(Line::Remark(remark_or_placeholder(d)));
+        out.remark(&remark_or_placeholder(d));
     }
     let mut meta = Vec::new();
     if let Some(o) = &rule.owner {
@@ -712,7 +1153,7 @@ fn remarks_for(rule: &Rule) -> Vec<Line> {
         meta.push(format!("expires {e}"));
     }
     if !meta.is_empty() {
-        out.push(Line::Remark(remark_or_placeholder(&meta.join(", "))));
+        out.remark(&remark_or_placeholder(&meta.join(", ")));
     }
     out
 }
@@ -726,31 +1167,74 @@ fn remark_or_placeholder(text: &str) -> String {
     }
 }
 
-/// The line an entry's service takes in an `object-group service`, if a
-/// service group can carry it: TCP/UDP destination ports (one `eq` port per
-/// line, or an inclusive `range`, or the bare protocol for every port) and
-/// ICMP as a whole or by a type keyword. Numeric ICMP types and other
-/// protocols stay plain entries (see `docs/targets/cisco.md`).
-fn service_members(ace: &Ace) -> Option<Vec<String>> {
+/// Whether an entry's service fits a line of an `object-group service`:
+/// TCP/UDP destination ports (one `eq` port per line, or an inclusive
+/// `range`, or the bare protocol for every port) and ICMP as a whole or by
+/// a type keyword. Numeric ICMP types and other protocols stay plain
+/// entries (see `docs/targets/cisco.md`).
+fn groupable(ace: &Ace) -> bool {
+    match ace.proto {
+        AceProto::Tcp | AceProto::Udp => ace.sport == PortMatch::All && !ace.established,
+        AceProto::Icmp => ace
+            .icmp
+            .is_none_or(|t| icmp_keyword(t, Family::V4).is_some()),
+        _ => false,
+    }
+}
+
+/// Writes the service group member lines of a [`groupable`] entry, each
+/// after a newline unless `out` is empty; returns how many.
+fn write_members(ace: &Ace, out: &mut String) -> usize {
+    let line = |out: &mut String, write: &dyn Fn(&mut String)| {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        write(out);
+    };
     let proto = match ace.proto {
         AceProto::Tcp => "tcp",
         AceProto::Udp => "udp",
-        AceProto::Icmp => {
-            return match ace.icmp {
-                None => Some(vec!["icmp".to_string()]),
-                Some(t) => icmp_keyword(t, Family::V4).map(|k| vec![format!("icmp {k}")]),
-            };
+        _ => {
+            line(out, &|out| {
+                out.push_str("icmp");
+                if let Some(k) = ace.icmp.and_then(|t| icmp_keyword(t, Family::V4)) {
+                    out.push(' ');
+                    out.push_str(k);
+                }
+            });
+            return 1;
         }
-        _ => return None,
     };
-    if ace.sport != PortMatch::All || ace.established {
+    match &ace.dport {
+        PortMatch::Eq(ports) => {
+            for &p in ports.ports() {
+                line(out, &|out| {
+                    out.push_str(proto);
+                    out.push_str(" eq ");
+                    push_number(out, u32::from(p));
+                });
+            }
+            ports.ports().len()
+        }
+        other => {
+            line(out, &|out| {
+                out.push_str(proto);
+                write_ports(out, other);
+            });
+            1
+        }
+    }
+}
+
+/// The member lines of an entry's service, if a service group can carry it.
+#[cfg(test)]
+fn service_members(ace: &Ace) -> Option<Vec<String>> {
+    if !groupable(ace) {
         return None;
     }
-    Some(match &ace.dport {
-        PortMatch::All => vec![proto.to_string()],
-        PortMatch::Eq(ports) => ports.iter().map(|p| format!("{proto} eq {p}")).collect(),
-        PortMatch::Range(a, b) => vec![format!("{proto} range {a} {b}")],
-    })
+    let mut text = String::new();
+    write_members(ace, &mut text);
+    Some(text.split('\n').map(str::to_string).collect())
 }
 
 /// Forward entries of a rule for one (source part, destination) pair.
@@ -768,34 +1252,31 @@ fn forward_aces(
     f: Family,
     rule: &Rule,
     groups: &mut Groups,
-) -> Result<Vec<Ace>, String> {
+) -> Result<Vec<Ace>, GroupName> {
     let plain = plain_forward_aces(src, dst, svc, f, rule);
-    if f != Family::V4 {
+    if f != Family::V4 || plain.iter().filter(|a| groupable(a)).count() < 2 {
         return Ok(plain);
     }
-    if plain
-        .iter()
-        .filter(|a| service_members(a).is_some())
-        .count()
-        < 2
-    {
-        return Ok(plain);
+    let mut members = String::new();
+    let mut count = 0;
+    let mut first = None;
+    let mut rest = Vec::new();
+    for ace in plain {
+        if groupable(&ace) {
+            count += write_members(&ace, &mut members);
+            first.get_or_insert(ace);
+        } else {
+            rest.push(ace);
+        }
     }
-    let (grouped, rest): (Vec<Ace>, Vec<Ace>) = plain
-        .into_iter()
-        .partition(|a| service_members(a).is_some());
-    let members: Vec<String> = grouped
-        .iter()
-        .flat_map(|a| service_members(a).expect("partitioned on it"))
-        .collect();
-    let name = groups.service(members)?;
+    let name = groups.service(&members, count)?;
     let mut out = vec![Ace {
         proto: AceProto::Group(name),
         sport: PortMatch::All,
         dport: PortMatch::All,
         established: false,
         icmp: None,
-        ..grouped[0].clone()
+        ..first.expect("two or more grouped")
     }];
     out.extend(rest);
     Ok(out)
@@ -833,7 +1314,7 @@ fn plain_forward_aces(
         out.push(Ace {
             proto: AceProto::Tcp,
             dport: pm,
-            ..base.clone()
+            ..base
         });
     }
     for pm in port_matches(&svc.udp)
@@ -843,7 +1324,7 @@ fn plain_forward_aces(
         out.push(Ace {
             proto: AceProto::Udp,
             dport: pm,
-            ..base.clone()
+            ..base
         });
     }
     let icmp = match f {
@@ -853,21 +1334,21 @@ fn plain_forward_aces(
     if icmp.is_full() {
         out.push(Ace {
             proto: AceProto::Icmp,
-            ..base.clone()
+            ..base
         });
     } else {
         for t in types(icmp) {
             out.push(Ace {
                 proto: AceProto::Icmp,
                 icmp: Some(t),
-                ..base.clone()
+                ..base
             });
         }
     }
     for p in types(&svc.protocols) {
         out.push(Ace {
             proto: AceProto::Number(p),
-            ..base.clone()
+            ..base
         });
     }
     out
@@ -894,7 +1375,7 @@ fn return_aces(resp: AceAddr, init: AceAddr, svc: &ServiceSet, f: Family) -> Vec
                 proto: AceProto::Tcp,
                 sport: pm,
                 established: true,
-                ..base.clone()
+                ..base
             });
         }
     }
@@ -903,7 +1384,7 @@ fn return_aces(resp: AceAddr, init: AceAddr, svc: &ServiceSet, f: Family) -> Vec
             out.push(Ace {
                 proto: AceProto::Udp,
                 sport: pm,
-                ..base.clone()
+                ..base
             });
         }
     }
@@ -916,13 +1397,13 @@ fn return_aces(resp: AceAddr, init: AceAddr, svc: &ServiceSet, f: Family) -> Vec
         out.push(Ace {
             proto: AceProto::Icmp,
             icmp: Some(r),
-            ..base.clone()
+            ..base
         });
     }
     for p in types(&svc.protocols) {
         out.push(Ace {
             proto: AceProto::Number(p),
-            ..base.clone()
+            ..base
         });
     }
     out
@@ -944,7 +1425,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
 
     // ACLs per bound zone, in zone order.
     let mut acls: Vec<AclBuild> = Vec::new();
-    let mut index: BTreeMap<(String, Family), usize> = BTreeMap::new();
+    let mut index: BTreeMap<(&str, Family), usize> = BTreeMap::new();
     let mut base_names: BTreeMap<String, String> = BTreeMap::new();
     for zone in &ir.zones {
         let Some(iface) = zone.bindings.get(TARGET) else {
@@ -965,17 +1446,20 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             );
         }
         for f in [Family::V4, Family::V6] {
-            index.insert((zone.name.clone(), f), acls.len());
+            index.insert((&zone.name, f), acls.len());
             acls.push(AclBuild {
                 zone: zone.name.clone(),
                 interface: iface.clone(),
                 family: f,
-                advisory: Vec::new(),
-                returns: Vec::new(),
-                forward: Vec::new(),
+                advisory: Lines::default(),
+                returns: Lines::default(),
+                forward: Lines::default(),
             });
         }
     }
+    let acl_of = |zone: Option<&Zone>, f: Family| {
+        zone.and_then(|z| index.get(&(z.name.as_str(), f)).copied())
+    };
     let mut ifaces: BTreeMap<&str, &str> = BTreeMap::new();
     for a in &acls {
         if let Some(z) = ifaces.insert(&a.interface, &a.zone)
@@ -1013,7 +1497,15 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
         SrcIndex::new(&deny_regions[1], Family::V6),
     ];
 
+    let address_collision = |n: GroupName| {
+        Diagnostic::error(
+            "cisco-group-hash-collision",
+            format!("two address sets hash to object-group name `{n}`"),
+        )
+    };
     let mut groups = Groups::default();
+    // The return entries of the rule at hand, per ACL (reused).
+    let mut returns: Vec<Lines> = vec![Lines::default(); acls.len()];
     for (i, rule) in ir.rules.iter().enumerate() {
         if rule.action.permits() && rule.service.set.any {
             errors.push(
@@ -1029,14 +1521,18 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             );
             continue;
         }
+        let remarks = remarks_for(rule);
+        let mut reply_remark = None;
         // (for replies?, where): sources first, then replies.
         let mut missing: BTreeSet<(bool, String)> = BTreeSet::new();
         for f in rule.families() {
             let region = Region::of(rule, f);
-            // Forward entries, on the zones the sources live in.
+            // Forward entries, on the zones the sources live in. (A group
+            // lookup gives the same answer every time after the first, so
+            // the destination's is kept.)
+            let mut dst_field = None;
             for (zone, part) in ir.split_by_zone(&region.src) {
-                let acl = zone.and_then(|z| index.get(&(z.name.clone(), f)).copied());
-                let Some(acl) = acl else {
+                let Some(acl) = acl_of(zone, f) else {
                     if rule.action.permits() {
                         missing.insert((false, place(zone, &part)));
                     }
@@ -1045,14 +1541,11 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
                     continue;
                 };
                 let src = groups.addr(&part, f);
-                let dst = groups.addr(&region.dst, f);
+                let dst = *dst_field.get_or_insert_with(|| groups.addr(&region.dst, f));
                 let (src, dst) = match (src, dst) {
                     (Ok(Some(s)), Ok(Some(d))) => (s, d),
                     (Err(n), _) | (_, Err(n)) => {
-                        errors.push(Diagnostic::error(
-                            "cisco-group-hash-collision",
-                            format!("two address sets hash to object-group name `{n}`"),
-                        ));
+                        errors.push(address_collision(n));
                         continue;
                     }
                     _ => continue,
@@ -1065,8 +1558,10 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
                 };
                 match forward_aces(src, dst, &region.svc, f, rule, &mut groups) {
                     Ok(aces) => {
-                        target.extend(remarks_for(rule));
-                        target.extend(aces.into_iter().map(Line::Ace));
+                        target.append(&remarks);
+                        for ace in &aces {
+                            target.ace(ace, f);
+                        }
                     }
                     Err(n) => errors.push(Diagnostic::error(
                         "cisco-group-hash-collision",
@@ -1094,39 +1589,40 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
                 }
                 parts = parts.iter().flat_map(|p| p.subtract(d, f)).collect();
             }
-            let mut per_acl: BTreeMap<usize, Vec<Ace>> = BTreeMap::new();
             for part in &parts {
+                let mut init_field = None;
                 for (zone, resp) in ir.split_by_zone(&part.dst) {
-                    let acl = zone.and_then(|z| index.get(&(z.name.clone(), f)).copied());
-                    let Some(acl) = acl else {
+                    let Some(acl) = acl_of(zone, f) else {
                         missing.insert((true, place(zone, &resp)));
                         continue;
                     };
                     let r = groups.addr(&resp, f);
-                    let s = groups.addr(&part.src, f);
+                    let s = *init_field.get_or_insert_with(|| groups.addr(&part.src, f));
                     match (r, s) {
-                        (Ok(Some(r)), Ok(Some(s))) => per_acl
-                            .entry(acl)
-                            .or_default()
-                            .extend(return_aces(r, s, &part.svc, f)),
-                        (Err(n), _) | (_, Err(n)) => errors.push(Diagnostic::error(
-                            "cisco-group-hash-collision",
-                            format!("two address sets hash to object-group name `{n}`"),
-                        )),
+                        (Ok(Some(r)), Ok(Some(s))) => {
+                            for ace in return_aces(r, s, &part.svc, f) {
+                                returns[acl].ace(&ace, f);
+                            }
+                        }
+                        (Err(n), _) | (_, Err(n)) => errors.push(address_collision(n)),
                         _ => {}
                     }
                 }
             }
-            for (acl, aces) in per_acl {
-                if aces.is_empty() {
+            // In ACL order, each after a remark.
+            for (build, text) in acls.iter_mut().zip(&mut returns) {
+                if text.is_empty() {
                     continue;
                 }
-                let build = &mut acls[acl];
-                build.returns.push(Line::Remark(sanitize_remark(&format!(
-                    "{}: replies (stateless return entries)",
-                    rule.name
-                ))));
-                build.returns.extend(aces.into_iter().map(Line::Ace));
+                let remark = reply_remark.get_or_insert_with(|| {
+                    sanitize_remark(&format!(
+                        "{}: replies (stateless return entries)",
+                        rule.name
+                    ))
+                });
+                build.returns.remark(remark);
+                build.returns.append(text);
+                text.clear();
             }
         }
         if !missing.is_empty() {
@@ -1137,102 +1633,15 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
         return Err(errors);
     }
 
-    // Number the lines and assemble the stable text.
-    let mut acl_views = Vec::new();
+    // The version: a hash of everything the stable configuration says,
+    // groups first; each ACL's versioned name comes from its own text.
+    let mut version = Fnv64::new();
+    let groups_text = groups.write(&mut version);
+    let mut acl_views = Vec::with_capacity(acls.len());
     for build in acls {
-        let f = build.family;
-        let suffix = match f {
-            Family::V4 => "4",
-            Family::V6 => "6",
-        };
-        let name = format!("WW-{}-IN{suffix}", name_part(&build.zone));
-        let mut body = build.advisory;
-        body.extend(build.returns);
-        body.extend(build.forward);
-        if f == Family::V6 {
-            body.push(Line::Remark(
-                "neighbour discovery: an explicit final deny would block it".to_string(),
-            ));
-            for t in [136u8, 135] {
-                body.push(Line::Ace(Ace {
-                    permit: true,
-                    proto: AceProto::Icmp,
-                    src: AceAddr::Any,
-                    sport: PortMatch::All,
-                    dst: AceAddr::Any,
-                    dport: PortMatch::All,
-                    established: false,
-                    icmp: Some(t),
-                    log: false,
-                }));
-            }
-        }
-        body.push(Line::Remark("default: deny everything else".to_string()));
-        body.push(Line::Ace(Ace {
-            permit: false,
-            proto: AceProto::Ip,
-            src: AceAddr::Any,
-            sport: PortMatch::All,
-            dst: AceAddr::Any,
-            dport: PortMatch::All,
-            established: false,
-            icmp: None,
-            log: ir.default_log,
-        }));
-        let mut seq = 0u32;
-        let mut lines = Vec::with_capacity(body.len());
-        for line in body {
-            match (line, f) {
-                (Line::Remark(text), Family::V4) => {
-                    seq += SEQ_STEP;
-                    lines.push(format!("{seq} remark {text}"));
-                }
-                (Line::Remark(text), Family::V6) => lines.push(format!("remark {text}")),
-                (Line::Ace(ace), Family::V4) => {
-                    seq += SEQ_STEP;
-                    lines.push(format!("{seq} {}", ace_text(&ace, f)));
-                }
-                (Line::Ace(ace), Family::V6) => {
-                    seq += SEQ_STEP;
-                    lines.push(format!("sequence {seq} {}", ace_text(&ace, f)));
-                }
-            }
-        }
-        acl_views.push(AclView {
-            command: match f {
-                Family::V4 => "ip access-list extended",
-                Family::V6 => "ipv6 access-list",
-            },
-            zone: build.zone,
-            interface: build.interface,
-            name,
-            staging: String::new(),
-            lines,
-        });
+        acl_views.push(finish_acl(build, ir.default_log, &mut version));
     }
-    let group_views = groups.views();
-
-    // The version: a hash of everything the stable configuration says.
-    let mut stable = String::new();
-    for g in &group_views {
-        stable.push_str(&format!("{} {}\n{:?}\n", g.kind, g.name, g.entries));
-    }
-    for a in &acl_views {
-        stable.push_str(&format!("{} {} {}\n", a.command, a.name, a.interface));
-        for l in &a.lines {
-            stable.push_str(l);
-            stable.push('\n');
-        }
-    }
-    let version = format!("{:016X}", fnv64(stable.as_bytes()));
-    // Each ACL's versioned name comes from its own text (group names are
-    // content hashes, so the text fixes what it matches): an unchanged ACL
-    // keeps its versioned name, and a leftover versioned ACL from an
-    // interrupted run always has the same content.
-    for a in &mut acl_views {
-        let hash = fnv64(format!("{}\n{}", a.command, a.lines.join("\n")).as_bytes());
-        a.staging = format!("{}-{hash:016X}", a.name);
-    }
+    let version = format!("{:016X}", version.finish());
     let mut interfaces = Vec::new();
     for pair in acl_views.chunks(2) {
         let (v4, v6) = (&pair[0], &pair[1]);
@@ -1257,15 +1666,112 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
         policy: ir.name.clone(),
         header,
         version,
-        groups: group_views,
+        groups_text,
         acls: acl_views,
         interfaces,
     })
 }
 
+/// Numbers an ACL's lines (advisory blocks, return entries, forward
+/// entries, then the closing lines) into its text, and feeds what the
+/// stable configuration says about it to `version`: `<command> <name>
+/// <interface>` and every line. Its versioned name hashes the command and
+/// its lines: an unchanged ACL keeps its versioned name, and a leftover
+/// versioned ACL from an interrupted run always has the same content
+/// (group names are content hashes, so the text fixes what it matches).
+fn finish_acl(mut build: AclBuild, default_log: bool, version: &mut Fnv64) -> AclView {
+    let f = build.family;
+    let (command, suffix) = match f {
+        Family::V4 => ("ip access-list extended", "4"),
+        Family::V6 => ("ipv6 access-list", "6"),
+    };
+    let name = format!("WW-{}-IN{suffix}", name_part(&build.zone));
+    let closing = &mut build.forward;
+    if f == Family::V6 {
+        closing.remark("neighbour discovery: an explicit final deny would block it");
+        for t in [136u8, 135] {
+            let nd = Ace {
+                permit: true,
+                proto: AceProto::Icmp,
+                src: AceAddr::Any,
+                sport: PortMatch::All,
+                dst: AceAddr::Any,
+                dport: PortMatch::All,
+                established: false,
+                icmp: Some(t),
+                log: false,
+            };
+            closing.ace(&nd, f);
+        }
+    }
+    closing.remark("default: deny everything else");
+    let default = Ace {
+        permit: false,
+        proto: AceProto::Ip,
+        src: AceAddr::Any,
+        sport: PortMatch::All,
+        dst: AceAddr::Any,
+        dport: PortMatch::All,
+        established: false,
+        icmp: None,
+        log: default_log,
+    };
+    closing.ace(&default, f);
+
+    let sections = [build.advisory, build.returns, build.forward];
+    let lines: usize = sections.iter().map(Lines::len).sum();
+    let bytes: usize = sections.iter().map(|s| s.text.len()).sum();
+    // Per line at most ` sequence <seq> ` and a newline.
+    let number = " sequence ".len() + (lines as u32 * SEQ_STEP).to_string().len() + 2;
+    let mut text = String::with_capacity(bytes + lines * number);
+
+    version.write_str(command);
+    version.write_str(" ");
+    version.write_str(&name);
+    version.write_str(" ");
+    version.write_str(&build.interface);
+    version.write_str("\n");
+    let mut staging = Fnv64::new();
+    staging.write_str(command);
+    staging.write_str("\n");
+    let mut seq = 0u32;
+    let mut first = true;
+    for line in sections.iter().flat_map(Lines::iter) {
+        text.push(' ');
+        let start = text.len();
+        // Remarks take a sequence number in IPv4 only.
+        if f == Family::V4 || !line.starts_with("remark ") {
+            seq += SEQ_STEP;
+            if f == Family::V6 {
+                text.push_str("sequence ");
+            }
+            push_number(&mut text, seq);
+            text.push(' ');
+        }
+        text.push_str(line);
+        // The versioned name hashes the lines joined by newlines, the
+        // version every line and its newline.
+        if !first {
+            staging.write_str("\n");
+        }
+        first = false;
+        write_both(version, &mut staging, &text.as_bytes()[start..]);
+        version.write_str("\n");
+        text.push('\n');
+    }
+    AclView {
+        command,
+        zone: build.zone,
+        interface: build.interface,
+        staging: format!("{name}-{:016X}", staging.finish()),
+        name,
+        text,
+    }
+}
+
 /// Where unplaceable addresses are: a zone without a cisco binding, or no
 /// zone at all (with an example address).
-fn place(zone: Option<&crate::ir::Zone>, part: &AddrSet) -> String {
+fn place(zone: Option<&Zone>, part: &AddrSet) -> String {
     match zone {
         Some(z) => format!("zone `{}`", z.name),
         None => format!(
@@ -1378,12 +1884,12 @@ mod tests {
 
     #[test]
     fn address_fields() {
-        let v4 = |s: &str| addr_text(&AceAddr::Net(s.parse().unwrap()), Family::V4);
+        let v4 = |s: &str| addr_text(&AceAddr::Net(s.parse().unwrap()));
         assert_eq!(v4("10.20.8.0/24"), "10.20.8.0 0.0.0.255");
         assert_eq!(v4("10.10.20.52/32"), "host 10.10.20.52");
         assert_eq!(v4("10.10.20.50/31"), "10.10.20.50 0.0.0.1");
         assert_eq!(v4("10.0.0.0/8"), "10.0.0.0 0.255.255.255");
-        let v6 = |s: &str| addr_text(&AceAddr::Net(s.parse().unwrap()), Family::V6);
+        let v6 = |s: &str| addr_text(&AceAddr::Net(s.parse().unwrap()));
         assert_eq!(v6("fd42:1:0:20::/64"), "FD42:1:0:20::/64");
         assert_eq!(v6("fd42:1:0:20::30/128"), "host FD42:1:0:20::30");
     }
@@ -1394,14 +1900,14 @@ mod tests {
         assert_eq!(
             port_matches(&ps),
             vec![
-                PortMatch::Eq(vec![80, 443, 8000, 8001]),
+                PortMatch::Eq(EqPorts::new(&[80, 443, 8000, 8001])),
                 PortMatch::Range(6661, 6670)
             ]
         );
         let many = PortSet::from_ranges((0..12u16).map(|i| (i * 3, i * 3)));
         let m = port_matches(&many);
         assert_eq!(m.len(), 2);
-        assert!(matches!(&m[0], PortMatch::Eq(v) if v.len() == EQ_MAX));
+        assert!(matches!(&m[0], PortMatch::Eq(v) if v.ports().len() == EQ_MAX));
         assert_eq!(port_matches(&PortSet::full()), vec![PortMatch::All]);
     }
 
@@ -1534,7 +2040,11 @@ mod tests {
         };
         let m = |a: &Ace| service_members(a);
         assert_eq!(
-            m(&ace(AceProto::Tcp, PortMatch::Eq(vec![80, 443]), None)),
+            m(&ace(
+                AceProto::Tcp,
+                PortMatch::Eq(EqPorts::new(&[80, 443])),
+                None
+            )),
             Some(vec!["tcp eq 80".to_string(), "tcp eq 443".to_string()])
         );
         assert_eq!(
@@ -1559,7 +2069,7 @@ mod tests {
         assert_eq!(m(&ace(AceProto::Number(47), PortMatch::All, None)), None);
         assert_eq!(m(&ace(AceProto::Ip, PortMatch::All, None)), None);
         let mut ret = ace(AceProto::Tcp, PortMatch::All, None);
-        ret.sport = PortMatch::Eq(vec![443]);
+        ret.sport = PortMatch::Eq(EqPorts::new(&[443]));
         ret.established = true;
         assert_eq!(m(&ret), None);
     }
@@ -1567,20 +2077,21 @@ mod tests {
     #[test]
     fn service_group_names_are_content_hashes() {
         let mut g = Groups::default();
-        let a = g
-            .service(vec!["tcp eq 53".into(), "udp eq 53".into()])
-            .unwrap();
-        let b = g
-            .service(vec!["tcp eq 53".into(), "udp eq 53".into()])
-            .unwrap();
-        let c = g
-            .service(vec!["udp eq 53".into(), "tcp eq 53".into()])
-            .unwrap();
+        let a = g.service("tcp eq 53\nudp eq 53", 2).unwrap();
+        let b = g.service("tcp eq 53\nudp eq 53", 2).unwrap();
+        let c = g.service("udp eq 53\ntcp eq 53", 2).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert!(a.starts_with("WW-SVC-") && a.len() == 7 + 16, "{a}");
-        assert_eq!(g.views().len(), 2);
-        assert!(g.views().iter().all(|v| v.kind == "service"));
+        let name = a.to_string();
+        assert_eq!(
+            name,
+            format!("WW-SVC-{:016X}", fnv64(b"tcp eq 53\nudp eq 53"))
+        );
+        let text = g.write(&mut Fnv64::new());
+        assert_eq!(text.matches("object-group service WW-SVC-").count(), 2);
+        assert!(text.contains(&format!(
+            "object-group service {name}\n description wardwall service set, 2 members\n tcp eq 53\n udp eq 53\n!\n"
+        )));
     }
 
     #[test]

@@ -27,16 +27,20 @@
 
 pub mod readback;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::{self, Write as _};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use minijinja::value::{Enumerator, Object, ObjectRepr, Serde, Value};
 use serde::Serialize;
 
 use super::{RenderedFile, Renderer, Templates, template_error, truncate_bytes};
-use crate::addrset::{AddrSet, ByteSet, PortSet};
+use crate::addrset::{AddrSet, ByteSet};
 use crate::diagnostics::Diagnostic;
-use crate::ir::{Action, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet};
+use crate::ir::{Action, AddressObject, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet};
 
 /// The target name (`-t nftables`, `targets/nftables/`, `out/nftables/`).
 pub const TARGET: &str = "nftables";
@@ -63,34 +67,139 @@ pub struct Nftables {
     pub match_interfaces: bool,
 }
 
-/// The view model handed to the template.
-#[derive(Debug, Serialize)]
+/// The view model handed to the template. The template lays out the frame
+/// (header, table, chain, default rule); the sets and rules, which grow with
+/// the policy, are written here as text: a template loop costs about a
+/// microsecond per iteration, several times the cost of writing the line.
+#[derive(Debug)]
 pub struct View {
     pub policy: String,
     pub table: &'static str,
     /// Table comment (the policy description), sanitised.
     pub comment: Option<String>,
-    pub sets: Vec<SetView>,
-    pub rules: Vec<RuleView>,
+    /// The named sets, by name; fields `name`, `type`, `comment`.
+    pub sets: Blocks,
+    /// Every IR rule in IR order, `# <rule>` and its nft rules; field `name`.
+    pub rules: Blocks,
     pub default: LineView,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct SetView {
-    pub name: String,
-    /// `ipv4_addr` or `ipv6_addr`.
-    #[serde(rename = "type")]
-    pub ty: &'static str,
-    pub comment: Option<String>,
-    pub elements: Vec<String>,
+/// Text written here for a run of items (sets, rules): each item is a blank
+/// line and then its own lines, so the whole run is one string. Templates
+/// get the run as `<name>_text` and the items as `<name>`: each item's
+/// `text` (without the blank line) and its fields, all parts of that text.
+#[derive(Debug)]
+pub struct Blocks {
+    pub text: String,
+    /// The names of the fields of every item.
+    fields: &'static [&'static str],
+    items: Vec<Block>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct RuleView {
-    pub name: String,
-    pub lines: Vec<LineView>,
+/// Where one item and its fields are in the text (an empty field is none).
+/// Offsets are `u32` to keep the index small next to the text.
+#[derive(Debug)]
+struct Block {
+    text: Range<u32>,
+    fields: [Range<u32>; 3],
 }
 
+impl Blocks {
+    fn new(fields: &'static [&'static str], items: usize, bytes: usize) -> Self {
+        debug_assert!(fields.len() <= 3);
+        Self {
+            text: String::with_capacity(bytes),
+            fields,
+            items: Vec::with_capacity(items),
+        }
+    }
+
+    /// The number of items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Starts an item with its blank line; returns where its text starts.
+    fn start(&mut self) -> u32 {
+        self.text.push('\n');
+        self.offset()
+    }
+
+    fn offset(&self) -> u32 {
+        u32::try_from(self.text.len()).expect("rendered text below 4 GiB")
+    }
+
+    /// Appends a field's text and returns where it is.
+    fn field(&mut self, text: &str) -> Range<u32> {
+        let start = self.offset();
+        self.text.push_str(text);
+        start..self.offset()
+    }
+
+    /// Ends the item started at `start`.
+    fn finish(&mut self, start: u32, fields: [Range<u32>; 3]) {
+        let text = start..self.offset();
+        self.items.push(Block { text, fields });
+    }
+
+    /// Drops an unfinished item's text (the rule had errors).
+    fn abandon(&mut self, start: u32) {
+        self.text.truncate(start as usize - 1);
+    }
+
+    /// The run as one template string, and the items as a sequence whose
+    /// entries become template values only when a template reads them.
+    fn into_values(self) -> (Value, Value) {
+        let text = Value::from_safe_string(self.text);
+        let items = Value::from_object(BlockItems {
+            text: text.clone(),
+            fields: self.fields,
+            items: self.items,
+        });
+        (text, items)
+    }
+}
+
+#[derive(Debug)]
+struct BlockItems {
+    text: Value,
+    fields: &'static [&'static str],
+    items: Vec<Block>,
+}
+
+impl Object for BlockItems {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let item = self.items.get(key.as_usize()?)?;
+        let text = self.text.as_str()?;
+        let part =
+            |r: &Range<u32>| Value::from_safe_string(text[r.start as usize..r.end as usize].into());
+        let fields = self.fields.iter().zip(&item.fields).map(|(name, r)| {
+            let value = if r.is_empty() {
+                Value::from(())
+            } else {
+                part(r)
+            };
+            (*name, value)
+        });
+        Some(Value::from_pairs(
+            fields.chain([("text", part(&item.text))]),
+        ))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.items.len())
+    }
+}
+
+/// The default rule, laid out by the template.
 #[derive(Debug, Serialize, Clone)]
 pub struct LineView {
     /// Match expressions, space separated (empty: matches everything).
@@ -111,15 +220,28 @@ impl Renderer for Nftables {
 
     fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>> {
         let view = self.view(ir)?;
+        let path = PathBuf::from(TARGET).join(format!("{}.nft", view.policy));
+        // The frame adds a few hundred bytes to the written text.
+        let size = view.sets.text.len() + view.rules.text.len() + 4096;
+        let (sets_text, sets) = view.sets.into_values();
+        let (rules_text, rules) = view.rules.into_values();
+        let context = minijinja::context! {
+            policy => view.policy,
+            table => view.table,
+            comment => view.comment,
+            sets_text,
+            sets,
+            rules_text,
+            rules,
+            default => Value::from(Serde(&view.default)),
+        };
         let env = templates.environment(self);
-        let text = env
-            .get_template("ruleset.nft.j2")
-            .and_then(|t| t.render(minijinja::value::Serde(&view)))
+        let mut out = Vec::with_capacity(size);
+        env.get_template("ruleset.nft.j2")
+            .and_then(|t| t.render_captured_to(context, &mut out))
             .map_err(|e| vec![template_error(TARGET, &e)])?;
-        Ok(vec![RenderedFile {
-            path: PathBuf::from(TARGET).join(format!("{}.nft", view.policy)),
-            contents: text,
-        }])
+        let contents = String::from_utf8(out).expect("templates write UTF-8");
+        Ok(vec![RenderedFile { path, contents }])
     }
 }
 
@@ -129,12 +251,33 @@ impl Nftables {
         let mut errors = Vec::new();
         let policy = file_stem(&ir.name);
         let names = ObjectNames::new(ir);
-        let mut sets = Sets::default();
-        let mut rules = Vec::with_capacity(ir.rules.len());
-        for rule in &ir.rules {
-            match self.rule_view(ir, &names, rule, &mut sets) {
-                Ok(v) => rules.push(v),
-                Err(mut e) => errors.append(&mut e),
+        let mut sets = Sets::with_capacity(ir.rules.len() * 2);
+        // About 200 bytes per rule in generated policies; the estimate only
+        // saves reallocations.
+        let mut rules = Blocks::new(&["name"], ir.rules.len(), ir.rules.len() * 224);
+        let mut scratch = Scratch::default();
+        for (pos, rule) in ir.rules.iter().enumerate() {
+            let start = rules.start();
+            let rule_names = RuleNames {
+                ident: &names.rules[pos],
+                objects: &names,
+            };
+            rules.text.push_str("        # ");
+            let name = rules.field(&rule.name);
+            rules.text.push('\n');
+            match self.write_rule(
+                ir,
+                &rule_names,
+                rule,
+                &mut sets,
+                &mut scratch,
+                &mut rules.text,
+            ) {
+                Ok(()) => rules.finish(start, [name, 0..0, 0..0]),
+                Err(mut e) => {
+                    rules.abandon(start);
+                    errors.append(&mut e);
+                }
             }
         }
         if !errors.is_empty() {
@@ -156,69 +299,96 @@ impl Nftables {
             policy,
             table: TABLE,
             comment: ir.description.as_deref().map(comment_text),
-            sets: sets.by_name.into_values().map(|(_, set)| set).collect(),
+            sets: sets.into_blocks(),
             rules,
             default,
         })
     }
 
-    fn rule_view(
+    /// Writes the nft rules of one IR rule: one per (family,
+    /// service part), each `<matches> counter [log prefix "…"] <verdict>
+    /// comment "…"`.
+    fn write_rule<'ir>(
         &self,
-        ir: &Ir,
-        names: &ObjectNames,
-        rule: &Rule,
-        sets: &mut Sets,
-    ) -> Result<RuleView, Vec<Diagnostic>> {
-        let comment = comment_text(&match &rule.description {
-            Some(d) => format!("{}: {d}", rule.name),
-            None => rule.name.clone(),
-        });
-        let log = rule.log.then(|| log_prefix(rule.action, &rule.name));
-        let mut lines = Vec::new();
+        ir: &'ir Ir,
+        names: &RuleNames<'_, 'ir>,
+        rule: &'ir Rule,
+        sets: &mut Sets<'ir>,
+        scratch: &mut Scratch,
+        out: &mut String,
+    ) -> Result<(), Vec<Diagnostic>> {
+        let Scratch {
+            text,
+            comment,
+            src,
+            dst,
+            prefix,
+        } = scratch;
+        text.clear();
+        text.push_str(&rule.name);
+        if let Some(d) = &rule.description {
+            text.push_str(": ");
+            text.push_str(d);
+        }
+        comment.clear();
+        push_comment_text(comment, text);
+        let log = rule
+            .log
+            .then(|| log_prefix(rule.action, &rule.name))
+            .filter(|l| !l.is_empty());
         let mut errors = Vec::new();
         for family in rule.families() {
-            let src = endpoint_match(ir, names, rule, &rule.src, Side::Src, family, sets);
-            let dst = endpoint_match(ir, names, rule, &rule.dst, Side::Dst, family, sets);
-            let (src, dst) = match (src, dst) {
-                (Ok(s), Ok(d)) => (s, d),
-                (s, d) => {
-                    errors.extend(s.err().map(|e| *e));
-                    errors.extend(d.err().map(|e| *e));
-                    continue;
-                }
-            };
-            let mut prefix = Vec::new();
-            if src.is_none() && dst.is_none() {
-                prefix.push(
-                    match family {
-                        Family::V4 => "meta nfproto ipv4",
-                        Family::V6 => "meta nfproto ipv6",
-                    }
-                    .to_string(),
-                );
+            let s = endpoint_match(names, rule, &rule.src, Side::Src, family, sets, src);
+            let d = endpoint_match(names, rule, &rule.dst, Side::Dst, family, sets, dst);
+            if s.is_err() || d.is_err() {
+                errors.extend(s.err().map(|e| *e));
+                errors.extend(d.err().map(|e| *e));
+                continue;
+            }
+            // The matches before the service, space separated.
+            prefix.clear();
+            if src.is_empty() && dst.is_empty() {
+                prefix.push_str(match family {
+                    Family::V4 => "meta nfproto ipv4",
+                    Family::V6 => "meta nfproto ipv6",
+                });
             }
             if self.match_interfaces && rule.action == Action::Allow {
                 match interface_matches(ir, rule, family) {
-                    Ok(ifs) => prefix.extend(ifs),
+                    Ok(ifs) => ifs.iter().for_each(|m| push_word(prefix, m)),
                     Err(mut e) => {
                         errors.append(&mut e);
                         continue;
                     }
                 }
             }
-            prefix.extend(src);
-            prefix.extend(dst);
+            push_word(prefix, src);
+            push_word(prefix, dst);
             for (service, verdict) in service_parts(&rule.service.set, family, rule.action) {
-                let mut m = prefix.clone();
-                if !service.is_empty() {
-                    m.push(service);
+                out.push_str("        ");
+                out.push_str(prefix);
+                if let ServiceMatch::Any = service {
+                    if !prefix.is_empty() {
+                        out.push(' ');
+                    }
+                } else {
+                    if !prefix.is_empty() {
+                        out.push(' ');
+                    }
+                    service.write(out);
+                    out.push(' ');
                 }
-                lines.push(LineView {
-                    matches: m.join(" "),
-                    log_prefix: log.clone(),
-                    verdict,
-                    comment: comment.clone(),
-                });
+                out.push_str("counter");
+                if let Some(log) = &log {
+                    out.push_str(" log prefix \"");
+                    out.push_str(log);
+                    out.push('"');
+                }
+                out.push(' ');
+                out.push_str(verdict);
+                out.push_str(" comment \"");
+                out.push_str(comment);
+                out.push_str("\"\n");
             }
         }
         if !errors.is_empty() {
@@ -231,11 +401,29 @@ impl Nftables {
             }
             return Err(unique);
         }
-        Ok(RuleView {
-            name: rule.name.clone(),
-            lines,
-        })
+        Ok(())
     }
+}
+
+/// Buffers reused from rule to rule (so writing a rule allocates little).
+#[derive(Default)]
+struct Scratch {
+    text: String,
+    comment: String,
+    src: String,
+    dst: String,
+    prefix: String,
+}
+
+/// Appends `word` (if any) to a space-separated list.
+fn push_word(list: &mut String, word: &str) {
+    if word.is_empty() {
+        return;
+    }
+    if !list.is_empty() {
+        list.push(' ');
+    }
+    list.push_str(word);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -258,141 +446,439 @@ fn family_part(set: &AddrSet, family: Family) -> AddrSet {
     }
 }
 
-/// Minimal sorted CIDRs of one family, hosts written without `/32`, `/128`.
-fn elements(set: &AddrSet, family: Family) -> Vec<String> {
-    match family {
-        Family::V4 => set
-            .v4_cidrs()
-            .iter()
-            .map(|n| {
-                if n.prefix_len() == 32 {
-                    n.addr().to_string()
-                } else {
-                    n.to_string()
-                }
+/// The elements of a set: the minimal sorted CIDR blocks of one family of
+/// an address set (as `AddrSet::v4_cidrs`/`v6_cidrs`), computed as they are
+/// written instead of collected.
+#[derive(Clone, Copy)]
+struct Elements<'a> {
+    addrs: &'a AddrSet,
+    family: Family,
+}
+
+impl<'a> Elements<'a> {
+    /// (network, prefix length) of every block, in order.
+    fn blocks(self) -> impl Iterator<Item = (u128, u8)> + 'a {
+        let (v4, v6, bits) = match self.family {
+            Family::V4 => (self.addrs.v4.ranges(), &[][..], 32),
+            Family::V6 => (&[][..], self.addrs.v6.ranges(), 128),
+        };
+        let v4 = v4.iter().map(|&(lo, hi)| (u128::from(lo), u128::from(hi)));
+        v4.chain(v6.iter().copied())
+            .flat_map(move |(lo, hi)| Blocks128 {
+                next: Some(lo),
+                hi,
+                bits,
             })
-            .collect(),
-        Family::V6 => set
-            .v6_cidrs()
-            .iter()
-            .map(|n| {
-                if n.prefix_len() == 128 {
-                    n.addr().to_string()
-                } else {
-                    n.to_string()
-                }
-            })
-            .collect(),
+    }
+
+    fn is_single(self) -> bool {
+        self.blocks().nth(1).is_none()
+    }
+
+    /// The length of the elements' lines (an upper bound for IPv6).
+    fn text_len(self) -> usize {
+        const LINE: usize = "            ,\n".len();
+        match self.family {
+            Family::V4 => self
+                .blocks()
+                .map(|(net, len)| {
+                    let addr: usize = (net as u32)
+                        .to_be_bytes()
+                        .iter()
+                        .map(|&o| decimal_len(o))
+                        .sum();
+                    let suffix = if len == 32 { 0 } else { 1 + decimal_len(len) };
+                    LINE + addr + 3 + suffix
+                })
+                .sum(),
+            Family::V6 => {
+                let max = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128".len();
+                self.blocks().count() * (LINE + max)
+            }
+        }
+    }
+
+    /// Writes one block, a host without `/32` or `/128`.
+    fn write(self, (net, len): (u128, u8), out: &mut String) {
+        let host = match self.family {
+            Family::V4 => {
+                push_ipv4(out, net as u32);
+                32
+            }
+            Family::V6 => {
+                let _ = write!(out, "{}", std::net::Ipv6Addr::from(net));
+                128
+            }
+        };
+        if len != host {
+            out.push('/');
+            push_decimal(out, len);
+        }
     }
 }
 
-/// The address match for one side and family, or `None` when the side
-/// covers the whole family (nothing to match).
-fn endpoint_match(
-    ir: &Ir,
-    names: &ObjectNames,
-    rule: &Rule,
-    ep: &Endpoint,
+/// The CIDR blocks covering `next..=hi` exactly in a `bits`-bit space, each
+/// the largest aligned block that starts where the previous one ended.
+struct Blocks128 {
+    next: Option<u128>,
+    hi: u128,
+    bits: u32,
+}
+
+impl Iterator for Blocks128 {
+    type Item = (u128, u8);
+
+    fn next(&mut self) -> Option<(u128, u8)> {
+        let lo = self.next?;
+        let align = if lo == 0 {
+            self.bits
+        } else {
+            lo.trailing_zeros().min(self.bits)
+        };
+        let remaining = self.hi - lo; // number of values minus one
+        let fit = if remaining == u128::MAX {
+            128
+        } else {
+            127 - (remaining + 1).leading_zeros()
+        };
+        let size_bits = align.min(fit);
+        let last = if size_bits == 128 {
+            u128::MAX
+        } else {
+            lo + ((1u128 << size_bits) - 1)
+        };
+        self.next = (last < self.hi).then(|| last + 1);
+        Some((lo, (self.bits - size_bits) as u8))
+    }
+}
+
+/// Writes an IPv4 address in dotted decimal, as `Ipv4Addr`'s `Display`
+/// does, without the formatting machinery (sets hold most of the text).
+fn push_ipv4(out: &mut String, addr: u32) {
+    for (i, octet) in addr.to_be_bytes().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        push_decimal(out, octet);
+    }
+}
+
+fn decimal_len(n: u8) -> usize {
+    match n {
+        0..=9 => 1,
+        10..=99 => 2,
+        _ => 3,
+    }
+}
+
+fn push_decimal(out: &mut String, n: u8) {
+    if n >= 100 {
+        out.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        out.push(char::from(b'0' + n / 10 % 10));
+    }
+    out.push(char::from(b'0' + n % 10));
+}
+
+/// Writes the address match for one side and family into `out` (cleared
+/// first); nothing when the side covers the whole family.
+#[allow(clippy::too_many_arguments)]
+fn endpoint_match<'ir>(
+    names: &RuleNames<'_, 'ir>,
+    rule: &'ir Rule,
+    ep: &'ir Endpoint,
     side: Side,
     family: Family,
-    sets: &mut Sets,
-) -> Result<Option<String>, Box<Diagnostic>> {
+    sets: &mut Sets<'ir>,
+    out: &mut String,
+) -> Result<(), Box<Diagnostic>> {
+    out.clear();
     let full = match family {
         Family::V4 => ep.addrs.v4.is_full(),
         Family::V6 => ep.addrs.v6.is_full(),
     };
     if full {
-        return Ok(None);
+        return Ok(());
     }
     let (proto, ty, suffix) = match family {
-        Family::V4 => ("ip", "ipv4_addr", "v4"),
-        Family::V6 => ("ip6", "ipv6_addr", "v6"),
+        Family::V4 => ("ip ", "ipv4_addr", "_v4"),
+        Family::V6 => ("ip6 ", "ipv6_addr", "_v6"),
     };
-    let field = match side {
-        Side::Src => "saddr",
-        Side::Dst => "daddr",
-    };
-    let elems = elements(&ep.addrs, family);
+    out.push_str(proto);
+    out.push_str(match side {
+        Side::Src => "saddr ",
+        Side::Dst => "daddr ",
+    });
     // A side that is exactly one named object (with the same addresses):
     // a named set shared by every rule that uses the object.
     let object = ep
         .single_object()
-        .and_then(|n| ir.objects.get(n))
-        .filter(|o| o.addrs == ep.addrs);
-    let name = if let Some(obj) = object {
-        let name = format!("{}_{suffix}", names.object(&obj.name));
-        let set = SetView {
-            name: name.clone(),
-            ty,
-            comment: Some(comment_text(&match &obj.description {
-                Some(d) => format!("{} {}: {d}", kind_word(obj.kind), obj.name),
-                None => format!("{} {}", kind_word(obj.kind), obj.name),
-            })),
-            elements: elems,
-        };
-        sets.add(format!("object {}", obj.name), set, rule)?;
-        name
-    } else if elems.len() == 1 {
-        return Ok(Some(format!("{proto} {field} {}", elems[0])));
-    } else {
-        let name = format!(
-            "{}_{}_{suffix}",
-            names.rule(&rule.name),
-            match side {
-                Side::Src => "src",
-                Side::Dst => "dst",
-            }
-        );
-        let set = SetView {
-            name: name.clone(),
-            ty,
-            comment: Some(comment_text(&format!(
-                "rule {} {}",
-                rule.name,
-                match side {
-                    Side::Src => "from",
-                    Side::Dst => "to",
-                }
-            ))),
-            elements: elems,
-        };
-        sets.add(format!("rule {} {suffix}", rule.name), set, rule)?;
-        name
+        .and_then(|n| names.objects.object(n))
+        .filter(|(o, _)| o.addrs == ep.addrs);
+    let content = SetContent {
+        ty,
+        elements: Elements {
+            addrs: &ep.addrs,
+            family,
+        },
     };
-    Ok(Some(format!("{proto} {field} @{name}")))
+    out.push('@');
+    let name_at = out.len();
+    if let Some((obj, ident)) = object {
+        out.push_str(ident);
+        out.push_str(suffix);
+        sets.add(&out[name_at..], Owner::Object(obj), content, rule)?;
+        return Ok(());
+    }
+    if content.elements.is_single() {
+        // A single prefix is written inline.
+        out.pop();
+        let block = content.elements.blocks().next().expect("one block");
+        content.elements.write(block, out);
+        return Ok(());
+    }
+    out.push_str(names.ident);
+    out.push_str(match side {
+        Side::Src => "_src",
+        Side::Dst => "_dst",
+    });
+    out.push_str(suffix);
+    let owner = Owner::Rule {
+        rule: &rule.name,
+        side,
+        family,
+    };
+    sets.add(&out[name_at..], owner, content, rule)?;
+    Ok(())
+}
+
+/// The policy object, or the side of a rule (in one family), a named set
+/// stands for.
+#[derive(Clone, Copy)]
+enum Owner<'ir> {
+    Object(&'ir AddressObject),
+    Rule {
+        rule: &'ir str,
+        side: Side,
+        family: Family,
+    },
+}
+
+impl Owner<'_> {
+    /// Whether two owners are the same (the sides of one rule in one family
+    /// count as one owner, as they always have).
+    fn same(self, other: Owner<'_>) -> bool {
+        match (self, other) {
+            (Owner::Object(a), Owner::Object(b)) => a.name == b.name,
+            (
+                Owner::Rule { rule, family, .. },
+                Owner::Rule {
+                    rule: r2,
+                    family: f2,
+                    ..
+                },
+            ) => rule == r2 && family == f2,
+            _ => false,
+        }
+    }
+
+    /// Appends the set's comment (sanitised) to `out`; `scratch` holds the
+    /// raw text.
+    fn write_comment(self, out: &mut String, scratch: &mut String) {
+        scratch.clear();
+        match self {
+            Owner::Object(obj) => {
+                scratch.push_str(kind_word(obj.kind));
+                scratch.push(' ');
+                scratch.push_str(&obj.name);
+                if let Some(d) = &obj.description {
+                    scratch.push_str(": ");
+                    scratch.push_str(d);
+                }
+            }
+            Owner::Rule { rule, side, .. } => {
+                scratch.push_str("rule ");
+                scratch.push_str(rule);
+                scratch.push_str(match side {
+                    Side::Src => " from",
+                    Side::Dst => " to",
+                });
+            }
+        }
+        push_comment_text(out, scratch);
+    }
+
+    /// At least the length of the comment.
+    fn comment_len(self) -> usize {
+        let raw = match self {
+            Owner::Object(obj) => {
+                kind_word(obj.kind).len()
+                    + 1
+                    + obj.name.len()
+                    + obj.description.as_ref().map_or(0, |d| 2 + d.len())
+            }
+            Owner::Rule { rule, .. } => "rule  from".len() + rule.len(),
+        };
+        raw.min(MAX_COMMENT)
+    }
+}
+
+impl fmt::Display for Owner<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owner::Object(obj) => write!(f, "object {}", obj.name),
+            Owner::Rule { rule, family, .. } => {
+                let suffix = match family {
+                    Family::V4 => "v4",
+                    Family::V6 => "v6",
+                };
+                write!(f, "rule {rule} {suffix}")
+            }
+        }
+    }
+}
+
+/// What a named set holds.
+struct SetContent<'ir> {
+    ty: &'static str,
+    elements: Elements<'ir>,
+}
+
+impl SetContent<'_> {
+    fn same_as(&self, other: &SetContent<'_>) -> bool {
+        let (a, b) = (self.elements, other.elements);
+        self.ty == other.ty
+            && a.family == b.family
+            && match a.family {
+                Family::V4 => a.addrs.v4 == b.addrs.v4,
+                Family::V6 => a.addrs.v6 == b.addrs.v6,
+            }
+    }
+}
+
+struct NamedSet<'ir> {
+    owner: Owner<'ir>,
+    content: SetContent<'ir>,
 }
 
 /// The named sets of the table, by name, with the policy object (or rule
 /// side) each one stands for.
-#[derive(Default)]
-struct Sets {
-    by_name: BTreeMap<String, (String, SetView)>,
+struct Sets<'ir> {
+    by_name: FnvMap<String, NamedSet<'ir>>,
 }
 
-impl Sets {
+impl<'ir> Sets<'ir> {
+    fn with_capacity(sets: usize) -> Self {
+        Self {
+            by_name: FnvMap::with_capacity_and_hasher(sets, Default::default()),
+        }
+    }
+
     /// Adds a set, or reuses it for the same owner. Two owners whose names
     /// map to the same identifier would silently share one set: an error.
-    fn add(&mut self, owner: String, set: SetView, rule: &Rule) -> Result<(), Box<Diagnostic>> {
-        match self.by_name.get(&set.name) {
-            Some((o, existing)) if *o == owner && *existing == set => Ok(()),
-            Some((o, _)) => Err(Box::new(
+    fn add(
+        &mut self,
+        name: &str,
+        owner: Owner<'ir>,
+        content: SetContent<'ir>,
+        rule: &Rule,
+    ) -> Result<(), Box<Diagnostic>> {
+        match self.by_name.get(name) {
+            Some(existing) if existing.owner.same(owner) && existing.content.same_as(&content) => {
+                Ok(())
+            }
+            Some(existing) => Err(Box::new(
                 Diagnostic::error(
                     "nftables-name-clash",
                     format!(
-                        "nftables set name `{}` would stand for both {o} and {owner}",
-                        set.name
+                        "nftables set name `{name}` would stand for both {} and {owner}",
+                        existing.owner
                     ),
                 )
                 .at(rule.span, "in this rule")
                 .help("rename one of them"),
             )),
             None => {
-                self.by_name.insert(set.name.clone(), (owner, set));
+                self.by_name
+                    .insert(name.to_string(), NamedSet { owner, content });
                 Ok(())
             }
         }
     }
+
+    /// The set definitions, ordered by name.
+    fn into_blocks(self) -> Blocks {
+        let sets: Vec<(&str, &NamedSet)> =
+            self.by_name.iter().map(|(n, s)| (n.as_str(), s)).collect();
+        let bytes = sets
+            .iter()
+            .map(|(name, set)| {
+                let c = &set.content;
+                SET_FRAME_BYTES
+                    + name.len()
+                    + set.owner.comment_len()
+                    + c.ty.len()
+                    + c.elements.text_len()
+            })
+            .sum();
+        let mut blocks = Blocks::new(&["name", "type", "comment"], sets.len(), bytes);
+        let mut scratch = String::new();
+        for i in order_by_name(&sets, |s| s.0) {
+            let (name, set) = sets[i];
+            let (ty, elements) = (set.content.ty, set.content.elements);
+            let start = blocks.start();
+            blocks.text.push_str("    set ");
+            let name = blocks.field(name);
+            blocks.text.push_str(" {\n        type ");
+            let ty = blocks.field(ty);
+            blocks.text.push_str("\n        flags interval\n");
+            // (Never empty: it starts with the kind of owner.)
+            blocks.text.push_str("        comment \"");
+            let comment_at = blocks.offset();
+            set.owner.write_comment(&mut blocks.text, &mut scratch);
+            let comment_at = comment_at..blocks.offset();
+            blocks.text.push_str("\"\n");
+            blocks.text.push_str("        elements = {\n");
+            for block in elements.blocks() {
+                blocks.text.push_str("            ");
+                elements.write(block, &mut blocks.text);
+                blocks.text.push_str(",\n");
+            }
+            blocks.text.push_str("        }\n    }\n");
+            blocks.finish(start, [name, ty, comment_at]);
+        }
+        debug_assert!(blocks.text.len() <= bytes, "the size is an upper bound");
+        blocks
+    }
 }
+
+/// The positions of `items` in the order of their names. The first 16
+/// bytes of each name are compared as one number first: names share long
+/// prefixes, and sorting the items themselves by string comparison was a
+/// quarter of this renderer.
+fn order_by_name<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<usize> {
+    let head = |s: &str| {
+        let mut b = [0u8; 16];
+        let n = s.len().min(16);
+        b[..n].copy_from_slice(&s.as_bytes()[..n]);
+        u128::from_be_bytes(b)
+    };
+    let mut keyed: Vec<(u128, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (head(name(t)), i))
+        .collect();
+    keyed.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| name(&items[a.1]).cmp(name(&items[b.1])))
+    });
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The bytes of a set definition besides its name, type, comment and
+/// elements (with the blank line before it).
+const SET_FRAME_BYTES: usize = "\n    set  {\n        type \n        flags interval\n        comment \"\"\n        elements = {\n        }\n    }\n".len();
 
 fn kind_word(kind: ObjectKind) -> &'static str {
     match kind {
@@ -483,89 +969,138 @@ fn valid_ifname(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'*'))
 }
 
-/// `a`, `a-b`, or `{ a, b-c }` for an interval set of numbers.
-fn number_set<T: Copy + PartialEq + std::fmt::Display>(ranges: &[(T, T)]) -> String {
-    let items: Vec<String> = ranges
-        .iter()
-        .map(|&(lo, hi)| {
-            if lo == hi {
-                lo.to_string()
-            } else {
-                format!("{lo}-{hi}")
-            }
-        })
-        .collect();
-    if items.len() == 1 {
-        items[0].clone()
-    } else {
-        format!("{{ {} }}", items.join(", "))
+/// Writes `a`, `a-b`, or `{ a, b-c }` for an interval set of numbers.
+fn push_number_set<T: Copy + PartialEq + Into<u32>>(out: &mut String, ranges: &[(T, T)]) {
+    let several = ranges.len() != 1;
+    if several {
+        out.push_str("{ ");
+    }
+    for (i, &(lo, hi)) in ranges.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_number(out, lo.into());
+        if lo != hi {
+            out.push('-');
+            push_number(out, hi.into());
+        }
+    }
+    if several {
+        out.push_str(" }");
     }
 }
 
-fn ports(proto: &str, set: &PortSet) -> String {
-    if set.is_full() {
-        format!("meta l4proto {proto}")
-    } else {
-        format!("{proto} dport {}", number_set(set.ranges()))
+/// Writes a number in decimal, without the formatting machinery.
+fn push_number(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+}
+
+/// The service match of one nft rule.
+#[derive(Debug, PartialEq, Eq)]
+enum ServiceMatch<'a> {
+    /// Every protocol: nothing to match.
+    Any,
+    /// A match without numbers, such as `meta l4proto tcp`.
+    Fixed(&'static str),
+    /// A keyword and a set of ports: `tcp dport { 22, 80-81 }`.
+    Ports(&'static str, &'a [(u16, u16)]),
+    /// A keyword and a set of ICMP types or protocol numbers.
+    Bytes(&'static str, &'a [(u8, u8)]),
+}
+
+impl ServiceMatch<'_> {
+    fn write(&self, out: &mut String) {
+        match self {
+            ServiceMatch::Any => {}
+            ServiceMatch::Fixed(m) => out.push_str(m),
+            ServiceMatch::Ports(k, ranges) => {
+                out.push_str(k);
+                out.push(' ');
+                push_number_set(out, ranges);
+            }
+            ServiceMatch::Bytes(k, ranges) => {
+                out.push_str(k);
+                out.push(' ');
+                push_number_set(out, ranges);
+            }
+        }
     }
 }
 
 /// The service matches of one rule in one family, each with its verdict.
-/// An empty match string means "every protocol".
-fn service_parts(set: &ServiceSet, family: Family, action: Action) -> Vec<(String, String)> {
-    let verdict = |tcp_only: bool| -> String {
-        match action {
-            Action::Allow => "accept".into(),
-            Action::Deny => "drop".into(),
-            Action::Reject if tcp_only => "reject with tcp reset".into(),
-            Action::Reject => "reject with icmpx admin-prohibited".into(),
-        }
+fn service_parts(
+    set: &ServiceSet,
+    family: Family,
+    action: Action,
+) -> Vec<(ServiceMatch<'_>, &'static str)> {
+    let verdict = |tcp_only: bool| match action {
+        Action::Allow => "accept",
+        Action::Deny => "drop",
+        Action::Reject if tcp_only => "reject with tcp reset",
+        Action::Reject => "reject with icmpx admin-prohibited",
     };
     if set.any {
         return if action == Action::Reject {
             // A TCP reset where TCP can be refused, an ICMP error otherwise.
             vec![
-                ("meta l4proto tcp".into(), verdict(true)),
-                (String::new(), verdict(false)),
+                (ServiceMatch::Fixed("meta l4proto tcp"), verdict(true)),
+                (ServiceMatch::Any, verdict(false)),
             ]
         } else {
-            vec![(String::new(), verdict(false))]
+            vec![(ServiceMatch::Any, verdict(false))]
         };
     }
     let mut out = Vec::new();
     if !set.tcp.is_empty() && set.tcp == set.udp && action != Action::Reject {
         let m = if set.tcp.is_full() {
-            "meta l4proto { tcp, udp }".to_string()
+            ServiceMatch::Fixed("meta l4proto { tcp, udp }")
         } else {
-            format!(
-                "meta l4proto {{ tcp, udp }} th dport {}",
-                number_set(set.tcp.ranges())
-            )
+            ServiceMatch::Ports("meta l4proto { tcp, udp } th dport", set.tcp.ranges())
         };
         out.push((m, verdict(false)));
     } else {
         if !set.tcp.is_empty() {
-            out.push((ports("tcp", &set.tcp), verdict(true)));
+            let m = if set.tcp.is_full() {
+                ServiceMatch::Fixed("meta l4proto tcp")
+            } else {
+                ServiceMatch::Ports("tcp dport", set.tcp.ranges())
+            };
+            out.push((m, verdict(true)));
         }
         if !set.udp.is_empty() {
-            out.push((ports("udp", &set.udp), verdict(false)));
+            let m = if set.udp.is_full() {
+                ServiceMatch::Fixed("meta l4proto udp")
+            } else {
+                ServiceMatch::Ports("udp dport", set.udp.ranges())
+            };
+            out.push((m, verdict(false)));
         }
     }
     let (icmp, keyword, l4): (&ByteSet, &str, &str) = match family {
-        Family::V4 => (&set.icmp4, "icmp type", "icmp"),
-        Family::V6 => (&set.icmp6, "icmpv6 type", "ipv6-icmp"),
+        Family::V4 => (&set.icmp4, "icmp type", "meta l4proto icmp"),
+        Family::V6 => (&set.icmp6, "icmpv6 type", "meta l4proto ipv6-icmp"),
     };
     if !icmp.is_empty() {
         let m = if icmp.is_full() {
-            format!("meta l4proto {l4}")
+            ServiceMatch::Fixed(l4)
         } else {
-            format!("{keyword} {}", number_set(icmp.ranges()))
+            ServiceMatch::Bytes(keyword, icmp.ranges())
         };
         out.push((m, verdict(false)));
     }
     if !set.protocols.is_empty() {
         out.push((
-            format!("meta l4proto {}", number_set(set.protocols.ranges())),
+            ServiceMatch::Bytes("meta l4proto", set.protocols.ranges()),
             verdict(false),
         ));
     }
@@ -576,15 +1111,29 @@ fn service_parts(set: &ServiceSet, family: Family, action: Action) -> Vec<(Strin
 /// has no escapes): `"` becomes `'`, control characters become spaces, and
 /// the result is cut to [`MAX_COMMENT`] bytes on a character boundary.
 pub fn comment_text(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| match c {
-            '"' => '\'',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect();
-    truncate_bytes(&cleaned, MAX_COMMENT).to_string()
+    let mut out = String::with_capacity(text.len().min(MAX_COMMENT));
+    push_comment_text(&mut out, text);
+    out
+}
+
+/// Appends [`comment_text`] of `text` to `out`.
+fn push_comment_text(out: &mut String, text: &str) {
+    let start = out.len();
+    // Most text is printable ASCII without `"`: nothing to replace.
+    if text
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_control() && b != b'"')
+    {
+        out.push_str(truncate_bytes(text, MAX_COMMENT));
+        return;
+    }
+    out.extend(text.chars().map(|c| match c {
+        '"' => '\'',
+        c if c.is_control() => ' ',
+        c => c,
+    }));
+    let kept = truncate_bytes(&out[start..], MAX_COMMENT).len();
+    out.truncate(start + kept);
 }
 
 /// `wardwall <action> <rule>: `, within [`MAX_LOG_PREFIX`] bytes.
@@ -617,84 +1166,133 @@ fn file_stem(name: &str) -> String {
 /// prefix, so no policy name can be an nft keyword. Names that would
 /// collide after lowering case and replacing `-`/`.` get a hash of the
 /// original name appended, so they stay distinct and stable.
-struct ObjectNames {
-    objects: BTreeMap<String, String>,
-    rules: BTreeMap<String, String>,
+struct ObjectNames<'ir> {
+    /// Every object by name, with its identifier.
+    objects: FnvMap<&'ir str, (&'ir AddressObject, String)>,
+    /// The identifier of every rule, in IR order.
+    rules: Vec<String>,
 }
 
-impl ObjectNames {
-    fn new(ir: &Ir) -> Self {
-        let objects = ir
+impl<'ir> ObjectNames<'ir> {
+    fn new(ir: &'ir Ir) -> Self {
+        let mut objects: Vec<(&str, String)> = ir
             .objects
             .values()
             .map(|o| {
                 let prefix = match o.kind {
-                    ObjectKind::Zone => "z",
-                    ObjectKind::Class => "c",
-                    ObjectKind::Group => "g",
-                    ObjectKind::Advisory => "a",
+                    ObjectKind::Zone => "z_",
+                    ObjectKind::Class => "c_",
+                    ObjectKind::Group => "g_",
+                    ObjectKind::Advisory => "a_",
                 };
-                (o.name.clone(), format!("{prefix}_{}", ident(&o.name)))
+                (o.name.as_str(), ident(prefix, &o.name))
             })
             .collect();
-        let rules = ir
+        let mut rules: Vec<(&str, String)> = ir
             .rules
             .iter()
-            .map(|r| (r.name.clone(), format!("r_{}", ident(&r.name))))
+            .map(|r| (r.name.as_str(), ident("r_", &r.name)))
             .collect();
-        let mut names = Self { objects, rules };
-        names.disambiguate();
-        names
-    }
-
-    fn disambiguate(&mut self) {
-        let mut count: BTreeMap<String, usize> = BTreeMap::new();
-        for v in self.objects.values().chain(self.rules.values()) {
-            *count.entry(v.clone()).or_default() += 1;
-        }
-        for map in [&mut self.objects, &mut self.rules] {
-            for (orig, v) in map.iter_mut() {
-                if count[v.as_str()] > 1 {
-                    let _ = write!(v, "_{:08x}", fnv1a(orig.as_bytes()) as u32);
-                }
-            }
+        disambiguate(&mut objects, &mut rules);
+        Self {
+            objects: ir
+                .objects
+                .values()
+                .zip(objects)
+                .map(|(o, (name, ident))| (name, (o, ident)))
+                .collect(),
+            rules: rules.into_iter().map(|(_, v)| v).collect(),
         }
     }
 
-    fn object(&self, name: &str) -> &str {
-        &self.objects[name]
-    }
-
-    fn rule(&self, name: &str) -> &str {
-        &self.rules[name]
+    /// The object named `name` and its identifier.
+    fn object(&self, name: &str) -> Option<(&'ir AddressObject, &str)> {
+        self.objects
+            .get(name)
+            .map(|(o, ident)| (*o, ident.as_str()))
     }
 }
 
-fn ident(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
+/// Appends a hash of the original name to every identifier that more than
+/// one name maps to.
+fn disambiguate<'a>(objects: &mut [(&'a str, String)], rules: &mut [(&'a str, String)]) {
+    let mut count: FnvMap<&str, usize> = FnvMap::default();
+    for (_, v) in objects.iter().chain(rules.iter()) {
+        *count.entry(v.as_str()).or_default() += 1;
+    }
+    let taken: Vec<bool> = objects
+        .iter()
+        .chain(rules.iter())
+        .map(|(_, v)| count[v.as_str()] > 1)
+        .collect();
+    for ((orig, v), taken) in objects.iter_mut().chain(rules.iter_mut()).zip(taken) {
+        if taken {
+            let _ = write!(v, "_{:08x}", fnv1a(orig.as_bytes()) as u32);
+        }
+    }
+}
+
+/// The names one rule's sets are made of.
+struct RuleNames<'a, 'ir> {
+    /// The rule's identifier.
+    ident: &'a str,
+    objects: &'a ObjectNames<'ir>,
+}
+
+fn ident(prefix: &str, name: &str) -> String {
+    let safe = |c: char| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '_'
+        }
+    };
+    if name.is_ascii() {
+        // One byte per character: map the bytes (policy names are ASCII).
+        let mut bytes = Vec::with_capacity(prefix.len() + name.len());
+        bytes.extend_from_slice(prefix.as_bytes());
+        bytes.extend(name.bytes().map(|b| safe(char::from(b)) as u8));
+        String::from_utf8(bytes).expect("ASCII")
+    } else {
+        prefix.chars().chain(name.chars().map(safe)).collect()
+    }
 }
 
 /// FNV-1a, 64 bit: a fixed, platform-independent hash for stable names.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    let mut h = Fnv::default();
+    h.write(bytes);
+    h.finish()
 }
+
+/// FNV-1a as a `Hasher`: also the (fast, short-key) hash of the name maps.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addrset::PortSet;
 
     #[test]
     fn comments_cannot_break_out_and_fit_the_limit() {
@@ -722,16 +1320,23 @@ mod tests {
 
     #[test]
     fn identifiers_are_lowercase_and_safe() {
-        assert_eq!(ident("ICU.monitors-2"), "icu_monitors_2");
+        assert_eq!(ident("c_", "ICU.monitors-2"), "c_icu_monitors_2");
+        assert_eq!(ident("r_", "Ünï-2"), "r__n__2");
         assert_eq!(file_stem("st-example general"), "st-example_general");
         assert_eq!(file_stem("../x"), "_x");
     }
 
     #[test]
     fn number_sets() {
-        assert_eq!(number_set(&[(443u16, 443u16)]), "443");
-        assert_eq!(number_set(&[(6661u16, 6670u16)]), "6661-6670");
-        assert_eq!(number_set(&[(22u16, 22u16), (80, 81)]), "{ 22, 80-81 }");
+        let text = |ranges: &[(u16, u16)]| {
+            let mut out = String::new();
+            push_number_set(&mut out, ranges);
+            out
+        };
+        assert_eq!(text(&[(443, 443)]), "443");
+        assert_eq!(text(&[(6661, 6670)]), "6661-6670");
+        assert_eq!(text(&[(22, 22), (80, 81)]), "{ 22, 80-81 }");
+        assert_eq!(text(&[(0, 9), (10, 65535)]), "{ 0-9, 10-65535 }");
     }
 
     #[test]
@@ -741,18 +1346,34 @@ mod tests {
             udp: PortSet::single(53),
             ..ServiceSet::default()
         };
-        let parts = service_parts(&set, Family::V4, Action::Allow);
+        let text = |action| -> Vec<(String, &str)> {
+            service_parts(&set, Family::V4, action)
+                .into_iter()
+                .map(|(m, verdict)| {
+                    let mut out = String::new();
+                    m.write(&mut out);
+                    (out, verdict)
+                })
+                .collect()
+        };
         assert_eq!(
-            parts,
+            text(Action::Allow),
             vec![(
                 "meta l4proto { tcp, udp } th dport 53".to_string(),
-                "accept".to_string()
+                "accept"
             )]
         );
         // Reject needs a TCP reset for TCP, so the two stay apart.
-        let parts = service_parts(&set, Family::V4, Action::Reject);
-        assert_eq!(parts[0].1, "reject with tcp reset");
-        assert_eq!(parts[1].1, "reject with icmpx admin-prohibited");
+        assert_eq!(
+            text(Action::Reject),
+            vec![
+                ("tcp dport 53".to_string(), "reject with tcp reset"),
+                (
+                    "udp dport 53".to_string(),
+                    "reject with icmpx admin-prohibited"
+                )
+            ]
+        );
     }
 
     #[test]
