@@ -49,21 +49,8 @@ impl Sweep {
         let neighbours = neighbours(&matched);
         let mut decided = Vec::with_capacity(matched.len());
         for (i, m) in matched.iter().enumerate() {
-            let mut d = m.clone();
-            // Merge boxes only when the fragment count has doubled: merging
-            // after every subtraction costs more than it saves.
-            let mut merged_len = 1;
-            for &j in neighbours[i].iter().take_while(|&&j| (j as usize) < i) {
-                if d.is_empty() {
-                    break;
-                }
-                d = d.difference_raw_owned(&matched[j as usize]);
-                if d.cubes().len() > 2 * merged_len {
-                    d = d.compact();
-                    merged_len = d.cubes().len().max(1);
-                }
-            }
-            decided.push(d.compact());
+            let earlier = neighbours[i].iter().take_while(|&&j| (j as usize) < i);
+            decided.push(m.clone().minus_each(earlier.map(|&j| &matched[j as usize])));
         }
         Self {
             matched,
