@@ -3,6 +3,7 @@
 //! - [`space`]: an exact algebra of traffic spaces (sets of packets as
 //!   unions of disjoint boxes), reusable by any stage that needs set
 //!   arithmetic over (family × source × destination × service);
+//! - [`index`]: which of many spaces can meet a box, without testing each;
 //! - [`sweep`]: the first-match sweep, and shadowed / redundant /
 //!   conflicting rules found from it;
 //! - [`lints`]: medical-device lints over the model and the sweep;
@@ -12,6 +13,7 @@
 //! [`CODES`]); `check` reports them and `--deny-warnings` fails on them.
 
 pub mod explain;
+pub mod index;
 pub mod lints;
 pub mod space;
 pub mod sweep;

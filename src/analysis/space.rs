@@ -16,10 +16,9 @@
 //! and 58 (which are TCP, UDP and the ICMPs). This is the same universe as
 //! [`ServiceSet::expanded`], so `any` is the whole universe.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::addrset::{AddrSet, IntervalSet};
+use crate::addrset::{AddrSet, Domain, IntervalSet};
 use crate::ir::{Family, Packet, Proto, Rule, ServiceSet, proto};
 
 /// The folded service coordinate.
@@ -175,6 +174,16 @@ impl Cube {
         self.src.is_empty() || self.dst.is_empty() || self.svc.is_empty()
     }
 
+    /// An empty box (no allocation), a placeholder.
+    fn nothing() -> Self {
+        Self {
+            family: Family::V4,
+            src: AddrIntervals::empty(),
+            dst: AddrIntervals::empty(),
+            svc: SvcSet::empty(),
+        }
+    }
+
     pub fn contains(&self, p: &Packet) -> bool {
         self.family == family_of(p.src)
             && family_of(p.dst) == self.family
@@ -185,9 +194,9 @@ impl Cube {
 
     fn overlaps(&self, o: &Self) -> bool {
         self.family == o.family
-            && self.src.overlaps(&o.src)
-            && self.dst.overlaps(&o.dst)
-            && self.svc.overlaps(&o.svc)
+            && ranges_overlap(self.src.ranges(), o.src.ranges())
+            && ranges_overlap(self.dst.ranges(), o.dst.ranges())
+            && ranges_overlap(self.svc.ranges(), o.svc.ranges())
     }
 
     fn intersection(&self, o: &Self) -> Option<Self> {
@@ -409,6 +418,33 @@ impl Space {
         Self { cubes: cur }
     }
 
+    /// `self` minus each of `others` in turn, as the first-match sweep needs
+    /// it: boxes are merged only when their count has doubled since the
+    /// last merge (merging after every subtraction costs more than it
+    /// saves), and once at the end. Stops early once nothing is left.
+    ///
+    /// The result is exactly that of [`Space::difference_raw_owned`] in a
+    /// loop with those merges: the boxes a subtraction produces, and so what
+    /// a merge makes of them, do not depend on the order they are kept in
+    /// (see [`Fragments`]).
+    pub fn minus_each<'a>(self, others: impl IntoIterator<Item = &'a Space>) -> Self {
+        let mut rest = Fragments::new(self.cubes);
+        let mut merged_len = 1;
+        for o in others {
+            if rest.cubes.is_empty() {
+                break;
+            }
+            for b in &o.cubes {
+                rest.subtract(b);
+            }
+            if rest.cubes.len() > 2 * merged_len {
+                rest = Fragments::new(Self { cubes: rest.cubes }.coalesced().cubes);
+                merged_len = rest.cubes.len().max(1);
+            }
+        }
+        Self { cubes: rest.cubes }.coalesced()
+    }
+
     /// The same set with boxes merged where two dimensions agree.
     pub fn compact(self) -> Self {
         self.coalesced()
@@ -442,66 +478,326 @@ impl Space {
     /// Merges boxes that agree on two dimensions (their union is then one
     /// box), repeating until nothing merges, and orders boxes canonically.
     /// Keeps spaces small through long first-match sweeps; the result is the
-    /// same set of packets.
-    fn coalesced(mut self) -> Self {
+    /// same set of packets, and depends only on the boxes, not their order.
+    fn coalesced(self) -> Self {
         if self.cubes.len() < 2 {
             return self;
         }
+        let mut boxes: Vec<Printed> = self.cubes.into_iter().map(Printed::new).collect();
         loop {
-            let before = self.cubes.len();
-            self.cubes = merge_on(
-                self.cubes,
-                |c| (c.family, c.dst.clone(), c.svc.clone()),
-                |a, b| {
-                    a.src = a.src.union(&b.src);
-                },
-            );
-            self.cubes = merge_on(
-                self.cubes,
-                |c| (c.family, c.src.clone(), c.svc.clone()),
-                |a, b| {
-                    a.dst = a.dst.union(&b.dst);
-                },
-            );
-            self.cubes = merge_on(
-                self.cubes,
-                |c| (c.family, c.src.clone(), c.dst.clone()),
-                |a, b| {
-                    a.svc = a.svc.union(&b.svc);
-                },
-            );
-            if self.cubes.len() == before {
+            let before = boxes.len();
+            for dim in [Dim::Src, Dim::Dst, Dim::Svc] {
+                boxes = merge_along(boxes, dim);
+            }
+            if boxes.len() == before {
                 break;
             }
         }
-        self.cubes.sort();
-        self
+        let mut cubes: Vec<Cube> = boxes.into_iter().map(|b| b.cube).collect();
+        cubes.sort();
+        Self { cubes }
     }
 }
 
-/// Groups boxes by `key` and folds each group with `merge` (disjoint boxes
-/// that agree on the key's two dimensions unite into one box).
-fn merge_on<K: Ord>(
-    cubes: Vec<Cube>,
-    key: impl Fn(&Cube) -> K,
-    merge: impl Fn(&mut Cube, &Cube),
-) -> Vec<Cube> {
-    let mut groups: BTreeMap<K, Cube> = BTreeMap::new();
-    for c in cubes {
-        match groups.entry(key(&c)) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(c);
-            }
-            std::collections::btree_map::Entry::Occupied(mut o) => merge(o.get_mut(), &c),
+/// A dimension of a box.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dim {
+    Src,
+    Dst,
+    Svc,
+}
+
+impl Dim {
+    fn index(self) -> usize {
+        match self {
+            Dim::Src => 0,
+            Dim::Dst => 1,
+            Dim::Svc => 2,
         }
     }
-    groups.into_values().collect()
+}
+
+/// A box with a fingerprint of each of its three sets, so that grouping
+/// boxes by two of their sets does not re-read sets of hundreds of ranges
+/// on every pass.
+struct Printed {
+    cube: Cube,
+    prints: [u64; 3],
+}
+
+impl Printed {
+    fn new(cube: Cube) -> Self {
+        let prints = [
+            set_print(&cube.src),
+            set_print(&cube.dst),
+            set_print(&cube.svc),
+        ];
+        Self { cube, prints }
+    }
+
+    /// A fingerprint of everything but `dim`: equal for boxes that agree
+    /// there, almost never equal otherwise.
+    fn print_without(&self, dim: Dim) -> u64 {
+        let mut h = u64::from(self.cube.family == Family::V6);
+        for (d, &p) in self.prints.iter().enumerate() {
+            if d != dim.index() {
+                h = mix(h, p);
+            }
+        }
+        h
+    }
+
+    /// Whether two boxes agree on everything but `dim`.
+    fn agrees_without(&self, o: &Self, dim: Dim) -> bool {
+        let (a, b) = (&self.cube, &o.cube);
+        a.family == b.family
+            && (dim == Dim::Src || a.src == b.src)
+            && (dim == Dim::Dst || a.dst == b.dst)
+            && (dim == Dim::Svc || a.svc == b.svc)
+    }
+}
+
+fn mix(h: u64, w: u64) -> u64 {
+    (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95)
+}
+
+/// A fingerprint of a set: one multiply per word, far cheaper than the
+/// standard hasher.
+fn set_print<T: Domain>(s: &IntervalSet<T>) -> u64 {
+    let mut h = s.ranges().len() as u64;
+    for &(lo, hi) in s.ranges() {
+        for v in [lo.to_u128(), hi.to_u128()] {
+            h = mix(mix(h, v as u64), (v >> 64) as u64);
+        }
+    }
+    h
+}
+
+/// Unites boxes that agree on everything but `dim` (disjoint boxes with the
+/// same other two dimensions unite into one box). The order of the result
+/// is unspecified ([`Space::coalesced`] sorts at the end), which allows
+/// grouping by fingerprint rather than in a sorted map keyed by copies of
+/// the sets (the copies were a fifth of the sweep's time).
+fn merge_along(boxes: Vec<Printed>, dim: Dim) -> Vec<Printed> {
+    let leader = leaders(&boxes, dim);
+    let mut members = vec![0usize; boxes.len()];
+    for &l in &leader {
+        members[l] += 1;
+    }
+    if members.iter().all(|&m| m <= 1) {
+        return boxes;
+    }
+    // Per group of several boxes, their `dim` ranges: one canonical set
+    // from all of them is the same set as uniting the boxes one by one.
+    let mut ranges: Vec<Vec<(u128, u128)>> = vec![Vec::new(); boxes.len()];
+    let mut svc_ranges: Vec<Vec<(u32, u32)>> = vec![Vec::new(); boxes.len()];
+    let mut out: Vec<Printed> = Vec::new();
+    let mut slot = vec![usize::MAX; boxes.len()];
+    for (i, b) in boxes.into_iter().enumerate() {
+        let l = leader[i];
+        if members[l] > 1 {
+            let c = &b.cube;
+            match dim {
+                Dim::Src => ranges[l].extend_from_slice(c.src.ranges()),
+                Dim::Dst => ranges[l].extend_from_slice(c.dst.ranges()),
+                Dim::Svc => svc_ranges[l].extend_from_slice(c.svc.ranges()),
+            }
+        }
+        if l == i {
+            slot[i] = out.len();
+            out.push(b);
+        }
+    }
+    for (l, &at) in slot.iter().enumerate() {
+        if at == usize::MAX || members[l] < 2 {
+            continue;
+        }
+        let b = &mut out[at];
+        let c = &mut b.cube;
+        b.prints[dim.index()] = match dim {
+            Dim::Src => {
+                c.src = AddrIntervals::from_ranges(std::mem::take(&mut ranges[l]));
+                set_print(&c.src)
+            }
+            Dim::Dst => {
+                c.dst = AddrIntervals::from_ranges(std::mem::take(&mut ranges[l]));
+                set_print(&c.dst)
+            }
+            Dim::Svc => {
+                c.svc = SvcSet::from_ranges(std::mem::take(&mut svc_ranges[l]));
+                set_print(&c.svc)
+            }
+        };
+    }
+    out
+}
+
+/// Per box, the first box that agrees with it on everything but `dim`.
+/// Boxes are grouped by fingerprint; sets are compared only within one.
+fn leaders(boxes: &[Printed], dim: Dim) -> Vec<usize> {
+    use std::collections::hash_map::Entry;
+    // Fingerprint → first leader with it; `next[l]`: the next leader with
+    // the same fingerprint.
+    let mut head: std::collections::HashMap<u64, usize> =
+        std::collections::HashMap::with_capacity(boxes.len());
+    let mut next = vec![usize::MAX; boxes.len()];
+    let mut leader = Vec::with_capacity(boxes.len());
+    for (i, b) in boxes.iter().enumerate() {
+        match head.entry(b.print_without(dim)) {
+            Entry::Vacant(v) => {
+                v.insert(i);
+                leader.push(i);
+            }
+            Entry::Occupied(o) => {
+                let mut l = *o.get();
+                loop {
+                    if boxes[l].agrees_without(b, dim) {
+                        leader.push(l);
+                        break;
+                    }
+                    if next[l] == usize::MAX {
+                        next[l] = i;
+                        leader.push(i);
+                        break;
+                    }
+                    l = next[l];
+                }
+            }
+        }
+    }
+    leader
+}
+
+/// Whether two sorted lists of disjoint ranges share a value. A long list
+/// against a short one (a remainder that lost hundreds of sources against
+/// one rule's few) is searched, not merged.
+fn ranges_overlap<T: Ord + Copy>(a: &[(T, T)], b: &[(T, T)]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.len() * 8 < long.len() {
+        return short.iter().any(|&(lo, hi)| {
+            // The first range of `long` ending at or after `lo`.
+            let i = long.partition_point(|&(_, h)| h < lo);
+            long.get(i).is_some_and(|&(l, _)| l <= hi)
+        });
+    }
+    let (mut i, mut j) = (0, 0);
+    while i < short.len() && j < long.len() {
+        let (a_lo, a_hi) = short[i];
+        let (b_lo, b_hi) = long[j];
+        if a_lo.max(b_lo) <= a_hi.min(b_hi) {
+            return true;
+        }
+        if a_hi < b_hi {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    false
+}
+
+/// The smallest box around a cube (lowest and highest value per
+/// dimension): most pairs of boxes are told apart by these alone, without
+/// reading their interval sets.
+#[derive(Clone, Copy, Debug)]
+struct Bounds {
+    family: Family,
+    src: (u128, u128),
+    dst: (u128, u128),
+    svc: (u32, u32),
+}
+
+impl Bounds {
+    fn of(c: &Cube) -> Self {
+        fn span<T: Copy + From<u8>>(r: &[(T, T)]) -> (T, T) {
+            match (r.first(), r.last()) {
+                (Some(f), Some(l)) => (f.0, l.1),
+                // An empty set meets nothing: an inverted span.
+                _ => (T::from(1), T::from(0)),
+            }
+        }
+        Self {
+            family: c.family,
+            src: span(c.src.ranges()),
+            dst: span(c.dst.ranges()),
+            svc: span(c.svc.ranges()),
+        }
+    }
+
+    fn meets(&self, o: &Self) -> bool {
+        self.family == o.family
+            && self.src.0 <= o.src.1
+            && o.src.0 <= self.src.1
+            && self.dst.0 <= o.dst.1
+            && o.dst.0 <= self.dst.1
+            && self.svc.0 <= o.svc.1
+            && o.svc.0 <= self.svc.1
+    }
+}
+
+/// Disjoint boxes being cut down by a series of subtractions, each with its
+/// [`Bounds`] alongside (scanning those is cheap; reading every box's sets
+/// for every subtraction is what made wide rules slow).
+///
+/// A subtraction replaces each box `a` that meets the subtracted box by the
+/// pieces of `a − b` ([`Cube::difference_into`]), in place or at the end:
+/// the order of boxes changes, the set of boxes is exactly that of
+/// [`Space::difference_raw_owned`], and [`Space::coalesced`] does not
+/// depend on the order.
+struct Fragments {
+    cubes: Vec<Cube>,
+    bounds: Vec<Bounds>,
+}
+
+impl Fragments {
+    fn new(cubes: Vec<Cube>) -> Self {
+        let bounds = cubes.iter().map(Bounds::of).collect();
+        Self { cubes, bounds }
+    }
+
+    fn subtract(&mut self, b: &Cube) {
+        let bb = Bounds::of(b);
+        let n = self.cubes.len();
+        let mut pieces = Vec::new();
+        let mut emptied = false;
+        for i in 0..n {
+            if !self.bounds[i].meets(&bb) || !self.cubes[i].overlaps(b) {
+                continue;
+            }
+            pieces.clear();
+            self.cubes[i].difference_into(b, &mut pieces);
+            let mut rest = pieces.drain(..);
+            match rest.next() {
+                Some(first) => {
+                    self.bounds[i] = Bounds::of(&first);
+                    self.cubes[i] = first;
+                }
+                None => {
+                    // Nothing left of this box: emptied below.
+                    self.cubes[i] = Cube::nothing();
+                    emptied = true;
+                }
+            }
+            for c in rest {
+                self.bounds.push(Bounds::of(&c));
+                self.cubes.push(c);
+            }
+        }
+        if emptied {
+            let keep: Vec<bool> = self.cubes.iter().map(|c| !c.is_empty()).collect();
+            let mut k = keep.iter();
+            self.cubes.retain(|_| *k.next().expect("one flag per box"));
+            let mut k = keep.iter();
+            self.bounds.retain(|_| *k.next().expect("one flag per box"));
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     /// A small domain where every point can be enumerated: addresses 0..8
     /// plus one value (100) standing for "everything else", the same for
@@ -619,6 +915,94 @@ mod tests {
             }
             prop_assert!(c.union(&a).same_as(&Space::universe()));
         }
+
+        /// Samples (and so the analysis' output) depend on the exact boxes
+        /// of a space, not only its set: `minus_each` (boxes kept with
+        /// bounds, merged by fingerprint) gives exactly the boxes of the
+        /// plain loop it replaced, subtracting and merging in a sorted map.
+        #[test]
+        fn minus_each_keeps_the_boxes_of_the_plain_loop(
+            a in prop_oneof![Just(Space::universe()), arb_space()],
+            others in prop::collection::vec(arb_space(), 0..16),
+        ) {
+            let mut plain = a.clone();
+            let mut merged_len = 1;
+            for o in &others {
+                if plain.is_empty() {
+                    break;
+                }
+                plain = plain.difference_raw_owned(o);
+                if plain.cubes.len() > 2 * merged_len {
+                    plain = map_coalesced(plain);
+                    merged_len = plain.cubes.len().max(1);
+                }
+            }
+            let plain = map_coalesced(plain);
+            prop_assert_eq!(a.minus_each(&others).cubes, plain.cubes);
+        }
+
+        /// The same for merging alone, on spaces cut into many boxes.
+        #[test]
+        fn coalesced_keeps_the_boxes_of_the_map_merge(
+            a in prop_oneof![Just(Space::universe()), arb_space()],
+            others in prop::collection::vec(arb_space(), 0..10),
+        ) {
+            let cut = others.iter().fold(a, |acc, o| acc.difference_raw_owned(o));
+            prop_assert_eq!(cut.clone().coalesced().cubes, map_coalesced(cut).cubes);
+        }
+    }
+
+    /// The merge `coalesced` replaced: boxes grouped in a sorted map keyed
+    /// by copies of the two other dimensions, until nothing merges.
+    fn map_coalesced(mut s: Space) -> Space {
+        fn merge_on<K: Ord>(
+            cubes: Vec<Cube>,
+            key: impl Fn(&Cube) -> K,
+            merge: impl Fn(&mut Cube, &Cube),
+        ) -> Vec<Cube> {
+            let mut groups: BTreeMap<K, Cube> = BTreeMap::new();
+            for c in cubes {
+                match groups.entry(key(&c)) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(c);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut o) => merge(o.get_mut(), &c),
+                }
+            }
+            groups.into_values().collect()
+        }
+        if s.cubes.len() < 2 {
+            return s;
+        }
+        loop {
+            let before = s.cubes.len();
+            s.cubes = merge_on(
+                s.cubes,
+                |c| (c.family, c.dst.clone(), c.svc.clone()),
+                |a, b| {
+                    a.src = a.src.union(&b.src);
+                },
+            );
+            s.cubes = merge_on(
+                s.cubes,
+                |c| (c.family, c.src.clone(), c.svc.clone()),
+                |a, b| {
+                    a.dst = a.dst.union(&b.dst);
+                },
+            );
+            s.cubes = merge_on(
+                s.cubes,
+                |c| (c.family, c.src.clone(), c.dst.clone()),
+                |a, b| {
+                    a.svc = a.svc.union(&b.svc);
+                },
+            );
+            if s.cubes.len() == before {
+                break;
+            }
+        }
+        s.cubes.sort();
+        s
     }
 
     #[test]

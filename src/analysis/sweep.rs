@@ -25,6 +25,7 @@
 
 use crate::ir::{Action, Ir, Packet, RuleOrigin};
 
+use super::index::BoxIndex;
 use super::space::Space;
 
 /// The result of the first-match sweep.
@@ -34,57 +35,33 @@ pub struct Sweep {
     pub matched: Vec<Space>,
     /// The packets rule `i` decides (matches, and no earlier rule matches).
     pub decided: Vec<Space>,
-    /// Bounding boxes of `matched`, to skip pairs that cannot overlap.
-    hulls: Vec<Hull>,
-    /// Per rule, the other rules that may overlap it (ascending).
+    /// Per rule, the other rules that share packets with it (ascending).
     neighbours: Vec<Vec<u32>>,
 }
 
 impl Sweep {
-    /// `decided[i] = matched[i] − ⋃ matched[j]` over the earlier `j` whose
-    /// bounding box meets rule `i`'s: the same set as sweeping a global
+    /// `decided[i] = matched[i] − ⋃ matched[j]` over the earlier `j` that
+    /// share packets with rule `i`: the same set as sweeping a global
     /// remaining space, but each rule only fragments its own box, by the
-    /// rules that can overlap it.
+    /// rules that overlap it.
     pub fn run(ir: &Ir) -> Self {
         let matched: Vec<Space> = ir.rules.iter().map(Space::of_rule).collect();
-        let hulls: Vec<Hull> = matched.iter().map(Hull::of).collect();
-        let neighbours = neighbours(&matched, &hulls);
+        let neighbours = neighbours(&matched);
         let mut decided = Vec::with_capacity(matched.len());
         for (i, m) in matched.iter().enumerate() {
-            let mut d = m.clone();
-            // Merge boxes only when the fragment count has doubled: merging
-            // after every subtraction costs more than it saves.
-            let mut merged_len = 1;
-            for &j in neighbours[i].iter().take_while(|&&j| (j as usize) < i) {
-                if d.is_empty() {
-                    break;
-                }
-                d = d.difference_raw_owned(&matched[j as usize]);
-                if d.cubes().len() > 2 * merged_len {
-                    d = d.compact();
-                    merged_len = d.cubes().len().max(1);
-                }
-            }
-            decided.push(d.compact());
+            let earlier = neighbours[i].iter().take_while(|&&j| (j as usize) < i);
+            decided.push(m.clone().minus_each(earlier.map(|&j| &matched[j as usize])));
         }
         Self {
             matched,
             decided,
-            hulls,
             neighbours,
         }
     }
 
-    /// The rules (ascending, without `i`) that may share packets with rule
-    /// `i`; every rule that does is among them.
+    /// The rules (ascending, without `i`) that share packets with rule `i`.
     pub fn neighbours(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         self.neighbours[i].iter().map(|&j| j as usize)
-    }
-
-    /// Whether the bounding boxes of rules `i` and `j` meet (when they do
-    /// not, the rules share no packet).
-    pub fn may_overlap(&self, i: usize, j: usize) -> bool {
-        self.hulls[i].meets(&self.hulls[j])
     }
 
     /// The packets the default rule decides (no rule matches them).
@@ -103,117 +80,21 @@ impl Sweep {
     }
 }
 
-/// For each rule, the other rules whose destinations share an elementary
-/// interval with its own and whose bounding boxes meet: a superset of the
-/// rules that share packets with it, found without comparing every pair.
-///
-/// Elementary intervals: the boundaries of every rule's destination set cut
-/// each family's address line into atoms; a rule's destination is a union
-/// of whole atoms, and two destination sets overlap iff they share an atom.
-fn neighbours(matched: &[Space], hulls: &[Hull]) -> Vec<Vec<u32>> {
-    use crate::ir::Family;
-    let fam = |f: Family| usize::from(f == Family::V6);
-    // Atom boundaries (starts of atoms) per family.
-    let mut bounds: [Vec<u128>; 2] = [vec![0], vec![0]];
-    for m in matched {
-        for c in m.cubes() {
-            for &(lo, hi) in c.dst.ranges() {
-                bounds[fam(c.family)].push(lo);
-                if let Some(next) = hi.checked_add(1) {
-                    bounds[fam(c.family)].push(next);
-                }
-            }
-        }
-    }
-    for b in &mut bounds {
-        b.sort_unstable();
-        b.dedup();
-    }
-    // Per family and atom, the rules whose destination holds it.
-    let mut lists: [Vec<Vec<u32>>; 2] = [
-        vec![Vec::new(); bounds[0].len()],
-        vec![Vec::new(); bounds[1].len()],
-    ];
-    let atoms_of = |bounds: &[u128], lo: u128, hi: u128| {
-        let first = bounds.partition_point(|&b| b <= lo) - 1;
-        let last = bounds.partition_point(|&b| b <= hi) - 1;
-        first..=last
-    };
-    for (i, m) in matched.iter().enumerate() {
-        for c in m.cubes() {
-            let f = fam(c.family);
-            for &(lo, hi) in c.dst.ranges() {
-                for a in atoms_of(&bounds[f], lo, hi) {
-                    if lists[f][a].last() != Some(&(i as u32)) {
-                        lists[f][a].push(i as u32);
-                    }
-                }
-            }
-        }
-    }
-    let mut seen = vec![u32::MAX; matched.len()];
-    let mut out = Vec::with_capacity(matched.len());
-    for (i, m) in matched.iter().enumerate() {
-        let mut mine = Vec::new();
-        for c in m.cubes() {
-            let f = fam(c.family);
-            for &(lo, hi) in c.dst.ranges() {
-                for a in atoms_of(&bounds[f], lo, hi) {
-                    for &j in &lists[f][a] {
-                        let ju = j as usize;
-                        if ju != i && seen[ju] != i as u32 {
-                            seen[ju] = i as u32;
-                            if hulls[i].meets(&hulls[ju]) {
-                                mine.push(j);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        mine.sort_unstable();
-        out.push(mine);
-    }
-    out
-}
-
-/// Per family, the smallest box holding a space: `[lo, hi]` per dimension.
-#[derive(Clone, Debug, Default)]
-struct Hull {
-    v4: Option<[(u128, u128); 3]>,
-    v6: Option<[(u128, u128); 3]>,
-}
-
-impl Hull {
-    fn of(space: &Space) -> Self {
-        let mut h = Hull::default();
-        for c in space.cubes() {
-            let span = |r: &[(u128, u128)]| (r[0].0, r[r.len() - 1].1);
-            let svc = c.svc.ranges();
-            let b = [
-                span(c.src.ranges()),
-                span(c.dst.ranges()),
-                (u128::from(svc[0].0), u128::from(svc[svc.len() - 1].1)),
-            ];
-            let slot = match c.family {
-                crate::ir::Family::V4 => &mut h.v4,
-                crate::ir::Family::V6 => &mut h.v6,
-            };
-            *slot = Some(match slot.take() {
-                None => b,
-                Some(a) => std::array::from_fn(|k| (a[k].0.min(b[k].0), a[k].1.max(b[k].1))),
-            });
-        }
-        h
-    }
-
-    fn meets(&self, o: &Self) -> bool {
-        let f = |a: &Option<[(u128, u128); 3]>, b: &Option<[(u128, u128); 3]>| match (a, b) {
-            (Some(a), Some(b)) => (0..3).all(|k| a[k].0 <= b[k].1 && b[k].0 <= a[k].1),
-            _ => false,
-        };
-        f(&self.v4, &o.v4) || f(&self.v6, &o.v6)
-    }
+/// For each rule, the other rules (ascending) that share packets with it:
+/// exactly those, found through a [`BoxIndex`] rather than by comparing
+/// every pair.
+fn neighbours(matched: &[Space]) -> Vec<Vec<u32>> {
+    let mut index = BoxIndex::new(matched);
+    let mut near = Vec::new();
+    (0..matched.len())
+        .map(|i| {
+            index.candidates_of_indexed(i, &mut near);
+            near.iter()
+                .copied()
+                .filter(|&j| matched[i].overlaps(&matched[j as usize]))
+                .collect()
+        })
+        .collect()
 }
 
 /// A finding about one rule of [`Ir::rules`].

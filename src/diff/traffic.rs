@@ -48,6 +48,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::addrset::{AddrSet, IntervalSet};
+use crate::analysis::index::BoxIndex;
 use crate::analysis::space::{AddrIntervals, Cube, Space, SvcSet, addr_part, svc, svc_universe};
 use crate::ir::{Action, Family, Ir, ObjectKind, Rule, RuleOrigin};
 use crate::model::Policy;
@@ -94,8 +95,8 @@ impl Context {
 /// and `new`, grouped by (old decider, new decider). Regions are pairwise
 /// disjoint; ordered by new decider, then old decider (the default last).
 pub fn changed_regions(old: &Ir, new: &Ir) -> Vec<Region> {
-    let old_side = Side::new(old);
-    let new_side = Side::new(new);
+    let mut old_side = Side::new(old);
+    let mut new_side = Side::new(new);
     let touched = touched_spaces(&old_side, &new_side);
     // Cut the touched boxes into disjoint pieces.
     let mut pieces: Vec<(Space, Hull)> = Vec::new();
@@ -151,18 +152,26 @@ pub fn changed_regions(old: &Ir, new: &Ir) -> Vec<Region> {
         .collect()
 }
 
-/// One IR with its rules' boxes and bounding hulls.
+/// One IR with its rules' boxes, their bounding hulls and an index over
+/// them.
 struct Side<'a> {
     ir: &'a Ir,
     matched: Vec<Space>,
     hulls: Vec<Hull>,
+    index: BoxIndex,
 }
 
 impl<'a> Side<'a> {
     fn new(ir: &'a Ir) -> Self {
         let matched: Vec<Space> = ir.rules.iter().map(Space::of_rule).collect();
         let hulls = matched.iter().map(Hull::of).collect();
-        Self { ir, matched, hulls }
+        let index = BoxIndex::new(&matched);
+        Self {
+            ir,
+            matched,
+            hulls,
+            index,
+        }
     }
 
     fn verdict(&self, d: Decider) -> (Action, bool) {
@@ -174,8 +183,14 @@ impl<'a> Side<'a> {
 
     /// First-match decisions inside `piece`: the deciders and their
     /// (disjoint, non-empty) parts of it, which together are all of it.
-    fn decisions(&self, piece: &Space, hull: &Hull) -> Vec<(Decider, Space, Hull)> {
-        let cand: Vec<usize> = (0..self.matched.len())
+    fn decisions(&mut self, piece: &Space, hull: &Hull) -> Vec<(Decider, Space, Hull)> {
+        // The index narrows the rules to test from all of them to those
+        // sharing sources and destinations with the piece (ascending).
+        let mut near = Vec::new();
+        self.index.candidates_of(piece, &mut near);
+        let cand: Vec<usize> = near
+            .into_iter()
+            .map(|i| i as usize)
             .filter(|&i| self.hulls[i].meets(hull) && self.matched[i].overlaps(piece))
             .collect();
         let mut out = Vec::new();
