@@ -14,6 +14,10 @@ use wardwall::synth::Synth;
 
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 
+/// The same allocator as the `wardwall` binary, so that figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }

@@ -23,6 +23,10 @@ fn peak_mib() -> u64 {
         .map_or(0, |kib| kib / 1024)
 }
 
+/// The same allocator as the `wardwall` binary, so that figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("a policy path");

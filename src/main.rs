@@ -1,3 +1,9 @@
+/// mimalloc instead of the system allocator: see Cargo.toml and
+/// docs/performance.md for what it buys (set here, in the binary, so the
+/// library leaves the choice to whoever embeds it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     wardwall::cli::main()
 }
