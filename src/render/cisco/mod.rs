@@ -47,7 +47,7 @@ use serde::Serialize;
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Action, Family, Ir, Rule, RuleOrigin, ServiceSet, Zone};
-use crate::render::{RenderedFile, Renderer, Templates, template_error};
+use crate::render::{Fnv1a, RenderedFile, Renderer, Templates, fnv1a, template_error};
 
 /// The target name (`-t cisco`, the template folder, the output folder).
 pub const TARGET: &str = "cisco";
@@ -565,48 +565,15 @@ fn name_part(name: &str) -> String {
         .collect()
 }
 
-/// FNV-1a 64: a small, dependency-free, stable content hash.
-pub fn fnv64(bytes: &[u8]) -> u64 {
-    let mut h = Fnv64::new();
-    h.write(bytes);
-    h.finish()
-}
-
-/// [`fnv64`] over bytes that come in pieces.
-#[derive(Clone, Copy)]
-struct Fnv64(u64);
-
-impl Fnv64 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-
-    fn new() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(Self::PRIME);
-        }
-    }
-
-    fn write_str(&mut self, s: &str) {
-        self.write(s.as_bytes());
-    }
-
-    fn finish(self) -> u64 {
-        self.0
-    }
-}
-
 /// Feeds the same bytes to two hashes in one pass. FNV is a chain of
 /// dependent multiplications (a few cycles a byte, the cost of hashing the
 /// 10 MB of entries at 10,000 rules); two independent chains in one loop
 /// run side by side.
-fn write_both(a: &mut Fnv64, b: &mut Fnv64, bytes: &[u8]) {
+fn write_both(a: &mut Fnv1a, b: &mut Fnv1a, bytes: &[u8]) {
     let (mut x, mut y) = (a.0, b.0);
     for &c in bytes {
-        x = (x ^ u64::from(c)).wrapping_mul(Fnv64::PRIME);
-        y = (y ^ u64::from(c)).wrapping_mul(Fnv64::PRIME);
+        x = (x ^ u64::from(c)).wrapping_mul(Fnv1a::PRIME);
+        y = (y ^ u64::from(c)).wrapping_mul(Fnv1a::PRIME);
     }
     (a.0, b.0) = (x, y);
 }
@@ -921,7 +888,7 @@ impl Groups {
                         Family::V4 => GroupKind::Net4,
                         Family::V6 => GroupKind::Net6,
                     },
-                    hash: fnv64(text.as_bytes()),
+                    hash: fnv1a(text.as_bytes()),
                 };
                 match self.nets.get(&name) {
                     Some(existing) if existing != nets => return Err(name),
@@ -940,7 +907,7 @@ impl Groups {
     fn service(&mut self, members: &str, count: usize) -> Result<GroupName, GroupName> {
         let name = GroupName {
             kind: GroupKind::Service,
-            hash: fnv64(members.as_bytes()),
+            hash: fnv1a(members.as_bytes()),
         };
         match self.services.get(&name) {
             Some((existing, _)) if existing != members => Err(name),
@@ -955,7 +922,7 @@ impl Groups {
     /// Writes every group (network groups, then service groups, each by
     /// name) and feeds `version` what the stable configuration says about
     /// them: `<kind> <name>\n["<entry>", ...]\n` per group.
-    fn write(&self, version: &mut Fnv64) -> String {
+    fn write(&self, version: &mut Fnv1a) -> String {
         let mut out = String::with_capacity(self.text_len());
         let mut entry = String::new();
         for (&name, nets) in &self.nets {
@@ -1029,7 +996,7 @@ impl Groups {
 /// feeds the version `<kind> <name>\n[`.
 fn write_group_head(
     out: &mut String,
-    version: &mut Fnv64,
+    version: &mut Fnv1a,
     name: GroupName,
     (a, n, b): (&str, usize, &str),
 ) {
@@ -1049,7 +1016,7 @@ fn write_group_head(
 
 /// Writes one group entry line and feeds its `Debug` form (the entries are
 /// plain ASCII: `Debug` only adds the quotes) to the version hash.
-fn write_entry(out: &mut String, version: &mut Fnv64, entry: &str, i: usize) {
+fn write_entry(out: &mut String, version: &mut Fnv1a, entry: &str, i: usize) {
     debug_assert!(
         !entry.contains(['"', '\\']) && entry.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
     );
@@ -1635,7 +1602,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
 
     // The version: a hash of everything the stable configuration says,
     // groups first; each ACL's versioned name comes from its own text.
-    let mut version = Fnv64::new();
+    let mut version = Fnv1a::new();
     let groups_text = groups.write(&mut version);
     let mut acl_views = Vec::with_capacity(acls.len());
     for build in acls {
@@ -1679,7 +1646,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
 /// its lines: an unchanged ACL keeps its versioned name, and a leftover
 /// versioned ACL from an interrupted run always has the same content
 /// (group names are content hashes, so the text fixes what it matches).
-fn finish_acl(mut build: AclBuild, default_log: bool, version: &mut Fnv64) -> AclView {
+fn finish_acl(mut build: AclBuild, default_log: bool, version: &mut Fnv1a) -> AclView {
     let f = build.family;
     let (command, suffix) = match f {
         Family::V4 => ("ip access-list extended", "4"),
@@ -1731,7 +1698,7 @@ fn finish_acl(mut build: AclBuild, default_log: bool, version: &mut Fnv64) -> Ac
     version.write_str(" ");
     version.write_str(&build.interface);
     version.write_str("\n");
-    let mut staging = Fnv64::new();
+    let mut staging = Fnv1a::new();
     staging.write_str(command);
     staging.write_str("\n");
     let mut seq = 0u32;
@@ -2085,9 +2052,9 @@ mod tests {
         let name = a.to_string();
         assert_eq!(
             name,
-            format!("WW-SVC-{:016X}", fnv64(b"tcp eq 53\nudp eq 53"))
+            format!("WW-SVC-{:016X}", fnv1a(b"tcp eq 53\nudp eq 53"))
         );
-        let text = g.write(&mut Fnv64::new());
+        let text = g.write(&mut Fnv1a::new());
         assert_eq!(text.matches("object-group service WW-SVC-").count(), 2);
         assert!(text.contains(&format!(
             "object-group service {name}\n description wardwall service set, 2 members\n tcp eq 53\n udp eq 53\n!\n"

@@ -27,9 +27,9 @@
 
 pub mod readback;
 
+use rustc_hash::FxBuildHasher;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::{self, Write as _};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,6 +41,7 @@ use super::{RenderedFile, Renderer, Templates, template_error, truncate_bytes};
 use crate::addrset::{AddrSet, ByteSet};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Action, AddressObject, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet};
+use crate::render::fnv1a;
 
 /// The target name (`-t nftables`, `targets/nftables/`, `out/nftables/`).
 pub const TARGET: &str = "nftables";
@@ -765,13 +766,13 @@ struct NamedSet<'ir> {
 /// The named sets of the table, by name, with the policy object (or rule
 /// side) each one stands for.
 struct Sets<'ir> {
-    by_name: FnvMap<String, NamedSet<'ir>>,
+    by_name: NameMap<String, NamedSet<'ir>>,
 }
 
 impl<'ir> Sets<'ir> {
     fn with_capacity(sets: usize) -> Self {
         Self {
-            by_name: FnvMap::with_capacity_and_hasher(sets, Default::default()),
+            by_name: NameMap::with_capacity_and_hasher(sets, Default::default()),
         }
     }
 
@@ -1168,7 +1169,7 @@ fn file_stem(name: &str) -> String {
 /// original name appended, so they stay distinct and stable.
 struct ObjectNames<'ir> {
     /// Every object by name, with its identifier.
-    objects: FnvMap<&'ir str, (&'ir AddressObject, String)>,
+    objects: NameMap<&'ir str, (&'ir AddressObject, String)>,
     /// The identifier of every rule, in IR order.
     rules: Vec<String>,
 }
@@ -1216,7 +1217,7 @@ impl<'ir> ObjectNames<'ir> {
 /// Appends a hash of the original name to every identifier that more than
 /// one name maps to.
 fn disambiguate<'a>(objects: &mut [(&'a str, String)], rules: &mut [(&'a str, String)]) {
-    let mut count: FnvMap<&str, usize> = FnvMap::default();
+    let mut count: NameMap<&str, usize> = NameMap::default();
     for (_, v) in objects.iter().chain(rules.iter()) {
         *count.entry(v.as_str()).or_default() += 1;
     }
@@ -1258,36 +1259,8 @@ fn ident(prefix: &str, name: &str) -> String {
     }
 }
 
-/// FNV-1a, 64 bit: a fixed, platform-independent hash for stable names.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h = Fnv::default();
-    h.write(bytes);
-    h.finish()
-}
-
-/// FNV-1a as a `Hasher`: also the (fast, short-key) hash of the name maps.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+/// Name maps: FxHash (rustc-hash), fast on short keys; lookups only.
+type NameMap<K, V> = HashMap<K, V, FxBuildHasher>;
 
 #[cfg(test)]
 mod tests {
@@ -1384,11 +1357,5 @@ mod tests {
         };
         assert_eq!(service_parts(&set, Family::V4, Action::Allow).len(), 1);
         assert!(service_parts(&set, Family::V6, Action::Allow).is_empty());
-    }
-
-    #[test]
-    fn stable_hash() {
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

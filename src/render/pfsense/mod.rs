@@ -40,6 +40,7 @@ use super::{
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::{Diagnostic, Span};
 use crate::ir::{Action, Family, Ir, ObjectKind, Rule};
+use crate::render::fnv1a;
 
 /// The target's name (`-t pfsense`, template folder, output folder).
 pub const TARGET: &str = "pfsense";
@@ -1264,19 +1265,9 @@ fn rule_type(action: Action) -> &'static str {
     }
 }
 
-/// 64-bit FNV-1a: stable across platforms and releases (unlike std's hasher).
-pub fn fnv1a(text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 /// The tracker of a rule key: a hash into the safe range.
 pub fn tracker_for(key: &str) -> u32 {
-    u32::try_from(TRACKER_BASE + fnv1a(key) % TRACKER_SPAN).expect("range is below 2^32")
+    u32::try_from(TRACKER_BASE + fnv1a(key.as_bytes()) % TRACKER_SPAN).expect("range is below 2^32")
 }
 
 /// Maps a policy name to a pfSense alias name: prefix, upper case, `_` for
@@ -1302,7 +1293,7 @@ fn alias_name_into(name: &mut String, prefix: &str, key: &str) {
     if name.len() <= MAX_ALIAS_NAME {
         return;
     }
-    let hash = fnv1a(&format!("{prefix}{key}")) & 0xFF_FFFF;
+    let hash = fnv1a(format!("{prefix}{key}").as_bytes()) & 0xFF_FFFF;
     name.truncate(MAX_ALIAS_NAME - 7);
     let _ = write!(name, "_{hash:06X}");
 }
