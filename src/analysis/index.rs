@@ -23,7 +23,8 @@
 //! its sources and destinations differently). Callers test overlap exactly.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+
+use rustc_hash::FxBuildHasher;
 
 use crate::ir::Family;
 
@@ -185,30 +186,6 @@ impl Scratch {
     }
 }
 
-/// Hashes a `u128` key (an atom start) with one multiplication: the keys
-/// are this program's own range bounds, not adversarial input.
-#[derive(Default)]
-struct U128Hasher(u64);
-
-impl Hasher for U128Hasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u128(&mut self, v: u128) {
-        let folded = (v as u64) ^ ((v >> 64) as u64).rotate_left(32);
-        self.0 = folded.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn finish(&self) -> u64 {
-        // The high bits are the well mixed ones; hashbrown uses the top 7
-        // for its control bytes and the low bits for the bucket.
-        self.0 ^ (self.0 >> 29)
-    }
-}
-
 /// One dimension of one family: atoms and, per atom, the spaces holding it.
 struct AtomLists {
     /// Atom `a` is `starts[a] ..= starts[a + 1] - 1` (the last one runs to
@@ -249,7 +226,7 @@ impl AtomLists {
         // Every range starts at an atom and ends before one (or at the end
         // of the line): look both up by value, not by binary search (the
         // ranges outnumber the atoms, and searching was most of the build).
-        let atom_at: HashMap<u128, u32, BuildHasherDefault<U128Hasher>> = out
+        let atom_at: HashMap<u128, u32, FxBuildHasher> = out
             .starts
             .iter()
             .enumerate()

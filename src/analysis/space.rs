@@ -638,8 +638,8 @@ fn leaders(boxes: &[Printed], dim: Dim) -> Vec<usize> {
     use std::collections::hash_map::Entry;
     // Fingerprint → first leader with it; `next[l]`: the next leader with
     // the same fingerprint.
-    let mut head: std::collections::HashMap<u64, usize> =
-        std::collections::HashMap::with_capacity(boxes.len());
+    let mut head: std::collections::HashMap<u64, usize, rustc_hash::FxBuildHasher> =
+        std::collections::HashMap::with_capacity_and_hasher(boxes.len(), Default::default());
     let mut next = vec![usize::MAX; boxes.len()];
     let mut leader = Vec::with_capacity(boxes.len());
     for (i, b) in boxes.iter().enumerate() {
