@@ -57,7 +57,9 @@
 
 pub mod readback;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
@@ -540,7 +542,7 @@ struct Builder<'a> {
     ir: &'a Ir,
     /// `ir.objects`, hashed (every endpoint reference is looked up), and
     /// whether the object is in `groups` yet.
-    objects: HashMap<&'a str, (&'a AddressObject, bool)>,
+    objects: FxHashMap<&'a str, (&'a AddressObject, bool)>,
     addresses: BTreeMap<AddrKey, AddressView>,
     groups: BTreeMap<String, GroupView>,
     services: BTreeMap<ServiceKey, ServiceView>,
@@ -894,7 +896,8 @@ impl<'a> Builder<'a> {
     }
 
     fn check_rule_names(&mut self, rules: &[RuleView]) {
-        let mut seen: HashMap<&str, &RuleView> = HashMap::with_capacity(rules.len());
+        let mut seen: FxHashMap<&str, &RuleView> =
+            FxHashMap::with_capacity_and_hasher(rules.len(), Default::default());
         for r in rules {
             if r.name.len() > NAME_MAX {
                 let mut d = Diagnostic::error(
@@ -930,7 +933,7 @@ impl<'a> Builder<'a> {
     /// Group names are policy names, address objects are value names: they
     /// share one PAN-OS namespace.
     fn check_object_names(&mut self) {
-        let names: HashSet<&str> = self.addresses.values().map(|a| a.name.as_str()).collect();
+        let names: FxHashSet<&str> = self.addresses.values().map(|a| a.name.as_str()).collect();
         for g in self.groups.keys() {
             if names.contains(g.as_str()) {
                 self.errors.push(

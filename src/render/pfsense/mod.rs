@@ -568,7 +568,7 @@ struct Builder<'a> {
     /// The aliases in the order they were added, and where they came from.
     aliases: Vec<Registered<'a>>,
     /// pfSense name → index in `aliases`.
-    names: HashMap<String, u32>,
+    names: HashMap<String, u32, FxBuildHasher>,
     /// tracker → key it was derived from.
     trackers: HashMap<u32, String, FxBuildHasher>,
     /// Reused for alias names being looked up.
@@ -679,7 +679,7 @@ impl<'a> Builder<'a> {
             ir,
             errors: Vec::new(),
             aliases: Vec::new(),
-            names: HashMap::new(),
+            names: HashMap::default(),
             trackers: HashMap::default(),
             name_buf: String::new(),
         }
