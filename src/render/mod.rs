@@ -405,6 +405,68 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// The CIDR blocks covering `next..=hi` exactly in a `bits`-bit space, each
+/// the largest aligned block that starts where the previous one ended.
+pub struct CidrBlocks {
+    next: Option<u128>,
+    hi: u128,
+    bits: u32,
+}
+
+impl Iterator for CidrBlocks {
+    type Item = (u128, u8);
+
+    fn next(&mut self) -> Option<(u128, u8)> {
+        let lo = self.next?;
+        let align = if lo == 0 {
+            self.bits
+        } else {
+            lo.trailing_zeros().min(self.bits)
+        };
+        let remaining = self.hi - lo; // number of values minus one
+        let fit = if remaining == u128::MAX {
+            128
+        } else {
+            127 - (remaining + 1).leading_zeros()
+        };
+        let size_bits = align.min(fit);
+        let last = if size_bits == 128 {
+            u128::MAX
+        } else {
+            lo + ((1u128 << size_bits) - 1)
+        };
+        self.next = (last < self.hi).then(|| last + 1);
+        Some((lo, (self.bits - size_bits) as u8))
+    }
+}
+
+impl CidrBlocks {
+    /// The blocks of `lo..=hi` in a `bits`-bit address space (32 or 128).
+    pub fn new(lo: u128, hi: u128, bits: u32) -> Self {
+        CidrBlocks {
+            next: Some(lo),
+            hi,
+            bits,
+        }
+    }
+}
+
+/// Writes `n` in decimal, without the formatting machinery (a measurable
+/// share of rendering large policies).
+pub fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+}
+
 /// Cuts `text` to at most `max` bytes on a character boundary.
 pub fn truncate_bytes(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -539,6 +601,35 @@ mod tests {
         pieces.write_str("foo");
         pieces.write(b"bar");
         assert_eq!(pieces.finish(), fnv1a(b"foobar"));
+    }
+
+    #[test]
+    fn decimal_and_cidr_blocks() {
+        let mut out = String::new();
+        for n in [0, 7, 10, 65535, u32::MAX] {
+            push_decimal(&mut out, n);
+            out.push(' ');
+        }
+        assert_eq!(out, "0 7 10 65535 4294967295 ");
+        // 10.0.0.1-10.0.0.6 is .1/32, .2/31, .4/31, .6/32.
+        let blocks: Vec<_> = CidrBlocks::new(0x0a00_0001, 0x0a00_0006, 32).collect();
+        assert_eq!(
+            blocks,
+            [
+                (0x0a00_0001, 32),
+                (0x0a00_0002, 31),
+                (0x0a00_0004, 31),
+                (0x0a00_0006, 32)
+            ]
+        );
+        assert_eq!(
+            CidrBlocks::new(0, u128::MAX, 128).collect::<Vec<_>>(),
+            [(0, 0)]
+        );
+        assert_eq!(
+            CidrBlocks::new(0, u32::MAX.into(), 32).collect::<Vec<_>>(),
+            [(0, 0)]
+        );
     }
 
     #[test]

@@ -47,7 +47,9 @@ use serde::Serialize;
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Action, Family, Ir, Rule, RuleOrigin, ServiceSet, Zone};
-use crate::render::{Fnv1a, RenderedFile, Renderer, Templates, fnv1a, template_error};
+use crate::render::{
+    CidrBlocks, Fnv1a, RenderedFile, Renderer, Templates, fnv1a, push_decimal, template_error,
+};
 
 /// The target name (`-t cisco`, the template folder, the output folder).
 pub const TARGET: &str = "cisco";
@@ -325,7 +327,7 @@ fn write_addr(out: &mut String, a: &AceAddr) {
         AceAddr::Net(IpNet::V6(n)) => {
             push_ipv6_upper(out, n.network());
             out.push('/');
-            push_number(out, u32::from(n.prefix_len()));
+            push_decimal(out, u32::from(n.prefix_len()));
         }
     }
 }
@@ -346,14 +348,14 @@ fn write_ports(out: &mut String, p: &PortMatch) {
             out.push_str(" eq");
             for &p in ports.ports() {
                 out.push(' ');
-                push_number(out, u32::from(p));
+                push_decimal(out, u32::from(p));
             }
         }
         PortMatch::Range(a, b) => {
             out.push_str(" range ");
-            push_number(out, u32::from(*a));
+            push_decimal(out, u32::from(*a));
             out.push(' ');
-            push_number(out, u32::from(*b));
+            push_decimal(out, u32::from(*b));
         }
     }
 }
@@ -426,7 +428,7 @@ fn write_ace(out: &mut String, ace: &Ace, family: Family) {
         (AceProto::Tcp, _) => out.push_str("tcp"),
         (AceProto::Udp, _) => out.push_str("udp"),
         (AceProto::Icmp, _) => out.push_str("icmp"),
-        (AceProto::Number(n), _) => push_number(out, u32::from(*n)),
+        (AceProto::Number(n), _) => push_decimal(out, u32::from(*n)),
         (AceProto::Group(name), _) => {
             debug_assert_eq!(family, Family::V4);
             out.push_str("object-group ");
@@ -446,7 +448,7 @@ fn write_ace(out: &mut String, ace: &Ace, family: Family) {
         out.push(' ');
         match icmp_keyword(t, family) {
             Some(k) => out.push_str(k),
-            None => push_number(out, u32::from(t)),
+            None => push_decimal(out, u32::from(t)),
         }
     }
     if ace.log {
@@ -476,21 +478,6 @@ fn push_ipv6_upper(out: &mut String, addr: std::net::Ipv6Addr) {
     let start = out.len();
     let _ = write!(out, "{addr}");
     out[start..].make_ascii_uppercase();
-}
-
-/// Writes a number in decimal, without the formatting machinery.
-fn push_number(out: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// Writes 16 upper-case hex digits (`{:016X}`).
@@ -602,50 +589,11 @@ fn prefixes(a: &AddrSet, f: Family) -> impl Iterator<Item = IpNet> + '_ {
     };
     let v4 = v4.iter().map(|&(lo, hi)| (u128::from(lo), u128::from(hi)));
     v4.chain(v6.iter().copied())
-        .flat_map(move |(lo, hi)| RangeBlocks {
-            next: Some(lo),
-            hi,
-            bits,
-        })
+        .flat_map(move |(lo, hi)| CidrBlocks::new(lo, hi, bits))
         .map(move |(net, len)| match f {
             Family::V4 => IpNet::V4(Ipv4Net::new((net as u32).into(), len).expect("length <= 32")),
             Family::V6 => IpNet::V6(ipnet::Ipv6Net::new(net.into(), len).expect("length <= 128")),
         })
-}
-
-/// The CIDR blocks covering `next..=hi` exactly in a `bits`-bit space, each
-/// the largest aligned block that starts where the previous one ended.
-struct RangeBlocks {
-    next: Option<u128>,
-    hi: u128,
-    bits: u32,
-}
-
-impl Iterator for RangeBlocks {
-    type Item = (u128, u8);
-
-    fn next(&mut self) -> Option<(u128, u8)> {
-        let lo = self.next?;
-        let align = if lo == 0 {
-            self.bits
-        } else {
-            lo.trailing_zeros().min(self.bits)
-        };
-        let remaining = self.hi - lo; // number of values minus one
-        let fit = if remaining == u128::MAX {
-            128
-        } else {
-            127 - (remaining + 1).leading_zeros()
-        };
-        let size_bits = align.min(fit);
-        let last = if size_bits == 128 {
-            u128::MAX
-        } else {
-            lo + ((1u128 << size_bits) - 1)
-        };
-        self.next = (last < self.hi).then(|| last + 1);
-        Some((lo, (self.bits - size_bits) as u8))
-    }
 }
 
 /// The part of a service one family can carry (the other family's ICMP
@@ -876,7 +824,7 @@ impl Groups {
                         IpNet::V4(n) => {
                             push_ipv4(text, n.addr());
                             text.push('/');
-                            push_number(text, u32::from(n.prefix_len()));
+                            push_decimal(text, u32::from(n.prefix_len()));
                         }
                         IpNet::V6(n) => {
                             let _ = write!(text, "{n}");
@@ -947,7 +895,7 @@ impl Groups {
                     IpNet::V6(n) => {
                         push_ipv6_upper(&mut entry, n.network());
                         entry.push('/');
-                        push_number(&mut entry, u32::from(n.prefix_len()));
+                        push_decimal(&mut entry, u32::from(n.prefix_len()));
                     }
                 }
                 write_entry(&mut out, version, &entry, i);
@@ -1009,7 +957,7 @@ fn write_group_head(
     version.write_str("\n[");
     out.push_str("\n description ");
     out.push_str(a);
-    push_number(out, u32::try_from(n).expect("fewer than 2^32 entries"));
+    push_decimal(out, u32::try_from(n).expect("fewer than 2^32 entries"));
     out.push_str(b);
     out.push('\n');
 }
@@ -1178,7 +1126,7 @@ fn write_members(ace: &Ace, out: &mut String) -> usize {
                 line(out, &|out| {
                     out.push_str(proto);
                     out.push_str(" eq ");
-                    push_number(out, u32::from(p));
+                    push_decimal(out, u32::from(p));
                 });
             }
             ports.ports().len()
@@ -1712,7 +1660,7 @@ fn finish_acl(mut build: AclBuild, default_log: bool, version: &mut Fnv1a) -> Ac
             if f == Family::V6 {
                 text.push_str("sequence ");
             }
-            push_number(&mut text, seq);
+            push_decimal(&mut text, seq);
             text.push(' ');
         }
         text.push_str(line);

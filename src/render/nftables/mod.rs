@@ -41,7 +41,7 @@ use super::{RenderedFile, Renderer, Templates, template_error, truncate_bytes};
 use crate::addrset::{AddrSet, ByteSet};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Action, AddressObject, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet};
-use crate::render::fnv1a;
+use crate::render::{CidrBlocks, fnv1a, push_decimal};
 
 /// The target name (`-t nftables`, `targets/nftables/`, `out/nftables/`).
 pub const TARGET: &str = "nftables";
@@ -465,11 +465,7 @@ impl<'a> Elements<'a> {
         };
         let v4 = v4.iter().map(|&(lo, hi)| (u128::from(lo), u128::from(hi)));
         v4.chain(v6.iter().copied())
-            .flat_map(move |(lo, hi)| Blocks128 {
-                next: Some(lo),
-                hi,
-                bits,
-            })
+            .flat_map(move |(lo, hi)| CidrBlocks::new(lo, hi, bits))
     }
 
     fn is_single(self) -> bool {
@@ -513,43 +509,8 @@ impl<'a> Elements<'a> {
         };
         if len != host {
             out.push('/');
-            push_decimal(out, len);
+            push_octet(out, len);
         }
-    }
-}
-
-/// The CIDR blocks covering `next..=hi` exactly in a `bits`-bit space, each
-/// the largest aligned block that starts where the previous one ended.
-struct Blocks128 {
-    next: Option<u128>,
-    hi: u128,
-    bits: u32,
-}
-
-impl Iterator for Blocks128 {
-    type Item = (u128, u8);
-
-    fn next(&mut self) -> Option<(u128, u8)> {
-        let lo = self.next?;
-        let align = if lo == 0 {
-            self.bits
-        } else {
-            lo.trailing_zeros().min(self.bits)
-        };
-        let remaining = self.hi - lo; // number of values minus one
-        let fit = if remaining == u128::MAX {
-            128
-        } else {
-            127 - (remaining + 1).leading_zeros()
-        };
-        let size_bits = align.min(fit);
-        let last = if size_bits == 128 {
-            u128::MAX
-        } else {
-            lo + ((1u128 << size_bits) - 1)
-        };
-        self.next = (last < self.hi).then(|| last + 1);
-        Some((lo, (self.bits - size_bits) as u8))
     }
 }
 
@@ -560,7 +521,7 @@ fn push_ipv4(out: &mut String, addr: u32) {
         if i > 0 {
             out.push('.');
         }
-        push_decimal(out, octet);
+        push_octet(out, octet);
     }
 }
 
@@ -572,7 +533,7 @@ fn decimal_len(n: u8) -> usize {
     }
 }
 
-fn push_decimal(out: &mut String, n: u8) {
+fn push_octet(out: &mut String, n: u8) {
     if n >= 100 {
         out.push(char::from(b'0' + n / 100));
     }
@@ -980,30 +941,15 @@ fn push_number_set<T: Copy + PartialEq + Into<u32>>(out: &mut String, ranges: &[
         if i > 0 {
             out.push_str(", ");
         }
-        push_number(out, lo.into());
+        push_decimal(out, lo.into());
         if lo != hi {
             out.push('-');
-            push_number(out, hi.into());
+            push_decimal(out, hi.into());
         }
     }
     if several {
         out.push_str(" }");
     }
-}
-
-/// Writes a number in decimal, without the formatting machinery.
-fn push_number(out: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 /// The service match of one nft rule.

@@ -40,7 +40,7 @@ use super::{
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::{Diagnostic, Span};
 use crate::ir::{Action, Family, Ir, ObjectKind, Rule};
-use crate::render::fnv1a;
+use crate::render::{fnv1a, push_decimal};
 
 /// The target's name (`-t pfsense`, template folder, output folder).
 pub const TARGET: &str = "pfsense";
@@ -1214,23 +1214,6 @@ fn push_ipv4(out: &mut String, addr: u32) {
             out.push('.');
         }
         push_decimal(out, u32::from(byte));
-    }
-}
-
-/// `n` in decimal.
-fn push_decimal(out: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[start..] {
-        out.push(char::from(d));
     }
 }
 
