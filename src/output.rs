@@ -98,6 +98,8 @@ pub struct Staging {
     out_dir: PathBuf,
     /// (temporary file, final path), in the order added.
     staged: Vec<(PathBuf, PathBuf)>,
+    /// Flushes to disk in progress, one per staged file (see [`Staging::add`]).
+    flushes: Vec<std::thread::JoinHandle<io::Result<()>>>,
     /// Directories this staging created, outermost first.
     created: Vec<PathBuf>,
 }
@@ -107,6 +109,7 @@ impl Staging {
         Staging {
             out_dir: out_dir.to_path_buf(),
             staged: Vec::new(),
+            flushes: Vec::new(),
             created: Vec::new(),
         }
     }
@@ -122,8 +125,14 @@ impl Staging {
             ));
         }
         self.create_parent(&path)?;
-        let tmp = stage(&path, file.contents.as_bytes())?;
-        self.staged.push((tmp, path));
+        let (tmp, written) = write_temp(&path, file.contents.as_bytes())?;
+        self.staged.push((tmp, path.clone()));
+        // `fsync` waits for the disk, not the CPU: flush on another thread
+        // while the caller renders the next target. `commit` waits for
+        // every flush before renaming anything.
+        self.flushes.push(std::thread::spawn(move || {
+            written.sync_all().map_err(|e| with_path(e, &path))
+        }));
         Ok(())
     }
 
@@ -146,6 +155,9 @@ impl Staging {
     /// order added. A rename that fails stops the commit and removes the
     /// temporary files not yet renamed.
     pub fn commit(mut self) -> io::Result<Vec<PathBuf>> {
+        // Every file must be on disk before any is renamed over an old one;
+        // a failed flush drops `self`, which removes every temporary file.
+        self.wait_for_flushes()?;
         let staged = std::mem::take(&mut self.staged);
         // From here the directories hold (or will hold) real files.
         self.created.clear();
@@ -164,8 +176,26 @@ impl Staging {
     }
 }
 
+impl Staging {
+    /// Waits for every flush started by [`Staging::add`]; the first error.
+    fn wait_for_flushes(&mut self) -> io::Result<()> {
+        let mut result = Ok(());
+        for flush in self.flushes.drain(..) {
+            let outcome = flush
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a flush to disk panicked")));
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
+}
+
 impl Drop for Staging {
     fn drop(&mut self) {
+        // Files are removed only once nothing writes to them any more.
+        let _ = self.wait_for_flushes();
         for (tmp, _) in &self.staged {
             let _ = fs::remove_file(tmp);
         }
@@ -183,6 +213,17 @@ fn with_path(e: io::Error, what: &Path) -> io::Error {
 /// Writes `bytes` to a temporary file next to `path` and flushes it to disk;
 /// returns the temporary file's path.
 fn stage(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+    let (tmp, file) = write_temp(path, bytes)?;
+    file.sync_all().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        with_path(e, path)
+    })?;
+    Ok(tmp)
+}
+
+/// Writes `bytes` to a temporary file next to `path`, not yet flushed;
+/// returns its path and the open file.
+fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<(PathBuf, fs::File)> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
     let name = path
@@ -193,10 +234,10 @@ fn stage(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()
+        Ok(f)
     })();
     match result {
-        Ok(()) => Ok(tmp),
+        Ok(f) => Ok((tmp, f)),
         Err(e) => {
             let _ = fs::remove_file(&tmp);
             Err(with_path(e, path))
