@@ -8,11 +8,12 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
+use common::edge_packets::edge_packets;
 use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
-use wardwall::ir::{Action, Ir, Packet, Proto};
+use wardwall::ir::{Action, Ir, Packet};
 use wardwall::render::nftables::Nftables;
 use wardwall::render::nftables::readback::{self, Forwarded, Ruleset};
 use wardwall::render::{Renderer, Templates};
@@ -86,86 +87,6 @@ fn disagreement(ir: &Ir, rs: &Ruleset, packet: Packet) -> Result<Option<String>,
     )
 }
 
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[(self.next() % xs.len() as u64) as usize]
-    }
-}
-
-/// Seeded packets around every edge of the policy: the ends of every zone,
-/// object and rule-side range and their neighbours, every port edge, ICMP
-/// types and other protocols.
-fn packets(ir: &Ir, seed: u64, count: usize) -> Vec<Packet> {
-    let mut rng = SplitMix(seed);
-    let mut sets: Vec<&wardwall::addrset::AddrSet> = Vec::new();
-    sets.extend(ir.zones.iter().map(|z| &z.addrs));
-    sets.extend(ir.objects.values().map(|o| &o.addrs));
-    for r in &ir.rules {
-        sets.push(&r.src.addrs);
-        sets.push(&r.dst.addrs);
-    }
-    let (mut v4, mut v6): (Vec<u32>, Vec<u128>) = (vec![0x0a00_0001], vec![1]);
-    for s in sets {
-        for &(lo, hi) in s.v4.ranges() {
-            v4.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]);
-        }
-        for &(lo, hi) in s.v6.ranges() {
-            v6.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]);
-        }
-    }
-    v4.sort_unstable();
-    v4.dedup();
-    v6.sort_unstable();
-    v6.dedup();
-    let mut ports: Vec<u16> = vec![1, 1024, 65535];
-    for r in &ir.rules {
-        let s = &r.service.set;
-        for &(lo, hi) in s.tcp.ranges().iter().chain(s.udp.ranges()) {
-            ports.extend([lo, hi, lo.saturating_sub(1), hi.saturating_add(1)]);
-        }
-    }
-    let mut protos: Vec<Proto> = Vec::new();
-    for &p in &ports {
-        protos.push(Proto::Tcp { dport: p });
-        protos.push(Proto::Udp { dport: p });
-    }
-    for ty in [0u8, 3, 8, 11, 128, 129, 135] {
-        protos.push(Proto::Icmp { ty });
-    }
-    for n in [47u8, 50, 51, 89, 132] {
-        protos.push(Proto::Other(n));
-    }
-    (0..count)
-        .map(|_| {
-            let (src, dst) = if rng.next().is_multiple_of(3) {
-                (
-                    IpAddr::from(Ipv6Addr::from(rng.pick(&v6))),
-                    IpAddr::from(Ipv6Addr::from(rng.pick(&v6))),
-                )
-            } else {
-                (
-                    IpAddr::from(Ipv4Addr::from(rng.pick(&v4))),
-                    IpAddr::from(Ipv4Addr::from(rng.pick(&v4))),
-                )
-            };
-            Packet {
-                src,
-                dst,
-                proto: rng.pick(&protos),
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn every_hospital_probe_gets_the_ir_verdict_and_rule() {
     let ir = compile(std::path::Path::new("policies/hospital.kdl")).unwrap();
@@ -210,7 +131,7 @@ fn every_policy_reads_back_and_decides_like_the_ir() {
             assert_eq!(rs.rules.len(), lines + 2, "{}", path.display());
             let mut failures = Vec::new();
             let mut answered = 0;
-            let all = packets(&ir, 0x5eed_0100 + rendered, 4000);
+            let all = edge_packets(&ir, 0x5eed_0100 + rendered, 4000);
             for p in &all {
                 match disagreement(&ir, &rs, *p) {
                     Ok(None) => answered += 1,

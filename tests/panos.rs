@@ -22,8 +22,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::edge_packets::edge_packets;
 use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
-use wardwall::ir::{Action, Ir, Packet, Proto};
+use wardwall::ir::{Action, Ir, Packet};
 use wardwall::render::panos::readback::{
     self, PanVerdict, Parsed, ParsedAddress, ParsedGroup, ParsedRule, ParsedService,
 };
@@ -408,92 +409,13 @@ fn compare(p: &Parsed, ir: &Ir, packets: &[(String, Packet)]) -> Vec<String> {
 
 // ------------------------------------------------------------ random packets
 
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[(self.next() % xs.len() as u64) as usize]
-    }
-}
-
-/// Seeded packets around every edge of the policy: each prefix's first and
-/// last address and their neighbours, random addresses inside, every port
-/// edge of every service, ICMP types and IP protocols.
+/// Seeded packets around every edge of the policy (see
+/// `common::edge_packets`), labelled for failure messages.
 fn random_packets(ir: &Ir, seed: u64, count: usize) -> Vec<(String, Packet)> {
-    let mut rng = SplitMix(seed);
-    let mut sets: Vec<&wardwall::addrset::AddrSet> = Vec::new();
-    sets.extend(ir.zones.iter().map(|z| &z.addrs));
-    sets.extend(ir.objects.values().map(|o| &o.addrs));
-    for r in &ir.rules {
-        sets.push(&r.src.addrs);
-        sets.push(&r.dst.addrs);
-    }
-    let (mut v4, mut v6): (Vec<u32>, Vec<u128>) = (Vec::new(), Vec::new());
-    for s in sets {
-        for &(lo, hi) in s.v4.ranges() {
-            let mid = lo + (rng.next() % (u64::from(hi - lo) + 1)) as u32;
-            v4.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1), mid]);
-        }
-        for &(lo, hi) in s.v6.ranges() {
-            let span = hi - lo;
-            let mid = lo
-                + if span == u128::MAX {
-                    0
-                } else {
-                    (u128::from(rng.next()) << 64 | u128::from(rng.next())) % (span + 1)
-                };
-            v6.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1), mid]);
-        }
-    }
-    for _ in 0..64 {
-        v4.push(rng.next() as u32);
-        v6.push(u128::from(rng.next()) << 64 | u128::from(rng.next()));
-    }
-    v4.sort_unstable();
-    v4.dedup();
-    v6.sort_unstable();
-    v6.dedup();
-    let mut ports: Vec<u16> = vec![0, 1, 65535];
-    for r in &ir.rules {
-        let s = &r.service.set;
-        for &(lo, hi) in s.tcp.ranges().iter().chain(s.udp.ranges()) {
-            ports.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]);
-        }
-    }
-    let mut protos: Vec<Proto> = Vec::new();
-    for &p in &ports {
-        protos.push(Proto::Tcp { dport: p });
-        protos.push(Proto::Udp { dport: p });
-    }
-    for ty in [0u8, 3, 8, 11, 128, 129, 135] {
-        protos.push(Proto::Icmp { ty });
-    }
-    for n in [47u8, 50, 51, 89, 132] {
-        protos.push(Proto::Other(n));
-    }
-    (0..count)
-        .map(|i| {
-            let (src, dst) = if rng.next().is_multiple_of(3) {
-                (
-                    IpAddr::from(std::net::Ipv6Addr::from(*rng.pick(&v6))),
-                    IpAddr::from(std::net::Ipv6Addr::from(*rng.pick(&v6))),
-                )
-            } else {
-                (
-                    IpAddr::from(std::net::Ipv4Addr::from(*rng.pick(&v4))),
-                    IpAddr::from(std::net::Ipv4Addr::from(*rng.pick(&v4))),
-                )
-            };
-            let proto = *rng.pick(&protos);
-            (format!("random #{i}"), Packet { src, dst, proto })
-        })
+    edge_packets(ir, seed, count)
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (format!("random #{i}"), p))
         .collect()
 }
 
