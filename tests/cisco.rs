@@ -1171,6 +1171,10 @@ fn the_reader_refuses_what_wardwall_does_not_emit() {
         assert!(good.contains(from), "{from}");
         good.replacen(from, to, 1)
     };
+    let first_v6 = good
+        .lines()
+        .find(|l| l.starts_with("ipv6 access-list "))
+        .unwrap();
     let cases = [
         // A netmask where a wildcard belongs (and the other way round).
         mutate("202.114.4.0 0.0.0.255", "202.114.4.0 255.255.255.0"),
@@ -1249,8 +1253,10 @@ fn the_reader_refuses_what_wardwall_does_not_emit() {
         mutate(" tcp range 6661 6670\n", ""),
         // A service group in an IPv6 ACL.
         mutate(
-            "\n remark monitor-data-export: allow\n",
-            "\n sequence 1 permit object-group WW-SVC-DF461455B5CC216B any any\n remark monitor-data-export: allow\n",
+            &format!("{first_v6}\n"),
+            &format!(
+                "{first_v6}\n sequence 1 permit object-group WW-SVC-DF461455B5CC216B any any\n"
+            ),
         ),
     ];
     for (i, bad) in cases.iter().enumerate() {
@@ -1268,6 +1274,130 @@ fn the_reader_refuses_what_wardwall_does_not_emit() {
             bad.clone()
         };
         assert!(readback::parse(&bad).is_err(), "case {i} was accepted");
+    }
+}
+
+// ------------------------------------------------------------------ sequence numbers
+
+/// The entry lines of every `ipv6 access-list` block of `text`.
+fn ipv6_acl_lines(text: &str) -> Vec<&str> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        match line.strip_prefix(' ') {
+            Some(child) if inside => out.push(child),
+            Some(_) => {}
+            None => inside = line.starts_with("ipv6 access-list "),
+        }
+    }
+    out
+}
+
+/// On IOS-XE an IPv6 remark is an entry that takes a sequence number, so
+/// every IPv6 line carries `sequence N` (remarks included) and no number is
+/// used twice. Before this, every IPv6 ACL opened with an unnumbered remark
+/// (which the router numbers 10) followed by `sequence 10 permit ...`.
+#[test]
+fn every_ipv6_line_is_numbered_and_no_sequence_number_collides() {
+    for path in policy_files() {
+        let ir = compile(&path);
+        let Ok(files) = Cisco.render(&ir, &Templates::default()) else {
+            continue;
+        };
+        let text = &files[0].contents;
+        let lines = ipv6_acl_lines(text);
+        for line in &lines {
+            assert!(
+                line.starts_with("sequence "),
+                "{}: unnumbered IPv6 line `{line}`",
+                path.display()
+            );
+        }
+        let remarks = lines.iter().filter(|l| l.contains(" remark ")).count();
+        assert!(
+            lines.is_empty() || remarks > 0,
+            "{}: no IPv6 remark checked",
+            path.display()
+        );
+        readback::parse(text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+/// The reader numbers an unnumbered IPv6 line as the router does and
+/// refuses the collision: the hospital output written the old way (remarks
+/// without `sequence N`) is refused at its first IPv6 ACL.
+#[test]
+fn the_reader_refuses_the_old_unnumbered_ipv6_remarks() {
+    let good = render(&hospital());
+    // As the renderer wrote IPv6 ACLs before: remarks unnumbered, entries
+    // `sequence 10`, `sequence 20`, ... by their position among entries.
+    let mut old = String::new();
+    let (mut inside, mut entries) = (false, 0);
+    for line in good.lines() {
+        let rest = line.strip_prefix(" sequence ").filter(|_| inside);
+        match rest.map(|r| r.split_once(' ').unwrap().1) {
+            Some(remark) if remark.starts_with("remark ") => {
+                old.push_str(&format!(" {remark}\n"));
+            }
+            Some(entry) => {
+                entries += 1;
+                old.push_str(&format!(" sequence {} {entry}\n", entries * 10));
+            }
+            None => {
+                if !line.starts_with(' ') {
+                    inside = line.starts_with("ipv6 access-list ");
+                    entries = 0;
+                }
+                old.push_str(line);
+                old.push('\n');
+            }
+        }
+    }
+    assert_ne!(old, good);
+    let Err(err) = readback::parse(&old) else {
+        panic!("the old IPv6 numbering was accepted");
+    };
+    let first_v6 = good
+        .lines()
+        .position(|l| l.starts_with("ipv6 access-list "))
+        .unwrap();
+    assert!(
+        err.message.contains("sequence 10 is already taken"),
+        "{err}"
+    );
+    assert!(err.line > first_v6 && err.line < first_v6 + 8, "{err}");
+}
+
+/// Unnumbered IPv6 lines take the next multiple of 10 above the highest
+/// number so far, remarks included; a number already taken is an error.
+#[test]
+fn unnumbered_ipv6_lines_are_numbered_as_the_router_numbers_them() {
+    let file = |body: &str| {
+        format!("ipv6 access-list T\n{body}interface Vlan1\n ipv6 traffic-filter T in\n!\nend\n")
+    };
+    let cfg = readback::parse(&file(
+        " remark a: allow\n permit tcp any any eq 80\n sequence 35 remark b: deny\n deny ipv6 any any log\n",
+    ))
+    .unwrap();
+    let seqs: Vec<u32> = cfg.acls["T"].entries.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [20, 40]);
+    for (body, taken) in [
+        (" remark a: allow\n sequence 10 deny ipv6 any any log\n", 10),
+        (
+            " sequence 10 permit tcp any any eq 80\n remark b: deny\n sequence 20 deny ipv6 any any log\n",
+            20,
+        ),
+        (
+            " sequence 10 permit tcp any any eq 80\n sequence 10 deny ipv6 any any log\n",
+            10,
+        ),
+    ] {
+        let err = readback::parse(&file(body)).unwrap_err();
+        assert!(
+            err.message
+                .contains(&format!("sequence {taken} is already taken")),
+            "{body}: {err}"
+        );
     }
 }
 

@@ -1654,15 +1654,23 @@ fn finish_acl(mut build: AclBuild, default_log: bool, version: &mut Fnv1a) -> Ac
     for line in sections.iter().flat_map(Lines::iter) {
         text.push(' ');
         let start = text.len();
-        // Remarks take a sequence number in IPv4 only.
-        if f == Family::V4 || !line.starts_with("remark ") {
-            seq += SEQ_STEP;
-            if f == Family::V6 {
-                text.push_str("sequence ");
-            }
-            push_decimal(&mut text, seq);
-            text.push(' ');
+        // Every line is numbered, remarks included. In IPv6 this is what
+        // keeps entries from colliding: on IOS-XE an IPv6 remark is an entry
+        // of its own that takes a sequence number (Cisco-IOS-XE-acl.yang,
+        // `ipv6-acl-grouping`: each `access-list-seq-rule` holds either an
+        // `ace-rule` or a `remark`), so an unnumbered remark would take
+        // the next multiple of 10 and the `sequence 10` entry after it
+        // would be rejected as a duplicate. It is written `sequence N remark
+        // TEXT` (ansible-collections/cisco.ios issue 1336 / PR 1341: `N
+        // remark` is `% Invalid input` in an IPv6 ACL). In IPv4 a numbered
+        // remark is a remark-only entry (the YANG's IPv4 remark sits beside
+        // the ACE of its entry) and never collides with the next number.
+        seq += SEQ_STEP;
+        if f == Family::V6 {
+            text.push_str("sequence ");
         }
+        push_decimal(&mut text, seq);
+        text.push(' ');
         text.push_str(line);
         // The versioned name hashes the lines joined by newlines, the
         // version every line and its newline.

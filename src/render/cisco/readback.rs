@@ -14,7 +14,7 @@
 //! to the IR's reference evaluator, and `wardwall explain --target cisco`
 //! can answer from it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -333,7 +333,6 @@ enum Block {
 pub fn parse(text: &str) -> Result<Config, ParseError> {
     let mut cfg = Config::default();
     let mut block = Block::None;
-    let mut last_seq: BTreeMap<String, u32> = BTreeMap::new();
     let mut blocks: BTreeMap<String, BlockState> = BTreeMap::new();
     let mut ended = false;
     let lines: Vec<&str> = text.split('\n').collect();
@@ -367,7 +366,7 @@ pub fn parse(text: &str) -> Result<Config, ParseError> {
                 Block::Acl(a) => {
                     let a = a.clone();
                     let state = blocks.entry(a.clone()).or_default();
-                    acl_line(&mut cfg, &a, child, &mut last_seq, state).map_err(err)?
+                    acl_line(&mut cfg, &a, child, state).map_err(err)?
                 }
                 Block::Interface(iface) => interface_line(&mut cfg, iface, child).map_err(err)?,
             }
@@ -419,10 +418,13 @@ pub fn parse(text: &str) -> Result<Config, ParseError> {
                 block = Block::Acl(name.to_string());
             }
             ["no", "ip", "access-list", "extended", name] => {
-                delete_acl(&mut cfg, name, Family::V4).map_err(err)?
+                delete_acl(&mut cfg, name, Family::V4).map_err(err)?;
+                // A deleted ACL takes its sequence numbers with it.
+                blocks.remove(*name);
             }
             ["no", "ipv6", "access-list", name] => {
-                delete_acl(&mut cfg, name, Family::V6).map_err(err)?
+                delete_acl(&mut cfg, name, Family::V6).map_err(err)?;
+                blocks.remove(*name);
             }
             ["interface", name] => {
                 block = Block::Interface(name.to_string());
@@ -649,34 +651,29 @@ fn acl_line(
     cfg: &mut Config,
     acl_name: &str,
     line: &str,
-    last_seq: &mut BTreeMap<String, u32>,
     block: &mut BlockState,
 ) -> Result<(), String> {
     let family = cfg.acls[acl_name].family;
     let mut words: Vec<&str> = line.split(' ').collect();
-    // Sequence number.
-    let seq = match (family, words.first().copied()) {
-        (Family::V6, Some("remark")) => None,
+    // Sequence number: IPv6 writes `sequence N`, IPv4 a bare `N`. An IPv6
+    // line without one (remark or entry) is numbered as the router numbers
+    // it; IPv4 lines are always numbered by wardwall.
+    let explicit = match (family, words.first().copied()) {
         (Family::V6, Some("sequence")) => {
             let s = words.get(1).ok_or("missing sequence number")?;
             let s = seq_number(s)?;
             words.drain(..2);
             Some(s)
         }
-        (Family::V4, Some(s)) => {
+        (Family::V6, Some(_)) => None,
+        (Family::V4, Some(s)) if s.starts_with(|c: char| c.is_ascii_digit()) => {
             let s = seq_number(s)?;
             words.remove(0);
             Some(s)
         }
         _ => return Err(format!("unexpected ACL line `{line}`")),
     };
-    if let Some(s) = seq {
-        let last = last_seq.entry(acl_name.to_string()).or_insert(0);
-        if s <= *last {
-            return Err(format!("sequence {s} not above the previous {last}"));
-        }
-        *last = s;
-    }
+    let seq = block.numbering.take(explicit)?;
     if words.first() == Some(&"remark") {
         let text = line.split_once("remark ").map(|x| x.1).unwrap_or("");
         check_remark(text)?;
@@ -701,7 +698,6 @@ fn acl_line(
         }
         return Ok(());
     }
-    let seq = seq.ok_or("entry without a sequence number")?;
     let mut w = words.into_iter().peekable();
     let permit = match w.next() {
         Some("permit") => true,
@@ -877,12 +873,71 @@ fn acl_line(
     Ok(())
 }
 
-/// Which rule block an ACL is in while it is read.
+/// Which rule block an ACL is in while it is read, and its numbering.
 #[derive(Default)]
 struct BlockState {
     in_remarks: bool,
     rule: Option<String>,
     reply: bool,
+    numbering: Numbering,
+}
+
+/// The step IOS numbers unnumbered entries by ("If it is omitted, the
+/// entry goes in at the last sequence number + 10", IOS-XE IP access list
+/// entry sequence numbering). The reader's own value: a renderer that
+/// stepped differently would still have to agree with it.
+const IOS_SEQ_STEP: u32 = 10;
+
+/// The highest sequence number IOS takes (`1..2147483647`).
+const IOS_SEQ_MAX: u32 = 2_147_483_647;
+
+/// The sequence numbers an ACL holds, as IOS assigns them while the ACL is
+/// configured line by line.
+///
+/// Every line of an ACL that carries a number occupies it: in IPv6 that is
+/// every line, remarks included (Cisco-IOS-XE-acl.yang, `ipv6-acl-grouping`:
+/// each `access-list-seq-rule`, keyed by `sequence`, holds either an
+/// `ace-rule` or a `remark`; IOS-XE running configurations show `sequence 10
+/// remark ...`, `sequence 20 remark ...`, `sequence 30 permit ...`; the
+/// cisco.ios Ansible collection, issue 1336, had to write IPv6 remarks as
+/// `sequence N remark`). An IPv6 line without a number, remark or entry,
+/// takes the next multiple of [`IOS_SEQ_STEP`] above the highest number so
+/// far, and a number already taken is refused, as the router refuses a
+/// duplicate sequence number: an unnumbered remark followed by `sequence 10
+/// permit ...` is the collision this models. (In IPv4 a remark shares the
+/// number of the entry it annotates, but wardwall numbers every IPv4 line
+/// and the reader requires them in ascending order, so they never share.)
+/// Numbers must also ascend in the file: IOS orders entries by number, and
+/// reading them in file order is only the same when they ascend.
+#[derive(Default)]
+struct Numbering {
+    taken: BTreeSet<u32>,
+}
+
+impl Numbering {
+    /// The number of the next line: `explicit`, or the router's choice.
+    fn take(&mut self, explicit: Option<u32>) -> Result<u32, String> {
+        let highest = self.taken.last().copied().unwrap_or(0);
+        let seq = match explicit {
+            Some(s) => s,
+            None => (highest / IOS_SEQ_STEP + 1)
+                .checked_mul(IOS_SEQ_STEP)
+                .filter(|&s| s <= IOS_SEQ_MAX)
+                .ok_or("no sequence number is left for an unnumbered line")?,
+        };
+        if self.taken.contains(&seq) {
+            return Err(format!(
+                "sequence {seq} is already taken (an unnumbered line, such as an IPv6 \
+                 remark, takes the next multiple of {IOS_SEQ_STEP}): IOS rejects a \
+                 duplicate sequence number"
+            ));
+        }
+        if seq < highest {
+            return Err(format!("sequence {seq} not above the previous {highest}"));
+        }
+        self.taken.insert(seq);
+        Ok(seq)
+    }
 }
 
 fn seq_number(s: &str) -> Result<u32, String> {
