@@ -9,8 +9,8 @@ use std::path::Path;
 
 use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
 use wardwall::ir::{Action, Ir, Packet, Proto, RuleOrigin};
+use wardwall::render::cisco::Cisco;
 use wardwall::render::cisco::readback::{self, AclPacket, AclProto, Config};
-use wardwall::render::cisco::{Cisco, icmp_reply};
 use wardwall::render::{Renderer, Templates};
 
 fn compile(path: &Path) -> Ir {
@@ -118,6 +118,25 @@ fn family(ip: IpAddr) -> wardwall::ir::Family {
     } else {
         wardwall::ir::Family::V6
     }
+}
+
+/// The reply type of an ICMP query type, from the protocol documents and
+/// not from the renderer (whose `return_aces` this checks): echo 8 -> echo
+/// reply 0, timestamp 13 -> 14, information 15 -> 16 (RFC 792), address mask
+/// 17 -> 18 (RFC 950); ICMPv6 echo request 128 -> echo reply 129 (RFC 4443).
+fn icmp_reply(ty: u8, family: wardwall::ir::Family) -> Option<u8> {
+    use wardwall::ir::Family::{V4, V6};
+    const REPLIES: &[(wardwall::ir::Family, u8, u8)] = &[
+        (V4, 8, 0),
+        (V4, 13, 14),
+        (V4, 15, 16),
+        (V4, 17, 18),
+        (V6, 128, 129),
+    ];
+    REPLIES
+        .iter()
+        .find(|&&(f, q, _)| f == family && q == ty)
+        .map(|&(_, _, r)| r)
 }
 
 /// The reply to a forward packet, as the responder sends it; `None` for
@@ -1574,7 +1593,7 @@ fn the_cisco_acl_package_reads_the_same_entries() {
             }
             if let Some(t) = e_icmp {
                 want.push(
-                    wardwall::render::cisco::icmp_keyword(t, wardwall::ir::Family::V4)
+                    readback::icmp_keyword_of_type(t, wardwall::ir::Family::V4)
                         .map_or_else(|| t.to_string(), str::to_string),
                 );
             }

@@ -20,8 +20,91 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use super::REMARK_MAX;
 use crate::ir::Family;
+
+// The reader's own knowledge of IOS, written from Cisco's documentation and
+// never taken from the renderer: a mistake shared by the renderer and its
+// reader would read back green.
+
+/// The target the reader answers for (`explain --target cisco`).
+const TARGET: &str = "cisco";
+
+/// Longest remark (and description) IOS-XE takes: "Each remark is limited
+/// to 100 characters" (IOS-XE 16.7 security configuration guide, IP access
+/// lists); Cisco-IOS-XE-acl.yang, `acl-remark-grouping`: `length "1..100"`.
+const IOS_REMARK_MAX: usize = 100;
+
+/// Most ports on one `eq`: Cisco-IOS-XE-acl.yang (`tcp-dst-multi-port-grouping`
+/// and its siblings: "Match only packets on a given port number up to 10
+/// ports", leaves `...-port-1` to `...-port-10`).
+const IOS_EQ_MAX: usize = 10;
+
+/// The ICMP keywords of `permit icmp` that name a whole ICMP type (every
+/// code), per family, and their type numbers.
+///
+/// Names: the IOS `permit icmp` message keywords as Cisco-IOS-XE-acl.yang
+/// (YangModels/yang `vendor/cisco/xe/17121`) lists them, groupings
+/// `ipv4-acl-icmp-match` and `ipv6-acl-icmp-match` (`named-msg-type`).
+/// Numbers: Cisco's ICMP type literal table (0 echo-reply, 3 unreachable, 4
+/// source-quench, 5 redirect, 6 alternate-address, 8 echo, 9
+/// router-advertisement, 10 router-solicitation, 11 time-exceeded, 12
+/// parameter-problem, 13 timestamp-request, 14 timestamp-reply, 15
+/// information-request, 16 information-reply, 17 mask-request, 18
+/// mask-reply, 30 traceroute, 31 conversion-error, 32 mobile-redirect), which
+/// follows the IANA ICMP registry (RFC 792, 950, 1256, 1393, 1475, 2002);
+/// ICMPv6 by RFC 4443 (1-4, 128, 129) and RFC 4861 (133-136).
+///
+/// Keywords that name a type *and* a code (`port-unreachable`,
+/// `ttl-exceeded`, IPv4 `packet-too-big`, `host-unreachable`, ...) match
+/// less than a whole type; they are not here, so the reader refuses them.
+const ICMP_KEYWORDS: &[(Family, &str, u8)] = &[
+    (Family::V4, "echo-reply", 0),
+    (Family::V4, "unreachable", 3),
+    (Family::V4, "source-quench", 4),
+    (Family::V4, "redirect", 5),
+    (Family::V4, "alternate-address", 6),
+    (Family::V4, "echo", 8),
+    (Family::V4, "router-advertisement", 9),
+    (Family::V4, "router-solicitation", 10),
+    (Family::V4, "time-exceeded", 11),
+    (Family::V4, "parameter-problem", 12),
+    (Family::V4, "timestamp-request", 13),
+    (Family::V4, "timestamp-reply", 14),
+    (Family::V4, "information-request", 15),
+    (Family::V4, "information-reply", 16),
+    (Family::V4, "mask-request", 17),
+    (Family::V4, "mask-reply", 18),
+    (Family::V4, "traceroute", 30),
+    (Family::V4, "conversion-error", 31),
+    (Family::V4, "mobile-redirect", 32),
+    (Family::V6, "unreachable", 1),
+    (Family::V6, "packet-too-big", 2),
+    (Family::V6, "time-exceeded", 3),
+    (Family::V6, "parameter-problem", 4),
+    (Family::V6, "echo-request", 128),
+    (Family::V6, "echo-reply", 129),
+    (Family::V6, "router-solicitation", 133),
+    (Family::V6, "router-advertisement", 134),
+    (Family::V6, "nd-ns", 135),
+    (Family::V6, "nd-na", 136),
+];
+
+/// The ICMP type a whole-type `permit icmp` keyword names, by the reader's
+/// own table.
+pub fn icmp_type_of_keyword(keyword: &str, family: Family) -> Option<u8> {
+    ICMP_KEYWORDS
+        .iter()
+        .find(|&&(f, k, _)| f == family && k == keyword)
+        .map(|&(_, _, t)| t)
+}
+
+/// The whole-type keyword of an ICMP type, by the reader's own table.
+pub fn icmp_keyword_of_type(ty: u8, family: Family) -> Option<&'static str> {
+    ICMP_KEYWORDS
+        .iter()
+        .find(|&&(f, _, t)| f == family && t == ty)
+        .map(|&(_, k, _)| k)
+}
 
 /// Why the reader refused a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,7 +235,7 @@ impl fmt::Display for ServiceMember {
             ServiceMember::Udp(p) => ("udp", p),
             ServiceMember::Icmp(None) => return f.write_str("icmp"),
             ServiceMember::Icmp(Some(t)) => {
-                return match super::icmp_keyword(*t, Family::V4) {
+                return match icmp_keyword_of_type(*t, Family::V4) {
                     Some(k) => write!(f, "icmp {k}"),
                     None => write!(f, "icmp {t}"),
                 };
@@ -608,8 +691,8 @@ fn service_line(cfg: &mut Config, group: &str, line: &str) -> Result<(), String>
 }
 
 fn check_remark(text: &str) -> Result<(), String> {
-    if text.len() > REMARK_MAX {
-        return Err(format!("remark longer than {REMARK_MAX} characters"));
+    if text.len() > IOS_REMARK_MAX {
+        return Err(format!("remark longer than {IOS_REMARK_MAX} characters"));
     }
     if text.is_empty() || text.starts_with('!') || text.contains('?') {
         return Err("remark is empty, starts with `!` or contains `?`".into());
@@ -791,7 +874,7 @@ fn acl_line(
                             .map_err(|_| format!("port `{p}` out of range"))?,
                     );
                 }
-                if v.is_empty() || v.len() > super::EQ_MAX {
+                if v.is_empty() || v.len() > IOS_EQ_MAX {
                     return Err("`eq` needs 1 to 10 port numbers".into());
                 }
                 Ok(Ports::Eq(v))
@@ -955,14 +1038,12 @@ fn icmp_type(t: &str, family: Family) -> Result<u8, String> {
         let n: u8 = t
             .parse()
             .map_err(|_| format!("ICMP type `{t}` out of range"))?;
-        if super::icmp_keyword(n, family).is_some() {
+        if icmp_keyword_of_type(n, family).is_some() {
             return Err(format!("ICMP type {n} must be written by its keyword"));
         }
         return Ok(n);
     }
-    (0..=255u8)
-        .find(|&n| super::icmp_keyword(n, family) == Some(t))
-        .ok_or_else(|| format!("unknown ICMP type `{t}`"))
+    icmp_type_of_keyword(t, family).ok_or_else(|| format!("unknown ICMP type `{t}`"))
 }
 
 // ------------------------------------------------------------------ explain
@@ -977,7 +1058,7 @@ pub struct Evaluator;
 
 impl crate::analysis::explain::TargetEvaluator for Evaluator {
     fn target(&self) -> &'static str {
-        super::TARGET
+        TARGET
     }
 
     fn extension(&self) -> &'static str {
@@ -999,7 +1080,7 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
         let zone = ir
             .zone_of(packet.src)
             .ok_or_else(|| format!("source {} is in no zone of the policy", packet.src))?;
-        let iface = zone.bindings.get(super::TARGET).ok_or_else(|| {
+        let iface = zone.bindings.get(TARGET).ok_or_else(|| {
             format!(
                 "zone {} has no cisco interface binding: the packet enters the router \
                  on no interface wardwall filters, so the cisco output cannot answer",
@@ -1124,4 +1205,64 @@ pub fn entry_line<'a>(text: &'a str, acl: &str, seq: u32) -> Option<&'a str> {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reader's ICMP table names each type once and each keyword once
+    /// per family, and says what Cisco's literal table and the RFCs say.
+    #[test]
+    fn icmp_keywords_are_one_to_one_and_as_documented() {
+        for f in [Family::V4, Family::V6] {
+            for &(g, k, t) in ICMP_KEYWORDS.iter().filter(|e| e.0 == f) {
+                assert_eq!(g, f);
+                assert_eq!(icmp_type_of_keyword(k, f), Some(t), "{k}");
+                assert_eq!(icmp_keyword_of_type(t, f), Some(k), "{t}");
+            }
+        }
+        let v4 = |k| icmp_type_of_keyword(k, Family::V4);
+        let v6 = |k| icmp_type_of_keyword(k, Family::V6);
+        assert_eq!(v4("echo"), Some(8));
+        assert_eq!(v4("echo-reply"), Some(0));
+        assert_eq!(v4("unreachable"), Some(3));
+        assert_eq!(v4("timestamp-request"), Some(13));
+        assert_eq!(v4("mask-reply"), Some(18));
+        assert_eq!(v6("echo-request"), Some(128));
+        assert_eq!(v6("unreachable"), Some(1));
+        assert_eq!(v6("nd-ns"), Some(135));
+        // Keywords of the other family, and type-and-code keywords, are
+        // not whole types here.
+        assert_eq!(v4("echo-request"), None);
+        assert_eq!(v6("echo"), None);
+        for k in [
+            "port-unreachable",
+            "ttl-exceeded",
+            "packet-too-big",
+            "host-unreachable",
+        ] {
+            assert_eq!(v4(k), None, "{k}");
+        }
+    }
+
+    /// The reader takes nothing from the renderer (tables, limits,
+    /// names): a mistake they shared would read back green.
+    #[test]
+    fn the_reader_imports_nothing_from_the_renderer() {
+        let source = include_str!("readback.rs");
+        let reader = &source[..source.find("#[cfg(test)]\nmod tests").unwrap()];
+        for forbidden in ["super::", "crate::render", "cisco::"] {
+            assert!(!reader.contains(forbidden), "the reader uses `{forbidden}`");
+        }
+    }
+
+    #[test]
+    fn icmp_types_are_read_by_the_readers_table() {
+        assert_eq!(icmp_type("timestamp-reply", Family::V4), Ok(14));
+        assert_eq!(icmp_type("200", Family::V4), Ok(200));
+        assert!(icmp_type("8", Family::V4).is_err(), "8 has a keyword");
+        assert!(icmp_type("port-unreachable", Family::V4).is_err());
+        assert_eq!(icmp_type("echo-reply", Family::V6), Ok(129));
+    }
 }
