@@ -88,6 +88,8 @@ struct CheckArgs {
     /// Treat warnings as errors (exit 1 when there are any).
     #[arg(long)]
     deny_warnings: bool,
+    #[command(flatten)]
+    select: TargetArgs,
 }
 
 #[derive(Args, Debug)]
@@ -107,19 +109,41 @@ struct BuildArgs {
     check: bool,
 }
 
-/// What to render and how: shared by `build` and `diff`.
+/// Which targets and with which target options: shared by `check`,
+/// `build` and `diff`, so `check` validates exactly what `build` renders.
 #[derive(Args, Debug)]
-struct RenderArgs {
-    /// Target to render (repeatable; default: every target).
+struct TargetArgs {
+    /// Target to render (repeatable; default: the policy's `targets`, or
+    /// every target).
     #[arg(short = 't', long = "target", value_name = "TARGET", value_parser = parse_target)]
     targets: Vec<String>,
-    /// Directory of template overrides (DIR/<target>/<file>).
-    #[arg(long, value_name = "DIR")]
-    templates: Option<PathBuf>,
     /// nftables: also match iifname/oifname of the zones' `nftables`
     /// interface bindings on allow rules (anti-spoofing).
     #[arg(long)]
     nft_match_interfaces: bool,
+}
+
+impl TargetArgs {
+    fn options(&self) -> crate::render::RenderOptions {
+        crate::render::RenderOptions {
+            nft_match_interfaces: self.nft_match_interfaces,
+        }
+    }
+
+    /// Every problem `build` would report for `ir` on these targets.
+    fn validate(&self, ir: &crate::ir::Ir) -> Vec<diagnostics::Diagnostic> {
+        crate::render::validate(ir, &self.targets, &self.options())
+    }
+}
+
+/// What to render and how: shared by `build` and `diff`.
+#[derive(Args, Debug)]
+struct RenderArgs {
+    #[command(flatten)]
+    select: TargetArgs,
+    /// Directory of template overrides (DIR/<target>/<file>).
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
 }
 
 /// Why rendering stopped: a target could not express the policy (every
@@ -155,24 +179,12 @@ impl RenderArgs {
         ir: &crate::ir::Ir,
         mut sink: impl FnMut(Vec<RenderedFile>) -> std::io::Result<()>,
     ) -> Result<(), RenderFailure> {
-        use crate::render::{RenderOptions, Templates, renderers};
-        let options = RenderOptions {
-            nft_match_interfaces: self.nft_match_interfaces,
-        };
+        use crate::render::{Templates, selected_renderers};
         let templates = Templates {
             override_dir: self.templates.clone(),
         };
         let mut failures = diagnostics::Diagnostics::default();
-        // `-t` wins; otherwise the policy's own `targets`; otherwise all.
-        let selected = if self.targets.is_empty() {
-            &ir.targets
-        } else {
-            &self.targets
-        };
-        for renderer in renderers(&options) {
-            if !selected.is_empty() && !selected.iter().any(|t| t == renderer.target()) {
-                continue;
-            }
+        for renderer in selected_renderers(ir, &self.select.targets, &self.select.options()) {
             match renderer.render(ir, &templates) {
                 Ok(files) if failures.items.is_empty() => {
                     sink(files).map_err(RenderFailure::Io)?;
@@ -334,6 +346,11 @@ fn check(args: CheckArgs) -> u8 {
             }
         };
         compiled.analyze();
+        // What `build` would refuse for the targets this policy builds.
+        if let Some(ir) = &compiled.ir {
+            compiled.diagnostics.extend(args.select.validate(ir));
+            compiled.diagnostics.sort();
+        }
         let diags = &compiled.diagnostics;
         let failed = diags.has_errors() || (args.deny_warnings && !diags.items.is_empty());
         if failed {
@@ -680,9 +697,11 @@ fn explain_target(
         return EXIT_USAGE;
     };
     let render = RenderArgs {
-        targets: vec![target.to_string()],
+        select: TargetArgs {
+            targets: vec![target.to_string()],
+            nft_match_interfaces: args.nft_match_interfaces,
+        },
         templates: args.templates.clone(),
-        nft_match_interfaces: args.nft_match_interfaces,
     };
     // Rendered now even with --against: the rendering names the file to
     // read, and a policy the target cannot express has no answer.
