@@ -497,39 +497,75 @@ fn diff(args: DiffArgs) -> u8 {
         .policy
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
-    let new = match render_policy(&crate::source::Disk, &policy, date, &args.render, style) {
-        Ok(r) => r,
-        Err(code) => return code,
+    let comparison = match &args.base {
+        Some(spec) => match crate::diff::git::Comparison::resolve(Path::new("."), spec) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
     };
-    let (old_files, traffic) = match &args.base {
-        Some(rev) => {
-            let repo = match crate::diff::git::GitRevision::open(Path::new("."), rev) {
-                Ok(repo) => repo,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_USAGE;
-                }
+    let new_files: &dyn crate::source::Files =
+        match comparison.as_ref().and_then(|c| c.new.as_ref()) {
+            Some(rev) => rev,
+            None => &crate::source::Disk,
+        };
+    let new = match render_policy(new_files, &policy, date, &args.render, style) {
+        Ok(r) => r,
+        Err(NotRendered::Errors { report, errors }) => {
+            return report_unbuildable(args.format, &report, errors);
+        }
+        Err(NotRendered::Unreadable(_)) => return EXIT_USAGE,
+    };
+    let (old_files, traffic, sides) = match &comparison {
+        Some(cmp) => {
+            let sides = crate::diff::Sides {
+                old: cmp.old_label.clone(),
+                new: cmp.new_label.clone(),
             };
-            let old = match render_policy(&repo, &policy, date, &args.render, style) {
-                Ok(r) => r,
+            if args.format == DiffFormat::Text {
+                eprintln!("comparing {} with {}", sides.old, sides.new);
+            }
+            let (old_files, old_ir, old_policy) = match render_policy(
+                &cmp.old,
+                &policy,
+                date,
+                &args.render,
+                style,
+            ) {
+                Ok(old) => (old.files, old.compiled.ir, old.compiled.policy),
+                // A policy file that is new on the branch: everything
+                // in it is new, reviewed against nothing.
+                Err(NotRendered::Unreadable(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    eprintln!(
+                        "note: {} does not exist at {}: every rule is new",
+                        policy.display(),
+                        sides.old
+                    );
+                    (Vec::new(), Some(crate::ir::Ir::deny_all(new.ir())), None)
+                }
                 Err(_) => {
                     eprintln!(
-                        "error: the policy at {rev} cannot be rendered (see above); nothing to compare with"
+                        "error: the policy at {} cannot be rendered (see above); nothing to compare with",
+                        sides.old
                     );
                     return EXIT_USAGE;
                 }
             };
+            let old_ir = old_ir.expect("rendered policies have an IR");
             let ctx = crate::diff::traffic::Context::from_policies(
-                old.compiled.policy.as_ref(),
+                old_policy.as_ref(),
                 new.compiled.policy.as_ref(),
             );
-            let traffic = crate::diff::traffic::traffic_diff(old.ir(), new.ir(), &ctx);
-            (old.files, Some(traffic))
+            let traffic = crate::diff::traffic::traffic_diff(&old_ir, new.ir(), &ctx);
+            (old_files, Some(traffic), Some(sides))
         }
         None => {
             let dir = args.against.clone().unwrap_or_else(|| PathBuf::from("out"));
             match crate::output::read_existing(&dir, &new.files) {
-                Ok(files) => (files, None),
+                Ok(files) => (files, None, None),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return EXIT_USAGE;
@@ -554,10 +590,10 @@ fn diff(args: DiffArgs) -> u8 {
             text.push_str(&crate::diff::to_text(&diffs, colour));
             text
         }
-        DiffFormat::Markdown => crate::diff::to_markdown(&diffs, traffic.as_ref()),
+        DiffFormat::Markdown => crate::diff::to_markdown(&diffs, traffic.as_ref(), sides.as_ref()),
         DiffFormat::Json => {
             let mut text = serde_json::to_string_pretty(
-                &serde_json::json!({ "files": diffs, "traffic": traffic }),
+                &serde_json::json!({ "compared": sides, "files": diffs, "traffic": traffic }),
             )
             .expect("JSON of plain data");
             text.push('\n');
@@ -580,6 +616,28 @@ fn diff(args: DiffArgs) -> u8 {
     }
 }
 
+/// `diff` of a policy with errors: exit 1 like any finding, and a review
+/// comment (Markdown) or document (JSON) that shows the errors, so a
+/// pipeline that posts the output on exit 1 posts the reason, never an
+/// empty review. Text output already has the report on stderr.
+fn report_unbuildable(format: DiffFormat, report: &str, errors: usize) -> u8 {
+    match format {
+        DiffFormat::Text => {}
+        DiffFormat::Markdown => print!("{}", crate::diff::errors_to_markdown(report, errors)),
+        DiffFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "errors": errors,
+                "report": report,
+                "files": [],
+                "traffic": null,
+            }))
+            .expect("JSON of plain data")
+        ),
+    }
+    EXIT_FINDINGS
+}
+
 /// A compiled and rendered policy.
 struct Rendered {
     compiled: Compiled,
@@ -595,36 +653,46 @@ impl Rendered {
     }
 }
 
+/// Why a policy was not rendered (the report is already on stderr).
+enum NotRendered {
+    /// The root file could not be read.
+    Unreadable(std::io::Error),
+    /// Policy or target errors: the plain report and how many errors.
+    Errors { report: String, errors: usize },
+}
+
 /// Compiles and renders a policy read through `files`; prints diagnostics
-/// and returns the exit code on failure.
+/// to stderr on failure.
 fn render_policy(
     files: &dyn crate::source::Files,
     policy: &Path,
     date: Date,
     render: &RenderArgs,
     style: Style,
-) -> Result<Rendered, u8> {
+) -> Result<Rendered, NotRendered> {
     let mut compiled = crate::compile_from(files, policy, date).map_err(|e| {
         eprintln!("error: {e}");
-        EXIT_USAGE
+        NotRendered::Unreadable(e.source)
     })?;
     // A diff is about changes, not lint: show errors only (`check` shows
     // the warnings).
     compiled.diagnostics.items.retain(|d| d.is_error());
-    eprint!(
-        "{}",
-        diagnostics::render_all(&compiled.sources, &compiled.diagnostics, style)
-    );
-    let Some(ir) = &compiled.ir else {
-        return Err(EXIT_FINDINGS);
-    };
-    let files = render.render(ir).map_err(|failures| {
+    let failed = |compiled: &Compiled, diags: &diagnostics::Diagnostics| {
         eprint!(
             "{}",
-            diagnostics::render_all(&compiled.sources, &failures, style)
+            diagnostics::render_all(&compiled.sources, diags, style)
         );
-        EXIT_FINDINGS
-    })?;
+        NotRendered::Errors {
+            report: diagnostics::render_all(&compiled.sources, diags, Style::Plain),
+            errors: diags.items.len(),
+        }
+    };
+    let Some(ir) = &compiled.ir else {
+        return Err(failed(&compiled, &compiled.diagnostics));
+    };
+    let files = render
+        .render(ir)
+        .map_err(|failures| failed(&compiled, &failures))?;
     Ok(Rendered { compiled, files })
 }
 

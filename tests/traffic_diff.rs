@@ -302,7 +302,7 @@ fn markdown_caps_long_traffic_diffs_and_says_so() {
     let d = traffic_diff(&old, &new, &ctx);
     assert_eq!(d.summary.newly_allowed, 250, "one line per host pair");
     assert_eq!(d.summary.highlighted, 250);
-    let md = wardwall::diff::to_markdown(&[], Some(&d));
+    let md = wardwall::diff::to_markdown(&[], Some(&d), None);
     assert!(
         md.contains("| (no rendered changes) | 0 | +0 | -0 | 250 | 0 |"),
         "{md}"

@@ -147,8 +147,19 @@ const MARKDOWN_ATTENTION: usize = 50;
 /// A Markdown report for a pull-request comment: a summary table per
 /// target, the traffic changes (`None`: not available, the old side is not
 /// a policy), then each file's diff in a collapsible block.
-pub fn to_markdown(diffs: &[FileDiff], traffic: Option<&TrafficDiff>) -> String {
+pub fn to_markdown(
+    diffs: &[FileDiff],
+    traffic: Option<&TrafficDiff>,
+    sides: Option<&Sides>,
+) -> String {
     let mut out = String::from("## wardwall: policy change review\n\n");
+    if let Some(sides) = sides {
+        out.push_str(&format!(
+            "Compared {} with {}.\n\n",
+            markdown_code(&sides.old),
+            markdown_code(&sides.new)
+        ));
+    }
     if diffs.is_empty() && traffic.is_none_or(TrafficDiff::is_empty) {
         out.push_str(if traffic.is_some() {
             "No rendered configuration changes and no traffic changes.\n"
@@ -261,9 +272,39 @@ fn traffic_markdown(out: &mut String, t: &TrafficDiff) {
     }
 }
 
-/// A code fence longer than any run of backticks in `text`, so text from
-/// the policy (a description with ``` in it) cannot close the block.
-fn fence_for(text: &str) -> String {
+/// Which two versions a diff compares, as the reader should see them
+/// (`3f2a9c1e0b7d (merge base of main and HEAD)`, `the working tree`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Sides {
+    pub old: String,
+    pub new: String,
+}
+
+/// The review comment for a policy that does not compile: the errors, so
+/// that a pipeline posting the comment shows why there is nothing to
+/// compare instead of an empty review.
+pub fn errors_to_markdown(report: &str, errors: usize) -> String {
+    let fence = fence_for(report);
+    format!(
+        "## wardwall: policy change review\n\n\
+         **The policy does not compile ({errors} {}), so nothing was compared.** \
+         `wardwall check` shows the same report.\n\n{fence}text\n{}\n{fence}\n",
+        if errors == 1 { "error" } else { "errors" },
+        report.trim_end()
+    )
+}
+
+/// Inline code that `text` (a git ref name may hold backticks) cannot close.
+fn markdown_code(text: &str) -> String {
+    let longest = longest_backtick_run(text);
+    if longest == 0 {
+        return format!("`{text}`");
+    }
+    let fence = "`".repeat(longest + 1);
+    format!("{fence} {text} {fence}")
+}
+
+fn longest_backtick_run(text: &str) -> usize {
     let mut longest = 0;
     let mut run = 0;
     for c in text.chars() {
@@ -274,7 +315,13 @@ fn fence_for(text: &str) -> String {
             run = 0;
         }
     }
-    "`".repeat((longest + 1).max(3))
+    longest
+}
+
+/// A code fence longer than any run of backticks in `text`, so text from
+/// the policy (a description with ``` in it) cannot close the block.
+fn fence_for(text: &str) -> String {
+    "`".repeat((longest_backtick_run(text) + 1).max(3))
 }
 
 fn markdown_cell(text: &str) -> String {
@@ -337,7 +384,7 @@ mod tests {
             &[file("nftables/p.nft", "x\n")],
             &[file("nftables/p.nft", "comment \"```` </details> |\"\n")],
         );
-        let md = to_markdown(&diffs, None);
+        let md = to_markdown(&diffs, None, None);
         assert!(md.contains("`````diff\n"), "{md}");
         assert_eq!(
             md.matches("</details>").count(),
