@@ -218,6 +218,14 @@ struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     format: DiffFormat,
+    /// Most bytes a Markdown report may have (a GitHub comment holds
+    /// 65,536); what does not fit is counted and named.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::diff::DEFAULT_BUDGET)]
+    budget: usize,
+    /// Also write every full diff here: DIR/<target>/<file>.diff, and
+    /// DIR/traffic.txt with every traffic change (e.g. a CI artifact).
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
     #[command(flatten)]
     render: RenderArgs,
 }
@@ -575,6 +583,19 @@ fn diff(args: DiffArgs) -> u8 {
     };
     let diffs = crate::diff::config_diff(&old_files, &new.files);
     let traffic_changed = traffic.as_ref().is_some_and(|t| !t.is_empty());
+    if let Some(dir) = &args.output_dir
+        && let Err(e) = write_full_diffs(dir, &diffs, traffic.as_ref())
+    {
+        eprintln!(
+            "error: cannot write the full diffs to {}: {e}",
+            dir.display()
+        );
+        return EXIT_USAGE;
+    }
+    let budget = crate::diff::Budget {
+        max: args.budget,
+        full_diffs: args.output_dir.as_ref().map(|d| d.display().to_string()),
+    };
     let text = match args.format {
         DiffFormat::Text => {
             let colour = stdout_colour(&args.common);
@@ -590,7 +611,9 @@ fn diff(args: DiffArgs) -> u8 {
             text.push_str(&crate::diff::to_text(&diffs, colour));
             text
         }
-        DiffFormat::Markdown => crate::diff::to_markdown(&diffs, traffic.as_ref(), sides.as_ref()),
+        DiffFormat::Markdown => {
+            crate::diff::to_markdown(&diffs, traffic.as_ref(), sides.as_ref(), &budget)
+        }
         DiffFormat::Json => {
             let mut text = serde_json::to_string_pretty(
                 &serde_json::json!({ "compared": sides, "files": diffs, "traffic": traffic }),
@@ -614,6 +637,32 @@ fn diff(args: DiffArgs) -> u8 {
     } else {
         EXIT_FINDINGS
     }
+}
+
+/// `diff --output-dir`: every full diff, for when the review comment had
+/// to leave some out.
+fn write_full_diffs(
+    dir: &Path,
+    diffs: &[crate::diff::FileDiff],
+    traffic: Option<&crate::diff::TrafficDiff>,
+) -> std::io::Result<()> {
+    for d in diffs {
+        let mut name = d.path.clone().into_os_string();
+        name.push(".diff");
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, &d.unified)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    if let Some(t) = traffic {
+        std::fs::write(
+            dir.join("traffic.txt"),
+            crate::diff::traffic::to_text(t, false),
+        )?;
+    }
+    Ok(())
 }
 
 /// `diff` of a policy with errors: exit 1 like any finding, and a review

@@ -523,3 +523,126 @@ fn a_broken_working_policy_is_a_finding() {
             "unknown zone, class, group or advisory `pacs-typo`",
         ));
 }
+
+/// A repository with the 2,000-rule synthetic policy committed, and 1% of
+/// its rules changed in the working tree.
+fn synth_repo() -> tempfile::TempDir {
+    use wardwall::synth::Synth;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let base = Synth::new(2_000, 1);
+    std::fs::write(root.join("synth.kdl"), base.generate()).unwrap();
+    git(root, &["init", "-q"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "policy"]);
+    std::fs::write(root.join("synth.kdl"), base.changed(20).generate()).unwrap();
+    dir
+}
+
+#[test]
+fn a_large_review_comment_fits_its_budget_and_counts_what_it_leaves_out() {
+    let dir = synth_repo();
+    let root = dir.path();
+    let review = |extra: &[&str]| -> String {
+        let out = wardwall(root)
+            .args([
+                "diff",
+                "synth.kdl",
+                "--base",
+                "HEAD",
+                "--date",
+                DATE,
+                "--format",
+                "markdown",
+            ])
+            .args(["-t", "cisco", "-t", "nftables"])
+            .args(extra)
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    let json = wardwall(root)
+        .args([
+            "diff",
+            "synth.kdl",
+            "--base",
+            "HEAD",
+            "--date",
+            DATE,
+            "--format",
+            "json",
+        ])
+        .args(["-t", "cisco", "-t", "nftables"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let changes = json["traffic"]["changes"].as_array().unwrap().len()
+        + json["traffic"]["log_changes"].as_array().unwrap().len();
+    let full: usize = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["unified"].as_str().unwrap().len())
+        .sum();
+    assert!(full > 200_000, "the change is large: {full} bytes of diffs");
+
+    let md = review(&["--output-dir", "artifacts"]);
+    assert!(md.len() <= 65_536, "{} bytes", md.len());
+    assert_every_traffic_change_is_shown_or_counted(&md, changes);
+    assert!(md.contains("not shown to fit the comment"), "{md}");
+    assert!(md.contains("every full diff is in `artifacts`"), "{md}");
+    // The artifacts hold every full diff and every traffic change.
+    for f in json["files"].as_array().unwrap() {
+        let path = root
+            .join("artifacts")
+            .join(format!("{}.diff", f["path"].as_str().unwrap()));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            f["unified"].as_str().unwrap()
+        );
+    }
+    let traffic = std::fs::read_to_string(root.join("artifacts/traffic.txt")).unwrap();
+    assert_eq!(
+        traffic.lines().filter(|l| !l.starts_with(' ')).count(),
+        changes + 1
+    );
+
+    // A smaller budget is kept too, and still counts everything.
+    for budget in [20_000, 4_000] {
+        let md = review(&["--budget", &budget.to_string()]);
+        assert!(md.len() <= budget, "{budget}: {} bytes", md.len());
+        let counted = assert_every_traffic_change_is_shown_or_counted(&md, changes);
+        assert_eq!(counted > 0, budget == 4_000, "{budget}: {md}");
+        assert!(
+            md.contains("`wardwall diff --output-dir DIR` writes every full diff"),
+            "{md}"
+        );
+    }
+}
+
+/// The traffic section of a review lists each change on a line of its own
+/// (`+ allow ...`) or counts it in an "… and N more" line.
+fn assert_every_traffic_change_is_shown_or_counted(md: &str, changes: usize) -> usize {
+    let start = md.find("### Traffic changes").expect("a traffic section");
+    let end = md.find("### Rendered configs").unwrap_or(md.len());
+    let section = &md[start..end];
+    let shown = section
+        .lines()
+        .filter(|l| ["+ ", "- ", "~ "].iter().any(|p| l.starts_with(p)))
+        .count();
+    let counted: usize = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("… and "))
+        .filter(|l| l.contains("more traffic change"))
+        .map(|l| l.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(
+        shown + counted,
+        changes,
+        "shown {shown} + counted {counted}:\n{section}"
+    );
+    counted
+}
