@@ -88,6 +88,8 @@ struct CheckArgs {
     /// Treat warnings as errors (exit 1 when there are any).
     #[arg(long)]
     deny_warnings: bool,
+    #[command(flatten)]
+    select: TargetArgs,
 }
 
 #[derive(Args, Debug)]
@@ -107,19 +109,41 @@ struct BuildArgs {
     check: bool,
 }
 
-/// What to render and how: shared by `build` and `diff`.
+/// Which targets and with which target options: shared by `check`,
+/// `build` and `diff`, so `check` validates exactly what `build` renders.
 #[derive(Args, Debug)]
-struct RenderArgs {
-    /// Target to render (repeatable; default: every target).
+struct TargetArgs {
+    /// Target to render (repeatable; default: the policy's `targets`, or
+    /// every target).
     #[arg(short = 't', long = "target", value_name = "TARGET", value_parser = parse_target)]
     targets: Vec<String>,
-    /// Directory of template overrides (DIR/<target>/<file>).
-    #[arg(long, value_name = "DIR")]
-    templates: Option<PathBuf>,
     /// nftables: also match iifname/oifname of the zones' `nftables`
     /// interface bindings on allow rules (anti-spoofing).
     #[arg(long)]
     nft_match_interfaces: bool,
+}
+
+impl TargetArgs {
+    fn options(&self) -> crate::render::RenderOptions {
+        crate::render::RenderOptions {
+            nft_match_interfaces: self.nft_match_interfaces,
+        }
+    }
+
+    /// Every problem `build` would report for `ir` on these targets.
+    fn validate(&self, ir: &crate::ir::Ir) -> Vec<diagnostics::Diagnostic> {
+        crate::render::validate(ir, &self.targets, &self.options())
+    }
+}
+
+/// What to render and how: shared by `build` and `diff`.
+#[derive(Args, Debug)]
+struct RenderArgs {
+    #[command(flatten)]
+    select: TargetArgs,
+    /// Directory of template overrides (DIR/<target>/<file>).
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
 }
 
 /// Why rendering stopped: a target could not express the policy (every
@@ -155,24 +179,12 @@ impl RenderArgs {
         ir: &crate::ir::Ir,
         mut sink: impl FnMut(Vec<RenderedFile>) -> std::io::Result<()>,
     ) -> Result<(), RenderFailure> {
-        use crate::render::{RenderOptions, Templates, renderers};
-        let options = RenderOptions {
-            nft_match_interfaces: self.nft_match_interfaces,
-        };
+        use crate::render::{Templates, selected_renderers};
         let templates = Templates {
             override_dir: self.templates.clone(),
         };
         let mut failures = diagnostics::Diagnostics::default();
-        // `-t` wins; otherwise the policy's own `targets`; otherwise all.
-        let selected = if self.targets.is_empty() {
-            &ir.targets
-        } else {
-            &self.targets
-        };
-        for renderer in renderers(&options) {
-            if !selected.is_empty() && !selected.iter().any(|t| t == renderer.target()) {
-                continue;
-            }
+        for renderer in selected_renderers(ir, &self.select.targets, &self.select.options()) {
             match renderer.render(ir, &templates) {
                 Ok(files) if failures.items.is_empty() => {
                     sink(files).map_err(RenderFailure::Io)?;
@@ -206,6 +218,14 @@ struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     format: DiffFormat,
+    /// Most bytes a Markdown report may have (a GitHub comment holds
+    /// 65,536); what does not fit is counted and named.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::diff::DEFAULT_BUDGET)]
+    budget: usize,
+    /// Also write every full diff here: DIR/<target>/<file>.diff, and
+    /// DIR/traffic.txt with every traffic change (e.g. a CI artifact).
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
     #[command(flatten)]
     render: RenderArgs,
 }
@@ -334,6 +354,11 @@ fn check(args: CheckArgs) -> u8 {
             }
         };
         compiled.analyze();
+        // What `build` would refuse for the targets this policy builds.
+        if let Some(ir) = &compiled.ir {
+            compiled.diagnostics.extend(args.select.validate(ir));
+            compiled.diagnostics.sort();
+        }
         let diags = &compiled.diagnostics;
         let failed = diags.has_errors() || (args.deny_warnings && !diags.items.is_empty());
         if failed {
@@ -480,39 +505,75 @@ fn diff(args: DiffArgs) -> u8 {
         .policy
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
-    let new = match render_policy(&crate::source::Disk, &policy, date, &args.render, style) {
-        Ok(r) => r,
-        Err(code) => return code,
+    let comparison = match &args.base {
+        Some(spec) => match crate::diff::git::Comparison::resolve(Path::new("."), spec) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
     };
-    let (old_files, traffic) = match &args.base {
-        Some(rev) => {
-            let repo = match crate::diff::git::GitRevision::open(Path::new("."), rev) {
-                Ok(repo) => repo,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_USAGE;
-                }
+    let new_files: &dyn crate::source::Files =
+        match comparison.as_ref().and_then(|c| c.new.as_ref()) {
+            Some(rev) => rev,
+            None => &crate::source::Disk,
+        };
+    let new = match render_policy(new_files, &policy, date, &args.render, style) {
+        Ok(r) => r,
+        Err(NotRendered::Errors { report, errors }) => {
+            return report_unbuildable(args.format, &report, errors);
+        }
+        Err(NotRendered::Unreadable(_)) => return EXIT_USAGE,
+    };
+    let (old_files, traffic, sides) = match &comparison {
+        Some(cmp) => {
+            let sides = crate::diff::Sides {
+                old: cmp.old_label.clone(),
+                new: cmp.new_label.clone(),
             };
-            let old = match render_policy(&repo, &policy, date, &args.render, style) {
-                Ok(r) => r,
+            if args.format == DiffFormat::Text {
+                eprintln!("comparing {} with {}", sides.old, sides.new);
+            }
+            let (old_files, old_ir, old_policy) = match render_policy(
+                &cmp.old,
+                &policy,
+                date,
+                &args.render,
+                style,
+            ) {
+                Ok(old) => (old.files, old.compiled.ir, old.compiled.policy),
+                // A policy file that is new on the branch: everything
+                // in it is new, reviewed against nothing.
+                Err(NotRendered::Unreadable(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    eprintln!(
+                        "note: {} does not exist at {}: every rule is new",
+                        policy.display(),
+                        sides.old
+                    );
+                    (Vec::new(), Some(crate::ir::Ir::deny_all(new.ir())), None)
+                }
                 Err(_) => {
                     eprintln!(
-                        "error: the policy at {rev} cannot be rendered (see above); nothing to compare with"
+                        "error: the policy at {} cannot be rendered (see above); nothing to compare with",
+                        sides.old
                     );
                     return EXIT_USAGE;
                 }
             };
+            let old_ir = old_ir.expect("rendered policies have an IR");
             let ctx = crate::diff::traffic::Context::from_policies(
-                old.compiled.policy.as_ref(),
+                old_policy.as_ref(),
                 new.compiled.policy.as_ref(),
             );
-            let traffic = crate::diff::traffic::traffic_diff(old.ir(), new.ir(), &ctx);
-            (old.files, Some(traffic))
+            let traffic = crate::diff::traffic::traffic_diff(&old_ir, new.ir(), &ctx);
+            (old_files, Some(traffic), Some(sides))
         }
         None => {
             let dir = args.against.clone().unwrap_or_else(|| PathBuf::from("out"));
             match crate::output::read_existing(&dir, &new.files) {
-                Ok(files) => (files, None),
+                Ok(files) => (files, None, None),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return EXIT_USAGE;
@@ -522,6 +583,19 @@ fn diff(args: DiffArgs) -> u8 {
     };
     let diffs = crate::diff::config_diff(&old_files, &new.files);
     let traffic_changed = traffic.as_ref().is_some_and(|t| !t.is_empty());
+    if let Some(dir) = &args.output_dir
+        && let Err(e) = write_full_diffs(dir, &diffs, traffic.as_ref())
+    {
+        eprintln!(
+            "error: cannot write the full diffs to {}: {e}",
+            dir.display()
+        );
+        return EXIT_USAGE;
+    }
+    let budget = crate::diff::Budget {
+        max: args.budget,
+        full_diffs: args.output_dir.as_ref().map(|d| d.display().to_string()),
+    };
     let text = match args.format {
         DiffFormat::Text => {
             let colour = stdout_colour(&args.common);
@@ -537,10 +611,12 @@ fn diff(args: DiffArgs) -> u8 {
             text.push_str(&crate::diff::to_text(&diffs, colour));
             text
         }
-        DiffFormat::Markdown => crate::diff::to_markdown(&diffs, traffic.as_ref()),
+        DiffFormat::Markdown => {
+            crate::diff::to_markdown(&diffs, traffic.as_ref(), sides.as_ref(), &budget)
+        }
         DiffFormat::Json => {
             let mut text = serde_json::to_string_pretty(
-                &serde_json::json!({ "files": diffs, "traffic": traffic }),
+                &serde_json::json!({ "compared": sides, "files": diffs, "traffic": traffic }),
             )
             .expect("JSON of plain data");
             text.push('\n');
@@ -563,6 +639,54 @@ fn diff(args: DiffArgs) -> u8 {
     }
 }
 
+/// `diff --output-dir`: every full diff, for when the review comment had
+/// to leave some out.
+fn write_full_diffs(
+    dir: &Path,
+    diffs: &[crate::diff::FileDiff],
+    traffic: Option<&crate::diff::TrafficDiff>,
+) -> std::io::Result<()> {
+    for d in diffs {
+        let mut name = d.path.clone().into_os_string();
+        name.push(".diff");
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, &d.unified)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    if let Some(t) = traffic {
+        std::fs::write(
+            dir.join("traffic.txt"),
+            crate::diff::traffic::to_text(t, false),
+        )?;
+    }
+    Ok(())
+}
+
+/// `diff` of a policy with errors: exit 1 like any finding, and a review
+/// comment (Markdown) or document (JSON) that shows the errors, so a
+/// pipeline that posts the output on exit 1 posts the reason, never an
+/// empty review. Text output already has the report on stderr.
+fn report_unbuildable(format: DiffFormat, report: &str, errors: usize) -> u8 {
+    match format {
+        DiffFormat::Text => {}
+        DiffFormat::Markdown => print!("{}", crate::diff::errors_to_markdown(report, errors)),
+        DiffFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "errors": errors,
+                "report": report,
+                "files": [],
+                "traffic": null,
+            }))
+            .expect("JSON of plain data")
+        ),
+    }
+    EXIT_FINDINGS
+}
+
 /// A compiled and rendered policy.
 struct Rendered {
     compiled: Compiled,
@@ -578,36 +702,46 @@ impl Rendered {
     }
 }
 
+/// Why a policy was not rendered (the report is already on stderr).
+enum NotRendered {
+    /// The root file could not be read.
+    Unreadable(std::io::Error),
+    /// Policy or target errors: the plain report and how many errors.
+    Errors { report: String, errors: usize },
+}
+
 /// Compiles and renders a policy read through `files`; prints diagnostics
-/// and returns the exit code on failure.
+/// to stderr on failure.
 fn render_policy(
     files: &dyn crate::source::Files,
     policy: &Path,
     date: Date,
     render: &RenderArgs,
     style: Style,
-) -> Result<Rendered, u8> {
+) -> Result<Rendered, NotRendered> {
     let mut compiled = crate::compile_from(files, policy, date).map_err(|e| {
         eprintln!("error: {e}");
-        EXIT_USAGE
+        NotRendered::Unreadable(e.source)
     })?;
     // A diff is about changes, not lint: show errors only (`check` shows
     // the warnings).
     compiled.diagnostics.items.retain(|d| d.is_error());
-    eprint!(
-        "{}",
-        diagnostics::render_all(&compiled.sources, &compiled.diagnostics, style)
-    );
-    let Some(ir) = &compiled.ir else {
-        return Err(EXIT_FINDINGS);
-    };
-    let files = render.render(ir).map_err(|failures| {
+    let failed = |compiled: &Compiled, diags: &diagnostics::Diagnostics| {
         eprint!(
             "{}",
-            diagnostics::render_all(&compiled.sources, &failures, style)
+            diagnostics::render_all(&compiled.sources, diags, style)
         );
-        EXIT_FINDINGS
-    })?;
+        NotRendered::Errors {
+            report: diagnostics::render_all(&compiled.sources, diags, Style::Plain),
+            errors: diags.items.len(),
+        }
+    };
+    let Some(ir) = &compiled.ir else {
+        return Err(failed(&compiled, &compiled.diagnostics));
+    };
+    let files = render
+        .render(ir)
+        .map_err(|failures| failed(&compiled, &failures))?;
     Ok(Rendered { compiled, files })
 }
 
@@ -680,9 +814,11 @@ fn explain_target(
         return EXIT_USAGE;
     };
     let render = RenderArgs {
-        targets: vec![target.to_string()],
+        select: TargetArgs {
+            targets: vec![target.to_string()],
+            nft_match_interfaces: args.nft_match_interfaces,
+        },
         templates: args.templates.clone(),
-        nft_match_interfaces: args.nft_match_interfaces,
     };
     // Rendered now even with --against: the rendering names the file to
     // read, and a policy the target cannot express has no answer.

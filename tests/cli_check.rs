@@ -165,3 +165,138 @@ fn pre_commit_hook_entries_are_real_commands() {
         assert!(matches!(code, Some(0) | Some(1)), "{entry}: exit {code:?}");
     }
 }
+
+/// The error codes, with their places, that `check --format json` reports.
+fn check_errors(policy: &str, extra: &[&str]) -> (i32, Vec<(String, u64, u64)>) {
+    let out = wardwall()
+        .args(["check", "--date", "2026-11-25", "--format", "json"])
+        .args(extra)
+        .arg(policy)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("check prints JSON");
+    let mut errors: Vec<_> = json[0]["diagnostics"]
+        .as_array()
+        .expect("a diagnostics list")
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["line"].as_u64().unwrap_or(0),
+                d["column"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    errors.sort();
+    (out.status.code().unwrap(), errors)
+}
+
+/// The error codes `build` prints before "not built".
+fn build_error_codes(policy: &str, extra: &[&str]) -> (i32, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wardwall()
+        .args(["build", "--date", "2026-11-25", "-o"])
+        .arg(dir.path())
+        .args(extra)
+        .arg(policy)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    // A report is `wardwall::CODE`, a blank line, then `  × message` for an
+    // error (`  ⚠` for a warning).
+    let lines: Vec<&str> = stderr.lines().collect();
+    let mut codes: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| Some((i, l.strip_prefix("wardwall::")?)))
+        .filter(|(i, _)| {
+            lines[i + 1..]
+                .iter()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| l.trim_start().starts_with('×'))
+        })
+        .map(|(_, code)| code.trim().to_string())
+        .collect();
+    codes.sort();
+    (out.status.code().unwrap(), codes)
+}
+
+#[test]
+fn check_reports_what_build_would_refuse_for_the_policys_targets() {
+    let policy = "tests/policies/target-refused/pfsense-cisco.kdl";
+    let (code, errors) = check_errors(policy, &[]);
+    assert_eq!(code, 1, "{errors:?}");
+    let codes: Vec<_> = errors.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        codes,
+        ["cisco-allow-any-protocol", "pfsense-unplaced-source"]
+    );
+    // Both point at the rule that cannot be rendered.
+    assert!(errors.iter().all(|e| (e.1, e.2) == (21, 5)), "{errors:?}");
+    // The human report names the place, and says nothing is ok.
+    wardwall()
+        .args(["check", "--date", "2026-11-25", policy])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("[{policy}:21:5]")))
+        .stderr(predicate::str::contains(": ok,").not());
+}
+
+#[test]
+fn check_validates_the_targets_named_with_t_like_build() {
+    let policy = "tests/policies/target-refused/pfsense-cisco.kdl";
+    // Cisco alone: only Cisco's refusal.
+    let (code, errors) = check_errors(policy, &["-t", "cisco"]);
+    assert_eq!(code, 1);
+    let codes: Vec<_> = errors.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(codes, ["cisco-allow-any-protocol"]);
+    // nftables can express both rules (the Cisco-only zone has no nftables
+    // interface, which only matters with interface matching).
+    assert_eq!(check_errors(policy, &["-t", "nftables"]), (0, vec![]));
+}
+
+/// Every policy the project ships or tests with: `check` fails exactly when
+/// `build` does, with the same error codes, for the default targets and for
+/// each target alone.
+#[test]
+fn check_and_build_agree_on_every_shipped_and_test_policy() {
+    let mut policies: Vec<String> = Vec::new();
+    for dir in [
+        "policies",
+        "tests/policies",
+        "tests/policies/target-refused",
+    ] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "kdl") {
+                policies.push(path.to_str().unwrap().to_string());
+            }
+        }
+    }
+    policies.sort();
+    assert!(policies.len() >= 10, "{policies:?}");
+    let mut refused = 0;
+    for policy in &policies {
+        for target in [
+            None,
+            Some("nftables"),
+            Some("pfsense"),
+            Some("cisco"),
+            Some("panos"),
+        ] {
+            let extra: Vec<&str> = target.map(|t| vec!["-t", t]).unwrap_or_default();
+            let (check_code, check) = check_errors(policy, &extra);
+            let (build_code, build) = build_error_codes(policy, &extra);
+            let check_codes: Vec<_> = check.into_iter().map(|e| e.0).collect();
+            assert_eq!(
+                (check_code != 0, &check_codes),
+                (build_code != 0, &build),
+                "{policy} {target:?}: check vs build"
+            );
+            refused += usize::from(build_code != 0);
+        }
+    }
+    // The comparison means something only if some builds are refused.
+    assert!(refused >= 3, "only {refused} refused builds");
+}

@@ -25,6 +25,10 @@ fn git(dir: &Path, args: &[&str]) {
         .env("GIT_AUTHOR_EMAIL", "t@example.org")
         .env("GIT_COMMITTER_NAME", "t")
         .env("GIT_COMMITTER_EMAIL", "t@example.org")
+        // Fixed dates give the same commit ids on every run, so outputs
+        // that name the compared commits can be snapshotted.
+        .env("GIT_AUTHOR_DATE", "2026-11-25T12:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-11-25T12:00:00Z")
         .status()
         .unwrap()
         .success();
@@ -329,12 +333,181 @@ fn errors_exit_2() {
         .args(["diff", "--base", "HEAD", "--against", "out"])
         .assert()
         .code(2);
-    // A base revision without the policy file cannot be compared.
-    std::fs::write(root.join("other.kdl"), "").unwrap();
     wardwall(root)
-        .args(["diff", "other.kdl", "--base", "HEAD", "--date", DATE])
+        .args(["diff", "--base", "HEAD...no-such-branch", "--date", DATE])
         .assert()
-        .code(2);
+        .code(2)
+        .stderr(predicate::str::contains("`no-such-branch` is not a commit"));
+}
+
+/// The traffic summary line of a text diff.
+fn traffic_line(root: &Path, base: &str) -> (String, String) {
+    let out = wardwall(root)
+        .args(["diff", "--base", base, "--date", DATE, "-t", "nftables"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let summary = stdout.lines().next().unwrap_or("").to_string();
+    (summary, stderr)
+}
+
+#[test]
+fn a_branch_behind_its_base_is_shown_only_its_own_changes() {
+    let dir = repo();
+    let root = dir.path();
+    git(root, &["branch", "-q", "-M", "main"]);
+    git(root, &["checkout", "-q", "-b", "feature"]);
+    edit(root, "service \"dicom\" \"dicom-tls\"", "service \"dicom\"");
+    git(root, &["commit", "-q", "-am", "feature: narrow DICOM"]);
+    // main moves on after the branch left it: a rule is removed there.
+    git(root, &["checkout", "-q", "main"]);
+    delete_rule(root, "allow \"pumps-to-pump-server\"");
+    git(
+        root,
+        &["commit", "-q", "-am", "main: drop pumps-to-pump-server"],
+    );
+    git(root, &["checkout", "-q", "feature"]);
+
+    // `--base main` and `main...HEAD` compare with the merge base: only the
+    // branch's own change (DICOM-TLS newly denied), nothing of main's.
+    let own = "traffic: 0 newly allowed, 1 newly denied, 1 highlighted";
+    for base in ["main", "main...HEAD", "main..."] {
+        let (summary, stderr) = traffic_line(root, base);
+        assert_eq!(summary, own, "--base {base}: {stderr}");
+        assert!(stderr.contains("(merge base of main and "), "{stderr}");
+    }
+    assert!(
+        traffic_line(root, "main")
+            .1
+            .contains("with the working tree")
+    );
+    // `main..HEAD` compares the tips, as `git diff main..HEAD` does: main's
+    // removal shows up as the branch allowing the pump flow again.
+    let (summary, stderr) = traffic_line(root, "main..HEAD");
+    assert_ne!(summary, own, "{stderr}");
+    assert!(summary.contains("1 newly denied"), "{summary}");
+    assert!(
+        !summary.starts_with("traffic: 0 newly allowed"),
+        "{summary}"
+    );
+    assert!(stderr.contains("(main) with "), "{stderr}");
+
+    // The review comment names both sides.
+    let md = wardwall(root)
+        .args([
+            "diff", "--base", "main", "--date", DATE, "-t", "nftables", "--format", "markdown",
+        ])
+        .output()
+        .unwrap();
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(md.contains("Compared `"), "{md}");
+    assert!(
+        md.contains("(merge base of main and HEAD)` with `the working tree`."),
+        "{md}"
+    );
+    let json = wardwall(root)
+        .args([
+            "diff",
+            "--base",
+            "main...feature",
+            "--date",
+            DATE,
+            "-t",
+            "nftables",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(
+        json["compared"]["new"]
+            .as_str()
+            .unwrap()
+            .ends_with("(feature)"),
+        "{json}"
+    );
+    assert_eq!(json["traffic"]["summary"]["newly_denied"], 1, "{json}");
+}
+
+#[test]
+fn a_policy_new_on_the_branch_is_reviewed_as_all_new() {
+    let dir = repo();
+    let root = dir.path();
+    std::fs::copy(
+        root.join("policies/hospital.kdl"),
+        root.join("policies/annex.kdl"),
+    )
+    .unwrap();
+    let out = wardwall(root)
+        .args([
+            "diff",
+            "policies/annex.kdl",
+            "--base",
+            "HEAD",
+            "--date",
+            DATE,
+            "-t",
+            "nftables",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("does not exist at"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Every allowed flow is new; nothing is newly denied.
+    assert!(
+        json["traffic"]["summary"]["newly_allowed"]
+            .as_u64()
+            .unwrap()
+            > 10,
+        "{json}"
+    );
+    assert_eq!(json["traffic"]["summary"]["newly_denied"], 0, "{json}");
+    // The whole file is added.
+    let file = &json["files"][0];
+    assert_eq!(file["removed"], 0, "{json}");
+    assert!(file["added"].as_u64().unwrap() > 50, "{json}");
+}
+
+#[test]
+fn a_broken_policy_gets_a_review_comment_that_shows_the_errors() {
+    let dir = repo();
+    let root = dir.path();
+    edit(root, "from \"pacs\"", "from \"pacs-typo\"");
+    let md = wardwall(root)
+        .args([
+            "diff", "--base", "HEAD", "--date", DATE, "--format", "markdown",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let md = String::from_utf8(md).unwrap();
+    assert!(md.contains("The policy does not compile (1 error)"), "{md}");
+    assert!(
+        md.contains("unknown zone, class, group or advisory `pacs-typo`"),
+        "{md}"
+    );
+    assert!(md.contains("policies/hospital.kdl:"), "{md}");
+    let json = wardwall(root)
+        .args(["diff", "--base", "HEAD", "--date", DATE, "--format", "json"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(json["errors"], 1, "{json}");
+    assert!(
+        json["report"].as_str().unwrap().contains("pacs-typo"),
+        "{json}"
+    );
 }
 
 #[test]
@@ -349,4 +522,127 @@ fn a_broken_working_policy_is_a_finding() {
         .stderr(predicate::str::contains(
             "unknown zone, class, group or advisory `pacs-typo`",
         ));
+}
+
+/// A repository with the 2,000-rule synthetic policy committed, and 1% of
+/// its rules changed in the working tree.
+fn synth_repo() -> tempfile::TempDir {
+    use wardwall::synth::Synth;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let base = Synth::new(2_000, 1);
+    std::fs::write(root.join("synth.kdl"), base.generate()).unwrap();
+    git(root, &["init", "-q"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "policy"]);
+    std::fs::write(root.join("synth.kdl"), base.changed(20).generate()).unwrap();
+    dir
+}
+
+#[test]
+fn a_large_review_comment_fits_its_budget_and_counts_what_it_leaves_out() {
+    let dir = synth_repo();
+    let root = dir.path();
+    let review = |extra: &[&str]| -> String {
+        let out = wardwall(root)
+            .args([
+                "diff",
+                "synth.kdl",
+                "--base",
+                "HEAD",
+                "--date",
+                DATE,
+                "--format",
+                "markdown",
+            ])
+            .args(["-t", "cisco", "-t", "nftables"])
+            .args(extra)
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    let json = wardwall(root)
+        .args([
+            "diff",
+            "synth.kdl",
+            "--base",
+            "HEAD",
+            "--date",
+            DATE,
+            "--format",
+            "json",
+        ])
+        .args(["-t", "cisco", "-t", "nftables"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let changes = json["traffic"]["changes"].as_array().unwrap().len()
+        + json["traffic"]["log_changes"].as_array().unwrap().len();
+    let full: usize = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["unified"].as_str().unwrap().len())
+        .sum();
+    assert!(full > 200_000, "the change is large: {full} bytes of diffs");
+
+    let md = review(&["--output-dir", "artifacts"]);
+    assert!(md.len() <= 65_536, "{} bytes", md.len());
+    assert_every_traffic_change_is_shown_or_counted(&md, changes);
+    assert!(md.contains("not shown to fit the comment"), "{md}");
+    assert!(md.contains("every full diff is in `artifacts`"), "{md}");
+    // The artifacts hold every full diff and every traffic change.
+    for f in json["files"].as_array().unwrap() {
+        let path = root
+            .join("artifacts")
+            .join(format!("{}.diff", f["path"].as_str().unwrap()));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            f["unified"].as_str().unwrap()
+        );
+    }
+    let traffic = std::fs::read_to_string(root.join("artifacts/traffic.txt")).unwrap();
+    assert_eq!(
+        traffic.lines().filter(|l| !l.starts_with(' ')).count(),
+        changes + 1
+    );
+
+    // A smaller budget is kept too, and still counts everything.
+    for budget in [20_000, 4_000] {
+        let md = review(&["--budget", &budget.to_string()]);
+        assert!(md.len() <= budget, "{budget}: {} bytes", md.len());
+        let counted = assert_every_traffic_change_is_shown_or_counted(&md, changes);
+        assert_eq!(counted > 0, budget == 4_000, "{budget}: {md}");
+        assert!(
+            md.contains("`wardwall diff --output-dir DIR` writes every full diff"),
+            "{md}"
+        );
+    }
+}
+
+/// The traffic section of a review lists each change on a line of its own
+/// (`+ allow ...`) or counts it in an "… and N more" line.
+fn assert_every_traffic_change_is_shown_or_counted(md: &str, changes: usize) -> usize {
+    let start = md.find("### Traffic changes").expect("a traffic section");
+    let end = md.find("### Rendered configs").unwrap_or(md.len());
+    let section = &md[start..end];
+    let shown = section
+        .lines()
+        .filter(|l| ["+ ", "- ", "~ "].iter().any(|p| l.starts_with(p)))
+        .count();
+    let counted: usize = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("… and "))
+        .filter(|l| l.contains("more traffic change"))
+        .map(|l| l.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(
+        shown + counted,
+        changes,
+        "shown {shown} + counted {counted}:\n{section}"
+    );
+    counted
 }

@@ -252,7 +252,7 @@ fn a_log_flag_change_is_a_logging_change_not_a_traffic_change() {
 /// Many changes: Markdown stays bounded (200 lines, 50 attention items) and
 /// says how many it left out; text and JSON keep everything.
 #[test]
-fn markdown_caps_long_traffic_diffs_and_says_so() {
+fn markdown_fits_long_traffic_diffs_in_the_budget_and_counts_the_rest() {
     use wardwall::addrset::AddrSet;
     use wardwall::ir::{Action, Endpoint, Ir, Rule, RuleOrigin, Service, ServiceSet};
     let host = |a: &str| AddrSet::from_addr(a.parse().unwrap());
@@ -302,17 +302,33 @@ fn markdown_caps_long_traffic_diffs_and_says_so() {
     let d = traffic_diff(&old, &new, &ctx);
     assert_eq!(d.summary.newly_allowed, 250, "one line per host pair");
     assert_eq!(d.summary.highlighted, 250);
-    let md = wardwall::diff::to_markdown(&[], Some(&d));
+    let md = wardwall::diff::to_markdown(&[], Some(&d), None, &Default::default());
     assert!(
         md.contains("| (no rendered changes) | 0 | +0 | -0 | 250 | 0 |"),
         "{md}"
     );
-    assert_eq!(md.matches("\n+ allow ").count(), 200, "{md}");
+    // Within the comment's budget, every change is listed or counted, in
+    // the attention list and in the full list alike.
     assert!(
-        md.contains("\n… and 50 more lines (`wardwall diff --format json` lists every change).\n")
+        md.len() <= wardwall::diff::DEFAULT_BUDGET,
+        "{} bytes",
+        md.len()
     );
-    assert_eq!(md.matches("\n- <code>").count(), 50);
-    assert!(md.contains("\n- … and 200 more (`wardwall diff --format json` lists every change)\n"));
+    let counted = |prefix: &str, what: &str| -> usize {
+        md.lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .filter(|l| l.contains(what))
+            .map(|l| l.split(' ').next().unwrap().parse::<usize>().unwrap())
+            .sum()
+    };
+    let listed = md.matches("\n+ allow ").count();
+    let more = counted("… and ", "more traffic changes not shown");
+    assert!(listed > 0 && more > 0, "{md}");
+    assert_eq!(listed + more, 250, "{md}");
+    let attention = md.matches("\n- <code>").count();
+    let more_attention = counted("- … and ", "more that need attention");
+    assert!(attention > 0 && more_attention > 0, "{md}");
+    assert_eq!(attention + more_attention, 250, "{md}");
     let text = wardwall::diff::traffic::to_text(&d, false);
     assert_eq!(
         text.lines().filter(|l| l.starts_with("+ allow ")).count(),

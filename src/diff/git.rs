@@ -27,7 +27,7 @@ impl GitRevision {
         }
         let toplevel = git(dir, &["rev-parse", "--show-toplevel"])?;
         let toplevel = PathBuf::from(String::from_utf8_lossy(&toplevel).trim());
-        git(
+        let commit = git(
             dir,
             &[
                 "rev-parse",
@@ -42,8 +42,9 @@ impl GitRevision {
                 format!("`{rev}` is not a commit in this git repository"),
             )
         })?;
+        // The commit id, not the name: the name could move while we read.
         Ok(Self {
-            rev: rev.to_string(),
+            rev: String::from_utf8_lossy(&commit).trim().to_string(),
             dir: dir.to_path_buf(),
             toplevel,
         })
@@ -56,6 +57,88 @@ impl GitRevision {
             Err(_) => format!("{}:./{}", self.rev, path.display()),
         }
     }
+}
+
+/// What `diff --base SPEC` compares, as `git diff SPEC` would:
+///
+/// - `REF`: the merge base of REF and HEAD → the working tree (a branch
+///   behind its base is not shown the base's newer changes as undone);
+/// - `A...B`: the merge base of A and B → B;
+/// - `A..B`: A → B.
+///
+/// An empty side of `..` / `...` means HEAD, as in git.
+pub struct Comparison {
+    pub old: GitRevision,
+    /// `None`: the working tree.
+    pub new: Option<GitRevision>,
+    /// How the old side was chosen, for the output ("merge base of main
+    /// and HEAD").
+    pub old_label: String,
+    pub new_label: String,
+}
+
+impl Comparison {
+    pub fn resolve(dir: &Path, spec: &str) -> io::Result<Self> {
+        if let Some((a, b)) = spec.split_once("...") {
+            let (a, b) = (or_head(a), or_head(b));
+            let base = merge_base(dir, a, b)?;
+            let new = GitRevision::open(dir, b)?;
+            return Ok(Self {
+                old_label: format!("{} (merge base of {a} and {b})", short(&base)),
+                new_label: format!("{} ({b})", short(&new.rev)),
+                old: GitRevision::open(dir, &base)?,
+                new: Some(new),
+            });
+        }
+        if let Some((a, b)) = spec.split_once("..") {
+            let (a, b) = (or_head(a), or_head(b));
+            let old = GitRevision::open(dir, a)?;
+            let new = GitRevision::open(dir, b)?;
+            return Ok(Self {
+                old_label: format!("{} ({a})", short(&old.rev)),
+                new_label: format!("{} ({b})", short(&new.rev)),
+                old,
+                new: Some(new),
+            });
+        }
+        // Checked first so that a bad REF is named as such, not as a
+        // failed merge base.
+        let tip = GitRevision::open(dir, spec)?;
+        let base = merge_base(dir, spec, "HEAD")?;
+        let how = if base == tip.rev {
+            spec.to_string()
+        } else {
+            format!("merge base of {spec} and HEAD")
+        };
+        Ok(Self {
+            old_label: format!("{} ({how})", short(&base)),
+            new_label: "the working tree".to_string(),
+            old: GitRevision::open(dir, &base)?,
+            new: None,
+        })
+    }
+}
+
+fn or_head(side: &str) -> &str {
+    if side.is_empty() { "HEAD" } else { side }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+/// The best common ancestor of `a` and `b`.
+fn merge_base(dir: &Path, a: &str, b: &str) -> io::Result<String> {
+    // Resolved (and so refused if they look like options) before git sees them.
+    let ca = GitRevision::open(dir, a)?.rev;
+    let cb = GitRevision::open(dir, b)?.rev;
+    let out = git(dir, &["merge-base", &ca, &cb]).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("`{a}` and `{b}` have no common ancestor (fetch more history, e.g. `fetch-depth: 0`)"),
+        )
+    })?;
+    Ok(String::from_utf8_lossy(&out).trim().to_string())
 }
 
 impl Files for GitRevision {

@@ -138,17 +138,61 @@ fn line_style(line: &str) -> Option<&'static str> {
     }
 }
 
-/// Lines of changed traffic shown in a Markdown report; the rest is counted
-/// (JSON has everything). Keeps a comment under the forges' size limits.
-const MARKDOWN_TRAFFIC_LINES: usize = 200;
-/// Highlighted changes listed under "Needs attention".
-const MARKDOWN_ATTENTION: usize = 50;
+/// The default size of a review comment: what a GitHub comment holds.
+pub const DEFAULT_BUDGET: usize = 65_536;
 
-/// A Markdown report for a pull-request comment: a summary table per
-/// target, the traffic changes (`None`: not available, the old side is not
-/// a policy), then each file's diff in a collapsible block.
-pub fn to_markdown(diffs: &[FileDiff], traffic: Option<&TrafficDiff>) -> String {
+/// Room kept free for the lines that say what was left out.
+const TRAILER_ROOM: usize = 1_024;
+
+/// How large a Markdown report may be, and where the full diffs are.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    /// Most bytes the report may have (bytes are never fewer than the
+    /// characters a forge counts, so a report within the budget fits).
+    pub max: usize,
+    /// Where every full diff was written (`diff --output-dir`), named in
+    /// the lines that say what was left out.
+    pub full_diffs: Option<String>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max: DEFAULT_BUDGET,
+            full_diffs: None,
+        }
+    }
+}
+
+impl Budget {
+    fn where_all_is(&self) -> String {
+        match &self.full_diffs {
+            Some(dir) => format!("every full diff is in `{}`", dir.replace('`', "'")),
+            None => "`wardwall diff --output-dir DIR` writes every full diff".to_string(),
+        }
+    }
+}
+
+/// A Markdown report for a pull-request comment, always within
+/// `budget.max`: the summary table, the traffic changes (`None`: not
+/// available, the old side is not a policy) with the ones that need
+/// attention first, then each file's diff in a collapsible block as far as
+/// they fit. Whatever does not fit is counted in a line that says where it
+/// is; no traffic change is left out without being counted.
+pub fn to_markdown(
+    diffs: &[FileDiff],
+    traffic: Option<&TrafficDiff>,
+    sides: Option<&Sides>,
+    budget: &Budget,
+) -> String {
     let mut out = String::from("## wardwall: policy change review\n\n");
+    if let Some(sides) = sides {
+        out.push_str(&format!(
+            "Compared {} with {}.\n\n",
+            markdown_code(&sides.old),
+            markdown_code(&sides.new)
+        ));
+    }
     if diffs.is_empty() && traffic.is_none_or(TrafficDiff::is_empty) {
         out.push_str(if traffic.is_some() {
             "No rendered configuration changes and no traffic changes.\n"
@@ -157,6 +201,23 @@ pub fn to_markdown(diffs: &[FileDiff], traffic: Option<&TrafficDiff>) -> String 
         });
         return out;
     }
+    summary_table(&mut out, diffs, traffic);
+    out.push_str("\n### Traffic changes\n\n");
+    match traffic {
+        None => out.push_str(
+            "Not available: the comparison is with rendered files (`--against`), not with a \
+             policy. Run `wardwall diff --base GITREF` to see which traffic changes verdict.\n",
+        ),
+        Some(t) if t.is_empty() => {
+            out.push_str("No traffic changes: every packet keeps its verdict and logging.\n")
+        }
+        Some(t) => traffic_markdown(&mut out, t, budget),
+    }
+    config_markdown(&mut out, diffs, budget);
+    out
+}
+
+fn summary_table(out: &mut String, diffs: &[FileDiff], traffic: Option<&TrafficDiff>) {
     let mut per_target: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     for d in diffs {
         let e = per_target.entry(&d.target).or_default();
@@ -192,78 +253,193 @@ pub fn to_markdown(diffs: &[FileDiff], traffic: Option<&TrafficDiff>) -> String 
         "\nTraffic columns count lines of changed traffic below: every target implements \
          the policy's first-match verdicts, so they are the same for each target.\n",
     );
-    out.push_str("\n### Traffic changes\n\n");
-    match traffic {
-        None => out.push_str(
-            "Not available: the comparison is with rendered files (`--against`), not with a \
-             policy. Run `wardwall diff --base GITREF` to see which traffic changes verdict.\n",
-        ),
-        Some(t) if t.is_empty() => {
-            out.push_str("No traffic changes: every packet keeps its verdict and logging.\n")
-        }
-        Some(t) => traffic_markdown(&mut out, t),
-    }
-    if !diffs.is_empty() {
-        out.push_str("\n### Rendered configs\n");
-    }
-    for d in diffs {
-        let fence = fence_for(&d.unified);
-        let _ = write!(
-            out,
-            "\n<details><summary>{} (+{} -{})</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
-            html_text(&d.path.display().to_string()),
-            d.added,
-            d.removed,
-            d.unified
-        );
-    }
-    out
 }
 
-fn traffic_markdown(out: &mut String, t: &TrafficDiff) {
+/// Bytes left for content in `out`, keeping room for the trailer lines.
+fn room(out: &str, budget: &Budget) -> usize {
+    budget
+        .max
+        .saturating_sub(TRAILER_ROOM)
+        .saturating_sub(out.len())
+}
+
+fn traffic_markdown(out: &mut String, t: &TrafficDiff, budget: &Budget) {
     let _ = writeln!(out, "**{}**", html_text(&traffic::summary_line(t)));
     let all: Vec<&traffic::Change> = t.changes.iter().chain(&t.log_changes).collect();
     let flagged: Vec<&&traffic::Change> = all.iter().filter(|c| !c.highlights.is_empty()).collect();
+    // The changes that need attention come first and get at most half of
+    // the budget; the full list gets what is left.
     if !flagged.is_empty() {
         out.push_str("\n#### ⚠️ Needs attention\n\n");
-        for c in flagged.iter().take(MARKDOWN_ATTENTION) {
+        let limit = out.len() + room(out, budget) / 2;
+        let mut shown = 0;
+        for c in &flagged {
             let notes: Vec<String> = c.highlights.iter().map(|h| html_text(&h.text)).collect();
-            let _ = writeln!(
-                out,
-                "- <code>{}</code><br>⚠️ {}",
+            let item = format!(
+                "- <code>{}</code><br>⚠️ {}\n",
                 html_text(&c.line()),
                 notes.join("; ")
             );
+            if out.len() + item.len() > limit {
+                break;
+            }
+            out.push_str(&item);
+            shown += 1;
         }
-        if flagged.len() > MARKDOWN_ATTENTION {
+        if shown < flagged.len() {
             let _ = writeln!(
                 out,
-                "- … and {} more (`wardwall diff --format json` lists every change)",
-                flagged.len() - MARKDOWN_ATTENTION
+                "- … and {} more that need attention, not shown to fit the comment \
+                 (`wardwall diff --format json` lists every change)",
+                flagged.len() - shown
             );
         }
     }
     let mut block = String::new();
-    for c in all.iter().take(MARKDOWN_TRAFFIC_LINES) {
-        let _ = writeln!(block, "{}", c.line());
+    let limit = room(out, budget).saturating_sub(16);
+    let mut shown = 0;
+    for c in &all {
+        let mut item = format!("{}\n", c.line());
         for h in &c.highlights {
-            let _ = writeln!(block, "!     {}", h.text);
+            let _ = writeln!(item, "!     {}", h.text);
         }
+        if block.len() + item.len() > limit {
+            break;
+        }
+        block.push_str(&item);
+        shown += 1;
     }
-    let fence = fence_for(&block);
-    let _ = write!(out, "\n{fence}diff\n{block}{fence}\n");
-    if all.len() > MARKDOWN_TRAFFIC_LINES {
+    if !block.is_empty() {
+        let fence = fence_for(&block);
+        let _ = write!(out, "\n{fence}diff\n{block}{fence}\n");
+    }
+    if shown < all.len() {
         let _ = writeln!(
             out,
-            "\n… and {} more lines (`wardwall diff --format json` lists every change).",
-            all.len() - MARKDOWN_TRAFFIC_LINES
+            "\n… and {} more traffic {} not shown to fit the comment \
+             (`wardwall diff --format json` lists every change; {}).",
+            all.len() - shown,
+            if all.len() - shown == 1 {
+                "change"
+            } else {
+                "changes"
+            },
+            budget.where_all_is()
         );
     }
 }
 
-/// A code fence longer than any run of backticks in `text`, so text from
-/// the policy (a description with ``` in it) cannot close the block.
-fn fence_for(text: &str) -> String {
+/// Each file's diff in a collapsible block, as far as the budget goes: a
+/// diff that does not fit whole is cut at a line, with a line saying how
+/// much is left out; files with no room at all are listed by name.
+fn config_markdown(out: &mut String, diffs: &[FileDiff], budget: &Budget) {
+    if diffs.is_empty() {
+        return;
+    }
+    out.push_str("\n### Rendered configs\n");
+    let mut left_out: Vec<&FileDiff> = Vec::new();
+    for d in diffs {
+        let title = format!(
+            "{} (+{} -{})",
+            html_text(&d.path.display().to_string()),
+            d.added,
+            d.removed
+        );
+        // The frame: summary, fences, and a possible "cut" line.
+        let frame = title.len() + 2 * (fence_for(&d.unified).len() + 8) + 300;
+        let room = room(out, budget).saturating_sub(32 * left_out.len());
+        if !left_out.is_empty() || room < frame + 256 {
+            left_out.push(d);
+            continue;
+        }
+        let (shown, cut) = cut_at_line(&d.unified, room - frame);
+        let fence = fence_for(shown);
+        let _ = write!(
+            out,
+            "\n<details><summary>{title}</summary>\n\n{fence}diff\n{shown}{fence}\n"
+        );
+        if cut > 0 {
+            let _ = writeln!(
+                out,
+                "\n… {cut} more {} of this diff not shown to fit the comment ({}).",
+                if cut == 1 { "line" } else { "lines" },
+                budget.where_all_is()
+            );
+        }
+        out.push_str("\n</details>\n");
+    }
+    if !left_out.is_empty() {
+        let names: Vec<String> = left_out
+            .iter()
+            .map(|d| html_text(&d.path.display().to_string()))
+            .collect();
+        let mut line = format!(
+            "\n{} more changed {} not shown to fit the comment ({}): {}\n",
+            left_out.len(),
+            if left_out.len() == 1 { "file" } else { "files" },
+            budget.where_all_is(),
+            names.join(", ")
+        );
+        // Even the names may not fit; the count always does.
+        let end = budget.max.saturating_sub(out.len());
+        if line.len() > end {
+            line = format!(
+                "\n{} more changed files not shown ({}).\n",
+                left_out.len(),
+                budget.where_all_is()
+            );
+        }
+        out.push_str(&line);
+    }
+}
+
+/// The longest prefix of `text` of whole lines within `max` bytes, and how
+/// many lines are left out.
+fn cut_at_line(text: &str, max: usize) -> (&str, usize) {
+    if text.len() <= max {
+        return (text, 0);
+    }
+    let end = text.as_bytes()[..max]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let (shown, rest) = text.split_at(end);
+    (shown, rest.lines().count())
+}
+
+/// Which two versions a diff compares, as the reader should see them
+/// (`3f2a9c1e0b7d (merge base of main and HEAD)`, `the working tree`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Sides {
+    pub old: String,
+    pub new: String,
+}
+
+/// The review comment for a policy that does not compile: the errors, so
+/// that a pipeline posting the comment shows why there is nothing to
+/// compare instead of an empty review.
+pub fn errors_to_markdown(report: &str, errors: usize) -> String {
+    let fence = fence_for(report);
+    format!(
+        "## wardwall: policy change review\n\n\
+         **The policy does not compile ({errors} {}), so nothing was compared.** \
+         `wardwall check` shows the same report.\n\n{fence}text\n{}\n{fence}\n",
+        if errors == 1 { "error" } else { "errors" },
+        report.trim_end()
+    )
+}
+
+/// Inline code that `text` (a git ref name may hold backticks) cannot close.
+fn markdown_code(text: &str) -> String {
+    let longest = longest_backtick_run(text);
+    if longest == 0 {
+        return format!("`{text}`");
+    }
+    let fence = "`".repeat(longest + 1);
+    format!("{fence} {text} {fence}")
+}
+
+fn longest_backtick_run(text: &str) -> usize {
     let mut longest = 0;
     let mut run = 0;
     for c in text.chars() {
@@ -274,7 +450,13 @@ fn fence_for(text: &str) -> String {
             run = 0;
         }
     }
-    "`".repeat((longest + 1).max(3))
+    longest
+}
+
+/// A code fence longer than any run of backticks in `text`, so text from
+/// the policy (a description with ``` in it) cannot close the block.
+fn fence_for(text: &str) -> String {
+    "`".repeat((longest_backtick_run(text) + 1).max(3))
 }
 
 fn markdown_cell(text: &str) -> String {
@@ -337,7 +519,7 @@ mod tests {
             &[file("nftables/p.nft", "x\n")],
             &[file("nftables/p.nft", "comment \"```` </details> |\"\n")],
         );
-        let md = to_markdown(&diffs, None);
+        let md = to_markdown(&diffs, None, None, &Budget::default());
         assert!(md.contains("`````diff\n"), "{md}");
         assert_eq!(
             md.matches("</details>").count(),

@@ -366,6 +366,22 @@ impl ServiceSet {
 }
 
 impl Ir {
+    /// A policy that allows nothing, named like `like`: the old side of a
+    /// review where the policy file did not exist yet.
+    pub fn deny_all(like: &Ir) -> Ir {
+        Ir {
+            name: like.name.clone(),
+            description: None,
+            targets: like.targets.clone(),
+            zones: Vec::new(),
+            objects: BTreeMap::new(),
+            services: BTreeMap::new(),
+            rules: Vec::new(),
+            default_action: Action::Deny,
+            default_log: true,
+        }
+    }
+
     pub fn zone(&self, name: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.name == name)
     }

@@ -49,6 +49,17 @@ pub trait Renderer {
     /// Renders the IR. What the target cannot express is an error pointing
     /// at the policy span, never a silent omission.
     fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>>;
+
+    /// Every problem [`Renderer::render`] would report for this policy
+    /// (placement and what the target cannot express), without writing the
+    /// output: `check` runs it so that a pre-commit hook catches whatever
+    /// `build` would refuse. A target overrides it to skip its templates;
+    /// the default renders with the embedded ones and keeps only the errors.
+    fn validate(&self, ir: &Ir) -> Vec<Diagnostic> {
+        self.render(ir, &Templates::default())
+            .err()
+            .unwrap_or_default()
+    }
 }
 
 /// Where templates come from: the embedded defaults, or an override
@@ -490,6 +501,35 @@ pub struct RenderOptions {
 /// Every target wardwall can render, in a fixed order.
 pub fn all_renderers() -> Vec<Box<dyn Renderer>> {
     renderers(&RenderOptions::default())
+}
+
+/// The targets a build of `ir` renders, configured with `options`, in the
+/// fixed order: `requested` (`-t`) wins; otherwise the policy's own
+/// `targets`; otherwise every target. `build`, `diff` and `check` all
+/// choose through here, so `check` validates exactly what `build` writes.
+pub fn selected_renderers(
+    ir: &Ir,
+    requested: &[String],
+    options: &RenderOptions,
+) -> Vec<Box<dyn Renderer>> {
+    let selected = if requested.is_empty() {
+        &ir.targets
+    } else {
+        requested
+    };
+    renderers(options)
+        .into_iter()
+        .filter(|r| selected.is_empty() || selected.iter().any(|t| t == r.target()))
+        .collect()
+}
+
+/// Every problem a build of the selected targets would report
+/// ([`Renderer::validate`]), in target order.
+pub fn validate(ir: &Ir, requested: &[String], options: &RenderOptions) -> Vec<Diagnostic> {
+    selected_renderers(ir, requested, options)
+        .iter()
+        .flat_map(|r| r.validate(ir))
+        .collect()
 }
 
 /// Every target, configured with `options`, in a fixed order.
