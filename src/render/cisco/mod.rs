@@ -100,6 +100,10 @@ impl Renderer for Cisco {
             contents,
         }])
     }
+
+    fn validate(&self, ir: &Ir) -> Vec<Diagnostic> {
+        build_view(ir).err().unwrap_or_default()
+    }
 }
 
 // ------------------------------------------------------------------ view model

@@ -168,10 +168,6 @@ impl Renderer for PanosRenderer {
         TEMPLATES
     }
 
-    fn validate(&self, ir: &Ir) -> Vec<Diagnostic> {
-        build(ir).err().unwrap_or_default()
-    }
-
     fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>> {
         let view = Arc::new(build(ir)?);
         let env = templates.environment(self);
@@ -192,6 +188,10 @@ impl Renderer for PanosRenderer {
             });
         }
         Ok(files)
+    }
+
+    fn validate(&self, ir: &Ir) -> Vec<Diagnostic> {
+        build(ir).err().unwrap_or_default()
     }
 }
 

@@ -88,10 +88,6 @@ impl Renderer for PfSense {
         EMBEDDED
     }
 
-    fn validate(&self, ir: &Ir) -> Vec<Diagnostic> {
-        plan(ir).err().unwrap_or_default()
-    }
-
     fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>> {
         let plan = Arc::new(plan(ir)?);
         let env = templates.environment(self);
@@ -104,6 +100,10 @@ impl Renderer for PfSense {
             path: PathBuf::from(TARGET).join(format!("{}.xml", ir.name)),
             contents,
         }])
+    }
+
+    fn validate(&self, ir: &Ir) -> Vec<Diagnostic> {
+        plan(ir).err().unwrap_or_default()
     }
 }
 
