@@ -4,6 +4,7 @@
 pub mod edge_packets;
 pub mod privileged;
 pub mod probes;
+pub mod skip;
 pub mod small_domain;
 
 use std::path::Path;
