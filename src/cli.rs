@@ -116,9 +116,13 @@ struct RenderArgs {
     /// Directory of template overrides (DIR/<target>/<file>).
     #[arg(long, value_name = "DIR")]
     templates: Option<PathBuf>,
-    /// nftables: also match iifname/oifname of the zones' `nftables`
-    /// interface bindings on allow rules (anti-spoofing).
+    /// nftables: match addresses only, without anti-spoofing: a packet with
+    /// another zone's source address then passes that zone's allow rules.
     #[arg(long)]
+    nft_address_only: bool,
+    /// Accepted and ignored: anti-spoofing (interface matching) is the
+    /// default now.
+    #[arg(long, hide = true, conflicts_with = "nft_address_only")]
     nft_match_interfaces: bool,
 }
 
@@ -157,7 +161,7 @@ impl RenderArgs {
     ) -> Result<(), RenderFailure> {
         use crate::render::{RenderOptions, Templates, renderers};
         let options = RenderOptions {
-            nft_match_interfaces: self.nft_match_interfaces,
+            nft_address_only: self.nft_address_only,
         };
         let templates = Templates {
             override_dir: self.templates.clone(),
@@ -172,6 +176,13 @@ impl RenderArgs {
         for renderer in renderers(&options) {
             if !selected.is_empty() && !selected.iter().any(|t| t == renderer.target()) {
                 continue;
+            }
+            if options.nft_address_only && renderer.target() == crate::render::nftables::TARGET {
+                eprintln!(
+                    "warning: --nft-address-only: the nftables ruleset matches addresses only; \
+                     a packet with a spoofed source address (another zone's, sent from the wrong \
+                     interface) passes that zone's allow rules"
+                );
             }
             match renderer.render(ir, &templates) {
                 Ok(files) if failures.items.is_empty() => {
@@ -250,8 +261,12 @@ struct ExplainArgs {
     /// With --target: directory of template overrides, as for `build`.
     #[arg(long, value_name = "DIR", requires = "target")]
     templates: Option<PathBuf>,
-    /// With --target nftables: render with interface matching, as for `build`.
+    /// With --target nftables: render without anti-spoofing, as `build
+    /// --nft-address-only` does.
     #[arg(long, requires = "target")]
+    nft_address_only: bool,
+    /// Accepted and ignored: anti-spoofing is the default now.
+    #[arg(long, hide = true, requires = "target", conflicts_with = "nft_address_only")]
     nft_match_interfaces: bool,
     #[command(flatten)]
     common: Common,
@@ -682,6 +697,7 @@ fn explain_target(
     let render = RenderArgs {
         targets: vec![target.to_string()],
         templates: args.templates.clone(),
+        nft_address_only: args.nft_address_only,
         nft_match_interfaces: args.nft_match_interfaces,
     };
     // Rendered now even with --against: the rendering names the file to

@@ -482,9 +482,9 @@ pub fn truncate_bytes(text: &str, max: usize) -> &str {
 /// Target-specific rendering options (all off by default).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RenderOptions {
-    /// nftables: also match `iifname`/`oifname` from the zones' interface
-    /// bindings on allow rules (see [`nftables::Nftables::match_interfaces`]).
-    pub nft_match_interfaces: bool,
+    /// nftables: match addresses only, without anti-spoofing (see
+    /// [`nftables::Nftables::address_only`]): spoofed sources pass allow rules.
+    pub nft_address_only: bool,
 }
 
 /// Every target wardwall can render, in a fixed order.
@@ -496,7 +496,7 @@ pub fn all_renderers() -> Vec<Box<dyn Renderer>> {
 pub fn renderers(options: &RenderOptions) -> Vec<Box<dyn Renderer>> {
     vec![
         Box::new(nftables::Nftables {
-            match_interfaces: options.nft_match_interfaces,
+            address_only: options.nft_address_only,
         }),
         Box::new(pfsense::PfSense),
         Box::new(cisco::Cisco),

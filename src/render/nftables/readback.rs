@@ -95,6 +95,9 @@ pub enum Match {
     /// `icmp type` (V4) / `icmpv6 type` (V6).
     IcmpType(Family, Vec<(u8, u8)>),
     Ct(Vec<CtState>),
+    /// `!=`: the inner match does not hold (only `iifname` and `saddr`
+    /// are written negated, by the anti-spoofing rules).
+    Not(Box<Match>),
 }
 
 /// A rule's verdict.
@@ -396,6 +399,10 @@ fn rule_line(
                 }
                 other => return Err(format!("unknown meta key `{other}`")),
             },
+            "iifname" if c.peek_word() == Some("!=") => {
+                c.next();
+                Match::Not(Box::new(Match::Iifname(ifnames(c.items()?)?)))
+            }
             "iifname" => Match::Iifname(ifnames(c.items()?)?),
             "oifname" => Match::Oifname(ifnames(c.items()?)?),
             "ip" | "ip6" => {
@@ -405,6 +412,10 @@ fn rule_line(
                     "daddr" => false,
                     other => return Err(format!("unknown {w} field `{other}`")),
                 };
+                let negated = source && c.peek_word() == Some("!=");
+                if negated {
+                    c.next();
+                }
                 let list = match c.peek_word() {
                     Some(n) if n.starts_with('@') => {
                         let name = n[1..].to_string();
@@ -429,11 +440,12 @@ fn rule_line(
                         AddrList::Inline(nets)
                     }
                 };
-                Match::Addr {
+                let m = Match::Addr {
                     family,
                     source,
                     list,
-                }
+                };
+                if negated { Match::Not(Box::new(m)) } else { m }
             }
             "tcp" | "udp" => {
                 if c.word()? != "dport" {
@@ -528,6 +540,36 @@ fn rule_line(
     }
     if let Some(extra) = c.next() {
         return Err(format!("unexpected {extra:?} after the verdict"));
+    }
+    // The anti-spoofing rules stand before the first `# NAME` block (in
+    // front of the `ct state` rules): a negated `iifname` or an `iifname`
+    // with a negated `saddr` or an `nfproto`, deciding as the default rule.
+    let antispoof = block.is_none()
+        && comment
+            .as_deref()
+            .is_some_and(|c| c.starts_with("default: anti-spoofing: "));
+    if antispoof {
+        let shape_ok = match matches.as_slice() {
+            [Match::Not(i)] => matches!(**i, Match::Iifname(_)),
+            [Match::Iifname(_), Match::Not(a)] => matches!(**a, Match::Addr { .. }),
+            [Match::Iifname(_), Match::Nfproto(_)] => true,
+            _ => false,
+        };
+        if !shape_ok || !counter || matches!(verdict, NftVerdict::Accept) {
+            return Err("an anti-spoofing rule wardwall does not write".into());
+        }
+        return Ok(NftRule {
+            line,
+            block: Some("default".into()),
+            matches,
+            counter,
+            log_prefix,
+            verdict,
+            comment,
+        });
+    }
+    if matches.iter().any(|m| matches!(m, Match::Not(_))) {
+        return Err("`!=` outside the anti-spoofing rules".into());
     }
     match (&block, &comment) {
         (None, None) => {
@@ -818,18 +860,18 @@ impl Ruleset {
         let in_ranges = |v: &[(u16, u16)], x: u16| v.iter().any(|&(lo, hi)| lo <= x && x <= hi);
         Ok(match m {
             Match::Nfproto(family) => *family == fam,
+            // No interface known: one no zone is bound to, which no name
+            // wardwall writes matches.
             Match::Iifname(names) | Match::Oifname(names) => {
-                let (which, iface) = match m {
-                    Match::Iifname(_) => ("input", &f.iif),
-                    _ => ("output", &f.oif),
+                let iface = match m {
+                    Match::Iifname(_) => &f.iif,
+                    _ => &f.oif,
                 };
-                let iface = iface.as_ref().ok_or_else(|| {
-                    format!(
-                        "the rule matches {which} interfaces, and the packet's zone has no nftables interface binding"
-                    )
-                })?;
-                names.iter().any(|n| ifname_matches(n, iface))
+                iface
+                    .as_ref()
+                    .is_some_and(|i| names.iter().any(|n| ifname_matches(n, i)))
             }
+            Match::Not(inner) => !self.match_holds(inner, f)?,
             Match::Addr {
                 family,
                 source,
