@@ -266,7 +266,12 @@ struct ExplainArgs {
     #[arg(long, requires = "target")]
     nft_address_only: bool,
     /// Accepted and ignored: anti-spoofing is the default now.
-    #[arg(long, hide = true, requires = "target", conflicts_with = "nft_address_only")]
+    #[arg(
+        long,
+        hide = true,
+        requires = "target",
+        conflicts_with = "nft_address_only"
+    )]
     nft_match_interfaces: bool,
     #[command(flatten)]
     common: Common,

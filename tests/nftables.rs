@@ -258,7 +258,10 @@ fn anti_spoofing_needs_every_zone_bound_and_points_at_the_zone() {
     assert_eq!(err.len(), ir.zones.len(), "{err:?}");
     for (d, zone) in err.iter().zip(&ir.zones) {
         assert_eq!(d.code, "nftables-no-interface");
-        assert!(d.message.contains(&format!("zone `{}`", zone.name)), "{d:?}");
+        assert!(
+            d.message.contains(&format!("zone `{}`", zone.name)),
+            "{d:?}"
+        );
         assert_eq!(d.primary.as_ref().unwrap().span, zone.span);
         let help = d.help.as_deref().unwrap();
         assert!(help.contains("interface nftables=") && help.contains("--nft-address-only"));
@@ -283,8 +286,15 @@ fn anti_spoofing_refuses_bad_names_and_unzoned_allows() {
     );
     let err = Nftables::default().view(&ir).unwrap_err();
     let codes: Vec<&str> = err.iter().map(|d| d.code).collect();
-    assert_eq!(codes, ["nftables-bad-interface", "nftables-no-zone"], "{err:?}");
-    assert!(err[0].message.contains("not a Linux interface name"), "{err:?}");
+    assert_eq!(
+        codes,
+        ["nftables-bad-interface", "nftables-no-zone"],
+        "{err:?}"
+    );
+    assert!(
+        err[0].message.contains("not a Linux interface name"),
+        "{err:?}"
+    );
     assert_eq!(err[1].primary.as_ref().unwrap().span, ir.rules[0].span);
     // A deny of unzoned sources is fine: the guard drops them as well.
     let ir = compile_text(
@@ -298,7 +308,10 @@ fn anti_spoofing_refuses_bad_names_and_unzoned_allows() {
 /// changes nothing else: every rule line is the address-only line.
 #[test]
 fn anti_spoofing_only_adds_the_guard_before_conntrack() {
-    for path in ["policies/hospital.kdl", "tests/policies/nftables/antispoof.kdl"] {
+    for path in [
+        "policies/hospital.kdl",
+        "tests/policies/nftables/antispoof.kdl",
+    ] {
         let ir = compile_ok(Path::new(path), PROBE_DATE);
         let plain = render(&ir, &ADDRESS_ONLY);
         let with = render(&ir, &Nftables::default());
@@ -314,17 +327,33 @@ fn anti_spoofing_only_adds_the_guard_before_conntrack() {
         assert_eq!(guard.len(), 2 * interfaces.len() + 1, "{path}");
         for line in &guard {
             assert!(line.trim_start().starts_with("iifname "), "{line}");
-            assert!(line.contains(" drop comment \"default: anti-spoofing: "), "{line}");
+            assert!(
+                line.contains(" drop comment \"default: anti-spoofing: "),
+                "{line}"
+            );
         }
         // The guard sits right after the chain header, before conntrack.
-        assert_eq!(b[2 + guard.len()], "        ct state established,related accept");
+        assert_eq!(
+            b[2 + guard.len()],
+            "        ct state established,related accept"
+        );
         let rest: Vec<&String> = b.iter().filter(|l| !l.contains("anti-spoofing")).collect();
-        assert_eq!(rest, a.iter().collect::<Vec<_>>(), "{path}: rule lines differ");
+        assert_eq!(
+            rest,
+            a.iter().collect::<Vec<_>>(),
+            "{path}: rule lines differ"
+        );
     }
     // Zones sharing an interface are one union set.
-    let ir = compile_ok(Path::new("tests/policies/nftables/antispoof.kdl"), PROBE_DATE);
+    let ir = compile_ok(
+        Path::new("tests/policies/nftables/antispoof.kdl"),
+        PROBE_DATE,
+    );
     let with = render(&ir, &Nftables::default());
-    assert!(with.contains("iifname \"ward0\" ip saddr != @i_ward0_v4 "), "{with}");
+    assert!(
+        with.contains("iifname \"ward0\" ip saddr != @i_ward0_v4 "),
+        "{with}"
+    );
     assert!(with.contains("comment \"interface ward0: zones wards theatres\""));
     assert!(with.contains("iifname \"lab0\" meta nfproto ipv4 counter"));
 }
@@ -369,7 +398,10 @@ fn every_rendered_ruleset_passes_nft_check_in_a_fresh_namespace() {
             std::fs::write(&file, &files[0].contents).unwrap();
             let (ok, stderr) = ns.nft_check(&file);
             if !ok {
-                failures.push(format!("{} (address-only: {opts}): {stderr}", path.display()));
+                failures.push(format!(
+                    "{} (address-only: {opts}): {stderr}",
+                    path.display()
+                ));
             }
         }
     }

@@ -44,9 +44,7 @@ use serde::Serialize;
 use super::{RenderedFile, Renderer, Templates, template_error, truncate_bytes};
 use crate::addrset::{AddrSet, ByteSet};
 use crate::diagnostics::Diagnostic;
-use crate::ir::{
-    Action, AddressObject, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet, Zone,
-};
+use crate::ir::{Action, AddressObject, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet, Zone};
 use crate::render::{CidrBlocks, fnv1a, push_decimal};
 
 /// The target name (`-t nftables`, `targets/nftables/`, `out/nftables/`).
@@ -297,13 +295,7 @@ impl Nftables {
             {
                 errors.push(*e);
             }
-            match self.write_rule(
-                &rule_names,
-                rule,
-                &mut sets,
-                &mut scratch,
-                &mut rules.text,
-            ) {
+            match self.write_rule(&rule_names, rule, &mut sets, &mut scratch, &mut rules.text) {
                 Ok(()) => rules.finish(start, [name, 0..0, 0..0]),
                 Err(mut e) => {
                     rules.abandon(start);
@@ -788,7 +780,9 @@ impl<'ir> Sets<'ir> {
             Box::new(
                 Diagnostic::error(
                     "nftables-name-clash",
-                    format!("nftables set name `{name}` would stand for both {existing} and {owner}"),
+                    format!(
+                        "nftables set name `{name}` would stand for both {existing} and {owner}"
+                    ),
                 )
                 .at(rule.span, "in this rule")
                 .help("rename one of them"),

@@ -871,7 +871,16 @@ impl Ruleset {
                     .as_ref()
                     .is_some_and(|i| names.iter().any(|n| ifname_matches(n, i)))
             }
-            Match::Not(inner) => !self.match_holds(inner, f)?,
+            // `ip saddr != @s` still only matches IPv4 (the family is an
+            // implicit dependency, not part of the negated comparison).
+            Match::Not(inner) => match &**inner {
+                Match::Addr {
+                    family,
+                    source,
+                    list,
+                } => *family == fam && !self.addr_in(list, if *source { p.src } else { p.dst }),
+                other => !self.match_holds(other, f)?,
+            },
             Match::Addr {
                 family,
                 source,
