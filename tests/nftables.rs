@@ -480,3 +480,48 @@ rules {
     let two = ir.rules.iter().find(|r| r.name == "two").unwrap();
     assert_eq!(err[0].primary.as_ref().unwrap().span, two.span);
 }
+
+/// `--nft-address-only` renders without the guard and says what that
+/// costs; `--nft-match-interfaces` is accepted and changes nothing (the
+/// guard is the default); the two together are a usage error.
+#[test]
+fn address_only_flag_warns_and_the_old_flag_is_a_no_op() {
+    let wardwall = || {
+        let mut cmd = assert_cmd::Command::cargo_bin("wardwall").unwrap();
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+        cmd.args(["build", "--date", PROBE_DATE, "-t", "nftables", "-o"]);
+        cmd
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = wardwall()
+        .arg(tmp.path().join("a"))
+        .args(["policies/clinic.kdl", "--nft-address-only"])
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("warning: --nft-address-only") && stderr.contains("spoofed source"),
+        "{stderr}"
+    );
+    let plain = std::fs::read_to_string(tmp.path().join("a/nftables/clinic.nft")).unwrap();
+    assert!(!plain.contains("anti-spoofing"));
+    for (dir, extra) in [("b", None), ("c", Some("--nft-match-interfaces"))] {
+        let mut cmd = wardwall();
+        cmd.arg(tmp.path().join(dir)).arg("policies/clinic.kdl");
+        cmd.args(extra);
+        let out = cmd.assert().success();
+        assert!(!String::from_utf8_lossy(&out.get_output().stderr).contains("warning"));
+        let text =
+            std::fs::read_to_string(tmp.path().join(dir).join("nftables/clinic.nft")).unwrap();
+        assert!(text.contains("default: anti-spoofing: "), "{dir}");
+    }
+    wardwall()
+        .arg(tmp.path().join("d"))
+        .args([
+            "policies/clinic.kdl",
+            "--nft-address-only",
+            "--nft-match-interfaces",
+        ])
+        .assert()
+        .code(2);
+}
