@@ -11,6 +11,10 @@
 //! `reject with tcp reset`, `reject with icmpx admin-prohibited`) and a
 //! `comment`. Anything else is refused. Each rule belongs to the `# NAME`
 //! block heading above it, and its comment must start with that name.
+//! Before the first heading stand the anti-spoofing rules (`iifname "X"
+//! ip saddr != @set`, `iifname "X" meta nfproto ...`, `iifname != { ... }`,
+//! dropping, comment `default: anti-spoofing: ...`; they belong to the
+//! default rule) and the `ct state` rules; `!=` appears nowhere else.
 //!
 //! The evaluator follows the kernel: a packet is tested against the chain's
 //! rules in order and the first rule whose every match holds decides; none:
@@ -811,7 +815,8 @@ fn check_ident(name: &str) -> Result<(), String> {
 // ------------------------------------------------------------------ evaluation
 
 /// A packet as the forward chain sees it: the first packet of a new flow,
-/// with its interfaces when known.
+/// with its interfaces; `None` is an interface no zone is bound to (no
+/// name wardwall writes matches it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Forwarded {
     pub packet: Packet,
