@@ -117,22 +117,41 @@ struct TargetArgs {
     /// every target).
     #[arg(short = 't', long = "target", value_name = "TARGET", value_parser = parse_target)]
     targets: Vec<String>,
-    /// nftables: also match iifname/oifname of the zones' `nftables`
-    /// interface bindings on allow rules (anti-spoofing).
+    /// nftables: match addresses only, without anti-spoofing: a packet with
+    /// another zone's source address then passes that zone's allow rules.
     #[arg(long)]
+    nft_address_only: bool,
+    /// Accepted and ignored: anti-spoofing (interface matching) is the
+    /// default now.
+    #[arg(long, hide = true, conflicts_with = "nft_address_only")]
     nft_match_interfaces: bool,
 }
 
 impl TargetArgs {
     fn options(&self) -> crate::render::RenderOptions {
         crate::render::RenderOptions {
-            nft_match_interfaces: self.nft_match_interfaces,
+            nft_address_only: self.nft_address_only,
+        }
+    }
+
+    /// The loud warning an explicit weakening deserves, once per run.
+    fn warn_weakened(&self, renderer: &dyn crate::render::Renderer) {
+        if self.nft_address_only && renderer.target() == crate::render::nftables::TARGET {
+            eprintln!(
+                "warning: --nft-address-only: the nftables ruleset matches addresses only; \
+                 a packet with a spoofed source address (another zone's, sent from the wrong \
+                 interface) passes that zone's allow rules"
+            );
         }
     }
 
     /// Every problem `build` would report for `ir` on these targets.
     fn validate(&self, ir: &crate::ir::Ir) -> Vec<diagnostics::Diagnostic> {
-        crate::render::validate(ir, &self.targets, &self.options())
+        let renderers = crate::render::selected_renderers(ir, &self.targets, &self.options());
+        renderers
+            .iter()
+            .for_each(|r| self.warn_weakened(r.as_ref()));
+        renderers.iter().flat_map(|r| r.validate(ir)).collect()
     }
 }
 
@@ -185,6 +204,7 @@ impl RenderArgs {
         };
         let mut failures = diagnostics::Diagnostics::default();
         for renderer in selected_renderers(ir, &self.select.targets, &self.select.options()) {
+            self.select.warn_weakened(renderer.as_ref());
             match renderer.render(ir, &templates) {
                 Ok(files) if failures.items.is_empty() => {
                     sink(files).map_err(RenderFailure::Io)?;
@@ -270,8 +290,17 @@ struct ExplainArgs {
     /// With --target: directory of template overrides, as for `build`.
     #[arg(long, value_name = "DIR", requires = "target")]
     templates: Option<PathBuf>,
-    /// With --target nftables: render with interface matching, as for `build`.
+    /// With --target nftables: render without anti-spoofing, as `build
+    /// --nft-address-only` does.
     #[arg(long, requires = "target")]
+    nft_address_only: bool,
+    /// Accepted and ignored: anti-spoofing is the default now.
+    #[arg(
+        long,
+        hide = true,
+        requires = "target",
+        conflicts_with = "nft_address_only"
+    )]
     nft_match_interfaces: bool,
     #[command(flatten)]
     common: Common,
@@ -816,6 +845,7 @@ fn explain_target(
     let render = RenderArgs {
         select: TargetArgs {
             targets: vec![target.to_string()],
+            nft_address_only: args.nft_address_only,
             nft_match_interfaces: args.nft_match_interfaces,
         },
         templates: args.templates.clone(),

@@ -251,9 +251,19 @@ fn check_validates_the_targets_named_with_t_like_build() {
     assert_eq!(code, 1);
     let codes: Vec<_> = errors.iter().map(|e| e.0.as_str()).collect();
     assert_eq!(codes, ["cisco-allow-any-protocol"]);
-    // nftables can express both rules (the Cisco-only zone has no nftables
-    // interface, which only matters with interface matching).
-    assert_eq!(check_errors(policy, &["-t", "nftables"]), (0, vec![]));
+    // nftables binds every zone to an interface (anti-spoofing): none of
+    // the three is bound, each is named at its declaration.
+    let (code, errors) = check_errors(policy, &["-t", "nftables"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        errors,
+        [7, 11, 15].map(|line| ("nftables-no-interface".to_string(), line, 1))
+    );
+    // Matching addresses only, nftables can express both rules.
+    assert_eq!(
+        check_errors(policy, &["-t", "nftables", "--nft-address-only"]),
+        (0, vec![])
+    );
 }
 
 /// Every policy the project ships or tests with: `check` fails exactly when

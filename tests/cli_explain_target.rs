@@ -398,9 +398,10 @@ fn nftables_agrees_with_the_policy_on_every_probe() {
     every_probe_agrees("nftables");
 }
 
-/// With interface matching, as `build --nft-match-interfaces` renders it.
+/// Address-only, as `build --nft-address-only` renders it (the default is
+/// anti-spoofing, which honest probes pass).
 #[test]
-fn nftables_with_interface_matching_agrees_on_every_probe() {
+fn nftables_address_only_agrees_on_every_probe() {
     let mut failures = Vec::new();
     for probe in HOSPITAL_PROBES {
         let (code, out, err) = explain(
@@ -408,7 +409,7 @@ fn nftables_with_interface_matching_agrees_on_every_probe() {
             probe.src,
             probe.dst,
             probe.proto,
-            &["--nft-match-interfaces"],
+            &["--nft-address-only"],
         );
         let (entry, _, agreement) = target_section("nftables", &out);
         if code != 0
@@ -422,18 +423,16 @@ fn nftables_with_interface_matching_agrees_on_every_probe() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    // The option reaches the renderer: the deciding line matches interfaces.
-    let (_, out, _) = explain(
-        "nftables",
-        "10.20.1.7",
-        "10.10.0.14",
-        "udp/514",
-        &["--nft-match-interfaces"],
-    );
-    assert!(
-        out.contains("`iifname { \"icu0\", \"img0\", \"quar0\" } oifname \"infra0\" ip saddr"),
-        "{out}"
-    );
+    // The option reaches the renderer: without the guard (and its sets) the
+    // deciding line moves up; the former `--nft-match-interfaces` is the
+    // default.
+    let entry = |args: &[&str]| {
+        let (_, out, _) = explain("nftables", "10.20.1.7", "10.10.0.14", "udp/514", args);
+        target_section("nftables", &out).0.to_string()
+    };
+    let guarded = entry(&[]);
+    assert_ne!(entry(&["--nft-address-only"]), guarded);
+    assert_eq!(entry(&["--nft-match-interfaces"]), guarded);
 }
 
 #[test]

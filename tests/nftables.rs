@@ -13,10 +13,11 @@ use wardwall::ir::Ir;
 use wardwall::render::nftables::Nftables;
 use wardwall::render::{Renderer, Templates};
 
-/// Every policy in `policies/` and every focused policy in `tests/policies/`.
+/// Every policy in `policies/` and every focused policy in `tests/policies/`
+/// and `tests/policies/nftables/`.
 fn policy_files() -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for dir in ["policies", "tests/policies"] {
+    for dir in ["policies", "tests/policies", "tests/policies/nftables"] {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "kdl") {
@@ -41,11 +42,31 @@ fn render(ir: &Ir, renderer: &Nftables) -> String {
     files.into_iter().next().unwrap().contents
 }
 
+/// Address-only rendering, for the one thing that needs it.
+const ADDRESS_ONLY: Nftables = Nftables { address_only: true };
+
+/// The policy rendered with anti-spoofing; address-only for a policy that
+/// does not bind every zone to an nftables interface (the other targets'
+/// focused policies), which anti-spoofing must refuse.
+fn render_policy(ir: &Ir) -> String {
+    match Nftables::default().render(ir, &Templates::default()) {
+        Ok(_) => render(ir, &Nftables::default()),
+        Err(e) => {
+            assert!(
+                e.iter().all(|d| d.code == "nftables-no-interface"),
+                "{}: {e:?}",
+                ir.name
+            );
+            render(ir, &ADDRESS_ONLY)
+        }
+    }
+}
+
 #[test]
 fn snapshots_of_every_policy() {
     for path in policy_files() {
         let ir = compile_ok(&path, PROBE_DATE);
-        let text = render(&ir, &Nftables::default());
+        let text = render_policy(&ir);
         let name = format!("nftables__{}", path.file_stem().unwrap().to_string_lossy());
         insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false, description => path.display().to_string()}, {
             insta::assert_snapshot!(name, text);
@@ -54,24 +75,19 @@ fn snapshots_of_every_policy() {
 }
 
 #[test]
-fn snapshot_with_interface_matching() {
+fn snapshot_address_only() {
     let ir = compile_ok(Path::new("policies/hospital.kdl"), PROBE_DATE);
-    let text = render(
-        &ir,
-        &Nftables {
-            match_interfaces: true,
-        },
-    );
+    let text = render(&ir, &ADDRESS_ONLY);
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-        insta::assert_snapshot!("nftables__hospital_interfaces", text);
+        insta::assert_snapshot!("nftables__hospital_address_only", text);
     });
 }
 
 #[test]
 fn output_is_deterministic() {
     for path in policy_files() {
-        let a = render(&compile_ok(&path, PROBE_DATE), &Nftables::default());
-        let b = render(&compile_ok(&path, PROBE_DATE), &Nftables::default());
+        let a = render_policy(&compile_ok(&path, PROBE_DATE));
+        let b = render_policy(&compile_ok(&path, PROBE_DATE));
         assert_eq!(a, b, "{}", path.display());
     }
 }
@@ -81,10 +97,8 @@ fn every_line_respects_nft_limits() {
     for path in policy_files() {
         for opts in [false, true] {
             let ir = compile_ok(&path, PROBE_DATE);
-            let Ok(files) = (Nftables {
-                match_interfaces: opts,
-            })
-            .render(&ir, &Templates::default()) else {
+            let Ok(files) = (Nftables { address_only: opts }).render(&ir, &Templates::default())
+            else {
                 continue;
             };
             for line in files[0].contents.lines() {
@@ -205,11 +219,14 @@ fn template_items_are_the_pieces_of_the_written_text() {
     };
     for path in policy_files() {
         let ir = compile_ok(&path, PROBE_DATE);
-        let expected = render(&ir, &Nftables::default());
-        let files = Nftables::default().render(&ir, &templates).unwrap();
+        let expected = render_policy(&ir);
+        let renderer = Nftables {
+            address_only: Nftables::default().view(&ir).is_err(),
+        };
+        let files = renderer.render(&ir, &templates).unwrap();
         assert_eq!(files[0].contents, expected, "{}", path.display());
 
-        let listed = Nftables::default().render(&ir, &fields).unwrap();
+        let listed = renderer.render(&ir, &fields).unwrap();
         let mut want = String::new();
         let sets_part = expected.split("    chain forward {").next().unwrap();
         for line in sets_part.lines() {
@@ -233,70 +250,132 @@ fn template_items_are_the_pieces_of_the_written_text() {
 }
 
 #[test]
-fn interface_matching_needs_a_binding_and_points_at_the_rule() {
+fn anti_spoofing_needs_every_zone_bound_and_points_at_the_zone() {
     let ir = compile_ok(Path::new("tests/policies/nft-text.kdl"), PROBE_DATE);
-    // The focused text policy binds no interfaces.
-    let err = Nftables {
-        match_interfaces: true,
+    // The focused text policy binds no interfaces: one error per zone, at
+    // the zone, with the way out in the help.
+    let err = Nftables::default().view(&ir).unwrap_err();
+    assert_eq!(err.len(), ir.zones.len(), "{err:?}");
+    for (d, zone) in err.iter().zip(&ir.zones) {
+        assert_eq!(d.code, "nftables-no-interface");
+        assert!(
+            d.message.contains(&format!("zone `{}`", zone.name)),
+            "{d:?}"
+        );
+        assert_eq!(d.primary.as_ref().unwrap().span, zone.span);
+        let help = d.help.as_deref().unwrap();
+        assert!(help.contains("interface nftables=") && help.contains("--nft-address-only"));
     }
-    .view(&ir)
-    .unwrap_err();
-    assert!(
-        err.iter().all(|d| d.code == "nftables-no-interface"),
-        "{err:?}"
-    );
-    let rule = ir.rules.iter().find(|r| r.name == "quoted").unwrap();
-    assert_eq!(err[0].primary.as_ref().unwrap().span, rule.span);
-    // Without the option the same policy renders.
-    assert!(Nftables::default().view(&ir).is_ok());
-    // A dual-stack rule reports a missing binding once, not once per family.
-    let ir = compile_ok(Path::new("tests/policies/nft-protocols.kdl"), PROBE_DATE);
-    let mut ir = ir;
-    for zone in &mut ir.zones {
-        zone.bindings.remove("nftables");
-    }
-    let err = Nftables {
-        match_interfaces: true,
-    }
-    .view(&ir)
-    .unwrap_err();
-    let tunnels = ir.rules.iter().find(|r| r.name == "tunnels").unwrap();
-    let for_tunnels: Vec<_> = err
-        .iter()
-        .filter(|d| d.primary.as_ref().unwrap().span == tunnels.span)
-        .collect();
-    // One per zone (lan, outside), whatever the number of families.
-    assert_eq!(for_tunnels.len(), 2, "{for_tunnels:#?}");
+    // Address-only, the same policy renders.
+    assert!(ADDRESS_ONLY.view(&ir).is_ok());
+}
+
+/// A focused policy written to a temporary file.
+fn compile_text(text: &str) -> Ir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.kdl");
+    std::fs::write(&path, text).unwrap();
+    compile_ok(&path, PROBE_DATE)
 }
 
 #[test]
-fn interface_matching_only_narrows_allow_rules() {
-    let ir = compile_ok(Path::new("policies/hospital.kdl"), PROBE_DATE);
-    let plain = render(&ir, &Nftables::default());
-    let with = render(
-        &ir,
-        &Nftables {
-            match_interfaces: true,
-        },
+fn anti_spoofing_refuses_bad_names_and_unzoned_allows() {
+    let ir = compile_text(
+        "zone \"a\" {\n    prefix \"10.1.0.0/16\"\n    interface nftables=\"ethernet1/1\"\n}\n\
+         rules {\n    allow \"x\" {\n        from \"a\"\n        to \"any\"\n        service \"https\"\n    }\n}\n",
     );
-    let rule_lines = |t: &str| -> Vec<String> {
-        t.lines()
-            .filter(|l| l.contains(" comment \"") && !l.trim_start().starts_with("comment"))
-            .map(str::to_string)
-            .collect()
-    };
-    let (a, b) = (rule_lines(&plain), rule_lines(&with));
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(&b) {
-        if x.contains(" accept comment") {
-            assert!(y.contains("iifname") && y.contains("oifname"), "{y}");
-        } else {
-            assert_eq!(x, y, "deny/reject lines are never narrowed");
+    let err = Nftables::default().view(&ir).unwrap_err();
+    let codes: Vec<&str> = err.iter().map(|d| d.code).collect();
+    assert_eq!(
+        codes,
+        ["nftables-bad-interface", "nftables-no-zone"],
+        "{err:?}"
+    );
+    assert!(
+        err[0].message.contains("not a Linux interface name"),
+        "{err:?}"
+    );
+    assert_eq!(err[1].primary.as_ref().unwrap().span, ir.rules[0].span);
+    // A deny of unzoned sources is fine: the guard drops them as well.
+    let ir = compile_text(
+        "zone \"a\" {\n    prefix \"10.1.0.0/16\"\n    interface nftables=\"a0\"\n}\n\
+         rules {\n    deny \"x\" {\n        from \"any\"\n        to \"a\"\n        service \"any\"\n    }\n}\n",
+    );
+    assert!(Nftables::default().view(&ir).is_ok());
+}
+
+/// Anti-spoofing adds the guard in front of the `ct state` rules and
+/// changes nothing else: every rule line is the address-only line.
+#[test]
+fn anti_spoofing_only_adds_the_guard_before_conntrack() {
+    for path in [
+        "policies/hospital.kdl",
+        "tests/policies/nftables/antispoof.kdl",
+    ] {
+        let ir = compile_ok(Path::new(path), PROBE_DATE);
+        let plain = render(&ir, &ADDRESS_ONLY);
+        let with = render(&ir, &Nftables::default());
+        let chain = |t: &str| -> Vec<String> {
+            let start = t.find("    chain forward {").unwrap();
+            t[start..].lines().map(str::to_string).collect()
+        };
+        let (a, b) = (chain(&plain), chain(&with));
+        let guard: Vec<&String> = b.iter().filter(|l| l.contains("anti-spoofing")).collect();
+        // Per interface and family one line, plus unknown interfaces.
+        let interfaces: std::collections::BTreeSet<&String> =
+            ir.zones.iter().map(|z| &z.bindings["nftables"]).collect();
+        assert_eq!(guard.len(), 2 * interfaces.len() + 1, "{path}");
+        for line in &guard {
+            assert!(line.trim_start().starts_with("iifname "), "{line}");
+            assert!(
+                line.contains(" drop comment \"default: anti-spoofing: "),
+                "{line}"
+            );
         }
+        // The guard sits right after the chain header, before conntrack.
+        assert_eq!(
+            b[2 + guard.len()],
+            "        ct state established,related accept"
+        );
+        let rest: Vec<&String> = b.iter().filter(|l| !l.contains("anti-spoofing")).collect();
+        assert_eq!(
+            rest,
+            a.iter().collect::<Vec<_>>(),
+            "{path}: rule lines differ"
+        );
     }
-    assert!(with.contains(
-        "iifname \"guest0\" oifname \"wan0\" ip saddr @z_guest_wifi_v4 ip daddr @z_internet_v4"
-    ));
+    // Zones sharing an interface are one union set.
+    let ir = compile_ok(
+        Path::new("tests/policies/nftables/antispoof.kdl"),
+        PROBE_DATE,
+    );
+    let with = render(&ir, &Nftables::default());
+    assert!(
+        with.contains("iifname \"ward0\" ip saddr != @i_ward0_v4 "),
+        "{with}"
+    );
+    assert!(with.contains("comment \"interface ward0: zones wards theatres\""));
+    assert!(with.contains("iifname \"lab0\" meta nfproto ipv4 counter"));
+}
+
+/// An override template that writes the chain without the guard is an
+/// error, not a spoofable ruleset.
+#[test]
+fn a_template_without_the_guard_is_an_error() {
+    let ir = compile_ok(Path::new("policies/hospital.kdl"), PROBE_DATE);
+    let builtin = include_str!("../targets/nftables/ruleset.nft.j2");
+    let stripped = builtin.replace("{{ antispoof_text }}\n", "");
+    assert_ne!(stripped, builtin);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("nftables")).unwrap();
+    std::fs::write(dir.path().join("nftables/ruleset.nft.j2"), stripped).unwrap();
+    let templates = Templates {
+        override_dir: Some(dir.path().to_path_buf()),
+    };
+    let err = Nftables::default().render(&ir, &templates).unwrap_err();
+    assert_eq!(err[0].code, "template-error");
+    assert!(err[0].message.contains("antispoof_text"));
+    assert!(ADDRESS_ONLY.render(&ir, &templates).is_ok());
 }
 
 #[test]
@@ -310,18 +389,19 @@ fn every_rendered_ruleset_passes_nft_check_in_a_fresh_namespace() {
     for path in policy_files() {
         let ir = compile_ok(&path, PROBE_DATE);
         for opts in [false, true] {
-            let Ok(files) = (Nftables {
-                match_interfaces: opts,
-            })
-            .render(&ir, &Templates::default()) else {
-                assert!(opts, "{} renders without options", path.display());
+            let Ok(files) = (Nftables { address_only: opts }).render(&ir, &Templates::default())
+            else {
+                assert!(!opts, "{} renders address-only", path.display());
                 continue;
             };
             let file = dir.path().join(format!("{}-{opts}.nft", ir.name));
             std::fs::write(&file, &files[0].contents).unwrap();
             let (ok, stderr) = ns.nft_check(&file);
             if !ok {
-                failures.push(format!("{} (interfaces: {opts}): {stderr}", path.display()));
+                failures.push(format!(
+                    "{} (address-only: {opts}): {stderr}",
+                    path.display()
+                ));
             }
         }
     }
@@ -394,9 +474,54 @@ rules {
     )
     .unwrap();
     let ir = compile_ok(&policy, PROBE_DATE);
-    let err = Nftables::default().view(&ir).unwrap_err();
+    let err = ADDRESS_ONLY.view(&ir).unwrap_err();
     assert_eq!(err.len(), 1, "{err:?}");
     assert_eq!(err[0].code, "nftables-name-clash");
     let two = ir.rules.iter().find(|r| r.name == "two").unwrap();
     assert_eq!(err[0].primary.as_ref().unwrap().span, two.span);
+}
+
+/// `--nft-address-only` renders without the guard and says what that
+/// costs; `--nft-match-interfaces` is accepted and changes nothing (the
+/// guard is the default); the two together are a usage error.
+#[test]
+fn address_only_flag_warns_and_the_old_flag_is_a_no_op() {
+    let wardwall = || {
+        let mut cmd = assert_cmd::Command::cargo_bin("wardwall").unwrap();
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+        cmd.args(["build", "--date", PROBE_DATE, "-t", "nftables", "-o"]);
+        cmd
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = wardwall()
+        .arg(tmp.path().join("a"))
+        .args(["policies/clinic.kdl", "--nft-address-only"])
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("warning: --nft-address-only") && stderr.contains("spoofed source"),
+        "{stderr}"
+    );
+    let plain = std::fs::read_to_string(tmp.path().join("a/nftables/clinic.nft")).unwrap();
+    assert!(!plain.contains("anti-spoofing"));
+    for (dir, extra) in [("b", None), ("c", Some("--nft-match-interfaces"))] {
+        let mut cmd = wardwall();
+        cmd.arg(tmp.path().join(dir)).arg("policies/clinic.kdl");
+        cmd.args(extra);
+        let out = cmd.assert().success();
+        assert!(!String::from_utf8_lossy(&out.get_output().stderr).contains("warning"));
+        let text =
+            std::fs::read_to_string(tmp.path().join(dir).join("nftables/clinic.nft")).unwrap();
+        assert!(text.contains("default: anti-spoofing: "), "{dir}");
+    }
+    wardwall()
+        .arg(tmp.path().join("d"))
+        .args([
+            "policies/clinic.kdl",
+            "--nft-address-only",
+            "--nft-match-interfaces",
+        ])
+        .assert()
+        .code(2);
 }

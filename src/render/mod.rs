@@ -493,9 +493,9 @@ pub fn truncate_bytes(text: &str, max: usize) -> &str {
 /// Target-specific rendering options (all off by default).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RenderOptions {
-    /// nftables: also match `iifname`/`oifname` from the zones' interface
-    /// bindings on allow rules (see [`nftables::Nftables::match_interfaces`]).
-    pub nft_match_interfaces: bool,
+    /// nftables: match addresses only, without anti-spoofing (see
+    /// [`nftables::Nftables::address_only`]): spoofed sources pass allow rules.
+    pub nft_address_only: bool,
 }
 
 /// Every target wardwall can render, in a fixed order.
@@ -523,20 +523,11 @@ pub fn selected_renderers(
         .collect()
 }
 
-/// Every problem a build of the selected targets would report
-/// ([`Renderer::validate`]), in target order.
-pub fn validate(ir: &Ir, requested: &[String], options: &RenderOptions) -> Vec<Diagnostic> {
-    selected_renderers(ir, requested, options)
-        .iter()
-        .flat_map(|r| r.validate(ir))
-        .collect()
-}
-
 /// Every target, configured with `options`, in a fixed order.
 pub fn renderers(options: &RenderOptions) -> Vec<Box<dyn Renderer>> {
     vec![
         Box::new(nftables::Nftables {
-            match_interfaces: options.nft_match_interfaces,
+            address_only: options.nft_address_only,
         }),
         Box::new(pfsense::PfSense),
         Box::new(cisco::Cisco),

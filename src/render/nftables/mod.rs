@@ -21,14 +21,18 @@
 //! - every line has a `counter`, logged rules a `log prefix` (≤ 127 bytes),
 //!   and a `comment` that starts with the IR rule name (≤ 128 bytes, no `"`).
 //!
-//! Option: [`Nftables::match_interfaces`] adds `iifname`/`oifname` (from the
-//! zones' `nftables` interface bindings) to *allow* rules only, so it can only
-//! narrow what is permitted (anti-spoofing), never widen it.
+//! - anti-spoofing (on unless [`Nftables::address_only`]): before the
+//!   connection-tracking rules, a packet whose source address is not of a
+//!   zone bound to its input interface (`iifname`, from the zones'
+//!   `nftables` interface bindings) is given the default verdict, as the
+//!   interface-bound rules of pfSense, Cisco and PAN-OS give it. So every
+//!   rule, and the `ct state established,related` reply path, only sees
+//!   packets whose source address is where its zone lives.
 
 pub mod readback;
 
 use rustc_hash::FxBuildHasher;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
 use std::ops::Range;
 use std::path::PathBuf;
@@ -40,7 +44,7 @@ use serde::Serialize;
 use super::{RenderedFile, Renderer, Templates, template_error, truncate_bytes};
 use crate::addrset::{AddrSet, ByteSet};
 use crate::diagnostics::Diagnostic;
-use crate::ir::{Action, AddressObject, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet};
+use crate::ir::{Action, AddressObject, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet, Zone};
 use crate::render::{CidrBlocks, fnv1a, push_decimal};
 
 /// The target name (`-t nftables`, `targets/nftables/`, `out/nftables/`).
@@ -62,10 +66,11 @@ const TEMPLATES: &[(&str, &str)] = &[(
 /// The nftables renderer.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Nftables {
-    /// Also match `iifname`/`oifname` of the source and destination zones on
-    /// allow rules. Needs an `nftables` interface binding on every zone an
-    /// allow rule touches.
-    pub match_interfaces: bool,
+    /// Match addresses only, without the anti-spoofing rules: a packet with
+    /// another zone's source address then passes that zone's allow rules.
+    /// Off by default; with it off, every zone needs an `nftables`
+    /// interface binding.
+    pub address_only: bool,
 }
 
 /// The view model handed to the template. The template lays out the frame
@@ -82,6 +87,9 @@ pub struct View {
     pub sets: Blocks,
     /// Every IR rule in IR order, `# <rule>` and its nft rules; field `name`.
     pub rules: Blocks,
+    /// The anti-spoofing rules (one per line, no trailing newline), printed
+    /// before the connection-tracking rules; empty when address-only.
+    pub antispoof: String,
     pub default: LineView,
 }
 
@@ -226,6 +234,7 @@ impl Renderer for Nftables {
         let size = view.sets.text.len() + view.rules.text.len() + 4096;
         let (sets_text, sets) = view.sets.into_values();
         let (rules_text, rules) = view.rules.into_values();
+        let antispoof = view.antispoof;
         let context = minijinja::context! {
             policy => view.policy,
             table => view.table,
@@ -234,6 +243,7 @@ impl Renderer for Nftables {
             sets,
             rules_text,
             rules,
+            antispoof_text => Value::from_safe_string(antispoof.clone()),
             default => Value::from(Serde(&view.default)),
         };
         let env = templates.environment(self);
@@ -242,7 +252,12 @@ impl Renderer for Nftables {
             .and_then(|t| t.render_captured_to(context, &mut out))
             .map_err(|e| vec![template_error(TARGET, &e)])?;
         let contents = String::from_utf8(out).expect("templates write UTF-8");
+        check_antispoof_printed(&contents, &antispoof)?;
         Ok(vec![RenderedFile { path, contents }])
+    }
+
+    fn validate(&self, ir: &Ir) -> Vec<Diagnostic> {
+        self.view(ir).err().unwrap_or_default()
     }
 }
 
@@ -252,6 +267,19 @@ impl Nftables {
         let mut errors = Vec::new();
         let policy = file_stem(&ir.name);
         let names = ObjectNames::new(ir);
+        // Unions of the zones sharing an interface; they outlive `sets`.
+        let bindings = if self.address_only {
+            Ok(Bindings::default())
+        } else {
+            Bindings::new(ir)
+        };
+        let bindings = match bindings {
+            Ok(b) => b,
+            Err(mut e) => {
+                errors.append(&mut e);
+                Bindings::default()
+            }
+        };
         let mut sets = Sets::with_capacity(ir.rules.len() * 2);
         // About 200 bytes per rule in generated policies; the estimate only
         // saves reallocations.
@@ -266,23 +294,18 @@ impl Nftables {
             rules.text.push_str("        # ");
             let name = rules.field(&rule.name);
             rules.text.push('\n');
-            match self.write_rule(
-                ir,
-                &rule_names,
-                rule,
-                &mut sets,
-                &mut scratch,
-                &mut rules.text,
-            ) {
+            if !self.address_only
+                && let Err(e) = check_zoned(ir, rule)
+            {
+                errors.push(*e);
+            }
+            match self.write_rule(&rule_names, rule, &mut sets, &mut scratch, &mut rules.text) {
                 Ok(()) => rules.finish(start, [name, 0..0, 0..0]),
                 Err(mut e) => {
                     rules.abandon(start);
                     errors.append(&mut e);
                 }
             }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
         }
         let default = LineView {
             matches: String::new(),
@@ -296,12 +319,21 @@ impl Nftables {
             },
             comment: "default: no rule matched".into(),
         };
+        let antispoof = if self.address_only || !errors.is_empty() {
+            String::new()
+        } else {
+            antispoof_rules(ir, &names, &bindings, &default, &mut sets)
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(View {
             policy,
             table: TABLE,
             comment: ir.description.as_deref().map(comment_text),
             sets: sets.into_blocks(),
             rules,
+            antispoof,
             default,
         })
     }
@@ -311,7 +343,6 @@ impl Nftables {
     /// comment "…"`.
     fn write_rule<'ir>(
         &self,
-        ir: &'ir Ir,
         names: &RuleNames<'_, 'ir>,
         rule: &'ir Rule,
         sets: &mut Sets<'ir>,
@@ -353,15 +384,6 @@ impl Nftables {
                     Family::V4 => "meta nfproto ipv4",
                     Family::V6 => "meta nfproto ipv6",
                 });
-            }
-            if self.match_interfaces && rule.action == Action::Allow {
-                match interface_matches(ir, rule, family) {
-                    Ok(ifs) => ifs.iter().for_each(|m| push_word(prefix, m)),
-                    Err(mut e) => {
-                        errors.append(&mut e);
-                        continue;
-                    }
-                }
             }
             push_word(prefix, src);
             push_word(prefix, dst);
@@ -431,20 +453,6 @@ fn push_word(list: &mut String, word: &str) {
 enum Side {
     Src,
     Dst,
-}
-
-/// One family of an address set.
-fn family_part(set: &AddrSet, family: Family) -> AddrSet {
-    match family {
-        Family::V4 => AddrSet {
-            v4: set.v4.clone(),
-            ..AddrSet::default()
-        },
-        Family::V6 => AddrSet {
-            v6: set.v6.clone(),
-            ..AddrSet::default()
-        },
-    }
 }
 
 /// The elements of a set: the minimal sorted CIDR blocks of one family of
@@ -620,6 +628,8 @@ fn endpoint_match<'ir>(
 #[derive(Clone, Copy)]
 enum Owner<'ir> {
     Object(&'ir AddressObject),
+    /// The zones sharing one interface (anti-spoofing).
+    Interface(&'ir str, &'ir Interface<'ir>),
     Rule {
         rule: &'ir str,
         side: Side,
@@ -633,6 +643,7 @@ impl Owner<'_> {
     fn same(self, other: Owner<'_>) -> bool {
         match (self, other) {
             (Owner::Object(a), Owner::Object(b)) => a.name == b.name,
+            (Owner::Interface(a, _), Owner::Interface(b, _)) => a == b,
             (
                 Owner::Rule { rule, family, .. },
                 Owner::Rule {
@@ -659,6 +670,19 @@ impl Owner<'_> {
                     scratch.push_str(d);
                 }
             }
+            Owner::Interface(iface, interface) => {
+                scratch.push_str("interface ");
+                scratch.push_str(iface);
+                scratch.push_str(if interface.zones.len() == 1 {
+                    ": zone"
+                } else {
+                    ": zones"
+                });
+                for zone in &interface.zones {
+                    scratch.push(' ');
+                    scratch.push_str(&zone.name);
+                }
+            }
             Owner::Rule { rule, side, .. } => {
                 scratch.push_str("rule ");
                 scratch.push_str(rule);
@@ -680,6 +704,15 @@ impl Owner<'_> {
                     + obj.name.len()
                     + obj.description.as_ref().map_or(0, |d| 2 + d.len())
             }
+            Owner::Interface(iface, interface) => {
+                "interface : zones".len()
+                    + iface.len()
+                    + interface
+                        .zones
+                        .iter()
+                        .map(|z| 1 + z.name.len())
+                        .sum::<usize>()
+            }
             Owner::Rule { rule, .. } => "rule  from".len() + rule.len(),
         };
         raw.min(MAX_COMMENT)
@@ -690,6 +723,7 @@ impl fmt::Display for Owner<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Owner::Object(obj) => write!(f, "object {}", obj.name),
+            Owner::Interface(iface, _) => write!(f, "interface {iface}"),
             Owner::Rule { rule, family, .. } => {
                 let suffix = match family {
                     Family::V4 => "v4",
@@ -746,21 +780,32 @@ impl<'ir> Sets<'ir> {
         content: SetContent<'ir>,
         rule: &Rule,
     ) -> Result<(), Box<Diagnostic>> {
-        match self.by_name.get(name) {
-            Some(existing) if existing.owner.same(owner) && existing.content.same_as(&content) => {
-                Ok(())
-            }
-            Some(existing) => Err(Box::new(
+        self.add_set(name, owner, content).map_err(|existing| {
+            Box::new(
                 Diagnostic::error(
                     "nftables-name-clash",
                     format!(
-                        "nftables set name `{name}` would stand for both {} and {owner}",
-                        existing.owner
+                        "nftables set name `{name}` would stand for both {existing} and {owner}"
                     ),
                 )
                 .at(rule.span, "in this rule")
                 .help("rename one of them"),
-            )),
+            )
+        })
+    }
+
+    /// [`Sets::add`]; on a clash, the owner the name already stands for.
+    fn add_set(
+        &mut self,
+        name: &str,
+        owner: Owner<'ir>,
+        content: SetContent<'ir>,
+    ) -> Result<(), String> {
+        match self.by_name.get(name) {
+            Some(existing) if existing.owner.same(owner) && existing.content.same_as(&content) => {
+                Ok(())
+            }
+            Some(existing) => Err(existing.owner.to_string()),
             None => {
                 self.by_name
                     .insert(name.to_string(), NamedSet { owner, content });
@@ -851,76 +896,221 @@ fn kind_word(kind: ObjectKind) -> &'static str {
     }
 }
 
-/// `iifname`/`oifname` for an allow rule: the interfaces of every zone that
-/// owns part of each side (in this family).
-fn interface_matches(ir: &Ir, rule: &Rule, family: Family) -> Result<Vec<String>, Vec<Diagnostic>> {
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for (side, ep, keyword) in [
-        (Side::Src, &rule.src, "iifname"),
-        (Side::Dst, &rule.dst, "oifname"),
-    ] {
-        let mut ifaces = BTreeSet::new();
-        for (zone, part) in ir.split_by_zone(&family_part(&ep.addrs, family)) {
-            let what = if side == Side::Src {
-                "source"
-            } else {
-                "destination"
-            };
-            let Some(zone) = zone else {
-                errors.push(
-                    Diagnostic::error(
-                        "nftables-no-zone",
-                        format!(
-                            "rule `{}`: {what} addresses {part} belong to no zone, so no interface can be matched",
-                            rule.name
-                        ),
-                    )
-                    .at(rule.span, "in this rule")
-                    .help("add a residual zone, or render without interface matching"),
-                );
-                continue;
-            };
+/// The zones' `nftables` interface bindings: every interface, by name, with
+/// the zones bound to it.
+#[derive(Default)]
+struct Bindings<'ir> {
+    interfaces: BTreeMap<&'ir str, Interface<'ir>>,
+}
+
+/// One interface and what may arrive on it: the addresses of its zones.
+struct Interface<'ir> {
+    /// In declaration order.
+    zones: Vec<&'ir Zone>,
+    addrs: AddrSet,
+}
+
+impl<'ir> Bindings<'ir> {
+    /// Every zone's interface. A zone without one is an error: a packet
+    /// with its source address could not be told from a spoofed one.
+    fn new(ir: &'ir Ir) -> Result<Self, Vec<Diagnostic>> {
+        let mut interfaces: BTreeMap<&str, Interface> = BTreeMap::new();
+        let mut errors = Vec::new();
+        for zone in &ir.zones {
             match zone.bindings.get(TARGET) {
                 Some(iface) if valid_ifname(iface) => {
-                    ifaces.insert(iface.clone());
+                    let entry = interfaces.entry(iface).or_insert_with(|| Interface {
+                        zones: Vec::new(),
+                        addrs: AddrSet::default(),
+                    });
+                    entry.zones.push(zone);
+                    entry.addrs = entry.addrs.union(&zone.addrs);
                 }
-                Some(iface) => errors.push(
-                    Diagnostic::error(
-                        "nftables-bad-interface",
-                        format!(
-                            "zone `{}`: `{iface}` is not a usable Linux interface name (1-15 of A-Z a-z 0-9 . _ - *)",
-                            zone.name
-                        ),
-                    )
-                    .at(zone.span, "zone declared here"),
-                ),
+                Some(iface) => errors.push(bad_interface(zone, iface)),
                 None => errors.push(
                     Diagnostic::error(
                         "nftables-no-interface",
                         format!(
-                            "rule `{}` needs an nftables interface for zone `{}` (interface matching is on)",
-                            rule.name, zone.name
+                            "zone `{}` has no nftables interface: anti-spoofing (on by default) \
+                             must know on which interface each zone's source addresses may arrive",
+                            zone.name
                         ),
                     )
-                    .at(rule.span, "in this rule")
-                    .also(zone.span, "zone without `interface nftables=...`")
-                    .help("add `interface nftables=\"IFNAME\"` to the zone, or render without interface matching"),
+                    .at(zone.span, "zone without `interface nftables=...`")
+                    .help(
+                        "add `interface nftables=\"IFNAME\"` to the zone, or build with \
+                         `--nft-address-only` (then a spoofed source address passes the allow \
+                         rules of the zone it belongs to)",
+                    ),
                 ),
             }
         }
-        let quoted: Vec<String> = ifaces.iter().map(|i| format!("\"{i}\"")).collect();
-        match quoted.len() {
-            0 => {}
-            1 => out.push(format!("{keyword} {}", quoted[0])),
-            _ => out.push(format!("{keyword} {{ {} }}", quoted.join(", "))),
+        if errors.is_empty() {
+            Ok(Self { interfaces })
+        } else {
+            Err(errors)
         }
     }
-    if errors.is_empty() {
-        Ok(out)
+}
+
+fn bad_interface(zone: &Zone, iface: &str) -> Diagnostic {
+    let why = if iface.contains('*') {
+        "a wildcard cannot be checked against one zone's addresses (it may cover another zone's interface)"
     } else {
-        Err(errors)
+        "not a Linux interface name (1-15 of A-Z a-z 0-9 . _ -)"
+    };
+    Diagnostic::error(
+        "nftables-bad-interface",
+        format!("zone `{}`: nftables interface `{iface}`: {why}", zone.name),
+    )
+    .at(zone.span, "zone declared here")
+    .help("bind the zone to one interface by its exact name")
+}
+
+/// With anti-spoofing, a source address in no zone can arrive on no
+/// interface, so the guard drops it: an allow or a reject of such sources,
+/// or an allow whose replies come from such addresses, would silently do
+/// less than the policy says. An error, as on pfSense and Cisco.
+fn check_zoned(ir: &Ir, rule: &Rule) -> Result<(), Box<Diagnostic>> {
+    if rule.action == Action::Deny {
+        // Dropped by the guard instead of the rule: the same fate.
+        return Ok(());
     }
+    let mut sides = vec![("source", &rule.src.addrs)];
+    if rule.action == Action::Allow {
+        sides.push(("destination", &rule.dst.addrs));
+    }
+    for (what, addrs) in sides {
+        if let Some((None, part)) = ir.split_by_zone(addrs).pop() {
+            let why = if what == "source" {
+                "arrive on no zone's interface"
+            } else {
+                "answer from no zone's interface"
+            };
+            return Err(Box::new(
+                Diagnostic::error(
+                    "nftables-no-zone",
+                    format!(
+                        "rule `{}`: {what} addresses {part} belong to no zone, so with anti-spoofing they {why} and are dropped",
+                        rule.name
+                    ),
+                )
+                .at(rule.span, "in this rule")
+                .help("add a residual zone (`residual #true`) with an nftables interface, or narrow the rule to zoned addresses"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The anti-spoofing rules, in front of the connection-tracking rules:
+/// per interface and family, a packet whose source address is not of a
+/// zone bound to that interface gets the default verdict; so does a packet
+/// from an interface no zone is bound to. This is what the other targets
+/// do: their rules are bound to the ingress interface with the source cut
+/// to that interface's zones, so a spoofed source matches none of them and
+/// falls to the default. Comments start with `default`, the rule that
+/// decides such a packet.
+fn antispoof_rules<'s>(
+    ir: &Ir,
+    names: &ObjectNames<'s>,
+    bindings: &'s Bindings<'s>,
+    default: &LineView,
+    sets: &mut Sets<'s>,
+) -> String {
+    let mut out = String::new();
+    let tail = |out: &mut String, why: &str| {
+        out.push_str(" counter");
+        if default.log_prefix.is_some() {
+            out.push_str(" log prefix \"");
+            out.push_str(&log_prefix(ir.default_action, "default (spoofed)"));
+            out.push('"');
+        }
+        out.push(' ');
+        out.push_str(&default.verdict);
+        out.push_str(" comment \"");
+        push_comment_text(out, &format!("default: anti-spoofing: {why}"));
+        out.push_str("\"\n");
+    };
+    for (iface, interface) in &bindings.interfaces {
+        for family in [Family::V4, Family::V6] {
+            let (proto, ty, suffix, fam) = match family {
+                Family::V4 => ("ip", "ipv4_addr", "_v4", "IPv4"),
+                Family::V6 => ("ip6", "ipv6_addr", "_v6", "IPv6"),
+            };
+            let _ = write!(out, "        iifname \"{iface}\" ");
+            let elements = Elements {
+                addrs: &interface.addrs,
+                family,
+            };
+            if elements.blocks().next().is_none() {
+                let _ = write!(out, "meta nfproto {}", fam.to_ascii_lowercase());
+                tail(&mut out, &format!("no {fam} zone on {iface}"));
+                continue;
+            }
+            let name = interface_set_name(names, iface, interface, suffix);
+            let owner = match interface.zones.as_slice() {
+                [zone] => names.object(&zone.name).map(|(o, _)| Owner::Object(o)),
+                _ => None,
+            }
+            .unwrap_or(Owner::Interface(iface, interface));
+            sets.add_set(&name, owner, SetContent { ty, elements })
+                .expect("interface set names are unique");
+            let _ = write!(out, "{proto} saddr != @{name}");
+            tail(&mut out, &format!("source not of a zone on {iface}"));
+        }
+    }
+    out.push_str("        iifname != ");
+    let quoted: Vec<String> = bindings
+        .interfaces
+        .keys()
+        .map(|i| format!("\"{i}\""))
+        .collect();
+    match quoted.as_slice() {
+        [one] => out.push_str(one),
+        many => {
+            let _ = write!(out, "{{ {} }}", many.join(", "));
+        }
+    }
+    tail(&mut out, "input interface of no zone");
+    out.pop();
+    out
+}
+
+/// The set of the source addresses an interface admits: the zone's own set
+/// when one zone is bound to it, else a set of their union named after
+/// the interface.
+fn interface_set_name(
+    names: &ObjectNames<'_>,
+    iface: &str,
+    interface: &Interface<'_>,
+    suffix: &str,
+) -> String {
+    if let [zone] = interface.zones.as_slice()
+        && let Some((obj, ident)) = names.object(&zone.name)
+        && obj.addrs == zone.addrs
+    {
+        return format!("{ident}{suffix}");
+    }
+    format!("{}{suffix}", names.interfaces[iface])
+}
+
+/// A template override that writes a forward chain (its `ct state` rule)
+/// without the anti-spoofing rules would silently let spoofed sources in.
+fn check_antispoof_printed(contents: &str, antispoof: &str) -> Result<(), Vec<Diagnostic>> {
+    if antispoof.is_empty()
+        || !contents.contains("ct state established,related accept")
+        || contents.contains(antispoof)
+    {
+        return Ok(());
+    }
+    Err(vec![
+        Diagnostic::error(
+            "template-error",
+            "nftables template writes the forward chain without `antispoof_text`: spoofed source addresses would pass",
+        )
+        .help("print `{{ antispoof_text }}` on its own line right before the `ct state` rules (see targets/nftables/ruleset.nft.j2)"),
+    ])
 }
 
 fn valid_ifname(name: &str) -> bool {
@@ -928,7 +1118,7 @@ fn valid_ifname(name: &str) -> bool {
         && name.len() <= MAX_IFNAME
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'*'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Writes `a`, `a-b`, or `{ a, b-c }` for an interval set of numbers.
@@ -1118,6 +1308,8 @@ struct ObjectNames<'ir> {
     objects: NameMap<&'ir str, (&'ir AddressObject, String)>,
     /// The identifier of every rule, in IR order.
     rules: Vec<String>,
+    /// Every `nftables` interface binding, with its identifier (`i_...`).
+    interfaces: NameMap<&'ir str, String>,
 }
 
 impl<'ir> ObjectNames<'ir> {
@@ -1140,8 +1332,17 @@ impl<'ir> ObjectNames<'ir> {
             .iter()
             .map(|r| (r.name.as_str(), ident("r_", &r.name)))
             .collect();
-        disambiguate(&mut objects, &mut rules);
+        let mut interfaces: Vec<(&str, String)> = ir
+            .zones
+            .iter()
+            .filter_map(|z| z.bindings.get(TARGET))
+            .map(|i| (i.as_str(), ident("i_", i)))
+            .collect();
+        interfaces.sort();
+        interfaces.dedup();
+        disambiguate(&mut objects, &mut rules, &mut interfaces);
         Self {
+            interfaces: interfaces.into_iter().collect(),
             objects: ir
                 .objects
                 .values()
@@ -1162,17 +1363,27 @@ impl<'ir> ObjectNames<'ir> {
 
 /// Appends a hash of the original name to every identifier that more than
 /// one name maps to.
-fn disambiguate<'a>(objects: &mut [(&'a str, String)], rules: &mut [(&'a str, String)]) {
+fn disambiguate<'a>(
+    objects: &mut [(&'a str, String)],
+    rules: &mut [(&'a str, String)],
+    interfaces: &mut [(&'a str, String)],
+) {
     let mut count: NameMap<&str, usize> = NameMap::default();
-    for (_, v) in objects.iter().chain(rules.iter()) {
+    for (_, v) in objects.iter().chain(rules.iter()).chain(interfaces.iter()) {
         *count.entry(v.as_str()).or_default() += 1;
     }
     let taken: Vec<bool> = objects
         .iter()
         .chain(rules.iter())
+        .chain(interfaces.iter())
         .map(|(_, v)| count[v.as_str()] > 1)
         .collect();
-    for ((orig, v), taken) in objects.iter_mut().chain(rules.iter_mut()).zip(taken) {
+    for ((orig, v), taken) in objects
+        .iter_mut()
+        .chain(rules.iter_mut())
+        .chain(interfaces.iter_mut())
+        .zip(taken)
+    {
         if taken {
             let _ = write!(v, "_{:08x}", fnv1a(orig.as_bytes()) as u32);
         }

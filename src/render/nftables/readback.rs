@@ -11,6 +11,10 @@
 //! `reject with tcp reset`, `reject with icmpx admin-prohibited`) and a
 //! `comment`. Anything else is refused. Each rule belongs to the `# NAME`
 //! block heading above it, and its comment must start with that name.
+//! Before the first heading stand the anti-spoofing rules (`iifname "X"
+//! ip saddr != @set`, `iifname "X" meta nfproto ...`, `iifname != { ... }`,
+//! dropping, comment `default: anti-spoofing: ...`; they belong to the
+//! default rule) and the `ct state` rules; `!=` appears nowhere else.
 //!
 //! The evaluator follows the kernel: a packet is tested against the chain's
 //! rules in order and the first rule whose every match holds decides; none:
@@ -95,6 +99,9 @@ pub enum Match {
     /// `icmp type` (V4) / `icmpv6 type` (V6).
     IcmpType(Family, Vec<(u8, u8)>),
     Ct(Vec<CtState>),
+    /// `!=`: the inner match does not hold (only `iifname` and `saddr`
+    /// are written negated, by the anti-spoofing rules).
+    Not(Box<Match>),
 }
 
 /// A rule's verdict.
@@ -396,6 +403,10 @@ fn rule_line(
                 }
                 other => return Err(format!("unknown meta key `{other}`")),
             },
+            "iifname" if c.peek_word() == Some("!=") => {
+                c.next();
+                Match::Not(Box::new(Match::Iifname(ifnames(c.items()?)?)))
+            }
             "iifname" => Match::Iifname(ifnames(c.items()?)?),
             "oifname" => Match::Oifname(ifnames(c.items()?)?),
             "ip" | "ip6" => {
@@ -405,6 +416,10 @@ fn rule_line(
                     "daddr" => false,
                     other => return Err(format!("unknown {w} field `{other}`")),
                 };
+                let negated = source && c.peek_word() == Some("!=");
+                if negated {
+                    c.next();
+                }
                 let list = match c.peek_word() {
                     Some(n) if n.starts_with('@') => {
                         let name = n[1..].to_string();
@@ -429,11 +444,12 @@ fn rule_line(
                         AddrList::Inline(nets)
                     }
                 };
-                Match::Addr {
+                let m = Match::Addr {
                     family,
                     source,
                     list,
-                }
+                };
+                if negated { Match::Not(Box::new(m)) } else { m }
             }
             "tcp" | "udp" => {
                 if c.word()? != "dport" {
@@ -528,6 +544,36 @@ fn rule_line(
     }
     if let Some(extra) = c.next() {
         return Err(format!("unexpected {extra:?} after the verdict"));
+    }
+    // The anti-spoofing rules stand before the first `# NAME` block (in
+    // front of the `ct state` rules): a negated `iifname` or an `iifname`
+    // with a negated `saddr` or an `nfproto`, deciding as the default rule.
+    let antispoof = block.is_none()
+        && comment
+            .as_deref()
+            .is_some_and(|c| c.starts_with("default: anti-spoofing: "));
+    if antispoof {
+        let shape_ok = match matches.as_slice() {
+            [Match::Not(i)] => matches!(**i, Match::Iifname(_)),
+            [Match::Iifname(_), Match::Not(a)] => matches!(**a, Match::Addr { .. }),
+            [Match::Iifname(_), Match::Nfproto(_)] => true,
+            _ => false,
+        };
+        if !shape_ok || !counter || matches!(verdict, NftVerdict::Accept) {
+            return Err("an anti-spoofing rule wardwall does not write".into());
+        }
+        return Ok(NftRule {
+            line,
+            block: Some("default".into()),
+            matches,
+            counter,
+            log_prefix,
+            verdict,
+            comment,
+        });
+    }
+    if matches.iter().any(|m| matches!(m, Match::Not(_))) {
+        return Err("`!=` outside the anti-spoofing rules".into());
     }
     match (&block, &comment) {
         (None, None) => {
@@ -769,7 +815,8 @@ fn check_ident(name: &str) -> Result<(), String> {
 // ------------------------------------------------------------------ evaluation
 
 /// A packet as the forward chain sees it: the first packet of a new flow,
-/// with its interfaces when known.
+/// with its interfaces; `None` is an interface no zone is bound to (no
+/// name wardwall writes matches it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Forwarded {
     pub packet: Packet,
@@ -818,18 +865,27 @@ impl Ruleset {
         let in_ranges = |v: &[(u16, u16)], x: u16| v.iter().any(|&(lo, hi)| lo <= x && x <= hi);
         Ok(match m {
             Match::Nfproto(family) => *family == fam,
+            // No interface known: one no zone is bound to, which no name
+            // wardwall writes matches.
             Match::Iifname(names) | Match::Oifname(names) => {
-                let (which, iface) = match m {
-                    Match::Iifname(_) => ("input", &f.iif),
-                    _ => ("output", &f.oif),
+                let iface = match m {
+                    Match::Iifname(_) => &f.iif,
+                    _ => &f.oif,
                 };
-                let iface = iface.as_ref().ok_or_else(|| {
-                    format!(
-                        "the rule matches {which} interfaces, and the packet's zone has no nftables interface binding"
-                    )
-                })?;
-                names.iter().any(|n| ifname_matches(n, iface))
+                iface
+                    .as_ref()
+                    .is_some_and(|i| names.iter().any(|n| ifname_matches(n, i)))
             }
+            // `ip saddr != @s` still only matches IPv4 (the family is an
+            // implicit dependency, not part of the negated comparison).
+            Match::Not(inner) => match &**inner {
+                Match::Addr {
+                    family,
+                    source,
+                    list,
+                } => *family == fam && !self.addr_in(list, if *source { p.src } else { p.dst }),
+                other => !self.match_holds(other, f)?,
+            },
             Match::Addr {
                 family,
                 source,
