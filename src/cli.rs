@@ -360,6 +360,15 @@ fn compile_or_report(path: &Path, date: Date) -> Result<Compiled, u8> {
     })
 }
 
+/// The enclosing git repository's top level (the first ancestor of the
+/// working directory with a `.git`), which SARIF URIs are relative to.
+fn repository_root() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .map(Path::to_path_buf)
+}
+
 fn default_policies(given: Vec<PathBuf>) -> Vec<PathBuf> {
     if given.is_empty() {
         vec![PathBuf::from(DEFAULT_POLICY)]
@@ -429,7 +438,8 @@ fn check(args: CheckArgs) -> u8 {
             .iter()
             .map(|c| (&c.sources, &c.diagnostics))
             .collect();
-        let log = crate::sarif::to_sarif(&runs, args.deny_warnings);
+        let root = repository_root();
+        let log = crate::sarif::to_sarif(&runs, args.deny_warnings, root.as_deref());
         println!(
             "{}",
             serde_json::to_string_pretty(&log).expect("JSON of plain data")

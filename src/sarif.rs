@@ -11,15 +11,30 @@
 //! so with `columnKind: unicodeCodePoints` (SARIF's other kind, UTF-16 code
 //! units, differs only for characters outside the Basic Multilingual Plane).
 //! `endColumn` is one past the last character, as SARIF defines it.
-//! `artifactLocation.uri` is the file path as given on the command line (or
-//! as an include resolved it), with `/` separators.
+//! `artifactLocation.uri` is the file's path relative to the repository
+//! root (`uriBaseId: %SRCROOT%`, as GitHub code scanning resolves it),
+//! with `/` separators and percent-encoded; a file outside the repository
+//! (or with no repository) keeps its path as given.
+//!
+//! Each result carries `partialFingerprints["wardwall/v1"]`: a hash of the
+//! rule id, the file and the message, which name policy objects but no
+//! line or column, so a finding keeps its identity when unrelated lines
+//! are added above it (GitHub matches alerts across runs by it).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Label, Severity, SourceMap, Span};
 
-/// The SARIF log for the diagnostics of one or more policies.
-pub fn to_sarif(checked: &[(&SourceMap, &Diagnostics)], deny_warnings: bool) -> Value {
+/// The SARIF log for the diagnostics of one or more policies. `root` is the
+/// repository root that URIs are made relative to (`None`: paths as given).
+pub fn to_sarif(
+    checked: &[(&SourceMap, &Diagnostics)],
+    deny_warnings: bool,
+    root: Option<&Path>,
+) -> Value {
     let mut codes: Vec<&str> = crate::analysis::CODES.iter().map(|c| c.0).collect();
     for (_, diags) in checked {
         codes.extend(diags.items.iter().map(|d| d.code));
@@ -37,14 +52,24 @@ pub fn to_sarif(checked: &[(&SourceMap, &Diagnostics)], deny_warnings: bool) -> 
                 "id": code,
                 "name": code,
                 "shortDescription": { "text": short },
+                "fullDescription": { "text": format!("{short}. {help}") },
                 "help": { "text": help },
             })
         })
         .collect();
+    let uris = Uris::new(root);
     let mut results = Vec::new();
+    // Identical findings (same rule, file and message) are told apart by
+    // their order, which unrelated edits do not change either.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (sources, diags) in checked {
         for d in &diags.items {
-            results.push(result(sources, d, &codes, deny_warnings));
+            let mut r = result(sources, d, &codes, deny_warnings, &uris);
+            let key = fingerprint(sources, d, &uris);
+            let n = seen.entry(key.clone()).or_default();
+            r["partialFingerprints"] = json!({ "wardwall/v1": format!("{key}:{n}") });
+            *n += 1;
+            results.push(r);
         }
     }
     json!({
@@ -64,7 +89,75 @@ pub fn to_sarif(checked: &[(&SourceMap, &Diagnostics)], deny_warnings: bool) -> 
     })
 }
 
-fn result(sources: &SourceMap, d: &Diagnostic, codes: &[&str], deny_warnings: bool) -> Value {
+/// Stable identity of a finding: rule id, file and message (no position).
+fn fingerprint(sources: &SourceMap, d: &Diagnostic, uris: &Uris) -> String {
+    let file = d
+        .primary
+        .as_ref()
+        .map(|l| uris.uri(&sources.file(l.span.file).name))
+        .unwrap_or_default();
+    let mut h = crate::render::Fnv1a::new();
+    for part in [d.code, &file, &d.message] {
+        h.write(part.as_bytes());
+        h.write(&[0]);
+    }
+    format!("{:016x}", h.finish())
+}
+
+/// File names as SARIF URIs relative to the repository root.
+struct Uris {
+    /// The canonical repository root and the canonical working directory.
+    root: Option<(PathBuf, PathBuf)>,
+}
+
+impl Uris {
+    fn new(root: Option<&Path>) -> Self {
+        let canonical = |p: &Path| p.canonicalize().ok();
+        Uris {
+            root: root.and_then(|r| Some((canonical(r)?, canonical(Path::new("."))?))),
+        }
+    }
+
+    fn relative(&self, name: &str) -> Option<String> {
+        let (root, cwd) = self.root.as_ref()?;
+        let path = cwd.join(name).canonicalize().ok()?;
+        let inside = path.strip_prefix(root).ok()?;
+        Some(inside.to_string_lossy().replace('\\', "/"))
+    }
+
+    fn uri(&self, name: &str) -> String {
+        let path = self
+            .relative(name)
+            .unwrap_or_else(|| name.replace('\\', "/"));
+        percent_encode_path(&path)
+    }
+
+    fn base_id(&self, name: &str) -> Option<&'static str> {
+        self.relative(name).map(|_| "%SRCROOT%")
+    }
+}
+
+/// Percent-encodes every byte of a path except RFC 3986's unreserved
+/// characters and `/` (so `a b#c.kdl` becomes `a%20b%23c.kdl`).
+fn percent_encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn result(
+    sources: &SourceMap,
+    d: &Diagnostic,
+    codes: &[&str],
+    deny_warnings: bool,
+    uris: &Uris,
+) -> Value {
     let level = match d.severity {
         Severity::Error => "error",
         Severity::Warning if deny_warnings => "error",
@@ -82,21 +175,21 @@ fn result(sources: &SourceMap, d: &Diagnostic, codes: &[&str], deny_warnings: bo
         "message": { "text": text },
     });
     if let Some(primary) = &d.primary {
-        r["locations"] = json!([location(sources, primary, None)]);
+        r["locations"] = json!([location(sources, primary, None, uris)]);
     }
     if !d.secondary.is_empty() {
         r["relatedLocations"] = Value::Array(
             d.secondary
                 .iter()
                 .enumerate()
-                .map(|(i, l)| location(sources, l, Some(i + 1)))
+                .map(|(i, l)| location(sources, l, Some(i + 1), uris))
                 .collect(),
         );
     }
     r
 }
 
-fn location(sources: &SourceMap, label: &Label, id: Option<usize>) -> Value {
+fn location(sources: &SourceMap, label: &Label, id: Option<usize>, uris: &Uris) -> Value {
     let file = sources.file(label.span.file);
     let (line, col) = sources.line_col(label.span);
     let end = Span {
@@ -106,7 +199,7 @@ fn location(sources: &SourceMap, label: &Label, id: Option<usize>) -> Value {
     let (end_line, end_col) = sources.line_col(end);
     let mut loc = json!({
         "physicalLocation": {
-            "artifactLocation": { "uri": file.name.replace('\\', "/") },
+            "artifactLocation": { "uri": uris.uri(&file.name) },
             "region": {
                 "startLine": line,
                 "startColumn": col,
@@ -116,6 +209,9 @@ fn location(sources: &SourceMap, label: &Label, id: Option<usize>) -> Value {
         },
         "message": { "text": label.text },
     });
+    if let Some(base) = uris.base_id(&file.name) {
+        loc["physicalLocation"]["artifactLocation"]["uriBaseId"] = json!(base);
+    }
     if let Some(id) = id {
         loc["id"] = json!(id);
     }

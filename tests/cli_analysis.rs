@@ -261,3 +261,68 @@ fn explain_target_rejects_unknown_targets() {
         .assert()
         .code(2);
 }
+
+/// The results of `check --format sarif` run in `dir` on `policy`.
+fn sarif_results(dir: &std::path::Path, policy: &str) -> Vec<Value> {
+    let out = wardwall()
+        .current_dir(dir)
+        .args(["check", policy, "--date", DATE, "--format", "sarif"])
+        .output()
+        .unwrap();
+    let log: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    log["runs"][0]["results"].as_array().unwrap().clone()
+}
+
+#[test]
+fn sarif_uris_are_repository_relative_and_fingerprints_survive_unrelated_edits() {
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    let policies = root.join("net policies");
+    std::fs::create_dir_all(policies.join("advisories")).unwrap();
+    std::fs::copy(POLICY, policies.join("site.kdl")).unwrap();
+    std::fs::copy(
+        "policies/advisories/contec-cms8000.kdl",
+        policies.join("advisories/contec-cms8000.kdl"),
+    )
+    .unwrap();
+    std::fs::create_dir(root.join(".git")).unwrap();
+
+    // Run from inside the policy folder: URIs are still from the root,
+    // percent-encoded, against %SRCROOT%.
+    let before = sarif_results(&policies, "site.kdl");
+    assert!(!before.is_empty());
+    for r in &before {
+        let artifact = &r["locations"][0]["physicalLocation"]["artifactLocation"];
+        assert_eq!(artifact["uri"], "net%20policies/site.kdl", "{r}");
+        assert_eq!(artifact["uriBaseId"], "%SRCROOT%");
+    }
+    let prints = |results: &[Value]| -> Vec<String> {
+        results
+            .iter()
+            .map(|r| str_at(r, &["partialFingerprints", "wardwall/v1"]).to_string())
+            .collect()
+    };
+    let mut unique = prints(&before);
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), before.len(), "one fingerprint per finding");
+
+    // Unrelated lines above every finding move them all, but no
+    // fingerprint changes.
+    let path = policies.join("site.kdl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("// reviewed 2026-11\n\n// by netsec\n{text}"),
+    )
+    .unwrap();
+    let after = sarif_results(&policies, "site.kdl");
+    let line = |r: &Value| r["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64();
+    assert!(
+        before
+            .iter()
+            .zip(&after)
+            .all(|(b, a)| line(a) == line(b).map(|l| l + 3))
+    );
+    assert_eq!(prints(&before), prints(&after));
+}
