@@ -6,7 +6,6 @@
 //! that is the model stage's job.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -15,8 +14,10 @@ use kdl::KdlDocument;
 
 mod doc;
 mod fastkdl;
+pub mod ip;
 
 use doc::{Doc, Entry, Node, Value};
+use ip::IpProblem;
 
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::catalogue;
@@ -1054,18 +1055,29 @@ fn parse_prefix(cx: &mut Cx<'_>, s: &Spanned<String>) -> Option<Spanned<IpNet>> 
 /// A problem with an address literal.
 #[derive(Debug)]
 enum AddrProblem {
-    NotAnAddress,
+    /// The literal itself (a host, a prefix, an end of a range) is refused
+    /// by the strict parser.
+    Ip(IpProblem),
     HostBits(IpNet),
     Inverted,
     MixedRange,
 }
 
+impl From<IpProblem> for AddrProblem {
+    fn from(p: IpProblem) -> Self {
+        AddrProblem::Ip(p)
+    }
+}
+
 impl AddrProblem {
     fn into_diagnostic(self, s: &Spanned<String>) -> Diagnostic {
         match self {
-            AddrProblem::NotAnAddress => Diagnostic::error("invalid-address", format!("`{}` is not an IP address, CIDR or range", s.value))
+            AddrProblem::Ip(IpProblem::NotAnAddress) => Diagnostic::error("invalid-address", format!("`{}` is not an IP address, CIDR or range", s.value.escape_debug()))
                 .at(s.span, "not an address")
-                .help("write a host (\"10.1.2.3\"), a CIDR (\"10.1.2.0/24\") or a range (\"10.1.2.10-10.1.2.20\")"),
+                .help(IpProblem::NotAnAddress.hint()),
+            AddrProblem::Ip(p) => Diagnostic::error(p.code(), format!("`{}` {p}", s.value.escape_debug()))
+                .at(s.span, p.label())
+                .help(p.hint()),
             AddrProblem::HostBits(net) => Diagnostic::error("host-bits-set", format!("`{}` has host bits set", s.value))
                 .at(s.span, "host bits set")
                 .help(format!("did you mean \"{}\"? (or \"{}\" for the single host)", net.trunc(), net.addr())),
@@ -1079,23 +1091,27 @@ impl AddrProblem {
     }
 }
 
-/// Parses a host, CIDR or range. Returns the set and, for hosts and CIDRs,
-/// the prefix.
+/// Parses a host, CIDR or range with the strict literal rules of
+/// [`ip`]. Returns the set and, for hosts and CIDRs, the prefix.
 fn parse_addr_literal(text: &str) -> Result<(AddrSet, Option<IpNet>), AddrProblem> {
-    if let Ok(addr) = text.parse::<IpAddr>() {
-        let net = IpNet::from(addr);
-        return Ok((AddrSet::from_net(net), Some(net)));
-    }
     if text.contains('/') {
-        let net: IpNet = text.parse().map_err(|_| AddrProblem::NotAnAddress)?;
+        let net = ip::parse_net(text)?;
         if net.trunc() != net {
             return Err(AddrProblem::HostBits(net));
         }
         return Ok((AddrSet::from_net(net), Some(net)));
     }
     if let Some((lo, hi)) = text.split_once('-') {
-        let lo: IpAddr = lo.trim().parse().map_err(|_| AddrProblem::NotAnAddress)?;
-        let hi: IpAddr = hi.trim().parse().map_err(|_| AddrProblem::NotAnAddress)?;
+        let (lo, hi) = match (ip::parse_addr(lo.trim()), ip::parse_addr(hi.trim())) {
+            (Ok(lo), Ok(hi)) => (lo, hi),
+            (Err(IpProblem::LeadingZero { .. }), _) | (_, Err(IpProblem::LeadingZero { .. })) => {
+                return Err(IpProblem::LeadingZero {
+                    canonical: format!("{}-{}", without_leading_zeros(lo), without_leading_zeros(hi)),
+                }
+                .into());
+            }
+            (Err(p), _) | (_, Err(p)) => return Err(p.into()),
+        };
         if lo.is_ipv4() != hi.is_ipv4() {
             return Err(AddrProblem::MixedRange);
         }
@@ -1104,7 +1120,17 @@ fn parse_addr_literal(text: &str) -> Result<(AddrSet, Option<IpNet>), AddrProble
         }
         return Ok((AddrSet::from_range(lo, hi), None));
     }
-    Err(AddrProblem::NotAnAddress)
+    let addr = ip::parse_addr(text)?;
+    let net = IpNet::from(addr);
+    Ok((AddrSet::from_net(net), Some(net)))
+}
+
+/// One end of a range as the hint should show it.
+fn without_leading_zeros(end: &str) -> String {
+    match ip::parse_addr(end.trim()) {
+        Err(IpProblem::LeadingZero { canonical }) => canonical,
+        _ => end.trim().to_string(),
+    }
 }
 
 /// Whether text looks like an address literal rather than a name (so that a
@@ -2087,8 +2113,17 @@ mod tests {
         ));
         assert!(matches!(
             parse_addr_literal("10.0.0.256"),
-            Err(AddrProblem::NotAnAddress)
+            Err(AddrProblem::Ip(IpProblem::NotAnAddress))
         ));
+        for zeros in ["10.020.4.0/23", "10.10.020.40", "10.0.0.01-10.0.0.9"] {
+            assert!(
+                matches!(
+                    parse_addr_literal(zeros),
+                    Err(AddrProblem::Ip(IpProblem::LeadingZero { .. }))
+                ),
+                "{zeros}"
+            );
+        }
         let (set, _) = parse_addr_literal("fd00:20::/48").unwrap();
         assert!(set.contains("fd00:20::1".parse().unwrap()));
     }
