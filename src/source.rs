@@ -29,7 +29,7 @@ pub const TARGETS: &[&str] = &["nftables", "pfsense", "cisco", "panos"];
 
 /// Largest policy file accepted (a policy of 100,000 rules is about 20 MiB;
 /// split larger ones with includes).
-const MAX_FILE_BYTES: usize = 64 << 20;
+pub const MAX_FILE_BYTES: usize = 64 << 20;
 
 /// Deepest include nesting accepted (a guard against runaway recursion that
 /// is not a cycle, e.g. through symlinks).
@@ -184,10 +184,17 @@ pub struct ReadError {
 /// Where policy files are read from: the working tree, or (for `diff
 /// --base`) a git revision.
 pub trait Files {
+    /// The file's bytes. Only regular files are read, and at most
+    /// [`MAX_FILE_BYTES`] + 1 bytes of them (enough to tell that a file is
+    /// too large without reading all of it).
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
     /// A stable identity of the file for the cycle and double-include
     /// checks (two paths to one file must give the same identity).
     fn identity(&self, path: &Path) -> PathBuf;
+    /// Where `path` really is (symlinks resolved, `.` and `..` removed), for
+    /// the check that an include stays inside the policy's directory; an
+    /// error when it does not exist.
+    fn resolve(&self, path: &Path) -> std::io::Result<PathBuf>;
 }
 
 /// The filesystem.
@@ -195,13 +202,49 @@ pub struct Disk;
 
 impl Files for Disk {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        std::fs::read(path)
+        read_regular_file(path, MAX_FILE_BYTES as u64 + 1)
     }
 
     fn identity(&self, path: &Path) -> PathBuf {
         path.canonicalize()
             .unwrap_or_else(|_| normalize_lexically(path))
     }
+
+    fn resolve(&self, path: &Path) -> std::io::Result<PathBuf> {
+        path.canonicalize()
+    }
+}
+
+/// Reads at most `limit` bytes of a regular file. Devices, FIFOs and
+/// directories are refused before they are opened (`/dev/zero` would never
+/// end, a FIFO would block), and again after (the file is opened without
+/// blocking and checked with fstat, in case it was swapped in between).
+pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let not_regular = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (devices, FIFOs and directories are never read)",
+        )
+    };
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// `a/./b/../c` → `a/c`, without touching the filesystem.
@@ -242,6 +285,12 @@ pub fn load_from(
         catalogue::SERVICES_FILE.to_string(),
         catalogue::SERVICES_KDL.to_string(),
     );
+    let read_error = |source| ReadError {
+        path: display_path(root),
+        source,
+    };
+    let tree_root = policy_tree(files, root).map_err(read_error)?;
+    let bytes = files.read(root).map_err(read_error)?;
     let mut loader = Loader {
         files,
         sources,
@@ -249,14 +298,42 @@ pub fn load_from(
         tree: &mut tree,
         stack: Vec::new(),
         seen: BTreeSet::new(),
+        tree_root,
+        given: Default::default(),
     };
     loader.decode_text(builtin, FileRole::Catalogue);
-    let bytes = files.read(root).map_err(|source| ReadError {
-        path: root.display().to_string(),
-        source,
-    })?;
     loader.load_file(root, bytes, None);
     Ok(tree)
+}
+
+/// The directory every file of the policy must be in: the root file's
+/// directory, symlinks resolved. The root file itself must resolve inside
+/// it (a `policy.kdl` that is a symlink to `/proc/self/environ` is refused).
+fn policy_tree(files: &dyn Files, root: &Path) -> std::io::Result<PathBuf> {
+    let dir = match root.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tree = files.resolve(dir)?;
+    let real = files.resolve(root)?;
+    if !inside(&real, &tree) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "it resolves to `{}`, outside its directory `{}`",
+                display_path(&real),
+                display_path(dir)
+            ),
+        ));
+    }
+    Ok(tree)
+}
+
+/// Whether `path` (resolved) lies in `tree` (resolved): lexically under it
+/// and with no `..` left that could climb out.
+fn inside(path: &Path, tree: &Path) -> bool {
+    use std::path::Component;
+    path.starts_with(tree) && !path.components().any(|c| c == Component::ParentDir)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -275,6 +352,11 @@ struct Loader<'a> {
     stack: Vec<PathBuf>,
     /// Canonical paths of every file read so far (double-include check).
     seen: BTreeSet<PathBuf>,
+    /// The resolved directory of the root file: includes must stay in it.
+    tree_root: PathBuf,
+    /// Each loaded file's path as given or as its include resolved it
+    /// (the source map holds an escaped copy for messages).
+    given: std::collections::BTreeMap<FileId, PathBuf>,
 }
 
 impl Loader<'_> {
@@ -286,7 +368,7 @@ impl Loader<'_> {
                 "file-too-large",
                 format!(
                     "policy file `{}` is larger than {} MiB",
-                    path.display(),
+                    display_path(path),
                     MAX_FILE_BYTES >> 20
                 ),
             )
@@ -304,7 +386,9 @@ impl Loader<'_> {
             Err(e) => {
                 let valid = e.utf8_error().valid_up_to();
                 let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                let file = self.sources.add(path.display().to_string(), lossy);
+                let file = self.sources.add(display_path(path), lossy);
+                // Not policy text: show at most the offending line, cut short.
+                self.sources.excerpt_only(file);
                 let d = Diagnostic::error("not-utf8", "policy file is not valid UTF-8")
                     .at(
                         Span {
@@ -319,7 +403,8 @@ impl Loader<'_> {
                 return;
             }
         };
-        let file = self.sources.add(path.display().to_string(), text);
+        let file = self.sources.add(display_path(path), text);
+        self.given.insert(file, path.to_path_buf());
         self.seen.insert(canonical.clone());
         self.stack.push(canonical);
         let role = if include.is_some() {
@@ -334,6 +419,7 @@ impl Loader<'_> {
     fn decode_text(&mut self, file: FileId, role: FileRole) {
         let text = self.sources.file(file).text.clone();
         if let Some(offset) = too_deep(&text) {
+            self.sources.excerpt_only(file);
             self.diags.push(
                 Diagnostic::error(
                     "nesting-too-deep",
@@ -353,7 +439,13 @@ impl Loader<'_> {
         let doc = match parsed {
             Ok(doc) => doc,
             Err(err) => {
-                for d in err.diagnostics {
+                // Not KDL, so perhaps not a policy at all: never print more
+                // of it than the offending line, cut short.
+                self.sources.excerpt_only(file);
+                // Only the first error: each one shows an excerpt, and a
+                // file that is not a policy (a NUL-separated environment)
+                // can produce one error every few bytes.
+                for d in err.diagnostics.into_iter().take(1) {
                     let span = Span::new(file, d.span);
                     let message = d.message.unwrap_or_else(|| "invalid KDL".to_string());
                     let token = token_at(&text, span.offset);
@@ -422,11 +514,9 @@ impl Loader<'_> {
             return;
         };
         let node_span = cx.span(node.span());
-        let base = Path::new(&self.sources.file(file).name)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let path = base.join(&target.value);
+        let Some((path, resolved)) = self.include_path(file, &target) else {
+            return;
+        };
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
             self.diags.push(
                 Diagnostic::error(
@@ -437,13 +527,13 @@ impl Loader<'_> {
             );
             return;
         }
-        let bytes = match self.files.read(&path) {
+        let bytes = match self.files.read(&resolved) {
             Ok(b) => b,
             Err(e) => {
                 self.diags.push(
                     Diagnostic::error(
                         "include-missing",
-                        format!("cannot read included file `{}`: {e}", path.display()),
+                        format!("cannot read included file `{}`: {e}", display_path(&path)),
                     )
                     .at(target.span, "included here")
                     .help("include paths are relative to the file that includes them"),
@@ -458,7 +548,7 @@ impl Loader<'_> {
                     "include-cycle",
                     format!(
                         "`{}` includes itself (directly or through other files)",
-                        path.display()
+                        display_path(&path)
                     ),
                 )
                 .at(target.span, "this include closes a cycle")
@@ -470,7 +560,7 @@ impl Loader<'_> {
             self.diags.push(
                 Diagnostic::error(
                     "include-twice",
-                    format!("`{}` is already included", path.display()),
+                    format!("`{}` is already included", display_path(&path)),
                 )
                 .at(target.span, "second include of the same file")
                 .help("include each file once; its definitions would otherwise be duplicated"),
@@ -479,6 +569,79 @@ impl Loader<'_> {
         }
         self.load_file(&path, bytes, Some(node_span));
     }
+}
+
+impl Loader<'_> {
+    /// The file an include names, resolved (symlinks followed), or None
+    /// after reporting why it may not be read: it is absolute, missing, or
+    /// outside the root file's directory. Nothing outside the tree is ever
+    /// opened, so its content can never reach a diagnostic.
+    /// Returns the path as written (relative to the root's directory, for
+    /// messages) and the resolved path to read.
+    fn include_path(
+        &mut self,
+        file: FileId,
+        target: &Spanned<String>,
+    ) -> Option<(PathBuf, PathBuf)> {
+        let outside = |why: String| {
+            Diagnostic::error("include-outside-tree", why)
+                .at(target.span, "outside the policy's directory")
+                .help("includes are relative to the including file and stay inside the root policy's directory; put shared files in a subdirectory of it")
+        };
+        let written = Path::new(&target.value);
+        if written.is_absolute() {
+            let why = format!("`{}` is an absolute path", target.value.escape_debug());
+            self.diags.push(outside(why));
+            return None;
+        }
+        // `..` that climbs out is refused as written, before anything is
+        // looked up (a missing directory on the way must not hide it).
+        let including_dir = self.stack.last().and_then(|p| p.parent());
+        if let Some(dir) = including_dir
+            && !inside(&normalize_lexically(&dir.join(written)), &self.tree_root)
+        {
+            let why = format!(
+                "`{}` is outside the policy's directory `{}`",
+                target.value.escape_debug(),
+                display_path(&self.tree_root)
+            );
+            self.diags.push(outside(why));
+            return None;
+        }
+        let including = self.given.get(&file).cloned().unwrap_or_default();
+        let path = including.parent().unwrap_or(Path::new("")).join(written);
+        let resolved = match self.files.resolve(&path) {
+            Ok(p) => p,
+            Err(e) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "include-missing",
+                        format!("cannot read included file `{}`: {e}", display_path(&path)),
+                    )
+                    .at(target.span, "included here")
+                    .help("include paths are relative to the file that includes them"),
+                );
+                return None;
+            }
+        };
+        if !inside(&resolved, &self.tree_root) {
+            let why = format!(
+                "`{}` is outside the policy's directory `{}`",
+                target.value.escape_debug(),
+                display_path(&self.tree_root)
+            );
+            self.diags.push(outside(why));
+            return None;
+        }
+        Some((path, resolved))
+    }
+}
+
+/// A path for messages, with characters that could forge log lines or
+/// hide text (control characters, line separators, bidi controls)
+/// escaped as `\u{..}`.
+pub fn display_path(path: &Path) -> String {
+    crate::diagnostics::escape_unsafe(&path.display().to_string())
 }
 
 /// Deepest `{ }` nesting accepted. The KDL parser recurses per level and
@@ -577,8 +740,12 @@ fn token_at(text: &str, offset: usize) -> String {
     }
     text[start..]
         .chars()
-        .take_while(|c| !c.is_whitespace() && !matches!(c, '{' | '}' | ';' | '"'))
-        .take(64)
+        .take_while(|&c| {
+            !c.is_whitespace()
+                && !crate::diagnostics::is_unsafe_char(c)
+                && !matches!(c, '{' | '}' | ';' | '"')
+        })
+        .take(32)
         .collect()
 }
 
