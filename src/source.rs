@@ -21,7 +21,9 @@ use ip::IpProblem;
 
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::catalogue;
-use crate::diagnostics::{Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean};
+use crate::diagnostics::{
+    Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean, is_unsafe_char,
+};
 use crate::ir::{Action, ServiceSet};
 
 /// The targets a zone can be bound to.
@@ -47,7 +49,17 @@ pub type Name = Spanned<String>;
 /// The policy as written, with includes expanded in place.
 #[derive(Debug, Default)]
 pub struct SyntaxTree {
+    /// The policy's name: declared (`policy "name"`) or, without a
+    /// declaration, the root file's stem; validated like every other name.
     pub name: Option<Name>,
+    /// The `policy` node's keyword, when the root file has one.
+    pub policy_span: Option<Span>,
+    /// `deny-all #true` in the `policy` node: the policy means to deny
+    /// everything (without it, a policy with no rules or no zones is an
+    /// error: an empty or truncated file must not build a deny-all firewall).
+    pub deny_all: Option<Span>,
+    /// The start of the root file, for problems of the policy as a whole.
+    pub root_span: Span,
     pub description: Option<String>,
     /// The targets this policy is compiled to (`policy { targets ... }`);
     /// empty means every target.
@@ -292,6 +304,7 @@ pub fn load_from(
     let tree_root = policy_tree(files, root).map_err(read_error)?;
     let bytes = files.read(root).map_err(read_error)?;
     let mut loader = Loader {
+        root_file: None,
         files,
         sources,
         diags,
@@ -303,6 +316,15 @@ pub fn load_from(
     };
     loader.decode_text(builtin, FileRole::Catalogue);
     loader.load_file(root, bytes, None);
+    let root_file = loader.root_file;
+    if let Some(file) = root_file {
+        tree.root_span = Span {
+            file,
+            offset: 0,
+            len: 0,
+        };
+        name_from_file(root, &mut tree, diags);
+    }
     Ok(tree)
 }
 
@@ -336,6 +358,37 @@ fn inside(path: &Path, tree: &Path) -> bool {
     path.starts_with(tree) && !path.components().any(|c| c == Component::ParentDir)
 }
 
+/// Without `policy "name"`, the policy is named after the root file's
+/// stem, which must then be a valid name: output file names and the
+/// targets' headers are built from it (a file named with line breaks
+/// would otherwise write them into a router config).
+fn name_from_file(root: &Path, tree: &mut SyntaxTree, diags: &mut Diagnostics) {
+    if tree.policy_span.is_some() {
+        return; // declared: validated (or reported) as written
+    }
+    let stem = root.file_stem().unwrap_or_default();
+    let problem = match stem.to_str() {
+        Some(stem) => name_problem(stem),
+        None => Some("it is not UTF-8"),
+    };
+    let Some(problem) = problem else {
+        tree.name = Some(Spanned {
+            value: stem.to_string_lossy().into_owned(),
+            span: tree.root_span,
+        });
+        return;
+    };
+    let shown = crate::diagnostics::escape_unsafe(&stem.to_string_lossy());
+    diags.push(
+        Diagnostic::error(
+            "invalid-policy-name",
+            format!("the file name `{shown}` cannot be the policy's name: {problem}"),
+        )
+        .at(tree.root_span, "policy named after its file")
+        .help("add `policy \"name\"` at the top of the file (a letter, then letters, digits, `-`, `_` or `.`; at most 63 characters)"),
+    );
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum FileRole {
     Root,
@@ -344,6 +397,8 @@ enum FileRole {
 }
 
 struct Loader<'a> {
+    /// The root file, once it is in the source map.
+    root_file: Option<FileId>,
     files: &'a dyn Files,
     sources: &'a mut SourceMap,
     diags: &'a mut Diagnostics,
@@ -387,6 +442,9 @@ impl Loader<'_> {
                 let valid = e.utf8_error().valid_up_to();
                 let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
                 let file = self.sources.add(display_path(path), lossy);
+                if include.is_none() {
+                    self.root_file = Some(file);
+                }
                 // Not policy text: show at most the offending line, cut short.
                 self.sources.excerpt_only(file);
                 let d = Diagnostic::error("not-utf8", "policy file is not valid UTF-8")
@@ -404,6 +462,9 @@ impl Loader<'_> {
             }
         };
         let file = self.sources.add(display_path(path), text);
+        if include.is_none() {
+            self.root_file = Some(file);
+        }
         self.given.insert(file, path.to_path_buf());
         self.seen.insert(canonical.clone());
         self.stack.push(canonical);
@@ -474,6 +535,7 @@ impl Loader<'_> {
             let mut cx = Cx {
                 file,
                 diags: self.diags,
+                src: &text,
             };
             let tree = &mut *self.tree;
             match keyword {
@@ -504,9 +566,11 @@ impl Loader<'_> {
     }
 
     fn include(&mut self, file: FileId, node: Node<'_>) {
+        let src = self.sources.file(file).text.clone();
         let mut cx = Cx {
             file,
             diags: self.diags,
+            src: &src,
         };
         cx.no_props(node);
         cx.no_children(node);
@@ -765,6 +829,8 @@ const TOP_LEVEL: &[&str] = &[
 struct Cx<'a> {
     file: FileId,
     diags: &'a mut Diagnostics,
+    /// The file's text, to point at one character inside a string.
+    src: &'a str,
 }
 
 impl Cx<'_> {
@@ -960,22 +1026,28 @@ impl Cx<'_> {
         true
     }
 
-    /// Free text (descriptions, owners): any characters except control
-    /// characters other than tab; each renderer escapes or replaces what its
-    /// format cannot carry.
+    /// Free text (descriptions, owners, tickets, titles): one line of
+    /// characters every target can carry. Refused, at the character, with
+    /// its code point: control characters (tab and line breaks included:
+    /// these fields become one-line comments), what XML 1.0 cannot hold
+    /// (noncharacters such as U+FFFE), the line and paragraph separators,
+    /// and bidi controls ("Trojan Source"). Each renderer still escapes
+    /// what its format needs.
     fn text(&mut self, node: Node<'_>) -> Option<String> {
         self.leaf(node);
         let s = self.single_string(node)?;
-        if s.value.chars().any(|c| c.is_control() && c != '\t') {
+        if let Some(c) = s.value.chars().find(|&c| is_unsafe_char(c)) {
             let d = Diagnostic::error(
                 "invalid-text",
                 format!(
-                    "`{}` contains a line break or control character",
-                    node.name().value()
+                    "`{}` contains U+{:04X}, {}",
+                    node.name().value(),
+                    u32::from(c),
+                    char_kind(c)
                 ),
             )
-            .at(s.span, "control character in text")
-            .help("keep descriptions on one line; firewall comments cannot hold line breaks");
+            .at(self.char_span(&s, c), format!("U+{:04X} here", u32::from(c)))
+            .help("free text is one line of printable characters: remove the character (descriptions cannot hold line breaks, and bidi controls can make a comment read differently from what it is)");
             self.error(d);
             return None;
         }
@@ -991,6 +1063,42 @@ impl Cx<'_> {
         Some(s.value)
     }
 
+    /// The span of the first `c` in the string value `s`, as written: the
+    /// character itself, or its escape (`\n`, `\u{202E}`); the whole
+    /// string if neither is found.
+    fn char_span(&self, s: &Spanned<String>, c: char) -> Span {
+        let Some(raw) = self.src.get(s.span.offset..s.span.offset + s.span.len) else {
+            return s.span;
+        };
+        let at = |offset: usize, len: usize| Span {
+            file: s.span.file,
+            offset: s.span.offset + offset,
+            len,
+        };
+        if let Some(i) = raw.find(c) {
+            return at(i, c.len_utf8());
+        }
+        let short = match c {
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            '\u{8}' => Some("\\b"),
+            '\u{c}' => Some("\\f"),
+            _ => None,
+        };
+        if let Some(i) = short.and_then(|e| raw.find(e)) {
+            return at(i, 2);
+        }
+        for (i, _) in raw.match_indices("\\u{") {
+            let rest = &raw[i + 3..];
+            let Some(end) = rest.find('}') else { continue };
+            if u32::from_str_radix(&rest[..end], 16).ok() == Some(u32::from(c)) {
+                return at(i, end + 4);
+            }
+        }
+        s.span
+    }
+
     fn duplicate_child(&mut self, node: Node<'_>, first: Span) {
         let d = Diagnostic::error(
             "duplicate-field",
@@ -1000,6 +1108,19 @@ impl Cx<'_> {
         .also(first, "first one here")
         .help("give each field once");
         self.error(d);
+    }
+}
+
+/// What kind of forbidden character `c` is, for messages.
+fn char_kind(c: char) -> &'static str {
+    match u32::from(c) {
+        0x0A | 0x0D => "a line break",
+        0x2028 | 0x2029 => "a line or paragraph separator",
+        0x061C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069 => {
+            "a bidirectional text control"
+        }
+        _ if c.is_control() => "a control character",
+        _ => "a noncharacter (XML cannot carry it)",
     }
 }
 
@@ -1070,6 +1191,7 @@ fn decode_policy(cx: &mut Cx<'_>, node: Node<'_>, tree: &mut SyntaxTree) {
         cx.error(d);
         return;
     }
+    tree.policy_span = Some(cx.span(node.name().span()));
     tree.name = cx.decl_name(node);
     let mut seen = Seen::default();
     for child in children(node) {
@@ -1096,8 +1218,19 @@ fn decode_policy(cx: &mut Cx<'_>, node: Node<'_>, tree: &mut SyntaxTree) {
                     );
                 }
             }
-            "description" | "targets" => {}
-            other => cx.unknown_node(child, other, "`policy`", &["description", "targets"]),
+            "deny-all" if seen.first(cx, child) => {
+                cx.leaf(child);
+                if cx.single_bool(child) == Some(true) {
+                    tree.deny_all = Some(cx.span(child.span()));
+                }
+            }
+            "description" | "targets" | "deny-all" => {}
+            other => cx.unknown_node(
+                child,
+                other,
+                "`policy`",
+                &["description", "targets", "deny-all"],
+            ),
         }
     }
 }
