@@ -531,7 +531,10 @@ impl miette::SourceCode for Excerpt {
     ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
         // The whole excerpt, whatever context is asked for; the column is
         // the span's (miette prints it in the `[file:line:col]` header).
-        let column = self.column + self.text[..span.offset().min(self.text.len())].chars().count()
+        let column = self.column
+            + self.text[..span.offset().min(self.text.len())]
+                .chars()
+                .count()
             - self.text[..self.label.offset()].chars().count();
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.name.clone(),

@@ -1372,21 +1372,41 @@ impl From<IpProblem> for AddrProblem {
 impl AddrProblem {
     fn into_diagnostic(self, s: &Spanned<String>) -> Diagnostic {
         match self {
-            AddrProblem::Ip(IpProblem::NotAnAddress) => Diagnostic::error("invalid-address", format!("`{}` is not an IP address, CIDR or range", s.value.escape_debug()))
-                .at(s.span, "not an address")
-                .help(IpProblem::NotAnAddress.hint()),
-            AddrProblem::Ip(p) => Diagnostic::error(p.code(), format!("`{}` {p}", s.value.escape_debug()))
-                .at(s.span, p.label())
-                .help(p.hint()),
-            AddrProblem::HostBits(net) => Diagnostic::error("host-bits-set", format!("`{}` has host bits set", s.value))
-                .at(s.span, "host bits set")
-                .help(format!("did you mean \"{}\"? (or \"{}\" for the single host)", net.trunc(), net.addr())),
-            AddrProblem::Inverted => Diagnostic::error("inverted-range", format!("range `{}` ends before it starts", s.value))
-                .at(s.span, "inverted range")
-                .help("write the lower address first"),
-            AddrProblem::MixedRange => Diagnostic::error("mixed-family-range", format!("range `{}` mixes IPv4 and IPv6", s.value))
-                .at(s.span, "mixed families")
-                .help("both ends of a range must be of the same family"),
+            AddrProblem::Ip(IpProblem::NotAnAddress) => Diagnostic::error(
+                "invalid-address",
+                format!(
+                    "`{}` is not an IP address, CIDR or range",
+                    s.value.escape_debug()
+                ),
+            )
+            .at(s.span, "not an address")
+            .help(IpProblem::NotAnAddress.hint()),
+            AddrProblem::Ip(p) => {
+                Diagnostic::error(p.code(), format!("`{}` {p}", s.value.escape_debug()))
+                    .at(s.span, p.label())
+                    .help(p.hint())
+            }
+            AddrProblem::HostBits(net) => {
+                Diagnostic::error("host-bits-set", format!("`{}` has host bits set", s.value))
+                    .at(s.span, "host bits set")
+                    .help(format!(
+                        "did you mean \"{}\"? (or \"{}\" for the single host)",
+                        net.trunc(),
+                        net.addr()
+                    ))
+            }
+            AddrProblem::Inverted => Diagnostic::error(
+                "inverted-range",
+                format!("range `{}` ends before it starts", s.value),
+            )
+            .at(s.span, "inverted range")
+            .help("write the lower address first"),
+            AddrProblem::MixedRange => Diagnostic::error(
+                "mixed-family-range",
+                format!("range `{}` mixes IPv4 and IPv6", s.value),
+            )
+            .at(s.span, "mixed families")
+            .help("both ends of a range must be of the same family"),
         }
     }
 }
@@ -1406,7 +1426,11 @@ fn parse_addr_literal(text: &str) -> Result<(AddrSet, Option<IpNet>), AddrProble
             (Ok(lo), Ok(hi)) => (lo, hi),
             (Err(IpProblem::LeadingZero { .. }), _) | (_, Err(IpProblem::LeadingZero { .. })) => {
                 return Err(IpProblem::LeadingZero {
-                    canonical: format!("{}-{}", without_leading_zeros(lo), without_leading_zeros(hi)),
+                    canonical: format!(
+                        "{}-{}",
+                        without_leading_zeros(lo),
+                        without_leading_zeros(hi)
+                    ),
                 }
                 .into());
             }

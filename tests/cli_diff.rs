@@ -330,7 +330,11 @@ fn errors_exit_2() {
         .assert()
         .code(2);
     // A base revision without the policy file cannot be compared.
-    std::fs::write(root.join("other.kdl"), "").unwrap();
+    std::fs::write(
+        root.join("other.kdl"),
+        "policy \"other\" {\n    deny-all #true\n}\n",
+    )
+    .unwrap();
     wardwall(root)
         .args(["diff", "other.kdl", "--base", "HEAD", "--date", DATE])
         .assert()

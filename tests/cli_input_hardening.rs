@@ -80,7 +80,10 @@ fn includes_outside_the_tree_are_refused_and_never_printed() {
         assert_eq!(code, Some(1), "{include}: {text}");
         assert!(text.contains("include-outside-tree"), "{include}: {text}");
         assert!(!text.contains(SECRET), "{include} leaked: {text}");
-        assert!(!text.contains("root:"), "{include} leaked /etc/passwd: {text}");
+        assert!(
+            !text.contains("root:"),
+            "{include} leaked /etc/passwd: {text}"
+        );
     }
 }
 
@@ -88,8 +91,11 @@ fn includes_outside_the_tree_are_refused_and_never_printed() {
 #[test]
 fn a_symlink_that_leaves_the_tree_is_refused() {
     let (dir, root) = tree("link.kdl");
-    std::os::unix::fs::symlink(dir.path().join("secret.kdl"), root.with_file_name("link.kdl"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("secret.kdl"),
+        root.with_file_name("link.kdl"),
+    )
+    .unwrap();
     let (code, text) = check(&root);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("include-outside-tree"), "{text}");
@@ -173,7 +179,10 @@ fn a_file_that_does_not_yield_a_policy_name_is_refused_and_nothing_is_written() 
         // The diagnostics escape the name. (The build command's closing
         // "not built" line still prints the path as given.)
         let diagnostics = err.split(" error, ").next().unwrap();
-        assert!(!diagnostics.contains("\nend\n"), "raw newlines printed: {err}");
+        assert!(
+            !diagnostics.contains("\nend\n"),
+            "raw newlines printed: {err}"
+        );
         assert!(!diagnostics.contains('\u{1b}'), "raw ESC printed: {err:?}");
         assert!(!out.exists(), "{name:?}: something was written");
     }

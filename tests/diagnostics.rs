@@ -221,7 +221,10 @@ fn free_text_refuses_what_a_target_cannot_carry_at_the_character() {
             // The span is on the escape itself, after `"ok `.
             let location = compiled.sources.location(d.primary.as_ref().unwrap().span);
             let column = 8 + field.len() + " \"ok ".len() + 1;
-            assert!(location.ends_with(&format!(":9:{column}")), "{escape}: {location}");
+            assert!(
+                location.ends_with(&format!(":9:{column}")),
+                "{escape}: {location}"
+            );
         }
     }
     // Ordinary Unicode is free text.

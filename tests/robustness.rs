@@ -11,7 +11,10 @@ fn compile_text(bytes: &[u8]) -> wardwall::Compiled {
     // A file whose name is a valid policy name (a temporary file's is not).
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.kdl");
-    std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
     wardwall::compile(&path, DATE.parse().unwrap()).expect("the file exists")
 }
 
@@ -102,10 +105,19 @@ proptest! {
 #[test]
 fn an_empty_policy_is_an_error_unless_it_says_deny_all() {
     // An empty or truncated file must not build a deny-everything firewall.
-    for text in [&b""[..], b"// nothing\n", b"zone \"icu\" {\n    prefix \"10.20.0.0/16\"\n}\n"] {
+    for text in [
+        &b""[..],
+        b"// nothing\n",
+        b"zone \"icu\" {\n    prefix \"10.20.0.0/16\"\n}\n",
+    ] {
         let compiled = compile_text(text);
         let codes: Vec<_> = compiled.diagnostics.items.iter().map(|d| d.code).collect();
-        assert_eq!(codes, ["empty-policy"], "{:?}", String::from_utf8_lossy(text));
+        assert_eq!(
+            codes,
+            ["empty-policy"],
+            "{:?}",
+            String::from_utf8_lossy(text)
+        );
         assert!(compiled.ir.is_none());
     }
     let compiled = compile_text(b"policy \"closed\" {\n    deny-all #true\n}\n");

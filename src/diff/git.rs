@@ -66,12 +66,27 @@ impl Files for GitRevision {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let spec = self.spec(path);
         let (rev, inside) = spec.split_once(':').expect("spec is REV:PATH");
-        let listing = git(&self.dir, &["ls-tree", "-l", "--full-tree", rev, "--", &self.tree_path(inside)])?;
+        let listing = git(
+            &self.dir,
+            &[
+                "ls-tree",
+                "-l",
+                "--full-tree",
+                rev,
+                "--",
+                &self.tree_path(inside),
+            ],
+        )?;
         let listing = String::from_utf8_lossy(&listing);
         let mut fields = listing.split_whitespace();
-        let (mode, kind, object, size) = (fields.next(), fields.next(), fields.next(), fields.next());
-        let (Some(mode), Some("blob"), Some(object), Some(size)) = (mode, kind, object, size) else {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("`{spec}` does not exist")));
+        let (mode, kind, object, size) =
+            (fields.next(), fields.next(), fields.next(), fields.next());
+        let (Some(mode), Some("blob"), Some(object), Some(size)) = (mode, kind, object, size)
+        else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("`{spec}` does not exist"),
+            ));
         };
         if mode != "100644" && mode != "100755" {
             return Err(io::Error::new(
@@ -107,7 +122,9 @@ impl GitRevision {
             Some(rel) => {
                 let prefix = git(&self.dir, &["rev-parse", "--show-prefix"]).unwrap_or_default();
                 let prefix = String::from_utf8_lossy(&prefix).trim().to_string();
-                normalize_lexically(&Path::new(&prefix).join(rel)).display().to_string()
+                normalize_lexically(&Path::new(&prefix).join(rel))
+                    .display()
+                    .to_string()
             }
             None => inside.to_string(),
         }

@@ -298,8 +298,14 @@ mod tests {
         assert_eq!(v4("icmp/8"), Ok(Proto::Icmp { ty: 8 }));
         assert_eq!(v4("icmpv4/8"), Ok(Proto::Icmp { ty: 8 }));
         assert_eq!(v6("icmpv6/128"), Ok(Proto::Icmp { ty: 128 }));
-        assert!(matches!(v6("icmp/8"), Err(PacketParseError::IcmpFamily { .. })));
-        assert!(matches!(v4("icmpv6/128"), Err(PacketParseError::IcmpFamily { .. })));
+        assert!(matches!(
+            v6("icmp/8"),
+            Err(PacketParseError::IcmpFamily { .. })
+        ));
+        assert!(matches!(
+            v4("icmpv6/128"),
+            Err(PacketParseError::IcmpFamily { .. })
+        ));
         assert!(matches!(
             v6("icmp/timestamp-request"),
             Err(PacketParseError::IcmpFamily { .. })
@@ -308,14 +314,20 @@ mod tests {
             v4("icmp/256"),
             Err(PacketParseError::IcmpTypeOutOfRange("256".into()))
         );
-        assert_eq!(v4("icmp"), Err(PacketParseError::MissingType("icmp".into())));
+        assert_eq!(
+            v4("icmp"),
+            Err(PacketParseError::MissingType("icmp".into()))
+        );
     }
 
     #[test]
     fn ports_are_1_to_65535_and_required() {
         assert_eq!(v4("tcp/443"), Ok(Proto::Tcp { dport: 443 }));
         assert_eq!(v4("udp/65535"), Ok(Proto::Udp { dport: 65535 }));
-        assert_eq!(v4("tcp/0"), Err(PacketParseError::PortOutOfRange("0".into())));
+        assert_eq!(
+            v4("tcp/0"),
+            Err(PacketParseError::PortOutOfRange("0".into()))
+        );
         assert_eq!(
             v4("tcp/70000"),
             Err(PacketParseError::PortOutOfRange("70000".into()))
@@ -335,7 +347,10 @@ mod tests {
                 matches!(v4(special), Err(PacketParseError::SpecialProtocol(_))),
                 "{special}"
             );
-            assert!(matches!(v6(special), Err(PacketParseError::SpecialProtocol(_))));
+            assert!(matches!(
+                v6(special),
+                Err(PacketParseError::SpecialProtocol(_))
+            ));
         }
         assert!(matches!(v4("proto/256"), Err(PacketParseError::Proto(_))));
     }

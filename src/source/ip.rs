@@ -210,8 +210,17 @@ mod tests {
         assert_eq!(parse_addr("010.0.0.1"), Err(zero("10.0.0.1")));
         assert_eq!(parse_addr("00.0.0.1"), Err(zero("0.0.0.1")));
         for bad in [
-            "10.0.0", "10.0.0.1.2", "10.0.0.256", "10.0.0.+1", " 10.0.0.1", "10.0.0.1 ",
-            "10..0.1", "0x0a.0.0.1", "1e1.0.0.1", "10.0.0.0001", "",
+            "10.0.0",
+            "10.0.0.1.2",
+            "10.0.0.256",
+            "10.0.0.+1",
+            " 10.0.0.1",
+            "10.0.0.1 ",
+            "10..0.1",
+            "0x0a.0.0.1",
+            "1e1.0.0.1",
+            "10.0.0.0001",
+            "",
         ] {
             assert_eq!(parse_addr(bad), Err(IpProblem::NotAnAddress), "{bad:?}");
         }
@@ -220,7 +229,10 @@ mod tests {
     #[test]
     fn ipv6_refuses_forms_other_tools_read_differently() {
         assert!(parse_addr("fd42:1::5").is_ok());
-        assert!(parse_addr("fd42:0001::0005").is_ok(), "hex groups may be padded");
+        assert!(
+            parse_addr("fd42:0001::0005").is_ok(),
+            "hex groups may be padded"
+        );
         assert!(parse_addr("::").is_ok());
         assert_eq!(parse_addr("::ffff:10.0.0.1"), Err(IpProblem::EmbeddedIpv4));
         assert_eq!(parse_addr("::10.0.0.1"), Err(IpProblem::EmbeddedIpv4));
