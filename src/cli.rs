@@ -275,7 +275,8 @@ fn parse_target(s: &str) -> Result<String, String> {
 #[derive(Args, Debug)]
 struct ExplainArgs {
     /// `[POLICY] SRC DST PROTO`, where PROTO is tcp/PORT, udp/PORT,
-    /// icmp/TYPE (number or name, e.g. echo-request) or a protocol name.
+    /// icmp/TYPE (IPv4) or icmpv6/TYPE (IPv6) (number or name, e.g.
+    /// echo-request), or a protocol name; written as in the policy.
     #[arg(value_name = "ARGS", num_args = 3..=4, required = true)]
     args: Vec<String>,
     /// Answer from this target's rendered output, parsed back, instead of

@@ -41,6 +41,10 @@ pub struct SourceFile {
     /// Byte offsets where lines start, computed on first use: locating many
     /// diagnostics in a large file must not rescan it each time.
     line_starts: std::sync::OnceLock<Vec<usize>>,
+    /// Whether the file is perhaps not a policy at all (it is not UTF-8 or
+    /// not KDL): its diagnostics then show only the offending line, cut
+    /// short, never the lines around it.
+    excerpt_only: bool,
     /// Whether the text has a carriage return not followed by a newline
     /// (miette counts it as a line break; `line_starts` does not).
     lone_cr: std::sync::OnceLock<bool>,
@@ -82,8 +86,15 @@ impl SourceMap {
             text: Arc::new(text),
             line_starts: std::sync::OnceLock::new(),
             lone_cr: std::sync::OnceLock::new(),
+            excerpt_only: false,
         });
         FileId((self.files.len() - 1) as u32)
+    }
+
+    /// Marks a file whose content may be anything (see
+    /// [`SourceFile::excerpt_only`]).
+    pub fn excerpt_only(&mut self, id: FileId) {
+        self.files[id.0 as usize].excerpt_only = true;
     }
 
     pub fn file(&self, id: FileId) -> &SourceFile {
@@ -108,6 +119,36 @@ impl SourceMap {
         let (line, col) = self.line_col(span);
         format!("{}:{line}:{col}", self.file(span.file).name)
     }
+}
+
+/// Whether a character may not appear in free text or in a message
+/// unescaped: control characters (C0, DEL, C1, tab and line breaks
+/// included), noncharacters (U+FDD0..U+FDEF and U+xFFFE/U+xFFFF in every
+/// plane), the line and paragraph separators U+2028/U+2029, and the bidi
+/// controls (U+061C, U+200E/U+200F, U+202A..U+202E, U+2066..U+2069) that
+/// can make text read differently from what it is ("Trojan Source").
+pub fn is_unsafe_char(c: char) -> bool {
+    let n = u32::from(c);
+    c.is_control()
+        || (0xFDD0..=0xFDEF).contains(&n)
+        || n & 0xFFFE == 0xFFFE
+        || matches!(
+            n,
+            0x2028 | 0x2029 | 0x061C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069
+        )
+}
+
+/// `text` with every [`is_unsafe_char`] written as `\u{XXXX}`.
+pub fn escape_unsafe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:04X}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {
@@ -348,7 +389,7 @@ const MAX_SNIPPET_DISTANCE: usize = 24;
 /// Adapter from our diagnostic to miette's trait, bound to the primary file.
 struct MietteDiagnostic<'a> {
     diag: &'a Diagnostic,
-    source: Option<IndexedSource<'a>>,
+    source: Option<Source<'a>>,
     labels: Vec<LabeledSpan>,
     /// Secondary labels in other files, shown as text.
     notes: Vec<String>,
@@ -365,6 +406,9 @@ impl<'a> MietteDiagnostic<'a> {
             };
         };
         let file = sources.file(primary.span.file);
+        if file.excerpt_only {
+            return Self::excerpt(sources, diag, primary);
+        }
         let mut labels = vec![LabeledSpan::new_primary_with_span(
             Some(primary.text.clone()),
             clamp(primary.span, &file.text),
@@ -391,9 +435,134 @@ impl<'a> MietteDiagnostic<'a> {
         }
         Self {
             diag,
-            source: Some(IndexedSource { file }),
+            source: Some(Source::File(IndexedSource { file })),
             labels,
             notes,
+        }
+    }
+}
+
+impl<'a> MietteDiagnostic<'a> {
+    /// For a file that may not be a policy: only the primary label, on an
+    /// excerpt of its line (see [`Excerpt`]); related places are listed.
+    fn excerpt(sources: &'a SourceMap, diag: &'a Diagnostic, primary: &Label) -> Self {
+        let file = sources.file(primary.span.file);
+        let (line, column) = sources.line_col(primary.span);
+        let excerpt = Excerpt::new(file, primary.span, line, column);
+        let labels = vec![LabeledSpan::new_primary_with_span(
+            Some(primary.text.clone()),
+            excerpt.label,
+        )];
+        let notes = diag
+            .secondary
+            .iter()
+            .map(|l| format!("{}: {}", sources.location(l.span), l.text))
+            .collect();
+        Self {
+            diag,
+            source: Some(Source::Excerpt(excerpt)),
+            labels,
+            notes,
+        }
+    }
+}
+
+/// Longest excerpt of a line shown for a file that may not be a policy, in
+/// characters (a line of `/proc/self/environ` is the whole environment).
+const EXCERPT_CHARS: usize = 60;
+
+/// At most [`EXCERPT_CHARS`] characters of the offending line around the
+/// span's start, with unsafe characters replaced by U+FFFD, presented to
+/// miette as a one-line file at the right line and column.
+struct Excerpt {
+    name: String,
+    text: String,
+    line: usize,
+    column: usize,
+    /// The label's span within `text`.
+    label: SourceSpan,
+}
+
+impl Excerpt {
+    fn new(file: &SourceFile, span: Span, line: usize, column: usize) -> Self {
+        let text = &file.text;
+        let offset = floor_char_boundary(text, span.offset.min(text.len()));
+        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let before: Vec<char> = text[line_start..offset].chars().collect();
+        let keep_before = before.len().min(EXCERPT_CHARS / 3);
+        let mut out = String::new();
+        for &c in &before[before.len() - keep_before..] {
+            out.push(safe_char(c));
+        }
+        let label_start = out.len();
+        let mut label_end = label_start;
+        let mut consumed = 0;
+        for c in text[offset..]
+            .chars()
+            .take_while(|&c| c != '\n')
+            .take(EXCERPT_CHARS - keep_before)
+        {
+            out.push(safe_char(c));
+            consumed += c.len_utf8();
+            if consumed <= span.len.max(1) || label_end == label_start {
+                label_end = out.len();
+            }
+        }
+        Self {
+            name: file.name.clone(),
+            text: out,
+            line: line - 1,
+            column: column - 1,
+            label: SourceSpan::new(label_start.into(), label_end - label_start),
+        }
+    }
+}
+
+fn safe_char(c: char) -> char {
+    if is_unsafe_char(c) { '\u{FFFD}' } else { c }
+}
+
+impl miette::SourceCode for Excerpt {
+    fn read_span<'b>(
+        &'b self,
+        span: &SourceSpan,
+        _before: usize,
+        _after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        // The whole excerpt, whatever context is asked for; the column is
+        // the span's (miette prints it in the `[file:line:col]` header).
+        let column = self.column
+            + self.text[..span.offset().min(self.text.len())]
+                .chars()
+                .count()
+            - self.text[..self.label.offset()].chars().count();
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            self.text.as_bytes(),
+            SourceSpan::new(0.into(), self.text.len()),
+            self.line,
+            column,
+            1,
+        )))
+    }
+}
+
+/// What a diagnostic's snippet is drawn from.
+enum Source<'a> {
+    File(IndexedSource<'a>),
+    Excerpt(Excerpt),
+}
+
+impl miette::SourceCode for Source<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        match self {
+            Source::File(s) => s.read_span(span, before, after),
+            Source::Excerpt(s) => s.read_span(span, before, after),
         }
     }
 }

@@ -72,16 +72,12 @@ pub fn compile_from(
     let mut sources = SourceMap::default();
     let mut diagnostics = Diagnostics::default();
     let tree = source::load_from(files, root, &mut sources, &mut diagnostics)?;
-    let stem = root
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "policy".to_string());
     let policy = if diagnostics.has_errors() {
         // Syntax errors make name resolution noisy; report what was found so
         // far, then stop. Decoding already collected every shape error.
         None
     } else {
-        model::build(tree, &stem, &mut diagnostics)
+        model::build(tree, &mut diagnostics)
     };
     let ir = policy
         .as_ref()

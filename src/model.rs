@@ -141,8 +141,14 @@ pub struct RuleService {
 
 /// Validates and resolves the syntax tree. Errors go to `diags`; the policy
 /// is returned only when there are none.
-pub fn build(tree: SyntaxTree, root_stem: &str, diags: &mut Diagnostics) -> Option<Policy> {
+pub fn build(tree: SyntaxTree, diags: &mut Diagnostics) -> Option<Policy> {
     let before = diags.error_count();
+    let shape = Shape {
+        no_rules: tree.rules.is_empty(),
+        no_zones: tree.zones.is_empty(),
+        place: tree.policy_span.unwrap_or(tree.root_span),
+        deny_all: tree.deny_all,
+    };
     let mut b = Builder {
         diags,
         objects: BTreeMap::new(),
@@ -165,11 +171,16 @@ pub fn build(tree: SyntaxTree, root_stem: &str, diags: &mut Diagnostics) -> Opti
     if diags.error_count() > before {
         return None;
     }
+    // Only once everything else is clean: a policy that is wrong in other
+    // ways is not yet "empty".
+    if !deny_all_is_meant(shape, diags) {
+        return None;
+    }
     Some(Policy {
         name: tree
             .name
             .map(|n| n.value)
-            .unwrap_or_else(|| root_stem.to_string()),
+            .expect("the source stage names every policy it lets through"),
         description: tree.description,
         targets: tree.targets.into_iter().map(|t| t.value).collect(),
         zones,
@@ -177,6 +188,52 @@ pub fn build(tree: SyntaxTree, root_stem: &str, diags: &mut Diagnostics) -> Opti
         services,
         rules,
     })
+}
+
+/// What [`deny_all_is_meant`] looks at, taken before the tree is consumed.
+#[derive(Clone, Copy)]
+struct Shape {
+    no_rules: bool,
+    no_zones: bool,
+    /// The `policy` node, or the start of the root file.
+    place: Span,
+    deny_all: Option<Span>,
+}
+
+/// A policy with no rules, or no zones, denies everything: an empty or
+/// truncated file would build a firewall that cuts every device off. That
+/// must be said explicitly with `deny-all #true` in the `policy` node; and
+/// a policy that says it must not then have rules.
+fn deny_all_is_meant(shape: Shape, diags: &mut Diagnostics) -> bool {
+    let empty = match (shape.no_rules, shape.no_zones) {
+        (true, true) => Some("no zones and no rules"),
+        (true, false) => Some("no rules"),
+        (false, true) => Some("no zones"),
+        (false, false) => None,
+    };
+    let place = shape.place;
+    match (empty, shape.deny_all) {
+        (Some(what), None) => {
+            diags.push(
+                Diagnostic::error(
+                    "empty-policy",
+                    format!("the policy has {what}: it would deny all traffic"),
+                )
+                .at(place, "empty policy")
+                .help("an empty or truncated file must not become a deny-everything firewall; if that is what you mean, say so: `policy \"name\" { deny-all #true }`"),
+            );
+            false
+        }
+        (None, Some(span)) => {
+            diags.push(
+                Diagnostic::error("empty-policy", "`deny-all #true`, but the policy has rules")
+                    .at(span, "says the policy denies everything")
+                    .help("remove `deny-all #true`, or the rules"),
+            );
+            false
+        }
+        _ => true,
+    }
 }
 
 /// A hash map keyed by names. FxHash (`rustc-hash`, the compiler's own

@@ -6,7 +6,6 @@
 //! that is the model stage's job.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -15,12 +14,16 @@ use kdl::KdlDocument;
 
 mod doc;
 mod fastkdl;
+pub mod ip;
 
 use doc::{Doc, Entry, Node, Value};
+use ip::IpProblem;
 
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::catalogue;
-use crate::diagnostics::{Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean};
+use crate::diagnostics::{
+    Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean, is_unsafe_char,
+};
 use crate::ir::{Action, ServiceSet};
 
 /// The targets a zone can be bound to.
@@ -28,7 +31,7 @@ pub const TARGETS: &[&str] = &["nftables", "pfsense", "cisco", "panos"];
 
 /// Largest policy file accepted (a policy of 100,000 rules is about 20 MiB;
 /// split larger ones with includes).
-const MAX_FILE_BYTES: usize = 64 << 20;
+pub const MAX_FILE_BYTES: usize = 64 << 20;
 
 /// Deepest include nesting accepted (a guard against runaway recursion that
 /// is not a cycle, e.g. through symlinks).
@@ -46,7 +49,17 @@ pub type Name = Spanned<String>;
 /// The policy as written, with includes expanded in place.
 #[derive(Debug, Default)]
 pub struct SyntaxTree {
+    /// The policy's name: declared (`policy "name"`) or, without a
+    /// declaration, the root file's stem; validated like every other name.
     pub name: Option<Name>,
+    /// The `policy` node's keyword, when the root file has one.
+    pub policy_span: Option<Span>,
+    /// `deny-all #true` in the `policy` node: the policy means to deny
+    /// everything (without it, a policy with no rules or no zones is an
+    /// error: an empty or truncated file must not build a deny-all firewall).
+    pub deny_all: Option<Span>,
+    /// The start of the root file, for problems of the policy as a whole.
+    pub root_span: Span,
     pub description: Option<String>,
     /// The targets this policy is compiled to (`policy { targets ... }`);
     /// empty means every target.
@@ -183,10 +196,17 @@ pub struct ReadError {
 /// Where policy files are read from: the working tree, or (for `diff
 /// --base`) a git revision.
 pub trait Files {
+    /// The file's bytes. Only regular files are read, and at most
+    /// [`MAX_FILE_BYTES`] + 1 bytes of them (enough to tell that a file is
+    /// too large without reading all of it).
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
     /// A stable identity of the file for the cycle and double-include
     /// checks (two paths to one file must give the same identity).
     fn identity(&self, path: &Path) -> PathBuf;
+    /// Where `path` really is (symlinks resolved, `.` and `..` removed), for
+    /// the check that an include stays inside the policy's directory; an
+    /// error when it does not exist.
+    fn resolve(&self, path: &Path) -> std::io::Result<PathBuf>;
 }
 
 /// The filesystem.
@@ -194,13 +214,49 @@ pub struct Disk;
 
 impl Files for Disk {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        std::fs::read(path)
+        read_regular_file(path, MAX_FILE_BYTES as u64 + 1)
     }
 
     fn identity(&self, path: &Path) -> PathBuf {
         path.canonicalize()
             .unwrap_or_else(|_| normalize_lexically(path))
     }
+
+    fn resolve(&self, path: &Path) -> std::io::Result<PathBuf> {
+        path.canonicalize()
+    }
+}
+
+/// Reads at most `limit` bytes of a regular file. Devices, FIFOs and
+/// directories are refused before they are opened (`/dev/zero` would never
+/// end, a FIFO would block), and again after (the file is opened without
+/// blocking and checked with fstat, in case it was swapped in between).
+pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let not_regular = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (devices, FIFOs and directories are never read)",
+        )
+    };
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// `a/./b/../c` → `a/c`, without touching the filesystem.
@@ -241,21 +297,96 @@ pub fn load_from(
         catalogue::SERVICES_FILE.to_string(),
         catalogue::SERVICES_KDL.to_string(),
     );
+    let read_error = |source| ReadError {
+        path: display_path(root),
+        source,
+    };
+    let tree_root = policy_tree(files, root).map_err(read_error)?;
+    let bytes = files.read(root).map_err(read_error)?;
     let mut loader = Loader {
+        root_file: None,
         files,
         sources,
         diags,
         tree: &mut tree,
         stack: Vec::new(),
         seen: BTreeSet::new(),
+        tree_root,
+        given: Default::default(),
     };
     loader.decode_text(builtin, FileRole::Catalogue);
-    let bytes = files.read(root).map_err(|source| ReadError {
-        path: root.display().to_string(),
-        source,
-    })?;
     loader.load_file(root, bytes, None);
+    let root_file = loader.root_file;
+    if let Some(file) = root_file {
+        tree.root_span = Span {
+            file,
+            offset: 0,
+            len: 0,
+        };
+        name_from_file(root, &mut tree, diags);
+    }
     Ok(tree)
+}
+
+/// The directory every file of the policy must be in: the root file's
+/// directory, symlinks resolved. The root file itself must resolve inside
+/// it (a `policy.kdl` that is a symlink to `/proc/self/environ` is refused).
+fn policy_tree(files: &dyn Files, root: &Path) -> std::io::Result<PathBuf> {
+    let dir = match root.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tree = files.resolve(dir)?;
+    let real = files.resolve(root)?;
+    if !inside(&real, &tree) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "it resolves to `{}`, outside its directory `{}`",
+                display_path(&real),
+                display_path(dir)
+            ),
+        ));
+    }
+    Ok(tree)
+}
+
+/// Whether `path` (resolved) lies in `tree` (resolved): lexically under it
+/// and with no `..` left that could climb out.
+fn inside(path: &Path, tree: &Path) -> bool {
+    use std::path::Component;
+    path.starts_with(tree) && !path.components().any(|c| c == Component::ParentDir)
+}
+
+/// Without `policy "name"`, the policy is named after the root file's
+/// stem, which must then be a valid name: output file names and the
+/// targets' headers are built from it (a file named with line breaks
+/// would otherwise write them into a router config).
+fn name_from_file(root: &Path, tree: &mut SyntaxTree, diags: &mut Diagnostics) {
+    if tree.policy_span.is_some() {
+        return; // declared: validated (or reported) as written
+    }
+    let stem = root.file_stem().unwrap_or_default();
+    let problem = match stem.to_str() {
+        Some(stem) => name_problem(stem),
+        None => Some("it is not UTF-8"),
+    };
+    let Some(problem) = problem else {
+        tree.name = Some(Spanned {
+            value: stem.to_string_lossy().into_owned(),
+            span: tree.root_span,
+        });
+        return;
+    };
+    let shown = crate::diagnostics::escape_unsafe(&stem.to_string_lossy());
+    diags.push(
+        Diagnostic::error(
+            "invalid-policy-name",
+            format!("the file name `{shown}` cannot be the policy's name: {problem}"),
+        )
+        .at(tree.root_span, "policy named after its file")
+        .help("add `policy \"name\"` at the top of the file (a letter, then letters, digits, `-`, `_` or `.`; at most 63 characters)"),
+    );
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -266,6 +397,8 @@ enum FileRole {
 }
 
 struct Loader<'a> {
+    /// The root file, once it is in the source map.
+    root_file: Option<FileId>,
     files: &'a dyn Files,
     sources: &'a mut SourceMap,
     diags: &'a mut Diagnostics,
@@ -274,6 +407,11 @@ struct Loader<'a> {
     stack: Vec<PathBuf>,
     /// Canonical paths of every file read so far (double-include check).
     seen: BTreeSet<PathBuf>,
+    /// The resolved directory of the root file: includes must stay in it.
+    tree_root: PathBuf,
+    /// Each loaded file's path as given or as its include resolved it
+    /// (the source map holds an escaped copy for messages).
+    given: std::collections::BTreeMap<FileId, PathBuf>,
 }
 
 impl Loader<'_> {
@@ -285,7 +423,7 @@ impl Loader<'_> {
                 "file-too-large",
                 format!(
                     "policy file `{}` is larger than {} MiB",
-                    path.display(),
+                    display_path(path),
                     MAX_FILE_BYTES >> 20
                 ),
             )
@@ -303,7 +441,12 @@ impl Loader<'_> {
             Err(e) => {
                 let valid = e.utf8_error().valid_up_to();
                 let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                let file = self.sources.add(path.display().to_string(), lossy);
+                let file = self.sources.add(display_path(path), lossy);
+                if include.is_none() {
+                    self.root_file = Some(file);
+                }
+                // Not policy text: show at most the offending line, cut short.
+                self.sources.excerpt_only(file);
                 let d = Diagnostic::error("not-utf8", "policy file is not valid UTF-8")
                     .at(
                         Span {
@@ -318,7 +461,11 @@ impl Loader<'_> {
                 return;
             }
         };
-        let file = self.sources.add(path.display().to_string(), text);
+        let file = self.sources.add(display_path(path), text);
+        if include.is_none() {
+            self.root_file = Some(file);
+        }
+        self.given.insert(file, path.to_path_buf());
         self.seen.insert(canonical.clone());
         self.stack.push(canonical);
         let role = if include.is_some() {
@@ -333,6 +480,7 @@ impl Loader<'_> {
     fn decode_text(&mut self, file: FileId, role: FileRole) {
         let text = self.sources.file(file).text.clone();
         if let Some(offset) = too_deep(&text) {
+            self.sources.excerpt_only(file);
             self.diags.push(
                 Diagnostic::error(
                     "nesting-too-deep",
@@ -352,7 +500,13 @@ impl Loader<'_> {
         let doc = match parsed {
             Ok(doc) => doc,
             Err(err) => {
-                for d in err.diagnostics {
+                // Not KDL, so perhaps not a policy at all: never print more
+                // of it than the offending line, cut short.
+                self.sources.excerpt_only(file);
+                // Only the first error: each one shows an excerpt, and a
+                // file that is not a policy (a NUL-separated environment)
+                // can produce one error every few bytes.
+                for d in err.diagnostics.into_iter().take(1) {
                     let span = Span::new(file, d.span);
                     let message = d.message.unwrap_or_else(|| "invalid KDL".to_string());
                     let token = token_at(&text, span.offset);
@@ -381,6 +535,7 @@ impl Loader<'_> {
             let mut cx = Cx {
                 file,
                 diags: self.diags,
+                src: &text,
             };
             let tree = &mut *self.tree;
             match keyword {
@@ -411,9 +566,11 @@ impl Loader<'_> {
     }
 
     fn include(&mut self, file: FileId, node: Node<'_>) {
+        let src = self.sources.file(file).text.clone();
         let mut cx = Cx {
             file,
             diags: self.diags,
+            src: &src,
         };
         cx.no_props(node);
         cx.no_children(node);
@@ -421,11 +578,9 @@ impl Loader<'_> {
             return;
         };
         let node_span = cx.span(node.span());
-        let base = Path::new(&self.sources.file(file).name)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let path = base.join(&target.value);
+        let Some((path, resolved)) = self.include_path(file, &target) else {
+            return;
+        };
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
             self.diags.push(
                 Diagnostic::error(
@@ -436,13 +591,13 @@ impl Loader<'_> {
             );
             return;
         }
-        let bytes = match self.files.read(&path) {
+        let bytes = match self.files.read(&resolved) {
             Ok(b) => b,
             Err(e) => {
                 self.diags.push(
                     Diagnostic::error(
                         "include-missing",
-                        format!("cannot read included file `{}`: {e}", path.display()),
+                        format!("cannot read included file `{}`: {e}", display_path(&path)),
                     )
                     .at(target.span, "included here")
                     .help("include paths are relative to the file that includes them"),
@@ -457,7 +612,7 @@ impl Loader<'_> {
                     "include-cycle",
                     format!(
                         "`{}` includes itself (directly or through other files)",
-                        path.display()
+                        display_path(&path)
                     ),
                 )
                 .at(target.span, "this include closes a cycle")
@@ -469,7 +624,7 @@ impl Loader<'_> {
             self.diags.push(
                 Diagnostic::error(
                     "include-twice",
-                    format!("`{}` is already included", path.display()),
+                    format!("`{}` is already included", display_path(&path)),
                 )
                 .at(target.span, "second include of the same file")
                 .help("include each file once; its definitions would otherwise be duplicated"),
@@ -478,6 +633,79 @@ impl Loader<'_> {
         }
         self.load_file(&path, bytes, Some(node_span));
     }
+}
+
+impl Loader<'_> {
+    /// The file an include names, resolved (symlinks followed), or None
+    /// after reporting why it may not be read: it is absolute, missing, or
+    /// outside the root file's directory. Nothing outside the tree is ever
+    /// opened, so its content can never reach a diagnostic.
+    /// Returns the path as written (relative to the root's directory, for
+    /// messages) and the resolved path to read.
+    fn include_path(
+        &mut self,
+        file: FileId,
+        target: &Spanned<String>,
+    ) -> Option<(PathBuf, PathBuf)> {
+        let outside = |why: String| {
+            Diagnostic::error("include-outside-tree", why)
+                .at(target.span, "outside the policy's directory")
+                .help("includes are relative to the including file and stay inside the root policy's directory; put shared files in a subdirectory of it")
+        };
+        let written = Path::new(&target.value);
+        if written.is_absolute() {
+            let why = format!("`{}` is an absolute path", target.value.escape_debug());
+            self.diags.push(outside(why));
+            return None;
+        }
+        // `..` that climbs out is refused as written, before anything is
+        // looked up (a missing directory on the way must not hide it).
+        let including_dir = self.stack.last().and_then(|p| p.parent());
+        if let Some(dir) = including_dir
+            && !inside(&normalize_lexically(&dir.join(written)), &self.tree_root)
+        {
+            let why = format!(
+                "`{}` is outside the policy's directory `{}`",
+                target.value.escape_debug(),
+                display_path(&self.tree_root)
+            );
+            self.diags.push(outside(why));
+            return None;
+        }
+        let including = self.given.get(&file).cloned().unwrap_or_default();
+        let path = including.parent().unwrap_or(Path::new("")).join(written);
+        let resolved = match self.files.resolve(&path) {
+            Ok(p) => p,
+            Err(e) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "include-missing",
+                        format!("cannot read included file `{}`: {e}", display_path(&path)),
+                    )
+                    .at(target.span, "included here")
+                    .help("include paths are relative to the file that includes them"),
+                );
+                return None;
+            }
+        };
+        if !inside(&resolved, &self.tree_root) {
+            let why = format!(
+                "`{}` is outside the policy's directory `{}`",
+                target.value.escape_debug(),
+                display_path(&self.tree_root)
+            );
+            self.diags.push(outside(why));
+            return None;
+        }
+        Some((path, resolved))
+    }
+}
+
+/// A path for messages, with characters that could forge log lines or
+/// hide text (control characters, line separators, bidi controls)
+/// escaped as `\u{..}`.
+pub fn display_path(path: &Path) -> String {
+    crate::diagnostics::escape_unsafe(&path.display().to_string())
 }
 
 /// Deepest `{ }` nesting accepted. The KDL parser recurses per level and
@@ -576,8 +804,12 @@ fn token_at(text: &str, offset: usize) -> String {
     }
     text[start..]
         .chars()
-        .take_while(|c| !c.is_whitespace() && !matches!(c, '{' | '}' | ';' | '"'))
-        .take(64)
+        .take_while(|&c| {
+            !c.is_whitespace()
+                && !crate::diagnostics::is_unsafe_char(c)
+                && !matches!(c, '{' | '}' | ';' | '"')
+        })
+        .take(32)
         .collect()
 }
 
@@ -597,6 +829,8 @@ const TOP_LEVEL: &[&str] = &[
 struct Cx<'a> {
     file: FileId,
     diags: &'a mut Diagnostics,
+    /// The file's text, to point at one character inside a string.
+    src: &'a str,
 }
 
 impl Cx<'_> {
@@ -792,22 +1026,28 @@ impl Cx<'_> {
         true
     }
 
-    /// Free text (descriptions, owners): any characters except control
-    /// characters other than tab; each renderer escapes or replaces what its
-    /// format cannot carry.
+    /// Free text (descriptions, owners, tickets, titles): one line of
+    /// characters every target can carry. Refused, at the character, with
+    /// its code point: control characters (tab and line breaks included:
+    /// these fields become one-line comments), what XML 1.0 cannot hold
+    /// (noncharacters such as U+FFFE), the line and paragraph separators,
+    /// and bidi controls ("Trojan Source"). Each renderer still escapes
+    /// what its format needs.
     fn text(&mut self, node: Node<'_>) -> Option<String> {
         self.leaf(node);
         let s = self.single_string(node)?;
-        if s.value.chars().any(|c| c.is_control() && c != '\t') {
+        if let Some(c) = s.value.chars().find(|&c| is_unsafe_char(c)) {
             let d = Diagnostic::error(
                 "invalid-text",
                 format!(
-                    "`{}` contains a line break or control character",
-                    node.name().value()
+                    "`{}` contains U+{:04X}, {}",
+                    node.name().value(),
+                    u32::from(c),
+                    char_kind(c)
                 ),
             )
-            .at(s.span, "control character in text")
-            .help("keep descriptions on one line; firewall comments cannot hold line breaks");
+            .at(self.char_span(&s, c), format!("U+{:04X} here", u32::from(c)))
+            .help("free text is one line of printable characters: remove the character (descriptions cannot hold line breaks, and bidi controls can make a comment read differently from what it is)");
             self.error(d);
             return None;
         }
@@ -823,6 +1063,42 @@ impl Cx<'_> {
         Some(s.value)
     }
 
+    /// The span of the first `c` in the string value `s`, as written: the
+    /// character itself, or its escape (`\n`, `\u{202E}`); the whole
+    /// string if neither is found.
+    fn char_span(&self, s: &Spanned<String>, c: char) -> Span {
+        let Some(raw) = self.src.get(s.span.offset..s.span.offset + s.span.len) else {
+            return s.span;
+        };
+        let at = |offset: usize, len: usize| Span {
+            file: s.span.file,
+            offset: s.span.offset + offset,
+            len,
+        };
+        if let Some(i) = raw.find(c) {
+            return at(i, c.len_utf8());
+        }
+        let short = match c {
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            '\u{8}' => Some("\\b"),
+            '\u{c}' => Some("\\f"),
+            _ => None,
+        };
+        if let Some(i) = short.and_then(|e| raw.find(e)) {
+            return at(i, 2);
+        }
+        for (i, _) in raw.match_indices("\\u{") {
+            let rest = &raw[i + 3..];
+            let Some(end) = rest.find('}') else { continue };
+            if u32::from_str_radix(&rest[..end], 16).ok() == Some(u32::from(c)) {
+                return at(i, end + 4);
+            }
+        }
+        s.span
+    }
+
     fn duplicate_child(&mut self, node: Node<'_>, first: Span) {
         let d = Diagnostic::error(
             "duplicate-field",
@@ -832,6 +1108,19 @@ impl Cx<'_> {
         .also(first, "first one here")
         .help("give each field once");
         self.error(d);
+    }
+}
+
+/// What kind of forbidden character `c` is, for messages.
+fn char_kind(c: char) -> &'static str {
+    match u32::from(c) {
+        0x0A | 0x0D => "a line break",
+        0x2028 | 0x2029 => "a line or paragraph separator",
+        0x061C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069 => {
+            "a bidirectional text control"
+        }
+        _ if c.is_control() => "a control character",
+        _ => "a noncharacter (XML cannot carry it)",
     }
 }
 
@@ -902,6 +1191,7 @@ fn decode_policy(cx: &mut Cx<'_>, node: Node<'_>, tree: &mut SyntaxTree) {
         cx.error(d);
         return;
     }
+    tree.policy_span = Some(cx.span(node.name().span()));
     tree.name = cx.decl_name(node);
     let mut seen = Seen::default();
     for child in children(node) {
@@ -928,8 +1218,19 @@ fn decode_policy(cx: &mut Cx<'_>, node: Node<'_>, tree: &mut SyntaxTree) {
                     );
                 }
             }
-            "description" | "targets" => {}
-            other => cx.unknown_node(child, other, "`policy`", &["description", "targets"]),
+            "deny-all" if seen.first(cx, child) => {
+                cx.leaf(child);
+                if cx.single_bool(child) == Some(true) {
+                    tree.deny_all = Some(cx.span(child.span()));
+                }
+            }
+            "description" | "targets" | "deny-all" => {}
+            other => cx.unknown_node(
+                child,
+                other,
+                "`policy`",
+                &["description", "targets", "deny-all"],
+            ),
         }
     }
 }
@@ -1054,48 +1355,87 @@ fn parse_prefix(cx: &mut Cx<'_>, s: &Spanned<String>) -> Option<Spanned<IpNet>> 
 /// A problem with an address literal.
 #[derive(Debug)]
 enum AddrProblem {
-    NotAnAddress,
+    /// The literal itself (a host, a prefix, an end of a range) is refused
+    /// by the strict parser.
+    Ip(IpProblem),
     HostBits(IpNet),
     Inverted,
     MixedRange,
 }
 
+impl From<IpProblem> for AddrProblem {
+    fn from(p: IpProblem) -> Self {
+        AddrProblem::Ip(p)
+    }
+}
+
 impl AddrProblem {
     fn into_diagnostic(self, s: &Spanned<String>) -> Diagnostic {
         match self {
-            AddrProblem::NotAnAddress => Diagnostic::error("invalid-address", format!("`{}` is not an IP address, CIDR or range", s.value))
-                .at(s.span, "not an address")
-                .help("write a host (\"10.1.2.3\"), a CIDR (\"10.1.2.0/24\") or a range (\"10.1.2.10-10.1.2.20\")"),
-            AddrProblem::HostBits(net) => Diagnostic::error("host-bits-set", format!("`{}` has host bits set", s.value))
-                .at(s.span, "host bits set")
-                .help(format!("did you mean \"{}\"? (or \"{}\" for the single host)", net.trunc(), net.addr())),
-            AddrProblem::Inverted => Diagnostic::error("inverted-range", format!("range `{}` ends before it starts", s.value))
-                .at(s.span, "inverted range")
-                .help("write the lower address first"),
-            AddrProblem::MixedRange => Diagnostic::error("mixed-family-range", format!("range `{}` mixes IPv4 and IPv6", s.value))
-                .at(s.span, "mixed families")
-                .help("both ends of a range must be of the same family"),
+            AddrProblem::Ip(IpProblem::NotAnAddress) => Diagnostic::error(
+                "invalid-address",
+                format!(
+                    "`{}` is not an IP address, CIDR or range",
+                    s.value.escape_debug()
+                ),
+            )
+            .at(s.span, "not an address")
+            .help(IpProblem::NotAnAddress.hint()),
+            AddrProblem::Ip(p) => {
+                Diagnostic::error(p.code(), format!("`{}` {p}", s.value.escape_debug()))
+                    .at(s.span, p.label())
+                    .help(p.hint())
+            }
+            AddrProblem::HostBits(net) => {
+                Diagnostic::error("host-bits-set", format!("`{}` has host bits set", s.value))
+                    .at(s.span, "host bits set")
+                    .help(format!(
+                        "did you mean \"{}\"? (or \"{}\" for the single host)",
+                        net.trunc(),
+                        net.addr()
+                    ))
+            }
+            AddrProblem::Inverted => Diagnostic::error(
+                "inverted-range",
+                format!("range `{}` ends before it starts", s.value),
+            )
+            .at(s.span, "inverted range")
+            .help("write the lower address first"),
+            AddrProblem::MixedRange => Diagnostic::error(
+                "mixed-family-range",
+                format!("range `{}` mixes IPv4 and IPv6", s.value),
+            )
+            .at(s.span, "mixed families")
+            .help("both ends of a range must be of the same family"),
         }
     }
 }
 
-/// Parses a host, CIDR or range. Returns the set and, for hosts and CIDRs,
-/// the prefix.
+/// Parses a host, CIDR or range with the strict literal rules of
+/// [`ip`]. Returns the set and, for hosts and CIDRs, the prefix.
 fn parse_addr_literal(text: &str) -> Result<(AddrSet, Option<IpNet>), AddrProblem> {
-    if let Ok(addr) = text.parse::<IpAddr>() {
-        let net = IpNet::from(addr);
-        return Ok((AddrSet::from_net(net), Some(net)));
-    }
     if text.contains('/') {
-        let net: IpNet = text.parse().map_err(|_| AddrProblem::NotAnAddress)?;
+        let net = ip::parse_net(text)?;
         if net.trunc() != net {
             return Err(AddrProblem::HostBits(net));
         }
         return Ok((AddrSet::from_net(net), Some(net)));
     }
     if let Some((lo, hi)) = text.split_once('-') {
-        let lo: IpAddr = lo.trim().parse().map_err(|_| AddrProblem::NotAnAddress)?;
-        let hi: IpAddr = hi.trim().parse().map_err(|_| AddrProblem::NotAnAddress)?;
+        let (lo, hi) = match (ip::parse_addr(lo.trim()), ip::parse_addr(hi.trim())) {
+            (Ok(lo), Ok(hi)) => (lo, hi),
+            (Err(IpProblem::LeadingZero { .. }), _) | (_, Err(IpProblem::LeadingZero { .. })) => {
+                return Err(IpProblem::LeadingZero {
+                    canonical: format!(
+                        "{}-{}",
+                        without_leading_zeros(lo),
+                        without_leading_zeros(hi)
+                    ),
+                }
+                .into());
+            }
+            (Err(p), _) | (_, Err(p)) => return Err(p.into()),
+        };
         if lo.is_ipv4() != hi.is_ipv4() {
             return Err(AddrProblem::MixedRange);
         }
@@ -1104,7 +1444,17 @@ fn parse_addr_literal(text: &str) -> Result<(AddrSet, Option<IpNet>), AddrProble
         }
         return Ok((AddrSet::from_range(lo, hi), None));
     }
-    Err(AddrProblem::NotAnAddress)
+    let addr = ip::parse_addr(text)?;
+    let net = IpNet::from(addr);
+    Ok((AddrSet::from_net(net), Some(net)))
+}
+
+/// One end of a range as the hint should show it.
+fn without_leading_zeros(end: &str) -> String {
+    match ip::parse_addr(end.trim()) {
+        Err(IpProblem::LeadingZero { canonical }) => canonical,
+        _ => end.trim().to_string(),
+    }
 }
 
 /// Whether text looks like an address literal rather than a name (so that a
@@ -2087,8 +2437,17 @@ mod tests {
         ));
         assert!(matches!(
             parse_addr_literal("10.0.0.256"),
-            Err(AddrProblem::NotAnAddress)
+            Err(AddrProblem::Ip(IpProblem::NotAnAddress))
         ));
+        for zeros in ["10.020.4.0/23", "10.10.020.40", "10.0.0.01-10.0.0.9"] {
+            assert!(
+                matches!(
+                    parse_addr_literal(zeros),
+                    Err(AddrProblem::Ip(IpProblem::LeadingZero { .. }))
+                ),
+                "{zeros}"
+            );
+        }
         let (set, _) = parse_addr_literal("fd00:20::/48").unwrap();
         assert!(set.contains("fd00:20::1".parse().unwrap()));
     }

@@ -785,7 +785,7 @@ fn a_deny_from_an_unbound_zone_needs_no_entry() {
 
 #[test]
 fn a_policy_without_cisco_bindings_and_without_allows_renders_no_acl() {
-    let ir = compile_text("policy \"empty\"\n");
+    let ir = compile_text("policy \"empty\" {\n    deny-all #true\n}\n");
     let cfg = parsed(&ir);
     assert!(cfg.acls.is_empty() && cfg.interfaces.is_empty());
 }
@@ -793,6 +793,9 @@ fn a_policy_without_cisco_bindings_and_without_allows_renders_no_acl() {
 #[test]
 fn two_zones_on_one_interface_are_refused() {
     let kdl = r#"
+policy "shared" {
+    deny-all #true
+}
 zone "a" {
     prefix "10.1.0.0/16"
     interface cisco="Vlan1"

@@ -217,18 +217,18 @@ fn the_policy_chooses_its_default_targets() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("site.kdl");
     let clinic = std::fs::read_to_string("policies/clinic.kdl").unwrap();
-    let text = clinic
-        .replace(
-            "policy \"clinic\" {\n",
-            "policy \"clinic\" {\n    targets \"nftables\" \"panos\"\n",
-        )
-        .replace("include \"advisories/", "include \"ADV/");
-    let adv = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/advisories");
-    std::fs::write(
-        &policy,
-        text.replace("ADV/", &format!("{}/", adv.display())),
+    let text = clinic.replace(
+        "policy \"clinic\" {\n",
+        "policy \"clinic\" {\n    targets \"nftables\" \"panos\"\n",
+    );
+    // Includes stay inside the policy's directory: bring the advisory along.
+    std::fs::create_dir(dir.path().join("advisories")).unwrap();
+    std::fs::copy(
+        "policies/advisories/contec-cms8000.kdl",
+        dir.path().join("advisories/contec-cms8000.kdl"),
     )
     .unwrap();
+    std::fs::write(&policy, text).unwrap();
     let out = dir.path().join("out");
     let run = |extra: &[&str]| {
         let _ = std::fs::remove_dir_all(&out);

@@ -140,10 +140,7 @@ rules {
 
 #[test]
 fn the_shipped_policies_are_clean() {
-    for policy in [
-        "policies/hospital.kdl",
-        "policies/advisories/contec-cms8000.kdl",
-    ] {
+    for policy in ["policies/hospital.kdl", "policies/clinic.kdl"] {
         let compiled = wardwall::compile(Path::new(policy), DATE.parse().unwrap()).unwrap();
         assert!(
             !compiled.diagnostics.has_errors(),
@@ -151,6 +148,93 @@ fn the_shipped_policies_are_clean() {
             compiled.diagnostics
         );
     }
+    // An include fragment is clean, but not a policy on its own: checked
+    // alone, its only error is that it has no zones and no rules.
+    let fragment = "policies/advisories/contec-cms8000.kdl";
+    let compiled = wardwall::compile(Path::new(fragment), DATE.parse().unwrap()).unwrap();
+    let codes: Vec<&str> = compiled.diagnostics.items.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["empty-policy"], "{fragment}");
+}
+
+#[test]
+fn a_file_name_that_is_not_a_name_needs_a_declared_policy_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for stem in ["1st-floor", "has space", "p\nend", &"a".repeat(64)] {
+        let path = dir.path().join(format!("{stem}.kdl"));
+        std::fs::write(&path, "zone \"icu\" {\n    prefix \"10.20.0.0/16\"\n}\n").unwrap();
+        let (compiled, text) = rendered(&path);
+        let codes: Vec<&str> = compiled.diagnostics.items.iter().map(|d| d.code).collect();
+        assert_eq!(codes, ["invalid-policy-name"], "{stem:?}: {text}");
+        assert!(text.contains("add `policy \"name\"`"), "{text}");
+        assert!(!text.contains("p\nend"), "raw line break in: {text}");
+        let location = compiled
+            .sources
+            .location(compiled.diagnostics.items[0].primary.as_ref().unwrap().span);
+        assert!(location.ends_with(".kdl:1:1"), "{location}");
+    }
+    // Declared, the file name does not matter; a bad declared name is the
+    // ordinary invalid-name.
+    let path = dir.path().join("1st-floor.kdl");
+    std::fs::write(&path, "policy \"floor-1\" {\n    deny-all #true\n}\n").unwrap();
+    let (compiled, text) = rendered(&path);
+    assert!(compiled.ir.is_some(), "{text}");
+    assert_eq!(compiled.policy.unwrap().name, "floor-1");
+    std::fs::write(&path, "policy \"floor 1\" {\n    deny-all #true\n}\n").unwrap();
+    let (compiled, _) = rendered(&path);
+    let codes: Vec<&str> = compiled.diagnostics.items.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["invalid-name"]);
+}
+
+#[test]
+fn free_text_refuses_what_a_target_cannot_carry_at_the_character() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("text.kdl");
+    for (escape, code_point) in [
+        ("\\t", "U+0009"),
+        ("\\r", "U+000D"),
+        ("\\u{1B}", "U+001B"),
+        ("\\u{85}", "U+0085"),
+        ("\\u{2028}", "U+2028"),
+        ("\\u{2029}", "U+2029"),
+        ("\\u{202E}", "U+202E"),
+        ("\\u{2066}", "U+2066"),
+        ("\\u{200F}", "U+200F"),
+        ("\\u{61C}", "U+061C"),
+        ("\\u{FDD0}", "U+FDD0"),
+        ("\\u{FFFE}", "U+FFFE"),
+        ("\\u{FFFF}", "U+FFFF"),
+        ("\\u{1FFFE}", "U+1FFFE"),
+        ("\\u{10FFFF}", "U+10FFFF"),
+    ] {
+        for field in ["description", "owner", "ticket"] {
+            std::fs::write(
+                &path,
+                format!(
+                    "zone \"icu\" {{\n    prefix \"10.20.0.0/16\"\n}}\nrules {{\n    deny \"r\" {{\n        from \"icu\"\n        to \"any\"\n        service \"any\"\n        {field} \"ok {escape} tail\"\n    }}\n}}\n"
+                ),
+            )
+            .unwrap();
+            let (compiled, text) = rendered(&path);
+            let d = &compiled.diagnostics.items[0];
+            assert_eq!(d.code, "invalid-text", "{escape} in {field}: {text}");
+            assert!(d.message.contains(code_point), "{escape}: {text}");
+            // The span is on the escape itself, after `"ok `.
+            let location = compiled.sources.location(d.primary.as_ref().unwrap().span);
+            let column = 8 + field.len() + " \"ok ".len() + 1;
+            assert!(
+                location.ends_with(&format!(":9:{column}")),
+                "{escape}: {location}"
+            );
+        }
+    }
+    // Ordinary Unicode is free text.
+    std::fs::write(
+        &path,
+        "policy \"t\" {\n    description \"Kardiologie – Überwachung, 心電図 ✓\"\n    deny-all #true\n}\n",
+    )
+    .unwrap();
+    let (compiled, text) = rendered(&path);
+    assert!(!compiled.diagnostics.has_errors(), "{text}");
 }
 
 #[test]

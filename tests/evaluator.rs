@@ -142,9 +142,34 @@ fn icmp_names_resolve_per_family() {
     let ir = hospital(PROBE_DATE);
     // echo-request is ICMP type 8 for IPv4 and ICMPv6 type 128 for IPv6.
     let v4 = Packet::parse("10.40.1.1", "10.10.0.53", "icmp/8").unwrap();
-    let v6 = Packet::parse("fd42:1::5", "fd42:1:0:10::53", "icmp/128").unwrap();
-    let v6_wrong = Packet::parse("fd42:1::5", "fd42:1:0:10::53", "icmp/8").unwrap();
+    let v6 = Packet::parse("fd42:1::5", "fd42:1:0:10::53", "icmpv6/128").unwrap();
+    let v6_wrong = Packet::parse("fd42:1::5", "fd42:1:0:10::53", "icmpv6/8").unwrap();
     assert_eq!(ir.evaluate(&v4).action, Action::Allow);
     assert_eq!(ir.evaluate(&v6).action, Action::Allow);
     assert_eq!(ir.evaluate(&v6_wrong).action, Action::Deny);
+}
+
+#[test]
+fn explain_packets_follow_the_policy_literal_rules() {
+    // Numeric ICMP types belong to one family; TCP and UDP need a port in
+    // 1..65535; addresses are strict (no leading zeros, no IPv4-mapped IPv6).
+    for (src, dst, proto) in [
+        ("fd42:1::5", "fd42:1::6", "icmp/8"),
+        ("10.0.0.1", "10.0.0.2", "icmpv6/128"),
+        ("10.0.0.1", "10.0.0.2", "tcp"),
+        ("10.0.0.1", "10.0.0.2", "tcp/0"),
+        ("10.0.0.1", "10.0.0.2", "tcp/70000"),
+        ("10.0.0.1", "10.0.0.2", "proto/6"),
+        ("10.0.0.01", "10.0.0.2", "tcp/22"),
+        ("::ffff:10.0.0.1", "::1", "tcp/22"),
+    ] {
+        assert!(
+            Packet::parse(src, dst, proto).is_err(),
+            "{src} {dst} {proto} must be refused"
+        );
+    }
+    let e = Packet::parse("10.0.0.1", "10.0.0.2", "tcp/70000").unwrap_err();
+    assert!(e.to_string().contains("out of range"), "{e}");
+    let e = Packet::parse("10.0.0.1", "10.0.0.2", "tcp").unwrap_err();
+    assert!(e.to_string().contains("tcp/443"), "{e}");
 }

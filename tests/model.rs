@@ -6,9 +6,14 @@ use std::io::Write;
 use wardwall::ir::{Action, Ir, Packet, RuleOrigin};
 
 fn compile(text: &str, date: &str) -> wardwall::Compiled {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(text.as_bytes()).unwrap();
-    wardwall::compile(file.path(), date.parse().unwrap()).unwrap()
+    // A file whose name is a valid policy name (a temporary file's is not).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.kdl");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    wardwall::compile(&path, date.parse().unwrap()).unwrap()
 }
 
 fn ir(text: &str) -> Ir {
@@ -229,6 +234,9 @@ rules {{
 #[test]
 fn a_zone_fully_covered_by_subzones_owns_nothing_but_the_gaps() {
     let ir = ir(r#"
+policy "zones-only" {
+    deny-all #true
+}
 zone "outer" {
     prefix "10.0.0.0/23"
 }

@@ -796,6 +796,7 @@ rules {{
 fn interface_groups_and_bad_keys_are_refused() {
     for key in ["LAN", "clinical_grp", "opt0", "opt01", "openvpn"] {
         let text = BASE.replace(r#"pfsense="opt1""#, &format!("pfsense={key:?}"));
+        let text = format!("policy \"badkey\" {{\n    deny-all #true\n}}\n{text}");
         let ir = compile_text("badkey", &text);
         assert!(codes(&ir).contains(&"pfsense-interface"), "{key}");
     }
@@ -828,7 +829,7 @@ rules {
     // Nothing to place and nothing bound: an empty rule base, no error
     // (pfSense refuses to restore an empty section, so it cannot be
     // loaded by accident).
-    let ir = compile_text("empty", "");
+    let ir = compile_text("empty", "policy \"empty\" {\n    deny-all #true\n}\n");
     let parsed = parse(&render(&ir)).unwrap();
     assert!(parsed.rules.is_empty() && parsed.aliases.is_empty());
 }
@@ -935,7 +936,8 @@ fn descriptions_cannot_change_rules_or_aliases() {
         "<!-- -- -->",
         "{{ rules }} {% for r in rules %}x{% endfor %}",
         "Überwachung – 監視 🚑 ¼ \u{a0}",
-        "a\tb",
+        // (A tab is refused by the source stage: free text is one line of
+        // printable characters.)
         &"long text ".repeat(40),
         "USER_RULE: \" label \"pass\" ",
     ];

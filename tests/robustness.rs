@@ -8,9 +8,14 @@ use proptest::prelude::*;
 const DATE: &str = "2026-11-25";
 
 fn compile_text(bytes: &[u8]) -> wardwall::Compiled {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(bytes).unwrap();
-    wardwall::compile(file.path(), DATE.parse().unwrap()).expect("the file exists")
+    // A file whose name is a valid policy name (a temporary file's is not).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.kdl");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+    wardwall::compile(&path, DATE.parse().unwrap()).expect("the file exists")
 }
 
 fn hospital() -> String {
@@ -98,9 +103,25 @@ proptest! {
 }
 
 #[test]
-fn empty_policy_is_valid_and_denies_everything() {
-    let compiled = compile_text(b"");
-    let ir = compiled.ir.expect("an empty policy is valid");
+fn an_empty_policy_is_an_error_unless_it_says_deny_all() {
+    // An empty or truncated file must not build a deny-everything firewall.
+    for text in [
+        &b""[..],
+        b"// nothing\n",
+        b"zone \"icu\" {\n    prefix \"10.20.0.0/16\"\n}\n",
+    ] {
+        let compiled = compile_text(text);
+        let codes: Vec<_> = compiled.diagnostics.items.iter().map(|d| d.code).collect();
+        assert_eq!(
+            codes,
+            ["empty-policy"],
+            "{:?}",
+            String::from_utf8_lossy(text)
+        );
+        assert!(compiled.ir.is_none());
+    }
+    let compiled = compile_text(b"policy \"closed\" {\n    deny-all #true\n}\n");
+    let ir = compiled.ir.expect("deny-all #true is valid");
     assert!(ir.rules.is_empty());
     let p = wardwall::ir::Packet::parse("10.0.0.1", "10.0.0.2", "tcp/22").unwrap();
     assert_eq!(ir.evaluate(&p).action, wardwall::ir::Action::Deny);
@@ -123,7 +144,9 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
 fn huge_policies_are_handled() {
     // 5,000 classes in one file: parses, validates, no quadratic blow-up
     // that would make this test noticeably slow.
-    let mut text = String::from("zone \"big\" {\n    prefix \"10.0.0.0/8\"\n}\n");
+    let mut text = String::from(
+        "policy \"big\" {\n    deny-all #true\n}\nzone \"big\" {\n    prefix \"10.0.0.0/8\"\n}\n",
+    );
     for i in 0..5_000u32 {
         let [_, _, b, c] = i.to_be_bytes();
         text.push_str(&format!(

@@ -10,8 +10,10 @@
 //! union, intersection, difference, emptiness and a sample point. Nothing
 //! here samples or approximates: emptiness is decided on the interval sets.
 //!
-//! The universe is every packet [`crate::ir::Packet::parse`] can produce:
-//! TCP and UDP with any destination port, ICMP (ICMPv4 for IPv4, ICMPv6 for
+//! The universe is every packet the evaluator can see: what
+//! [`crate::ir::Packet::parse`] can produce, plus TCP and UDP port 0 (which
+//! `explain` refuses as a typo but a bare `tcp` service matches on the
+//! wire). That is TCP and UDP with any destination port, ICMP (ICMPv4 for IPv4, ICMPv6 for
 //! IPv6) with any type, and every other IP protocol number except 1, 6, 17
 //! and 58 (which are TCP, UDP and the ICMPs). This is the same universe as
 //! [`ServiceSet::expanded`], so `any` is the whole universe.
@@ -1036,7 +1038,7 @@ mod tests {
         let any = AddrSet::any();
         let s = Space::from_parts(&any, &any, &set);
         let v4 = Packet::parse("10.0.0.1", "10.0.0.2", "icmp/8").unwrap();
-        let v6 = Packet::parse("fd00::1", "fd00::2", "icmp/8").unwrap();
+        let v6 = Packet::parse("fd00::1", "fd00::2", "icmpv6/8").unwrap();
         assert!(s.contains(&v4));
         assert!(
             !s.contains(&v6),

@@ -4,7 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::source::{Files, normalize_lexically};
+use crate::source::{Files, MAX_FILE_BYTES, normalize_lexically};
 
 /// Policy files read from a git revision with `git show REV:./PATH`, so
 /// paths stay relative to the current directory exactly as on disk.
@@ -142,12 +142,75 @@ fn merge_base(dir: &Path, a: &str, b: &str) -> io::Result<String> {
 }
 
 impl Files for GitRevision {
+    /// Reads a blob through `git cat-file` after `git ls-tree` said it is a
+    /// regular file (not a symlink, whose "content" is its target, nor a
+    /// submodule or tree) no larger than the policy size limit, so a huge
+    /// blob is never read whole.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        git(&self.dir, &["show", &self.spec(path)])
+        let spec = self.spec(path);
+        let (rev, inside) = spec.split_once(':').expect("spec is REV:PATH");
+        let listing = git(
+            &self.dir,
+            &[
+                "ls-tree",
+                "-l",
+                "--full-tree",
+                rev,
+                "--",
+                &self.tree_path(inside),
+            ],
+        )?;
+        let listing = String::from_utf8_lossy(&listing);
+        let mut fields = listing.split_whitespace();
+        let (mode, kind, object, size) =
+            (fields.next(), fields.next(), fields.next(), fields.next());
+        let (Some(mode), Some("blob"), Some(object), Some(size)) = (mode, kind, object, size)
+        else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("`{spec}` does not exist"),
+            ));
+        };
+        if mode != "100644" && mode != "100755" {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file at that revision (symlinks are never followed)",
+            ));
+        }
+        if size.parse::<usize>().map_or(true, |n| n > MAX_FILE_BYTES) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
+            ));
+        }
+        git(&self.dir, &["cat-file", "blob", object])
     }
 
     fn identity(&self, path: &Path) -> PathBuf {
         normalize_lexically(path)
+    }
+
+    /// Lexical: a revision has no symlinks to follow (they are refused by
+    /// `read`).
+    fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        Ok(normalize_lexically(path))
+    }
+}
+
+impl GitRevision {
+    /// A path of `spec` form (`./rel` from `dir`, or top-level relative)
+    /// as a path from the repository's top level, for `--full-tree`.
+    fn tree_path(&self, inside: &str) -> String {
+        match inside.strip_prefix("./") {
+            Some(rel) => {
+                let prefix = git(&self.dir, &["rev-parse", "--show-prefix"]).unwrap_or_default();
+                let prefix = String::from_utf8_lossy(&prefix).trim().to_string();
+                normalize_lexically(&Path::new(&prefix).join(rel))
+                    .display()
+                    .to_string()
+            }
+            None => inside.to_string(),
+        }
     }
 }
 
@@ -214,6 +277,17 @@ mod tests {
         let missing = head.read(Path::new("nope.kdl")).unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
         assert!(GitRevision::open(root, "no-such-branch").is_err());
+
+        // A committed symlink is never followed (its blob is the target's
+        // name, and the target may be outside the tree).
+        std::os::unix::fs::symlink("/etc/passwd", root.join("inc/link.kdl")).unwrap();
+        run(root, &["add", "."]);
+        run(root, &["commit", "-q", "-m", "link"]);
+        let head = GitRevision::open(root, "HEAD").unwrap();
+        let link = head.read(Path::new("inc/link.kdl")).unwrap_err();
+        assert_eq!(link.kind(), io::ErrorKind::InvalidInput, "{link}");
+        let tree = head.read(Path::new("inc")).unwrap_err();
+        assert_eq!(tree.kind(), io::ErrorKind::NotFound, "{tree}");
         assert!(GitRevision::open(root, "--output=/tmp/x").is_err());
     }
 }
