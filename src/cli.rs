@@ -52,7 +52,8 @@ enum Command {
 /// Options every command shares.
 #[derive(Args, Debug)]
 struct Common {
-    /// Evaluation date for rule expiry (YYYY-MM-DD); defaults to today.
+    /// Evaluation date for rule expiry (YYYY-MM-DD); defaults to today in
+    /// UTC (never the local time zone, so every machine agrees).
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     date: Option<Date>,
     /// When to colour output.
@@ -265,6 +266,13 @@ fn parse_date(s: &str) -> Result<Date, String> {
         .map_err(|e| format!("`{s}` is not a date (YYYY-MM-DD): {e}"))
 }
 
+/// The UTC calendar date of `instant`: the default evaluation date. Not the
+/// local date, which differs between CI runners in different time zones
+/// and would make them disagree about which rules have expired.
+fn utc_date(instant: jiff::Timestamp) -> Date {
+    instant.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -287,7 +295,7 @@ pub fn main() -> ExitCode {
 impl Common {
     fn date(&self) -> Date {
         self.date
-            .unwrap_or_else(|| jiff::ZonedDateTime::now().date())
+            .unwrap_or_else(|| utc_date(jiff::Timestamp::now()))
     }
 
     fn style(&self) -> Style {
@@ -742,5 +750,20 @@ fn explain_target(
     match agreement {
         analysis::explain::Agreement::Agrees => EXIT_OK,
         analysis::explain::Agreement::Disagrees(_) => EXIT_FINDINGS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_date_is_the_utc_date() {
+        // 23:30 UTC is already the next day east of UTC+1 and still the
+        // same day everywhere west: the UTC date, whatever TZ says.
+        let late: jiff::Timestamp = "2026-12-01T23:30:00Z".parse().unwrap();
+        assert_eq!(utc_date(late), jiff::civil::date(2026, 12, 1));
+        let early: jiff::Timestamp = "2026-12-02T00:10:00Z".parse().unwrap();
+        assert_eq!(utc_date(early), jiff::civil::date(2026, 12, 2));
     }
 }

@@ -332,3 +332,38 @@ fn a_late_renderer_error_removes_what_earlier_targets_staged() {
         .code(0);
     assert_eq!(files_under(&fresh).len(), 2);
 }
+
+/// The "as of DATE" that `check` reports with the default `--date`.
+fn default_date_under(tz: &str) -> String {
+    let out = wardwall()
+        .env("TZ", tz)
+        .args(["check", "--color", "never"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let at = text.find(" as of ").expect("check reports its date") + 7;
+    text[at..at + 10].to_string()
+}
+
+fn utc_today() -> String {
+    jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string()
+}
+
+#[test]
+fn the_default_date_is_today_in_utc_in_every_time_zone() {
+    // UTC+14 and UTC-12 are 26 hours apart: at any instant at least one of
+    // them has a different local date than UTC.
+    for tz in ["Etc/GMT-14", "Etc/GMT+12", "UTC"] {
+        let before = utc_today();
+        let got = default_date_under(tz);
+        let after = utc_today();
+        assert!(got == before || got == after, "TZ={tz}: {got}, UTC {before}");
+    }
+    wardwall()
+        .args(["build", "--help"])
+        .assert()
+        .stdout(predicate::str::contains("today in UTC"));
+}
