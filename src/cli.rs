@@ -103,7 +103,8 @@ struct BuildArgs {
     out: PathBuf,
     #[command(flatten)]
     render: RenderArgs,
-    /// Write nothing; exit 1 if any file on disk differs from the rendering.
+    /// Write nothing; exit 1 if any file on disk (or the manifest,
+    /// DIR/wardwall-manifest.json) differs from what a build would write.
     #[arg(long)]
     check: bool,
 }
@@ -440,32 +441,71 @@ fn build(args: BuildArgs) -> u8 {
 }
 
 /// `build`: stages each target's files as soon as it is rendered (its text
-/// is dropped right after) and renames them all into place only when every
-/// target rendered and staged: all or nothing, without holding every target
-/// in memory.
+/// is dropped right after) into a complete new output directory, swapped in
+/// only when every target rendered and staged: all or nothing for the whole
+/// directory, without holding every target in memory (`output::Staging`).
 fn write_streamed(args: &BuildArgs, ir: &crate::ir::Ir) -> Result<u8, RenderFailure> {
     let mut staging = crate::output::Staging::new(&args.out);
     args.render.render_each(ir, |files| {
         files.iter().try_for_each(|file| staging.add(file))
     })?;
-    // Dropping `staging` on an error above removed every staged file.
-    let paths = staging.commit().map_err(RenderFailure::Io)?;
-    for path in paths {
+    // Dropping `staging` on an error above removed the staging directory.
+    let committed = staging
+        .commit(Some((&ir.name, ir.rules.len())))
+        .map_err(RenderFailure::Io)?;
+    for path in &committed.paths {
         println!("wrote {}", path.display());
     }
+    warn_if_most_rules_dropped(args, ir, committed.previous_rules);
     Ok(EXIT_OK)
 }
 
-/// `build --check`: compares each target's files with the disk as soon as
-/// it is rendered; lists the stale ones.
+/// A build with fewer than half the active rules of the previous build of
+/// the same policy in this directory (its count is in the directory's
+/// manifest) says so loudly: a truncated or half-merged policy file is
+/// valid KDL and would otherwise pass unnoticed. A warning, not a failure:
+/// removing most rules can be intended.
+fn warn_if_most_rules_dropped(args: &BuildArgs, ir: &crate::ir::Ir, previous: Option<usize>) {
+    let now = ir.rules.len();
+    let Some(before) = previous.filter(|&before| drops_most(before, now)) else {
+        return;
+    };
+    eprintln!(
+        "warning: policy `{}` now has {now} active {} but the previous build in {} had {before}:          {} ({}%) dropped. If the policy file was truncated or a merge lost rules,          do not deploy this output.",
+        ir.name,
+        if now == 1 { "rule" } else { "rules" },
+        args.out.display(),
+        before - now,
+        (before - now) * 100 / before,
+    );
+}
+
+/// "Most": more than half of the previous build's rules are gone.
+fn drops_most(before: usize, now: usize) -> bool {
+    now < before && (before - now) * 2 > before
+}
+
+/// `build --check`: compares each target's files, and the manifest the
+/// build would write, with the disk as soon as rendered; lists the stale ones.
 fn report_stale(args: &BuildArgs, ir: &crate::ir::Ir) -> Result<u8, RenderFailure> {
     let mut stale = Vec::new();
     let mut count = 0;
+    // Paths only: the manifest lists files, not contents.
+    let mut rendered = Vec::new();
     args.render.render_each(ir, |files| {
         count += files.len();
         stale.extend(crate::output::stale(&args.out, &files)?);
+        rendered.extend(files.into_iter().map(|f| RenderedFile {
+            path: f.path,
+            contents: String::new(),
+        }));
         Ok(())
     })?;
+    let old = crate::output::Manifest::read(&args.out);
+    let previous = old.policies.get(&ir.name).map(|e| e.rules);
+    let manifest = old.with(&ir.name, ir.rules.len(), &rendered).to_file();
+    stale.extend(crate::output::stale(&args.out, &[manifest]).map_err(RenderFailure::Io)?);
+    warn_if_most_rules_dropped(args, ir, previous);
     let mut err = std::io::stderr().lock();
     if stale.is_empty() {
         let _ = writeln!(err, "{count} rendered files are up to date");
@@ -765,5 +805,14 @@ mod tests {
         assert_eq!(utc_date(late), jiff::civil::date(2026, 12, 1));
         let early: jiff::Timestamp = "2026-12-02T00:10:00Z".parse().unwrap();
         assert_eq!(utc_date(early), jiff::civil::date(2026, 12, 2));
+    }
+
+    #[test]
+    fn most_means_more_than_half() {
+        assert!(drops_most(10, 4));
+        assert!(drops_most(1, 0));
+        assert!(!drops_most(10, 5));
+        assert!(!drops_most(10, 12));
+        assert!(!drops_most(0, 0));
     }
 }

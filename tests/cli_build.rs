@@ -66,6 +66,7 @@ fn build_writes_one_file_per_target_and_check_sees_it_fresh() {
             "panos/st-example-general.set",
             "panos/st-example-general.xml",
             "pfsense/st-example-general.xml",
+            "wardwall-manifest.json",
         ]
     );
     let text = std::fs::read_to_string(dir.join("nftables/st-example-general.nft")).unwrap();
@@ -249,11 +250,15 @@ fn the_policy_chooses_its_default_targets() {
         [
             "nftables/clinic.nft",
             "panos/clinic.set",
-            "panos/clinic.xml"
+            "panos/clinic.xml",
+            "wardwall-manifest.json"
         ]
     );
     // An explicit -t overrides the policy's list.
-    assert_eq!(run(&["-t", "cisco"]), ["cisco/clinic.ios"]);
+    assert_eq!(
+        run(&["-t", "cisco"]),
+        ["cisco/clinic.ios", "wardwall-manifest.json"]
+    );
 
     std::fs::write(&policy, "policy \"p\" {\n    targets \"nftable\"\n}\n").unwrap();
     wardwall()
@@ -330,7 +335,7 @@ fn a_late_renderer_error_removes_what_earlier_targets_staged() {
         .arg(&policy)
         .assert()
         .code(0);
-    assert_eq!(files_under(&fresh).len(), 2);
+    assert_eq!(files_under(&fresh).len(), 3, "two configs and the manifest");
 }
 
 /// The "as of DATE" that `check` reports with the default `--date`.
