@@ -471,7 +471,9 @@ fn warn_if_most_rules_dropped(args: &BuildArgs, ir: &crate::ir::Ir, previous: Op
         return;
     };
     eprintln!(
-        "warning: policy `{}` now has {now} active {} but the previous build in {} had {before}:          {} ({}%) dropped. If the policy file was truncated or a merge lost rules,          do not deploy this output.",
+        "warning: policy `{}` now has {now} active {} but the previous build in {} had {before}: \
+         {} ({}%) dropped. If the policy file was truncated or a merge lost rules, \
+         do not deploy this output.",
         ir.name,
         if now == 1 { "rule" } else { "rules" },
         args.out.display(),
