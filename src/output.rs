@@ -701,7 +701,10 @@ mod tests {
         write_all(&out, &[file("a/keep.nft", "keep\n"), file("b", "a file\n")]).unwrap();
         fs::write(out.join(".x.nft.123.tmp"), "pre-swap temporary").unwrap();
         write_all(&out, &[file("b/q.txt", "x")]).unwrap();
-        assert_eq!(fs::read_to_string(out.join("a/keep.nft")).unwrap(), "keep\n");
+        assert_eq!(
+            fs::read_to_string(out.join("a/keep.nft")).unwrap(),
+            "keep\n"
+        );
         assert_eq!(fs::read_to_string(out.join("b/q.txt")).unwrap(), "x");
         assert!(!out.join(".x.nft.123.tmp").exists(), "legacy temp dropped");
     }
@@ -717,7 +720,11 @@ mod tests {
     #[test]
     fn the_manifest_keeps_other_targets_and_policies() {
         let m = Manifest::default()
-            .with("p", 10, &[file("nftables/p.nft", ""), file("cisco/p.ios", "")])
+            .with(
+                "p",
+                10,
+                &[file("nftables/p.nft", ""), file("cisco/p.ios", "")],
+            )
             .with("q", 3, &[file("nftables/q.nft", "")]);
         // A `-t nftables` build of p keeps its Cisco file in the list.
         let m = m.with("p", 8, &[file("nftables/p.nft", "")]);

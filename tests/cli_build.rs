@@ -365,7 +365,10 @@ fn the_default_date_is_today_in_utc_in_every_time_zone() {
         let before = utc_today();
         let got = default_date_under(tz);
         let after = utc_today();
-        assert!(got == before || got == after, "TZ={tz}: {got}, UTC {before}");
+        assert!(
+            got == before || got == after,
+            "TZ={tz}: {got}, UTC {before}"
+        );
     }
     wardwall()
         .args(["build", "--help"])
@@ -389,16 +392,20 @@ fn a_build_that_drops_most_rules_warns_with_the_counts() {
     let dir = tmp.path().join("out");
     let build = |extra: &[&str]| {
         let mut cmd = wardwall();
-        cmd.args(["build", "--date", PROBE_DATE, "--color", "never", "-t", "nftables"])
-            .args(extra)
-            .arg("-o")
-            .arg(&dir)
-            .arg(&policy);
+        cmd.args([
+            "build", "--date", PROBE_DATE, "--color", "never", "-t", "nftables",
+        ])
+        .args(extra)
+        .arg("-o")
+        .arg(&dir)
+        .arg(&policy);
         cmd.assert()
     };
     const LOUD: &str = "warning: policy `synthetic` now has";
     synth_policy(&policy, 40);
-    build(&[]).success().stderr(predicate::str::contains(LOUD).not());
+    build(&[])
+        .success()
+        .stderr(predicate::str::contains(LOUD).not());
     // "Truncated" to 10 of 40 rules: `--check` and `build` both say so.
     synth_policy(&policy, 10);
     let counts = "now has 10 active rules but the previous build in";
@@ -412,7 +419,9 @@ fn a_build_that_drops_most_rules_warns_with_the_counts() {
         .stderr(predicate::str::contains("had 40: 30 (75%) dropped"));
     // The count is the last build's: 10 → 6 drops 40%, not most.
     synth_policy(&policy, 6);
-    build(&[]).success().stderr(predicate::str::contains(LOUD).not());
+    build(&[])
+        .success()
+        .stderr(predicate::str::contains(LOUD).not());
     let manifest = fs::read_to_string(dir.join("wardwall-manifest.json")).unwrap();
     assert!(manifest.contains("\"rules\": 6"), "{manifest}");
 }
@@ -423,7 +432,11 @@ fn building_one_policy_keeps_the_other_policies_files_and_check_sees_them_fresh(
     let dir = tmp.path().join("out");
     let policy = tmp.path().join("site.kdl");
     synth_policy(&policy, 20);
-    for p in [Path::new("policies/clinic.kdl"), &policy, Path::new("policies/clinic.kdl")] {
+    for p in [
+        Path::new("policies/clinic.kdl"),
+        &policy,
+        Path::new("policies/clinic.kdl"),
+    ] {
         wardwall()
             .args(["build", "--date", PROBE_DATE, "-t", "nftables", "-o"])
             .arg(&dir)
@@ -433,11 +446,17 @@ fn building_one_policy_keeps_the_other_policies_files_and_check_sees_them_fresh(
     }
     assert_eq!(
         files_under(&dir),
-        ["nftables/clinic.nft", "nftables/synthetic.nft", "wardwall-manifest.json"]
+        [
+            "nftables/clinic.nft",
+            "nftables/synthetic.nft",
+            "wardwall-manifest.json"
+        ]
     );
     for p in [Path::new("policies/clinic.kdl"), &policy] {
         wardwall()
-            .args(["build", "--date", PROBE_DATE, "-t", "nftables", "--check", "-o"])
+            .args([
+                "build", "--date", PROBE_DATE, "-t", "nftables", "--check", "-o",
+            ])
             .arg(&dir)
             .arg(p)
             .assert()
@@ -451,5 +470,8 @@ fn building_one_policy_keeps_the_other_policies_files_and_check_sees_them_fresh(
         .arg(&policy)
         .assert()
         .success();
-    assert_eq!(fs::read(dir.join("wardwall-manifest.json")).unwrap(), before);
+    assert_eq!(
+        fs::read(dir.join("wardwall-manifest.json")).unwrap(),
+        before
+    );
 }

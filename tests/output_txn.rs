@@ -59,7 +59,12 @@ fn run_ok(mut cmd: Command) {
 
 fn synth(dir: &Path, name: &str, rules: usize, changed: usize) -> PathBuf {
     let text = Command::new(env!("CARGO_BIN_EXE_wardwall-synth"))
-        .args([rules.to_string(), "1".into(), "--changed".into(), changed.to_string()])
+        .args([
+            rules.to_string(),
+            "1".into(),
+            "--changed".into(),
+            changed.to_string(),
+        ])
         .output()
         .unwrap()
         .stdout;
@@ -141,8 +146,14 @@ fn aborted_at(site: &Site, policy: &Path, point: &str, no_exchange: bool) {
 fn aborted_right_before_or_after_the_swap_the_directory_is_old_or_new() {
     let site = site(300);
     aborted_at(&site, &site.v2, "before-swap", false);
-    assert!(tree(&site.out) == site.old, "before the swap: the old build");
-    assert!(!leftovers(&site.parent).is_empty(), "staging left by the abort");
+    assert!(
+        tree(&site.out) == site.old,
+        "before the swap: the old build"
+    );
+    assert!(
+        !leftovers(&site.parent).is_empty(),
+        "staging left by the abort"
+    );
 
     aborted_at(&site, &site.v2, "after-swap", false);
     assert!(tree(&site.out) == site.new, "after the swap: the new build");
@@ -200,7 +211,10 @@ fn killed_at_any_instant_the_directory_is_old_or_new() {
             state_is_new = !state_is_new;
             saw_new += 1;
         } else {
-            assert!(now == *from, "killed at {f} × {full:?}: a mix of two builds");
+            assert!(
+                now == *from,
+                "killed at {f} × {full:?}: a mix of two builds"
+            );
             saw_old += 1;
         }
     }
@@ -222,7 +236,12 @@ fn a_symlinked_output_directory_stays_a_symlink() {
     let mut cmd = wardwall();
     cmd.args(["build", "--date", DATE, "-o"]).arg(&link);
     run_ok(cmd);
-    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert!(real.join("nftables/st-example-general.nft").is_file());
     let names = leftovers(tmp.path());
     assert_eq!(names, ["real"]);
