@@ -371,6 +371,13 @@ fn resolve(out_dir: &Path, created: &mut Vec<PathBuf>) -> io::Result<(PathBuf, S
     let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
         return Err(invalid("the root directory cannot be replaced"));
     };
+    // `-o .` in a repository would swap (and hard-link) the whole working
+    // tree: an output directory holds rendered files, not a checkout.
+    if real.join(".git").exists() {
+        return Err(invalid(
+            "holds a .git entry; build into a directory of its own (e.g. -o out)",
+        ));
+    }
     if is_mount_point(&real, parent) {
         return Err(invalid(
             "is a mount point, which cannot be replaced as a whole; \
@@ -707,6 +714,15 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(out.join("b/q.txt")).unwrap(), "x");
         assert!(!out.join(".x.nft.123.tmp").exists(), "legacy temp dropped");
+    }
+
+    #[test]
+    fn refuses_a_checkout_as_the_output_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(".git")).unwrap();
+        let err = write_all(dir.path(), &[file("a.nft", "x")]).unwrap_err();
+        assert!(err.to_string().contains(".git"), "{err}");
+        assert!(!dir.path().join("a.nft").exists());
     }
 
     #[test]
