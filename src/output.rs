@@ -462,12 +462,11 @@ fn recover(parent: &Path, name: &str, target: &Path) -> io::Result<()> {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{prefix}{kind}.")))
         };
-        for old in leftovers.iter().filter(|p| is("old", p)) {
+        if let Some(old) = leftovers.iter().find(|p| is("old", p)) {
             let pid = old.extension().unwrap_or_default();
             let staging = parent.join(format!("{prefix}staging.{}", pid.to_string_lossy()));
             let from = if staging.is_dir() { &staging } else { old };
             fs::rename(from, target).map_err(|e| with_path(e, target))?;
-            break;
         }
     }
     for p in leftovers {
