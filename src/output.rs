@@ -302,7 +302,9 @@ impl Staging {
         // From here DIR is the new build: nothing of it may be removed.
         let txn = self.txn.take().expect("opened");
         self.created.clear();
-        sync_dir(&txn.parent)?;
+        // Best effort from here: the build is in place, an error would
+        // wrongly report "nothing written".
+        let _ = sync_dir(&txn.parent);
         fault_point("after-swap");
         // The old tree, now under the staging name. A failure here leaves
         // a directory the next build removes; the build itself succeeded.
@@ -559,7 +561,11 @@ fn swap_in(txn: &Txn) -> io::Result<()> {
         .join(format!(".{name}.wardwall-old.{}", std::process::id()));
     fs::rename(&txn.target, &old).map_err(|e| with_path(e, &txn.target))?;
     fault_point("fallback-between-renames");
-    fs::rename(&txn.staging, &txn.target).map_err(|e| with_path(e, &txn.target))?;
+    if let Err(e) = fs::rename(&txn.staging, &txn.target) {
+        // Put the old tree back: a missing DIR is worse than a failed build.
+        let _ = fs::rename(&old, &txn.target);
+        return Err(with_path(e, &txn.target));
+    }
     // The caller removes the old tree under the staging name.
     fs::rename(&old, &txn.staging).map_err(|e| with_path(e, &old))
 }
