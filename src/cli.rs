@@ -52,7 +52,8 @@ enum Command {
 /// Options every command shares.
 #[derive(Args, Debug)]
 struct Common {
-    /// Evaluation date for rule expiry (YYYY-MM-DD); defaults to today.
+    /// Evaluation date for rule expiry (YYYY-MM-DD); defaults to today in
+    /// UTC (never the local time zone, so every machine agrees).
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     date: Option<Date>,
     /// When to colour output.
@@ -104,7 +105,8 @@ struct BuildArgs {
     out: PathBuf,
     #[command(flatten)]
     render: RenderArgs,
-    /// Write nothing; exit 1 if any file on disk differs from the rendering.
+    /// Write nothing; exit 1 if any file on disk (or the manifest,
+    /// DIR/wardwall-manifest.json) differs from what a build would write.
     #[arg(long)]
     check: bool,
 }
@@ -315,6 +317,13 @@ fn parse_date(s: &str) -> Result<Date, String> {
         .map_err(|e| format!("`{s}` is not a date (YYYY-MM-DD): {e}"))
 }
 
+/// The UTC calendar date of `instant`: the default evaluation date. Not the
+/// local date, which differs between CI runners in different time zones
+/// and would make them disagree about which rules have expired.
+fn utc_date(instant: jiff::Timestamp) -> Date {
+    instant.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -337,7 +346,7 @@ pub fn main() -> ExitCode {
 impl Common {
     fn date(&self) -> Date {
         self.date
-            .unwrap_or_else(|| jiff::ZonedDateTime::now().date())
+            .unwrap_or_else(|| utc_date(jiff::Timestamp::now()))
     }
 
     fn style(&self) -> Style {
@@ -497,32 +506,73 @@ fn build(args: BuildArgs) -> u8 {
 }
 
 /// `build`: stages each target's files as soon as it is rendered (its text
-/// is dropped right after) and renames them all into place only when every
-/// target rendered and staged: all or nothing, without holding every target
-/// in memory.
+/// is dropped right after) into a complete new output directory, swapped in
+/// only when every target rendered and staged: all or nothing for the whole
+/// directory, without holding every target in memory (`output::Staging`).
 fn write_streamed(args: &BuildArgs, ir: &crate::ir::Ir) -> Result<u8, RenderFailure> {
     let mut staging = crate::output::Staging::new(&args.out);
     args.render.render_each(ir, |files| {
         files.iter().try_for_each(|file| staging.add(file))
     })?;
-    // Dropping `staging` on an error above removed every staged file.
-    let paths = staging.commit().map_err(RenderFailure::Io)?;
-    for path in paths {
+    // Dropping `staging` on an error above removed the staging directory.
+    let committed = staging
+        .commit(Some((&ir.name, ir.rules.len())))
+        .map_err(RenderFailure::Io)?;
+    for path in &committed.paths {
         println!("wrote {}", path.display());
     }
+    warn_if_most_rules_dropped(args, ir, committed.previous_rules);
     Ok(EXIT_OK)
 }
 
-/// `build --check`: compares each target's files with the disk as soon as
-/// it is rendered; lists the stale ones.
+/// A build with fewer than half the active rules of the previous build of
+/// the same policy in this directory (its count is in the directory's
+/// manifest) says so loudly: a truncated or half-merged policy file is
+/// valid KDL and would otherwise pass unnoticed. A warning, not a failure:
+/// removing most rules can be intended.
+fn warn_if_most_rules_dropped(args: &BuildArgs, ir: &crate::ir::Ir, previous: Option<usize>) {
+    let now = ir.rules.len();
+    let Some(before) = previous.filter(|&before| drops_most(before, now)) else {
+        return;
+    };
+    eprintln!(
+        "warning: policy `{}` now has {now} active {} but the previous build in {} had {before}: \
+         {} ({}%) dropped. If the policy file was truncated or a merge lost rules, \
+         do not deploy this output.",
+        ir.name,
+        if now == 1 { "rule" } else { "rules" },
+        args.out.display(),
+        before - now,
+        (before - now) * 100 / before,
+    );
+}
+
+/// "Most": more than half of the previous build's rules are gone.
+fn drops_most(before: usize, now: usize) -> bool {
+    now < before && (before - now) * 2 > before
+}
+
+/// `build --check`: compares each target's files, and the manifest the
+/// build would write, with the disk as soon as rendered; lists the stale ones.
 fn report_stale(args: &BuildArgs, ir: &crate::ir::Ir) -> Result<u8, RenderFailure> {
     let mut stale = Vec::new();
     let mut count = 0;
+    // Paths only: the manifest lists files, not contents.
+    let mut rendered = Vec::new();
     args.render.render_each(ir, |files| {
         count += files.len();
         stale.extend(crate::output::stale(&args.out, &files)?);
+        rendered.extend(files.into_iter().map(|f| RenderedFile {
+            path: f.path,
+            contents: String::new(),
+        }));
         Ok(())
     })?;
+    let old = crate::output::Manifest::read(&args.out);
+    let previous = old.policies.get(&ir.name).map(|e| e.rules);
+    let manifest = old.with(&ir.name, ir.rules.len(), &rendered).to_file();
+    stale.extend(crate::output::stale(&args.out, &[manifest]).map_err(RenderFailure::Io)?);
+    warn_if_most_rules_dropped(args, ir, previous);
     let mut err = std::io::stderr().lock();
     if stale.is_empty() {
         let _ = writeln!(err, "{count} rendered files are up to date");
@@ -919,5 +969,29 @@ fn explain_target(
     match agreement {
         analysis::explain::Agreement::Agrees => EXIT_OK,
         analysis::explain::Agreement::Disagrees(_) => EXIT_FINDINGS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_date_is_the_utc_date() {
+        // 23:30 UTC is already the next day east of UTC+1 and still the
+        // same day everywhere west: the UTC date, whatever TZ says.
+        let late: jiff::Timestamp = "2026-12-01T23:30:00Z".parse().unwrap();
+        assert_eq!(utc_date(late), jiff::civil::date(2026, 12, 1));
+        let early: jiff::Timestamp = "2026-12-02T00:10:00Z".parse().unwrap();
+        assert_eq!(utc_date(early), jiff::civil::date(2026, 12, 2));
+    }
+
+    #[test]
+    fn most_means_more_than_half() {
+        assert!(drops_most(10, 4));
+        assert!(drops_most(1, 0));
+        assert!(!drops_most(10, 5));
+        assert!(!drops_most(10, 12));
+        assert!(!drops_most(0, 0));
     }
 }

@@ -66,6 +66,7 @@ fn build_writes_one_file_per_target_and_check_sees_it_fresh() {
             "panos/st-example-general.set",
             "panos/st-example-general.xml",
             "pfsense/st-example-general.xml",
+            "wardwall-manifest.json",
         ]
     );
     let text = std::fs::read_to_string(dir.join("nftables/st-example-general.nft")).unwrap();
@@ -249,11 +250,15 @@ fn the_policy_chooses_its_default_targets() {
         [
             "nftables/clinic.nft",
             "panos/clinic.set",
-            "panos/clinic.xml"
+            "panos/clinic.xml",
+            "wardwall-manifest.json"
         ]
     );
     // An explicit -t overrides the policy's list.
-    assert_eq!(run(&["-t", "cisco"]), ["cisco/clinic.ios"]);
+    assert_eq!(
+        run(&["-t", "cisco"]),
+        ["cisco/clinic.ios", "wardwall-manifest.json"]
+    );
 
     std::fs::write(&policy, "policy \"p\" {\n    targets \"nftable\"\n}\n").unwrap();
     wardwall()
@@ -330,5 +335,143 @@ fn a_late_renderer_error_removes_what_earlier_targets_staged() {
         .arg(&policy)
         .assert()
         .code(0);
-    assert_eq!(files_under(&fresh).len(), 2);
+    assert_eq!(files_under(&fresh).len(), 3, "two configs and the manifest");
+}
+
+/// The "as of DATE" that `check` reports with the default `--date`.
+fn default_date_under(tz: &str) -> String {
+    let out = wardwall()
+        .env("TZ", tz)
+        .args(["check", "--color", "never"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let at = text.find(" as of ").expect("check reports its date") + 7;
+    text[at..at + 10].to_string()
+}
+
+fn utc_today() -> String {
+    jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string()
+}
+
+#[test]
+fn the_default_date_is_today_in_utc_in_every_time_zone() {
+    // UTC+14 and UTC-12 are 26 hours apart: at any instant at least one of
+    // them has a different local date than UTC.
+    for tz in ["Etc/GMT-14", "Etc/GMT+12", "UTC"] {
+        let before = utc_today();
+        let got = default_date_under(tz);
+        let after = utc_today();
+        assert!(
+            got == before || got == after,
+            "TZ={tz}: {got}, UTC {before}"
+        );
+    }
+    wardwall()
+        .args(["build", "--help"])
+        .assert()
+        .stdout(predicate::str::contains("today in UTC"));
+}
+
+fn synth_policy(path: &Path, rules: usize) {
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_wardwall-synth"))
+        .args([rules.to_string(), "1".to_string()])
+        .output()
+        .unwrap()
+        .stdout;
+    fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_build_that_drops_most_rules_warns_with_the_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("site.kdl");
+    let dir = tmp.path().join("out");
+    let build = |extra: &[&str]| {
+        let mut cmd = wardwall();
+        cmd.args([
+            "build", "--date", PROBE_DATE, "--color", "never", "-t", "nftables",
+        ])
+        .args(extra)
+        .arg("-o")
+        .arg(&dir)
+        .arg(&policy);
+        cmd.assert()
+    };
+    const LOUD: &str = "warning: policy `synthetic` now has";
+    synth_policy(&policy, 40);
+    build(&[])
+        .success()
+        .stderr(predicate::str::contains(LOUD).not());
+    // "Truncated" to 10 of 40 rules: `--check` and `build` both say so.
+    synth_policy(&policy, 10);
+    let counts = "now has 10 active rules but the previous build in";
+    build(&["--check"])
+        .code(1)
+        .stderr(predicate::str::contains(counts))
+        .stderr(predicate::str::contains("had 40: 30 (75%) dropped"));
+    build(&[])
+        .success()
+        .stderr(predicate::str::contains(counts))
+        .stderr(predicate::str::contains("had 40: 30 (75%) dropped"));
+    // The count is the last build's: 10 → 6 drops 40%, not most.
+    synth_policy(&policy, 6);
+    build(&[])
+        .success()
+        .stderr(predicate::str::contains(LOUD).not());
+    let manifest = fs::read_to_string(dir.join("wardwall-manifest.json")).unwrap();
+    assert!(manifest.contains("\"rules\": 6"), "{manifest}");
+}
+
+#[test]
+fn building_one_policy_keeps_the_other_policies_files_and_check_sees_them_fresh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("out");
+    let policy = tmp.path().join("site.kdl");
+    synth_policy(&policy, 20);
+    for p in [
+        Path::new("policies/clinic.kdl"),
+        &policy,
+        Path::new("policies/clinic.kdl"),
+    ] {
+        wardwall()
+            .args(["build", "--date", PROBE_DATE, "-t", "nftables", "-o"])
+            .arg(&dir)
+            .arg(p)
+            .assert()
+            .success();
+    }
+    assert_eq!(
+        files_under(&dir),
+        [
+            "nftables/clinic.nft",
+            "nftables/synthetic.nft",
+            "wardwall-manifest.json"
+        ]
+    );
+    for p in [Path::new("policies/clinic.kdl"), &policy] {
+        wardwall()
+            .args([
+                "build", "--date", PROBE_DATE, "-t", "nftables", "--check", "-o",
+            ])
+            .arg(&dir)
+            .arg(p)
+            .assert()
+            .code(0);
+    }
+    // Byte-identical across runs.
+    let before = fs::read(dir.join("wardwall-manifest.json")).unwrap();
+    wardwall()
+        .args(["build", "--date", PROBE_DATE, "-t", "nftables", "-o"])
+        .arg(&dir)
+        .arg(&policy)
+        .assert()
+        .success();
+    assert_eq!(
+        fs::read(dir.join("wardwall-manifest.json")).unwrap(),
+        before
+    );
 }
