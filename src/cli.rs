@@ -422,7 +422,7 @@ fn check(args: CheckArgs) -> u8 {
                     let _ = writeln!(
                         err,
                         "{}: ok, {} active {} as of {date}{}",
-                        path.display(),
+                        crate::source::display_path(&path),
                         rules,
                         if rules == 1 { "rule" } else { "rules" },
                         match diags.warning_count() {
@@ -481,7 +481,11 @@ fn build(args: BuildArgs) -> u8 {
         diagnostics::render_all(&compiled.sources, &compiled.diagnostics, style).as_bytes(),
     );
     let Some(ir) = &compiled.ir else {
-        let _ = writeln!(err, "{}: not built, nothing written", policy.display());
+        let _ = writeln!(
+            err,
+            "{}: not built, nothing written",
+            crate::source::display_path(&policy)
+        );
         return EXIT_FINDINGS;
     };
     let outcome = if args.check {
@@ -494,12 +498,20 @@ fn build(args: BuildArgs) -> u8 {
         Err(RenderFailure::Policy(failures)) => {
             let _ = err
                 .write_all(diagnostics::render_all(&compiled.sources, &failures, style).as_bytes());
-            let _ = writeln!(err, "{}: not built, nothing written", policy.display());
+            let _ = writeln!(
+                err,
+                "{}: not built, nothing written",
+                crate::source::display_path(&policy)
+            );
             EXIT_FINDINGS
         }
         Err(RenderFailure::Io(e)) => {
             let _ = writeln!(err, "error: {e}");
-            let _ = writeln!(err, "{}: not built, nothing written", policy.display());
+            let _ = writeln!(
+                err,
+                "{}: not built, nothing written",
+                crate::source::display_path(&policy)
+            );
             EXIT_USAGE
         }
     }
@@ -639,7 +651,7 @@ fn diff(args: DiffArgs) -> u8 {
                 Err(NotRendered::Unreadable(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                     eprintln!(
                         "note: {} does not exist at {}: every rule is new",
-                        policy.display(),
+                        crate::source::display_path(&policy),
                         sides.old
                     );
                     (Vec::new(), Some(crate::ir::Ir::deny_all(new.ir())), None)
@@ -946,12 +958,18 @@ fn explain_target(
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(text) => (text, path.display().to_string()),
                     Err(_) => {
-                        eprintln!("error: {} is not UTF-8 text", path.display());
+                        eprintln!(
+                            "error: {} is not UTF-8 text",
+                            crate::source::display_path(&path)
+                        );
                         return EXIT_USAGE;
                     }
                 },
                 Err(e) => {
-                    eprintln!("error: cannot read {}: {e}", path.display());
+                    eprintln!(
+                        "error: cannot read {}: {e}",
+                        crate::source::display_path(&path)
+                    );
                     return EXIT_USAGE;
                 }
             }
