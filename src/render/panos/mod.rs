@@ -12,11 +12,18 @@
 //! so their relative order does not matter. The first part keeps the IR
 //! rule's name; later parts get `.ping` / `.ipproto` suffixes.
 //!
-//! Zones. A rule's `from` zones are the PAN-OS zones (`panos` bindings) of
-//! the zones its source addresses lie in (`Ir::split_by_zone`), `to` zones
-//! likewise. Since a packet's zone is the zone owning its address, listing
-//! exactly those zones never changes which packets the address match
-//! selects. Addresses in a zone without a `panos` binding are an error.
+//! Zones. PAN-OS puts a packet in the zone of the interface it arrives on,
+//! whatever its source address. A rule's source PAN-OS zones are the
+//! `panos` bindings of the zones its source addresses lie in
+//! (`Ir::split_by_zone`; zones sharing one PAN-OS zone count once). One
+//! source zone: `from` that zone, the rule's name. Several: one PAN-OS rule
+//! per source zone, `RULE.from-ZONE`, with the source cut to that zone's
+//! addresses, so no `from` zone is ever paired with another zone's
+//! addresses and a spoofed source meets only the final default deny (as on
+//! pfSense, Cisco and nftables). `to` is the PAN-OS zones of the
+//! destination addresses with the full destination: the egress zone follows
+//! the route to the destination address, which the sender cannot forge.
+//! Addresses in a zone without a `panos` binding are an error.
 //!
 //! Addresses. Named policy objects become static address groups of the same
 //! name over address objects named after their value (`n4-10.20.8.0_25`,
