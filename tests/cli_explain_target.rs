@@ -326,9 +326,12 @@ fn panos_agrees_with_the_policy_on_every_probe() {
 #[test]
 fn panos_tampered_deny_is_a_disagreement() {
     tampered_copy_disagrees("panos", "xml", |file| {
-        // The first rule of the rule base is contec-cms8000.out.
+        // The first rules of the rule base are contec-cms8000.out, one per
+        // source zone; the probe's source is in the quarantine zone.
         let text = std::fs::read_to_string(file).unwrap();
-        let at = text.find("<entry name=\"contec-cms8000.out\">").unwrap();
+        let at = text
+            .find("<entry name=\"contec-cms8000.out.from-quarantine\">")
+            .unwrap();
         let drop = at + text[at..].find("<action>drop</action>").unwrap();
         let mut out = text.clone();
         out.replace_range(
@@ -357,7 +360,7 @@ fn panos_quotes_the_deciding_rule_and_the_zones() {
     );
     assert!(
         entry.starts_with("  deciding entry (rule `devices-to-syslog`): rule ")
-            && entry.contains(": `devices-to-syslog from ")
+            && entry.contains(": `devices-to-syslog.from-icu-devices from icu-devices to ")
             && entry.contains(" destination syslog-collector ")
             && entry.ends_with(" action allow`"),
         "{out}"

@@ -12,11 +12,18 @@
 //! so their relative order does not matter. The first part keeps the IR
 //! rule's name; later parts get `.ping` / `.ipproto` suffixes.
 //!
-//! Zones. A rule's `from` zones are the PAN-OS zones (`panos` bindings) of
-//! the zones its source addresses lie in (`Ir::split_by_zone`), `to` zones
-//! likewise. Since a packet's zone is the zone owning its address, listing
-//! exactly those zones never changes which packets the address match
-//! selects. Addresses in a zone without a `panos` binding are an error.
+//! Zones. PAN-OS puts a packet in the zone of the interface it arrives on,
+//! whatever its source address. A rule's source PAN-OS zones are the
+//! `panos` bindings of the zones its source addresses lie in
+//! (`Ir::split_by_zone`; zones sharing one PAN-OS zone count once). One
+//! source zone: `from` that zone, the rule's name. Several: one PAN-OS rule
+//! per source zone, `RULE.from-ZONE`, with the source cut to that zone's
+//! addresses, so no `from` zone is ever paired with another zone's
+//! addresses and a spoofed source meets only the final default deny (as on
+//! pfSense, Cisco and nftables). `to` is the PAN-OS zones of the
+//! destination addresses with the full destination: the egress zone follows
+//! the route to the destination address, which the sender cannot forge.
+//! Addresses in a zone without a `panos` binding are an error.
 //!
 //! Addresses. Named policy objects become static address groups of the same
 //! name over address objects named after their value (`n4-10.20.8.0_25`,
@@ -591,54 +598,79 @@ impl<'a> Builder<'a> {
             return Vec::new();
         };
         let description = rule_description(rule);
-        let mut out = Vec::new();
+        // Per part: its source addresses by PAN-OS zone, its `to` zones and
+        // its destination addresses.
+        let mut placed = Vec::new();
         for part in parts {
-            let restrict = |set: &AddrSet| match part.family {
-                None => set.clone(),
-                Some(Family::V4) => AddrSet {
-                    v4: set.v4.clone(),
-                    v6: Default::default(),
-                },
-                Some(Family::V6) => AddrSet {
-                    v4: Default::default(),
-                    v6: set.v6.clone(),
-                },
-            };
-            let src = restrict(&rule.src.addrs);
-            let dst = restrict(&rule.dst.addrs);
+            let src = restrict(&rule.src.addrs, part.family);
+            let dst = restrict(&rule.dst.addrs, part.family);
             if src.is_empty() || dst.is_empty() {
                 // This part matches no packet in the IR either.
                 continue;
             }
             let (Some(from), Some(to)) = (
-                self.zones(rule, &src, "source"),
+                self.source_zones(rule, &src),
                 self.zones(rule, &dst, "destination"),
             ) else {
                 continue;
             };
-            let source = self.members(&rule.src.refs, &src, part.family);
-            let destination = self.members(&rule.dst.refs, &dst, part.family);
-            let name = if out.is_empty() {
-                rule.name.clone()
+            placed.push((part, from, to, dst));
+        }
+        // The rule's source PAN-OS zones, in zone order.
+        let mut zones: Vec<&str> = Vec::new();
+        for z in self.ir.zones.iter().filter_map(|z| z.bindings.get(TARGET)) {
+            if !zones.contains(&z.as_str())
+                && placed
+                    .iter()
+                    .any(|(_, from, _, _)| from.iter().any(|(f, _)| f == z))
+            {
+                zones.push(z);
+            }
+        }
+        // One source zone: the rule as written (no churn). Several: one
+        // PAN-OS rule per source zone with the source cut to that zone's
+        // addresses, so a packet arriving in one zone never matches with
+        // another zone's source address.
+        let split = zones.len() > 1;
+        let mut out = Vec::new();
+        for zone in zones {
+            let zone_suffix = if split {
+                format!(".from-{zone}")
             } else {
-                let base = truncate_bytes(&rule.name, NAME_MAX - part.suffix.len());
-                format!("{base}{}", part.suffix)
+                String::new()
             };
-            out.push(RuleView {
-                name,
-                ir_rule: Some(rule.name.clone()),
-                from,
-                to,
-                source,
-                destination,
-                application: part.application,
-                service: part.service,
-                action: action_name(rule.action),
-                icmp_unreachable: rule.action == Action::Reject,
-                log_start: false,
-                log_end: rule.log,
-                description: description.clone(),
-            });
+            let mut first = true;
+            for (part, from, to, dst) in &placed {
+                let Some((_, src)) = from.iter().find(|(f, _)| f == zone) else {
+                    continue;
+                };
+                let source = self.members(&rule.src.refs, src, part.family, split);
+                let destination = self.members(&rule.dst.refs, dst, part.family, false);
+                let suffix = if first { "" } else { part.suffix };
+                first = false;
+                let name = if zone_suffix.is_empty() && suffix.is_empty() {
+                    rule.name.clone()
+                } else {
+                    let base =
+                        truncate_bytes(&rule.name, NAME_MAX - zone_suffix.len() - suffix.len());
+                    format!("{base}{zone_suffix}{suffix}")
+                };
+                out.push(RuleView {
+                    name,
+                    ir_rule: Some(rule.name.clone()),
+                    from: vec![zone.to_string()],
+                    to: to.clone(),
+                    source,
+                    destination,
+                    application: part.application.clone(),
+                    service: part.service.clone(),
+                    action: action_name(rule.action),
+                    icmp_unreachable: rule.action == Action::Reject,
+                    log_start: false,
+                    log_end: rule.log,
+                    description: description.clone(),
+                });
+            }
         }
         out
     }
@@ -753,16 +785,33 @@ impl<'a> Builder<'a> {
 
     /// The PAN-OS zones the addresses of `set` lie in, in zone order.
     fn zones(&mut self, rule: &Rule, set: &AddrSet, side: &str) -> Option<Vec<String>> {
-        let mut out: Vec<String> = Vec::new();
+        self.by_zone(rule, set, side)
+            .map(|zones| zones.into_iter().map(|(z, _)| z).collect())
+    }
+
+    /// The source addresses of a rule by PAN-OS zone, in zone order.
+    fn source_zones(&mut self, rule: &Rule, set: &AddrSet) -> Option<Vec<(String, AddrSet)>> {
+        self.by_zone(rule, set, "source")
+    }
+
+    /// `set` split by PAN-OS zone (zones sharing one PAN-OS zone united), in
+    /// zone order; addresses in a zone without a `panos` binding (or in no
+    /// zone) are errors.
+    fn by_zone(
+        &mut self,
+        rule: &Rule,
+        set: &AddrSet,
+        side: &str,
+    ) -> Option<Vec<(String, AddrSet)>> {
+        let mut out: Vec<(String, AddrSet)> = Vec::new();
         let mut ok = true;
         for (zone, part) in self.ir.split_by_zone(set) {
             let binding = zone.and_then(|z| z.bindings.get(TARGET));
             match binding {
-                Some(b) => {
-                    if !out.contains(b) {
-                        out.push(b.clone());
-                    }
-                }
+                Some(b) => match out.iter_mut().find(|(z, _)| z == b) {
+                    Some((_, addrs)) => *addrs = addrs.union(&part),
+                    None => out.push((b.clone(), part)),
+                },
                 None => {
                     ok = false;
                     let mut d = Diagnostic::error(
@@ -792,37 +841,29 @@ impl<'a> Builder<'a> {
     }
 
     /// Address members for one endpoint, restricted to `target` (the IR set,
-    /// possibly restricted to one family). Named objects become groups when
-    /// they are used whole; everything else becomes value-named objects. The
-    /// result is checked to cover exactly `target`.
+    /// possibly restricted to one family and, with `by_zone`, cut to one
+    /// PAN-OS zone). Named objects become groups when they are used whole;
+    /// with `by_zone`, the cut of an object that is a whole policy zone
+    /// becomes that zone's group; everything else becomes value-named
+    /// objects. The result is checked to cover exactly `target`.
     fn members(
         &mut self,
         refs: &[EndpointRef],
         target: &AddrSet,
         family: Option<Family>,
+        by_zone: bool,
     ) -> Vec<String> {
         if target.is_any() {
             return vec!["any".into()];
         }
-        let restrict = |set: &AddrSet| match family {
-            None => set.clone(),
-            Some(Family::V4) => AddrSet {
-                v4: set.v4.clone(),
-                v6: Default::default(),
-            },
-            Some(Family::V6) => AddrSet {
-                v4: Default::default(),
-                v6: set.v6.clone(),
-            },
-        };
         let mut members: Vec<String> = Vec::new();
         let mut covered = AddrSet::empty();
         let mut exact = true;
         for r in refs {
-            let (whole, group) = match r {
+            let (whole, object) = match r {
                 EndpointRef::Any => (AddrSet::any(), None),
                 EndpointRef::Object(name) => match self.objects.get(name.as_str()) {
-                    Some(&(o, grouped)) => (o.addrs.clone(), Some((o, grouped))),
+                    Some(&(o, _)) => (o.addrs.clone(), Some(o)),
                     None => {
                         exact = false;
                         break;
@@ -836,33 +877,38 @@ impl<'a> Builder<'a> {
                     }
                 },
             };
-            let part = restrict(&whole);
+            // `target` lies inside the union of the refs, so this is the
+            // ref's share of it.
+            let part = if by_zone {
+                whole.intersection(target)
+            } else {
+                restrict(&whole, family)
+            };
             if part.is_empty() {
                 continue;
             }
             covered = covered.union(&part);
-            match group {
-                Some((o, grouped)) if part == whole => {
-                    if !grouped {
-                        if let Some(entry) = self.objects.get_mut(o.name.as_str()) {
-                            entry.1 = true;
+            match object {
+                Some(o) if part == whole => {
+                    let name = self.object_group(o);
+                    push_unique(&mut members, name);
+                }
+                _ if by_zone => {
+                    let ir = self.ir;
+                    for (zone, zpart) in ir.split_by_zone(&part) {
+                        match zone {
+                            Some(z) if zpart == z.addrs => {
+                                let name = self.zone_group(z);
+                                push_unique(&mut members, name);
+                            }
+                            _ => {
+                                for net in zpart.to_cidrs() {
+                                    let name = self.address(net);
+                                    push_unique(&mut members, name);
+                                }
+                            }
                         }
-                        let members = whole
-                            .to_cidrs()
-                            .into_iter()
-                            .map(|n| self.address(n))
-                            .collect();
-                        let group = GroupView {
-                            name: o.name.clone(),
-                            members,
-                            description: o
-                                .description
-                                .as_deref()
-                                .map(|d| clean_description(d, OBJECT_DESCRIPTION_MAX)),
-                        };
-                        self.groups.insert(o.name.clone(), group);
                     }
-                    push_unique(&mut members, o.name.clone());
                 }
                 _ => {
                     for net in part.to_cidrs() {
@@ -881,6 +927,57 @@ impl<'a> Builder<'a> {
             }
         }
         members
+    }
+
+    /// The address group of a policy object used whole.
+    fn object_group(&mut self, o: &'a AddressObject) -> String {
+        if let Some(entry) = self.objects.get_mut(o.name.as_str())
+            && !entry.1
+        {
+            entry.1 = true;
+            let members = o
+                .addrs
+                .to_cidrs()
+                .into_iter()
+                .map(|n| self.address(n))
+                .collect();
+            let group = GroupView {
+                name: o.name.clone(),
+                members,
+                description: o
+                    .description
+                    .as_deref()
+                    .map(|d| clean_description(d, OBJECT_DESCRIPTION_MAX)),
+            };
+            self.groups.insert(o.name.clone(), group);
+        }
+        o.name.clone()
+    }
+
+    /// The address group of a whole policy zone (the zone's own object when
+    /// a rule names it, else made from the zone: same name, same members).
+    fn zone_group(&mut self, z: &'a crate::ir::Zone) -> String {
+        if let Some(&(o, _)) = self.objects.get(z.name.as_str()) {
+            return self.object_group(o);
+        }
+        if !self.groups.contains_key(&z.name) {
+            let members = z
+                .addrs
+                .to_cidrs()
+                .into_iter()
+                .map(|n| self.address(n))
+                .collect();
+            let group = GroupView {
+                name: z.name.clone(),
+                members,
+                description: z
+                    .description
+                    .as_deref()
+                    .map(|d| clean_description(d, OBJECT_DESCRIPTION_MAX)),
+            };
+            self.groups.insert(z.name.clone(), group);
+        }
+        z.name.clone()
     }
 
     /// The value-named address object for one CIDR.
@@ -958,6 +1055,21 @@ impl<'a> Builder<'a> {
             .iter()
             .find(|x| x.name == name)
             .map(|x| x.span)
+    }
+}
+
+/// `set` restricted to one family, or whole.
+fn restrict(set: &AddrSet, family: Option<Family>) -> AddrSet {
+    match family {
+        None => set.clone(),
+        Some(Family::V4) => AddrSet {
+            v4: set.v4.clone(),
+            v6: Default::default(),
+        },
+        Some(Family::V6) => AddrSet {
+            v4: Default::default(),
+            v6: set.v6.clone(),
+        },
     }
 }
 

@@ -525,8 +525,10 @@ fn app_service_matches(p: &Parsed, r: &ParsedRule, packet: &Packet) -> Result<bo
     Ok(false)
 }
 
-/// First-match evaluation of `packet` arriving in PAN-OS zone `from` and
-/// leaving through zone `to`.
+/// First-match evaluation of `packet` arriving in PAN-OS zone `from` (the
+/// zone of the interface it arrives on, which a spoofed source address does
+/// not change) and leaving through zone `to` (the zone of the interface the
+/// route to its destination leaves by).
 pub fn evaluate(p: &Parsed, from: &str, to: &str, packet: &Packet) -> Result<PanVerdict, String> {
     for (i, r) in p.rules.iter().enumerate() {
         if r.source_user != ["any"]
@@ -584,7 +586,8 @@ pub fn evaluate(p: &Parsed, from: &str, to: &str, packet: &Packet) -> Result<Pan
 
 /// The policy rule a PAN-OS rule belongs to, from its name: the renderer
 /// names a rule's first part after the rule (cut to 63 characters), later
-/// parts with `.ping` / `.ipproto` suffixes, and the final deny
+/// parts with `.ping` / `.ipproto` suffixes, a rule split by source zone
+/// `NAME.from-ZONE` (then the part suffix), and the final deny
 /// [`super::DEFAULT_RULE`] (the policy's `default`). `None` when the name
 /// fits no rule of `ir`.
 pub fn policy_rule_name(ir: &Ir, name: &str) -> Option<String> {
@@ -600,6 +603,16 @@ pub fn policy_rule_name(ir: &Ir, name: &str) -> Option<String> {
         {
             return Some(r);
         }
+    }
+    // A rule split by source zone: `NAME.from-ZONE` (ZONE a panos binding).
+    if let Some((base, zone)) = name.rsplit_once(".from-")
+        && ir
+            .zones
+            .iter()
+            .any(|z| z.bindings.get(super::TARGET).is_some_and(|b| b == zone))
+        && let Some(r) = policy_rule_name(ir, base)
+    {
+        return Some(r);
     }
     // A name cut to fit: the one rule it is a prefix of.
     let mut cut = ir
