@@ -566,7 +566,8 @@ fn diff(args: DiffArgs) -> u8 {
             let ctx = crate::diff::traffic::Context::from_policies(
                 old_policy.as_ref(),
                 new.compiled.policy.as_ref(),
-            );
+            )
+            .on(date);
             let traffic = crate::diff::traffic::traffic_diff(&old_ir, new.ir(), &ctx);
             (old_files, Some(traffic), Some(sides))
         }

@@ -245,7 +245,10 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     };
     let text = run("text");
     assert!(text.starts_with(
-        "traffic: 4 newly allowed, 2 newly denied, 4 highlighted\n+ allow   contec-monitors (10.20.8.0/25) → hl7-engine (10.10.21.10)  tcp/6661-6665  by rule contec-hl7 (was deny by the default rule)\n    ! newly allowed from clinical devices: contec-monitors\n"
+        "traffic: 4 newly allowed, 2 newly denied, 4 highlighted\n+ allow   dns-servers (10.10.0.53, 10.10.0.54) → contec-cms8000 (202.114.4.0/24)  tcp/53, udp/53  by rule resolvers-to-internet (was deny by advisory block contec-cms8000.out)\n    ! [critical advisory-block-weakened] was decided by advisory block contec-cms8000.out (advisory contec-cms8000)\n"
+    ), "the weakened advisory block comes first: {text}");
+    assert!(text.contains(
+        "+ allow   contec-monitors (10.20.8.0/25) → hl7-engine (10.10.21.10)  tcp/6661-6665  by rule contec-hl7 (was deny by the default rule)\n    ! [critical advisory-class-new-reach] newly allowed from devices under an advisory: contec-monitors (advisory contec-cms8000)\n    ! [medium clinical-new-reach] newly allowed from clinical devices: contec-monitors\n"
     ), "{text}");
     snapshot("diff-base-traffic-text", &text);
     let md = run("markdown");
@@ -258,7 +261,15 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     assert_eq!(traffic["summary"]["newly_allowed"], 4);
     assert_eq!(traffic["summary"]["newly_denied"], 2);
     assert_eq!(traffic["summary"]["highlighted"], 4);
-    let first = &traffic["changes"][0];
+    assert_eq!(traffic["changes"][0]["code"], "advisory-block-weakened");
+    assert_eq!(traffic["changes"][0]["severity"], "critical");
+    assert_eq!(
+        traffic["changes"][0]["highlights"][0]["code"],
+        "advisory-block-weakened"
+    );
+    let first = &traffic["changes"][3];
+    assert_eq!(first["code"], "advisory-class-new-reach");
+    assert_eq!(first["highlights"][0]["severity"], "critical");
     assert_eq!(first["kind"], "newly-allowed");
     assert_eq!(first["family"], "ipv4");
     assert_eq!(first["src"]["name"], "contec-monitors");
@@ -270,7 +281,8 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     assert_eq!(first["old"]["action"], "deny");
     assert_eq!(first["new"]["rule"], "contec-hl7");
     assert_eq!(first["new"]["action"], "allow");
-    assert_eq!(first["highlights"][0]["kind"], "clinical");
+    assert_eq!(first["highlights"][0]["kind"], "advisory-class");
+    assert_eq!(first["highlights"][1]["kind"], "clinical");
     // Every CIDR is listed in JSON, even where text shows a count.
     let corporate = traffic["changes"]
         .as_array()

@@ -270,11 +270,22 @@ fn traffic_markdown(out: &mut String, t: &TrafficDiff, budget: &Budget) {
     // The changes that need attention come first and get at most half of
     // the budget; the full list gets what is left.
     if !flagged.is_empty() {
-        out.push_str("\n#### ⚠️ Needs attention\n\n");
+        out.push_str("\n#### ⚠️ Needs attention (worst first)\n\n");
         let limit = out.len() + room(out, budget) / 2;
         let mut shown = 0;
         for c in &flagged {
-            let notes: Vec<String> = c.highlights.iter().map(|h| html_text(&h.text)).collect();
+            let notes: Vec<String> = c
+                .highlights
+                .iter()
+                .map(|h| {
+                    format!(
+                        "**{}** <code>{}</code> {}",
+                        h.severity,
+                        h.code.code(),
+                        html_text(&h.text)
+                    )
+                })
+                .collect();
             let item = format!(
                 "- <code>{}</code><br>⚠️ {}\n",
                 html_text(&c.line()),
@@ -301,7 +312,7 @@ fn traffic_markdown(out: &mut String, t: &TrafficDiff, budget: &Budget) {
     for c in &all {
         let mut item = format!("{}\n", c.line());
         for h in &c.highlights {
-            let _ = writeln!(item, "!     {}", h.text);
+            let _ = writeln!(item, "!     {}", h.tagged());
         }
         if block.len() + item.len() > limit {
             break;
