@@ -639,7 +639,11 @@ fn a_large_review_comment_fits_its_budget_and_counts_what_it_leaves_out() {
 /// (`+ allow ...`) or counts it in an "… and N more" line.
 fn assert_every_traffic_change_is_shown_or_counted(md: &str, changes: usize) -> usize {
     let start = md.find("### Traffic changes").expect("a traffic section");
-    let end = md.find("### Rendered configs").unwrap_or(md.len());
+    let end = ["### Analysis findings", "### Rendered configs"]
+        .iter()
+        .filter_map(|h| md[start..].find(h).map(|i| start + i))
+        .min()
+        .unwrap_or(md.len());
     let section = &md[start..end];
     let shown = section
         .lines()
@@ -657,4 +661,90 @@ fn assert_every_traffic_change_is_shown_or_counted(md: &str, changes: usize) -> 
         "shown {shown} + counted {counted}:\n{section}"
     );
     counted
+}
+
+#[test]
+fn new_and_resolved_findings_are_part_of_the_review() {
+    let dir = repo();
+    let root = dir.path();
+    // A rule hidden by staff-to-internet (web is tcp 80 and 443) is a new
+    // `shadowed-rule`; dropping the redundant clinical-no-internet resolves
+    // its `redundant-rule`.
+    edit(
+        root,
+        "    allow \"guest-to-internet\" {",
+        "    allow \"staff-https\" {\n        description \"Staff HTTPS\"\n        from \"corporate\"\n        to \"internet\"\n        service \"https\"\n    }\n\n    allow \"guest-to-internet\" {",
+    );
+    delete_rule(root, "deny \"clinical-no-internet\"");
+    let run = |format: &str| {
+        let out = wardwall(root)
+            .args([
+                "diff", "--base", "HEAD", "--date", DATE, "-t", "nftables", "--format", format,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    let codes = |key: &str| -> Vec<String> {
+        json["findings"][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(codes("new"), ["shadowed-rule"], "{json:#}");
+    assert!(
+        codes("resolved").contains(&"redundant-rule".to_string()),
+        "{json:#}"
+    );
+    assert!(
+        json["findings"]["new"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`staff-https`"),
+        "{json:#}"
+    );
+    let text = run("text");
+    assert!(
+        text.contains("\n+ warning shadowed-rule: rule `staff-https`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n- warning redundant-rule: rule `clinical-no-internet`"),
+        "{text}"
+    );
+    let md = run("markdown");
+    assert!(md.contains("### Analysis findings"), "{md}");
+    assert!(
+        md.contains("- ⚠️ <code>shadowed-rule</code> rule `staff-https`"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- ✅ <code>redundant-rule</code> rule `clinical-no-internet`"),
+        "{md}"
+    );
+    // A tight budget still counts the findings it cannot show.
+    let out = wardwall(root)
+        .args([
+            "diff", "--base", "HEAD", "--date", DATE, "-t", "nftables", "--format", "markdown",
+            "--budget", "6000",
+        ])
+        .output()
+        .unwrap();
+    let small = String::from_utf8(out.stdout).unwrap();
+    assert!(small.len() <= 6000, "{}", small.len());
+    let listed = small
+        .lines()
+        .filter(|l| l.starts_with("- ⚠️ <code>") || l.starts_with("- ✅ <code>"))
+        .count();
+    let counted: usize = small
+        .lines()
+        .filter_map(|l| l.strip_prefix("- … and "))
+        .filter(|l| l.contains("more finding"))
+        .map(|l| l.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    let total = codes("new").len() + codes("resolved").len();
+    assert_eq!(listed + counted, total, "{small}");
 }

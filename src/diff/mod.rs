@@ -5,6 +5,7 @@
 //! traffic whose verdict changed, exactly. Both are shown as terminal text
 //! (coloured on a terminal), Markdown for a pull-request comment, or JSON.
 
+pub mod findings;
 pub mod git;
 pub mod traffic;
 
@@ -17,6 +18,7 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::render::RenderedFile;
 
+pub use findings::FindingDiff;
 pub use traffic::TrafficDiff;
 
 /// How one rendered file changes.
@@ -185,6 +187,19 @@ pub fn to_markdown(
     sides: Option<&Sides>,
     budget: &Budget,
 ) -> String {
+    to_markdown_review(diffs, traffic, None, sides, budget)
+}
+
+/// [`to_markdown`] with the analysis findings the change introduces and
+/// resolves (`None`: not compared). The findings section has at most an
+/// eighth of the budget, written before the traffic list takes the rest.
+pub fn to_markdown_review(
+    diffs: &[FileDiff],
+    traffic: Option<&TrafficDiff>,
+    findings: Option<&FindingDiff>,
+    sides: Option<&Sides>,
+    budget: &Budget,
+) -> String {
     let mut out = String::from("## wardwall: policy change review\n\n");
     if let Some(sides) = sides {
         out.push_str(&format!(
@@ -193,7 +208,8 @@ pub fn to_markdown(
             markdown_code(&sides.new)
         ));
     }
-    if diffs.is_empty() && traffic.is_none_or(TrafficDiff::is_empty) {
+    let findings = findings.filter(|f| !f.is_empty());
+    if diffs.is_empty() && traffic.is_none_or(TrafficDiff::is_empty) && findings.is_none() {
         out.push_str(if traffic.is_some() {
             "No rendered configuration changes and no traffic changes.\n"
         } else {
@@ -202,6 +218,15 @@ pub fn to_markdown(
         return out;
     }
     summary_table(&mut out, diffs, traffic);
+    // Capped sections first, so that the traffic list can take the rest.
+    let mut extra = String::new();
+    if let Some(f) = findings {
+        findings_markdown(&mut extra, f, budget.max / 8);
+    }
+    let rest = Budget {
+        max: budget.max.saturating_sub(extra.len()),
+        full_diffs: budget.full_diffs.clone(),
+    };
     out.push_str("\n### Traffic changes\n\n");
     match traffic {
         None => out.push_str(
@@ -211,10 +236,66 @@ pub fn to_markdown(
         Some(t) if t.is_empty() => {
             out.push_str("No traffic changes: every packet keeps its verdict and logging.\n")
         }
-        Some(t) => traffic_markdown(&mut out, t, budget),
+        Some(t) => traffic_markdown(&mut out, t, &rest),
     }
+    out.push_str(&extra);
     config_markdown(&mut out, diffs, budget);
     out
+}
+
+/// New and resolved findings within `cap` bytes; what does not fit is
+/// counted.
+fn findings_markdown(out: &mut String, f: &FindingDiff, cap: usize) {
+    let head = format!(
+        "\n### Analysis findings\n\n**findings: {} new, {} resolved**\n",
+        f.new.len(),
+        f.resolved.len()
+    );
+    let total = f.new.len() + f.resolved.len();
+    let count_line = |n: usize| {
+        format!(
+            "- … and {n} more {} not shown to fit the comment (`wardwall diff --format json` \
+             lists every finding)\n",
+            if n == 1 { "finding" } else { "findings" }
+        )
+    };
+    // Room for the heading and the count line, whatever is shown.
+    let reserved = head.len() + count_line(total).len() + 80;
+    if reserved > cap {
+        return;
+    }
+    let mut body = String::new();
+    let mut shown = 0;
+    for (title, mark, list) in [
+        ("New findings (`wardwall check` shows where)", "⚠️", &f.new),
+        ("Resolved findings", "✅", &f.resolved),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let title = format!("\n{title}:\n\n");
+        if reserved + body.len() + title.len() > cap {
+            break;
+        }
+        body.push_str(&title);
+        for item in list {
+            let line = format!(
+                "- {mark} <code>{}</code> {}\n",
+                item.code,
+                html_text(&item.message)
+            );
+            if reserved + body.len() + line.len() > cap {
+                break;
+            }
+            body.push_str(&line);
+            shown += 1;
+        }
+    }
+    out.push_str(&head);
+    out.push_str(&body);
+    if shown < total {
+        out.push_str(&count_line(total - shown));
+    }
 }
 
 fn summary_table(out: &mut String, diffs: &[FileDiff], traffic: Option<&TrafficDiff>) {
