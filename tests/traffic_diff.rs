@@ -487,3 +487,51 @@ fn a_rule_that_expired_says_so() {
     assert!(d.changes.iter().all(|c| c.old.expired_on.is_none()));
     assert!(!d.changes.is_empty());
 }
+
+#[test]
+fn a_residual_set_is_named_by_the_objects_that_make_it() {
+    // The advisory block still decides 202.114.4.0/24, so what the
+    // resolvers lose is the internet except the advisory's networks.
+    let d = diff_after(|t| cut_rule(&t, "allow \"resolvers-to-internet\"").0);
+    let dsts: Vec<(Option<String>, usize)> = d
+        .changes
+        .iter()
+        .map(|c| (c.dst.name.clone(), c.dst.cidrs.len()))
+        .collect();
+    assert!(!dsts.is_empty());
+    let v4 = d.changes.iter().find(|c| c.family == "ipv4").unwrap();
+    assert_eq!(
+        v4.dst.name.as_deref(),
+        Some("internet except contec-cms8000"),
+        "{dsts:?}"
+    );
+    assert!(
+        v4.line().contains("→ internet except contec-cms8000 ("),
+        "{}",
+        v4.line()
+    );
+    // The advisory is IPv4 only: IPv6 loses the whole internet zone.
+    let v6 = d.changes.iter().find(|c| c.family == "ipv6").unwrap();
+    assert_eq!(v6.dst.name.as_deref(), Some("internet"));
+}
+
+#[test]
+fn a_set_that_is_not_exactly_an_object_minus_others_stays_cidrs() {
+    // One more address carved out of the internet (an allow for the
+    // resolvers to one host, then the deny takes the rest) is no longer
+    // `internet except contec-cms8000`.
+    let d = diff_after(|t| {
+        let (t, _) = cut_rule(&t, "allow \"resolvers-to-internet\"");
+        t.replacen(
+            RULES_START,
+            "rules {\n    allow \"resolvers-to-one\" {\n        description \"one upstream resolver\"\n        from \"dns-servers\"\n        to \"9.9.9.9\"\n        service \"dns\"\n    }\n",
+            1,
+        )
+    });
+    let v4: Vec<&wardwall::diff::traffic::Change> =
+        d.changes.iter().filter(|c| c.family == "ipv4").collect();
+    assert!(!v4.is_empty());
+    for c in v4 {
+        assert_eq!(c.dst.name, None, "{}", c.line());
+    }
+}

@@ -955,8 +955,67 @@ impl Namer {
             Some(n.clone())
         } else {
             self.union_name(family, set)
+                .or_else(|| self.except_name(family, set))
         };
         Addresses { name, cidrs }
+    }
+
+    /// `a except b` (or `a except b and c`, at most three) when `set` is
+    /// exactly named set `a` minus named sets `b`, `c`: `a` is one of the
+    /// three smallest named sets holding `set`, and the excluded sets are
+    /// disjoint from `set` and together cover all of `a` that `set` lacks.
+    /// Only exact equality is named; anything else stays CIDRs.
+    fn except_name(&self, family: Family, set: &AddrIntervals) -> Option<String> {
+        if set.is_empty() {
+            return None;
+        }
+        let mut outer: Vec<(&AddrIntervals, &str)> = self
+            .exact
+            .iter()
+            .filter(|((f, part), _)| *f == family && part != set && set.is_subset(part))
+            .map(|((_, part), name)| (part, name.as_str()))
+            .collect();
+        outer.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(a.1.cmp(b.1)));
+        outer.into_iter().take(3).find_map(|(whole, name)| {
+            let missing = whole.difference(set);
+            let excluded = self.cover(family, &missing, set)?;
+            Some(format!("{name} except {}", excluded.join(" and ")))
+        })
+    }
+
+    /// Up to three named sets, disjoint from `avoid`, whose union covers
+    /// `missing` (largest share of it first), or `None`.
+    fn cover(
+        &self,
+        family: Family,
+        missing: &AddrIntervals,
+        avoid: &AddrIntervals,
+    ) -> Option<Vec<&str>> {
+        let mut parts: Vec<(AddrIntervals, &str)> = self
+            .exact
+            .iter()
+            .filter(|((f, part), _)| {
+                *f == family && part.overlaps(missing) && !part.overlaps(avoid)
+            })
+            .map(|((_, part), name)| (part.intersection(missing), name.as_str()))
+            .collect();
+        parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
+        let mut covered = AddrIntervals::empty();
+        let mut names = Vec::new();
+        for (part, name) in parts {
+            if part.is_subset(&covered) {
+                continue;
+            }
+            covered = covered.union(&part);
+            names.push(name);
+            if covered == *missing {
+                return Some(names);
+            }
+            if names.len() == 3 {
+                return None;
+            }
+        }
+        None
     }
 
     /// `a + b + c` when `set` is exactly the union of two or three named
