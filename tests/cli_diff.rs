@@ -245,7 +245,15 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     };
     let text = run("text");
     assert!(text.starts_with(
-        "traffic: 4 newly allowed, 2 newly denied, 4 highlighted\n+ allow   dns-servers (10.10.0.53, 10.10.0.54) → contec-cms8000 (202.114.4.0/24)  tcp/53, udp/53  by rule resolvers-to-internet (was deny by advisory block contec-cms8000.out)\n    ! [critical advisory-block-weakened] was decided by advisory block contec-cms8000.out (advisory contec-cms8000)\n"
+        "traffic: 4 newly allowed, 2 newly denied, 4 highlighted\nzones that gain or lose allowed traffic:\n  corporate → internet  gains tcp/80, tcp/443 (IPv4)\n"
+    ), "the matrix comes first: {text}");
+    assert!(
+        text.contains("  monitor-quarantine → clinical-apps  gains tcp/6661-6665 (IPv4)\n"),
+        "{text}"
+    );
+    let details = &text[text.find("\n+ ").unwrap() + 1..];
+    assert!(details.starts_with(
+        "+ allow   dns-servers (10.10.0.53, 10.10.0.54) → contec-cms8000 (202.114.4.0/24)  tcp/53, udp/53  by rule resolvers-to-internet (was deny by advisory block contec-cms8000.out)\n    ! [critical advisory-block-weakened] was decided by advisory block contec-cms8000.out (advisory contec-cms8000)\n"
     ), "the weakened advisory block comes first: {text}");
     assert!(text.contains(
         "+ allow   contec-monitors (10.20.8.0/25) → hl7-engine (10.10.21.10)  tcp/6661-6665  by rule contec-hl7 (was deny by the default rule)\n    ! [critical advisory-class-new-reach] newly allowed from devices under an advisory: contec-monitors (advisory contec-cms8000)\n    ! [medium clinical-new-reach] newly allowed from clinical devices: contec-monitors\n"
@@ -261,6 +269,14 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     assert_eq!(traffic["summary"]["newly_allowed"], 4);
     assert_eq!(traffic["summary"]["newly_denied"], 2);
     assert_eq!(traffic["summary"]["highlighted"], 4);
+    let row = traffic["matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["from"] == "monitor-quarantine" && z["to"] == "clinical-apps")
+        .expect("the Contec monitors' new pair is in the matrix");
+    assert_eq!(row["gained"], "tcp/6661-6665 (IPv4)");
+    assert_eq!(row["lost"], serde_json::Value::Null);
     assert_eq!(traffic["changes"][0]["code"], "advisory-block-weakened");
     assert_eq!(traffic["changes"][0]["severity"], "critical");
     assert_eq!(
@@ -618,8 +634,11 @@ fn a_large_review_comment_fits_its_budget_and_counts_what_it_leaves_out() {
     }
     let traffic = std::fs::read_to_string(root.join("artifacts/traffic.txt")).unwrap();
     assert_eq!(
-        traffic.lines().filter(|l| !l.starts_with(' ')).count(),
-        changes + 1
+        traffic
+            .lines()
+            .filter(|l| ["+ ", "- ", "~ "].iter().any(|p| l.starts_with(p)))
+            .count(),
+        changes
     );
 
     // A smaller budget is kept too, and still counts everything.

@@ -535,3 +535,34 @@ fn a_set_that_is_not_exactly_an_object_minus_others_stays_cidrs() {
         assert_eq!(c.dst.name, None, "{}", c.line());
     }
 }
+
+#[test]
+fn the_zone_matrix_lists_only_the_pairs_that_change() {
+    let d = diff_after(|t| {
+        let t = replace(RULES_START, CONTEC_INTERNET)(t);
+        replace(
+            "        service \"dicom\" \"dicom-tls\"\n",
+            "        service \"dicom-tls\"\n",
+        )(t)
+    });
+    let rows: Vec<String> = d.matrix.iter().map(|z| z.line()).collect();
+    assert_eq!(
+        rows,
+        [
+            "monitor-quarantine → internet  gains tcp/443 (IPv4)",
+            "imaging → clinical-apps  loses tcp/104, tcp/11112 (IPv4)",
+        ],
+        "{rows:#?}"
+    );
+    let md = wardwall::diff::to_markdown(&[], Some(&d), None, &Default::default());
+    assert!(
+        md.contains("| monitor-quarantine | internet | tcp/443 (IPv4) | — |\n"),
+        "{md}"
+    );
+    // No change, no matrix.
+    let same = diff_after(replace(
+        "        description \"Staff web browsing\"\n",
+        "        description \"Staff web browsing (reworded)\"\n",
+    ));
+    assert!(same.matrix.is_empty());
+}

@@ -346,6 +346,7 @@ fn room(out: &str, budget: &Budget) -> usize {
 
 fn traffic_markdown(out: &mut String, t: &TrafficDiff, budget: &Budget) {
     let _ = writeln!(out, "**{}**", html_text(&traffic::summary_line(t)));
+    matrix_markdown(out, &t.matrix, room(out, budget) / 8);
     let all: Vec<&traffic::Change> = t.changes.iter().chain(&t.log_changes).collect();
     let flagged: Vec<&&traffic::Change> = all.iter().filter(|c| !c.highlights.is_empty()).collect();
     // The changes that need attention come first and get at most half of
@@ -418,6 +419,59 @@ fn traffic_markdown(out: &mut String, t: &TrafficDiff, budget: &Budget) {
             },
             budget.where_all_is()
         );
+    }
+}
+
+/// Most rows of the zone matrix in a review; the rest are counted.
+const MATRIX_ROWS: usize = 20;
+
+/// The zone pairs that gain or lose allowed traffic, as a table of at most
+/// [`MATRIX_ROWS`] rows and `cap` bytes; rows left out are counted.
+fn matrix_markdown(out: &mut String, rows: &[traffic::ZonePair], cap: usize) {
+    if rows.is_empty() {
+        return;
+    }
+    let head = "\n#### Zone-to-zone reachability\n\n\
+                | from | to | newly allowed | newly denied |\n|---|---|---|---|\n";
+    let count_line = |n: usize| {
+        format!(
+            "\n… and {n} more zone {} not shown (`wardwall diff --format json` lists every pair).\n",
+            if n == 1 { "pair" } else { "pairs" }
+        )
+    };
+    let reserved = head.len() + count_line(rows.len()).len();
+    if reserved > cap {
+        // Only the count, and only if even that fits the share.
+        let line = format!(
+            "\n{} zone pairs gain or lose allowed traffic (`wardwall diff --format json` lists them).\n",
+            rows.len()
+        );
+        if line.len() <= cap {
+            out.push_str(&line);
+        }
+        return;
+    }
+    let cell = |s: &Option<String>| s.as_deref().map_or("—".to_string(), markdown_cell);
+    let mut table = String::new();
+    let mut shown = 0;
+    for z in rows.iter().take(MATRIX_ROWS) {
+        let row = format!(
+            "| {} | {} | {} | {} |\n",
+            markdown_cell(&z.from),
+            markdown_cell(&z.to),
+            cell(&z.gained),
+            cell(&z.lost)
+        );
+        if reserved + table.len() + row.len() > cap {
+            break;
+        }
+        table.push_str(&row);
+        shown += 1;
+    }
+    out.push_str(head);
+    out.push_str(&table);
+    if shown < rows.len() {
+        out.push_str(&count_line(rows.len() - shown));
     }
 }
 

@@ -402,6 +402,22 @@ pub struct TrafficDiff {
     pub changes: Vec<Change>,
     /// Same action, different log flag.
     pub log_changes: Vec<Change>,
+    /// The zone pairs that gain or lose allowed traffic, in zone
+    /// declaration order (from, then to); pairs that do not change are
+    /// left out.
+    pub matrix: Vec<ZonePair>,
+}
+
+/// One row of the zone-by-zone reachability matrix.
+#[derive(Clone, Debug, Serialize)]
+pub struct ZonePair {
+    pub from: String,
+    pub to: String,
+    /// Services newly allowed from `from` to `to` (somewhere in them), as
+    /// text; `null` when none.
+    pub gained: Option<String>,
+    /// Services allowed before and denied or rejected now; `null` when none.
+    pub lost: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -694,10 +710,92 @@ pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
             .filter(|c| !c.highlights.is_empty())
             .count(),
     };
+    let matrix = zone_matrix(old, new, &changes);
     TrafficDiff {
         summary,
         changes,
         log_changes,
+        matrix,
+    }
+}
+
+/// Which zone pairs gain or lose allowed traffic, and on which services:
+/// every newly allowed (denied) box adds its services to each pair of
+/// zones its sources and destinations meet. Zones of the new policy first,
+/// then those only the old one had.
+fn zone_matrix(old: &Ir, new: &Ir, changes: &[Change]) -> Vec<ZonePair> {
+    let mut zones: Vec<(&str, &AddrSet)> = Vec::new();
+    for z in new.zones.iter().chain(&old.zones) {
+        if !zones.iter().any(|(n, _)| *n == z.name) {
+            zones.push((&z.name, &z.addrs));
+        }
+    }
+    // (from, to) → [gained, lost] per family (v4, v6).
+    let mut acc: BTreeMap<(usize, usize), [[SvcSet; 2]; 2]> = BTreeMap::new();
+    for c in changes {
+        let side = match c.kind {
+            ChangeKind::NewlyAllowed => 0,
+            ChangeKind::NewlyDenied => 1,
+            ChangeKind::DenyReject | ChangeKind::LogOnly => continue,
+        };
+        let fam = c.cube.family;
+        let meets = |part: &AddrIntervals| -> Vec<usize> {
+            (0..zones.len())
+                .filter(|&i| addr_part(zones[i].1, fam).overlaps(part))
+                .collect()
+        };
+        let (froms, tos) = (meets(&c.cube.src), meets(&c.cube.dst));
+        for &f in &froms {
+            for &t in &tos {
+                let slot =
+                    &mut acc.entry((f, t)).or_default()[side][usize::from(fam == Family::V6)];
+                *slot = slot.union(&c.cube.svc);
+            }
+        }
+    }
+    acc.into_iter()
+        .map(|((f, t), [gained, lost])| ZonePair {
+            from: zones[f].0.to_string(),
+            to: zones[t].0.to_string(),
+            gained: families_text(&gained),
+            lost: families_text(&lost),
+        })
+        .collect()
+}
+
+/// The services of both families as one text: once when both families
+/// read the same, else each marked with its family (`tcp/443 (IPv4)`).
+fn families_text(sets: &[SvcSet; 2]) -> Option<String> {
+    let texts: Vec<(&str, String)> = [(Family::V4, "IPv4"), (Family::V6, "IPv6")]
+        .into_iter()
+        .zip(sets)
+        .filter(|(_, s)| !s.is_empty())
+        .map(|((f, label), s)| (label, service_text(f, s)))
+        .collect();
+    match texts.as_slice() {
+        [] => None,
+        [(_, a), (_, b)] if a == b => Some(a.clone()),
+        _ => Some(
+            texts
+                .iter()
+                .map(|(label, t)| format!("{t} ({label})"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
+}
+
+impl ZonePair {
+    /// `corporate → internet  gains tcp/443  loses udp/53`.
+    pub fn line(&self) -> String {
+        let mut out = format!("{} → {}", self.from, self.to);
+        if let Some(g) = &self.gained {
+            out.push_str(&format!("  gains {g}"));
+        }
+        if let Some(l) = &self.lost {
+            out.push_str(&format!("  loses {l}"));
+        }
+        out
     }
 }
 
@@ -1271,6 +1369,12 @@ pub fn to_text(diff: &TrafficDiff, colour: bool) -> String {
         return out;
     }
     let _ = writeln!(out, "{}", paint("1", &summary_line(diff)));
+    if !diff.matrix.is_empty() {
+        let _ = writeln!(out, "zones that gain or lose allowed traffic:");
+        for z in &diff.matrix {
+            let _ = writeln!(out, "  {}", z.line());
+        }
+    }
     for c in diff.changes.iter().chain(&diff.log_changes) {
         let code = match c.kind {
             ChangeKind::NewlyAllowed => "32",
