@@ -124,6 +124,7 @@ mod tests {
         assert_eq!(d.new[0].code, "shadowed-rule");
         assert_eq!(d.resolved.len(), 1);
         assert_eq!(d.resolved[0].code, "redundant-rule");
-        assert!(finding_diff(&[a.clone()], &[a]).is_empty());
+        let same = std::slice::from_ref(&a);
+        assert!(finding_diff(same, same).is_empty());
     }
 }
