@@ -40,7 +40,9 @@
 //! advisory block or an absolute rule decided (before or after), newly
 //! allowed traffic from or to a clinical device class or an advisory's
 //! networks, and newly denied traffic from or to a clinical device class
-//! carry highlights.
+//! carry highlights, each with a [`Risk`] code and [`Severity`]; changes
+//! are listed worst first. [`TrafficDiff::matrix`] sums the changes up per
+//! pair of zones.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -851,20 +853,17 @@ fn decider_highlights(old: &Ir, new: &Ir, region: &Region, kind: ChangeKind) -> 
     out
 }
 
-/// Names of the sets in `sets` that share addresses of `cube`'s family
+/// Names of the sets in `sets` that share addresses of family `fam`
 /// with `part`.
 fn hits<'a>(
     sets: impl IntoIterator<Item = (&'a str, &'a AddrSet)>,
     fam: Family,
     part: &AddrIntervals,
 ) -> Vec<String> {
-    let mut out: Vec<String> = sets
-        .into_iter()
+    sets.into_iter()
         .filter(|(_, a)| addr_part(a, fam).overlaps(part))
         .map(|(n, _)| n.to_string())
-        .collect();
-    out.dedup();
-    out
+        .collect()
 }
 
 fn named(v: &[(String, AddrSet)]) -> Vec<(&str, &AddrSet)> {
