@@ -679,6 +679,34 @@ mod tests {
     }
 
     #[test]
+    fn the_zone_matrix_is_capped_and_counts_the_rest() {
+        let rows: Vec<traffic::ZonePair> = (0..30)
+            .map(|i| traffic::ZonePair {
+                from: format!("z{i}"),
+                to: "internet".to_string(),
+                gained: Some("tcp/443".to_string()),
+                lost: None,
+            })
+            .collect();
+        let mut out = String::new();
+        matrix_markdown(&mut out, &rows, 10_000);
+        assert_eq!(
+            out.matches("| internet | tcp/443 | — |").count(),
+            MATRIX_ROWS
+        );
+        assert!(out.contains("… and 10 more zone pairs not shown"), "{out}");
+        // A share too small for the table still stays within it.
+        let mut small = String::new();
+        matrix_markdown(&mut small, &rows, 300);
+        assert!(small.len() <= 300, "{small}");
+        let shown = small.matches("| internet |").count();
+        assert!(
+            small.contains(&format!("… and {} more", 30 - shown)),
+            "{small}"
+        );
+    }
+
+    #[test]
     fn colour_only_when_asked() {
         let diffs = config_diff(&[file("a/f", "1\n")], &[file("a/f", "2\n")]);
         assert!(!to_text(&diffs, false).contains('\x1b'));
