@@ -629,6 +629,7 @@ fn diff(args: DiffArgs) -> u8 {
         }
         Err(NotRendered::Unreadable(_)) => return EXIT_USAGE,
     };
+    let mut findings: Option<crate::diff::FindingDiff> = None;
     let (old_files, traffic, sides) = match &comparison {
         Some(cmp) => {
             let sides = crate::diff::Sides {
@@ -668,8 +669,22 @@ fn diff(args: DiffArgs) -> u8 {
             let ctx = crate::diff::traffic::Context::from_policies(
                 old_policy.as_ref(),
                 new.compiled.policy.as_ref(),
-            );
+            )
+            .on(date);
             let traffic = crate::diff::traffic::traffic_diff(&old_ir, new.ir(), &ctx);
+            // The `check` findings of both sides (a policy new on the
+            // branch had none).
+            let old_found = old_policy
+                .as_ref()
+                .map(|p| crate::diff::findings::findings_of(p, &old_ir))
+                .unwrap_or_default();
+            let new_found = new
+                .compiled
+                .policy
+                .as_ref()
+                .map(|p| crate::diff::findings::findings_of(p, new.ir()))
+                .unwrap_or_default();
+            findings = Some(crate::diff::findings::finding_diff(&old_found, &new_found));
             (old_files, Some(traffic), Some(sides))
         }
         None => {
@@ -710,16 +725,27 @@ fn diff(args: DiffArgs) -> u8 {
                     text.push('\n');
                 }
             }
+            if let Some(f) = findings.as_ref().filter(|f| !f.is_empty()) {
+                text.push_str(&crate::diff::findings::to_text(f));
+                text.push('\n');
+            }
             text.push_str(&crate::diff::to_text(&diffs, colour));
             text
         }
-        DiffFormat::Markdown => {
-            crate::diff::to_markdown(&diffs, traffic.as_ref(), sides.as_ref(), &budget)
-        }
+        DiffFormat::Markdown => crate::diff::to_markdown_review(
+            &diffs,
+            traffic.as_ref(),
+            findings.as_ref(),
+            sides.as_ref(),
+            &budget,
+        ),
         DiffFormat::Json => {
-            let mut text = serde_json::to_string_pretty(
-                &serde_json::json!({ "compared": sides, "files": diffs, "traffic": traffic }),
-            )
+            let mut text = serde_json::to_string_pretty(&serde_json::json!({
+                "compared": sides,
+                "files": diffs,
+                "traffic": traffic,
+                "findings": findings,
+            }))
             .expect("JSON of plain data");
             text.push('\n');
             text

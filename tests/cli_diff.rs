@@ -245,7 +245,18 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     };
     let text = run("text");
     assert!(text.starts_with(
-        "traffic: 4 newly allowed, 2 newly denied, 4 highlighted\n+ allow   contec-monitors (10.20.8.0/25) → hl7-engine (10.10.21.10)  tcp/6661-6665  by rule contec-hl7 (was deny by the default rule)\n    ! newly allowed from clinical devices: contec-monitors\n"
+        "traffic: 4 newly allowed, 2 newly denied, 4 highlighted\nzones that gain or lose allowed traffic:\n  corporate → internet  gains tcp/80, tcp/443 (IPv4)\n"
+    ), "the matrix comes first: {text}");
+    assert!(
+        text.contains("  monitor-quarantine → clinical-apps  gains tcp/6661-6665 (IPv4)\n"),
+        "{text}"
+    );
+    let details = &text[text.find("\n+ ").unwrap() + 1..];
+    assert!(details.starts_with(
+        "+ allow   dns-servers (10.10.0.53, 10.10.0.54) → contec-cms8000 (202.114.4.0/24)  tcp/53, udp/53  by rule resolvers-to-internet (was deny by advisory block contec-cms8000.out)\n    ! [critical advisory-block-weakened] was decided by advisory block contec-cms8000.out (advisory contec-cms8000)\n"
+    ), "the weakened advisory block comes first: {text}");
+    assert!(text.contains(
+        "+ allow   contec-monitors (10.20.8.0/25) → hl7-engine (10.10.21.10)  tcp/6661-6665  by rule contec-hl7 (was deny by the default rule)\n    ! [critical advisory-class-new-reach] newly allowed from devices under an advisory: contec-monitors (advisory contec-cms8000)\n    ! [medium clinical-new-reach] newly allowed from clinical devices: contec-monitors\n"
     ), "{text}");
     snapshot("diff-base-traffic-text", &text);
     let md = run("markdown");
@@ -258,7 +269,23 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     assert_eq!(traffic["summary"]["newly_allowed"], 4);
     assert_eq!(traffic["summary"]["newly_denied"], 2);
     assert_eq!(traffic["summary"]["highlighted"], 4);
-    let first = &traffic["changes"][0];
+    let row = traffic["matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["from"] == "monitor-quarantine" && z["to"] == "clinical-apps")
+        .expect("the Contec monitors' new pair is in the matrix");
+    assert_eq!(row["gained"], "tcp/6661-6665 (IPv4)");
+    assert_eq!(row["lost"], serde_json::Value::Null);
+    assert_eq!(traffic["changes"][0]["code"], "advisory-block-weakened");
+    assert_eq!(traffic["changes"][0]["severity"], "critical");
+    assert_eq!(
+        traffic["changes"][0]["highlights"][0]["code"],
+        "advisory-block-weakened"
+    );
+    let first = &traffic["changes"][3];
+    assert_eq!(first["code"], "advisory-class-new-reach");
+    assert_eq!(first["highlights"][0]["severity"], "critical");
     assert_eq!(first["kind"], "newly-allowed");
     assert_eq!(first["family"], "ipv4");
     assert_eq!(first["src"]["name"], "contec-monitors");
@@ -270,7 +297,8 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     assert_eq!(first["old"]["action"], "deny");
     assert_eq!(first["new"]["rule"], "contec-hl7");
     assert_eq!(first["new"]["action"], "allow");
-    assert_eq!(first["highlights"][0]["kind"], "clinical");
+    assert_eq!(first["highlights"][0]["kind"], "advisory-class");
+    assert_eq!(first["highlights"][1]["kind"], "clinical");
     // Every CIDR is listed in JSON, even where text shows a count.
     let corporate = traffic["changes"]
         .as_array()
@@ -606,8 +634,11 @@ fn a_large_review_comment_fits_its_budget_and_counts_what_it_leaves_out() {
     }
     let traffic = std::fs::read_to_string(root.join("artifacts/traffic.txt")).unwrap();
     assert_eq!(
-        traffic.lines().filter(|l| !l.starts_with(' ')).count(),
-        changes + 1
+        traffic
+            .lines()
+            .filter(|l| ["+ ", "- ", "~ "].iter().any(|p| l.starts_with(p)))
+            .count(),
+        changes
     );
 
     // A smaller budget is kept too, and still counts everything.
@@ -627,7 +658,11 @@ fn a_large_review_comment_fits_its_budget_and_counts_what_it_leaves_out() {
 /// (`+ allow ...`) or counts it in an "… and N more" line.
 fn assert_every_traffic_change_is_shown_or_counted(md: &str, changes: usize) -> usize {
     let start = md.find("### Traffic changes").expect("a traffic section");
-    let end = md.find("### Rendered configs").unwrap_or(md.len());
+    let end = ["### Analysis findings", "### Rendered configs"]
+        .iter()
+        .filter_map(|h| md[start..].find(h).map(|i| start + i))
+        .min()
+        .unwrap_or(md.len());
     let section = &md[start..end];
     let shown = section
         .lines()
@@ -645,4 +680,90 @@ fn assert_every_traffic_change_is_shown_or_counted(md: &str, changes: usize) -> 
         "shown {shown} + counted {counted}:\n{section}"
     );
     counted
+}
+
+#[test]
+fn new_and_resolved_findings_are_part_of_the_review() {
+    let dir = repo();
+    let root = dir.path();
+    // A rule hidden by staff-to-internet (web is tcp 80 and 443) is a new
+    // `shadowed-rule`; dropping the redundant clinical-no-internet resolves
+    // its `redundant-rule`.
+    edit(
+        root,
+        "    allow \"guest-to-internet\" {",
+        "    allow \"staff-https\" {\n        description \"Staff HTTPS\"\n        from \"corporate\"\n        to \"internet\"\n        service \"https\"\n    }\n\n    allow \"guest-to-internet\" {",
+    );
+    delete_rule(root, "deny \"clinical-no-internet\"");
+    let run = |format: &str| {
+        let out = wardwall(root)
+            .args([
+                "diff", "--base", "HEAD", "--date", DATE, "-t", "nftables", "--format", format,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    let codes = |key: &str| -> Vec<String> {
+        json["findings"][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(codes("new"), ["shadowed-rule"], "{json:#}");
+    assert!(
+        codes("resolved").contains(&"redundant-rule".to_string()),
+        "{json:#}"
+    );
+    assert!(
+        json["findings"]["new"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`staff-https`"),
+        "{json:#}"
+    );
+    let text = run("text");
+    assert!(
+        text.contains("\n+ warning shadowed-rule: rule `staff-https`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n- warning redundant-rule: rule `clinical-no-internet`"),
+        "{text}"
+    );
+    let md = run("markdown");
+    assert!(md.contains("### Analysis findings"), "{md}");
+    assert!(
+        md.contains("- ⚠️ <code>shadowed-rule</code> rule `staff-https`"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- ✅ <code>redundant-rule</code> rule `clinical-no-internet`"),
+        "{md}"
+    );
+    // A tight budget still counts the findings it cannot show.
+    let out = wardwall(root)
+        .args([
+            "diff", "--base", "HEAD", "--date", DATE, "-t", "nftables", "--format", "markdown",
+            "--budget", "6000",
+        ])
+        .output()
+        .unwrap();
+    let small = String::from_utf8(out.stdout).unwrap();
+    assert!(small.len() <= 6000, "{}", small.len());
+    let listed = small
+        .lines()
+        .filter(|l| l.starts_with("- ⚠️ <code>") || l.starts_with("- ✅ <code>"))
+        .count();
+    let counted: usize = small
+        .lines()
+        .filter_map(|l| l.strip_prefix("- … and "))
+        .filter(|l| l.contains("more finding"))
+        .map(|l| l.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    let total = codes("new").len() + codes("resolved").len();
+    assert_eq!(listed + counted, total, "{small}");
 }

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use wardwall::diff::traffic::{ChangeKind, Context, HighlightKind, TrafficDiff, traffic_diff};
+use wardwall::diff::traffic::{
+    ChangeKind, Context, HighlightKind, Risk, Severity, TrafficDiff, traffic_diff,
+};
 
 const DATE: &str = "2026-11-25";
 
@@ -92,11 +94,19 @@ fn adding_a_rule_allows_exactly_its_traffic() {
     );
     assert_eq!(
         highlights(&d),
-        [(
-            HighlightKind::Clinical,
-            "newly allowed from clinical devices: contec-monitors".to_string()
-        )]
+        [
+            (
+                HighlightKind::AdvisoryClass,
+                "newly allowed from devices under an advisory: contec-monitors (advisory contec-cms8000)"
+                    .to_string()
+            ),
+            (
+                HighlightKind::Clinical,
+                "newly allowed from clinical devices: contec-monitors".to_string()
+            ),
+        ]
     );
+    assert_eq!(d.changes[0].code, Risk::AdvisoryClassNewReach);
     assert_eq!((d.summary.newly_allowed, d.summary.newly_denied), (1, 0));
 }
 
@@ -298,6 +308,7 @@ fn markdown_fits_long_traffic_diffs_in_the_budget_and_counts_the_rest() {
     new.rules = (0..250).map(rule).collect();
     let ctx = Context {
         clinical: vec![("devices".to_string(), host("10.9.0.0").complement())],
+        ..Context::default()
     };
     let d = traffic_diff(&old, &new, &ctx);
     assert_eq!(d.summary.newly_allowed, 250, "one line per host pair");
@@ -334,4 +345,224 @@ fn markdown_fits_long_traffic_diffs_in_the_budget_and_counts_the_rest() {
         text.lines().filter(|l| l.starts_with("+ allow ")).count(),
         250
     );
+}
+
+/// The hospital policy compiled on `old_date` against `edit` of it on
+/// `new_date`, with the diff evaluated on `new_date`.
+fn diff_on(old_date: &str, new_date: &str, edit: impl Fn(String) -> String) -> TrafficDiff {
+    let dir = tempfile::tempdir().unwrap();
+    let old_text = hospital();
+    let new_text = edit(old_text.clone());
+    let at = |name: &str, text: &str, date: &str| {
+        std::fs::create_dir_all(dir.path().join("advisories")).unwrap();
+        std::fs::copy(
+            "policies/advisories/contec-cms8000.kdl",
+            dir.path().join("advisories/contec-cms8000.kdl"),
+        )
+        .unwrap();
+        let path = dir.path().join(format!("{name}.kdl"));
+        std::fs::write(&path, text).unwrap();
+        wardwall::compile(&path, date.parse().unwrap()).unwrap()
+    };
+    let old = at("old", &old_text, old_date);
+    let new = at("new", &new_text, new_date);
+    let ctx = Context::from_policies(old.policy.as_ref(), new.policy.as_ref())
+        .on(new_date.parse().unwrap());
+    traffic_diff(old.ir.as_ref().unwrap(), new.ir.as_ref().unwrap(), &ctx)
+}
+
+const CONTEC_INTERNET: &str = "rules {\n    allow \"contec-cloud\" {\n        from \"contec-monitors\"\n        to \"internet\"\n        service \"https\"\n    }\n";
+
+#[test]
+fn changes_are_ranked_by_risk_with_a_stable_code() {
+    // Two edits in one change: Contec monitors (under the advisory) get
+    // internet egress, and the DICOM port of modalities-to-pacs moves.
+    let d = diff_after(|t| {
+        let t = replace(RULES_START, CONTEC_INTERNET)(t);
+        replace(
+            "        service \"dicom\" \"dicom-tls\"\n",
+            "        service \"dicom-tls\"\n",
+        )(t)
+    });
+    let codes: Vec<(Risk, Severity)> = d.changes.iter().map(|c| (c.code, c.severity)).collect();
+    assert_eq!(
+        codes[0],
+        (Risk::AdvisoryClassNewReach, Severity::Critical),
+        "{:#?}",
+        lines(&d)
+    );
+    let top = &d.changes[0];
+    assert_eq!(top.kind, ChangeKind::NewlyAllowed);
+    let top_codes: Vec<Risk> = top.highlights.iter().map(|h| h.code).collect();
+    assert_eq!(
+        top_codes,
+        [Risk::AdvisoryClassNewReach, Risk::ClinicalInternetEgress],
+        "clinical egress to the internet and the advisory class are both named"
+    );
+    assert!(
+        top.highlights[0]
+            .text
+            .contains("contec-monitors (advisory contec-cms8000)"),
+        "{}",
+        top.highlights[0].text
+    );
+    // The DICOM cut: imaging modalities are clinical, so their flow is
+    // newly denied, high, and below the critical change.
+    let dicom: Vec<&wardwall::diff::traffic::Change> = d
+        .changes
+        .iter()
+        .filter(|c| c.new.rule.is_none() && c.old.rule.as_deref() == Some("modalities-to-pacs"))
+        .collect();
+    assert!(!dicom.is_empty());
+    for c in &dicom {
+        assert_eq!(
+            (c.code, c.severity),
+            (Risk::ClinicalFlowDenied, Severity::High)
+        );
+    }
+    let first_dicom = d
+        .changes
+        .iter()
+        .position(|c| c.old.rule.as_deref() == Some("modalities-to-pacs"))
+        .unwrap();
+    let last_contec = d
+        .changes
+        .iter()
+        .rposition(|c| c.new.rule.as_deref() == Some("contec-cloud"))
+        .unwrap();
+    assert!(last_contec < first_dicom, "worst first");
+    // Codes are sorted worst first over the whole list.
+    assert!(d.changes.windows(2).all(|w| w[0].code <= w[1].code));
+}
+
+#[test]
+fn a_port_move_between_non_clinical_hosts_is_other_and_low() {
+    let d = diff_after(replace(
+        "        from \"dns-servers\"\n        to \"internet\"\n        service \"dns\"\n",
+        "        from \"dns-servers\"\n        to \"internet\"\n        service \"https\"\n",
+    ));
+    assert!(!d.changes.is_empty());
+    for c in &d.changes {
+        assert_eq!(
+            (c.code, c.severity),
+            (Risk::Other, Severity::Low),
+            "{}",
+            c.line()
+        );
+        assert!(c.highlights.is_empty());
+    }
+}
+
+#[test]
+fn removing_an_advisory_block_weakens_it_critically() {
+    let d = diff_after(|t| cut_rule(&t, "block-advisory \"contec-cms8000\"").0);
+    for c in &d.changes {
+        assert_eq!(c.code, Risk::AdvisoryBlockWeakened);
+        assert_eq!(
+            c.highlights[0].tagged().split(']').next(),
+            Some("[critical advisory-block-weakened")
+        );
+    }
+}
+
+#[test]
+fn a_rule_that_expired_says_so() {
+    // vendor-remote-support expires on 2026-12-15: active on the old date,
+    // gone from the new IR on the new date without anyone removing it.
+    let d = diff_on("2026-12-01", "2026-12-20", |t| t);
+    let expired: Vec<String> = lines(&d)
+        .into_iter()
+        .filter(|l| l.contains("vendor-remote-support"))
+        .collect();
+    assert_eq!(
+        expired,
+        [
+            "- deny    198.51.100.0/24 → vendor-jump-host (10.99.0.10)  tcp/443  by the default rule (was allow by rule vendor-remote-support, which expired after 2026-12-15)"
+        ]
+    );
+    // A rule removed by hand before its expiry is not "expired".
+    let d = diff_on("2026-12-01", "2026-12-01", |t| {
+        cut_rule(&t, "allow \"vendor-remote-support\"").0
+    });
+    assert!(d.changes.iter().all(|c| c.old.expired_on.is_none()));
+    assert!(!d.changes.is_empty());
+}
+
+#[test]
+fn a_residual_set_is_named_by_the_objects_that_make_it() {
+    // The advisory block still decides 202.114.4.0/24, so what the
+    // resolvers lose is the internet except the advisory's networks.
+    let d = diff_after(|t| cut_rule(&t, "allow \"resolvers-to-internet\"").0);
+    let dsts: Vec<(Option<String>, usize)> = d
+        .changes
+        .iter()
+        .map(|c| (c.dst.name.clone(), c.dst.cidrs.len()))
+        .collect();
+    assert!(!dsts.is_empty());
+    let v4 = d.changes.iter().find(|c| c.family == "ipv4").unwrap();
+    assert_eq!(
+        v4.dst.name.as_deref(),
+        Some("internet except contec-cms8000"),
+        "{dsts:?}"
+    );
+    assert!(
+        v4.line().contains("→ internet except contec-cms8000 ("),
+        "{}",
+        v4.line()
+    );
+    // The advisory is IPv4 only: IPv6 loses the whole internet zone.
+    let v6 = d.changes.iter().find(|c| c.family == "ipv6").unwrap();
+    assert_eq!(v6.dst.name.as_deref(), Some("internet"));
+}
+
+#[test]
+fn a_set_that_is_not_exactly_an_object_minus_others_stays_cidrs() {
+    // One more address carved out of the internet (an allow for the
+    // resolvers to one host, then the deny takes the rest) is no longer
+    // `internet except contec-cms8000`.
+    let d = diff_after(|t| {
+        let (t, _) = cut_rule(&t, "allow \"resolvers-to-internet\"");
+        t.replacen(
+            RULES_START,
+            "rules {\n    allow \"resolvers-to-one\" {\n        description \"one upstream resolver\"\n        from \"dns-servers\"\n        to \"9.9.9.9\"\n        service \"dns\"\n    }\n",
+            1,
+        )
+    });
+    let v4: Vec<&wardwall::diff::traffic::Change> =
+        d.changes.iter().filter(|c| c.family == "ipv4").collect();
+    assert!(!v4.is_empty());
+    for c in v4 {
+        assert_eq!(c.dst.name, None, "{}", c.line());
+    }
+}
+
+#[test]
+fn the_zone_matrix_lists_only_the_pairs_that_change() {
+    let d = diff_after(|t| {
+        let t = replace(RULES_START, CONTEC_INTERNET)(t);
+        replace(
+            "        service \"dicom\" \"dicom-tls\"\n",
+            "        service \"dicom-tls\"\n",
+        )(t)
+    });
+    let rows: Vec<String> = d.matrix.iter().map(|z| z.line()).collect();
+    assert_eq!(
+        rows,
+        [
+            "monitor-quarantine → internet  gains tcp/443 (IPv4)",
+            "imaging → clinical-apps  loses tcp/104, tcp/11112 (IPv4)",
+        ],
+        "{rows:#?}"
+    );
+    let md = wardwall::diff::to_markdown(&[], Some(&d), None, &Default::default());
+    assert!(
+        md.contains("| monitor-quarantine | internet | tcp/443 (IPv4) | — |\n"),
+        "{md}"
+    );
+    // No change, no matrix.
+    let same = diff_after(replace(
+        "        description \"Staff web browsing\"\n",
+        "        description \"Staff web browsing (reworded)\"\n",
+    ));
+    assert!(same.matrix.is_empty());
 }

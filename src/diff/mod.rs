@@ -5,6 +5,7 @@
 //! traffic whose verdict changed, exactly. Both are shown as terminal text
 //! (coloured on a terminal), Markdown for a pull-request comment, or JSON.
 
+pub mod findings;
 pub mod git;
 pub mod traffic;
 
@@ -17,6 +18,7 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::render::RenderedFile;
 
+pub use findings::FindingDiff;
 pub use traffic::TrafficDiff;
 
 /// How one rendered file changes.
@@ -185,6 +187,19 @@ pub fn to_markdown(
     sides: Option<&Sides>,
     budget: &Budget,
 ) -> String {
+    to_markdown_review(diffs, traffic, None, sides, budget)
+}
+
+/// [`to_markdown`] with the analysis findings the change introduces and
+/// resolves (`None`: not compared). The findings section has at most an
+/// eighth of the budget, written before the traffic list takes the rest.
+pub fn to_markdown_review(
+    diffs: &[FileDiff],
+    traffic: Option<&TrafficDiff>,
+    findings: Option<&FindingDiff>,
+    sides: Option<&Sides>,
+    budget: &Budget,
+) -> String {
     let mut out = String::from("## wardwall: policy change review\n\n");
     if let Some(sides) = sides {
         out.push_str(&format!(
@@ -193,7 +208,8 @@ pub fn to_markdown(
             markdown_code(&sides.new)
         ));
     }
-    if diffs.is_empty() && traffic.is_none_or(TrafficDiff::is_empty) {
+    let findings = findings.filter(|f| !f.is_empty());
+    if diffs.is_empty() && traffic.is_none_or(TrafficDiff::is_empty) && findings.is_none() {
         out.push_str(if traffic.is_some() {
             "No rendered configuration changes and no traffic changes.\n"
         } else {
@@ -202,6 +218,15 @@ pub fn to_markdown(
         return out;
     }
     summary_table(&mut out, diffs, traffic);
+    // Capped sections first, so that the traffic list can take the rest.
+    let mut extra = String::new();
+    if let Some(f) = findings {
+        findings_markdown(&mut extra, f, budget.max / 8);
+    }
+    let rest = Budget {
+        max: budget.max.saturating_sub(extra.len()),
+        full_diffs: budget.full_diffs.clone(),
+    };
     out.push_str("\n### Traffic changes\n\n");
     match traffic {
         None => out.push_str(
@@ -211,10 +236,66 @@ pub fn to_markdown(
         Some(t) if t.is_empty() => {
             out.push_str("No traffic changes: every packet keeps its verdict and logging.\n")
         }
-        Some(t) => traffic_markdown(&mut out, t, budget),
+        Some(t) => traffic_markdown(&mut out, t, &rest),
     }
+    out.push_str(&extra);
     config_markdown(&mut out, diffs, budget);
     out
+}
+
+/// New and resolved findings within `cap` bytes; what does not fit is
+/// counted.
+fn findings_markdown(out: &mut String, f: &FindingDiff, cap: usize) {
+    let head = format!(
+        "\n### Analysis findings\n\n**findings: {} new, {} resolved**\n",
+        f.new.len(),
+        f.resolved.len()
+    );
+    let total = f.new.len() + f.resolved.len();
+    let count_line = |n: usize| {
+        format!(
+            "- … and {n} more {} not shown to fit the comment (`wardwall diff --format json` \
+             lists every finding)\n",
+            if n == 1 { "finding" } else { "findings" }
+        )
+    };
+    // Room for the heading and the count line, whatever is shown.
+    let reserved = head.len() + count_line(total).len() + 80;
+    if reserved > cap {
+        return;
+    }
+    let mut body = String::new();
+    let mut shown = 0;
+    for (title, mark, list) in [
+        ("New findings (`wardwall check` shows where)", "⚠️", &f.new),
+        ("Resolved findings", "✅", &f.resolved),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let title = format!("\n{title}:\n\n");
+        if reserved + body.len() + title.len() > cap {
+            break;
+        }
+        body.push_str(&title);
+        for item in list {
+            let line = format!(
+                "- {mark} <code>{}</code> {}\n",
+                item.code,
+                html_text(&item.message)
+            );
+            if reserved + body.len() + line.len() > cap {
+                break;
+            }
+            body.push_str(&line);
+            shown += 1;
+        }
+    }
+    out.push_str(&head);
+    out.push_str(&body);
+    if shown < total {
+        out.push_str(&count_line(total - shown));
+    }
 }
 
 fn summary_table(out: &mut String, diffs: &[FileDiff], traffic: Option<&TrafficDiff>) {
@@ -265,16 +346,28 @@ fn room(out: &str, budget: &Budget) -> usize {
 
 fn traffic_markdown(out: &mut String, t: &TrafficDiff, budget: &Budget) {
     let _ = writeln!(out, "**{}**", html_text(&traffic::summary_line(t)));
+    matrix_markdown(out, &t.matrix, room(out, budget) / 8);
     let all: Vec<&traffic::Change> = t.changes.iter().chain(&t.log_changes).collect();
     let flagged: Vec<&&traffic::Change> = all.iter().filter(|c| !c.highlights.is_empty()).collect();
     // The changes that need attention come first and get at most half of
     // the budget; the full list gets what is left.
     if !flagged.is_empty() {
-        out.push_str("\n#### ⚠️ Needs attention\n\n");
+        out.push_str("\n#### ⚠️ Needs attention (worst first)\n\n");
         let limit = out.len() + room(out, budget) / 2;
         let mut shown = 0;
         for c in &flagged {
-            let notes: Vec<String> = c.highlights.iter().map(|h| html_text(&h.text)).collect();
+            let notes: Vec<String> = c
+                .highlights
+                .iter()
+                .map(|h| {
+                    format!(
+                        "**{}** <code>{}</code> {}",
+                        h.severity,
+                        h.code.code(),
+                        html_text(&h.text)
+                    )
+                })
+                .collect();
             let item = format!(
                 "- <code>{}</code><br>⚠️ {}\n",
                 html_text(&c.line()),
@@ -301,7 +394,7 @@ fn traffic_markdown(out: &mut String, t: &TrafficDiff, budget: &Budget) {
     for c in &all {
         let mut item = format!("{}\n", c.line());
         for h in &c.highlights {
-            let _ = writeln!(item, "!     {}", h.text);
+            let _ = writeln!(item, "!     {}", h.tagged());
         }
         if block.len() + item.len() > limit {
             break;
@@ -326,6 +419,59 @@ fn traffic_markdown(out: &mut String, t: &TrafficDiff, budget: &Budget) {
             },
             budget.where_all_is()
         );
+    }
+}
+
+/// Most rows of the zone matrix in a review; the rest are counted.
+const MATRIX_ROWS: usize = 20;
+
+/// The zone pairs that gain or lose allowed traffic, as a table of at most
+/// [`MATRIX_ROWS`] rows and `cap` bytes; rows left out are counted.
+fn matrix_markdown(out: &mut String, rows: &[traffic::ZonePair], cap: usize) {
+    if rows.is_empty() {
+        return;
+    }
+    let head = "\n#### Zone-to-zone reachability\n\n\
+                | from | to | newly allowed | newly denied |\n|---|---|---|---|\n";
+    let count_line = |n: usize| {
+        format!(
+            "\n… and {n} more zone {} not shown (`wardwall diff --format json` lists every pair).\n",
+            if n == 1 { "pair" } else { "pairs" }
+        )
+    };
+    let reserved = head.len() + count_line(rows.len()).len();
+    if reserved > cap {
+        // Only the count, and only if even that fits the share.
+        let line = format!(
+            "\n{} zone pairs gain or lose allowed traffic (`wardwall diff --format json` lists them).\n",
+            rows.len()
+        );
+        if line.len() <= cap {
+            out.push_str(&line);
+        }
+        return;
+    }
+    let cell = |s: &Option<String>| s.as_deref().map_or("—".to_string(), markdown_cell);
+    let mut table = String::new();
+    let mut shown = 0;
+    for z in rows.iter().take(MATRIX_ROWS) {
+        let row = format!(
+            "| {} | {} | {} | {} |\n",
+            markdown_cell(&z.from),
+            markdown_cell(&z.to),
+            cell(&z.gained),
+            cell(&z.lost)
+        );
+        if reserved + table.len() + row.len() > cap {
+            break;
+        }
+        table.push_str(&row);
+        shown += 1;
+    }
+    out.push_str(head);
+    out.push_str(&table);
+    if shown < rows.len() {
+        out.push_str(&count_line(rows.len() - shown));
     }
 }
 
@@ -529,6 +675,34 @@ mod tests {
         assert!(
             md.contains("| nftables | 1 | +1 | -1 | n/a | n/a |"),
             "{md}"
+        );
+    }
+
+    #[test]
+    fn the_zone_matrix_is_capped_and_counts_the_rest() {
+        let rows: Vec<traffic::ZonePair> = (0..30)
+            .map(|i| traffic::ZonePair {
+                from: format!("z{i}"),
+                to: "internet".to_string(),
+                gained: Some("tcp/443".to_string()),
+                lost: None,
+            })
+            .collect();
+        let mut out = String::new();
+        matrix_markdown(&mut out, &rows, 10_000);
+        assert_eq!(
+            out.matches("| internet | tcp/443 | — |").count(),
+            MATRIX_ROWS
+        );
+        assert!(out.contains("… and 10 more zone pairs not shown"), "{out}");
+        // A share too small for the table still stays within it.
+        let mut small = String::new();
+        matrix_markdown(&mut small, &rows, 300);
+        assert!(small.len() <= 300, "{small}");
+        let shown = small.matches("| internet |").count();
+        assert!(
+            small.contains(&format!("… and {} more", 30 - shown)),
+            "{small}"
         );
     }
 

@@ -40,11 +40,14 @@
 //! advisory block or an absolute rule decided (before or after), newly
 //! allowed traffic from or to a clinical device class or an advisory's
 //! networks, and newly denied traffic from or to a clinical device class
-//! carry highlights.
+//! carry highlights, each with a [`Risk`] code and [`Severity`]; changes
+//! are listed worst first. [`TrafficDiff::matrix`] sums the changes up per
+//! pair of zones.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::addrset::{AddrSet, IntervalSet};
@@ -71,6 +74,16 @@ pub struct Region {
 pub struct Context {
     /// Clinical device classes (name, addresses), of either policy.
     pub clinical: Vec<(String, AddrSet)>,
+    /// Classes an advisory names in `affected-by`: (class, advisory,
+    /// addresses), of either policy.
+    pub advisory_classes: Vec<(String, String, AddrSet)>,
+    /// Residual zones (the internet), of either policy.
+    pub internet: Vec<(String, AddrSet)>,
+    /// Vendor remote-access zones (`vendor #true`), of either policy.
+    pub vendor: Vec<(String, AddrSet)>,
+    /// The evaluation date: an old rule that is gone from the new IR and
+    /// whose `expires` lies before it stopped matching because it expired.
+    pub date: Option<Date>,
 }
 
 impl Context {
@@ -85,9 +98,45 @@ impl Context {
                 }
             }
         }
+        let mut affected: BTreeMap<(String, String), AddrSet> = BTreeMap::new();
+        let mut internet: BTreeMap<String, AddrSet> = BTreeMap::new();
+        let mut vendor: BTreeMap<String, AddrSet> = BTreeMap::new();
+        for policy in [old, new].into_iter().flatten() {
+            for a in policy.objects.values() {
+                if a.kind != ObjectKind::Advisory {
+                    continue;
+                }
+                for class in &a.concerns {
+                    if let Some(c) = policy.objects.get(class) {
+                        affected.insert((class.clone(), a.name.clone()), c.addrs.clone());
+                    }
+                }
+            }
+            for z in &policy.zones {
+                if z.residual {
+                    internet.insert(z.name.clone(), z.addrs.clone());
+                }
+                if z.vendor {
+                    vendor.insert(z.name.clone(), z.addrs.clone());
+                }
+            }
+        }
         Self {
             clinical: by_name.into_iter().collect(),
+            advisory_classes: affected
+                .into_iter()
+                .map(|((c, a), addrs)| (c, a, addrs))
+                .collect(),
+            internet: internet.into_iter().collect(),
+            vendor: vendor.into_iter().collect(),
+            date: None,
         }
+    }
+
+    /// The same context, evaluated on `date` (see [`Context::date`]).
+    pub fn on(mut self, date: Date) -> Self {
+        self.date = Some(date);
+        self
     }
 }
 
@@ -355,6 +404,22 @@ pub struct TrafficDiff {
     pub changes: Vec<Change>,
     /// Same action, different log flag.
     pub log_changes: Vec<Change>,
+    /// The zone pairs that gain or lose allowed traffic, in zone
+    /// declaration order (from, then to); pairs that do not change are
+    /// left out.
+    pub matrix: Vec<ZonePair>,
+}
+
+/// One row of the zone-by-zone reachability matrix.
+#[derive(Clone, Debug, Serialize)]
+pub struct ZonePair {
+    pub from: String,
+    pub to: String,
+    /// Services newly allowed from `from` to `to` (somewhere in them), as
+    /// text; `null` when none.
+    pub gained: Option<String>,
+    /// Services allowed before and denied or rejected now; `null` when none.
+    pub lost: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -392,6 +457,9 @@ pub struct Change {
     pub service: String,
     pub old: Decision,
     pub new: Decision,
+    /// The worst risk of the highlights (`other` without one).
+    pub code: Risk,
+    pub severity: Severity,
     pub highlights: Vec<Highlight>,
     /// The exact box (for tests and tools).
     #[serde(skip)]
@@ -417,12 +485,122 @@ pub struct Decision {
     pub rule: Option<String>,
     /// `rule`, `absolute rule`, `exception`, `advisory block` or `default`.
     pub rule_kind: &'static str,
+    /// Old side only: the rule's `expires` date when it is gone from the
+    /// new policy because it expired (not because someone removed it).
+    pub expired_on: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Highlight {
     pub kind: HighlightKind,
+    pub code: Risk,
+    pub severity: Severity,
     pub text: String,
+}
+
+impl Highlight {
+    /// `[critical advisory-class-new-reach] newly allowed ...`.
+    pub fn tagged(&self) -> String {
+        format!("[{} {}] {}", self.severity, self.code.code(), self.text)
+    }
+
+    fn new(kind: HighlightKind, code: Risk, text: String) -> Self {
+        Self {
+            kind,
+            code,
+            severity: code.severity(),
+            text,
+        }
+    }
+}
+
+/// What a change risks, worst first: the order changes are shown in. Each
+/// has a stable code (README "Diff previews" has the table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Risk {
+    /// Traffic an advisory block decided is allowed now.
+    AdvisoryBlockWeakened,
+    /// Traffic an absolute rule denied or rejected is allowed now.
+    AbsoluteBlockWeakened,
+    /// An advisory's networks are newly reachable (to or from).
+    AdvisoryNetworkReach,
+    /// A device class under an advisory gains new reachability.
+    AdvisoryClassNewReach,
+    /// Clinical devices newly reach the internet (a residual zone).
+    ClinicalInternetEgress,
+    /// The internet newly reaches clinical devices.
+    ClinicalInternetIngress,
+    /// Clinical devices and a vendor zone newly reach each other.
+    ClinicalVendorReach,
+    /// Clinical flows newly denied or rejected.
+    ClinicalFlowDenied,
+    /// Clinical devices newly reach (or are reached from) inside the hospital.
+    ClinicalNewReach,
+    /// An advisory block decides differently without allowing anything
+    /// (deny ↔ reject, logging, or it now decides more traffic).
+    AdvisoryBlockChanged,
+    /// The same for an absolute rule.
+    AbsoluteBlockChanged,
+    /// Anything else.
+    Other,
+}
+
+/// How bad a [`Risk`] is, worst first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+impl Risk {
+    pub fn code(self) -> &'static str {
+        match self {
+            Risk::AdvisoryBlockWeakened => "advisory-block-weakened",
+            Risk::AbsoluteBlockWeakened => "absolute-block-weakened",
+            Risk::AdvisoryNetworkReach => "advisory-network-reach",
+            Risk::AdvisoryClassNewReach => "advisory-class-new-reach",
+            Risk::ClinicalInternetEgress => "clinical-internet-egress",
+            Risk::ClinicalInternetIngress => "clinical-internet-ingress",
+            Risk::ClinicalVendorReach => "clinical-vendor-reach",
+            Risk::ClinicalFlowDenied => "clinical-flow-denied",
+            Risk::ClinicalNewReach => "clinical-new-reach",
+            Risk::AdvisoryBlockChanged => "advisory-block-changed",
+            Risk::AbsoluteBlockChanged => "absolute-block-changed",
+            Risk::Other => "other",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Risk::AdvisoryBlockWeakened
+            | Risk::AbsoluteBlockWeakened
+            | Risk::AdvisoryNetworkReach
+            | Risk::AdvisoryClassNewReach => Severity::Critical,
+            Risk::ClinicalInternetEgress
+            | Risk::ClinicalInternetIngress
+            | Risk::ClinicalVendorReach
+            | Risk::ClinicalFlowDenied => Severity::High,
+            Risk::ClinicalNewReach | Risk::AdvisoryBlockChanged | Risk::AbsoluteBlockChanged => {
+                Severity::Medium
+            }
+            Risk::Other => Severity::Low,
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -439,6 +617,8 @@ pub enum HighlightKind {
     /// Newly denied or rejected traffic from or to a clinical device class
     /// (a device cut off from the systems it reports to).
     ClinicalDenied,
+    /// Newly allowed traffic from or to a class under an advisory.
+    AdvisoryClass,
 }
 
 impl TrafficDiff {
@@ -450,7 +630,7 @@ impl TrafficDiff {
 /// The traffic diff between two IRs.
 pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
     let names = Namer::new(old, new);
-    let advisories: Vec<(&str, &AddrSet)> = {
+    let advisories: Vec<(String, AddrSet)> = {
         let mut by: BTreeMap<&str, &AddrSet> = BTreeMap::new();
         for ir in [old, new] {
             for o in ir.objects.values() {
@@ -459,12 +639,19 @@ pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
                 }
             }
         }
-        by.into_iter().collect()
+        by.into_iter()
+            .map(|(n, a)| (n.to_string(), a.clone()))
+            .collect()
     };
+    let new_names: std::collections::BTreeSet<&str> =
+        new.rules.iter().map(|r| r.name.as_str()).collect();
     let mut changes = Vec::new();
     let mut log_changes = Vec::new();
     for region in changed_regions(old, new) {
-        let od = decision(old, region.old);
+        let mut od = decision(old, region.old);
+        if let (Some(i), Some(date)) = (region.old, ctx.date) {
+            od.expired_on = expired_on(&old.rules[i], &new_names, date);
+        }
         let nd = decision(new, region.new);
         let kind = if od.action == nd.action {
             ChangeKind::LogOnly
@@ -477,74 +664,15 @@ pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
         };
         for cube in region.space.cubes() {
             let fam = cube.family;
-            let mut highlights = Vec::new();
-            for (side, ir, d) in [("was", old, region.old), ("now", new, region.new)] {
-                let Some(rule) = d.map(|i| &ir.rules[i]) else {
-                    continue;
-                };
-                if let RuleOrigin::AdvisoryBlock { advisory, .. } = &rule.origin {
-                    highlights.push(Highlight {
-                        kind: HighlightKind::AdvisoryBlock,
-                        text: format!(
-                            "{side} decided by advisory block {} (advisory {advisory})",
-                            rule.name
-                        ),
-                    });
-                } else if rule.absolute {
-                    highlights.push(Highlight {
-                        kind: HighlightKind::AbsoluteRule,
-                        text: format!("{side} decided by absolute rule {}", rule.name),
-                    });
-                }
-            }
-            if matches!(kind, ChangeKind::NewlyAllowed | ChangeKind::NewlyDenied) {
-                let hits = |sets: &[(&str, &AddrSet)], part: &AddrIntervals| -> Vec<String> {
-                    sets.iter()
-                        .filter(|(_, a)| addr_part(a, fam).overlaps(part))
-                        .map(|(n, _)| n.to_string())
-                        .collect()
-                };
-                let clinical: Vec<(&str, &AddrSet)> =
-                    ctx.clinical.iter().map(|(n, a)| (n.as_str(), a)).collect();
-                // Newly allowed: widened access. Newly denied: only for
-                // clinical devices (a device cut off from its central
-                // station or server is a patient-safety risk too).
-                let checks = if kind == ChangeKind::NewlyAllowed {
-                    vec![
-                        (
-                            "allowed",
-                            "clinical devices",
-                            &clinical,
-                            HighlightKind::Clinical,
-                        ),
-                        (
-                            "allowed",
-                            "advisory networks",
-                            &advisories,
-                            HighlightKind::AdvisoryNetworks,
-                        ),
-                    ]
-                } else {
-                    vec![(
-                        "denied",
-                        "clinical devices",
-                        &clinical,
-                        HighlightKind::ClinicalDenied,
-                    )]
-                };
-                for (verb, what, sets, hk) in checks {
-                    let to = hits(sets, &cube.dst);
-                    let from = hits(sets, &cube.src);
-                    for (dir, list) in [("to", to), ("from", from)] {
-                        if !list.is_empty() {
-                            highlights.push(Highlight {
-                                kind: hk,
-                                text: format!("newly {verb} {dir} {what}: {}", list.join(", ")),
-                            });
-                        }
-                    }
-                }
-            }
+            let mut highlights = decider_highlights(old, new, &region, kind);
+            highlights.extend(reach_highlights(ctx, &advisories, kind, cube));
+            // Worst first within a change too (stable: ties keep their order).
+            highlights.sort_by_key(|h| h.code);
+            let (code, severity) = highlights
+                .iter()
+                .map(|h| (h.code, h.severity))
+                .min()
+                .unwrap_or((Risk::Other, Severity::Low));
             let change = Change {
                 kind,
                 family: match fam {
@@ -556,6 +684,8 @@ pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
                 service: service_text(fam, &cube.svc),
                 old: od.clone(),
                 new: nd.clone(),
+                code,
+                severity,
                 highlights,
                 cube: cube.clone(),
             };
@@ -566,8 +696,10 @@ pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
             }
         }
     }
-    // Regions come in (new decider, old decider) order; group by kind.
-    changes.sort_by_key(|c| c.kind);
+    // Regions come in (new decider, old decider) order; the worst risk
+    // first, then by kind (the sort is stable).
+    changes.sort_by_key(|c| (c.code, c.kind));
+    log_changes.sort_by_key(|c| c.code);
     let count = |k| changes.iter().filter(|c| c.kind == k).count();
     let summary = Summary {
         newly_allowed: count(ChangeKind::NewlyAllowed),
@@ -580,11 +712,263 @@ pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
             .filter(|c| !c.highlights.is_empty())
             .count(),
     };
+    let matrix = zone_matrix(old, new, &changes);
     TrafficDiff {
         summary,
         changes,
         log_changes,
+        matrix,
     }
+}
+
+/// Which zone pairs gain or lose allowed traffic, and on which services:
+/// every newly allowed (denied) box adds its services to each pair of
+/// zones its sources and destinations meet. Zones of the new policy first,
+/// then those only the old one had.
+fn zone_matrix(old: &Ir, new: &Ir, changes: &[Change]) -> Vec<ZonePair> {
+    let mut zones: Vec<(&str, &AddrSet)> = Vec::new();
+    for z in new.zones.iter().chain(&old.zones) {
+        if !zones.iter().any(|(n, _)| *n == z.name) {
+            zones.push((&z.name, &z.addrs));
+        }
+    }
+    // (from, to) → [gained, lost] per family (v4, v6).
+    let mut acc: BTreeMap<(usize, usize), [[SvcSet; 2]; 2]> = BTreeMap::new();
+    for c in changes {
+        let side = match c.kind {
+            ChangeKind::NewlyAllowed => 0,
+            ChangeKind::NewlyDenied => 1,
+            ChangeKind::DenyReject | ChangeKind::LogOnly => continue,
+        };
+        let fam = c.cube.family;
+        let meets = |part: &AddrIntervals| -> Vec<usize> {
+            (0..zones.len())
+                .filter(|&i| addr_part(zones[i].1, fam).overlaps(part))
+                .collect()
+        };
+        let (froms, tos) = (meets(&c.cube.src), meets(&c.cube.dst));
+        for &f in &froms {
+            for &t in &tos {
+                let slot =
+                    &mut acc.entry((f, t)).or_default()[side][usize::from(fam == Family::V6)];
+                *slot = slot.union(&c.cube.svc);
+            }
+        }
+    }
+    acc.into_iter()
+        .map(|((f, t), [gained, lost])| ZonePair {
+            from: zones[f].0.to_string(),
+            to: zones[t].0.to_string(),
+            gained: families_text(&gained),
+            lost: families_text(&lost),
+        })
+        .collect()
+}
+
+/// The services of both families as one text: once when both families
+/// read the same, else each marked with its family (`tcp/443 (IPv4)`).
+fn families_text(sets: &[SvcSet; 2]) -> Option<String> {
+    let texts: Vec<(&str, String)> = [(Family::V4, "IPv4"), (Family::V6, "IPv6")]
+        .into_iter()
+        .zip(sets)
+        .filter(|(_, s)| !s.is_empty())
+        .map(|((f, label), s)| (label, service_text(f, s)))
+        .collect();
+    match texts.as_slice() {
+        [] => None,
+        [(_, a), (_, b)] if a == b => Some(a.clone()),
+        _ => Some(
+            texts
+                .iter()
+                .map(|(label, t)| format!("{t} ({label})"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
+}
+
+impl ZonePair {
+    /// `corporate → internet  gains tcp/443  loses udp/53`.
+    pub fn line(&self) -> String {
+        let mut out = format!("{} → {}", self.from, self.to);
+        if let Some(g) = &self.gained {
+            out.push_str(&format!("  gains {g}"));
+        }
+        if let Some(l) = &self.lost {
+            out.push_str(&format!("  loses {l}"));
+        }
+        out
+    }
+}
+
+/// `Some(expires)` when `rule` is gone from the new policy and its last
+/// active day is before `date` (so it stopped matching by expiring).
+fn expired_on(
+    rule: &Rule,
+    new_names: &std::collections::BTreeSet<&str>,
+    date: Date,
+) -> Option<String> {
+    let expires = rule.expires.as_ref()?;
+    let last: Date = expires.parse().ok()?;
+    (last < date && !new_names.contains(rule.name.as_str())).then(|| expires.clone())
+}
+
+/// Highlights for an advisory block or absolute rule that decided before
+/// or decides now: weakened when it decided before and the traffic is
+/// allowed now.
+fn decider_highlights(old: &Ir, new: &Ir, region: &Region, kind: ChangeKind) -> Vec<Highlight> {
+    let mut out = Vec::new();
+    for (side, ir, d) in [("was", old, region.old), ("now", new, region.new)] {
+        let Some(rule) = d.map(|i| &ir.rules[i]) else {
+            continue;
+        };
+        let weakened = side == "was" && kind == ChangeKind::NewlyAllowed;
+        if let RuleOrigin::AdvisoryBlock { advisory, .. } = &rule.origin {
+            let code = if weakened {
+                Risk::AdvisoryBlockWeakened
+            } else {
+                Risk::AdvisoryBlockChanged
+            };
+            out.push(Highlight::new(
+                HighlightKind::AdvisoryBlock,
+                code,
+                format!(
+                    "{side} decided by advisory block {} (advisory {advisory})",
+                    rule.name
+                ),
+            ));
+        } else if rule.absolute {
+            let code = if weakened {
+                Risk::AbsoluteBlockWeakened
+            } else {
+                Risk::AbsoluteBlockChanged
+            };
+            out.push(Highlight::new(
+                HighlightKind::AbsoluteRule,
+                code,
+                format!("{side} decided by absolute rule {}", rule.name),
+            ));
+        }
+    }
+    out
+}
+
+/// Names of the sets in `sets` that share addresses of family `fam`
+/// with `part`.
+fn hits<'a>(
+    sets: impl IntoIterator<Item = (&'a str, &'a AddrSet)>,
+    fam: Family,
+    part: &AddrIntervals,
+) -> Vec<String> {
+    sets.into_iter()
+        .filter(|(_, a)| addr_part(a, fam).overlaps(part))
+        .map(|(n, _)| n.to_string())
+        .collect()
+}
+
+fn named(v: &[(String, AddrSet)]) -> Vec<(&str, &AddrSet)> {
+    v.iter().map(|(n, a)| (n.as_str(), a)).collect()
+}
+
+/// Highlights for who newly reaches whom: clinical devices, classes under
+/// an advisory and advisory networks (newly allowed), clinical devices cut
+/// off (newly denied; a device cut off from its central station or server
+/// is a patient-safety risk too).
+fn reach_highlights(
+    ctx: &Context,
+    advisories: &[(String, AddrSet)],
+    kind: ChangeKind,
+    cube: &Cube,
+) -> Vec<Highlight> {
+    let fam = cube.family;
+    let clinical = named(&ctx.clinical);
+    let meets =
+        |v: &[(String, AddrSet)], part: &AddrIntervals| !hits(named(v), fam, part).is_empty();
+    let mut out = Vec::new();
+    let mut push = |hk, code, verb: &str, what: &str, dir: &str, list: Vec<String>| {
+        if !list.is_empty() {
+            out.push(Highlight::new(
+                hk,
+                code,
+                format!("newly {verb} {dir} {what}: {}", list.join(", ")),
+            ));
+        }
+    };
+    match kind {
+        ChangeKind::NewlyAllowed => {
+            for (dir, own, other) in [("to", &cube.dst, &cube.src), ("from", &cube.src, &cube.dst)]
+            {
+                // Where the clinical devices' new traffic goes (or comes from).
+                let code = if meets(&ctx.internet, other) {
+                    if dir == "from" {
+                        Risk::ClinicalInternetEgress
+                    } else {
+                        Risk::ClinicalInternetIngress
+                    }
+                } else if meets(&ctx.vendor, other) {
+                    Risk::ClinicalVendorReach
+                } else {
+                    Risk::ClinicalNewReach
+                };
+                let list = hits(clinical.iter().copied(), fam, own);
+                push(
+                    HighlightKind::Clinical,
+                    code,
+                    "allowed",
+                    "clinical devices",
+                    dir,
+                    list,
+                );
+            }
+            for dir_is_dst in [true, false] {
+                let (dir, own) = if dir_is_dst {
+                    ("to", &cube.dst)
+                } else {
+                    ("from", &cube.src)
+                };
+                let list: Vec<String> = ctx
+                    .advisory_classes
+                    .iter()
+                    .filter(|(_, _, a)| addr_part(a, fam).overlaps(own))
+                    .map(|(c, a, _)| format!("{c} (advisory {a})"))
+                    .collect();
+                push(
+                    HighlightKind::AdvisoryClass,
+                    Risk::AdvisoryClassNewReach,
+                    "allowed",
+                    "devices under an advisory",
+                    dir,
+                    list,
+                );
+            }
+            for (dir, own) in [("to", &cube.dst), ("from", &cube.src)] {
+                let list = hits(named(advisories), fam, own);
+                push(
+                    HighlightKind::AdvisoryNetworks,
+                    Risk::AdvisoryNetworkReach,
+                    "allowed",
+                    "advisory networks",
+                    dir,
+                    list,
+                );
+            }
+        }
+        ChangeKind::NewlyDenied => {
+            for (dir, own) in [("to", &cube.dst), ("from", &cube.src)] {
+                let list = hits(clinical.iter().copied(), fam, own);
+                push(
+                    HighlightKind::ClinicalDenied,
+                    Risk::ClinicalFlowDenied,
+                    "denied",
+                    "clinical devices",
+                    dir,
+                    list,
+                );
+            }
+        }
+        ChangeKind::DenyReject | ChangeKind::LogOnly => {}
+    }
+    out
 }
 
 fn decision(ir: &Ir, d: Decider) -> Decision {
@@ -601,6 +985,7 @@ fn decision(ir: &Ir, d: Decider) -> Decision {
                     RuleOrigin::Rule if r.absolute => "absolute rule",
                     RuleOrigin::Rule => "rule",
                 },
+                expired_on: None,
             }
         }
         None => Decision {
@@ -608,6 +993,7 @@ fn decision(ir: &Ir, d: Decider) -> Decision {
             log: ir.default_log,
             rule: None,
             rule_kind: "default",
+            expired_on: None,
         },
     }
 }
@@ -666,8 +1052,67 @@ impl Namer {
             Some(n.clone())
         } else {
             self.union_name(family, set)
+                .or_else(|| self.except_name(family, set))
         };
         Addresses { name, cidrs }
+    }
+
+    /// `a except b` (or `a except b and c`, at most three) when `set` is
+    /// exactly named set `a` minus named sets `b`, `c`: `a` is one of the
+    /// three smallest named sets holding `set`, and the excluded sets are
+    /// disjoint from `set` and together cover all of `a` that `set` lacks.
+    /// Only exact equality is named; anything else stays CIDRs.
+    fn except_name(&self, family: Family, set: &AddrIntervals) -> Option<String> {
+        if set.is_empty() {
+            return None;
+        }
+        let mut outer: Vec<(&AddrIntervals, &str)> = self
+            .exact
+            .iter()
+            .filter(|((f, part), _)| *f == family && part != set && set.is_subset(part))
+            .map(|((_, part), name)| (part, name.as_str()))
+            .collect();
+        outer.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(a.1.cmp(b.1)));
+        outer.into_iter().take(3).find_map(|(whole, name)| {
+            let missing = whole.difference(set);
+            let excluded = self.cover(family, &missing, set)?;
+            Some(format!("{name} except {}", excluded.join(" and ")))
+        })
+    }
+
+    /// Up to three named sets, disjoint from `avoid`, whose union covers
+    /// `missing` (largest share of it first), or `None`.
+    fn cover(
+        &self,
+        family: Family,
+        missing: &AddrIntervals,
+        avoid: &AddrIntervals,
+    ) -> Option<Vec<&str>> {
+        let mut parts: Vec<(AddrIntervals, &str)> = self
+            .exact
+            .iter()
+            .filter(|((f, part), _)| {
+                *f == family && part.overlaps(missing) && !part.overlaps(avoid)
+            })
+            .map(|((_, part), name)| (part.intersection(missing), name.as_str()))
+            .collect();
+        parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
+        let mut covered = AddrIntervals::empty();
+        let mut names = Vec::new();
+        for (part, name) in parts {
+            if part.is_subset(&covered) {
+                continue;
+            }
+            covered = covered.union(&part);
+            names.push(name);
+            if covered == *missing {
+                return Some(names);
+            }
+            if names.len() == 3 {
+                return None;
+            }
+        }
+        None
     }
 
     /// `a + b + c` when `set` is exactly the union of two or three named
@@ -839,9 +1284,12 @@ fn service_items(family: Family, set: &SvcSet) -> Vec<String> {
 impl Decision {
     /// `rule x`, `advisory block y.out`, `the default rule`.
     pub fn by(&self) -> String {
-        match &self.rule {
-            Some(name) => format!("{} {name}", self.rule_kind),
-            None => "the default rule".to_string(),
+        match (&self.rule, &self.expired_on) {
+            (Some(name), Some(day)) => {
+                format!("{} {name}, which expired after {day}", self.rule_kind)
+            }
+            (Some(name), None) => format!("{} {name}", self.rule_kind),
+            (None, _) => "the default rule".to_string(),
         }
     }
 
@@ -920,6 +1368,12 @@ pub fn to_text(diff: &TrafficDiff, colour: bool) -> String {
         return out;
     }
     let _ = writeln!(out, "{}", paint("1", &summary_line(diff)));
+    if !diff.matrix.is_empty() {
+        let _ = writeln!(out, "zones that gain or lose allowed traffic:");
+        for z in &diff.matrix {
+            let _ = writeln!(out, "  {}", z.line());
+        }
+    }
     for c in diff.changes.iter().chain(&diff.log_changes) {
         let code = match c.kind {
             ChangeKind::NewlyAllowed => "32",
@@ -928,7 +1382,7 @@ pub fn to_text(diff: &TrafficDiff, colour: bool) -> String {
         };
         let _ = writeln!(out, "{}", paint(code, &c.line()));
         for h in &c.highlights {
-            let _ = writeln!(out, "{}", paint("1;33", &format!("    ! {}", h.text)));
+            let _ = writeln!(out, "{}", paint("1;33", &format!("    ! {}", h.tagged())));
         }
     }
     out

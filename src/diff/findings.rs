@@ -1,0 +1,130 @@
+//! The `check` findings (analysis warnings) a policy change introduces and
+//! the ones it resolves.
+//!
+//! Findings are compared by code and message, never by span: an unrelated
+//! edit above a finding moves its span but is not a new finding. Messages
+//! name the rules involved, so a finding about other rules is another
+//! finding. Equal findings are counted (a multiset difference), so a second
+//! copy of the same finding is new.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::diagnostics::{Diagnostic, Severity};
+use crate::ir::Ir;
+use crate::model::Policy;
+
+/// One finding as a reviewer sees it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// The diagnostic's stable code (`shadowed-rule`, ...).
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Findings only the new policy has, and findings only the old one had;
+/// each sorted by (severity, code, message), errors first.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FindingDiff {
+    pub new: Vec<Finding>,
+    pub resolved: Vec<Finding>,
+}
+
+impl FindingDiff {
+    pub fn is_empty(&self) -> bool {
+        self.new.is_empty() && self.resolved.is_empty()
+    }
+}
+
+/// The analysis findings of a policy (what `check` adds to the errors).
+pub fn findings_of(policy: &Policy, ir: &Ir) -> Vec<Diagnostic> {
+    crate::analysis::analyze(policy, ir)
+}
+
+/// The findings in `new` and not in `old`, and the other way round.
+pub fn finding_diff(old: &[Diagnostic], new: &[Diagnostic]) -> FindingDiff {
+    let count = |ds: &[Diagnostic]| {
+        let mut by: BTreeMap<Finding, usize> = BTreeMap::new();
+        for d in ds {
+            let f = Finding {
+                severity: d.severity,
+                code: d.code,
+                message: d.message.clone(),
+            };
+            *by.entry(f).or_default() += 1;
+        }
+        by
+    };
+    let (o, n) = (count(old), count(new));
+    let minus = |a: &BTreeMap<Finding, usize>, b: &BTreeMap<Finding, usize>| {
+        let mut out = Vec::new();
+        for (f, &k) in a {
+            let extra = k.saturating_sub(b.get(f).copied().unwrap_or(0));
+            out.extend(std::iter::repeat_n(f.clone(), extra));
+        }
+        // Errors first (Severity orders warnings first), then code, message.
+        out.sort_by(|x, y| {
+            y.severity
+                .cmp(&x.severity)
+                .then(x.code.cmp(y.code))
+                .then(x.message.cmp(&y.message))
+        });
+        out
+    };
+    FindingDiff {
+        new: minus(&n, &o),
+        resolved: minus(&o, &n),
+    }
+}
+
+impl Finding {
+    /// `warning shadowed-rule: rule `x` can never match: ...`.
+    pub fn line(&self) -> String {
+        let severity = match self.severity {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        format!("{severity} {}: {}", self.code, self.message)
+    }
+}
+
+/// `findings: 1 new, 0 resolved` and one line each (`+` new, `-` resolved).
+pub fn to_text(diff: &FindingDiff) -> String {
+    let mut out = format!(
+        "findings: {} new, {} resolved\n",
+        diff.new.len(),
+        diff.resolved.len()
+    );
+    for (sign, list) in [('+', &diff.new), ('-', &diff.resolved)] {
+        for f in list {
+            out.push_str(&format!("{sign} {}\n", f.line()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compared_by_code_and_message_not_span_and_counted() {
+        let span = |offset| crate::diagnostics::Span {
+            offset,
+            ..Default::default()
+        };
+        let a = Diagnostic::warning("shadowed-rule", "rule `x` can never match").at(span(1), "");
+        let moved =
+            Diagnostic::warning("shadowed-rule", "rule `x` can never match").at(span(90), "");
+        let b = Diagnostic::warning("redundant-rule", "rule `y` is redundant");
+        let d = finding_diff(&[a.clone(), b.clone()], &[moved.clone(), moved]);
+        assert_eq!(d.new.len(), 1, "the second copy is new");
+        assert_eq!(d.new[0].code, "shadowed-rule");
+        assert_eq!(d.resolved.len(), 1);
+        assert_eq!(d.resolved[0].code, "redundant-rule");
+        let same = std::slice::from_ref(&a);
+        assert!(finding_diff(same, same).is_empty());
+    }
+}
