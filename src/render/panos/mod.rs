@@ -935,23 +935,24 @@ impl<'a> Builder<'a> {
             && !entry.1
         {
             entry.1 = true;
-            let members = o
-                .addrs
-                .to_cidrs()
-                .into_iter()
-                .map(|n| self.address(n))
-                .collect();
-            let group = GroupView {
-                name: o.name.clone(),
-                members,
-                description: o
-                    .description
-                    .as_deref()
-                    .map(|d| clean_description(d, OBJECT_DESCRIPTION_MAX)),
-            };
-            self.groups.insert(o.name.clone(), group);
+            self.add_group(&o.name, &o.addrs, o.description.as_deref());
         }
         o.name.clone()
+    }
+
+    /// Adds the address group `name` with one member per CIDR of `addrs`.
+    fn add_group(&mut self, name: &str, addrs: &AddrSet, description: Option<&str>) {
+        let members = addrs
+            .to_cidrs()
+            .into_iter()
+            .map(|n| self.address(n))
+            .collect();
+        let group = GroupView {
+            name: name.to_string(),
+            members,
+            description: description.map(|d| clean_description(d, OBJECT_DESCRIPTION_MAX)),
+        };
+        self.groups.insert(name.to_string(), group);
     }
 
     /// The address group of a whole policy zone (the zone's own object when
@@ -961,21 +962,7 @@ impl<'a> Builder<'a> {
             return self.object_group(o);
         }
         if !self.groups.contains_key(&z.name) {
-            let members = z
-                .addrs
-                .to_cidrs()
-                .into_iter()
-                .map(|n| self.address(n))
-                .collect();
-            let group = GroupView {
-                name: z.name.clone(),
-                members,
-                description: z
-                    .description
-                    .as_deref()
-                    .map(|d| clean_description(d, OBJECT_DESCRIPTION_MAX)),
-            };
-            self.groups.insert(z.name.clone(), group);
+            self.add_group(&z.name, &z.addrs, z.description.as_deref());
         }
         z.name.clone()
     }
