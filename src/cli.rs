@@ -260,17 +260,13 @@ enum DiffFormat {
 }
 
 fn parse_target(s: &str) -> Result<String, String> {
-    let names: Vec<&str> = crate::render::all_renderers()
-        .iter()
-        .map(|r| r.target())
-        .collect();
-    if names.contains(&s) {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
+    use crate::vocab::Target;
+    match Target::from_name(s) {
+        Some(_) => Ok(s.to_string()),
+        None => Err(format!(
             "unknown target `{s}` (known: {})",
-            names.join(", ")
-        ))
+            Target::names().collect::<Vec<_>>().join(", ")
+        )),
     }
 }
 
@@ -283,7 +279,7 @@ struct ExplainArgs {
     args: Vec<String>,
     /// Answer from this target's rendered output, parsed back, instead of
     /// from the policy.
-    #[arg(long, value_name = "TARGET", value_parser = clap::builder::PossibleValuesParser::new(crate::source::TARGETS))]
+    #[arg(long, value_name = "TARGET", value_parser = clap::builder::PossibleValuesParser::new(crate::vocab::Target::names()))]
     target: Option<String>,
     /// With --target: read the target's rendered file from DIR
     /// (DIR/<target>/<policy>.<ext>, as `build -o DIR` writes it, e.g. a

@@ -19,6 +19,7 @@ pub mod render;
 pub mod sarif;
 pub mod source;
 pub mod synth;
+pub mod vocab;
 
 use std::path::Path;
 

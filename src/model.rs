@@ -15,8 +15,8 @@ use jiff::civil::Date;
 
 use crate::addrset::AddrSet;
 use crate::diagnostics::{Diagnostic, Diagnostics, Span, did_you_mean};
-use crate::ir::{Action, Family, ObjectKind, ServiceSet};
 use crate::source::{self, EndpointText, RuleKind, ServiceText, Spanned, SyntaxTree};
+use crate::vocab::{Action, EndpointRef, Family, Literal, ObjectKind, ServiceSet};
 
 /// The validated policy.
 #[derive(Debug)]
@@ -124,13 +124,6 @@ pub struct Endpoint {
     pub refs: Vec<EndpointRef>,
     pub addrs: AddrSet,
     pub specific: AddrSet,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EndpointRef {
-    Any,
-    Object(String),
-    Literal(String),
 }
 
 #[derive(Debug, Clone)]
@@ -898,7 +891,10 @@ impl<'a> Resolver<'a> {
                 EndpointText::Literal(lit) => {
                     ep.addrs = ep.addrs.union(&lit.set);
                     ep.specific = ep.specific.union(&lit.set);
-                    ep.refs.push(EndpointRef::Literal(lit.text));
+                    ep.refs.push(EndpointRef::Literal(Literal {
+                        text: lit.text,
+                        addrs: lit.set,
+                    }));
                 }
                 EndpointText::Name(name) => match self.object_index.get(name.as_str()).copied() {
                     Some(o) => {

@@ -24,10 +24,7 @@ use crate::catalogue;
 use crate::diagnostics::{
     Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean, is_unsafe_char,
 };
-use crate::ir::{Action, ServiceSet};
-
-/// The targets a zone can be bound to.
-pub const TARGETS: &[&str] = &["nftables", "pfsense", "cisco", "panos"];
+use crate::vocab::{Action, ServiceSet, Target};
 
 /// Largest policy file accepted (a policy of 100,000 rules is about 20 MiB;
 /// split larger ones with includes).
@@ -1200,14 +1197,17 @@ fn decode_policy(cx: &mut Cx<'_>, node: Node<'_>, tree: &mut SyntaxTree) {
             "targets" if seen.first(cx, child) => {
                 cx.leaf(child);
                 for t in cx.strings(child) {
-                    if TARGETS.contains(&t.value.as_str()) {
+                    if Target::from_name(&t.value).is_some() {
                         tree.targets.push(t);
                         continue;
                     }
-                    let mut help = did_you_mean(&t.value, TARGETS.iter().copied())
+                    let mut help = did_you_mean(&t.value, Target::names())
                         .map(|s| format!("{s} "))
                         .unwrap_or_default();
-                    help.push_str(&format!("targets are: {}", TARGETS.join(", ")));
+                    help.push_str(&format!(
+                        "targets are: {}",
+                        Target::names().collect::<Vec<_>>().join(", ")
+                    ));
                     cx.error(
                         Diagnostic::error(
                             "unknown-target",
@@ -1283,11 +1283,14 @@ fn decode_zone(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ZoneDecl> {
                         value: key.value().to_string(),
                         span: cx.span(key.span()),
                     };
-                    if !TARGETS.contains(&key.value.as_str()) {
-                        let mut help = did_you_mean(&key.value, TARGETS.iter().copied())
+                    if !Target::from_name(&key.value).is_some() {
+                        let mut help = did_you_mean(&key.value, Target::names())
                             .map(|s| format!("{s} "))
                             .unwrap_or_default();
-                        help.push_str(&format!("targets are: {}", TARGETS.join(", ")));
+                        help.push_str(&format!(
+                            "targets are: {}",
+                            Target::names().collect::<Vec<_>>().join(", ")
+                        ));
                         let d = Diagnostic::error(
                             "unknown-target",
                             format!("unknown target `{}`", key.value),

@@ -479,10 +479,10 @@ fn nftables_quotes_the_deciding_line_and_the_interfaces() {
 
 #[test]
 fn every_target_has_an_evaluator() {
-    for target in wardwall::source::TARGETS {
+    for target in wardwall::vocab::Target::names() {
         let e = wardwall::analysis::explain::target_evaluator(target)
             .unwrap_or_else(|| panic!("{target} has no evaluator"));
-        assert_eq!(e.target(), *target);
+        assert_eq!(e.target(), target);
     }
 }
 

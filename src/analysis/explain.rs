@@ -228,7 +228,7 @@ pub struct TargetVerdict {
 /// A target implements this once it can parse its own output; `explain
 /// --target` then compares the answer with the policy's.
 pub trait TargetEvaluator {
-    /// The target name (one of [`crate::source::TARGETS`]).
+    /// The target name (one of [`crate::vocab::Target`]).
     fn target(&self) -> &'static str;
     /// The extension of the rendered file this evaluator reads (the target
     /// may write several).

@@ -224,9 +224,9 @@ impl<'a> Lowering<'a> {
             .refs
             .iter()
             .map(|r| match r {
-                model::EndpointRef::Any => EndpointRef::Any,
-                model::EndpointRef::Literal(text) => EndpointRef::Literal(text.clone()),
-                model::EndpointRef::Object(name) => {
+                EndpointRef::Any => EndpointRef::Any,
+                EndpointRef::Literal(lit) => EndpointRef::Literal(lit.clone()),
+                EndpointRef::Object(name) => {
                     if self.seen_objects.insert(name) {
                         let o = &self.policy.objects[name];
                         self.objects.insert(

@@ -16,54 +16,14 @@ mod eval;
 pub mod lower;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use ipnet::IpNet;
-use serde::Serialize;
 
 pub use eval::{Packet, PacketParseError, Proto, Verdict};
 
-use crate::addrset::{AddrSet, ByteSet, PortSet};
+use crate::addrset::AddrSet;
 use crate::diagnostics::Span;
-
-/// What a rule does with the packets it matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Permit the initiating direction; replies of the flow are permitted too.
-    Allow,
-    /// Drop silently.
-    Deny,
-    /// Refuse actively (TCP reset / ICMP unreachable).
-    Reject,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Allow => "allow",
-            Action::Deny => "deny",
-            Action::Reject => "reject",
-        }
-    }
-
-    pub fn permits(self) -> bool {
-        self == Action::Allow
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An IP address family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Family {
-    V4,
-    V6,
-}
+pub use crate::vocab::{Action, EndpointRef, Family, ObjectKind, ServiceSet, proto};
 
 /// The whole lowered policy.
 #[derive(Clone, Debug)]
@@ -102,15 +62,6 @@ pub struct Zone {
     /// Per-target placement: target name → interface / zone name on that target.
     pub bindings: BTreeMap<String, String>,
     pub span: Span,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ObjectKind {
-    Zone,
-    Class,
-    Group,
-    Advisory,
 }
 
 /// A named address set (zone, device class, group, advisory networks).
@@ -215,154 +166,12 @@ impl Endpoint {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EndpointRef {
-    Any,
-    /// A key of [`Ir::objects`].
-    Object(String),
-    /// A literal address, CIDR or range, as written.
-    Literal(String),
-}
-
-impl fmt::Display for EndpointRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EndpointRef::Any => f.write_str("any"),
-            EndpointRef::Object(s) | EndpointRef::Literal(s) => f.write_str(s),
-        }
-    }
-}
-
 /// A rule's service side.
 #[derive(Clone, Debug)]
 pub struct Service {
     /// Names (keys of [`Ir::services`]) and literals as written, in order.
     pub refs: Vec<String>,
     pub set: ServiceSet,
-}
-
-/// A set of (protocol, destination port / ICMP type) pairs.
-///
-/// `any` means every packet of every protocol; when it is set every other
-/// field is empty. ICMP types are per family: `icmp4` are ICMP (protocol 1)
-/// types and only match IPv4 packets, `icmp6` are ICMPv6 (protocol 58) types
-/// and only match IPv6 packets. `protocols` are other IP protocol numbers,
-/// matched whole (never 6, 17, 1 or 58).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServiceSet {
-    pub any: bool,
-    pub tcp: PortSet,
-    pub udp: PortSet,
-    pub icmp4: ByteSet,
-    pub icmp6: ByteSet,
-    pub protocols: ByteSet,
-}
-
-/// IP protocol numbers the service model treats specially.
-pub mod proto {
-    pub const ICMP: u8 = 1;
-    pub const TCP: u8 = 6;
-    pub const UDP: u8 = 17;
-    pub const ICMPV6: u8 = 58;
-}
-
-impl ServiceSet {
-    pub fn any() -> Self {
-        Self {
-            any: true,
-            ..Self::default()
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        !self.any
-            && self.tcp.is_empty()
-            && self.udp.is_empty()
-            && self.icmp4.is_empty()
-            && self.icmp6.is_empty()
-            && self.protocols.is_empty()
-    }
-
-    /// Whether the set holds anything an IPv4 / IPv6 packet can carry.
-    pub fn has_family(&self, family: Family) -> bool {
-        let icmp = match family {
-            Family::V4 => &self.icmp4,
-            Family::V6 => &self.icmp6,
-        };
-        self.any
-            || !self.tcp.is_empty()
-            || !self.udp.is_empty()
-            || !self.protocols.is_empty()
-            || !icmp.is_empty()
-    }
-
-    /// Union of two sets; an `any` absorbs everything.
-    pub fn union(&self, other: &Self) -> Self {
-        if self.any || other.any {
-            return Self::any();
-        }
-        Self {
-            any: false,
-            tcp: self.tcp.union(&other.tcp),
-            udp: self.udp.union(&other.udp),
-            icmp4: self.icmp4.union(&other.icmp4),
-            icmp6: self.icmp6.union(&other.icmp6),
-            protocols: self.protocols.union(&other.protocols),
-        }
-    }
-
-    /// The explicit form of `any`: every port, type and protocol spelled out.
-    /// Used for set arithmetic; never rendered.
-    pub fn expanded(&self) -> Self {
-        if !self.any {
-            return self.clone();
-        }
-        let special = [proto::ICMP, proto::TCP, proto::UDP, proto::ICMPV6];
-        Self {
-            any: false,
-            tcp: PortSet::full(),
-            udp: PortSet::full(),
-            icmp4: ByteSet::full(),
-            icmp6: ByteSet::full(),
-            protocols: ByteSet::from_ranges(
-                (0..=255u8).filter(|p| !special.contains(p)).map(|p| (p, p)),
-            ),
-        }
-    }
-
-    /// Both sets expanded, then compared field by field.
-    pub fn is_subset(&self, other: &Self) -> bool {
-        if other.any {
-            return true;
-        }
-        let (a, b) = (self.expanded(), other.expanded());
-        a.tcp.is_subset(&b.tcp)
-            && a.udp.is_subset(&b.udp)
-            && a.icmp4.is_subset(&b.icmp4)
-            && a.icmp6.is_subset(&b.icmp6)
-            && a.protocols.is_subset(&b.protocols)
-    }
-
-    pub fn intersection(&self, other: &Self) -> Self {
-        if self.any {
-            return other.clone();
-        }
-        if other.any {
-            return self.clone();
-        }
-        Self {
-            any: false,
-            tcp: self.tcp.intersection(&other.tcp),
-            udp: self.udp.intersection(&other.udp),
-            icmp4: self.icmp4.intersection(&other.icmp4),
-            icmp6: self.icmp6.intersection(&other.icmp6),
-            protocols: self.protocols.intersection(&other.protocols),
-        }
-    }
-
-    pub fn overlaps(&self, other: &Self) -> bool {
-        !self.intersection(other).is_empty()
-    }
 }
 
 impl Ir {

@@ -108,7 +108,10 @@ pub fn arb_rule() -> impl Strategy<Value = RuleSpec> {
 
 pub fn ir_of(rules: Vec<RuleSpec>) -> Ir {
     let endpoint = |addrs: AddrSet| Endpoint {
-        refs: vec![EndpointRef::Literal(addrs.to_string())],
+        refs: vec![EndpointRef::Literal(wardwall::vocab::Literal {
+            text: addrs.to_string(),
+            addrs: addrs.clone(),
+        })],
         addrs,
     };
     Ir {

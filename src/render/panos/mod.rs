@@ -68,7 +68,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -869,13 +869,7 @@ impl<'a> Builder<'a> {
                         break;
                     }
                 },
-                EndpointRef::Literal(text) => match parse_literal(text) {
-                    Some(set) => (set, None),
-                    None => {
-                        exact = false;
-                        break;
-                    }
-                },
+                EndpointRef::Literal(lit) => (lit.addrs.clone(), None),
             };
             // `target` lies inside the union of the refs, so this is the
             // ref's share of it.
@@ -1114,22 +1108,6 @@ fn v6_name(addr: Ipv6Addr) -> String {
     } else {
         format!("{}..{}", hex(&seg[..best]), hex(&seg[best + best_len..]))
     }
-}
-
-/// The address set of an endpoint literal: an address, a CIDR or a range.
-fn parse_literal(text: &str) -> Option<AddrSet> {
-    if let Ok(net) = text.parse::<IpNet>() {
-        return Some(AddrSet::from_net(net));
-    }
-    if let Ok(addr) = text.parse::<IpAddr>() {
-        return Some(AddrSet::from_addr(addr));
-    }
-    let (lo, hi) = text.split_once('-')?;
-    let (lo, hi) = (
-        lo.trim().parse::<IpAddr>().ok()?,
-        hi.trim().parse::<IpAddr>().ok()?,
-    );
-    (lo.is_ipv4() == hi.is_ipv4() && lo <= hi).then(|| AddrSet::from_range(lo, hi))
 }
 
 /// The rule's reason and bookkeeping as one line of description.
