@@ -1283,7 +1283,7 @@ fn decode_zone(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ZoneDecl> {
                         value: key.value().to_string(),
                         span: cx.span(key.span()),
                     };
-                    if !Target::from_name(&key.value).is_some() {
+                    if Target::from_name(&key.value).is_none() {
                         let mut help = did_you_mean(&key.value, Target::names())
                             .map(|s| format!("{s} "))
                             .unwrap_or_default();
