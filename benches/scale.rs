@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use wardwall::diff::traffic::Context;
-use wardwall::render::{RenderOptions, Templates, renderers};
+use wardwall::registry::all_renderers;
+use wardwall::render::Templates;
 use wardwall::synth::Synth;
 
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
@@ -93,7 +94,7 @@ fn render_all_targets(bencher: divan::Bencher, n: usize) {
     let templates = Templates::default();
     bencher.bench(|| {
         let mut files = Vec::new();
-        for r in renderers(&RenderOptions::default()) {
+        for r in all_renderers() {
             files.extend(r.render(ir, &templates).expect("renders"));
         }
         files

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use wardwall::diagnostics::{Style, render_all};
-use wardwall::render::{RenderOptions, Templates, renderers};
+use wardwall::registry::all_renderers;
+use wardwall::render::Templates;
 
 /// Peak resident memory so far (Linux `VmHWM`), in MiB; 0 elsewhere.
 fn peak_mib() -> u64 {
@@ -47,7 +48,7 @@ fn main() {
     let t = Instant::now();
     let mut bytes = 0;
     let mut per_target = Vec::new();
-    for r in renderers(&RenderOptions::default()) {
+    for r in all_renderers() {
         let t = Instant::now();
         for f in r.render(ir, &Templates::default()).expect("renders") {
             bytes += f.contents.len();

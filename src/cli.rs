@@ -14,7 +14,9 @@ use jiff::civil::Date;
 use crate::analysis;
 use crate::diagnostics::{self, Style};
 use crate::ir::Packet;
+use crate::registry::{self, TargetOptions};
 use crate::render::RenderedFile;
+use crate::vocab::Target;
 use crate::{Compiled, DEFAULT_POLICY};
 
 /// Exit code: everything is fine.
@@ -118,7 +120,7 @@ struct TargetArgs {
     /// Target to render (repeatable; default: the policy's `targets`, or
     /// every target).
     #[arg(short = 't', long = "target", value_name = "TARGET", value_parser = parse_target)]
-    targets: Vec<String>,
+    targets: Vec<Target>,
     /// nftables: match addresses only, without anti-spoofing: a packet with
     /// another zone's source address then passes that zone's allow rules.
     #[arg(long)]
@@ -130,15 +132,15 @@ struct TargetArgs {
 }
 
 impl TargetArgs {
-    fn options(&self) -> crate::render::RenderOptions {
-        crate::render::RenderOptions {
+    fn options(&self) -> TargetOptions {
+        TargetOptions {
             nft_address_only: self.nft_address_only,
         }
     }
 
     /// The loud warning an explicit weakening deserves, once per run.
     fn warn_weakened(&self, renderer: &dyn crate::render::Renderer) {
-        if self.nft_address_only && renderer.target() == crate::render::nftables::TARGET {
+        if self.nft_address_only && renderer.target() == Target::Nftables {
             eprintln!(
                 "warning: --nft-address-only: the nftables ruleset matches addresses only; \
                  a packet with a spoofed source address (another zone's, sent from the wrong \
@@ -149,7 +151,7 @@ impl TargetArgs {
 
     /// Every problem `build` would report for `ir` on these targets.
     fn validate(&self, ir: &crate::ir::Ir) -> Vec<diagnostics::Diagnostic> {
-        let renderers = crate::render::selected_renderers(ir, &self.targets, &self.options());
+        let renderers = registry::selected_renderers(ir, &self.targets, &self.options());
         renderers
             .iter()
             .for_each(|r| self.warn_weakened(r.as_ref()));
@@ -200,7 +202,8 @@ impl RenderArgs {
         ir: &crate::ir::Ir,
         mut sink: impl FnMut(Vec<RenderedFile>) -> std::io::Result<()>,
     ) -> Result<(), RenderFailure> {
-        use crate::render::{Templates, selected_renderers};
+        use crate::registry::selected_renderers;
+        use crate::render::Templates;
         let templates = Templates {
             override_dir: self.templates.clone(),
         };
@@ -259,10 +262,9 @@ enum DiffFormat {
     Json,
 }
 
-fn parse_target(s: &str) -> Result<String, String> {
-    use crate::vocab::Target;
+fn parse_target(s: &str) -> Result<Target, String> {
     match Target::from_name(s) {
-        Some(_) => Ok(s.to_string()),
+        Some(t) => Ok(t),
         None => Err(format!(
             "unknown target `{s}` (known: {})",
             Target::names().collect::<Vec<_>>().join(", ")
@@ -279,8 +281,8 @@ struct ExplainArgs {
     args: Vec<String>,
     /// Answer from this target's rendered output, parsed back, instead of
     /// from the policy.
-    #[arg(long, value_name = "TARGET", value_parser = clap::builder::PossibleValuesParser::new(crate::vocab::Target::names()))]
-    target: Option<String>,
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    target: Option<Target>,
     /// With --target: read the target's rendered file from DIR
     /// (DIR/<target>/<policy>.<ext>, as `build -o DIR` writes it, e.g. a
     /// copy of the deployed file) instead of rendering the policy now.
@@ -915,7 +917,7 @@ fn explain(args: ExplainArgs) -> u8 {
             .render(ir, &compiled.sources)
     );
     match &args.target {
-        Some(target) => explain_target(&args, target, ir, &compiled, &packet),
+        Some(target) => explain_target(&args, *target, ir, &compiled, &packet),
         None => EXIT_OK,
     }
 }
@@ -925,21 +927,15 @@ fn explain(args: ExplainArgs) -> u8 {
 /// whether it agrees with the policy.
 fn explain_target(
     args: &ExplainArgs,
-    target: &str,
+    target: Target,
     ir: &crate::ir::Ir,
     compiled: &Compiled,
     packet: &Packet,
 ) -> u8 {
-    let Some(evaluator) = analysis::explain::target_evaluator(target) else {
-        eprintln!(
-            "error: `explain --target {target}` is not yet available for this target: \
-             it needs the target's output parsed back, which `{target}` does not implement yet"
-        );
-        return EXIT_USAGE;
-    };
+    let evaluator = registry::reader(target);
     let render = RenderArgs {
         select: TargetArgs {
-            targets: vec![target.to_string()],
+            targets: vec![target],
             nft_address_only: args.nft_address_only,
             nft_match_interfaces: args.nft_match_interfaces,
         },
@@ -1005,7 +1001,7 @@ fn explain_target(
         }
     };
     let agreement = analysis::explain::compare(ir, &ir.evaluate(packet), &answer);
-    print!("{}", answer.render(target, &from, &agreement));
+    print!("{}", answer.render(target.name(), &from, &agreement));
     match agreement {
         analysis::explain::Agreement::Agrees => EXIT_OK,
         analysis::explain::Agreement::Disagrees(_) => EXIT_FINDINGS,

@@ -34,7 +34,7 @@ impl Target {
 
     /// The target's name: the `-t` value, the binding key, the template
     /// folder and the output subfolder.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Target::Nftables => "nftables",
             Target::PfSense => "pfsense",

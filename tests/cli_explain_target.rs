@@ -478,15 +478,6 @@ fn nftables_quotes_the_deciding_line_and_the_interfaces() {
 }
 
 #[test]
-fn every_target_has_an_evaluator() {
-    for target in wardwall::vocab::Target::names() {
-        let e = wardwall::analysis::explain::target_evaluator(target)
-            .unwrap_or_else(|| panic!("{target} has no evaluator"));
-        assert_eq!(e.target(), target);
-    }
-}
-
-#[test]
 fn against_requires_a_target() {
     wardwall()
         .args([

@@ -4,7 +4,7 @@
 //!
 //! `explain --target T` answers from a target's rendered output parsed
 //! back; a target makes that possible by implementing [`TargetEvaluator`]
-//! and registering it in [`target_evaluator`].
+//! and registering it in [`crate::registry::reader`].
 
 use std::fmt::Write;
 
@@ -240,21 +240,6 @@ pub trait TargetEvaluator {
     /// zone bindings). An error means the file cannot be read back or the
     /// question cannot be answered from it.
     fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String>;
-}
-
-/// The evaluator of a target, if that target implements one.
-pub fn target_evaluator(target: &str) -> Option<Box<dyn TargetEvaluator>> {
-    match target {
-        crate::render::cisco::TARGET => Some(Box::new(crate::render::cisco::readback::Evaluator)),
-        crate::render::pfsense::TARGET => {
-            Some(Box::new(crate::render::pfsense::readback::Evaluator))
-        }
-        crate::render::panos::TARGET => Some(Box::new(crate::render::panos::readback::Evaluator)),
-        crate::render::nftables::TARGET => {
-            Some(Box::new(crate::render::nftables::readback::Evaluator))
-        }
-        _ => None,
-    }
 }
 
 /// How a target's answer compares with the policy's.

@@ -23,6 +23,7 @@ use minijinja::{AutoEscape, Environment, Template, UndefinedBehavior, syntax::Sy
 
 use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
+use crate::vocab::Target;
 
 pub mod cisco;
 pub mod nftables;
@@ -39,9 +40,8 @@ pub struct RenderedFile {
 
 /// A firewall target.
 pub trait Renderer {
-    /// The target's name: the `-t` value, the template folder and the
-    /// output subfolder.
-    fn target(&self) -> &'static str;
+    /// The target this renderer writes.
+    fn target(&self) -> Target;
 
     /// The built-in templates: (file name, source).
     fn embedded_templates(&self) -> &'static [(&'static str, &'static str)];
@@ -124,7 +124,7 @@ impl Templates {
         let dir = self
             .override_dir
             .as_ref()
-            .map(|d| d.join(renderer.target()));
+            .map(|d| d.join(renderer.target().name()));
         env.set_loader(move |name| {
             if let Some(dir) = &dir
                 && let Some(text) = read_override(dir, name)?
@@ -490,51 +490,6 @@ pub fn truncate_bytes(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Target-specific rendering options (all off by default).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RenderOptions {
-    /// nftables: match addresses only, without anti-spoofing (see
-    /// [`nftables::Nftables::address_only`]): spoofed sources pass allow rules.
-    pub nft_address_only: bool,
-}
-
-/// Every target wardwall can render, in a fixed order.
-pub fn all_renderers() -> Vec<Box<dyn Renderer>> {
-    renderers(&RenderOptions::default())
-}
-
-/// The targets a build of `ir` renders, configured with `options`, in the
-/// fixed order: `requested` (`-t`) wins; otherwise the policy's own
-/// `targets`; otherwise every target. `build`, `diff` and `check` all
-/// choose through here, so `check` validates exactly what `build` writes.
-pub fn selected_renderers(
-    ir: &Ir,
-    requested: &[String],
-    options: &RenderOptions,
-) -> Vec<Box<dyn Renderer>> {
-    let selected = if requested.is_empty() {
-        &ir.targets
-    } else {
-        requested
-    };
-    renderers(options)
-        .into_iter()
-        .filter(|r| selected.is_empty() || selected.iter().any(|t| t == r.target()))
-        .collect()
-}
-
-/// Every target, configured with `options`, in a fixed order.
-pub fn renderers(options: &RenderOptions) -> Vec<Box<dyn Renderer>> {
-    vec![
-        Box::new(nftables::Nftables {
-            address_only: options.nft_address_only,
-        }),
-        Box::new(pfsense::PfSense),
-        Box::new(cisco::Cisco),
-        Box::new(panos::PanosRenderer),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,8 +515,8 @@ mod tests {
     fn render_text(name: &str, source: &str, context: Context) -> String {
         struct Fixed;
         impl Renderer for Fixed {
-            fn target(&self) -> &'static str {
-                "fixed"
+            fn target(&self) -> Target {
+                Target::Nftables
             }
             fn embedded_templates(&self) -> &'static [(&'static str, &'static str)] {
                 &[]

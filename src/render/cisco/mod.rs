@@ -50,9 +50,10 @@ use crate::ir::{Action, Family, Ir, Rule, RuleOrigin, ServiceSet, Zone};
 use crate::render::{
     CidrBlocks, Fnv1a, RenderedFile, Renderer, Templates, fnv1a, push_decimal, template_error,
 };
+use crate::vocab::Target;
 
 /// The target name (`-t cisco`, the template folder, the output folder).
-pub const TARGET: &str = "cisco";
+pub const TARGET: &str = Target::Cisco.name();
 
 /// Cisco's limit on one remark (and what we use for descriptions).
 pub const REMARK_MAX: usize = 100;
@@ -72,8 +73,8 @@ const TEMPLATES: &[(&str, &str)] = &[(
 )];
 
 impl Renderer for Cisco {
-    fn target(&self) -> &'static str {
-        TARGET
+    fn target(&self) -> Target {
+        Target::Cisco
     }
 
     fn embedded_templates(&self) -> &'static [(&'static str, &'static str)] {

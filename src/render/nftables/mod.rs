@@ -46,9 +46,10 @@ use crate::addrset::{AddrSet, ByteSet};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Action, AddressObject, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet, Zone};
 use crate::render::{CidrBlocks, fnv1a, push_decimal};
+use crate::vocab::Target;
 
 /// The target name (`-t nftables`, `targets/nftables/`, `out/nftables/`).
-pub const TARGET: &str = "nftables";
+pub const TARGET: &str = Target::Nftables.name();
 /// The table wardwall owns and replaces as a whole.
 pub const TABLE: &str = "wardwall";
 /// nft 1.0.6: comments longer than this are rejected.
@@ -219,8 +220,8 @@ pub struct LineView {
 }
 
 impl Renderer for Nftables {
-    fn target(&self) -> &'static str {
-        TARGET
+    fn target(&self) -> Target {
+        Target::Nftables
     }
 
     fn embedded_templates(&self) -> &'static [(&'static str, &'static str)] {

@@ -83,8 +83,9 @@ use super::{
 use crate::addrset::AddrSet;
 use crate::diagnostics::{Diagnostic, Span};
 use crate::ir::{Action, AddressObject, EndpointRef, Family, Ir, Rule};
+use crate::vocab::Target;
 
-pub const TARGET: &str = "panos";
+pub const TARGET: &str = Target::Panos.name();
 /// Name of the final rule that replaces PAN-OS's intrazone allow.
 pub const DEFAULT_RULE: &str = "wardwall-default-deny";
 /// PAN-OS limits.
@@ -167,8 +168,8 @@ pub struct RuleView {
 }
 
 impl Renderer for PanosRenderer {
-    fn target(&self) -> &'static str {
-        TARGET
+    fn target(&self) -> Target {
+        Target::Panos
     }
 
     fn embedded_templates(&self) -> &'static [(&'static str, &'static str)] {

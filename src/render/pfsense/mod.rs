@@ -41,9 +41,10 @@ use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::{Diagnostic, Span};
 use crate::ir::{Action, Family, Ir, ObjectKind, Rule};
 use crate::render::{fnv1a, push_decimal};
+use crate::vocab::Target;
 
 /// The target's name (`-t pfsense`, template folder, output folder).
-pub const TARGET: &str = "pfsense";
+pub const TARGET: &str = Target::PfSense.name();
 const TEMPLATE: &str = "config.xml";
 const EMBEDDED: &[(&str, &str)] = &[(
     TEMPLATE,
@@ -51,7 +52,7 @@ const EMBEDDED: &[(&str, &str)] = &[(
 )];
 
 /// The interface (bindings) key of this target in `Zone::bindings`.
-pub const BINDING: &str = "pfsense";
+pub const BINDING: &str = TARGET;
 
 /// Longest alias name pfSense accepts (`is_validaliasname`: fewer than 32).
 pub const MAX_ALIAS_NAME: usize = 31;
@@ -80,8 +81,8 @@ const PART_PREFIX: &str = "WWZ_";
 pub struct PfSense;
 
 impl Renderer for PfSense {
-    fn target(&self) -> &'static str {
-        TARGET
+    fn target(&self) -> Target {
+        Target::PfSense
     }
 
     fn embedded_templates(&self) -> &'static [(&'static str, &'static str)] {
