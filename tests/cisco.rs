@@ -757,15 +757,21 @@ fn traffic_from_a_zone_without_a_cisco_interface_is_refused() {
     );
     let errs = render_err(&kdl);
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert_eq!(errs[0].code, "cisco-unplaceable");
+    assert_eq!(errs[0].code, "unplaced");
     assert!(errs[0].message.contains("zone `b`"), "{}", errs[0].message);
     // Replies that would have to enter on the unbound zone: refused too.
     let kdl = format!(
         "{TWO_ZONES}\nrules {{\n    allow \"to-b\" {{\n        from \"a\"\n        to \"b\"\n        service \"https\"\n    }}\n}}\n"
     );
     let errs = render_err(&kdl);
-    assert_eq!(errs[0].code, "cisco-unplaceable");
-    assert!(errs[0].message.contains("replies"), "{}", errs[0].message);
+    assert_eq!(errs[0].code, "unplaced");
+    assert!(
+        errs[0]
+            .message
+            .contains("destinations (where its replies come from)"),
+        "{}",
+        errs[0].message
+    );
 }
 
 #[test]
@@ -791,11 +797,9 @@ fn a_policy_without_cisco_bindings_and_without_allows_renders_no_acl() {
 }
 
 #[test]
-fn two_zones_on_one_interface_are_refused() {
-    let kdl = r#"
-policy "shared" {
-    deny-all #true
-}
+fn two_zones_on_one_interface_share_its_acls_and_keep_their_own_verdicts() {
+    let ir = compile_text(
+        r#"
 zone "a" {
     prefix "10.1.0.0/16"
     interface cisco="Vlan1"
@@ -808,12 +812,40 @@ zone "rest" {
     residual #true
     interface cisco="GigabitEthernet0/0"
 }
-"#;
-    let errs = render_err(kdl);
-    assert!(
-        errs.iter().any(|e| e.code == "cisco-interface-shared"),
-        "{errs:?}"
+rules {
+    allow "a-web" {
+        from "a"
+        to "rest"
+        service "https"
+    }
+    allow "b-ssh" {
+        from "b"
+        to "rest"
+        service "ssh"
+    }
+}
+"#,
     );
+    let cfg = parsed(&ir);
+    let interfaces: Vec<&String> = cfg.interfaces.keys().collect();
+    assert_eq!(interfaces, ["GigabitEthernet0/0", "Vlan1"]);
+    // Each zone's own rule, and not the other's, on the shared ACLs.
+    for (src, service, permit) in [
+        ("10.1.0.5", "tcp/443", true),
+        ("10.1.0.5", "tcp/22", false),
+        ("10.2.0.5", "tcp/22", true),
+        ("10.2.0.5", "tcp/443", false),
+    ] {
+        let packet = Packet::parse(src, "192.0.2.7", service).unwrap();
+        assert_eq!(ir.evaluate(&packet).action.permits(), permit);
+        let got = cfg
+            .evaluate("Vlan1", &acl_packet(&packet, EPHEMERAL, false))
+            .unwrap();
+        assert_eq!(got.permit, permit, "{packet}: {got:?}");
+        let reply = reply_of(&packet).unwrap();
+        let back = cfg.evaluate("GigabitEthernet0/0", &reply).unwrap();
+        assert_eq!(back.permit, permit, "reply of {packet}: {back:?}");
+    }
 }
 
 // ------------------------------------------------------------------ output shape

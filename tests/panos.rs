@@ -878,7 +878,7 @@ fn addresses_in_a_zone_without_a_panos_binding_are_refused() {
         }"#,
     );
     assert_eq!(errs.len(), 1, "{errs:#?}");
-    assert_eq!(errs[0].code, "panos-no-zone");
+    assert_eq!(errs[0].code, "unplaced");
     assert!(errs[0].message.contains("lab"));
     assert_eq!(errs[0].secondary.len(), 1, "points at the zone too");
     // `any` touches the unbound zone as well.
@@ -889,7 +889,7 @@ fn addresses_in_a_zone_without_a_panos_binding_are_refused() {
             service "https"
         }"#,
     );
-    assert_eq!(errs[0].code, "panos-no-zone");
+    assert_eq!(errs[0].code, "unplaced");
     // A zone without a binding that no rule touches is fine.
     let ir = compile_text(&format!(
         "{REFUSAL_BASE}\nrules {{\nallow \"x\" {{\nfrom \"lan\"\nto \"wan\"\nservice \"https\"\n}}\n}}\n"

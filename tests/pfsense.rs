@@ -736,7 +736,7 @@ rules {{
     );
     let errs = render_err(&ir);
     assert_eq!(errs.len(), 1);
-    assert_eq!(errs[0].code, "pfsense-unplaced-source");
+    assert_eq!(errs[0].code, "unplaced");
     assert!(errs[0].message.contains("lab-to-servers") && errs[0].message.contains("`lab`"));
     assert_eq!(errs[0].primary.as_ref().unwrap().span, ir.rules[0].span);
 }
@@ -758,7 +758,7 @@ rules {
     }
 }"#,
     );
-    assert_eq!(codes(&ir), ["pfsense-unplaced-source"]);
+    assert_eq!(codes(&ir), ["unplaced"]);
 }
 
 #[test]
@@ -825,7 +825,7 @@ rules {
 }
 "#,
     );
-    assert_eq!(codes(&ir), ["pfsense-unplaced-source"]);
+    assert_eq!(codes(&ir), ["unplaced"]);
     // Nothing to place and nothing bound: an empty rule base, no error
     // (pfSense refuses to restore an empty section, so it cannot be
     // loaded by accident).

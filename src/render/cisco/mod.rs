@@ -1,10 +1,11 @@
 //! The Cisco IOS / IOS-XE target: interface ACLs on one central router.
 //!
-//! Placement: every zone with a `cisco` binding is one routed interface. Each
-//! gets one named extended IPv4 ACL and one IPv6 ACL, applied inbound. An IR
-//! rule is placed on the inbound ACLs of the zones its *source* addresses
-//! live in, with the source cut to that zone's part, in IR order, so first
-//! match holds per interface.
+//! Placement ([`crate::place`]): every `cisco` binding is one routed
+//! interface (zones bound to the same one share it). Each gets one named
+//! extended IPv4 ACL and one IPv6 ACL, applied inbound. An IR rule is placed
+//! on the inbound ACLs of the interfaces its *source* addresses arrive on,
+//! with the source cut to that interface's part, in IR order, so first match
+//! holds per interface.
 //!
 //! Extended ACLs are stateless, so every allow also gets return entries on
 //! the ACL of the zone(s) its destination lives in: TCP replies with
@@ -46,7 +47,8 @@ use serde::Serialize;
 
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::Diagnostic;
-use crate::ir::{Action, Family, Ir, Rule, RuleOrigin, ServiceSet, Zone};
+use crate::ir::{Action, Family, Ir, Rule, RuleOrigin, ServiceSet};
+use crate::place::{Binding, Placement, Reach};
 use crate::render::{
     CidrBlocks, Fnv1a, RenderedFile, Renderer, Templates, fnv1a, push_decimal, template_error,
 };
@@ -1343,14 +1345,17 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
         );
     }
 
-    // ACLs per bound zone, in zone order.
+    // Stateless ACLs check replies where they arrive: an allow's
+    // destinations need an interface too.
+    let placement = Placement::new(ir, Target::Cisco, Reach::Replies);
+    // An IPv4 and an IPv6 ACL per interface, in the order of the
+    // interfaces' first zones; zones sharing an interface share its ACLs,
+    // named after the first of them.
     let mut acls: Vec<AclBuild> = Vec::new();
     let mut index: BTreeMap<(&str, Family), usize> = BTreeMap::new();
     let mut base_names: BTreeMap<String, String> = BTreeMap::new();
-    for zone in &ir.zones {
-        let Some(iface) = zone.bindings.get(TARGET) else {
-            continue;
-        };
+    for binding in placement.bindings() {
+        let (zone, iface) = (binding.zones[0], binding.name);
         let base = format!("WW-{}-IN", name_part(&zone.name));
         if let Some(other) = base_names.insert(base.clone(), zone.name.clone()) {
             errors.push(
@@ -1366,10 +1371,10 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             );
         }
         for f in [Family::V4, Family::V6] {
-            index.insert((&zone.name, f), acls.len());
+            index.insert((iface, f), acls.len());
             acls.push(AclBuild {
                 zone: zone.name.clone(),
-                interface: iface.clone(),
+                interface: iface.to_string(),
                 family: f,
                 advisory: Lines::default(),
                 returns: Lines::default(),
@@ -1377,28 +1382,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             });
         }
     }
-    let acl_of = |zone: Option<&Zone>, f: Family| {
-        zone.and_then(|z| index.get(&(z.name.as_str(), f)).copied())
-    };
-    let mut ifaces: BTreeMap<&str, &str> = BTreeMap::new();
-    for a in &acls {
-        if let Some(z) = ifaces.insert(&a.interface, &a.zone)
-            && z != a.zone
-        {
-            let zone = ir.zone(&a.zone).expect("zone exists");
-            errors.push(
-                Diagnostic::error(
-                    "cisco-interface-shared",
-                    format!(
-                        "zones `{z}` and `{}` are both bound to cisco interface `{}`",
-                        a.zone, a.interface
-                    ),
-                )
-                .at(zone.span, "second zone on the interface")
-                .help("an interface takes one inbound ACL per family: give each zone its own interface"),
-            );
-        }
-    }
+    let acl_of = |binding: &Binding, f: Family| index[&(binding.name, f)];
 
     // The region of every deny and reject, per family ([V4, V6]), in rule
     // order: what the return entries of later allows subtract.
@@ -1441,25 +1425,19 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             );
             continue;
         }
+        errors.extend(placement.check(rule));
         let remarks = remarks_for(rule);
         let mut reply_remark = None;
-        // (for replies?, where): sources first, then replies.
-        let mut missing: BTreeSet<(bool, String)> = BTreeSet::new();
         for f in rule.families() {
             let region = Region::of(rule, f);
             // Forward entries, on the zones the sources live in. (A group
             // lookup gives the same answer every time after the first, so
             // the destination's is kept.)
             let mut dst_field = None;
-            for (zone, part) in ir.split_by_zone(&region.src) {
-                let Some(acl) = acl_of(zone, f) else {
-                    if rule.action.permits() {
-                        missing.insert((false, place(zone, &part)));
-                    }
-                    // A deny for sources that never enter the router holds
-                    // vacuously: no entry permits them either.
-                    continue;
-                };
+            // (What lies on no interface is refused by the placement check
+            // above, unless it is a deny, which holds vacuously.)
+            for (binding, part) in placement.split(&region.src) {
+                let acl = acl_of(binding, f);
                 let src = groups.addr(&part, f);
                 let dst = *dst_field.get_or_insert_with(|| groups.addr(&region.dst, f));
                 let (src, dst) = match (src, dst) {
@@ -1511,11 +1489,8 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
             }
             for part in &parts {
                 let mut init_field = None;
-                for (zone, resp) in ir.split_by_zone(&part.dst) {
-                    let Some(acl) = acl_of(zone, f) else {
-                        missing.insert((true, place(zone, &resp)));
-                        continue;
-                    };
+                for (binding, resp) in placement.split(&part.dst) {
+                    let acl = acl_of(binding, f);
                     let r = groups.addr(&resp, f);
                     let s = *init_field.get_or_insert_with(|| groups.addr(&part.src, f));
                     match (r, s) {
@@ -1544,9 +1519,6 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
                 build.returns.append(text);
                 text.clear();
             }
-        }
-        if !missing.is_empty() {
-            errors.push(unplaceable(rule, &missing));
         }
     }
     if !errors.is_empty() {
@@ -1695,35 +1667,6 @@ fn finish_acl(mut build: AclBuild, default_log: bool, version: &mut Fnv1a) -> Ac
         name,
         text,
     }
-}
-
-/// Where unplaceable addresses are: a zone without a cisco binding, or no
-/// zone at all (with an example address).
-fn place(zone: Option<&Zone>, part: &AddrSet) -> String {
-    match zone {
-        Some(z) => format!("zone `{}`", z.name),
-        None => format!(
-            "addresses in no zone (e.g. {})",
-            part.sample().map_or_else(String::new, |a| a.to_string())
-        ),
-    }
-}
-
-fn unplaceable(rule: &Rule, missing: &BTreeSet<(bool, String)>) -> Diagnostic {
-    let what: Vec<String> = missing
-        .iter()
-        .map(|(reply, place)| format!("{place} ({})", if *reply { "replies" } else { "sources" }))
-        .collect();
-    Diagnostic::error(
-        "cisco-unplaceable",
-        format!(
-            "rule `{}` needs a cisco interface for {}: without one there is no ACL to place its entries on",
-            rule.name,
-            what.join(", ")
-        ),
-    )
-    .at(rule.span, "this rule")
-    .help("bind the zone to a cisco interface (`interface cisco=\"...\"`) or narrow the rule")
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ use super::{RenderedFile, Renderer, Templates, template_error, truncate_bytes};
 use crate::addrset::{AddrSet, ByteSet};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Action, AddressObject, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet, Zone};
+use crate::place::{Placement, Reach};
 use crate::render::{CidrBlocks, fnv1a, push_decimal};
 use crate::vocab::Target;
 
@@ -274,6 +275,13 @@ impl Nftables {
         } else {
             Bindings::new(ir)
         };
+        // With anti-spoofing, a source address can arrive only on its
+        // zone's interface and a reply only on its responder's, so both
+        // sides of an allow must be placed. Checked once every zone has an
+        // interface (until then the missing interfaces are the error).
+        let every_zone_bound = ir.zones.iter().all(|z| z.bindings.contains_key(TARGET));
+        let placement = (!self.address_only && every_zone_bound)
+            .then(|| Placement::new(ir, Target::Nftables, Reach::Replies));
         let bindings = match bindings {
             Ok(b) => b,
             Err(mut e) => {
@@ -295,10 +303,8 @@ impl Nftables {
             rules.text.push_str("        # ");
             let name = rules.field(&rule.name);
             rules.text.push('\n');
-            if !self.address_only
-                && let Err(e) = check_zoned(ir, rule)
-            {
-                errors.push(*e);
+            if let Some(placement) = &placement {
+                errors.extend(placement.check(rule));
             }
             match self.write_rule(&rule_names, rule, &mut sets, &mut scratch, &mut rules.text) {
                 Ok(()) => rules.finish(start, [name, 0..0, 0..0]),
@@ -966,42 +972,6 @@ fn bad_interface(zone: &Zone, iface: &str) -> Diagnostic {
     )
     .at(zone.span, "zone declared here")
     .help("bind the zone to one interface by its exact name")
-}
-
-/// With anti-spoofing, a source address in no zone can arrive on no
-/// interface, so the guard drops it: an allow or a reject of such sources,
-/// or an allow whose replies come from such addresses, would silently do
-/// less than the policy says. An error, as on pfSense and Cisco.
-fn check_zoned(ir: &Ir, rule: &Rule) -> Result<(), Box<Diagnostic>> {
-    if rule.action == Action::Deny {
-        // Dropped by the guard instead of the rule: the same fate.
-        return Ok(());
-    }
-    let mut sides = vec![("source", &rule.src.addrs)];
-    if rule.action == Action::Allow {
-        sides.push(("destination", &rule.dst.addrs));
-    }
-    for (what, addrs) in sides {
-        if let Some((None, part)) = ir.split_by_zone(addrs).pop() {
-            let why = if what == "source" {
-                "arrive on no zone's interface"
-            } else {
-                "answer from no zone's interface"
-            };
-            return Err(Box::new(
-                Diagnostic::error(
-                    "nftables-no-zone",
-                    format!(
-                        "rule `{}`: {what} addresses {part} belong to no zone, so with anti-spoofing they {why} and are dropped",
-                        rule.name
-                    ),
-                )
-                .at(rule.span, "in this rule")
-                .help("add a residual zone (`residual #true`) with an nftables interface, or narrow the rule to zoned addresses"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The anti-spoofing rules, in front of the connection-tracking rules:

@@ -83,6 +83,7 @@ use super::{
 use crate::addrset::AddrSet;
 use crate::diagnostics::{Diagnostic, Span};
 use crate::ir::{Action, AddressObject, EndpointRef, Family, Ir, Rule};
+use crate::place::{Placement, Reach};
 use crate::vocab::Target;
 
 pub const TARGET: &str = Target::Panos.name();
@@ -496,6 +497,7 @@ impl PanosView {
 pub fn build(ir: &Ir) -> Result<PanosView, Vec<Diagnostic>> {
     let mut b = Builder {
         ir,
+        placement: Placement::new(ir, Target::Panos, Reach::ZonePairs),
         objects: ir
             .objects
             .iter()
@@ -552,6 +554,9 @@ type ServiceKey = (u8, u16, u16);
 /// seen costs no name formatting.
 struct Builder<'a> {
     ir: &'a Ir,
+    /// PAN-OS rules name `from` and `to` zones, so an allow's destinations
+    /// (its replies' sources) must lie in bound zones too.
+    placement: Placement<'a>,
     /// `ir.objects`, hashed (every endpoint reference is looked up), and
     /// whether the object is in `groups` yet.
     objects: FxHashMap<&'a str, (&'a AddressObject, bool)>,
@@ -595,7 +600,13 @@ impl<'a> Builder<'a> {
     }
 
     fn rule(&mut self, rule: &Rule) -> Vec<RuleView> {
-        let Some(parts) = self.parts(rule) else {
+        let parts = self.parts(rule);
+        let unplaced = self.placement.check(rule);
+        if !unplaced.is_empty() {
+            self.errors.extend(unplaced);
+            return Vec::new();
+        }
+        let Some(parts) = parts else {
             return Vec::new();
         };
         let description = rule_description(rule);
@@ -609,21 +620,19 @@ impl<'a> Builder<'a> {
                 // This part matches no packet in the IR either.
                 continue;
             }
-            let (Some(from), Some(to)) = (
-                self.source_zones(rule, &src),
-                self.zones(rule, &dst, "destination"),
-            ) else {
+            let (from, to) = (self.by_zone(&src), self.zones(&dst));
+            if from.is_empty() || to.is_empty() {
+                // Never crosses the firewall (a deny of unplaced traffic).
                 continue;
-            };
+            }
             placed.push((part, from, to, dst));
         }
         // The rule's source PAN-OS zones, in zone order.
         let mut zones: Vec<&str> = Vec::new();
-        for z in self.ir.zones.iter().filter_map(|z| z.bindings.get(TARGET)) {
-            if !zones.contains(&z.as_str())
-                && placed
-                    .iter()
-                    .any(|(_, from, _, _)| from.iter().any(|(f, _)| f == z))
+        for z in self.placement.bindings().iter().map(|b| b.name) {
+            if placed
+                .iter()
+                .any(|(_, from, _, _)| from.iter().any(|(f, _)| f == z))
             {
                 zones.push(z);
             }
@@ -785,60 +794,20 @@ impl<'a> Builder<'a> {
     }
 
     /// The PAN-OS zones the addresses of `set` lie in, in zone order.
-    fn zones(&mut self, rule: &Rule, set: &AddrSet, side: &str) -> Option<Vec<String>> {
-        self.by_zone(rule, set, side)
-            .map(|zones| zones.into_iter().map(|(z, _)| z).collect())
+    fn zones(&self, set: &AddrSet) -> Vec<String> {
+        self.by_zone(set).into_iter().map(|(z, _)| z).collect()
     }
 
-    /// The source addresses of a rule by PAN-OS zone, in zone order.
-    fn source_zones(&mut self, rule: &Rule, set: &AddrSet) -> Option<Vec<(String, AddrSet)>> {
-        self.by_zone(rule, set, "source")
-    }
-
-    /// `set` split by PAN-OS zone (zones sharing one PAN-OS zone united), in
-    /// zone order; addresses in a zone without a `panos` binding (or in no
-    /// zone) are errors.
-    fn by_zone(
-        &mut self,
-        rule: &Rule,
-        set: &AddrSet,
-        side: &str,
-    ) -> Option<Vec<(String, AddrSet)>> {
-        let mut out: Vec<(String, AddrSet)> = Vec::new();
-        let mut ok = true;
-        for (zone, part) in self.ir.split_by_zone(set) {
-            let binding = zone.and_then(|z| z.bindings.get(TARGET));
-            match binding {
-                Some(b) => match out.iter_mut().find(|(z, _)| z == b) {
-                    Some((_, addrs)) => *addrs = addrs.union(&part),
-                    None => out.push((b.clone(), part)),
-                },
-                None => {
-                    ok = false;
-                    let mut d = Diagnostic::error(
-                        "panos-no-zone",
-                        match zone {
-                            Some(z) => format!(
-                                "rule `{}`: {side} addresses {part} lie in zone `{}`, which has no panos binding",
-                                rule.name, z.name
-                            ),
-                            None => format!(
-                                "rule `{}`: {side} addresses {part} lie in no zone",
-                                rule.name
-                            ),
-                        },
-                    )
-                    .at(rule.span, "PAN-OS places rules by zone");
-                    if let Some(z) = zone {
-                        d = d.also(z.span, "this zone has no panos binding");
-                    }
-                    self.errors.push(d.help(
-                        "add `panos=\"ZONE\"` to the zone's `interface` line, or declare a residual zone",
-                    ));
-                }
-            }
-        }
-        ok.then_some(out)
+    /// `set` split by PAN-OS zone (zones sharing one PAN-OS zone united, by
+    /// [`Placement`]), in zone order. What lies in no bound zone is left
+    /// out: [`Placement::check`] has refused the rules for which that
+    /// matters.
+    fn by_zone(&self, set: &AddrSet) -> Vec<(String, AddrSet)> {
+        self.placement
+            .split(set)
+            .into_iter()
+            .map(|(b, part)| (b.name.to_string(), part))
+            .collect()
     }
 
     /// Address members for one endpoint, restricted to `target` (the IR set,

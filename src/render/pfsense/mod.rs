@@ -40,6 +40,7 @@ use super::{
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::{Diagnostic, Span};
 use crate::ir::{Action, Family, Ir, ObjectKind, Rule};
+use crate::place::{Placement, Reach};
 use crate::render::{fnv1a, push_decimal};
 use crate::vocab::Target;
 
@@ -478,12 +479,13 @@ pub fn build(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
 /// expressed.
 fn plan(ir: &Ir) -> Result<Plan, Vec<Diagnostic>> {
     let mut b = Builder::new(ir);
-    let ifaces = b.interfaces();
-    let covered = AddrSet::union_all(ifaces.iter().map(|i| &i.addrs));
+    // pfSense filters where a flow enters and passes its replies by state.
+    let placement = Placement::new(ir, Target::PfSense, Reach::Ingress);
+    let ifaces = b.interfaces(&placement);
     let mut texts = Vec::new();
     let mut per_iface: Vec<Vec<Planned>> = ifaces.iter().map(|_| Vec::new()).collect();
     for rule in &ir.rules {
-        b.check_sources(rule, &covered);
+        b.errors.extend(placement.check(rule));
         let Some(clauses) = b.clauses(rule) else {
             continue;
         };
@@ -690,70 +692,38 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Interfaces in the order their first zone is declared.
-    fn interfaces(&mut self) -> Vec<Iface<'a>> {
-        let mut out: Vec<Iface<'a>> = Vec::new();
-        for zone in &self.ir.zones {
-            let Some(key) = zone.bindings.get(BINDING) else {
-                continue;
-            };
+    /// Interfaces in the order their first zone is declared (zones bound
+    /// to one interface united, by [`Placement`]).
+    fn interfaces(&mut self, placement: &Placement<'a>) -> Vec<Iface<'a>> {
+        let mut out = Vec::new();
+        for binding in placement.bindings() {
+            let key = binding.name;
             if !is_interface_key(key) {
-                self.errors.push(
-                    Diagnostic::error(
-                        "pfsense-interface",
-                        format!(
-                            "zone `{}` is bound to pfSense interface `{key}`, which is not an interface key",
-                            zone.name
+                for zone in &binding.zones {
+                    self.errors.push(
+                        Diagnostic::error(
+                            "pfsense-interface",
+                            format!(
+                                "zone `{}` is bound to pfSense interface `{key}`, which is not an interface key",
+                                zone.name
+                            ),
+                        )
+                        .at(zone.span, "pfsense binding")
+                        .help(
+                            "use the key under <interfaces> in config.xml: `wan`, `lan` or `optN`; \
+                             interface groups are evaluated before interface rules and would break first-match order",
                         ),
-                    )
-                    .at(zone.span, "pfsense binding")
-                    .help(
-                        "use the key under <interfaces> in config.xml: `wan`, `lan` or `optN`; \
-                         interface groups are evaluated before interface rules and would break first-match order",
-                    ),
-                );
+                    );
+                }
                 continue;
             }
-            match out.iter_mut().find(|i| i.key == key.as_str()) {
-                Some(iface) => {
-                    iface.zones.push(&zone.name);
-                    iface.addrs = iface.addrs.union(&zone.addrs);
-                }
-                None => out.push(Iface {
-                    key: key.as_str(),
-                    zones: vec![&zone.name],
-                    addrs: zone.addrs.clone(),
-                }),
-            }
+            out.push(Iface {
+                key,
+                zones: binding.zones.iter().map(|z| z.name.as_str()).collect(),
+                addrs: binding.addrs.clone(),
+            });
         }
         out
-    }
-
-    /// Every source address must arrive on some pfSense interface.
-    fn check_sources(&mut self, rule: &Rule, covered: &AddrSet) {
-        let missing = rule.src.addrs.difference(covered);
-        if missing.is_empty() {
-            return;
-        }
-        for (zone, part) in self.ir.split_by_zone(&missing) {
-            let msg = match zone {
-                Some(z) => format!(
-                    "rule `{}` has sources in zone `{}` ({}), which has no pfSense interface binding",
-                    rule.name, z.name, part
-                ),
-                None => format!(
-                    "rule `{}` has sources in no zone ({}), so no pfSense interface receives them",
-                    rule.name, part
-                ),
-            };
-            let mut d = Diagnostic::error("pfsense-unplaced-source", msg)
-                .at(rule.span, "cannot be placed on a pfSense interface")
-                .help("add `pfsense=\"optN\"` to the zone's `interface` line, or narrow the rule's `from`");
-            if let Some(z) = zone {
-                d = d.also(z.span, "zone without a pfsense binding");
-            }
-            self.errors.push(d);
-        }
     }
 
     /// The rule's service split into pfSense protocol clauses.
