@@ -21,6 +21,7 @@ pub mod render;
 pub mod sarif;
 pub mod source;
 pub mod synth;
+pub mod text;
 pub mod vocab;
 
 use std::path::Path;

@@ -23,6 +23,7 @@ use minijinja::{AutoEscape, Environment, Template, UndefinedBehavior, syntax::Sy
 
 use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
+pub use crate::text::truncate_bytes;
 use crate::vocab::Target;
 
 pub mod cisco;
@@ -478,18 +479,6 @@ pub fn push_decimal(out: &mut String, mut n: u32) {
     out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
-/// Cuts `text` to at most `max` bytes on a character boundary.
-pub fn truncate_bytes(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,11 +605,5 @@ mod tests {
             CidrBlocks::new(0, u32::MAX.into(), 32).collect::<Vec<_>>(),
             [(0, 0)]
         );
-    }
-
-    #[test]
-    fn truncation_respects_utf8() {
-        assert_eq!(truncate_bytes("ééé", 5), "éé");
-        assert_eq!(truncate_bytes("abc", 5), "abc");
     }
 }

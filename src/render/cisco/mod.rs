@@ -52,6 +52,7 @@ use crate::place::{Binding, Placement, Reach};
 use crate::render::{
     CidrBlocks, Fnv1a, RenderedFile, Renderer, Templates, fnv1a, push_decimal, template_error,
 };
+use crate::text::{Field, Overflow};
 use crate::vocab::Target;
 
 /// The target name (`-t cisco`, the template folder, the output folder).
@@ -495,55 +496,27 @@ fn push_hex16(out: &mut String, n: u64) {
 
 // ------------------------------------------------------------------ text
 
-/// Makes free text safe for a `remark` or `description`: printable ASCII
-/// only (no `?`, which the IOS CLI treats as a help request when pasted),
-/// no leading `!`, whitespace collapsed, cut to [`REMARK_MAX`] characters.
-/// The result is one line and cannot contain anything but remark text.
-pub fn sanitize_remark(text: &str) -> String {
-    if is_plain_remark(text) {
-        // Nothing to replace, collapse or trim: only the cut applies.
-        return text[..text.len().min(REMARK_MAX)]
-            .trim_end_matches(' ')
-            .to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut last_space = true;
-    for c in text.chars() {
-        let c = if c.is_whitespace() {
-            ' '
-        } else if (c.is_ascii_graphic()) && c != '?' {
-            c
-        } else {
-            '_'
-        };
-        if c == ' ' {
-            if last_space {
-                continue;
-            }
-            last_space = true;
-        } else {
-            last_space = false;
-        }
-        out.push(c);
-    }
-    let trimmed = out.trim_start_matches(['!', ' ']).trim_end();
-    let mut cut: String = trimmed.chars().take(REMARK_MAX).collect();
-    while cut.ends_with(' ') {
-        cut.pop();
-    }
-    cut
-}
+/// A `remark` or `description`: printable ASCII only (no `?`, which the
+/// IOS CLI treats as a help request when pasted), no leading `!` (a comment
+/// line), whitespace collapsed, cut to [`REMARK_MAX`] characters. The result
+/// is one line and cannot contain anything but remark text.
+const REMARK: Field = Field {
+    replace: |c| match c {
+        ' ' => None,
+        c if c.is_whitespace() => Some(' '),
+        c if c.is_ascii_graphic() && c != '?' => None,
+        _ => Some('_'),
+    },
+    collapse_spaces: true,
+    trim_start: |c| c == '!' || c == ' ',
+    trim_end: true,
+    max: REMARK_MAX,
+    overflow: Overflow::Cut,
+};
 
-/// Text that [`sanitize_remark`] leaves as it is (before the cut):
-/// printable ASCII without `?`, single spaces between words, no leading
-/// `!` or space, no trailing space.
-fn is_plain_remark(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.first().is_some_and(|&c| c != b'!' && c != b' ')
-        && b.last().is_some_and(|&c| c != b' ')
-        && b.iter()
-            .all(|&c| c == b' ' || (c.is_ascii_graphic() && c != b'?'))
-        && !text.contains("  ")
+/// `text` as a remark (see [`REMARK`]).
+pub fn sanitize_remark(text: &str) -> String {
+    REMARK.fit(text).into_owned()
 }
 
 /// An ACL or group name from a policy name: `.` becomes `_`.

@@ -41,12 +41,13 @@ use std::sync::Arc;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Serde, Value};
 use serde::Serialize;
 
-use super::{RenderedFile, Renderer, Templates, template_error, truncate_bytes};
+use super::{RenderedFile, Renderer, Templates, template_error};
 use crate::addrset::{AddrSet, ByteSet};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Action, AddressObject, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet, Zone};
 use crate::place::{Placement, Reach};
 use crate::render::{CidrBlocks, fnv1a, push_decimal};
+use crate::text::{self, Field, Overflow, truncate_bytes};
 use crate::vocab::Target;
 
 /// The target name (`-t nftables`, `targets/nftables/`, `out/nftables/`).
@@ -1219,29 +1220,27 @@ fn service_parts(
 /// has no escapes): `"` becomes `'`, control characters become spaces, and
 /// the result is cut to [`MAX_COMMENT`] bytes on a character boundary.
 pub fn comment_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_COMMENT));
-    push_comment_text(&mut out, text);
-    out
+    COMMENT.fit(text).into_owned()
 }
+
+/// A `comment "..."`: a `"` would end the string and a control character
+/// the line.
+const COMMENT: Field = Field {
+    replace: |c| match c {
+        '"' => Some('\''),
+        c if c.is_control() => Some(' '),
+        _ => None,
+    },
+    collapse_spaces: false,
+    trim_start: text::nothing,
+    trim_end: false,
+    max: MAX_COMMENT,
+    overflow: Overflow::Cut,
+};
 
 /// Appends [`comment_text`] of `text` to `out`.
 fn push_comment_text(out: &mut String, text: &str) {
-    let start = out.len();
-    // Most text is printable ASCII without `"`: nothing to replace.
-    if text
-        .bytes()
-        .all(|b| b.is_ascii() && !b.is_ascii_control() && b != b'"')
-    {
-        out.push_str(truncate_bytes(text, MAX_COMMENT));
-        return;
-    }
-    out.extend(text.chars().map(|c| match c {
-        '"' => '\'',
-        c if c.is_control() => ' ',
-        c => c,
-    }));
-    let kept = truncate_bytes(&out[start..], MAX_COMMENT).len();
-    out.truncate(start + kept);
+    COMMENT.push_fit(out, text);
 }
 
 /// `wardwall <action> <rule>: `, within [`MAX_LOG_PREFIX`] bytes.

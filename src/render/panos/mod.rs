@@ -84,6 +84,7 @@ use crate::addrset::AddrSet;
 use crate::diagnostics::{Diagnostic, Span};
 use crate::ir::{Action, AddressObject, EndpointRef, Family, Ir, Rule};
 use crate::place::{Placement, Reach};
+use crate::text::{self, Field, Overflow};
 use crate::vocab::Target;
 
 pub const TARGET: &str = Target::Panos.name();
@@ -1107,21 +1108,22 @@ fn rule_description(rule: &Rule) -> Option<String> {
 /// Makes free text safe for both forms (see the module docs) and cuts it to
 /// `max` bytes.
 pub fn clean_description(text: &str, max: usize) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            '?' => '.',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect();
-    if cleaned.len() <= max {
-        cleaned
-    } else {
-        format!("{}...", truncate_bytes(&cleaned, max - 3))
+    Field {
+        replace: |c| match c {
+            '"' => Some('\''),
+            '\\' => Some('/'),
+            '?' => Some('.'),
+            c if c.is_control() => Some(' '),
+            _ => None,
+        },
+        collapse_spaces: false,
+        trim_start: text::nothing,
+        trim_end: false,
+        max,
+        overflow: Overflow::Ellipsis,
     }
+    .fit(text)
+    .into_owned()
 }
 
 #[cfg(test)]

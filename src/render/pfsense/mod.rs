@@ -35,13 +35,14 @@ use serde::Serialize;
 
 use super::{
     Context, RenderedFile, Renderer, Section, SectionText, Templates, render_sized, template_error,
-    truncate_bytes, write_entries, xml_escape_into,
+    write_entries, xml_escape_into,
 };
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::{Diagnostic, Span};
 use crate::ir::{Action, Family, Ir, ObjectKind, Rule};
 use crate::place::{Placement, Reach};
 use crate::render::{fnv1a, push_decimal};
+use crate::text::{Field, Overflow};
 use crate::vocab::Target;
 
 /// The target's name (`-t pfsense`, template folder, output folder).
@@ -1275,30 +1276,24 @@ pub fn rule_descr(name: &str, description: Option<&str>) -> String {
 }
 
 fn sanitize(text: String, max: usize) -> String {
-    let replaced = |c: char| matches!(c, '"' | '\\') || c.is_control();
-    // Most text needs no change: keep it (and its allocation) then.
-    let clean = if text.contains(replaced) {
-        text.chars()
-            .map(|c| match c {
-                '"' => '\'',
-                '\\' => '/',
-                c if c.is_control() => ' ',
-                c => c,
-            })
-            .collect()
-    } else {
-        text
+    let field = Field {
+        replace: |c| match c {
+            '"' => Some('\''),
+            '\\' => Some('/'),
+            c if c.is_control() => Some(' '),
+            _ => None,
+        },
+        collapse_spaces: false,
+        trim_start: char::is_whitespace,
+        trim_end: true,
+        max,
+        overflow: Overflow::Ellipsis,
     };
-    let trimmed = clean.trim();
-    let clean = if trimmed.len() == clean.len() {
-        clean
-    } else {
-        trimmed.to_string()
-    };
-    if clean.len() <= max {
-        return clean;
+    match field.fit(&text) {
+        // Most text needs no change: keep it (and its allocation).
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clean) => clean,
     }
-    format!("{}...", truncate_bytes(&clean, max - 3).trim_end())
 }
 
 /// pf names of IP protocols pfSense rules can select, by number.
