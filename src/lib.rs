@@ -15,6 +15,7 @@ pub mod diff;
 pub mod ir;
 pub mod model;
 pub mod output;
+pub mod read;
 pub mod registry;
 pub mod render;
 pub mod sarif;
