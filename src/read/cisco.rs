@@ -13,6 +13,9 @@
 //! The final state is what [`Config::evaluate`] answers from; tests hold it
 //! to the IR's reference evaluator, and `wardwall explain --target cisco`
 //! can answer from it.
+//!
+//! Nothing here is taken from the renderer (see the note on the reader's
+//! own knowledge of IOS below).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

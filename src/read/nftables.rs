@@ -23,6 +23,9 @@
 //! `icmpv6 type` only ICMPv6). A packet is the first packet of a new flow:
 //! conntrack state `new`, so `ct state established,related` and `ct state
 //! invalid` never match it. `explain --target nftables` answers from this.
+//!
+//! Neither takes anything from the renderer (tables, limits, helpers): a
+//! mistake the two shared would round-trip green.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -10,6 +10,9 @@
 //! rule matches unnoticed). The tests hold it to pan-os-python, which reads
 //! the same files independently (`tests/panos.rs`), and `wardwall explain
 //! --target panos` answers from it.
+//!
+//! It takes nothing from the renderer (tables, names, helpers): a mistake
+//! the two shared would round-trip green.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
