@@ -14,6 +14,7 @@ use jiff::civil::Date;
 use crate::analysis;
 use crate::diagnostics::{self, Style};
 use crate::ir::Packet;
+use crate::read;
 use crate::registry::{self, TargetOptions};
 use crate::render::RenderedFile;
 use crate::vocab::Target;
@@ -1000,11 +1001,11 @@ fn explain_target(
             return EXIT_USAGE;
         }
     };
-    let agreement = analysis::explain::compare(ir, &ir.evaluate(packet), &answer);
+    let agreement = read::compare(ir, &ir.evaluate(packet), &answer);
     print!("{}", answer.render(target.name(), &from, &agreement));
     match agreement {
-        analysis::explain::Agreement::Agrees => EXIT_OK,
-        analysis::explain::Agreement::Disagrees(_) => EXIT_FINDINGS,
+        read::Agreement::Agrees => EXIT_OK,
+        read::Agreement::Disagrees(_) => EXIT_FINDINGS,
     }
 }
 

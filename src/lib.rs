@@ -4,7 +4,9 @@
 //! The pipeline, one module per stage:
 //! [`source`] (KDL with spans) → [`model`] (validated policy) →
 //! [`ir`] (ordered rules over resolved sets, and the reference evaluator)
-//! → renderers → diff. [`diagnostics`] renders every problem in one place.
+//! → [`place`] (which target binding receives what) → [`render`] and
+//! [`read`] (one pair per target, found through [`registry`]) → [`diff`].
+//! [`diagnostics`] renders every problem in one place.
 
 pub mod addrset;
 pub mod analysis;
@@ -16,6 +18,7 @@ pub mod ir;
 pub mod model;
 pub mod output;
 pub mod place;
+pub mod read;
 pub mod registry;
 pub mod render;
 pub mod sarif;

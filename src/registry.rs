@@ -4,8 +4,8 @@
 //! function is an exhaustive `match`, so a new target must fill every
 //! column before the crate compiles.
 
-use crate::analysis::explain::TargetEvaluator;
 use crate::ir::Ir;
+use crate::read::{self, Reader};
 use crate::render::{self, Renderer};
 use crate::vocab::Target;
 
@@ -33,12 +33,12 @@ pub fn renderer(target: Target, options: &TargetOptions) -> Box<dyn Renderer> {
 
 /// The reader of `target`: parses the target's configuration text and
 /// answers which entry decides a packet.
-pub fn reader(target: Target) -> Box<dyn TargetEvaluator> {
+pub fn reader(target: Target) -> Box<dyn Reader> {
     match target {
-        Target::Nftables => Box::new(render::nftables::readback::Evaluator),
-        Target::PfSense => Box::new(render::pfsense::readback::Evaluator),
-        Target::Cisco => Box::new(render::cisco::readback::Evaluator),
-        Target::Panos => Box::new(render::panos::readback::Evaluator),
+        Target::Nftables => Box::new(read::nftables::Evaluator),
+        Target::PfSense => Box::new(read::pfsense::Evaluator),
+        Target::Cisco => Box::new(read::cisco::Evaluator),
+        Target::Panos => Box::new(read::panos::Evaluator),
     }
 }
 
@@ -81,7 +81,7 @@ mod tests {
     fn every_target_has_a_renderer_and_a_reader_that_name_it() {
         for target in Target::ALL {
             assert_eq!(renderer(target, &TargetOptions::default()).target(), target);
-            assert_eq!(reader(target).target(), target.name());
+            assert_eq!(reader(target).target(), target);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The Cisco IOS-XE target, checked by reading its output back with the
-//! strict reader in `wardwall::render::cisco::readback` and evaluating the
+//! strict reader in `wardwall::read::cisco` and evaluating the
 //! parsed ACLs first-match against the IR's reference evaluator.
 
 mod common;
@@ -9,8 +9,8 @@ use std::path::Path;
 
 use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
 use wardwall::ir::{Action, Ir, Packet, Proto, RuleOrigin};
+use wardwall::read::cisco::{self as readback, AclPacket, AclProto, Config};
 use wardwall::render::cisco::Cisco;
-use wardwall::render::cisco::readback::{self, AclPacket, AclProto, Config};
 use wardwall::render::{Renderer, Templates};
 
 fn compile(path: &Path) -> Ir {

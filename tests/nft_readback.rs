@@ -1,5 +1,5 @@
 //! The nftables ruleset read back by the strict reader in
-//! `wardwall::render::nftables::readback` (the one behind `explain --target
+//! `wardwall::read::nftables` (the one behind `explain --target
 //! nftables`): it reads every rendered policy, with anti-spoofing and
 //! address-only, and its first-match evaluation of the forward chain gives
 //! the IR evaluator's action, log flag and deciding rule for the hospital
@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use common::edge_packets::edge_packets;
 use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
 use wardwall::ir::{Action, Ir, Packet};
+use wardwall::read::nftables::{self as readback, Forwarded, Ruleset};
 use wardwall::render::nftables::Nftables;
-use wardwall::render::nftables::readback::{self, Forwarded, Ruleset};
 use wardwall::render::{Renderer, Templates};
 
 fn policy_files() -> Vec<PathBuf> {

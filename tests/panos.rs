@@ -3,7 +3,7 @@
 //! * snapshots of both forms (hospital policy and focused policies);
 //! * the XML is loaded by pan-os-python (`tests/panos/parse_xml.py`), and the
 //!   parsed rule base is evaluated first-match by the library's evaluator
-//!   (`wardwall::render::panos::readback`: zones from addresses, groups
+//!   (`wardwall::read::panos`: zones from addresses, groups
 //!   resolved, services and applications, PAN-OS's built-in intrazone allow
 //!   / interzone deny after the last rule) against the IR evaluator for
 //!   every hospital probe and for seeded random packets;
@@ -25,8 +25,8 @@ use std::process::Command;
 use common::edge_packets::edge_packets;
 use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
 use wardwall::ir::{Action, Ir, Packet};
-use wardwall::render::panos::readback::{
-    self, PanVerdict, Parsed, ParsedAddress, ParsedGroup, ParsedRule, ParsedService,
+use wardwall::read::panos::{
+    self as readback, PanVerdict, Parsed, ParsedAddress, ParsedGroup, ParsedRule, ParsedService,
 };
 use wardwall::render::panos::{self, DEFAULT_RULE, PanosRenderer};
 use wardwall::render::{Renderer, Templates};
@@ -82,7 +82,7 @@ fn render_errors(kdl: &str) -> Vec<wardwall::diagnostics::Diagnostic> {
 // ------------------------------------------------------------ parsed model
 
 // The rule base model and the first-match evaluator are the library's
-// (`wardwall::render::panos::readback`, also behind `explain --target
+// (`wardwall::read::panos`, also behind `explain --target
 // panos`); pan-os-python and the `set` reader below fill the same model
 // independently, and the library's own XML reader must read the same.
 

@@ -5,7 +5,7 @@
 //! filter.inc turns it into pf rules. Its verdict must equal the IR
 //! evaluator's for every probe and for seeded random packets.
 //!
-//! The parser and evaluator (`wardwall::render::pfsense::readback`, which
+//! The parser and evaluator (`wardwall::read::pfsense`, which
 //! `explain --target pfsense` also uses) are written from pfSense's
 //! documented behaviour (see `docs/targets/pfsense.md`), not from the
 //! renderer's code: they have their own ICMP and protocol tables and their
@@ -20,7 +20,7 @@ use std::path::Path;
 use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
 use ipnet::IpNet;
 use wardwall::ir::{Action, Ir, Packet, Proto};
-use wardwall::render::pfsense::readback::{Parsed, ParsedRule, parse, pf_decide, rule_matches};
+use wardwall::read::pfsense::{Parsed, ParsedRule, parse, pf_decide, rule_matches};
 use wardwall::render::pfsense::{self, PfSense};
 use wardwall::render::{Renderer, Templates};
 

@@ -35,8 +35,6 @@
 //! made here, and the entries and object groups are written here as text;
 //! the template `targets/cisco/acl.ios.j2` lays out the frame around them.
 
-pub mod readback;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;

@@ -29,8 +29,6 @@
 //!   rule, and the `ct state established,related` reply path, only sees
 //!   packets whose source address is where its zone lives.
 
-pub mod readback;
-
 use rustc_hash::FxBuildHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};

@@ -62,8 +62,6 @@
 //! → space, then cut to 1024 bytes for rules and 1023 for groups (ending in
 //! `...`). Both forms carry the same text; the XML form is XML-escaped.
 
-pub mod readback;
-
 use std::collections::BTreeMap;
 
 use rustc_hash::{FxHashMap, FxHashSet};

@@ -21,8 +21,6 @@
 //! sources in a zone without a `pfsense` binding (or in no zone), ICMP types
 //! pfSense has no name for, IP protocols it cannot name, port 0.
 
-pub mod readback;
-
 use rustc_hash::FxBuildHasher;
 use std::borrow::Cow;
 use std::collections::HashMap;

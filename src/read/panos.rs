@@ -10,6 +10,9 @@
 //! rule matches unnoticed). The tests hold it to pan-os-python, which reads
 //! the same files independently (`tests/panos.rs`), and `wardwall explain
 //! --target panos` answers from it.
+//!
+//! It takes nothing from the renderer (tables, names, helpers): a mistake
+//! the two shared would round-trip green.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -17,7 +20,18 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use super::{Reader, TargetVerdict, same_subnet_note};
 use crate::ir::{Action, Ir, Packet, Proto};
+use crate::vocab::Target;
+
+/// The target the reader answers for; zones name their PAN-OS zones under
+/// it.
+const TARGET: &str = Target::Panos.name();
+/// The name the renderer gives the final deny, read as the policy's
+/// `default` rule. Written here again rather than taken from the renderer:
+/// if the two drift apart, the round-trip tests see the final deny as
+/// belonging to no rule and fail.
+const DEFAULT_RULE: &str = "wardwall-default-deny";
 
 /// A rule base as a parser saw it (this reader, pan-os-python through
 /// `tests/panos/parse_xml.py`, or the tests' `set` reader).
@@ -588,10 +602,10 @@ pub fn evaluate(p: &Parsed, from: &str, to: &str, packet: &Packet) -> Result<Pan
 /// names a rule's first part after the rule (cut to 63 characters), later
 /// parts with `.ping` / `.ipproto` suffixes, a rule split by source zone
 /// `NAME.from-ZONE` (then the part suffix), and the final deny
-/// [`super::DEFAULT_RULE`] (the policy's `default`). `None` when the name
+/// [`DEFAULT_RULE`] (the policy's `default`). `None` when the name
 /// fits no rule of `ir`.
 pub fn policy_rule_name(ir: &Ir, name: &str) -> Option<String> {
-    if name == super::DEFAULT_RULE {
+    if name == DEFAULT_RULE {
         return Some("default".into());
     }
     if ir.rules.iter().any(|r| r.name == name) {
@@ -609,7 +623,7 @@ pub fn policy_rule_name(ir: &Ir, name: &str) -> Option<String> {
         && ir
             .zones
             .iter()
-            .any(|z| z.bindings.get(super::TARGET).is_some_and(|b| b == zone))
+            .any(|z| z.bindings.get(TARGET).is_some_and(|b| b == zone))
         && let Some(r) = policy_rule_name(ir, base)
     {
         return Some(r);
@@ -631,7 +645,7 @@ fn pan_zone(ir: &Ir, addr: IpAddr) -> Result<(String, String), String> {
     let zone = ir
         .zone_of(addr)
         .ok_or_else(|| format!("{addr} is in no zone of the policy"))?;
-    let pan = zone.bindings.get(super::TARGET).ok_or_else(|| {
+    let pan = zone.bindings.get(TARGET).ok_or_else(|| {
         format!(
             "zone {} has no panos binding: the firewall's zone for {addr} is unknown, \
              so the PAN-OS output cannot answer",
@@ -671,22 +685,16 @@ pub fn rule_text(r: &ParsedRule) -> String {
 /// the rule base first-match, then PAN-OS's predefined rules.
 pub struct Evaluator;
 
-impl crate::analysis::explain::TargetEvaluator for Evaluator {
-    fn target(&self) -> &'static str {
-        super::TARGET
+impl Reader for Evaluator {
+    fn target(&self) -> Target {
+        Target::Panos
     }
 
     fn extension(&self) -> &'static str {
         "xml"
     }
 
-    fn evaluate(
-        &self,
-        ir: &Ir,
-        text: &str,
-        packet: &Packet,
-    ) -> Result<crate::analysis::explain::TargetVerdict, String> {
-        use crate::analysis::explain::TargetVerdict;
+    fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String> {
         let parsed =
             parse_xml(text).map_err(|e| format!("the PAN-OS file cannot be read back: {e}"))?;
         let (from, from_policy) = pan_zone(ir, packet.src)?;
@@ -694,9 +702,9 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
         let v = evaluate(&parsed, &from, &to, packet)?;
         let mut notes = Vec::new();
         if from == to {
-            notes.push(format!(
-                "source and destination are both in PAN-OS zone {from}: if they share a \
-                 subnet the packet never reaches the firewall and no rule of this file applies"
+            notes.push(same_subnet_note(
+                &format!("both in PAN-OS zone {from}"),
+                "never reaches the firewall and no rule of this file applies",
             ));
         }
         let place = format!(

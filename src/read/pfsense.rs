@@ -16,7 +16,13 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::{Reader, TargetVerdict, same_subnet_note};
 use crate::ir::{Action, Ir, Packet, Proto};
+use crate::vocab::Target;
+
+/// The target the reader answers for; zones name their interfaces under
+/// it.
+const TARGET: &str = Target::PfSense.name();
 
 // ------------------------------------------------------------------ parsing
 
@@ -637,22 +643,16 @@ pub fn policy_rule_name(ir: &Ir, descr: &str) -> Option<String> {
 /// interface that matches it.
 pub struct Evaluator;
 
-impl crate::analysis::explain::TargetEvaluator for Evaluator {
-    fn target(&self) -> &'static str {
-        super::TARGET
+impl Reader for Evaluator {
+    fn target(&self) -> Target {
+        Target::PfSense
     }
 
     fn extension(&self) -> &'static str {
         "xml"
     }
 
-    fn evaluate(
-        &self,
-        ir: &Ir,
-        text: &str,
-        packet: &Packet,
-    ) -> Result<crate::analysis::explain::TargetVerdict, String> {
-        use crate::analysis::explain::TargetVerdict;
+    fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String> {
         let parsed = parse(text).map_err(|errors| {
             format!(
                 "the pfSense file cannot be read back: {}",
@@ -662,7 +662,7 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
         let zone = ir
             .zone_of(packet.src)
             .ok_or_else(|| format!("source {} is in no zone of the policy", packet.src))?;
-        let iface = zone.bindings.get(super::TARGET).ok_or_else(|| {
+        let iface = zone.bindings.get(TARGET).ok_or_else(|| {
             format!(
                 "zone {} has no pfsense interface binding: the packet arrives on no \
                  interface wardwall filters, so the pfSense output cannot answer",
@@ -672,11 +672,11 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
         let place = format!("interface {iface} (zone {})", zone.name);
         let mut notes: Vec<String> = pfsense_own_rules(packet).into_iter().collect();
         if let Some(dst) = ir.zone_of(packet.dst)
-            && dst.bindings.get(super::TARGET) == Some(iface)
+            && dst.bindings.get(TARGET) == Some(iface)
         {
-            notes.push(format!(
-                "source and destination are both behind {iface}: if they share a subnet \
-                 the packet never reaches pfSense and no rule of this file applies"
+            notes.push(same_subnet_note(
+                &format!("both behind {iface}"),
+                "never reaches pfSense and no rule of this file applies",
             ));
         }
         let Some(rule) = pf_decide(&parsed, iface, packet) else {
@@ -767,9 +767,10 @@ mod tests {
         assert_eq!(rule_name("allow-web"), Some("allow-web"));
         assert_eq!(rule_name("default: deny the rest of lan"), Some("default"));
         let long = "a-rule-name-that-is-far-too-long-for-a-pfsense-label-field";
-        let descr = super::super::rule_descr(long, Some("why"));
-        assert!(descr.ends_with("...") && descr.len() <= 52, "{descr}");
-        assert_eq!(rule_name(&descr), None);
+        // `long` with the description "why", cut to pfSense's 52 bytes as it
+        // arrives in the file (the renderer's tests hold it to writing that).
+        let descr = "a-rule-name-that-is-far-too-long-for-a-pfsense-la...";
+        assert_eq!(rule_name(descr), None);
         let dir = std::env::temp_dir().join(format!("ww-pf-names-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.kdl");
@@ -784,12 +785,12 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let ir = c.ir.unwrap_or_else(|| panic!("{:?}", c.diagnostics));
         // Two rules start with the cut name: no guess.
-        assert_eq!(policy_rule_name(&ir, &descr), None);
+        assert_eq!(policy_rule_name(&ir, descr), None);
         assert_eq!(policy_rule_name(&ir, "other"), Some("other".into()));
         let ir_one = Ir {
             rules: ir.rules[..1].to_vec(),
             ..ir.clone()
         };
-        assert_eq!(policy_rule_name(&ir_one, &descr), Some(long.to_string()));
+        assert_eq!(policy_rule_name(&ir_one, descr), Some(long.to_string()));
     }
 }

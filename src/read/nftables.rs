@@ -23,13 +23,24 @@
 //! `icmpv6 type` only ICMPv6). A packet is the first packet of a new flow:
 //! conntrack state `new`, so `ct state established,related` and `ct state
 //! invalid` never match it. `explain --target nftables` answers from this.
+//!
+//! Neither takes anything from the renderer (tables, limits, helpers): a
+//! mistake the two shared would round-trip green.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::{Reader, TargetVerdict, same_subnet_note};
 use crate::ir::{Action, Family, Ir, Packet, Proto};
+use crate::vocab::Target;
+
+/// The target the reader answers for; zones name their interfaces under
+/// it.
+const TARGET: &str = Target::Nftables.name();
+/// Linux interface names are at most 15 bytes (`IFNAMSIZ` less the NUL).
+const MAX_IFNAME: usize = 15;
 
 /// Why the reader refused a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -346,7 +357,7 @@ fn ifnames(items: Vec<Tok>) -> Result<Vec<String>, String> {
         .map(|t| match t {
             Tok::Quoted(s)
                 if !s.is_empty()
-                    && s.len() <= super::MAX_IFNAME
+                    && s.len() <= MAX_IFNAME
                     && s.bytes().all(|b| {
                         b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'*')
                     }) =>
@@ -937,22 +948,16 @@ impl Ruleset {
 /// `nftables` bindings.
 pub struct Evaluator;
 
-impl crate::analysis::explain::TargetEvaluator for Evaluator {
-    fn target(&self) -> &'static str {
-        super::TARGET
+impl Reader for Evaluator {
+    fn target(&self) -> Target {
+        Target::Nftables
     }
 
     fn extension(&self) -> &'static str {
         "nft"
     }
 
-    fn evaluate(
-        &self,
-        ir: &Ir,
-        text: &str,
-        packet: &Packet,
-    ) -> Result<crate::analysis::explain::TargetVerdict, String> {
-        use crate::analysis::explain::TargetVerdict;
+    fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String> {
         let rs = parse(text).map_err(|e| {
             let line = text.lines().nth(e.line.saturating_sub(1)).unwrap_or("");
             format!(
@@ -962,8 +967,7 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
         })?;
         let src_zone = ir.zone_of(packet.src);
         let dst_zone = ir.zone_of(packet.dst);
-        let iface =
-            |z: Option<&crate::ir::Zone>| z.and_then(|z| z.bindings.get(super::TARGET)).cloned();
+        let iface = |z: Option<&crate::ir::Zone>| z.and_then(|z| z.bindings.get(TARGET)).cloned();
         let f = Forwarded {
             packet: *packet,
             iif: iface(src_zone),
@@ -987,11 +991,10 @@ impl crate::analysis::explain::TargetEvaluator for Evaluator {
         if src_zone.is_some_and(|s| dst_zone.is_some_and(|d| s.name == d.name))
             || (f.iif.is_some() && f.iif == f.oif)
         {
-            notes.push(
-                "source and destination are in the same zone: if they share a subnet the \
-                 packet is never forwarded and this chain does not see it"
-                    .into(),
-            );
+            notes.push(same_subnet_note(
+                "in the same zone",
+                "is never forwarded and this chain does not see it",
+            ));
         }
         Ok(match rs.evaluate(&f)? {
             Some(i) => {
