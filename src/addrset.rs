@@ -12,6 +12,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::Serialize;
 
 /// An unsigned integer domain an [`IntervalSet`] ranges over.
 pub trait Domain: Copy + Ord + fmt::Debug {
@@ -251,11 +252,9 @@ impl<T: Domain> IntervalSet<T> {
     /// The minimal list of aligned power-of-two blocks (CIDR prefixes) that
     /// covers exactly this set, as `(network, prefix length)` in ascending order.
     pub fn to_prefixes(&self) -> Vec<(T, u8)> {
-        let mut out = Vec::new();
-        for &(lo, hi) in &self.ranges {
-            range_to_prefixes(lo.to_u128(), hi.to_u128(), T::BITS, &mut out);
-        }
-        out.into_iter()
+        self.ranges
+            .iter()
+            .flat_map(|&(lo, hi)| CidrBlocks::new(lo.to_u128(), hi.to_u128(), T::BITS))
             .map(|(net, len)| (T::from_u128(net), len))
             .collect()
     }
@@ -281,34 +280,57 @@ fn push_merged<T: Domain>(out: &mut Vec<(T, T)>, lo: T, hi: T) {
     out.push((lo, hi));
 }
 
-/// Splits `lo..=hi` into maximal aligned blocks in a `bits`-wide domain.
-fn range_to_prefixes(mut lo: u128, hi: u128, bits: u32, out: &mut Vec<(u128, u8)>) {
-    loop {
-        // The largest block starting at `lo`: limited by the alignment of
-        // `lo` and by the remaining length.
+/// The CIDR blocks covering `next..=hi` exactly in a `bits`-bit space, each
+/// the largest aligned block that starts where the previous one ended.
+pub struct CidrBlocks {
+    next: Option<u128>,
+    hi: u128,
+    bits: u32,
+}
+
+impl Iterator for CidrBlocks {
+    type Item = (u128, u8);
+
+    fn next(&mut self) -> Option<(u128, u8)> {
+        let lo = self.next?;
         let align = if lo == 0 {
-            bits
+            self.bits
         } else {
-            lo.trailing_zeros().min(bits)
+            lo.trailing_zeros().min(self.bits)
         };
-        let remaining = hi - lo; // number of values minus one
+        let remaining = self.hi - lo; // number of values minus one
         let fit = if remaining == u128::MAX {
             128
         } else {
             127 - (remaining + 1).leading_zeros()
         };
         let size_bits = align.min(fit);
-        out.push((lo, (bits - size_bits) as u8));
         let last = if size_bits == 128 {
             u128::MAX
         } else {
             lo + ((1u128 << size_bits) - 1)
         };
-        if last >= hi {
-            return;
-        }
-        lo = last + 1;
+        self.next = (last < self.hi).then(|| last + 1);
+        Some((lo, (self.bits - size_bits) as u8))
     }
+}
+
+impl CidrBlocks {
+    /// The blocks of `lo..=hi` in a `bits`-bit address space (32 or 128).
+    pub fn new(lo: u128, hi: u128, bits: u32) -> Self {
+        CidrBlocks {
+            next: Some(lo),
+            hi,
+            bits,
+        }
+    }
+}
+
+/// An IP address family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Family {
+    V4,
+    V6,
 }
 
 pub type V4Set = IntervalSet<u32>;
@@ -473,6 +495,40 @@ impl AddrSet {
 
     pub fn overlaps(&self, other: &Self) -> bool {
         self.v4.overlaps(&other.v4) || self.v6.overlaps(&other.v6)
+    }
+
+    /// The part of the set in `family`.
+    pub fn of_family(&self, family: Family) -> AddrSet {
+        match family {
+            Family::V4 => AddrSet {
+                v4: self.v4.clone(),
+                v6: V6Set::empty(),
+            },
+            Family::V6 => AddrSet {
+                v4: V4Set::empty(),
+                v6: self.v6.clone(),
+            },
+        }
+    }
+
+    /// The minimal sorted CIDR blocks of one family, as (network, prefix
+    /// length), without collecting them.
+    pub fn blocks(&self, family: Family) -> impl Iterator<Item = (u128, u8)> + '_ {
+        let (v4, v6, bits) = match family {
+            Family::V4 => (self.v4.ranges(), &[][..], 32),
+            Family::V6 => (&[][..], self.v6.ranges(), 128),
+        };
+        let v4 = v4.iter().map(|&(lo, hi)| (u128::from(lo), u128::from(hi)));
+        v4.chain(v6.iter().copied())
+            .flat_map(move |(lo, hi)| CidrBlocks::new(lo, hi, bits))
+    }
+
+    /// [`AddrSet::blocks`] as networks.
+    pub fn cidrs_of(&self, family: Family) -> impl Iterator<Item = IpNet> + '_ {
+        self.blocks(family).map(move |(net, len)| match family {
+            Family::V4 => IpNet::V4(Ipv4Net::new((net as u32).into(), len).expect("length <= 32")),
+            Family::V6 => IpNet::V6(Ipv6Net::new(net.into(), len).expect("length <= 128")),
+        })
     }
 
     /// The minimal sorted IPv4 CIDR list covering exactly the IPv4 part.

@@ -305,7 +305,7 @@ impl Builder<'_> {
                 format!(
                     "`{}` is already defined as a {}",
                     obj.name,
-                    kind_word(existing.kind)
+                    existing.kind.as_str()
                 ),
             )
             .at(name_span, "defined again here")
@@ -581,7 +581,7 @@ impl Builder<'_> {
                     specific = specific.union(&o.specific);
                 }
                 Some(o) => {
-                    let kind = kind_word(o.kind);
+                    let kind = o.kind.as_str();
                     self.diags.push(
                         Diagnostic::error("wrong-reference-kind", format!("`{}` is an {kind}, which cannot be a group member", m.value))
                             .at(m.span, "not a zone, class or group")
@@ -824,7 +824,7 @@ impl<'a> Resolver<'a> {
             Some(o) if o.kind == ObjectKind::Advisory => o.addrs.clone(),
             Some(o) => {
                 self.diags.push(
-                    Diagnostic::error("wrong-reference-kind", format!("`{}` is a {}, not an advisory", name.value, kind_word(o.kind)))
+                    Diagnostic::error("wrong-reference-kind", format!("`{}` is a {}, not an advisory", name.value, o.kind.as_str()))
                         .at(name.span, "not an advisory")
                         .help("`block-advisory` takes the name of an `advisory`; to block a zone or class, write a `deny` rule"),
                 );
@@ -1106,15 +1106,6 @@ enum Visit {
     New,
     Active,
     Done,
-}
-
-fn kind_word(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::Zone => "zone",
-        ObjectKind::Class => "class",
-        ObjectKind::Group => "group",
-        ObjectKind::Advisory => "advisory",
-    }
 }
 
 pub fn any_endpoint() -> Endpoint {

@@ -22,7 +22,7 @@
 
 use crate::addrset::AddrSet;
 use crate::diagnostics::Diagnostic;
-use crate::ir::{Action, Family, Ir, Rule, Zone};
+use crate::ir::{Action, Ir, Rule, Zone};
 use crate::vocab::Target;
 
 /// One binding on a target: the zones bound to one name.
@@ -167,7 +167,9 @@ impl<'ir> Placement<'ir> {
                 Side::Sources => &rule.src.addrs,
                 Side::Destinations => &rule.dst.addrs,
             };
-            let effective = of_families(addrs, &families);
+            let effective = families
+                .iter()
+                .fold(AddrSet::empty(), |all, &f| all.union(&addrs.of_family(f)));
             for (zone, part) in self.unplaced(&effective) {
                 errors.push(unplaced(self.target, rule, side, zone, &part));
             }
@@ -196,18 +198,6 @@ impl<'ir> Placement<'ir> {
         }
         out
     }
-}
-
-/// `addrs` restricted to `families`.
-fn of_families(addrs: &AddrSet, families: &[Family]) -> AddrSet {
-    let mut out = AddrSet::empty();
-    if families.contains(&Family::V4) {
-        out.v4 = addrs.v4.clone();
-    }
-    if families.contains(&Family::V6) {
-        out.v6 = addrs.v6.clone();
-    }
-    out
 }
 
 /// The one diagnostic for traffic a target cannot place.

@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+pub use crate::addrset::Family;
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 
 /// A firewall target. This enum is the one list of targets: the policy
@@ -91,13 +92,6 @@ impl fmt::Display for Action {
     }
 }
 
-/// An IP address family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Family {
-    V4,
-    V6,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
@@ -105,6 +99,19 @@ pub enum ObjectKind {
     Class,
     Group,
     Advisory,
+}
+
+impl ObjectKind {
+    /// The policy keyword of the kind (`zone`, `class`, `group`,
+    /// `advisory`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Zone => "zone",
+            ObjectKind::Class => "class",
+            ObjectKind::Group => "group",
+            ObjectKind::Advisory => "advisory",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -119,15 +119,6 @@ fn kind_rank(k: ObjectKind) -> u8 {
     }
 }
 
-fn kind_name(k: ObjectKind) -> &'static str {
-    match k {
-        ObjectKind::Class => "class",
-        ObjectKind::Group => "group",
-        ObjectKind::Advisory => "advisory",
-        ObjectKind::Zone => "zone",
-    }
-}
-
 impl Explanation {
     /// The human-readable decision path.
     pub fn render(&self, ir: &Ir, sources: &SourceMap) -> String {
@@ -152,7 +143,7 @@ impl Explanation {
             } else {
                 let list: Vec<String> = objs
                     .iter()
-                    .map(|(k, n)| format!("{} {n}", kind_name(*k)))
+                    .map(|(k, n)| format!("{} {n}", k.as_str()))
                     .collect();
                 let _ = writeln!(s, "; {}", list.join(", "));
             }

@@ -21,6 +21,7 @@ use std::sync::{Arc, OnceLock};
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use minijinja::{AutoEscape, Environment, Template, UndefinedBehavior, syntax::SyntaxConfig};
 
+pub use crate::addrset::CidrBlocks;
 use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
 pub use crate::text::truncate_bytes;
@@ -417,49 +418,21 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
-/// The CIDR blocks covering `next..=hi` exactly in a `bits`-bit space, each
-/// the largest aligned block that starts where the previous one ended.
-pub struct CidrBlocks {
-    next: Option<u128>,
-    hi: u128,
-    bits: u32,
-}
-
-impl Iterator for CidrBlocks {
-    type Item = (u128, u8);
-
-    fn next(&mut self) -> Option<(u128, u8)> {
-        let lo = self.next?;
-        let align = if lo == 0 {
-            self.bits
-        } else {
-            lo.trailing_zeros().min(self.bits)
-        };
-        let remaining = self.hi - lo; // number of values minus one
-        let fit = if remaining == u128::MAX {
-            128
-        } else {
-            127 - (remaining + 1).leading_zeros()
-        };
-        let size_bits = align.min(fit);
-        let last = if size_bits == 128 {
-            u128::MAX
-        } else {
-            lo + ((1u128 << size_bits) - 1)
-        };
-        self.next = (last < self.hi).then(|| last + 1);
-        Some((lo, (self.bits - size_bits) as u8))
-    }
-}
-
-impl CidrBlocks {
-    /// The blocks of `lo..=hi` in a `bits`-bit address space (32 or 128).
-    pub fn new(lo: u128, hi: u128, bits: u32) -> Self {
-        CidrBlocks {
-            next: Some(lo),
-            hi,
-            bits,
+/// Writes an IPv4 address in dotted decimal, as `Ipv4Addr`'s `Display`
+/// does, without the formatting machinery (addresses are most of the text
+/// of a large configuration).
+pub fn push_ipv4(out: &mut String, addr: u32) {
+    for (i, octet) in addr.to_be_bytes().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
         }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
     }
 }
 
@@ -579,8 +552,15 @@ mod tests {
     }
 
     #[test]
-    fn decimal_and_cidr_blocks() {
+    fn decimal_ipv4_and_cidr_blocks() {
         let mut out = String::new();
+        for a in ["0.0.0.0", "10.0.9.255", "192.168.100.1", "255.255.255.255"] {
+            let addr: std::net::Ipv4Addr = a.parse().unwrap();
+            push_ipv4(&mut out, addr.into());
+            out.push(' ');
+        }
+        assert_eq!(out, "0.0.0.0 10.0.9.255 192.168.100.1 255.255.255.255 ");
+        out.clear();
         for n in [0, 7, 10, 65535, u32::MAX] {
             push_decimal(&mut out, n);
             out.push(' ');

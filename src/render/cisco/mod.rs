@@ -48,7 +48,7 @@ use crate::diagnostics::Diagnostic;
 use crate::ir::{Action, Family, Ir, Rule, RuleOrigin, ServiceSet};
 use crate::place::{Binding, Placement, Reach};
 use crate::render::{
-    CidrBlocks, Fnv1a, RenderedFile, Renderer, Templates, fnv1a, push_decimal, template_error,
+    Fnv1a, RenderedFile, Renderer, Templates, fnv1a, push_decimal, push_ipv4, template_error,
 };
 use crate::text::{Field, Overflow};
 use crate::vocab::Target;
@@ -319,12 +319,12 @@ fn write_addr(out: &mut String, a: &AceAddr) {
         }
         AceAddr::Net(IpNet::V4(n)) if n.prefix_len() == 32 => {
             out.push_str("host ");
-            push_ipv4(out, n.addr());
+            push_ipv4(out, n.addr().into());
         }
         AceAddr::Net(IpNet::V4(n)) => {
-            push_ipv4(out, n.network());
+            push_ipv4(out, n.network().into());
             out.push(' ');
-            push_ipv4(out, wildcard(n));
+            push_ipv4(out, wildcard(n).into());
         }
         AceAddr::Net(IpNet::V6(n)) if n.prefix_len() == 128 => {
             out.push_str("host ");
@@ -462,23 +462,6 @@ fn write_ace(out: &mut String, ace: &Ace, family: Family) {
     }
 }
 
-/// Writes an IPv4 address in dotted decimal (as `Ipv4Addr`'s `Display`),
-/// without the formatting machinery: addresses are most of the text.
-fn push_ipv4(out: &mut String, addr: std::net::Ipv4Addr) {
-    for (i, octet) in addr.octets().into_iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        if octet >= 100 {
-            out.push(char::from(b'0' + octet / 100));
-        }
-        if octet >= 10 {
-            out.push(char::from(b'0' + octet / 10 % 10));
-        }
-        out.push(char::from(b'0' + octet % 10));
-    }
-}
-
 /// An IPv6 address as IOS shows it: `Ipv6Addr`'s `Display`, upper case.
 fn push_ipv6_upper(out: &mut String, addr: std::net::Ipv6Addr) {
     let start = out.len();
@@ -545,35 +528,6 @@ fn write_both(a: &mut Fnv1a, b: &mut Fnv1a, bytes: &[u8]) {
 
 // ------------------------------------------------------------------ sets
 
-fn family_part(a: &AddrSet, f: Family) -> AddrSet {
-    match f {
-        Family::V4 => AddrSet {
-            v4: a.v4.clone(),
-            v6: Default::default(),
-        },
-        Family::V6 => AddrSet {
-            v4: Default::default(),
-            v6: a.v6.clone(),
-        },
-    }
-}
-
-/// The minimal sorted CIDR list of one family (as `AddrSet::v4_cidrs` and
-/// `v6_cidrs`), without collecting it.
-fn prefixes(a: &AddrSet, f: Family) -> impl Iterator<Item = IpNet> + '_ {
-    let (v4, v6, bits) = match f {
-        Family::V4 => (a.v4.ranges(), &[][..], 32),
-        Family::V6 => (&[][..], a.v6.ranges(), 128),
-    };
-    let v4 = v4.iter().map(|&(lo, hi)| (u128::from(lo), u128::from(hi)));
-    v4.chain(v6.iter().copied())
-        .flat_map(move |(lo, hi)| CidrBlocks::new(lo, hi, bits))
-        .map(move |(net, len)| match f {
-            Family::V4 => IpNet::V4(Ipv4Net::new((net as u32).into(), len).expect("length <= 32")),
-            Family::V6 => IpNet::V6(ipnet::Ipv6Net::new(net.into(), len).expect("length <= 128")),
-        })
-}
-
 /// The part of a service one family can carry (the other family's ICMP
 /// types removed). `any` stays `any`.
 fn service_for(s: &ServiceSet, f: Family) -> ServiceSet {
@@ -618,8 +572,8 @@ struct Region {
 impl Region {
     fn of(rule: &Rule, f: Family) -> Self {
         Self {
-            src: family_part(&rule.src.addrs, f),
-            dst: family_part(&rule.dst.addrs, f),
+            src: rule.src.addrs.of_family(f),
+            dst: rule.dst.addrs.of_family(f),
             svc: service_for(&rule.service.set, f),
         }
     }
@@ -779,7 +733,7 @@ impl Groups {
     fn addr(&mut self, set: &AddrSet, f: Family) -> Result<Option<AceAddr>, GroupName> {
         let mut nets = std::mem::take(&mut self.prefixes);
         nets.clear();
-        nets.extend(prefixes(set, f));
+        nets.extend(set.cidrs_of(f));
         let field = self.addr_of(&nets, f);
         self.prefixes = nets;
         field
@@ -800,7 +754,7 @@ impl Groups {
                     }
                     match net {
                         IpNet::V4(n) => {
-                            push_ipv4(text, n.addr());
+                            push_ipv4(text, n.addr().into());
                             text.push('/');
                             push_decimal(text, u32::from(n.prefix_len()));
                         }
@@ -859,12 +813,12 @@ impl Groups {
                 match net {
                     IpNet::V4(n) if n.prefix_len() == 32 => {
                         entry.push_str("host ");
-                        push_ipv4(&mut entry, n.addr());
+                        push_ipv4(&mut entry, n.addr().into());
                     }
                     IpNet::V4(n) => {
-                        push_ipv4(&mut entry, n.network());
+                        push_ipv4(&mut entry, n.network().into());
                         entry.push(' ');
-                        push_ipv4(&mut entry, n.netmask());
+                        push_ipv4(&mut entry, n.netmask().into());
                     }
                     IpNet::V6(n) if n.prefix_len() == 128 => {
                         entry.push_str("host ");

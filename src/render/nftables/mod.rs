@@ -44,7 +44,7 @@ use crate::addrset::{AddrSet, ByteSet};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Action, AddressObject, Endpoint, Family, Ir, ObjectKind, Rule, ServiceSet, Zone};
 use crate::place::{Placement, Reach};
-use crate::render::{CidrBlocks, fnv1a, push_decimal};
+use crate::render::{fnv1a, push_decimal, push_ipv4};
 use crate::text::{self, Field, Overflow, truncate_bytes};
 use crate::vocab::Target;
 
@@ -473,13 +473,7 @@ struct Elements<'a> {
 impl<'a> Elements<'a> {
     /// (network, prefix length) of every block, in order.
     fn blocks(self) -> impl Iterator<Item = (u128, u8)> + 'a {
-        let (v4, v6, bits) = match self.family {
-            Family::V4 => (self.addrs.v4.ranges(), &[][..], 32),
-            Family::V6 => (&[][..], self.addrs.v6.ranges(), 128),
-        };
-        let v4 = v4.iter().map(|&(lo, hi)| (u128::from(lo), u128::from(hi)));
-        v4.chain(v6.iter().copied())
-            .flat_map(move |(lo, hi)| CidrBlocks::new(lo, hi, bits))
+        self.addrs.blocks(self.family)
     }
 
     fn is_single(self) -> bool {
@@ -525,17 +519,6 @@ impl<'a> Elements<'a> {
             out.push('/');
             push_octet(out, len);
         }
-    }
-}
-
-/// Writes an IPv4 address in dotted decimal, as `Ipv4Addr`'s `Display`
-/// does, without the formatting machinery (sets hold most of the text).
-fn push_ipv4(out: &mut String, addr: u32) {
-    for (i, octet) in addr.to_be_bytes().into_iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        push_octet(out, octet);
     }
 }
 
@@ -668,7 +651,7 @@ impl Owner<'_> {
         scratch.clear();
         match self {
             Owner::Object(obj) => {
-                scratch.push_str(kind_word(obj.kind));
+                scratch.push_str(obj.kind.as_str());
                 scratch.push(' ');
                 scratch.push_str(&obj.name);
                 if let Some(d) = &obj.description {
@@ -705,7 +688,7 @@ impl Owner<'_> {
     fn comment_len(self) -> usize {
         let raw = match self {
             Owner::Object(obj) => {
-                kind_word(obj.kind).len()
+                obj.kind.as_str().len()
                     + 1
                     + obj.name.len()
                     + obj.description.as_ref().map_or(0, |d| 2 + d.len())
@@ -892,15 +875,6 @@ fn order_by_name<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<usize> {
 /// The bytes of a set definition besides its name, type, comment and
 /// elements (with the blank line before it).
 const SET_FRAME_BYTES: usize = "\n    set  {\n        type \n        flags interval\n        comment \"\"\n        elements = {\n        }\n    }\n".len();
-
-fn kind_word(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::Zone => "zone",
-        ObjectKind::Class => "class",
-        ObjectKind::Group => "group",
-        ObjectKind::Advisory => "advisory",
-    }
-}
 
 /// The zones' `nftables` interface bindings: every interface, by name, with
 /// the zones bound to it.

@@ -613,8 +613,8 @@ impl<'a> Builder<'a> {
         // its destination addresses.
         let mut placed = Vec::new();
         for part in parts {
-            let src = restrict(&rule.src.addrs, part.family);
-            let dst = restrict(&rule.dst.addrs, part.family);
+            let src = of_family(&rule.src.addrs, part.family);
+            let dst = of_family(&rule.dst.addrs, part.family);
             if src.is_empty() || dst.is_empty() {
                 // This part matches no packet in the IR either.
                 continue;
@@ -845,7 +845,7 @@ impl<'a> Builder<'a> {
             let part = if by_zone {
                 whole.intersection(target)
             } else {
-                restrict(&whole, family)
+                of_family(&whole, family)
             };
             if part.is_empty() {
                 continue;
@@ -1008,21 +1008,6 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// `set` restricted to one family, or whole.
-fn restrict(set: &AddrSet, family: Option<Family>) -> AddrSet {
-    match family {
-        None => set.clone(),
-        Some(Family::V4) => AddrSet {
-            v4: set.v4.clone(),
-            v6: Default::default(),
-        },
-        Some(Family::V6) => AddrSet {
-            v4: Default::default(),
-            v6: set.v6.clone(),
-        },
-    }
-}
-
 fn push_unique(v: &mut Vec<String>, s: String) {
     if !v.contains(&s) {
         v.push(s);
@@ -1122,6 +1107,12 @@ pub fn clean_description(text: &str, max: usize) -> String {
     }
     .fit(text)
     .into_owned()
+}
+
+/// `set`, or its part in `family` when a PAN-OS rule carries one family
+/// only.
+fn of_family(set: &AddrSet, family: Option<Family>) -> AddrSet {
+    family.map_or_else(|| set.clone(), |f| set.of_family(f))
 }
 
 #[cfg(test)]

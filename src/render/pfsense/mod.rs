@@ -32,12 +32,12 @@ use minijinja::value::{Serde, Value};
 use serde::Serialize;
 
 use super::{
-    Context, RenderedFile, Renderer, Section, SectionText, Templates, render_sized, template_error,
-    write_entries, xml_escape_into,
+    Context, RenderedFile, Renderer, Section, SectionText, Templates, push_ipv4, render_sized,
+    template_error, write_entries, xml_escape_into,
 };
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::diagnostics::{Diagnostic, Span};
-use crate::ir::{Action, Family, Ir, ObjectKind, Rule};
+use crate::ir::{Action, Family, Ir, Rule};
 use crate::place::{Placement, Reach};
 use crate::render::{fnv1a, push_decimal};
 use crate::text::{Field, Overflow};
@@ -1003,7 +1003,7 @@ impl<'a> Builder<'a> {
             let descr = || {
                 o.description
                     .clone()
-                    .unwrap_or_else(|| format!("{} {}", object_kind(o.kind), o.name))
+                    .unwrap_or_else(|| format!("{} {}", o.kind.as_str(), o.name))
             };
             let key = Cow::Borrowed(o.name.as_str());
             return Side::Alias(self.register(OBJECT_PREFIX, key, content, descr, span));
@@ -1181,16 +1181,6 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// `a.b.c.d` (what `Ipv4Addr` prints), without the formatting machinery.
-fn push_ipv4(out: &mut String, addr: u32) {
-    for (i, byte) in addr.to_be_bytes().into_iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        push_decimal(out, u32::from(byte));
-    }
-}
-
 /// `wan`, `lan` or `optN`: the only keys whose rules pfSense evaluates as
 /// plain interface rules (groups and VPN pseudo-interfaces come first).
 pub fn is_interface_key(key: &str) -> bool {
@@ -1202,15 +1192,6 @@ pub fn is_interface_key(key: &str) -> bool {
                 && !n.starts_with('0')
                 && n.bytes().all(|b| b.is_ascii_digit())
         }),
-    }
-}
-
-fn object_kind(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::Zone => "zone",
-        ObjectKind::Class => "class",
-        ObjectKind::Group => "group",
-        ObjectKind::Advisory => "advisory",
     }
 }
 
