@@ -2,7 +2,7 @@
 //! strict reader in `wardwall::render::cisco::readback` and evaluating the
 //! parsed ACLs first-match against the IR's reference evaluator.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `wardwall build`: writes one file per target, `--check` reports stale
 //! files, and a policy or renderer error writes nothing.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

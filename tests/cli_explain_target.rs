@@ -3,7 +3,7 @@
 //! rule, and a tampered copy of the output (read with `--against DIR`) must
 //! be reported as a disagreement (exit 1).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! decided by the rule the policy author expects (longest-prefix zones,
 //! exceptions, absolute blocks, expiry, IPv6, ICMP, port-range edges).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

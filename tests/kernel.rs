@@ -28,7 +28,7 @@
 //! counters must show that exactly the rules the evaluator names decided
 //! packets.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::ErrorKind;

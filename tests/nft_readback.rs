@@ -8,7 +8,7 @@
 //! (where the other targets, and so the reference, give the default). The
 //! real-kernel check of the same files is `tests/kernel.rs`.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! `nft -c` acceptance in a fresh network namespace, determinism, stable
 //! one-rule diffs, template overrides and target errors.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

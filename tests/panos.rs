@@ -15,7 +15,7 @@
 //!   no object;
 //! * what PAN-OS cannot express is an error at the rule.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

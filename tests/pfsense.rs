@@ -11,7 +11,7 @@
 //! renderer's code: they have their own ICMP and protocol tables and their
 //! own port rules.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

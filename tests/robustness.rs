@@ -83,7 +83,7 @@ fn edit() -> impl Strategy<Value = Edit> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(crate::common::proptest_config(96))]
 
     #[test]
     fn mutated_policies_never_panic(edits in prop::collection::vec(edit(), 1..6)) {
