@@ -41,7 +41,7 @@ fn render(ir: &Ir) -> String {
 }
 
 fn hospital() -> Ir {
-    compile(Path::new("policies/hospital.kdl"))
+    compile(common::hospital())
 }
 
 /// Every policy of the repository (shipped and test policies), in order.

@@ -4,14 +4,12 @@
 
 use crate::common;
 
-use std::path::Path;
-
 use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
 use wardwall::ir::{Action, Ir, Packet};
 
 fn hospital(date: &str) -> Ir {
-    let compiled = wardwall::compile(Path::new("policies/hospital.kdl"), date.parse().unwrap())
-        .expect("policy readable");
+    let compiled =
+        wardwall::compile(common::hospital(), date.parse().unwrap()).expect("policy readable");
     assert!(
         !compiled.diagnostics.has_errors(),
         "{:?}",

@@ -429,7 +429,7 @@ fn probe_packets() -> Vec<(String, Packet)> {
 }
 
 fn hospital() -> Ir {
-    compile(Path::new("policies/hospital.kdl"))
+    compile(common::hospital())
 }
 
 fn families() -> Ir {

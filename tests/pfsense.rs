@@ -67,7 +67,7 @@ fn render_err(ir: &Ir) -> Vec<wardwall::diagnostics::Diagnostic> {
 }
 
 fn hospital() -> Ir {
-    compile_file(Path::new("policies/hospital.kdl"))
+    compile_file(common::hospital())
 }
 
 fn focused_policies() -> Vec<std::path::PathBuf> {

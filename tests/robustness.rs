@@ -19,7 +19,7 @@ fn compile_text(bytes: &[u8]) -> wardwall::Compiled {
 }
 
 fn hospital() -> String {
-    std::fs::read_to_string("policies/hospital.kdl").unwrap()
+    crate::common::read(crate::common::HOSPITAL)
 }
 
 #[derive(Debug, Clone)]
