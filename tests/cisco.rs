@@ -14,20 +14,11 @@ use wardwall::render::cisco::readback::{self, AclPacket, AclProto, Config};
 use wardwall::render::{Renderer, Templates};
 
 fn compile(path: &Path) -> Ir {
-    let compiled = wardwall::compile(path, PROBE_DATE.parse().unwrap()).expect("readable");
-    assert!(
-        !compiled.diagnostics.has_errors(),
-        "{:?}",
-        compiled.diagnostics
-    );
-    compiled.ir.expect("an IR")
+    common::compile_ok(path, PROBE_DATE)
 }
 
 fn compile_text(kdl: &str) -> Ir {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.kdl");
-    std::fs::write(&path, kdl).unwrap();
-    compile(&path)
+    common::compile_text_ok("t.kdl", kdl, PROBE_DATE)
 }
 
 fn render(ir: &Ir) -> String {

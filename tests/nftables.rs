@@ -272,10 +272,7 @@ fn anti_spoofing_needs_every_zone_bound_and_points_at_the_zone() {
 
 /// A focused policy written to a temporary file.
 fn compile_text(text: &str) -> Ir {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.kdl");
-    std::fs::write(&path, text).unwrap();
-    compile_ok(&path, PROBE_DATE)
+    common::compile_text_ok("p.kdl", text, PROBE_DATE)
 }
 
 #[test]

@@ -153,16 +153,39 @@ pub fn readable(ir: &Ir, target: Target) -> (RenderedFile, Box<dyn Reader>) {
     (file, reader)
 }
 
-/// Compiles a policy that must have no errors.
+/// Compiles a policy that must have no errors (shown as `check` shows them
+/// if it has).
 pub fn compile_ok(path: &Path, date: &str) -> Ir {
     let compiled = wardwall::compile(path, date.parse().unwrap()).expect("policy readable");
     assert!(
         !compiled.diagnostics.has_errors(),
-        "{}: {:?}",
+        "{}:\n{}",
         path.display(),
-        compiled.diagnostics
+        wardwall::diagnostics::render_all(
+            &compiled.sources,
+            &compiled.diagnostics,
+            wardwall::diagnostics::Style::Plain
+        )
     );
     compiled.ir.expect("no errors, so an IR")
+}
+
+/// Compiles policy text written to a fresh directory as `file_name` (the
+/// policy's name comes from it, and a temporary file's name is not a valid
+/// one), whatever its diagnostics.
+pub fn compile_text(file_name: &str, text: impl AsRef<[u8]>, date: &str) -> wardwall::Compiled {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name);
+    std::fs::write(&path, text).unwrap();
+    wardwall::compile(&path, date.parse().unwrap()).expect("the file exists")
+}
+
+/// [`compile_text`] for text that must have no errors.
+pub fn compile_text_ok(file_name: &str, text: impl AsRef<[u8]>, date: &str) -> Ir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name);
+    std::fs::write(&path, text).unwrap();
+    compile_ok(&path, date)
 }
 
 /// proptest's configuration for `cases` cases, with failures persisted next
