@@ -642,7 +642,7 @@ fn sample_packets_parse_back_from_their_text() {
     assert_eq!(p.to_string(), "10.0.0.1 -> 10.20.0.65 tcp/443");
 }
 
-mod common;
+use crate::common;
 use common::probes;
 
 #[test]

@@ -8,7 +8,7 @@
 //! covers every behaviour of the whole packet universe: the brute force is
 //! exact, not a sample.
 
-mod common;
+use crate::common;
 
 use common::small_domain::{arb_rule, ir_of, packets, v4, v6};
 use proptest::prelude::*;
@@ -42,7 +42,7 @@ fn arb_packet() -> impl Strategy<Value = Packet> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(common::proptest_config(96))]
 
     /// The sweep's decided spaces are exactly what the evaluator decides.
     #[test]

@@ -2,7 +2,7 @@
 //! strict reader in `wardwall::read::cisco` and evaluating the
 //! parsed ACLs first-match against the IR's reference evaluator.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -14,20 +14,11 @@ use wardwall::render::cisco::Cisco;
 use wardwall::render::{Renderer, Templates};
 
 fn compile(path: &Path) -> Ir {
-    let compiled = wardwall::compile(path, PROBE_DATE.parse().unwrap()).expect("readable");
-    assert!(
-        !compiled.diagnostics.has_errors(),
-        "{:?}",
-        compiled.diagnostics
-    );
-    compiled.ir.expect("an IR")
+    common::compile_ok(path, PROBE_DATE)
 }
 
 fn compile_text(kdl: &str) -> Ir {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.kdl");
-    std::fs::write(&path, kdl).unwrap();
-    compile(&path)
+    common::compile_text_ok("t.kdl", kdl, PROBE_DATE)
 }
 
 fn render(ir: &Ir) -> String {
@@ -41,7 +32,7 @@ fn render(ir: &Ir) -> String {
 }
 
 fn hospital() -> Ir {
-    compile(Path::new("policies/hospital.kdl"))
+    compile(common::hospital())
 }
 
 /// Every policy of the repository (shipped and test policies), in order.

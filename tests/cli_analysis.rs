@@ -1,17 +1,12 @@
 //! The analysis through the command line: `check` formats (human, JSON,
 //! SARIF 2.1.0), `--deny-warnings`, exit codes, and `explain`.
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-const POLICY: &str = "policies/hospital.kdl";
+const POLICY: &str = crate::common::HOSPITAL;
 const DATE: &str = "2026-11-25";
 
-fn wardwall() -> Command {
-    let mut c = Command::cargo_bin("wardwall").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
+use crate::common::wardwall;
 
 fn sarif(deny_warnings: bool) -> (i32, Value) {
     let mut cmd = wardwall();

@@ -1,20 +1,15 @@
 //! `wardwall build`: writes one file per target, `--check` reports stale
 //! files, and a policy or renderer error writes nothing.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
 
-use assert_cmd::Command;
 use common::probes::PROBE_DATE;
 use predicates::prelude::*;
 
-fn wardwall() -> Command {
-    let mut cmd = Command::cargo_bin("wardwall").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-    cmd
-}
+use common::wardwall;
 
 fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -377,7 +372,7 @@ fn the_default_date_is_today_in_utc_in_every_time_zone() {
 }
 
 fn synth_policy(path: &Path, rules: usize) {
-    let text = std::process::Command::new(env!("CARGO_BIN_EXE_wardwall-synth"))
+    let text = std::process::Command::new(common::WARDWALL_SYNTH)
         .args([rules.to_string(), "1".to_string()])
         .output()
         .unwrap()

@@ -1,14 +1,9 @@
 //! `wardwall check` and `explain` as a user runs them: exit codes 0 (ok),
 //! 1 (policy errors), 2 (usage or I/O errors), and what they print.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn wardwall() -> Command {
-    let mut cmd = Command::cargo_bin("wardwall").unwrap();
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
+use crate::common::wardwall;
 
 #[test]
 fn check_defaults_to_the_shipped_policy_and_passes() {

@@ -11,9 +11,10 @@ use predicates::prelude::*;
 
 const DATE: &str = "2026-11-25";
 
+/// wardwall run in `dir` (a scratch copy of the repository).
 fn wardwall(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("wardwall").unwrap();
-    cmd.current_dir(dir).env("NO_COLOR", "1");
+    let mut cmd = crate::common::wardwall();
+    cmd.current_dir(dir);
     cmd
 }
 

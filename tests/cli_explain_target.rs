@@ -3,20 +3,15 @@
 //! rule, and a tampered copy of the output (read with `--against DIR`) must
 //! be reported as a disagreement (exit 1).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
 
-const POLICY: &str = "policies/hospital.kdl";
+const POLICY: &str = common::HOSPITAL;
 
-fn wardwall() -> Command {
-    let mut c = Command::cargo_bin("wardwall").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
+use common::wardwall;
 
 /// Runs `explain POLICY SRC DST PROTO --target T [extra]`; (exit code,
 /// stdout, stderr).
@@ -27,17 +22,13 @@ fn explain(
     proto: &str,
     extra: &[&str],
 ) -> (i32, String, String) {
-    let out = wardwall()
-        .args(["explain", POLICY, src, dst, proto, "--date", PROBE_DATE])
-        .args(["--target", target])
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
+    common::Ran::of(
+        wardwall()
+            .args(["explain", POLICY, src, dst, proto, "--date", PROBE_DATE])
+            .args(["--target", target])
+            .args(extra),
     )
+    .parts()
 }
 
 /// The lines of the target's section: (deciding-entry line, verdict line,

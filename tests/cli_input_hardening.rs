@@ -8,8 +8,12 @@ use assert_cmd::Command;
 
 const DATE: &str = "2026-11-25";
 
+/// wardwall with the test's own environment: the raw-ESC checks below must
+/// hold whether or not colour is asked for, so `NO_COLOR` is not set.
 fn wardwall() -> Command {
-    Command::cargo_bin("wardwall").unwrap()
+    let mut cmd = crate::common::wardwall();
+    cmd.env_remove("NO_COLOR");
+    cmd
 }
 
 #[test]

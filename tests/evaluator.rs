@@ -2,16 +2,14 @@
 //! decided by the rule the policy author expects (longest-prefix zones,
 //! exceptions, absolute blocks, expiry, IPv6, ICMP, port-range edges).
 
-mod common;
-
-use std::path::Path;
+use crate::common;
 
 use common::probes::{HOSPITAL_PROBES, PROBE_DATE};
 use wardwall::ir::{Action, Ir, Packet};
 
 fn hospital(date: &str) -> Ir {
-    let compiled = wardwall::compile(Path::new("policies/hospital.kdl"), date.parse().unwrap())
-        .expect("policy readable");
+    let compiled =
+        wardwall::compile(common::hospital(), date.parse().unwrap()).expect("policy readable");
     assert!(
         !compiled.diagnostics.has_errors(),
         "{:?}",

@@ -28,7 +28,7 @@
 //! counters must show that exactly the rules the evaluator names decided
 //! packets.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::ErrorKind;
@@ -676,7 +676,7 @@ fn hospital_probes_in_the_kernel_match_the_evaluator() {
     if !privileged::can_run("the real-kernel nftables test") {
         return;
     }
-    let ir = compile_ok(Path::new("policies/hospital.kdl"), PROBE_DATE);
+    let ir = compile_ok(common::hospital(), PROBE_DATE);
     let probes = HOSPITAL_PROBES;
     assert!(probes.len() >= 40);
     let packets: Vec<Packet> = probes

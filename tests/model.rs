@@ -1,19 +1,10 @@
 //! The model and lowering stages on small inline policies: rule order,
 //! absolute blocks, exceptions, expiry, defaults and zone arithmetic.
 
-use std::io::Write;
-
 use wardwall::ir::{Action, Ir, Packet, RuleOrigin};
 
 fn compile(text: &str, date: &str) -> wardwall::Compiled {
-    // A file whose name is a valid policy name (a temporary file's is not).
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policy.kdl");
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    wardwall::compile(&path, date.parse().unwrap()).unwrap()
+    crate::common::compile_text("policy.kdl", text, date)
 }
 
 fn ir(text: &str) -> Ir {

@@ -8,7 +8,7 @@
 //! (where the other targets, and so the reference, give the default). The
 //! real-kernel check of the same files is `tests/kernel.rs`.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -125,7 +125,7 @@ fn disagreement_from(
 
 #[test]
 fn every_hospital_probe_gets_the_ir_verdict_and_rule() {
-    let ir = compile(std::path::Path::new("policies/hospital.kdl")).unwrap();
+    let ir = compile(common::hospital()).unwrap();
     for address_only in [false, true] {
         let text = render(&ir, address_only).expect("the hospital policy renders");
         let rs = readback::parse(&text).unwrap_or_else(|e| panic!("{e}"));
@@ -191,7 +191,7 @@ fn every_policy_reads_back_and_decides_like_the_ir() {
 
 #[test]
 fn a_first_packet_is_new_to_conntrack() {
-    let ir = compile(std::path::Path::new("policies/hospital.kdl")).unwrap();
+    let ir = compile(common::hospital()).unwrap();
     let text = render(&ir, true).unwrap();
     let rs = readback::parse(&text).unwrap();
     // The connection-tracking rules come first and never decide a first
@@ -224,7 +224,7 @@ fn a_first_packet_is_new_to_conntrack() {
 
 #[test]
 fn the_reader_refuses_what_wardwall_does_not_emit() {
-    let ir = compile(std::path::Path::new("policies/hospital.kdl")).unwrap();
+    let ir = compile(common::hospital()).unwrap();
     let good = render(&ir, false).unwrap();
     readback::parse(&good).unwrap();
     let cases: &[(&str, &str)] = &[
@@ -282,7 +282,7 @@ fn the_reader_refuses_what_wardwall_does_not_emit() {
 /// a swapped pair of rule blocks are each noticed on the hospital probes.
 #[test]
 fn wrong_rulesets_are_noticed() {
-    let ir = compile(std::path::Path::new("policies/hospital.kdl")).unwrap();
+    let ir = compile(common::hospital()).unwrap();
     let good = render(&ir, false).unwrap();
     let probes: Vec<Packet> = HOSPITAL_PROBES
         .iter()
@@ -399,7 +399,7 @@ fn spoofed_sources_get_the_default_on_every_policy() {
 /// then disagree with the reference.
 #[test]
 fn a_missing_interface_match_is_noticed() {
-    let ir = compile(std::path::Path::new("policies/hospital.kdl")).unwrap();
+    let ir = compile(common::hospital()).unwrap();
     let good = render(&ir, false).unwrap();
     let spoofed: Vec<Forwarded> = HOSPITAL_PROBES
         .iter()

@@ -2,7 +2,7 @@
 //! `nft -c` acceptance in a fresh network namespace, determinism, stable
 //! one-rule diffs, template overrides and target errors.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -76,7 +76,7 @@ fn snapshots_of_every_policy() {
 
 #[test]
 fn snapshot_address_only() {
-    let ir = compile_ok(Path::new("policies/hospital.kdl"), PROBE_DATE);
+    let ir = compile_ok(common::hospital(), PROBE_DATE);
     let text = render(&ir, &ADDRESS_ONLY);
     insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("nftables__hospital_address_only", text);
@@ -161,7 +161,7 @@ fn one_rule_change_gives_a_one_rule_diff() {
 
 #[test]
 fn template_override_is_used_and_strict() {
-    let ir = compile_ok(Path::new("policies/hospital.kdl"), PROBE_DATE);
+    let ir = compile_ok(common::hospital(), PROBE_DATE);
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("nftables")).unwrap();
     let file = dir.path().join("nftables/ruleset.nft.j2");
@@ -272,10 +272,7 @@ fn anti_spoofing_needs_every_zone_bound_and_points_at_the_zone() {
 
 /// A focused policy written to a temporary file.
 fn compile_text(text: &str) -> Ir {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.kdl");
-    std::fs::write(&path, text).unwrap();
-    compile_ok(&path, PROBE_DATE)
+    common::compile_text_ok("p.kdl", text, PROBE_DATE)
 }
 
 #[test]
@@ -358,7 +355,7 @@ fn anti_spoofing_only_adds_the_guard_before_conntrack() {
 /// error, not a spoofable ruleset.
 #[test]
 fn a_template_without_the_guard_is_an_error() {
-    let ir = compile_ok(Path::new("policies/hospital.kdl"), PROBE_DATE);
+    let ir = compile_ok(common::hospital(), PROBE_DATE);
     let builtin = include_str!("../targets/nftables/ruleset.nft.j2");
     let stripped = builtin.replace("{{ antispoof_text }}\n", "");
     assert_ne!(stripped, builtin);
@@ -483,8 +480,7 @@ rules {
 #[test]
 fn address_only_flag_warns_and_the_old_flag_is_a_no_op() {
     let wardwall = || {
-        let mut cmd = assert_cmd::Command::cargo_bin("wardwall").unwrap();
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+        let mut cmd = common::wardwall();
         cmd.args(["build", "--date", PROBE_DATE, "-t", "nftables", "-o"]);
         cmd
     };

@@ -35,7 +35,7 @@ fn tree(dir: &Path) -> Tree {
 }
 
 fn wardwall() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wardwall"));
+    let mut cmd = Command::new(crate::common::WARDWALL);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("WARDWALL_TEST_ABORT_AT")
         .env_remove("WARDWALL_TEST_NO_EXCHANGE")
@@ -58,7 +58,7 @@ fn run_ok(mut cmd: Command) {
 }
 
 fn synth(dir: &Path, name: &str, rules: usize, changed: usize) -> PathBuf {
-    let text = Command::new(env!("CARGO_BIN_EXE_wardwall-synth"))
+    let text = Command::new(crate::common::WARDWALL_SYNTH)
         .args([
             rules.to_string(),
             "1".into(),

@@ -15,7 +15,7 @@
 //!   no object;
 //! * what PAN-OS cannot express is an error at the rule.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -34,24 +34,11 @@ use wardwall::render::{Renderer, Templates};
 // ------------------------------------------------------------------ helpers
 
 fn compile(path: &Path) -> Ir {
-    let compiled = wardwall::compile(path, PROBE_DATE.parse().unwrap()).expect("policy readable");
-    assert!(
-        !compiled.diagnostics.has_errors(),
-        "{}",
-        wardwall::diagnostics::render_all(
-            &compiled.sources,
-            &compiled.diagnostics,
-            wardwall::diagnostics::Style::Plain
-        )
-    );
-    compiled.ir.expect("no errors, so an IR")
+    common::compile_ok(path, PROBE_DATE)
 }
 
 fn compile_text(kdl: &str) -> Ir {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policy.kdl");
-    std::fs::write(&path, kdl).unwrap();
-    compile(&path)
+    common::compile_text_ok("policy.kdl", kdl, PROBE_DATE)
 }
 
 /// (set form, XML form)
@@ -429,7 +416,7 @@ fn probe_packets() -> Vec<(String, Packet)> {
 }
 
 fn hospital() -> Ir {
-    compile(Path::new("policies/hospital.kdl"))
+    compile(common::hospital())
 }
 
 fn families() -> Ir {

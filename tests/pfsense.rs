@@ -11,7 +11,7 @@
 //! renderer's code: they have their own ICMP and protocol tables and their
 //! own port rules.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -27,24 +27,11 @@ use wardwall::render::{Renderer, Templates};
 // ------------------------------------------------------------------ helpers
 
 fn compile_file(path: &Path) -> Ir {
-    let compiled = wardwall::compile(path, PROBE_DATE.parse().unwrap()).expect("policy readable");
-    assert!(
-        !compiled.diagnostics.has_errors(),
-        "{}",
-        wardwall::diagnostics::render_all(
-            &compiled.sources,
-            &compiled.diagnostics,
-            wardwall::diagnostics::Style::Plain
-        )
-    );
-    compiled.ir.expect("no errors, so an IR")
+    common::compile_ok(path, PROBE_DATE)
 }
 
 fn compile_text(name: &str, text: &str) -> Ir {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(format!("{name}.kdl"));
-    std::fs::write(&path, text).unwrap();
-    compile_file(&path)
+    common::compile_text_ok(&format!("{name}.kdl"), text, PROBE_DATE)
 }
 
 fn render(ir: &Ir) -> String {
@@ -67,7 +54,7 @@ fn render_err(ir: &Ir) -> Vec<wardwall::diagnostics::Diagnostic> {
 }
 
 fn hospital() -> Ir {
-    compile_file(Path::new("policies/hospital.kdl"))
+    compile_file(common::hospital())
 }
 
 fn focused_policies() -> Vec<std::path::PathBuf> {

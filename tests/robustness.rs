@@ -1,25 +1,16 @@
 //! Never panic on any input: random mutations of the shipped policy,
 //! arbitrary bytes, and pathological shapes all end in diagnostics.
 
-use std::io::Write;
-
 use proptest::prelude::*;
 
 const DATE: &str = "2026-11-25";
 
 fn compile_text(bytes: &[u8]) -> wardwall::Compiled {
-    // A file whose name is a valid policy name (a temporary file's is not).
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policy.kdl");
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-    wardwall::compile(&path, DATE.parse().unwrap()).expect("the file exists")
+    crate::common::compile_text("policy.kdl", bytes, DATE)
 }
 
 fn hospital() -> String {
-    std::fs::read_to_string("policies/hospital.kdl").unwrap()
+    crate::common::read(crate::common::HOSPITAL)
 }
 
 #[derive(Debug, Clone)]
@@ -83,7 +74,7 @@ fn edit() -> impl Strategy<Value = Edit> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(crate::common::proptest_config(96))]
 
     #[test]
     fn mutated_policies_never_panic(edits in prop::collection::vec(edit(), 1..6)) {

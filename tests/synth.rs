@@ -5,9 +5,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use wardwall::synth::Synth;
 
-fn wardwall() -> Command {
-    Command::cargo_bin("wardwall").unwrap()
-}
+use crate::common::wardwall;
 
 #[test]
 fn same_seed_same_text_other_seed_other_text() {
@@ -64,8 +62,7 @@ fn thousand_rules_pass_check_and_build_to_every_target() {
 #[test]
 fn generator_binary_writes_the_library_text() {
     let text = Synth::new(50, 9).changed(2).generate();
-    Command::cargo_bin("wardwall-synth")
-        .unwrap()
+    Command::new(crate::common::WARDWALL_SYNTH)
         .args(["50", "9", "--changed", "2"])
         .assert()
         .success()

@@ -12,7 +12,7 @@ use wardwall::diff::traffic::{
 const DATE: &str = "2026-11-25";
 
 fn hospital() -> String {
-    std::fs::read_to_string("policies/hospital.kdl").unwrap()
+    crate::common::read(crate::common::HOSPITAL)
 }
 
 /// Compiles the policy text next to a copy of the shipped advisory.

@@ -8,7 +8,7 @@
 //! covers every behaviour of the whole packet universe: the brute force is
 //! exact, not a sample.
 
-mod common;
+use crate::common;
 
 use common::small_domain::{RuleSpec, arb_rule, ir_of, packets};
 use proptest::prelude::*;
@@ -139,7 +139,7 @@ fn check(old: &Ir, new: &Ir) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(common::proptest_config(256))]
 
     /// A policy against an edited copy of itself: added, removed, moved,
     /// modified and renamed rules, log-only changes, a new default.
