@@ -15,8 +15,8 @@ use wardwall::vocab::Target;
 
 /// The trait of the registry's readers (`wardwall::registry::reader`),
 /// imported here only, so that its move or rename is a one-line change.
-pub use wardwall::analysis::explain::TargetEvaluator as Reader;
-pub use wardwall::analysis::explain::TargetVerdict as ReaderVerdict;
+pub use wardwall::read::Reader;
+pub use wardwall::read::TargetVerdict as ReaderVerdict;
 
 /// The `wardwall` binary cargo built for these tests.
 pub const WARDWALL: &str = env!("CARGO_BIN_EXE_wardwall");
