@@ -1,0 +1,219 @@
+//! Argument groups several commands share, and value parsers.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use jiff::civil::Date;
+
+use crate::diagnostics::{self, Style};
+use crate::registry::{self, TargetOptions};
+use crate::render::RenderedFile;
+use crate::vocab::Target;
+
+/// Options every command shares.
+#[derive(Args, Debug)]
+pub(super) struct Common {
+    /// Evaluation date for rule expiry (YYYY-MM-DD); defaults to today in
+    /// UTC (never the local time zone, so every machine agrees).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub(super) date: Option<Date>,
+    /// When to colour output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub(super) color: ColorChoice,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(super) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Which targets and with which target options: shared by `check`,
+/// `build` and `diff`, so `check` validates exactly what `build` renders.
+#[derive(Args, Debug)]
+pub(super) struct TargetArgs {
+    /// Target to render (repeatable; default: the policy's `targets`, or
+    /// every target).
+    #[arg(short = 't', long = "target", value_name = "TARGET", value_parser = parse_target)]
+    pub(super) targets: Vec<Target>,
+    /// nftables: match addresses only, without anti-spoofing: a packet with
+    /// another zone's source address then passes that zone's allow rules.
+    #[arg(long)]
+    pub(super) nft_address_only: bool,
+    /// Accepted and ignored: anti-spoofing (interface matching) is the
+    /// default now.
+    #[arg(long, hide = true, conflicts_with = "nft_address_only")]
+    pub(super) nft_match_interfaces: bool,
+}
+
+impl TargetArgs {
+    pub(super) fn options(&self) -> TargetOptions {
+        TargetOptions {
+            nft_address_only: self.nft_address_only,
+        }
+    }
+
+    /// The loud warning an explicit weakening deserves, once per run.
+    pub(super) fn warn_weakened(&self, renderer: &dyn crate::render::Renderer) {
+        if self.nft_address_only && renderer.target() == Target::Nftables {
+            eprintln!(
+                "warning: --nft-address-only: the nftables ruleset matches addresses only; \
+                 a packet with a spoofed source address (another zone's, sent from the wrong \
+                 interface) passes that zone's allow rules"
+            );
+        }
+    }
+
+    /// Every problem `build` would report for `ir` on these targets.
+    pub(super) fn validate(&self, ir: &crate::ir::Ir) -> Vec<diagnostics::Diagnostic> {
+        let renderers = registry::selected_renderers(ir, &self.targets, &self.options());
+        renderers
+            .iter()
+            .for_each(|r| self.warn_weakened(r.as_ref()));
+        renderers.iter().flat_map(|r| r.validate(ir)).collect()
+    }
+}
+
+/// What to render and how: shared by `build` and `diff`.
+#[derive(Args, Debug)]
+pub(super) struct RenderArgs {
+    #[command(flatten)]
+    pub(super) select: TargetArgs,
+    /// Directory of template overrides (DIR/<target>/<file>).
+    #[arg(long, value_name = "DIR")]
+    pub(super) templates: Option<PathBuf>,
+}
+
+/// Why rendering stopped: a target could not express the policy (every
+/// target's failures, collected), or the sink could not take a target's files.
+pub(super) enum RenderFailure {
+    Policy(diagnostics::Diagnostics),
+    Io(std::io::Error),
+}
+
+impl RenderArgs {
+    /// Renders every selected target in memory; any failure is returned as
+    /// diagnostics and nothing is produced.
+    pub(super) fn render(
+        &self,
+        ir: &crate::ir::Ir,
+    ) -> Result<Vec<RenderedFile>, diagnostics::Diagnostics> {
+        let mut files = Vec::new();
+        let result = self.render_each(ir, |mut f| {
+            files.append(&mut f);
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(files),
+            Err(RenderFailure::Policy(failures)) => Err(failures),
+            Err(RenderFailure::Io(_)) => unreachable!("collecting in memory cannot fail"),
+        }
+    }
+
+    /// Renders the selected targets one at a time and hands each target's
+    /// files to `sink` as soon as they are rendered, so only one target's
+    /// text is in memory at once. After a target fails, the others are
+    /// still rendered (every failure is reported) but no longer handed over;
+    /// an error from `sink` stops at once.
+    pub(super) fn render_each(
+        &self,
+        ir: &crate::ir::Ir,
+        mut sink: impl FnMut(Vec<RenderedFile>) -> std::io::Result<()>,
+    ) -> Result<(), RenderFailure> {
+        use crate::registry::selected_renderers;
+        use crate::render::Templates;
+        let templates = Templates {
+            override_dir: self.templates.clone(),
+        };
+        let mut failures = diagnostics::Diagnostics::default();
+        for renderer in selected_renderers(ir, &self.select.targets, &self.select.options()) {
+            self.select.warn_weakened(renderer.as_ref());
+            match renderer.render(ir, &templates) {
+                Ok(files) if failures.items.is_empty() => {
+                    sink(files).map_err(RenderFailure::Io)?;
+                }
+                Ok(_) => {}
+                Err(diags) => failures.extend(diags),
+            }
+        }
+        if failures.items.is_empty() {
+            Ok(())
+        } else {
+            failures.sort();
+            Err(RenderFailure::Policy(failures))
+        }
+    }
+}
+
+pub(super) fn parse_target(s: &str) -> Result<Target, String> {
+    match Target::from_name(s) {
+        Some(t) => Ok(t),
+        None => Err(format!(
+            "unknown target `{s}` (known: {})",
+            Target::names().collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+pub(super) fn parse_date(s: &str) -> Result<Date, String> {
+    if s.len() != 10 {
+        return Err(format!("`{s}` is not a date (YYYY-MM-DD)"));
+    }
+    s.parse::<Date>()
+        .map_err(|e| format!("`{s}` is not a date (YYYY-MM-DD): {e}"))
+}
+
+/// The UTC calendar date of `instant`: the default evaluation date. Not the
+/// local date, which differs between CI runners in different time zones
+/// and would make them disagree about which rules have expired.
+fn utc_date(instant: jiff::Timestamp) -> Date {
+    instant.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
+}
+
+impl Common {
+    pub(super) fn date(&self) -> Date {
+        self.date
+            .unwrap_or_else(|| utc_date(jiff::Timestamp::now()))
+    }
+
+    pub(super) fn style(&self) -> Style {
+        let colour = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
+        };
+        if colour { Style::Colour } else { Style::Plain }
+    }
+}
+
+/// Colour for standard output: only on a terminal, never with NO_COLOR.
+pub(super) fn stdout_colour(common: &Common) -> bool {
+    match common.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_date_is_the_utc_date() {
+        // 23:30 UTC is already the next day east of UTC+1 and still the
+        // same day everywhere west: the UTC date, whatever TZ says.
+        let late: jiff::Timestamp = "2026-12-01T23:30:00Z".parse().unwrap();
+        assert_eq!(utc_date(late), jiff::civil::date(2026, 12, 1));
+        let early: jiff::Timestamp = "2026-12-02T00:10:00Z".parse().unwrap();
+        assert_eq!(utc_date(early), jiff::civil::date(2026, 12, 2));
+    }
+}

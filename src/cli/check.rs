@@ -1,0 +1,111 @@
+//! `wardwall check`: validate policies and report errors and warnings.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::args::{Common, TargetArgs};
+use super::common::{compile_or_report, default_policies, repository_root};
+use super::{EXIT_FINDINGS, EXIT_OK};
+use crate::diagnostics;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    /// SARIF 2.1.0, for CI annotations.
+    Sarif,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct CheckArgs {
+    /// Policy files (default: the shipped example policy).
+    #[arg(value_name = "POLICY")]
+    policies: Vec<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+    /// Output format for diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Treat warnings as errors (exit 1 when there are any).
+    #[arg(long)]
+    deny_warnings: bool,
+    #[command(flatten)]
+    select: TargetArgs,
+}
+
+pub(super) fn check(args: CheckArgs) -> u8 {
+    let date = args.common.date();
+    let style = args.common.style();
+    let mut worst = EXIT_OK;
+    let mut json = Vec::new();
+    let mut checked = Vec::new();
+    for path in default_policies(args.policies) {
+        let mut compiled = match compile_or_report(&path, date) {
+            Ok(c) => c,
+            Err(code) => {
+                worst = worst.max(code);
+                continue;
+            }
+        };
+        compiled.analyze();
+        // What `build` would refuse for the targets this policy builds.
+        if let Some(ir) = &compiled.ir {
+            compiled.diagnostics.extend(args.select.validate(ir));
+            compiled.diagnostics.sort();
+        }
+        let diags = &compiled.diagnostics;
+        let failed = diags.has_errors() || (args.deny_warnings && !diags.items.is_empty());
+        if failed {
+            worst = worst.max(EXIT_FINDINGS);
+        }
+        match args.format {
+            Format::Human => {
+                let mut err = std::io::stderr().lock();
+                let _ = err
+                    .write_all(diagnostics::render_all(&compiled.sources, diags, style).as_bytes());
+                if !diags.has_errors() {
+                    let rules = compiled.ir.as_ref().map_or(0, |ir| ir.rules.len());
+                    let _ = writeln!(
+                        err,
+                        "{}: ok, {} active {} as of {date}{}",
+                        crate::source::display_path(&path),
+                        rules,
+                        if rules == 1 { "rule" } else { "rules" },
+                        match diags.warning_count() {
+                            0 => String::new(),
+                            n => format!(", {n} {}", if n == 1 { "warning" } else { "warnings" }),
+                        }
+                    );
+                }
+            }
+            Format::Json => json.push(serde_json::json!({
+                "policy": path.display().to_string(),
+                "ok": !failed,
+                "diagnostics": diags.items.iter()
+                    .map(|d| diagnostics::to_json(&compiled.sources, d))
+                    .collect::<Vec<_>>(),
+            })),
+            Format::Sarif => {}
+        }
+        checked.push(compiled);
+    }
+    if args.format == Format::Sarif {
+        let runs: Vec<_> = checked
+            .iter()
+            .map(|c| (&c.sources, &c.diagnostics))
+            .collect();
+        let root = repository_root();
+        let log = crate::sarif::to_sarif(&runs, args.deny_warnings, root.as_deref());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&log).expect("JSON of plain data")
+        );
+    }
+    if args.format == Format::Json {
+        let text = serde_json::to_string_pretty(&json).expect("JSON of plain data");
+        println!("{text}");
+    }
+    worst
+}

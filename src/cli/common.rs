@@ -1,0 +1,33 @@
+//! Helpers several commands share.
+
+use std::path::{Path, PathBuf};
+
+use jiff::civil::Date;
+
+use super::EXIT_USAGE;
+use crate::{Compiled, DEFAULT_POLICY};
+
+/// Compiles one policy, printing an I/O error (exit 2) if it cannot be read.
+pub(super) fn compile_or_report(path: &Path, date: Date) -> Result<Compiled, u8> {
+    crate::compile(path, date).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })
+}
+
+/// The enclosing git repository's top level (the first ancestor of the
+/// working directory with a `.git`), which SARIF URIs are relative to.
+pub(super) fn repository_root() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .map(Path::to_path_buf)
+}
+
+pub(super) fn default_policies(given: Vec<PathBuf>) -> Vec<PathBuf> {
+    if given.is_empty() {
+        vec![PathBuf::from(DEFAULT_POLICY)]
+    } else {
+        given
+    }
+}

@@ -1,0 +1,321 @@
+//! `wardwall diff`: what a policy change does to every rendered config
+//! and, with `--base`, to the traffic.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use jiff::civil::Date;
+
+use super::args::{Common, RenderArgs, stdout_colour};
+use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+use crate::diagnostics::{self, Style};
+use crate::render::RenderedFile;
+use crate::{Compiled, DEFAULT_POLICY};
+
+#[derive(Args, Debug)]
+pub(super) struct DiffArgs {
+    /// Policy file (default: the shipped example policy).
+    #[arg(value_name = "POLICY")]
+    policy: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+    /// Compare with the rendered files in DIR (default: out/).
+    #[arg(long, value_name = "DIR", conflicts_with = "base")]
+    against: Option<PathBuf>,
+    /// Compare with the policy as it was at a git revision (e.g. origin/main).
+    #[arg(long, value_name = "GITREF")]
+    base: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    format: DiffFormat,
+    /// Most bytes a Markdown report may have (a GitHub comment holds
+    /// 65,536); what does not fit is counted and named.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::diff::DEFAULT_BUDGET)]
+    budget: usize,
+    /// Also write every full diff here: DIR/<target>/<file>.diff, and
+    /// DIR/traffic.txt with every traffic change (e.g. a CI artifact).
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    render: RenderArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+pub(super) fn diff(args: DiffArgs) -> u8 {
+    let date = args.common.date();
+    let style = args.common.style();
+    let policy = args
+        .policy
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
+    let comparison = match &args.base {
+        Some(spec) => match crate::diff::git::Comparison::resolve(Path::new("."), spec) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
+    let new_files: &dyn crate::source::Files =
+        match comparison.as_ref().and_then(|c| c.new.as_ref()) {
+            Some(rev) => rev,
+            None => &crate::source::Disk,
+        };
+    let new = match render_policy(new_files, &policy, date, &args.render, style) {
+        Ok(r) => r,
+        Err(NotRendered::Errors { report, errors }) => {
+            return report_unbuildable(args.format, &report, errors);
+        }
+        Err(NotRendered::Unreadable(_)) => return EXIT_USAGE,
+    };
+    let mut findings: Option<crate::diff::FindingDiff> = None;
+    let (old_files, traffic, sides) = match &comparison {
+        Some(cmp) => {
+            let sides = crate::diff::Sides {
+                old: cmp.old_label.clone(),
+                new: cmp.new_label.clone(),
+            };
+            if args.format == DiffFormat::Text {
+                eprintln!("comparing {} with {}", sides.old, sides.new);
+            }
+            let (old_files, old_ir, old_policy) = match render_policy(
+                &cmp.old,
+                &policy,
+                date,
+                &args.render,
+                style,
+            ) {
+                Ok(old) => (old.files, old.compiled.ir, old.compiled.policy),
+                // A policy file that is new on the branch: everything
+                // in it is new, reviewed against nothing.
+                Err(NotRendered::Unreadable(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    eprintln!(
+                        "note: {} does not exist at {}: every rule is new",
+                        crate::source::display_path(&policy),
+                        sides.old
+                    );
+                    (Vec::new(), Some(crate::ir::Ir::deny_all(new.ir())), None)
+                }
+                Err(_) => {
+                    eprintln!(
+                        "error: the policy at {} cannot be rendered (see above); nothing to compare with",
+                        sides.old
+                    );
+                    return EXIT_USAGE;
+                }
+            };
+            let old_ir = old_ir.expect("rendered policies have an IR");
+            let ctx = crate::diff::traffic::Context::from_policies(
+                old_policy.as_ref(),
+                new.compiled.policy.as_ref(),
+            )
+            .on(date);
+            let traffic = crate::diff::traffic::traffic_diff(&old_ir, new.ir(), &ctx);
+            // The `check` findings of both sides (a policy new on the
+            // branch had none).
+            let old_found = old_policy
+                .as_ref()
+                .map(|p| crate::diff::findings::findings_of(p, &old_ir))
+                .unwrap_or_default();
+            let new_found = new
+                .compiled
+                .policy
+                .as_ref()
+                .map(|p| crate::diff::findings::findings_of(p, new.ir()))
+                .unwrap_or_default();
+            findings = Some(crate::diff::findings::finding_diff(&old_found, &new_found));
+            (old_files, Some(traffic), Some(sides))
+        }
+        None => {
+            let dir = args.against.clone().unwrap_or_else(|| PathBuf::from("out"));
+            match crate::output::read_existing(&dir, &new.files) {
+                Ok(files) => (files, None, None),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    };
+    let diffs = crate::diff::config_diff(&old_files, &new.files);
+    let traffic_changed = traffic.as_ref().is_some_and(|t| !t.is_empty());
+    if let Some(dir) = &args.output_dir
+        && let Err(e) = write_full_diffs(dir, &diffs, traffic.as_ref())
+    {
+        eprintln!(
+            "error: cannot write the full diffs to {}: {e}",
+            dir.display()
+        );
+        return EXIT_USAGE;
+    }
+    let budget = crate::diff::Budget {
+        max: args.budget,
+        full_diffs: args.output_dir.as_ref().map(|d| d.display().to_string()),
+    };
+    let text = match args.format {
+        DiffFormat::Text => {
+            let colour = stdout_colour(&args.common);
+            let mut text = String::new();
+            if let Some(t) = &traffic
+                && (traffic_changed || !diffs.is_empty())
+            {
+                text.push_str(&crate::diff::traffic::to_text(t, colour));
+                if !diffs.is_empty() {
+                    text.push('\n');
+                }
+            }
+            if let Some(f) = findings.as_ref().filter(|f| !f.is_empty()) {
+                text.push_str(&crate::diff::findings::to_text(f));
+                text.push('\n');
+            }
+            text.push_str(&crate::diff::to_text(&diffs, colour));
+            text
+        }
+        DiffFormat::Markdown => crate::diff::to_markdown_review(
+            &diffs,
+            traffic.as_ref(),
+            findings.as_ref(),
+            sides.as_ref(),
+            &budget,
+        ),
+        DiffFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&serde_json::json!({
+                "compared": sides,
+                "files": diffs,
+                "traffic": traffic,
+                "findings": findings,
+            }))
+            .expect("JSON of plain data");
+            text.push('\n');
+            text
+        }
+    };
+    print!("{text}");
+    if traffic.is_none() && args.format == DiffFormat::Text {
+        eprintln!(
+            "note: no traffic diff when comparing with rendered files; use --base GITREF for one"
+        );
+    }
+    if diffs.is_empty() && !traffic_changed {
+        if args.format == DiffFormat::Text {
+            eprintln!("no differences");
+        }
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    }
+}
+
+/// `diff --output-dir`: every full diff, for when the review comment had
+/// to leave some out.
+fn write_full_diffs(
+    dir: &Path,
+    diffs: &[crate::diff::FileDiff],
+    traffic: Option<&crate::diff::TrafficDiff>,
+) -> std::io::Result<()> {
+    for d in diffs {
+        let mut name = d.path.clone().into_os_string();
+        name.push(".diff");
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, &d.unified)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    if let Some(t) = traffic {
+        std::fs::write(
+            dir.join("traffic.txt"),
+            crate::diff::traffic::to_text(t, false),
+        )?;
+    }
+    Ok(())
+}
+
+/// `diff` of a policy with errors: exit 1 like any finding, and a review
+/// comment (Markdown) or document (JSON) that shows the errors, so a
+/// pipeline that posts the output on exit 1 posts the reason, never an
+/// empty review. Text output already has the report on stderr.
+fn report_unbuildable(format: DiffFormat, report: &str, errors: usize) -> u8 {
+    match format {
+        DiffFormat::Text => {}
+        DiffFormat::Markdown => print!("{}", crate::diff::errors_to_markdown(report, errors)),
+        DiffFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "errors": errors,
+                "report": report,
+                "files": [],
+                "traffic": null,
+            }))
+            .expect("JSON of plain data")
+        ),
+    }
+    EXIT_FINDINGS
+}
+
+/// A compiled and rendered policy.
+struct Rendered {
+    compiled: Compiled,
+    files: Vec<RenderedFile>,
+}
+
+impl Rendered {
+    fn ir(&self) -> &crate::ir::Ir {
+        self.compiled
+            .ir
+            .as_ref()
+            .expect("rendered policies have an IR")
+    }
+}
+
+/// Why a policy was not rendered (the report is already on stderr).
+enum NotRendered {
+    /// The root file could not be read.
+    Unreadable(std::io::Error),
+    /// Policy or target errors: the plain report and how many errors.
+    Errors { report: String, errors: usize },
+}
+
+/// Compiles and renders a policy read through `files`; prints diagnostics
+/// to stderr on failure.
+fn render_policy(
+    files: &dyn crate::source::Files,
+    policy: &Path,
+    date: Date,
+    render: &RenderArgs,
+    style: Style,
+) -> Result<Rendered, NotRendered> {
+    let mut compiled = crate::compile_from(files, policy, date).map_err(|e| {
+        eprintln!("error: {e}");
+        NotRendered::Unreadable(e.source)
+    })?;
+    // A diff is about changes, not lint: show errors only (`check` shows
+    // the warnings).
+    compiled.diagnostics.items.retain(|d| d.is_error());
+    let failed = |compiled: &Compiled, diags: &diagnostics::Diagnostics| {
+        eprint!(
+            "{}",
+            diagnostics::render_all(&compiled.sources, diags, style)
+        );
+        NotRendered::Errors {
+            report: diagnostics::render_all(&compiled.sources, diags, Style::Plain),
+            errors: diags.items.len(),
+        }
+    };
+    let Some(ir) = &compiled.ir else {
+        return Err(failed(&compiled, &compiled.diagnostics));
+    };
+    let files = render
+        .render(ir)
+        .map_err(|failures| failed(&compiled, &failures))?;
+    Ok(Rendered { compiled, files })
+}
