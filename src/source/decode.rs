@@ -1,8 +1,18 @@
-use super::*;
+//! Node decoders: KDL nodes into tree declarations, with the shape checks
+//! (node and property names, argument counts, value types, nesting).
 
 use jiff::civil::Date;
 
 use super::doc::{Entry, Node, Value};
+
+use super::literal::{
+    addr_literal, char_kind, endpoint_text, is_cve, is_identifier_text, is_interface_name,
+    name_problem, parse_prefix, port_number, port_range_error, service_text,
+};
+use super::tree::{
+    AdvisoryDecl, ClassDecl, GroupDecl, Name, RuleDecl, RuleKind, ServiceDecl, Spanned, SyntaxTree,
+    ZoneDecl,
+};
 
 use crate::addrset::{ByteSet, PortSet};
 use crate::catalogue;

@@ -1,8 +1,12 @@
-use super::*;
+//! Literal values and free text: names, addresses, CIDRs and ranges,
+//! ports, service literals, identifiers and CVE ids.
 
 use ipnet::IpNet;
 
 use super::ip::{self, IpProblem};
+
+use super::decode::Cx;
+use super::tree::{AddrLiteral, EndpointText, ServiceText, Spanned};
 
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::catalogue;

@@ -1,10 +1,21 @@
-use super::*;
+//! Reading policy files: the `Files` trait and the disk, the bounded
+//! regular-file reader, includes and their confinement to the root
+//! file's directory.
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use kdl::KdlDocument;
 
 use super::doc::{Doc, Node};
+
+use super::decode::{
+    Cx, MAX_NESTING, TOP_LEVEL, decode_advisory, decode_class, decode_group, decode_policy,
+    decode_rules, decode_service, decode_zone, token_at, too_deep, unreachable_catalogue,
+};
+use super::fastkdl;
+use super::literal::{looks_like_address, name_problem};
+use super::tree::{Spanned, SyntaxTree};
 
 use crate::diagnostics::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
 

@@ -13,8 +13,6 @@ mod literal;
 mod load;
 mod tree;
 
-use decode::*;
-use literal::*;
 pub use load::*;
 pub use tree::*;
 

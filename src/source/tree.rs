@@ -1,3 +1,6 @@
+//! The syntax tree the source stage produces: declarations as written,
+//! each value with its span.
+
 use ipnet::IpNet;
 use jiff::civil::Date;
 
