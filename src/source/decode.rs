@@ -1,718 +1,32 @@
-//! Stage 1, source: read the policy files (following includes), parse KDL and
-//! decode it strictly into a syntax tree that keeps a span for everything.
-//!
-//! This stage checks shape and literal values: node and property names, value
-//! types, argument counts, CIDRs, ports, dates. Names are not resolved here;
-//! that is the model stage's job.
+//! Node decoders: KDL nodes into tree declarations, with the shape checks
+//! (node and property names, argument counts, value types, nesting).
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-
-use ipnet::IpNet;
 use jiff::civil::Date;
-use kdl::KdlDocument;
 
-mod doc;
-mod fastkdl;
-pub mod ip;
+use super::doc::{Entry, Node, Value};
 
-use doc::{Doc, Entry, Node, Value};
-use ip::IpProblem;
-
-use crate::addrset::{AddrSet, ByteSet, PortSet};
-use crate::catalogue;
-use crate::diagnostics::{
-    Diagnostic, Diagnostics, FileId, SourceMap, Span, did_you_mean, is_unsafe_char,
+use super::literal::{
+    addr_literal, char_kind, endpoint_text, is_cve, is_identifier_text, is_interface_name,
+    name_problem, parse_prefix, port_number, port_range_error, service_text,
 };
+use super::tree::{
+    AdvisoryDecl, ClassDecl, GroupDecl, Name, RuleDecl, RuleKind, ServiceDecl, Spanned, SyntaxTree,
+    ZoneDecl,
+};
+
+use crate::addrset::{ByteSet, PortSet};
+use crate::catalogue;
+use crate::diagnostics::{Diagnostic, Diagnostics, FileId, Span, did_you_mean, is_unsafe_char};
 use crate::vocab::{Action, ServiceSet, Target};
-
-/// Largest policy file accepted (a policy of 100,000 rules is about 20 MiB;
-/// split larger ones with includes).
-pub const MAX_FILE_BYTES: usize = 64 << 20;
-
-/// Deepest include nesting accepted (a guard against runaway recursion that
-/// is not a cycle, e.g. through symlinks).
-const MAX_INCLUDE_DEPTH: usize = 32;
-
-/// A value with the place it was written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Spanned<T> {
-    pub value: T,
-    pub span: Span,
-}
-
-pub type Name = Spanned<String>;
-
-/// The policy as written, with includes expanded in place.
-#[derive(Debug, Default)]
-pub struct SyntaxTree {
-    /// The policy's name: declared (`policy "name"`) or, without a
-    /// declaration, the root file's stem; validated like every other name.
-    pub name: Option<Name>,
-    /// The `policy` node's keyword, when the root file has one.
-    pub policy_span: Option<Span>,
-    /// `deny-all #true` in the `policy` node: the policy means to deny
-    /// everything (without it, a policy with no rules or no zones is an
-    /// error: an empty or truncated file must not build a deny-all firewall).
-    pub deny_all: Option<Span>,
-    /// The start of the root file, for problems of the policy as a whole.
-    pub root_span: Span,
-    pub description: Option<String>,
-    /// The targets this policy is compiled to (`policy { targets ... }`);
-    /// empty means every target.
-    pub targets: Vec<Name>,
-    pub zones: Vec<ZoneDecl>,
-    pub classes: Vec<ClassDecl>,
-    pub groups: Vec<GroupDecl>,
-    /// Built-in catalogue services first, then the policy's own.
-    pub services: Vec<ServiceDecl>,
-    pub advisories: Vec<AdvisoryDecl>,
-    pub rules: Vec<RuleDecl>,
-}
-
-#[derive(Debug)]
-pub struct ZoneDecl {
-    pub name: Name,
-    pub description: Option<String>,
-    pub prefixes: Vec<Spanned<IpNet>>,
-    pub residual: Option<Span>,
-    /// `vendor #true`: a remote-access zone for vendors (used by the analysis lints).
-    pub vendor: bool,
-    /// (target, interface or zone name on that target)
-    pub bindings: Vec<(Name, Name)>,
-    pub span: Span,
-}
-
-/// An address literal: a host, a CIDR or an inclusive range.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AddrLiteral {
-    pub text: String,
-    pub set: AddrSet,
-}
-
-#[derive(Debug)]
-pub struct ClassDecl {
-    pub name: Name,
-    pub zone: Option<Name>,
-    pub description: Option<String>,
-    pub addresses: Vec<Spanned<AddrLiteral>>,
-    pub affected_by: Vec<Name>,
-    /// `clinical #true`: a medical device class (used by the analysis lints).
-    pub clinical: bool,
-    pub span: Span,
-}
-
-#[derive(Debug)]
-pub struct GroupDecl {
-    pub name: Name,
-    pub description: Option<String>,
-    pub members: Vec<Name>,
-    /// `clinical #true`: every class in the group, directly or through nested
-    /// groups, is a medical device class.
-    pub clinical: bool,
-    pub span: Span,
-}
-
-#[derive(Debug)]
-pub struct ServiceDecl {
-    pub name: Name,
-    pub description: Option<String>,
-    pub set: ServiceSet,
-    pub builtin: bool,
-    pub span: Span,
-}
-
-#[derive(Debug)]
-pub struct AdvisoryDecl {
-    pub name: Name,
-    pub title: Option<String>,
-    pub ids: Vec<String>,
-    pub cves: Vec<String>,
-    pub urls: Vec<String>,
-    pub block: Vec<Spanned<AddrLiteral>>,
-    pub span: Span,
-}
-
-/// One side of a rule, as written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EndpointText {
-    Any,
-    /// Boxed: literals are rare, and a name or `any` would otherwise take
-    /// the literal's 80 bytes.
-    Literal(Box<AddrLiteral>),
-    Name(String),
-}
-
-/// A rule's service, as written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ServiceText {
-    Literal(String, ServiceSet),
-    Name(String),
-}
-
-#[derive(Debug)]
-pub enum RuleKind {
-    /// `allow` / `deny` / `reject`.
-    Plain,
-    /// `block-advisory "name"`.
-    BlockAdvisory,
-    /// `exception "name" { ... }` inside a deny/reject.
-    Exception,
-}
-
-#[derive(Debug)]
-pub struct RuleDecl {
-    pub name: Name,
-    pub kind: RuleKind,
-    pub action: Action,
-    pub absolute: Option<Span>,
-    pub from: Vec<Spanned<EndpointText>>,
-    pub to: Vec<Spanned<EndpointText>>,
-    pub service: Vec<Spanned<ServiceText>>,
-    pub log: Option<bool>,
-    pub description: Option<String>,
-    pub owner: Option<String>,
-    pub ticket: Option<String>,
-    pub expires: Option<Spanned<Date>>,
-    pub exceptions: Vec<RuleDecl>,
-    /// The node's name token (`allow`, `deny`, ...) for labels.
-    pub keyword_span: Span,
-    pub span: Span,
-}
-
-/// Why the root policy file could not be read at all (an I/O problem, not a
-/// policy error).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read policy file {path}: {source}")]
-pub struct ReadError {
-    pub path: String,
-    #[source]
-    pub source: std::io::Error,
-}
-
-/// Where policy files are read from: the working tree, or (for `diff
-/// --base`) a git revision.
-pub trait Files {
-    /// The file's bytes. Only regular files are read, and at most
-    /// [`MAX_FILE_BYTES`] + 1 bytes of them (enough to tell that a file is
-    /// too large without reading all of it).
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
-    /// A stable identity of the file for the cycle and double-include
-    /// checks (two paths to one file must give the same identity).
-    fn identity(&self, path: &Path) -> PathBuf;
-    /// Where `path` really is (symlinks resolved, `.` and `..` removed), for
-    /// the check that an include stays inside the policy's directory; an
-    /// error when it does not exist.
-    fn resolve(&self, path: &Path) -> std::io::Result<PathBuf>;
-}
-
-/// The filesystem.
-pub struct Disk;
-
-impl Files for Disk {
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        read_regular_file(path, MAX_FILE_BYTES as u64 + 1)
-    }
-
-    fn identity(&self, path: &Path) -> PathBuf {
-        path.canonicalize()
-            .unwrap_or_else(|_| normalize_lexically(path))
-    }
-
-    fn resolve(&self, path: &Path) -> std::io::Result<PathBuf> {
-        path.canonicalize()
-    }
-}
-
-/// Reads at most `limit` bytes of a regular file. Devices, FIFOs and
-/// directories are refused before they are opened (`/dev/zero` would never
-/// end, a FIFO would block), and again after (the file is opened without
-/// blocking and checked with fstat, in case it was swapped in between).
-pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let not_regular = || {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file (devices, FIFOs and directories are never read)",
-        )
-    };
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(not_regular());
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
-    }
-    let file = options.open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(not_regular());
-    }
-    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
-    file.take(limit).read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
-/// `a/./b/../c` → `a/c`, without touching the filesystem.
-pub fn normalize_lexically(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out: Vec<Component<'_>> = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out.iter().collect()
-}
-
-/// Reads `root` and everything it includes from the filesystem. Policy
-/// problems go to `diags`; only an unreadable root file is an `Err`.
-pub fn load(
-    root: &Path,
-    sources: &mut SourceMap,
-    diags: &mut Diagnostics,
-) -> Result<SyntaxTree, ReadError> {
-    load_from(&Disk, root, sources, diags)
-}
-
-/// [`load`], reading through `files`.
-pub fn load_from(
-    files: &dyn Files,
-    root: &Path,
-    sources: &mut SourceMap,
-    diags: &mut Diagnostics,
-) -> Result<SyntaxTree, ReadError> {
-    let mut tree = SyntaxTree::default();
-    let builtin = sources.add(
-        catalogue::SERVICES_FILE.to_string(),
-        catalogue::SERVICES_KDL.to_string(),
-    );
-    let read_error = |source| ReadError {
-        path: display_path(root),
-        source,
-    };
-    let tree_root = policy_tree(files, root).map_err(read_error)?;
-    let bytes = files.read(root).map_err(read_error)?;
-    let mut loader = Loader {
-        root_file: None,
-        files,
-        sources,
-        diags,
-        tree: &mut tree,
-        stack: Vec::new(),
-        seen: BTreeSet::new(),
-        tree_root,
-        given: Default::default(),
-    };
-    loader.decode_text(builtin, FileRole::Catalogue);
-    loader.load_file(root, bytes, None);
-    let root_file = loader.root_file;
-    if let Some(file) = root_file {
-        tree.root_span = Span {
-            file,
-            offset: 0,
-            len: 0,
-        };
-        name_from_file(root, &mut tree, diags);
-    }
-    Ok(tree)
-}
-
-/// The directory every file of the policy must be in: the root file's
-/// directory, symlinks resolved. The root file itself must resolve inside
-/// it (a `policy.kdl` that is a symlink to `/proc/self/environ` is refused).
-fn policy_tree(files: &dyn Files, root: &Path) -> std::io::Result<PathBuf> {
-    let dir = match root.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tree = files.resolve(dir)?;
-    let real = files.resolve(root)?;
-    if !inside(&real, &tree) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!(
-                "it resolves to `{}`, outside its directory `{}`",
-                display_path(&real),
-                display_path(dir)
-            ),
-        ));
-    }
-    Ok(tree)
-}
-
-/// Whether `path` (resolved) lies in `tree` (resolved): lexically under it
-/// and with no `..` left that could climb out.
-fn inside(path: &Path, tree: &Path) -> bool {
-    use std::path::Component;
-    path.starts_with(tree) && !path.components().any(|c| c == Component::ParentDir)
-}
-
-/// Without `policy "name"`, the policy is named after the root file's
-/// stem, which must then be a valid name: output file names and the
-/// targets' headers are built from it (a file named with line breaks
-/// would otherwise write them into a router config).
-fn name_from_file(root: &Path, tree: &mut SyntaxTree, diags: &mut Diagnostics) {
-    if tree.policy_span.is_some() {
-        return; // declared: validated (or reported) as written
-    }
-    let stem = root.file_stem().unwrap_or_default();
-    let problem = match stem.to_str() {
-        Some(stem) => name_problem(stem),
-        None => Some("it is not UTF-8"),
-    };
-    let Some(problem) = problem else {
-        tree.name = Some(Spanned {
-            value: stem.to_string_lossy().into_owned(),
-            span: tree.root_span,
-        });
-        return;
-    };
-    let shown = crate::diagnostics::escape_unsafe(&stem.to_string_lossy());
-    diags.push(
-        Diagnostic::error(
-            "invalid-policy-name",
-            format!("the file name `{shown}` cannot be the policy's name: {problem}"),
-        )
-        .at(tree.root_span, "policy named after its file")
-        .help("add `policy \"name\"` at the top of the file (a letter, then letters, digits, `-`, `_` or `.`; at most 63 characters)"),
-    );
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum FileRole {
-    Root,
-    Included,
-    Catalogue,
-}
-
-struct Loader<'a> {
-    /// The root file, once it is in the source map.
-    root_file: Option<FileId>,
-    files: &'a dyn Files,
-    sources: &'a mut SourceMap,
-    diags: &'a mut Diagnostics,
-    tree: &'a mut SyntaxTree,
-    /// Canonical paths of the files being read, outermost first (cycle check).
-    stack: Vec<PathBuf>,
-    /// Canonical paths of every file read so far (double-include check).
-    seen: BTreeSet<PathBuf>,
-    /// The resolved directory of the root file: includes must stay in it.
-    tree_root: PathBuf,
-    /// Each loaded file's path as given or as its include resolved it
-    /// (the source map holds an escaped copy for messages).
-    given: std::collections::BTreeMap<FileId, PathBuf>,
-}
-
-impl Loader<'_> {
-    /// Reads one file; `include` is the span of the include node that asked
-    /// for it (None for the root).
-    fn load_file(&mut self, path: &Path, bytes: Vec<u8>, include: Option<Span>) {
-        if bytes.len() > MAX_FILE_BYTES {
-            let d = Diagnostic::error(
-                "file-too-large",
-                format!(
-                    "policy file `{}` is larger than {} MiB",
-                    display_path(path),
-                    MAX_FILE_BYTES >> 20
-                ),
-            )
-            .help("split the policy with `include`");
-            let d = match include {
-                Some(span) => d.at(span, "included here"),
-                None => d,
-            };
-            self.diags.push(d);
-            return;
-        }
-        let canonical = self.files.identity(path);
-        let text = match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                let valid = e.utf8_error().valid_up_to();
-                let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                let file = self.sources.add(display_path(path), lossy);
-                if include.is_none() {
-                    self.root_file = Some(file);
-                }
-                // Not policy text: show at most the offending line, cut short.
-                self.sources.excerpt_only(file);
-                let d = Diagnostic::error("not-utf8", "policy file is not valid UTF-8")
-                    .at(
-                        Span {
-                            file,
-                            offset: valid,
-                            len: 1,
-                        },
-                        "invalid byte here",
-                    )
-                    .help("save the file as UTF-8");
-                self.diags.push(d);
-                return;
-            }
-        };
-        let file = self.sources.add(display_path(path), text);
-        if include.is_none() {
-            self.root_file = Some(file);
-        }
-        self.given.insert(file, path.to_path_buf());
-        self.seen.insert(canonical.clone());
-        self.stack.push(canonical);
-        let role = if include.is_some() {
-            FileRole::Included
-        } else {
-            FileRole::Root
-        };
-        self.decode_text(file, role);
-        self.stack.pop();
-    }
-
-    fn decode_text(&mut self, file: FileId, role: FileRole) {
-        let text = self.sources.file(file).text.clone();
-        if let Some(offset) = too_deep(&text) {
-            self.sources.excerpt_only(file);
-            self.diags.push(
-                Diagnostic::error(
-                    "nesting-too-deep",
-                    format!("blocks nest deeper than {MAX_NESTING} levels"),
-                )
-                .at(Span { file, offset, len: 1 }, "too deep")
-                .help("a policy needs at most three levels (rules, rule, exception); check for unbalanced braces"),
-            );
-            return;
-        }
-        // The fast path reads the common subset; kdl reads (and reports
-        // errors in) everything else.
-        let parsed = match fastkdl::parse(&text) {
-            Some(doc) => Ok(doc),
-            None => KdlDocument::parse_v2(&text).map(|doc| Doc::from_kdl(&doc)),
-        };
-        let doc = match parsed {
-            Ok(doc) => doc,
-            Err(err) => {
-                // Not KDL, so perhaps not a policy at all: never print more
-                // of it than the offending line, cut short.
-                self.sources.excerpt_only(file);
-                // Only the first error: each one shows an excerpt, and a
-                // file that is not a policy (a NUL-separated environment)
-                // can produce one error every few bytes.
-                for d in err.diagnostics.into_iter().take(1) {
-                    let span = Span::new(file, d.span);
-                    let message = d.message.unwrap_or_else(|| "invalid KDL".to_string());
-                    let token = token_at(&text, span.offset);
-                    let help = if looks_like_address(&token) {
-                        format!("addresses and CIDRs must be quoted in KDL v2: \"{token}\"")
-                    } else {
-                        d.help.unwrap_or_else(|| {
-                            "policies are KDL v2: quote addresses and CIDRs (\"10.0.0.0/8\"), write booleans as #true/#false".to_string()
-                        })
-                    };
-                    let diag =
-                        Diagnostic::error("kdl-syntax", format!("KDL syntax error: {message}"))
-                            .at(span, d.label.unwrap_or_else(|| "here".to_string()))
-                            .help(help);
-                    self.diags.push(diag);
-                }
-                return;
-            }
-        };
-        for node in doc.top().nodes() {
-            let keyword = node.name().value();
-            if keyword == "include" && role != FileRole::Catalogue {
-                self.include(file, node);
-                continue;
-            }
-            let mut cx = Cx {
-                file,
-                diags: self.diags,
-                src: &text,
-            };
-            let tree = &mut *self.tree;
-            match keyword {
-                "policy" if role == FileRole::Root => decode_policy(&mut cx, node, tree),
-                "policy" if role == FileRole::Included => cx.error(
-                    Diagnostic::error(
-                        "misplaced-node",
-                        "`policy` may only appear in the root policy file",
-                    )
-                    .at(cx.span(node.name().span()), "in an included file")
-                    .help("move the policy name and description to the file you pass to wardwall"),
-                ),
-                "service" => {
-                    if let Some(mut s) = decode_service(&mut cx, node) {
-                        s.builtin = role == FileRole::Catalogue;
-                        tree.services.push(s);
-                    }
-                }
-                _ if role == FileRole::Catalogue => unreachable_catalogue(keyword),
-                "zone" => tree.zones.extend(decode_zone(&mut cx, node)),
-                "class" => tree.classes.extend(decode_class(&mut cx, node)),
-                "group" => tree.groups.extend(decode_group(&mut cx, node)),
-                "advisory" => tree.advisories.extend(decode_advisory(&mut cx, node)),
-                "rules" => decode_rules(&mut cx, node, &mut tree.rules),
-                other => cx.unknown_node(node, other, "a policy file", TOP_LEVEL),
-            }
-        }
-    }
-
-    fn include(&mut self, file: FileId, node: Node<'_>) {
-        let src = self.sources.file(file).text.clone();
-        let mut cx = Cx {
-            file,
-            diags: self.diags,
-            src: &src,
-        };
-        cx.no_props(node);
-        cx.no_children(node);
-        let Some(target) = cx.single_string(node) else {
-            return;
-        };
-        let node_span = cx.span(node.span());
-        let Some((path, resolved)) = self.include_path(file, &target) else {
-            return;
-        };
-        if self.stack.len() >= MAX_INCLUDE_DEPTH {
-            self.diags.push(
-                Diagnostic::error(
-                    "include-depth",
-                    format!("includes nest deeper than {MAX_INCLUDE_DEPTH} files"),
-                )
-                .at(target.span, "included here"),
-            );
-            return;
-        }
-        let bytes = match self.files.read(&resolved) {
-            Ok(b) => b,
-            Err(e) => {
-                self.diags.push(
-                    Diagnostic::error(
-                        "include-missing",
-                        format!("cannot read included file `{}`: {e}", display_path(&path)),
-                    )
-                    .at(target.span, "included here")
-                    .help("include paths are relative to the file that includes them"),
-                );
-                return;
-            }
-        };
-        let canonical = self.files.identity(&path);
-        if self.stack.contains(&canonical) {
-            self.diags.push(
-                Diagnostic::error(
-                    "include-cycle",
-                    format!(
-                        "`{}` includes itself (directly or through other files)",
-                        display_path(&path)
-                    ),
-                )
-                .at(target.span, "this include closes a cycle")
-                .help("remove one of the includes that form the cycle"),
-            );
-            return;
-        }
-        if self.seen.contains(&canonical) {
-            self.diags.push(
-                Diagnostic::error(
-                    "include-twice",
-                    format!("`{}` is already included", display_path(&path)),
-                )
-                .at(target.span, "second include of the same file")
-                .help("include each file once; its definitions would otherwise be duplicated"),
-            );
-            return;
-        }
-        self.load_file(&path, bytes, Some(node_span));
-    }
-}
-
-impl Loader<'_> {
-    /// The file an include names, resolved (symlinks followed), or None
-    /// after reporting why it may not be read: it is absolute, missing, or
-    /// outside the root file's directory. Nothing outside the tree is ever
-    /// opened, so its content can never reach a diagnostic.
-    /// Returns the path as written (relative to the root's directory, for
-    /// messages) and the resolved path to read.
-    fn include_path(
-        &mut self,
-        file: FileId,
-        target: &Spanned<String>,
-    ) -> Option<(PathBuf, PathBuf)> {
-        let outside = |why: String| {
-            Diagnostic::error("include-outside-tree", why)
-                .at(target.span, "outside the policy's directory")
-                .help("includes are relative to the including file and stay inside the root policy's directory; put shared files in a subdirectory of it")
-        };
-        let written = Path::new(&target.value);
-        if written.is_absolute() {
-            let why = format!("`{}` is an absolute path", target.value.escape_debug());
-            self.diags.push(outside(why));
-            return None;
-        }
-        // `..` that climbs out is refused as written, before anything is
-        // looked up (a missing directory on the way must not hide it).
-        let including_dir = self.stack.last().and_then(|p| p.parent());
-        if let Some(dir) = including_dir
-            && !inside(&normalize_lexically(&dir.join(written)), &self.tree_root)
-        {
-            let why = format!(
-                "`{}` is outside the policy's directory `{}`",
-                target.value.escape_debug(),
-                display_path(&self.tree_root)
-            );
-            self.diags.push(outside(why));
-            return None;
-        }
-        let including = self.given.get(&file).cloned().unwrap_or_default();
-        let path = including.parent().unwrap_or(Path::new("")).join(written);
-        let resolved = match self.files.resolve(&path) {
-            Ok(p) => p,
-            Err(e) => {
-                self.diags.push(
-                    Diagnostic::error(
-                        "include-missing",
-                        format!("cannot read included file `{}`: {e}", display_path(&path)),
-                    )
-                    .at(target.span, "included here")
-                    .help("include paths are relative to the file that includes them"),
-                );
-                return None;
-            }
-        };
-        if !inside(&resolved, &self.tree_root) {
-            let why = format!(
-                "`{}` is outside the policy's directory `{}`",
-                target.value.escape_debug(),
-                display_path(&self.tree_root)
-            );
-            self.diags.push(outside(why));
-            return None;
-        }
-        Some((path, resolved))
-    }
-}
-
-/// A path for messages, with characters that could forge log lines or
-/// hide text (control characters, line separators, bidi controls)
-/// escaped as `\u{..}`.
-pub fn display_path(path: &Path) -> String {
-    crate::diagnostics::escape_unsafe(&path.display().to_string())
-}
 
 /// Deepest `{ }` nesting accepted. The KDL parser recurses per level and
 /// would overflow the stack on hostile input long before any real policy
 /// (which needs three levels) gets close.
-const MAX_NESTING: usize = 64;
+pub(super) const MAX_NESTING: usize = 64;
 
 /// Offset of the first `{` that nests deeper than [`MAX_NESTING`], skipping
 /// KDL strings (quoted, multi-line, raw) and comments.
-fn too_deep(text: &str) -> Option<usize> {
+pub(super) fn too_deep(text: &str) -> Option<usize> {
     let b = text.as_bytes();
     let (mut i, mut depth) = (0usize, 0usize);
     let starts = |i: usize, pat: &[u8]| b.get(i..i + pat.len()) == Some(pat);
@@ -794,7 +108,7 @@ fn too_deep(text: &str) -> Option<usize> {
 }
 
 /// The whitespace-delimited token starting at `offset` (for hints).
-fn token_at(text: &str, offset: usize) -> String {
+pub(super) fn token_at(text: &str, offset: usize) -> String {
     let start = offset.min(text.len());
     if !text.is_char_boundary(start) {
         return String::new();
@@ -810,7 +124,7 @@ fn token_at(text: &str, offset: usize) -> String {
         .collect()
 }
 
-fn unreachable_catalogue(keyword: &str) {
+pub(super) fn unreachable_catalogue(keyword: &str) {
     // The catalogue holds only services; a test decodes it without errors.
     debug_assert!(
         false,
@@ -818,28 +132,34 @@ fn unreachable_catalogue(keyword: &str) {
     );
 }
 
-const TOP_LEVEL: &[&str] = &[
+pub(super) const TOP_LEVEL: &[&str] = &[
     "policy", "include", "zone", "class", "group", "service", "advisory", "rules",
 ];
 
 /// Decoding context: the file being read and where problems go.
-struct Cx<'a> {
-    file: FileId,
-    diags: &'a mut Diagnostics,
+pub(super) struct Cx<'a> {
+    pub(super) file: FileId,
+    pub(super) diags: &'a mut Diagnostics,
     /// The file's text, to point at one character inside a string.
-    src: &'a str,
+    pub(super) src: &'a str,
 }
 
 impl Cx<'_> {
-    fn span(&self, s: miette::SourceSpan) -> Span {
+    pub(super) fn span(&self, s: miette::SourceSpan) -> Span {
         Span::new(self.file, s)
     }
 
-    fn error(&mut self, d: Diagnostic) {
+    pub(super) fn error(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
 
-    fn unknown_node(&mut self, node: Node<'_>, name: &str, inside: &str, allowed: &[&str]) {
+    pub(super) fn unknown_node(
+        &mut self,
+        node: Node<'_>,
+        name: &str,
+        inside: &str,
+        allowed: &[&str],
+    ) {
         let mut help = did_you_mean(name, allowed.iter().copied())
             .map(|s| format!("{s} "))
             .unwrap_or_default();
@@ -850,11 +170,11 @@ impl Cx<'_> {
         self.error(d);
     }
 
-    fn args<'d>(&self, node: Node<'d>) -> impl Iterator<Item = Entry<'d>> + use<'d> {
+    pub(super) fn args<'d>(&self, node: Node<'d>) -> impl Iterator<Item = Entry<'d>> + use<'d> {
         node.entries().filter(|e| e.name().is_none())
     }
 
-    fn no_props(&mut self, node: Node<'_>) {
+    pub(super) fn no_props(&mut self, node: Node<'_>) {
         for e in node.entries().filter(|e| e.name().is_some()) {
             let name = e.name().map(|n| n.value()).unwrap_or_default();
             let d = Diagnostic::error(
@@ -870,7 +190,7 @@ impl Cx<'_> {
         }
     }
 
-    fn no_children(&mut self, node: Node<'_>) {
+    pub(super) fn no_children(&mut self, node: Node<'_>) {
         if let Some(children) = node.children() {
             let d = Diagnostic::error(
                 "unexpected-block",
@@ -881,7 +201,7 @@ impl Cx<'_> {
         }
     }
 
-    fn no_args(&mut self, node: Node<'_>) {
+    pub(super) fn no_args(&mut self, node: Node<'_>) {
         for e in self.args(node).collect::<Vec<_>>() {
             let d = Diagnostic::error(
                 "unexpected-argument",
@@ -893,12 +213,16 @@ impl Cx<'_> {
     }
 
     /// A leaf node with only arguments.
-    fn leaf(&mut self, node: Node<'_>) {
+    pub(super) fn leaf(&mut self, node: Node<'_>) {
         self.no_props(node);
         self.no_children(node);
     }
 
-    fn expect_string(&mut self, node: Node<'_>, e: Entry<'_>) -> Option<Spanned<String>> {
+    pub(super) fn expect_string(
+        &mut self,
+        node: Node<'_>,
+        e: Entry<'_>,
+    ) -> Option<Spanned<String>> {
         match e.value() {
             Value::String(s) => Some(Spanned {
                 value: s.to_string(),
@@ -922,7 +246,7 @@ impl Cx<'_> {
     }
 
     /// Exactly one string argument.
-    fn single_string(&mut self, node: Node<'_>) -> Option<Spanned<String>> {
+    pub(super) fn single_string(&mut self, node: Node<'_>) -> Option<Spanned<String>> {
         let mut args = self.args(node);
         match (args.next(), args.next()) {
             (Some(one), None) => self.expect_string(node, one),
@@ -950,7 +274,7 @@ impl Cx<'_> {
     }
 
     /// One or more string arguments.
-    fn strings(&mut self, node: Node<'_>) -> Vec<Spanned<String>> {
+    pub(super) fn strings(&mut self, node: Node<'_>) -> Vec<Spanned<String>> {
         let count = self.args(node).count();
         if count == 0 {
             let d = Diagnostic::error(
@@ -967,7 +291,7 @@ impl Cx<'_> {
         out
     }
 
-    fn single_bool(&mut self, node: Node<'_>) -> Option<bool> {
+    pub(super) fn single_bool(&mut self, node: Node<'_>) -> Option<bool> {
         let mut args = self.args(node);
         match (args.next(), args.next()) {
             (Some(e), None) => match e.value() {
@@ -1003,7 +327,7 @@ impl Cx<'_> {
     }
 
     /// The object name of a declaration node (`zone "icu"`), validated.
-    fn decl_name(&mut self, node: Node<'_>) -> Option<Name> {
+    pub(super) fn decl_name(&mut self, node: Node<'_>) -> Option<Name> {
         let name = self.single_string(node)?;
         self.check_name(&name).then_some(name)
     }
@@ -1011,7 +335,7 @@ impl Cx<'_> {
     /// Names are safe in every target by construction: a letter first, then
     /// letters, digits, `-`, `_` or `.`; at most 63 characters. They can
     /// never carry quotes, spaces or line breaks into an output.
-    fn check_name(&mut self, name: &Name) -> bool {
+    pub(super) fn check_name(&mut self, name: &Name) -> bool {
         let problem = name_problem(&name.value);
         if let Some(problem) = problem {
             let d = Diagnostic::error("invalid-name", format!("invalid name `{}`: {problem}", name.value.escape_debug()))
@@ -1030,7 +354,7 @@ impl Cx<'_> {
     /// (noncharacters such as U+FFFE), the line and paragraph separators,
     /// and bidi controls ("Trojan Source"). Each renderer still escapes
     /// what its format needs.
-    fn text(&mut self, node: Node<'_>) -> Option<String> {
+    pub(super) fn text(&mut self, node: Node<'_>) -> Option<String> {
         self.leaf(node);
         let s = self.single_string(node)?;
         if let Some(c) = s.value.chars().find(|&c| is_unsafe_char(c)) {
@@ -1063,7 +387,7 @@ impl Cx<'_> {
     /// The span of the first `c` in the string value `s`, as written: the
     /// character itself, or its escape (`\n`, `\u{202E}`); the whole
     /// string if neither is found.
-    fn char_span(&self, s: &Spanned<String>, c: char) -> Span {
+    pub(super) fn char_span(&self, s: &Spanned<String>, c: char) -> Span {
         let Some(raw) = self.src.get(s.span.offset..s.span.offset + s.span.len) else {
             return s.span;
         };
@@ -1096,7 +420,7 @@ impl Cx<'_> {
         s.span
     }
 
-    fn duplicate_child(&mut self, node: Node<'_>, first: Span) {
+    pub(super) fn duplicate_child(&mut self, node: Node<'_>, first: Span) {
         let d = Diagnostic::error(
             "duplicate-field",
             format!("`{}` is given twice", node.name().value()),
@@ -1108,39 +432,7 @@ impl Cx<'_> {
     }
 }
 
-/// What kind of forbidden character `c` is, for messages.
-fn char_kind(c: char) -> &'static str {
-    match u32::from(c) {
-        0x0A | 0x0D => "a line break",
-        0x2028 | 0x2029 => "a line or paragraph separator",
-        0x061C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069 => {
-            "a bidirectional text control"
-        }
-        _ if c.is_control() => "a control character",
-        _ => "a noncharacter (XML cannot carry it)",
-    }
-}
-
-fn name_problem(name: &str) -> Option<&'static str> {
-    let mut chars = name.chars();
-    match chars.next() {
-        None => return Some("it is empty"),
-        Some(c) if !c.is_ascii_alphabetic() => return Some("it must start with a letter"),
-        _ => {}
-    }
-    if name.len() > 63 {
-        return Some("it is longer than 63 characters");
-    }
-    if !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-        return Some("it contains a character other than a letter, digit, `-`, `_` or `.`");
-    }
-    if name == "any" {
-        return Some("`any` is reserved");
-    }
-    None
-}
-
-fn describe(v: Value<'_>) -> String {
+pub(super) fn describe(v: Value<'_>) -> String {
     match v {
         Value::String(s) => format!("the string \"{}\"", s.escape_debug()),
         Value::Integer(i) => format!("the number {i}"),
@@ -1152,11 +444,11 @@ fn describe(v: Value<'_>) -> String {
 
 /// Tracks which single-valued fields were already seen in a block.
 #[derive(Default)]
-struct Seen<'d>(Vec<(&'d str, Span)>);
+pub(super) struct Seen<'d>(Vec<(&'d str, Span)>);
 
 impl<'d> Seen<'d> {
     /// Records `node`; reports and returns false if it was already given.
-    fn first(&mut self, cx: &mut Cx<'_>, node: Node<'d>) -> bool {
+    pub(super) fn first(&mut self, cx: &mut Cx<'_>, node: Node<'d>) -> bool {
         let name = node.name().value();
         if let Some((_, first)) = self.0.iter().find(|(n, _)| *n == name) {
             let first = *first;
@@ -1168,18 +460,18 @@ impl<'d> Seen<'d> {
     }
 }
 
-fn children(node: Node<'_>) -> impl Iterator<Item = Node<'_>> {
+pub(super) fn children(node: Node<'_>) -> impl Iterator<Item = Node<'_>> {
     node.children().into_iter().flat_map(|block| block.nodes())
 }
 
 /// Whether the block has a child `field` at all. "Missing field" errors
 /// check this, so a field that is present but invalid is reported once (as
 /// invalid), not twice.
-fn has_child(node: Node<'_>, field: &str) -> bool {
+pub(super) fn has_child(node: Node<'_>, field: &str) -> bool {
     children(node).any(|c| c.name().value() == field)
 }
 
-fn decode_policy(cx: &mut Cx<'_>, node: Node<'_>, tree: &mut SyntaxTree) {
+pub(super) fn decode_policy(cx: &mut Cx<'_>, node: Node<'_>, tree: &mut SyntaxTree) {
     cx.no_props(node);
     if let Some(existing) = &tree.name {
         let d = Diagnostic::error("duplicate-field", "`policy` is given twice")
@@ -1235,9 +527,10 @@ fn decode_policy(cx: &mut Cx<'_>, node: Node<'_>, tree: &mut SyntaxTree) {
     }
 }
 
-const ZONE_FIELDS: &[&str] = &["description", "prefix", "residual", "interface", "vendor"];
+pub(super) const ZONE_FIELDS: &[&str] =
+    &["description", "prefix", "residual", "interface", "vendor"];
 
-fn decode_zone(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ZoneDecl> {
+pub(super) fn decode_zone(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ZoneDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node);
     let mut zone = ZoneDecl {
@@ -1321,170 +614,10 @@ fn decode_zone(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ZoneDecl> {
     Some(zone)
 }
 
-fn is_interface_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 31
-        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | ':' | '-'))
-}
+pub(super) const CLASS_FIELDS: &[&str] =
+    &["zone", "description", "address", "affected-by", "clinical"];
 
-fn parse_prefix(cx: &mut Cx<'_>, s: &Spanned<String>) -> Option<Spanned<IpNet>> {
-    match parse_addr_literal(&s.value) {
-        Ok((set, Some(net))) => {
-            let _ = set;
-            Some(Spanned {
-                value: net,
-                span: s.span,
-            })
-        }
-        Ok((_, None)) => {
-            let d = Diagnostic::error(
-                "invalid-prefix",
-                format!("`{}` is a range, not a prefix", s.value),
-            )
-            .at(s.span, "zones take CIDR prefixes")
-            .help("write the zone as one or more CIDR prefixes, e.g. \"10.20.0.0/16\"");
-            cx.error(d);
-            None
-        }
-        Err(problem) => {
-            cx.error(problem.into_diagnostic(s));
-            None
-        }
-    }
-}
-
-/// A problem with an address literal.
-#[derive(Debug)]
-enum AddrProblem {
-    /// The literal itself (a host, a prefix, an end of a range) is refused
-    /// by the strict parser.
-    Ip(IpProblem),
-    HostBits(IpNet),
-    Inverted,
-    MixedRange,
-}
-
-impl From<IpProblem> for AddrProblem {
-    fn from(p: IpProblem) -> Self {
-        AddrProblem::Ip(p)
-    }
-}
-
-impl AddrProblem {
-    fn into_diagnostic(self, s: &Spanned<String>) -> Diagnostic {
-        match self {
-            AddrProblem::Ip(IpProblem::NotAnAddress) => Diagnostic::error(
-                "invalid-address",
-                format!(
-                    "`{}` is not an IP address, CIDR or range",
-                    s.value.escape_debug()
-                ),
-            )
-            .at(s.span, "not an address")
-            .help(IpProblem::NotAnAddress.hint()),
-            AddrProblem::Ip(p) => {
-                Diagnostic::error(p.code(), format!("`{}` {p}", s.value.escape_debug()))
-                    .at(s.span, p.label())
-                    .help(p.hint())
-            }
-            AddrProblem::HostBits(net) => {
-                Diagnostic::error("host-bits-set", format!("`{}` has host bits set", s.value))
-                    .at(s.span, "host bits set")
-                    .help(format!(
-                        "did you mean \"{}\"? (or \"{}\" for the single host)",
-                        net.trunc(),
-                        net.addr()
-                    ))
-            }
-            AddrProblem::Inverted => Diagnostic::error(
-                "inverted-range",
-                format!("range `{}` ends before it starts", s.value),
-            )
-            .at(s.span, "inverted range")
-            .help("write the lower address first"),
-            AddrProblem::MixedRange => Diagnostic::error(
-                "mixed-family-range",
-                format!("range `{}` mixes IPv4 and IPv6", s.value),
-            )
-            .at(s.span, "mixed families")
-            .help("both ends of a range must be of the same family"),
-        }
-    }
-}
-
-/// Parses a host, CIDR or range with the strict literal rules of
-/// [`ip`]. Returns the set and, for hosts and CIDRs, the prefix.
-fn parse_addr_literal(text: &str) -> Result<(AddrSet, Option<IpNet>), AddrProblem> {
-    if text.contains('/') {
-        let net = ip::parse_net(text)?;
-        if net.trunc() != net {
-            return Err(AddrProblem::HostBits(net));
-        }
-        return Ok((AddrSet::from_net(net), Some(net)));
-    }
-    if let Some((lo, hi)) = text.split_once('-') {
-        let (lo, hi) = match (ip::parse_addr(lo.trim()), ip::parse_addr(hi.trim())) {
-            (Ok(lo), Ok(hi)) => (lo, hi),
-            (Err(IpProblem::LeadingZero { .. }), _) | (_, Err(IpProblem::LeadingZero { .. })) => {
-                return Err(IpProblem::LeadingZero {
-                    canonical: format!(
-                        "{}-{}",
-                        without_leading_zeros(lo),
-                        without_leading_zeros(hi)
-                    ),
-                }
-                .into());
-            }
-            (Err(p), _) | (_, Err(p)) => return Err(p.into()),
-        };
-        if lo.is_ipv4() != hi.is_ipv4() {
-            return Err(AddrProblem::MixedRange);
-        }
-        if lo > hi {
-            return Err(AddrProblem::Inverted);
-        }
-        return Ok((AddrSet::from_range(lo, hi), None));
-    }
-    let addr = ip::parse_addr(text)?;
-    let net = IpNet::from(addr);
-    Ok((AddrSet::from_net(net), Some(net)))
-}
-
-/// One end of a range as the hint should show it.
-fn without_leading_zeros(end: &str) -> String {
-    match ip::parse_addr(end.trim()) {
-        Err(IpProblem::LeadingZero { canonical }) => canonical,
-        _ => end.trim().to_string(),
-    }
-}
-
-/// Whether text looks like an address literal rather than a name (so that a
-/// bad literal gets an address error, not "unknown name").
-fn looks_like_address(text: &str) -> bool {
-    text.starts_with(|c: char| c.is_ascii_digit()) || text.contains(':')
-}
-
-fn addr_literal(cx: &mut Cx<'_>, s: &Spanned<String>) -> Option<Spanned<AddrLiteral>> {
-    match parse_addr_literal(&s.value) {
-        Ok((set, _)) => Some(Spanned {
-            value: AddrLiteral {
-                text: s.value.clone(),
-                set,
-            },
-            span: s.span,
-        }),
-        Err(p) => {
-            cx.error(p.into_diagnostic(s));
-            None
-        }
-    }
-}
-
-const CLASS_FIELDS: &[&str] = &["zone", "description", "address", "affected-by", "clinical"];
-
-fn decode_class(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ClassDecl> {
+pub(super) fn decode_class(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ClassDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node);
     let mut class = ClassDecl {
@@ -1557,7 +690,7 @@ fn decode_class(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ClassDecl> {
     Some(class)
 }
 
-fn decode_group(cx: &mut Cx<'_>, node: Node<'_>) -> Option<GroupDecl> {
+pub(super) fn decode_group(cx: &mut Cx<'_>, node: Node<'_>) -> Option<GroupDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut group = GroupDecl {
@@ -1604,7 +737,7 @@ fn decode_group(cx: &mut Cx<'_>, node: Node<'_>) -> Option<GroupDecl> {
     Some(group)
 }
 
-const SERVICE_FIELDS: &[&str] = &[
+pub(super) const SERVICE_FIELDS: &[&str] = &[
     "description",
     "tcp",
     "udp",
@@ -1614,7 +747,7 @@ const SERVICE_FIELDS: &[&str] = &[
     "protocol",
 ];
 
-fn decode_service(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ServiceDecl> {
+pub(super) fn decode_service(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ServiceDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut svc = ServiceDecl {
@@ -1669,7 +802,7 @@ fn decode_service(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ServiceDecl> {
 }
 
 /// `tcp 443 "8000-8080"`; no arguments means every port.
-fn decode_ports(cx: &mut Cx<'_>, node: Node<'_>) -> PortSet {
+pub(super) fn decode_ports(cx: &mut Cx<'_>, node: Node<'_>) -> PortSet {
     let args: Vec<Entry<'_>> = cx.args(node).collect();
     if args.is_empty() {
         return PortSet::full();
@@ -1727,22 +860,9 @@ fn decode_ports(cx: &mut Cx<'_>, node: Node<'_>) -> PortSet {
     PortSet::from_ranges(ranges)
 }
 
-fn port_number(n: i128) -> Option<u16> {
-    u16::try_from(n).ok().filter(|&p| p >= 1)
-}
-
-fn port_range_error(span: Span, text: &str) -> Diagnostic {
-    Diagnostic::error(
-        "port-out-of-range",
-        format!("port `{text}` is outside 1..65535"),
-    )
-    .at(span, "not a valid port")
-    .help("ports are 1 to 65535; leave the port list out (`tcp`) to mean every port")
-}
-
 /// `icmp "echo-request"` (both families), `icmpv4 8`, `icmpv6 "packet-too-big"`;
 /// no arguments means every type of that family (or both).
-fn decode_icmp(cx: &mut Cx<'_>, node: Node<'_>) -> (ByteSet, ByteSet) {
+pub(super) fn decode_icmp(cx: &mut Cx<'_>, node: Node<'_>) -> (ByteSet, ByteSet) {
     let kw = node.name().value();
     let (want4, want6) = match kw {
         "icmp" => (true, true),
@@ -1840,7 +960,7 @@ fn decode_icmp(cx: &mut Cx<'_>, node: Node<'_>) -> (ByteSet, ByteSet) {
     (ByteSet::from_ranges(v4), ByteSet::from_ranges(v6))
 }
 
-fn decode_protocols(cx: &mut Cx<'_>, node: Node<'_>) -> ByteSet {
+pub(super) fn decode_protocols(cx: &mut Cx<'_>, node: Node<'_>) -> ByteSet {
     let args: Vec<Entry<'_>> = cx.args(node).collect();
     if args.is_empty() {
         let d = Diagnostic::error(
@@ -1910,9 +1030,9 @@ fn decode_protocols(cx: &mut Cx<'_>, node: Node<'_>) -> ByteSet {
     ByteSet::from_ranges(out)
 }
 
-const ADVISORY_FIELDS: &[&str] = &["title", "id", "cve", "url", "block"];
+pub(super) const ADVISORY_FIELDS: &[&str] = &["title", "id", "cve", "url", "block"];
 
-fn decode_advisory(cx: &mut Cx<'_>, node: Node<'_>) -> Option<AdvisoryDecl> {
+pub(super) fn decode_advisory(cx: &mut Cx<'_>, node: Node<'_>) -> Option<AdvisoryDecl> {
     cx.no_props(node);
     let name = cx.decl_name(node)?;
     let mut adv = AdvisoryDecl {
@@ -1982,27 +1102,8 @@ fn decode_advisory(cx: &mut Cx<'_>, node: Node<'_>) -> Option<AdvisoryDecl> {
     Some(adv)
 }
 
-fn is_identifier_text(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 512
-        && s.chars()
-            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`'))
-}
-
-fn is_cve(s: &str) -> bool {
-    let mut parts = s.split('-');
-    parts.next() == Some("CVE")
-        && parts
-            .next()
-            .is_some_and(|y| y.len() == 4 && y.chars().all(|c| c.is_ascii_digit()))
-        && parts
-            .next()
-            .is_some_and(|n| n.len() >= 4 && n.chars().all(|c| c.is_ascii_digit()))
-        && parts.next().is_none()
-}
-
-const RULE_KINDS: &[&str] = &["allow", "deny", "reject", "block-advisory"];
-const RULE_FIELDS: &[&str] = &[
+pub(super) const RULE_KINDS: &[&str] = &["allow", "deny", "reject", "block-advisory"];
+pub(super) const RULE_FIELDS: &[&str] = &[
     "description",
     "from",
     "to",
@@ -2014,7 +1115,7 @@ const RULE_FIELDS: &[&str] = &[
     "absolute",
     "exception",
 ];
-const EXCEPTION_FIELDS: &[&str] = &[
+pub(super) const EXCEPTION_FIELDS: &[&str] = &[
     "description",
     "from",
     "to",
@@ -2024,9 +1125,9 @@ const EXCEPTION_FIELDS: &[&str] = &[
     "ticket",
     "expires",
 ];
-const ADVISORY_RULE_FIELDS: &[&str] = &["description", "owner", "ticket"];
+pub(super) const ADVISORY_RULE_FIELDS: &[&str] = &["description", "owner", "ticket"];
 
-fn decode_rules(cx: &mut Cx<'_>, node: Node<'_>, out: &mut Vec<RuleDecl>) {
+pub(super) fn decode_rules(cx: &mut Cx<'_>, node: Node<'_>, out: &mut Vec<RuleDecl>) {
     cx.no_props(node);
     cx.no_args(node);
     for child in children(node) {
@@ -2046,7 +1147,7 @@ fn decode_rules(cx: &mut Cx<'_>, node: Node<'_>, out: &mut Vec<RuleDecl>) {
     }
 }
 
-fn decode_rule(
+pub(super) fn decode_rule(
     cx: &mut Cx<'_>,
     node: Node<'_>,
     action: Action,
@@ -2202,7 +1303,7 @@ fn decode_rule(
 /// Appends `items` to a list that is usually given in one line: then the
 /// list takes `items` as it is, without the spare capacity growing from
 /// empty would leave (it adds up over thousands of rules).
-fn append<T>(list: &mut Vec<T>, mut items: Vec<T>) {
+pub(super) fn append<T>(list: &mut Vec<T>, mut items: Vec<T>) {
     if list.is_empty() {
         *list = items;
     } else {
@@ -2210,185 +1311,9 @@ fn append<T>(list: &mut Vec<T>, mut items: Vec<T>) {
     }
 }
 
-fn endpoint_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<EndpointText>> {
-    let value = if s.value == "any" {
-        EndpointText::Any
-    } else if looks_like_address(&s.value) {
-        EndpointText::Literal(Box::new(addr_literal(cx, &s)?.value))
-    } else if cx.check_name(&s) {
-        EndpointText::Name(s.value)
-    } else {
-        return None;
-    };
-    Some(Spanned {
-        value,
-        span: s.span,
-    })
-}
-
-/// `"https"` (a name), `"any"`, or a literal such as `"tcp/443"`,
-/// `"udp/5000-5010"`, `"icmp/echo-request"`, `"proto/gre"`, `"proto/47"`.
-fn service_text(cx: &mut Cx<'_>, s: Spanned<String>) -> Option<Spanned<ServiceText>> {
-    if s.value == "any" {
-        return Some(Spanned {
-            value: ServiceText::Literal("any".to_string(), ServiceSet::any()),
-            span: s.span,
-        });
-    }
-    let Some((proto, arg)) = s.value.split_once('/') else {
-        if cx.check_name(&s) {
-            return Some(Spanned {
-                value: ServiceText::Name(s.value),
-                span: s.span,
-            });
-        }
-        return None;
-    };
-    let mut set = ServiceSet::default();
-    let bad = |cx: &mut Cx<'_>, why: String| {
-        let d = Diagnostic::error("invalid-service", format!("`{}` is not a service", s.value))
-            .at(s.span, why)
-            .help("write a service name, `any`, or a literal such as \"tcp/443\", \"udp/5000-5010\", \"icmp/echo-request\", \"proto/gre\"");
-        cx.error(d);
-    };
-    match proto {
-        "tcp" | "udp" => {
-            let range = match arg.split_once('-') {
-                Some((a, b)) => (a.parse::<i128>().ok(), b.parse::<i128>().ok()),
-                None => (arg.parse::<i128>().ok(), arg.parse::<i128>().ok()),
-            };
-            let ports = match range {
-                (Some(a), Some(b)) => match (port_number(a), port_number(b)) {
-                    (Some(a), Some(b)) if a <= b => PortSet::range(a, b),
-                    (Some(_), Some(_)) => {
-                        let d = Diagnostic::error(
-                            "inverted-range",
-                            format!("port range `{}` ends before it starts", s.value),
-                        )
-                        .at(s.span, "inverted range")
-                        .help("write the lower port first");
-                        cx.error(d);
-                        return None;
-                    }
-                    _ => {
-                        cx.error(port_range_error(s.span, arg));
-                        return None;
-                    }
-                },
-                _ => {
-                    bad(
-                        cx,
-                        "expected a port or FIRST-LAST after the slash".to_string(),
-                    );
-                    return None;
-                }
-            };
-            if proto == "tcp" {
-                set.tcp = ports
-            } else {
-                set.udp = ports
-            }
-        }
-        "icmp" | "icmpv4" | "icmpv6" => {
-            let v6 = proto == "icmpv6";
-            let both = proto == "icmp";
-            let t4 = (!v6).then(|| catalogue::icmp_type(arg, false)).flatten();
-            let t6 = (v6 || both)
-                .then(|| catalogue::icmp_type(arg, true))
-                .flatten();
-            let numeric = arg.parse::<u8>().ok().filter(|_| !both);
-            match (t4, t6, numeric) {
-                (_, _, Some(n)) if v6 => set.icmp6 = ByteSet::single(n),
-                (_, _, Some(n)) => set.icmp4 = ByteSet::single(n),
-                (Some(a), Some(b), None) if both => {
-                    set.icmp4 = ByteSet::single(a);
-                    set.icmp6 = ByteSet::single(b);
-                }
-                (Some(a), None, None) if !both => set.icmp4 = ByteSet::single(a),
-                (None, Some(b), None) if !both => set.icmp6 = ByteSet::single(b),
-                _ => {
-                    bad(cx, format!("unknown ICMP type `{arg}` for `{proto}`"));
-                    return None;
-                }
-            }
-        }
-        "proto" => {
-            let number = arg
-                .parse::<u8>()
-                .ok()
-                .or_else(|| catalogue::protocol_number(arg));
-            match number {
-                Some(1 | 6 | 17 | 58) => {
-                    bad(
-                        cx,
-                        format!("use tcp/, udp/, icmpv4/ or icmpv6/ for protocol `{arg}`"),
-                    );
-                    return None;
-                }
-                Some(n) => set.protocols = ByteSet::single(n),
-                None => {
-                    bad(cx, format!("unknown protocol `{arg}`"));
-                    return None;
-                }
-            }
-        }
-        _ => {
-            bad(cx, format!("unknown protocol `{proto}`"));
-            return None;
-        }
-    }
-    Some(Spanned {
-        value: ServiceText::Literal(s.value, set),
-        span: s.span,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn catalogue_decodes_cleanly() {
-        let mut sources = SourceMap::default();
-        let mut diags = Diagnostics::default();
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("p.kdl");
-        std::fs::write(&root, "").unwrap();
-        let tree = load(&root, &mut sources, &mut diags).unwrap();
-        assert!(diags.items.is_empty(), "{diags:?}");
-        let names: Vec<&str> = tree
-            .services
-            .iter()
-            .map(|s| s.name.value.as_str())
-            .collect();
-        for expected in [
-            "dns",
-            "ntp",
-            "syslog",
-            "snmp",
-            "https",
-            "ssh",
-            "rdp",
-            "hl7-mllp",
-            "dicom",
-            "dicom-tls",
-        ] {
-            assert!(names.contains(&expected), "catalogue lacks {expected}");
-        }
-        let dicom = tree
-            .services
-            .iter()
-            .find(|s| s.name.value == "dicom")
-            .unwrap();
-        assert_eq!(dicom.set.tcp.ranges(), &[(104, 104), (11112, 11112)]);
-        let ping = tree
-            .services
-            .iter()
-            .find(|s| s.name.value == "ping")
-            .unwrap();
-        assert_eq!(ping.set.icmp4.ranges(), &[(8, 8)]);
-        assert_eq!(ping.set.icmp6.ranges(), &[(128, 128)]);
-    }
 
     #[test]
     fn nesting_guard_skips_strings_and_comments() {
@@ -2410,48 +1335,5 @@ mod tests {
         // Closing braces inside strings cannot hide real nesting.
         let sneaky = "a { \"}\" ".repeat(100);
         assert!(too_deep(&sneaky).is_some());
-    }
-
-    #[test]
-    fn names_are_restricted() {
-        assert!(name_problem("icu-monitors").is_none());
-        assert!(name_problem("a.b_c-1").is_none());
-        assert!(name_problem("1abc").is_some());
-        assert!(name_problem("has space").is_some());
-        assert!(name_problem("quote\"").is_some());
-        assert!(name_problem("any").is_some());
-        assert!(name_problem(&"a".repeat(64)).is_some());
-    }
-
-    #[test]
-    fn address_literals() {
-        assert!(parse_addr_literal("10.0.0.1").is_ok());
-        assert!(matches!(
-            parse_addr_literal("10.0.0.1/24"),
-            Err(AddrProblem::HostBits(_))
-        ));
-        assert!(matches!(
-            parse_addr_literal("10.0.0.9-10.0.0.1"),
-            Err(AddrProblem::Inverted)
-        ));
-        assert!(matches!(
-            parse_addr_literal("10.0.0.1-::1"),
-            Err(AddrProblem::MixedRange)
-        ));
-        assert!(matches!(
-            parse_addr_literal("10.0.0.256"),
-            Err(AddrProblem::Ip(IpProblem::NotAnAddress))
-        ));
-        for zeros in ["10.020.4.0/23", "10.10.020.40", "10.0.0.01-10.0.0.9"] {
-            assert!(
-                matches!(
-                    parse_addr_literal(zeros),
-                    Err(AddrProblem::Ip(IpProblem::LeadingZero { .. }))
-                ),
-                "{zeros}"
-            );
-        }
-        let (set, _) = parse_addr_literal("fd00:20::/48").unwrap();
-        assert!(set.contains("fd00:20::1".parse().unwrap()));
     }
 }

@@ -1,0 +1,155 @@
+//! The syntax tree the source stage produces: declarations as written,
+//! each value with its span.
+
+use ipnet::IpNet;
+use jiff::civil::Date;
+
+use crate::addrset::AddrSet;
+use crate::diagnostics::Span;
+use crate::vocab::{Action, ServiceSet};
+
+/// A value with the place it was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+pub type Name = Spanned<String>;
+
+/// The policy as written, with includes expanded in place.
+#[derive(Debug, Default)]
+pub struct SyntaxTree {
+    /// The policy's name: declared (`policy "name"`) or, without a
+    /// declaration, the root file's stem; validated like every other name.
+    pub name: Option<Name>,
+    /// The `policy` node's keyword, when the root file has one.
+    pub policy_span: Option<Span>,
+    /// `deny-all #true` in the `policy` node: the policy means to deny
+    /// everything (without it, a policy with no rules or no zones is an
+    /// error: an empty or truncated file must not build a deny-all firewall).
+    pub deny_all: Option<Span>,
+    /// The start of the root file, for problems of the policy as a whole.
+    pub root_span: Span,
+    pub description: Option<String>,
+    /// The targets this policy is compiled to (`policy { targets ... }`);
+    /// empty means every target.
+    pub targets: Vec<Name>,
+    pub zones: Vec<ZoneDecl>,
+    pub classes: Vec<ClassDecl>,
+    pub groups: Vec<GroupDecl>,
+    /// Built-in catalogue services first, then the policy's own.
+    pub services: Vec<ServiceDecl>,
+    pub advisories: Vec<AdvisoryDecl>,
+    pub rules: Vec<RuleDecl>,
+}
+
+#[derive(Debug)]
+pub struct ZoneDecl {
+    pub name: Name,
+    pub description: Option<String>,
+    pub prefixes: Vec<Spanned<IpNet>>,
+    pub residual: Option<Span>,
+    /// `vendor #true`: a remote-access zone for vendors (used by the analysis lints).
+    pub vendor: bool,
+    /// (target, interface or zone name on that target)
+    pub bindings: Vec<(Name, Name)>,
+    pub span: Span,
+}
+
+/// An address literal: a host, a CIDR or an inclusive range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddrLiteral {
+    pub text: String,
+    pub set: AddrSet,
+}
+
+#[derive(Debug)]
+pub struct ClassDecl {
+    pub name: Name,
+    pub zone: Option<Name>,
+    pub description: Option<String>,
+    pub addresses: Vec<Spanned<AddrLiteral>>,
+    pub affected_by: Vec<Name>,
+    /// `clinical #true`: a medical device class (used by the analysis lints).
+    pub clinical: bool,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct GroupDecl {
+    pub name: Name,
+    pub description: Option<String>,
+    pub members: Vec<Name>,
+    /// `clinical #true`: every class in the group, directly or through nested
+    /// groups, is a medical device class.
+    pub clinical: bool,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct ServiceDecl {
+    pub name: Name,
+    pub description: Option<String>,
+    pub set: ServiceSet,
+    pub builtin: bool,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct AdvisoryDecl {
+    pub name: Name,
+    pub title: Option<String>,
+    pub ids: Vec<String>,
+    pub cves: Vec<String>,
+    pub urls: Vec<String>,
+    pub block: Vec<Spanned<AddrLiteral>>,
+    pub span: Span,
+}
+
+/// One side of a rule, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndpointText {
+    Any,
+    /// Boxed: literals are rare, and a name or `any` would otherwise take
+    /// the literal's 80 bytes.
+    Literal(Box<AddrLiteral>),
+    Name(String),
+}
+
+/// A rule's service, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceText {
+    Literal(String, ServiceSet),
+    Name(String),
+}
+
+#[derive(Debug)]
+pub enum RuleKind {
+    /// `allow` / `deny` / `reject`.
+    Plain,
+    /// `block-advisory "name"`.
+    BlockAdvisory,
+    /// `exception "name" { ... }` inside a deny/reject.
+    Exception,
+}
+
+#[derive(Debug)]
+pub struct RuleDecl {
+    pub name: Name,
+    pub kind: RuleKind,
+    pub action: Action,
+    pub absolute: Option<Span>,
+    pub from: Vec<Spanned<EndpointText>>,
+    pub to: Vec<Spanned<EndpointText>>,
+    pub service: Vec<Spanned<ServiceText>>,
+    pub log: Option<bool>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub ticket: Option<String>,
+    pub expires: Option<Spanned<Date>>,
+    pub exceptions: Vec<RuleDecl>,
+    /// The node's name token (`allow`, `deny`, ...) for labels.
+    pub keyword_span: Span,
+    pub span: Span,
+}
