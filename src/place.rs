@@ -46,6 +46,9 @@ pub struct Placement<'ir> {
     bindings: Vec<Binding<'ir>>,
     /// Per zone of [`Ir::zones`], the index of its binding.
     binding_of_zone: Vec<Option<usize>>,
+    /// Every address some binding receives: a rule side inside it needs no
+    /// per-zone split to be found placed.
+    bound: AddrSet,
 }
 
 /// Which sides of a rule a target must place: the one thing about
@@ -99,28 +102,20 @@ impl<'ir> Placement<'ir> {
             };
             binding_of_zone.push(Some(at));
         }
+        let bound = AddrSet::union_all(bindings.iter().map(|b| &b.addrs));
         Self {
             target,
             reach,
             ir,
             bindings,
             binding_of_zone,
+            bound,
         }
-    }
-
-    pub fn target(&self) -> Target {
-        self.target
     }
 
     /// Every binding, in the order of its first declared zone.
     pub fn bindings(&self) -> &[Binding<'ir>] {
         &self.bindings
-    }
-
-    /// The binding `zone` is bound to.
-    pub fn binding_of(&self, zone: &Zone) -> Option<&Binding<'ir>> {
-        let at = self.ir.zones.iter().position(|z| std::ptr::eq(z, zone))?;
-        self.binding_of_zone[at].map(|b| &self.bindings[b])
     }
 
     /// `addrs` split over the bindings that receive parts of it, each with
@@ -129,8 +124,10 @@ impl<'ir> Placement<'ir> {
     /// binding receives is left out (see [`Placement::unplaced`]).
     pub fn split(&self, addrs: &AddrSet) -> Vec<(&Binding<'ir>, AddrSet)> {
         let mut out: Vec<(usize, AddrSet)> = Vec::new();
-        for (zone, part) in self.zones_of(addrs) {
-            let Some(b) = zone else { continue };
+        for (zone, part) in self.zone_parts(addrs) {
+            let Some(b) = zone.and_then(|z| self.binding_of_zone[z]) else {
+                continue;
+            };
             match out.iter_mut().find(|(at, _)| *at == b) {
                 Some((_, united)) => *united = united.union(&part),
                 None => out.push((b, part)),
@@ -143,11 +140,14 @@ impl<'ir> Placement<'ir> {
 
     /// The parts of `addrs` no binding receives, by the zone that owns them
     /// (`None`: no zone), in zone order.
-    pub fn unplaced(&self, addrs: &AddrSet) -> Vec<(Option<&'ir Zone>, AddrSet)> {
-        self.ir
-            .split_by_zone(addrs)
+    fn unplaced(&self, addrs: &AddrSet) -> Vec<(Option<&'ir Zone>, AddrSet)> {
+        let missing = addrs.difference(&self.bound);
+        if missing.is_empty() {
+            return Vec::new();
+        }
+        self.zone_parts(&missing)
             .into_iter()
-            .filter(|(zone, _)| zone.is_none_or(|z| self.binding_of(z).is_none()))
+            .map(|(zone, part)| (zone.map(|z| &self.ir.zones[z]), part))
             .collect()
     }
 
@@ -171,19 +171,16 @@ impl<'ir> Placement<'ir> {
                 .iter()
                 .fold(AddrSet::empty(), |all, &f| all.union(&addrs.of_family(f)));
             for (zone, part) in self.unplaced(&effective) {
-                errors.push(unplaced(self.target, rule, side, zone, &part));
+                errors.push(unplaced_error(self.target, rule, side, zone, &part));
             }
         }
         errors
     }
 
-    /// [`Placement::check`] for every rule, in rule order.
-    pub fn check_all(&self) -> Vec<Diagnostic> {
-        self.ir.rules.iter().flat_map(|r| self.check(r)).collect()
-    }
-
-    /// `addrs` by owning zone, each zone mapped to its binding index.
-    fn zones_of(&self, addrs: &AddrSet) -> Vec<(Option<usize>, AddrSet)> {
+    /// `addrs` split over the zones that own parts of it, by index into
+    /// [`Ir::zones`], in zone order, then what no zone owns (`None`), as
+    /// [`Ir::split_by_zone`] splits.
+    fn zone_parts(&self, addrs: &AddrSet) -> Vec<(Option<usize>, AddrSet)> {
         let mut rest = addrs.clone();
         let mut out = Vec::new();
         for (i, zone) in self.ir.zones.iter().enumerate() {
@@ -193,15 +190,18 @@ impl<'ir> Placement<'ir> {
             let part = rest.intersection(&zone.addrs);
             if !part.is_empty() {
                 rest = rest.difference(&part);
-                out.push((self.binding_of_zone[i], part));
+                out.push((Some(i), part));
             }
+        }
+        if !rest.is_empty() {
+            out.push((None, rest));
         }
         out
     }
 }
 
 /// The one diagnostic for traffic a target cannot place.
-fn unplaced(
+fn unplaced_error(
     target: Target,
     rule: &Rule,
     side: Side,
@@ -302,8 +302,6 @@ zone "u" {
         let zones: Vec<_> = lan.zones.iter().map(|z| z.name.as_str()).collect();
         assert_eq!(zones, ["a", "b"]);
         assert_eq!(lan.addrs, set("10.1.0.0/16 10.2.0.0/16"));
-        assert!(p.binding_of(ir.zone("u").unwrap()).is_none());
-        assert_eq!(p.binding_of(ir.zone("b").unwrap()).unwrap().name, "lan0");
         // Split: parts of one binding united, bindings in the order their
         // zones own parts; unbound and unzoned parts left out.
         let split = p.split(&set(
@@ -335,8 +333,9 @@ zone "u" {
     fn errors(rule: &str, reach: Reach) -> Vec<(Option<String>, String)> {
         let ir = ir(rule);
         let p = Placement::new(&ir, Target::Nftables, reach);
-        p.check_all()
-            .into_iter()
+        ir.rules
+            .iter()
+            .flat_map(|r| p.check(r))
             .map(|d| {
                 assert_eq!(d.code, "unplaced");
                 assert_eq!(d.primary.as_ref().unwrap().span, ir.rules[0].span);
