@@ -1070,6 +1070,10 @@ impl Reader for Evaluator {
         "ios"
     }
 
+    fn device(&self, text: &str) -> Result<super::device::Device, super::device::DeviceError> {
+        super::export::cisco::read(text)
+    }
+
     fn evaluate(
         &self,
         ir: &crate::ir::Ir,

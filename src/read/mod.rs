@@ -14,6 +14,8 @@
 //! One module per target; each registers in [`crate::registry::reader`].
 
 pub mod cisco;
+pub mod device;
+pub mod export;
 pub mod nftables;
 pub mod panos;
 pub mod pfsense;
@@ -57,6 +59,11 @@ pub trait Reader {
     /// zone bindings). An error means the file cannot be read back or the
     /// question cannot be answered from it.
     fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String>;
+    /// Reads the configuration a device really runs, as the device itself
+    /// prints or exports it (not only as wardwall writes it), into the
+    /// target-neutral [`device::Device`] model. Errors carry the line and
+    /// column of what is not understood.
+    fn device(&self, text: &str) -> Result<device::Device, device::DeviceError>;
 }
 
 /// The caveat every reader adds when source and destination sit on the

@@ -957,6 +957,10 @@ impl Reader for Evaluator {
         "nft"
     }
 
+    fn device(&self, text: &str) -> Result<super::device::Device, super::device::DeviceError> {
+        super::export::nftables::read(text)
+    }
+
     fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String> {
         let rs = parse(text).map_err(|e| {
             let line = text.lines().nth(e.line.saturating_sub(1)).unwrap_or("");

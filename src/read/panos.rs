@@ -694,6 +694,10 @@ impl Reader for Evaluator {
         "xml"
     }
 
+    fn device(&self, text: &str) -> Result<super::device::Device, super::device::DeviceError> {
+        super::export::panos::read(text)
+    }
+
     fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String> {
         let parsed =
             parse_xml(text).map_err(|e| format!("the PAN-OS file cannot be read back: {e}"))?;

@@ -652,6 +652,10 @@ impl Reader for Evaluator {
         "xml"
     }
 
+    fn device(&self, text: &str) -> Result<super::device::Device, super::device::DeviceError> {
+        super::export::pfsense::read(text)
+    }
+
     fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String> {
         let parsed = parse(text).map_err(|errors| {
             format!(
