@@ -82,10 +82,12 @@ pub struct Filter {
 /// services: where the packet enters and leaves, and its family.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Guard {
-    /// The places the packet may enter by; `None` = any.
-    pub ingress: Option<PlaceSet>,
-    /// The places the packet may leave by; `None` = any.
-    pub egress: Option<PlaceSet>,
+    /// The place the packet enters by must be in every one of these
+    /// (several when conditions were joined, e.g. a jump's and its
+    /// target's); empty = any place.
+    pub ingress: Vec<PlaceSet>,
+    /// The same for the place it leaves by.
+    pub egress: Vec<PlaceSet>,
     /// `None` = both.
     pub family: Option<Family>,
 }
@@ -229,7 +231,7 @@ impl Guard {
     /// Packets entering by one of `places`.
     pub fn ingress(places: PlaceSet) -> Self {
         Self {
-            ingress: Some(places),
+            ingress: vec![places],
             ..Self::default()
         }
     }
@@ -237,19 +239,34 @@ impl Guard {
     /// Packets leaving by one of `places`.
     pub fn egress(places: PlaceSet) -> Self {
         Self {
-            egress: Some(places),
+            egress: vec![places],
             ..Self::default()
         }
+    }
+
+    /// Both guards at once (an entry inside a filter, a jump's condition
+    /// and its target's entries).
+    pub fn and(&self, other: &Guard) -> Option<Guard> {
+        let family = match (self.family, other.family) {
+            (Some(a), Some(b)) if a != b => return None,
+            (a, b) => a.or(b),
+        };
+        Some(Guard {
+            ingress: self.ingress.iter().chain(&other.ingress).cloned().collect(),
+            egress: self.egress.iter().chain(&other.egress).cloned().collect(),
+            family,
+        })
     }
 
     /// Whether the guard holds for a packet of `family` entering by
     /// `ingress` and leaving by `egress` (`None`: a place the device does
     /// not know, which no place set holds unless it is negated).
     pub fn holds(&self, family: Family, ingress: Option<&str>, egress: Option<&str>) -> bool {
-        let place = |set: &Option<PlaceSet>, at: Option<&str>| match (set, at) {
-            (None, _) => true,
-            (Some(s), Some(p)) => s.contains(p),
-            (Some(s), None) => s.negated && s.names.is_empty() && s.prefixes.is_empty(),
+        let place = |sets: &[PlaceSet], at: Option<&str>| {
+            sets.iter().all(|s| match at {
+                Some(p) => s.contains(p),
+                None => s.negated && s.names.is_empty() && s.prefixes.is_empty(),
+            })
         };
         self.family.is_none_or(|f| f == family)
             && place(&self.ingress, ingress)
