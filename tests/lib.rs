@@ -19,6 +19,7 @@ mod cli_explain_target;
 mod cli_input_hardening;
 mod conformance;
 mod diagnostics;
+mod drift;
 mod evaluator;
 mod kernel;
 mod model;

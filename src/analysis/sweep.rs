@@ -47,11 +47,7 @@ impl Sweep {
     pub fn run(ir: &Ir) -> Self {
         let matched: Vec<Space> = ir.rules.iter().map(Space::of_rule).collect();
         let neighbours = neighbours(&matched);
-        let mut decided = Vec::with_capacity(matched.len());
-        for (i, m) in matched.iter().enumerate() {
-            let earlier = neighbours[i].iter().take_while(|&&j| (j as usize) < i);
-            decided.push(m.clone().minus_each(earlier.map(|&j| &matched[j as usize])));
-        }
+        let decided = decide(&matched, &neighbours, |_| true);
         Self {
             matched,
             decided,
@@ -78,6 +74,28 @@ impl Sweep {
             .filter(|&j| self.decided[j].overlaps(&self.matched[i]))
             .collect()
     }
+}
+
+/// First-match over any list of boxes: what each decides, where only the
+/// boxes `binds` holds for take packets from the later ones (a box it does
+/// not hold for is a probe: it gets what reaches it, and lets it pass on).
+pub fn first_match(matched: &[Space], binds: impl Fn(usize) -> bool) -> Vec<Space> {
+    decide(matched, &neighbours(matched), binds)
+}
+
+fn decide(matched: &[Space], neighbours: &[Vec<u32>], binds: impl Fn(usize) -> bool) -> Vec<Space> {
+    matched
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let earlier = neighbours[i]
+                .iter()
+                .map(|&j| j as usize)
+                .take_while(|&j| j < i)
+                .filter(|&j| binds(j));
+            m.clone().minus_each(earlier.map(|j| &matched[j]))
+        })
+        .collect()
 }
 
 /// For each rule, the other rules (ascending) that share packets with it:

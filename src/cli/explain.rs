@@ -23,10 +23,12 @@ pub(super) struct ExplainArgs {
     /// from the policy.
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     target: Option<Target>,
-    /// With --target: read the target's rendered file from DIR
-    /// (DIR/<target>/<policy>.<ext>, as `build -o DIR` writes it, e.g. a
-    /// copy of the deployed file) instead of rendering the policy now.
-    #[arg(long, value_name = "DIR", requires = "target")]
+    /// With --target: answer from a device's exported configuration FILE
+    /// (as `drift --device` reads it: `nft list ruleset`, `show
+    /// running-config`, ...), naming the deciding device entry; or, given a
+    /// directory, from the target's rendered file in it
+    /// (DIR/<target>/<policy>.<ext>, as `build -o DIR` writes it).
+    #[arg(long, value_name = "FILE|DIR", requires = "target")]
     against: Option<PathBuf>,
     /// With --target: directory of template overrides, as for `build`.
     #[arg(long, value_name = "DIR", requires = "target")]
@@ -96,6 +98,9 @@ fn explain_target(
     compiled: &Compiled,
     packet: &Packet,
 ) -> u8 {
+    if let Some(file) = args.against.as_deref().filter(|p| !p.is_dir()) {
+        return super::drift::explain_device(target, file, ir, packet);
+    }
     let evaluator = registry::reader(target);
     let render = RenderArgs {
         select: TargetArgs {

@@ -1,4 +1,4 @@
-//! The command line: `wardwall check | build | diff | explain`.
+//! The command line: `wardwall check | build | diff | explain | drift`.
 //!
 //! Every command shares option names and exit codes:
 //! 0 ok, 1 findings or differences (policy errors, stale outputs, ...),
@@ -8,7 +8,7 @@
 //! - `args.rs`: argument groups every command shares (`Common`,
 //!   `TargetArgs`, `RenderArgs`) and value parsers.
 //! - `common.rs`: helpers several commands use.
-//! - `check.rs`, `build.rs`, `diff.rs`, `explain.rs`: one command each,
+//! - `check.rs`, `build.rs`, `diff.rs`, `explain.rs`, `drift.rs`: one command each,
 //!   its arguments and its implementation.
 
 use std::process::ExitCode;
@@ -20,11 +20,13 @@ mod build;
 mod check;
 mod common;
 mod diff;
+mod drift;
 mod explain;
 
 use build::BuildArgs;
 use check::CheckArgs;
 use diff::DiffArgs;
+use drift::DriftArgs;
 use explain::ExplainArgs;
 
 /// Exit code: everything is fine.
@@ -57,6 +59,9 @@ enum Command {
     Diff(DiffArgs),
     /// Show which rule decides a packet.
     Explain(ExplainArgs),
+    /// Compare what devices really run (their exported configurations)
+    /// with the policy: exposure, breakage and undecidable traffic.
+    Drift(DriftArgs),
 }
 
 /// Entry point of the binary.
@@ -74,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Build(args) => build::build(args),
         Command::Diff(args) => diff::diff(args),
         Command::Explain(args) => explain::explain(args),
+        Command::Drift(args) => drift::drift(args),
     };
     ExitCode::from(code)
 }

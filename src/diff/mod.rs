@@ -5,6 +5,8 @@
 //! traffic whose verdict changed, exactly. Both are shown as terminal text
 //! (coloured on a terminal), Markdown for a pull-request comment, or JSON.
 
+pub mod drift;
+pub mod drift_report;
 pub mod findings;
 pub mod git;
 pub mod traffic;

@@ -504,7 +504,7 @@ impl Highlight {
         format!("[{} {}] {}", self.severity, self.code.code(), self.text)
     }
 
-    fn new(kind: HighlightKind, code: Risk, text: String) -> Self {
+    pub(crate) fn new(kind: HighlightKind, code: Risk, text: String) -> Self {
         Self {
             kind,
             code,
@@ -630,19 +630,7 @@ impl TrafficDiff {
 /// The traffic diff between two IRs.
 pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
     let names = Namer::new(old, new);
-    let advisories: Vec<(String, AddrSet)> = {
-        let mut by: BTreeMap<&str, &AddrSet> = BTreeMap::new();
-        for ir in [old, new] {
-            for o in ir.objects.values() {
-                if o.kind == ObjectKind::Advisory {
-                    by.insert(&o.name, &o.addrs);
-                }
-            }
-        }
-        by.into_iter()
-            .map(|(n, a)| (n.to_string(), a.clone()))
-            .collect()
-    };
+    let advisories = advisories(&[old, new]);
     let new_names: std::collections::BTreeSet<&str> =
         new.rules.iter().map(|r| r.name.as_str()).collect();
     let mut changes = Vec::new();
@@ -665,7 +653,13 @@ pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
         for cube in region.space.cubes() {
             let fam = cube.family;
             let mut highlights = decider_highlights(old, new, &region, kind);
-            highlights.extend(reach_highlights(ctx, &advisories, kind, cube));
+            highlights.extend(reach_highlights(
+                ctx,
+                Phrase::Change,
+                &advisories,
+                kind,
+                cube,
+            ));
             // Worst first within a change too (stable: ties keep their order).
             highlights.sort_by_key(|h| h.code);
             let (code, severity) = highlights
@@ -719,6 +713,21 @@ pub fn traffic_diff(old: &Ir, new: &Ir, ctx: &Context) -> TrafficDiff {
         log_changes,
         matrix,
     }
+}
+
+/// Every advisory's networks, by name, of any of `irs`.
+pub(crate) fn advisories(irs: &[&Ir]) -> Vec<(String, AddrSet)> {
+    let mut by: BTreeMap<&str, &AddrSet> = BTreeMap::new();
+    for ir in irs {
+        for o in ir.objects.values() {
+            if o.kind == ObjectKind::Advisory {
+                by.insert(&o.name, &o.addrs);
+            }
+        }
+    }
+    by.into_iter()
+        .map(|(n, a)| (n.to_string(), a.clone()))
+        .collect()
 }
 
 /// Which zone pairs gain or lose allowed traffic, and on which services:
@@ -870,12 +879,30 @@ fn named(v: &[(String, AddrSet)]) -> Vec<(&str, &AddrSet)> {
     v.iter().map(|(n, a)| (n.as_str(), a)).collect()
 }
 
+/// How a highlight says what changed: a policy change (`newly allowed`),
+/// or a device that differs from the policy (`allowed on the device`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phrase {
+    Change,
+    Drift,
+}
+
+impl Phrase {
+    fn of(self, verb: &str) -> String {
+        match self {
+            Phrase::Change => format!("newly {verb}"),
+            Phrase::Drift => format!("{verb} on the device"),
+        }
+    }
+}
+
 /// Highlights for who newly reaches whom: clinical devices, classes under
 /// an advisory and advisory networks (newly allowed), clinical devices cut
 /// off (newly denied; a device cut off from its central station or server
 /// is a patient-safety risk too).
-fn reach_highlights(
+pub(crate) fn reach_highlights(
     ctx: &Context,
+    phrase: Phrase,
     advisories: &[(String, AddrSet)],
     kind: ChangeKind,
     cube: &Cube,
@@ -890,7 +917,7 @@ fn reach_highlights(
             out.push(Highlight::new(
                 hk,
                 code,
-                format!("newly {verb} {dir} {what}: {}", list.join(", ")),
+                format!("{} {dir} {what}: {}", phrase.of(verb), list.join(", ")),
             ));
         }
     };
@@ -971,7 +998,7 @@ fn reach_highlights(
     out
 }
 
-fn decision(ir: &Ir, d: Decider) -> Decision {
+pub(crate) fn decision(ir: &Ir, d: Decider) -> Decision {
     match d {
         Some(i) => {
             let r = &ir.rules[i];
@@ -999,12 +1026,12 @@ fn decision(ir: &Ir, d: Decider) -> Decision {
 }
 
 /// Names address sets after the objects and zones of both policies.
-struct Namer {
+pub(crate) struct Namer {
     exact: BTreeMap<(Family, AddrIntervals), String>,
 }
 
 impl Namer {
-    fn new(old: &Ir, new: &Ir) -> Self {
+    pub(crate) fn new(old: &Ir, new: &Ir) -> Self {
         let mut exact = BTreeMap::new();
         let families = [Family::V4, Family::V6];
         for kind in [
@@ -1038,7 +1065,7 @@ impl Namer {
         Self { exact }
     }
 
-    fn describe(&self, family: Family, set: &AddrIntervals) -> Addresses {
+    pub(crate) fn describe(&self, family: Family, set: &AddrIntervals) -> Addresses {
         let cidrs = cidrs(family, set);
         let name = if *set == crate::analysis::space::addr_universe(family) {
             Some(

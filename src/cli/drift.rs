@@ -1,0 +1,252 @@
+//! `wardwall drift`: what the devices really run, compared exactly with the
+//! policy.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::args::{Common, stdout_colour};
+use super::common::compile_or_report;
+use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+use crate::diff::drift;
+use crate::diff::drift_report::{self, DriftReport};
+use crate::diff::traffic::Context;
+use crate::read::device::Device;
+use crate::vocab::Target;
+use crate::{DEFAULT_POLICY, diagnostics, registry};
+
+#[derive(Args, Debug)]
+pub(super) struct DriftArgs {
+    /// Policy file (default: the shipped example policy).
+    #[arg(value_name = "POLICY")]
+    policy: Option<PathBuf>,
+    /// A device's exported configuration, as TARGET=FILE (repeatable):
+    /// nftables=`nft list ruleset` or `nft -j list ruleset` output,
+    /// cisco=`show running-config`, panos=the running-config XML,
+    /// pfsense=a config.xml backup.
+    #[arg(long = "device", value_name = "TARGET=FILE", value_parser = parse_device, required = true)]
+    devices: Vec<(Target, PathBuf)>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
+    format: DriftFormat,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DriftFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// Device exports larger than this are refused rather than read into
+/// memory: a 100,000-rule configuration is a few tens of MiB.
+const MAX_DEVICE_BYTES: u64 = 512 << 20;
+
+fn parse_device(spec: &str) -> Result<(Target, PathBuf), String> {
+    let Some((target, file)) = spec.split_once('=') else {
+        return Err(format!(
+            "expected TARGET=FILE (e.g. nftables=ruleset.txt), got `{spec}`"
+        ));
+    };
+    let target = super::args::parse_target(target)?;
+    if file.is_empty() {
+        return Err("the file after `=` is empty".to_string());
+    }
+    Ok((target, PathBuf::from(file)))
+}
+
+pub(super) fn drift(args: DriftArgs) -> u8 {
+    let policy = args
+        .policy
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
+    let date = args.common.date();
+    let compiled = match compile_or_report(&policy, date) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (Some(ir), Some(model)) = (&compiled.ir, &compiled.policy) else {
+        eprint!(
+            "{}",
+            diagnostics::render_all(
+                &compiled.sources,
+                &compiled.diagnostics,
+                args.common.style()
+            )
+        );
+        eprintln!("error: the policy has errors; nothing was compared");
+        return EXIT_FINDINGS;
+    };
+    // Every file is read before anything is compared: one unreadable
+    // device fails the run with nothing half-reported.
+    let mut devices = Vec::new();
+    for (target, path) in &args.devices {
+        match read_device(*target, path) {
+            Ok(d) => devices.push((d, crate::source::display_path(path))),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let ctx = Context::from_policies(None, Some(model)).on(date);
+    let reports: Vec<DriftReport> = devices
+        .iter()
+        .map(|(device, file)| {
+            let comparison = drift::compare(ir, device);
+            drift_report::report(ir, device, file, &comparison, &ctx)
+        })
+        .collect();
+    match args.format {
+        DriftFormat::Text => {
+            let colour = stdout_colour(&args.common);
+            for r in &reports {
+                print!("{}", r.to_text(colour));
+            }
+        }
+        DriftFormat::Markdown => {
+            for r in &reports {
+                println!("{}", r.to_markdown());
+            }
+        }
+        DriftFormat::Json => {
+            let json = serde_json::json!({ "devices": reports });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).expect("the report serialises")
+            );
+        }
+    }
+    if reports.iter().all(DriftReport::agrees) {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    }
+}
+
+/// Reads and parses one device export; the error names the file (and the
+/// line and column of what was not understood).
+fn read_device(target: Target, path: &std::path::Path) -> Result<Device, String> {
+    let shown = crate::source::display_path(path);
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    if meta.len() > MAX_DEVICE_BYTES {
+        return Err(format!(
+            "{shown} is {} bytes; device exports over {MAX_DEVICE_BYTES} bytes are refused",
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{shown}: not UTF-8 text (byte {}); export the configuration as text",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    registry::reader(target).device(&text).map_err(|e| {
+        let hint = format!(
+            "\n  hint: {} reads {}",
+            target.name(),
+            match target {
+                Target::Nftables => "the output of `nft list ruleset` or `nft -j list ruleset`",
+                Target::Cisco => "the output of `show running-config`",
+                Target::Panos => "the running configuration XML (`show config running`)",
+                Target::PfSense => "a config.xml backup (Diagnostics > Backup & Restore)",
+            }
+        );
+        if e.line == 0 {
+            format!("{shown}: {}{hint}", e.message)
+        } else {
+            format!("{shown}:{}:{}: {}{hint}", e.line, e.column, e.message)
+        }
+    })
+}
+
+/// `explain --target T --against FILE`: the device's answer for one
+/// packet, from its exported configuration, with the deciding entry; exit
+/// 1 when it does not agree with the policy (or cannot be decided).
+pub(super) fn explain_device(
+    target: Target,
+    path: &std::path::Path,
+    ir: &crate::ir::Ir,
+    packet: &crate::ir::Packet,
+) -> u8 {
+    let device = match read_device(target, path) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let shown = crate::source::display_path(path);
+    let place = |addr| {
+        ir.zone_of(addr)
+            .and_then(|z| z.bindings.get(target.name()).cloned())
+    };
+    let (ingress, egress) = (place(packet.src), place(packet.dst));
+    let outcome = device.decide(packet, ingress.as_deref(), egress.as_deref());
+    let policy = ir.evaluate(packet);
+    let mut out = String::new();
+    let at = |p: &Option<String>| {
+        p.clone()
+            .unwrap_or_else(|| "a place no zone is bound to".into())
+    };
+    out.push_str(&format!(
+        "device {target} ({shown}): enters by {}, leaves by {}\n",
+        at(&ingress),
+        at(&egress)
+    ));
+    for (filter, d) in &outcome.steps {
+        let line = if d.origin.line == 0 {
+            String::new()
+        } else {
+            format!(":{}:{}", d.origin.line, d.origin.column)
+        };
+        out.push_str(&format!(
+            "  {}: {shown}{line}: {} -> {}\n",
+            filter.name, d.origin.text, d.action
+        ));
+    }
+    for e in &outcome.undecided {
+        out.push_str(&format!(
+            "  undecidable: {shown}:{}:{}: {} ({}): if it matches, {}\n",
+            e.decision.origin.line,
+            e.decision.origin.column,
+            e.decision.origin.text,
+            e.undecidable.as_deref().unwrap_or_default(),
+            e.decision.action
+        ));
+    }
+    out.push_str(&format!("  verdict: {}\n", outcome.action));
+    let agrees = outcome.action.permits() == policy.action.permits();
+    let certain = outcome
+        .undecided
+        .iter()
+        .all(|e| e.decision.action.permits() == policy.action.permits());
+    let rule = ir.verdict_rule_name(&policy);
+    let code = if !certain {
+        out.push_str(&format!(
+            "{target} may disagree with the policy ({} by `{rule}`): an undecidable entry decides the packet if it matches\n",
+            policy.action
+        ));
+        EXIT_FINDINGS
+    } else if agrees {
+        out.push_str(&format!(
+            "{target} agrees with the policy ({} by `{rule}`)\n",
+            policy.action
+        ));
+        EXIT_OK
+    } else {
+        out.push_str(&format!(
+            "{target} DISAGREES with the policy: the policy says {} by `{rule}`, the device says {}\n",
+            policy.action, outcome.action
+        ));
+        EXIT_FINDINGS
+    };
+    print!("{out}");
+    code
+}

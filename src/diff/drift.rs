@@ -1,0 +1,419 @@
+//! Drift: the exact traffic on which a device's verdict differs from the
+//! policy's.
+//!
+//! The device comes as the readers' target-neutral model
+//! ([`crate::read::device`]); this stage puts it into the policy's terms
+//! and compares it over the whole traffic space, with no sampling:
+//!
+//! 1. **Places become addresses.** A packet enters the device by the place
+//!    (interface, zone) its source's zone is bound to on the target, and
+//!    leaves by its destination's: the policy's zone bindings
+//!    ([`crate::place`]) say which addresses sit behind which place, so a
+//!    guard "enters by Vlan120" is "source in icu-devices". Only traffic
+//!    between bound places is compared (the device sees no other); a
+//!    policy with no bindings on the target (an address-only nftables
+//!    ruleset) compares everything, and an entry that matches on a place
+//!    is then undecidable.
+//! 2. **The device becomes one first-match list.** Each layer's filters
+//!    are concatenated with their guards folded into the entries' boxes
+//!    (a packet meets the first filter whose guard holds), followed by the
+//!    layer's fate for unfiltered packets; layers are joined by replacing
+//!    every allowing entry of the first with the second layer's entries
+//!    inside it (a packet passes only if every layer allows).
+//! 3. **Both lists are swept** ([`crate::analysis::sweep::first_match`]):
+//!    each device entry's reach is intersected with the decided regions of
+//!    the policy rules of the other verdict, and its part no policy rule
+//!    matches with the policy's default when that differs.
+//!
+//! An undecidable entry (an FQDN, App-ID, schedule, ...) may or may not
+//! match: the sweep lets packets pass it by (it binds nothing), and the
+//! packets it reaches are reported as undecidable wherever either
+//! possibility disagrees with the policy: where the entry's own verdict
+//! does, or where what decides the packet without it does.
+//!
+//! Verdicts compare by whether the packet passes: a device that rejects
+//! what the policy drops agrees with it.
+
+use crate::addrset::AddrSet;
+use crate::analysis::index::BoxIndex;
+use crate::analysis::space::Space;
+use crate::analysis::sweep::{Sweep, first_match};
+use crate::ir::{Action, Ir};
+use crate::place::{Placement, Reach};
+use crate::read::device::{Decision, Device, Guard, Layer, PlaceSet};
+use crate::vocab::ServiceSet;
+
+/// One decision of the device, by position in the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum At {
+    /// Entry `entry` of filter `filter` of layer `layer`.
+    Entry {
+        layer: usize,
+        filter: usize,
+        entry: usize,
+    },
+    /// The filter's default (no entry matched).
+    Default { layer: usize, filter: usize },
+    /// No filter of the layer applies to the packet.
+    Unfiltered { layer: usize },
+}
+
+/// How a region of traffic differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftKind {
+    /// The device allows what the policy does not.
+    Exposure,
+    /// The device does not allow what the policy allows.
+    Breakage,
+    /// What the device does depends on something it cannot evaluate
+    /// offline, and one of the possibilities disagrees with the policy.
+    Undecidable,
+}
+
+/// Traffic on which the device and the policy differ.
+#[derive(Clone, Debug)]
+pub struct DriftRegion {
+    pub kind: DriftKind,
+    /// The deciding policy rule ([`Ir::rules`]); `None` = the default.
+    pub policy: Option<usize>,
+    /// The device decisions the traffic meets, one per layer that decides
+    /// it, in order: the last is the verdict (the first that does not
+    /// allow, or the last allow).
+    pub device: Vec<At>,
+    /// For undecidable traffic: the entry that may or may not match, and
+    /// why it cannot be decided.
+    pub undecided: Option<(At, String)>,
+    pub space: Space,
+}
+
+/// The comparison of one device with the policy.
+#[derive(Clone, Debug, Default)]
+pub struct Comparison {
+    /// Pairwise disjoint.
+    pub regions: Vec<DriftRegion>,
+    /// What was not compared, and why (one line each).
+    pub not_compared: Vec<String>,
+}
+
+/// Compares `device` with the policy `ir` for the device's target.
+pub fn compare(ir: &Ir, device: &Device) -> Comparison {
+    let places = Places::new(ir, device);
+    let flat = flatten(device, &places);
+    let mut out = Comparison {
+        not_compared: places.notes.clone(),
+        ..Comparison::default()
+    };
+    let spaces: Vec<Space> = flat.iter().map(|f| f.space.clone()).collect();
+    let reach = first_match(&spaces, |k| flat[k].undecided.is_none());
+    let sweep = Sweep::run(ir);
+    let mut index = BoxIndex::new(&sweep.matched);
+    let mut near = Vec::new();
+    let mut definite: Vec<DriftRegion> = Vec::new();
+    let mut maybe: Vec<DriftRegion> = Vec::new();
+    for (k, f) in flat.iter().enumerate() {
+        let r = reach[k].intersection(&places.compared);
+        if r.is_empty() {
+            continue;
+        }
+        index.candidates_of(&r, &mut near);
+        near.sort_unstable();
+        let passes = f.action.permits();
+        let kind = match (&f.undecided, passes) {
+            (Some(_), _) => DriftKind::Undecidable,
+            (None, true) => DriftKind::Exposure,
+            (None, false) => DriftKind::Breakage,
+        };
+        let mut push = |policy: Option<usize>, space: Space| {
+            if space.is_empty() {
+                return;
+            }
+            let region = DriftRegion {
+                kind,
+                policy,
+                device: f.path.clone(),
+                undecided: f.undecided.clone(),
+                space,
+            };
+            if f.undecided.is_some() {
+                maybe.push(region);
+            } else {
+                definite.push(region);
+            }
+        };
+        for &i in &near {
+            let i = i as usize;
+            if ir.rules[i].action.permits() != passes && sweep.matched[i].overlaps(&r) {
+                push(Some(i), r.intersection(&sweep.decided[i]));
+            }
+        }
+        if ir.default_action.permits() != passes {
+            let matched = near.iter().map(|&i| &sweep.matched[i as usize]);
+            push(None, r.minus_each(matched));
+        }
+    }
+    // Traffic an undecidable entry reaches is undecidable wherever the
+    // certain verdict disagrees too: the entry may match it.
+    let reached: Vec<(usize, Space)> = flat
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.undecided.is_some())
+        .map(|(k, _)| (k, reach[k].intersection(&places.compared)))
+        .filter(|(_, s)| !s.is_empty())
+        .collect();
+    for mut d in definite {
+        for (k, space) in &reached {
+            let both = d.space.intersection(space);
+            if both.is_empty() {
+                continue;
+            }
+            d.space = d.space.difference(space);
+            maybe.push(DriftRegion {
+                kind: DriftKind::Undecidable,
+                policy: d.policy,
+                device: d.device.clone(),
+                undecided: flat[*k].undecided.clone(),
+                space: both,
+            });
+        }
+        if !d.space.is_empty() {
+            out.regions.push(d);
+        }
+    }
+    // A packet several undecidable entries reach is reported once.
+    let mut reported = Space::empty();
+    for mut m in maybe {
+        m.space = m.space.difference(&reported);
+        if m.space.is_empty() {
+            continue;
+        }
+        reported = reported.union(&m.space);
+        m.kind = DriftKind::Undecidable;
+        out.regions.push(m);
+    }
+    out
+}
+
+/// One entry of the device as a single first-match list.
+#[derive(Clone, Debug)]
+struct Flat {
+    space: Space,
+    action: Action,
+    /// The decisions that lead here, one per layer joined.
+    path: Vec<At>,
+    undecided: Option<(At, String)>,
+}
+
+/// The policy's bindings on the device's target, as the device's places.
+struct Places {
+    /// Bound place name → its addresses.
+    bound: Vec<(String, AddrSet)>,
+    /// No zone is bound on this target: addresses only.
+    address_only: bool,
+    /// The traffic compared: between bound places the device has.
+    compared: Space,
+    notes: Vec<String>,
+}
+
+impl Places {
+    fn new(ir: &Ir, device: &Device) -> Self {
+        let placement = Placement::new(ir, device.target, Reach::Ingress);
+        let mut notes = Vec::new();
+        let mut bound = Vec::new();
+        let mut missing = Vec::new();
+        for b in placement.bindings() {
+            let known = device
+                .places
+                .as_ref()
+                .is_none_or(|p| p.iter().any(|n| n == b.name));
+            if known {
+                bound.push((b.name.to_string(), b.addrs.clone()));
+            } else {
+                missing.push(b.name.to_string());
+            }
+        }
+        if !missing.is_empty() {
+            notes.push(format!(
+                "traffic from or to {}: the policy binds zones there, and the device has no such {}",
+                missing.join(", "),
+                if missing.len() == 1 { "place" } else { "places" }
+            ));
+        }
+        if let Some(places) = &device.places {
+            let unbound: Vec<&str> = places
+                .iter()
+                .filter(|p| !placement.bindings().iter().any(|b| b.name == p.as_str()))
+                .map(String::as_str)
+                .collect();
+            if !unbound.is_empty() && !placement.bindings().is_empty() {
+                notes.push(format!(
+                    "traffic through {}: the device has {} no zone of the policy is bound to",
+                    unbound.join(", "),
+                    if unbound.len() == 1 {
+                        "a place"
+                    } else {
+                        "places"
+                    }
+                ));
+            }
+        }
+        let address_only = placement.bindings().is_empty();
+        let compared = if address_only {
+            Space::universe()
+        } else {
+            let all = AddrSet::union_all(bound.iter().map(|(_, a)| a));
+            let unplaced = all.complement();
+            if !unplaced.is_empty() {
+                notes.push(
+                    "traffic from or to addresses in no zone bound on this target: it does not cross the device"
+                        .to_string(),
+                );
+            }
+            Space::between(&all, &all)
+        };
+        Self {
+            bound,
+            address_only,
+            compared,
+            notes,
+        }
+    }
+
+    /// The addresses behind every place that is in all of `sets`; an error
+    /// (why the guard is undecidable) when no zone is bound on the target.
+    fn addresses(&self, sets: &[PlaceSet]) -> Result<AddrSet, String> {
+        if sets.is_empty() {
+            return Ok(AddrSet::any());
+        }
+        if self.address_only {
+            return Err(
+                "it matches where the packet enters or leaves, and the policy binds no zone on this target"
+                    .to_string(),
+            );
+        }
+        Ok(AddrSet::union_all(
+            self.bound
+                .iter()
+                .filter(|(name, _)| sets.iter().all(|s| s.contains(name)))
+                .map(|(_, a)| a),
+        ))
+    }
+
+    /// The box of `src × dst × service` where `guard` holds, and why it is
+    /// undecidable, if it is.
+    fn boxed(
+        &self,
+        guard: Option<Guard>,
+        src: &AddrSet,
+        dst: &AddrSet,
+        service: &ServiceSet,
+    ) -> (Space, Option<String>) {
+        let Some(guard) = guard else {
+            return (Space::empty(), None);
+        };
+        let mut why = None;
+        let mut side = |sets: &[PlaceSet], addrs: &AddrSet| match self.addresses(sets) {
+            Ok(behind) => addrs.intersection(&behind),
+            Err(e) => {
+                why = Some(e);
+                addrs.clone()
+            }
+        };
+        let mut src = side(&guard.ingress, src);
+        let dst = side(&guard.egress, dst);
+        if let Some(f) = guard.family {
+            src = src.of_family(f);
+        }
+        (Space::from_parts(&src, &dst, service), why)
+    }
+}
+
+/// The device as one first-match list (see the module docs).
+fn flatten(device: &Device, places: &Places) -> Vec<Flat> {
+    let mut acc = vec![Flat {
+        space: Space::universe(),
+        action: Action::Allow,
+        path: Vec::new(),
+        undecided: None,
+    }];
+    for (l, layer) in device.layers.iter().enumerate() {
+        let next = flat_layer(l, layer, places);
+        acc = join(acc, &next);
+    }
+    acc
+}
+
+fn flat_layer(l: usize, layer: &Layer, places: &Places) -> Vec<Flat> {
+    let mut out = Vec::new();
+    for (fi, filter) in layer.filters.iter().enumerate() {
+        for (ei, e) in filter.entries.iter().enumerate() {
+            let at = At::Entry {
+                layer: l,
+                filter: fi,
+                entry: ei,
+            };
+            let (space, why) = places.boxed(filter.guard.and(&e.guard), &e.src, &e.dst, &e.service);
+            out.push(flat(space, &e.decision, at, e.undecidable.clone().or(why)));
+        }
+        let at = At::Default {
+            layer: l,
+            filter: fi,
+        };
+        let any = AddrSet::any();
+        let (space, why) = places.boxed(Some(filter.guard.clone()), &any, &any, &ServiceSet::any());
+        out.push(flat(space, &filter.default, at, why));
+    }
+    out.push(Flat {
+        space: Space::universe(),
+        action: layer.unfiltered,
+        path: vec![At::Unfiltered { layer: l }],
+        undecided: None,
+    });
+    out
+}
+
+fn flat(space: Space, d: &Decision, at: At, why: Option<String>) -> Flat {
+    Flat {
+        space,
+        action: d.action,
+        path: vec![at],
+        undecided: why.map(|w| (at, w)),
+    }
+}
+
+/// `first`, with every allowing entry replaced by `second`'s entries
+/// inside it: the list that allows exactly what both allow.
+fn join(first: Vec<Flat>, second: &[Flat]) -> Vec<Flat> {
+    // A layer with no filters lets everything pass: nothing to join.
+    if second.len() == 1 && second[0].action.permits() {
+        return first;
+    }
+    let spaces: Vec<Space> = second.iter().map(|f| f.space.clone()).collect();
+    let mut index = BoxIndex::new(&spaces);
+    let mut near = Vec::new();
+    let mut out = Vec::new();
+    for a in first {
+        if !a.action.permits() || a.space.is_empty() {
+            out.push(a);
+            continue;
+        }
+        index.candidates_of(&a.space, &mut near);
+        near.sort_unstable();
+        for &j in &near {
+            let b = &second[j as usize];
+            let space = a.space.intersection(&b.space);
+            if space.is_empty() {
+                continue;
+            }
+            let mut path = a.path.clone();
+            path.extend(&b.path);
+            out.push(Flat {
+                space,
+                action: b.action,
+                path,
+                undecided: a.undecided.clone().or_else(|| b.undecided.clone()),
+            });
+        }
+    }
+    out
+}
