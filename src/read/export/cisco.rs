@@ -290,7 +290,8 @@ enum Protocol {
 #[derive(Clone, Debug)]
 enum AddrMatch {
     Set(AddrSet),
-    Group(String),
+    /// A network group, and the column of its name.
+    Group(String, usize),
     /// A wildcard too wide to model exactly: its hull.
     Hull(AddrSet, String),
 }
@@ -1191,7 +1192,7 @@ impl Running {
         let mut addr = |m: &AddrMatch| -> Result<AddrSet, DeviceError> {
             Ok(match m {
                 AddrMatch::Set(s) => s.of_family(family),
-                AddrMatch::Group(g) => self.network(g, family, ace.at)?,
+                AddrMatch::Group(g, column) => self.network(g, family, (ace.at.0, *column))?,
                 AddrMatch::Hull(s, why) => {
                     reasons.push(why.clone());
                     s.clone()
@@ -1726,7 +1727,10 @@ fn address(c: &mut Cursor, family: Family) -> Result<AddrMatch, DeviceError> {
         c.expect("an address (`any`, `host A`, an address and wildcard, `object-group NAME`)")?;
     Ok(match (family, w) {
         (f, "any") => AddrMatch::Set(AddrSet::any().of_family(f)),
-        (_, "object-group") => AddrMatch::Group(c.expect("an object-group name")?.to_string()),
+        (_, "object-group") => {
+            let column = c.words.get(c.at).map_or(0, |w| w.column);
+            AddrMatch::Group(c.expect("an object-group name")?.to_string(), column)
+        }
         (_, "any4" | "any6" | "addrgroup") => {
             return Err(c.err_prev(format!(
                 "`{w}` is not IOS-XE syntax (expected `any` or `object-group NAME`)"
@@ -2077,4 +2081,345 @@ fn v6_prefix(line: &Line, word: usize, p: &str) -> Result<Ipv6Net, DeviceError> 
     p.parse::<Ipv6Net>()
         .map(|n| n.trunc())
         .map_err(|_| line.err_at(word, format!("`{p}` is not an IPv6 prefix X::/len")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Packet;
+
+    fn dev(text: &str) -> Device {
+        read(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn err(text: &str) -> DeviceError {
+        read(text).expect_err("the reader must refuse this")
+    }
+
+    /// The action and deciding line for a packet entering `Vlan10` and
+    /// leaving `Vlan20`, and how many undecidable entries it met.
+    fn at(d: &Device, src: &str, dst: &str, proto: &str) -> (Action, usize, usize) {
+        let p = Packet::parse(src, dst, proto).unwrap();
+        let o = d.decide(&p, Some("Vlan10"), Some("Vlan20"));
+        let line = o.steps.last().map_or(usize::MAX, |s| s.1.origin.line);
+        (o.action, line, o.undecided.len())
+    }
+
+    fn acl(entries: &str) -> String {
+        format!(
+            "interface Vlan10\n ip access-group A in\n!\nip access-list extended A\n{entries}end\n"
+        )
+    }
+
+    #[test]
+    fn a_non_contiguous_wildcard_is_exact() {
+        let d = dev(&acl(" 10 permit ip any 10.20.0.0 0.0.254.255\n"));
+        assert_eq!(
+            at(&d, "1.1.1.1", "10.20.8.1", "tcp/1"),
+            (Action::Allow, 5, 0)
+        );
+        assert_eq!(
+            at(&d, "1.1.1.1", "10.20.9.1", "tcp/1"),
+            (Action::Deny, 0, 0)
+        );
+        assert_eq!(
+            at(&d, "1.1.1.1", "10.21.8.1", "tcp/1"),
+            (Action::Deny, 0, 0)
+        );
+        // Host bits under the wildcard are ignored, as IOS stores it.
+        let d = dev(&acl(" 10 permit ip any 10.1.1.7 0.0.0.255\n"));
+        assert_eq!(at(&d, "1.1.1.1", "10.1.1.200", "udp/9").0, Action::Allow);
+        // A wildcard of more than 2^16 ranges is undecidable over its hull.
+        let d = dev(&acl(" 10 permit ip any 0.0.0.0 234.170.170.170\n"));
+        assert_eq!(at(&d, "1.1.1.1", "0.0.0.1", "tcp/1"), (Action::Deny, 0, 1));
+    }
+
+    #[test]
+    fn matches_a_new_flow_never_meets_are_dropped() {
+        let d = dev(&acl(
+            " 10 permit tcp any any established\n 20 permit tcp any any ack\n 30 permit ip any any fragments\n 40 permit udp any eq domain any\n 50 permit tcp any any match-all +ack +syn\n 60 permit tcp any any match-any +syn +ack log\n",
+        ));
+        assert_eq!(
+            at(&d, "1.1.1.1", "2.2.2.2", "tcp/80"),
+            (Action::Allow, 10, 0)
+        );
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "udp/80"), (Action::Deny, 0, 0));
+    }
+
+    #[test]
+    fn port_operators_and_names() {
+        let d = dev(&acl(
+            " 10 permit tcp any any neq telnet\n 20 permit udp any any lt 10\n 30 permit udp any any gt 65534\n 40 permit udp any any range bootps tftp\n",
+        ));
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "tcp/22").1, 5);
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "tcp/23").0, Action::Deny);
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "udp/9").1, 6);
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "udp/10").1, 0);
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "udp/65535").1, 7);
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "udp/68").1, 8);
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "udp/70").1, 0);
+        // A TCP name is no UDP name.
+        let e = err(&acl(" 10 permit udp any any eq www\n"));
+        assert_eq!((e.line, e.column), (5, 27), "{e}");
+        // A source port some client ports meet is undecidable.
+        let d = dev(&acl(" 10 permit udp any gt 40000 any\n"));
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "udp/53"), (Action::Deny, 0, 1));
+        let d = dev(&acl(" 10 permit udp any range 0 65535 any\n"));
+        assert_eq!(
+            at(&d, "1.1.1.1", "2.2.2.2", "udp/53"),
+            (Action::Allow, 5, 0)
+        );
+    }
+
+    #[test]
+    fn undecidable_matches_are_listed_not_guessed() {
+        for option in [
+            "dscp ef",
+            "precedence 5",
+            "tos 4",
+            "ttl gt 3",
+            "time-range WORK",
+            "option record-route",
+        ] {
+            let d = dev(&acl(&format!(" 10 permit tcp any any eq 443 {option}\n")));
+            assert_eq!(
+                at(&d, "1.1.1.1", "2.2.2.2", "tcp/443"),
+                (Action::Deny, 0, 1),
+                "{option}"
+            );
+        }
+        let d = dev(&acl(
+            " 10 dynamic TESTLIST timeout 10 permit ip any any\n 20 evaluate REFLECTED\n 30 permit icmp any any port-unreachable\n",
+        ));
+        let p = Packet::parse("1.1.1.1", "2.2.2.2", "icmp/3").unwrap();
+        let o = d.decide(&p, Some("Vlan10"), None);
+        assert_eq!((o.action, o.undecided.len()), (Action::Deny, 3));
+        assert!(
+            o.undecided[0]
+                .undecidable
+                .as_deref()
+                .unwrap()
+                .contains("lock-and-key")
+        );
+        assert!(
+            o.undecided[1]
+                .undecidable
+                .as_deref()
+                .unwrap()
+                .contains("reflexive")
+        );
+        assert!(
+            o.undecided[2]
+                .undecidable
+                .as_deref()
+                .unwrap()
+                .contains("code 3")
+        );
+        // `reflect` only adds return entries: the permit is exact.
+        let d = dev(&acl(" 10 permit tcp any any reflect OUT timeout 300\n"));
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "tcp/1"), (Action::Allow, 5, 0));
+    }
+
+    #[test]
+    fn a_service_group_splits_into_decided_and_undecidable_members() {
+        let d = dev(&format!(
+            "object-group service S\n tcp eq 443\n udp source range 1000 2000 eq 53\n udp source eq 53\n icmp echo\n!\n{}",
+            acl(" 10 permit object-group S any any\n")
+        ));
+        assert_eq!(
+            at(&d, "1.1.1.1", "2.2.2.2", "tcp/443"),
+            (Action::Allow, 11, 0)
+        );
+        assert_eq!(
+            at(&d, "1.1.1.1", "2.2.2.2", "icmp/8"),
+            (Action::Allow, 11, 0)
+        );
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "udp/53"), (Action::Deny, 0, 1));
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "udp/54"), (Action::Deny, 0, 0));
+    }
+
+    #[test]
+    fn sequence_numbers_order_entries_as_ios_does() {
+        // Entry 15 goes before 20 whatever the file order; an unnumbered
+        // entry takes the highest + 10.
+        let d = dev(&acl(
+            " 20 deny tcp any any\n 15 permit tcp any any eq 22\n permit tcp any any\n",
+        ));
+        assert_eq!(
+            at(&d, "1.1.1.1", "2.2.2.2", "tcp/22"),
+            (Action::Allow, 6, 0)
+        );
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "tcp/23"), (Action::Deny, 5, 0));
+        let e = err(&acl(" 10 permit tcp any any\n 10 deny ip any any\n"));
+        assert_eq!(e.line, 6, "{e}");
+        // IPv6: `sequence N` first or last, remarks take numbers too.
+        let d = dev(
+            "interface Vlan10\n ipv6 traffic-filter B in\nipv6 access-list B\n remark first\n sequence 5 deny tcp any any eq 22\n permit tcp any any sequence 30\n permit udp any any\nend\n",
+        );
+        let p = |proto| Packet::parse("FD00::1", "FD00::2", proto).unwrap();
+        let line = |proto| {
+            d.decide(&p(proto), Some("Vlan10"), None).steps[0]
+                .1
+                .origin
+                .line
+        };
+        assert_eq!((line("tcp/22"), line("tcp/23"), line("udp/1")), (5, 6, 7));
+    }
+
+    #[test]
+    fn rule_names_come_from_wardwalls_remarks() {
+        let d = dev(&acl(
+            " 10 remark ping-infrastructure: allow\n 20 remark Internal hosts may ping\n 30 permit icmp any any echo\n 40 remark default: deny everything else\n 50 deny ip any any log\n",
+        ));
+        let rule = |proto| {
+            let p = Packet::parse("1.1.1.1", "2.2.2.2", proto).unwrap();
+            d.decide(&p, Some("Vlan10"), None).steps[0]
+                .1
+                .origin
+                .rule
+                .clone()
+        };
+        assert_eq!(rule("icmp/8").as_deref(), Some("ping-infrastructure"));
+        assert_eq!(rule("tcp/1").as_deref(), Some("default"));
+    }
+
+    #[test]
+    fn undefined_empty_and_shut_down() {
+        // Applied but not defined: IOS passes everything, at the binding.
+        let d = dev("interface Vlan10\n ip access-group NOPE in\nend\n");
+        let o = at(&d, "1.1.1.1", "2.2.2.2", "tcp/1");
+        assert_eq!((o.0, o.1), (Action::Allow, 2));
+        // An empty IPv6 ACL passes everything; an empty IPv4 one is undecidable.
+        let d = dev(
+            "interface Vlan10\n ip access-group A in\n ipv6 traffic-filter A in\nip access-list extended A\n remark nothing yet\nipv6 access-list A\nend\n",
+        );
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "tcp/1"), (Action::Deny, 0, 1));
+        assert_eq!(at(&d, "FD00::1", "FD00::2", "tcp/1"), (Action::Allow, 0, 0));
+        // Deleted ACLs and bindings; a later binding replaces an earlier one.
+        let d = dev(
+            "ip access-list extended A\n permit ip any any\nno ip access-list extended A\ninterface Vlan10\n ip access-group B in\n ip access-group A in\nend\n",
+        );
+        assert_eq!(at(&d, "1.1.1.1", "2.2.2.2", "tcp/1"), (Action::Allow, 6, 0));
+        // A shut-down interface forwards nothing, both ways, both families.
+        let d = dev("interface Vlan20\n shutdown\ninterface Vlan10\nend\n");
+        assert_eq!(at(&d, "FD00::1", "FD00::2", "udp/1"), (Action::Deny, 2, 0));
+        let d = dev("interface Vlan20\n shutdown\n no shutdown\ninterface Vlan10\nend\n");
+        assert_eq!(at(&d, "FD00::1", "FD00::2", "udp/1").0, Action::Allow);
+    }
+
+    #[test]
+    fn numbered_and_standard_acls() {
+        let d = dev(
+            "interface Vlan10\n ip access-group 10 in\n!\naccess-list 10 remark only the ward\naccess-list 10 deny   host 10.0.0.9 log\naccess-list 10 permit 10.0.0.0 0.0.0.255\naccess-list 10 permit 10.0.1.1\nend\n",
+        );
+        assert_eq!(at(&d, "10.0.0.9", "2.2.2.2", "tcp/1"), (Action::Deny, 5, 0));
+        assert_eq!(
+            at(&d, "10.0.0.8", "2.2.2.2", "udp/1"),
+            (Action::Allow, 6, 0)
+        );
+        assert_eq!(
+            at(&d, "10.0.1.1", "2.2.2.2", "udp/1"),
+            (Action::Allow, 7, 0)
+        );
+        assert_eq!(at(&d, "10.0.1.2", "2.2.2.2", "udp/1"), (Action::Deny, 0, 0));
+        let e = err("access-list 300 permit any\n");
+        assert_eq!((e.line, e.column), (1, 13), "{e}");
+        let e = err("ip access-list standard A\nip access-list extended A\n");
+        assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn nested_groups_and_errors_in_them() {
+        let d = dev(&format!(
+            "object-group network IN\n 10.0.0.0 /24\n range 10.0.1.1 10.0.1.2\nobject-group network OUT\n group-object IN\n host 10.9.9.9\n{}",
+            acl(" 10 permit ip object-group OUT any\n")
+        ));
+        for (src, want) in [
+            ("10.0.0.200", Action::Allow),
+            ("10.0.1.2", Action::Allow),
+            ("10.0.1.3", Action::Deny),
+            ("10.9.9.9", Action::Allow),
+        ] {
+            assert_eq!(at(&d, src, "1.1.1.1", "tcp/1").0, want, "{src}");
+        }
+        let e = err(&acl(" 10 permit ip object-group NOPE any\n"));
+        assert_eq!((e.line, e.column), (5, 28), "{e}");
+        let e = err(
+            "object-group network L\n group-object L\nend\ninterface Vlan10\n ip access-group A in\nip access-list extended A\n permit ip object-group L any\n",
+        );
+        assert!(e.message.contains("contains itself"), "{e}");
+    }
+
+    #[test]
+    fn what_is_not_understood_is_an_error_with_its_place() {
+        for (text, line, column, says) in [
+            ("hostname r1\nfrobnicate now\n", 2, 1, "unknown command"),
+            ("zone security INSIDE\n", 1, 1, "zone-based firewall"),
+            ("vlan filter MAP vlan-list 10\n", 1, 1, "VLAN access maps"),
+            (
+                "interface Vlan10\n ip verify unicast source reachable-via rx\n",
+                2,
+                2,
+                "unicast RPF",
+            ),
+            (
+                "ip access-list extended A\n permit ip addrgroup X any\n",
+                2,
+                12,
+                "not IOS-XE",
+            ),
+            (
+                "ip access-list extended A\n permit ip any4 any\n",
+                2,
+                12,
+                "not IOS-XE",
+            ),
+            (
+                "ip access-list extended A\n permit tcp any any eq 80 bogus\n",
+                2,
+                27,
+                "unexpected `bogus`",
+            ),
+            (
+                "ip access-list extended A\n permit icmp any any echo-request\n",
+                2,
+                22,
+                "unknown ICMP",
+            ),
+            (
+                "ipv6 access-list A\n permit icmp any any echo\n",
+                2,
+                22,
+                "unknown ICMPv6",
+            ),
+            (
+                "interface Vlan10\n ip access-group A sideways\n",
+                2,
+                20,
+                "`in` or `out`",
+            ),
+            ("  permit ip any any\n", 1, 3, "outside any block"),
+            ("banner motd ^C\nnever closed\n", 0, 0, "banner"),
+        ] {
+            let e = err(text);
+            assert_eq!((e.line, e.column), (line, column), "{text}: {e}");
+            assert!(e.message.contains(says), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn banners_and_skipped_parts() {
+        let d = dev(
+            "banner motd ^C\nip access-list extended X\n ^C\nbanner login #one-line#\nip route 0.0.0.0 0.0.0.0 1.1.1.1\nip nat inside source static 10.0.0.1 1.1.1.1\nip nat inside source static 10.0.0.2 1.1.1.2\nno ip http server\nend\n",
+        );
+        assert_eq!(
+            d.skipped,
+            [
+                "banners (2 banners)",
+                "static routes (1 route)",
+                "NAT (2 rules)"
+            ]
+        );
+        assert!(d.layers.iter().all(|l| l.filters.is_empty()));
+    }
 }
