@@ -719,7 +719,9 @@ impl Running {
                 (Some(seq_number(line, 0)?), 1)
             }
             (Family::V6, ["sequence", ..]) => (Some(seq_number(line, 1)?), 2),
-            (Family::V6, [.., "sequence", _]) => (Some(seq_number(line, w.len() - 1)?), 0),
+            (Family::V6, [first, .., "sequence", _]) if *first != "remark" => {
+                (Some(seq_number(line, w.len() - 1)?), 0)
+            }
             _ => (None, 0),
         };
         add_acl_item(acl, line, first, seq)
@@ -1152,8 +1154,10 @@ impl Running {
         }
         if family == Family::V6 && any_entry {
             for (keyword, ty) in [("nd-na", 136u8), ("nd-ns", 135u8)] {
-                let mut service = ServiceSet::default();
-                service.icmp6 = ByteSet::single(ty);
+                let service = ServiceSet {
+                    icmp6: ByteSet::single(ty),
+                    ..ServiceSet::default()
+                };
                 out.push(Entry {
                     guard: Guard::any(),
                     src: AddrSet::any().of_family(family),
@@ -1497,7 +1501,7 @@ fn parse_ace(line: &Line, words: &[Word], kind: AclKind) -> Result<Ace, DeviceEr
         c.words.get(c.at).map_or(line.column(), |w| w.column),
     );
     if kind == AclKind::Standard {
-        let src = address(&mut c, family)?;
+        let src = address(&mut c, family, true)?;
         let mut ace = Ace {
             action,
             log: false,
@@ -1551,13 +1555,13 @@ fn parse_ace(line: &Line, words: &[Word], kind: AclKind) -> Result<Ace, DeviceEr
     };
     let with_ports = matches!(protocol, Protocol::Number(proto::TCP | proto::UDP));
     let udp = protocol == Protocol::Number(proto::UDP);
-    let src = address(&mut c, family)?;
+    let src = address(&mut c, family, false)?;
     let sport = if with_ports {
         ports(&mut c, udp)?
     } else {
         None
     };
-    let dst = address(&mut c, family)?;
+    let dst = address(&mut c, family, false)?;
     let dport = if with_ports {
         ports(&mut c, udp)?
     } else {
@@ -1583,11 +1587,12 @@ fn parse_ace(line: &Line, words: &[Word], kind: AclKind) -> Result<Ace, DeviceEr
     if protocol == Protocol::Number(icmp) {
         ace.icmp = icmp_match(&mut c, family)?;
     }
-    if protocol == Protocol::Number(2) && family == Family::V4 {
-        if let Some(t) = c.peek().filter(|t| is_igmp_type(t)) {
-            c.next();
-            ace.undecidable.push(format!("IGMP type `{t}`"));
-        }
+    if protocol == Protocol::Number(2)
+        && family == Family::V4
+        && let Some(t) = c.peek().filter(|t| is_igmp_type(t))
+    {
+        c.next();
+        ace.undecidable.push(format!("IGMP type `{t}`"));
     }
     options(&mut c, &mut ace, family)?;
     Ok(ace)
@@ -1722,7 +1727,7 @@ fn is_option(w: &str) -> bool {
 
 /// An address: `any`, `host A`, `A WILDCARD` (IPv4), `X::/len` (IPv6),
 /// `object-group NAME`.
-fn address(c: &mut Cursor, family: Family) -> Result<AddrMatch, DeviceError> {
+fn address(c: &mut Cursor, family: Family, bare_host: bool) -> Result<AddrMatch, DeviceError> {
     let w =
         c.expect("an address (`any`, `host A`, an address and wildcard, `object-group NAME`)")?;
     Ok(match (family, w) {
@@ -1749,13 +1754,15 @@ fn address(c: &mut Cursor, family: Family) -> Result<AddrMatch, DeviceError> {
         }
         (Family::V4, a) => {
             let addr = u32::from(parse_v4(c, a)?);
-            // A standard ACL takes a bare address for one host.
+            // A standard ACL takes a bare address for one host; an
+            // extended one needs the wildcard.
             let wildcard = match c.peek() {
                 Some(w) if w.parse::<Ipv4Addr>().is_ok() => {
                     c.next();
                     u32::from(parse_v4(c, w)?)
                 }
-                _ => 0,
+                _ if bare_host => 0,
+                _ => return Err(c.err(format!("expected a wildcard mask after `{a}`"))),
             };
             wildcard_set(addr, wildcard)
         }
@@ -2399,6 +2406,12 @@ mod tests {
                 "`in` or `out`",
             ),
             ("  permit ip any any\n", 1, 3, "outside any block"),
+            (
+                "ip access-list extended A\n permit ip 10.0.0.1 any\n",
+                2,
+                20,
+                "wildcard",
+            ),
             ("banner motd ^C\nnever closed\n", 0, 0, "banner"),
         ] {
             let e = err(text);
