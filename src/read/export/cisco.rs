@@ -2409,7 +2409,7 @@ mod tests {
             (
                 "ip access-list extended A\n permit ip 10.0.0.1 any\n",
                 2,
-                20,
+                21,
                 "wildcard",
             ),
             ("banner motd ^C\nnever closed\n", 0, 0, "banner"),
