@@ -248,6 +248,10 @@ rules {
         ("device.rs", include_str!("device.rs")),
         ("export/mod.rs", include_str!("export/mod.rs")),
         ("export/cisco.rs", include_str!("export/cisco.rs")),
+        (
+            "export/cisco_tables.rs",
+            include_str!("export/cisco_tables.rs"),
+        ),
         ("export/nftables.rs", include_str!("export/nftables.rs")),
         ("export/panos.rs", include_str!("export/panos.rs")),
         ("export/pfsense.rs", include_str!("export/pfsense.rs")),

@@ -9,6 +9,7 @@
 //! error with its line and column, never a guess.
 
 pub mod cisco;
+pub mod cisco_tables;
 pub mod nftables;
 pub mod panos;
 pub mod pfsense;
