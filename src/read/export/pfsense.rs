@@ -172,7 +172,9 @@ impl Skips {
     fn list(&self) -> Vec<String> {
         self.items
             .iter()
-            .map(|(kind, n, one, many)| format!("{kind} ({n} {})", if *n == 1 { one } else { many }))
+            .map(|(kind, n, one, many)| {
+                format!("{kind} ({n} {})", if *n == 1 { one } else { many })
+            })
             .collect()
     }
 }
@@ -361,8 +363,8 @@ fn read_aliases<'a, 'i>(
                 format!("<{}> in <aliases>: expected <alias>", a.tag_name().name()),
             ));
         }
-        let name = nonempty(a, "name")
-            .ok_or_else(|| err_at(text, a, "an alias without a <name>"))?;
+        let name =
+            nonempty(a, "name").ok_or_else(|| err_at(text, a, "an alias without a <name>"))?;
         let kind = nonempty(a, "type").unwrap_or_default();
         let known = [
             ADDRESS_ALIASES,
@@ -571,7 +573,9 @@ impl<'a, 'i> Config<'a, 'i> {
                     skips.add("OpenVPN", n, "instance", "instances");
                 }
                 "ipsec" => {
-                    let n = elements(section).filter(|c| c.has_tag_name("phase1")).count();
+                    let n = elements(section)
+                        .filter(|c| c.has_tag_name("phase1"))
+                        .count();
                     skips.add("IPsec", n, "tunnel", "tunnels");
                 }
                 "installedpackages" => config.read_packages(section, &mut skips),
@@ -676,7 +680,10 @@ impl<'a, 'i> Config<'a, 'i> {
                 return Err(err_at(
                     self.text,
                     g,
-                    format!("<{}> in <ifgroups>: expected <ifgroupentry>", g.tag_name().name()),
+                    format!(
+                        "<{}> in <ifgroups>: expected <ifgroupentry>",
+                        g.tag_name().name()
+                    ),
                 ));
             }
             let name = nonempty(g, "ifname")
@@ -764,12 +771,7 @@ impl<'a, 'i> Config<'a, 'i> {
 
 fn read_nat(section: Node<'_, '_>, skips: &mut Skips) {
     let count = |n: Node<'_, '_>, tag: &str| elements(n).filter(|c| c.has_tag_name(tag)).count();
-    skips.add(
-        "NAT port forwards",
-        count(section, "rule"),
-        "rule",
-        "rules",
-    );
+    skips.add("NAT port forwards", count(section, "rule"), "rule", "rules");
     if let Some(outbound) = child(section, "outbound") {
         skips.add("NAT outbound", count(outbound, "rule"), "rule", "rules");
     }
@@ -935,8 +937,7 @@ impl<'a, 'i> Config<'a, 'i> {
     }
 
     fn is_group(&self, name: &str) -> bool {
-        self.groups.iter().any(|(g, _)| g == name)
-            || VPN_INTERFACES.iter().any(|(v, _)| *v == name)
+        self.groups.iter().any(|(g, _)| g == name) || VPN_INTERFACES.iter().any(|(v, _)| *v == name)
     }
 
     /// The enabled places a group or VPN pseudo-interface stands for.
@@ -993,7 +994,10 @@ impl<'a, 'i> Config<'a, 'i> {
         for c in elements(r) {
             let n = c.tag_name().name();
             if !RULE_FIELDS.contains(&n) {
-                return Err(self.err(c, format!("rule field <{n}>: not a field this reader knows")));
+                return Err(self.err(
+                    c,
+                    format!("rule field <{n}>: not a field this reader knows"),
+                ));
             }
         }
         if flag(r, "disabled") {
@@ -1118,7 +1122,9 @@ impl<'a, 'i> Config<'a, 'i> {
     /// One family of one rule.
     fn build(&self, r: Node<'_, '_>, action: Action, family: Family) -> Result<Built, DeviceError> {
         let mut undecidable: Vec<String> = Vec::new();
-        let protocol = field(r, "protocol").unwrap_or_default().to_ascii_lowercase();
+        let protocol = field(r, "protocol")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let ported = matches!(protocol.as_str(), "tcp" | "udp" | "tcp/udp");
         let src = match self.side(r, "source", family)? {
             Side::Set(a) => a,
@@ -1198,8 +1204,7 @@ impl<'a, 'i> Config<'a, 'i> {
 
     /// `<source>` or `<destination>` for one family.
     fn side(&self, r: Node<'_, '_>, tag: &str, family: Family) -> Result<Side, DeviceError> {
-        let node = child(r, tag)
-            .ok_or_else(|| self.err(r, format!("a rule without <{tag}>")))?;
+        let node = child(r, tag).ok_or_else(|| self.err(r, format!("a rule without <{tag}>")))?;
         for c in elements(node) {
             let n = c.tag_name().name();
             if !["any", "address", "network", "not", "port"].contains(&n) {
@@ -1217,7 +1222,10 @@ impl<'a, 'i> Config<'a, 'i> {
         } else if let Some(address) = nonempty(node, "address") {
             self.address(child(node, "address").expect("read"), &address, family)?
         } else {
-            return Err(self.err(node, format!("<{tag}> holds none of <any/>, <address>, <network>")));
+            return Err(self.err(
+                node,
+                format!("<{tag}> holds none of <any/>, <address>, <network>"),
+            ));
         };
         Ok(match (side, not) {
             (Side::Set(a), true) => Side::Set(Addresses {
@@ -1232,7 +1240,12 @@ impl<'a, 'i> Config<'a, 'i> {
 
     /// `<network>`: util.inc `get_specialnet` as filter_generate_address
     /// reads it.
-    fn network(&self, node: Node<'_, '_>, network: &str, family: Family) -> Result<Side, DeviceError> {
+    fn network(
+        &self,
+        node: Node<'_, '_>,
+        network: &str,
+        family: Family,
+    ) -> Result<Side, DeviceError> {
         if network == "(self)" {
             return Ok(Side::Firewall);
         }
@@ -1288,9 +1301,18 @@ impl<'a, 'i> Config<'a, 'i> {
 
     /// `<address>`: an alias, or an address or CIDR of the rule's family
     /// (alias_expand); anything else makes pfSense skip the rule.
-    fn address(&self, node: Node<'_, '_>, address: &str, family: Family) -> Result<Side, DeviceError> {
+    fn address(
+        &self,
+        node: Node<'_, '_>,
+        address: &str,
+        family: Family,
+    ) -> Result<Side, DeviceError> {
         if self.aliases.contains_key(address) {
-            return Ok(Side::Set(self.alias_addresses(node, address, &mut Vec::new())?));
+            return Ok(Side::Set(self.alias_addresses(
+                node,
+                address,
+                &mut Vec::new(),
+            )?));
         }
         let literal = address
             .parse::<IpAddr>()
@@ -1352,7 +1374,9 @@ impl<'a, 'i> Config<'a, 'i> {
                 set = set.union(&inner.set);
                 undecidable.extend(inner.undecidable);
             } else if is_hostname(entry) {
-                undecidable.push(format!("FQDN {entry} in alias {name} (resolved at run time)"));
+                undecidable.push(format!(
+                    "FQDN {entry} in alias {name} (resolved at run time)"
+                ));
             } else {
                 return Err(self.err(
                     alias.node,
@@ -1370,7 +1394,12 @@ impl<'a, 'i> Config<'a, 'i> {
     }
 
     /// The ports of a port alias, nested aliases expanded.
-    fn alias_ports(&self, at: Node<'_, '_>, name: &str, stack: &mut Vec<String>) -> Result<Ports, DeviceError> {
+    fn alias_ports(
+        &self,
+        at: Node<'_, '_>,
+        name: &str,
+        stack: &mut Vec<String>,
+    ) -> Result<Ports, DeviceError> {
         let alias = &self.aliases[name];
         if stack.iter().any(|s| s == name) {
             return Err(self.err(alias.node, format!("alias {name} contains itself")));
@@ -1448,7 +1477,10 @@ impl<'a, 'i> Config<'a, 'i> {
                 }
             },
             _ => {
-                return Err(self.err(node, format!("port `{text}`: expected N, A-B or a port alias")));
+                return Err(self.err(
+                    node,
+                    format!("port `{text}`: expected N, A-B or a port alias"),
+                ));
             }
         };
         Ok(Some(Some(Ports {
@@ -1487,18 +1519,20 @@ impl<'a, 'i> Config<'a, 'i> {
                     Family::V6 => s.icmp6 = types,
                 }
             }
-            other => match PROTOCOLS.iter().find(|(n, _)| *n == other) {
-                Some(&(_, number)) => s.protocols = ByteSet::single(number),
-                None => {
-                    return Err(self.err(
+            other => {
+                match PROTOCOLS.iter().find(|(n, _)| *n == other) {
+                    Some(&(_, number)) => s.protocols = ByteSet::single(number),
+                    None => {
+                        return Err(self.err(
                         child(r, "protocol").unwrap_or(r),
                         format!(
                             "<protocol> `{other}`: expected tcp, udp, tcp/udp, icmp or one of {}",
                             PROTOCOLS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
                         ),
                     ));
+                    }
                 }
-            },
+            }
         }
         Ok((!s.is_empty()).then_some(s))
     }
@@ -1541,7 +1575,9 @@ impl<'a, 'i> Config<'a, 'i> {
                 let known = TCP_FLAGS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
                     self.err(
                         child(r, tag).expect("read"),
-                        format!("TCP flag `{name}`: expected fin, syn, rst, psh, ack, urg, ece or cwr"),
+                        format!(
+                            "TCP flag `{name}`: expected fin, syn, rst, psh, ack, urg, ece or cwr"
+                        ),
                     )
                 })?;
                 out.insert(known.0);
@@ -1620,10 +1656,19 @@ impl<'a, 'i> Config<'a, 'i> {
             if flag(r, "quick") {
                 s.push_str(" quick");
             }
-            s.push_str(&format!(" {}", f("direction").unwrap_or_else(|| "any".into())));
+            s.push_str(&format!(
+                " {}",
+                f("direction").unwrap_or_else(|| "any".into())
+            ));
         }
-        s.push_str(&format!(" on {}", f("interface").unwrap_or_else(|| "any".into())));
-        s.push_str(&format!(" {}", f("ipprotocol").unwrap_or_else(|| "inet".into())));
+        s.push_str(&format!(
+            " on {}",
+            f("interface").unwrap_or_else(|| "any".into())
+        ));
+        s.push_str(&format!(
+            " {}",
+            f("ipprotocol").unwrap_or_else(|| "inet".into())
+        ));
         if let Some(p) = f("protocol") {
             s.push_str(&format!(" {p}"));
         }
@@ -1750,7 +1795,9 @@ impl Config<'_, '_> {
                     net(src),
                     net(dst),
                     ServiceSet::any(),
-                    format!("pfSense system rule: block in{lb} quick {text} (\"Block IPv4 link-local\")"),
+                    format!(
+                        "pfSense system rule: block in{lb} quick {text} (\"Block IPv4 link-local\")"
+                    ),
                 ));
             }
         }
@@ -1817,7 +1864,10 @@ impl Config<'_, '_> {
             ));
         }
         if let Some(package) = &self.ids_package {
-            for (what, text) in [("source", "from <snort2c> to any"), ("destination", "from any to <snort2c>")] {
+            for (what, text) in [
+                ("source", "from <snort2c> to any"),
+                ("destination", "from any to <snort2c>"),
+            ] {
                 let mut e = system(
                     Action::Deny,
                     self.log_default_block,
@@ -1825,7 +1875,9 @@ impl Config<'_, '_> {
                     AddrSet::any(),
                     AddrSet::any(),
                     ServiceSet::any(),
-                    format!("pfSense system rule: block{lb} quick {text} (\"Block snort2c hosts\")"),
+                    format!(
+                        "pfSense system rule: block{lb} quick {text} (\"Block snort2c hosts\")"
+                    ),
                 );
                 e.undecidable = Some(format!(
                     "the {what} in table snort2c, which the {package} package fills at run time"
@@ -1841,7 +1893,9 @@ impl Config<'_, '_> {
                 AddrSet::any(),
                 AddrSet::any(),
                 ServiceSet::any(),
-                format!("pfSense system rule: block in{lb} quick from <virusprot> to any (\"virusprot overload table\")"),
+                format!(
+                    "pfSense system rule: block in{lb} quick from <virusprot> to any (\"virusprot overload table\")"
+                ),
             );
             e.undecidable = Some(
                 "the source in table virusprot, which rules with max-src-conn-rate fill at run time".into(),
@@ -1897,7 +1951,9 @@ impl Config<'_, '_> {
                     AddrSet::any(),
                     AddrSet::any(),
                     ServiceSet::any(),
-                    format!("pfSense system rule: block in{lb} quick on {place} from <{table}> to any (\"block bogon {word} networks from {place}\")"),
+                    format!(
+                        "pfSense system rule: block in{lb} quick on {place} from <{table}> to any (\"block bogon {word} networks from {place}\")"
+                    ),
                 );
                 e.undecidable = Some(format!(
                     "the source in table {table}, the bogon list pfSense downloads"
@@ -1989,7 +2045,12 @@ fn applies(scope: &Scope, way: Direction, place: Option<&str>) -> Option<bool> {
 
 /// The first-match list of one place and way: quick entries in order,
 /// then the non-quick ones last-match first.
-fn flatten(system: Vec<Entry>, user: &[UserEntry], way: Direction, place: Option<&str>) -> Vec<Entry> {
+fn flatten(
+    system: Vec<Entry>,
+    user: &[UserEntry],
+    way: Direction,
+    place: Option<&str>,
+) -> Vec<Entry> {
     let mut quick = system;
     let mut last_match = Vec::new();
     for u in user {
