@@ -2161,3 +2161,339 @@ impl Config<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Packet;
+
+    /// A minimal backup: wan (DHCP, private and bogon blocks), lan and
+    /// opt1 static, `extra` top-level sections and these rules.
+    fn config(system: &str, aliases: &str, rules: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\"?>\n<pfsense>\n<system>{system}</system>\n<interfaces>\n\
+             <wan><enable></enable><if>em0</if><ipaddr>dhcp</ipaddr><blockpriv></blockpriv><blockbogons></blockbogons></wan>\n\
+             <lan><enable></enable><if>em1</if><ipaddr>10.0.0.1</ipaddr><subnet>24</subnet><ipaddrv6>fd00::1</ipaddrv6><subnetv6>64</subnetv6></lan>\n\
+             <opt1><enable></enable><if>em2</if><ipaddr>10.1.0.1</ipaddr><subnet>24</subnet></opt1>\n\
+             </interfaces>\n<aliases>{aliases}</aliases>\n<filter>\n{rules}</filter>\n</pfsense>\n"
+        )
+    }
+
+    fn rule(fields: &str) -> String {
+        format!("<rule>{fields}</rule>\n")
+    }
+
+    const ANY: &str = "<source><any></any></source><destination><any></any></destination>";
+
+    fn decide(
+        d: &Device,
+        src: &str,
+        dst: &str,
+        proto: &str,
+        ingress: &str,
+        egress: &str,
+    ) -> (Action, usize) {
+        let o = d.decide(
+            &Packet::parse(src, dst, proto).unwrap(),
+            Some(ingress),
+            Some(egress),
+        );
+        let step = if o.action.permits() {
+            o.steps.first()
+        } else {
+            o.steps.last()
+        };
+        (o.action, step.map_or(0, |s| s.1.origin.line))
+    }
+
+    #[test]
+    fn quick_rules_match_first_and_non_quick_ones_last() {
+        let rules = [
+            // line 11: non-quick floating pass, any interface
+            rule(&format!("<type>pass</type><floating>yes</floating><interface></interface>{ANY}")),
+            // line 12: non-quick floating block on lan for tcp
+            rule(&format!("<type>block</type><floating>yes</floating><interface>lan</interface><protocol>tcp</protocol>{ANY}")),
+            // line 13: interface rule (quick) on lan for tcp/22
+            rule("<type>pass</type><interface>lan</interface><protocol>tcp</protocol><source><any></any></source><destination><any></any><port>22</port></destination>"),
+        ]
+        .concat();
+        let d = read(&config("<ipv6allow></ipv6allow>", "", &rules)).unwrap();
+        // tcp/22: the quick interface rule.
+        assert_eq!(
+            decide(&d, "10.0.0.5", "10.1.0.5", "tcp/22", "lan", "opt1"),
+            (Action::Allow, 13)
+        );
+        // Other tcp: both floating rules match, the later one wins.
+        assert_eq!(
+            decide(&d, "10.0.0.5", "10.1.0.5", "tcp/80", "lan", "opt1"),
+            (Action::Deny, 12)
+        );
+        // udp: only the first floating rule.
+        assert_eq!(
+            decide(&d, "10.0.0.5", "10.1.0.5", "udp/53", "lan", "opt1"),
+            (Action::Allow, 11)
+        );
+        // From opt1 it passes inbound (the lan-only rule is not on opt1),
+        // but that rule's direction is any: it blocks the way out on lan.
+        let o = d.decide(
+            &Packet::parse("10.1.0.5", "10.0.0.5", "tcp/80").unwrap(),
+            Some("opt1"),
+            Some("lan"),
+        );
+        assert_eq!(o.steps[0].1.origin.line, 11);
+        assert_eq!((o.action, o.steps[1].1.origin.line), (Action::Deny, 12));
+        // The floating rule without interfaces also filters the way out
+        // (direction any); the catch-all filter of undeclared places too.
+        let out = &d.layers[1].filters;
+        assert!(
+            out.iter()
+                .all(|f| f.entries.iter().any(|e| e.decision.origin.line == 11))
+        );
+    }
+
+    #[test]
+    fn floating_rules_on_interfaces_it_lacks_apply_everywhere() {
+        let rules = rule(&format!(
+            "<type>block</type><floating>yes</floating><quick>yes</quick><interface>opt9</interface><direction>in</direction>{ANY}"
+        ));
+        let d = read(&config("", "", &rules)).unwrap();
+        assert_eq!(
+            decide(&d, "10.1.0.5", "10.0.0.5", "udp/53", "opt1", "lan"),
+            (Action::Deny, 11)
+        );
+        // A non-floating rule on it is not loaded at all.
+        let rules = rule(&format!(
+            "<type>pass</type><interface>opt9</interface>{ANY}"
+        ));
+        let d = read(&config("", "", &rules)).unwrap();
+        assert_eq!(d.skipped, ["rules pfSense does not load (1 rule)"]);
+    }
+
+    #[test]
+    fn system_rules_follow_the_settings() {
+        let rules = rule(&format!(
+            "<type>pass</type><interface>wan</interface><ipprotocol>inet46</ipprotocol>{ANY}"
+        ));
+        // Without ipv6allow every IPv6 packet is blocked first.
+        let d = read(&config("", "", &rules)).unwrap();
+        assert_eq!(
+            decide(&d, "2001:db8::1", "fd00::5", "tcp/443", "wan", "lan"),
+            (Action::Deny, 0)
+        );
+        let d = read(&config("<ipv6allow></ipv6allow>", "", &rules)).unwrap();
+        assert_eq!(
+            decide(&d, "2001:db8::1", "fd00::5", "tcp/443", "wan", "lan"),
+            (Action::Allow, 11)
+        );
+        // The private-network block on wan, before the rule.
+        assert_eq!(
+            decide(&d, "192.168.1.1", "10.0.0.5", "tcp/443", "wan", "lan"),
+            (Action::Deny, 0)
+        );
+        // Port 0 and link-local.
+        let port0 = Packet {
+            src: "198.51.100.1".parse().unwrap(),
+            dst: "10.0.0.5".parse().unwrap(),
+            proto: crate::ir::Proto::Tcp { dport: 0 },
+        };
+        assert_eq!(
+            d.decide(&port0, Some("wan"), Some("lan")).action,
+            Action::Deny
+        );
+        assert_eq!(
+            decide(&d, "169.254.0.9", "10.0.0.5", "tcp/443", "wan", "lan"),
+            (Action::Deny, 0)
+        );
+        let d = read(&config(
+            "<ipv6allow></ipv6allow><no_apipa_block></no_apipa_block>",
+            "",
+            &rules,
+        ))
+        .unwrap();
+        assert_eq!(
+            decide(&d, "169.254.0.9", "10.0.0.5", "tcp/443", "wan", "lan"),
+            (Action::Allow, 11)
+        );
+        // The bogon tables are undecidable.
+        let o = d.decide(
+            &Packet::parse("198.51.100.1", "10.0.0.5", "tcp/443").unwrap(),
+            Some("wan"),
+            Some("lan"),
+        );
+        assert_eq!(o.undecided.len(), 1);
+        // Filtering disabled: everything passes.
+        let d = read(&config("<disablefilter></disablefilter>", "", "")).unwrap();
+        assert_eq!(
+            decide(&d, "10.0.0.5", "10.1.0.5", "tcp/22", "lan", "opt1").0,
+            Action::Allow
+        );
+    }
+
+    #[test]
+    fn ports_flags_and_protocols_are_read_as_filter_inc_writes_them() {
+        let rules = [
+            // 11: `1-1024` is `port <= 1024`, port 0 included.
+            rule("<type>pass</type><interface>lan</interface><protocol>udp</protocol><source><any></any></source><destination><any></any><port>1-1024</port></destination>"),
+            // 12: a port without a protocol is all of TCP.
+            rule("<type>pass</type><interface>lan</interface><source><any></any></source><destination><any></any><port>443</port></destination>"),
+            // 13: flags a SYN does not carry: matches no new flow.
+            rule(&("<type>block</type><interface>opt1</interface><protocol>tcp</protocol><tcpflags1>ack</tcpflags1><tcpflags2>syn,ack</tcpflags2>".to_string() + ANY)),
+            // 14: a source port only some client ports meet.
+            rule("<type>block</type><interface>opt1</interface><protocol>tcp</protocol><source><any></any><port>1024-2000</port></source><destination><any></any></destination>"),
+            // 15: a source port below 1024: never.
+            rule("<type>block</type><interface>opt1</interface><protocol>udp</protocol><source><any></any><port>53</port></source><destination><any></any></destination>"),
+            // 16: esp, with a port that filter.inc ignores for it.
+            rule("<type>pass</type><interface>opt1</interface><protocol>esp</protocol><source><any></any></source><destination><any></any><port>500</port></destination>"),
+        ]
+        .concat();
+        let d = read(&config("", "", &rules)).unwrap();
+        assert_eq!(
+            decide(&d, "10.0.0.5", "10.1.0.5", "udp/1024", "lan", "opt1"),
+            (Action::Allow, 11)
+        );
+        assert_eq!(
+            decide(&d, "10.0.0.5", "10.1.0.5", "udp/1025", "lan", "opt1"),
+            (Action::Deny, 0)
+        );
+        assert_eq!(
+            decide(&d, "10.0.0.5", "10.1.0.5", "tcp/22", "lan", "opt1"),
+            (Action::Allow, 12)
+        );
+        let o = d.decide(
+            &Packet::parse("10.1.0.5", "10.0.0.5", "tcp/22").unwrap(),
+            Some("opt1"),
+            Some("lan"),
+        );
+        assert_eq!(o.action, Action::Deny);
+        assert_eq!(
+            o.steps[0].1.origin.line, 0,
+            "the default, not line 13 or 15"
+        );
+        assert_eq!(o.undecided.len(), 1);
+        assert_eq!(o.undecided[0].decision.origin.line, 14);
+        assert_eq!(
+            decide(&d, "10.1.0.5", "10.0.0.5", "esp", "opt1", "lan"),
+            (Action::Allow, 16)
+        );
+        assert!(
+            d.skipped
+                .contains(&"rules that match no new flow from a client port (2 rules)".to_string())
+        );
+    }
+
+    #[test]
+    fn aliases_nest_and_fqdns_urls_and_dynamic_subnets_are_undecidable() {
+        let aliases = "<alias><name>INNER</name><type>host</type><address>10.1.0.7</address></alias>\
+             <alias><name>OUTER</name><type>network</type><address>INNER 10.1.0.16/28 10.1.0.40-10.1.0.41</address></alias>\
+             <alias><name>CLOUD</name><type>host</type><address>cloud.example.com 10.1.0.99</address></alias>\
+             <alias><name>FEED</name><type>urltable</type><url>https://feed.example/list.txt</url></alias>";
+        let rules = [
+            rule("<type>pass</type><interface>lan</interface><source><any></any></source><destination><address>OUTER</address></destination>"),
+            rule("<type>pass</type><interface>lan</interface><source><any></any></source><destination><address>CLOUD</address></destination>"),
+            rule("<type>block</type><interface>lan</interface><source><any></any></source><destination><address>FEED</address></destination>"),
+            rule("<type>pass</type><interface>lan</interface><source><any></any></source><destination><network>wan</network></destination>"),
+        ]
+        .concat();
+        let d = read(&config("", aliases, &rules)).unwrap();
+        for ip in ["10.1.0.7", "10.1.0.20", "10.1.0.41"] {
+            assert_eq!(
+                decide(&d, "10.0.0.5", ip, "tcp/1", "lan", "opt1"),
+                (Action::Allow, 11),
+                "{ip}"
+            );
+        }
+        let o = d.decide(
+            &Packet::parse("10.0.0.5", "10.1.0.8", "tcp/1").unwrap(),
+            Some("lan"),
+            Some("opt1"),
+        );
+        let why: Vec<&str> = o
+            .undecided
+            .iter()
+            .map(|e| e.undecidable.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            why,
+            [
+                "FQDN cloud.example.com in alias CLOUD (resolved at run time)",
+                "urltable alias FEED (its addresses are downloaded at run time)",
+                "the subnet of wan (dhcp, learnt at run time)",
+            ]
+        );
+        assert_eq!(o.action, Action::Deny);
+    }
+
+    #[test]
+    fn disabled_match_and_self_rules_are_skipped_and_listed() {
+        let rules = [
+            rule(&format!("<type>pass</type><interface>lan</interface><disabled></disabled>{ANY}")),
+            rule(&format!("<type>match</type><floating>yes</floating><interface>lan</interface>{ANY}")),
+            rule("<type>pass</type><interface>lan</interface><source><any></any></source><destination><network>(self)</network></destination>"),
+            rule("<type>pass</type><interface>lan</interface><source><any></any></source><destination><not></not><network>lanip</network></destination>"),
+        ]
+        .concat();
+        let d = read(&config("", "", &rules)).unwrap();
+        assert_eq!(
+            d.skipped,
+            [
+                "disabled rules (1 rule)",
+                "floating match rules (1 rule)",
+                "rules to or from the firewall itself (1 rule)",
+            ]
+        );
+        // `! lanip`: every forwarded packet.
+        assert_eq!(
+            decide(&d, "10.0.0.5", "10.1.0.5", "tcp/1", "lan", "opt1"),
+            (Action::Allow, 14)
+        );
+    }
+
+    #[test]
+    fn what_is_not_understood_is_refused_with_its_place() {
+        let cases = [
+            (
+                rule(&format!(
+                    "<type>allow</type><interface>lan</interface>{ANY}"
+                )),
+                "rule type `allow`",
+            ),
+            (
+                rule(&format!(
+                    "<type>pass</type><interface>lan</interface><frob></frob>{ANY}"
+                )),
+                "rule field <frob>",
+            ),
+            (
+                rule(&format!(
+                    "<type>pass</type><interface>lan</interface><protocol>ipip</protocol>{ANY}"
+                )),
+                "<protocol> `ipip`",
+            ),
+            (
+                rule(&format!(
+                    "<type>pass</type><interface>lan</interface><protocol>icmp</protocol><icmptype>neighbrsol</icmptype>{ANY}"
+                )),
+                "ICMP type `neighbrsol`",
+            ),
+            (
+                rule(
+                    "<type>pass</type><interface>lan</interface><source><any></any></source><destination><address>fd00::1</address></destination>",
+                ),
+                "pfctl refuses",
+            ),
+        ];
+        for (rules, message) in cases {
+            let e = read(&config("", "", &rules)).unwrap_err();
+            assert_eq!(e.line, 11, "{e}");
+            assert!(e.message.contains(message), "{e}");
+        }
+        assert!(
+            read("<pfsense><filter></filter></pfsense>")
+                .unwrap_err()
+                .message
+                .contains("no <interfaces>")
+        );
+        let e = read("<pfsense>\n<a></b>").unwrap_err();
+        assert!(e.line == 2 && e.message.starts_with("not XML"), "{e}");
+    }
+}
