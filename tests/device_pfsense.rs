@@ -54,6 +54,19 @@ const MONITORS_TO_CENTRAL: &str = "pass on opt1 inet tcp from ICU_MONITORS to CE
 const MONITORS_DENY: &str =
     "block on opt1 inet46 from any to any log \"Monitors: deny everything else\"";
 
+/// A packet (source, destination, service, ingress, egress) and the
+/// device's verdict: action, deciding line and text.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Action,
+    usize,
+    &'a str,
+);
+
 #[test]
 fn the_hospital_firewall_decides_as_written() {
     let d = device("hospital.xml");
@@ -61,7 +74,7 @@ fn the_hospital_firewall_decides_as_written() {
         d.places.as_deref().unwrap(),
         ["wan", "lan", "opt1", "opt2", "opt3", "opt4"]
     );
-    let cases: &[(&str, &str, &str, &str, &str, Action, usize, &str)] = &[
+    let cases: &[Case] = &[
         // The Contec block, floating and quick: before every interface rule.
         (
             "10.20.8.5",

@@ -897,7 +897,7 @@ const TCP_FLAGS: &[(&str, bool)] = &[
 
 /// What one family of one rule becomes.
 enum Built {
-    Entry(Entry),
+    Entry(Box<Entry>),
     /// The rule matches only traffic to or from the firewall itself.
     Firewall,
     /// pfSense does not load it (`# ... ` comments in rules.debug).
@@ -1045,7 +1045,7 @@ impl<'a, 'i> Config<'a, 'i> {
         let (mut firewall, mut not_loaded, mut no_flow) = (false, false, false);
         for &family in families {
             match self.build(r, action, family)? {
-                Built::Entry(e) => out.push((scope.clone(), e)),
+                Built::Entry(e) => out.push((scope.clone(), *e)),
                 Built::Firewall => firewall = true,
                 Built::NotLoaded => not_loaded = true,
                 Built::NoNewFlow => no_flow = true,
@@ -1180,7 +1180,7 @@ impl<'a, 'i> Config<'a, 'i> {
             }
         };
         let (line, column) = line_col(self.text, r.range().start);
-        Ok(Built::Entry(Entry {
+        Ok(Built::Entry(Box::new(Entry {
             guard: Guard {
                 family: Some(family),
                 ..Guard::default()
@@ -1199,7 +1199,7 @@ impl<'a, 'i> Config<'a, 'i> {
                 },
             },
             undecidable,
-        }))
+        })))
     }
 
     /// `<source>` or `<destination>` for one family.
@@ -1316,7 +1316,7 @@ impl<'a, 'i> Config<'a, 'i> {
         }
         let literal = address
             .parse::<IpAddr>()
-            .map(|ip| IpNet::from(ip))
+            .map(IpNet::from)
             .or_else(|_| address.parse::<IpNet>().map(|n| n.trunc()));
         match literal {
             Ok(net) => {
