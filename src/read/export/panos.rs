@@ -679,6 +679,18 @@ impl<'t> Reader<'t> {
             ScopeKind::Vsys => "vsys",
         };
         let tag_name = tag(section);
+        const OBJECT_KINDS: &[&str] = &[
+            "address",
+            "address-group",
+            "service",
+            "service-group",
+            "external-list",
+            "region",
+            "schedule",
+        ];
+        if !OBJECT_KINDS.contains(&tag_name) {
+            return Ok(false);
+        }
         for e in elements(section) {
             let name = self.name(e)?;
             let key = format!("{prefix}/{name}");
@@ -715,23 +727,13 @@ impl<'t> Reader<'t> {
                 }
                 "external-list" => scope.external_lists.insert(name.clone()),
                 "region" => scope.regions.insert(name.clone()),
-                "schedule" => scope.schedules.insert(name.clone()),
-                _ => return Ok(false),
+                _ => scope.schedules.insert(name.clone()),
             };
             if !fresh {
                 return Err(self.err(e, format!("{tag_name} {name}: the name is used twice")));
             }
         }
-        Ok(matches!(
-            tag_name,
-            "address"
-                | "address-group"
-                | "service"
-                | "service-group"
-                | "external-list"
-                | "region"
-                | "schedule"
-        ))
+        Ok(true)
     }
 
     fn parsed_address(&self, e: Node<'_, '_>, name: &str) -> Result<ParsedAddress, DeviceError> {
