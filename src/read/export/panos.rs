@@ -647,16 +647,19 @@ impl<'t> Reader<'t> {
             }
             let mut interfaces = Vec::new();
             if let Some(network) = child(z, "network") {
-                for mode in elements(network) {
-                    match tag(mode) {
-                        "layer3" | "layer2" | "virtual-wire" | "tap" | "external" | "tunnel" => {
-                            if elements(mode).next().is_some() {
-                                interfaces.extend(self.members(mode)?);
-                            }
-                        }
-                        // Zone protection and log forwarding decide no
-                        // rule match.
-                        _ => {}
+                // The mode element lists the interfaces; zone protection
+                // and log forwarding decide no rule match.
+                let modes = [
+                    "layer3",
+                    "layer2",
+                    "virtual-wire",
+                    "tap",
+                    "external",
+                    "tunnel",
+                ];
+                for mode in elements(network).filter(|m| modes.contains(&tag(*m))) {
+                    if elements(mode).next().is_some() {
+                        interfaces.extend(self.members(mode)?);
                     }
                 }
             }
@@ -1251,10 +1254,11 @@ impl<'t> Reader<'t> {
             }
         }
         if let Some((_, ports)) = PREDEFINED_SERVICES.iter().find(|(n, _)| *n == name) {
-            let mut exact = ServiceSet::default();
-            exact.tcp = PortSet::from_ranges(ports.iter().copied());
             return Ok(Services {
-                exact,
+                exact: ServiceSet {
+                    tcp: PortSet::from_ranges(ports.iter().copied()),
+                    ..ServiceSet::default()
+                },
                 ..Services::default()
             });
         }
@@ -1912,4 +1916,527 @@ fn wardwall_rule_name(name: &str, from: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::Packet;
+
+    const ZONES: &str = r#"<zone>
+  <entry name="a"><network><layer3><member>ethernet1/1</member></layer3></network></entry>
+  <entry name="b"><network><layer3><member>ethernet1/2</member></layer3></network></entry>
+  <entry name="c"><network><layer3><member>ethernet1/3</member></layer3></network></entry>
+</zone>"#;
+
+    /// A running config with `shared` and one vsys holding `vsys`.
+    fn config(shared: &str, vsys: &str) -> String {
+        format!(
+            "<config version=\"10.2.0\">\n<shared>{shared}</shared>\n<devices><entry name=\"localhost.localdomain\">\n<vsys><entry name=\"vsys1\">\n{vsys}\n</entry></vsys></entry></devices></config>\n"
+        )
+    }
+
+    /// A security rule: `body` holds its fields beside defaults for the
+    /// ones it does not set.
+    fn rule(name: &str, body: &str) -> String {
+        let mut r = format!("<entry name=\"{name}\">{body}");
+        for (f, v) in [
+            ("from", "any"),
+            ("to", "any"),
+            ("source", "any"),
+            ("destination", "any"),
+            ("application", "any"),
+            ("service", "any"),
+        ] {
+            if !body.contains(&format!("<{f}>")) {
+                r.push_str(&format!("<{f}><member>{v}</member></{f}>"));
+            }
+        }
+        if !body.contains("<action>") {
+            r.push_str("<action>allow</action>");
+        }
+        r + "</entry>\n"
+    }
+
+    fn rules(rules: &[String]) -> String {
+        format!(
+            "{ZONES}\n<rulebase><security><rules>\n{}</rules></security></rulebase>",
+            rules.concat()
+        )
+    }
+
+    fn read_ok(text: &str) -> Device {
+        read(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    fn read_err(text: &str) -> DeviceError {
+        match read(text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e,
+        }
+    }
+
+    /// (action, deciding rule name or default text, undecidable reasons).
+    fn decide(
+        d: &Device,
+        src: &str,
+        dst: &str,
+        proto: &str,
+        from: &str,
+        to: &str,
+    ) -> (Action, String, Vec<String>) {
+        let p = Packet::parse(src, dst, proto).unwrap();
+        let o = d.decide(&p, Some(from), Some(to));
+        let (_, decision) = o.steps.last().unwrap();
+        let who = decision
+            .origin
+            .rule
+            .clone()
+            .unwrap_or_else(|| decision.origin.text.clone());
+        let why = o
+            .undecided
+            .iter()
+            .map(|e| e.undecidable.clone().unwrap())
+            .collect();
+        (o.action, who, why)
+    }
+
+    #[test]
+    fn rule_types_expand_per_zone() {
+        let d = read_ok(&config(
+            "",
+            &rules(&[
+                rule(
+                    "intra",
+                    "<from><member>a</member><member>b</member></from><rule-type>intrazone</rule-type><action>deny</action>",
+                ),
+                rule(
+                    "inter",
+                    "<from><member>a</member></from><to><member>a</member><member>b</member></to><rule-type>interzone</rule-type><action>reset-client</action>",
+                ),
+                rule(
+                    "universal",
+                    "<from><member>c</member></from><to><member>c</member></to>",
+                ),
+            ]),
+        ));
+        let p = |from, to| decide(&d, "10.0.0.1", "10.0.0.2", "tcp/80", from, to);
+        assert_eq!(p("a", "a").1, "intra");
+        assert_eq!(p("b", "b").1, "intra");
+        assert_eq!(p("a", "b"), (Action::Reject, "inter".into(), vec![]));
+        assert_eq!(p("b", "a").0, Action::Deny, "interzone-default");
+        assert_eq!(p("a", "c").0, Action::Deny, "c is not a destination");
+        assert_eq!(p("c", "c").1, "universal");
+        // The predefined defaults, at line 0.
+        let (action, text, _) = p("b", "c");
+        assert_eq!(action, Action::Deny);
+        assert!(text.contains("predefined interzone-default"), "{text}");
+        let (action, text, _) = decide(
+            &read_ok(&config("", &rules(&[]))),
+            "10.0.0.1",
+            "10.0.0.2",
+            "udp/53",
+            "b",
+            "b",
+        );
+        assert_eq!(action, Action::Allow);
+        assert!(text.contains("predefined intrazone-default"), "{text}");
+    }
+
+    #[test]
+    fn objects_resolve_vsys_first_then_shared() {
+        let shared = r#"<address>
+  <entry name="srv"><ip-netmask>10.9.9.9</ip-netmask></entry>
+  <entry name="net"><ip-netmask>10.1.0.0/16</ip-netmask></entry>
+</address>
+<address-group><entry name="g"><static><member>net</member></static></entry></address-group>
+<service><entry name="web"><protocol><tcp><port>80,8000-8010</port></tcp></protocol></entry></service>"#;
+        let vsys = format!(
+            r#"<address><entry name="srv"><ip-range>10.2.0.1-10.2.0.3</ip-range></entry></address>
+<service-group><entry name="sg"><members><member>web</member><member>service-https</member></members></entry></service-group>
+{}"#,
+            rules(&[rule(
+                "r",
+                "<source><member>g</member></source><destination><member>srv</member></destination><service><member>sg</member></service>",
+            )])
+        );
+        let d = read_ok(&config(shared, &vsys));
+        let p = |dst, proto| decide(&d, "10.1.2.3", dst, proto, "a", "b").1;
+        assert_eq!(p("10.2.0.3", "tcp/8005"), "r");
+        assert_eq!(p("10.2.0.2", "tcp/443"), "r");
+        assert_ne!(p("10.2.0.4", "tcp/80"), "r");
+        assert_ne!(p("10.9.9.9", "tcp/80"), "r", "the shared srv is shadowed");
+        assert_ne!(p("10.2.0.1", "tcp/8011"), "r");
+        assert_ne!(p("10.2.0.1", "udp/80"), "r");
+    }
+
+    #[test]
+    fn a_shared_group_sees_only_shared_objects() {
+        let shared = r#"<address-group><entry name="g"><static><member>v</member></static></entry></address-group>"#;
+        let vsys = format!(
+            r#"<address><entry name="v"><ip-netmask>10.0.0.1</ip-netmask></entry></address>{}"#,
+            rules(&[rule("r", "<source><member>g</member></source>")])
+        );
+        let e = read_err(&config(shared, &vsys));
+        assert!(e.message.contains("`v` is no address object"), "{e}");
+    }
+
+    #[test]
+    fn negation_literals_and_wildcards_are_exact() {
+        let vsys = format!(
+            r#"<address><entry name="w"><ip-wildcard>10.20.0.1/0.0.254.0</ip-wildcard></entry></address>{}"#,
+            rules(&[
+                rule(
+                    "not-private",
+                    "<destination><member>10.0.0.0/8</member><member>fd00::/8</member></destination><negate-destination>yes</negate-destination>"
+                ),
+                rule(
+                    "wild",
+                    "<destination><member>w</member></destination><action>drop</action><icmp-unreachable>yes</icmp-unreachable>"
+                ),
+                rule("rest", "<action>drop</action>"),
+            ])
+        );
+        let d = read_ok(&config("", &vsys));
+        let p = |dst| decide(&d, "10.1.1.1", dst, "tcp/443", "a", "b");
+        assert_eq!(p("8.8.8.8").1, "not-private");
+        let v6 = |dst| decide(&d, "fd00::9", dst, "tcp/443", "a", "b").1;
+        assert_eq!(v6("2001:db8::1"), "not-private");
+        assert_eq!(v6("fd00::1"), "rest", "the wildcard is IPv4 only");
+        // 10.20.x.1 with x even.
+        assert_eq!(p("10.20.4.1"), (Action::Reject, "wild".into(), vec![]));
+        assert_eq!(p("10.20.5.1").1, "rest");
+        assert_eq!(p("10.20.4.2").1, "rest");
+    }
+
+    #[test]
+    fn undecidable_parts_keep_the_exact_part_decided() {
+        let vsys = format!(
+            r#"<address>
+  <entry name="h"><ip-netmask>10.5.0.0/24</ip-netmask></entry>
+  <entry name="f"><fqdn>pacs.example.org</fqdn></entry>
+  <entry name="bits"><ip-netmask>10.7.0.1/24</ip-netmask></entry>
+</address>
+<address-group><entry name="mix"><static><member>h</member><member>f</member></static></entry></address-group>
+{}"#,
+            rules(&[
+                rule("mixed", "<destination><member>mix</member></destination>"),
+                rule(
+                    "hostbits",
+                    "<destination><member>bits</member></destination>"
+                ),
+                rule(
+                    "negated",
+                    "<source><member>f</member></source><negate-source>yes</negate-source><action>deny</action>"
+                ),
+            ])
+        );
+        let d = read_ok(&config("", &vsys));
+        assert_eq!(
+            decide(&d, "10.1.1.1", "10.5.0.9", "tcp/1", "a", "b"),
+            (Action::Allow, "mixed".into(), vec![])
+        );
+        let (action, _, why) = decide(&d, "10.1.1.1", "10.6.0.9", "tcp/1", "a", "b");
+        assert_eq!(action, Action::Deny);
+        assert_eq!(
+            why,
+            [
+                "FQDN address f (pacs.example.org)",
+                "FQDN address f (pacs.example.org)"
+            ],
+            "the group's FQDN, then the negated FQDN"
+        );
+        let (_, _, why) = decide(&d, "10.1.1.1", "10.7.0.9", "tcp/1", "a", "b");
+        assert!(
+            why.contains(&"address bits (10.7.0.1/24) has host bits set".to_string()),
+            "{why:?}"
+        );
+    }
+
+    #[test]
+    fn identity_schedules_and_applications_are_undecidable() {
+        let vsys = rules(&[
+            rule(
+                "user",
+                "<source-user><member>example\\nurses</member></source-user>",
+            ),
+            rule(
+                "app",
+                "<application><member>dicom</member></application><service><member>application-default</member></service><action>deny</action>",
+            ),
+            rule("sched", "<schedule>nights</schedule>"),
+            rule(
+                "hip",
+                "<source-hip><member>managed</member></source-hip><destination-hip><member>any</member></destination-hip>",
+            ),
+        ]);
+        let d = read_ok(&config("", &vsys));
+        let (_, _, why) = decide(&d, "10.1.1.1", "10.2.2.2", "tcp/104", "a", "b");
+        assert_eq!(
+            why,
+            [
+                "source user example\\nurses",
+                "application dicom (App-ID); service application-default (each application's default ports, from App-ID)",
+                "schedule nights",
+                "source HIP profile managed"
+            ]
+        );
+    }
+
+    #[test]
+    fn source_ports_decide_for_client_ports() {
+        let vsys = format!(
+            r#"<service>
+  <entry name="from-53"><protocol><udp><port>53</port><source-port>53</source-port></udp></protocol></entry>
+  <entry name="some"><protocol><tcp><port>22</port><source-port>1000-2000</source-port></tcp></protocol></entry>
+  <entry name="sctp"><protocol><sctp><port>2905</port></sctp></protocol></entry>
+</service>{}"#,
+            rules(&[
+                rule("never", "<service><member>from-53</member></service>"),
+                rule("sometimes", "<service><member>some</member></service>"),
+                rule("sctp", "<service><member>sctp</member></service>"),
+            ])
+        );
+        let d = read_ok(&config("", &vsys));
+        assert_eq!(
+            decide(&d, "10.1.1.1", "10.2.2.2", "udp/53", "a", "b").0,
+            Action::Deny
+        );
+        let (_, _, why) = decide(&d, "10.1.1.1", "10.2.2.2", "tcp/22", "a", "b");
+        assert_eq!(
+            why,
+            ["service some matches source ports 1000-2000, some client ports only"]
+        );
+        let (_, _, why) = decide(&d, "10.1.1.1", "10.2.2.2", "proto/132", "a", "b");
+        assert_eq!(why, ["SCTP service sctp (ports not modelled)"]);
+    }
+
+    #[test]
+    fn pushed_rule_bases_go_around_the_local_one() {
+        let shared = format!(
+            "<pre-rulebase><security><rules>{}</rules></security></pre-rulebase><post-rulebase><security><rules>{}</rules></security></post-rulebase>",
+            rule(
+                "shared-pre",
+                "<service><member>service-https</member></service>"
+            ),
+            rule("shared-post", "<action>drop</action>")
+        );
+        let vsys = format!(
+            "{ZONES}<pre-rulebase><security><rules>{}</rules></security></pre-rulebase><rulebase><security><rules>{}</rules></security></rulebase><post-rulebase><security><rules>{}</rules></security></post-rulebase>",
+            rule(
+                "vsys-pre",
+                "<service><member>service-http</member></service>"
+            ),
+            rule(
+                "local",
+                "<destination><member>10.2.0.0/16</member></destination>"
+            ),
+            rule(
+                "vsys-post",
+                "<destination><member>10.3.0.0/16</member></destination>"
+            )
+        );
+        let text = config(&shared, &vsys);
+        let names: Vec<String> = parse(&text)
+            .unwrap()
+            .rules
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "shared-pre",
+                "vsys-pre",
+                "local",
+                "vsys-post",
+                "shared-post"
+            ]
+        );
+        let d = read_ok(&text);
+        let p = |dst, proto| decide(&d, "10.1.1.1", dst, proto, "a", "b").1;
+        assert_eq!(p("10.2.0.1", "tcp/443"), "shared-pre");
+        assert_eq!(p("10.2.0.1", "tcp/8080"), "vsys-pre");
+        assert_eq!(p("10.2.0.1", "tcp/22"), "local");
+        assert_eq!(p("10.3.0.1", "tcp/22"), "vsys-post");
+        assert_eq!(p("10.4.0.1", "tcp/22"), "shared-post");
+    }
+
+    #[test]
+    fn the_xml_api_answer_is_read_too() {
+        let text = format!(
+            "<response status=\"success\"><result>{}</result></response>",
+            config("", &rules(&[rule("r", "")]))
+        );
+        assert_eq!(
+            read_ok(&text).layers[0].filters[0].entries.len(),
+            4,
+            "r and three intrazone defaults"
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_modelled_is_an_error_at_its_place() {
+        let ok = config("", &rules(&[rule("r", "")]));
+        read_ok(&ok);
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "<action>allow</action>",
+                "<action>permit</action>",
+                "action `permit`",
+            ),
+            (
+                "<action>allow</action>",
+                "<action>allow</action><negate-user>yes</negate-user>",
+                "unknown element <negate-user>",
+            ),
+            (
+                "<from><member>any</member></from>",
+                "<from><member>d</member></from>",
+                "unknown zone d",
+            ),
+            (
+                "<service><member>any</member></service>",
+                "<service><member>svc-x</member></service>",
+                "`svc-x` is no service",
+            ),
+            (
+                "<source><member>any</member></source>",
+                "<source><member>no-such</member></source>",
+                "`no-such` is no address",
+            ),
+            (
+                "</entry></vsys>",
+                "</entry><entry name=\"vsys2\"/></vsys>",
+                "2 virtual systems",
+            ),
+            (
+                "<rulebase>",
+                "<rulebase><pbf><rules><entry name=\"p\"><action><discard/></action></entry></rules></pbf>",
+                "PBF discard",
+            ),
+            (
+                "<rulebase>",
+                "<rulebase><dos><rules><entry name=\"d\"><action><deny/></action></entry></rules></dos>",
+                "action deny",
+            ),
+            (
+                "<rulebase>",
+                "<rulebase><future-policy/>",
+                "unknown rule base <future-policy>",
+            ),
+            ("</config>", "</config", "not well-formed XML"),
+            (
+                "<devices>",
+                "<devices><entry name=\"fw2\"/>",
+                "exactly one <devices><entry>",
+            ),
+        ];
+        for (from, to, want) in cases {
+            assert!(ok.contains(from), "{from}");
+            let bad = ok.replacen(from, to, 1);
+            let e = read_err(&bad);
+            assert!(e.message.contains(want), "{from} -> {to}: {e}");
+            if !want.starts_with("not well") {
+                assert!(e.line > 0 && e.column > 0, "{e}");
+            }
+        }
+        // The error is at the element it is about.
+        let bad = ok.replacen("<action>allow</action>", "<action>\n  permit</action>", 1);
+        let e = read_err(&bad);
+        let at = bad.find("<action>").unwrap();
+        assert_eq!((e.line, e.column), line_col(&bad, at));
+        let rt = config("", &rules(&[rule("r", "<rule-type>sideways</rule-type>")]));
+        assert!(read_err(&rt).message.contains("rule-type `sideways`"));
+        let bits = config(
+            "<address><entry name=\"x\"><ip-netmask>10.0.0.0/33</ip-netmask></entry></address>",
+            &rules(&[rule("r", "<source><member>x</member></source>")]),
+        );
+        assert!(
+            read_err(&bits)
+                .message
+                .contains("is not an address or prefix")
+        );
+        let dg = ok.replacen(
+            "<devices>",
+            "<devices><entry name=\"x\"><device-group/></entry>",
+            1,
+        );
+        assert!(read_err(&dg).message.contains("exactly one"));
+    }
+
+    #[test]
+    fn a_file_without_zones_reads_with_the_zones_its_rules_name() {
+        // wardwall's own output is such a fragment.
+        let vsys = "<rulebase><security><rules>".to_string()
+            + &rule(
+                "r",
+                "<from><member>x</member></from><to><member>y</member></to>",
+            )
+            + "</rules></security></rulebase>";
+        let d = read_ok(&config("", &vsys));
+        assert_eq!(d.places, None);
+        assert_eq!(
+            decide(&d, "10.0.0.1", "10.0.0.2", "tcp/1", "x", "x").0,
+            Action::Allow
+        );
+        let (action, _, why) = decide(&d, "10.0.0.1", "10.0.0.2", "tcp/1", "z", "z");
+        assert_eq!(action, Action::Deny);
+        assert_eq!(why.len(), 1, "same zone or not is not known: {why:?}");
+        let intra = "<rulebase><security><rules>".to_string()
+            + &rule("r", "<rule-type>intrazone</rule-type>")
+            + "</rules></security></rulebase>";
+        assert!(
+            read_err(&config("", &intra))
+                .message
+                .contains("declares none")
+        );
+    }
+
+    #[test]
+    fn wardwall_names_map_to_policy_rules() {
+        let from = ["corporate".to_string()];
+        assert_eq!(
+            wardwall_rule_name("wardwall-default-deny", &from),
+            "default"
+        );
+        assert_eq!(
+            wardwall_rule_name("ping-infra.from-corporate", &from),
+            "ping-infra"
+        );
+        assert_eq!(
+            wardwall_rule_name("ping-infra.from-corporate.ping", &from),
+            "ping-infra"
+        );
+        assert_eq!(
+            wardwall_rule_name("device-monitoring.ping", &from),
+            "device-monitoring"
+        );
+        assert_eq!(
+            wardwall_rule_name("x.from-guest", &from),
+            "x.from-guest",
+            "not a source zone"
+        );
+        assert_eq!(wardwall_rule_name("allow-dns", &from), "allow-dns");
+    }
+
+    #[test]
+    fn wildcards_and_ports_parse_exactly() {
+        let w = parse_wildcard("10.132.1.2/0.0.2.255").unwrap();
+        for (a, inside) in [
+            ("10.132.1.0", true),
+            ("10.132.3.255", true),
+            ("10.132.2.0", false),
+            ("10.132.0.9", false),
+        ] {
+            assert_eq!(w.contains(a.parse().unwrap()), inside, "{a}");
+        }
+        assert!(
+            parse_wildcard("10.0.0.0/255.255.255.0").is_err(),
+            "24 wildcard bits above the run"
+        );
+        assert!(parse_wildcard("fd00::/::ff").is_err());
+        assert_eq!(
+            parse_ports("80,8080-8090").unwrap(),
+            PortSet::from_ranges([(80, 80), (8080, 8090)])
+        );
+        for bad in ["", "80,", "90-80", "65536", "8o"] {
+            assert!(parse_ports(bad).is_err(), "{bad}");
+        }
+    }
 }
