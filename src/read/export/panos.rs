@@ -64,6 +64,12 @@
 //! pages above). The exactly decided part of such a rule is kept as an
 //! exact entry before the undecidable one.
 //!
+//! Known risks: the ports of the predefined `service-http` (tcp/80, 8080)
+//! and `service-https` (tcp/443) are not confirmed by a documentation page
+//! (see [`PREDEFINED_SERVICES`]); `service any` is taken to match every
+//! protocol (ICMP too), as PAN-OS evaluates it for `application any`,
+//! though the services page words it as "all TCP and UDP ports".
+//!
 //! # Skipped (listed in `Device::skipped`)
 //!
 //! NAT, policy-based forwarding without `discard`, decryption, QoS,
@@ -109,8 +115,11 @@ const WARDWALL_PART_SUFFIXES: [&str; 2] = [".ping", ".ipproto"];
 /// PAN-OS's predefined services: "The HTTP and HTTPS services are
 /// predefined" (Policy Object: Services,
 /// <https://docs.paloaltonetworks.com/network-security/security-policy/objects/services>);
-/// their ports as the firewall's predefined configuration lists them
-/// (`service-http`: tcp/80 and tcp/8080; `service-https`: tcp/443).
+/// their ports as the firewall's Objects > Services page shows the
+/// predefined objects (`service-http`: tcp/80 and tcp/8080;
+/// `service-https`: tcp/443). No stored documentation page lists these
+/// ports, so they rest on that listing (and pan-os-codegen's notes): a
+/// known risk, named in the module doc.
 const PREDEFINED_SERVICES: &[(&str, &[(u16, u16)])] = &[
     ("service-http", &[(80, 80), (8080, 8080)]),
     ("service-https", &[(443, 443)]),
