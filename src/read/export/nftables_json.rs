@@ -1,0 +1,1 @@
+pub(super) fn parse(_t: &str) -> Result<super::Ruleset, crate::read::device::DeviceError> { todo!() }
