@@ -357,3 +357,24 @@ fn rule_of_comment(comment: &str) -> Option<String> {
     ok.then(|| name.to_string())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch() {
+        for f in ["/tmp/nx/base.txt", "/tmp/nx/base.json", "/tmp/h.txt", "/tmp/h.json"] {
+            let t = std::fs::read_to_string(f).unwrap();
+            match read(&t) {
+                Ok(d) => {
+                    println!("{f}: {} layers, skipped {:?}", d.layers.len(), d.skipped);
+                    for l in &d.layers {
+                        println!("  {} entries {}", l.name, l.filters[0].entries.len());
+                    }
+                }
+                Err(e) => println!("{f}: ERR {e}"),
+            }
+        }
+    }
+}

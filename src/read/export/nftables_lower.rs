@@ -172,7 +172,11 @@ impl Term {
                 self.undecidable.join("; ")
             )));
         }
-        out.into_iter().filter_map(Term::normalised).collect()
+        let mut merged = Vec::new();
+        for t in out.into_iter().filter_map(Term::normalised) {
+            push_merged(&mut merged, t);
+        }
+        merged
     }
 }
 
@@ -191,14 +195,62 @@ fn service_complement(s: &ServiceSet) -> ServiceSet {
     if out == full { ServiceSet::any() } else { out }
 }
 
+impl Term {
+    /// Whether every packet `other` holds, `self` holds, at least as
+    /// decidably.
+    fn covers(&self, other: &Term) -> bool {
+        self.guard.ingress == other.guard.ingress
+            && self.guard.egress == other.guard.egress
+            && self.guard.family.is_none_or(|f| other.guard.family == Some(f))
+            && self.undecidable.iter().all(|r| other.undecidable.contains(r))
+            && other.src.is_subset(&self.src)
+            && other.dst.is_subset(&self.dst)
+            && other.service.is_subset(&self.service)
+    }
+
+    /// `self ∨ other` as one term, when they differ in one of addresses
+    /// and service only.
+    fn union(&self, other: &Term) -> Option<Term> {
+        if self.guard != other.guard || self.undecidable != other.undecidable {
+            return None;
+        }
+        let same = [
+            self.src == other.src,
+            self.dst == other.dst,
+            self.service == other.service,
+        ];
+        if same.iter().filter(|s| !**s).count() > 1 {
+            return None;
+        }
+        Some(Term {
+            src: self.src.union(&other.src),
+            dst: self.dst.union(&other.dst),
+            service: self.service.union(&other.service),
+            ..self.clone()
+        })
+    }
+}
+
+/// Adds `t` to a disjunction, merged into a term that covers it or that
+/// it joins into one.
+fn push_merged(out: &mut Dnf, t: Term) {
+    if out.iter().any(|u| u.covers(&t)) {
+        return;
+    }
+    out.retain(|u| !t.covers(u));
+    if let Some(i) = out.iter().position(|u| u.union(&t).is_some()) {
+        let merged = out.swap_remove(i).union(&t).expect("checked");
+        return push_merged(out, merged);
+    }
+    out.push(t);
+}
+
 fn and_dnf(a: &[Term], b: &[Term]) -> Result<Dnf, String> {
     let mut out = Vec::new();
     for x in a {
         for y in b {
             if let Some(t) = x.and(y) {
-                if !out.contains(&t) {
-                    out.push(t);
-                }
+                push_merged(&mut out, t);
                 if out.len() > MAX_TERMS {
                     return Err(format!(
                         "the rule's conditions combine into more than {MAX_TERMS} alternatives (negated `return`/`goto` conditions multiply): not evaluated"
@@ -667,7 +719,9 @@ impl Lowerer<'_> {
                 Key::Concat(keys) => self.concat_element(keys, e)?,
                 k => self.element(k, e)?,
             };
-            positive.extend(and_dnf(&domain, &one)?);
+            for t in and_dnf(&domain, &one)? {
+                push_merged(&mut positive, t);
+            }
         }
         Ok((domain, positive))
     }
@@ -1006,7 +1060,8 @@ fn can_drop(chain: &Chain) -> bool {
 
 pub(super) fn device(rs: &Ruleset) -> Result<Device, DeviceError> {
     let mut layers: Vec<(i64, Layer)> = Vec::new();
-    let (mut nat, mut local, mut route, mut unreached, mut dormant) = (
+    let (mut nat, mut local, mut harmless, mut route, mut unreached, mut dormant) = (
+        Tally::default(),
         Tally::default(),
         Tally::default(),
         Tally::default(),
@@ -1052,7 +1107,7 @@ pub(super) fn device(rs: &Ruleset) -> Result<Device, DeviceError> {
                 ("route", _) => route.add(chain),
                 ("filter", "input" | "output") => local.add(chain),
                 _ if can_drop(chain) => not_evaluated.push(not_evaluated_item(table, chain)),
-                _ => local.add(chain),
+                _ => harmless.add(chain),
             }
         }
         for chain in table.chains.iter().filter(|c| c.base.is_none()) {
@@ -1065,7 +1120,8 @@ pub(super) fn device(rs: &Ruleset) -> Result<Device, DeviceError> {
     layers.sort_by_key(|(p, _)| *p);
     let mut skipped: Vec<String> = [
         nat.item("NAT"),
-        local.item("chains on other hooks (input, output, or filter chains that accept all)"),
+        local.item("chains on the input and output hooks (traffic to and from the router itself)"),
+        harmless.item("chains on other hooks that never drop"),
         route.item("route chains"),
         dormant.item("dormant tables"),
         unreached.item("regular chains no forward chain reaches"),
