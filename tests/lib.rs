@@ -18,6 +18,7 @@ mod cli_diff;
 mod cli_explain_target;
 mod cli_input_hardening;
 mod conformance;
+mod device_nftables;
 mod diagnostics;
 mod evaluator;
 mod kernel;

@@ -171,8 +171,15 @@ struct Rule {
 /// One statement of a rule.
 #[derive(Clone, Debug)]
 enum Stmt {
-    Match { key: Key, op: Op, value: Value },
-    Vmap { key: Key, map: Map },
+    Match {
+        key: Key,
+        op: Op,
+        value: Value,
+    },
+    Vmap {
+        key: Key,
+        map: Map,
+    },
     Verdict(Verdict),
     Log,
     /// A statement whose effect on the verdict is not known offline.
@@ -355,26 +362,4 @@ fn rule_of_comment(comment: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     ok.then(|| name.to_string())
-}
-
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scratch() {
-        for f in ["/tmp/nx/base.txt", "/tmp/nx/base.json", "/tmp/h.txt", "/tmp/h.json"] {
-            let t = std::fs::read_to_string(f).unwrap();
-            match read(&t) {
-                Ok(d) => {
-                    println!("{f}: {} layers, skipped {:?}", d.layers.len(), d.skipped);
-                    for l in &d.layers {
-                        println!("  {} entries {}", l.name, l.filters[0].entries.len());
-                    }
-                }
-                Err(e) => println!("{f}: ERR {e}"),
-            }
-        }
-    }
 }

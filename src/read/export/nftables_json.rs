@@ -67,9 +67,7 @@ pub(super) fn parse(text: &str) -> Result<Ruleset, DeviceError> {
     let offsets = element_offsets(text);
     let mut rs = Ruleset::default();
     for (i, item) in items.iter().enumerate() {
-        let (line, column) = offsets
-            .get(i)
-            .map_or((1, 1), |&o| line_col(text, o));
+        let (line, column) = offsets.get(i).map_or((1, 1), |&o| line_col(text, o));
         object(&mut rs, item, i, line, column)
             .map_err(|m| DeviceError::at(line, column, format!("nftables[{i}]: {m}")))?;
     }
@@ -198,10 +196,14 @@ fn named_set(o: &J, is_map: bool) -> R<NamedSet> {
         Some(J::String(f)) => vec![f.as_str()],
         _ => Vec::new(),
     };
-    s.dynamic = flags.iter().any(|f| *f == "dynamic" || *f == "timeout") || o.get("timeout").is_some();
+    s.dynamic =
+        flags.iter().any(|f| *f == "dynamic" || *f == "timeout") || o.get("timeout").is_some();
     for e in o.get("elem").and_then(J::as_array).into_iter().flatten() {
         if s.is_map {
-            let pair = e.as_array().filter(|p| p.len() == 2).ok_or("expected a map element `[key, value]`")?;
+            let pair = e
+                .as_array()
+                .filter(|p| p.len() == 2)
+                .ok_or("expected a map element `[key, value]`")?;
             if s.verdict_map {
                 s.verdicts.push((value(&pair[0])?, verdict(&pair[1])?));
             }
@@ -235,11 +237,18 @@ fn value(v: &J) -> R<Value> {
             Some(n) => Value::SetRef(n.to_string()),
             None => Value::Word(s.clone()),
         },
-        J::Number(n) => Value::Number(n.as_u64().ok_or_else(|| format!("`{n}` is not a number here"))?),
+        J::Number(n) => Value::Number(
+            n.as_u64()
+                .ok_or_else(|| format!("`{n}` is not a number here"))?,
+        ),
         J::Array(flags) => Value::Flags(
             flags
                 .iter()
-                .map(|f| f.as_str().map(str::to_string).ok_or_else(|| format!("expected a flag name, found {f}")))
+                .map(|f| {
+                    f.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("expected a flag name, found {f}"))
+                })
                 .collect::<R<_>>()?,
         ),
         J::Object(m) => {
@@ -264,7 +273,10 @@ fn value(v: &J) -> R<Value> {
                         .ok_or("expected a prefix `len`")?,
                 ),
                 "range" => {
-                    let r = inner.as_array().filter(|r| r.len() == 2).ok_or("expected `[low, high]`")?;
+                    let r = inner
+                        .as_array()
+                        .filter(|r| r.len() == 2)
+                        .ok_or("expected `[low, high]`")?;
                     Value::Range(Box::new(value(&r[0])?), Box::new(value(&r[1])?))
                 }
                 "concat" => Value::Concat(
@@ -309,8 +321,14 @@ fn key(v: &J) -> R<Key> {
                 .collect::<R<_>>()?,
         ),
         "&" | "|" | "^" | "<<" | ">>" => {
-            let pair = inner.as_array().filter(|p| p.len() == 2).ok_or("expected `[left, right]`")?;
-            Key::Masked(Box::new(key(&pair[0])?), format!("{k} {}", value(&pair[1])?))
+            let pair = inner
+                .as_array()
+                .filter(|p| p.len() == 2)
+                .ok_or("expected `[left, right]`")?;
+            Key::Masked(
+                Box::new(key(&pair[0])?),
+                format!("{k} {}", value(&pair[1])?),
+            )
         }
         _ => Key::Other(v.to_string()),
     })
@@ -353,7 +371,10 @@ fn statement(s: &J) -> R<Stmt> {
                         .ok_or("expected a list of map elements")?
                         .iter()
                         .map(|e| {
-                            let pair = e.as_array().filter(|p| p.len() == 2).ok_or("expected `[key, verdict]`")?;
+                            let pair = e
+                                .as_array()
+                                .filter(|p| p.len() == 2)
+                                .ok_or("expected `[key, verdict]`")?;
                             Ok((value(&pair[0])?, verdict(&pair[1])?))
                         })
                         .collect::<R<_>>()?,

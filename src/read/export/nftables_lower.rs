@@ -129,7 +129,9 @@ impl Term {
             sets.iter()
                 .any(|s| !s.negated && s.names.is_empty() && s.prefixes.is_empty())
         };
-        if possible.is_empty() || empty_places(&self.guard.ingress) || empty_places(&self.guard.egress)
+        if possible.is_empty()
+            || empty_places(&self.guard.ingress)
+            || empty_places(&self.guard.egress)
         {
             return None;
         }
@@ -201,8 +203,14 @@ impl Term {
     fn covers(&self, other: &Term) -> bool {
         self.guard.ingress == other.guard.ingress
             && self.guard.egress == other.guard.egress
-            && self.guard.family.is_none_or(|f| other.guard.family == Some(f))
-            && self.undecidable.iter().all(|r| other.undecidable.contains(r))
+            && self
+                .guard
+                .family
+                .is_none_or(|f| other.guard.family == Some(f))
+            && self
+                .undecidable
+                .iter()
+                .all(|r| other.undecidable.contains(r))
             && other.src.is_subset(&self.src)
             && other.dst.is_subset(&self.dst)
             && other.service.is_subset(&self.service)
@@ -526,15 +534,16 @@ fn number(v: &Value) -> Option<u64> {
 fn word_range<T>(v: &Value, one: impl Fn(&Value) -> Option<T>) -> Option<(T, T)> {
     let Value::Word(w) = v else { return None };
     let (a, b) = w.split_once('-')?;
-    Some((
-        one(&Value::Word(a.into()))?,
-        one(&Value::Word(b.into()))?,
-    ))
+    Some((one(&Value::Word(a.into()))?, one(&Value::Word(b.into()))?))
 }
 
 /// An inclusive range of small numbers (ports, types, protocols) an
 /// element stands for.
-fn num_range(v: &Value, name: &dyn Fn(&str) -> Option<u64>, max: u64) -> Result<(u64, u64), String> {
+fn num_range(
+    v: &Value,
+    name: &dyn Fn(&str) -> Option<u64>,
+    max: u64,
+) -> Result<(u64, u64), String> {
     let one = |v: &Value| {
         number(v).or_else(|| match v {
             Value::Word(w) | Value::Quoted(w) => name(w),
@@ -728,10 +737,17 @@ impl Lowerer<'_> {
 
     fn concat_element(&self, keys: &[Key], e: &Value) -> Result<Dnf, String> {
         let Value::Concat(parts) = e else {
-            return Err(format!("`{e}` is not a concatenation of {} values", keys.len()));
+            return Err(format!(
+                "`{e}` is not a concatenation of {} values",
+                keys.len()
+            ));
         };
         if parts.len() != keys.len() {
-            return Err(format!("`{e}` has {} values, the key {}", parts.len(), keys.len()));
+            return Err(format!(
+                "`{e}` has {} values, the key {}",
+                parts.len(),
+                keys.len()
+            ));
         }
         let mut d = always();
         for (k, p) in keys.iter().zip(parts) {
@@ -748,7 +764,12 @@ impl Lowerer<'_> {
             ))]);
         };
         let names = |table: &'static [(&'static str, u8)]| {
-            move |w: &str| table.iter().find(|(n, _)| *n == w).map(|&(_, v)| u64::from(v))
+            move |w: &str| {
+                table
+                    .iter()
+                    .find(|(n, _)| *n == w)
+                    .map(|&(_, v)| u64::from(v))
+            }
         };
         Ok(match field {
             Field::Nfproto => match e {
@@ -768,7 +789,11 @@ impl Lowerer<'_> {
             }
             Field::Addr { family, source } => {
                 let set = addr_of(e, family)?;
-                vec![if source { Term::src(set) } else { Term::dst(set) }]
+                vec![if source {
+                    Term::src(set)
+                } else {
+                    Term::dst(set)
+                }]
             }
             Field::Port { proto, source } => {
                 let (lo, hi) = num_range(e, &|_| None, 65535)?;
@@ -802,7 +827,12 @@ impl Lowerer<'_> {
             Field::CtState => match e {
                 Value::Word(w) if w == "new" => always(),
                 Value::Word(w) if CT_STATES.contains(&w.as_str()) => Vec::new(),
-                _ => return Err(format!("`{e}` is not a conntrack state ({})", CT_STATES.join(", "))),
+                _ => {
+                    return Err(format!(
+                        "`{e}` is not a conntrack state ({})",
+                        CT_STATES.join(", ")
+                    ));
+                }
             },
             Field::CtDirection => match e {
                 Value::Word(w) if w == "original" => always(),
@@ -918,7 +948,12 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn chain(&mut self, chain: &Chain, ctx: &[Term], stack: &mut Vec<String>) -> Result<(), DeviceError> {
+    fn chain(
+        &mut self,
+        chain: &Chain,
+        ctx: &[Term],
+        stack: &mut Vec<String>,
+    ) -> Result<(), DeviceError> {
         // The packets of this frame no `return` (or `goto`) took away yet.
         let mut live = always();
         for rule in &chain.rules {
@@ -949,14 +984,25 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn jump(&mut self, rule: &Rule, target: &str, reach: &[Term], stack: &mut Vec<String>) -> Result<(), DeviceError> {
+    fn jump(
+        &mut self,
+        rule: &Rule,
+        target: &str,
+        reach: &[Term],
+        stack: &mut Vec<String>,
+    ) -> Result<(), DeviceError> {
         let at = |m: String| DeviceError::at(rule.line, rule.column, m);
         let table = self.table;
         let chain = table
             .chains
             .iter()
             .find(|c| c.name == target)
-            .ok_or_else(|| at(format!("chain `{target}` is not defined in table {} {}", table.family, table.name)))?;
+            .ok_or_else(|| {
+                at(format!(
+                    "chain `{target}` is not defined in table {} {}",
+                    table.family, table.name
+                ))
+            })?;
         if chain.base.is_some() {
             return Err(at(format!("a jump to the base chain `{target}`")));
         }
@@ -1210,7 +1256,11 @@ fn forward_layer(
                     text: format!(
                         "policy {} of {name}{}",
                         if action.permits() { "accept" } else { "drop" },
-                        if base.policy.is_none() { " (none printed: accept)" } else { "" }
+                        if base.policy.is_none() {
+                            " (none printed: accept)"
+                        } else {
+                            ""
+                        }
                     ),
                     rule: None,
                 },

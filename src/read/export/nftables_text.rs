@@ -39,7 +39,10 @@ fn tokens(text: &str) -> Result<Vec<Tok>, DeviceError> {
         let start = i;
         match c {
             b'\n' => {
-                out.push(Tok { t: T::Newline, offset: i });
+                out.push(Tok {
+                    t: T::Newline,
+                    offset: i,
+                });
                 i += 1;
             }
             b' ' | b'\t' | b'\r' => i += 1,
@@ -89,9 +92,33 @@ fn tokens(text: &str) -> Result<Vec<Tok>, DeviceError> {
 /// Meta keys nft prints without `meta` (nft(8), "META EXPRESSIONS":
 /// "unqualified meta expression").
 const BARE_META: &[&str] = &[
-    "iifname", "oifname", "iif", "oif", "mark", "iiftype", "oiftype", "skuid", "skgid", "nftrace",
-    "rtclassid", "ibrname", "obrname", "ibriport", "obriport", "pkttype", "cpu", "iifgroup",
-    "oifgroup", "cgroup", "ipsec", "iifkind", "oifkind", "time", "day", "hour", "random",
+    "iifname",
+    "oifname",
+    "iif",
+    "oif",
+    "mark",
+    "iiftype",
+    "oiftype",
+    "skuid",
+    "skgid",
+    "nftrace",
+    "rtclassid",
+    "ibrname",
+    "obrname",
+    "ibriport",
+    "obriport",
+    "pkttype",
+    "cpu",
+    "iifgroup",
+    "oifgroup",
+    "cgroup",
+    "ipsec",
+    "iifkind",
+    "oifkind",
+    "time",
+    "day",
+    "hour",
+    "random",
 ];
 
 /// Protocols of payload expressions (nft(8), "PAYLOAD EXPRESSION" and
@@ -104,8 +131,25 @@ const PAYLOAD: &[&str] = &[
 
 /// Statement keywords a match value stops at.
 const STATEMENTS: &[&str] = &[
-    "accept", "drop", "reject", "return", "continue", "jump", "goto", "queue", "counter", "log",
-    "limit", "quota", "comment", "snat", "dnat", "masquerade", "redirect", "notrack", "flow",
+    "accept",
+    "drop",
+    "reject",
+    "return",
+    "continue",
+    "jump",
+    "goto",
+    "queue",
+    "counter",
+    "log",
+    "limit",
+    "quota",
+    "comment",
+    "snat",
+    "dnat",
+    "masquerade",
+    "redirect",
+    "notrack",
+    "flow",
 ];
 
 struct Parser<'a> {
@@ -264,7 +308,10 @@ impl Parser<'_> {
                     self.at += 1;
                     return Ok(t);
                 }
-                return self.err(format!("expected a set, map, chain or `}}`, found {}", self.found()));
+                return self.err(format!(
+                    "expected a set, map, chain or `}}`, found {}",
+                    self.found()
+                ));
             };
             self.at += 1;
             match w.as_str() {
@@ -376,7 +423,10 @@ impl Parser<'_> {
                 Some(T::Close) => return Ok(()),
                 _ => {
                     self.at -= 1;
-                    return self.err(format!("expected `,` or `}}` in the elements, found {}", self.found()));
+                    return self.err(format!(
+                        "expected `,` or `}}` in the elements, found {}",
+                        self.found()
+                    ));
                 }
             }
         }
@@ -473,7 +523,9 @@ impl Parser<'_> {
                 "drop" => Verdict::Drop,
                 other => {
                     self.at -= 1;
-                    return self.err(format!("expected policy `accept` or `drop`, found `{other}`"));
+                    return self.err(format!(
+                        "expected policy `accept` or `drop`, found `{other}`"
+                    ));
                 }
             });
         }
@@ -490,7 +542,13 @@ impl Parser<'_> {
     fn rule(&mut self) -> R<Rule> {
         let start = self.toks[self.at].offset;
         let (line, column) = line_col(self.text, start);
-        let text = self.text.lines().nth(line - 1).unwrap_or("").trim().to_string();
+        let text = self
+            .text
+            .lines()
+            .nth(line - 1)
+            .unwrap_or("")
+            .trim()
+            .to_string();
         let mut stmts = Vec::new();
         let mut comment = None;
         while !self.at_line_end() {
@@ -608,9 +666,14 @@ impl Parser<'_> {
                 self.at += 1;
                 let kind = self.word("`match` or `target`")?;
                 let name = self.name("an extension name")?;
-                Ok(Stmt::Undecidable(format!("iptables-nft extension `xt {kind} {name}`")))
+                Ok(Stmt::Undecidable(format!(
+                    "iptables-nft extension `xt {kind} {name}`"
+                )))
             }
-            "" => self.err(format!("expected a match, a statement or a verdict, found {}", self.found())),
+            "" => self.err(format!(
+                "expected a match, a statement or a verdict, found {}",
+                self.found()
+            )),
             _ => self.match_or_set(),
         }
     }
@@ -708,7 +771,10 @@ impl Parser<'_> {
             self.at += 1;
         }
         if self.at_line_end() || self.peek_word().is_some_and(|w| STATEMENTS.contains(&w)) {
-            return self.err(format!("expected a value after `{key}`, found {}", self.found()));
+            return self.err(format!(
+                "expected a value after `{key}`, found {}",
+                self.found()
+            ));
         }
         let value = self.value(false)?;
         Ok(Stmt::Match {
@@ -752,7 +818,9 @@ impl Parser<'_> {
             "goto" => Verdict::Goto(self.name("a chain name")?),
             _ => {
                 self.at -= 1;
-                return self.err(format!("expected a verdict (accept, drop, return, continue, jump, goto), found `{w}`"));
+                return self.err(format!(
+                    "expected a verdict (accept, drop, return, continue, jump, goto), found `{w}`"
+                ));
             }
         })
     }
@@ -773,7 +841,12 @@ impl Parser<'_> {
         };
         while let Some(op) = self
             .peek_word()
-            .filter(|w| ["&", "|", "^", "<<", ">>", "and", "or", "xor", "lshift", "rshift"].contains(w))
+            .filter(|w| {
+                [
+                    "&", "|", "^", "<<", ">>", "and", "or", "xor", "lshift", "rshift",
+                ]
+                .contains(w)
+            })
             .map(str::to_string)
         {
             self.at += 1;
@@ -884,7 +957,8 @@ impl Parser<'_> {
                         Some(T::Close) => break,
                         _ => {
                             self.at -= 1;
-                            return self.err(format!("expected `,` or `}}`, found {}", self.found()));
+                            return self
+                                .err(format!("expected `,` or `}}`, found {}", self.found()));
                         }
                     }
                 }
