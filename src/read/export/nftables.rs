@@ -363,3 +363,304 @@ fn rule_of_comment(comment: &str) -> Option<String> {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     ok.then(|| name.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Packet;
+    use crate::vocab::Action;
+
+    /// A ruleset as nft 1.0.6 prints it (`nft list ruleset`, tabs and
+    /// all), exercising jumps, gotos, returns and verdict maps.
+    const TEXT: &str = "table inet filter {
+\tset mon {
+\t\ttype ipv4_addr
+\t\tflags interval
+\t\telements = { 10.20.1.0/25, 10.20.2.0/24,
+\t\t\t     10.20.9.0/24 }
+\t}
+
+\tmap svc {
+\t\ttype inet_service : verdict
+\t\telements = { 53 : accept, 123 : accept }
+\t}
+
+\tchain forward {
+\t\ttype filter hook forward priority filter; policy drop;
+\t\tct state vmap { invalid : drop, established : accept, related : accept }
+\t\tip daddr 202.114.4.0/24 counter packets 0 bytes 0 drop comment \"contec.out: block\"
+\t\tiifname { \"icu0\", \"med*\" } jump lan
+\t\tiifname \"wan*\" goto wan
+\t\tudp sport 53 accept
+\t\ttcp sport 1000-2000 accept
+\t\tth dport 7 accept
+\t}
+
+\tchain lan {
+\t\tip saddr != @mon return
+\t\tip daddr 10.10.0.53 udp dport vmap @svc
+\t\tip daddr 10.10.20.30 tcp dport 515 accept
+\t}
+
+\tchain wan {
+\t\tip protocol tcp tcp dport != { 80, 443 } drop
+\t\tip daddr 10.10.30.5 accept
+\t}
+
+\tchain unused {
+\t\taccept
+\t}
+}
+table ip nat {
+\tchain postrouting {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\toifname \"wan0\" masquerade
+\t}
+}
+";
+
+    /// The action for a packet; undecidable entries met are taken not to
+    /// match (the tests that care look at them).
+    fn decide(d: &Device, src: &str, dst: &str, proto: &str, i: &str, o: &str) -> Action {
+        let p = Packet::parse(src, dst, proto).unwrap();
+        d.decide(&p, Some(i), Some(o)).action
+    }
+
+    #[test]
+    fn jumps_gotos_returns_and_verdict_maps_are_inlined() {
+        let d = read(TEXT).unwrap();
+        assert_eq!(d.layers.len(), 1);
+        let a = |s, t, p, i, o| decide(&d, s, t, p, i, o);
+        // Through `jump lan`, the named vmap and the accept after it.
+        assert_eq!(
+            a("10.20.1.5", "10.10.0.53", "udp/53", "icu0", "srv0"),
+            Action::Allow
+        );
+        assert_eq!(
+            a("10.20.9.5", "10.10.20.30", "tcp/515", "med3", "srv0"),
+            Action::Allow
+        );
+        // Not a monitor: `return` back to forward, then the policy.
+        assert_eq!(
+            a("10.20.3.5", "10.10.20.30", "tcp/515", "icu0", "srv0"),
+            Action::Deny
+        );
+        // Past the vmap's keys: the rest of `lan`, then back and dropped.
+        assert_eq!(
+            a("10.20.1.5", "10.10.0.53", "udp/54", "icu0", "srv0"),
+            Action::Deny
+        );
+        // `goto wan`: `!=` on ports keeps its TCP dependency.
+        assert_eq!(
+            a("198.51.100.7", "10.10.30.5", "tcp/443", "wan0", "srv0"),
+            Action::Allow
+        );
+        assert_eq!(
+            a("198.51.100.7", "10.10.30.5", "tcp/22", "wan0", "srv0"),
+            Action::Deny
+        );
+        assert_eq!(
+            a("198.51.100.7", "10.10.30.5", "udp/22", "wan0", "srv0"),
+            Action::Allow
+        );
+        // After the goto, nothing of forward applies to wan traffic.
+        assert_eq!(
+            a("198.51.100.7", "10.10.30.6", "udp/7", "wan0", "srv0"),
+            Action::Deny
+        );
+        // The Contec block comes first, and names its rule.
+        let p = Packet::parse("10.20.1.5", "202.114.4.119", "tcp/443").unwrap();
+        let o = d.decide(&p, Some("icu0"), Some("wan0"));
+        let origin = &o.steps[0].1.origin;
+        assert_eq!(
+            (o.action, origin.line, origin.column),
+            (Action::Deny, 17, 3)
+        );
+        assert_eq!(origin.rule.as_deref(), Some("contec.out"));
+        assert!(origin.text.starts_with("ip daddr 202.114.4.0/24 counter"));
+        assert_eq!(
+            d.skipped,
+            [
+                "NAT (1 chain, 1 rule)",
+                "regular chains no forward chain reaches (1 chain, 1 rule)"
+            ]
+        );
+    }
+
+    #[test]
+    fn source_ports_and_bare_th_are_decided_or_left_undecidable() {
+        let d = read(TEXT).unwrap();
+        // udp sport 53 never holds for a client's port: udp/9 is dropped.
+        assert_eq!(
+            decide(&d, "10.1.0.1", "10.2.0.1", "udp/9", "x0", "y0"),
+            Action::Deny
+        );
+        // tcp sport 1000-2000 only sometimes: undecidable, passed over.
+        let p = Packet::parse("10.1.0.1", "10.2.0.1", "tcp/9").unwrap();
+        let o = d.decide(&p, Some("x0"), Some("y0"));
+        assert_eq!(o.undecided.len(), 1);
+        assert!(
+            o.undecided[0]
+                .undecidable
+                .as_deref()
+                .unwrap()
+                .contains("source port")
+        );
+        // th dport 7: exact for TCP and UDP, undecidable for the others.
+        assert_eq!(
+            decide(&d, "10.1.0.1", "10.2.0.1", "udp/7", "x0", "y0"),
+            Action::Allow
+        );
+        let gre = Packet::parse("10.1.0.1", "10.2.0.1", "gre").unwrap();
+        assert_eq!(d.decide(&gre, Some("x0"), Some("y0")).undecided.len(), 1);
+    }
+
+    #[test]
+    fn the_json_form_gives_the_same_decisions() {
+        let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}},
+{"table": {"family": "inet", "name": "filter", "handle": 3}},
+{"chain": {"family": "inet", "table": "filter", "name": "forward", "handle": 1, "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}},
+{"rule": {"family": "inet", "table": "filter", "chain": "forward", "handle": 13, "expr": [{"vmap": {"key": {"ct": {"key": "state"}}, "data": {"set": [["invalid", {"drop": null}], ["established", {"accept": null}], ["related", {"accept": null}]]}}}]}},
+{"rule": {"family": "inet", "table": "filter", "chain": "forward", "handle": 14, "comment": "contec.out: block", "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": {"prefix": {"addr": "202.114.4.0", "len": 24}}}}, {"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}},
+{"rule": {"family": "inet", "table": "filter", "chain": "forward", "handle": 15, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "icu*"}}, {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["new", "untracked"]}}, {"accept": null}]}}
+]}"#;
+        let d = read(json).unwrap();
+        let p = Packet::parse("10.20.1.5", "202.114.4.119", "tcp/443").unwrap();
+        let o = d.decide(&p, Some("icu0"), Some("wan0"));
+        let origin = &o.steps[0].1.origin;
+        assert_eq!(o.action, Action::Deny);
+        assert_eq!((origin.line, origin.column), (5, 1));
+        assert_eq!(origin.rule.as_deref(), Some("contec.out"));
+        assert!(
+            origin.text.contains("nftables[4]: rule handle 14"),
+            "{}",
+            origin.text
+        );
+        let ok = Packet::parse("10.20.1.5", "10.1.1.1", "tcp/443").unwrap();
+        assert_eq!(d.decide(&ok, Some("icu7"), None).action, Action::Allow);
+        assert_eq!(d.decide(&ok, Some("med0"), None).action, Action::Deny);
+    }
+
+    #[test]
+    fn layers_follow_priority_and_families() {
+        let text = "table inet a {
+\tchain f {
+\t\ttype filter hook forward priority filter + 10; policy accept;
+\t\ttcp dport 22 drop
+\t}
+}
+table ip6 b {
+\tchain f {
+\t\ttype filter hook forward priority mangle - 5; policy drop;
+\t}
+}
+table netdev n {
+\tchain i {
+\t\ttype filter hook ingress device \"lo\" priority filter; policy drop;
+\t}
+}
+";
+        let d = read(text).unwrap();
+        let names: Vec<&str> = d.layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "table ip6 b chain f (priority -155)",
+                "table inet a chain f (priority 10)"
+            ]
+        );
+        // IPv4 passes the ip6 layer unfiltered; IPv6 is dropped by it.
+        assert_eq!(
+            decide(&d, "10.0.0.1", "10.0.0.2", "tcp/80", "a", "b"),
+            Action::Allow
+        );
+        assert_eq!(
+            decide(&d, "10.0.0.1", "10.0.0.2", "tcp/22", "a", "b"),
+            Action::Deny
+        );
+        assert_eq!(
+            decide(&d, "fd00::1", "fd00::2", "tcp/80", "a", "b"),
+            Action::Deny
+        );
+        assert!(
+            d.skipped.iter().any(|s| s.contains("netdev family"))
+                && d.skipped
+                    .iter()
+                    .any(|s| s.contains("table netdev n chain i")
+                        && s.contains("can drop forwarded packets")),
+            "{:?}",
+            d.skipped
+        );
+    }
+
+    #[test]
+    fn what_is_not_understood_is_an_error_with_its_place() {
+        let bad = "table inet t {\n\tchain f {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\ttcp dport 22 frobnicate\n\t}\n}\n";
+        let e = read(bad).unwrap_err();
+        assert_eq!((e.line, e.column), (4, 16), "{e}");
+        assert!(e.message.contains("frobnicate"), "{e}");
+        let nat = "table inet t {\n\tchain f {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tdnat to 10.0.0.1\n\t}\n}\n";
+        assert!(read(nat).unwrap_err().message.contains("NAT"));
+        let missing = "table inet t {\n\tchain f {\n\t\ttype filter hook forward priority filter;\n\t\tip saddr @nope accept\n\t}\n}\n";
+        let e = read(missing).unwrap_err();
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("@nope"));
+        assert!(read("flush ruleset\n").is_err());
+        assert!(read("{\"nftables\": [{\"frob\": {}}]}").is_err());
+    }
+
+    #[test]
+    fn unmodelled_matches_and_dynamic_sets_are_undecidable() {
+        let text = "table inet t {
+\tset seen {
+\t\ttype ipv4_addr
+\t\tsize 65535
+\t\tflags dynamic,timeout
+\t\ttimeout 1h
+\t}
+
+\tchain f {
+\t\ttype filter hook forward priority filter; policy drop;
+\t\tmeta mark 0x00000001 accept
+\t\tip saddr @seen accept
+\t\tct state established,related accept
+\t}
+}
+";
+        let d = read(text).unwrap();
+        let p = Packet::parse("10.0.0.1", "10.0.0.2", "tcp/80").unwrap();
+        let o = d.decide(&p, None, None);
+        assert_eq!(o.action, Action::Deny);
+        let why: Vec<&str> = o
+            .undecided
+            .iter()
+            .map(|e| e.undecidable.as_deref().unwrap())
+            .collect();
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert!(
+            why[0].contains("meta mark") && why[1].contains("dynamic"),
+            "{why:?}"
+        );
+        // `ct state established,related` never holds for a first packet.
+        assert_eq!(d.layers[0].filters[0].entries.len(), 2);
+    }
+
+    #[test]
+    fn priorities_and_comments_are_read_as_nft_prints_them() {
+        assert_eq!(priority(&["filter"]), Ok(0));
+        assert_eq!(priority(&["-150"]), Ok(-150));
+        assert_eq!(priority(&["filter", "+", "10"]), Ok(10));
+        assert_eq!(priority(&["raw", "-", "1"]), Ok(-301));
+        assert!(priority(&["bogus"]).is_err());
+        assert_eq!(
+            rule_of_comment("contec-cms8000.out: CISA").as_deref(),
+            Some("contec-cms8000.out")
+        );
+        assert_eq!(
+            rule_of_comment("default: anti-spoofing: x").as_deref(),
+            Some("default")
+        );
+        assert_eq!(rule_of_comment("allow ssh from admins"), None);
+        assert_eq!(rule_of_comment("temp fix: vendor"), None);
+    }
+}
