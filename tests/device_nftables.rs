@@ -101,7 +101,7 @@ fn read_both(text: &str, json: &str) -> Device {
 // ------------------------------------------------------------ policies
 
 /// The interface a zone of `addr` is bound to on nftables.
-fn place<'a>(ir: &'a Ir, addr: IpAddr) -> Option<&'a str> {
+fn place(ir: &Ir, addr: IpAddr) -> Option<&str> {
     ir.zone_of(addr)
         .and_then(|z| z.bindings.get("nftables"))
         .map(String::as_str)

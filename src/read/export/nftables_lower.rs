@@ -676,10 +676,10 @@ impl Lowerer<'_> {
             Op::Eq | Op::Ne => value.clone(),
             Op::Lt | Op::Gt | Op::Le | Op::Ge => {
                 let Some(n) = number(value) else {
-                    return Ok(and_dnf(
+                    return and_dnf(
                         &dependency(key),
                         &[Term::undecidable(format!("`{key} {op:?} {value}`"))],
-                    )?);
+                    );
                 };
                 let (lo, hi) = match op {
                     Op::Lt if n == 0 => return Ok(Vec::new()),
