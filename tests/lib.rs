@@ -19,6 +19,7 @@ mod cli_explain_target;
 mod cli_input_hardening;
 mod conformance;
 mod device_cisco;
+mod device_nftables;
 mod device_panos;
 mod device_pfsense;
 mod diagnostics;

@@ -253,6 +253,18 @@ rules {
             include_str!("export/cisco_tables.rs"),
         ),
         ("export/nftables.rs", include_str!("export/nftables.rs")),
+        (
+            "export/nftables_json.rs",
+            include_str!("export/nftables_json.rs"),
+        ),
+        (
+            "export/nftables_lower.rs",
+            include_str!("export/nftables_lower.rs"),
+        ),
+        (
+            "export/nftables_text.rs",
+            include_str!("export/nftables_text.rs"),
+        ),
         ("export/panos.rs", include_str!("export/panos.rs")),
         ("export/pfsense.rs", include_str!("export/pfsense.rs")),
     ];
