@@ -561,31 +561,6 @@ fn pfsenses_own_reader_sees_the_same_configuration() {
 
 // ------------------------------------------------------------------ wardwall's own output
 
-/// The rendered `<pfsense>` fragment framed as a device backup: every
-/// interface the policy binds, enabled, and IPv6 allowed (System >
-/// Advanced > Networking), as a firewall that loaded it would have.
-fn framed(ir: &Ir, rendered: &str) -> String {
-    let mut keys: Vec<&str> = ir
-        .zones
-        .iter()
-        .filter_map(|z| z.bindings.get("pfsense"))
-        .map(String::as_str)
-        .collect();
-    keys.sort();
-    keys.dedup();
-    let interfaces: String = keys
-        .iter()
-        .map(|k| {
-            format!("\t\t<{k}>\n\t\t\t<enable></enable>\n\t\t\t<if>vtnet{k}</if>\n\t\t</{k}>\n")
-        })
-        .collect();
-    let frame = format!(
-        "<pfsense>\n\t<system>\n\t\t<ipv6allow></ipv6allow>\n\t</system>\n\t<interfaces>\n{interfaces}\t</interfaces>\n"
-    );
-    assert!(rendered.contains("<pfsense>\n"));
-    rendered.replacen("<pfsense>\n", &frame, 1)
-}
-
 /// pfSense's own rules that come before every rule of the file and differ
 /// from the IR by design (docs/targets/pfsense.md, "What pfSense adds
 /// before these rules"): the ICMPv6 passes, the port 0 and link-local
@@ -628,7 +603,7 @@ fn wardwalls_own_output_reads_back_as_the_ir_decides() {
         }
         let (file, _) = common::readable(&ir, Target::PfSense);
         let d = reader
-            .device(&framed(&ir, &file.contents))
+            .device(&wardwall::read::pfsense::restored(&ir, &file.contents))
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         read += 1;
         let mut packets: Vec<Packet> = Vec::new();
@@ -710,7 +685,9 @@ fn a_tampered_rendering_is_caught() {
     let tampered = file
         .contents
         .replace("<type>block</type>", "<type>pass</type>");
-    let d = reader.device(&framed(&ir, &tampered)).unwrap();
+    let d = reader
+        .device(&wardwall::read::pfsense::restored(&ir, &tampered))
+        .unwrap();
     let probe = HOSPITAL_PROBES
         .iter()
         .find(|p| p.what.starts_with("contec monitor"))

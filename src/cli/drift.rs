@@ -29,6 +29,10 @@ pub(super) struct DriftArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
     format: DriftFormat,
+    /// nftables: the device runs the address-only rendering (`build
+    /// --nft-address-only`): its baseline is that one.
+    #[arg(long)]
+    nft_address_only: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -92,13 +96,18 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
         }
     }
     let ctx = Context::from_policies(None, Some(model)).on(date);
-    let reports: Vec<DriftReport> = devices
-        .iter()
-        .map(|(device, file)| {
-            let comparison = drift::compare(ir, device);
-            drift_report::report(ir, device, file, &comparison, &ctx)
-        })
-        .collect();
+    let mut reports: Vec<DriftReport> = Vec::new();
+    for (device, file) in &devices {
+        let mut comparison = drift::compare(ir, device);
+        match baseline(ir, device.target, args.nft_address_only) {
+            Ok(base) => comparison = comparison.beyond(&drift::compare(ir, &base)),
+            Err(why) => comparison.not_compared.push(format!(
+                "nothing is counted as inherent to {}: {why}",
+                device.target
+            )),
+        }
+        reports.push(drift_report::report(ir, device, file, &comparison, &ctx));
+    }
     match args.format {
         DriftFormat::Text => {
             let colour = stdout_colour(&args.common);
@@ -124,6 +133,23 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
     } else {
         EXIT_FINDINGS
     }
+}
+
+/// The device the policy's own rendering for `target` makes, as deployed:
+/// what the target does differently from the policy by design.
+fn baseline(ir: &crate::ir::Ir, target: Target, nft_address_only: bool) -> Result<Device, String> {
+    let options = registry::TargetOptions { nft_address_only };
+    let reader = registry::reader(target);
+    let files = registry::renderer(target, &options)
+        .render(ir, &crate::render::Templates::default())
+        .map_err(|_| format!("the policy cannot be rendered for {target}"))?;
+    let file = files
+        .iter()
+        .find(|f| f.path.extension().is_some_and(|e| e == reader.extension()))
+        .ok_or_else(|| format!("{target} renders no .{} file", reader.extension()))?;
+    reader
+        .deployed(ir, &file.contents)
+        .map_err(|e| format!("its own rendering cannot be read back ({e})"))
 }
 
 /// Reads and parses one device export; the error names the file (and the

@@ -92,8 +92,52 @@ pub struct DriftRegion {
 pub struct Comparison {
     /// Pairwise disjoint.
     pub regions: Vec<DriftRegion>,
+    /// Differences the policy's own rendering for the target has too (see
+    /// [`Comparison::beyond`]): what the target does differently from the
+    /// policy by design, not drift.
+    pub inherent: Vec<DriftRegion>,
     /// What was not compared, and why (one line each).
     pub not_compared: Vec<String>,
+}
+
+impl Comparison {
+    /// This comparison with what `baseline` (the comparison of the policy's
+    /// own rendering, as deployed) shares moved to [`Comparison::inherent`]:
+    /// a stateless ACL's return entries let unsolicited replies through,
+    /// an App-ID rule is undecidable offline, on every device running the
+    /// reviewed file. A difference counts as inherent only where the
+    /// baseline differs the same way (same kind) on the same traffic.
+    pub fn beyond(mut self, baseline: &Comparison) -> Comparison {
+        let by_kind = |kind: DriftKind| {
+            baseline
+                .regions
+                .iter()
+                .filter(|r| r.kind == kind)
+                .fold(Space::empty(), |acc, r| acc.union(&r.space))
+        };
+        let known = [
+            by_kind(DriftKind::Exposure),
+            by_kind(DriftKind::Breakage),
+            by_kind(DriftKind::Undecidable),
+        ];
+        let mut regions = Vec::new();
+        for mut r in std::mem::take(&mut self.regions) {
+            let same = &known[r.kind as usize];
+            let (shared, rest) = r.space.split(same);
+            if !shared.is_empty() {
+                self.inherent.push(DriftRegion {
+                    space: shared,
+                    ..r.clone()
+                });
+            }
+            if !rest.is_empty() {
+                r.space = rest;
+                regions.push(r);
+            }
+        }
+        self.regions = regions;
+        self
+    }
 }
 
 /// Compares `device` with the policy `ir` for the device's target.

@@ -16,6 +16,9 @@ use super::traffic::{
 use crate::ir::{Action, Family, Ir, RuleOrigin};
 use crate::read::device::{Decision as DeviceDecision, Device};
 
+/// Inherent differences shown in text (the JSON has them all).
+const INHERENT_SHOWN: usize = 10;
+
 /// One device compared with the policy.
 #[derive(Clone, Debug, Serialize)]
 pub struct DriftReport {
@@ -26,6 +29,9 @@ pub struct DriftReport {
     pub summary: DriftSummary,
     /// Worst first.
     pub findings: Vec<DriftFinding>,
+    /// Differences the policy's own rendering for this target has too:
+    /// what the target does differently by design (not counted as drift).
+    pub inherent: Vec<DriftFinding>,
     /// Traffic left out of the comparison, and why.
     pub not_compared: Vec<String>,
     /// What the file holds that decides no forwarded traffic.
@@ -96,58 +102,18 @@ pub fn report(
 ) -> DriftReport {
     let names = Namer::new(ir, ir);
     let advisories = traffic::advisories(&[ir]);
-    let mut findings = Vec::new();
-    for region in &comparison.regions {
-        let policy = traffic::decision(ir, region.policy);
-        let device_verdict = device_verdict(device, region);
-        let undecided = region
-            .undecided
-            .as_ref()
-            .map(|(at, why)| entry(device, *at, Some(why.clone())));
-        for cube in region.space.cubes() {
-            let mut highlights = policy_highlights(ir, region);
-            let change = match region.kind {
-                DriftKind::Exposure => ChangeKind::NewlyAllowed,
-                DriftKind::Breakage => ChangeKind::NewlyDenied,
-                DriftKind::Undecidable if policy.action.permits() => ChangeKind::NewlyDenied,
-                DriftKind::Undecidable => ChangeKind::NewlyAllowed,
-            };
-            highlights.extend(traffic::reach_highlights(
-                ctx,
-                Phrase::Drift,
-                &advisories,
-                change,
-                cube,
-            ));
-            highlights.sort_by_key(|h| h.code);
-            let (code, severity) = highlights
-                .iter()
-                .map(|h| (h.code, h.severity))
-                .min()
-                .unwrap_or((Risk::Other, Severity::Low));
-            let family = cube.family;
-            findings.push(DriftFinding {
-                kind: region.kind,
-                family: match family {
-                    Family::V4 => "ipv4",
-                    Family::V6 => "ipv6",
-                },
-                src: names.describe(family, &cube.src),
-                dst: names.describe(family, &cube.dst),
-                service: service_text(family, &cube.svc),
-                example: cube.sample().map(|p| p.to_string()).unwrap_or_default(),
-                policy: policy.clone(),
-                device: device_verdict.clone(),
-                undecided: undecided.clone(),
-                code,
-                severity,
-                highlights,
-            });
+    let build = |regions: &[DriftRegion]| {
+        let mut out = Vec::new();
+        for region in regions {
+            findings_of(ir, device, region, ctx, &names, &advisories, &mut out);
         }
-    }
-    // Worst risk first, then exposure before breakage before undecidable;
-    // stable, so ties keep the device's order.
-    findings.sort_by_key(|f| (f.code, f.kind));
+        // Worst risk first, then exposure before breakage before
+        // undecidable; stable, so ties keep the device's order.
+        out.sort_by_key(|f: &DriftFinding| (f.code, f.kind));
+        out
+    };
+    let findings = build(&comparison.regions);
+    let inherent = build(&comparison.inherent);
     let count = |k| findings.iter().filter(|f| f.kind == k).count();
     DriftReport {
         target: device.target.name().to_string(),
@@ -158,8 +124,67 @@ pub fn report(
             undecidable: count(DriftKind::Undecidable),
         },
         findings,
+        inherent,
         not_compared: comparison.not_compared.clone(),
         skipped: device.skipped.clone(),
+    }
+}
+
+/// The boxes of one region, as findings.
+fn findings_of(
+    ir: &Ir,
+    device: &Device,
+    region: &DriftRegion,
+    ctx: &Context,
+    names: &Namer,
+    advisories: &[(String, crate::addrset::AddrSet)],
+    out: &mut Vec<DriftFinding>,
+) {
+    let policy = traffic::decision(ir, region.policy);
+    let device_verdict = device_verdict(device, region);
+    let undecided = region
+        .undecided
+        .as_ref()
+        .map(|(at, why)| entry(device, *at, Some(why.clone())));
+    for cube in region.space.cubes() {
+        let mut highlights = policy_highlights(ir, region);
+        let change = match region.kind {
+            DriftKind::Exposure => ChangeKind::NewlyAllowed,
+            DriftKind::Breakage => ChangeKind::NewlyDenied,
+            DriftKind::Undecidable if policy.action.permits() => ChangeKind::NewlyDenied,
+            DriftKind::Undecidable => ChangeKind::NewlyAllowed,
+        };
+        highlights.extend(traffic::reach_highlights(
+            ctx,
+            Phrase::Drift,
+            advisories,
+            change,
+            cube,
+        ));
+        highlights.sort_by_key(|h| h.code);
+        let (code, severity) = highlights
+            .iter()
+            .map(|h| (h.code, h.severity))
+            .min()
+            .unwrap_or((Risk::Other, Severity::Low));
+        let family = cube.family;
+        out.push(DriftFinding {
+            kind: region.kind,
+            family: match family {
+                Family::V4 => "ipv4",
+                Family::V6 => "ipv6",
+            },
+            src: names.describe(family, &cube.src),
+            dst: names.describe(family, &cube.dst),
+            service: service_text(family, &cube.svc),
+            example: cube.sample().map(|p| p.to_string()).unwrap_or_default(),
+            policy: policy.clone(),
+            device: device_verdict.clone(),
+            undecided: undecided.clone(),
+            code,
+            severity,
+            highlights,
+        });
     }
 }
 
@@ -314,6 +339,24 @@ impl DriftReport {
                 let _ = writeln!(out, "{}", paint("1;33", &format!("    ! {}", h.tagged())));
             }
         }
+        if !self.inherent.is_empty() {
+            let _ = writeln!(
+                out,
+                "inherent to {} (wardwall's own rendering of the policy does the same; not drift): {}",
+                self.target,
+                self.inherent.len()
+            );
+            for f in self.inherent.iter().take(INHERENT_SHOWN) {
+                let _ = writeln!(out, "  {}", f.line());
+            }
+            if self.inherent.len() > INHERENT_SHOWN {
+                let _ = writeln!(
+                    out,
+                    "  ... and {} more (--format json lists them all)",
+                    self.inherent.len() - INHERENT_SHOWN
+                );
+            }
+        }
         for n in &self.not_compared {
             let _ = writeln!(out, "not compared: {n}");
         }
@@ -362,6 +405,14 @@ impl DriftReport {
                 );
             }
             out.push('\n');
+        }
+        if !self.inherent.is_empty() {
+            let _ = writeln!(
+                out,
+                "- inherent to {} (wardwall's own rendering of the policy does the same; not drift): {} boxes",
+                self.target,
+                self.inherent.len()
+            );
         }
         for n in &self.not_compared {
             let _ = writeln!(out, "- not compared: {}", md(n));

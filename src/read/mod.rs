@@ -64,6 +64,16 @@ pub trait Reader {
     /// target-neutral [`device::Device`] model. Errors carry the line and
     /// column of what is not understood.
     fn device(&self, text: &str) -> Result<device::Device, device::DeviceError>;
+    /// What a device runs once `rendered` (this target's file, as wardwall
+    /// wrote it for `ir`) is deployed on it: `drift`'s baseline, which holds
+    /// everything the target does differently from the policy by design
+    /// (stateless return entries, implicit permits, App-ID rules). The file
+    /// itself, read as a device export, unless the target's files are
+    /// fragments a device merges into its configuration.
+    fn deployed(&self, ir: &Ir, rendered: &str) -> Result<device::Device, device::DeviceError> {
+        let _ = ir;
+        self.device(rendered)
+    }
 }
 
 /// The caveat every reader adds when source and destination sit on the

@@ -656,6 +656,17 @@ impl Reader for Evaluator {
         super::export::pfsense::read(text)
     }
 
+    /// The rendered file is a restore fragment (rules and aliases): it is
+    /// read inside a configuration whose interfaces are the bound ones,
+    /// enabled, with IPv6 allowed, as on the firewall it is restored into.
+    fn deployed(
+        &self,
+        ir: &Ir,
+        rendered: &str,
+    ) -> Result<super::device::Device, super::device::DeviceError> {
+        super::export::pfsense::read(&restored(ir, rendered))
+    }
+
     fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String> {
         let parsed = parse(text).map_err(|errors| {
             format!(
@@ -797,4 +808,27 @@ mod tests {
         };
         assert_eq!(policy_rule_name(&ir_one, descr), Some(long.to_string()));
     }
+}
+
+/// `rendered` (wardwall's pfSense file for `ir`) inside the configuration
+/// it is restored into: the bound interfaces, enabled, and IPv6 allowed.
+pub fn restored(ir: &Ir, rendered: &str) -> String {
+    let mut keys: Vec<&str> = ir
+        .zones
+        .iter()
+        .filter_map(|z| z.bindings.get(Target::PfSense.name()))
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let interfaces: String = keys
+        .iter()
+        .map(|k| {
+            format!("\t\t<{k}>\n\t\t\t<enable></enable>\n\t\t\t<if>vtnet{k}</if>\n\t\t</{k}>\n")
+        })
+        .collect();
+    let frame = format!(
+        "<pfsense>\n\t<system>\n\t\t<ipv6allow></ipv6allow>\n\t</system>\n\t<interfaces>\n{interfaces}\t</interfaces>\n"
+    );
+    rendered.replacen("<pfsense>\n", &frame, 1)
 }
