@@ -772,6 +772,29 @@ fn pfsense_own_rules(packet: &Packet) -> Option<String> {
     }
 }
 
+/// `rendered` (wardwall's pfSense file for `ir`) inside the configuration
+/// it is restored into: the bound interfaces, enabled, and IPv6 allowed.
+pub fn restored(ir: &Ir, rendered: &str) -> String {
+    let mut keys: Vec<&str> = ir
+        .zones
+        .iter()
+        .filter_map(|z| z.bindings.get(Target::PfSense.name()))
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let interfaces: String = keys
+        .iter()
+        .map(|k| {
+            format!("\t\t<{k}>\n\t\t\t<enable></enable>\n\t\t\t<if>vtnet{k}</if>\n\t\t</{k}>\n")
+        })
+        .collect();
+    let frame = format!(
+        "<pfsense>\n\t<system>\n\t\t<ipv6allow></ipv6allow>\n\t</system>\n\t<interfaces>\n{interfaces}\t</interfaces>\n"
+    );
+    rendered.replacen("<pfsense>\n", &frame, 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -808,27 +831,4 @@ mod tests {
         };
         assert_eq!(policy_rule_name(&ir_one, descr), Some(long.to_string()));
     }
-}
-
-/// `rendered` (wardwall's pfSense file for `ir`) inside the configuration
-/// it is restored into: the bound interfaces, enabled, and IPv6 allowed.
-pub fn restored(ir: &Ir, rendered: &str) -> String {
-    let mut keys: Vec<&str> = ir
-        .zones
-        .iter()
-        .filter_map(|z| z.bindings.get(Target::PfSense.name()))
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let interfaces: String = keys
-        .iter()
-        .map(|k| {
-            format!("\t\t<{k}>\n\t\t\t<enable></enable>\n\t\t\t<if>vtnet{k}</if>\n\t\t</{k}>\n")
-        })
-        .collect();
-    let frame = format!(
-        "<pfsense>\n\t<system>\n\t\t<ipv6allow></ipv6allow>\n\t</system>\n\t<interfaces>\n{interfaces}\t</interfaces>\n"
-    );
-    rendered.replacen("<pfsense>\n", &frame, 1)
 }
