@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::common::{self, probes::HOSPITAL_PROBES, probes::PROBE_DATE};
-use wardwall::ir::{Ir, Packet, Proto};
+use wardwall::ir::{Packet, Proto};
 use wardwall::read::device::Device;
 use wardwall::vocab::{Action, Target};
 
