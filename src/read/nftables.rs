@@ -961,6 +961,29 @@ impl Reader for Evaluator {
         super::export::nftables::read(text)
     }
 
+    /// The rendered file is an `nft -f` script: it first creates and
+    /// deletes its table (so that loading replaces it in one transaction),
+    /// then defines it. What the kernel then runs is the definition; the
+    /// two preamble commands are blanked (keeping line numbers) and the
+    /// rest read as `nft list ruleset` prints it.
+    fn deployed(
+        &self,
+        ir: &Ir,
+        rendered: &str,
+    ) -> Result<super::device::Device, super::device::DeviceError> {
+        let _ = ir;
+        let body: Vec<&str> = rendered
+            .lines()
+            .map(|l| {
+                let t = l.trim();
+                let preamble = (t.starts_with("table ") || t.starts_with("delete table "))
+                    && !t.ends_with('{');
+                if preamble { "" } else { l }
+            })
+            .collect();
+        super::export::nftables::read(&body.join("\n"))
+    }
+
     fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String> {
         let rs = parse(text).map_err(|e| {
             let line = text.lines().nth(e.line.saturating_sub(1)).unwrap_or("");
