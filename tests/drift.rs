@@ -368,6 +368,8 @@ enum Edit {
     Delete(usize),
     Flip(usize),
     Undecidable(usize),
+    /// An entry that cannot be evaluated offline (an FQDN, a schedule).
+    InsertUndecidable(usize, small_domain::RuleSpec),
     SecondLayer(small_domain::RuleSpec),
 }
 
@@ -384,6 +386,11 @@ fn apply(device: &mut Device, edit: &Edit) {
     };
     match edit {
         Edit::Insert(at, spec) => entries.insert(at % (n + 1), entry(spec, 99)),
+        Edit::InsertUndecidable(at, spec) => {
+            let mut e = entry(spec, 98);
+            e.undecidable = Some("FQDN".into());
+            entries.insert(at % (n + 1), e);
+        }
         Edit::Delete(at) if n > 0 => {
             entries.remove(at % n);
         }
@@ -418,12 +425,13 @@ fn arb_edit() -> impl Strategy<Value = Edit> {
         2 => (0usize..10).prop_map(Edit::Delete),
         2 => (0usize..10).prop_map(Edit::Flip),
         1 => (0usize..10).prop_map(Edit::Undecidable),
+        2 => (0usize..10, small_domain::arb_rule()).prop_map(|(a, r)| Edit::InsertUndecidable(a, r)),
         1 => small_domain::arb_rule().prop_map(Edit::SecondLayer),
     ]
 }
 
 proptest! {
-    #![proptest_config(common::proptest_config(64))]
+    #![proptest_config(common::proptest_config(128))]
 
     /// Random policies, random edits of the device built from them: drift's
     /// regions are brute force's differences over every representative
@@ -445,4 +453,45 @@ proptest! {
         let c = compare(&ir, &device);
         holds_to_brute_force(&ir, &device, &c, &packets);
     }
+}
+
+#[test]
+fn an_undecidable_deny_before_an_allow_the_policy_lacks_is_undecidable() {
+    // The policy allows nothing; the device has an undecidable deny (a
+    // schedule) and then an allow: if the deny matches, the packet is
+    // dropped as the policy wants; if not, it is allowed. Neither answer
+    // may be reported as certain.
+    let ir = small_domain::ir_of(Vec::new());
+    let mut device = device_of(&ir, Target::Nftables);
+    let one = AddrSet::from_addr(small_domain::v4(1));
+    let entries = &mut device.layers[0].filters[0].entries;
+    entries.push(Entry {
+        guard: Guard::any(),
+        src: AddrSet::any(),
+        dst: AddrSet::any(),
+        service: ServiceSet::any(),
+        decision: decision(Action::Deny, 1, "drop during the schedule"),
+        undecidable: Some("schedule".into()),
+    });
+    entries.push(Entry {
+        guard: Guard::any(),
+        src: one.clone(),
+        dst: AddrSet::any(),
+        service: ServiceSet::any(),
+        decision: decision(Action::Allow, 2, "accept"),
+        undecidable: None,
+    });
+    let c = compare(&ir, &device);
+    let p = Packet {
+        src: small_domain::v4(1),
+        dst: small_domain::v4(2),
+        proto: Proto::Tcp { dport: 1 },
+    };
+    assert_eq!(kind_at(&c, &p), Some(DriftKind::Undecidable));
+    let region = c.regions.iter().find(|r| r.space.contains(&p)).unwrap();
+    assert_eq!(
+        region.undecided.as_ref().map(|(_, why)| why.as_str()),
+        Some("schedule")
+    );
+    holds_to_brute_force(&ir, &device, &c, &small_domain::packets());
 }

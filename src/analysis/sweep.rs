@@ -47,7 +47,7 @@ impl Sweep {
     pub fn run(ir: &Ir) -> Self {
         let matched: Vec<Space> = ir.rules.iter().map(Space::of_rule).collect();
         let neighbours = neighbours(&matched);
-        let decided = decide(&matched, &neighbours, |_| true);
+        let decided = decide(&matched, &neighbours);
         Self {
             matched,
             decided,
@@ -76,14 +76,8 @@ impl Sweep {
     }
 }
 
-/// First-match over any list of boxes: what each decides, where only the
-/// boxes `binds` holds for take packets from the later ones (a box it does
-/// not hold for is a probe: it gets what reaches it, and lets it pass on).
-pub fn first_match(matched: &[Space], binds: impl Fn(usize) -> bool) -> Vec<Space> {
-    decide(matched, &neighbours(matched), binds)
-}
-
-fn decide(matched: &[Space], neighbours: &[Vec<u32>], binds: impl Fn(usize) -> bool) -> Vec<Space> {
+/// `decided[i]`: rule `i`'s box minus the earlier boxes it meets.
+fn decide(matched: &[Space], neighbours: &[Vec<u32>]) -> Vec<Space> {
     matched
         .iter()
         .enumerate()
@@ -91,8 +85,7 @@ fn decide(matched: &[Space], neighbours: &[Vec<u32>], binds: impl Fn(usize) -> b
             let earlier = neighbours[i]
                 .iter()
                 .map(|&j| j as usize)
-                .take_while(|&j| j < i)
-                .filter(|&j| binds(j));
+                .take_while(|&j| j < i);
             m.clone().minus_each(earlier.map(|j| &matched[j]))
         })
         .collect()

@@ -37,7 +37,7 @@
 use crate::addrset::AddrSet;
 use crate::analysis::index::BoxIndex;
 use crate::analysis::space::Space;
-use crate::analysis::sweep::{Sweep, first_match};
+use crate::analysis::sweep::Sweep;
 use crate::ir::{Action, Ir};
 use crate::place::{Placement, Reach};
 use crate::read::device::{Decision, Device, Guard, Layer, PlaceSet};
@@ -148,94 +148,233 @@ pub fn compare(ir: &Ir, device: &Device) -> Comparison {
         not_compared: places.notes.clone(),
         ..Comparison::default()
     };
-    let spaces: Vec<Space> = flat.iter().map(|f| f.space.clone()).collect();
-    let reach = first_match(&spaces, |k| flat[k].undecided.is_none());
+    let dev = Indexed::new(flat);
     let sweep = Sweep::run(ir);
-    let mut index = BoxIndex::new(&sweep.matched);
-    let mut near = Vec::new();
-    let mut definite: Vec<DriftRegion> = Vec::new();
-    let mut maybe: Vec<DriftRegion> = Vec::new();
-    for (k, f) in flat.iter().enumerate() {
-        let r = reach[k].intersection(&places.compared);
-        if r.is_empty() {
-            continue;
-        }
-        index.candidates_of(&r, &mut near);
-        near.sort_unstable();
-        let passes = f.action.permits();
-        let kind = match (&f.undecided, passes) {
-            (Some(_), _) => DriftKind::Undecidable,
-            (None, true) => DriftKind::Exposure,
-            (None, false) => DriftKind::Breakage,
-        };
-        let mut push = |policy: Option<usize>, space: Space| {
-            if space.is_empty() {
-                return;
-            }
-            let region = DriftRegion {
-                kind,
-                policy,
-                device: f.path.clone(),
-                undecided: f.undecided.clone(),
-                space,
-            };
-            if f.undecided.is_some() {
-                maybe.push(region);
-            } else {
-                definite.push(region);
-            }
-        };
-        for &i in &near {
-            let i = i as usize;
-            if ir.rules[i].action.permits() != passes && sweep.matched[i].overlaps(&r) {
-                push(Some(i), r.intersection(&sweep.decided[i]));
-            }
-        }
-        if ir.default_action.permits() != passes {
-            let matched = near.iter().map(|&i| &sweep.matched[i as usize]);
-            push(None, r.minus_each(matched));
+    let mut found = Found::default();
+    // The traffic each policy rule decides, walked through the device's
+    // entries that meet it: local to the rule, however wide the device's
+    // defaults are.
+    for (i, rule) in ir.rules.iter().enumerate() {
+        let piece = sweep.decided[i].intersection(&places.compared);
+        if !piece.is_empty() {
+            dev.walk(Some(i), rule.action.permits(), piece, &mut found);
         }
     }
-    // Traffic an undecidable entry reaches is undecidable wherever the
-    // certain verdict disagrees too: the entry may match it.
-    let reached: Vec<(usize, Space)> = flat
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.undecided.is_some())
-        .map(|(k, _)| (k, reach[k].intersection(&places.compared)))
-        .filter(|(_, s)| !s.is_empty())
-        .collect();
-    for mut d in definite {
-        for (k, space) in &reached {
-            let both = d.space.intersection(space);
-            if both.is_empty() {
+    // The traffic no policy rule matches: only device entries whose verdict
+    // differs from the policy's default can differ there; each one's reach
+    // minus every policy rule is local to that entry.
+    let default = ir.default_action.permits();
+    let mut policy_index = BoxIndex::new(&sweep.matched);
+    let mut near = Vec::new();
+    for k in 0..dev.flat.len() {
+        let f = &dev.flat[k];
+        if f.action.permits() == default {
+            continue;
+        }
+        let undecided = f.undecided.is_some();
+        let reach = dev.reach(k, &places.compared, undecided);
+        if reach.is_empty() {
+            continue;
+        }
+        policy_index.candidates_of(&reach, &mut near);
+        let rest = reach.minus_each(near.iter().map(|&i| &sweep.matched[i as usize]));
+        if rest.is_empty() {
+            continue;
+        }
+        if undecided {
+            found.maybe(None, f, rest);
+        } else {
+            // Undecidable entries before it may take part of it; where one
+            // differs from the default it reported that part itself.
+            let (sure, unsure) = dev.split_by_earlier_undecided(k, rest);
+            found.sure(None, f, sure);
+            for (u, part) in unsure {
+                if dev.flat[u].action.permits() == default {
+                    found.maybe(None, &dev.flat[u], part);
+                }
+            }
+        }
+    }
+    out.regions = found.regions();
+    out
+}
+
+/// The device's flat list with an index over its boxes.
+struct Indexed {
+    flat: Vec<Flat>,
+    spaces: Vec<Space>,
+    /// A cheap size of each box: wide boxes are subtracted first, so a
+    /// reach behind a filter's default empties at once.
+    volume: Vec<f64>,
+    index: std::cell::RefCell<BoxIndex>,
+}
+
+impl Indexed {
+    fn new(flat: Vec<Flat>) -> Self {
+        let spaces: Vec<Space> = flat.iter().map(|f| f.space.clone()).collect();
+        let volume = spaces.iter().map(volume).collect();
+        let index = std::cell::RefCell::new(BoxIndex::new(&spaces));
+        Self {
+            flat,
+            spaces,
+            volume,
+            index,
+        }
+    }
+
+    /// The device entries (ascending) whose boxes meet `space`.
+    fn near(&self, space: &Space) -> Vec<usize> {
+        let mut near = Vec::new();
+        self.index.borrow_mut().candidates_of(space, &mut near);
+        near.sort_unstable();
+        near.into_iter()
+            .map(|k| k as usize)
+            .filter(|&k| self.spaces[k].overlaps(space))
+            .collect()
+    }
+
+    /// What reaches entry `k` inside `within`: its box minus every earlier
+    /// entry that decides (undecidable ones let packets pass on), or, with
+    /// `claimed`, minus every earlier entry (an undecidable entry claims
+    /// only what no earlier undecidable one did, so each packet is reported
+    /// once, under the first).
+    fn reach(&self, k: usize, within: &Space, claimed: bool) -> Space {
+        let own = self.spaces[k].intersection(within);
+        if own.is_empty() {
+            return own;
+        }
+        let mut earlier: Vec<usize> = self
+            .near(&own)
+            .into_iter()
+            .filter(|&j| j < k && (claimed || self.flat[j].undecided.is_none()))
+            .collect();
+        earlier.sort_by(|&a, &b| self.volume[b].total_cmp(&self.volume[a]));
+        own.minus_each(earlier.iter().map(|&j| &self.spaces[j]))
+    }
+
+    /// `space` (all decided by entry `k`) split into what no earlier
+    /// undecidable entry reaches, and the parts each one does.
+    fn split_by_earlier_undecided(&self, k: usize, space: Space) -> (Space, Vec<(usize, Space)>) {
+        let mut rest = space;
+        let mut unsure = Vec::new();
+        for u in self.near(&rest) {
+            if u >= k || rest.is_empty() {
+                break;
+            }
+            if self.flat[u].undecided.is_none() {
                 continue;
             }
-            d.space = d.space.difference(space);
-            maybe.push(DriftRegion {
-                kind: DriftKind::Undecidable,
-                policy: d.policy,
-                device: d.device.clone(),
-                undecided: flat[*k].undecided.clone(),
-                space: both,
-            });
+            let (taken, left) = rest.split(&self.reach(u, &rest, true));
+            if !taken.is_empty() {
+                unsure.push((u, taken));
+            }
+            rest = left;
         }
-        if !d.space.is_empty() {
-            out.regions.push(d);
+        (rest, unsure)
+    }
+
+    /// First-match through the device inside `piece`, all of which one
+    /// policy decider (`policy`, verdict `passes`) decides.
+    fn walk(&self, policy: Option<usize>, passes: bool, piece: Space, found: &mut Found) {
+        let mut rest = piece;
+        // What each undecidable entry met so far claimed (the first to
+        // reach a packet claims it), and all of it.
+        let mut maybe: Vec<(usize, Space)> = Vec::new();
+        let mut claimed = Space::empty();
+        for k in self.near(&rest) {
+            if rest.is_empty() {
+                break;
+            }
+            let f = &self.flat[k];
+            let part = rest.intersection(&self.spaces[k]);
+            if part.is_empty() {
+                continue;
+            }
+            if f.undecided.is_some() {
+                let part = part.difference(&claimed);
+                if part.is_empty() {
+                    continue;
+                }
+                claimed = claimed.union(&part);
+                if f.action.permits() != passes {
+                    found.maybe(policy, f, part.clone());
+                }
+                maybe.push((k, part));
+                continue;
+            }
+            rest = rest.difference(&self.spaces[k]);
+            if f.action.permits() != passes {
+                let mut sure = part;
+                for (u, reached) in &maybe {
+                    let (taken, left) = sure.split(reached);
+                    // An entry that differs from the policy reported its
+                    // whole part above.
+                    if self.flat[*u].action.permits() == passes {
+                        found.maybe(policy, &self.flat[*u], taken);
+                    }
+                    sure = left;
+                }
+                found.sure(policy, f, sure);
+            }
         }
     }
-    // A packet several undecidable entries reach is reported once.
-    let mut reported = Space::empty();
-    for mut m in maybe {
-        m.space = m.space.difference(&reported);
-        if m.space.is_empty() {
-            continue;
+}
+
+/// A cheap size of a space (for ordering only).
+fn volume(space: &Space) -> f64 {
+    space
+        .cubes()
+        .iter()
+        .map(|c| c.src.len() as f64 * c.dst.len() as f64 * c.svc.len() as f64)
+        .sum()
+}
+
+/// The regions found, before undecidable traffic is made disjoint.
+#[derive(Default)]
+struct Found {
+    definite: Vec<DriftRegion>,
+    undecidable: Vec<DriftRegion>,
+}
+
+impl Found {
+    fn region(policy: Option<usize>, f: &Flat, kind: DriftKind, space: Space) -> DriftRegion {
+        DriftRegion {
+            kind,
+            policy,
+            device: f.path.clone(),
+            undecided: f.undecided.clone(),
+            space,
         }
-        reported = reported.union(&m.space);
-        m.kind = DriftKind::Undecidable;
-        out.regions.push(m);
     }
-    out
+
+    fn sure(&mut self, policy: Option<usize>, f: &Flat, space: Space) {
+        if space.is_empty() {
+            return;
+        }
+        let kind = if f.action.permits() {
+            DriftKind::Exposure
+        } else {
+            DriftKind::Breakage
+        };
+        self.definite.push(Self::region(policy, f, kind, space));
+    }
+
+    fn maybe(&mut self, policy: Option<usize>, f: &Flat, space: Space) {
+        if space.is_empty() {
+            return;
+        }
+        self.undecidable
+            .push(Self::region(policy, f, DriftKind::Undecidable, space));
+    }
+
+    /// Pairwise disjoint by construction: each region lies in what one
+    /// policy decider decides, and in what one device entry decides or the
+    /// first undecidable entry to reach it claims.
+    fn regions(self) -> Vec<DriftRegion> {
+        let mut out = self.definite;
+        out.extend(self.undecidable);
+        out
+    }
 }
 
 /// One entry of the device as a single first-match list.

@@ -14,8 +14,44 @@ pub mod nftables;
 pub mod panos;
 pub mod pfsense;
 
+/// Where each line of a text starts: a reader that locates every entry of
+/// a large export builds it once (a scan from the start per entry would
+/// make reading quadratic in the file's size).
+#[derive(Clone, Debug)]
+pub struct LineIndex {
+    /// Byte offset of each line's first character.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Self { starts }
+    }
+
+    /// The 1-based line and column of byte `offset` in `text` (the text
+    /// the index was built from; columns count characters).
+    pub fn at(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        (line, text[start..offset].chars().count() + 1)
+    }
+
+    /// Line `line` (1-based) of `text`, without its line break.
+    pub fn line<'t>(&self, text: &'t str, line: usize) -> &'t str {
+        let Some(&start) = self.starts.get(line.wrapping_sub(1)) else {
+            return "";
+        };
+        let end = self.starts.get(line).map_or(text.len(), |&e| e - 1);
+        text[start..end].trim_end_matches('\r')
+    }
+}
+
 /// The 1-based line and column of byte `offset` in `text` (columns count
-/// characters).
+/// characters). Scans from the start: for one error; use [`LineIndex`] to
+/// locate many entries.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
@@ -33,5 +69,14 @@ mod tests {
         assert_eq!(super::line_col(t, 3), (2, 1));
         assert_eq!(super::line_col(t, t.find('f').unwrap()), (3, 1));
         assert_eq!(super::line_col(t, t.len()), (3, 2));
+        let index = super::LineIndex::new(t);
+        for at in [0, 1, 2, 3, 5, t.find('f').unwrap(), t.len()] {
+            if t.is_char_boundary(at) {
+                assert_eq!(index.at(t, at), super::line_col(t, at), "offset {at}");
+            }
+        }
+        assert_eq!(index.line(t, 2), "cdé");
+        assert_eq!(index.line(t, 3), "f");
+        assert_eq!(index.line(t, 4), "");
     }
 }

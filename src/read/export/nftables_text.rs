@@ -7,7 +7,7 @@
 use super::lower::chain_priority;
 use super::{BaseChain, Chain, Key, Map, NamedSet, Op, Rule, Ruleset, Stmt, Table, Value, Verdict};
 use crate::read::device::DeviceError;
-use crate::read::export::line_col;
+use crate::read::export::{LineIndex, line_col};
 
 #[derive(Clone, Debug, PartialEq)]
 enum T {
@@ -154,6 +154,7 @@ const STATEMENTS: &[&str] = &[
 
 struct Parser<'a> {
     text: &'a str,
+    lines: LineIndex,
     toks: Vec<Tok>,
     at: usize,
 }
@@ -172,7 +173,7 @@ impl Parser<'_> {
     }
     fn pos(&self) -> (usize, usize) {
         let off = self.toks.get(self.at).map_or(self.text.len(), |t| t.offset);
-        line_col(self.text, off)
+        self.lines.at(self.text, off)
     }
     fn err<X>(&self, m: impl Into<String>) -> R<X> {
         let (l, c) = self.pos();
@@ -541,14 +542,8 @@ impl Parser<'_> {
 
     fn rule(&mut self) -> R<Rule> {
         let start = self.toks[self.at].offset;
-        let (line, column) = line_col(self.text, start);
-        let text = self
-            .text
-            .lines()
-            .nth(line - 1)
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        let (line, column) = self.lines.at(self.text, start);
+        let text = self.lines.line(self.text, line).trim().to_string();
         let mut stmts = Vec::new();
         let mut comment = None;
         while !self.at_line_end() {
@@ -997,5 +992,11 @@ impl Parser<'_> {
 /// Reads `nft list ruleset` output.
 pub(super) fn parse(text: &str) -> Result<Ruleset, DeviceError> {
     let toks = tokens(text)?;
-    Parser { text, toks, at: 0 }.ruleset()
+    Parser {
+        text,
+        lines: LineIndex::new(text),
+        toks,
+        at: 0,
+    }
+    .ruleset()
 }

@@ -100,6 +100,8 @@ use crate::read::device::{
     Decision, Device, DeviceError, Entry, Filter, Guard, Layer, Origin, PlaceSet, SourcePorts,
     source_ports,
 };
+use crate::read::export::LineIndex;
+#[cfg(test)]
 use crate::read::export::line_col;
 use crate::vocab::{Action, ServiceSet, Target};
 
@@ -306,6 +308,7 @@ struct Services {
 
 struct Reader<'t> {
     text: &'t str,
+    lines: LineIndex,
 }
 
 // ------------------------------------------------------------------ XML helpers
@@ -336,11 +339,14 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 impl<'t> Reader<'t> {
     fn new(text: &'t str) -> Self {
-        Self { text }
+        Self {
+            text,
+            lines: LineIndex::new(text),
+        }
     }
 
     fn at(&self, node: Node<'_, '_>) -> (usize, usize) {
-        line_col(self.text, node.range().start)
+        self.lines.at(self.text, node.range().start)
     }
 
     fn err(&self, node: Node<'_, '_>, message: impl Into<String>) -> DeviceError {

@@ -95,7 +95,7 @@ use crate::read::device::{
     Decision, Device, DeviceError, Entry, Filter, Guard, Layer, Origin, PlaceSet, SourcePorts,
     source_ports,
 };
-use crate::read::export::line_col;
+use crate::read::export::{LineIndex, line_col};
 use crate::read::pfsense::{PROTOCOLS, icmp_number, rule_name, text_of};
 use crate::vocab::{Action, Family, ServiceSet, Target};
 
@@ -446,6 +446,7 @@ fn literal_ports(entry: &str) -> Option<PortSet> {
 /// The parts of the configuration the filter depends on.
 struct Config<'a, 'i> {
     text: &'i str,
+    lines: LineIndex,
     interfaces: Vec<Interface>,
     /// Interface group name → member keys.
     groups: Vec<(String, Vec<String>)>,
@@ -532,6 +533,7 @@ impl<'a, 'i> Config<'a, 'i> {
         let syslog_flag = |tag: &str| syslog.is_some_and(|s| flag(s, tag));
         let mut config = Config {
             text,
+            lines: LineIndex::new(text),
             interfaces: Vec::new(),
             groups: Vec::new(),
             aliases: BTreeMap::new(),
@@ -1179,7 +1181,7 @@ impl<'a, 'i> Config<'a, 'i> {
                 a.set
             }
         };
-        let (line, column) = line_col(self.text, r.range().start);
+        let (line, column) = self.lines.at(self.text, r.range().start);
         Ok(Built::Entry(Box::new(Entry {
             guard: Guard {
                 family: Some(family),
