@@ -8,9 +8,12 @@
 use std::path::Path;
 
 use crate::common::{self, probes::HOSPITAL_PROBES, probes::PROBE_DATE};
+use wardwall::addrset::{AddrSet, PortSet};
+use wardwall::analysis::space::Space;
+use wardwall::diff::drift::{At, Comparison, DriftKind, compare};
 use wardwall::ir::{Packet, Proto};
-use wardwall::read::device::Device;
-use wardwall::vocab::{Action, Target};
+use wardwall::read::device::{Decision, Device};
+use wardwall::vocab::{Action, ServiceSet, Target};
 
 const DIR: &str = "tests/fixtures/devices/pfsense";
 
@@ -750,5 +753,632 @@ fn what_is_not_understood_is_an_error_with_its_place() {
             .unwrap_err()
             .message
             .contains("no <interfaces>")
+    );
+}
+
+// ------------------------------------------------------------------ drift
+
+/// The policy `hospital-no-bogons.xml` implements (see its header).
+const DRIFT_POLICY: &str = "tests/policies/drift/pfsense.kdl";
+const AGREES: &str = "hospital-no-bogons.xml";
+/// The base fixture and its hand edits, all with WAN's bogon block.
+const WITH_BOGONS: [&str; 4] = [
+    "hospital.xml",
+    "hospital-exposure.xml",
+    "hospital-breakage.xml",
+    "hospital-undecidable.xml",
+];
+const INSERTED_ALLOW: &str = "pass floating quick any on opt1 inet tcp from ICU_MONITORS to CONTEC_CMS8000 port 515 \"Vendor support session (temporary)\"";
+const BOGONS: &str = "pfSense system rule: block in log quick on wan from <bogons> to any (\"block bogon IPv4 networks from wan\")";
+
+fn drift_ir() -> wardwall::ir::Ir {
+    common::compile_ok(Path::new(DRIFT_POLICY), PROBE_DATE)
+}
+
+fn fixture_path(name: &str) -> String {
+    format!("{DIR}/{name}")
+}
+
+/// `compare` as `wardwall drift` runs it: beyond what the policy's own
+/// rendering, deployed, does too.
+fn drift_of(ir: &wardwall::ir::Ir, name: &str) -> Comparison {
+    let (file, reader) = common::readable(ir, Target::PfSense);
+    let baseline = reader.deployed(ir, &file.contents).unwrap();
+    compare(ir, &device(name)).beyond(&compare(ir, &baseline))
+}
+
+fn space_of(c: &Comparison, kind: DriftKind) -> Space {
+    c.regions
+        .iter()
+        .filter(|r| r.kind == kind)
+        .fold(Space::empty(), |acc, r| acc.union(&r.space))
+}
+
+fn addrs(nets: &[&str]) -> AddrSet {
+    AddrSet::from_nets(nets.iter().map(|n| n.parse::<ipnet::IpNet>().unwrap()))
+}
+
+fn tcp(ports: &[(u16, u16)]) -> ServiceSet {
+    let mut s = ServiceSet::default();
+    for &(lo, hi) in ports {
+        s.tcp = s.tcp.union(&PortSet::range(lo, hi));
+    }
+    s
+}
+
+/// The device entry at `at`.
+fn entry_at(d: &Device, at: At) -> &Decision {
+    match at {
+        At::Entry {
+            layer,
+            filter,
+            entry,
+        } => &d.layers[layer].filters[filter].entries[entry].decision,
+        At::Default { layer, filter } => &d.layers[layer].filters[filter].default,
+        At::Unfiltered { .. } => panic!("no filter decides {at:?}"),
+    }
+}
+
+fn rule_index(ir: &wardwall::ir::Ir, name: &str) -> usize {
+    ir.rules
+        .iter()
+        .position(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no rule {name}"))
+}
+
+/// What WAN's bogon block leaves undecided: the internet (less the
+/// addresses the link-local and Contec blocks decide first) to the patient
+/// portal, the one thing WAN passes.
+fn bogon_space(ir: &wardwall::ir::Ir) -> Space {
+    let internet = &ir
+        .zones
+        .iter()
+        .find(|z| z.name == "internet")
+        .unwrap()
+        .addrs;
+    let src = internet.difference(&addrs(&["202.114.4.0/24", "169.254.0.0/16", "::/0"]));
+    Space::from_parts(&src, &addrs(&["10.10.20.80/32"]), &tcp(&[(443, 443)]))
+}
+
+fn drift_cli(name: &str, format: &str) -> common::Ran {
+    common::run([
+        "drift",
+        DRIFT_POLICY,
+        "--device",
+        &format!("pfsense={}", fixture_path(name)),
+        "--date",
+        PROBE_DATE,
+        "--format",
+        format,
+    ])
+}
+
+fn json_findings(name: &str, code: i32) -> serde_json::Value {
+    let out = drift_cli(name, "json").expect_code(code);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let devices = json["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 1);
+    devices[0].clone()
+}
+
+#[test]
+fn drift_the_fixture_the_policy_describes_agrees() {
+    let out = drift_cli(AGREES, "text").expect_code(0);
+    assert!(
+        out.stdout.starts_with(&format!(
+            "pfsense ({}): the device agrees with the policy\n",
+            fixture_path(AGREES)
+        )),
+        "{}",
+        out.stdout
+    );
+    let json = json_findings(AGREES, 0);
+    assert_eq!(json["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"exposure": 0, "breakage": 0, "undecidable": 0})
+    );
+    let ir = drift_ir();
+    let c = drift_of(&ir, AGREES);
+    assert!(c.regions.is_empty(), "{:?}", c.regions);
+    assert!(c.not_compared.is_empty(), "{:?}", c.not_compared);
+    // What is inherent is pfSense's own rules (the link-local blocks, the
+    // ICMPv6 passes, port 0), never a line of the file.
+    let d = device(AGREES);
+    assert!(!c.inherent.is_empty());
+    for r in &c.inherent {
+        let at = *r.device.last().unwrap();
+        let origin = &entry_at(&d, at).origin;
+        assert_eq!(origin.line, 0, "{}", origin.text);
+        assert!(
+            origin.text.starts_with("pfSense system rule:"),
+            "{}",
+            origin.text
+        );
+    }
+}
+
+#[test]
+fn drift_the_bogon_block_makes_what_wan_passes_undecidable() {
+    let ir = drift_ir();
+    let c = drift_of(&ir, "hospital.xml");
+    let d = device("hospital.xml");
+    assert!(
+        c.regions.iter().all(|r| r.kind == DriftKind::Undecidable),
+        "{:?}",
+        c.regions
+    );
+    assert!(space_of(&c, DriftKind::Undecidable).same_as(&bogon_space(&ir)));
+    let portal = rule_index(&ir, "internet-to-patient-portal");
+    for r in &c.regions {
+        assert_eq!(r.policy, Some(portal));
+        let (at, why) = r.undecided.as_ref().unwrap();
+        assert_eq!(entry_at(&d, *at).origin.text, BOGONS);
+        assert_eq!(
+            why,
+            "the source in table bogons, the bogon list pfSense downloads"
+        );
+    }
+    let out = drift_cli("hospital.xml", "text").expect_code(1);
+    assert!(out.stdout.contains(&format!(
+        "{}: {BOGONS} (in on wan) — undecidable: the source in table bogons",
+        fixture_path("hospital.xml")
+    )));
+}
+
+#[test]
+fn drift_an_allow_before_the_contec_block_is_exactly_its_traffic_exposed() {
+    let ir = drift_ir();
+    let name = "hospital-exposure.xml";
+    let c = drift_of(&ir, name);
+    let d = device(name);
+    // The inserted entry's box: nothing of it is allowed by the policy.
+    let inserted = Space::from_parts(
+        &addrs(&["10.20.8.0/24"]),
+        &addrs(&["202.114.4.0/24"]),
+        &tcp(&[(515, 515)]),
+    );
+    assert!(space_of(&c, DriftKind::Exposure).same_as(&inserted));
+    assert!(space_of(&c, DriftKind::Breakage).is_empty());
+    assert!(space_of(&c, DriftKind::Undecidable).same_as(&bogon_space(&ir)));
+    let block = &ir.rules[ir
+        .rules
+        .iter()
+        .position(|r| matches!(r.origin, wardwall::ir::RuleOrigin::AdvisoryBlock { .. }))
+        .unwrap()];
+    for r in c.regions.iter().filter(|r| r.kind == DriftKind::Exposure) {
+        let policy = &ir.rules[r.policy.unwrap()];
+        assert!(
+            matches!(
+                policy.origin,
+                wardwall::ir::RuleOrigin::AdvisoryBlock { .. }
+            ),
+            "{}",
+            policy.name
+        );
+        let inbound = entry_at(&d, r.device[0]);
+        assert_eq!(
+            (inbound.origin.line, inbound.origin.text.as_str()),
+            (291, INSERTED_ALLOW)
+        );
+    }
+    let out = drift_cli(name, "text").expect_code(1);
+    let file = fixture_path(name);
+    assert!(
+        out.stdout
+            .contains(&format!("icu-monitors (10.20.8.0/24) → contec-cms8000 (202.114.4.0/24)  tcp/515  device allow, policy deny by advisory block {}", block.name)),
+        "{}",
+        out.stdout
+    );
+    let json = json_findings(name, 1);
+    let exposed: Vec<&serde_json::Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "exposure")
+        .collect();
+    assert!(!exposed.is_empty());
+    for f in exposed {
+        assert_eq!(f["code"], "advisory-block-weakened", "{f}");
+        assert_eq!(f["severity"], "critical", "{f}");
+        assert_eq!(f["policy"]["rule"], block.name.as_str(), "{f}");
+        let first = &f["device"]["entries"][0];
+        assert_eq!(first["line"], 291);
+        assert_eq!(first["text"], INSERTED_ALLOW);
+    }
+    // The text names the entry that lets it through, not only the last
+    // layer's `pass out all`.
+    assert!(
+        out.stdout.contains(&format!(
+            "    {file}:291:3: {INSERTED_ALLOW} (in on opt1)\n"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("advisory-block-weakened"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn drift_a_deleted_allow_is_exactly_its_traffic_broken() {
+    let ir = drift_ir();
+    let name = "hospital-breakage.xml";
+    let c = drift_of(&ir, name);
+    let d = device(name);
+    let deleted = Space::from_parts(
+        &addrs(&["10.20.8.0/24"]),
+        &addrs(&["10.10.20.30/32", "10.10.20.31/32"]),
+        &tcp(&[(515, 515), (6661, 6670)]),
+    );
+    assert!(space_of(&c, DriftKind::Breakage).same_as(&deleted));
+    assert!(space_of(&c, DriftKind::Exposure).is_empty());
+    assert!(space_of(&c, DriftKind::Undecidable).same_as(&bogon_space(&ir)));
+    let rule = rule_index(&ir, "monitors-to-central-station");
+    for r in c.regions.iter().filter(|r| r.kind == DriftKind::Breakage) {
+        assert_eq!(r.policy, Some(rule));
+        let at = entry_at(&d, *r.device.last().unwrap());
+        assert_eq!(
+            (at.origin.line, at.origin.text.as_str()),
+            (393, MONITORS_DENY)
+        );
+    }
+    let out = drift_cli(name, "text").expect_code(1);
+    let file = fixture_path(name);
+    for want in [
+        "- breakage     icu-monitors (10.20.8.0/24) → central-stations (10.10.20.30/31)  tcp/515, tcp/6661-6670  device deny, policy allow by rule monitors-to-central-station\n".to_string(),
+        format!("    {file}:393:3: {MONITORS_DENY} (in on opt1)\n"),
+    ] {
+        assert!(out.stdout.contains(&want), "{want}\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn drift_an_fqdn_and_a_schedule_are_undecidable_never_exposure() {
+    let ir = drift_ir();
+    let name = "hospital-undecidable.xml";
+    let c = drift_of(&ir, name);
+    let d = device(name);
+    assert!(space_of(&c, DriftKind::Exposure).is_empty());
+    assert!(space_of(&c, DriftKind::Breakage).is_empty());
+    // The FQDN alias may hold any address: every destination the monitors
+    // reach through it, but those blocked first (the Contec subnet,
+    // link-local) and those no packet leaves for (spare is disabled).
+    let fqdn = Space::from_parts(
+        &addrs(&["10.20.8.0/24"]),
+        &addrs(&["0.0.0.0/0"]).difference(&addrs(&[
+            "202.114.4.0/24",
+            "169.254.0.0/16",
+            "192.168.99.0/24",
+        ])),
+        &tcp(&[(443, 443)]),
+    );
+    let schedule = Space::from_parts(
+        &addrs(&["10.20.8.0/24"]),
+        &addrs(&["10.10.20.0/24"]),
+        &tcp(&[(22, 22)]),
+    );
+    let by = |line: usize| {
+        c.regions
+            .iter()
+            .filter(|r| entry_at(&d, r.undecided.as_ref().unwrap().0).origin.line == line)
+            .fold(Space::empty(), |acc, r| acc.union(&r.space))
+    };
+    assert!(by(416).same_as(&fqdn), "{:?}", by(416).difference(&fqdn));
+    assert!(by(432).same_as(&schedule));
+    assert!(by(0).same_as(&bogon_space(&ir)));
+    for r in &c.regions {
+        assert_eq!(r.kind, DriftKind::Undecidable);
+        let (at, why) = r.undecided.as_ref().unwrap();
+        let expected = match entry_at(&d, *at).origin.line {
+            416 => {
+                "FQDN updates.monitor-vendor.example in alias VENDOR_CLOUD (resolved at run time)"
+            }
+            432 => "schedule BIOMED_HOURS",
+            0 => "the source in table bogons, the bogon list pfSense downloads",
+            l => panic!("line {l}"),
+        };
+        assert_eq!(why, expected);
+    }
+    let out = drift_cli(name, "text").expect_code(1);
+    let file = fixture_path(name);
+    for want in [
+        format!(
+            "    {file}:416:3: pass on opt1 inet tcp from ICU_MONITORS to VENDOR_CLOUD port 443 \"Monitor firmware updates from the vendor\" (in on opt1) — undecidable: FQDN updates.monitor-vendor.example in alias VENDOR_CLOUD (resolved at run time)\n"
+        ),
+        format!(
+            "    {file}:432:3: pass on opt1 inet tcp from ICU_MONITORS to opt2 net port 22 \"Biomed maintenance window\" (in on opt1) — undecidable: schedule BIOMED_HOURS\n"
+        ),
+    ] {
+        assert!(out.stdout.contains(&want), "{want}\n{}", out.stdout);
+    }
+    assert!(
+        !out.stdout
+            .lines()
+            .any(|l| l.starts_with("+ exposure") || l.starts_with("- breakage")),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Every possible verdict of the device for a packet: each undecidable
+/// entry it meets may match (its box, as decided) or not.
+fn possible_verdicts(
+    d: &Device,
+    p: &Packet,
+    ingress: Option<&str>,
+    egress: Option<&str>,
+) -> Vec<Action> {
+    let o = d.decide(p, ingress, egress);
+    let Some(first) = o.undecided.first() else {
+        return vec![o.action];
+    };
+    let mut at = None;
+    for (l, layer) in d.layers.iter().enumerate() {
+        for (f, filter) in layer.filters.iter().enumerate() {
+            for (e, entry) in filter.entries.iter().enumerate() {
+                if std::ptr::eq(entry, *first) {
+                    at = Some((l, f, e));
+                }
+            }
+        }
+    }
+    let (l, f, e) = at.unwrap();
+    let mut matches = d.clone();
+    matches.layers[l].filters[f].entries[e].undecidable = None;
+    let mut not = d.clone();
+    not.layers[l].filters[f].entries[e].src = AddrSet::default();
+    let mut out = possible_verdicts(&matches, p, ingress, egress);
+    out.extend(possible_verdicts(&not, p, ingress, egress));
+    out
+}
+
+/// For the policy's edge packets and probes of each change, on every
+/// fixture: a packet is in an exposure (breakage) region exactly when
+/// `Device::decide`, with nothing undecidable on its way, allows (denies)
+/// what the policy denies (allows); in an undecidable region exactly when
+/// it meets an undecidable entry and one of the verdicts it may get
+/// disagrees with the policy.
+#[test]
+fn drift_regions_are_what_the_device_model_decides_packet_by_packet() {
+    let ir = drift_ir();
+    let mut packets: Vec<Packet> = [
+        ("10.20.8.5", "202.114.4.119", "tcp/515"),
+        ("10.20.8.5", "202.114.4.119", "tcp/516"),
+        ("10.20.8.5", "10.10.20.30", "tcp/515"),
+        ("10.20.8.5", "10.10.20.31", "tcp/6670"),
+        ("10.20.8.5", "10.10.20.30", "tcp/6671"),
+        ("10.20.8.5", "10.10.20.40", "tcp/22"),
+        ("10.20.8.5", "203.0.113.10", "tcp/443"),
+        ("10.20.8.5", "192.168.99.5", "tcp/443"),
+        ("10.20.8.5", "10.99.1.1", "tcp/443"),
+        ("10.20.8.5", "10.10.0.53", "udp/123"),
+        ("198.51.100.7", "10.10.20.80", "tcp/443"),
+        ("10.1.2.3", "10.10.20.80", "tcp/443"),
+        ("10.40.1.1", "93.184.216.34", "tcp/25"),
+        ("10.40.1.1", "10.99.0.1", "tcp/25"),
+        ("10.40.1.1", "192.168.99.5", "tcp/443"),
+        ("10.40.1.1", "10.10.20.31", "tcp/8444"),
+        ("10.10.0.5", "192.168.99.5", "icmp/echo-request"),
+        ("10.10.0.5", "10.99.0.1", "icmp/echo-request"),
+        ("fd42:1:0:40::5", "2001:db8::1", "tcp/25"),
+    ]
+    .iter()
+    .map(|(s, d, p)| Packet::parse(s, d, p).unwrap())
+    .collect();
+    packets.extend(common::edge_packets::edge_packets(&ir, 0xd21f_7000, 1500));
+    let place = |ip| {
+        ir.zone_of(ip)
+            .and_then(|z| z.bindings.get("pfsense"))
+            .map(String::as_str)
+    };
+    let mut wrong = Vec::new();
+    for name in std::iter::once(AGREES).chain(WITH_BOGONS) {
+        let d = device(name);
+        let c = compare(&ir, &d);
+        let mut seen = [0usize; 3];
+        for p in &packets {
+            let policy = ir.evaluate(p).action.permits();
+            let (ingress, egress) = (place(p.src), place(p.dst));
+            let o = d.decide(p, ingress, egress);
+            let expected = if o.undecided.is_empty() {
+                match (o.action.permits(), policy) {
+                    (true, false) => Some(DriftKind::Exposure),
+                    (false, true) => Some(DriftKind::Breakage),
+                    _ => None,
+                }
+            } else {
+                possible_verdicts(&d, p, ingress, egress)
+                    .iter()
+                    .any(|a| a.permits() != policy)
+                    .then_some(DriftKind::Undecidable)
+            };
+            let found: Vec<DriftKind> = c
+                .regions
+                .iter()
+                .filter(|r| r.space.contains(p))
+                .map(|r| r.kind)
+                .collect();
+            if let Some(k) = expected {
+                seen[k as usize] += 1;
+            }
+            if found != expected.into_iter().collect::<Vec<_>>() {
+                wrong.push(format!(
+                    "{name}: {p} ({ingress:?} -> {egress:?}): regions {found:?}, the model says {expected:?} (device {}, policy {})",
+                    o.action,
+                    ir.evaluate(p).action
+                ));
+            }
+        }
+        // Each copy's change is among the packets.
+        let want_seen = match name {
+            "hospital-exposure.xml" => DriftKind::Exposure,
+            "hospital-breakage.xml" => DriftKind::Breakage,
+            _ => DriftKind::Undecidable,
+        };
+        assert!(
+            name == AGREES || seen[want_seen as usize] > 0,
+            "{name}: no packet in a {want_seen:?} region"
+        );
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} packet(s):\n{}",
+        wrong.len(),
+        wrong[..wrong.len().min(30)].join("\n")
+    );
+}
+
+#[test]
+fn drift_text_markdown_and_json_list_the_same_findings() {
+    for name in std::iter::once(AGREES).chain(WITH_BOGONS) {
+        let code = if name == AGREES { 0 } else { 1 };
+        let text = drift_cli(name, "text").expect_code(code).stdout;
+        let markdown = drift_cli(name, "markdown").expect_code(code).stdout;
+        let json = json_findings(name, code);
+        for (kind, sign) in [("exposure", '+'), ("breakage", '-'), ("undecidable", '?')] {
+            let in_json = json["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["kind"] == kind)
+                .count();
+            let in_text = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("{sign} {kind}")))
+                .count();
+            let in_markdown = markdown
+                .lines()
+                .filter(|l| l.starts_with(&format!("| {sign} | {kind} |")))
+                .count();
+            assert_eq!(json["summary"][kind], in_json, "{name} {kind}");
+            assert_eq!((in_text, in_markdown), (in_json, in_json), "{name} {kind}");
+        }
+        // Each finding's boxes and device lines agree across the formats.
+        for f in json["findings"].as_array().unwrap() {
+            let (src, dst, service) = (
+                f["src"]["name"].as_str().unwrap_or_default(),
+                f["dst"]["name"].as_str().unwrap_or_default(),
+                f["service"].as_str().unwrap(),
+            );
+            for out in [&text, &markdown] {
+                assert!(out.contains(src) && out.contains(dst) && out.contains(service));
+            }
+            let deciding = f["undecided"]
+                .as_object()
+                .map_or(f["device"]["entries"][0].clone(), |u| {
+                    serde_json::Value::Object(u.clone())
+                });
+            let line = deciding["line"].as_u64().unwrap();
+            if line > 0 {
+                let located = format!("{}:{line}:", fixture_path(name));
+                assert!(text.contains(&located), "{name}: {located}");
+                assert!(markdown.contains(&located), "{name}: {located}");
+            }
+        }
+    }
+}
+
+#[test]
+fn drift_an_unreadable_export_is_exit_2_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = fixture("hospital.xml");
+    for (file, text, place) in [
+        (
+            "deny.xml",
+            base.replacen("<type>reject</type>", "<type>deny</type>", 1),
+            ":485:4: ",
+        ),
+        (
+            "cut.xml",
+            base[..base.find("<filter>").unwrap() + 30].to_string(),
+            "",
+        ),
+    ] {
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        let out = common::run([
+            "drift",
+            DRIFT_POLICY,
+            "--device",
+            &format!("pfsense={}", path.display()),
+            "--date",
+            PROBE_DATE,
+        ])
+        .expect_code(2);
+        let shown = path.display().to_string();
+        let at = out
+            .stderr
+            .find(&shown)
+            .unwrap_or_else(|| panic!("{}", out.stderr));
+        let rest = &out.stderr[at + shown.len()..];
+        if place.is_empty() {
+            let mut parts = rest.splitn(4, ':');
+            assert_eq!(parts.next(), Some(""), "{}", out.stderr);
+            for _ in 0..2 {
+                let n = parts.next().unwrap();
+                assert!(
+                    !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()),
+                    "{}",
+                    out.stderr
+                );
+            }
+        } else {
+            assert!(rest.starts_with(place), "{}", out.stderr);
+        }
+        assert!(
+            out.stdout.is_empty(),
+            "nothing half-reported: {}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn explain_against_the_exposure_copy_names_the_inserted_entry() {
+    let file = fixture_path("hospital-exposure.xml");
+    let out = common::run([
+        "explain",
+        DRIFT_POLICY,
+        "10.20.8.5",
+        "202.114.4.119",
+        "tcp/515",
+        "--target",
+        "pfsense",
+        "--against",
+        &file,
+        "--date",
+        PROBE_DATE,
+    ])
+    .expect_code(1);
+    assert!(out.stdout.contains("DISAGREES"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "in on opt1: {file}:291:3: {INSERTED_ALLOW} -> allow\n"
+        )),
+        "{}",
+        out.stdout
+    );
+    // The agreeing copy agrees on it.
+    let out = common::run([
+        "explain",
+        DRIFT_POLICY,
+        "10.20.8.5",
+        "202.114.4.119",
+        "tcp/515",
+        "--target",
+        "pfsense",
+        "--against",
+        &fixture_path(AGREES),
+        "--date",
+        PROBE_DATE,
+    ])
+    .expect_code(0);
+    assert!(
+        out.stdout.contains("pfsense agrees with the policy"),
+        "{}",
+        out.stdout
     );
 }

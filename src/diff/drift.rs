@@ -582,9 +582,22 @@ fn join(first: Vec<Flat>, second: &[Flat]) -> Vec<Flat> {
         }
         index.candidates_of(&a.space, &mut near);
         near.sort_unstable();
+        // Where `a` is undecidable, its pieces inherit that and shadow
+        // nothing in `compare`: given that `a` matches, `second` is still
+        // first-match, so each piece leaves out what a decided earlier
+        // entry of `second` takes.
+        let mut rest = a.space.clone();
         for &j in &near {
             let b = &second[j as usize];
-            let space = a.space.intersection(&b.space);
+            let space = if a.undecided.is_some() {
+                let piece = rest.intersection(&b.space);
+                if b.undecided.is_none() {
+                    rest = rest.difference(&b.space);
+                }
+                piece
+            } else {
+                a.space.intersection(&b.space)
+            };
             if space.is_empty() {
                 continue;
             }

@@ -328,11 +328,14 @@ impl DriftReport {
                 DriftKind::Undecidable => "35",
             };
             let _ = writeln!(out, "{}", paint(code, &f.line()));
-            for e in f
-                .undecided
-                .iter()
-                .chain(f.device.entries.iter().rev().take(1))
-            {
+            // The whole way: an allow's last entry is the last layer's
+            // (often a default), not the one that let the traffic in.
+            for e in f.undecided.iter().chain(
+                f.device
+                    .entries
+                    .iter()
+                    .filter(|e| f.undecided.as_ref().is_none_or(|u| !u.same_entry(e))),
+            ) {
                 let _ = writeln!(out, "    {}", e.located(&self.file));
             }
             for h in &f.highlights {
@@ -387,7 +390,17 @@ impl DriftReport {
                 "| | kind | risk | from | to | service | device | policy |\n|---|---|---|---|---|---|---|---|"
             );
             for f in &self.findings {
-                let deciding = f.undecided.as_ref().or(f.device.entries.last());
+                let way: Vec<String> = f
+                    .undecided
+                    .iter()
+                    .chain(
+                        f.device
+                            .entries
+                            .iter()
+                            .filter(|e| f.undecided.as_ref().is_none_or(|u| !u.same_entry(e))),
+                    )
+                    .map(|e| md(&e.located(&self.file)))
+                    .collect();
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} `{}` | {} | {} | {} | {} {} | {} by {} |",
@@ -399,7 +412,7 @@ impl DriftReport {
                     md(&f.dst.text()),
                     md(&f.service),
                     f.device.action,
-                    deciding.map_or(String::new(), |e| md(&e.located(&self.file))),
+                    way.join(", then "),
                     f.policy.action,
                     md(&f.policy.by()),
                 );
@@ -471,6 +484,12 @@ impl DriftFinding {
 }
 
 impl DeviceEntry {
+    /// The same device entry (a reason aside).
+    fn same_entry(&self, other: &DeviceEntry) -> bool {
+        (&self.filter, self.line, self.column, &self.text)
+            == (&other.filter, other.line, other.column, &other.text)
+    }
+
     /// `fw.nft:42:3: ip saddr 10.0.0.0/8 accept (filter ...)`.
     pub fn located(&self, file: &str) -> String {
         let reason = self
