@@ -834,10 +834,7 @@ fn drift_the_base_fixture_agrees_with_its_policy() {
     let d = device("running-config.xml");
     let raw = compare(&ir, &d);
     assert!(!raw.regions.is_empty(), "the App-ID rule is compared");
-    let icu_to_infra = Space::between(
-        &behind(&ir, "icu-devices"),
-        &behind(&ir, "infrastructure"),
-    );
+    let icu_to_infra = Space::between(&behind(&ir, "icu-devices"), &behind(&ir, "infrastructure"));
     let text = fixture("running-config.xml");
     for r in &raw.regions {
         assert_eq!(r.kind, DriftKind::Undecidable, "{r:?}");
@@ -881,7 +878,11 @@ fn drift_the_inserted_allow_is_exactly_an_advisory_exposure() {
         assert_eq!(r.policy, Some(block), "denied by the advisory block");
         let dec = deciding(&d, r);
         assert_eq!((dec.action, dec.origin.line), (Action::Allow, line));
-        assert!(dec.origin.text.starts_with("<entry name=\"temp-monitor-vendor-cloud\""));
+        assert!(
+            dec.origin
+                .text
+                .starts_with("<entry name=\"temp-monitor-vendor-cloud\"")
+        );
     }
 
     let ran = drift_cli(name, &[]).expect_code(1);
@@ -897,12 +898,14 @@ fn drift_the_inserted_allow_is_exactly_an_advisory_exposure() {
         ran.stdout
     );
     assert!(
-        ran.stdout
-            .contains("[critical advisory-block-weakened]"),
+        ran.stdout.contains("[critical advisory-block-weakened]"),
         "{}",
         ran.stdout
     );
-    assert!(ran.stdout.contains(": 1 exposure, 0 breakage, 0 undecidable"));
+    assert!(
+        ran.stdout
+            .contains(": 1 exposure, 0 breakage, 0 undecidable")
+    );
     let json = drift_cli(name, &["--format", "json"]).expect_code(1);
     let findings = json_findings(&json.stdout);
     assert_eq!(findings.len(), 1, "{}", json.stdout);
@@ -943,7 +946,10 @@ fn drift_the_deleted_allow_is_exactly_a_breakage() {
     }
 
     let ran = drift_cli(name, &[]).expect_code(1);
-    assert!(ran.stdout.contains(": 0 exposure, 1 breakage, 0 undecidable"));
+    assert!(
+        ran.stdout
+            .contains(": 0 exposure, 1 breakage, 0 undecidable")
+    );
     assert!(
         ran.stdout
             .contains("device deny, policy allow by rule contec-to-central-station"),
@@ -986,7 +992,10 @@ fn drift_the_scheduled_rule_is_undecidable_never_certain() {
     }
 
     let ran = drift_cli(name, &[]).expect_code(1);
-    assert!(ran.stdout.contains(": 0 exposure, 0 breakage, 1 undecidable"));
+    assert!(
+        ran.stdout
+            .contains(": 0 exposure, 0 breakage, 1 undecidable")
+    );
     assert!(
         ran.stdout.contains(&format!(
             "{}:{line}:17: <entry name=\"vendor-hours-monitor-block\" uuid=\"8a2b6c4d-2222-4e5f-8a9b-0000000000e2\"> (security rules of vsys1) — undecidable: schedule vendor-hours",
@@ -1111,10 +1120,16 @@ fn drift_regions_hold_exactly_the_packets_the_device_decides_otherwise() {
             wrong[..wrong.len().min(30)].join("\n")
         );
         if let Some(kind) = must_hit {
-            assert!(hits[kind as usize] > 0, "{name}: no packet in a {kind:?} region");
+            assert!(
+                hits[kind as usize] > 0,
+                "{name}: no packet in a {kind:?} region"
+            );
         }
         // The App-ID rule's traffic is undecidable in every copy.
-        assert!(hits[DriftKind::Undecidable as usize] > 0, "{name}: {hits:?}");
+        assert!(
+            hits[DriftKind::Undecidable as usize] > 0,
+            "{name}: {hits:?}"
+        );
     }
 }
 
@@ -1164,7 +1179,10 @@ fn drift_text_markdown_and_json_report_the_same_findings() {
             assert!(text.contains(&located), "{located} not in\n{text}");
             assert!(markdown.contains(&located), "{located} not in\n{markdown}");
             let by = format!("by rule {}", f["policy"]["rule"].as_str().unwrap());
-            let advisory = format!("by advisory block {}", f["policy"]["rule"].as_str().unwrap());
+            let advisory = format!(
+                "by advisory block {}",
+                f["policy"]["rule"].as_str().unwrap()
+            );
             assert!(
                 text.contains(&by) || text.contains(&advisory),
                 "{by} not in\n{text}"
@@ -1212,11 +1230,19 @@ fn drift_an_unreadable_device_file_exits_2_at_its_line_and_column() {
         assert!(ran.stderr.contains(message), "{}", ran.stderr);
         let col = ran.stderr.split(&at).nth(1).unwrap();
         assert!(
-            col.split(':').next().unwrap().parse::<usize>().is_ok_and(|c| c > 0),
+            col.split(':')
+                .next()
+                .unwrap()
+                .parse::<usize>()
+                .is_ok_and(|c| c > 0),
             "no column in {}",
             ran.stderr
         );
-        assert!(ran.stdout.is_empty(), "nothing half-reported: {}", ran.stdout);
+        assert!(
+            ran.stdout.is_empty(),
+            "nothing half-reported: {}",
+            ran.stdout
+        );
     }
 }
 
@@ -1260,5 +1286,8 @@ fn explain_against_the_exposure_copy_names_the_inserted_entry() {
         "{}",
         base.stdout
     );
-    assert!(base.stdout.contains("<entry name=\"block-contec-cms8000-out\""));
+    assert!(
+        base.stdout
+            .contains("<entry name=\"block-contec-cms8000-out\"")
+    );
 }
