@@ -20,10 +20,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::{self, probes::HOSPITAL_PROBES, probes::PROBE_DATE};
+use wardwall::addrset::{AddrSet, PortSet};
+use wardwall::analysis::space::Space;
+use wardwall::diff::drift::{At, Comparison, DriftKind, DriftRegion, compare};
 use wardwall::ir::{Ir, Packet};
-use wardwall::read::device::{Device, Outcome};
+use wardwall::read::device::{Decision, Device, Outcome};
 use wardwall::read::export::panos::{self as reader, Parsed};
-use wardwall::vocab::{Action, Target};
+use wardwall::vocab::{Action, ServiceSet, Target};
 
 const DIR: &str = "tests/fixtures/devices/panos";
 
@@ -681,4 +684,610 @@ fn the_differential_sees_a_tampered_rendering() {
     let o = d.decide(&p, zone(&ir, p.src).as_deref(), zone(&ir, p.dst).as_deref());
     assert!(!want.action.permits());
     assert!(o.action.permits(), "the tampered rule was not read");
+}
+
+// ------------------------------------------------------------ drift
+
+/// The policy the base fixture implements (its header says which, and why
+/// the zone behind `untrust` holds only the Contec network).
+const DRIFT_POLICY: &str = "tests/policies/drift/panos.kdl";
+
+/// The fixtures as the CLI names them (relative to the crate root, where
+/// `common::wardwall()` runs).
+fn fixture_path(name: &str) -> String {
+    format!("{DIR}/{name}")
+}
+
+fn drift_ir() -> Ir {
+    common::compile_ok(Path::new(DRIFT_POLICY), PROBE_DATE)
+}
+
+/// `wardwall drift DRIFT_POLICY --device panos=FIXTURE [extra...]`.
+fn drift_cli(name: &str, extra: &[&str]) -> common::Ran {
+    let device = format!("panos={}", fixture_path(name));
+    let mut args = vec![
+        "drift",
+        DRIFT_POLICY,
+        "--device",
+        device.as_str(),
+        "--date",
+        PROBE_DATE,
+    ];
+    args.extend_from_slice(extra);
+    common::run(args)
+}
+
+/// The device wardwall's own rendering of `ir` makes, as deployed: the
+/// baseline `drift` subtracts (App-ID `ping` rules are undecidable on every
+/// PAN-OS running the reviewed file).
+fn baseline(ir: &Ir) -> Device {
+    let (file, reader) = common::readable(ir, Target::Panos);
+    reader.deployed(ir, &file.contents).unwrap()
+}
+
+/// The comparison `drift` reports: the fixture against the policy, less
+/// what the policy's own rendering does too.
+fn drift_of(ir: &Ir, name: &str) -> (Device, Comparison) {
+    let d = device(name);
+    let c = compare(ir, &d).beyond(&compare(ir, &baseline(ir)));
+    (d, c)
+}
+
+/// The addresses behind a PAN-OS zone: the policy zones bound to it.
+fn behind(ir: &Ir, place: &str) -> AddrSet {
+    AddrSet::union_all(
+        ir.zones
+            .iter()
+            .filter(|z| z.bindings.get("panos").is_some_and(|b| b == place))
+            .map(|z| &z.addrs),
+    )
+}
+
+/// The traffic drift compares: between the addresses of bound zones.
+fn compared(ir: &Ir) -> Space {
+    let all = AddrSet::union_all(
+        ir.zones
+            .iter()
+            .filter(|z| z.bindings.contains_key("panos"))
+            .map(|z| &z.addrs),
+    );
+    Space::between(&all, &all)
+}
+
+fn object(ir: &Ir, name: &str) -> AddrSet {
+    ir.objects
+        .get(name)
+        .unwrap_or_else(|| panic!("no object {name}"))
+        .addrs
+        .clone()
+}
+
+fn rule_index(ir: &Ir, name: &str) -> usize {
+    ir.rules
+        .iter()
+        .position(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no rule {name}"))
+}
+
+fn union_of(regions: &[DriftRegion], kind: DriftKind) -> Space {
+    regions
+        .iter()
+        .filter(|r| r.kind == kind)
+        .fold(Space::empty(), |acc, r| acc.union(&r.space))
+}
+
+/// The decision a region's device path ends at.
+fn decision_at(d: &Device, at: At) -> Option<&Decision> {
+    match at {
+        At::Entry {
+            layer,
+            filter,
+            entry,
+        } => Some(&d.layers[layer].filters[filter].entries[entry].decision),
+        At::Default { layer, filter } => Some(&d.layers[layer].filters[filter].default),
+        At::Unfiltered { .. } => None,
+    }
+}
+
+fn deciding(d: &Device, r: &DriftRegion) -> Decision {
+    decision_at(d, *r.device.last().expect("a device path"))
+        .expect("decided by a filter")
+        .clone()
+}
+
+fn tcp_only(ports: (u16, u16)) -> ServiceSet {
+    ServiceSet {
+        tcp: PortSet::range(ports.0, ports.1),
+        ..ServiceSet::default()
+    }
+}
+
+/// The findings of one device in `drift --format json`.
+fn json_findings(stdout: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(stdout).expect("drift --format json parses");
+    let devices = v["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 1);
+    devices[0]["findings"].as_array().expect("findings").clone()
+}
+
+#[test]
+fn drift_the_base_fixture_agrees_with_its_policy() {
+    let ran = drift_cli("running-config.xml", &[]).expect_code(0);
+    assert!(
+        ran.stdout.contains(&format!(
+            "panos ({}): the device agrees with the policy",
+            fixture_path("running-config.xml")
+        )),
+        "{}",
+        ran.stdout
+    );
+    // The App-ID ping rule is inherent (wardwall writes one too), and the
+    // skipped list is shown.
+    assert!(ran.stdout.contains("inherent to panos"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("NAT (2 rules)"), "{}", ran.stdout);
+    let json = drift_cli("running-config.xml", &["--format", "json"]).expect_code(0);
+    assert!(json_findings(&json.stdout).is_empty(), "{}", json.stdout);
+
+    // The library: without the baseline, the only differences are the
+    // App-ID rule's, undecidable and inside icu-devices → infrastructure.
+    let ir = drift_ir();
+    let d = device("running-config.xml");
+    let raw = compare(&ir, &d);
+    assert!(!raw.regions.is_empty(), "the App-ID rule is compared");
+    let icu_to_infra = Space::between(&behind(&ir, "icu-devices"), &behind(&ir, "infrastructure"));
+    let text = fixture("running-config.xml");
+    for r in &raw.regions {
+        assert_eq!(r.kind, DriftKind::Undecidable, "{r:?}");
+        let (at, why) = r.undecided.as_ref().unwrap();
+        assert!(why.starts_with("application ping (App-ID)"), "{why}");
+        assert_eq!(
+            decision_at(&d, *at).unwrap().origin.line,
+            line_of(&text, "<entry name=\"icu-ping-infrastructure\"")
+        );
+        assert!(r.space.is_subset(&icu_to_infra));
+    }
+    let (_, c) = drift_of(&ir, "running-config.xml");
+    assert!(c.regions.is_empty(), "{:?}", c.regions);
+    assert!(!c.inherent.is_empty());
+}
+
+#[test]
+fn drift_the_inserted_allow_is_exactly_an_advisory_exposure() {
+    let ir = drift_ir();
+    let name = "exposure.xml";
+    let text = fixture(name);
+    let line = line_of(&text, "<entry name=\"temp-monitor-vendor-cloud\"");
+    let (d, c) = drift_of(&ir, name);
+    // The entry's box: contec-monitors (from quarantine) to anything behind
+    // untrust, every service; the policy allows none of it.
+    let expected = Space::from_parts(
+        &object(&ir, "contec-monitors").intersection(&behind(&ir, "quarantine")),
+        &behind(&ir, "untrust"),
+        &ServiceSet::any(),
+    )
+    .intersection(&compared(&ir));
+    assert!(!expected.is_empty());
+    assert!(
+        c.regions.iter().all(|r| r.kind == DriftKind::Exposure),
+        "{:?}",
+        c.regions
+    );
+    assert!(union_of(&c.regions, DriftKind::Exposure).same_as(&expected));
+    let block = rule_index(&ir, "contec-cms8000.out");
+    for r in &c.regions {
+        assert_eq!(r.policy, Some(block), "denied by the advisory block");
+        let dec = deciding(&d, r);
+        assert_eq!((dec.action, dec.origin.line), (Action::Allow, line));
+        assert!(
+            dec.origin
+                .text
+                .starts_with("<entry name=\"temp-monitor-vendor-cloud\"")
+        );
+    }
+
+    let ran = drift_cli(name, &[]).expect_code(1);
+    let located = format!(
+        "{}:{line}:17: <entry name=\"temp-monitor-vendor-cloud\"",
+        fixture_path(name)
+    );
+    assert!(ran.stdout.contains(&located), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .contains("policy deny by advisory block contec-cms8000.out"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("[critical advisory-block-weakened]"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains(": 1 exposure, 0 breakage, 0 undecidable")
+    );
+    let json = drift_cli(name, &["--format", "json"]).expect_code(1);
+    let findings = json_findings(&json.stdout);
+    assert_eq!(findings.len(), 1, "{}", json.stdout);
+    let f = &findings[0];
+    assert_eq!(f["kind"], "exposure");
+    assert_eq!(f["code"], "advisory-block-weakened");
+    assert_eq!(f["severity"], "critical");
+    assert_eq!(f["policy"]["rule"], "contec-cms8000.out");
+    assert_eq!(f["device"]["action"], "allow");
+    let entry = f["device"]["entries"].as_array().unwrap().last().unwrap();
+    assert_eq!(entry["line"], line);
+    assert_eq!(entry["rule"], "temp-monitor-vendor-cloud");
+}
+
+#[test]
+fn drift_the_deleted_allow_is_exactly_a_breakage() {
+    let ir = drift_ir();
+    let name = "breakage.xml";
+    let text = fixture(name);
+    let lockdown = line_of(&text, "<entry name=\"quarantine-lockdown\"");
+    let (d, c) = drift_of(&ir, name);
+    let expected = Space::from_parts(
+        &object(&ir, "contec-monitors"),
+        &object(&ir, "central-station"),
+        &tcp_only((515, 515)),
+    );
+    assert!(
+        c.regions.iter().all(|r| r.kind == DriftKind::Breakage),
+        "{:?}",
+        c.regions
+    );
+    assert!(union_of(&c.regions, DriftKind::Breakage).same_as(&expected));
+    let allow = rule_index(&ir, "contec-to-central-station");
+    for r in &c.regions {
+        assert_eq!(r.policy, Some(allow));
+        let dec = deciding(&d, r);
+        assert_eq!((dec.action, dec.origin.line), (Action::Deny, lockdown));
+    }
+
+    let ran = drift_cli(name, &[]).expect_code(1);
+    assert!(
+        ran.stdout
+            .contains(": 0 exposure, 1 breakage, 0 undecidable")
+    );
+    assert!(
+        ran.stdout
+            .contains("device deny, policy allow by rule contec-to-central-station"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains(&format!(
+            "{}:{lockdown}:17: <entry name=\"quarantine-lockdown\"",
+            fixture_path(name)
+        )),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn drift_the_scheduled_rule_is_undecidable_never_certain() {
+    let ir = drift_ir();
+    let name = "undecidable.xml";
+    let text = fixture(name);
+    let line = line_of(&text, "<entry name=\"vendor-hours-monitor-block\"");
+    let (d, c) = drift_of(&ir, name);
+    let expected = Space::from_parts(
+        &object(&ir, "contec-monitors"),
+        &object(&ir, "central-station"),
+        &tcp_only((515, 515)),
+    );
+    assert!(
+        c.regions.iter().all(|r| r.kind == DriftKind::Undecidable),
+        "{:?}",
+        c.regions
+    );
+    assert!(union_of(&c.regions, DriftKind::Undecidable).same_as(&expected));
+    for r in &c.regions {
+        let (at, why) = r.undecided.as_ref().expect("the undecidable entry");
+        assert_eq!(why, "schedule vendor-hours");
+        assert_eq!(decision_at(&d, *at).unwrap().origin.line, line);
+        assert_eq!(r.policy, Some(rule_index(&ir, "contec-to-central-station")));
+    }
+
+    let ran = drift_cli(name, &[]).expect_code(1);
+    assert!(
+        ran.stdout
+            .contains(": 0 exposure, 0 breakage, 1 undecidable")
+    );
+    assert!(
+        ran.stdout.contains(&format!(
+            "{}:{line}:17: <entry name=\"vendor-hours-monitor-block\" uuid=\"8a2b6c4d-2222-4e5f-8a9b-0000000000e2\"> (security rules of vsys1) — undecidable: schedule vendor-hours",
+            fixture_path(name)
+        )),
+        "{}",
+        ran.stdout
+    );
+    let json = drift_cli(name, &["--format", "json"]).expect_code(1);
+    let findings = json_findings(&json.stdout);
+    assert_eq!(findings.len(), 1, "{}", json.stdout);
+    assert_eq!(findings[0]["kind"], "undecidable");
+    assert_eq!(findings[0]["undecided"]["reason"], "schedule vendor-hours");
+    assert_eq!(findings[0]["undecided"]["line"], line);
+}
+
+/// Packets at the edited boxes' edges, beside the edge packets.
+const DRIFT_PROBES: &[(&str, &str, &str)] = &[
+    ("10.20.8.5", "202.114.4.119", "tcp/443"),
+    ("10.20.8.127", "202.114.4.0", "udp/53"),
+    ("10.20.8.128", "202.114.4.255", "tcp/443"),
+    ("10.20.8.0", "202.114.4.120", "icmp/echo-request"),
+    ("202.114.4.119", "10.20.8.5", "tcp/515"),
+    ("10.20.8.5", "10.10.20.30", "tcp/515"),
+    ("10.20.8.127", "10.10.20.30", "tcp/515"),
+    ("10.20.8.128", "10.10.20.30", "tcp/515"),
+    ("10.20.8.5", "10.10.20.30", "tcp/514"),
+    ("10.20.8.5", "10.10.20.30", "tcp/516"),
+    ("10.20.8.5", "10.10.20.29", "tcp/515"),
+    ("10.20.8.5", "10.10.20.99", "tcp/515"),
+    ("10.20.1.0", "10.10.20.30", "udp/24105"),
+    ("10.20.1.255", "10.10.20.30", "udp/24105"),
+    ("10.20.2.0", "10.10.20.30", "udp/24105"),
+    ("10.20.8.5", "10.10.0.53", "udp/53"),
+    ("10.20.3.3", "10.10.0.123", "tcp/53"),
+    ("10.20.3.3", "10.10.0.54", "udp/123"),
+    ("10.20.3.3", "10.10.0.55", "udp/53"),
+    ("10.20.3.3", "10.10.0.1", "icmp/echo-request"),
+    ("10.10.0.161", "10.20.77.1", "udp/162"),
+    ("10.10.0.161", "10.20.77.2", "udp/161"),
+    ("10.10.0.161", "10.20.8.1", "udp/161"),
+    ("10.10.0.161", "10.20.255.1", "udp/163"),
+    ("10.10.0.5", "10.10.0.6", "tcp/22"),
+    ("10.20.8.5", "10.20.8.6", "tcp/22"),
+    ("10.10.20.30", "10.10.21.4", "tcp/443"),
+    ("10.10.20.30", "202.114.4.1", "tcp/443"),
+    ("10.10.20.30", "93.184.216.34", "tcp/443"),
+    ("fd00::1", "fd00::2", "tcp/443"),
+];
+
+#[test]
+fn drift_regions_hold_exactly_the_packets_the_device_decides_otherwise() {
+    let ir = drift_ir();
+    let mut packets: Vec<Packet> = DRIFT_PROBES
+        .iter()
+        .map(|(s, d, p)| packet(s, d, p))
+        .collect();
+    packets.extend(common::edge_packets::edge_packets(&ir, 0xd71f_7a05, 4000));
+    for (name, must_hit) in [
+        ("running-config.xml", None),
+        ("exposure.xml", Some(DriftKind::Exposure)),
+        ("breakage.xml", Some(DriftKind::Breakage)),
+        ("undecidable.xml", Some(DriftKind::Undecidable)),
+    ] {
+        let d = device(name);
+        let c = compare(&ir, &d);
+        let mut wrong = Vec::new();
+        let mut hits = [0usize; 3];
+        for p in &packets {
+            let want = ir.evaluate(p);
+            let (from, to) = (zone(&ir, p.src), zone(&ir, p.dst));
+            let o = d.decide(p, from.as_deref(), to.as_deref());
+            let allows = want.action.permits();
+            let expected = if from.is_none() || to.is_none() {
+                None
+            } else if o.undecided.is_empty() {
+                match (o.action.permits(), allows) {
+                    (true, false) => Some(DriftKind::Exposure),
+                    (false, true) => Some(DriftKind::Breakage),
+                    _ => None,
+                }
+            } else {
+                let disagrees = std::iter::once(o.action)
+                    .chain(o.undecided.iter().map(|e| e.decision.action))
+                    .any(|a| a.permits() != allows);
+                disagrees.then_some(DriftKind::Undecidable)
+            };
+            let found: Vec<&DriftRegion> =
+                c.regions.iter().filter(|r| r.space.contains(p)).collect();
+            assert!(found.len() <= 1, "{name}: {p} in {} regions", found.len());
+            let got = found.first().map(|r| r.kind);
+            if got != expected {
+                wrong.push(format!(
+                    "{name}: {p} ({from:?} -> {to:?}): expected {expected:?}, in {got:?}; device {} (undecided {}), policy {} by {}",
+                    o.action,
+                    o.undecided.len(),
+                    want.action,
+                    ir.verdict_rule_name(&want)
+                ));
+                continue;
+            }
+            let Some(r) = found.first() else { continue };
+            hits[r.kind as usize] += 1;
+            if r.kind != DriftKind::Undecidable {
+                // The region names the deciding rule and entry.
+                let (_, dec) = o.steps.last().unwrap();
+                if r.policy != want.rule || deciding(&d, r).origin != dec.origin {
+                    wrong.push(format!(
+                        "{name}: {p}: region says rule {:?} and line {}, decide says rule {:?} and line {}",
+                        r.policy,
+                        deciding(&d, r).origin.line,
+                        want.rule,
+                        dec.origin.line
+                    ));
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} wrong:\n{}",
+            wrong.len(),
+            wrong[..wrong.len().min(30)].join("\n")
+        );
+        if let Some(kind) = must_hit {
+            assert!(
+                hits[kind as usize] > 0,
+                "{name}: no packet in a {kind:?} region"
+            );
+        }
+        // The App-ID rule's traffic is undecidable in every copy.
+        assert!(
+            hits[DriftKind::Undecidable as usize] > 0,
+            "{name}: {hits:?}"
+        );
+    }
+}
+
+#[test]
+fn drift_text_markdown_and_json_report_the_same_findings() {
+    for name in ["exposure.xml", "breakage.xml", "undecidable.xml"] {
+        let text = drift_cli(name, &[]).expect_code(1).stdout;
+        let markdown = drift_cli(name, &["--format", "markdown"])
+            .expect_code(1)
+            .stdout;
+        let json = drift_cli(name, &["--format", "json"]).expect_code(1).stdout;
+        let findings = json_findings(&json);
+        assert!(!findings.is_empty());
+        for kind in ["exposure", "breakage", "undecidable"] {
+            let in_json = findings.iter().filter(|f| f["kind"] == kind).count();
+            let sign = match kind {
+                "exposure" => '+',
+                "breakage" => '-',
+                _ => '?',
+            };
+            let in_text = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("{sign} {kind}")))
+                .count();
+            let in_markdown = markdown
+                .lines()
+                .filter(|l| l.starts_with(&format!("| {sign} | {kind} |")))
+                .count();
+            assert_eq!(
+                (in_text, in_markdown),
+                (in_json, in_json),
+                "{name} {kind}:\n{text}\n{markdown}"
+            );
+        }
+        for f in &findings {
+            let e = f["undecided"]
+                .as_object()
+                .map(|_| &f["undecided"])
+                .unwrap_or_else(|| f["device"]["entries"].as_array().unwrap().last().unwrap());
+            let located = format!(
+                "{}:{}:{}: {}",
+                fixture_path(name),
+                e["line"],
+                e["column"],
+                e["text"].as_str().unwrap()
+            );
+            assert!(text.contains(&located), "{located} not in\n{text}");
+            assert!(markdown.contains(&located), "{located} not in\n{markdown}");
+            let by = format!("by rule {}", f["policy"]["rule"].as_str().unwrap());
+            let advisory = format!(
+                "by advisory block {}",
+                f["policy"]["rule"].as_str().unwrap()
+            );
+            assert!(
+                text.contains(&by) || text.contains(&advisory),
+                "{by} not in\n{text}"
+            );
+            assert!(
+                markdown.contains(&by) || markdown.contains(&advisory),
+                "{by} not in\n{markdown}"
+            );
+        }
+    }
+}
+
+#[test]
+fn drift_an_unreadable_device_file_exits_2_at_its_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = fixture("running-config.xml");
+    let bad_action = "<action>permit</action>";
+    let cases = [
+        (
+            "bad-action.xml",
+            base.replacen("<action>allow</action>", bad_action, 1),
+            bad_action,
+            "action `permit`",
+        ),
+        (
+            "not-xml.xml",
+            base.replacen("<log-end>yes</log-end>", "<log-end>yes</log-start>", 1),
+            "<log-end>yes</log-start>",
+            "not well-formed XML",
+        ),
+    ];
+    for (file, contents, needle, message) in cases {
+        let path = dir.path().join(file);
+        std::fs::write(&path, &contents).unwrap();
+        let line = line_of(&contents, needle);
+        let ran = common::run([
+            "drift",
+            DRIFT_POLICY,
+            "--device",
+            &format!("panos={}", path.display()),
+        ])
+        .expect_code(2);
+        let at = format!("{}:{line}:", path.display());
+        assert!(ran.stderr.contains(&at), "{at} not in {}", ran.stderr);
+        assert!(ran.stderr.contains(message), "{}", ran.stderr);
+        let col = ran.stderr.split(&at).nth(1).unwrap();
+        assert!(
+            col.split(':')
+                .next()
+                .unwrap()
+                .parse::<usize>()
+                .is_ok_and(|c| c > 0),
+            "no column in {}",
+            ran.stderr
+        );
+        assert!(
+            ran.stdout.is_empty(),
+            "nothing half-reported: {}",
+            ran.stdout
+        );
+    }
+}
+
+#[test]
+fn explain_against_the_exposure_copy_names_the_inserted_entry() {
+    let name = "exposure.xml";
+    let line = line_of(&fixture(name), "<entry name=\"temp-monitor-vendor-cloud\"");
+    let args = |file: &str| {
+        common::run([
+            "explain",
+            DRIFT_POLICY,
+            "10.20.8.5",
+            "202.114.4.119",
+            "tcp/443",
+            "--target",
+            "panos",
+            "--against",
+            &fixture_path(file),
+            "--date",
+            PROBE_DATE,
+        ])
+    };
+    let ran = args(name).expect_code(1);
+    assert!(
+        ran.stdout.contains("panos DISAGREES with the policy"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains(&format!(
+            "{}:{line}:17: <entry name=\"temp-monitor-vendor-cloud\"",
+            fixture_path(name)
+        )),
+        "{}",
+        ran.stdout
+    );
+    // The base fixture drops it by the Contec block.
+    let base = args("running-config.xml").expect_code(0);
+    assert!(
+        base.stdout.contains("panos agrees with the policy"),
+        "{}",
+        base.stdout
+    );
+    assert!(
+        base.stdout
+            .contains("<entry name=\"block-contec-cms8000-out\"")
+    );
 }
