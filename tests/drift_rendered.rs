@@ -40,6 +40,9 @@ zone "rest" {
 }
 "#;
 
+/// The interfaces of [`ZONES`].
+const PLACES: [&str; 3] = ["lan0", "lan1", "wan0"];
+
 /// An address set as KDL endpoint arguments: `"any"`, or its CIDRs.
 fn endpoints(set: &AddrSet) -> String {
     if set.is_any() {
@@ -160,11 +163,14 @@ fn deployed(ir: &Ir, text: &str) -> Device {
         .unwrap_or_else(|e| panic!("the edited ruleset cannot be read: {e}\n{text}"))
 }
 
-/// A rule line to insert: family (IPv6 when true), source and destination
+/// A rule line to insert: the interfaces it enters and leaves by (one of
+/// [`PLACES`], or any), family (IPv6 when true), source and destination
 /// host ranges of the small domain, protocol (UDP when true), port,
 /// verdict (accept when true).
 #[derive(Clone, Debug)]
 struct Line {
+    iif: Option<usize>,
+    oif: Option<usize>,
     v6: bool,
     src: (u8, u8),
     dst: (u8, u8),
@@ -190,8 +196,14 @@ impl Line {
                 format!("{}-{}", host(lo), host(hi))
             }
         };
+        let place = |key: &str, at: Option<usize>| {
+            at.map(|i| format!("{key} \"{}\" ", PLACES[i % PLACES.len()]))
+                .unwrap_or_default()
+        };
         format!(
-            "{fam} saddr {} {fam} daddr {} {} dport {} {}",
+            "{}{}{fam} saddr {} {fam} daddr {} {} dport {} {}",
+            place("iifname", self.iif),
+            place("oifname", self.oif),
             range(self.src),
             range(self.dst),
             if self.udp { "udp" } else { "tcp" },
@@ -330,6 +342,8 @@ fn apply(text: &str, edit: &Edit) -> String {
 
 fn arb_line() -> impl Strategy<Value = Line> {
     (
+        prop::option::of(0usize..3),
+        prop::option::of(0usize..3),
         prop::bool::ANY,
         (0u8..8, 0u8..8),
         (0u8..8, 0u8..8),
@@ -337,7 +351,9 @@ fn arb_line() -> impl Strategy<Value = Line> {
         1u16..=5,
         prop::bool::ANY,
     )
-        .prop_map(|(v6, src, dst, udp, port, accept)| Line {
+        .prop_map(|(iif, oif, v6, src, dst, udp, port, accept)| Line {
+            iif,
+            oif,
             v6,
             src,
             dst,
@@ -391,7 +407,7 @@ fn holds_to_brute_force(ir: &Ir, d: &Device, c: &Comparison, text: &str) {
 }
 
 proptest! {
-    #![proptest_config(common::proptest_config(40))]
+    #![proptest_config(common::proptest_config(128))]
 
     /// Random policies rendered, their text edited at random: drift on the
     /// edited text is brute force's difference, and nothing unedited.
@@ -490,6 +506,8 @@ fn drift_on_the_kernels_dump_equals_drift_on_the_edited_text() {
     let ir = ir_of(&rules);
     let text = rendered(&ir);
     let line = |v6, src, dst, udp, port, accept| Line {
+        iif: None,
+        oif: None,
         v6,
         src,
         dst,
@@ -499,6 +517,14 @@ fn drift_on_the_kernels_dump_equals_drift_on_the_edited_text() {
     };
     let cases: Vec<Vec<Edit>> = vec![
         vec![Edit::Insert(0, line(false, (0, 7), (5, 6), false, 2, true))],
+        vec![Edit::Insert(
+            9,
+            Line {
+                iif: Some(0),
+                oif: Some(1),
+                ..line(true, (0, 7), (0, 7), true, 4, true)
+            },
+        )],
         vec![Edit::Delete(rule_index(&text, "comment \"r1\""))],
         vec![Edit::Flip(flip_index(&text, "comment \"r2\""))],
         vec![Edit::SecondTable(line(true, (1, 1), (0, 7), false, 3, false))],
