@@ -934,7 +934,11 @@ mod kernel_drift {
                 layer,
                 filter,
                 entry,
-            } => &d.layers[layer].filters[filter].entries[entry].decision.origin,
+            } => {
+                &d.layers[layer].filters[filter].entries[entry]
+                    .decision
+                    .origin
+            }
             At::Default { layer, filter } => &d.layers[layer].filters[filter].default.origin,
             At::Unfiltered { layer } => panic!("layer {layer} decides unfiltered"),
         }
@@ -1001,7 +1005,10 @@ mod kernel_drift {
     }
 
     fn sample(c: &Comparison) -> Vec<(DriftKind, Option<Packet>)> {
-        c.regions.iter().map(|r| (r.kind, r.space.sample())).collect()
+        c.regions
+            .iter()
+            .map(|r| (r.kind, r.space.sample()))
+            .collect()
     }
 
     /// Every shipped policy, rendered and loaded into a fresh namespace:
@@ -1148,9 +1155,11 @@ mod kernel_drift {
     }
 
     const CONTEC_OUT: &str = "\"wardwall deny contec-cms8000.out: \" drop";
-    const WAVEFORMS_V4: &str = "ip saddr @c_icu_monitors_v4 ip daddr @c_central_station_v4 udp dport 24105";
+    const WAVEFORMS_V4: &str =
+        "ip saddr @c_icu_monitors_v4 ip daddr @c_central_station_v4 udp dport 24105";
     const DEFAULT_RULE: &str = "comment \"default: no rule matched\"";
-    const CONTEC_TO_CENTRAL: &str = "ip saddr @c_contec_monitors_v4 ip daddr @c_central_station_v4 tcp dport 515";
+    const CONTEC_TO_CENTRAL: &str =
+        "ip saddr @c_contec_monitors_v4 ip daddr @c_central_station_v4 tcp dport 515";
 
     /// The clinical devices' IPv4 addresses (group clinical-devices).
     fn clinical_devices_v4() -> AddrSet {
@@ -1229,8 +1238,8 @@ mod kernel_drift {
                     args(&["add", "table", "ip", "extra"]),
                     args(&[
                         "add", "chain", "ip", "extra", "lockdown", "{", "type", "filter", "hook",
-                        "forward", "priority", "filter", "+", "10", ";", "policy", "accept",
-                        ";", "}",
+                        "forward", "priority", "filter", "+", "10", ";", "policy", "accept", ";",
+                        "}",
                     ]),
                     args(&[
                         "add",
@@ -1346,7 +1355,13 @@ mod kernel_drift {
         assert!(!findings.is_empty(), "{at}");
         let kinds: Vec<String> = (change.expected)()
             .iter()
-            .map(|(k, _)| serde_json::to_value(k).unwrap().as_str().unwrap().to_string())
+            .map(|(k, _)| {
+                serde_json::to_value(k)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         for f in findings {
             assert!(kinds.iter().any(|k| f["kind"] == k.as_str()), "{at}: {f:#}");

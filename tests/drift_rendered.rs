@@ -224,9 +224,9 @@ enum Edit {
     Delete(usize),
     /// Flip the verdict of the `at`-th rule line that has one ([`flipped`]).
     Flip(usize),
-    /// A second table, `inet extra`, whose forward chain (priority filter
-    /// + 10, policy accept) has this rule (`fwd` is a keyword of nft's:
-    /// not a chain name).
+    /// A second table, `inet extra`, whose forward chain (priority
+    /// `filter + 10`, policy accept) has this rule (`fwd` is a keyword of
+    /// nft's: not a chain name).
     SecondTable(Line),
 }
 
@@ -527,7 +527,14 @@ fn drift_on_the_kernels_dump_equals_drift_on_the_edited_text() {
         )],
         vec![Edit::Delete(rule_index(&text, "comment \"r1\""))],
         vec![Edit::Flip(flip_index(&text, "comment \"r2\""))],
-        vec![Edit::SecondTable(line(true, (1, 1), (0, 7), false, 3, false))],
+        vec![Edit::SecondTable(line(
+            true,
+            (1, 1),
+            (0, 7),
+            false,
+            3,
+            false,
+        ))],
         vec![
             Edit::Insert(6, line(false, (4, 4), (1, 1), true, 1, true)),
             Edit::Flip(flip_index(&text, "comment \"r0\"")),
