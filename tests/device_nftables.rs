@@ -616,13 +616,32 @@ fn sysctl(ns: &Netns, settings: &[&str]) {
 }
 
 /// A router with one bridge per interface name and one host namespace per
-/// fixture address (as tests/kernel.rs builds its topology).
+/// address (as tests/kernel.rs builds its topology).
 struct Topology {
     router: Netns,
     hosts: BTreeMap<IpAddr, Netns>,
 }
 
+/// The fixture's topology: [`HOSTS`] behind their bridges, [`ROUTES`].
 fn topology() -> Topology {
+    let hosts: Vec<(IpAddr, String)> = HOSTS
+        .iter()
+        .map(|(a, i)| (a.parse().unwrap(), i.to_string()))
+        .collect();
+    let routes: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(p, i)| (p.to_string(), i.to_string()))
+        .collect();
+    build_topology(&["icu0", "med0", "srv0", "wan0"], &hosts, &routes)
+}
+
+/// A router with the interfaces `bridges`, a host namespace per `(address,
+/// bridge)` and the routes `(prefix, bridge)`.
+fn build_topology(
+    bridges: &[&str],
+    hosts: &[(IpAddr, String)],
+    routes: &[(String, String)],
+) -> Topology {
     let router = Netns::new("dr");
     sysctl(
         &router,
@@ -636,7 +655,7 @@ fn topology() -> Topology {
         ],
     );
     ip(&router, &["link", "set", "lo", "up"]);
-    for bridge in ["icu0", "med0", "srv0", "wan0"] {
+    for bridge in bridges {
         ip(
             &router,
             &[
@@ -656,12 +675,12 @@ fn topology() -> Topology {
         );
         ip(&router, &["link", "set", bridge, "up"]);
     }
-    for (prefix, dev) in ROUTES {
+    for (prefix, dev) in routes {
         ip(&router, &["route", "add", prefix, "dev", dev]);
     }
-    let mut hosts = BTreeMap::new();
-    for (i, (addr, bridge)) in HOSTS.iter().enumerate() {
-        let addr: IpAddr = addr.parse().unwrap();
+    let mut by_addr = BTreeMap::new();
+    for (i, (addr, bridge)) in hosts.iter().enumerate() {
+        let addr = *addr;
         let host = Netns::new(&format!("dh{i}"));
         let port = format!("q{i}");
         ip(
@@ -711,9 +730,12 @@ fn topology() -> Topology {
                 ],
             );
         }
-        hosts.insert(addr, host);
+        by_addr.insert(addr, host);
     }
-    Topology { router, hosts }
+    Topology {
+        router,
+        hosts: by_addr,
+    }
 }
 
 /// Moves the calling thread into a network namespace.
@@ -737,19 +759,27 @@ fn is_refusal(e: &std::io::Error) -> bool {
     )
 }
 
-/// TCP listeners and UDP echo servers on every probe's destination.
+/// TCP listeners and UDP echo servers on every fixture probe's destination.
 fn listen(topo: &Topology) {
+    let packets: Vec<Packet> = PROBES.iter().map(|(name, ..)| probe(name)).collect();
+    listen_for(topo, &packets);
+}
+
+/// TCP listeners and UDP echo servers on the destination of every packet.
+fn listen_for(topo: &Topology, packets: &[Packet]) {
     let mut seen = std::collections::BTreeSet::new();
-    for (_, _, dst, proto) in PROBES {
-        if !seen.insert((*dst, *proto)) {
+    for p in packets {
+        let (tcp, port) = match p.proto {
+            wardwall::ir::Proto::Tcp { dport } => (true, dport),
+            wardwall::ir::Proto::Udp { dport } => (false, dport),
+            other => panic!("no listener for {other:?}"),
+        };
+        let dst = p.dst;
+        if !seen.insert((dst, tcp, port)) {
             continue;
         }
-        let dst: IpAddr = dst.parse().unwrap();
-        let (kind, port) = proto.split_once('/').unwrap();
-        let port: u16 = port.parse().unwrap();
         let ns = topo.hosts[&dst].name.clone();
         let (tx, rx) = std::sync::mpsc::channel();
-        let tcp = kind == "tcp";
         thread::spawn(move || {
             enter(&ns);
             if tcp {
@@ -860,4 +890,571 @@ fn fixture_scenarios_decide_as_the_kernel_does_with_real_packets() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+// ------------------------------------------------------------ kernel drift
+
+/// The hospital's policy rendered, loaded into the kernel, changed there
+/// with `nft` commands the way an operator drifts a router, dumped and
+/// compared with `wardwall drift` (the engine and the CLI): each change
+/// drifts by exactly the traffic it moves, named by the changed rule's
+/// line (text dump) or handle (JSON dump), and real packets sent through
+/// the router meet a fate that differs from the policy's exactly inside
+/// the drift regions.
+mod kernel_drift {
+    use super::*;
+    use wardwall::addrset::{AddrSet, IntervalSet};
+    use wardwall::analysis::space::Space;
+    use wardwall::diff::drift::{At, Comparison, DriftKind, compare};
+    use wardwall::read::device::Origin;
+    use wardwall::vocab::ServiceSet;
+
+    fn addrs(list: &[&str]) -> AddrSet {
+        AddrSet::from_nets(list.iter().map(|a| a.parse().unwrap()))
+    }
+
+    fn tcp(port: u16) -> ServiceSet {
+        ServiceSet {
+            tcp: IntervalSet::single(port),
+            ..ServiceSet::default()
+        }
+    }
+
+    fn udp(port: u16) -> ServiceSet {
+        ServiceSet {
+            udp: IntervalSet::single(port),
+            ..ServiceSet::default()
+        }
+    }
+
+    /// The decision a position of the model stands for.
+    fn origin<'d>(d: &'d Device, at: &At) -> &'d Origin {
+        match *at {
+            At::Entry {
+                layer,
+                filter,
+                entry,
+            } => {
+                &d.layers[layer].filters[filter].entries[entry]
+                    .decision
+                    .origin
+            }
+            At::Default { layer, filter } => &d.layers[layer].filters[filter].default.origin,
+            At::Unfiltered { layer } => panic!("layer {layer} decides unfiltered"),
+        }
+    }
+
+    /// The union of the regions of one kind.
+    fn of_kind(c: &Comparison, kind: DriftKind) -> Space {
+        c.regions
+            .iter()
+            .filter(|r| r.kind == kind)
+            .fold(Space::empty(), |acc, r| acc.union(&r.space))
+    }
+
+    /// The 1-based line of the text dump holding `marker`, which must be
+    /// on exactly one line.
+    fn line_of(text: &str, marker: &str) -> usize {
+        let lines: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains(marker))
+            .map(|(i, _)| i + 1)
+            .collect();
+        assert_eq!(lines.len(), 1, "`{marker}` is on one line of the dump");
+        lines[0]
+    }
+
+    /// The handle of the one rule of the kernel's ruleset holding `marker`
+    /// (`nft -a list ruleset` prints it as `# handle N`).
+    fn handle_of(ns: &Netns, marker: &str) -> String {
+        let listed = nft(ns, &["-a", "list", "ruleset"]);
+        let lines: Vec<&str> = listed.lines().filter(|l| l.contains(marker)).collect();
+        assert_eq!(lines.len(), 1, "`{marker}`: {lines:?}");
+        lines[0]
+            .rsplit_once("# handle ")
+            .unwrap_or_else(|| panic!("no handle on {}", lines[0]))
+            .1
+            .trim()
+            .to_string()
+    }
+
+    /// `wardwall drift POLICY --device nftables=FILE --format json`.
+    fn drift_cli(policy: &Path, file: &Path) -> (i32, serde_json::Value) {
+        let ran = common::run([
+            "drift".as_ref(),
+            policy.as_os_str(),
+            "--date".as_ref(),
+            PROBE_DATE.as_ref(),
+            "--format".as_ref(),
+            "json".as_ref(),
+            "--device".as_ref(),
+            format!("nftables={}", file.display()).as_ref(),
+        ]);
+        let json = serde_json::from_str(&ran.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", ran.stdout, ran.stderr));
+        (ran.code, json)
+    }
+
+    /// Both dumps written to files in `dir`: (text file, JSON file).
+    fn write_dumps(dir: &Path, text: &str, json: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let (t, j) = (dir.join("ruleset.txt"), dir.join("ruleset.json"));
+        std::fs::write(&t, text).unwrap();
+        std::fs::write(&j, json).unwrap();
+        (t, j)
+    }
+
+    fn sample(c: &Comparison) -> Vec<(DriftKind, Option<Packet>)> {
+        c.regions
+            .iter()
+            .map(|r| (r.kind, r.space.sample()))
+            .collect()
+    }
+
+    /// Every shipped policy, rendered and loaded into a fresh namespace:
+    /// neither dump drifts, by the engine and by the CLI (exit 0).
+    #[test]
+    fn every_shipped_policy_in_the_kernel_has_no_drift() {
+        if !privileged::can_run("nftables drift on kernel dumps") {
+            return;
+        }
+        for path in common::shipped_policies() {
+            let ir = common::compile_ok(&path, PROBE_DATE);
+            let files = common::render(&ir, Target::Nftables);
+            let ns = Netns::new("dnft");
+            load(&ns, &files[0].contents);
+            let (text, json) = dump(&ns);
+            for (form, dumped) in [("text", &text), ("JSON", &json)] {
+                let c = compare(&ir, &device(dumped));
+                assert!(
+                    c.regions.is_empty(),
+                    "{} ({form} dump): {:?}",
+                    path.display(),
+                    sample(&c)
+                );
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let (t, j) = write_dumps(dir.path(), &text, &json);
+            for file in [t, j] {
+                let (code, report) = drift_cli(&path, &file);
+                assert_eq!(code, 0, "{}: {report:#}", file.display());
+                let findings = &report["devices"][0]["findings"];
+                assert_eq!(findings.as_array().map(Vec::len), Some(0), "{report:#}");
+            }
+        }
+    }
+
+    /// Hosts of the hospital the probes below are sent between.
+    const DRIFT_PROBES: &[(&str, &str, &str, &str)] = &[
+        (
+            "icu monitor waveforms",
+            "10.20.1.10",
+            "10.10.20.30",
+            "udp/24105",
+        ),
+        (
+            "v6 icu monitor waveforms",
+            "fd42:1:0:200::110",
+            "fd42:1:0:20::30",
+            "udp/24105",
+        ),
+        (
+            "icu monitor waveforms to .31",
+            "10.20.1.10",
+            "10.10.20.31",
+            "udp/24105",
+        ),
+        (
+            "contec monitor to central station",
+            "10.20.8.5",
+            "10.10.20.30",
+            "tcp/515",
+        ),
+        (
+            "contec monitor to .31",
+            "10.20.8.5",
+            "10.10.20.31",
+            "tcp/515",
+        ),
+        (
+            "icu monitor to contec 443",
+            "10.20.1.10",
+            "202.114.4.119",
+            "tcp/443",
+        ),
+        (
+            "icu monitor to contec 80",
+            "10.20.1.10",
+            "202.114.4.119",
+            "tcp/80",
+        ),
+        (
+            "contec monitor to contec 443",
+            "10.20.8.5",
+            "202.114.4.119",
+            "tcp/443",
+        ),
+        ("icu monitor NTP", "10.20.1.10", "10.10.0.123", "udp/123"),
+        ("icu monitor DNS", "10.20.1.10", "10.10.0.53", "udp/53"),
+        ("staff web", "10.1.0.5", "198.51.100.7", "tcp/443"),
+        ("guest to DNS server", "172.16.0.5", "10.10.0.53", "tcp/53"),
+        (
+            "icu monitor ssh to central station",
+            "10.20.1.10",
+            "10.10.20.30",
+            "tcp/22",
+        ),
+    ];
+
+    /// A router with the hospital's nftables interfaces and a host for
+    /// every probe address, behind the interface its zone is bound to.
+    fn hospital_topology(ir: &Ir, packets: &[(&str, Packet)]) -> Topology {
+        let mut bridges: Vec<&str> = ir
+            .zones
+            .iter()
+            .filter_map(|z| z.bindings.get("nftables").map(String::as_str))
+            .collect();
+        bridges.sort_unstable();
+        bridges.dedup();
+        let mut hosts: Vec<(IpAddr, String)> = Vec::new();
+        for (_, p) in packets {
+            for a in [p.src, p.dst] {
+                if !hosts.iter().any(|(h, _)| *h == a) {
+                    let at = place(ir, a).unwrap_or_else(|| panic!("{a} is in no bound zone"));
+                    hosts.push((a, at.to_string()));
+                }
+            }
+        }
+        let routes: Vec<(String, String)> = hosts
+            .iter()
+            .map(|(a, i)| {
+                let len = if a.is_ipv4() { 32 } else { 128 };
+                (format!("{a}/{len}"), i.clone())
+            })
+            .collect();
+        build_topology(&bridges, &hosts, &routes)
+    }
+
+    /// One change an operator makes to the running ruleset.
+    struct Change {
+        name: &'static str,
+        /// The `nft` commands (each an argument list), given the handle
+        /// lookup of the ruleset as loaded.
+        commands: fn(&Netns) -> Vec<Vec<String>>,
+        /// The traffic it moves: the regions of each kind, exactly.
+        expected: fn() -> Vec<(DriftKind, Space)>,
+        /// Pieces of the dump's lines that decide the moved traffic (one
+        /// of them decides every region; each decides some region).
+        deciding: &'static [&'static str],
+        /// Layers the moved traffic meets (two for a second table).
+        layers: usize,
+    }
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    const CONTEC_OUT: &str = "\"wardwall deny contec-cms8000.out: \" drop";
+    const WAVEFORMS_V4: &str =
+        "ip saddr @c_icu_monitors_v4 ip daddr @c_central_station_v4 udp dport 24105";
+    const DEFAULT_RULE: &str = "comment \"default: no rule matched\"";
+    const CONTEC_TO_CENTRAL: &str =
+        "ip saddr @c_contec_monitors_v4 ip daddr @c_central_station_v4 tcp dport 515";
+
+    /// The clinical devices' IPv4 addresses (group clinical-devices).
+    fn clinical_devices_v4() -> AddrSet {
+        addrs(&[
+            "10.20.1.0/24",
+            "10.20.4.0/23",
+            "10.20.8.0/25",
+            "10.30.1.10/31",
+            "10.30.2.10/32",
+        ])
+    }
+
+    const CHANGES: &[Change] = &[
+        Change {
+            name: "(a) an accept inserted before the Contec block",
+            commands: |ns| {
+                let h = handle_of(ns, CONTEC_OUT);
+                vec![args(&[
+                    "insert",
+                    "rule",
+                    "inet",
+                    "wardwall",
+                    "forward",
+                    "handle",
+                    &h,
+                    "iifname",
+                    "\"icu0\"",
+                    "ip",
+                    "daddr",
+                    "202.114.4.0/24",
+                    "tcp",
+                    "dport",
+                    "443",
+                    "accept",
+                    "comment",
+                    "\"vendor-temp\"",
+                ])]
+            },
+            // Everything behind icu0 (the ICU zone without the quarantine
+            // VLAN), to the Contec network on 443.
+            expected: || {
+                let icu = addrs(&["10.20.0.0/16"]).difference(&addrs(&["10.20.8.0/24"]));
+                vec![(
+                    DriftKind::Exposure,
+                    Space::from_parts(&icu, &addrs(&["202.114.4.0/24"]), &tcp(443)),
+                )]
+            },
+            deciding: &["comment \"vendor-temp\""],
+            layers: 1,
+        },
+        Change {
+            name: "(b) the IPv4 waveform allow deleted",
+            commands: |ns| {
+                let h = handle_of(ns, WAVEFORMS_V4);
+                vec![args(&[
+                    "delete", "rule", "inet", "wardwall", "forward", "handle", &h,
+                ])]
+            },
+            expected: || {
+                vec![(
+                    DriftKind::Breakage,
+                    Space::from_parts(
+                        &addrs(&["10.20.1.0/24"]),
+                        &addrs(&["10.10.20.30/32"]),
+                        &udp(24105),
+                    ),
+                )]
+            },
+            deciding: &[DEFAULT_RULE],
+            layers: 1,
+        },
+        Change {
+            name: "(c) a second table whose forward chain drops NTP",
+            commands: |_| {
+                vec![
+                    args(&["add", "table", "ip", "extra"]),
+                    args(&[
+                        "add", "chain", "ip", "extra", "lockdown", "{", "type", "filter", "hook",
+                        "forward", "priority", "filter", "+", "10", ";", "policy", "accept", ";",
+                        "}",
+                    ]),
+                    args(&[
+                        "add",
+                        "rule",
+                        "ip",
+                        "extra",
+                        "lockdown",
+                        "ip",
+                        "daddr",
+                        "10.10.0.123",
+                        "udp",
+                        "dport",
+                        "123",
+                        "counter",
+                        "drop",
+                        "comment",
+                        "\"ntp-lockdown\"",
+                    ]),
+                ]
+            },
+            expected: || {
+                vec![(
+                    DriftKind::Breakage,
+                    Space::from_parts(
+                        &clinical_devices_v4(),
+                        &addrs(&["10.10.0.123/32"]),
+                        &udp(123),
+                    ),
+                )]
+            },
+            deciding: &["comment \"ntp-lockdown\""],
+            layers: 2,
+        },
+        Change {
+            name: "(d) an element added to the central station's set",
+            commands: |_| {
+                vec![args(&[
+                    "add",
+                    "element",
+                    "inet",
+                    "wardwall",
+                    "c_central_station_v4",
+                    "{",
+                    "10.10.20.31",
+                    "}",
+                ])]
+            },
+            // Both rules that use the set now reach .31.
+            expected: || {
+                let to = addrs(&["10.10.20.31/32"]);
+                let contec = Space::from_parts(&addrs(&["10.20.8.0/25"]), &to, &tcp(515));
+                let waves = Space::from_parts(&addrs(&["10.20.1.0/24"]), &to, &udp(24105));
+                vec![(DriftKind::Exposure, contec.union(&waves))]
+            },
+            deciding: &[CONTEC_TO_CENTRAL, WAVEFORMS_V4],
+            layers: 1,
+        },
+    ];
+
+    /// The regions of `c` are exactly `expected`, and each is decided by
+    /// one of the lines (text dump) or handles (JSON dump) of `deciding`.
+    fn check_regions(
+        at: &str,
+        d: &Device,
+        c: &Comparison,
+        change: &Change,
+        deciding: &[(usize, String)],
+        json: bool,
+    ) {
+        let expected = (change.expected)();
+        for kind in [
+            DriftKind::Exposure,
+            DriftKind::Breakage,
+            DriftKind::Undecidable,
+        ] {
+            let want = expected
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .fold(Space::empty(), |acc, (_, s)| acc.union(s));
+            let got = of_kind(c, kind);
+            assert!(
+                got.same_as(&want),
+                "{at}: {kind:?}: got more {:?}, less {:?}",
+                got.difference(&want).sample(),
+                want.difference(&got).sample()
+            );
+        }
+        let mut used = vec![false; deciding.len()];
+        for r in &c.regions {
+            assert_eq!(r.device.len(), change.layers, "{at}: {:?}", r.device);
+            let o = origin(d, r.device.last().unwrap());
+            let k = deciding
+                .iter()
+                .position(|(line, handle)| {
+                    if json {
+                        o.text.contains(&format!("rule handle {handle} in table"))
+                    } else {
+                        o.line == *line
+                    }
+                })
+                .unwrap_or_else(|| panic!("{at}: decided by {o:?}, not by {deciding:?}"));
+            used[k] = true;
+        }
+        assert!(used.iter().all(|u| *u), "{at}: {deciding:?} {used:?}");
+    }
+
+    /// The CLI on the same dump: exit 1, findings of the expected kinds
+    /// only, each decided by one of the changed lines or handles.
+    fn check_cli(at: &str, file: &Path, change: &Change, deciding: &[(usize, String)], json: bool) {
+        let (code, report) = drift_cli(common::hospital(), file);
+        assert_eq!(code, 1, "{at}: {report:#}");
+        let findings = report["devices"][0]["findings"].as_array().unwrap();
+        assert!(!findings.is_empty(), "{at}");
+        let kinds: Vec<String> = (change.expected)()
+            .iter()
+            .map(|(k, _)| {
+                serde_json::to_value(k)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        for f in findings {
+            assert!(kinds.iter().any(|k| f["kind"] == k.as_str()), "{at}: {f:#}");
+            let last = f["device"]["entries"].as_array().unwrap().last().unwrap();
+            let named = deciding.iter().any(|(line, handle)| {
+                if json {
+                    last["text"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("rule handle {handle} in table"))
+                } else {
+                    last["line"] == *line
+                }
+            });
+            assert!(named, "{at}: {f:#}");
+        }
+    }
+
+    #[test]
+    fn kernel_changes_drift_by_exactly_the_traffic_they_move() {
+        if !privileged::can_run("nftables drift with real packets") {
+            return;
+        }
+        let ir = common::compile_ok(common::hospital(), PROBE_DATE);
+        let rendered = common::render(&ir, Target::Nftables)[0].contents.clone();
+        let probes: Vec<(&str, Packet)> = DRIFT_PROBES
+            .iter()
+            .map(|(name, s, d, p)| (*name, Packet::parse(s, d, p).unwrap()))
+            .collect();
+        let topo = hospital_topology(&ir, &probes);
+        let packets: Vec<Packet> = probes.iter().map(|(_, p)| *p).collect();
+        listen_for(&topo, &packets);
+        nft(&topo.router, &["flush", "ruleset"]);
+        for (name, p) in &probes {
+            assert_eq!(send(&topo, *p), Fate::Delivered, "topology: {name}");
+        }
+        let unchanged = Change {
+            name: "unchanged",
+            commands: |_| Vec::new(),
+            expected: Vec::new,
+            deciding: &[],
+            layers: 1,
+        };
+        let mut wrong = Vec::new();
+        for change in std::iter::once(&unchanged).chain(CHANGES) {
+            let at = change.name;
+            nft(&topo.router, &["flush", "ruleset"]);
+            load(&topo.router, &rendered);
+            for cmd in (change.commands)(&topo.router) {
+                let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+                nft(&topo.router, &cmd);
+            }
+            let (text, json) = dump(&topo.router);
+            let deciding: Vec<(usize, String)> = change
+                .deciding
+                .iter()
+                .map(|m| (line_of(&text, m), handle_of(&topo.router, m)))
+                .collect();
+            let d = read_both(&text, &json);
+            let c = compare(&ir, &d);
+            check_regions(&format!("{at} (text)"), &d, &c, change, &deciding, false);
+            let dj = device(&json);
+            let cj = compare(&ir, &dj);
+            check_regions(&format!("{at} (JSON)"), &dj, &cj, change, &deciding, true);
+            if !change.deciding.is_empty() {
+                let dir = tempfile::tempdir().unwrap();
+                let (t, j) = write_dumps(dir.path(), &text, &json);
+                check_cli(&format!("{at} (text)"), &t, change, &deciding, false);
+                check_cli(&format!("{at} (JSON)"), &j, change, &deciding, true);
+            }
+            // Real packets: the kernel's fate differs from the policy's
+            // verdict exactly where drift says it does.
+            let handles: Vec<_> = probes
+                .iter()
+                .map(|(name, p)| (name, p, spawn_send(&topo, *p)))
+                .collect();
+            let mut inside = 0;
+            for (name, p, handle) in handles {
+                let fate = handle.join().unwrap();
+                let policy = ir.evaluate(p).action;
+                let differs = (fate == Fate::Delivered) != policy.permits();
+                let drifted = c.regions.iter().any(|r| r.space.contains(p));
+                inside += usize::from(drifted);
+                if differs != drifted {
+                    wrong.push(format!(
+                        "{at}: {name} ({p}): the policy says {policy}, the kernel {fate:?}, drift region: {drifted}"
+                    ));
+                }
+            }
+            if !change.deciding.is_empty() && inside == 0 {
+                wrong.push(format!("{at}: no probe lies in the drift"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
 }

@@ -24,6 +24,7 @@ mod device_panos;
 mod device_pfsense;
 mod diagnostics;
 mod drift;
+mod drift_rendered;
 mod evaluator;
 mod kernel;
 mod model;
