@@ -328,11 +328,11 @@ impl DriftReport {
                 DriftKind::Undecidable => "35",
             };
             let _ = writeln!(out, "{}", paint(code, &f.line()));
-            for e in f
-                .undecided
-                .iter()
-                .chain(f.device.entries.iter().rev().take(1))
-            {
+            // Every layer's entry: the last one decides a denial, but an
+            // allow is the allow of every layer (Cisco: the inbound ACL's
+            // permit, then the outbound layer's), and the entry that
+            // lets the traffic through is rarely the last.
+            for e in f.undecided.iter().chain(&f.device.entries) {
                 let _ = writeln!(out, "    {}", e.located(&self.file));
             }
             for h in &f.highlights {
@@ -387,7 +387,16 @@ impl DriftReport {
                 "| | kind | risk | from | to | service | device | policy |\n|---|---|---|---|---|---|---|---|"
             );
             for f in &self.findings {
-                let deciding = f.undecided.as_ref().or(f.device.entries.last());
+                let deciding = match &f.undecided {
+                    Some(e) => md(&e.located(&self.file)),
+                    None => f
+                        .device
+                        .entries
+                        .iter()
+                        .map(|e| md(&e.located(&self.file)))
+                        .collect::<Vec<_>>()
+                        .join(", then "),
+                };
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} `{}` | {} | {} | {} | {} {} | {} by {} |",
@@ -399,7 +408,7 @@ impl DriftReport {
                     md(&f.dst.text()),
                     md(&f.service),
                     f.device.action,
-                    deciding.map_or(String::new(), |e| md(&e.located(&self.file))),
+                    deciding,
                     f.policy.action,
                     md(&f.policy.by()),
                 );
