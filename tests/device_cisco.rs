@@ -1331,6 +1331,8 @@ fn drift_packets(ir: &Ir) -> Vec<Packet> {
         ("10.10.0.9", "10.10.20.30", "gre"),
         ("10.20.8.200", "10.10.0.53", "udp/53"),
         ("10.20.8.100", "10.10.0.123", "udp/123"),
+        ("10.20.1.7", "10.10.0.123", "udp/123"),
+        ("10.20.1.7", "10.10.0.53", "tcp/53"),
         ("10.20.8.127", "10.10.20.30", "tcp/515"),
     ] {
         out.push(Packet::parse(src, dst, proto).unwrap());
@@ -1418,6 +1420,15 @@ fn drift_regions_hold_to_the_device_model_packet_by_packet() {
     for (file, kind) in &files {
         let d = device(&common::read(file));
         let c = compare(&ir, &d);
+        // And a packet of every box found, so that a region no probe
+        // reaches is held to the model too.
+        let mut packets = packets.clone();
+        packets.extend(
+            c.regions
+                .iter()
+                .flat_map(|r| r.space.cubes())
+                .filter_map(|cube| cube.sample()),
+        );
         let counts = drift_holds_to_brute_force(&ir, &d, &c, &packets);
         for k in [
             DriftKind::Exposure,
