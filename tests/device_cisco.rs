@@ -994,7 +994,7 @@ fn the_drift_fixtures_are_the_fixtures_with_the_infra_acl_only() {
         let original = fixture(&format!("core-sw1{v}.running-config"));
         let header: Vec<&str> = copy
             .lines()
-            .take_while(|l| !original.lines().next().is_some_and(|first| *l == first))
+            .take_while(|l| original.lines().next().is_none_or(|first| *l != first))
             .collect();
         assert_eq!(header.len(), 6, "{v}: the drift header is 6 lines");
         assert!(header[0].starts_with("! wardwall drift fixture"));
