@@ -10,6 +10,8 @@
 use std::path::Path;
 
 use crate::common::{self, probes::HOSPITAL_PROBES, probes::PROBE_DATE};
+use wardwall::analysis::space::Space;
+use wardwall::diff::drift::{At, Comparison, DriftKind, compare};
 use wardwall::ir::{Ir, Packet, Proto};
 use wardwall::read::device::Device;
 use wardwall::vocab::{Action, Target};
@@ -863,4 +865,729 @@ fn a_tampered_rendering_read_as_a_device_disagrees() {
     let ingress = ir.zone_of(packet.src).unwrap().bindings["cisco"].clone();
     assert!(!ir.evaluate(&packet).action.permits());
     assert!(d.decide(&packet, Some(&ingress), None).action.permits());
+}
+
+// ------------------------------------------------------------ drift
+//
+// `wardwall drift` on the fixtures, against the policy they implement
+// (tests/policies/drift/cisco.kdl). The drift fixtures are the fixtures
+// above with one edit (INFRA-IN on Vlan100, see the policy's header): the
+// base fixture's infrastructure VLAN reaches the Contec range the policy
+// blocks, which the first test shows.
+
+const DRIFT_POLICY: &str = "tests/policies/drift/cisco.kdl";
+
+/// The INFRA-IN edit of the drift fixtures: the lines it adds.
+const INFRA_EDIT: [&str; 5] = [
+    " ip access-group INFRA-IN in",
+    "ip access-list extended INFRA-IN",
+    " 10 remark CISA ICSMA-25-030-01 / FDA: block the Contec CMS8000 backdoor range",
+    " 10 deny ip any 202.114.4.0 0.0.0.255 log",
+    " 20 permit ip any any",
+];
+
+/// The variants of the fixture: base, and one hand edit of each kind.
+const VARIANTS: [&str; 4] = ["", ".exposure", ".breakage", ".undecidable"];
+
+fn drift_path(variant: &str) -> String {
+    format!("{DIR}/core-sw1.drift{variant}.running-config")
+}
+
+fn drift_ir() -> Ir {
+    common::compile_ok(Path::new(DRIFT_POLICY), PROBE_DATE)
+}
+
+fn drift_cli(file: &str, format: &str) -> common::Ran {
+    common::run([
+        "drift",
+        DRIFT_POLICY,
+        "--device",
+        &format!("cisco={file}"),
+        "--date",
+        PROBE_DATE,
+        "--format",
+        format,
+    ])
+}
+
+fn drift_json(file: &str) -> serde_json::Value {
+    let ran = drift_cli(file, "json");
+    assert!(ran.code == 0 || ran.code == 1, "{}", ran.stderr);
+    let v: serde_json::Value = serde_json::from_str(&ran.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", ran.stdout));
+    let devices = v["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 1);
+    devices[0].clone()
+}
+
+fn nets(list: &[&str]) -> wardwall::addrset::AddrSet {
+    wardwall::addrset::AddrSet::from_nets(list.iter().map(|n| {
+        let n = if n.contains('/') {
+            n.to_string()
+        } else {
+            format!("{n}/32")
+        };
+        n.parse::<ipnet::IpNet>().unwrap()
+    }))
+}
+
+fn service(f: impl FnOnce(&mut wardwall::vocab::ServiceSet)) -> wardwall::vocab::ServiceSet {
+    let mut s = wardwall::vocab::ServiceSet::default();
+    f(&mut s);
+    s
+}
+
+/// The traffic drift compares: between the addresses of the zones the
+/// policy binds on Cisco.
+fn compared_space(ir: &Ir) -> Space {
+    let bound = wardwall::addrset::AddrSet::union_all(
+        ir.zones
+            .iter()
+            .filter(|z| z.bindings.contains_key("cisco"))
+            .map(|z| &z.addrs),
+    );
+    Space::between(&bound, &bound)
+}
+
+/// What the policy allows.
+fn policy_allows(ir: &Ir) -> Space {
+    let sweep = wardwall::analysis::sweep::Sweep::run(ir);
+    ir.rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.action.permits())
+        .fold(Space::empty(), |acc, (i, _)| acc.union(&sweep.decided[i]))
+}
+
+fn rule_index(ir: &Ir, name: &str) -> usize {
+    ir.rules
+        .iter()
+        .position(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no rule {name}"))
+}
+
+/// The device decision at `at`.
+fn decision_at(d: &Device, at: At) -> &wardwall::read::device::Decision {
+    match at {
+        At::Entry {
+            layer,
+            filter,
+            entry,
+        } => &d.layers[layer].filters[filter].entries[entry].decision,
+        At::Default { layer, filter } => &d.layers[layer].filters[filter].default,
+        At::Unfiltered { .. } => panic!("no decision at {at:?}"),
+    }
+}
+
+fn union_of(c: &Comparison, kind: DriftKind) -> Space {
+    c.regions
+        .iter()
+        .filter(|r| r.kind == kind)
+        .fold(Space::empty(), |acc, r| acc.union(&r.space))
+}
+
+/// The drift fixtures are the fixtures with the INFRA-IN edit only.
+#[test]
+fn the_drift_fixtures_are_the_fixtures_with_the_infra_acl_only() {
+    for v in VARIANTS {
+        let copy = common::read(drift_path(v));
+        let original = fixture(&format!("core-sw1{v}.running-config"));
+        let header: Vec<&str> = copy
+            .lines()
+            .take_while(|l| original.lines().next().is_none_or(|first| *l != first))
+            .collect();
+        assert_eq!(header.len(), 6, "{v}: the drift header is 6 lines");
+        assert!(header[0].starts_with("! wardwall drift fixture"));
+        let mut kept: Vec<&str> = copy.lines().skip(header.len()).collect();
+        // The ACL, as one block before INTERNET-IN.
+        let acl = kept
+            .iter()
+            .position(|l| *l == INFRA_EDIT[1])
+            .expect("the INFRA-IN ACL");
+        assert_eq!(kept[acl..acl + 4], INFRA_EDIT[1..], "{v}");
+        assert_eq!(kept[acl + 4], INTERNET, "{v}");
+        kept.drain(acl..acl + 4);
+        // Its binding, the last line of interface Vlan100.
+        let bound: Vec<usize> = (0..kept.len())
+            .filter(|&i| kept[i] == INFRA_EDIT[0])
+            .collect();
+        assert_eq!(bound.len(), 1, "{v}");
+        let vlan100 = kept[..bound[0]]
+            .iter()
+            .rposition(|l| !l.starts_with(' '))
+            .unwrap();
+        assert_eq!(kept[vlan100], "interface Vlan100", "{v}");
+        assert_eq!(kept[bound[0] + 1], "!", "{v}");
+        kept.remove(bound[0]);
+        assert_eq!(kept, original.lines().collect::<Vec<_>>(), "{v}");
+    }
+}
+
+/// Why the drift fixtures exist: on the base fixture itself, the one
+/// difference is that the infrastructure VLAN (no ACL) reaches the
+/// Contec range, which the policy's advisory block denies.
+#[test]
+fn the_base_fixture_lets_the_infrastructure_vlan_reach_the_contec_range() {
+    let ir = drift_ir();
+    let c = compare(&ir, &device(&fixture("core-sw1.running-config")));
+    assert_eq!(c.regions.len(), 1, "{:?}", c.regions);
+    let r = &c.regions[0];
+    assert_eq!(r.kind, DriftKind::Exposure);
+    assert_eq!(ir.rules[r.policy.unwrap()].name, "contec-cms8000.out");
+    let want = Space::from_parts(
+        &nets(&["10.10.0.0/24"]),
+        &nets(&["202.114.4.0/24"]),
+        &wardwall::vocab::ServiceSet::any(),
+    );
+    assert!(r.space.same_as(&want), "{:?}", r.space.sample());
+    let ran = drift_cli(&format!("{DIR}/core-sw1.running-config"), "text").expect_code(1);
+    assert!(
+        ran.stdout.contains(
+            "+ exposure     infrastructure (10.10.0.0/24) → contec-cms8000 (202.114.4.0/24)  any"
+        ),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn drift_the_base_fixture_agrees_with_its_policy() {
+    let ir = drift_ir();
+    let file = drift_path("");
+    let c = compare(&ir, &device(&common::read(&file)));
+    assert!(
+        c.regions.is_empty(),
+        "exact, before any baseline: {:?}",
+        c.regions
+            .iter()
+            .map(|r| (r.kind, r.space.sample()))
+            .collect::<Vec<_>>()
+    );
+    let ran = drift_cli(&file, "text").expect_code(0);
+    assert!(
+        ran.stdout.starts_with(&format!(
+            "cisco ({file}): the device agrees with the policy\n"
+        )),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("skipped (decides no forwarded traffic): VRF definitions (1 VRF)"),
+        "{}",
+        ran.stdout
+    );
+    let json = drift_json(&file);
+    assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{json:#}");
+    assert_eq!(json["inherent"].as_array().unwrap().len(), 0, "{json:#}");
+    for k in ["exposure", "breakage", "undecidable"] {
+        assert_eq!(json["summary"][k], 0, "{k}");
+    }
+    // The baseline was computed (the policy renders for Cisco): nothing
+    // says it was not.
+    assert!(
+        json["not_compared"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| !n.as_str().unwrap().contains("inherent")),
+        "{json:#}"
+    );
+    drift_cli(&file, "markdown").expect_code(0);
+}
+
+#[test]
+fn drift_an_allow_before_the_contec_block_is_exactly_its_exposure() {
+    let ir = drift_ir();
+    let file = drift_path(".exposure");
+    let text = common::read(&file);
+    let d = device(&text);
+    let c = compare(&ir, &d);
+    let entry = "5 permit ip 10.20.8.0 0.0.0.255 202.114.4.0 0.0.0.255";
+    let line = line_in(&text, QUARANTINE, entry);
+    // The inserted entry's box, minus what the policy allows anyway, in
+    // the compared traffic.
+    let want = Space::from_parts(
+        &nets(&["10.20.8.0/24"]),
+        &nets(&["202.114.4.0/24"]),
+        &wardwall::vocab::ServiceSet::any(),
+    )
+    .intersection(&compared_space(&ir))
+    .difference(&policy_allows(&ir));
+    assert!(!want.is_empty());
+    assert_eq!(c.regions.len(), 1, "{:?}", c.regions);
+    let r = &c.regions[0];
+    assert_eq!(r.kind, DriftKind::Exposure);
+    assert!(r.space.same_as(&want), "{:?}", r.space.sample());
+    assert_eq!(r.policy, Some(rule_index(&ir, "contec-cms8000.out")));
+    assert!(r.undecided.is_none());
+    let first = decision_at(&d, r.device[0]);
+    assert_eq!(
+        (first.origin.line, first.origin.text.as_str()),
+        (line, entry)
+    );
+
+    let ran = drift_cli(&file, "text").expect_code(1);
+    let out = &ran.stdout;
+    assert!(
+        out.starts_with(&format!(
+            "cisco ({file}): 1 exposure, 0 breakage, 0 undecidable\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "+ exposure     monitor-quarantine (10.20.8.0/24) → contec-cms8000 (202.114.4.0/24)  any  device allow, policy deny by advisory block contec-cms8000.out"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("[critical advisory-block-weakened]"), "{out}");
+    // The entry that lets it through, by file, line and text.
+    assert!(
+        out.contains(&format!(
+            "{file}:{line}:2: {entry} (ACL QUARANTINE-IN in on Vlan128)"
+        )),
+        "the finding names the inserted entry:\n{out}"
+    );
+
+    let json = drift_json(&file);
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{json:#}");
+    let f = &findings[0];
+    assert_eq!(f["kind"], "exposure");
+    assert_eq!(f["code"], "advisory-block-weakened");
+    assert_eq!(f["severity"], "critical");
+    assert_eq!(f["policy"]["rule"], "contec-cms8000.out");
+    assert_eq!(f["policy"]["rule_kind"], "advisory block");
+    assert_eq!(f["device"]["action"], "allow");
+    assert_eq!(f["device"]["entries"][0]["line"], line);
+    assert_eq!(f["device"]["entries"][0]["text"], entry);
+    assert_eq!(f["src"]["cidrs"][0], "10.20.8.0/24");
+    assert_eq!(f["dst"]["cidrs"][0], "202.114.4.0/24");
+}
+
+#[test]
+fn drift_a_deleted_allow_is_exactly_its_breakage() {
+    let ir = drift_ir();
+    let file = drift_path(".breakage");
+    let text = common::read(&file);
+    let d = device(&text);
+    let c = compare(&ir, &d);
+    // The deleted entry: `20 permit udp object-group ICU-MONITORS
+    // object-group CENTRAL-STATIONS eq 24105`, IPv4 (the IPv6 ACL keeps its
+    // own).
+    let want = Space::from_parts(
+        &nets(&["10.20.1.0/24"]),
+        &nets(&["10.10.20.30"]),
+        &service(|s| s.udp = wardwall::addrset::PortSet::single(24105)),
+    )
+    .intersection(&compared_space(&ir))
+    .intersection(&policy_allows(&ir));
+    assert!(!want.is_empty());
+    assert_eq!(c.regions.len(), 1, "{:?}", c.regions);
+    let r = &c.regions[0];
+    assert_eq!(r.kind, DriftKind::Breakage);
+    assert!(r.space.same_as(&want), "{:?}", r.space.sample());
+    assert_eq!(r.policy, Some(rule_index(&ir, "icu-waveforms")));
+    let deny = "50 deny ip any any log";
+    let line = line_in(&text, ICU, deny);
+    let last = decision_at(&d, *r.device.last().unwrap());
+    assert_eq!((last.origin.line, last.origin.text.as_str()), (line, deny));
+
+    let ran = drift_cli(&file, "text").expect_code(1);
+    let out = &ran.stdout;
+    assert!(
+        out.contains(
+            "- breakage     icu (10.20.1.0/24) → central-stations (10.10.20.30)  udp/24105  device deny, policy allow by rule icu-waveforms"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{file}:{line}:2: {deny} (ACL ICU-MONITORS-IN in on Vlan120)"
+        )),
+        "{out}"
+    );
+    let json = drift_json(&file);
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{json:#}");
+    assert_eq!(findings[0]["kind"], "breakage");
+    assert_eq!(findings[0]["policy"]["rule"], "icu-waveforms");
+    assert_eq!(findings[0]["device"]["action"], "deny");
+}
+
+#[test]
+fn drift_a_scheduled_entry_is_undecidable_never_exposure_or_breakage() {
+    let ir = drift_ir();
+    let file = drift_path(".undecidable");
+    let text = common::read(&file);
+    let d = device(&text);
+    let c = compare(&ir, &d);
+    let entry =
+        "35 permit tcp 198.51.100.0 0.0.0.255 host 10.10.20.30 eq 22 time-range VENDOR-WINDOW";
+    let line = line_in(&text, INTERNET, entry);
+    assert!(
+        c.regions.iter().all(|r| r.kind == DriftKind::Undecidable),
+        "{:?}",
+        c.regions
+    );
+    let want = Space::from_parts(
+        &nets(&["198.51.100.0/24"]),
+        &nets(&["10.10.20.30"]),
+        &service(|s| s.tcp = wardwall::addrset::PortSet::single(22)),
+    )
+    .intersection(&compared_space(&ir))
+    .difference(&policy_allows(&ir));
+    assert!(
+        union_of(&c, DriftKind::Undecidable).same_as(&want),
+        "{:?}",
+        c.regions
+    );
+    for r in &c.regions {
+        let (at, why) = r.undecided.as_ref().expect("the undecidable entry");
+        let e = decision_at(&d, *at);
+        assert_eq!((e.origin.line, e.origin.text.as_str()), (line, entry));
+        assert!(why.contains("time-range VENDOR-WINDOW"), "{why}");
+    }
+
+    let ran = drift_cli(&file, "text").expect_code(1);
+    let out = &ran.stdout;
+    assert!(
+        out.contains(&format!(
+            "cisco ({file}): 0 exposure, 0 breakage, {} undecidable\n",
+            c.regions
+                .iter()
+                .map(|r| r.space.cubes().len())
+                .sum::<usize>()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("? undecidable  198.51.100.0/24 → central-stations (10.10.20.30)  tcp/22"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{file}:{line}:2: {entry} (ACL INTERNET-IN in on GigabitEthernet1/0/1) — undecidable: schedule (time-range VENDOR-WINDOW)"
+        )),
+        "{out}"
+    );
+    let json = drift_json(&file);
+    let findings = json["findings"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    for f in findings {
+        assert_eq!(f["kind"], "undecidable", "{f:#}");
+        assert_eq!(f["undecided"]["line"], line);
+        assert_eq!(f["undecided"]["text"], entry);
+        assert!(
+            f["undecided"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("time-range VENDOR-WINDOW")
+        );
+    }
+}
+
+/// Packets around the policy's edges and the fixture's own.
+fn drift_packets(ir: &Ir) -> Vec<Packet> {
+    let mut out: Vec<Packet> = base_cases()
+        .iter()
+        .map(|c| Packet::parse(c.src, c.dst, c.proto).unwrap())
+        .collect();
+    for (src, dst, proto) in [
+        ("10.20.8.5", "202.114.4.119", "tcp/515"),
+        ("10.20.8.0", "202.114.4.255", "udp/53"),
+        ("10.20.8.255", "202.114.4.0", "icmp/8"),
+        ("10.20.9.5", "202.114.4.119", "tcp/515"),
+        ("10.10.0.5", "202.114.4.1", "tcp/443"),
+        ("202.114.4.1", "10.10.0.5", "tcp/443"),
+        ("10.20.1.0", "10.10.20.30", "udp/24105"),
+        ("10.20.1.255", "10.10.20.30", "udp/24105"),
+        ("10.20.1.7", "10.10.20.31", "udp/24105"),
+        ("10.20.1.7", "10.10.20.30", "udp/24106"),
+        ("fd42:1:0:120::7", "fd42:1:0:20::30", "udp/24105"),
+        ("198.51.100.0", "10.10.20.30", "tcp/22"),
+        ("198.51.100.255", "10.10.20.30", "tcp/22"),
+        ("198.51.101.0", "10.10.20.30", "tcp/22"),
+        ("198.51.100.7", "10.10.20.30", "tcp/23"),
+        ("198.51.100.7", "10.20.3.4", "tcp/443"),
+        ("198.51.100.7", "10.20.4.4", "tcp/443"),
+        ("198.51.100.7", "10.20.255.4", "tcp/443"),
+        ("198.51.100.7", "10.20.1.4", "tcp/443"),
+        ("10.10.0.9", "10.20.8.3", "icmp/0"),
+        ("10.10.0.9", "10.20.8.3", "icmp/3"),
+        ("10.10.0.9", "10.20.8.3", "icmp/8"),
+        ("10.40.0.1", "10.20.8.3", "tcp/443"),
+        ("10.40.0.1", "8.8.8.8", "tcp/443"),
+        ("10.40.0.1", "10.10.0.54", "udp/53"),
+        ("10.40.0.1", "10.10.0.54", "tcp/53"),
+        ("10.10.20.7", "10.10.0.200", "icmp/8"),
+        ("10.10.20.7", "10.10.0.200", "icmp/0"),
+        ("fd42:1:0:120::7", "2001:db8::1", "icmpv6/135"),
+        ("fd42:1:0:120::7", "2001:db8::1", "icmpv6/128"),
+        ("fd42:1:0:120::7", "fd42:1:0:10::1", "icmpv6/128"),
+        ("2001:db8::1", "fd42:1:0:120::7", "tcp/22"),
+        ("fd42:1:0:20::30", "fd42:1:0:120::7", "gre"),
+        ("10.10.0.9", "10.10.20.30", "gre"),
+        ("10.20.8.200", "10.10.0.53", "udp/53"),
+        ("10.20.8.100", "10.10.0.123", "udp/123"),
+        ("10.20.1.7", "10.10.0.123", "udp/123"),
+        ("10.20.1.7", "10.10.0.53", "tcp/53"),
+        ("10.20.8.127", "10.10.20.30", "tcp/515"),
+    ] {
+        out.push(Packet::parse(src, dst, proto).unwrap());
+    }
+    out.extend(common::edge_packets::edge_packets(ir, 0xc15c_0d71, 3000));
+    out
+}
+
+/// Every packet lies in an exposure (breakage) region exactly when the
+/// device, deciding it where its zones are bound, allows (denies) what the
+/// policy denies (allows); a packet that meets an undecidable entry is
+/// never in either. Returns how many packets fell in each kind.
+fn drift_holds_to_brute_force(
+    ir: &Ir,
+    d: &Device,
+    c: &Comparison,
+    packets: &[Packet],
+) -> [usize; 3] {
+    let place = |a| {
+        ir.zone_of(a)
+            .and_then(|z| z.bindings.get("cisco"))
+            .map(String::as_str)
+    };
+    let mut counts = [0; 3];
+    let mut wrong = Vec::new();
+    for p in packets {
+        let found: Vec<DriftKind> = c
+            .regions
+            .iter()
+            .filter(|r| r.space.contains(p))
+            .map(|r| r.kind)
+            .collect();
+        assert!(found.len() <= 1, "regions overlap at {p}: {found:?}");
+        let got = found.first().copied();
+        if let Some(k) = got {
+            counts[k as usize] += 1;
+        }
+        let (ingress, egress) = (place(p.src), place(p.dst));
+        assert!(
+            ingress.is_some() && egress.is_some(),
+            "{p}: every address is in a bound zone (the residual one is)"
+        );
+        let o = d.decide(p, ingress, egress);
+        let policy = ir.evaluate(p).action.permits();
+        let dev = o.action.permits();
+        if o.undecided.is_empty() {
+            let want = match (dev, policy) {
+                (true, false) => Some(DriftKind::Exposure),
+                (false, true) => Some(DriftKind::Breakage),
+                _ => None,
+            };
+            if got != want {
+                wrong.push(format!("{p}: device {dev}, policy {policy}: {got:?}"));
+            }
+        } else {
+            let disagrees = dev != policy
+                || o.undecided
+                    .iter()
+                    .any(|e| e.decision.action.permits() != policy);
+            let want = disagrees.then_some(DriftKind::Undecidable);
+            if got != want {
+                wrong.push(format!("{p}: undecided, disagrees {disagrees}: {got:?}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    counts
+}
+
+#[test]
+fn drift_regions_hold_to_the_device_model_packet_by_packet() {
+    let ir = drift_ir();
+    let packets = drift_packets(&ir);
+    // Per file, the one kind of difference its edit makes (None: agrees).
+    let files = [
+        (drift_path(""), None),
+        (drift_path(".exposure"), Some(DriftKind::Exposure)),
+        (drift_path(".breakage"), Some(DriftKind::Breakage)),
+        (drift_path(".undecidable"), Some(DriftKind::Undecidable)),
+        (
+            format!("{DIR}/core-sw1.running-config"),
+            Some(DriftKind::Exposure),
+        ),
+    ];
+    for (file, kind) in &files {
+        let d = device(&common::read(file));
+        let c = compare(&ir, &d);
+        // And a packet of every box found, so that a region no probe
+        // reaches is held to the model too.
+        let mut packets = packets.clone();
+        packets.extend(
+            c.regions
+                .iter()
+                .flat_map(|r| r.space.cubes())
+                .filter_map(|cube| cube.sample()),
+        );
+        let counts = drift_holds_to_brute_force(&ir, &d, &c, &packets);
+        for k in [
+            DriftKind::Exposure,
+            DriftKind::Breakage,
+            DriftKind::Undecidable,
+        ] {
+            // The packets reach every edit, and nothing else differs.
+            assert_eq!(
+                counts[k as usize] > 0,
+                *kind == Some(k),
+                "{file}: {counts:?} packets in [exposure, breakage, undecidable]"
+            );
+        }
+    }
+}
+
+/// The findings, by kind, as text, Markdown and JSON show them.
+#[test]
+fn drift_text_markdown_and_json_show_the_same_findings() {
+    for v in VARIANTS {
+        let file = drift_path(v);
+        let json = drift_json(&file);
+        let findings = json["findings"].as_array().unwrap();
+        let text = drift_cli(&file, "text").stdout;
+        let markdown = drift_cli(&file, "markdown").stdout;
+        for (sign, kind) in [('+', "exposure"), ('-', "breakage"), ('?', "undecidable")] {
+            let n = findings.iter().filter(|f| f["kind"] == kind).count();
+            assert_eq!(json["summary"][kind], n, "{file} {kind}");
+            let in_text = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("{sign} {kind}")))
+                .count();
+            let in_md = markdown
+                .lines()
+                .filter(|l| l.starts_with(&format!("| {sign} | {kind} |")))
+                .count();
+            assert_eq!(
+                (in_text, in_md),
+                (n, n),
+                "{file} {kind}:\n{text}\n{markdown}"
+            );
+        }
+        for f in findings {
+            // Every stated device entry of a finding, and its risk code,
+            // in both renderings.
+            let entries = f["device"]["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(f["undecided"].as_object().map(|_| &f["undecided"]));
+            for e in entries.filter(|e| e["line"] != 0) {
+                let at = format!(
+                    "{file}:{}:{}: {}",
+                    e["line"],
+                    e["column"],
+                    e["text"].as_str().unwrap()
+                );
+                assert!(text.contains(&at), "text lacks `{at}`:\n{text}");
+                assert!(markdown.contains(&at), "markdown lacks `{at}`:\n{markdown}");
+            }
+            let code = f["code"].as_str().unwrap();
+            assert!(text.contains(code) || code == "other", "{code}:\n{text}");
+            assert!(
+                markdown.contains(&format!("`{code}`")),
+                "{code}:\n{markdown}"
+            );
+        }
+        if findings.is_empty() {
+            assert!(
+                markdown.contains("The device agrees with the policy."),
+                "{markdown}"
+            );
+        } else {
+            let s = &json["summary"];
+            assert!(
+                markdown.contains(&format!(
+                    "**{} exposure, {} breakage, {} undecidable**",
+                    s["exposure"], s["breakage"], s["undecidable"]
+                )),
+                "{markdown}"
+            );
+        }
+    }
+}
+
+#[test]
+fn drift_an_unreadable_device_file_is_exit_2_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = common::read(drift_path(""));
+    let anchor = " 20 permit ip any any";
+    assert_eq!(base.matches(anchor).count(), 1);
+    let broken = base.replace(
+        anchor,
+        &format!("{anchor}\n 30 permit tcp any any eq 70000"),
+    );
+    let line = broken
+        .lines()
+        .position(|l| l == " 30 permit tcp any any eq 70000")
+        .unwrap()
+        + 1;
+    let path = dir.path().join("core-sw1.broken.running-config");
+    std::fs::write(&path, broken).unwrap();
+    let shown = path.display().to_string();
+    let ran = drift_cli(&shown, "text").expect_code(2);
+    let column = " 30 permit tcp any any eq ".len() + 1;
+    assert!(
+        ran.stderr
+            .starts_with(&format!("error: {shown}:{line}:{column}: ")),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stdout.is_empty(),
+        "nothing half-reported: {}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn explain_against_the_exposure_copy_disagrees_and_names_the_entry() {
+    let file = drift_path(".exposure");
+    let text = common::read(&file);
+    let entry = "5 permit ip 10.20.8.0 0.0.0.255 202.114.4.0 0.0.0.255";
+    let line = line_in(&text, QUARANTINE, entry);
+    let explain = |file: &str| {
+        common::run([
+            "explain",
+            DRIFT_POLICY,
+            "10.20.8.5",
+            "202.114.4.119",
+            "tcp/515",
+            "--target",
+            "cisco",
+            "--against",
+            file,
+            "--date",
+            PROBE_DATE,
+        ])
+    };
+    let ran = explain(&file).expect_code(1);
+    assert!(
+        ran.stdout.contains(&format!(
+            "ACL QUARANTINE-IN in on Vlan128: {file}:{line}:2: {entry} -> allow"
+        )),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains(
+            "cisco DISAGREES with the policy: the policy says deny by `contec-cms8000.out`, the device says allow"
+        ),
+        "{}",
+        ran.stdout
+    );
+    let ran = explain(&drift_path("")).expect_code(0);
+    assert!(
+        ran.stdout
+            .contains("cisco agrees with the policy (deny by `contec-cms8000.out`)"),
+        "{}",
+        ran.stdout
+    );
 }
