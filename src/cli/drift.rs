@@ -99,8 +99,14 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
     let mut reports: Vec<DriftReport> = Vec::new();
     for (device, file) in &devices {
         let mut comparison = drift::compare(ir, device);
-        match baseline(ir, device.target, args.nft_address_only) {
-            Ok(base) => comparison = comparison.beyond(&drift::compare(ir, &base)),
+        // A device that agrees needs no baseline.
+        let needs_baseline = !comparison.regions.is_empty();
+        match needs_baseline
+            .then(|| baseline(ir, device.target, args.nft_address_only))
+            .transpose()
+        {
+            Ok(None) => {}
+            Ok(Some(base)) => comparison = comparison.beyond(&drift::compare(ir, &base)),
             Err(why) => comparison.not_compared.push(format!(
                 "nothing is counted as inherent to {}: {why}",
                 device.target

@@ -172,7 +172,13 @@ pub fn compare(ir: &Ir, device: &Device) -> Comparison {
             continue;
         }
         let undecided = f.undecided.is_some();
-        let reach = dev.reach(k, &places.compared, undecided);
+        // An undecidable entry reports what no earlier undecidable entry
+        // that also differs from the default reported (it reaches all of
+        // that too: fewer decided entries come before the earlier one).
+        let reach = dev.reach(k, &places.compared, |j| {
+            dev.flat[j].undecided.is_none()
+                || (undecided && dev.flat[j].action.permits() != default)
+        });
         if reach.is_empty() {
             continue;
         }
@@ -184,15 +190,7 @@ pub fn compare(ir: &Ir, device: &Device) -> Comparison {
         if undecided {
             found.maybe(None, f, rest);
         } else {
-            // Undecidable entries before it may take part of it; where one
-            // differs from the default it reported that part itself.
-            let (sure, unsure) = dev.split_by_earlier_undecided(k, rest);
-            found.sure(None, f, sure);
-            for (u, part) in unsure {
-                if dev.flat[u].action.permits() == default {
-                    found.maybe(None, &dev.flat[u], part);
-                }
-            }
+            dev.split_by_earlier_undecided(k, default, rest, None, &mut found);
         }
     }
     out.regions = found.regions();
@@ -234,11 +232,9 @@ impl Indexed {
     }
 
     /// What reaches entry `k` inside `within`: its box minus every earlier
-    /// entry that decides (undecidable ones let packets pass on), or, with
-    /// `claimed`, minus every earlier entry (an undecidable entry claims
-    /// only what no earlier undecidable one did, so each packet is reported
-    /// once, under the first).
-    fn reach(&self, k: usize, within: &Space, claimed: bool) -> Space {
+    /// entry `subtracts` holds for (the decided ones: undecidable entries
+    /// let packets pass on).
+    fn reach(&self, k: usize, within: &Space, subtracts: impl Fn(usize) -> bool) -> Space {
         let own = self.spaces[k].intersection(within);
         if own.is_empty() {
             return own;
@@ -246,41 +242,54 @@ impl Indexed {
         let mut earlier: Vec<usize> = self
             .near(&own)
             .into_iter()
-            .filter(|&j| j < k && (claimed || self.flat[j].undecided.is_none()))
+            .filter(|&j| j < k && subtracts(j))
             .collect();
         earlier.sort_by(|&a, &b| self.volume[b].total_cmp(&self.volume[a]));
         own.minus_each(earlier.iter().map(|&j| &self.spaces[j]))
     }
 
-    /// `space` (all decided by entry `k`) split into what no earlier
-    /// undecidable entry reaches, and the parts each one does.
-    fn split_by_earlier_undecided(&self, k: usize, space: Space) -> (Space, Vec<(usize, Space)>) {
-        let mut rest = space;
-        let mut unsure = Vec::new();
-        for u in self.near(&rest) {
-            if u >= k || rest.is_empty() {
+    /// `space`, which the decided entry `k` decides against the policy's
+    /// verdict `passes`, split into what no earlier undecidable entry
+    /// reaches (certain) and the rest (undecidable). An undecidable entry
+    /// that differs from the policy reported what it reaches itself; the
+    /// parts only entries that agree with it reach are reported under the
+    /// first of them.
+    fn split_by_earlier_undecided(
+        &self,
+        k: usize,
+        passes: bool,
+        space: Space,
+        policy: Option<usize>,
+        found: &mut Found,
+    ) {
+        let earlier: Vec<usize> = self
+            .near(&space)
+            .into_iter()
+            .filter(|&u| u < k && self.flat[u].undecided.is_some())
+            .collect();
+        let (differ, agree): (Vec<usize>, Vec<usize>) = earlier
+            .into_iter()
+            .partition(|&u| self.flat[u].action.permits() != passes);
+        let mut rest = space.minus_each(differ.iter().map(|&u| &self.spaces[u]));
+        for u in agree {
+            if rest.is_empty() {
                 break;
             }
-            if self.flat[u].undecided.is_none() {
-                continue;
-            }
-            let (taken, left) = rest.split(&self.reach(u, &rest, true));
-            if !taken.is_empty() {
-                unsure.push((u, taken));
-            }
+            let (taken, left) = rest.split(&self.spaces[u]);
+            found.maybe(policy, &self.flat[u], taken);
             rest = left;
         }
-        (rest, unsure)
+        found.sure(policy, &self.flat[k], rest);
     }
 
     /// First-match through the device inside `piece`, all of which one
     /// policy decider (`policy`, verdict `passes`) decides.
     fn walk(&self, policy: Option<usize>, passes: bool, piece: Space, found: &mut Found) {
         let mut rest = piece;
-        // What each undecidable entry met so far claimed (the first to
-        // reach a packet claims it), and all of it.
+        // The undecidable entries met so far, each with what reached it,
+        // and what those that differ from the policy reported.
         let mut maybe: Vec<(usize, Space)> = Vec::new();
-        let mut claimed = Space::empty();
+        let mut reported = Space::empty();
         for k in self.near(&rest) {
             if rest.is_empty() {
                 break;
@@ -291,27 +300,27 @@ impl Indexed {
                 continue;
             }
             if f.undecided.is_some() {
-                let part = part.difference(&claimed);
-                if part.is_empty() {
-                    continue;
-                }
-                claimed = claimed.union(&part);
                 if f.action.permits() != passes {
-                    found.maybe(policy, f, part.clone());
+                    let new = part.difference(&reported);
+                    reported = reported.union(&new);
+                    found.maybe(policy, f, new);
                 }
                 maybe.push((k, part));
                 continue;
             }
             rest = rest.difference(&self.spaces[k]);
             if f.action.permits() != passes {
-                let mut sure = part;
+                // What an undecidable entry that differs reached is
+                // reported; what only agreeing ones reached is reported
+                // under the first of them; the rest is certain.
+                let mut sure = part.difference(&reported);
                 for (u, reached) in &maybe {
-                    let (taken, left) = sure.split(reached);
-                    // An entry that differs from the policy reported its
-                    // whole part above.
-                    if self.flat[*u].action.permits() == passes {
-                        found.maybe(policy, &self.flat[*u], taken);
+                    if self.flat[*u].action.permits() != passes {
+                        continue;
                     }
+                    let (taken, left) = sure.split(reached);
+                    reported = reported.union(&taken);
+                    found.maybe(policy, &self.flat[*u], taken);
                     sure = left;
                 }
                 found.sure(policy, f, sure);

@@ -467,10 +467,16 @@ impl DriftFinding {
         }
     }
 
-    /// `+ exposure  src → dst  service  device allow, policy deny by rule x`.
+    /// `+ exposure  src → dst  service  device allow, policy deny by rule x`;
+    /// undecidable traffic: `device may allow` (if the entry matches).
     pub fn line(&self) -> String {
+        let may = if self.kind == DriftKind::Undecidable {
+            "may "
+        } else {
+            ""
+        };
         format!(
-            "{} {:<11}  {} → {}  {}  device {}, policy {} by {}",
+            "{} {:<11}  {} → {}  {}  device {may}{}, policy {} by {}",
             self.sign(),
             self.kind.as_str(),
             self.src.text(),
