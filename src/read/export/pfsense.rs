@@ -447,6 +447,8 @@ fn literal_ports(entry: &str) -> Option<PortSet> {
 struct Config<'a, 'i> {
     text: &'i str,
     lines: LineIndex,
+    /// [`Config::fills_virusprot`].
+    virusprot: bool,
     interfaces: Vec<Interface>,
     /// Interface group name → member keys.
     groups: Vec<(String, Vec<String>)>,
@@ -534,6 +536,7 @@ impl<'a, 'i> Config<'a, 'i> {
         let mut config = Config {
             text,
             lines: LineIndex::new(text),
+            virusprot: false,
             interfaces: Vec::new(),
             groups: Vec::new(),
             aliases: BTreeMap::new(),
@@ -629,6 +632,7 @@ impl<'a, 'i> Config<'a, 'i> {
         }
         skips.items.append(&mut config.skips.items);
         config.skips = skips;
+        config.virusprot = config.fills_virusprot();
         Ok(config)
     }
 
@@ -1640,7 +1644,8 @@ impl<'a, 'i> Config<'a, 'i> {
         why
     }
 
-    /// Whether some pass rule fills the `virusprot` table.
+    /// Whether some pass rule fills the `virusprot` table (computed once:
+    /// every interface's system rules ask).
     fn fills_virusprot(&self) -> bool {
         self.rules.iter().any(|r| {
             !flag(*r, "disabled")
@@ -1887,7 +1892,7 @@ impl Config<'_, '_> {
                 out.push(e);
             }
         }
-        if inbound && self.fills_virusprot() {
+        if inbound && self.virusprot {
             let mut e = system(
                 Action::Deny,
                 self.log_default_block,
