@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Whole-process wall time and peak memory of `wardwall check`,
 # `wardwall build` (all four targets) and `wardwall diff --base` (config and
-# exact traffic diff, 1% of rules changed) on synthetic policies, pinned to one
+# exact traffic diff, 1% of rules changed) and `wardwall drift` (a device
+# running the 1%-changed policy's rendering) on synthetic policies, pinned to one
 # core: what a pre-commit hook or CI job sees.
 #
 #   benches/run.sh [SIZES...]        (default: 1000 10000 100000)
@@ -43,7 +44,7 @@ measure() { # name size cmd...
     sorted=$(printf '%s\n' "${times[@]}" | sort -n)
     median=$(echo "$sorted" | sed -n "$(((RUNS + 1) / 2))p")
     min=$(echo "$sorted" | head -1)
-    printf '%-7s N=%-7s median %6.3f s  min %6.3f s  peak %6.1f MiB\n' \
+    printf '%-14s N=%-7s median %6.3f s  min %6.3f s  peak %6.1f MiB\n' \
         "$name" "$size" "$median" "$min" "$(echo "$peak / 1024" | bc -l)"
 }
 
@@ -63,4 +64,25 @@ for n in "${SIZES[@]}"; do
     git -C "$repo" -c user.name=bench -c user.email=bench@localhost commit -q -m base
     target/release/wardwall-synth "$n" 1 --changed $((n / 100)) >"$repo/policy.kdl"
     (cd "$repo" && measure diff "$n" "$ROOT/$BIN" diff --date 2026-11-25 --color never --base HEAD policy.kdl)
+    # drift: the device runs the rendering of the 1%-changed policy and is
+    # compared with the unchanged one (reading the export, the exact
+    # comparison, and the baseline of the policy's own rendering).
+    "$BIN" build --date 2026-11-25 --color never -o "$WORK/dev$n" "$repo/policy.kdl" >/dev/null
+    measure drift-cisco "$n" "$BIN" drift --date 2026-11-25 --color never \
+        --device "cisco=$WORK/dev$n/cisco/synthetic.ios" "$WORK/p$n.kdl"
+    measure drift-panos "$n" "$BIN" drift --date 2026-11-25 --color never \
+        --device "panos=$WORK/dev$n/panos/synthetic.xml" "$WORK/p$n.kdl"
+    # nftables is read as the kernel prints it: load the ruleset into a
+    # scratch network namespace and dump it (needs root and nft).
+    if [ "$(id -u)" = 0 ] && command -v nft >/dev/null; then
+        ns=wwbench$$
+        ip netns add "$ns"
+        ip netns exec "$ns" nft -f "$WORK/dev$n/nftables/synthetic.nft"
+        ip netns exec "$ns" nft list ruleset >"$WORK/dev$n/ruleset.txt"
+        ip netns del "$ns"
+        measure drift-nftables "$n" "$BIN" drift --date 2026-11-25 --color never \
+            --device "nftables=$WORK/dev$n/ruleset.txt" "$WORK/p$n.kdl"
+    else
+        echo "drift-nftables N=$n: skipped (needs root and nft to dump a kernel ruleset)"
+    fi
 done

@@ -108,22 +108,21 @@ impl Comparison {
     /// reviewed file. A difference counts as inherent only where the
     /// baseline differs the same way (same kind) on the same traffic.
     pub fn beyond(mut self, baseline: &Comparison) -> Comparison {
-        let by_kind = |kind: DriftKind| {
-            baseline
-                .regions
-                .iter()
-                .filter(|r| r.kind == kind)
-                .fold(Space::empty(), |acc, r| acc.union(&r.space))
-        };
-        let known = [
-            by_kind(DriftKind::Exposure),
-            by_kind(DriftKind::Breakage),
-            by_kind(DriftKind::Undecidable),
-        ];
+        // Each region meets few of the baseline's: an index finds them,
+        // rather than uniting thousands of regions first.
+        let spaces: Vec<Space> = baseline.regions.iter().map(|r| r.space.clone()).collect();
+        let mut index = BoxIndex::new(&spaces);
+        let mut near = Vec::new();
         let mut regions = Vec::new();
         for mut r in std::mem::take(&mut self.regions) {
-            let same = &known[r.kind as usize];
-            let (shared, rest) = r.space.split(same);
+            index.candidates_of(&r.space, &mut near);
+            let same = near
+                .iter()
+                .map(|&b| b as usize)
+                .filter(|&b| baseline.regions[b].kind == r.kind)
+                .map(|b| &spaces[b]);
+            let rest = r.space.clone().minus_each(same);
+            let shared = r.space.difference(&rest);
             if !shared.is_empty() {
                 self.inherent.push(DriftRegion {
                     space: shared,
