@@ -495,3 +495,51 @@ fn an_undecidable_deny_before_an_allow_the_policy_lacks_is_undecidable() {
     );
     holds_to_brute_force(&ir, &device, &c, &small_domain::packets());
 }
+
+#[test]
+fn what_the_baseline_shares_is_inherent_and_only_that() {
+    let ir = common::compile_ok(common::hospital(), PROBE_DATE);
+    let mut device = device_of(&ir, Target::PfSense);
+    let at = contec_rule(&ir);
+    for f in &mut device.layers[0].filters {
+        f.entries.insert(
+            at,
+            Entry {
+                guard: Guard::any(),
+                src: AddrSet::any(),
+                dst: AddrSet::from_net("202.114.4.0/24".parse().unwrap()),
+                service: ServiceSet::any(),
+                decision: decision(Action::Allow, 7, "pass"),
+                undecidable: None,
+            },
+        );
+    }
+    let drifted = compare(&ir, &device);
+    assert!(!drifted.regions.is_empty());
+    // A baseline that differs the same way: everything is inherent.
+    let hull = drifted.hull();
+    for r in &drifted.regions {
+        assert!(r.space.is_subset(&hull), "the hull holds every region");
+    }
+    let same = wardwall::diff::drift::compare_within(&ir, &device, Some(&hull));
+    let all = drifted.clone().beyond(&same);
+    assert!(all.regions.is_empty());
+    let inherent = all
+        .inherent
+        .iter()
+        .fold(wardwall::analysis::space::Space::empty(), |a, r| {
+            a.union(&r.space)
+        });
+    let found = drifted
+        .regions
+        .iter()
+        .fold(wardwall::analysis::space::Space::empty(), |a, r| {
+            a.union(&r.space)
+        });
+    assert!(inherent.same_as(&found));
+    // A baseline that agrees with the policy: nothing is inherent.
+    let clean = compare(&ir, &device_of(&ir, Target::PfSense));
+    let none = drifted.clone().beyond(&clean);
+    assert!(none.inherent.is_empty());
+    assert_eq!(none.regions.len(), drifted.regions.len());
+}

@@ -106,7 +106,10 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
             .transpose()
         {
             Ok(None) => {}
-            Ok(Some(base)) => comparison = comparison.beyond(&drift::compare(ir, &base)),
+            Ok(Some(base)) => {
+                let hull = comparison.hull();
+                comparison = comparison.beyond(&drift::compare_within(ir, &base, Some(&hull)));
+            }
             Err(why) => comparison.not_compared.push(format!(
                 "nothing is counted as inherent to {}: {why}",
                 device.target

@@ -35,8 +35,9 @@
 //! what the policy drops agrees with it.
 
 use crate::addrset::AddrSet;
+use crate::addrset::IntervalSet;
 use crate::analysis::index::BoxIndex;
-use crate::analysis::space::Space;
+use crate::analysis::space::{AddrIntervals, Cube, Space};
 use crate::analysis::sweep::Sweep;
 use crate::ir::{Action, Ir};
 use crate::place::{Placement, Reach};
@@ -101,6 +102,41 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// Per family, the smallest box holding every region: where a baseline
+    /// must be compared for [`Comparison::beyond`].
+    pub fn hull(&self) -> Space {
+        let mut boxes: Vec<Cube> = Vec::new();
+        for c in self.regions.iter().flat_map(|r| r.space.cubes()) {
+            let span = |set: &AddrIntervals| -> AddrIntervals {
+                let r = set.ranges();
+                IntervalSet::range(r[0].0, r[r.len() - 1].1)
+            };
+            let cube = Cube {
+                family: c.family,
+                src: span(&c.src),
+                dst: span(&c.dst),
+                svc: {
+                    let r = c.svc.ranges();
+                    IntervalSet::range(r[0].0, r[r.len() - 1].1)
+                },
+            };
+            match boxes.iter_mut().find(|b| b.family == c.family) {
+                Some(b) => {
+                    let join = |a: &AddrIntervals, b: &AddrIntervals| span(&a.union(b));
+                    b.src = join(&b.src, &cube.src);
+                    b.dst = join(&b.dst, &cube.dst);
+                    let s = b.svc.union(&cube.svc);
+                    let r = s.ranges();
+                    b.svc = IntervalSet::range(r[0].0, r[r.len() - 1].1);
+                }
+                None => boxes.push(cube),
+            }
+        }
+        boxes
+            .into_iter()
+            .fold(Space::empty(), |acc, b| acc.union(&Space::from_cube(b)))
+    }
+
     /// This comparison with what `baseline` (the comparison of the policy's
     /// own rendering, as deployed) shares moved to [`Comparison::inherent`]:
     /// a stateless ACL's return entries let unsolicited replies through,
@@ -141,7 +177,16 @@ impl Comparison {
 
 /// Compares `device` with the policy `ir` for the device's target.
 pub fn compare(ir: &Ir, device: &Device) -> Comparison {
-    let places = Places::new(ir, device);
+    compare_within(ir, device, None)
+}
+
+/// [`compare`], only inside `within` (the baseline needs comparing only
+/// where the device differs).
+pub fn compare_within(ir: &Ir, device: &Device, within: Option<&Space>) -> Comparison {
+    let mut places = Places::new(ir, device);
+    if let Some(w) = within {
+        places.compared = places.compared.intersection(w);
+    }
     let flat = flatten(device, &places);
     let mut out = Comparison {
         not_compared: places.notes.clone(),
