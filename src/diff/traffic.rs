@@ -1028,6 +1028,11 @@ pub(crate) fn decision(ir: &Ir, d: Decider) -> Decision {
 /// Names address sets after the objects and zones of both policies.
 pub(crate) struct Namer {
     exact: BTreeMap<(Family, AddrIntervals), String>,
+    /// The same sets by family and lowest address, with their bounds: the
+    /// searches for unions and exceptions look only at the sets whose
+    /// bounds can fit (a report names thousands of boxes against
+    /// thousands of named sets).
+    by_start: Vec<(Family, u128, u128, AddrIntervals, String)>,
 }
 
 impl Namer {
@@ -1062,7 +1067,35 @@ impl Namer {
                 }
             }
         }
-        Self { exact }
+        let mut by_start: Vec<_> = exact
+            .iter()
+            .map(|((f, part), name)| {
+                let r = part.ranges();
+                (*f, r[0].0, r[r.len() - 1].1, part.clone(), name.clone())
+            })
+            .collect();
+        by_start.sort_by(|a, b| (a.0 == Family::V6, a.1).cmp(&(b.0 == Family::V6, b.1)));
+        Self { exact, by_start }
+    }
+
+    /// The named sets of `family` that start at or after `lo` and no later
+    /// than `last_start`.
+    fn starting(
+        &self,
+        family: Family,
+        lo: u128,
+        last_start: u128,
+    ) -> impl Iterator<Item = (&AddrIntervals, u128, &str)> {
+        let key = |f: Family, at: u128| (f == Family::V6, at);
+        let from = self
+            .by_start
+            .partition_point(|e| key(e.0, e.1) < key(family, lo));
+        let to = self
+            .by_start
+            .partition_point(|e| key(e.0, e.1) <= key(family, last_start));
+        self.by_start[from..to.max(from)]
+            .iter()
+            .map(|(_, _, hi, part, name)| (part, *hi, name.as_str()))
     }
 
     pub(crate) fn describe(&self, family: Family, set: &AddrIntervals) -> Addresses {
@@ -1093,11 +1126,12 @@ impl Namer {
         if set.is_empty() {
             return None;
         }
+        let r = set.ranges();
+        let (lo, hi) = (r[0].0, r[r.len() - 1].1);
         let mut outer: Vec<(&AddrIntervals, &str)> = self
-            .exact
-            .iter()
-            .filter(|((f, part), _)| *f == family && part != set && set.is_subset(part))
-            .map(|((_, part), name)| (part, name.as_str()))
+            .starting(family, 0, lo)
+            .filter(|(part, end, _)| *end >= hi && *part != set && set.is_subset(part))
+            .map(|(part, _, name)| (part, name))
             .collect();
         outer.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(a.1.cmp(b.1)));
         outer.into_iter().take(3).find_map(|(whole, name)| {
@@ -1115,13 +1149,15 @@ impl Namer {
         missing: &AddrIntervals,
         avoid: &AddrIntervals,
     ) -> Option<Vec<&str>> {
+        let r = missing.ranges();
+        if r.is_empty() {
+            return None;
+        }
+        let (lo, hi) = (r[0].0, r[r.len() - 1].1);
         let mut parts: Vec<(AddrIntervals, &str)> = self
-            .exact
-            .iter()
-            .filter(|((f, part), _)| {
-                *f == family && part.overlaps(missing) && !part.overlaps(avoid)
-            })
-            .map(|((_, part), name)| (part.intersection(missing), name.as_str()))
+            .starting(family, 0, hi)
+            .filter(|(part, end, _)| *end >= lo && part.overlaps(missing) && !part.overlaps(avoid))
+            .map(|(part, _, name)| (part.intersection(missing), name))
             .collect();
         parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
         let mut covered = AddrIntervals::empty();
@@ -1145,19 +1181,15 @@ impl Namer {
     /// `a + b + c` when `set` is exactly the union of two or three named
     /// sets (largest first, the names sorted within equal sizes).
     fn union_name(&self, family: Family, set: &AddrIntervals) -> Option<String> {
+        let r = set.ranges();
+        if r.is_empty() {
+            return None;
+        }
+        let (lo, hi) = (r[0].0, r[r.len() - 1].1);
         let mut parts: Vec<(&AddrIntervals, &str)> = self
-            .exact
-            .iter()
-            .filter(|((f, part), _)| {
-                // Bounds first: most named sets lie elsewhere.
-                let inside = |p: &AddrIntervals| {
-                    let (lo, hi) = (p.ranges()[0].0, p.ranges()[p.ranges().len() - 1].1);
-                    let r = set.ranges();
-                    !r.is_empty() && r[0].0 <= lo && hi <= r[r.len() - 1].1
-                };
-                *f == family && inside(part) && part.is_subset(set)
-            })
-            .map(|((_, part), name)| (part, name.as_str()))
+            .starting(family, lo, hi)
+            .filter(|(part, end, _)| *end <= hi && part.is_subset(set))
+            .map(|(part, _, name)| (part, name))
             .collect();
         parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
         let mut covered = AddrIntervals::empty();
