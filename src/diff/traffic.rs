@@ -1074,7 +1074,7 @@ impl Namer {
                 (*f, r[0].0, r[r.len() - 1].1, part.clone(), name.clone())
             })
             .collect();
-        by_start.sort_by(|a, b| (a.0 == Family::V6, a.1).cmp(&(b.0 == Family::V6, b.1)));
+        by_start.sort_by_key(|e| (e.0 == Family::V6, e.1));
         Self { exact, by_start }
     }
 
