@@ -722,7 +722,7 @@ fn drift_cli(name: &str, extra: &[&str]) -> common::Ran {
 /// PAN-OS running the reviewed file).
 fn baseline(ir: &Ir) -> Device {
     let (file, reader) = common::readable(ir, Target::Panos);
-    reader.deployed(ir, &file.contents).unwrap()
+    reader.deployed(ir, &file.contents, None).unwrap()
 }
 
 /// The comparison `drift` reports: the fixture against the policy, less

@@ -159,7 +159,7 @@ fn place(ir: &Ir, addr: std::net::IpAddr) -> Option<&str> {
 /// The edited file as the reader reads a deployed script.
 fn deployed(ir: &Ir, text: &str) -> Device {
     wardwall::registry::reader(Target::Nftables)
-        .deployed(ir, text)
+        .deployed(ir, text, None)
         .unwrap_or_else(|e| panic!("the edited ruleset cannot be read: {e}\n{text}"))
 }
 

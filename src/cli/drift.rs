@@ -88,7 +88,7 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
     let mut devices = Vec::new();
     for (target, path) in &args.devices {
         match read_device(*target, path) {
-            Ok(d) => devices.push((d, crate::source::display_path(path))),
+            Ok((d, text)) => devices.push((d, text, crate::source::display_path(path))),
             Err(e) => {
                 eprintln!("error: {e}");
                 return EXIT_USAGE;
@@ -97,12 +97,12 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
     }
     let ctx = Context::from_policies(None, Some(model)).on(date);
     let mut reports: Vec<DriftReport> = Vec::new();
-    for (device, file) in &devices {
+    for (device, text, file) in &devices {
         let mut comparison = drift::compare(ir, device);
         // A device that agrees needs no baseline.
         let needs_baseline = !comparison.regions.is_empty();
         match needs_baseline
-            .then(|| baseline(ir, device.target, args.nft_address_only))
+            .then(|| baseline(ir, device.target, text, args.nft_address_only))
             .transpose()
         {
             Ok(None) => {}
@@ -146,7 +146,12 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
 
 /// The device the policy's own rendering for `target` makes, as deployed:
 /// what the target does differently from the policy by design.
-fn baseline(ir: &crate::ir::Ir, target: Target, nft_address_only: bool) -> Result<Device, String> {
+fn baseline(
+    ir: &crate::ir::Ir,
+    target: Target,
+    device_text: &str,
+    nft_address_only: bool,
+) -> Result<Device, String> {
     let options = registry::TargetOptions { nft_address_only };
     let reader = registry::reader(target);
     let files = registry::renderer(target, &options)
@@ -157,13 +162,13 @@ fn baseline(ir: &crate::ir::Ir, target: Target, nft_address_only: bool) -> Resul
         .find(|f| f.path.extension().is_some_and(|e| e == reader.extension()))
         .ok_or_else(|| format!("{target} renders no .{} file", reader.extension()))?;
     reader
-        .deployed(ir, &file.contents)
+        .deployed(ir, &file.contents, Some(device_text))
         .map_err(|e| format!("its own rendering cannot be read back ({e})"))
 }
 
 /// Reads and parses one device export; the error names the file (and the
 /// line and column of what was not understood).
-fn read_device(target: Target, path: &std::path::Path) -> Result<Device, String> {
+fn read_device(target: Target, path: &std::path::Path) -> Result<(Device, String), String> {
     let shown = crate::source::display_path(path);
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     if !meta.is_file() {
@@ -182,7 +187,7 @@ fn read_device(target: Target, path: &std::path::Path) -> Result<Device, String>
             e.utf8_error().valid_up_to()
         )
     })?;
-    registry::reader(target).device(&text).map_err(|e| {
+    let device = registry::reader(target).device(&text).map_err(|e| {
         let hint = format!(
             "\n  hint: {} reads {}",
             target.name(),
@@ -198,7 +203,8 @@ fn read_device(target: Target, path: &std::path::Path) -> Result<Device, String>
         } else {
             format!("{shown}:{}:{}: {}{hint}", e.line, e.column, e.message)
         }
-    })
+    })?;
+    Ok((device, text))
 }
 
 /// `explain --target T --against FILE`: the device's answer for one
@@ -211,7 +217,7 @@ pub(super) fn explain_device(
     packet: &crate::ir::Packet,
 ) -> u8 {
     let device = match read_device(target, path) {
-        Ok(d) => d,
+        Ok((d, _)) => d,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_USAGE;

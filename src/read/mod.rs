@@ -69,9 +69,16 @@ pub trait Reader {
     /// everything the target does differently from the policy by design
     /// (stateless return entries, implicit permits, App-ID rules). The file
     /// itself, read as a device export, unless the target's files are
-    /// fragments a device merges into its configuration.
-    fn deployed(&self, ir: &Ir, rendered: &str) -> Result<device::Device, device::DeviceError> {
-        let _ = ir;
+    /// fragments a device merges into its configuration; `onto` is the
+    /// device's own export, for a target whose deployment keeps part of it
+    /// (pfSense restores two areas into the device's configuration).
+    fn deployed(
+        &self,
+        ir: &Ir,
+        rendered: &str,
+        onto: Option<&str>,
+    ) -> Result<device::Device, device::DeviceError> {
+        let _ = (ir, onto);
         self.device(rendered)
     }
 }

@@ -656,15 +656,23 @@ impl Reader for Evaluator {
         super::export::pfsense::read(text)
     }
 
-    /// The rendered file is a restore fragment (rules and aliases): it is
-    /// read inside a configuration whose interfaces are the bound ones,
-    /// enabled, with IPv6 allowed, as on the firewall it is restored into.
+    /// The rendered file is a restore fragment (aliases and rules): it is
+    /// deployed by restoring those two areas into the firewall's own
+    /// configuration, which keeps everything else (interfaces, their
+    /// bogon and private-network blocks, IPv6 settings). Onto the device's
+    /// export when there is one; else into a configuration whose
+    /// interfaces are the bound ones, enabled, with IPv6 allowed.
     fn deployed(
         &self,
         ir: &Ir,
         rendered: &str,
+        onto: Option<&str>,
     ) -> Result<super::device::Device, super::device::DeviceError> {
-        super::export::pfsense::read(&restored(ir, rendered))
+        let text = match onto.and_then(|device| restored_into(device, rendered)) {
+            Some(text) => text,
+            None => restored(ir, rendered),
+        };
+        super::export::pfsense::read(&text)
     }
 
     fn evaluate(&self, ir: &Ir, text: &str, packet: &Packet) -> Result<TargetVerdict, String> {
@@ -795,9 +803,64 @@ pub fn restored(ir: &Ir, rendered: &str) -> String {
     rendered.replacen("<pfsense>\n", &frame, 1)
 }
 
+/// `device` (a full config.xml) with its `<aliases>` and `<filter>`
+/// sections replaced by `rendered`'s, as restoring those two areas does;
+/// `None` when either is not the XML it should be.
+pub fn restored_into(device: &str, rendered: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(device).ok()?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "pfsense" {
+        return None;
+    }
+    let mut edits: Vec<(std::ops::Range<usize>, &str)> = Vec::new();
+    for area in ["aliases", "filter"] {
+        let new = section(rendered, area)?;
+        match root
+            .children()
+            .find(|c| c.is_element() && c.tag_name().name() == area)
+        {
+            Some(old) => edits.push((old.range(), new)),
+            None => {
+                let end = device.rfind("</pfsense>")?;
+                edits.push((end..end, new));
+            }
+        }
+    }
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut out = device.to_string();
+    for (range, new) in edits {
+        out.replace_range(range, new);
+    }
+    Some(out)
+}
+
+/// The `<area>...</area>` element of wardwall's rendered file, as text.
+fn section<'t>(rendered: &'t str, area: &str) -> Option<&'t str> {
+    let start = rendered.find(&format!("<{area}>"))?;
+    let close = format!("</{area}>");
+    let end = rendered[start..].find(&close)? + start + close.len();
+    Some(&rendered[start..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restoring_the_two_areas_replaces_them_and_keeps_the_rest() {
+        let device = "<?xml version=\"1.0\"?>\n<pfsense>\n\t<interfaces><wan><blockbogons></blockbogons></wan></interfaces>\n\t<filter>\n\t\t<rule><descr>old</descr></rule>\n\t</filter>\n</pfsense>\n";
+        let rendered = "<pfsense>\n\t<aliases>\n\t\t<alias><name>A</name></alias>\n\t</aliases>\n\t<filter>\n\t\t<rule><descr>new</descr></rule>\n\t</filter>\n</pfsense>\n";
+        let out = restored_into(device, rendered).unwrap();
+        assert!(
+            out.contains("<blockbogons>"),
+            "the device's interfaces stay"
+        );
+        assert!(out.contains("<descr>new</descr>") && !out.contains("<descr>old</descr>"));
+        assert!(out.contains("<name>A</name>"), "a missing area is added");
+        roxmltree::Document::parse(&out).expect("still XML");
+        assert_eq!(restored_into("not xml", rendered), None);
+        assert_eq!(restored_into("<cisco/>", rendered), None);
+    }
 
     #[test]
     fn rule_names_are_read_from_descriptions_even_when_cut() {
