@@ -517,12 +517,7 @@ fn what_the_baseline_shares_is_inherent_and_only_that() {
     let drifted = compare(&ir, &device);
     assert!(!drifted.regions.is_empty());
     // A baseline that differs the same way: everything is inherent.
-    let hull = drifted.hull();
-    for r in &drifted.regions {
-        assert!(r.space.is_subset(&hull), "the hull holds every region");
-    }
-    let same = wardwall::diff::drift::compare_within(&ir, &device, Some(&hull));
-    let all = drifted.clone().beyond(&same);
+    let all = drifted.clone().beyond_baseline(&ir, &device);
     assert!(all.regions.is_empty());
     let inherent = all
         .inherent
@@ -540,6 +535,11 @@ fn what_the_baseline_shares_is_inherent_and_only_that() {
     // A baseline that agrees with the policy: nothing is inherent.
     let clean = compare(&ir, &device_of(&ir, Target::PfSense));
     let none = drifted.clone().beyond(&clean);
+    let restricted = drifted
+        .clone()
+        .beyond_baseline(&ir, &device_of(&ir, Target::PfSense));
+    assert!(restricted.inherent.is_empty());
+    assert_eq!(restricted.regions.len(), drifted.regions.len());
     assert!(none.inherent.is_empty());
     assert_eq!(none.regions.len(), drifted.regions.len());
 }

@@ -9,7 +9,7 @@ use super::args::{Common, stdout_colour};
 use super::common::compile_or_report;
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use crate::diff::drift;
-use crate::diff::drift_report::{self, DriftReport};
+use crate::diff::drift_report::{self, DriftReport, Listing};
 use crate::diff::traffic::Context;
 use crate::read::device::Device;
 use crate::vocab::Target;
@@ -107,15 +107,26 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
         {
             Ok(None) => {}
             Ok(Some(base)) => {
-                let hull = comparison.hull();
-                comparison = comparison.beyond(&drift::compare_within(ir, &base, Some(&hull)));
+                comparison = comparison.beyond_baseline(ir, &base);
             }
             Err(why) => comparison.not_compared.push(format!(
                 "nothing is counted as inherent to {}: {why}",
                 device.target
             )),
         }
-        reports.push(drift_report::report(ir, device, file, &comparison, &ctx));
+        let listing = match args.format {
+            DriftFormat::Text => Listing::First(drift_report::INHERENT_SHOWN),
+            DriftFormat::Markdown => Listing::First(0),
+            DriftFormat::Json => Listing::All,
+        };
+        reports.push(drift_report::report(
+            ir,
+            device,
+            file,
+            &comparison,
+            &ctx,
+            listing,
+        ));
     }
     match args.format {
         DriftFormat::Text => {

@@ -13,11 +13,12 @@ use super::traffic::{
     self, Addresses, ChangeKind, Context, Decision, Highlight, HighlightKind, Namer, Phrase, Risk,
     Severity, service_text,
 };
+use crate::analysis::space::Cube;
 use crate::ir::{Action, Family, Ir, RuleOrigin};
 use crate::read::device::{Decision as DeviceDecision, Device};
 
 /// Inherent differences shown in text (the JSON has them all).
-const INHERENT_SHOWN: usize = 10;
+pub const INHERENT_SHOWN: usize = 10;
 
 /// One device compared with the policy.
 #[derive(Clone, Debug, Serialize)]
@@ -32,6 +33,9 @@ pub struct DriftReport {
     /// Differences the policy's own rendering for this target has too:
     /// what the target does differently by design (not counted as drift).
     pub inherent: Vec<DriftFinding>,
+    /// Inherent boxes counted but not described ([`Listing::First`]).
+    #[serde(skip)]
+    pub inherent_unlisted: usize,
     /// Traffic left out of the comparison, and why.
     pub not_compared: Vec<String>,
     /// What the file holds that decides no forwarded traffic.
@@ -92,6 +96,14 @@ pub struct DeviceEntry {
     pub reason: Option<String>,
 }
 
+/// How many inherent boxes a report describes (the rest are counted):
+/// naming boxes costs, and text lists only the first few.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    All,
+    First(usize),
+}
+
 /// The report for one device.
 pub fn report(
     ir: &Ir,
@@ -99,21 +111,30 @@ pub fn report(
     file: &str,
     comparison: &Comparison,
     ctx: &Context,
+    inherent_listing: Listing,
 ) -> DriftReport {
     let names = Namer::new(ir, ir);
     let advisories = traffic::advisories(&[ir]);
-    let build = |regions: &[DriftRegion]| {
-        let mut out = Vec::new();
+    let build = |regions: &[DriftRegion], listing: Listing| {
+        let mut boxes = Vec::new();
         for region in regions {
-            findings_of(ir, device, region, ctx, &names, &advisories, &mut out);
+            boxes_of(ir, region, ctx, &advisories, &mut boxes);
         }
         // Worst risk first, then exposure before breakage before
         // undecidable; stable, so ties keep the device's order.
-        out.sort_by_key(|f: &DriftFinding| (f.code, f.kind));
-        out
+        boxes.sort_by_key(|b: &Pending| (b.code, b.region.kind));
+        let total = boxes.len();
+        if let Listing::First(n) = listing {
+            boxes.truncate(n);
+        }
+        let listed: Vec<DriftFinding> = boxes
+            .into_iter()
+            .map(|b| b.finding(ir, device, &names))
+            .collect();
+        (total - listed.len(), listed)
     };
-    let findings = build(&comparison.regions);
-    let inherent = build(&comparison.inherent);
+    let (_, findings) = build(&comparison.regions, Listing::All);
+    let (inherent_unlisted, inherent) = build(&comparison.inherent, inherent_listing);
     let count = |k| findings.iter().filter(|f| f.kind == k).count();
     DriftReport {
         target: device.target.name().to_string(),
@@ -125,27 +146,30 @@ pub fn report(
         },
         findings,
         inherent,
+        inherent_unlisted,
         not_compared: comparison.not_compared.clone(),
         skipped: device.skipped.clone(),
     }
 }
 
-/// The boxes of one region, as findings.
-fn findings_of(
+/// One box of a region, with what ranks it, not yet described.
+struct Pending<'r> {
+    region: &'r DriftRegion,
+    cube: &'r Cube,
+    code: Risk,
+    severity: Severity,
+    highlights: Vec<Highlight>,
+}
+
+/// The boxes of one region, ranked.
+fn boxes_of<'r>(
     ir: &Ir,
-    device: &Device,
-    region: &DriftRegion,
+    region: &'r DriftRegion,
     ctx: &Context,
-    names: &Namer,
     advisories: &[(String, crate::addrset::AddrSet)],
-    out: &mut Vec<DriftFinding>,
+    out: &mut Vec<Pending<'r>>,
 ) {
     let policy = traffic::decision(ir, region.policy);
-    let device_verdict = device_verdict(device, region);
-    let undecided = region
-        .undecided
-        .as_ref()
-        .map(|(at, why)| entry(device, *at, Some(why.clone())));
     for cube in region.space.cubes() {
         let mut highlights = policy_highlights(ir, region);
         let change = match region.kind {
@@ -167,8 +191,21 @@ fn findings_of(
             .map(|h| (h.code, h.severity))
             .min()
             .unwrap_or((Risk::Other, Severity::Low));
+        out.push(Pending {
+            region,
+            cube,
+            code,
+            severity,
+            highlights,
+        });
+    }
+}
+
+impl Pending<'_> {
+    fn finding(self, ir: &Ir, device: &Device, names: &Namer) -> DriftFinding {
+        let (region, cube) = (self.region, self.cube);
         let family = cube.family;
-        out.push(DriftFinding {
+        DriftFinding {
             kind: region.kind,
             family: match family {
                 Family::V4 => "ipv4",
@@ -178,13 +215,16 @@ fn findings_of(
             dst: names.describe(family, &cube.dst),
             service: service_text(family, &cube.svc),
             example: cube.sample().map(|p| p.to_string()).unwrap_or_default(),
-            policy: policy.clone(),
-            device: device_verdict.clone(),
-            undecided: undecided.clone(),
-            code,
-            severity,
-            highlights,
-        });
+            policy: traffic::decision(ir, region.policy),
+            device: device_verdict(device, region),
+            undecided: region
+                .undecided
+                .as_ref()
+                .map(|(at, why)| entry(device, *at, Some(why.clone()))),
+            code: self.code,
+            severity: self.severity,
+            highlights: self.highlights,
+        }
     }
 }
 
@@ -289,6 +329,11 @@ fn entry(device: &Device, at: At, reason: Option<String>) -> DeviceEntry {
 }
 
 impl DriftReport {
+    /// Inherent boxes, described or only counted.
+    pub fn inherent_count(&self) -> usize {
+        self.inherent.len() + self.inherent_unlisted
+    }
+
     /// Device and policy agree everywhere that was compared.
     pub fn agrees(&self) -> bool {
         self.findings.is_empty()
@@ -342,21 +387,21 @@ impl DriftReport {
                 let _ = writeln!(out, "{}", paint("1;33", &format!("    ! {}", h.tagged())));
             }
         }
-        if !self.inherent.is_empty() {
+        let inherent = self.inherent_count();
+        if inherent > 0 {
             let _ = writeln!(
                 out,
-                "inherent to {} (wardwall's own rendering of the policy does the same; not drift): {}",
+                "inherent to {} (wardwall's own rendering of the policy does the same; not drift): {inherent}",
                 self.target,
-                self.inherent.len()
             );
             for f in self.inherent.iter().take(INHERENT_SHOWN) {
                 let _ = writeln!(out, "  {}", f.line());
             }
-            if self.inherent.len() > INHERENT_SHOWN {
+            if inherent > INHERENT_SHOWN {
                 let _ = writeln!(
                     out,
                     "  ... and {} more (--format json lists them all)",
-                    self.inherent.len() - INHERENT_SHOWN
+                    inherent - INHERENT_SHOWN
                 );
             }
         }
@@ -419,12 +464,12 @@ impl DriftReport {
             }
             out.push('\n');
         }
-        if !self.inherent.is_empty() {
+        if self.inherent_count() > 0 {
             let _ = writeln!(
                 out,
                 "- inherent to {} (wardwall's own rendering of the policy does the same; not drift): {} boxes",
                 self.target,
-                self.inherent.len()
+                self.inherent_count()
             );
         }
         for n in &self.not_compared {
