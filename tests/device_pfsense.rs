@@ -417,7 +417,7 @@ fn an_fqdn_alias_and_a_schedule_are_undecidable() {
 
 // ------------------------------------------------------------------ pfSense's own reader
 
-/// `tests/support/pfsense_config_xmlparse.php` on a fixture (PHP's expat
+/// `tests/support/pfsense_xmlparse.php backup` on a fixture (PHP's expat
 /// with xmlparse.inc's rules); `None` (a visible skip) without PHP.
 fn php_parse(name: &str) -> Option<serde_json::Value> {
     let available = std::process::Command::new("php")
@@ -431,7 +431,7 @@ fn php_parse(name: &str) -> Option<serde_json::Value> {
         return None;
     }
     let out = std::process::Command::new("php")
-        .arg("tests/support/pfsense_config_xmlparse.php")
+        .args(["tests/support/pfsense_xmlparse.php", "backup"])
         .arg(Path::new(DIR).join(name))
         .output()
         .unwrap();

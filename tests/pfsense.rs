@@ -1001,7 +1001,7 @@ fn descriptions_cannot_change_rules_or_aliases() {
 
 // ------------------------------------------------------------------ pfSense's own reader
 
-/// Runs `tests/support/pfsense_xmlparse.php` (PHP's expat parser with
+/// Runs `tests/support/pfsense_xmlparse.php fragment` (PHP's expat parser with
 /// pfSense's reading rules) on `xml`. `None` when PHP with the xml
 /// extension is missing, unless `WARDWALL_REQUIRE_PRIVILEGED_TESTS=1`
 /// (CI), where that is a failure.
@@ -1020,7 +1020,7 @@ fn php_parse(xml: &str) -> Option<serde_json::Value> {
     let file = dir.path().join("config.xml");
     std::fs::write(&file, xml).unwrap();
     let out = std::process::Command::new("php")
-        .arg("tests/support/pfsense_xmlparse.php")
+        .args(["tests/support/pfsense_xmlparse.php", "fragment"])
         .arg(&file)
         .output()
         .unwrap();
@@ -1104,7 +1104,7 @@ fn pfsense_reader_loads_every_output_as_we_read_it() {
     let file = dir.path().join("broken.xml");
     std::fs::write(&file, broken).unwrap();
     let out = std::process::Command::new("php")
-        .arg("tests/support/pfsense_xmlparse.php")
+        .args(["tests/support/pfsense_xmlparse.php", "fragment"])
         .arg(&file)
         .output()
         .unwrap();

@@ -1,17 +1,51 @@
 <?php
 /*
- * Reads a wardwall pfSense fragment the way pfSense's config reader
- * (xmlparse.inc) does, as documented in docs/targets/pfsense.md:
- *  - PHP's expat-based xml_parser, tag names lower-cased, attributes ignored;
- *  - only list tags (here `rule` and `alias`) may repeat under one parent;
- *    any other repeated tag makes the whole file fail to load;
- *  - text is trimmed of tab, CR and LF, then run through html_entity_decode;
- *  - an element without text or children becomes "" (a presence flag).
- * Prints {"aliases": [...], "filter": [...]} as JSON, or exits 1 with the
- * reason on stderr. Usage: php pfsense_xmlparse.php FILE
+ * Reads a pfSense XML file the way pfSense's config reader
+ * (src/etc/inc/xmlparse.inc, parse_xml_config; docs/targets/pfsense.md)
+ * does: PHP's expat parser fed 4096-byte blocks, tag names lower-cased,
+ * attributes ignored, only list tags may repeat under one parent (any other
+ * repeated tag makes the whole file fail to load), text trimmed of tab, CR
+ * and LF and run through html_entity_decode, an element without text or
+ * children becomes "" (a presence flag).
+ *
+ * Usage: php pfsense_xmlparse.php MODE FILE, MODE one of
+ *  - fragment: a wardwall restore fragment; the list tags are `rule` and
+ *    `alias` only (stricter than pfSense); prints
+ *    {"aliases": [...], "filter": [...]};
+ *  - backup: a full config.xml backup; the list tags of listtags()
+ *    (pfSense 2.5); prints {"interfaces": {key: {...}}, "aliases": [...],
+ *    "rules": [...]}.
+ * Exits 1 with the reason on stderr when pfSense would not load the file,
+ * 2 on a usage error.
  */
 
-$LIST = ['rule' => true, 'alias' => true];
+$mode = $argv[1] ?? null;
+$file = $argv[2] ?? null;
+if (!in_array($mode, ['fragment', 'backup'], true) || $file === null
+    || ($text = file_get_contents($file)) === false) {
+    fwrite(STDERR, "usage: php pfsense_xmlparse.php fragment|backup FILE\n");
+    exit(2);
+}
+
+// listtags() of xmlparse.inc (pfSense 2.5).
+$LISTTAGS = [
+    'acls', 'alias', 'aliasurl', 'allowedip', 'allowedhostname', 'authserver',
+    'bridged', 'build_port_path', 'ca', 'cacert', 'cert', 'crl', 'clone', 'config',
+    'container', 'columnitem', 'checkipservice', 'depends_on_package', 'disk',
+    'dnsserver', 'dnsupdate', 'domainoverrides', 'dyndns', 'earlyshellcmd', 'element',
+    'encryption-algorithm-option', 'field', 'fieldname', 'gateway_item', 'gateway_group',
+    'gif', 'gre', 'group', 'hash-algorithm-option', 'hosts', 'ifgroupentry', 'igmpentry',
+    'interface_array', 'item', 'key', 'lagg', 'lbaction', 'lbpool', 'l7rules',
+    'lbprotocol', 'member', 'menu', 'tab', 'mobilekey', 'monitor_type', 'mount', 'npt',
+    'ntpserver', 'onetoone', 'openvpn-server', 'openvpn-client', 'openvpn-csc', 'option',
+    'package', 'passthrumac', 'phase1', 'phase2', 'ppp', 'pppoe', 'priv', 'proxyarpnet',
+    'pool', 'qinqentry', 'queue', 'pages', 'pipe', 'radnsserver', 'roll', 'route', 'row',
+    'rrddatafile', 'rule', 'schedule', 'service', 'servernat', 'servers',
+    'serversdisabled', 'shellcmd', 'staticmap', 'subqueue', 'switch', 'swport',
+    'timerange', 'tunnel', 'user', 'vip', 'virtual_server', 'vlan', 'vlangroup',
+    'winsserver', 'wolentry', 'widget',
+];
+$LIST = $mode === 'backup' ? array_flip($LISTTAGS) : ['rule' => true, 'alias' => true];
 $tree = [];
 $path = [];
 $depth = 0;
@@ -75,11 +109,6 @@ function on_text($parser, $data)
     }
 }
 
-$file = $argv[1] ?? null;
-if ($file === null || ($text = file_get_contents($file)) === false) {
-    fwrite(STDERR, "usage: php pfsense_xmlparse.php FILE\n");
-    exit(2);
-}
 $parser = xml_parser_create();
 xml_set_element_handler($parser, 'on_start', 'on_end');
 xml_set_character_data_handler($parser, 'on_text');
@@ -99,10 +128,44 @@ try {
     exit(1);
 }
 $root = $tree['pfsense'] ?? null;
-if (!is_array($root) || !is_array($root['filter'] ?? null)) {
-    fwrite(STDERR, "no pfsense/filter section\n");
-    exit(1);
+$mode === 'backup' ? print_backup($root) : print_fragment($root);
+
+function print_fragment($root)
+{
+    if (!is_array($root) || !is_array($root['filter'] ?? null)) {
+        fwrite(STDERR, "no pfsense/filter section\n");
+        exit(1);
+    }
+    $aliases = is_array($root['aliases'] ?? null) ? ($root['aliases']['alias'] ?? []) : [];
+    echo json_encode(['aliases' => $aliases, 'filter' => $root['filter']['rule'] ?? []],
+        JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE), "\n";
 }
-$aliases = is_array($root['aliases'] ?? null) ? ($root['aliases']['alias'] ?? []) : [];
-echo json_encode(['aliases' => $aliases, 'filter' => $root['filter']['rule'] ?? []],
-    JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE), "\n";
+
+function print_backup($root)
+{
+    if (!is_array($root) || !is_array($root['interfaces'] ?? null)) {
+        fwrite(STDERR, "no pfsense/interfaces section\n");
+        exit(1);
+    }
+    $interfaces = [];
+    foreach ($root['interfaces'] as $key => $iface) {
+        $interfaces[$key] = ['enable' => isset($iface['enable']), 'if' => $iface['if'] ?? null];
+    }
+    $aliases = [];
+    foreach ((is_array($root['aliases'] ?? null) ? ($root['aliases']['alias'] ?? []) : []) as $a) {
+        $aliases[] = ['name' => $a['name'], 'type' => $a['type'], 'address' => $a['address'] ?? ''];
+    }
+    $rules = [];
+    foreach ((is_array($root['filter'] ?? null) ? ($root['filter']['rule'] ?? []) : []) as $r) {
+        $rules[] = [
+            'type' => $r['type'] ?? null,
+            'interface' => $r['interface'] ?? null,
+            'floating' => isset($r['floating']),
+            'quick' => isset($r['quick']),
+            'disabled' => isset($r['disabled']),
+            'descr' => $r['descr'] ?? null,
+        ];
+    }
+    echo json_encode(['interfaces' => $interfaces, 'aliases' => $aliases, 'rules' => $rules],
+        JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE), "\n";
+}
