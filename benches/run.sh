@@ -2,8 +2,9 @@
 # Whole-process wall time and peak memory of `wardwall check`,
 # `wardwall build` (all four targets) and `wardwall diff --base` (config and
 # exact traffic diff, 1% of rules changed) and `wardwall drift` (a device
-# running the 1%-changed policy's rendering) on synthetic policies, pinned to one
-# core: what a pre-commit hook or CI job sees.
+# running the 1%-changed policy's rendering, on each of the four targets) on
+# synthetic policies, pinned to one core: what a pre-commit hook or CI job
+# sees.
 #
 #   benches/run.sh [SIZES...]        (default: 1000 10000 100000)
 #   RUNS=5 CPU=0 benches/run.sh 10000
@@ -48,6 +49,15 @@ measure() { # name size cmd...
         "$name" "$size" "$median" "$min" "$(echo "$peak / 1024" | bc -l)"
 }
 
+pfsense_backup() { # size fragment: a config.xml backup holding the fragment
+    local ifs="" k
+    for k in $(grep -o 'pfsense="[^"]*"' "$WORK/p$1.kdl" | cut -d'"' -f2 | sort -u); do
+        ifs+=$'\t\t'"<$k>"$'\n\t\t\t<enable></enable>\n\t\t\t'"<if>vtnet_$k</if>"$'\n\t\t'"</$k>"$'\n'
+    done
+    printf '<?xml version="1.0"?>\n<pfsense>\n\t<version>22.2</version>\n\t<system>\n\t\t<ipv6allow></ipv6allow>\n\t</system>\n\t<interfaces>\n%s\t</interfaces>\n' "$ifs"
+    sed '1,/^<pfsense>$/d' "$2"
+}
+
 echo "# $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; pinned to CPU $CPU; $RUNS runs"
 echo "# wardwall $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 for n in "${SIZES[@]}"; do
@@ -72,6 +82,12 @@ for n in "${SIZES[@]}"; do
         --device "cisco=$WORK/dev$n/cisco/synthetic.ios" "$WORK/p$n.kdl"
     measure drift-panos "$n" "$BIN" drift --date 2026-11-25 --color never \
         --device "panos=$WORK/dev$n/panos/synthetic.xml" "$WORK/p$n.kdl"
+    # pfSense reads a full config.xml backup: the rendered aliases and rules
+    # (a restore fragment) inside a configuration whose interfaces are the
+    # policy's pfSense bindings, enabled, with IPv6 allowed.
+    pfsense_backup "$n" "$WORK/dev$n/pfsense/synthetic.xml" >"$WORK/dev$n/pfsense-backup.xml"
+    measure drift-pfsense "$n" "$BIN" drift --date 2026-11-25 --color never \
+        --device "pfsense=$WORK/dev$n/pfsense-backup.xml" "$WORK/p$n.kdl"
     # nftables is read as the kernel prints it: load the ruleset into a
     # scratch network namespace and dump it (needs root and nft).
     if [ "$(id -u)" = 0 ] && command -v nft >/dev/null; then
