@@ -9,9 +9,10 @@
 
 use std::path::Path;
 
+use crate::common::drift::{self, filter_decision, rule_index, union_of};
 use crate::common::{self, probes::HOSPITAL_PROBES, probes::PROBE_DATE};
 use wardwall::analysis::space::Space;
-use wardwall::diff::drift::{At, Comparison, DriftKind, compare};
+use wardwall::diff::drift::{Comparison, DriftKind, compare};
 use wardwall::ir::{Ir, Packet, Proto};
 use wardwall::read::device::Device;
 use wardwall::vocab::{Action, Target};
@@ -898,26 +899,13 @@ fn drift_ir() -> Ir {
 }
 
 fn drift_cli(file: &str, format: &str) -> common::Ran {
-    common::run([
-        "drift",
-        DRIFT_POLICY,
-        "--device",
-        &format!("cisco={file}"),
-        "--date",
-        PROBE_DATE,
-        "--format",
-        format,
-    ])
+    drift::cli(DRIFT_POLICY, Target::Cisco, file, &["--format", format])
 }
 
 fn drift_json(file: &str) -> serde_json::Value {
     let ran = drift_cli(file, "json");
     assert!(ran.code == 0 || ran.code == 1, "{}", ran.stderr);
-    let v: serde_json::Value = serde_json::from_str(&ran.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", ran.stdout));
-    let devices = v["devices"].as_array().expect("devices");
-    assert_eq!(devices.len(), 1);
-    devices[0].clone()
+    drift::json_device(&ran.stdout)
 }
 
 fn nets(list: &[&str]) -> wardwall::addrset::AddrSet {
@@ -937,18 +925,6 @@ fn service(f: impl FnOnce(&mut wardwall::vocab::ServiceSet)) -> wardwall::vocab:
     s
 }
 
-/// The traffic drift compares: between the addresses of the zones the
-/// policy binds on Cisco.
-fn compared_space(ir: &Ir) -> Space {
-    let bound = wardwall::addrset::AddrSet::union_all(
-        ir.zones
-            .iter()
-            .filter(|z| z.bindings.contains_key("cisco"))
-            .map(|z| &z.addrs),
-    );
-    Space::between(&bound, &bound)
-}
-
 /// What the policy allows.
 fn policy_allows(ir: &Ir) -> Space {
     let sweep = wardwall::analysis::sweep::Sweep::run(ir);
@@ -957,33 +933,6 @@ fn policy_allows(ir: &Ir) -> Space {
         .enumerate()
         .filter(|(_, r)| r.action.permits())
         .fold(Space::empty(), |acc, (i, _)| acc.union(&sweep.decided[i]))
-}
-
-fn rule_index(ir: &Ir, name: &str) -> usize {
-    ir.rules
-        .iter()
-        .position(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no rule {name}"))
-}
-
-/// The device decision at `at`.
-fn decision_at(d: &Device, at: At) -> &wardwall::read::device::Decision {
-    match at {
-        At::Entry {
-            layer,
-            filter,
-            entry,
-        } => &d.layers[layer].filters[filter].entries[entry].decision,
-        At::Default { layer, filter } => &d.layers[layer].filters[filter].default,
-        At::Unfiltered { .. } => panic!("no decision at {at:?}"),
-    }
-}
-
-fn union_of(c: &Comparison, kind: DriftKind) -> Space {
-    c.regions
-        .iter()
-        .filter(|r| r.kind == kind)
-        .fold(Space::empty(), |acc, r| acc.union(&r.space))
 }
 
 /// The drift fixtures are the fixtures with the INFRA-IN edit only.
@@ -1112,7 +1061,7 @@ fn drift_an_allow_before_the_contec_block_is_exactly_its_exposure() {
         &nets(&["202.114.4.0/24"]),
         &wardwall::vocab::ServiceSet::any(),
     )
-    .intersection(&compared_space(&ir))
+    .intersection(&drift::compared(&ir, Target::Cisco))
     .difference(&policy_allows(&ir));
     assert!(!want.is_empty());
     assert_eq!(c.regions.len(), 1, "{:?}", c.regions);
@@ -1121,7 +1070,7 @@ fn drift_an_allow_before_the_contec_block_is_exactly_its_exposure() {
     assert!(r.space.same_as(&want), "{:?}", r.space.sample());
     assert_eq!(r.policy, Some(rule_index(&ir, "contec-cms8000.out")));
     assert!(r.undecided.is_none());
-    let first = decision_at(&d, r.device[0]);
+    let first = filter_decision(&d, r.device[0]);
     assert_eq!(
         (first.origin.line, first.origin.text.as_str()),
         (line, entry)
@@ -1181,7 +1130,7 @@ fn drift_a_deleted_allow_is_exactly_its_breakage() {
         &nets(&["10.10.20.30"]),
         &service(|s| s.udp = wardwall::addrset::PortSet::single(24105)),
     )
-    .intersection(&compared_space(&ir))
+    .intersection(&drift::compared(&ir, Target::Cisco))
     .intersection(&policy_allows(&ir));
     assert!(!want.is_empty());
     assert_eq!(c.regions.len(), 1, "{:?}", c.regions);
@@ -1191,7 +1140,7 @@ fn drift_a_deleted_allow_is_exactly_its_breakage() {
     assert_eq!(r.policy, Some(rule_index(&ir, "icu-waveforms")));
     let deny = "50 deny ip any any log";
     let line = line_in(&text, ICU, deny);
-    let last = decision_at(&d, *r.device.last().unwrap());
+    let last = filter_decision(&d, *r.device.last().unwrap());
     assert_eq!((last.origin.line, last.origin.text.as_str()), (line, deny));
 
     let ran = drift_cli(&file, "text").expect_code(1);
@@ -1236,16 +1185,16 @@ fn drift_a_scheduled_entry_is_undecidable_never_exposure_or_breakage() {
         &nets(&["10.10.20.30"]),
         &service(|s| s.tcp = wardwall::addrset::PortSet::single(22)),
     )
-    .intersection(&compared_space(&ir))
+    .intersection(&drift::compared(&ir, Target::Cisco))
     .difference(&policy_allows(&ir));
     assert!(
-        union_of(&c, DriftKind::Undecidable).same_as(&want),
+        union_of(&c.regions, DriftKind::Undecidable).same_as(&want),
         "{:?}",
         c.regions
     );
     for r in &c.regions {
         let (at, why) = r.undecided.as_ref().expect("the undecidable entry");
-        let e = decision_at(&d, *at);
+        let e = filter_decision(&d, *at);
         assert_eq!((e.origin.line, e.origin.text.as_str()), (line, entry));
         assert!(why.contains("time-range VENDOR-WINDOW"), "{why}");
     }

@@ -19,10 +19,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::drift::{self, decision_at, rule_index, union_of};
 use crate::common::{self, probes::HOSPITAL_PROBES, probes::PROBE_DATE};
 use wardwall::addrset::{AddrSet, PortSet};
 use wardwall::analysis::space::Space;
-use wardwall::diff::drift::{At, Comparison, DriftKind, DriftRegion, compare};
+use wardwall::diff::drift::{Comparison, DriftKind, DriftRegion, compare};
 use wardwall::ir::{Ir, Packet};
 use wardwall::read::device::{Decision, Device, Outcome};
 use wardwall::read::export::panos::{self as reader, Parsed};
@@ -704,32 +705,14 @@ fn drift_ir() -> Ir {
 
 /// `wardwall drift DRIFT_POLICY --device panos=FIXTURE [extra...]`.
 fn drift_cli(name: &str, extra: &[&str]) -> common::Ran {
-    let device = format!("panos={}", fixture_path(name));
-    let mut args = vec![
-        "drift",
-        DRIFT_POLICY,
-        "--device",
-        device.as_str(),
-        "--date",
-        PROBE_DATE,
-    ];
-    args.extend_from_slice(extra);
-    common::run(args)
-}
-
-/// The device wardwall's own rendering of `ir` makes, as deployed: the
-/// baseline `drift` subtracts (App-ID `ping` rules are undecidable on every
-/// PAN-OS running the reviewed file).
-fn baseline(ir: &Ir) -> Device {
-    let (file, reader) = common::readable(ir, Target::Panos);
-    reader.deployed(ir, &file.contents, None).unwrap()
+    drift::cli(DRIFT_POLICY, Target::Panos, &fixture_path(name), extra)
 }
 
 /// The comparison `drift` reports: the fixture against the policy, less
 /// what the policy's own rendering does too.
 fn drift_of(ir: &Ir, name: &str) -> (Device, Comparison) {
     let d = device(name);
-    let c = compare(ir, &d).beyond(&compare(ir, &baseline(ir)));
+    let c = drift::beyond_baseline(ir, &d);
     (d, c)
 }
 
@@ -743,50 +726,12 @@ fn behind(ir: &Ir, place: &str) -> AddrSet {
     )
 }
 
-/// The traffic drift compares: between the addresses of bound zones.
-fn compared(ir: &Ir) -> Space {
-    let all = AddrSet::union_all(
-        ir.zones
-            .iter()
-            .filter(|z| z.bindings.contains_key("panos"))
-            .map(|z| &z.addrs),
-    );
-    Space::between(&all, &all)
-}
-
 fn object(ir: &Ir, name: &str) -> AddrSet {
     ir.objects
         .get(name)
         .unwrap_or_else(|| panic!("no object {name}"))
         .addrs
         .clone()
-}
-
-fn rule_index(ir: &Ir, name: &str) -> usize {
-    ir.rules
-        .iter()
-        .position(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no rule {name}"))
-}
-
-fn union_of(regions: &[DriftRegion], kind: DriftKind) -> Space {
-    regions
-        .iter()
-        .filter(|r| r.kind == kind)
-        .fold(Space::empty(), |acc, r| acc.union(&r.space))
-}
-
-/// The decision a region's device path ends at.
-fn decision_at(d: &Device, at: At) -> Option<&Decision> {
-    match at {
-        At::Entry {
-            layer,
-            filter,
-            entry,
-        } => Some(&d.layers[layer].filters[filter].entries[entry].decision),
-        At::Default { layer, filter } => Some(&d.layers[layer].filters[filter].default),
-        At::Unfiltered { .. } => None,
-    }
 }
 
 fn deciding(d: &Device, r: &DriftRegion) -> Decision {
@@ -804,10 +749,10 @@ fn tcp_only(ports: (u16, u16)) -> ServiceSet {
 
 /// The findings of one device in `drift --format json`.
 fn json_findings(stdout: &str) -> Vec<serde_json::Value> {
-    let v: serde_json::Value = serde_json::from_str(stdout).expect("drift --format json parses");
-    let devices = v["devices"].as_array().expect("devices");
-    assert_eq!(devices.len(), 1);
-    devices[0]["findings"].as_array().expect("findings").clone()
+    drift::json_device(stdout)["findings"]
+        .as_array()
+        .expect("findings")
+        .clone()
 }
 
 #[test]
@@ -865,7 +810,7 @@ fn drift_the_inserted_allow_is_exactly_an_advisory_exposure() {
         &behind(&ir, "untrust"),
         &ServiceSet::any(),
     )
-    .intersection(&compared(&ir));
+    .intersection(&drift::compared(&ir, Target::Panos));
     assert!(!expected.is_empty());
     assert!(
         c.regions.iter().all(|r| r.kind == DriftKind::Exposure),

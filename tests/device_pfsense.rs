@@ -7,12 +7,13 @@
 
 use std::path::Path;
 
+use crate::common::drift::{self, filter_decision, rule_index, union_of};
 use crate::common::{self, probes::HOSPITAL_PROBES, probes::PROBE_DATE};
 use wardwall::addrset::{AddrSet, PortSet};
 use wardwall::analysis::space::Space;
-use wardwall::diff::drift::{At, Comparison, DriftKind, compare};
+use wardwall::diff::drift::{Comparison, DriftKind, compare};
 use wardwall::ir::{Packet, Proto};
-use wardwall::read::device::{Decision, Device};
+use wardwall::read::device::Device;
 use wardwall::vocab::{Action, ServiceSet, Target};
 
 const DIR: &str = "tests/fixtures/devices/pfsense";
@@ -782,16 +783,7 @@ fn fixture_path(name: &str) -> String {
 /// `compare` as `wardwall drift` runs it: beyond what the policy's own
 /// rendering, deployed, does too.
 fn drift_of(ir: &wardwall::ir::Ir, name: &str) -> Comparison {
-    let (file, reader) = common::readable(ir, Target::PfSense);
-    let baseline = reader.deployed(ir, &file.contents, None).unwrap();
-    compare(ir, &device(name)).beyond(&compare(ir, &baseline))
-}
-
-fn space_of(c: &Comparison, kind: DriftKind) -> Space {
-    c.regions
-        .iter()
-        .filter(|r| r.kind == kind)
-        .fold(Space::empty(), |acc, r| acc.union(&r.space))
+    drift::beyond_baseline(ir, &device(name))
 }
 
 fn addrs(nets: &[&str]) -> AddrSet {
@@ -804,26 +796,6 @@ fn tcp(ports: &[(u16, u16)]) -> ServiceSet {
         s.tcp = s.tcp.union(&PortSet::range(lo, hi));
     }
     s
-}
-
-/// The device entry at `at`.
-fn entry_at(d: &Device, at: At) -> &Decision {
-    match at {
-        At::Entry {
-            layer,
-            filter,
-            entry,
-        } => &d.layers[layer].filters[filter].entries[entry].decision,
-        At::Default { layer, filter } => &d.layers[layer].filters[filter].default,
-        At::Unfiltered { .. } => panic!("no filter decides {at:?}"),
-    }
-}
-
-fn rule_index(ir: &wardwall::ir::Ir, name: &str) -> usize {
-    ir.rules
-        .iter()
-        .position(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no rule {name}"))
 }
 
 /// What WAN's bogon block leaves undecided: the internet (less the
@@ -841,24 +813,16 @@ fn bogon_space(ir: &wardwall::ir::Ir) -> Space {
 }
 
 fn drift_cli(name: &str, format: &str) -> common::Ran {
-    common::run([
-        "drift",
+    drift::cli(
         DRIFT_POLICY,
-        "--device",
-        &format!("pfsense={}", fixture_path(name)),
-        "--date",
-        PROBE_DATE,
-        "--format",
-        format,
-    ])
+        Target::PfSense,
+        &fixture_path(name),
+        &["--format", format],
+    )
 }
 
 fn json_findings(name: &str, code: i32) -> serde_json::Value {
-    let out = drift_cli(name, "json").expect_code(code);
-    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let devices = json["devices"].as_array().unwrap();
-    assert_eq!(devices.len(), 1);
-    devices[0].clone()
+    drift::json_device(&drift_cli(name, "json").expect_code(code).stdout)
 }
 
 #[test]
@@ -888,7 +852,7 @@ fn drift_the_fixture_the_policy_describes_agrees() {
     assert!(!c.inherent.is_empty());
     for r in &c.inherent {
         let at = *r.device.last().unwrap();
-        let origin = &entry_at(&d, at).origin;
+        let origin = &filter_decision(&d, at).origin;
         assert_eq!(origin.line, 0, "{}", origin.text);
         assert!(
             origin.text.starts_with("pfSense system rule:"),
@@ -908,12 +872,12 @@ fn drift_the_bogon_block_makes_what_wan_passes_undecidable() {
         "{:?}",
         c.regions
     );
-    assert!(space_of(&c, DriftKind::Undecidable).same_as(&bogon_space(&ir)));
+    assert!(union_of(&c.regions, DriftKind::Undecidable).same_as(&bogon_space(&ir)));
     let portal = rule_index(&ir, "internet-to-patient-portal");
     for r in &c.regions {
         assert_eq!(r.policy, Some(portal));
         let (at, why) = r.undecided.as_ref().unwrap();
-        assert_eq!(entry_at(&d, *at).origin.text, BOGONS);
+        assert_eq!(filter_decision(&d, *at).origin.text, BOGONS);
         assert_eq!(
             why,
             "the source in table bogons, the bogon list pfSense downloads"
@@ -951,9 +915,9 @@ fn drift_an_allow_before_the_contec_block_is_exactly_its_traffic_exposed() {
         &addrs(&["202.114.4.0/24"]),
         &tcp(&[(515, 515)]),
     );
-    assert!(space_of(&c, DriftKind::Exposure).same_as(&inserted));
-    assert!(space_of(&c, DriftKind::Breakage).is_empty());
-    assert!(space_of(&c, DriftKind::Undecidable).same_as(&bogon_space(&ir)));
+    assert!(union_of(&c.regions, DriftKind::Exposure).same_as(&inserted));
+    assert!(union_of(&c.regions, DriftKind::Breakage).is_empty());
+    assert!(union_of(&c.regions, DriftKind::Undecidable).same_as(&bogon_space(&ir)));
     let block = &ir.rules[ir
         .rules
         .iter()
@@ -969,7 +933,7 @@ fn drift_an_allow_before_the_contec_block_is_exactly_its_traffic_exposed() {
             "{}",
             policy.name
         );
-        let inbound = entry_at(&d, r.device[0]);
+        let inbound = filter_decision(&d, r.device[0]);
         assert_eq!(
             (inbound.origin.line, inbound.origin.text.as_str()),
             (291, INSERTED_ALLOW)
@@ -1026,13 +990,13 @@ fn drift_a_deleted_allow_is_exactly_its_traffic_broken() {
         &addrs(&["10.10.20.30/32", "10.10.20.31/32"]),
         &tcp(&[(515, 515), (6661, 6670)]),
     );
-    assert!(space_of(&c, DriftKind::Breakage).same_as(&deleted));
-    assert!(space_of(&c, DriftKind::Exposure).is_empty());
-    assert!(space_of(&c, DriftKind::Undecidable).same_as(&bogon_space(&ir)));
+    assert!(union_of(&c.regions, DriftKind::Breakage).same_as(&deleted));
+    assert!(union_of(&c.regions, DriftKind::Exposure).is_empty());
+    assert!(union_of(&c.regions, DriftKind::Undecidable).same_as(&bogon_space(&ir)));
     let rule = rule_index(&ir, "monitors-to-central-station");
     for r in c.regions.iter().filter(|r| r.kind == DriftKind::Breakage) {
         assert_eq!(r.policy, Some(rule));
-        let at = entry_at(&d, *r.device.last().unwrap());
+        let at = filter_decision(&d, *r.device.last().unwrap());
         assert_eq!(
             (at.origin.line, at.origin.text.as_str()),
             (393, MONITORS_DENY)
@@ -1054,8 +1018,8 @@ fn drift_an_fqdn_and_a_schedule_are_undecidable_never_exposure() {
     let name = "hospital-undecidable.xml";
     let c = drift_of(&ir, name);
     let d = device(name);
-    assert!(space_of(&c, DriftKind::Exposure).is_empty());
-    assert!(space_of(&c, DriftKind::Breakage).is_empty());
+    assert!(union_of(&c.regions, DriftKind::Exposure).is_empty());
+    assert!(union_of(&c.regions, DriftKind::Breakage).is_empty());
     // The FQDN alias may hold any address: every destination the monitors
     // reach through it, but those blocked first (the Contec subnet,
     // link-local) and those no packet leaves for (spare is disabled).
@@ -1076,7 +1040,12 @@ fn drift_an_fqdn_and_a_schedule_are_undecidable_never_exposure() {
     let by = |line: usize| {
         c.regions
             .iter()
-            .filter(|r| entry_at(&d, r.undecided.as_ref().unwrap().0).origin.line == line)
+            .filter(|r| {
+                filter_decision(&d, r.undecided.as_ref().unwrap().0)
+                    .origin
+                    .line
+                    == line
+            })
             .fold(Space::empty(), |acc, r| acc.union(&r.space))
     };
     assert!(by(416).same_as(&fqdn), "{:?}", by(416).difference(&fqdn));
@@ -1085,7 +1054,7 @@ fn drift_an_fqdn_and_a_schedule_are_undecidable_never_exposure() {
     for r in &c.regions {
         assert_eq!(r.kind, DriftKind::Undecidable);
         let (at, why) = r.undecided.as_ref().unwrap();
-        let expected = match entry_at(&d, *at).origin.line {
+        let expected = match filter_decision(&d, *at).origin.line {
             416 => {
                 "FQDN updates.monitor-vendor.example in alias VENDOR_CLOUD (resolved at run time)"
             }

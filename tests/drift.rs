@@ -13,6 +13,7 @@
 
 use proptest::prelude::*;
 
+use crate::common::drift::union_of;
 use crate::common::{self, probes::PROBE_DATE, small_domain};
 use wardwall::addrset::AddrSet;
 use wardwall::diff::drift::{Comparison, DriftKind, compare};
@@ -452,6 +453,40 @@ proptest! {
         }
         let c = compare(&ir, &device);
         holds_to_brute_force(&ir, &device, &c, &packets);
+    }
+
+    /// Random edits of the device and of its baseline: comparing the
+    /// baseline only on the device's regions (what `drift` does) moves
+    /// exactly what comparing it everywhere moves, kind by kind.
+    #[test]
+    fn the_baseline_compared_on_the_regions_is_the_baseline_compared_everywhere(
+        rules in prop::collection::vec(small_domain::arb_rule(), 0..6),
+        device_edits in prop::collection::vec(arb_edit(), 0..3),
+        baseline_edits in prop::collection::vec(arb_edit(), 0..3),
+    ) {
+        let ir = small_domain::ir_of(rules);
+        let mut device = device_of(&ir, Target::Nftables);
+        let mut baseline = device.clone();
+        for e in &device_edits {
+            apply(&mut device, e);
+        }
+        for e in &baseline_edits {
+            apply(&mut baseline, e);
+        }
+        let drifted = compare(&ir, &device);
+        let everywhere = drifted.clone().beyond(&compare(&ir, &baseline));
+        let on_regions = drifted.beyond_baseline(&ir, &baseline);
+        for kind in [DriftKind::Exposure, DriftKind::Breakage, DriftKind::Undecidable] {
+            for (a, b) in [
+                (&everywhere.regions, &on_regions.regions),
+                (&everywhere.inherent, &on_regions.inherent),
+            ] {
+                prop_assert!(
+                    union_of(a, kind).same_as(&union_of(b, kind)),
+                    "{kind:?} differs"
+                );
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod drift;
 pub mod edge_packets;
 pub mod privileged;
 pub mod probes;
