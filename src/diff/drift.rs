@@ -328,12 +328,12 @@ impl Indexed {
     /// differs from the policy reached it reported itself; what only
     /// entries that agree reached is reported under the first of them;
     /// the rest is certain.
-    fn settle<'a>(
+    fn settle(
         &self,
         k: usize,
         passes: bool,
         space: Space,
-        earlier: &[(usize, &'a Space)],
+        earlier: &[(usize, &Space)],
         policy: Option<usize>,
         found: &mut Found,
     ) {
