@@ -956,7 +956,7 @@ fn policy_allows(ir: &Ir) -> Space {
         .iter()
         .enumerate()
         .filter(|(_, r)| r.action.permits())
-        .fold(Space::empty(), |acc, (i, _)| acc.union(&sweep.decided[i]))
+        .fold(Space::empty(), |acc, (i, _)| acc.union(sweep.decided(i)))
 }
 
 fn rule_index(ir: &Ir, name: &str) -> usize {

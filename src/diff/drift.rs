@@ -199,7 +199,7 @@ pub fn compare_within(ir: &Ir, device: &Device, within: Option<&Space>) -> Compa
     // entries that meet it: local to the rule, however wide the device's
     // defaults are.
     for (i, rule) in ir.rules.iter().enumerate() {
-        let piece = sweep.decided[i].intersection(&places.compared);
+        let piece = sweep.decided(i).intersection(&places.compared);
         if !piece.is_empty() {
             dev.walk(Some(i), rule.action.permits(), piece, &mut found);
         }
