@@ -12,14 +12,40 @@ use crate::common;
 
 use common::small_domain::{arb_rule, ir_of, packets, v4, v6};
 use proptest::prelude::*;
+use wardwall::addrset::AddrSet;
 use wardwall::analysis::space::Space;
 use wardwall::analysis::sweep::{RuleFinding, Sweep, rule_findings, verdict_without};
-use wardwall::ir::{Action, Ir, Packet, Proto};
+use wardwall::ir::{Action, Ir, Packet, Proto, ServiceSet};
 
 fn without(ir: &Ir, i: usize) -> Ir {
     let mut out = ir.clone();
     out.rules.remove(i);
     out
+}
+
+/// An action and a log flag.
+fn arb_verdict() -> impl Strategy<Value = (Action, bool)> {
+    (
+        prop::sample::select(vec![Action::Allow, Action::Deny, Action::Reject]),
+        prop::bool::ANY,
+    )
+}
+
+/// The rules, then (if given) a rule matching every packet with that verdict.
+fn with_catch_all(
+    mut rules: Vec<common::small_domain::RuleSpec>,
+    catch_all: Option<(Action, bool)>,
+) -> Vec<common::small_domain::RuleSpec> {
+    if let Some((action, log)) = catch_all {
+        rules.push((
+            action,
+            log,
+            AddrSet::any(),
+            AddrSet::any(),
+            ServiceSet::any(),
+        ));
+    }
+    rules
 }
 
 fn arb_packet() -> impl Strategy<Value = Packet> {
@@ -46,13 +72,16 @@ proptest! {
 
     /// The sweep's decided spaces are exactly what the evaluator decides.
     #[test]
-    fn sweep_matches_brute_force(rules in prop::collection::vec(arb_rule(), 1..8)) {
-        let ir = ir_of(rules);
+    fn sweep_matches_brute_force(
+        rules in prop::collection::vec(arb_rule(), 1..8),
+        catch_all in prop::option::weighted(0.3, arb_verdict()),
+    ) {
+        let ir = ir_of(with_catch_all(rules, catch_all));
         let sweep = Sweep::run(&ir);
         let default = sweep.default_space();
         for p in packets() {
             let v = ir.evaluate(&p);
-            for (i, d) in sweep.decided.iter().enumerate() {
+            for (i, d) in (0..ir.rules.len()).map(|i| (i, sweep.decided(i))) {
                 prop_assert_eq!(d.contains(&p), v.rule == Some(i), "rule {} at {}", i, p);
                 prop_assert_eq!(sweep.matched[i].contains(&p), ir.rules[i].matches(&p));
             }
@@ -62,8 +91,11 @@ proptest! {
 
     /// Every finding, and every absence of a finding, agrees with brute force.
     #[test]
-    fn findings_match_brute_force(rules in prop::collection::vec(arb_rule(), 1..8)) {
-        let ir = ir_of(rules);
+    fn findings_match_brute_force(
+        rules in prop::collection::vec(arb_rule(), 1..8),
+        catch_all in prop::option::weighted(0.3, arb_verdict()),
+    ) {
+        let ir = ir_of(with_catch_all(rules, catch_all));
         let sweep = Sweep::run(&ir);
         let findings = rule_findings(&ir, &sweep);
         let all = packets();
@@ -71,12 +103,26 @@ proptest! {
             let matches_some = all.iter().any(|p| rule.matches(p));
             let decides: Vec<&Packet> =
                 all.iter().filter(|p| ir.evaluate(p).rule == Some(i)).collect();
-            let shadowed = matches_some && decides.is_empty();
+            // A catch-all (every packet of the universe) at the end with the
+            // default's verdict is one finding: it restates the default.
+            let catch_all = all.iter().all(|p| rule.matches(p));
+            let restates = catch_all
+                && i + 1 == ir.rules.len()
+                && (rule.action, rule.log) == (ir.default_action, ir.default_log);
+            let reported_restates = findings.iter().any(|f| matches!(f,
+                RuleFinding::RestatesDefault { rule } if *rule == i));
+            prop_assert_eq!(reported_restates, restates, "restating the default: r{}", i);
+            let removable = all.iter().all(|p| {
+                let v = ir.evaluate(p);
+                verdict_without(&ir, i, p) == (v.action, v.log)
+            });
+            prop_assert!(!restates || removable, "r{} restates the default", i);
+            let shadowed = !restates && matches_some && decides.is_empty();
             let reported_shadow = findings.iter().any(|f| matches!(f,
                 RuleFinding::Shadowed { rule, .. } if *rule == i));
             prop_assert_eq!(reported_shadow, shadowed, "shadow of r{}", i);
 
-            let redundant = matches_some && !shadowed && decides.iter().all(|p| {
+            let redundant = !restates && matches_some && !shadowed && decides.iter().all(|p| {
                 verdict_without(&ir, i, p) == (rule.action, rule.log)
             });
             let reported_redundant = findings.iter().any(|f| matches!(f,
@@ -84,7 +130,10 @@ proptest! {
             prop_assert_eq!(reported_redundant, redundant, "redundancy of r{}", i);
 
             for j in 0..i {
+                // The allows before a deny-everything rule are what it is
+                // written to carve out: no conflict with a catch-all.
                 let conflict = !shadowed
+                    && !catch_all
                     && rule.action != Action::Allow
                     && ir.rules[j].action == Action::Allow
                     && all.iter().any(|p| rule.matches(p) && ir.evaluate(p).rule == Some(j));
@@ -112,6 +161,7 @@ proptest! {
                     prop_assert_eq!(ir.evaluate(sample).rule, Some(*allow));
                     prop_assert!(ir.rules[*deny].matches(sample));
                 }
+                RuleFinding::RestatesDefault { .. } => {}
             }
         }
     }
@@ -122,13 +172,16 @@ proptest! {
     #[test]
     fn removing_a_shadowed_or_redundant_rule_changes_no_verdict(
         rules in prop::collection::vec(arb_rule(), 1..8),
+        catch_all in prop::option::weighted(0.3, arb_verdict()),
         randoms in prop::collection::vec(arb_packet(), 64),
     ) {
-        let ir = ir_of(rules);
+        let ir = ir_of(with_catch_all(rules, catch_all));
         let sweep = Sweep::run(&ir);
         for f in rule_findings(&ir, &sweep) {
             let i = match f {
-                RuleFinding::Shadowed { rule, .. } | RuleFinding::Redundant { rule, .. } => rule,
+                RuleFinding::Shadowed { rule, .. }
+                | RuleFinding::Redundant { rule, .. }
+                | RuleFinding::RestatesDefault { rule } => rule,
                 RuleFinding::Conflict { .. } => continue,
             };
             let smaller = without(&ir, i);

@@ -302,3 +302,74 @@ fn check_and_build_agree_on_every_shipped_and_test_policy() {
     // The comparison means something only if some builds are refused.
     assert!(refused >= 3, "only {refused} refused builds");
 }
+
+/// Issue 17: an explicit final deny-everything rule that gives the default's
+/// verdict is one finding ("restates the default"), not a `rule-conflict`
+/// with every allow before it; one with another verdict (not logged) is the
+/// new default in effect, and the allows before it do not conflict with it.
+#[test]
+fn a_final_catch_all_deny_is_one_finding_not_a_conflict_per_allow() {
+    let shipped = std::fs::read_to_string("policies/hospital.kdl").unwrap();
+    let end = shipped
+        .trim_end()
+        .rfind('}')
+        .expect("the rules block closes");
+    let codes = |log: &str| {
+        // With the advisory the shipped policy includes (relative to it).
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("advisories")).unwrap();
+        std::fs::copy(
+            "policies/advisories/contec-cms8000.kdl",
+            dir.path().join("advisories/contec-cms8000.kdl"),
+        )
+        .unwrap();
+        let path = dir.path().join("catch-all.kdl");
+        let policy = format!(
+            "{}    deny \"deny-everything-else\" {{\n        description \"explicit default\"\n        from \"any\"\n        to \"any\"\n        service \"any\"\n{log}    }}\n}}\n",
+            &shipped[..end]
+        );
+        std::fs::write(&path, policy).unwrap();
+        let out = wardwall()
+            .args(["check", "--format", "json", "--date", "2026-11-25"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let about_it: Vec<(String, String)> = report[0]["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("deny-everything-else")
+            })
+            .map(|d| {
+                (
+                    d["code"].as_str().unwrap().to_string(),
+                    d["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        about_it
+    };
+    let restating = codes("");
+    assert_eq!(restating.len(), 1, "{restating:?}");
+    assert_eq!(restating[0].0, "redundant-rule");
+    assert!(
+        restating[0].1.contains("restates the default"),
+        "{restating:?}"
+    );
+
+    let unlogged = codes("        log #false\n");
+    assert!(
+        unlogged.iter().all(|(code, _)| code != "rule-conflict"),
+        "{unlogged:?}"
+    );
+    assert_eq!(
+        unlogged.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["deny-not-logged"],
+        "{unlogged:?}"
+    );
+}

@@ -932,7 +932,7 @@ fn policy_allows(ir: &Ir) -> Space {
         .iter()
         .enumerate()
         .filter(|(_, r)| r.action.permits())
-        .fold(Space::empty(), |acc, (i, _)| acc.union(&sweep.decided[i]))
+        .fold(Space::empty(), |acc, (i, _)| acc.union(sweep.decided(i)))
 }
 
 /// The drift fixtures are the fixtures with the INFRA-IN edit only.

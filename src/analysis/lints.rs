@@ -61,12 +61,12 @@ fn clinical_egress(
         internet,
     );
     for (i, rule) in ir.rules.iter().enumerate() {
-        if rule.action != Action::Allow || !sweep.decided[i].overlaps(&all) {
+        if rule.action != Action::Allow || !sweep.decided(i).overlaps(&all) {
             continue;
         }
         let mut hit: Vec<(&model::Object, Space)> = Vec::new();
         for (c, space) in clinical.iter().zip(&per_class) {
-            let s = sweep.decided[i].intersection(space);
+            let s = sweep.decided(i).intersection(space);
             if !s.is_empty() {
                 hit.push((c, s));
             }
@@ -117,7 +117,7 @@ fn any_to_clinical(
         let hit: Vec<&&model::Object> = clinical
             .iter()
             .zip(&per_class)
-            .filter(|(_, space)| sweep.decided[i].overlaps(space))
+            .filter(|(_, space)| sweep.decided(i).overlaps(space))
             .map(|(c, _)| c)
             .collect();
         if hit.is_empty() {
@@ -166,7 +166,7 @@ fn advisories(policy: &Policy, ir: &Ir, sweep: &Sweep, out: &mut Vec<Diagnostic>
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| r.action == Action::Allow)
-                .map(|(i, _)| both.intersection(&sweep.decided[i]))
+                .map(|(i, _)| both.intersection(sweep.decided(i)))
                 .find(|s| !s.is_empty());
             if let Some(allowed) = allowed {
                 let sample = allowed.sample().expect("non-empty");
@@ -191,7 +191,7 @@ fn advisories(policy: &Policy, ir: &Ir, sweep: &Sweep, out: &mut Vec<Diagnostic>
             let mut not_absolute = both.clone();
             for (i, r) in ir.rules.iter().enumerate() {
                 if r.absolute && r.action != Action::Allow {
-                    not_absolute = not_absolute.difference(&sweep.decided[i]);
+                    not_absolute = not_absolute.difference(sweep.decided(i));
                 }
             }
             if let Some(sample) = not_absolute.sample() {

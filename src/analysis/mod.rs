@@ -245,6 +245,22 @@ fn rule_finding_diagnostic(ir: &Ir, names_: &RuleNames, f: &RuleFinding) -> Diag
                 verdict_text(r.action, r.log)
             ))
         }
+        RuleFinding::RestatesDefault { rule } => {
+            let r = &ir.rules[*rule];
+            Diagnostic::warning(
+                "redundant-rule",
+                format!(
+                    "{} `{}` restates the default: it matches every packet with the default's verdict, so removing it changes no verdict",
+                    kind_of(r),
+                    r.name
+                ),
+            )
+            .at(names_.span(r), "same as the default")
+            .help(format!(
+                "the policy's default already gives every packet no rule matches the verdict {}; remove the rule (or acknowledge it if the explicit catch-all is your convention)",
+                verdict_text(r.action, r.log)
+            ))
+        }
         RuleFinding::Conflict {
             allow,
             deny,

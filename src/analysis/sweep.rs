@@ -21,7 +21,17 @@
 //! - an earlier allow `j` **conflicts** with a later deny/reject `i` when it
 //!   decides part of `box(i)` (`decided[j] ∩ box(i)` non-empty), unless `j`
 //!   is one of `i`'s own exceptions (carving those out is their purpose) or
-//!   `i` is shadowed altogether (reported as such).
+//!   `i` is shadowed altogether (reported as such), or `i` is a
+//!   **catch-all** (it matches every packet): the allows before a
+//!   deny-everything rule are what it is written to carve out, so each of
+//!   them "conflicting" with it says nothing;
+//! - a final catch-all with the default's verdict (action and log)
+//!   **restates the default**: removing it changes no verdict, whether or
+//!   not earlier rules leave it anything to decide. It is one finding, and
+//!   its decided space (the complement of every earlier rule, the one space
+//!   that fragments with all of them) is computed only if someone asks.
+
+use std::sync::OnceLock;
 
 use crate::ir::{Action, Ir, Packet, RuleOrigin};
 
@@ -33,10 +43,15 @@ use super::space::Space;
 pub struct Sweep {
     /// Every packet rule `i` matches.
     pub matched: Vec<Space>,
-    /// The packets rule `i` decides (matches, and no earlier rule matches).
-    pub decided: Vec<Space>,
+    /// The packets rule `i` decides (matches, and no earlier rule matches),
+    /// except for [`Sweep::restating_default`], whose entry is empty and
+    /// whose set is [`Sweep::decided`]'s to compute on demand.
+    decided: Vec<Space>,
     /// Per rule, the other rules that share packets with it (ascending).
     neighbours: Vec<Vec<u32>>,
+    /// The final rule, when it matches every packet with the default's
+    /// verdict, and its decided space once computed.
+    restating_default: Option<(usize, OnceLock<Space>)>,
 }
 
 impl Sweep {
@@ -47,12 +62,33 @@ impl Sweep {
     pub fn run(ir: &Ir) -> Self {
         let matched: Vec<Space> = ir.rules.iter().map(Space::of_rule).collect();
         let neighbours = neighbours(&matched);
-        let decided = decide(&matched, &neighbours);
+        let restating = restating_default(ir, &matched);
+        let decided = decide(&matched, &neighbours, restating);
         Self {
             matched,
             decided,
             neighbours,
+            restating_default: restating.map(|i| (i, OnceLock::new())),
         }
+    }
+
+    /// The packets rule `i` decides: it matches them and no earlier rule does.
+    pub fn decided(&self, i: usize) -> &Space {
+        match &self.restating_default {
+            Some((r, cell)) if *r == i => cell.get_or_init(|| {
+                let earlier = self.neighbours(i).take_while(|&j| j < i);
+                self.matched[i]
+                    .clone()
+                    .minus_each(earlier.map(|j| &self.matched[j]))
+            }),
+            _ => &self.decided[i],
+        }
+    }
+
+    /// The final rule, if it matches every packet and gives the default's
+    /// verdict (it restates the default).
+    pub fn restating_default(&self) -> Option<usize> {
+        self.restating_default.as_ref().map(|&(i, _)| i)
     }
 
     /// The rules (ascending, without `i`) that share packets with rule `i`.
@@ -68,20 +104,39 @@ impl Sweep {
             .fold(Space::universe(), |rest, m| rest.difference(m))
     }
 
-    /// The rules that decide some packet matched by rule `i` (in rule order).
+    /// The other rules that decide some packet matched by rule `i` (in rule
+    /// order): only earlier rules can, since `i` decides what they leave.
     pub fn deciders_of(&self, i: usize) -> Vec<usize> {
         self.neighbours(i)
-            .filter(|&j| self.decided[j].overlaps(&self.matched[i]))
+            .take_while(|&j| j < i)
+            .filter(|&j| self.decided(j).overlaps(&self.matched[i]))
             .collect()
     }
 }
 
-/// `decided[i]`: rule `i`'s box minus the earlier boxes it meets.
-fn decide(matched: &[Space], neighbours: &[Vec<u32>]) -> Vec<Space> {
+/// Whether rule `i` matches every packet.
+fn is_catch_all(matched: &Space) -> bool {
+    Space::universe().is_subset(matched)
+}
+
+/// The last rule, if it is a catch-all with the default's action and log.
+fn restating_default(ir: &Ir, matched: &[Space]) -> Option<usize> {
+    let last = ir.rules.len().checked_sub(1)?;
+    let rule = &ir.rules[last];
+    (rule.action == ir.default_action && rule.log == ir.default_log && is_catch_all(&matched[last]))
+        .then_some(last)
+}
+
+/// `decided[i]`: rule `i`'s box minus the earlier boxes it meets (left
+/// empty for the rule that restates the default: see [`Sweep::decided`]).
+fn decide(matched: &[Space], neighbours: &[Vec<u32>], lazy: Option<usize>) -> Vec<Space> {
     matched
         .iter()
         .enumerate()
         .map(|(i, m)| {
+            if Some(i) == lazy {
+                return Space::empty();
+            }
             let earlier = neighbours[i]
                 .iter()
                 .map(|&j| j as usize)
@@ -129,6 +184,9 @@ pub enum RuleFinding {
         /// A packet the rule decides today.
         sample: Packet,
     },
+    /// The final rule `rule` matches every packet with the default's
+    /// verdict: removing it changes no verdict.
+    RestatesDefault { rule: usize },
     /// The earlier allow `allow` decides part of the deny/reject `deny`.
     Conflict {
         allow: usize,
@@ -147,7 +205,11 @@ pub fn rule_findings(ir: &Ir, sweep: &Sweep) -> Vec<RuleFinding> {
             // The model already reports rules that can match nothing.
             continue;
         }
-        if sweep.decided[i].is_empty() {
+        if sweep.restating_default() == Some(i) {
+            out.push(RuleFinding::RestatesDefault { rule: i });
+            continue;
+        }
+        if sweep.decided(i).is_empty() {
             let by = sweep.deciders_of(i);
             let covered_by = sweep
                 .neighbours(i)
@@ -162,7 +224,7 @@ pub fn rule_findings(ir: &Ir, sweep: &Sweep) -> Vec<RuleFinding> {
             });
             continue;
         }
-        if matches!(rule.action, Action::Deny | Action::Reject) {
+        if matches!(rule.action, Action::Deny | Action::Reject) && !is_catch_all(matched) {
             for j in sweep.neighbours(i).take_while(|&j| j < i) {
                 let earlier = &ir.rules[j];
                 let own_exception = matches!(&earlier.origin,
@@ -170,7 +232,7 @@ pub fn rule_findings(ir: &Ir, sweep: &Sweep) -> Vec<RuleFinding> {
                 if earlier.action != Action::Allow || own_exception {
                     continue;
                 }
-                let hidden = sweep.decided[j].intersection(matched);
+                let hidden = sweep.decided(j).intersection(matched);
                 if let Some(sample) = hidden.sample() {
                     out.push(RuleFinding::Conflict {
                         allow: j,
@@ -186,7 +248,7 @@ pub fn rule_findings(ir: &Ir, sweep: &Sweep) -> Vec<RuleFinding> {
             out.push(RuleFinding::Redundant {
                 rule: i,
                 takers,
-                sample: sweep.decided[i].sample().expect("checked non-empty"),
+                sample: sweep.decided(i).sample().expect("checked non-empty"),
             });
         }
     }
@@ -197,7 +259,7 @@ pub fn rule_findings(ir: &Ir, sweep: &Sweep) -> Vec<RuleFinding> {
 /// log) without it, the rules that would decide them (`None` = default).
 fn same_verdict_without(ir: &Ir, sweep: &Sweep, i: usize) -> Option<Vec<Option<usize>>> {
     let rule = &ir.rules[i];
-    let mut left = sweep.decided[i].clone();
+    let mut left = sweep.decided(i).clone();
     let mut takers = Vec::new();
     for j in sweep.neighbours(i).skip_while(|&j| j < i) {
         let later = &ir.rules[j];
@@ -331,7 +393,7 @@ mod tests {
         for (i, rule) in ir.rules.iter().enumerate() {
             let (d, rest) = remaining.split(&Space::of_rule(rule));
             remaining = rest;
-            assert!(d.same_as(&sweep.decided[i]), "rule {i}");
+            assert!(d.same_as(sweep.decided(i)), "rule {i}");
             shadowed += usize::from(d.is_empty());
         }
         assert!(remaining.same_as(&sweep.default_space()));

@@ -174,7 +174,7 @@ fn compare_in(ir: &Ir, device: &Device, on: Option<&Pieces>) -> Comparison {
     // The traffic each policy rule decides, walked through the device's
     // entries that meet it: local to the rule, however wide the device's
     // defaults are.
-    let decided = |i: usize| sweep.decided[i].intersection(&places.compared);
+    let decided = |i: usize| sweep.decided(i).intersection(&places.compared);
     match on {
         None => {
             for i in 0..ir.rules.len() {
