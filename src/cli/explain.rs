@@ -109,6 +109,7 @@ fn explain_target(
             nft_match_interfaces: args.nft_match_interfaces,
         },
         templates: args.templates.clone(),
+        previous: Default::default(),
     };
     // Rendered now even with --against: the rendering names the file to
     // read, and a policy the target cannot express has no answer.
