@@ -1677,6 +1677,7 @@ fn the_template_can_be_overridden_and_sees_the_view_model() {
     .unwrap();
     let templates = Templates {
         override_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
     };
     let files = Cisco.render(&hospital(), &templates).unwrap();
     let text = &files[0].contents;
@@ -1699,6 +1700,7 @@ fn the_template_prints_the_written_text() {
     .unwrap();
     let templates = Templates {
         override_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
     };
     let ir = hospital();
     let builtin = &Cisco.render(&ir, &Templates::default()).unwrap()[0].contents;
