@@ -316,7 +316,11 @@ fn pre_commit_hooks_catch_a_hand_edit_of_the_outputs() {
     assert_eq!(patterns.len(), 4);
     for pattern in patterns {
         let runs_on = predicate::str::is_match(pattern).unwrap();
-        for path in ["policies/site.kdl", "out/cisco/site.ios", "out/wardwall-manifest.json"] {
+        for path in [
+            "policies/site.kdl",
+            "out/cisco/site.ios",
+            "out/wardwall-manifest.json",
+        ] {
             assert!(runs_on.eval(path), "`{pattern}` misses {path}");
         }
         assert!(!runs_on.eval("README.md"), "`{pattern}` runs on README.md");

@@ -126,7 +126,9 @@ fn explanation_json(
     ir: &crate::ir::Ir,
     sources: &diagnostics::SourceMap,
 ) -> Value {
-    let side = |addr: std::net::IpAddr, zone: &Option<String>, objects: &[(crate::ir::ObjectKind, String)]| {
+    let side = |addr: std::net::IpAddr,
+                zone: &Option<String>,
+                objects: &[(crate::ir::ObjectKind, String)]| {
         json!({
             "address": addr.to_string(),
             "zone": zone,
