@@ -88,14 +88,17 @@ impl PreviousTree {
     /// The previous text of `path` (relative to the output directory), if
     /// there is one and it is UTF-8. Renderers take numbers from it, never
     /// text, so a hand-edited file cannot inject anything.
-    pub fn read(&self, path: &Path) -> Option<String> {
+    /// (Borrowed when in memory: a large previous file is not copied.)
+    pub fn read(&self, path: &Path) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             PreviousTree::None => None,
-            PreviousTree::Dir(dir) => std::fs::read_to_string(dir.join(path)).ok(),
+            PreviousTree::Dir(dir) => std::fs::read_to_string(dir.join(path))
+                .ok()
+                .map(std::borrow::Cow::Owned),
             PreviousTree::Files(files) => files
                 .iter()
                 .find(|f| f.path == path)
-                .map(|f| f.contents.clone()),
+                .map(|f| std::borrow::Cow::Borrowed(f.contents.as_str())),
         }
     }
 }
