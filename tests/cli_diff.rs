@@ -553,18 +553,24 @@ fn a_broken_working_policy_is_a_finding() {
         ));
 }
 
-/// A repository with the 2,000-rule synthetic policy committed, and 1% of
-/// its rules changed in the working tree.
-fn synth_repo() -> tempfile::TempDir {
-    use wardwall::synth::Synth;
+/// A repository with a synthetic policy of `rules` rules committed as
+/// `synth.kdl`.
+fn committed_synth(rules: usize) -> (tempfile::TempDir, wardwall::synth::Synth) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let base = Synth::new(2_000, 1);
+    let base = wardwall::synth::Synth::new(rules, 1);
     std::fs::write(root.join("synth.kdl"), base.generate()).unwrap();
     git(root, &["init", "-q"]);
     git(root, &["add", "."]);
     git(root, &["commit", "-q", "-m", "policy"]);
-    std::fs::write(root.join("synth.kdl"), base.changed(20).generate()).unwrap();
+    (dir, base)
+}
+
+/// A repository with the 2,000-rule synthetic policy committed, and 1% of
+/// its rules changed in the working tree.
+fn synth_repo() -> tempfile::TempDir {
+    let (dir, base) = committed_synth(2_000);
+    std::fs::write(dir.path().join("synth.kdl"), base.changed(20).generate()).unwrap();
     dir
 }
 
@@ -775,14 +781,8 @@ fn new_and_resolved_findings_are_part_of_the_review() {
 /// finds there), and the latter shows exactly what `build` then writes.
 #[test]
 fn a_one_rule_change_is_a_small_cisco_diff_and_diff_shows_what_build_writes() {
-    use wardwall::synth::Synth;
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, base) = committed_synth(600);
     let root = dir.path();
-    let base = Synth::new(600, 1);
-    std::fs::write(root.join("synth.kdl"), base.generate()).unwrap();
-    git(root, &["init", "-q"]);
-    git(root, &["add", "."]);
-    git(root, &["commit", "-q", "-m", "policy"]);
     let build = || {
         wardwall(root)
             .args(["build", "--date", DATE, "-t", "cisco", "synth.kdl"])
