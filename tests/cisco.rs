@@ -1229,8 +1229,8 @@ fn the_reader_refuses_what_wardwall_does_not_emit() {
         // Eleven ports on one eq.
         mutate("eq 80 443", "eq 80 443 1 2 3 4 5 6 7 8 9"),
         // Tabs, double indentation, trailing space.
-        mutate("\n 10 remark", "\n\t10 remark"),
-        mutate("\n 10 remark", "\n  10 remark"),
+        mutate("\n 100 remark", "\n\t100 remark"),
+        mutate("\n 100 remark", "\n  100 remark"),
         mutate(" log\n", " log \n"),
         // Unknown commands, options and keywords.
         mutate("end\n", "end\nwrite memory\n"),
@@ -1247,11 +1247,11 @@ fn the_reader_refuses_what_wardwall_does_not_emit() {
             " ip access-group WW-nowhere-IN4 in",
         ),
         // Sequence numbers out of order.
-        mutate(" 20 remark", " 5 remark"),
+        mutate(" 110 remark", " 5 remark"),
         // A remark over 100 characters.
         mutate(
-            " 10 remark contec",
-            &format!(" 10 remark {} contec", "y".repeat(100)),
+            " 100 remark contec",
+            &format!(" 100 remark {} contec", "y".repeat(100)),
         ),
         // Service groups: several ports on one member, port names,
         // operators wardwall does not emit, source ports, tcp-udp,
@@ -1677,6 +1677,7 @@ fn the_template_can_be_overridden_and_sees_the_view_model() {
     .unwrap();
     let templates = Templates {
         override_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
     };
     let files = Cisco.render(&hospital(), &templates).unwrap();
     let text = &files[0].contents;
@@ -1699,6 +1700,7 @@ fn the_template_prints_the_written_text() {
     .unwrap();
     let templates = Templates {
         override_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
     };
     let ir = hospital();
     let builtin = &Cisco.render(&ir, &Templates::default()).unwrap()[0].contents;

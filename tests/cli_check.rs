@@ -147,7 +147,7 @@ fn pre_commit_hook_entries_are_real_commands() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("entry: "))
         .collect();
-    assert_eq!(entries.len(), 2);
+    assert_eq!(entries.len(), 4);
     let out_dir = tempfile::tempdir().unwrap();
     for entry in entries {
         let mut words = entry.split_whitespace();
@@ -372,4 +372,47 @@ fn a_final_catch_all_deny_is_one_finding_not_a_conflict_per_allow() {
         ["deny-not-logged"],
         "{unlogged:?}"
     );
+}
+
+/// issue 16: the hooks run on a commit that only hand-edits a rendered
+/// output, and what they run then fails. (pre-commit matches `files` with
+/// Python's `re.search`; these patterns mean the same in Rust's regex.)
+#[test]
+fn pre_commit_hooks_catch_a_hand_edit_of_the_outputs() {
+    let hooks = std::fs::read_to_string(".pre-commit-hooks.yaml").unwrap();
+    let patterns: Vec<&str> = hooks
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("files: "))
+        .collect();
+    assert_eq!(patterns.len(), 4);
+    for pattern in patterns {
+        let runs_on = predicate::str::is_match(pattern).unwrap();
+        for path in [
+            "policies/site.kdl",
+            "out/cisco/site.ios",
+            "out/wardwall-manifest.json",
+        ] {
+            assert!(runs_on.eval(path), "`{pattern}` misses {path}");
+        }
+        assert!(!runs_on.eval("README.md"), "`{pattern}` runs on README.md");
+    }
+    // The build check fails on a hand-edited output.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let build = |extra: &[&str]| {
+        let mut cmd = wardwall();
+        cmd.args(["build", "--date", "2026-11-25", "-t", "nftables", "-o"])
+            .arg(&out)
+            .args(extra)
+            .arg(crate::common::hospital());
+        cmd.assert()
+    };
+    build(&[]).success();
+    build(&["--check"]).success();
+    let file = out.join("nftables/st-example-general.nft");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen("drop", "accept", 1)).unwrap();
+    build(&["--check"])
+        .code(1)
+        .stderr(predicate::str::contains("stale"));
 }

@@ -553,18 +553,24 @@ fn a_broken_working_policy_is_a_finding() {
         ));
 }
 
-/// A repository with the 2,000-rule synthetic policy committed, and 1% of
-/// its rules changed in the working tree.
-fn synth_repo() -> tempfile::TempDir {
-    use wardwall::synth::Synth;
+/// A repository with a synthetic policy of `rules` rules committed as
+/// `synth.kdl`.
+fn committed_synth(rules: usize) -> (tempfile::TempDir, wardwall::synth::Synth) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let base = Synth::new(2_000, 1);
+    let base = wardwall::synth::Synth::new(rules, 1);
     std::fs::write(root.join("synth.kdl"), base.generate()).unwrap();
     git(root, &["init", "-q"]);
     git(root, &["add", "."]);
     git(root, &["commit", "-q", "-m", "policy"]);
-    std::fs::write(root.join("synth.kdl"), base.changed(20).generate()).unwrap();
+    (dir, base)
+}
+
+/// A repository with the 2,000-rule synthetic policy committed, and 1% of
+/// its rules changed in the working tree.
+fn synth_repo() -> tempfile::TempDir {
+    let (dir, base) = committed_synth(2_000);
+    std::fs::write(dir.path().join("synth.kdl"), base.changed(20).generate()).unwrap();
     dir
 }
 
@@ -767,4 +773,71 @@ fn new_and_resolved_findings_are_part_of_the_review() {
         .sum();
     let total = codes("new").len() + codes("resolved").len();
     assert_eq!(listed + counted, total, "{small}");
+}
+
+/// issue 16 item 1, through `diff`: a one-rule change of a 600-rule policy
+/// is a small Cisco diff with `--base` (the branch keeps the base
+/// rendering's numbers) and with `--against out` (the numbers `build`
+/// finds there), and the latter shows exactly what `build` then writes.
+#[test]
+fn a_one_rule_change_is_a_small_cisco_diff_and_diff_shows_what_build_writes() {
+    let (dir, base) = committed_synth(600);
+    let root = dir.path();
+    let build = || {
+        wardwall(root)
+            .args(["build", "--date", DATE, "-t", "cisco", "synth.kdl"])
+            .assert()
+            .success();
+    };
+    build();
+    std::fs::write(root.join("synth.kdl"), base.changed(1).generate()).unwrap();
+    let changed_lines = |args: &[&str]| {
+        let out = wardwall(root)
+            .args(["diff", "--date", DATE, "-t", "cisco", "--format", "json"])
+            .args(args)
+            .arg("synth.kdl")
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone();
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let files = json["files"].as_array().unwrap();
+        assert_eq!(files.len(), 1);
+        let f = &files[0];
+        (
+            f["added"].as_u64().unwrap() + f["removed"].as_u64().unwrap(),
+            f["unified"].as_str().unwrap().to_string(),
+        )
+    };
+    let (base_lines, _) = changed_lines(&["--base", "HEAD"]);
+    let (against_lines, unified) = changed_lines(&["--against", "out"]);
+    // The rule's own lines twice, its groups, the version and the
+    // versioned names of the ACLs it lands on; renumbering would be
+    // thousands of lines.
+    assert!(base_lines <= 250, "--base: {base_lines} lines");
+    assert!(against_lines <= 250, "--against: {against_lines} lines");
+    // What the diff added is what build now writes.
+    build();
+    let written = std::fs::read_to_string(root.join("out/cisco/synthetic.ios")).unwrap();
+    for line in unified
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+    {
+        assert!(written.contains(&format!("{}\n", &line[1..])), "{line}");
+    }
+    // Built: nothing left to show.
+    wardwall(root)
+        .args([
+            "diff",
+            "--date",
+            DATE,
+            "-t",
+            "cisco",
+            "--against",
+            "out",
+            "synth.kdl",
+        ])
+        .assert()
+        .code(0);
 }

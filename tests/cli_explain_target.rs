@@ -482,3 +482,71 @@ fn against_requires_a_target() {
         .assert()
         .code(2);
 }
+
+/// `explain --format json`: the deciding rule of every hospital probe (the
+/// probes name it independently), the rules before it, and with `--target`
+/// the target's answer, which agrees.
+#[test]
+fn explain_json_names_the_deciding_rule_and_the_targets_answer() {
+    for probe in HOSPITAL_PROBES {
+        let (code, out, err) = common::Ran::of(
+            wardwall()
+                .args(["explain", POLICY, probe.src, probe.dst, probe.proto])
+                .args([
+                    "--date", PROBE_DATE, "--format", "json", "--target", "cisco",
+                ]),
+        )
+        .parts();
+        assert_eq!(code, 0, "{}: {err}", probe.what);
+        let json: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+        let rule = json["verdict"]["rule"]["name"]
+            .as_str()
+            .unwrap_or("default");
+        assert_eq!(rule, probe.expect_rule, "{}", probe.what);
+        let before = json["rules_before"].as_array().unwrap();
+        assert_eq!(
+            json["verdict"]["rule"]["index"]
+                .as_u64()
+                .map(|i| i as usize - 1),
+            json["verdict"]["rule"].is_object().then_some(before.len()),
+            "{}: every earlier rule is listed",
+            probe.what
+        );
+        assert!(
+            before
+                .iter()
+                .all(|r| !r["no_match_on"].as_array().unwrap().is_empty())
+        );
+        assert_eq!(json["target"]["target"], "cisco");
+        assert_eq!(json["target"]["agrees"], true, "{}", probe.what);
+        assert_eq!(
+            json["target"]["rule"].as_str(),
+            Some(probe.expect_rule),
+            "{}",
+            probe.what
+        );
+    }
+    // `human` stays an alias of `text` for `check`; `text` is accepted everywhere.
+    for args in [
+        &["check", "--format", "human", POLICY][..],
+        &["check", "--format", "text", POLICY],
+        &[
+            "explain",
+            "--format",
+            "text",
+            POLICY,
+            "10.20.8.5",
+            "202.114.4.119",
+            "tcp/515",
+        ],
+    ] {
+        let code = wardwall()
+            .args(args)
+            .args(["--date", PROBE_DATE])
+            .assert()
+            .get_output()
+            .status
+            .code();
+        assert!(matches!(code, Some(0 | 1)), "{args:?}: {code:?}");
+    }
+}

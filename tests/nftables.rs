@@ -172,6 +172,7 @@ fn template_override_is_used_and_strict() {
     .unwrap();
     let templates = Templates {
         override_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
     };
     let files = Nftables::default().render(&ir, &templates).unwrap();
     assert!(
@@ -204,6 +205,7 @@ fn template_items_are_the_pieces_of_the_written_text() {
     std::fs::write(dir.path().join("nftables/ruleset.nft.j2"), walking).unwrap();
     let templates = Templates {
         override_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
     };
     // The fields: each is the text it names.
     let fields_dir = tempfile::tempdir().unwrap();
@@ -216,6 +218,7 @@ fn template_items_are_the_pieces_of_the_written_text() {
     .unwrap();
     let fields = Templates {
         override_dir: Some(fields_dir.path().to_path_buf()),
+        ..Default::default()
     };
     for path in policy_files() {
         let ir = compile_ok(&path, PROBE_DATE);
@@ -364,6 +367,7 @@ fn a_template_without_the_guard_is_an_error() {
     std::fs::write(dir.path().join("nftables/ruleset.nft.j2"), stripped).unwrap();
     let templates = Templates {
         override_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
     };
     let err = Nftables::default().render(&ir, &templates).unwrap_err();
     assert_eq!(err[0].code, "template-error");

@@ -92,6 +92,22 @@ struct Site {
     /// `out` after building the example policy and then v1 / then v2.
     old: Tree,
     new: Tree,
+    /// v1 built again over `new`. A build keeps the Cisco sequence numbers
+    /// it finds in `out`, so this is not `old` (the same policy over
+    /// another previous tree numbers new blocks elsewhere).
+    back: Tree,
+}
+
+/// Writes `tree` as the whole of `dir`.
+fn write_tree(dir: &Path, tree: &Tree) {
+    if dir.exists() {
+        fs::remove_dir_all(dir).unwrap();
+    }
+    for (rel, bytes) in tree {
+        let path = dir.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, bytes).unwrap();
+    }
 }
 
 /// An output directory holding the shipped example policy's files and
@@ -111,13 +127,11 @@ fn site(rules: usize) -> Site {
     let old = tree(&out);
     // The expected result of v2 over it, built in a copy.
     let scratch = tmp.path().join("scratch");
-    for (rel, bytes) in &old {
-        let path = scratch.join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, bytes).unwrap();
-    }
+    write_tree(&scratch, &old);
     run_ok(build(&v2, &scratch));
     let new = tree(&scratch);
+    run_ok(build(&v1, &scratch));
+    let back = tree(&scratch);
     fs::remove_dir_all(&scratch).unwrap();
     assert_ne!(old, new);
     assert_eq!(old.len(), new.len(), "same files, other contents");
@@ -129,6 +143,7 @@ fn site(rules: usize) -> Site {
         v2,
         old,
         new,
+        back,
     }
 }
 
@@ -181,7 +196,7 @@ fn without_rename_exchange_a_kill_between_the_renames_is_rolled_forward() {
     let mut cmd = build(&site.v1, &site.out);
     cmd.env("WARDWALL_TEST_NO_EXCHANGE", "1");
     run_ok(cmd);
-    assert!(tree(&site.out) == site.old);
+    assert!(tree(&site.out) == site.back);
     assert_eq!(leftovers(&site.parent), Vec::<String>::new());
 }
 
@@ -192,27 +207,25 @@ fn killed_at_any_instant_the_directory_is_old_or_new() {
     let start = Instant::now();
     run_ok(build(&site.v2, &site.out));
     let full = start.elapsed();
-    let mut state_is_new = true;
+    // Every attempt builds v2 over the old tree: one that completed is
+    // set back to it (a build keeps the Cisco numbers it finds, so v1 over
+    // the new tree would be a third tree, `back`).
+    write_tree(&site.out, &site.old);
     let (mut saw_old, mut saw_new) = (0, 0);
     // Delays spread over the whole build, denser near its end (the swap).
     let fractions = [0.2, 0.5, 0.7, 0.85, 0.93, 0.97, 1.0, 1.03, 1.08];
     for f in fractions {
-        let (policy, from, to) = if state_is_new {
-            (&site.v1, &site.new, &site.old)
-        } else {
-            (&site.v2, &site.old, &site.new)
-        };
-        let mut child = build(policy, &site.out).spawn().unwrap();
+        let mut child = build(&site.v2, &site.out).spawn().unwrap();
         std::thread::sleep(full.mul_f64(f));
         let _ = child.kill();
         let _ = child.wait();
         let now = tree(&site.out);
-        if now == *to {
-            state_is_new = !state_is_new;
+        if now == site.new {
             saw_new += 1;
+            write_tree(&site.out, &site.old);
         } else {
             assert!(
-                now == *from,
+                now == site.old,
                 "killed at {f} × {full:?}: a mix of two builds"
             );
             saw_old += 1;

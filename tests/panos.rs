@@ -986,6 +986,7 @@ fn templates_can_be_overridden_per_file() {
             &ir,
             &Templates {
                 override_dir: Some(dir.path().to_path_buf()),
+                ..Default::default()
             },
         )
         .unwrap();

@@ -1177,6 +1177,7 @@ fn template_override_is_used() {
     .unwrap();
     let templates = Templates {
         override_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
     };
     let ir = compile_text("override", &injection_policy("a <b> & c"));
     let out = PfSense.render(&ir, &templates).unwrap();

@@ -84,6 +84,10 @@ pub(super) struct RenderArgs {
     /// Directory of template overrides (DIR/<target>/<file>).
     #[arg(long, value_name = "DIR")]
     pub(super) templates: Option<PathBuf>,
+    /// The previous outputs renderers keep numbering from (set by the
+    /// command, not an option).
+    #[arg(skip)]
+    pub(super) previous: crate::render::PreviousTree,
 }
 
 /// Why rendering stopped: a target could not express the policy (every
@@ -126,6 +130,7 @@ impl RenderArgs {
         use crate::render::Templates;
         let templates = Templates {
             override_dir: self.templates.clone(),
+            previous: self.previous.clone(),
         };
         let mut failures = diagnostics::Diagnostics::default();
         for renderer in selected_renderers(ir, &self.select.targets, &self.select.options()) {

@@ -30,7 +30,10 @@ pub(super) struct BuildArgs {
     check: bool,
 }
 
-pub(super) fn build(args: BuildArgs) -> u8 {
+pub(super) fn build(mut args: BuildArgs) -> u8 {
+    // What is already in the output directory keeps its numbering (Cisco
+    // sequence numbers), so a one-rule change is a one-rule diff.
+    args.render.previous = crate::render::PreviousTree::Dir(args.out.clone());
     let date = args.common.date();
     let style = args.common.style();
     let policy = args

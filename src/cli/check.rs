@@ -12,7 +12,9 @@ use crate::diagnostics;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
-    Human,
+    /// Human-readable (`human` is the old name).
+    #[value(alias = "human")]
+    Text,
     Json,
     /// SARIF 2.1.0, for CI annotations.
     Sarif,
@@ -26,7 +28,7 @@ pub(super) struct CheckArgs {
     #[command(flatten)]
     common: Common,
     /// Output format for diagnostics.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Treat warnings as errors (exit 1 when there are any).
     #[arg(long)]
@@ -61,7 +63,7 @@ pub(super) fn check(args: CheckArgs) -> u8 {
             worst = worst.max(EXIT_FINDINGS);
         }
         match args.format {
-            Format::Human => {
+            Format::Text => {
                 let mut err = std::io::stderr().lock();
                 let _ = err
                     .write_all(diagnostics::render_all(&compiled.sources, diags, style).as_bytes());

@@ -47,7 +47,7 @@ enum DiffFormat {
     Json,
 }
 
-pub(super) fn diff(args: DiffArgs) -> u8 {
+pub(super) fn diff(mut args: DiffArgs) -> u8 {
     let date = args.common.date();
     let style = args.common.style();
     let policy = args
@@ -69,6 +69,19 @@ pub(super) fn diff(args: DiffArgs) -> u8 {
             Some(rev) => rev,
             None => &crate::source::Disk,
         };
+    // The base is rendered first: the branch's rendering keeps its
+    // numbering (Cisco sequence numbers), as `build` keeps what is in the
+    // output directory, so the diff shows what `build` would change.
+    let old_rendered = comparison
+        .as_ref()
+        .map(|cmp| render_policy(&cmp.old, &policy, date, &args.render, style));
+    args.render.previous = match &old_rendered {
+        Some(Ok(old)) => crate::render::PreviousTree::Files(old.files.clone()),
+        Some(Err(_)) => crate::render::PreviousTree::None,
+        None => crate::render::PreviousTree::Dir(
+            args.against.clone().unwrap_or_else(|| PathBuf::from("out")),
+        ),
+    };
     let new = match render_policy(new_files, &policy, date, &args.render, style) {
         Ok(r) => r,
         Err(NotRendered::Errors { report, errors }) => {
@@ -86,13 +99,8 @@ pub(super) fn diff(args: DiffArgs) -> u8 {
             if args.format == DiffFormat::Text {
                 eprintln!("comparing {} with {}", sides.old, sides.new);
             }
-            let (old_files, old_ir, old_policy) = match render_policy(
-                &cmp.old,
-                &policy,
-                date,
-                &args.render,
-                style,
-            ) {
+            let (old_files, old_ir, old_policy) = match old_rendered.expect("rendered with --base")
+            {
                 Ok(old) => (old.files, old.compiled.ir, old.compiled.policy),
                 // A policy file that is new on the branch: everything
                 // in it is new, reviewed against nothing.
@@ -102,7 +110,11 @@ pub(super) fn diff(args: DiffArgs) -> u8 {
                         crate::source::display_path(&policy),
                         sides.old
                     );
-                    (Vec::new(), Some(crate::ir::Ir::deny_all(new.ir())), None)
+                    (
+                        Default::default(),
+                        Some(crate::ir::Ir::deny_all(new.ir())),
+                        None,
+                    )
                 }
                 Err(_) => {
                     eprintln!(
@@ -137,7 +149,7 @@ pub(super) fn diff(args: DiffArgs) -> u8 {
         None => {
             let dir = args.against.clone().unwrap_or_else(|| PathBuf::from("out"));
             match crate::output::read_existing(&dir, &new.files) {
-                Ok(files) => (files, None, None),
+                Ok(files) => (files.into(), None, None),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return EXIT_USAGE;
@@ -265,7 +277,8 @@ fn report_unbuildable(format: DiffFormat, report: &str, errors: usize) -> u8 {
 /// A compiled and rendered policy.
 struct Rendered {
     compiled: Compiled,
-    files: Vec<RenderedFile>,
+    /// Shared: the base's files are also the branch's `PreviousTree`.
+    files: std::sync::Arc<Vec<RenderedFile>>,
 }
 
 impl Rendered {
@@ -317,5 +330,8 @@ fn render_policy(
     let files = render
         .render(ir)
         .map_err(|failures| failed(&compiled, &failures))?;
-    Ok(Rendered { compiled, files })
+    Ok(Rendered {
+        compiled,
+        files: files.into(),
+    })
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::args::{Common, RenderArgs, TargetArgs, parse_target};
 use super::common::compile_or_report;
@@ -11,6 +11,7 @@ use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use crate::ir::Packet;
 use crate::vocab::Target;
 use crate::{Compiled, DEFAULT_POLICY, analysis, diagnostics, read, registry};
+use serde_json::{Value, json};
 
 #[derive(Args, Debug)]
 pub(super) struct ExplainArgs {
@@ -45,8 +46,19 @@ pub(super) struct ExplainArgs {
         conflicts_with = "nft_address_only"
     )]
     nft_match_interfaces: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+    format: ExplainFormat,
     #[command(flatten)]
     common: Common,
+}
+
+/// The same names as every command's `--format` (`text`, `json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExplainFormat {
+    #[value(alias = "human")]
+    Text,
+    Json,
 }
 
 pub(super) fn explain(args: ExplainArgs) -> u8 {
@@ -77,15 +89,85 @@ pub(super) fn explain(args: ExplainArgs) -> u8 {
         );
         return EXIT_FINDINGS;
     };
-    print!(
-        "{}",
-        analysis::explain::explain(ir, compiled.policy.as_ref(), &packet)
-            .render(ir, &compiled.sources)
-    );
-    match &args.target {
-        Some(target) => explain_target(&args, *target, ir, &compiled, &packet),
-        None => EXIT_OK,
+    let explanation = analysis::explain::explain(ir, compiled.policy.as_ref(), &packet);
+    if args.format == ExplainFormat::Text {
+        print!("{}", explanation.render(ir, &compiled.sources));
     }
+    let (code, target) = match &args.target {
+        Some(target) => match explain_target(&args, *target, ir, &compiled, &packet) {
+            Ok((code, json)) => (code, json),
+            Err(code) => return code,
+        },
+        None => (EXIT_OK, None),
+    };
+    if args.format == ExplainFormat::Json {
+        let mut json = explanation_json(&explanation, ir, &compiled.sources);
+        if let Some(target) = target {
+            json["target"] = target;
+        }
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("JSON of plain data")
+        );
+    }
+    code
+}
+
+/// A place in the policy, as `check --format json` gives it.
+fn location_json(sources: &diagnostics::SourceMap, span: crate::diagnostics::Span) -> Value {
+    let (line, column) = sources.line_col(span);
+    json!({ "file": sources.file(span.file).name, "line": line, "column": column })
+}
+
+/// The decision path as JSON: the same facts as the text, rules by name,
+/// index (1-based, as the text numbers them) and place.
+fn explanation_json(
+    e: &analysis::explain::Explanation,
+    ir: &crate::ir::Ir,
+    sources: &diagnostics::SourceMap,
+) -> Value {
+    let side = |addr: std::net::IpAddr,
+                zone: &Option<String>,
+                objects: &[(crate::ir::ObjectKind, String)]| {
+        json!({
+            "address": addr.to_string(),
+            "zone": zone,
+            "objects": objects
+                .iter()
+                .map(|(kind, name)| json!({ "kind": kind.as_str(), "name": name }))
+                .collect::<Vec<_>>(),
+        })
+    };
+    let rule = |i: usize| {
+        let r = &ir.rules[i];
+        json!({
+            "name": r.name,
+            "index": i + 1,
+            "action": r.action.to_string(),
+            "location": location_json(sources, r.span),
+        })
+    };
+    let skipped: Vec<Value> = e
+        .skipped
+        .iter()
+        .map(|sk| {
+            let mut r = rule(sk.rule);
+            r["no_match_on"] = sk.failed.iter().map(|d| d.as_str()).collect();
+            r
+        })
+        .collect();
+    json!({
+        "packet": e.packet.to_string(),
+        "source": side(e.packet.src, &e.src_zone, &e.src_objects),
+        "destination": side(e.packet.dst, &e.dst_zone, &e.dst_objects),
+        "rules_before": skipped,
+        "verdict": {
+            "action": e.verdict.action.to_string(),
+            "log": e.verdict.log,
+            "rule": e.verdict.rule.map(rule),
+            "rules": ir.rules.len(),
+        },
+    })
 }
 
 /// The `--target` half of `explain`: the target's answer from its rendered
@@ -97,9 +179,16 @@ fn explain_target(
     ir: &crate::ir::Ir,
     compiled: &Compiled,
     packet: &Packet,
-) -> u8 {
+) -> Result<(u8, Option<Value>), u8> {
     if let Some(file) = args.against.as_deref().filter(|p| !p.is_dir()) {
-        return super::drift::explain_device(target, file, ir, packet);
+        if args.format == ExplainFormat::Json {
+            eprintln!(
+                "error: --format json does not cover a device export (--against FILE) yet; \
+                 use the text output, or --against DIR for rendered files"
+            );
+            return Err(EXIT_USAGE);
+        }
+        return Ok((super::drift::explain_device(target, file, ir, packet), None));
     }
     let evaluator = registry::reader(target);
     let render = RenderArgs {
@@ -109,6 +198,7 @@ fn explain_target(
             nft_match_interfaces: args.nft_match_interfaces,
         },
         templates: args.templates.clone(),
+        previous: Default::default(),
     };
     // Rendered now even with --against: the rendering names the file to
     // read, and a policy the target cannot express has no answer.
@@ -120,7 +210,7 @@ fn explain_target(
                 diagnostics::render_all(&compiled.sources, &failures, args.common.style())
             );
             eprintln!("error: the policy cannot be rendered for {target} (see above)");
-            return EXIT_FINDINGS;
+            return Err(EXIT_FINDINGS);
         }
     };
     let Some(file) = files.iter().find(|f| {
@@ -132,7 +222,7 @@ fn explain_target(
             "error: {target} rendered no .{} file for this policy",
             evaluator.extension()
         );
-        return EXIT_USAGE;
+        return Err(EXIT_USAGE);
     };
     let (text, from) = match &args.against {
         None => (
@@ -149,7 +239,7 @@ fn explain_target(
                             "error: {} is not UTF-8 text",
                             crate::source::display_path(&path)
                         );
-                        return EXIT_USAGE;
+                        return Err(EXIT_USAGE);
                     }
                 },
                 Err(e) => {
@@ -157,7 +247,7 @@ fn explain_target(
                         "error: cannot read {}: {e}",
                         crate::source::display_path(&path)
                     );
-                    return EXIT_USAGE;
+                    return Err(EXIT_USAGE);
                 }
             }
         }
@@ -166,13 +256,35 @@ fn explain_target(
         Ok(answer) => answer,
         Err(e) => {
             eprintln!("error: {from}: {e}");
-            return EXIT_USAGE;
+            return Err(EXIT_USAGE);
         }
     };
     let agreement = read::compare(ir, &ir.evaluate(packet), &answer);
-    print!("{}", answer.render(target.name(), &from, &agreement));
-    match agreement {
+    let code = match agreement {
         read::Agreement::Agrees => EXIT_OK,
         read::Agreement::Disagrees(_) => EXIT_FINDINGS,
+    };
+    if args.format == ExplainFormat::Text {
+        print!("{}", answer.render(target.name(), &from, &agreement));
+        return Ok((code, None));
     }
+    let (agrees, disagreements) = match &agreement {
+        read::Agreement::Agrees => (true, Vec::new()),
+        read::Agreement::Disagrees(why) => (false, why.clone()),
+    };
+    Ok((
+        code,
+        Some(json!({
+            "target": target.name(),
+            "from": from,
+            "place": answer.place,
+            "rule": answer.rule,
+            "entry": answer.entry,
+            "action": answer.action.to_string(),
+            "log": answer.log,
+            "notes": answer.notes,
+            "agrees": agrees,
+            "disagreements": disagreements,
+        })),
+    ))
 }

@@ -69,6 +69,38 @@ pub trait Renderer {
 #[derive(Clone, Debug, Default)]
 pub struct Templates {
     pub override_dir: Option<PathBuf>,
+    /// The previous build's outputs, which a renderer reads to keep what a
+    /// change must not move (the Cisco sequence numbers).
+    pub previous: PreviousTree,
+}
+
+/// The outputs of the previous build: none, a directory (`build`, `diff
+/// --against`), or files in memory (`diff --base`: the base's rendering).
+#[derive(Clone, Debug, Default)]
+pub enum PreviousTree {
+    #[default]
+    None,
+    Dir(PathBuf),
+    Files(std::sync::Arc<Vec<RenderedFile>>),
+}
+
+impl PreviousTree {
+    /// The previous text of `path` (relative to the output directory), if
+    /// there is one and it is UTF-8. Renderers take numbers from it, never
+    /// text, so a hand-edited file cannot inject anything.
+    /// (Borrowed when in memory: a large previous file is not copied.)
+    pub fn read(&self, path: &Path) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            PreviousTree::None => None,
+            PreviousTree::Dir(dir) => std::fs::read_to_string(dir.join(path))
+                .ok()
+                .map(std::borrow::Cow::Owned),
+            PreviousTree::Files(files) => files
+                .iter()
+                .find(|f| f.path == path)
+                .map(|f| std::borrow::Cow::Borrowed(f.contents.as_str())),
+        }
+    }
 }
 
 /// A template could not be loaded or rendered.

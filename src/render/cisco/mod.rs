@@ -53,6 +53,9 @@ use crate::render::{
 use crate::text::{Field, Overflow};
 use crate::vocab::Target;
 
+mod numbering;
+use numbering::PreviousNumbers;
+
 /// The target name (`-t cisco`, the template folder, the output folder).
 pub const TARGET: &str = Target::Cisco.name();
 
@@ -83,7 +86,16 @@ impl Renderer for Cisco {
     }
 
     fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>> {
-        let view = build_view(ir)?;
+        let path = PathBuf::from(TARGET).join(format!("{}.ios", ir.name));
+        let previous = templates
+            .previous
+            .read(&path)
+            .map(|text| PreviousNumbers::parse(&text))
+            .unwrap_or_default();
+        let view = build_view(ir, &previous)?;
+        for warning in &view.warnings {
+            eprintln!("warning: {warning}");
+        }
         let env = templates.environment(self);
         let template = env
             .get_template("acl.ios.j2")
@@ -97,14 +109,13 @@ impl Renderer for Cisco {
             .render_captured_to(minijinja::context! { v => view.into_value() }, &mut out)
             .map_err(|e| vec![template_error(TARGET, &e)])?;
         let contents = String::from_utf8(out).expect("templates write UTF-8");
-        Ok(vec![RenderedFile {
-            path: PathBuf::from(TARGET).join(format!("{}.ios", ir.name)),
-            contents,
-        }])
+        Ok(vec![RenderedFile { path, contents }])
     }
 
     fn validate(&self, ir: &Ir) -> Vec<Diagnostic> {
-        build_view(ir).err().unwrap_or_default()
+        build_view(ir, &PreviousNumbers::default())
+            .err()
+            .unwrap_or_default()
     }
 }
 
@@ -128,6 +139,9 @@ pub struct View {
     pub groups_text: String,
     pub acls: Vec<AclView>,
     pub interfaces: Vec<InterfaceView>,
+    /// What the build should say on stderr (an ACL numbered afresh).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl View {
@@ -959,10 +973,6 @@ impl Lines {
         self.ends.is_empty()
     }
 
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
     fn iter(&self) -> impl Iterator<Item = &str> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts
@@ -1258,7 +1268,7 @@ fn return_aces(resp: AceAddr, init: AceAddr, svc: &ServiceSet, f: Family) -> Vec
 
 /// Lowers the IR to the Cisco view model, or explains what cannot be
 /// expressed.
-pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
+pub fn build_view(ir: &Ir, previous: &PreviousNumbers) -> Result<View, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     if ir.default_action.permits() {
         errors.push(
@@ -1453,10 +1463,17 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
     // The version: a hash of everything the stable configuration says,
     // groups first; each ACL's versioned name comes from its own text.
     let mut version = Fnv1a::new();
+    let mut warnings = Vec::new();
     let groups_text = groups.write(&mut version);
     let mut acl_views = Vec::with_capacity(acls.len());
     for build in acls {
-        acl_views.push(finish_acl(build, ir.default_log, &mut version));
+        acl_views.push(finish_acl(
+            build,
+            ir.default_log,
+            previous,
+            &mut version,
+            &mut warnings,
+        ));
     }
     let version = format!("{:016X}", version.finish());
     let mut interfaces = Vec::new();
@@ -1486,6 +1503,7 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
         groups_text,
         acls: acl_views,
         interfaces,
+        warnings,
     })
 }
 
@@ -1496,7 +1514,13 @@ pub fn build_view(ir: &Ir) -> Result<View, Vec<Diagnostic>> {
 /// its lines: an unchanged ACL keeps its versioned name, and a leftover
 /// versioned ACL from an interrupted run always has the same content
 /// (group names are content hashes, so the text fixes what it matches).
-fn finish_acl(mut build: AclBuild, default_log: bool, version: &mut Fnv1a) -> AclView {
+fn finish_acl(
+    mut build: AclBuild,
+    default_log: bool,
+    previous: &PreviousNumbers,
+    version: &mut Fnv1a,
+    warnings: &mut Vec<String>,
+) -> AclView {
     let f = build.family;
     let (command, suffix) = match f {
         Family::V4 => ("ip access-list extended", "4"),
@@ -1536,11 +1560,18 @@ fn finish_acl(mut build: AclBuild, default_log: bool, version: &mut Fnv1a) -> Ac
     closing.ace(&default, f);
 
     let sections = [build.advisory, build.returns, build.forward];
-    let lines: usize = sections.iter().map(Lines::len).sum();
+    let lines: Vec<&str> = sections.iter().flat_map(Lines::iter).collect();
+    let (numbers, renumbered) = previous.number(&name, &lines);
+    if renumbered {
+        warnings.push(format!(
+            "cisco: no free sequence numbers left where ACL `{name}` changed; \
+             it is numbered afresh (its diff shows every line of it)"
+        ));
+    }
     let bytes: usize = sections.iter().map(|s| s.text.len()).sum();
     // Per line at most ` sequence <seq> ` and a newline.
-    let number = " sequence ".len() + (lines as u32 * SEQ_STEP).to_string().len() + 2;
-    let mut text = String::with_capacity(bytes + lines * number);
+    let number = " sequence ".len() + 10 + 2;
+    let mut text = String::with_capacity(bytes + lines.len() * number);
 
     version.write_str(command);
     version.write_str(" ");
@@ -1551,9 +1582,8 @@ fn finish_acl(mut build: AclBuild, default_log: bool, version: &mut Fnv1a) -> Ac
     let mut staging = Fnv1a::new();
     staging.write_str(command);
     staging.write_str("\n");
-    let mut seq = 0u32;
     let mut first = true;
-    for line in sections.iter().flat_map(Lines::iter) {
+    for (line, &seq) in lines.iter().zip(&numbers) {
         text.push(' ');
         let start = text.len();
         // Every line is numbered, remarks included. In IPv6 this is what
@@ -1567,7 +1597,6 @@ fn finish_acl(mut build: AclBuild, default_log: bool, version: &mut Fnv1a) -> Ac
         // remark` is `% Invalid input` in an IPv6 ACL). In IPv4 a numbered
         // remark is a remark-only entry (the YANG's IPv4 remark sits beside
         // the ACE of its entry) and never collides with the next number.
-        seq += SEQ_STEP;
         if f == Family::V6 {
             text.push_str("sequence ");
         }
