@@ -9,7 +9,9 @@
 //! error with its line and column, never a guess.
 
 pub mod cisco;
+pub mod cisco_inventory;
 pub mod cisco_tables;
+pub mod inventory;
 pub mod nftables;
 pub mod panos;
 pub mod pfsense;
