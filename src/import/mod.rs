@@ -108,7 +108,11 @@ pub fn zones_for(device: &Device, inventory: &Inventory, given: &[ZoneSpec]) -> 
     let bound: Vec<&str> = zones.iter().filter_map(|z| z.place.as_deref()).collect();
     let lacking: Vec<String> = filtered_places(device)
         .into_iter()
-        .filter(|p| !bound.contains(&p.as_str()))
+        .filter(|p| match p.strip_suffix('*') {
+            Some(prefix) => !bound.iter().any(|b| b.starts_with(prefix)),
+            None => !bound.contains(&p.as_str()),
+        })
+        .filter(|p| inventory.place(p).is_none_or(|i| i.unused.is_none()))
         .collect();
     (zones, notes, lacking)
 }
@@ -166,6 +170,13 @@ pub fn import(device: &Device, inventory: &Inventory, zone_specs: &[ZoneSpec], s
     let rules = w.rules(&boxes, source.file);
     let mut out = String::new();
     w.header(&mut out, source, &inexact);
+    if !device.skipped.is_empty() {
+        let skipped = format!("// Skipped (decides no forwarded traffic): {}.\n\n", device.skipped.join(", "));
+        let at = out.len() - 1;
+        out.insert_str(at, &comment(&skipped[..skipped.len() - 2]));
+        out.insert(at, '\n');
+        out.insert_str(at, "");
+    }
     let _ = writeln!(out, "policy {} {{", quote(name));
     let _ = writeln!(out, "    description {}", quote(&free_text(&format!("Imported from {} ({})", source.file, device.target))));
     let _ = writeln!(out, "    targets {}", quote(device.target.name()));
@@ -260,8 +271,6 @@ impl<'a> Writer<'a> {
         let _ = writeln!(out, "// The rules are the device's own, in its order, each restricted to the zones");
         let _ = writeln!(out, "// behind the interfaces it applies on; `wardwall import` proved them equal to");
         let _ = writeln!(out, "// the device over the traffic between these zones.");
-        let skipped: Vec<String> = Vec::new();
-        let _ = skipped;
         if !inexact.is_empty() {
             let _ = writeln!(out, "// {} entr{} could not be written exactly: see NOT IMPORTED below.", inexact.len(), if inexact.len() == 1 { "y" } else { "ies" });
         }
@@ -403,7 +412,16 @@ impl<'a> Writer<'a> {
     /// The rules, from the device's first-match list.
     fn rules(&mut self, boxes: &[Boxed], file: &str) -> String {
         let mut out = String::new();
+        // A box earlier boxes cover wholly decides nothing: left out (the
+        // join of layers makes many).
+        let mut earlier: Vec<crate::analysis::space::Space> = Vec::new();
         for b in boxes {
+            let space = crate::analysis::space::Space::from_parts(&b.src, &b.dst, &b.service);
+            let shadowed = space.clone().minus_each(earlier.iter()).is_empty();
+            earlier.push(space);
+            if shadowed {
+                continue;
+            }
             let fams = flat::families(b);
             let mask = AddrSet::union_all(
                 fams.iter().map(|&f| AddrSet::any().of_family(f)).collect::<Vec<_>>().iter(),
@@ -512,9 +530,6 @@ impl<'a> Writer<'a> {
         if set == mask {
             return vec!["any".into()];
         }
-        if let Some(o) = self.objects.iter().find(|o| &o.set.intersection(mask) == set) {
-            return vec![o.name.clone()];
-        }
         let mut out = Vec::new();
         let mut rest = set.clone();
         for z in &self.zones {
@@ -524,7 +539,12 @@ impl<'a> Writer<'a> {
                 rest = rest.difference(&inside);
             }
         }
+        // Whole zones read best; otherwise the device's own object, if one
+        // denotes the set exactly.
         if !rest.is_empty() {
+            if let Some(o) = self.objects.iter().find(|o| &o.set.intersection(mask) == set) {
+                return vec![o.name.clone()];
+            }
             match self.objects.iter().find(|o| o.set.intersection(mask) == rest) {
                 Some(o) => out.push(o.name.clone()),
                 None => out.extend(literals(&rest)),
