@@ -111,7 +111,7 @@ mod tests {
         assert_eq!(n.name("any"), "any-1");
         assert_eq!(n.name("a b"), "a-b");
         assert_eq!(n.name("a/b"), "a-b-2");
-        assert_eq!(n.name("\"; rm -rf /\n"), "rm-rf");
+        assert_eq!(n.name("\"; rm -rf /\n"), "rm--rf");
         assert_eq!(n.name(&"x".repeat(80)).len(), 63);
         assert_eq!(n.name(""), "x");
     }
