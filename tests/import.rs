@@ -287,3 +287,50 @@ fn a_cisco_import_built_for_nftables_decides_in_the_kernel_like_the_cisco_origin
     // (and generated edge packets) the policy's verdict: the Cisco one.
     crate::kernel::run_in_kernel(&ir, labels, packets, 60);
 }
+
+#[test]
+fn a_panos_running_config_imports_zones_objects_and_proves_equivalent() {
+    let text = round_trip(
+        "panos",
+        Path::new("tests/fixtures/import/panos-decidable.xml"),
+        None,
+    );
+    // Zones with their interfaces' networks; the default route's is residual.
+    assert!(text.contains("zone \"icu-devices\" {\n    description \"zone of ethernet1/4 (zone icu-devices)\"\n    prefix \"10.20.0.0/16\"\n    interface panos=\"icu-devices\""), "{text}");
+    assert!(text.contains("zone \"untrust\" {"));
+    assert!(text.contains("class \"icu-monitors\" {"), "an ip-range object: {text}");
+    assert!(text.contains("service \"svc-snmp\" {\n    udp \"161-162\""), "{text}");
+}
+
+#[test]
+fn a_panos_app_id_rule_is_not_imported_and_its_traffic_is_the_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = common::run([
+        "import",
+        "panos",
+        "tests/fixtures/devices/panos/running-config.xml",
+        "-o",
+        &dir.path().to_string_lossy(),
+        "--date",
+        DATE,
+    ]);
+    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.contains("undecidable"), "{}", ran.stdout);
+    let text = common::read(dir.path().join("running-config.kdl"));
+    assert!(text.contains("// NOT IMPORTED: tests/fixtures/devices/panos/running-config.xml:692: `<entry name=\"icu-ping-infrastructure\""), "{text}");
+    let p = dir.path().join("running-config.kdl");
+    common::run(["check", &p.to_string_lossy(), "--date", DATE]).expect_code(0);
+}
+
+#[test]
+fn a_pfsense_backup_imports_interfaces_aliases_and_proves_equivalent() {
+    for f in ["hospital.xml", "hospital-no-bogons.xml", "hospital-exposure.xml", "hospital-breakage.xml"] {
+        let text = round_trip("pfsense", &Path::new("tests/fixtures/devices/pfsense").join(f), None);
+        assert!(text.contains("zone \"lan\" {\n    description \"STAFF (interface lan)\"\n    prefix \"10.40.0.0/16\" \"fd42:1:0:40::/64\"\n    interface pfsense=\"lan\""), "{text}");
+        assert!(text.contains("zone \"wan\" {"));
+        // A nested alias is a group of its member and its own addresses.
+        assert!(text.contains("group \"CLINICAL_NETS\" {"), "{text}");
+        assert!(text.contains("member \"ICU_MONITORS\" \"CLINICAL_NETS-opt2\""), "{text}");
+        assert!(text.contains("service \"CENTRAL_PORTS\" {"));
+    }
+}

@@ -146,7 +146,7 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
 
 /// The device the policy's own rendering for `target` makes, as deployed:
 /// what the target does differently from the policy by design.
-fn baseline(
+pub(super) fn baseline(
     ir: &crate::ir::Ir,
     target: Target,
     device_text: &str,

@@ -129,9 +129,33 @@ pub(super) fn import(args: ImportArgs) -> u8 {
     let (Some(ir), Some(model)) = (&compiled.ir, &compiled.policy) else {
         unreachable!("prove returns a compiled policy");
     };
+    // What wardwall's own rendering for the target does differently by
+    // design (pfSense's port-0 block, stateless return entries) is not a
+    // difference of the import: drift counts it as inherent too.
+    let mut comparison = comparison;
+    if !comparison.regions.is_empty() {
+        match super::drift::baseline(ir, args.target, &text, false) {
+            Ok(base) => {
+                let hull = comparison.hull();
+                comparison = comparison.beyond(&crate::diff::drift::compare_within(ir, &base, Some(&hull)));
+            }
+            Err(why) => comparison
+                .not_compared
+                .push(format!("nothing is counted as inherent to {}: {why}", args.target)),
+        }
+    }
     let agrees = comparison.regions.is_empty();
     if agrees {
         report.push_str(&format!("equivalent: the policy decides every packet as {shown} does\n"));
+        if !comparison.inherent.is_empty() {
+            report.push_str(&format!(
+                "  inherent to {}: {} region{} {} decides alike once this policy is built for it (as drift counts them)\n",
+                args.target,
+                comparison.inherent.len(),
+                if comparison.inherent.len() == 1 { "" } else { "s" },
+                args.target,
+            ));
+        }
         for n in &comparison.not_compared {
             report.push_str(&format!("  not compared: {n}\n"));
         }
@@ -157,7 +181,9 @@ pub(super) fn import(args: ImportArgs) -> u8 {
 fn inventory(target: Target, text: &str) -> Result<Inventory, crate::read::device::DeviceError> {
     match target {
         Target::Cisco => crate::read::export::cisco_inventory::read(text),
-        _ => Ok(Inventory::default()),
+        Target::Panos => crate::read::export::panos_inventory::read(text),
+        Target::PfSense => crate::read::export::pfsense_inventory::read(text),
+        Target::Nftables => Ok(Inventory::default()),
     }
 }
 

@@ -72,7 +72,7 @@ pub fn zones_for(device: &Device, inventory: &Inventory, given: &[ZoneSpec]) -> 
             continue;
         }
         if let Some(why) = &place.unused {
-            notes.push(format!("interface {}: {why}", place.name));
+            notes.push(format!("{} {}: {why}", if device.target == Target::Panos { "zone" } else { "interface" }, place.name));
             continue;
         }
         let default_route = place.default_route && !residual;
@@ -88,9 +88,11 @@ pub fn zones_for(device: &Device, inventory: &Inventory, given: &[ZoneSpec]) -> 
                 }
             }
         }
+        // PAN-OS's places are zones; the others', interfaces.
+        let word = if device.target == Target::Panos { "zone" } else { "interface" };
         let description = match &place.description {
-            Some(d) => format!("{d} (interface {})", place.name),
-            None => format!("interface {}", place.name),
+            Some(d) => format!("{d} ({word} {})", place.name),
+            None => format!("{word} {}", place.name),
         };
         let description = if default_route {
             format!("{description}; the default route leaves by it: every address no other zone holds")
@@ -315,14 +317,21 @@ impl<'a> Writer<'a> {
         let inv = self.inventory;
         let mut policy_names: BTreeMap<&str, String> = BTreeMap::new();
         for o in &inv.addresses {
-            if inv.resolved(&o.name).is_some_and(|s| !s.is_empty()) {
+            if !policy_names.contains_key(o.name.as_str()) && inv.resolved(&o.name).is_some_and(|s| !s.is_empty()) {
                 let n = self.names.name(&o.name);
                 policy_names.insert(&o.name, n);
             }
         }
         let mut s = String::new();
         let mut sets: BTreeMap<String, AddrSet> = BTreeMap::new();
+        let mut written: Vec<&str> = Vec::new();
         for o in &inv.addresses {
+            // The first definition of a name wins (a vsys object hides the
+            // shared one of the same name).
+            if written.contains(&o.name.as_str()) {
+                continue;
+            }
+            written.push(&o.name);
             let Some(name) = policy_names.get(o.name.as_str()).cloned() else {
                 let _ = writeln!(s, "// object {} holds no address: not imported\n", quote(&comment(&o.name)));
                 continue;
@@ -366,6 +375,9 @@ impl<'a> Writer<'a> {
         }
         // What each name denotes, nested groups included.
         for o in &inv.addresses {
+            if self.objects.iter().any(|n| Some(&n.name) == policy_names.get(o.name.as_str())) {
+                continue;
+            }
             if let Some(name) = policy_names.get(o.name.as_str()) {
                 let set = self.denoted(o, &policy_names, &sets, 0);
                 self.objects.push(Named { name: name.clone(), set });
@@ -430,6 +442,17 @@ impl<'a> Writer<'a> {
             let dst = b.dst.intersection(&mask);
             let svc = service_within(&b.service, &fams);
             let services = self.service(&svc, b.action.permits());
+            if services.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "    // NOT WRITTEN: the device {}s {} -> {} on {} (port 0, which a policy cannot name)\n",
+                    b.action,
+                    comment(&src.to_string()),
+                    comment(&dst.to_string()),
+                    describe_service(&svc)
+                );
+                continue;
+            }
             let mut from = self.endpoint(&src, &mask);
             let mut to = self.endpoint(&dst, &mask);
             // A name can hold a family the box does not: the rule must
@@ -649,7 +672,9 @@ fn service_literals(set: &ServiceSet) -> Option<Vec<String>> {
         if ports.is_full() {
             return None;
         }
-        for &(lo, hi) in ports.ranges() {
+        // Port 0 cannot be written (ports are 1..65535): the proof shows
+        // the traffic if the device matches it.
+        for &(lo, hi) in ports.ranges().iter().filter(|r| r.1 > 0) {
             let lo = lo.max(1);
             out.push(if lo == hi { format!("{proto}/{lo}") } else { format!("{proto}/{lo}-{hi}") });
         }
@@ -675,6 +700,7 @@ fn service_def(name: &str, description: &str, set: &ServiceSet) -> String {
     let ports = |p: &PortSet| -> String {
         p.ranges()
             .iter()
+            .filter(|r| r.1 > 0)
             .map(|&(lo, hi)| {
                 let lo = lo.max(1);
                 if lo == hi { lo.to_string() } else { format!("\"{lo}-{hi}\"") }
