@@ -30,7 +30,8 @@ fn round_trip(target: &str, file: &Path, zones: Option<&Path>) -> String {
     }
     let ran = common::run(&args).expect_code(0);
     assert!(
-        ran.stdout.contains("equivalent: the policy decides every packet as"),
+        ran.stdout
+            .contains("equivalent: the policy decides every packet as"),
         "{}",
         ran.stdout
     );
@@ -43,7 +44,10 @@ fn round_trip(target: &str, file: &Path, zones: Option<&Path>) -> String {
     let p = policy.to_string_lossy().into_owned();
     let check = common::run(["check", &p, "--date", DATE]).expect_code(0);
     let said = format!("{}{}", check.stdout, check.stderr);
-    assert!(said.contains(": ok,") && said.contains("0 errors"), "{said}");
+    assert!(
+        said.contains(": ok,") && said.contains("0 errors"),
+        "{said}"
+    );
     let built = dir.path().join("built");
     common::run([
         "build",
@@ -58,7 +62,11 @@ fn round_trip(target: &str, file: &Path, zones: Option<&Path>) -> String {
     .expect_code(0);
     let device = format!("{target}={}", file.to_string_lossy());
     let drift = common::run(["drift", &p, "--device", &device, "--date", DATE]).expect_code(0);
-    assert!(drift.stdout.contains("agrees with the policy"), "{}", drift.stdout);
+    assert!(
+        drift.stdout.contains("agrees with the policy"),
+        "{}",
+        drift.stdout
+    );
     text
 }
 
@@ -72,14 +80,20 @@ fn a_cisco_running_config_imports_with_its_objects_and_proves_equivalent() {
     // Zones from the SVIs' addresses; the uplink (the default route's) is residual.
     assert!(text.contains("zone \"Vlan120\" {"), "{text}");
     assert!(text.contains("prefix \"10.20.1.0/24\" \"fd42:1:0:120::/64\""));
-    assert!(text.contains("zone \"GigabitEthernet1-0-1\" {\n    description \"GigabitEthernet1/0/1 uplink"));
+    assert!(text.contains(
+        "zone \"GigabitEthernet1-0-1\" {\n    description \"GigabitEthernet1/0/1 uplink"
+    ));
     assert!(text.contains("    residual #true\n    interface cisco=\"GigabitEthernet1/0/1\""));
     // Object groups keep their names and descriptions; a nested group stays a group.
     assert!(text.contains("class \"CONTEC-MONITORS\" {\n    zone \"Vlan128\"\n    description \"Contec CMS8000 patient monitors under CISA advisory\"\n    address \"10.20.8.1-10.20.8.126\""));
     assert!(text.contains("group \"CLINICAL-DEVICES\" {\n    description \"every monitor\"\n    member \"ICU-MONITORS\" \"CONTEC-MONITORS\""));
     assert!(text.contains("service \"DNS-NTP\" {"));
     // Remarks become descriptions; an `established` entry never opens a new flow.
-    assert!(text.contains("description \"monitors stream waveforms and alarms to the central station\""));
+    assert!(
+        text.contains(
+            "description \"monitors stream waveforms and alarms to the central station\""
+        )
+    );
     assert!(!text.contains("10.20.8.0 0.0.0.127 established\n    allow"));
     // The header names the file, its checksum and what was skipped.
     assert!(text.starts_with("// Imported by `wardwall import cisco` from tests/fixtures/devices/cisco/core-sw1.running-config\n// sha256 "));
@@ -117,7 +131,12 @@ fn an_undecidable_entry_is_not_imported_and_the_proof_says_where() {
         DATE,
     ]);
     assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
-    assert!(ran.stdout.contains("differences: the policy does not decide every packet as"), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .contains("differences: the policy does not decide every packet as"),
+        "{}",
+        ran.stdout
+    );
     let text = common::read(dir.path().join("core-sw1.undecidable.kdl"));
     assert!(text.contains("// NOT IMPORTED: "), "{text}");
 }
@@ -131,8 +150,19 @@ fn without_a_zones_file_an_interface_ruleset_says_which_zones_lack_prefixes() {
         "table inet filter {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tiifname \"icu0\" oifname \"srv0\" tcp dport 443 accept\n\t}\n}\n",
     )
     .unwrap();
-    let ran = common::run(["import", "nftables", &file.to_string_lossy(), "--date", DATE]).expect_code(2);
-    assert!(ran.stderr.contains("zones lack prefixes: icu0, srv0"), "{}", ran.stderr);
+    let ran = common::run([
+        "import",
+        "nftables",
+        &file.to_string_lossy(),
+        "--date",
+        DATE,
+    ])
+    .expect_code(2);
+    assert!(
+        ran.stderr.contains("zones lack prefixes: icu0, srv0"),
+        "{}",
+        ran.stderr
+    );
     assert!(ran.stdout.is_empty(), "nothing is written: {}", ran.stdout);
 }
 
@@ -167,8 +197,14 @@ fn hostile_device_names_become_valid_names_and_one_line_text() {
     .unwrap();
     let text = round_trip("cisco", &file, None);
     assert!(text.contains("class \"x\" {"), "{text}");
-    assert!(text.contains("description \"\\\"} a \\\"quoted\\\" \\\\ name<U+202E>txt\""), "{text}");
-    assert!(text.contains("description \"say \\\"hi\\\" // not a comment\""), "{text}");
+    assert!(
+        text.contains("description \"\\\"} a \\\"quoted\\\" \\\\ name<U+202E>txt\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("description \"say \\\"hi\\\" // not a comment\""),
+        "{text}"
+    );
 }
 
 /// The nftables fixture as the kernel prints it, in both forms.
@@ -179,7 +215,11 @@ fn kernel_dumps(fixture: &str) -> Option<(String, String)> {
     let ns = privileged::Netns::new("import");
     let file = Path::new("tests/fixtures/devices/nftables").join(fixture);
     let load = ns.exec("nft", &["-f", &file.to_string_lossy()]);
-    assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
+    assert!(
+        load.status.success(),
+        "{}",
+        String::from_utf8_lossy(&load.stderr)
+    );
     let dump = |args: &[&str]| {
         let out = ns.exec("nft", args);
         assert!(out.status.success());
@@ -248,8 +288,16 @@ fn a_cisco_import_built_for_nftables_decides_in_the_kernel_like_the_cisco_origin
     }
     let fixture = "tests/fixtures/devices/cisco/core-sw1.running-config";
     let dir = tempfile::tempdir().unwrap();
-    common::run(["import", "cisco", fixture, "-o", &dir.path().to_string_lossy(), "--date", DATE])
-        .expect_code(0);
+    common::run([
+        "import",
+        "cisco",
+        fixture,
+        "-o",
+        &dir.path().to_string_lossy(),
+        "--date",
+        DATE,
+    ])
+    .expect_code(0);
     // Building for another target needs that target's interfaces: bind
     // every zone to a bridge of the test router, as a user adds them.
     let mut text = common::read(dir.path().join("core-sw1.kdl"));
@@ -271,7 +319,11 @@ fn a_cisco_import_built_for_nftables_decides_in_the_kernel_like_the_cisco_origin
     for (src, dst, proto) in CISCO_PROBES {
         let packet = wardwall::ir::Packet::parse(src, dst, proto).unwrap();
         // The Cisco original's answer is the expected one.
-        let cisco = device.decide(&packet, place(packet.src).as_deref(), place(packet.dst).as_deref());
+        let cisco = device.decide(
+            &packet,
+            place(packet.src).as_deref(),
+            place(packet.dst).as_deref(),
+        );
         assert!(cisco.undecided.is_empty());
         assert_eq!(
             ir.evaluate(&packet).action.permits(),
@@ -282,7 +334,11 @@ fn a_cisco_import_built_for_nftables_decides_in_the_kernel_like_the_cisco_origin
         labels.push(format!("{src} -> {dst} {proto} (Cisco: {})", cisco.action));
         packets.push(packet);
     }
-    assert!(allowed >= 8 && packets.len() - allowed >= 8, "{allowed} of {} allowed", packets.len());
+    assert!(
+        allowed >= 8 && packets.len() - allowed >= 8,
+        "{allowed} of {} allowed",
+        packets.len()
+    );
     // The kernel, with the nftables rendering loaded, gives every probe
     // (and generated edge packets) the policy's verdict: the Cisco one.
     crate::kernel::run_in_kernel(&ir, labels, packets, 60);
@@ -298,8 +354,14 @@ fn a_panos_running_config_imports_zones_objects_and_proves_equivalent() {
     // Zones with their interfaces' networks; the default route's is residual.
     assert!(text.contains("zone \"icu-devices\" {\n    description \"zone of ethernet1/4 (zone icu-devices)\"\n    prefix \"10.20.0.0/16\"\n    interface panos=\"icu-devices\""), "{text}");
     assert!(text.contains("zone \"untrust\" {"));
-    assert!(text.contains("class \"icu-monitors\" {"), "an ip-range object: {text}");
-    assert!(text.contains("service \"svc-snmp\" {\n    udp \"161-162\""), "{text}");
+    assert!(
+        text.contains("class \"icu-monitors\" {"),
+        "an ip-range object: {text}"
+    );
+    assert!(
+        text.contains("service \"svc-snmp\" {\n    udp \"161-162\""),
+        "{text}"
+    );
 }
 
 #[test]
@@ -324,13 +386,25 @@ fn a_panos_app_id_rule_is_not_imported_and_its_traffic_is_the_difference() {
 
 #[test]
 fn a_pfsense_backup_imports_interfaces_aliases_and_proves_equivalent() {
-    for f in ["hospital.xml", "hospital-no-bogons.xml", "hospital-exposure.xml", "hospital-breakage.xml"] {
-        let text = round_trip("pfsense", &Path::new("tests/fixtures/devices/pfsense").join(f), None);
+    for f in [
+        "hospital.xml",
+        "hospital-no-bogons.xml",
+        "hospital-exposure.xml",
+        "hospital-breakage.xml",
+    ] {
+        let text = round_trip(
+            "pfsense",
+            &Path::new("tests/fixtures/devices/pfsense").join(f),
+            None,
+        );
         assert!(text.contains("zone \"lan\" {\n    description \"STAFF (interface lan)\"\n    prefix \"10.40.0.0/16\" \"fd42:1:0:40::/64\"\n    interface pfsense=\"lan\""), "{text}");
         assert!(text.contains("zone \"wan\" {"));
         // A nested alias is a group of its member and its own addresses.
         assert!(text.contains("group \"CLINICAL_NETS\" {"), "{text}");
-        assert!(text.contains("member \"ICU_MONITORS\" \"CLINICAL_NETS-opt2\""), "{text}");
+        assert!(
+            text.contains("member \"ICU_MONITORS\" \"CLINICAL_NETS-opt2\""),
+            "{text}"
+        );
         assert!(text.contains("service \"CENTRAL_PORTS\" {"));
     }
 }

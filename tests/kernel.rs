@@ -922,7 +922,12 @@ fn every_shipped_policy_in_the_kernel_matches_the_evaluator() {
 /// that it forwards everything without a ruleset, then checks every fate
 /// against the evaluator with the rendered ruleset, and again after an
 /// atomic reload with interface matching.
-pub(crate) fn run_in_kernel(ir: &Ir, mut labels: Vec<String>, mut packets: Vec<Packet>, extra: usize) {
+pub(crate) fn run_in_kernel(
+    ir: &Ir,
+    mut labels: Vec<String>,
+    mut packets: Vec<Packet>,
+    extra: usize,
+) {
     let given = packets.len();
     let addrs: BTreeSet<IpAddr> = packets.iter().flat_map(|p| [p.src, p.dst]).collect();
     for packet in extra_packets(ir, &addrs, extra) {

@@ -168,7 +168,10 @@ pub(super) fn baseline(
 
 /// Reads and parses one device export; the error names the file (and the
 /// line and column of what was not understood).
-pub(super) fn read_device(target: Target, path: &std::path::Path) -> Result<(Device, String), String> {
+pub(super) fn read_device(
+    target: Target,
+    path: &std::path::Path,
+) -> Result<(Device, String), String> {
     let shown = crate::source::display_path(path);
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     if !meta.is_file() {

@@ -67,7 +67,11 @@ pub(super) fn import(args: ImportArgs) -> u8 {
         eprintln!(
             "warning: zones lack prefixes: {} (the device filters on {}, and the configuration does not say which addresses lie behind {}): give them in --zones FILE",
             lacking.join(", "),
-            if lacking.len() == 1 { "this place" } else { "these places" },
+            if lacking.len() == 1 {
+                "this place"
+            } else {
+                "these places"
+            },
             if lacking.len() == 1 { "it" } else { "them" },
         );
         if zone_specs.is_empty() {
@@ -104,9 +108,15 @@ pub(super) fn import(args: ImportArgs) -> u8 {
         Err(compiled) => {
             eprint!(
                 "{}",
-                crate::diagnostics::render_all(&compiled.sources, &compiled.diagnostics, args.common.style())
+                crate::diagnostics::render_all(
+                    &compiled.sources,
+                    &compiled.diagnostics,
+                    args.common.style()
+                )
             );
-            eprintln!("error: the imported policy does not compile (a bug in wardwall import): nothing was written");
+            eprintln!(
+                "error: the imported policy does not compile (a bug in wardwall import): nothing was written"
+            );
             return EXIT_FINDINGS;
         }
     };
@@ -118,10 +128,16 @@ pub(super) fn import(args: ImportArgs) -> u8 {
                 contents: imported.text.clone(),
             };
             if let Err(e) = crate::output::write_all(dir, &[file]) {
-                eprintln!("error: cannot write {}: {e}", crate::source::display_path(dir));
+                eprintln!(
+                    "error: cannot write {}: {e}",
+                    crate::source::display_path(dir)
+                );
                 return EXIT_USAGE;
             }
-            println!("wrote {}", crate::source::display_path(&dir.join(format!("{name}.kdl"))));
+            println!(
+                "wrote {}",
+                crate::source::display_path(&dir.join(format!("{name}.kdl")))
+            );
         }
         None => print!("{}", imported.text),
     }
@@ -137,16 +153,20 @@ pub(super) fn import(args: ImportArgs) -> u8 {
         match super::drift::baseline(ir, args.target, &text, false) {
             Ok(base) => {
                 let hull = comparison.hull();
-                comparison = comparison.beyond(&crate::diff::drift::compare_within(ir, &base, Some(&hull)));
+                comparison =
+                    comparison.beyond(&crate::diff::drift::compare_within(ir, &base, Some(&hull)));
             }
-            Err(why) => comparison
-                .not_compared
-                .push(format!("nothing is counted as inherent to {}: {why}", args.target)),
+            Err(why) => comparison.not_compared.push(format!(
+                "nothing is counted as inherent to {}: {why}",
+                args.target
+            )),
         }
     }
     let agrees = comparison.regions.is_empty();
     if agrees {
-        report.push_str(&format!("equivalent: the policy decides every packet as {shown} does\n"));
+        report.push_str(&format!(
+            "equivalent: the policy decides every packet as {shown} does\n"
+        ));
         if !comparison.inherent.is_empty() {
             report.push_str(&format!(
                 "  inherent to {}: {} region{} {} decides alike once this policy is built for it (as drift counts them)\n",
@@ -166,7 +186,11 @@ pub(super) fn import(args: ImportArgs) -> u8 {
         report.push_str(&format!(
             "differences: the policy does not decide every packet as {shown} does ({} region{})\n",
             comparison.regions.len(),
-            if comparison.regions.len() == 1 { "" } else { "s" }
+            if comparison.regions.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
         ));
     }
     if to_stdout {

@@ -112,7 +112,13 @@ pub fn flatten(device: &Device, behind: &Behind) -> (Vec<Boxed>, Vec<Undecided>)
                     continue;
                 }
                 let (src, dst) = placed.expect("decided");
-                next.push(boxed(src, dst, e.service.clone(), &filter.name, &e.decision));
+                next.push(boxed(
+                    src,
+                    dst,
+                    e.service.clone(),
+                    &filter.name,
+                    &e.decision,
+                ));
             }
             let any = AddrSet::any();
             match behind.boxed(&filter.guard, &any, &any) {
@@ -196,7 +202,9 @@ pub fn families(b: &Boxed) -> Vec<Family> {
     [Family::V4, Family::V6]
         .into_iter()
         .filter(|&f| {
-            !b.src.of_family(f).is_empty() && !b.dst.of_family(f).is_empty() && b.service.has_family(f)
+            !b.src.of_family(f).is_empty()
+                && !b.dst.of_family(f).is_empty()
+                && b.service.has_family(f)
         })
         .collect()
 }

@@ -62,17 +62,32 @@ pub struct Imported {
 /// The zones for `device`: the zones file's, then one per place the
 /// configuration gives networks; the places the device filters on that
 /// have neither are returned as lacking prefixes.
-pub fn zones_for(device: &Device, inventory: &Inventory, given: &[ZoneSpec]) -> (Vec<ZoneSpec>, Vec<String>, Vec<String>) {
+pub fn zones_for(
+    device: &Device,
+    inventory: &Inventory,
+    given: &[ZoneSpec],
+) -> (Vec<ZoneSpec>, Vec<String>, Vec<String>) {
     let mut zones: Vec<ZoneSpec> = given.to_vec();
     let mut notes = Vec::new();
     let mut taken: Vec<ipnet::IpNet> = zones.iter().flat_map(|z| z.prefixes.clone()).collect();
     let mut residual = zones.iter().any(|z| z.residual);
     for place in &inventory.places {
-        if zones.iter().any(|z| z.place.as_deref() == Some(place.name.as_str())) {
+        if zones
+            .iter()
+            .any(|z| z.place.as_deref() == Some(place.name.as_str()))
+        {
             continue;
         }
         if let Some(why) = &place.unused {
-            notes.push(format!("{} {}: {why}", if device.target == Target::Panos { "zone" } else { "interface" }, place.name));
+            notes.push(format!(
+                "{} {}: {why}",
+                if device.target == Target::Panos {
+                    "zone"
+                } else {
+                    "interface"
+                },
+                place.name
+            ));
             continue;
         }
         let default_route = place.default_route && !residual;
@@ -81,7 +96,10 @@ pub fn zones_for(device: &Device, inventory: &Inventory, given: &[ZoneSpec]) -> 
         if !default_route {
             for n in &place.networks {
                 if taken.contains(n) {
-                    notes.push(format!("interface {}: its network {n} is another zone's", place.name));
+                    notes.push(format!(
+                        "interface {}: its network {n} is another zone's",
+                        place.name
+                    ));
                 } else {
                     taken.push(*n);
                     prefixes.push(*n);
@@ -89,13 +107,19 @@ pub fn zones_for(device: &Device, inventory: &Inventory, given: &[ZoneSpec]) -> 
             }
         }
         // PAN-OS's places are zones; the others', interfaces.
-        let word = if device.target == Target::Panos { "zone" } else { "interface" };
+        let word = if device.target == Target::Panos {
+            "zone"
+        } else {
+            "interface"
+        };
         let description = match &place.description {
             Some(d) => format!("{d} ({word} {})", place.name),
             None => format!("{word} {}", place.name),
         };
         let description = if default_route {
-            format!("{description}; the default route leaves by it: every address no other zone holds")
+            format!(
+                "{description}; the default route leaves by it: every address no other zone holds"
+            )
         } else {
             description
         };
@@ -125,7 +149,11 @@ fn filtered_places(device: &Device) -> Vec<String> {
     let mut add = |g: &crate::read::device::Guard| {
         for s in g.ingress.iter().chain(&g.egress) {
             for n in s.names.iter().chain(s.prefixes.iter()) {
-                let n = if s.prefixes.contains(n) { format!("{n}*") } else { n.clone() };
+                let n = if s.prefixes.contains(n) {
+                    format!("{n}*")
+                } else {
+                    n.clone()
+                };
                 if !out.contains(&n) {
                     out.push(n);
                 }
@@ -142,7 +170,13 @@ fn filtered_places(device: &Device) -> Vec<String> {
 }
 
 /// Writes the policy for `device`.
-pub fn import(device: &Device, inventory: &Inventory, zone_specs: &[ZoneSpec], source: &Source, name: &str) -> Imported {
+pub fn import(
+    device: &Device,
+    inventory: &Inventory,
+    zone_specs: &[ZoneSpec],
+    source: &Source,
+    name: &str,
+) -> Imported {
     let mut w = Writer::new(device, inventory, zone_specs);
     let (boxes, undecided) = {
         let behind = Behind {
@@ -173,14 +207,24 @@ pub fn import(device: &Device, inventory: &Inventory, zone_specs: &[ZoneSpec], s
     let mut out = String::new();
     w.header(&mut out, source, &inexact);
     if !device.skipped.is_empty() {
-        let skipped = format!("// Skipped (decides no forwarded traffic): {}.\n\n", device.skipped.join(", "));
+        let skipped = format!(
+            "// Skipped (decides no forwarded traffic): {}.\n\n",
+            device.skipped.join(", ")
+        );
         let at = out.len() - 1;
         out.insert_str(at, &comment(&skipped[..skipped.len() - 2]));
         out.insert(at, '\n');
         out.insert_str(at, "");
     }
     let _ = writeln!(out, "policy {} {{", quote(name));
-    let _ = writeln!(out, "    description {}", quote(&free_text(&format!("Imported from {} ({})", source.file, device.target))));
+    let _ = writeln!(
+        out,
+        "    description {}",
+        quote(&free_text(&format!(
+            "Imported from {} ({})",
+            source.file, device.target
+        )))
+    );
     let _ = writeln!(out, "    targets {}", quote(device.target.name()));
     let _ = writeln!(out, "}}\n");
     out.push_str(&w.definitions);
@@ -267,18 +311,43 @@ impl<'a> Writer<'a> {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(source.bytes);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        let _ = writeln!(out, "// Imported by `wardwall import {}` from {}", self.target, comment(source.file));
+        let _ = writeln!(
+            out,
+            "// Imported by `wardwall import {}` from {}",
+            self.target,
+            comment(source.file)
+        );
         let _ = writeln!(out, "// sha256 {hex}");
         let _ = writeln!(out, "//");
-        let _ = writeln!(out, "// The rules are the device's own, in its order, each restricted to the zones");
-        let _ = writeln!(out, "// behind the interfaces it applies on; `wardwall import` proved them equal to");
+        let _ = writeln!(
+            out,
+            "// The rules are the device's own, in its order, each restricted to the zones"
+        );
+        let _ = writeln!(
+            out,
+            "// behind the interfaces it applies on; `wardwall import` proved them equal to"
+        );
         let _ = writeln!(out, "// the device over the traffic between these zones.");
         if !inexact.is_empty() {
-            let _ = writeln!(out, "// {} entr{} could not be written exactly: see NOT IMPORTED below.", inexact.len(), if inexact.len() == 1 { "y" } else { "ies" });
+            let _ = writeln!(
+                out,
+                "// {} entr{} could not be written exactly: see NOT IMPORTED below.",
+                inexact.len(),
+                if inexact.len() == 1 { "y" } else { "ies" }
+            );
         }
-        let unprefixed: Vec<&str> = self.zones.iter().filter(|z| z.spec.residual).map(|z| z.name.as_str()).collect();
+        let unprefixed: Vec<&str> = self
+            .zones
+            .iter()
+            .filter(|z| z.spec.residual)
+            .map(|z| z.name.as_str())
+            .collect();
         if !unprefixed.is_empty() {
-            let _ = writeln!(out, "// Residual zone (every address no other zone holds): {}.", unprefixed.join(", "));
+            let _ = writeln!(
+                out,
+                "// Residual zone (every address no other zone holds): {}.",
+                unprefixed.join(", ")
+            );
         }
         out.push('\n');
     }
@@ -297,14 +366,23 @@ impl<'a> Writer<'a> {
             if z.spec.residual {
                 let _ = writeln!(s, "    residual #true");
             } else {
-                let p: Vec<String> = z.spec.prefixes.iter().map(|p| quote(&net_text(p))).collect();
+                let p: Vec<String> = z
+                    .spec
+                    .prefixes
+                    .iter()
+                    .map(|p| quote(&net_text(p)))
+                    .collect();
                 let _ = writeln!(s, "    prefix {}", p.join(" "));
             }
             if let Some(place) = &z.spec.place {
                 if valid_interface(place) {
                     let _ = writeln!(s, "    interface {}={}", self.target.name(), quote(place));
                 } else {
-                    let _ = writeln!(s, "    // the device's place {} is not a valid interface value: not bound", quote(&comment(place)));
+                    let _ = writeln!(
+                        s,
+                        "    // the device's place {} is not a valid interface value: not bound",
+                        quote(&comment(place))
+                    );
                 }
             }
             let _ = writeln!(s, "}}\n");
@@ -317,7 +395,9 @@ impl<'a> Writer<'a> {
         let inv = self.inventory;
         let mut policy_names: BTreeMap<&str, String> = BTreeMap::new();
         for o in &inv.addresses {
-            if !policy_names.contains_key(o.name.as_str()) && inv.resolved(&o.name).is_some_and(|s| !s.is_empty()) {
+            if !policy_names.contains_key(o.name.as_str())
+                && inv.resolved(&o.name).is_some_and(|s| !s.is_empty())
+            {
                 let n = self.names.name(&o.name);
                 policy_names.insert(&o.name, n);
             }
@@ -333,7 +413,11 @@ impl<'a> Writer<'a> {
             }
             written.push(&o.name);
             let Some(name) = policy_names.get(o.name.as_str()).cloned() else {
-                let _ = writeln!(s, "// object {} holds no address: not imported\n", quote(&comment(&o.name)));
+                let _ = writeln!(
+                    s,
+                    "// object {} holds no address: not imported\n",
+                    quote(&comment(&o.name))
+                );
                 continue;
             };
             let parts: Vec<(usize, AddrSet)> = self
@@ -343,14 +427,29 @@ impl<'a> Writer<'a> {
                 .map(|(i, z)| (i, o.own.intersection(&z.owned)))
                 .filter(|(_, a)| !a.is_empty())
                 .collect();
-            let outside = o.own.difference(&AddrSet::union_all(self.zones.iter().map(|z| &z.owned)));
-            let members: Vec<String> = o.members.iter().filter_map(|m| policy_names.get(m.as_str()).cloned()).collect();
+            let outside = o
+                .own
+                .difference(&AddrSet::union_all(self.zones.iter().map(|z| &z.owned)));
+            let members: Vec<String> = o
+                .members
+                .iter()
+                .filter_map(|m| policy_names.get(m.as_str()).cloned())
+                .collect();
             let description = {
                 let d = o.description.clone().unwrap_or_default();
-                if name == o.name { d } else { format!("{} {d}", o.name).trim().to_string() }
+                if name == o.name {
+                    d
+                } else {
+                    format!("{} {d}", o.name).trim().to_string()
+                }
             };
             if !outside.is_empty() {
-                let _ = writeln!(s, "// {}: {} lie in no zone and are left out", comment(&o.name), outside);
+                let _ = writeln!(
+                    s,
+                    "// {}: {} lie in no zone and are left out",
+                    comment(&o.name),
+                    outside
+                );
             }
             if members.is_empty() && parts.len() == 1 {
                 let (z, a) = &parts[0];
@@ -359,7 +458,16 @@ impl<'a> Writer<'a> {
                 let mut all_members = members;
                 for (z, a) in &parts {
                     let class = self.names.name(&format!("{name}-{}", self.zones[*z].name));
-                    write_class(&mut s, &class, &format!("the addresses of {} in zone {}", o.name, self.zones[*z].name), &self.zones[*z].name, a);
+                    write_class(
+                        &mut s,
+                        &class,
+                        &format!(
+                            "the addresses of {} in zone {}",
+                            o.name, self.zones[*z].name
+                        ),
+                        &self.zones[*z].name,
+                        a,
+                    );
                     all_members.push(class);
                 }
                 let _ = writeln!(s, "group {} {{", quote(&name));
@@ -375,19 +483,36 @@ impl<'a> Writer<'a> {
         }
         // What each name denotes, nested groups included.
         for o in &inv.addresses {
-            if self.objects.iter().any(|n| Some(&n.name) == policy_names.get(o.name.as_str())) {
+            if self
+                .objects
+                .iter()
+                .any(|n| Some(&n.name) == policy_names.get(o.name.as_str()))
+            {
                 continue;
             }
             if let Some(name) = policy_names.get(o.name.as_str()) {
                 let set = self.denoted(o, &policy_names, &sets, 0);
-                self.objects.push(Named { name: name.clone(), set });
+                self.objects.push(Named {
+                    name: name.clone(),
+                    set,
+                });
             }
         }
         self.definitions.push_str(&s);
     }
 
-    fn denoted(&self, o: &crate::read::export::inventory::NamedAddresses, names: &BTreeMap<&str, String>, sets: &BTreeMap<String, AddrSet>, depth: usize) -> AddrSet {
-        let mut set = names.get(o.name.as_str()).and_then(|n| sets.get(n)).cloned().unwrap_or_default();
+    fn denoted(
+        &self,
+        o: &crate::read::export::inventory::NamedAddresses,
+        names: &BTreeMap<&str, String>,
+        sets: &BTreeMap<String, AddrSet>,
+        depth: usize,
+    ) -> AddrSet {
+        let mut set = names
+            .get(o.name.as_str())
+            .and_then(|n| sets.get(n))
+            .cloned()
+            .unwrap_or_default();
         if depth > 64 {
             return set;
         }
@@ -407,7 +532,11 @@ impl<'a> Writer<'a> {
                 continue;
             }
             if let Some((n, _)) = self.named_services.iter().find(|(_, c)| c == set) {
-                let _ = writeln!(s, "// service object {} is the built-in `{n}`\n", quote(&comment(&svc.name)));
+                let _ = writeln!(
+                    s,
+                    "// service object {} is the built-in `{n}`\n",
+                    quote(&comment(&svc.name))
+                );
                 continue;
             }
             let name = self.service_namespace.name(&svc.name);
@@ -436,7 +565,10 @@ impl<'a> Writer<'a> {
             }
             let fams = flat::families(b);
             let mask = AddrSet::union_all(
-                fams.iter().map(|&f| AddrSet::any().of_family(f)).collect::<Vec<_>>().iter(),
+                fams.iter()
+                    .map(|&f| AddrSet::any().of_family(f))
+                    .collect::<Vec<_>>()
+                    .iter(),
             );
             let src = b.src.intersection(&mask);
             let dst = b.dst.intersection(&mask);
@@ -460,8 +592,15 @@ impl<'a> Writer<'a> {
             let wide = |from: &[String], to: &[String], w: &Self| {
                 let f = w.families_of(from);
                 let t = w.families_of(to);
-                let s: Vec<Family> = [Family::V4, Family::V6].into_iter().filter(|&x| svc.has_family(x)).collect();
-                [Family::V4, Family::V6].into_iter().filter(|x| f.contains(x) && t.contains(x) && s.contains(x)).count() > fams.len()
+                let s: Vec<Family> = [Family::V4, Family::V6]
+                    .into_iter()
+                    .filter(|&x| svc.has_family(x))
+                    .collect();
+                [Family::V4, Family::V6]
+                    .into_iter()
+                    .filter(|x| f.contains(x) && t.contains(x) && s.contains(x))
+                    .count()
+                    > fams.len()
             };
             if wide(&from, &to, self) {
                 if to == ["any"] {
@@ -476,7 +615,11 @@ impl<'a> Writer<'a> {
             let deciding = b.path.iter().rev().flatten().next();
             let base = match deciding {
                 Some((filter, d)) => d.origin.rule.clone().unwrap_or_else(|| {
-                    if d.origin.line == 0 { format!("{filter} default") } else { format!("{filter} {}", d.origin.line) }
+                    if d.origin.line == 0 {
+                        format!("{filter} default")
+                    } else {
+                        format!("{filter} {}", d.origin.line)
+                    }
                 }),
                 None => "unfiltered".to_string(),
             };
@@ -484,10 +627,21 @@ impl<'a> Writer<'a> {
             for step in &b.path {
                 match step {
                     Some((filter, d)) if d.origin.line > 0 => {
-                        let _ = writeln!(out, "    // {}: {file}:{}: {}", comment(filter), d.origin.line, comment(&d.origin.text));
+                        let _ = writeln!(
+                            out,
+                            "    // {}: {file}:{}: {}",
+                            comment(filter),
+                            d.origin.line,
+                            comment(&d.origin.text)
+                        );
                     }
                     Some((filter, d)) => {
-                        let _ = writeln!(out, "    // {}: {}", comment(filter), comment(&d.origin.text));
+                        let _ = writeln!(
+                            out,
+                            "    // {}: {}",
+                            comment(filter),
+                            comment(&d.origin.text)
+                        );
                     }
                     None => {}
                 }
@@ -511,7 +665,10 @@ impl<'a> Writer<'a> {
                     let _ = writeln!(out, "        description {}", quote(&free_text(&d)));
                 }
                 None => {
-                    let _ = writeln!(out, "        description \"traffic that meets no filter of the device\"");
+                    let _ = writeln!(
+                        out,
+                        "        description \"traffic that meets no filter of the device\""
+                    );
                 }
             }
             write_values(&mut out, "from", &from);
@@ -523,7 +680,10 @@ impl<'a> Writer<'a> {
                 _ => {}
             }
             out.push_str("    }\n\n");
-            if src == AddrSet::any() && dst == AddrSet::any() && (b.service.any || b.service == ServiceSet::any().expanded()) {
+            if src == AddrSet::any()
+                && dst == AddrSet::any()
+                && (b.service.any || b.service == ServiceSet::any().expanded())
+            {
                 break;
             }
         }
@@ -543,7 +703,10 @@ impl<'a> Writer<'a> {
                 set = set.union(&literal_set(v));
             }
         }
-        [Family::V4, Family::V6].into_iter().filter(|&f| !set.of_family(f).is_empty()).collect()
+        [Family::V4, Family::V6]
+            .into_iter()
+            .filter(|&f| !set.of_family(f).is_empty())
+            .collect()
     }
 
     /// How to write `set` (inside `mask`, the box's families): `any`, a
@@ -565,10 +728,18 @@ impl<'a> Writer<'a> {
         // Whole zones read best; otherwise the device's own object, if one
         // denotes the set exactly.
         if !rest.is_empty() {
-            if let Some(o) = self.objects.iter().find(|o| &o.set.intersection(mask) == set) {
+            if let Some(o) = self
+                .objects
+                .iter()
+                .find(|o| &o.set.intersection(mask) == set)
+            {
                 return vec![o.name.clone()];
             }
-            match self.objects.iter().find(|o| o.set.intersection(mask) == rest) {
+            match self
+                .objects
+                .iter()
+                .find(|o| o.set.intersection(mask) == rest)
+            {
                 Some(o) => out.push(o.name.clone()),
                 None => out.extend(literals(&rest)),
             }
@@ -588,7 +759,11 @@ impl<'a> Writer<'a> {
                 return vec!["any".into()];
             }
             let expanded = ServiceSet::any().expanded();
-            return vec![self.defined(&expanded, "every-protocol", "TCP, UDP, ICMP, ICMPv6 and every other IP protocol")];
+            return vec![self.defined(
+                &expanded,
+                "every-protocol",
+                "TCP, UDP, ICMP, ICMPv6 and every other IP protocol",
+            )];
         }
         if let Some((n, _)) = self.named_services.iter().find(|(_, s)| s == set) {
             return vec![n.clone()];
@@ -604,8 +779,13 @@ impl<'a> Writer<'a> {
             return n.clone();
         }
         let name = self.service_namespace.name(base);
-        let desc = if description.is_empty() { describe_service(set) } else { description.to_string() };
-        self.services.insert(name.clone(), service_def(&name, &desc, set));
+        let desc = if description.is_empty() {
+            describe_service(set)
+        } else {
+            description.to_string()
+        };
+        self.services
+            .insert(name.clone(), service_def(&name, &desc, set));
         self.service_names.insert(set.clone(), name.clone());
         name
     }
@@ -631,7 +811,10 @@ fn write_values(out: &mut String, key: &str, values: &[String]) {
 }
 
 fn valid_interface(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 31 && s.chars().all(|c| c.is_ascii_alphanumeric() || "_./:-".contains(c))
+    !s.is_empty()
+        && s.len() <= 31
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:-".contains(c))
 }
 
 /// The built-in catalogue's services, by compiling an empty policy.
@@ -641,7 +824,13 @@ fn catalogue_services() -> Vec<(String, ServiceSet)> {
         return Vec::new();
     };
     c.policy
-        .map(|p| p.services.values().filter(|s| s.builtin).map(|s| (s.name.clone(), s.set.clone())).collect())
+        .map(|p| {
+            p.services
+                .values()
+                .filter(|s| s.builtin)
+                .map(|s| (s.name.clone(), s.set.clone()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -676,10 +865,18 @@ fn service_literals(set: &ServiceSet) -> Option<Vec<String>> {
         // the traffic if the device matches it.
         for &(lo, hi) in ports.ranges().iter().filter(|r| r.1 > 0) {
             let lo = lo.max(1);
-            out.push(if lo == hi { format!("{proto}/{lo}") } else { format!("{proto}/{lo}-{hi}") });
+            out.push(if lo == hi {
+                format!("{proto}/{lo}")
+            } else {
+                format!("{proto}/{lo}-{hi}")
+            });
         }
     }
-    for (proto, types) in [("icmpv4", &set.icmp4), ("icmpv6", &set.icmp6), ("proto", &set.protocols)] {
+    for (proto, types) in [
+        ("icmpv4", &set.icmp4),
+        ("icmpv6", &set.icmp6),
+        ("proto", &set.protocols),
+    ] {
         if types.is_full() {
             return None;
         }
@@ -703,12 +900,21 @@ fn service_def(name: &str, description: &str, set: &ServiceSet) -> String {
             .filter(|r| r.1 > 0)
             .map(|&(lo, hi)| {
                 let lo = lo.max(1);
-                if lo == hi { lo.to_string() } else { format!("\"{lo}-{hi}\"") }
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("\"{lo}-{hi}\"")
+                }
             })
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let bytes = |b: &ByteSet| -> Vec<String> { b.ranges().iter().flat_map(|&(lo, hi)| (lo..=hi).map(|t| t.to_string())).collect() };
+    let bytes = |b: &ByteSet| -> Vec<String> {
+        b.ranges()
+            .iter()
+            .flat_map(|&(lo, hi)| (lo..=hi).map(|t| t.to_string()))
+            .collect()
+    };
     for (kw, p) in [("tcp", &set.tcp), ("udp", &set.udp)] {
         if p.is_full() {
             let _ = writeln!(s, "    {kw}");
@@ -739,13 +945,37 @@ fn describe_service(set: &ServiceSet) -> String {
         if p.is_full() {
             parts.push(format!("{n} (every port)"));
         } else if !p.is_empty() {
-            let r: Vec<String> = p.ranges().iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
+            let r: Vec<String> = p
+                .ranges()
+                .iter()
+                .map(|&(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
+                .collect();
             parts.push(format!("{n} {}", r.join(",")));
         }
     }
-    for (n, b) in [("icmpv4", &set.icmp4), ("icmpv6", &set.icmp6), ("protocols", &set.protocols)] {
+    for (n, b) in [
+        ("icmpv4", &set.icmp4),
+        ("icmpv6", &set.icmp6),
+        ("protocols", &set.protocols),
+    ] {
         if !b.is_empty() {
-            let r: Vec<String> = b.ranges().iter().map(|&(a, c)| if a == c { a.to_string() } else { format!("{a}-{c}") }).collect();
+            let r: Vec<String> = b
+                .ranges()
+                .iter()
+                .map(|&(a, c)| {
+                    if a == c {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{c}")
+                    }
+                })
+                .collect();
             parts.push(format!("{n} {}", r.join(",")));
         }
     }
@@ -757,7 +987,9 @@ fn describe_service(set: &ServiceSet) -> String {
 pub fn literals(set: &AddrSet) -> Vec<String> {
     let mut out = Vec::new();
     for &(lo, hi) in set.v4.ranges() {
-        push_range(&mut out, u128::from(lo), u128::from(hi), 32, |v| Ipv4Addr::from(v as u32).to_string());
+        push_range(&mut out, u128::from(lo), u128::from(hi), 32, |v| {
+            Ipv4Addr::from(v as u32).to_string()
+        });
     }
     for &(lo, hi) in set.v6.ranges() {
         push_range(&mut out, lo, hi, 128, |v| v6_text(Ipv6Addr::from(v)));
@@ -769,7 +1001,11 @@ fn push_range(out: &mut Vec<String>, lo: u128, hi: u128, bits: u32, show: impl F
     let blocks = cidr_blocks(lo, hi, bits);
     if blocks.len() <= 2 {
         for (start, len) in blocks {
-            out.push(if u32::from(len) == bits { show(start) } else { format!("{}/{len}", show(start)) });
+            out.push(if u32::from(len) == bits {
+                show(start)
+            } else {
+                format!("{}/{len}", show(start))
+            });
         }
     } else {
         out.push(format!("{}-{}", show(lo), show(hi)));
@@ -781,15 +1017,28 @@ fn cidr_blocks(lo: u128, hi: u128, bits: u32) -> Vec<(u128, u8)> {
     let mut out = Vec::new();
     let mut at = lo;
     loop {
-        let mut size = if at == 0 { bits } else { at.trailing_zeros().min(bits) };
-        while size > 0 && (size >= 128 || at.checked_add((1u128 << size) - 1).is_none_or(|end| end > hi)) {
+        let mut size = if at == 0 {
+            bits
+        } else {
+            at.trailing_zeros().min(bits)
+        };
+        while size > 0
+            && (size >= 128
+                || at
+                    .checked_add((1u128 << size) - 1)
+                    .is_none_or(|end| end > hi))
+        {
             if size == 128 && at == 0 && hi == u128::MAX {
                 break;
             }
             size -= 1;
         }
         out.push((at, (bits - size) as u8));
-        let end = if size >= 128 { u128::MAX } else { at + ((1u128 << size) - 1) };
+        let end = if size >= 128 {
+            u128::MAX
+        } else {
+            at + ((1u128 << size) - 1)
+        };
         if end >= hi {
             break;
         }
@@ -817,7 +1066,12 @@ fn v6_text(a: Ipv6Addr) -> String {
             run_len = 0;
         }
     }
-    let hex = |s: &[u16]| s.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
+    let hex = |s: &[u16]| {
+        s.iter()
+            .map(|g| format!("{g:x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
     if best_len < 2 {
         return hex(&seg);
     }
@@ -854,7 +1108,10 @@ impl crate::source::Files for MemFile {
         if path == self.path {
             Ok(self.bytes.clone())
         } else {
-            Err(std::io::Error::new(std::io::ErrorKind::NotFound, "an imported policy includes nothing"))
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "an imported policy includes nothing",
+            ))
         }
     }
     fn identity(&self, path: &Path) -> PathBuf {
@@ -866,7 +1123,11 @@ impl crate::source::Files for MemFile {
 }
 
 /// Compiles policy text in memory, as `NAME.kdl`.
-pub fn compile_text(text: &str, name: &str, date: jiff::civil::Date) -> Result<crate::Compiled, crate::source::ReadError> {
+pub fn compile_text(
+    text: &str,
+    name: &str,
+    date: jiff::civil::Date,
+) -> Result<crate::Compiled, crate::source::ReadError> {
     let files = MemFile {
         path: PathBuf::from(format!("{name}.kdl")),
         bytes: text.as_bytes().to_vec(),
@@ -875,12 +1136,15 @@ pub fn compile_text(text: &str, name: &str, date: jiff::civil::Date) -> Result<c
 }
 
 /// The proof: the written policy, compiled, compared with the device.
-pub fn prove(imported: &Imported, device: &Device, date: jiff::civil::Date) -> Result<(crate::Compiled, Comparison), crate::Compiled> {
-    let compiled = compile_text(&imported.text, &imported.name, date).map_err(|e| {
-        panic!("an in-memory policy is always readable: {e}");
-    })?;
+pub fn prove(
+    imported: &Imported,
+    device: &Device,
+    date: jiff::civil::Date,
+) -> Result<(crate::Compiled, Comparison), Box<crate::Compiled>> {
+    let compiled = compile_text(&imported.text, &imported.name, date)
+        .expect("an in-memory policy is always readable");
     let Some(ir) = &compiled.ir else {
-        return Err(compiled);
+        return Err(Box::new(compiled));
     };
     let comparison = drift::compare(ir, device);
     Ok((compiled, comparison))
@@ -894,7 +1158,8 @@ mod tests {
     fn literals_are_hosts_cidrs_and_ranges() {
         let a = AddrSet::from_range("10.20.8.1".parse().unwrap(), "10.20.8.126".parse().unwrap());
         assert_eq!(literals(&a), ["10.20.8.1-10.20.8.126"]);
-        let b = AddrSet::from_net("10.0.0.0/8".parse().unwrap()).union(&AddrSet::from_addr("192.0.2.1".parse().unwrap()));
+        let b = AddrSet::from_net("10.0.0.0/8".parse().unwrap())
+            .union(&AddrSet::from_addr("192.0.2.1".parse().unwrap()));
         assert_eq!(literals(&b), ["10.0.0.0/8", "192.0.2.1"]);
         assert_eq!(literals(&AddrSet::any()), ["0.0.0.0/0", "::/0"]);
         let m = AddrSet::from_addr("::ffff:10.0.0.1".parse().unwrap());

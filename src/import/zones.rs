@@ -64,7 +64,8 @@ pub fn parse(text: &str) -> Result<Vec<ZoneSpec>, ZonesError> {
             d.map_or(0, |d| d.span.offset()),
             format!(
                 "not KDL: {}",
-                d.and_then(|d| d.message.clone()).unwrap_or_else(|| "syntax error".into())
+                d.and_then(|d| d.message.clone())
+                    .unwrap_or_else(|| "syntax error".into())
             ),
         )
     })?;
@@ -72,9 +73,16 @@ pub fn parse(text: &str) -> Result<Vec<ZoneSpec>, ZonesError> {
     for node in doc.nodes() {
         let at = node.span().offset();
         if node.name().value() != "zone" {
-            return Err(err(at, format!("expected `zone \"NAME\" {{ ... }}`, found `{}`", node.name().value())));
+            return Err(err(
+                at,
+                format!(
+                    "expected `zone \"NAME\" {{ ... }}`, found `{}`",
+                    node.name().value()
+                ),
+            ));
         }
-        let name = single_string(node).ok_or_else(|| err(at, "a zone needs its name: `zone \"NAME\"`".into()))?;
+        let name = single_string(node)
+            .ok_or_else(|| err(at, "a zone needs its name: `zone \"NAME\"`".into()))?;
         let mut zone = ZoneSpec {
             name,
             description: None,
@@ -87,17 +95,26 @@ pub fn parse(text: &str) -> Result<Vec<ZoneSpec>, ZonesError> {
             match child.name().value() {
                 "interface" => {
                     zone.place = Some(single_string(child).ok_or_else(|| {
-                        err(cat, "expected `interface \"NAME\"` (the device's interface or zone)".into())
+                        err(
+                            cat,
+                            "expected `interface \"NAME\"` (the device's interface or zone)".into(),
+                        )
                     })?)
                 }
                 "description" => zone.description = single_string(child),
                 "residual" => {
-                    zone.residual = matches!(child.entries().first().map(|e| e.value()), Some(KdlValue::Bool(true)))
+                    zone.residual = matches!(
+                        child.entries().first().map(|e| e.value()),
+                        Some(KdlValue::Bool(true))
+                    )
                 }
                 "prefix" => {
                     for e in child.entries() {
                         let KdlValue::String(s) = e.value() else {
-                            return Err(err(e.span().offset(), "a prefix is a quoted CIDR, e.g. \"10.20.0.0/16\"".into()));
+                            return Err(err(
+                                e.span().offset(),
+                                "a prefix is a quoted CIDR, e.g. \"10.20.0.0/16\"".into(),
+                            ));
                         };
                         let net = crate::source::ip::parse_net(s)
                             .map_err(|p| err(e.span().offset(), format!("`{s}`: {}", p.hint())))?;
@@ -105,17 +122,32 @@ pub fn parse(text: &str) -> Result<Vec<ZoneSpec>, ZonesError> {
                     }
                 }
                 other => {
-                    return Err(err(cat, format!(
-                        "unknown field `{other}` (a zone takes interface, prefix, residual, description)"
-                    )));
+                    return Err(err(
+                        cat,
+                        format!(
+                            "unknown field `{other}` (a zone takes interface, prefix, residual, description)"
+                        ),
+                    ));
                 }
             }
         }
         if zone.residual && !zone.prefixes.is_empty() {
-            return Err(err(at, format!("zone `{}` is residual and has prefixes: a residual zone holds every address no other zone holds", zone.name)));
+            return Err(err(
+                at,
+                format!(
+                    "zone `{}` is residual and has prefixes: a residual zone holds every address no other zone holds",
+                    zone.name
+                ),
+            ));
         }
         if !zone.residual && zone.prefixes.is_empty() {
-            return Err(err(at, format!("zone `{}` has no prefix: give its networks, or `residual #true`", zone.name)));
+            return Err(err(
+                at,
+                format!(
+                    "zone `{}` has no prefix: give its networks, or `residual #true`",
+                    zone.name
+                ),
+            ));
         }
         if zones.iter().any(|z| z.name == zone.name) {
             return Err(err(at, format!("zone `{}` is given twice", zone.name)));
@@ -164,7 +196,9 @@ pub fn owned(zones: &[ZoneSpec]) -> Vec<AddrSet> {
             for p in &z.prefixes {
                 let longer = AddrSet::from_nets(
                     all.iter()
-                        .filter(|(j, q)| *j != i && q.prefix_len() > p.prefix_len() && p.contains(q))
+                        .filter(|(j, q)| {
+                            *j != i && q.prefix_len() > p.prefix_len() && p.contains(q)
+                        })
                         .map(|(_, q)| *q),
                 );
                 mine = mine.union(&AddrSet::from_net(*p).difference(&longer));
@@ -188,7 +222,10 @@ mod tests {
         assert_eq!((e.line, e.column), (2, 9));
         let e = parse("zone \"a\" {\n colour \"red\"\n}\n").unwrap_err();
         assert_eq!(e.line, 2);
-        assert!(parse("zone \"a\" { interface \"x\" }").is_err(), "no prefix");
+        assert!(
+            parse("zone \"a\" { interface \"x\" }").is_err(),
+            "no prefix"
+        );
     }
 
     #[test]
@@ -200,9 +237,16 @@ mod tests {
             residual,
             place: None,
         };
-        let o = owned(&[zone("wide", &["10.0.0.0/8"], false), zone("icu", &["10.20.0.0/16"], false), zone("net", &[], true)]);
+        let o = owned(&[
+            zone("wide", &["10.0.0.0/8"], false),
+            zone("icu", &["10.20.0.0/16"], false),
+            zone("net", &[], true),
+        ]);
         assert!(!o[0].contains("10.20.1.1".parse().unwrap()));
         assert!(o[1].contains("10.20.1.1".parse().unwrap()));
-        assert!(o[2].contains("8.8.8.8".parse().unwrap()) && !o[2].contains("10.1.1.1".parse().unwrap()));
+        assert!(
+            o[2].contains("8.8.8.8".parse().unwrap())
+                && !o[2].contains("10.1.1.1".parse().unwrap())
+        );
     }
 }

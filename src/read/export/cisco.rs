@@ -2095,7 +2095,10 @@ fn v6_prefix(line: &Line, word: usize, p: &str) -> Result<Ipv6Net, DeviceError> 
 /// ([`super::cisco_inventory`] adds their descriptions and the places):
 /// network groups with their own addresses and nested groups, and the
 /// service groups whose members are all decided, with their union.
-pub(crate) type ObjectGroups = (Vec<(String, AddrSet, Vec<String>)>, Vec<(String, ServiceSet)>);
+pub(crate) type ObjectGroups = (
+    Vec<(String, AddrSet, Vec<String>)>,
+    Vec<(String, ServiceSet)>,
+);
 
 pub(crate) fn object_groups(text: &str) -> Result<ObjectGroups, DeviceError> {
     let mut config = Running::default();

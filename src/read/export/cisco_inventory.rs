@@ -22,7 +22,12 @@ use crate::read::device::DeviceError;
 pub fn read(text: &str) -> Result<Inventory, DeviceError> {
     let (networks, services) = super::cisco::object_groups(text)?;
     let scan = Scan::of(text);
-    let description = |name: &str| scan.descriptions.iter().find(|(n, _)| n == name).map(|(_, d)| d.clone());
+    let description = |name: &str| {
+        scan.descriptions
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d.clone())
+    };
     let mut inv = Inventory {
         addresses: networks
             .into_iter()
@@ -100,7 +105,9 @@ impl Scan {
                 block = In::Nothing;
                 match words.as_slice() {
                     ["banner", _, delimiter, ..] => {
-                        let after = line.find(delimiter).map_or("", |i| &line[i + delimiter.len()..]);
+                        let after = line
+                            .find(delimiter)
+                            .map_or("", |i| &line[i + delimiter.len()..]);
                         if !after.contains(delimiter) {
                             banner_end = Some(delimiter.chars().take(2).collect());
                         }
@@ -113,7 +120,9 @@ impl Scan {
                         block = In::Interface(scan.interfaces.len() - 1);
                     }
                     ["object-group", _, name] => block = In::Group(name.to_string()),
-                    ["ip", "access-list", _, _] | ["ipv6", "access-list", _] => block = In::Acl(Vec::new()),
+                    ["ip", "access-list", _, _] | ["ipv6", "access-list", _] => {
+                        block = In::Acl(Vec::new())
+                    }
                     ["access-list", number, rest @ ..] => {
                         let at = numbered.iter().position(|(n, _)| n == number);
                         if rest.first() == Some(&"remark") {
@@ -163,7 +172,8 @@ impl Scan {
 
 /// The text after the first `word` of `line`.
 fn remark_text(line: &str, word: &str) -> String {
-    line.split_once(&format!(" {word} ")).map_or(String::new(), |(_, t)| t.trim().to_string())
+    line.split_once(&format!(" {word} "))
+        .map_or(String::new(), |(_, t)| t.trim().to_string())
 }
 
 fn interface_line(place: &mut PlaceInfo, trimmed: &str, words: &[&str]) {
@@ -185,13 +195,13 @@ fn interface_line(place: &mut PlaceInfo, trimmed: &str, words: &[&str]) {
             }
         }
         ["vrf", "forwarding", vrf] | ["ip", "vrf", "forwarding", vrf] => {
-            place.unused = Some(format!("it routes in VRF {vrf}, apart from the global table"));
+            place.unused = Some(format!(
+                "it routes in VRF {vrf}, apart from the global table"
+            ));
         }
         ["shutdown"] => place.unused = Some("it is shut down".into()),
-        ["no", "shutdown"] => {
-            if place.unused.as_deref() == Some("it is shut down") {
-                place.unused = None;
-            }
+        ["no", "shutdown"] if place.unused.as_deref() == Some("it is shut down") => {
+            place.unused = None;
         }
         _ => {}
     }
@@ -209,7 +219,11 @@ mod tests {
                     ip route 0.0.0.0 0.0.0.0 10.255.0.1\n";
         let inv = super::read(text).unwrap();
         let names: Vec<&str> = inv.places.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["Vlan10", "Gi1", "Gi0"], "a banner's text is not config");
+        assert_eq!(
+            names,
+            ["Vlan10", "Gi1", "Gi0"],
+            "a banner's text is not config"
+        );
         let v10 = inv.place("Vlan10").unwrap();
         assert_eq!(v10.networks.len(), 2);
         assert_eq!(v10.networks[0].to_string(), "10.40.0.0/16");

@@ -31,7 +31,9 @@ fn entries<'a, 'i>(n: Option<Node<'a, 'i>>) -> impl Iterator<Item = Node<'a, 'i>
 }
 
 fn text_of(n: Node, name: &str) -> Option<String> {
-    child(n, name).and_then(|c| c.text()).map(|t| t.trim().to_string())
+    child(n, name)
+        .and_then(|c| c.text())
+        .map(|t| t.trim().to_string())
 }
 
 fn members(n: Option<Node>) -> Vec<String> {
@@ -64,7 +66,10 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
         let layer3 = child(iface, "layer3");
         add(name, layer3);
         for unit in entries(layer3.and_then(|l| child(l, "units"))) {
-            add(unit.attribute("name").unwrap_or_default().to_string(), Some(unit));
+            add(
+                unit.attribute("name").unwrap_or_default().to_string(),
+                Some(unit),
+            );
         }
     }
     let mut default_ifaces = Vec::new();
@@ -72,10 +77,10 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
         for family in ["ip", "ipv6"] {
             for route in entries(path(vr, &["routing-table", family, "static-route"])) {
                 let dst = text_of(route, "destination").unwrap_or_default();
-                if dst == "0.0.0.0/0" || dst == "::/0" {
-                    if let Some(i) = text_of(route, "interface") {
-                        default_ifaces.push(i);
-                    }
+                if (dst == "0.0.0.0/0" || dst == "::/0")
+                    && let Some(i) = text_of(route, "interface")
+                {
+                    default_ifaces.push(i);
                 }
             }
         }
@@ -116,7 +121,9 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
                     },
                 }
             } else if let Some(r) = text_of(a, "ip-range") {
-                let Some((lo, hi)) = r.split_once('-') else { continue };
+                let Some((lo, hi)) = r.split_once('-') else {
+                    continue;
+                };
                 match (lo.trim().parse(), hi.trim().parse()) {
                     (Ok(lo), Ok(hi)) => AddrSet::from_range(lo, hi),
                     _ => continue,
@@ -144,7 +151,9 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
             });
         }
         for s in entries(child(*scope, "service")) {
-            let Some(proto) = child(s, "protocol") else { continue };
+            let Some(proto) = child(s, "protocol") else {
+                continue;
+            };
             let mut set = ServiceSet::default();
             let mut exact = true;
             for (tag, tcp) in [("tcp", true), ("udp", false)] {
@@ -155,7 +164,9 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
                 for part in ports.split(',') {
                     let (lo, hi) = part.split_once('-').unwrap_or((part, part));
                     match (lo.trim().parse(), hi.trim().parse()) {
-                        (Ok(lo), Ok(hi)) if lo <= hi => parsed = parsed.union(&PortSet::range(lo, hi)),
+                        (Ok(lo), Ok(hi)) if lo <= hi => {
+                            parsed = parsed.union(&PortSet::range(lo, hi))
+                        }
                         _ => exact = false,
                     }
                 }
@@ -181,15 +192,29 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
 mod tests {
     #[test]
     fn the_fixture_gives_zones_networks_objects_and_the_default_route() {
-        let text = std::fs::read_to_string("tests/fixtures/devices/panos/running-config.xml").unwrap();
+        let text =
+            std::fs::read_to_string("tests/fixtures/devices/panos/running-config.xml").unwrap();
         let inv = super::read(&text).unwrap();
         let untrust = inv.place("untrust").unwrap();
         assert!(untrust.default_route);
-        assert_eq!(inv.place("icu-devices").unwrap().networks[0].to_string(), "10.20.0.0/16");
-        let monitors = inv.addresses.iter().find(|a| a.name == "icu-monitors").unwrap();
+        assert_eq!(
+            inv.place("icu-devices").unwrap().networks[0].to_string(),
+            "10.20.0.0/16"
+        );
+        let monitors = inv
+            .addresses
+            .iter()
+            .find(|a| a.name == "icu-monitors")
+            .unwrap();
         assert_eq!(monitors.own.to_string(), "10.20.1.0/24");
-        assert!(inv.addresses.iter().all(|a| a.name != "vendor-updates"), "an FQDN is not an address set");
-        assert!(inv.services.iter().all(|s| s.name != "svc-ntp"), "a source-port service is not exact");
+        assert!(
+            inv.addresses.iter().all(|a| a.name != "vendor-updates"),
+            "an FQDN is not an address set"
+        );
+        assert!(
+            inv.services.iter().all(|s| s.name != "svc-ntp"),
+            "a source-port service is not exact"
+        );
         assert!(inv.services.iter().any(|s| s.name == "svc-snmp"));
     }
 }

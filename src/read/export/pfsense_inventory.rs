@@ -36,7 +36,10 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
         .map_err(|e| DeviceError::at(e.pos().row as usize, e.pos().col as usize, e.to_string()))?;
     let root = doc.root_element();
     let mut inv = Inventory::default();
-    for iface in child(root, "interfaces").into_iter().flat_map(|i| i.children().filter(Node::is_element)) {
+    for iface in child(root, "interfaces")
+        .into_iter()
+        .flat_map(|i| i.children().filter(Node::is_element))
+    {
         let mut place = PlaceInfo {
             name: iface.tag_name().name().to_string(),
             description: text_of(iface, "descr"),
@@ -63,7 +66,10 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
         }
         inv.places.push(place);
     }
-    for alias in child(root, "aliases").into_iter().flat_map(|a| a.children().filter(|c| c.has_tag_name("alias"))) {
+    for alias in child(root, "aliases")
+        .into_iter()
+        .flat_map(|a| a.children().filter(|c| c.has_tag_name("alias")))
+    {
         let (Some(name), Some(kind)) = (text_of(alias, "name"), text_of(alias, "type")) else {
             continue;
         };
@@ -81,14 +87,21 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
                 for item in &items {
                     if let Some(set) = address(item) {
                         own = own.union(&set);
-                    } else if item.starts_with(|c: char| c.is_ascii_alphabetic()) && !item.contains('.') {
+                    } else if item.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && !item.contains('.')
+                    {
                         members.push(item.clone());
                     } else {
                         fixed = false;
                     }
                 }
                 if fixed {
-                    inv.addresses.push(NamedAddresses { name, description, own, members });
+                    inv.addresses.push(NamedAddresses {
+                        name,
+                        description,
+                        own,
+                        members,
+                    });
                 }
             }
             "port" => {
@@ -97,7 +110,9 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
                 for item in &items {
                     let (lo, hi) = item.split_once(':').unwrap_or((item, item));
                     match (lo.parse::<u16>(), hi.parse::<u16>()) {
-                        (Ok(lo), Ok(hi)) if lo <= hi => ports = ports.union(&PortSet::range(lo, hi)),
+                        (Ok(lo), Ok(hi)) if lo <= hi => {
+                            ports = ports.union(&PortSet::range(lo, hi))
+                        }
                         _ => fixed = false,
                     }
                 }
@@ -107,7 +122,11 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
                         udp: ports,
                         ..ServiceSet::default()
                     };
-                    inv.services.push(NamedService { name, description, service });
+                    inv.services.push(NamedService {
+                        name,
+                        description,
+                        service,
+                    });
                 }
             }
             _ => {}
@@ -139,9 +158,16 @@ mod tests {
         assert_eq!(lan.networks.len(), 2);
         assert_eq!(lan.networks[0].to_string(), "10.40.0.0/16");
         assert!(inv.place("opt4").unwrap().unused.is_some(), "not enabled");
-        let nets = inv.addresses.iter().find(|a| a.name == "CLINICAL_NETS").unwrap();
+        let nets = inv
+            .addresses
+            .iter()
+            .find(|a| a.name == "CLINICAL_NETS")
+            .unwrap();
         assert_eq!(nets.members, ["ICU_MONITORS"]);
-        assert_eq!(inv.resolved("CLINICAL_NETS").unwrap().to_string(), "10.10.20.0/24, 10.20.8.0/24");
+        assert_eq!(
+            inv.resolved("CLINICAL_NETS").unwrap().to_string(),
+            "10.10.20.0/24, 10.20.8.0/24"
+        );
         assert!(inv.services.iter().any(|s| s.name == "CENTRAL_PORTS"));
     }
 }
