@@ -1,6 +1,6 @@
 //! What a device's configuration names beyond what it decides: its named
 //! address and service objects, its places' addresses, descriptions. The
-//! [`super::super::device::Device`] model keeps only decisions; `import`
+//! [`crate::read::device::Device`] model keeps only decisions; `import`
 //! needs these too, to write a readable policy that keeps the device's
 //! names. Each reader that can say more fills an [`Inventory`] from the
 //! same text; nothing here changes what a device decides.
