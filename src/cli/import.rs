@@ -99,6 +99,7 @@ pub(super) fn import(args: ImportArgs) -> u8 {
         &Source {
             file: &shown,
             bytes: text.as_bytes(),
+            notes: &notes,
         },
         &name,
     );
@@ -120,27 +121,6 @@ pub(super) fn import(args: ImportArgs) -> u8 {
             return EXIT_FINDINGS;
         }
     };
-    let to_stdout = args.out_dir.is_none();
-    match &args.out_dir {
-        Some(dir) => {
-            let file = RenderedFile {
-                path: PathBuf::from(format!("{name}.kdl")),
-                contents: imported.text.clone(),
-            };
-            if let Err(e) = crate::output::write_all(dir, &[file]) {
-                eprintln!(
-                    "error: cannot write {}: {e}",
-                    crate::source::display_path(dir)
-                );
-                return EXIT_USAGE;
-            }
-            println!(
-                "wrote {}",
-                crate::source::display_path(&dir.join(format!("{name}.kdl")))
-            );
-        }
-        None => print!("{}", imported.text),
-    }
     let mut report = String::new();
     let (Some(ir), Some(model)) = (&compiled.ir, &compiled.policy) else {
         unreachable!("prove returns a compiled policy");
@@ -182,7 +162,7 @@ pub(super) fn import(args: ImportArgs) -> u8 {
     } else {
         let ctx = Context::from_policies(None, Some(model)).on(date);
         let r = drift_report::report(ir, &device, &shown, &comparison, &ctx);
-        report.push_str(&r.to_text(stdout_colour(&args.common) && !to_stdout));
+        report.push_str(&r.to_text(stdout_colour(&args.common) && args.out_dir.is_some()));
         report.push_str(&format!(
             "differences: the policy does not decide every packet as {shown} does ({} region{})\n",
             comparison.regions.len(),
@@ -192,6 +172,36 @@ pub(super) fn import(args: ImportArgs) -> u8 {
                 "s"
             }
         ));
+    }
+    let outcome = if agrees {
+        format!("equivalent: the policy decides every packet as {shown} does")
+    } else {
+        format!(
+            "{} differences from {shown}: `wardwall drift` on this policy reports them",
+            comparison.regions.len()
+        )
+    };
+    let written = imported.with_proof(&outcome);
+    let to_stdout = args.out_dir.is_none();
+    match &args.out_dir {
+        Some(dir) => {
+            let file = RenderedFile {
+                path: PathBuf::from(format!("{name}.kdl")),
+                contents: written,
+            };
+            if let Err(e) = crate::output::write_all(dir, &[file]) {
+                eprintln!(
+                    "error: cannot write {}: {e}",
+                    crate::source::display_path(dir)
+                );
+                return EXIT_USAGE;
+            }
+            println!(
+                "wrote {}",
+                crate::source::display_path(&dir.join(format!("{name}.kdl")))
+            );
+        }
+        None => print!("{written}"),
     }
     if to_stdout {
         eprint!("{report}");

@@ -46,6 +46,21 @@ pub struct Source<'a> {
     /// As shown to the user.
     pub file: &'a str,
     pub bytes: &'a [u8],
+    /// Places and parts not imported, and why (one line each).
+    pub notes: &'a [String],
+}
+
+/// The header line [`Imported::with_proof`] replaces with the proof's
+/// outcome.
+const PROOF_MARK: &str = "// Proof: (not run)";
+
+impl Imported {
+    /// The text with the proof's outcome in its header (comments only: the
+    /// policy proven is the policy written).
+    pub fn with_proof(&self, outcome: &str) -> String {
+        self.text
+            .replacen(PROOF_MARK, &format!("// Proof: {}", comment(outcome)), 1)
+    }
 }
 
 /// What an import wrote.
@@ -205,17 +220,7 @@ pub fn import(
     }
     let rules = w.rules(&boxes, source.file);
     let mut out = String::new();
-    w.header(&mut out, source, &inexact);
-    if !device.skipped.is_empty() {
-        let skipped = format!(
-            "// Skipped (decides no forwarded traffic): {}.\n\n",
-            device.skipped.join(", ")
-        );
-        let at = out.len() - 1;
-        out.insert_str(at, &comment(&skipped[..skipped.len() - 2]));
-        out.insert(at, '\n');
-        out.insert_str(at, "");
-    }
+    w.header(&mut out, source, &inexact, &device.skipped);
     let _ = writeln!(out, "policy {} {{", quote(name));
     let _ = writeln!(
         out,
@@ -307,7 +312,7 @@ impl<'a> Writer<'a> {
         w
     }
 
-    fn header(&self, out: &mut String, source: &Source, inexact: &[String]) {
+    fn header(&self, out: &mut String, source: &Source, inexact: &[String], skipped: &[String]) {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(source.bytes);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -323,11 +328,18 @@ impl<'a> Writer<'a> {
             out,
             "// The rules are the device's own, in its order, each restricted to the zones"
         );
-        let _ = writeln!(
-            out,
-            "// behind the interfaces it applies on; `wardwall import` proved them equal to"
-        );
-        let _ = writeln!(out, "// the device over the traffic between these zones.");
+        let _ = writeln!(out, "// behind the places it applies on.");
+        let _ = writeln!(out, "{PROOF_MARK}");
+        for n in source.notes {
+            let _ = writeln!(out, "// Not imported: {}", comment(n));
+        }
+        if !skipped.is_empty() {
+            let _ = writeln!(
+                out,
+                "// Skipped (decides no forwarded traffic): {}.",
+                comment(&skipped.join(", "))
+            );
+        }
         if !inexact.is_empty() {
             let _ = writeln!(
                 out,
