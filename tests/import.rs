@@ -408,3 +408,47 @@ fn a_pfsense_backup_imports_interfaces_aliases_and_proves_equivalent() {
         assert!(text.contains("service \"CENTRAL_PORTS\" {"));
     }
 }
+
+#[test]
+fn a_zones_file_names_and_replaces_a_configured_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let zones = dir.path().join("zones.kdl");
+    std::fs::write(
+        &zones,
+        "zone \"icu\" {\n    interface \"Vlan120\"\n    description \"ICU bedside monitors\"\n    prefix \"10.20.1.0/24\" \"fd42:1:0:120::/64\"\n}\n",
+    )
+    .unwrap();
+    let text = round_trip(
+        "cisco",
+        Path::new("tests/fixtures/devices/cisco/core-sw1.running-config"),
+        Some(&zones),
+    );
+    assert!(text.contains("zone \"icu\" {\n    description \"ICU bedside monitors\"\n    prefix \"10.20.1.0/24\" \"fd42:1:0:120::/64\"\n    interface cisco=\"Vlan120\""), "{text}");
+    assert!(!text.contains("zone \"Vlan120\""), "{text}");
+}
+
+#[test]
+fn without_out_dir_the_policy_goes_to_stdout_and_the_proof_to_stderr() {
+    let ran = common::run([
+        "import",
+        "cisco",
+        "tests/fixtures/devices/cisco/core-sw1.running-config",
+        "--date",
+        DATE,
+    ])
+    .expect_code(0);
+    assert!(
+        ran.stdout
+            .starts_with("// Imported by `wardwall import cisco`"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("\n// Proof: equivalent: the policy decides every packet as ")
+    );
+    assert!(ran.stderr.contains("equivalent: the policy decides every packet as tests/fixtures/devices/cisco/core-sw1.running-config does"), "{}", ran.stderr);
+    // The same text compiles: what was proven is what was printed.
+    let ir = common::compile_text_ok("core-sw1.kdl", &ran.stdout, DATE);
+    assert!(!ir.rules.is_empty());
+}
