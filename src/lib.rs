@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod cli;
 pub mod diagnostics;
 pub mod diff;
+pub mod import;
 pub mod ir;
 pub mod model;
 pub mod output;

@@ -157,7 +157,7 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
 
 /// The device the policy's own rendering for `target` makes, as deployed:
 /// what the target does differently from the policy by design.
-fn baseline(
+pub(super) fn baseline(
     ir: &crate::ir::Ir,
     target: Target,
     device_text: &str,
@@ -179,7 +179,10 @@ fn baseline(
 
 /// Reads and parses one device export; the error names the file (and the
 /// line and column of what was not understood).
-fn read_device(target: Target, path: &std::path::Path) -> Result<(Device, String), String> {
+pub(super) fn read_device(
+    target: Target,
+    path: &std::path::Path,
+) -> Result<(Device, String), String> {
     let shown = crate::source::display_path(path);
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     if !meta.is_file() {

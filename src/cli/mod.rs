@@ -1,4 +1,4 @@
-//! The command line: `wardwall check | build | diff | explain | drift`.
+//! The command line: `wardwall check | build | diff | explain | drift | import`.
 //!
 //! Every command shares option names and exit codes:
 //! 0 ok, 1 findings or differences (policy errors, stale outputs, ...),
@@ -8,7 +8,7 @@
 //! - `args.rs`: argument groups every command shares (`Common`,
 //!   `TargetArgs`, `RenderArgs`) and value parsers.
 //! - `common.rs`: helpers several commands use.
-//! - `check.rs`, `build.rs`, `diff.rs`, `explain.rs`, `drift.rs`: one command each,
+//! - `check.rs`, `build.rs`, `diff.rs`, `explain.rs`, `drift.rs`, `import.rs`: one command each,
 //!   its arguments and its implementation.
 
 use std::process::ExitCode;
@@ -22,12 +22,14 @@ mod common;
 mod diff;
 mod drift;
 mod explain;
+mod import;
 
 use build::BuildArgs;
 use check::CheckArgs;
 use diff::DiffArgs;
 use drift::DriftArgs;
 use explain::ExplainArgs;
+use import::ImportArgs;
 
 /// Exit code: everything is fine.
 pub(crate) const EXIT_OK: u8 = 0;
@@ -62,6 +64,9 @@ enum Command {
     /// Compare what devices really run (their exported configurations)
     /// with the policy: exposure, breakage and undecidable traffic.
     Drift(DriftArgs),
+    /// Turn a device's running configuration into a policy, and prove it
+    /// decides every packet as the device does.
+    Import(ImportArgs),
 }
 
 /// Entry point of the binary.
@@ -80,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff::diff(args),
         Command::Explain(args) => explain::explain(args),
         Command::Drift(args) => drift::drift(args),
+        Command::Import(args) => import::import(args),
     };
     ExitCode::from(code)
 }

@@ -284,6 +284,19 @@ rules {
         ),
         ("export/panos.rs", include_str!("export/panos.rs")),
         ("export/pfsense.rs", include_str!("export/pfsense.rs")),
+        (
+            "export/cisco_inventory.rs",
+            include_str!("export/cisco_inventory.rs"),
+        ),
+        ("export/inventory.rs", include_str!("export/inventory.rs")),
+        (
+            "export/panos_inventory.rs",
+            include_str!("export/panos_inventory.rs"),
+        ),
+        (
+            "export/pfsense_inventory.rs",
+            include_str!("export/pfsense_inventory.rs"),
+        ),
     ];
 
     /// A reader takes nothing from the renderer (tables, limits, names: a

@@ -2090,6 +2090,47 @@ fn v6_prefix(line: &Line, word: usize, p: &str) -> Result<Ipv6Net, DeviceError> 
         .map_err(|_| line.err_at(word, format!("`{p}` is not an IPv6 prefix X::/len")))
 }
 
+/// The object groups of a `show running-config` as the ACLs resolve them,
+/// in the order the file defines them, for `import`
+/// ([`super::cisco_inventory`] adds their descriptions and the places):
+/// network groups with their own addresses and nested groups, and the
+/// service groups whose members are all decided, with their union.
+pub(crate) type ObjectGroups = (
+    Vec<(String, AddrSet, Vec<String>)>,
+    Vec<(String, ServiceSet)>,
+);
+
+pub(crate) fn object_groups(text: &str) -> Result<ObjectGroups, DeviceError> {
+    let mut config = Running::default();
+    config.run(text)?;
+    let mut networks: Vec<(usize, String, AddrSet, Vec<String>)> = config
+        .networks
+        .iter()
+        .map(|(name, g)| {
+            let members = g.members.iter().map(|(m, _, _)| m.clone()).collect();
+            (g.line, name.clone(), g.addrs.clone(), members)
+        })
+        .collect();
+    networks.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let mut services = Vec::new();
+    let mut groups: Vec<(&String, &ServiceGroup)> = config.services.iter().collect();
+    groups.sort_by_key(|(name, g)| (g.line, name.as_str()));
+    for (name, g) in groups {
+        let pieces = config.service(name, (g.line, 1))?;
+        if pieces.iter().any(|p| p.undecidable.is_some()) {
+            continue;
+        }
+        let set = pieces
+            .iter()
+            .fold(ServiceSet::default(), |acc, p| acc.union(&p.service));
+        services.push((name.clone(), set));
+    }
+    Ok((
+        networks.into_iter().map(|(_, n, a, m)| (n, a, m)).collect(),
+        services,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

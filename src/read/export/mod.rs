@@ -9,10 +9,14 @@
 //! error with its line and column, never a guess.
 
 pub mod cisco;
+pub mod cisco_inventory;
 pub mod cisco_tables;
+pub mod inventory;
 pub mod nftables;
 pub mod panos;
+pub mod panos_inventory;
 pub mod pfsense;
+pub mod pfsense_inventory;
 
 /// Where each line of a text starts: a reader that locates every entry of
 /// a large export builds it once (a scan from the start per entry would
