@@ -131,11 +131,7 @@ pub(super) fn import(args: ImportArgs) -> u8 {
     let mut comparison = comparison;
     if !comparison.regions.is_empty() {
         match super::drift::baseline(ir, args.target, &text, false) {
-            Ok(base) => {
-                let hull = comparison.hull();
-                comparison =
-                    comparison.beyond(&crate::diff::drift::compare_within(ir, &base, Some(&hull)));
-            }
+            Ok(base) => comparison = comparison.beyond_baseline(ir, &base),
             Err(why) => comparison.not_compared.push(format!(
                 "nothing is counted as inherent to {}: {why}",
                 args.target
@@ -161,7 +157,14 @@ pub(super) fn import(args: ImportArgs) -> u8 {
         }
     } else {
         let ctx = Context::from_policies(None, Some(model)).on(date);
-        let r = drift_report::report(ir, &device, &shown, &comparison, &ctx);
+        let r = drift_report::report(
+            ir,
+            &device,
+            &shown,
+            &comparison,
+            &ctx,
+            drift_report::Listing::First(drift_report::INHERENT_SHOWN),
+        );
         report.push_str(&r.to_text(stdout_colour(&args.common) && args.out_dir.is_some()));
         report.push_str(&format!(
             "differences: the policy does not decide every packet as {shown} does ({} region{})\n",
