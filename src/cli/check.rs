@@ -50,6 +50,7 @@ pub(super) fn check(args: CheckArgs) -> u8 {
             }
         };
         compiled.analyze();
+        compiled.check_expectations(date);
         // What `build` would refuse for the targets this policy builds.
         if let Some(ir) = &compiled.ir {
             compiled.diagnostics.extend(args.select.validate(ir));
