@@ -26,6 +26,7 @@ mod diagnostics;
 mod drift;
 mod drift_rendered;
 mod evaluator;
+mod expect;
 mod kernel;
 mod model;
 mod nft_readback;

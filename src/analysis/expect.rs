@@ -30,7 +30,7 @@ use jiff::civil::Date;
 
 use crate::addrset::AddrSet;
 use crate::diagnostics::{Diagnostic, Span};
-use crate::ir::{Family, Ir, Packet};
+use crate::ir::{Family, Ir, Packet, ServiceSet};
 use crate::model::{ExpectKind, Expectation, Policy};
 
 use super::RuleNames;
@@ -56,21 +56,36 @@ pub struct Promise {
 impl Promise {
     /// The promise an expectation makes.
     pub fn of(e: &Expectation) -> Self {
-        let reach = || {
-            e.reach.iter().fold(Space::empty(), |acc, (to, svc)| {
-                acc.union(&Space::from_parts(&e.src.addrs, &to.addrs, &svc.set))
-            })
-        };
-        let (scope, permitted) = match e.kind {
-            ExpectKind::Never | ExpectKind::Always => (reach(), Space::empty()),
-            ExpectKind::Only => (Space::between(&e.src.addrs, &AddrSet::any()), reach()),
+        let reach: Vec<(&AddrSet, &ServiceSet)> = e
+            .reach
+            .iter()
+            .map(|(to, svc)| (&to.addrs, &svc.set))
+            .collect();
+        Self::from_sets(&e.name, e.kind, &e.src.addrs, &reach, e.name_span)
+    }
+
+    /// The promise of kind `kind` from `src` over `reach` (destinations and
+    /// services: the space of `never` and `always`, what `only` permits).
+    pub fn from_sets(
+        name: &str,
+        kind: ExpectKind,
+        src: &AddrSet,
+        reach: &[(&AddrSet, &ServiceSet)],
+        span: Span,
+    ) -> Self {
+        let reached = reach.iter().fold(Space::empty(), |acc, (to, svc)| {
+            acc.union(&Space::from_parts(src, to, svc))
+        });
+        let (scope, permitted) = match kind {
+            ExpectKind::Never | ExpectKind::Always => (reached, Space::empty()),
+            ExpectKind::Only => (Space::between(src, &AddrSet::any()), reached),
         };
         Self {
-            name: e.name.clone(),
-            kind: e.kind,
+            name: name.to_string(),
+            kind,
             scope,
             permitted,
-            span: e.name_span,
+            span,
         }
     }
 
