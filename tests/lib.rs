@@ -27,6 +27,7 @@ mod drift;
 mod drift_rendered;
 mod evaluator;
 mod expect;
+mod expect_props;
 mod kernel;
 mod model;
 mod nft_readback;
