@@ -49,6 +49,8 @@ pub struct Expectation {
     /// `always`) or permits (`only`; with its `also` blocks). Empty for an
     /// `only` written with `also` blocks alone.
     pub reach: Vec<(Endpoint, RuleService)>,
+    /// `never`: destinations and services carved out of the promise.
+    pub except: Vec<(Endpoint, RuleService)>,
     pub description: Option<String>,
     pub owner: Option<String>,
     pub ticket: Option<String>,
@@ -1008,11 +1010,17 @@ impl<'a> Resolver<'a> {
                 .chain(e.also)
                 .map(|r| (self.endpoint(r.to), self.rule_service(r.service)))
                 .collect();
+            let except = e
+                .except
+                .into_iter()
+                .map(|r| (self.endpoint(r.to), self.rule_service(r.service)))
+                .collect();
             out.push(Expectation {
                 name: e.name.value,
                 kind: e.kind,
                 src,
                 reach,
+                except,
                 description: e.description,
                 owner: e.owner,
                 ticket: e.ticket,

@@ -47,6 +47,7 @@ fn repo() -> tempfile::TempDir {
     ] {
         std::fs::copy(f, root.join(f)).unwrap();
     }
+    crate::common::copy_baselines(&root.join("policies"));
     git(root, &["init", "-q"]);
     git(root, &["add", "."]);
     git(root, &["commit", "-q", "-m", "policy"]);

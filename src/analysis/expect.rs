@@ -31,7 +31,7 @@ use jiff::civil::Date;
 use crate::addrset::AddrSet;
 use crate::diagnostics::{Diagnostic, Span};
 use crate::ir::{Family, Ir, Packet, ServiceSet};
-use crate::model::{ExpectKind, Expectation, Policy};
+use crate::model::{Endpoint, ExpectKind, Expectation, Policy, RuleService};
 
 use super::RuleNames;
 use super::index::BoxIndex;
@@ -56,12 +56,20 @@ pub struct Promise {
 impl Promise {
     /// The promise an expectation makes.
     pub fn of(e: &Expectation) -> Self {
-        let reach: Vec<(&AddrSet, &ServiceSet)> = e
-            .reach
-            .iter()
-            .map(|(to, svc)| (&to.addrs, &svc.set))
-            .collect();
-        Self::from_sets(&e.name, e.kind, &e.src.addrs, &reach, e.name_span)
+        let mut p = Self::from_sets(&e.name, e.kind, &e.src.addrs, &pairs(&e.reach), e.name_span);
+        if !e.except.is_empty() {
+            // `except` carves the site's named exceptions out of a `never`:
+            // permitted, like what an `only` lists.
+            p.permitted = Self::from_sets(
+                "",
+                ExpectKind::Never,
+                &e.src.addrs,
+                &pairs(&e.except),
+                e.name_span,
+            )
+            .scope;
+        }
+        p
     }
 
     /// The promise of kind `kind` from `src` over `reach` (destinations and
@@ -137,6 +145,10 @@ pub fn promises(policy: &Policy, date: Date) -> (Vec<Promise>, Vec<Diagnostic>) 
         }
     }
     (active, expired)
+}
+
+fn pairs(list: &[(Endpoint, RuleService)]) -> Vec<(&AddrSet, &ServiceSet)> {
+    list.iter().map(|(to, svc)| (&to.addrs, &svc.set)).collect()
 }
 
 /// Who decides a piece of traffic.

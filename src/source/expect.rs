@@ -21,6 +21,16 @@ const EXPECT_FIELDS: &[&str] = &[
     "to",
     "service",
 ];
+const NEVER_FIELDS: &[&str] = &[
+    "description",
+    "owner",
+    "ticket",
+    "expires",
+    "from",
+    "to",
+    "service",
+    "except",
+];
 const ONLY_FIELDS: &[&str] = &[
     "description",
     "owner",
@@ -31,7 +41,7 @@ const ONLY_FIELDS: &[&str] = &[
     "service",
     "also",
 ];
-const ALSO_FIELDS: &[&str] = &["to", "service"];
+const PAIR_FIELDS: &[&str] = &["to", "service"];
 
 /// `expect { never "name" { ... } always ... only ... }`.
 pub(super) fn decode_expect(cx: &mut Cx<'_>, node: Node<'_>, out: &mut Vec<ExpectDecl>) {
@@ -78,28 +88,33 @@ fn decode_expectation(cx: &mut Cx<'_>, node: Node<'_>, kind: ExpectKind) -> Opti
             span,
         },
         also: Vec::new(),
+        except: Vec::new(),
         description: None,
         owner: None,
         ticket: None,
         expires: None,
         span,
     };
-    let allowed = if kind == ExpectKind::Only {
-        ONLY_FIELDS
-    } else {
-        EXPECT_FIELDS
+    let allowed = match kind {
+        ExpectKind::Only => ONLY_FIELDS,
+        ExpectKind::Never => NEVER_FIELDS,
+        ExpectKind::Always => EXPECT_FIELDS,
     };
     let mut seen = Seen::default();
     for child in children(node) {
         let kw = child.name().value();
         if !allowed.contains(&kw) {
-            if kw == "also" {
+            if let Some(home) = match kw {
+                "also" => Some("only"),
+                "except" => Some("never"),
+                _ => None,
+            } {
                 let d = Diagnostic::error(
                     "misplaced-node",
-                    format!("`also` belongs in an `only` expectation, not `{}`", kind.as_str()),
+                    format!("`{kw}` belongs in a `{home}` expectation, not `{}`", kind.as_str()),
                 )
-                .at(cx.span(child.name().span()), "`also` here")
-                .help("`also { to ...; service ... }` lists more destinations an `only` permits; for `never` and `always`, list every destination and service in `to` and `service`");
+                .at(cx.span(child.name().span()), format!("`{kw}` here"))
+                .help("`also { to ...; service ... }` lists more destinations an `only` permits; `except { to ...; service ... }` carves named exceptions out of a `never`; an `always` lists every destination and service in `to` and `service`");
                 cx.error(d);
                 continue;
             }
@@ -116,7 +131,8 @@ fn decode_expectation(cx: &mut Cx<'_>, node: Node<'_>, kind: ExpectKind) -> Opti
             "from" => append(&mut e.from, endpoints(cx, child)),
             "to" => append(&mut e.reach.to, endpoints(cx, child)),
             "service" => append(&mut e.reach.service, services(cx, child)),
-            "also" => e.also.extend(decode_also(cx, child)),
+            "also" => e.also.extend(decode_pair(cx, child)),
+            "except" => e.except.extend(decode_pair(cx, child)),
             _ => unreachable!("field list and match arms agree"),
         }
     }
@@ -159,9 +175,10 @@ fn missing(cx: &mut Cx<'_>, at: Span, field: &str, kind: ExpectKind) {
     cx.error(d);
 }
 
-/// `also { to ...; service ... }`: one more destination and service an
-/// `only` permits; both fields are required.
-fn decode_also(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ReachDecl> {
+/// `also { to ...; service ... }` (one more destination and service an
+/// `only` permits) or `except { ... }` (traffic a `never` does not
+/// forbid); both fields are required.
+fn decode_pair(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ReachDecl> {
     cx.no_props(node);
     cx.no_args(node);
     let mut r = ReachDecl {
@@ -173,15 +190,18 @@ fn decode_also(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ReachDecl> {
         match child.name().value() {
             "to" => append(&mut r.to, endpoints(cx, child)),
             "service" => append(&mut r.service, services(cx, child)),
-            other => cx.unknown_node(child, other, "`also`", ALSO_FIELDS),
+            other => {
+                let inside = format!("`{}`", node.name().value());
+                cx.unknown_node(child, other, &inside, PAIR_FIELDS);
+            }
         }
     }
     let mut complete = true;
-    for field in ALSO_FIELDS {
+    for field in PAIR_FIELDS {
         if !has_child(node, field) {
-            let d = Diagnostic::error("missing-field", format!("`also` has no `{field}`"))
+            let d = Diagnostic::error("missing-field", format!("`{}` has no `{field}`", node.name().value()))
                 .at(cx.span(node.name().span()), format!("no `{field}` line"))
-                .help("`also` pairs destinations with the services they may be reached on: `also { to \"dns-servers\"; service \"dns\" }`");
+                .help(format!("`{}` pairs destinations with services: `{} {{ to \"dns-servers\"; service \"dns\" }}`", node.name().value(), node.name().value()));
             cx.error(d);
             complete = false;
         }

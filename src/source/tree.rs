@@ -198,6 +198,9 @@ pub struct ExpectDecl {
     pub reach: ReachDecl,
     /// `only`: further permitted destinations and services.
     pub also: Vec<ReachDecl>,
+    /// `never`: destinations and services carved out of the promise
+    /// (`except { to ...; service ... }`: the named exceptions a site allows).
+    pub except: Vec<ReachDecl>,
     pub description: Option<String>,
     pub owner: Option<String>,
     pub ticket: Option<String>,
