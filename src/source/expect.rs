@@ -105,13 +105,13 @@ fn decode_expectation(cx: &mut Cx<'_>, node: Node<'_>, kind: ExpectKind) -> Opti
         let kw = child.name().value();
         if !allowed.contains(&kw) {
             if let Some(home) = match kw {
-                "also" => Some("only"),
-                "except" => Some("never"),
+                "also" => Some("an `only`"),
+                "except" => Some("a `never`"),
                 _ => None,
             } {
                 let d = Diagnostic::error(
                     "misplaced-node",
-                    format!("`{kw}` belongs in a `{home}` expectation, not `{}`", kind.as_str()),
+                    format!("`{kw}` belongs in {home} expectation, not `{}`", kind.as_str()),
                 )
                 .at(cx.span(child.name().span()), format!("`{kw}` here"))
                 .help("`also { to ...; service ... }` lists more destinations an `only` permits; `except { to ...; service ... }` carves named exceptions out of a `never`; an `always` lists every destination and service in `to` and `service`");
