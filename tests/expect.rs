@@ -525,3 +525,39 @@ fn expectations_decide_nothing_on_the_wire() {
         "the promise is kept"
     );
 }
+
+/// The shipped hospital policy keeps its baseline; an allow that lets the
+/// clinical devices out (placed above the deny that keeps them in) breaks
+/// the baseline's promise, and only that one.
+#[test]
+fn the_hospital_keeps_the_medical_device_baseline_until_a_rule_breaks_it() {
+    assert_eq!(
+        findings_at(Path::new("policies/hospital.kdl"), DATE),
+        vec![]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("advisories")).unwrap();
+    std::fs::copy(
+        "policies/advisories/contec-cms8000.kdl",
+        dir.path().join("advisories/contec-cms8000.kdl"),
+    )
+    .unwrap();
+    crate::common::copy_baselines(dir.path());
+    let text = std::fs::read_to_string("policies/hospital.kdl").unwrap();
+    let opened = text.replacen(
+        "    deny \"clinical-no-internet\" {",
+        "    allow \"pumps-to-cloud\" {\n        description \"vendor cloud\"\n        from \"infusion-pumps\"\n        to \"internet\"\n        service \"https\"\n    }\n\n    deny \"clinical-no-internet\" {",
+        1,
+    );
+    assert_ne!(opened, text);
+    let path = dir.path().join("hospital.kdl");
+    std::fs::write(&path, opened).unwrap();
+    let f = findings_at(&path, DATE);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].1
+            .contains("`baseline.clinical-no-internet` (never) is broken: `pumps-to-cloud` allows"),
+        "{}",
+        f[0].1
+    );
+}
