@@ -28,6 +28,7 @@ mod drift_rendered;
 mod evaluator;
 mod expect;
 mod expect_props;
+mod expect_targets;
 mod kernel;
 mod model;
 mod nft_readback;

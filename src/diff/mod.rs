@@ -7,6 +7,7 @@
 
 pub mod drift;
 pub mod drift_report;
+pub mod expect_check;
 pub mod findings;
 pub mod git;
 pub mod traffic;
