@@ -246,6 +246,13 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
         String::from_utf8(out).unwrap()
     };
     let text = run("text");
+    // The promise the change breaks comes first (the advisory's own
+    // expectation), then the traffic matrix.
+    assert!(
+        text.starts_with("expectations: 1 broken by this change, 0 hold again\n  BROKEN  `contec-cms8000.unreachable-out` (never): "),
+        "the broken promise comes first: {text}"
+    );
+    let text = &text[text.find("traffic: ").unwrap()..];
     assert!(text.starts_with(
         "traffic: 4 newly allowed, 2 newly denied, 4 highlighted\nzones that gain or lose allowed traffic:\n  corporate → internet  gains tcp/80, tcp/443 (IPv4)\n"
     ), "the matrix comes first: {text}");

@@ -8,6 +8,7 @@
 pub mod drift;
 pub mod drift_report;
 pub mod expect_check;
+pub mod expect_diff;
 pub mod findings;
 pub mod git;
 pub mod traffic;
