@@ -267,7 +267,7 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     assert!(text.contains(
         "+ allow   contec-monitors (10.20.8.0/25) → hl7-engine (10.10.21.10)  tcp/6661-6665  by rule contec-hl7 (was deny by the default rule)\n    ! [critical advisory-class-new-reach] newly allowed from devices under an advisory: contec-monitors (advisory contec-cms8000)\n    ! [medium clinical-new-reach] newly allowed from clinical devices: contec-monitors\n"
     ), "{text}");
-    snapshot("diff-base-traffic-text", &text);
+    snapshot("diff-base-traffic-text", text);
     let md = run("markdown");
     assert!(md.contains("#### ⚠️ Needs attention"), "{md}");
     assert!(md.contains("| nftables | 1 | "), "{md}");
