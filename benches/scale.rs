@@ -85,6 +85,24 @@ fn analysis(bencher: divan::Bencher, n: usize) {
     bencher.bench(|| wardwall::analysis::analyze(policy, ir));
 }
 
+/// Checking 1,000 expectations (`never`, `always`, `only` between pool
+/// classes) exactly against the policy: the sweep, the index and every
+/// promise's broken traffic and its message (issue 15: under 1 s on one
+/// core at 10,000 rules).
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn expectations_1000(bencher: divan::Bencher, n: usize) {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    let path = dir.path().join(format!("expect-{n}.kdl"));
+    if !path.exists() {
+        std::fs::write(&path, Synth::new(n, 1).expectations(1_000).generate()).unwrap();
+    }
+    let c = wardwall::compile(&path, date()).unwrap();
+    let (policy, ir) = (c.policy.as_ref().unwrap(), c.ir.as_ref().unwrap());
+    assert_eq!(policy.expectations.len(), 1_000);
+    bencher.bench(|| wardwall::analysis::expect::diagnostics(policy, ir, date()));
+}
+
 /// Rendering all four targets in memory from the IR (`build` minus compile
 /// and file writes).
 #[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]

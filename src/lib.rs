@@ -62,6 +62,23 @@ impl Compiled {
     }
 }
 
+impl Compiled {
+    /// Checks the policy's expectations ([`analysis::expect`]) as of
+    /// `date` and adds their findings (an error per broken promise) to
+    /// [`Compiled::diagnostics`]. `check` and `build` both run it, so a
+    /// policy that breaks a promise is never built. Does nothing when the
+    /// policy has errors.
+    pub fn check_expectations(&mut self, date: Date) {
+        if let (Some(policy), Some(ir)) = (&self.policy, &self.ir) {
+            let found = analysis::expect::diagnostics(policy, ir, date);
+            if !found.is_empty() {
+                self.diagnostics.extend(found);
+                self.diagnostics.sort();
+            }
+        }
+    }
+}
+
 /// Runs the front of the pipeline: source → model → IR, as of `date`.
 ///
 /// Policy problems (including a missing include) are diagnostics; only an

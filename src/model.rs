@@ -31,6 +31,32 @@ pub struct Policy {
     /// Built-in and policy services by name (the policy's win).
     pub services: BTreeMap<String, Service>,
     pub rules: Vec<Rule>,
+    /// `expect` blocks: promises `check` holds the rules to.
+    pub expectations: Vec<Expectation>,
+}
+
+pub use crate::source::ExpectKind;
+
+/// An expectation with its references resolved: a promise about what the
+/// rules allow, checked by [`crate::analysis::expect`]; it decides nothing
+/// on the wire.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub name: String,
+    pub kind: ExpectKind,
+    pub src: Endpoint,
+    /// The destinations and services the expectation is about (`never`,
+    /// `always`) or permits (`only`; with its `also` blocks). Empty for an
+    /// `only` written with `also` blocks alone.
+    pub reach: Vec<(Endpoint, RuleService)>,
+    /// `never`: destinations and services carved out of the promise.
+    pub except: Vec<(Endpoint, RuleService)>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub ticket: Option<String>,
+    pub expires: Option<Spanned<Date>>,
+    pub span: Span,
+    pub name_span: Span,
 }
 
 #[derive(Debug)]
@@ -161,6 +187,7 @@ pub fn build(tree: SyntaxTree, diags: &mut Diagnostics) -> Option<Policy> {
     let mut r = Resolver::new(diags, &objects, &services);
     let rules = r.rules(tree.rules);
     r.check_absolute_conflicts(&rules);
+    let expectations = r.expectations(tree.expectations);
     if diags.error_count() > before {
         return None;
     }
@@ -180,6 +207,7 @@ pub fn build(tree: SyntaxTree, diags: &mut Diagnostics) -> Option<Policy> {
         objects,
         services,
         rules,
+        expectations,
     })
 }
 
@@ -954,6 +982,54 @@ impl<'a> Resolver<'a> {
             }
         }
         svc
+    }
+
+    /// Resolves the expectations (their names are their own namespace,
+    /// like services'); each reference is checked as in a rule.
+    fn expectations(&mut self, decls: Vec<source::ExpectDecl>) -> Vec<Expectation> {
+        let mut names: NameMap<String, Span> = NameMap::default();
+        let mut out = Vec::with_capacity(decls.len());
+        for e in decls {
+            if let Some(first) = names.get(&e.name.value) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "duplicate-name",
+                        format!("expectation `{}` is already defined", e.name.value),
+                    )
+                    .at(e.name.span, "defined again here")
+                    .also(*first, "first defined here")
+                    .help("expectation names must be unique: reports name them"),
+                );
+                continue;
+            }
+            names.insert(e.name.value.clone(), e.name.span);
+            let src = self.endpoint(e.from);
+            let written =
+                std::iter::once(e.reach).filter(|r| !r.to.is_empty() || !r.service.is_empty());
+            let reach = written
+                .chain(e.also)
+                .map(|r| (self.endpoint(r.to), self.rule_service(r.service)))
+                .collect();
+            let except = e
+                .except
+                .into_iter()
+                .map(|r| (self.endpoint(r.to), self.rule_service(r.service)))
+                .collect();
+            out.push(Expectation {
+                name: e.name.value,
+                kind: e.kind,
+                src,
+                reach,
+                except,
+                description: e.description,
+                owner: e.owner,
+                ticket: e.ticket,
+                expires: e.expires,
+                span: e.span,
+                name_span: e.name.span,
+            });
+        }
+        out
     }
 
     /// A rule must be able to match some packet: both endpoints must share a

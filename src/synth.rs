@@ -28,6 +28,9 @@ pub struct Synth {
     pub any_every: u32,
     /// Rules replaced by a differently drawn rule (see [`Synth::changed`]).
     pub changes: Vec<usize>,
+    /// Expectations appended in an `expect` block (see
+    /// [`Synth::expectations`]), for the expectation benchmark.
+    pub expectations: usize,
 }
 
 /// Zones carving 10.0.0.0/8 (one /11 each), then the residual zone.
@@ -78,6 +81,7 @@ impl Synth {
             seed,
             any_every: 0,
             changes: Vec::new(),
+            expectations: 0,
         }
     }
 
@@ -143,7 +147,38 @@ impl Synth {
             self.rule(&mut out, r, &mut Rng::new(self.seed, stream));
         }
         out.push_str("}\n");
+        self.expect_block(&mut out);
         out
+    }
+
+    /// This policy with `count` expectations: `never`, `always` and `only`
+    /// in turn, between classes of the pool (drawn from their own streams,
+    /// so the rules stay as they were). Most are broken: the benchmark
+    /// measures the exact check, which costs the most when it finds traffic.
+    pub fn expectations(&self, count: usize) -> Synth {
+        Synth {
+            expectations: count,
+            ..self.clone()
+        }
+    }
+
+    fn expect_block(&self, out: &mut String) {
+        if self.expectations == 0 {
+            return;
+        }
+        out.push_str("\nexpect {\n");
+        for e in 0..self.expectations {
+            let rng = &mut Rng::new(self.seed, (e as u64) | 1 << 62);
+            let kind = ["never", "always", "only"][e % 3];
+            let mut pick = || net_name(rng.below(self.networks as u64) as usize);
+            let (from, to) = (pick(), pick());
+            let port = PORTS[e % PORTS.len()];
+            let _ = writeln!(
+                out,
+                "    {kind} \"e{e:05}\" {{\n        from \"{from}\"\n        to \"{to}\"\n        service \"tcp/{port}\"\n    }}"
+            );
+        }
+        out.push_str("}\n");
     }
 
     fn rule(&self, out: &mut String, r: usize, rng: &mut Rng) {

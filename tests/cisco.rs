@@ -858,6 +858,7 @@ fn output_is_byte_stable_and_a_one_rule_change_is_a_local_diff() {
         dir.path().join("advisories/contec-cms8000.kdl"),
     )
     .unwrap();
+    crate::common::copy_baselines(dir.path());
     let path = dir.path().join("hospital.kdl");
     std::fs::write(&path, changed).unwrap();
     let (a, b) = (render(&ir), render(&compile(&path)));

@@ -280,6 +280,7 @@ fn sarif_uris_are_repository_relative_and_fingerprints_survive_unrelated_edits()
         policies.join("advisories/contec-cms8000.kdl"),
     )
     .unwrap();
+    crate::common::copy_baselines(&policies);
     std::fs::create_dir(root.join(".git")).unwrap();
 
     // Run from inside the policy folder: URIs are still from the root,

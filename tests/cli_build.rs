@@ -224,6 +224,7 @@ fn the_policy_chooses_its_default_targets() {
         dir.path().join("advisories/contec-cms8000.kdl"),
     )
     .unwrap();
+    crate::common::copy_baselines(dir.path());
     std::fs::write(&policy, text).unwrap();
     let out = dir.path().join("out");
     let run = |extra: &[&str]| {

@@ -47,6 +47,7 @@ fn repo() -> tempfile::TempDir {
     ] {
         std::fs::copy(f, root.join(f)).unwrap();
     }
+    crate::common::copy_baselines(&root.join("policies"));
     git(root, &["init", "-q"]);
     git(root, &["add", "."]);
     git(root, &["commit", "-q", "-m", "policy"]);
@@ -245,6 +246,13 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
         String::from_utf8(out).unwrap()
     };
     let text = run("text");
+    // The promise the change breaks comes first (the advisory's own
+    // expectation), then the traffic matrix.
+    assert!(
+        text.starts_with("expectations: 1 broken by this change, 0 hold again\n  BROKEN  `contec-cms8000.unreachable-out` (never): "),
+        "the broken promise comes first: {text}"
+    );
+    let text = &text[text.find("traffic: ").unwrap()..];
     assert!(text.starts_with(
         "traffic: 4 newly allowed, 2 newly denied, 4 highlighted\nzones that gain or lose allowed traffic:\n  corporate → internet  gains tcp/80, tcp/443 (IPv4)\n"
     ), "the matrix comes first: {text}");
@@ -259,7 +267,7 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     assert!(text.contains(
         "+ allow   contec-monitors (10.20.8.0/25) → hl7-engine (10.10.21.10)  tcp/6661-6665  by rule contec-hl7 (was deny by the default rule)\n    ! [critical advisory-class-new-reach] newly allowed from devices under an advisory: contec-monitors (advisory contec-cms8000)\n    ! [medium clinical-new-reach] newly allowed from clinical devices: contec-monitors\n"
     ), "{text}");
-    snapshot("diff-base-traffic-text", &text);
+    snapshot("diff-base-traffic-text", text);
     let md = run("markdown");
     assert!(md.contains("#### ⚠️ Needs attention"), "{md}");
     assert!(md.contains("| nftables | 1 | "), "{md}");

@@ -23,6 +23,7 @@ fn compile(dir: &Path, name: &str, text: &str) -> wardwall::Compiled {
         dir.join("advisories/contec-cms8000.kdl"),
     )
     .unwrap();
+    crate::common::copy_baselines(dir);
     let path = dir.join(format!("{name}.kdl"));
     std::fs::write(&path, text).unwrap();
     let c = wardwall::compile(&path, DATE.parse().unwrap()).unwrap();
@@ -360,6 +361,7 @@ fn diff_on(old_date: &str, new_date: &str, edit: impl Fn(String) -> String) -> T
             dir.path().join("advisories/contec-cms8000.kdl"),
         )
         .unwrap();
+        crate::common::copy_baselines(dir.path());
         let path = dir.path().join(format!("{name}.kdl"));
         std::fs::write(&path, text).unwrap();
         wardwall::compile(&path, date.parse().unwrap()).unwrap()

@@ -7,11 +7,14 @@
 //! - [`sweep`]: the first-match sweep, and shadowed / redundant /
 //!   conflicting rules found from it;
 //! - [`lints`]: medical-device lints over the model and the sweep;
-//! - [`explain`]: the decision path of one packet.
+//! - [`explain`]: the decision path of one packet;
+//! - [`expect`]: the policy's expectations (`never`, `always`, `only`),
+//!   checked exactly; a broken one is an error.
 //!
 //! [`analyze`] turns all findings into warnings with stable codes (see
 //! [`CODES`]); `check` reports them and `--deny-warnings` fails on them.
 
+pub mod expect;
 pub mod explain;
 pub mod index;
 pub mod lints;
@@ -72,6 +75,21 @@ pub const CODES: &[(&str, &str, &str)] = &[
         "rule-no-description",
         "A rule has no description",
         "Add `description \"...\"` saying why the rule exists, so reviewers and auditors can judge it.",
+    ),
+    (
+        "expectation-violated",
+        "The rules break an expectation of the policy",
+        "An `expect` block promises what the rules never, always or only allow, and some traffic breaks the promise: the message names the rules that decide it, the smallest box holding it and one packet of it. Change the rules, or the expectation if the promise itself was wrong.",
+    ),
+    (
+        "expectation-expired",
+        "An expectation is past its expiry date and no longer checked",
+        "Renew `expires` if the promise still holds, or remove the expectation.",
+    ),
+    (
+        "expectation-violated-on-target",
+        "A rendered file or a device breaks an expectation",
+        "What the target really does (read back from the rendered file, or from the device's own export in `drift`) breaks a promise of the policy: a hand edit, drift or a renderer bug. The message names the file and the entry that decides the traffic.",
     ),
     (
         "deny-not-logged",

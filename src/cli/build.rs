@@ -44,6 +44,12 @@ pub(super) fn build(mut args: BuildArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // What `check` refuses, `build` refuses: a broken expectation is an
+    // error, though the policy lowers.
+    compiled.check_expectations(date);
+    if compiled.diagnostics.has_errors() {
+        compiled.ir = None;
+    }
     // Renderers read only the IR: free the validated model (a sixth of the
     // memory at 10,000 rules) before the largest allocations start.
     compiled.policy = None;

@@ -35,6 +35,12 @@ pub(super) struct CheckArgs {
     deny_warnings: bool,
     #[command(flatten)]
     select: TargetArgs,
+    /// Also hold the expectations against the rendered files in DIR (as
+    /// `build -o DIR` wrote them: DIR/<target>/<policy>.<ext>), read back
+    /// through each target's reader: a hand edit or a renderer bug that
+    /// breaks a promise is an error (`expectation-violated-on-target`).
+    #[arg(long, value_name = "DIR")]
+    rendered: Option<PathBuf>,
 }
 
 pub(super) fn check(args: CheckArgs) -> u8 {
@@ -52,6 +58,14 @@ pub(super) fn check(args: CheckArgs) -> u8 {
             }
         };
         compiled.analyze();
+        compiled.check_expectations(date);
+        if let Some(dir) = &args.rendered
+            && let Err(e) = check_rendered(&mut compiled, dir, &args.select, date)
+        {
+            eprintln!("error: {e}");
+            worst = worst.max(super::EXIT_USAGE);
+            continue;
+        }
         // What `build` would refuse for the targets this policy builds.
         if let Some(ir) = &compiled.ir {
             compiled.diagnostics.extend(args.select.validate(ir));
@@ -110,4 +124,41 @@ pub(super) fn check(args: CheckArgs) -> u8 {
         println!("{text}");
     }
     worst
+}
+
+/// The expectations held against the rendered files of each selected
+/// target in `dir`; their breaks join the policy's diagnostics.
+fn check_rendered(
+    compiled: &mut crate::Compiled,
+    dir: &std::path::Path,
+    select: &TargetArgs,
+    date: jiff::civil::Date,
+) -> Result<(), String> {
+    let (Some(policy), Some(ir)) = (&compiled.policy, &compiled.ir) else {
+        return Ok(());
+    };
+    let mut found = Vec::new();
+    for renderer in crate::registry::selected_renderers(ir, &select.targets, &select.options()) {
+        let target = renderer.target();
+        let reader = crate::registry::reader(target);
+        let path = dir
+            .join(target.name())
+            .join(format!("{}.{}", ir.name, reader.extension()));
+        let shown = crate::source::display_path(&path);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let breaks = crate::diff::expect_check::rendered_breaks(
+            policy,
+            ir,
+            date,
+            target,
+            &select.options(),
+            &text,
+            &shown,
+        )?;
+        found.extend(breaks.iter().map(|b| b.diagnostic()));
+    }
+    compiled.diagnostics.extend(found);
+    compiled.diagnostics.sort();
+    Ok(())
 }

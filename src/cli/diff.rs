@@ -90,6 +90,7 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
         Err(NotRendered::Unreadable(_)) => return EXIT_USAGE,
     };
     let mut findings: Option<crate::diff::FindingDiff> = None;
+    let mut expectations = crate::diff::expect_diff::ExpectDiff::default();
     let (old_files, traffic, sides) = match &comparison {
         Some(cmp) => {
             let sides = crate::diff::Sides {
@@ -144,6 +145,13 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
                 .map(|p| crate::diff::findings::findings_of(p, new.ir()))
                 .unwrap_or_default();
             findings = Some(crate::diff::findings::finding_diff(&old_found, &new_found));
+            if let Some(new_policy) = &new.compiled.policy {
+                expectations = crate::diff::expect_diff::expect_diff(
+                    old_policy.as_ref().map(|p| (p, &old_ir)),
+                    (new_policy, new.ir()),
+                    date,
+                );
+            }
             (old_files, Some(traffic), Some(sides))
         }
         None => {
@@ -175,7 +183,8 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
     let text = match args.format {
         DiffFormat::Text => {
             let colour = stdout_colour(&args.common);
-            let mut text = String::new();
+            // Broken promises first: they outweigh every other change.
+            let mut text = crate::diff::expect_diff::to_text(&expectations);
             if let Some(t) = &traffic
                 && (traffic_changed || !diffs.is_empty())
             {
@@ -191,12 +200,15 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
             text.push_str(&crate::diff::to_text(&diffs, colour));
             text
         }
-        DiffFormat::Markdown => crate::diff::to_markdown_review(
-            &diffs,
-            traffic.as_ref(),
-            findings.as_ref(),
-            sides.as_ref(),
-            &budget,
+        DiffFormat::Markdown => with_expectations_first(
+            crate::diff::to_markdown_review(
+                &diffs,
+                traffic.as_ref(),
+                findings.as_ref(),
+                sides.as_ref(),
+                &budget,
+            ),
+            &expectations,
         ),
         DiffFormat::Json => {
             let mut text = serde_json::to_string_pretty(&serde_json::json!({
@@ -204,6 +216,7 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
                 "files": diffs,
                 "traffic": traffic,
                 "findings": findings,
+                "expectations": expectations,
             }))
             .expect("JSON of plain data");
             text.push('\n');
@@ -216,7 +229,7 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
             "note: no traffic diff when comparing with rendered files; use --base GITREF for one"
         );
     }
-    if diffs.is_empty() && !traffic_changed {
+    if diffs.is_empty() && !traffic_changed && expectations.broken.is_empty() {
         if args.format == DiffFormat::Text {
             eprintln!("no differences");
         }
@@ -224,6 +237,20 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
     } else {
         EXIT_FINDINGS
     }
+}
+
+/// The review with the expectations section right after its heading and
+/// the line that says what was compared.
+fn with_expectations_first(review: String, d: &crate::diff::expect_diff::ExpectDiff) -> String {
+    let section = crate::diff::expect_diff::to_markdown(d);
+    if section.is_empty() {
+        return review;
+    }
+    let at = review
+        .match_indices("\n\n")
+        .nth(1)
+        .map_or(review.len(), |(i, _)| i + 2);
+    format!("{}{section}{}", &review[..at], &review[at..])
 }
 
 /// `diff --output-dir`: every full diff, for when the review comment had

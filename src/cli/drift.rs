@@ -97,6 +97,7 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
     }
     let ctx = Context::from_policies(None, Some(model)).on(date);
     let mut reports: Vec<DriftReport> = Vec::new();
+    let mut broken = Vec::new();
     for (device, text, file) in &devices {
         let mut comparison = drift::compare(ir, device);
         // A device that agrees needs no baseline.
@@ -114,6 +115,13 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
                 device.target
             )),
         }
+        broken.extend(crate::diff::expect_check::breaks(
+            model,
+            date,
+            device,
+            file,
+            &comparison,
+        ));
         let listing = match args.format {
             DriftFormat::Text => Listing::First(drift_report::INHERENT_SHOWN),
             DriftFormat::Markdown => Listing::First(0),
@@ -131,24 +139,30 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
     match args.format {
         DriftFormat::Text => {
             let colour = stdout_colour(&args.common);
+            for b in &broken {
+                println!("{}", b.line());
+            }
             for r in &reports {
                 print!("{}", r.to_text(colour));
             }
         }
         DriftFormat::Markdown => {
+            for b in &broken {
+                println!("- **{}**", b.line());
+            }
             for r in &reports {
                 println!("{}", r.to_markdown());
             }
         }
         DriftFormat::Json => {
-            let json = serde_json::json!({ "devices": reports });
+            let json = serde_json::json!({ "devices": reports, "broken_expectations": broken });
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json).expect("the report serialises")
             );
         }
     }
-    if reports.iter().all(DriftReport::agrees) {
+    if broken.is_empty() && reports.iter().all(DriftReport::agrees) {
         EXIT_OK
     } else {
         EXIT_FINDINGS

@@ -7,6 +7,8 @@
 
 pub mod drift;
 pub mod drift_report;
+pub mod expect_check;
+pub mod expect_diff;
 pub mod findings;
 pub mod git;
 pub mod traffic;

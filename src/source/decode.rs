@@ -133,7 +133,7 @@ pub(super) fn unreachable_catalogue(keyword: &str) {
 }
 
 pub(super) const TOP_LEVEL: &[&str] = &[
-    "policy", "include", "zone", "class", "group", "service", "advisory", "rules",
+    "policy", "include", "zone", "class", "group", "service", "advisory", "rules", "expect",
 ];
 
 /// Decoding context: the file being read and where problems go.

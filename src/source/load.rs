@@ -372,6 +372,7 @@ impl Loader<'_> {
                 "group" => tree.groups.extend(decode_group(&mut cx, node)),
                 "advisory" => tree.advisories.extend(decode_advisory(&mut cx, node)),
                 "rules" => decode_rules(&mut cx, node, &mut tree.rules),
+                "expect" => super::expect::decode_expect(&mut cx, node, &mut tree.expectations),
                 other => cx.unknown_node(node, other, "a policy file", TOP_LEVEL),
             }
         }

@@ -7,6 +7,7 @@
 
 mod decode;
 mod doc;
+mod expect;
 mod fastkdl;
 pub mod ip;
 mod literal;

@@ -42,6 +42,8 @@ pub struct SyntaxTree {
     pub services: Vec<ServiceDecl>,
     pub advisories: Vec<AdvisoryDecl>,
     pub rules: Vec<RuleDecl>,
+    /// `expect { ... }` blocks, concatenated in reading order.
+    pub expectations: Vec<ExpectDecl>,
 }
 
 #[derive(Debug)]
@@ -151,5 +153,57 @@ pub struct RuleDecl {
     pub exceptions: Vec<RuleDecl>,
     /// The node's name token (`allow`, `deny`, ...) for labels.
     pub keyword_span: Span,
+    pub span: Span,
+}
+
+/// The kind of an expectation (`expect { never ... }`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpectKind {
+    /// No packet of the space is allowed.
+    Never,
+    /// Every packet of the space is allowed.
+    Always,
+    /// From the sources, nothing is allowed but the listed destinations
+    /// and services.
+    Only,
+}
+
+impl ExpectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpectKind::Never => "never",
+            ExpectKind::Always => "always",
+            ExpectKind::Only => "only",
+        }
+    }
+}
+
+/// One `to` / `service` pair of an expectation, as written: the main one,
+/// or an `also { ... }` block of an `only`.
+#[derive(Debug)]
+pub struct ReachDecl {
+    pub to: Vec<Spanned<EndpointText>>,
+    pub service: Vec<Spanned<ServiceText>>,
+    pub span: Span,
+}
+
+/// An expectation as written (`never "name" { ... }` inside `expect`).
+#[derive(Debug)]
+pub struct ExpectDecl {
+    pub name: Name,
+    pub kind: ExpectKind,
+    pub from: Vec<Spanned<EndpointText>>,
+    /// `to` and `service` of the block itself.
+    pub reach: ReachDecl,
+    /// `only`: further permitted destinations and services.
+    pub also: Vec<ReachDecl>,
+    /// `never`: destinations and services carved out of the promise
+    /// (`except { to ...; service ... }`: the named exceptions a site allows).
+    pub except: Vec<ReachDecl>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub ticket: Option<String>,
+    pub expires: Option<Spanned<Date>>,
     pub span: Span,
 }

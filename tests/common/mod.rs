@@ -204,3 +204,14 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
         ..proptest::test_runner::Config::default()
     }
 }
+
+/// Copies the shipped baselines (`policies/baselines/`) into `dir`, for a
+/// test that compiles a copy of the hospital policy elsewhere: it includes
+/// `baselines/medical-devices.kdl`.
+pub fn copy_baselines(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("baselines")).unwrap();
+    for entry in std::fs::read_dir("policies/baselines").unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join("baselines").join(path.file_name().unwrap())).unwrap();
+    }
+}
