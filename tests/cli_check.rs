@@ -315,7 +315,8 @@ fn a_final_catch_all_deny_is_one_finding_not_a_conflict_per_allow() {
         .rfind('}')
         .expect("the rules block closes");
     let codes = |log: &str| {
-        // With the advisory the shipped policy includes (relative to it).
+        // With the advisory and baselines the shipped policy includes
+        // (relative to it).
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("advisories")).unwrap();
         std::fs::copy(
@@ -323,6 +324,7 @@ fn a_final_catch_all_deny_is_one_finding_not_a_conflict_per_allow() {
             dir.path().join("advisories/contec-cms8000.kdl"),
         )
         .unwrap();
+        crate::common::copy_baselines(dir.path());
         let path = dir.path().join("catch-all.kdl");
         let policy = format!(
             "{}    deny \"deny-everything-else\" {{\n        description \"explicit default\"\n        from \"any\"\n        to \"any\"\n        service \"any\"\n{log}    }}\n}}\n",
