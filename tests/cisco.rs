@@ -852,13 +852,7 @@ fn output_is_byte_stable_and_a_one_rule_change_is_a_local_diff() {
     );
     assert_ne!(base, changed);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("advisories")).unwrap();
-    std::fs::copy(
-        "policies/advisories/contec-cms8000.kdl",
-        dir.path().join("advisories/contec-cms8000.kdl"),
-    )
-    .unwrap();
-    crate::common::copy_baselines(dir.path());
+    crate::common::copy_includes(dir.path());
     let path = dir.path().join("hospital.kdl");
     std::fs::write(&path, changed).unwrap();
     let (a, b) = (render(&ir), render(&compile(&path)));

@@ -273,14 +273,8 @@ fn sarif_uris_are_repository_relative_and_fingerprints_survive_unrelated_edits()
     let repo = tempfile::tempdir().unwrap();
     let root = repo.path();
     let policies = root.join("net policies");
-    std::fs::create_dir_all(policies.join("advisories")).unwrap();
+    crate::common::copy_includes(&policies);
     std::fs::copy(POLICY, policies.join("site.kdl")).unwrap();
-    std::fs::copy(
-        "policies/advisories/contec-cms8000.kdl",
-        policies.join("advisories/contec-cms8000.kdl"),
-    )
-    .unwrap();
-    crate::common::copy_baselines(&policies);
     std::fs::create_dir(root.join(".git")).unwrap();
 
     // Run from inside the policy folder: URIs are still from the root,

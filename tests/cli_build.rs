@@ -218,13 +218,7 @@ fn the_policy_chooses_its_default_targets() {
         "policy \"clinic\" {\n    targets \"nftables\" \"panos\"\n",
     );
     // Includes stay inside the policy's directory: bring the advisory along.
-    std::fs::create_dir(dir.path().join("advisories")).unwrap();
-    std::fs::copy(
-        "policies/advisories/contec-cms8000.kdl",
-        dir.path().join("advisories/contec-cms8000.kdl"),
-    )
-    .unwrap();
-    crate::common::copy_baselines(dir.path());
+    crate::common::copy_includes(dir.path());
     std::fs::write(&policy, text).unwrap();
     let out = dir.path().join("out");
     let run = |extra: &[&str]| {

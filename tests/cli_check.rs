@@ -318,13 +318,7 @@ fn a_final_catch_all_deny_is_one_finding_not_a_conflict_per_allow() {
         // With the advisory and baselines the shipped policy includes
         // (relative to it).
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("advisories")).unwrap();
-        std::fs::copy(
-            "policies/advisories/contec-cms8000.kdl",
-            dir.path().join("advisories/contec-cms8000.kdl"),
-        )
-        .unwrap();
-        crate::common::copy_baselines(dir.path());
+        crate::common::copy_includes(dir.path());
         let path = dir.path().join("catch-all.kdl");
         let policy = format!(
             "{}    deny \"deny-everything-else\" {{\n        description \"explicit default\"\n        from \"any\"\n        to \"any\"\n        service \"any\"\n{log}    }}\n}}\n",

@@ -40,14 +40,9 @@ fn git(dir: &Path, args: &[&str]) {
 fn repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    std::fs::create_dir_all(root.join("policies/advisories")).unwrap();
-    for f in [
-        "policies/hospital.kdl",
-        "policies/advisories/contec-cms8000.kdl",
-    ] {
-        std::fs::copy(f, root.join(f)).unwrap();
-    }
-    crate::common::copy_baselines(&root.join("policies"));
+    std::fs::create_dir_all(root.join("policies")).unwrap();
+    std::fs::copy("policies/hospital.kdl", root.join("policies/hospital.kdl")).unwrap();
+    crate::common::copy_includes(&root.join("policies"));
     git(root, &["init", "-q"]);
     git(root, &["add", "."]);
     git(root, &["commit", "-q", "-m", "policy"]);

@@ -536,13 +536,7 @@ fn the_hospital_keeps_the_medical_device_baseline_until_a_rule_breaks_it() {
         vec![]
     );
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("advisories")).unwrap();
-    std::fs::copy(
-        "policies/advisories/contec-cms8000.kdl",
-        dir.path().join("advisories/contec-cms8000.kdl"),
-    )
-    .unwrap();
-    crate::common::copy_baselines(dir.path());
+    crate::common::copy_includes(dir.path());
     let text = std::fs::read_to_string("policies/hospital.kdl").unwrap();
     let opened = text.replacen(
         "    deny \"clinical-no-internet\" {",

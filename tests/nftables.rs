@@ -126,11 +126,7 @@ fn one_rule_change_gives_a_one_rule_diff() {
         std::fs::write(&p, text).unwrap();
         p
     };
-    copy(
-        "advisories/contec-cms8000.kdl",
-        &std::fs::read_to_string("policies/advisories/contec-cms8000.kdl").unwrap(),
-    );
-    crate::common::copy_baselines(dir.path());
+    crate::common::copy_includes(dir.path());
     let original = std::fs::read_to_string("policies/hospital.kdl").unwrap();
     let changed = original.replacen(
         "from \"infusion-pumps\"\n        to \"pump-server\"\n        service \"pump-server-api\" \"https\"",

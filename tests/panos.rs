@@ -611,13 +611,7 @@ fn removing_a_rule_only_removes_lines() {
     let start = text.find("    allow \"workstations-to-pacs\" {").unwrap();
     let end = start + text[start..].find("\n    }\n").unwrap() + "\n    }\n".len();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("advisories")).unwrap();
-    std::fs::copy(
-        "policies/advisories/contec-cms8000.kdl",
-        dir.path().join("advisories/contec-cms8000.kdl"),
-    )
-    .unwrap();
-    crate::common::copy_baselines(dir.path());
+    crate::common::copy_includes(dir.path());
     let path = dir.path().join("hospital.kdl");
     std::fs::write(&path, format!("{}{}", &text[..start], &text[end..])).unwrap();
     let smaller = compile(&path);

@@ -17,13 +17,7 @@ fn hospital() -> String {
 
 /// Compiles the policy text next to a copy of the shipped advisory.
 fn compile(dir: &Path, name: &str, text: &str) -> wardwall::Compiled {
-    std::fs::create_dir_all(dir.join("advisories")).unwrap();
-    std::fs::copy(
-        "policies/advisories/contec-cms8000.kdl",
-        dir.join("advisories/contec-cms8000.kdl"),
-    )
-    .unwrap();
-    crate::common::copy_baselines(dir);
+    crate::common::copy_includes(dir);
     let path = dir.join(format!("{name}.kdl"));
     std::fs::write(&path, text).unwrap();
     let c = wardwall::compile(&path, DATE.parse().unwrap()).unwrap();
@@ -355,13 +349,7 @@ fn diff_on(old_date: &str, new_date: &str, edit: impl Fn(String) -> String) -> T
     let old_text = hospital();
     let new_text = edit(old_text.clone());
     let at = |name: &str, text: &str, date: &str| {
-        std::fs::create_dir_all(dir.path().join("advisories")).unwrap();
-        std::fs::copy(
-            "policies/advisories/contec-cms8000.kdl",
-            dir.path().join("advisories/contec-cms8000.kdl"),
-        )
-        .unwrap();
-        crate::common::copy_baselines(dir.path());
+        crate::common::copy_includes(dir.path());
         let path = dir.path().join(format!("{name}.kdl"));
         std::fs::write(&path, text).unwrap();
         wardwall::compile(&path, date.parse().unwrap()).unwrap()

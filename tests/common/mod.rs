@@ -205,13 +205,15 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
     }
 }
 
-/// Copies the shipped baselines (`policies/baselines/`) into `dir`, for a
-/// test that compiles a copy of the hospital policy elsewhere: it includes
-/// `baselines/medical-devices.kdl`.
-pub fn copy_baselines(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir.join("baselines")).unwrap();
-    for entry in std::fs::read_dir("policies/baselines").unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join("baselines").join(path.file_name().unwrap())).unwrap();
+/// Copies what the shipped hospital policy includes (`policies/advisories/`
+/// and `policies/baselines/`) into `dir`, for a test that compiles a copy of
+/// it elsewhere: includes stay inside the policy's directory.
+pub fn copy_includes(dir: &std::path::Path) {
+    for folder in ["advisories", "baselines"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        for entry in std::fs::read_dir(Path::new("policies").join(folder)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.join(folder).join(path.file_name().unwrap())).unwrap();
+        }
     }
 }
