@@ -103,7 +103,16 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
         // A device that agrees needs no baseline.
         let needs_baseline = !comparison.regions.is_empty();
         match needs_baseline
-            .then(|| baseline(ir, device.target, text, args.nft_address_only))
+            .then(|| {
+                drift::own_rendering(
+                    ir,
+                    device.target,
+                    &registry::TargetOptions {
+                        nft_address_only: args.nft_address_only,
+                    },
+                    Some(text),
+                )
+            })
             .transpose()
         {
             Ok(None) => {}
@@ -167,28 +176,6 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
     } else {
         EXIT_FINDINGS
     }
-}
-
-/// The device the policy's own rendering for `target` makes, as deployed:
-/// what the target does differently from the policy by design.
-pub(super) fn baseline(
-    ir: &crate::ir::Ir,
-    target: Target,
-    device_text: &str,
-    nft_address_only: bool,
-) -> Result<Device, String> {
-    let options = registry::TargetOptions { nft_address_only };
-    let reader = registry::reader(target);
-    let files = registry::renderer(target, &options)
-        .render(ir, &crate::render::Templates::default())
-        .map_err(|_| format!("the policy cannot be rendered for {target}"))?;
-    let file = files
-        .iter()
-        .find(|f| f.path.extension().is_some_and(|e| e == reader.extension()))
-        .ok_or_else(|| format!("{target} renders no .{} file", reader.extension()))?;
-    reader
-        .deployed(ir, &file.contents, Some(device_text))
-        .map_err(|e| format!("its own rendering cannot be read back ({e})"))
 }
 
 /// Reads and parses one device export; the error names the file (and the

@@ -130,7 +130,12 @@ pub(super) fn import(args: ImportArgs) -> u8 {
     // difference of the import: drift counts it as inherent too.
     let mut comparison = comparison;
     if !comparison.regions.is_empty() {
-        match super::drift::baseline(ir, args.target, &text, false) {
+        match crate::diff::drift::own_rendering(
+            ir,
+            args.target,
+            &crate::registry::TargetOptions::default(),
+            Some(&text),
+        ) {
             Ok(base) => comparison = comparison.beyond_baseline(ir, &base),
             Err(why) => comparison.not_compared.push(format!(
                 "nothing is counted as inherent to {}: {why}",

@@ -154,6 +154,30 @@ impl Comparison {
     }
 }
 
+/// The device the policy's own rendering for `target` makes, as deployed
+/// (onto the device's own export where the target keeps more than
+/// wardwall's part, as pfSense's backup does): what the target does
+/// differently from the policy by design, the baseline drift, import and
+/// the expectations' target check count as inherent.
+pub fn own_rendering(
+    ir: &Ir,
+    target: crate::vocab::Target,
+    options: &crate::registry::TargetOptions,
+    onto: Option<&str>,
+) -> Result<Device, String> {
+    let reader = crate::registry::reader(target);
+    let files = crate::registry::renderer(target, options)
+        .render(ir, &crate::render::Templates::default())
+        .map_err(|_| format!("the policy cannot be rendered for {target}"))?;
+    let file = files
+        .iter()
+        .find(|f| f.path.extension().is_some_and(|e| e == reader.extension()))
+        .ok_or_else(|| format!("{target} renders no .{} file", reader.extension()))?;
+    reader
+        .deployed(ir, &file.contents, onto)
+        .map_err(|e| format!("its own rendering cannot be read back ({e})"))
+}
+
 /// Compares `device` with the policy `ir` for the device's target.
 pub fn compare(ir: &Ir, device: &Device) -> Comparison {
     compare_in(ir, device, None)

@@ -183,16 +183,7 @@ pub fn rendered_breaks(
         .map_err(|e| format!("{file}: cannot be read back as {target}: {e}"))?;
     let mut comparison = super::drift::compare(ir, &device);
     if !comparison.regions.is_empty() {
-        let files = crate::registry::renderer(target, options)
-            .render(ir, &crate::render::Templates::default())
-            .map_err(|_| format!("the policy cannot be rendered for {target}"))?;
-        let fresh = files
-            .iter()
-            .find(|f| f.path.extension().is_some_and(|e| e == reader.extension()))
-            .ok_or_else(|| format!("{target} renders no .{} file", reader.extension()))?;
-        let base = reader
-            .deployed(ir, &fresh.contents, None)
-            .map_err(|e| format!("{target}'s own rendering cannot be read back: {e}"))?;
+        let base = super::drift::own_rendering(ir, target, options, None)?;
         comparison = comparison.beyond_baseline(ir, &base);
     }
     Ok(breaks(policy, date, &device, file, &comparison))
