@@ -764,10 +764,11 @@ impl<'a> Writer<'a> {
     fn service(&mut self, set: &ServiceSet, allow: bool) -> Vec<String> {
         let any = set.any || *set == ServiceSet::any().expanded();
         if any {
-            // The Cisco renderer refuses to allow `any` (its stateless
-            // return entries would open the reverse direction wholly);
-            // every protocol, spelled out, says the same for new flows.
-            if !(allow && self.target == Target::Cisco) {
+            // A target that refuses to allow `any` (Cisco) gets every
+            // protocol spelled out, which says the same for new flows.
+            let refused =
+                crate::registry::renderer(self.target, &Default::default()).refuses_allow_any();
+            if !(allow && refused) {
                 return vec!["any".into()];
             }
             let expanded = ServiceSet::any().expanded();

@@ -45,6 +45,12 @@ pub trait Renderer {
     /// The target this renderer writes.
     fn target(&self) -> Target;
 
+    /// Whether the target refuses a rule that allows service `any` (so a
+    /// writer of policies, such as import, spells every protocol out).
+    fn refuses_allow_any(&self) -> bool {
+        false
+    }
+
     /// The built-in templates: (file name, source).
     fn embedded_templates(&self) -> &'static [(&'static str, &'static str)];
 

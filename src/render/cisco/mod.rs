@@ -81,6 +81,12 @@ impl Renderer for Cisco {
         Target::Cisco
     }
 
+    /// Its stateless return entries would open the reverse direction of
+    /// an allowed `any` wholly.
+    fn refuses_allow_any(&self) -> bool {
+        true
+    }
+
     fn embedded_templates(&self) -> &'static [(&'static str, &'static str)] {
         TEMPLATES
     }
