@@ -10,8 +10,8 @@ use super::literal::{
     name_problem, parse_prefix, port_number, port_range_error, service_text,
 };
 use super::tree::{
-    AdvisoryDecl, ClassDecl, GroupDecl, Name, RuleDecl, RuleKind, ServiceDecl, Spanned, SyntaxTree,
-    ZoneDecl,
+    AdvisoryDecl, ClassDecl, EndpointText, GroupDecl, Name, RuleDecl, RuleKind, ServiceDecl,
+    ServiceText, Spanned, SyntaxTree, ZoneDecl,
 };
 
 use crate::addrset::{ByteSet, PortSet};
@@ -1221,35 +1221,9 @@ pub(super) fn decode_rule(
                     rule.absolute = Some(cx.span(child.span()));
                 }
             }
-            "expires" => {
-                cx.leaf(child);
-                if let Some(s) = cx.single_string(child) {
-                    match s.value.parse::<Date>() {
-                        Ok(date) if s.value.len() == 10 => {
-                            rule.expires = Some(Spanned {
-                                value: date,
-                                span: s.span,
-                            })
-                        }
-                        _ => {
-                            let d = Diagnostic::error(
-                                "invalid-date",
-                                format!("`{}` is not a date", s.value),
-                            )
-                            .at(s.span, "expected YYYY-MM-DD")
-                            .help("write the last day the rule applies, e.g. \"2027-03-31\"");
-                            cx.error(d);
-                        }
-                    }
-                }
-            }
+            "expires" => rule.expires = expiry(cx, child, "the rule applies"),
             "from" | "to" => {
-                cx.leaf(child);
-                let strings = cx.strings(child);
-                let mut items = Vec::with_capacity(strings.len());
-                for s in strings {
-                    items.extend(endpoint_text(cx, s));
-                }
+                let items = endpoints(cx, child);
                 append(
                     if kw == "from" {
                         &mut rule.from
@@ -1259,15 +1233,7 @@ pub(super) fn decode_rule(
                     items,
                 );
             }
-            "service" => {
-                cx.leaf(child);
-                let strings = cx.strings(child);
-                let mut items = Vec::with_capacity(strings.len());
-                for s in strings {
-                    items.extend(service_text(cx, s));
-                }
-                append(&mut rule.service, items);
-            }
+            "service" => append(&mut rule.service, services(cx, child)),
             "exception" => {
                 cx.no_props(child);
                 rule.exceptions
@@ -1308,6 +1274,45 @@ pub(super) fn append<T>(list: &mut Vec<T>, mut items: Vec<T>) {
         *list = items;
     } else {
         list.append(&mut items);
+    }
+}
+
+/// A `from`/`to` node's endpoints.
+pub(super) fn endpoints(cx: &mut Cx<'_>, node: Node<'_>) -> Vec<Spanned<EndpointText>> {
+    cx.leaf(node);
+    let strings = cx.strings(node);
+    strings
+        .into_iter()
+        .filter_map(|s| endpoint_text(cx, s))
+        .collect()
+}
+
+/// A `service` node's services.
+pub(super) fn services(cx: &mut Cx<'_>, node: Node<'_>) -> Vec<Spanned<ServiceText>> {
+    cx.leaf(node);
+    let strings = cx.strings(node);
+    strings
+        .into_iter()
+        .filter_map(|s| service_text(cx, s))
+        .collect()
+}
+
+/// `expires "YYYY-MM-DD"`: the last day `what` ("the rule applies").
+pub(super) fn expiry(cx: &mut Cx<'_>, node: Node<'_>, what: &str) -> Option<Spanned<Date>> {
+    cx.leaf(node);
+    let s = cx.single_string(node)?;
+    match s.value.parse::<Date>() {
+        Ok(date) if s.value.len() == 10 => Some(Spanned {
+            value: date,
+            span: s.span,
+        }),
+        _ => {
+            let d = Diagnostic::error("invalid-date", format!("`{}` is not a date", s.value))
+                .at(s.span, "expected YYYY-MM-DD")
+                .help(format!("write the last day {what}, e.g. \"2027-03-31\""));
+            cx.error(d);
+            None
+        }
     }
 }
 

@@ -3,12 +3,9 @@
 //! rules (`from`, `to`, `service`, `description`, `owner`, `ticket`,
 //! `expires`).
 
-use jiff::civil::Date;
-
-use super::decode::{Cx, Seen, append, children, has_child};
+use super::decode::{Cx, Seen, append, children, endpoints, expiry, has_child, services};
 use super::doc::Node;
-use super::literal::{endpoint_text, service_text};
-use super::tree::{EndpointText, ExpectDecl, ExpectKind, ReachDecl, ServiceText, Spanned};
+use super::tree::{ExpectDecl, ExpectKind, ReachDecl, Spanned};
 use crate::diagnostics::{Diagnostic, Span};
 
 pub(super) const EXPECT_KINDS: &[&str] = &["never", "always", "only"];
@@ -127,7 +124,7 @@ fn decode_expectation(cx: &mut Cx<'_>, node: Node<'_>, kind: ExpectKind) -> Opti
             "description" => e.description = cx.text(child),
             "owner" => e.owner = cx.text(child),
             "ticket" => e.ticket = cx.text(child),
-            "expires" => e.expires = expiry(cx, child),
+            "expires" => e.expires = expiry(cx, child, "the expectation is checked"),
             "from" => append(&mut e.from, endpoints(cx, child)),
             "to" => append(&mut e.reach.to, endpoints(cx, child)),
             "service" => append(&mut e.reach.service, services(cx, child)),
@@ -207,41 +204,4 @@ fn decode_pair(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ReachDecl> {
         }
     }
     complete.then_some(r)
-}
-
-fn endpoints(cx: &mut Cx<'_>, node: Node<'_>) -> Vec<Spanned<EndpointText>> {
-    cx.leaf(node);
-    let strings = cx.strings(node);
-    strings
-        .into_iter()
-        .filter_map(|s| endpoint_text(cx, s))
-        .collect()
-}
-
-fn services(cx: &mut Cx<'_>, node: Node<'_>) -> Vec<Spanned<ServiceText>> {
-    cx.leaf(node);
-    let strings = cx.strings(node);
-    strings
-        .into_iter()
-        .filter_map(|s| service_text(cx, s))
-        .collect()
-}
-
-/// `expires "YYYY-MM-DD"`: the last day the expectation is checked.
-fn expiry(cx: &mut Cx<'_>, node: Node<'_>) -> Option<Spanned<Date>> {
-    cx.leaf(node);
-    let s = cx.single_string(node)?;
-    match s.value.parse::<Date>() {
-        Ok(date) if s.value.len() == 10 => Some(Spanned {
-            value: date,
-            span: s.span,
-        }),
-        _ => {
-            let d = Diagnostic::error("invalid-date", format!("`{}` is not a date", s.value))
-                .at(s.span, "expected YYYY-MM-DD")
-                .help("write the last day the expectation is checked, e.g. \"2027-03-31\"");
-            cx.error(d);
-            None
-        }
-    }
 }
