@@ -9,7 +9,9 @@
 //! - [`lints`]: medical-device lints over the model and the sweep;
 //! - [`explain`]: the decision path of one packet;
 //! - [`expect`]: the policy's expectations (`never`, `always`, `only`),
-//!   checked exactly; a broken one is an error.
+//!   checked exactly; a broken one is an error;
+//! - [`selection`]: which lints are reported and how severely (`check
+//!   --select/--ignore/--severity`, the project file's `[lint]`).
 //!
 //! [`analyze`] turns all findings into warnings with stable codes (see
 //! [`CODES`]); `check` reports them and `--deny-warnings` fails on them.
@@ -18,6 +20,7 @@ pub mod expect;
 pub mod explain;
 pub mod index;
 pub mod lints;
+pub mod selection;
 pub mod space;
 pub mod sweep;
 

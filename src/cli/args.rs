@@ -6,33 +6,103 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use jiff::civil::Date;
 
-use crate::diagnostics::{self, Style};
+use super::project::{PolicySettings, Project};
+use crate::analysis::selection::Selection;
+use crate::diagnostics::{self, Severity, Style};
 use crate::registry::{self, TargetOptions};
 use crate::render::RenderedFile;
 use crate::vocab::Target;
 
-/// Options every command shares.
-#[derive(Args, Debug)]
+/// Options every command takes, before or after the subcommand
+/// (`wardwall --color never check` is `wardwall check --color never`).
+#[derive(Args, Debug, Default)]
 pub(super) struct Common {
     /// Evaluation date for rule expiry (YYYY-MM-DD); defaults to today in
     /// UTC (never the local time zone, so every machine agrees).
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    #[arg(long, global = true, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub(super) date: Option<Date>,
     /// When to colour output.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub(super) color: ColorChoice,
+    /// The project file (default: the nearest wardwall.toml from the
+    /// working directory up to the repository root).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(super) config: Option<PathBuf>,
+    /// Print only findings and errors: no progress or summary lines
+    /// (`check`'s "ok", `build`'s "wrote", `diff`'s "comparing", ...).
+    #[arg(short = 'q', long, global = true)]
+    pub(super) quiet: bool,
+    /// The project file's settings (loaded before the command runs).
+    #[arg(skip)]
+    pub(super) project: Project,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
 pub(super) enum ColorChoice {
+    #[default]
     Auto,
     Always,
     Never,
 }
 
+/// `check`'s lint selection, on top of the project file's `[lint]`.
+#[derive(Args, Debug)]
+pub(super) struct LintArgs {
+    /// Report only these lints (repeatable or comma-separated; replaces
+    /// the project file's `select`).
+    #[arg(long, value_name = "CODE", value_delimiter = ',', value_parser = parse_lint_code)]
+    select: Vec<&'static str>,
+    /// Never report these lints (repeatable or comma-separated; added to
+    /// the project file's `ignore`).
+    #[arg(long, value_name = "CODE", value_delimiter = ',', value_parser = parse_lint_code)]
+    ignore: Vec<&'static str>,
+    /// Report a lint as `error` or `warning` (repeatable), e.g.
+    /// `--severity rule-conflict=error`.
+    #[arg(long, value_name = "CODE=LEVEL", value_parser = parse_code_level)]
+    severity: Vec<(&'static str, Severity)>,
+}
+
+impl LintArgs {
+    /// The project file's selection with these flags on top.
+    pub(super) fn selection(&self, project: &Selection) -> Selection {
+        project.clone().then(Selection {
+            select: (!self.select.is_empty()).then(|| self.select.iter().copied().collect()),
+            ignore: self.ignore.iter().copied().collect(),
+            severity: self.severity.iter().copied().collect(),
+        })
+    }
+}
+
+fn parse_lint_code(s: &str) -> Result<&'static str, String> {
+    crate::analysis::selection::lint_code(s)
+}
+
+/// `error` or `warning`.
+pub(super) fn parse_level(s: &str) -> Result<Severity, String> {
+    match s {
+        "error" => Ok(Severity::Error),
+        "warning" => Ok(Severity::Warning),
+        _ => Err(format!(
+            "unknown severity `{}`; {}",
+            crate::diagnostics::escape_unsafe(s),
+            crate::diagnostics::did_you_mean(s, ["error", "warning"])
+                .unwrap_or_else(|| "use `error` or `warning`".to_string())
+        )),
+    }
+}
+
+fn parse_code_level(s: &str) -> Result<(&'static str, Severity), String> {
+    let Some((code, level)) = s.split_once('=') else {
+        return Err(format!(
+            "expected CODE=LEVEL (e.g. rule-conflict=error), got `{s}`"
+        ));
+    };
+    Ok((parse_lint_code(code)?, parse_level(level)?))
+}
+
 /// Which targets and with which target options: shared by `check`,
 /// `build` and `diff`, so `check` validates exactly what `build` renders.
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 pub(super) struct TargetArgs {
     /// Target to render (repeatable; default: the policy's `targets`, or
     /// every target).
@@ -49,6 +119,20 @@ pub(super) struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// These flags over a policy's project-file settings: `-t` replaces
+    /// its targets, `--nft-address-only` adds to its own.
+    pub(super) fn configured(&self, settings: &PolicySettings) -> TargetArgs {
+        TargetArgs {
+            targets: if self.targets.is_empty() {
+                settings.targets.clone()
+            } else {
+                self.targets.clone()
+            },
+            nft_address_only: self.nft_address_only || settings.nft_address_only,
+            nft_match_interfaces: self.nft_match_interfaces,
+        }
+    }
+
     pub(super) fn options(&self) -> TargetOptions {
         TargetOptions {
             nft_address_only: self.nft_address_only,
@@ -77,7 +161,7 @@ impl TargetArgs {
 }
 
 /// What to render and how: shared by `build` and `diff`.
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 pub(super) struct RenderArgs {
     #[command(flatten)]
     pub(super) select: TargetArgs,
@@ -98,6 +182,19 @@ pub(super) enum RenderFailure {
 }
 
 impl RenderArgs {
+    /// These flags over a policy's project-file settings (`--templates`
+    /// replaces its templates).
+    pub(super) fn configured(&self, settings: &PolicySettings) -> RenderArgs {
+        RenderArgs {
+            select: self.select.configured(settings),
+            templates: self
+                .templates
+                .clone()
+                .or_else(|| settings.templates.clone()),
+            previous: self.previous.clone(),
+        }
+    }
+
     /// Renders every selected target in memory; any failure is returned as
     /// diagnostics and nothing is produced.
     pub(super) fn render(

@@ -8,19 +8,22 @@ use clap::Args;
 use super::args::{Common, RenderArgs, RenderFailure};
 use super::common::compile_or_report;
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
-use crate::DEFAULT_POLICY;
 use crate::diagnostics;
 use crate::render::RenderedFile;
 
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 pub(super) struct BuildArgs {
-    /// Policy file (default: the shipped example policy).
+    /// Policy file (default: every policy of the project file, else the
+    /// shipped example policy).
     #[arg(value_name = "POLICY")]
     policy: Option<PathBuf>,
-    #[command(flatten)]
-    common: Common,
-    /// Output directory; files go to DIR/<target>/<policy>.<ext>.
-    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "out")]
+    /// Output directory; files go to DIR/<target>/<policy>.<ext> (default:
+    /// the policy's `out` in the project file, else out/).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    out_flag: Option<PathBuf>,
+    /// The output directory this build writes: `-o`, else the project
+    /// file's, else out/.
+    #[arg(skip)]
     out: PathBuf,
     #[command(flatten)]
     render: RenderArgs,
@@ -30,23 +33,34 @@ pub(super) struct BuildArgs {
     check: bool,
 }
 
-pub(super) fn build(mut args: BuildArgs) -> u8 {
+pub(super) fn build(args: BuildArgs, common: &Common) -> u8 {
+    let given: Vec<PathBuf> = args.policy.iter().cloned().collect();
+    let mut worst = EXIT_OK;
+    for settings in common.project.policies(&given) {
+        let mut one = args.clone();
+        one.out = (args.out_flag.clone().or(settings.out.clone()))
+            .unwrap_or_else(|| PathBuf::from("out"));
+        one.render = args.render.configured(&settings);
+        worst = worst.max(build_one(one, &settings.path, common));
+    }
+    worst
+}
+
+/// Builds one policy (as configured) into `args.out`.
+fn build_one(mut args: BuildArgs, policy: &std::path::Path, common: &Common) -> u8 {
     // What is already in the output directory keeps its numbering (Cisco
     // sequence numbers), so a one-rule change is a one-rule diff.
     args.render.previous = crate::render::PreviousTree::Dir(args.out.clone());
-    let date = args.common.date();
-    let style = args.common.style();
-    let policy = args
-        .policy
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
-    let mut compiled = match compile_or_report(&policy, date) {
+    let date = common.date();
+    let style = common.style();
+    let mut compiled = match compile_or_report(policy, date, &common.project.lint) {
         Ok(c) => c,
         Err(code) => return code,
     };
     // What `check` refuses, `build` refuses: a broken expectation is an
     // error, though the policy lowers.
     compiled.check_expectations(date);
+    common.project.lint.apply(&mut compiled.diagnostics.items);
     if compiled.diagnostics.has_errors() {
         compiled.ir = None;
     }
@@ -61,14 +75,14 @@ pub(super) fn build(mut args: BuildArgs) -> u8 {
         let _ = writeln!(
             err,
             "{}: not built, nothing written",
-            crate::source::display_path(&policy)
+            crate::source::display_path(policy)
         );
         return EXIT_FINDINGS;
     };
     let outcome = if args.check {
-        report_stale(&args, ir)
+        report_stale(&args, ir, common.quiet)
     } else {
-        write_streamed(&args, ir)
+        write_streamed(&args, ir, common.quiet)
     };
     match outcome {
         Ok(code) => code,
@@ -78,7 +92,7 @@ pub(super) fn build(mut args: BuildArgs) -> u8 {
             let _ = writeln!(
                 err,
                 "{}: not built, nothing written",
-                crate::source::display_path(&policy)
+                crate::source::display_path(policy)
             );
             EXIT_FINDINGS
         }
@@ -87,7 +101,7 @@ pub(super) fn build(mut args: BuildArgs) -> u8 {
             let _ = writeln!(
                 err,
                 "{}: not built, nothing written",
-                crate::source::display_path(&policy)
+                crate::source::display_path(policy)
             );
             EXIT_USAGE
         }
@@ -98,7 +112,7 @@ pub(super) fn build(mut args: BuildArgs) -> u8 {
 /// is dropped right after) into a complete new output directory, swapped in
 /// only when every target rendered and staged: all or nothing for the whole
 /// directory, without holding every target in memory (`output::Staging`).
-fn write_streamed(args: &BuildArgs, ir: &crate::ir::Ir) -> Result<u8, RenderFailure> {
+fn write_streamed(args: &BuildArgs, ir: &crate::ir::Ir, quiet: bool) -> Result<u8, RenderFailure> {
     let mut staging = crate::output::Staging::new(&args.out);
     args.render.render_each(ir, |files| {
         files.iter().try_for_each(|file| staging.add(file))
@@ -107,7 +121,7 @@ fn write_streamed(args: &BuildArgs, ir: &crate::ir::Ir) -> Result<u8, RenderFail
     let committed = staging
         .commit(Some((&ir.name, ir.rules.len())))
         .map_err(RenderFailure::Io)?;
-    for path in &committed.paths {
+    for path in committed.paths.iter().filter(|_| !quiet) {
         println!("wrote {}", path.display());
     }
     warn_if_most_rules_dropped(args, ir, committed.previous_rules);
@@ -143,7 +157,7 @@ fn drops_most(before: usize, now: usize) -> bool {
 
 /// `build --check`: compares each target's files, and the manifest the
 /// build would write, with the disk as soon as rendered; lists the stale ones.
-fn report_stale(args: &BuildArgs, ir: &crate::ir::Ir) -> Result<u8, RenderFailure> {
+fn report_stale(args: &BuildArgs, ir: &crate::ir::Ir, quiet: bool) -> Result<u8, RenderFailure> {
     let mut stale = Vec::new();
     let mut count = 0;
     // Paths only: the manifest lists files, not contents.
@@ -164,7 +178,9 @@ fn report_stale(args: &BuildArgs, ir: &crate::ir::Ir) -> Result<u8, RenderFailur
     warn_if_most_rules_dropped(args, ir, previous);
     let mut err = std::io::stderr().lock();
     if stale.is_empty() {
-        let _ = writeln!(err, "{count} rendered files are up to date");
+        if !quiet {
+            let _ = writeln!(err, "{count} rendered files are up to date");
+        }
         return Ok(EXIT_OK);
     }
     for path in &stale {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::args::{Common, TargetArgs};
-use super::common::{compile_or_report, default_policies, repository_root};
+use super::args::{Common, LintArgs, TargetArgs};
+use super::common::{compile_or_report, repository_root};
 use super::{EXIT_FINDINGS, EXIT_OK};
 use crate::diagnostics;
 
@@ -22,11 +22,10 @@ enum Format {
 
 #[derive(Args, Debug)]
 pub(super) struct CheckArgs {
-    /// Policy files (default: the shipped example policy).
+    /// Policy files (default: the project file's policies, else the
+    /// shipped example policy).
     #[arg(value_name = "POLICY")]
     policies: Vec<PathBuf>,
-    #[command(flatten)]
-    common: Common,
     /// Output format for diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -35,6 +34,8 @@ pub(super) struct CheckArgs {
     deny_warnings: bool,
     #[command(flatten)]
     select: TargetArgs,
+    #[command(flatten)]
+    lint: LintArgs,
     /// Also hold the expectations against the rendered files in DIR (as
     /// `build -o DIR` wrote them: DIR/<target>/<policy>.<ext>), read back
     /// through each target's reader: a hand edit or a renderer bug that
@@ -43,14 +44,17 @@ pub(super) struct CheckArgs {
     rendered: Option<PathBuf>,
 }
 
-pub(super) fn check(args: CheckArgs) -> u8 {
-    let date = args.common.date();
-    let style = args.common.style();
+pub(super) fn check(args: CheckArgs, common: &Common) -> u8 {
+    let date = common.date();
+    let style = common.style();
+    let lint = args.lint.selection(&common.project.lint);
     let mut worst = EXIT_OK;
     let mut json = Vec::new();
     let mut checked = Vec::new();
-    for path in default_policies(args.policies) {
-        let mut compiled = match compile_or_report(&path, date) {
+    for settings in common.project.policies(&args.policies) {
+        let path = settings.path.clone();
+        let select = args.select.configured(&settings);
+        let mut compiled = match compile_or_report(&path, date, &lint) {
             Ok(c) => c,
             Err(code) => {
                 worst = worst.max(code);
@@ -60,7 +64,7 @@ pub(super) fn check(args: CheckArgs) -> u8 {
         compiled.analyze();
         compiled.check_expectations(date);
         if let Some(dir) = &args.rendered
-            && let Err(e) = check_rendered(&mut compiled, dir, &args.select, date)
+            && let Err(e) = check_rendered(&mut compiled, dir, &select, date)
         {
             eprintln!("error: {e}");
             worst = worst.max(super::EXIT_USAGE);
@@ -68,9 +72,10 @@ pub(super) fn check(args: CheckArgs) -> u8 {
         }
         // What `build` would refuse for the targets this policy builds.
         if let Some(ir) = &compiled.ir {
-            compiled.diagnostics.extend(args.select.validate(ir));
+            compiled.diagnostics.extend(select.validate(ir));
             compiled.diagnostics.sort();
         }
+        lint.apply(&mut compiled.diagnostics.items);
         let diags = &compiled.diagnostics;
         let failed = diags.has_errors() || (args.deny_warnings && !diags.items.is_empty());
         if failed {
@@ -81,7 +86,7 @@ pub(super) fn check(args: CheckArgs) -> u8 {
                 let mut err = std::io::stderr().lock();
                 let _ = err
                     .write_all(diagnostics::render_all(&compiled.sources, diags, style).as_bytes());
-                if !diags.has_errors() {
+                if !diags.has_errors() && !common.quiet {
                     let rules = compiled.ir.as_ref().map_or(0, |ir| ir.rules.len());
                     let _ = writeln!(
                         err,

@@ -8,18 +8,19 @@ use jiff::civil::Date;
 
 use super::args::{Common, RenderArgs, stdout_colour};
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+use crate::Compiled;
+use crate::analysis::selection::Selection;
 use crate::diagnostics::{self, Style};
 use crate::render::RenderedFile;
-use crate::{Compiled, DEFAULT_POLICY};
 
 #[derive(Args, Debug)]
 pub(super) struct DiffArgs {
-    /// Policy file (default: the shipped example policy).
+    /// Policy file (default: the project file's policy, else the shipped
+    /// example policy).
     #[arg(value_name = "POLICY")]
     policy: Option<PathBuf>,
-    #[command(flatten)]
-    common: Common,
-    /// Compare with the rendered files in DIR (default: out/).
+    /// Compare with the rendered files in DIR (default: the policy's `out`
+    /// in the project file, else out/).
     #[arg(long, value_name = "DIR", conflicts_with = "base")]
     against: Option<PathBuf>,
     /// Compare with the policy as it was at a git revision (e.g. origin/main).
@@ -29,9 +30,10 @@ pub(super) struct DiffArgs {
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     format: DiffFormat,
     /// Most bytes a Markdown report may have (a GitHub comment holds
-    /// 65,536); what does not fit is counted and named.
-    #[arg(long, value_name = "BYTES", default_value_t = crate::diff::DEFAULT_BUDGET)]
-    budget: usize,
+    /// 65,536); what does not fit is counted and named (default: the
+    /// project file's `[diff] budget`, else 65,536).
+    #[arg(long, value_name = "BYTES")]
+    budget: Option<usize>,
     /// Also write every full diff here: DIR/<target>/<file>.diff, and
     /// DIR/traffic.txt with every traffic change (e.g. a CI artifact).
     #[arg(long, value_name = "DIR")]
@@ -47,13 +49,21 @@ enum DiffFormat {
     Json,
 }
 
-pub(super) fn diff(mut args: DiffArgs) -> u8 {
-    let date = args.common.date();
-    let style = args.common.style();
-    let policy = args
-        .policy
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
+pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
+    let date = common.date();
+    let style = common.style();
+    let lint = &common.project.lint;
+    let settings = match common.project.policy(args.policy.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let policy = settings.path.clone();
+    args.render = args.render.configured(&settings);
+    let against =
+        (args.against.clone().or(settings.out.clone())).unwrap_or_else(|| PathBuf::from("out"));
     let comparison = match &args.base {
         Some(spec) => match crate::diff::git::Comparison::resolve(Path::new("."), spec) {
             Ok(c) => Some(c),
@@ -74,15 +84,13 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
     // output directory, so the diff shows what `build` would change.
     let old_rendered = comparison
         .as_ref()
-        .map(|cmp| render_policy(&cmp.old, &policy, date, &args.render, style));
+        .map(|cmp| render_policy(&cmp.old, &policy, date, &args.render, lint, style));
     args.render.previous = match &old_rendered {
         Some(Ok(old)) => crate::render::PreviousTree::Files(old.files.clone()),
         Some(Err(_)) => crate::render::PreviousTree::None,
-        None => crate::render::PreviousTree::Dir(
-            args.against.clone().unwrap_or_else(|| PathBuf::from("out")),
-        ),
+        None => crate::render::PreviousTree::Dir(against.clone()),
     };
-    let new = match render_policy(new_files, &policy, date, &args.render, style) {
+    let new = match render_policy(new_files, &policy, date, &args.render, lint, style) {
         Ok(r) => r,
         Err(NotRendered::Errors { report, errors }) => {
             return report_unbuildable(args.format, &report, errors);
@@ -97,7 +105,7 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
                 old: cmp.old_label.clone(),
                 new: cmp.new_label.clone(),
             };
-            if args.format == DiffFormat::Text {
+            if args.format == DiffFormat::Text && !common.quiet {
                 eprintln!("comparing {} with {}", sides.old, sides.new);
             }
             let (old_files, old_ir, old_policy) = match old_rendered.expect("rendered with --base")
@@ -134,16 +142,18 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
             let traffic = crate::diff::traffic::traffic_diff(&old_ir, new.ir(), &ctx);
             // The `check` findings of both sides (a policy new on the
             // branch had none).
-            let old_found = old_policy
+            let mut old_found = old_policy
                 .as_ref()
                 .map(|p| crate::diff::findings::findings_of(p, &old_ir))
                 .unwrap_or_default();
-            let new_found = new
+            let mut new_found = new
                 .compiled
                 .policy
                 .as_ref()
                 .map(|p| crate::diff::findings::findings_of(p, new.ir()))
                 .unwrap_or_default();
+            lint.apply(&mut old_found);
+            lint.apply(&mut new_found);
             findings = Some(crate::diff::findings::finding_diff(&old_found, &new_found));
             if let Some(new_policy) = &new.compiled.policy {
                 expectations = crate::diff::expect_diff::expect_diff(
@@ -154,16 +164,13 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
             }
             (old_files, Some(traffic), Some(sides))
         }
-        None => {
-            let dir = args.against.clone().unwrap_or_else(|| PathBuf::from("out"));
-            match crate::output::read_existing(&dir, &new.files) {
-                Ok(files) => (files.into(), None, None),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_USAGE;
-                }
+        None => match crate::output::read_existing(&against, &new.files) {
+            Ok(files) => (files.into(), None, None),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
             }
-        }
+        },
     };
     let diffs = crate::diff::config_diff(&old_files, &new.files);
     let traffic_changed = traffic.as_ref().is_some_and(|t| !t.is_empty());
@@ -177,12 +184,15 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
         return EXIT_USAGE;
     }
     let budget = crate::diff::Budget {
-        max: args.budget,
+        max: args
+            .budget
+            .or(common.project.budget)
+            .unwrap_or(crate::diff::DEFAULT_BUDGET),
         full_diffs: args.output_dir.as_ref().map(|d| d.display().to_string()),
     };
     let text = match args.format {
         DiffFormat::Text => {
-            let colour = stdout_colour(&args.common);
+            let colour = stdout_colour(common);
             // Broken promises first: they outweigh every other change.
             let mut text = crate::diff::expect_diff::to_text(&expectations);
             if let Some(t) = &traffic
@@ -224,13 +234,13 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
         }
     };
     print!("{text}");
-    if traffic.is_none() && args.format == DiffFormat::Text {
+    if traffic.is_none() && args.format == DiffFormat::Text && !common.quiet {
         eprintln!(
             "note: no traffic diff when comparing with rendered files; use --base GITREF for one"
         );
     }
     if diffs.is_empty() && !traffic_changed && expectations.broken.is_empty() {
-        if args.format == DiffFormat::Text {
+        if args.format == DiffFormat::Text && !common.quiet {
             eprintln!("no differences");
         }
         EXIT_OK
@@ -332,12 +342,14 @@ fn render_policy(
     policy: &Path,
     date: Date,
     render: &RenderArgs,
+    lint: &Selection,
     style: Style,
 ) -> Result<Rendered, NotRendered> {
     let mut compiled = crate::compile_from(files, policy, date).map_err(|e| {
         eprintln!("error: {e}");
         NotRendered::Unreadable(e.source)
     })?;
+    lint.apply(&mut compiled.diagnostics.items);
     // A diff is about changes, not lint: show errors only (`check` shows
     // the warnings).
     compiled.diagnostics.items.retain(|d| d.is_error());

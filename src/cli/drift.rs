@@ -13,7 +13,7 @@ use crate::diff::drift_report::{self, DriftReport, Listing};
 use crate::diff::traffic::Context;
 use crate::read::device::Device;
 use crate::vocab::Target;
-use crate::{DEFAULT_POLICY, diagnostics, registry};
+use crate::{diagnostics, registry};
 
 #[derive(Args, Debug)]
 pub(super) struct DriftArgs {
@@ -33,8 +33,6 @@ pub(super) struct DriftArgs {
     /// --nft-address-only`): its baseline is that one.
     #[arg(long)]
     nft_address_only: bool,
-    #[command(flatten)]
-    common: Common,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -61,24 +59,25 @@ fn parse_device(spec: &str) -> Result<(Target, PathBuf), String> {
     Ok((target, PathBuf::from(file)))
 }
 
-pub(super) fn drift(args: DriftArgs) -> u8 {
-    let policy = args
-        .policy
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
-    let date = args.common.date();
-    let compiled = match compile_or_report(&policy, date) {
+pub(super) fn drift(mut args: DriftArgs, common: &Common) -> u8 {
+    let settings = match common.project.policy(args.policy.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let policy = settings.path;
+    args.nft_address_only |= settings.nft_address_only;
+    let date = common.date();
+    let compiled = match compile_or_report(&policy, date, &common.project.lint) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let (Some(ir), Some(model)) = (&compiled.ir, &compiled.policy) else {
         eprint!(
             "{}",
-            diagnostics::render_all(
-                &compiled.sources,
-                &compiled.diagnostics,
-                args.common.style()
-            )
+            diagnostics::render_all(&compiled.sources, &compiled.diagnostics, common.style())
         );
         eprintln!("error: the policy has errors; nothing was compared");
         return EXIT_FINDINGS;
@@ -147,7 +146,7 @@ pub(super) fn drift(args: DriftArgs) -> u8 {
     }
     match args.format {
         DriftFormat::Text => {
-            let colour = stdout_colour(&args.common);
+            let colour = stdout_colour(common);
             for b in &broken {
                 println!("{}", b.line());
             }

@@ -1,16 +1,17 @@
 //! `wardwall explain`: which rule decides a packet, and with `--target`,
 //! what the target's rendered output says.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
 use super::args::{Common, RenderArgs, TargetArgs, parse_target};
 use super::common::compile_or_report;
+use super::project::PolicySettings;
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use crate::ir::Packet;
 use crate::vocab::Target;
-use crate::{Compiled, DEFAULT_POLICY, analysis, diagnostics, read, registry};
+use crate::{Compiled, analysis, diagnostics, read, registry};
 use serde_json::{Value, json};
 
 #[derive(Args, Debug)]
@@ -49,8 +50,6 @@ pub(super) struct ExplainArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
     format: ExplainFormat,
-    #[command(flatten)]
-    common: Common,
 }
 
 /// The same names as every command's `--format` (`text`, `json`).
@@ -61,11 +60,19 @@ enum ExplainFormat {
     Json,
 }
 
-pub(super) fn explain(args: ExplainArgs) -> u8 {
-    let (policy, packet_args) = match args.args.as_slice() {
-        [p, rest @ ..] if rest.len() == 3 => (PathBuf::from(p), rest),
-        rest => (PathBuf::from(DEFAULT_POLICY), rest),
+pub(super) fn explain(args: ExplainArgs, common: &Common) -> u8 {
+    let (given, packet_args) = match args.args.as_slice() {
+        [p, rest @ ..] if rest.len() == 3 => (Some(Path::new(p)), rest),
+        rest => (None, rest),
     };
+    let settings = match common.project.policy(given) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let policy = settings.path.clone();
     let packet = match Packet::parse(&packet_args[0], &packet_args[1], &packet_args[2]) {
         Ok(p) => p,
         Err(e) => {
@@ -73,19 +80,15 @@ pub(super) fn explain(args: ExplainArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let date = args.common.date();
-    let compiled = match compile_or_report(&policy, date) {
+    let date = common.date();
+    let compiled = match compile_or_report(&policy, date, &common.project.lint) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let Some(ir) = &compiled.ir else {
         eprint!(
             "{}",
-            diagnostics::render_all(
-                &compiled.sources,
-                &compiled.diagnostics,
-                args.common.style()
-            )
+            diagnostics::render_all(&compiled.sources, &compiled.diagnostics, common.style())
         );
         return EXIT_FINDINGS;
     };
@@ -94,10 +97,12 @@ pub(super) fn explain(args: ExplainArgs) -> u8 {
         print!("{}", explanation.render(ir, &compiled.sources));
     }
     let (code, target) = match &args.target {
-        Some(target) => match explain_target(&args, *target, ir, &compiled, &packet) {
-            Ok((code, json)) => (code, json),
-            Err(code) => return code,
-        },
+        Some(target) => {
+            match explain_target(&args, common, &settings, *target, ir, &compiled, &packet) {
+                Ok((code, json)) => (code, json),
+                Err(code) => return code,
+            }
+        }
         None => (EXIT_OK, None),
     };
     if args.format == ExplainFormat::Json {
@@ -175,6 +180,8 @@ fn explanation_json(
 /// whether it agrees with the policy.
 fn explain_target(
     args: &ExplainArgs,
+    common: &Common,
+    settings: &PolicySettings,
     target: Target,
     ir: &crate::ir::Ir,
     compiled: &Compiled,
@@ -199,7 +206,8 @@ fn explain_target(
         },
         templates: args.templates.clone(),
         previous: Default::default(),
-    };
+    }
+    .configured(settings);
     // Rendered now even with --against: the rendering names the file to
     // read, and a policy the target cannot express has no answer.
     let files = match render.render(ir) {
@@ -207,7 +215,7 @@ fn explain_target(
         Err(failures) => {
             eprint!(
                 "{}",
-                diagnostics::render_all(&compiled.sources, &failures, args.common.style())
+                diagnostics::render_all(&compiled.sources, &failures, common.style())
             );
             eprintln!("error: the policy cannot be rendered for {target} (see above)");
             return Err(EXIT_FINDINGS);

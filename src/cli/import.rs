@@ -32,11 +32,9 @@ pub(super) struct ImportArgs {
     /// interface "PLACE"; prefix "CIDR" ...; residual #true }`).
     #[arg(long, value_name = "FILE")]
     zones: Option<PathBuf>,
-    #[command(flatten)]
-    common: Common,
 }
 
-pub(super) fn import(args: ImportArgs) -> u8 {
+pub(super) fn import(args: ImportArgs, common: &Common) -> u8 {
     let shown = crate::source::display_path(&args.file);
     let (device, text) = match super::drift::read_device(args.target, &args.file) {
         Ok(d) => d,
@@ -103,7 +101,7 @@ pub(super) fn import(args: ImportArgs) -> u8 {
         },
         &name,
     );
-    let date = args.common.date();
+    let date = common.date();
     let (compiled, comparison) = match import::prove(&imported, &device, date) {
         Ok(p) => p,
         Err(compiled) => {
@@ -112,7 +110,7 @@ pub(super) fn import(args: ImportArgs) -> u8 {
                 crate::diagnostics::render_all(
                     &compiled.sources,
                     &compiled.diagnostics,
-                    args.common.style()
+                    common.style()
                 )
             );
             eprintln!(
@@ -170,7 +168,7 @@ pub(super) fn import(args: ImportArgs) -> u8 {
             &ctx,
             drift_report::Listing::First(drift_report::INHERENT_SHOWN),
         );
-        report.push_str(&r.to_text(stdout_colour(&args.common) && args.out_dir.is_some()));
+        report.push_str(&r.to_text(stdout_colour(common) && args.out_dir.is_some()));
         report.push_str(&format!(
             "differences: the policy does not decide every packet as {shown} does ({} region{})\n",
             comparison.regions.len(),
@@ -204,10 +202,12 @@ pub(super) fn import(args: ImportArgs) -> u8 {
                 );
                 return EXIT_USAGE;
             }
-            println!(
-                "wrote {}",
-                crate::source::display_path(&dir.join(format!("{name}.kdl")))
-            );
+            if !common.quiet {
+                println!(
+                    "wrote {}",
+                    crate::source::display_path(&dir.join(format!("{name}.kdl")))
+                );
+            }
         }
         None => print!("{written}"),
     }

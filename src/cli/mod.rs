@@ -5,8 +5,11 @@
 //! 2 usage or I/O errors.
 //!
 //! - `mod.rs`: the parser, the command list, exit codes and dispatch.
-//! - `args.rs`: argument groups every command shares (`Common`,
-//!   `TargetArgs`, `RenderArgs`) and value parsers.
+//! - `args.rs`: argument groups every command shares (`Common`, the
+//!   global options; `TargetArgs`, `RenderArgs`, `LintArgs`) and value
+//!   parsers.
+//! - `project.rs`: the project file, `wardwall.toml`, which the flags
+//!   override.
 //! - `common.rs`: helpers several commands use.
 //! - `check.rs`, `build.rs`, `diff.rs`, `explain.rs`, `drift.rs`, `import.rs`: one command each,
 //!   its arguments and its implementation.
@@ -23,6 +26,7 @@ mod diff;
 mod drift;
 mod explain;
 mod import;
+mod project;
 
 use build::BuildArgs;
 use check::CheckArgs;
@@ -46,6 +50,8 @@ pub(crate) const EXIT_USAGE: u8 = 2;
     long_about = None,
 )]
 struct Cli {
+    #[command(flatten)]
+    common: args::Common,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,13 +85,21 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
+    let mut common = cli.common;
+    common.project = match project::load(common.config.as_deref(), common.style()) {
+        Ok(project) => project,
+        Err(report) => {
+            eprint!("{report}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let code = match cli.command {
-        Command::Check(args) => check::check(args),
-        Command::Build(args) => build::build(args),
-        Command::Diff(args) => diff::diff(args),
-        Command::Explain(args) => explain::explain(args),
-        Command::Drift(args) => drift::drift(args),
-        Command::Import(args) => import::import(args),
+        Command::Check(args) => check::check(args, &common),
+        Command::Build(args) => build::build(args, &common),
+        Command::Diff(args) => diff::diff(args, &common),
+        Command::Explain(args) => explain::explain(args, &common),
+        Command::Drift(args) => drift::drift(args, &common),
+        Command::Import(args) => import::import(args, &common),
     };
     ExitCode::from(code)
 }
