@@ -17,6 +17,7 @@ mod cli_check;
 mod cli_diff;
 mod cli_explain_target;
 mod cli_input_hardening;
+mod cli_project;
 mod conformance;
 mod device_cisco;
 mod device_nftables;

@@ -253,8 +253,12 @@ pub(super) fn parse_target(s: &str) -> Result<Target, String> {
     match Target::from_name(s) {
         Some(t) => Ok(t),
         None => Err(format!(
-            "unknown target `{s}` (known: {})",
-            Target::names().collect::<Vec<_>>().join(", ")
+            "unknown target `{}` (known: {}){}",
+            crate::diagnostics::escape_unsafe(s),
+            Target::names().collect::<Vec<_>>().join(", "),
+            crate::diagnostics::did_you_mean(s, Target::names())
+                .map(|hint| format!("; {hint}"))
+                .unwrap_or_default()
         )),
     }
 }

@@ -134,7 +134,7 @@ fn discover(cwd: &Path) -> Option<PathBuf> {
     None
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawProject {
     #[serde(default)]
@@ -145,7 +145,7 @@ struct RawProject {
     diff: RawDiff,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawPolicy {
     path: String,
@@ -157,7 +157,7 @@ struct RawPolicy {
     nft_address_only: bool,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawLint {
     select: Option<Vec<Spanned<String>>>,
@@ -167,14 +167,14 @@ struct RawLint {
     severity: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawDiff {
     budget: Option<usize>,
 }
 
 /// The project in `text`, its relative paths resolved against `base`.
-fn parse(text: &str, base: &Path, file: FileId) -> Result<Project, Diagnostic> {
+fn parse(text: &str, base: &Path, file: FileId) -> Result<Project, Box<Diagnostic>> {
     let raw: RawProject = toml::from_str(text).map_err(|e| toml_error(&e, file))?;
     let bad =
         |code, at: &Spanned<String>, message: String| project_error(code, message, at.span(), file);
@@ -223,7 +223,7 @@ fn project_error(
     message: String,
     at: Range<usize>,
     file: FileId,
-) -> Diagnostic {
+) -> Box<Diagnostic> {
     let span = Span {
         file,
         offset: at.start,
@@ -233,31 +233,34 @@ fn project_error(
         Some((message, help)) => (message.to_string(), Some(help.to_string())),
         None => (message, None),
     };
-    let d = Diagnostic::error(code, format!("wardwall.toml: {message}")).at(span, "here");
-    match help {
+    let d = Diagnostic::error(code, message).at(span, "in the project file");
+    Box::new(match help {
         Some(help) => d.help(help),
         None => d,
-    }
+    })
 }
 
 /// A TOML or serde error (bad syntax, an unknown key, a wrong type) as a
 /// diagnostic; an unknown key or value gets the nearest known one.
-fn toml_error(e: &toml::de::Error, file: FileId) -> Diagnostic {
+fn toml_error(e: &toml::de::Error, file: FileId) -> Box<Diagnostic> {
     let message = diagnostics::escape_unsafe(e.message().trim());
     let at = e.span().unwrap_or(0..0);
-    let code = if message.starts_with("unknown field") {
-        "project-unknown-key"
-    } else {
-        "project-value"
+    let Some((unknown, known)) = unknown_and_expected(&message) else {
+        return project_error("project-value", message, at, file);
     };
-    let d = project_error(code, message.clone(), at, file);
-    match unknown_and_expected(&message) {
-        Some((unknown, expected)) => {
-            let hint = diagnostics::did_you_mean(unknown, expected.iter().copied());
-            d.help(hint.unwrap_or_else(|| format!("expected one of: {}", expected.join(", "))))
-        }
-        None => d,
-    }
+    let (code, what) = if message.starts_with("unknown field") {
+        ("project-unknown-key", "key")
+    } else {
+        ("project-value", "value")
+    };
+    let hint = diagnostics::did_you_mean(unknown, known.iter().copied())
+        .map(|s| format!("; {s}"))
+        .unwrap_or_default();
+    let message = format!(
+        "unknown {what} `{unknown}` (known: {}){hint}",
+        known.join(", ")
+    );
+    project_error(code, message, at, file)
 }
 
 /// serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown
@@ -269,4 +272,51 @@ fn unknown_and_expected(message: &str) -> Option<(&str, Vec<&str>)> {
     let mut quoted = message.split('`').skip(1).step_by(2);
     let unknown = quoted.next()?;
     Some((unknown, quoted.collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_unknown_field_messages_are_taken_apart() {
+        // Pins serde's wording: if it changes, the suggestions would go.
+        let e = toml::from_str::<RawDiff>("budgt = 1").unwrap_err();
+        assert_eq!(
+            unknown_and_expected(e.message()),
+            Some(("budgt", vec!["budget"]))
+        );
+        let e = toml::from_str::<RawLint>("selet = []").unwrap_err();
+        assert_eq!(
+            unknown_and_expected(e.message()),
+            Some(("selet", vec!["select", "ignore", "severity"]))
+        );
+        assert_eq!(unknown_and_expected("invalid type: string"), None);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_file() {
+        let text = "[[policy]]\npath = \"p.kdl\"\nout = \"o\"\ntemplates = \"/abs\"\n";
+        let project = parse(text, Path::new("../conf"), FileId(0)).unwrap();
+        let p = &project.policies[0];
+        assert_eq!(p.path, Path::new("../conf/p.kdl"));
+        assert_eq!(p.out.as_deref(), Some(Path::new("../conf/o")));
+        assert_eq!(p.templates.as_deref(), Some(Path::new("/abs")));
+    }
+
+    #[test]
+    fn a_given_policy_gets_its_entry_however_spelt() {
+        let project = parse(
+            "[[policy]]\npath = \"a.kdl\"\nout = \"x\"\n",
+            Path::new(""),
+            FileId(0),
+        )
+        .unwrap();
+        assert_eq!(
+            project.policy(Some(Path::new("a.kdl"))).unwrap().out,
+            Some("x".into())
+        );
+        assert_eq!(project.policy(Some(Path::new("b.kdl"))).unwrap().out, None);
+        assert_eq!(project.policy(None).unwrap().path, Path::new("a.kdl"));
+    }
 }
