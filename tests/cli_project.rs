@@ -440,3 +440,24 @@ fn the_shipped_project_file_builds_the_hospital_policy_into_out() {
         ran.stdout
     );
 }
+
+#[test]
+fn project_file_text_never_reaches_the_terminal_raw() {
+    let repo = repository();
+    let cases = [
+        // An escaped control character in a quoted key.
+        "[lint]\n\"sel\\u001b[31mect\" = []\n",
+        // A raw right-to-left override inside a value.
+        "[[policy]]\npath = \"policies/clinic.kdl\"\ntargets = [\"nft\u{202e}ables\"]\n",
+    ];
+    for text in cases {
+        write(repo.path().join("wardwall.toml"), text);
+        let ran = run_in(repo.path(), &["check"]).expect_code(2);
+        assert!(
+            !ran.stderr.chars().any(|c| c == '\u{1b}' || c == '\u{202e}'),
+            "{text:?}: {:?}",
+            ran.stderr
+        );
+        assert!(ran.stderr.contains("wardwall.toml:"), "{:?}", ran.stderr);
+    }
+}

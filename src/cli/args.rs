@@ -104,8 +104,8 @@ fn parse_code_level(s: &str) -> Result<(&'static str, Severity), String> {
 /// `build` and `diff`, so `check` validates exactly what `build` renders.
 #[derive(Args, Clone, Debug)]
 pub(super) struct TargetArgs {
-    /// Target to render (repeatable; default: the policy's `targets`, or
-    /// every target).
+    /// Target to render (repeatable; default: the policy's `targets` in the
+    /// project file, else in the policy, else every target).
     #[arg(short = 't', long = "target", value_name = "TARGET", value_parser = parse_target)]
     pub(super) targets: Vec<Target>,
     /// nftables: match addresses only, without anti-spoofing: a packet with
@@ -165,7 +165,8 @@ impl TargetArgs {
 pub(super) struct RenderArgs {
     #[command(flatten)]
     pub(super) select: TargetArgs,
-    /// Directory of template overrides (DIR/<target>/<file>).
+    /// Directory of template overrides (DIR/<target>/<file>; default: the
+    /// policy's `templates` in the project file).
     #[arg(long, value_name = "DIR")]
     pub(super) templates: Option<PathBuf>,
     /// The previous outputs renderers keep numbering from (set by the

@@ -9,7 +9,6 @@ use jiff::civil::Date;
 use super::args::{Common, RenderArgs, stdout_colour};
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use crate::Compiled;
-use crate::analysis::selection::Selection;
 use crate::diagnostics::{self, Style};
 use crate::render::RenderedFile;
 
@@ -53,12 +52,9 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
     let date = common.date();
     let style = common.style();
     let lint = &common.project.lint;
-    let settings = match common.project.policy(args.policy.as_deref()) {
+    let settings = match common.project.policy_or_report(args.policy.as_deref()) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let policy = settings.path.clone();
     args.render = args.render.configured(&settings);
@@ -84,13 +80,13 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
     // output directory, so the diff shows what `build` would change.
     let old_rendered = comparison
         .as_ref()
-        .map(|cmp| render_policy(&cmp.old, &policy, date, &args.render, lint, style));
+        .map(|cmp| render_policy(&cmp.old, &policy, date, &args.render, style));
     args.render.previous = match &old_rendered {
         Some(Ok(old)) => crate::render::PreviousTree::Files(old.files.clone()),
         Some(Err(_)) => crate::render::PreviousTree::None,
         None => crate::render::PreviousTree::Dir(against.clone()),
     };
-    let new = match render_policy(new_files, &policy, date, &args.render, lint, style) {
+    let new = match render_policy(new_files, &policy, date, &args.render, style) {
         Ok(r) => r,
         Err(NotRendered::Errors { report, errors }) => {
             return report_unbuildable(args.format, &report, errors);
@@ -342,14 +338,12 @@ fn render_policy(
     policy: &Path,
     date: Date,
     render: &RenderArgs,
-    lint: &Selection,
     style: Style,
 ) -> Result<Rendered, NotRendered> {
     let mut compiled = crate::compile_from(files, policy, date).map_err(|e| {
         eprintln!("error: {e}");
         NotRendered::Unreadable(e.source)
     })?;
-    lint.apply(&mut compiled.diagnostics.items);
     // A diff is about changes, not lint: show errors only (`check` shows
     // the warnings).
     compiled.diagnostics.items.retain(|d| d.is_error());

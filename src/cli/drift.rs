@@ -60,12 +60,9 @@ fn parse_device(spec: &str) -> Result<(Target, PathBuf), String> {
 }
 
 pub(super) fn drift(mut args: DriftArgs, common: &Common) -> u8 {
-    let settings = match common.project.policy(args.policy.as_deref()) {
+    let settings = match common.project.policy_or_report(args.policy.as_deref()) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let policy = settings.path;
     args.nft_address_only |= settings.nft_address_only;

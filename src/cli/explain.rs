@@ -65,12 +65,9 @@ pub(super) fn explain(args: ExplainArgs, common: &Common) -> u8 {
         [p, rest @ ..] if rest.len() == 3 => (Some(Path::new(p)), rest),
         rest => (None, rest),
     };
-    let settings = match common.project.policy(given) {
+    let settings = match common.project.policy_or_report(given) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let policy = settings.path.clone();
     let packet = match Packet::parse(&packet_args[0], &packet_args[1], &packet_args[2]) {

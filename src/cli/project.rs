@@ -62,9 +62,17 @@ impl Project {
         given.iter().map(|path| self.settings_of(path)).collect()
     }
 
+    /// [`Project::policy`], printing why there is none (exit 2).
+    pub(super) fn policy_or_report(&self, given: Option<&Path>) -> Result<PolicySettings, u8> {
+        self.policy(given).map_err(|e| {
+            eprintln!("error: {e}");
+            super::EXIT_USAGE
+        })
+    }
+
     /// The settings of the one policy a command works on: the one given,
     /// else the project file's only policy, else the default policy.
-    pub(super) fn policy(&self, given: Option<&Path>) -> Result<PolicySettings, String> {
+    fn policy(&self, given: Option<&Path>) -> Result<PolicySettings, String> {
         match (given, self.policies.as_slice()) {
             (Some(path), _) => Ok(self.settings_of(path)),
             (None, [only]) => Ok(only.clone()),
@@ -115,6 +123,14 @@ pub(super) fn load(named: Option<&Path>, style: Style) -> Result<Project, String
     let base = file.parent().unwrap_or(Path::new(""));
     let mut sources = SourceMap::default();
     let id = sources.add(shown, text.clone());
+    // A snippet must not replay control or bidi characters to the
+    // terminal: such a file is shown by its offending line only, cleaned.
+    if text
+        .chars()
+        .any(|c| diagnostics::is_unsafe_char(c) && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        sources.excerpt_only(id);
+    }
     parse(&text, base, id).map_err(|d| diagnostics::render(&sources, &d, style))
 }
 
