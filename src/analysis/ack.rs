@@ -107,25 +107,33 @@ fn acknowledges(ack: &Acknowledgement, d: &Diagnostic) -> bool {
 /// An `accept` of an error, of this module's codes, or of no code at all.
 fn refused(ack: &Acknowledgement) -> Diagnostic {
     let code = &ack.accept.code;
-    let d = Diagnostic::error(
-        "not-acknowledgeable",
-        if ERRORS.contains(&code.value.as_str()) {
-            format!("`{}` is an error and cannot be acknowledged", code.value)
-        } else if [UNUSED, EXPIRED].contains(&code.value.as_str()) {
-            format!("`{}` cannot itself be acknowledged", code.value)
-        } else {
-            format!("`{}` is not a warning code", code.value)
-        },
-    )
-    .at(code.span, "not an acknowledgeable warning");
     let codes: Vec<&str> = acknowledgeable().collect();
-    let help = match did_you_mean(&code.value, codes.iter().copied()) {
-        _ if ERRORS.contains(&code.value.as_str()) => "a broken expectation is a promise the rules break: change the rules, or the expectation if the promise itself was wrong; only warnings can be accepted".to_string(),
-        _ if [UNUSED, EXPIRED].contains(&code.value.as_str()) => "remove the stale `accept`, or renew its `expires`".to_string(),
-        Some(mean) => format!("{mean} warnings that can be acknowledged: {}", codes.join(", ")),
-        None => format!("warnings that can be acknowledged: {}", codes.join(", ")),
+    let (message, help) = if ERRORS.contains(&code.value.as_str()) {
+        (
+            format!("`{}` is an error and cannot be acknowledged", code.value),
+            "an error is never accepted: a broken expectation is a promise the rules break, so change the rules, or the expectation if the promise itself was wrong".to_string(),
+        )
+    } else if [UNUSED, EXPIRED].contains(&code.value.as_str()) {
+        (
+            format!("`{}` cannot itself be acknowledged", code.value),
+            "remove the `accept` that matches nothing, or renew the expired one's `expires`"
+                .to_string(),
+        )
+    } else {
+        let mean = did_you_mean(&code.value, codes.iter().copied())
+            .map(|m| format!("{m} "))
+            .unwrap_or_default();
+        (
+            format!("`{}` is not a warning code", code.value),
+            format!(
+                "{mean}warnings that can be acknowledged: {}",
+                codes.join(", ")
+            ),
+        )
     };
-    d.help(help)
+    Diagnostic::error("not-acknowledgeable", message)
+        .at(code.span, "not an acknowledgeable warning")
+        .help(help)
 }
 
 fn expired(ack: &Acknowledgement, until: Date, date: Date) -> Diagnostic {
