@@ -79,6 +79,20 @@ fn policy(rule: &str, exception: &str, expect: &str) -> (tempfile::TempDir, std:
     (dir, path)
 }
 
+/// The element of the JSON array `list` whose `key` is `code`.
+fn with_code<'a>(list: &'a Value, key: &str, code: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d[key] == code)
+        .unwrap_or_else(|| panic!("no {key} {code} in {list:#}"))
+}
+
+/// Asserts that `check` printed `text` on stderr.
+fn says(ran: &Ran, text: &str) {
+    assert!(ran.stderr.contains(text), "no {text:?} in:\n{}", ran.stderr);
+}
+
 fn check(path: &std::path::Path, date: &str, extra: &[&str]) -> Ran {
     Ran::of(
         wardwall()
@@ -145,26 +159,15 @@ fn each_accept_acknowledges_the_finding_of_its_own_declaration() {
         ])
     );
     let ran = check(&path, DATE, &["--deny-warnings"]).expect_code(0);
-    assert!(
-        ran.stderr.contains("0 errors, 0 warnings, 3 acknowledged"),
-        "{}",
-        ran.stderr
+    says(&ran, "0 errors, 0 warnings, 3 acknowledged");
+    says(&ran, "acknowledged wardwall::redundant-rule at ");
+    says(
+        &ran,
+        "ward.kdl:26:10\n  rule `icu-no-internet` is redundant",
     );
-    assert!(
-        ran.stderr
-            .contains("acknowledged wardwall::redundant-rule at ")
-            && ran
-                .stderr
-                .contains("ward.kdl:26:10\n  rule `icu-no-internet` is redundant"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains(
-            "by net@example.org, ticket NET-7, until 2027-01-31\n  reason: deliberate guard"
-        ),
-        "{}",
-        ran.stderr
+    says(
+        &ran,
+        "by net@example.org, ticket NET-7, until 2027-01-31\n  reason: deliberate guard",
     );
     assert!(
         !ran.stderr.contains("⚠"),
@@ -189,12 +192,9 @@ fn a_rules_accept_does_not_cover_its_exceptions() {
         ])
     );
     let ran = check(&path, DATE, &[]).expect_code(0);
-    assert!(
-        ran.stderr.contains(
-            "the acknowledgement of `clinical-internet-egress` on rule `icu-no-internet` matches no finding"
-        ),
-        "{}",
-        ran.stderr
+    says(
+        &ran,
+        "the acknowledgement of `clinical-internet-egress` on rule `icu-no-internet` matches no finding",
     );
 }
 
@@ -207,11 +207,7 @@ fn an_unmatched_accept_is_a_warning_that_fails_the_gate() {
     assert!(found.contains(&("acknowledged".into(), "redundant-rule".into())));
     check(&path, DATE, &[]).expect_code(0);
     let ran = check(&path, DATE, &["--deny-warnings"]).expect_code(1);
-    assert!(
-        ran.stderr.contains("wardwall::acknowledgement-unused"),
-        "{}",
-        ran.stderr
-    );
+    says(&ran, "wardwall::acknowledgement-unused");
 }
 
 #[test]
@@ -235,12 +231,9 @@ fn an_expired_accept_is_a_warning_and_its_finding_is_a_warning_again() {
         "{after:?}"
     );
     let ran = check(&path, "2027-02-01", &[]);
-    assert!(
-        ran.stderr.contains(
-            "the acknowledgement of `redundant-rule` on rule `icu-no-internet` expired on 2027-01-31"
-        ),
-        "{}",
-        ran.stderr
+    says(
+        &ran,
+        "the acknowledgement of `redundant-rule` on rule `icu-no-internet` expired on 2027-01-31",
     );
 }
 
@@ -249,32 +242,17 @@ fn errors_cannot_be_acknowledged() {
     let violated = r#"accept "expectation-violated" { reason "r"; owner "o"; }"#;
     let (_d, path) = policy("", "", violated);
     let ran = check(&path, DATE, &[]).expect_code(1);
-    assert!(
-        ran.stderr.contains("wardwall::not-acknowledgeable"),
-        "{}",
-        ran.stderr
+    says(&ran, "wardwall::not-acknowledgeable");
+    says(
+        &ran,
+        "`expectation-violated` is an error and cannot be acknowledged",
     );
-    assert!(
-        ran.stderr
-            .contains("`expectation-violated` is an error and cannot be acknowledged"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains("an error is never accepted"),
-        "{}",
-        ran.stderr
-    );
+    says(&ran, "an error is never accepted");
     for own in ["acknowledgement-unused", "acknowledgement-expired"] {
         let text = format!(r#"accept "{own}" {{ reason "r"; owner "o"; }}"#);
         let (_d, path) = policy(&text, "", "");
         let ran = check(&path, DATE, &[]).expect_code(1);
-        assert!(
-            ran.stderr
-                .contains(&format!("`{own}` cannot itself be acknowledged")),
-            "{}",
-            ran.stderr
-        );
+        says(&ran, &format!("`{own}` cannot itself be acknowledged"));
     }
 }
 
@@ -283,41 +261,19 @@ fn a_misspelled_code_is_an_error_with_a_suggestion() {
     let typo = r#"accept "redundant-rul" { reason "r"; owner "o"; }"#;
     let (_d, path) = policy(typo, "", "");
     let ran = check(&path, DATE, &[]).expect_code(1);
-    assert!(
-        ran.stderr.contains("`redundant-rul` is not a warning code"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains("did you mean `redundant-rule`?"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains("ward.kdl:"),
-        "with its place: {}",
-        ran.stderr
-    );
+    says(&ran, "`redundant-rul` is not a warning code");
+    says(&ran, "did you mean `redundant-rule`?");
+    says(&ran, "ward.kdl:");
 }
 
 #[test]
 fn reason_and_owner_are_required() {
     let (_d, path) = policy(r#"accept "redundant-rule" { owner "o"; }"#, "", "");
     let ran = check(&path, DATE, &[]).expect_code(1);
-    assert!(
-        ran.stderr
-            .contains("`accept \"redundant-rule\"` has no `reason`"),
-        "{}",
-        ran.stderr
-    );
+    says(&ran, "`accept \"redundant-rule\"` has no `reason`");
     let (_d, path) = policy(r#"accept "redundant-rule" { reason "r"; }"#, "", "");
     let ran = check(&path, DATE, &[]).expect_code(1);
-    assert!(
-        ran.stderr
-            .contains("`accept \"redundant-rule\"` has no `owner`"),
-        "{}",
-        ran.stderr
-    );
+    says(&ran, "`accept \"redundant-rule\"` has no `owner`");
     // Naming the subject is refused with the way it is written instead.
     let (_d, path) = policy(
         r#"accept "redundant-rule" { rule "icu-no-internet"; reason "r"; owner "o"; }"#,
@@ -325,11 +281,9 @@ fn reason_and_owner_are_required() {
         "",
     );
     let ran = check(&path, DATE, &[]).expect_code(1);
-    assert!(
-        ran.stderr
-            .contains("it acknowledges the findings of the node it is written in"),
-        "{}",
-        ran.stderr
+    says(
+        &ran,
+        "it acknowledges the findings of the node it is written in",
     );
 }
 
@@ -341,12 +295,7 @@ fn json_carries_who_accepted_it_and_where() {
     // The expectation-expired warning remains, so the gate fails.
     assert_eq!(ran.code, 1);
     assert_eq!(v[0]["ok"], false);
-    let d = v[0]["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["code"] == "redundant-rule")
-        .unwrap();
+    let d = with_code(&v[0]["diagnostics"], "code", "redundant-rule");
     assert_eq!(d["severity"], "acknowledged");
     let a = &d["acknowledged"];
     assert_eq!(a["reason"], "deliberate guard");
@@ -360,12 +309,7 @@ fn json_carries_who_accepted_it_and_where() {
         + 1;
     assert_eq!(a["line"].as_u64(), Some(line as u64));
     assert_eq!(a["column"].as_u64(), Some(9));
-    let other = v[0]["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["code"] == "expectation-expired")
-        .unwrap();
+    let other = with_code(&v[0]["diagnostics"], "code", "expectation-expired");
     assert_eq!(other["severity"], "warning");
     assert!(other.get("acknowledged").is_none());
 }
@@ -376,11 +320,7 @@ fn sarif_has_an_in_source_suppression_and_the_codes_as_rules() {
     let ran = check(&path, DATE, &["--format", "sarif", "--deny-warnings"]);
     let log: Value = serde_json::from_str(&ran.stdout).unwrap();
     let run = &log["runs"][0];
-    let results = run["results"].as_array().unwrap();
-    let acked = results
-        .iter()
-        .find(|r| r["ruleId"] == "redundant-rule")
-        .unwrap();
+    let acked = with_code(&run["results"], "ruleId", "redundant-rule");
     assert_eq!(
         acked["level"], "warning",
         "not an error under --deny-warnings"
@@ -401,10 +341,7 @@ fn sarif_has_an_in_source_suppression_and_the_codes_as_rules() {
             .unwrap()
             .ends_with("ward.kdl")
     );
-    let other = results
-        .iter()
-        .find(|r| r["ruleId"] == "expectation-expired")
-        .unwrap();
+    let other = with_code(&run["results"], "ruleId", "expectation-expired");
     assert_eq!(other["level"], "error");
     assert!(other.get("suppressions").is_none());
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
@@ -418,23 +355,14 @@ fn sarif_has_an_in_source_suppression_and_the_codes_as_rules() {
 fn the_shipped_policy_passes_the_gate_and_fails_it_without_its_accepts() {
     let ran = Ran::of(wardwall().args(["check", HOSPITAL, "--date", DATE, "--deny-warnings"]))
         .expect_code(0);
-    assert!(
-        ran.stderr.contains("0 errors, 0 warnings, 5 acknowledged"),
-        "{}",
-        ran.stderr
-    );
+    says(&ran, "0 errors, 0 warnings, 5 acknowledged");
     for code in [
         "rule-expires-soon",
         "rule-expired",
         "redundant-rule",
         "clinical-internet-egress",
     ] {
-        assert!(
-            ran.stderr
-                .contains(&format!("acknowledged wardwall::{code} at ")),
-            "{code}: {}",
-            ran.stderr
-        );
+        says(&ran, &format!("acknowledged wardwall::{code} at "));
     }
     let dir = tempfile::tempdir().unwrap();
     let bare = crate::common::unacknowledged_hospital(dir.path());
@@ -445,11 +373,7 @@ fn the_shipped_policy_passes_the_gate_and_fails_it_without_its_accepts() {
             .args(["--date", DATE, "--deny-warnings"]),
     )
     .expect_code(1);
-    assert!(
-        ran.stderr.contains("0 errors, 5 warnings"),
-        "{}",
-        ran.stderr
-    );
+    says(&ran, "0 errors, 5 warnings");
 }
 
 #[test]

@@ -147,4 +147,44 @@ mod tests {
         let same = std::slice::from_ref(&a);
         assert!(finding_diff(same, same).is_empty());
     }
+
+    #[test]
+    fn acknowledging_a_warning_resolves_it_and_adds_the_acknowledged_finding() {
+        let warning = Diagnostic::warning("redundant-rule", "rule `y` is redundant");
+        let mut acked = warning.clone();
+        acked.acknowledged = Some(Box::new(crate::diagnostics::Acknowledged {
+            reason: "guard".into(),
+            owner: "net".into(),
+            ticket: None,
+            expires: None,
+            span: Default::default(),
+        }));
+        let d = finding_diff(std::slice::from_ref(&warning), std::slice::from_ref(&acked));
+        assert_eq!(d.resolved.len(), 1);
+        assert!(!d.resolved[0].acknowledged);
+        assert_eq!(d.new.len(), 1);
+        assert!(d.new[0].acknowledged);
+        assert_eq!(
+            to_text(&d),
+            "findings: 1 new, 1 resolved\n+ acknowledged redundant-rule: rule `y` is redundant\n- warning redundant-rule: rule `y` is redundant\n"
+        );
+    }
+
+    #[test]
+    fn findings_of_judges_only_the_analysis_codes() {
+        // The hospital policy acknowledges two analysis findings and three
+        // of other stages (rule expiry): only the first two are judged, and
+        // none of the others is reported unused.
+        let date = "2026-11-25".parse().unwrap();
+        let c = crate::compile(std::path::Path::new(crate::DEFAULT_POLICY), date).unwrap();
+        let found = findings_of(c.policy.as_ref().unwrap(), c.ir.as_ref().unwrap(), date);
+        let codes: Vec<(&str, bool)> = found
+            .iter()
+            .map(|d| (d.code, d.is_acknowledged()))
+            .collect();
+        assert_eq!(
+            codes,
+            [("redundant-rule", true), ("clinical-internet-egress", true)]
+        );
+    }
 }
