@@ -393,3 +393,26 @@ fn accepts_change_no_rendered_output() {
         );
     }
 }
+
+#[test]
+fn free_text_of_an_accept_is_refused_at_the_character() {
+    // A reason or owner is printed in every report: a line break or a bidi
+    // control there could forge a line or hide text.
+    for fields in [
+        r#"reason "ok\nwarning: forged"; owner "o";"#,
+        r#"reason "r"; owner "net\u{202E}gro";"#,
+    ] {
+        let (_d, path) = policy(
+            &format!(r#"accept "redundant-rule" {{ {fields} }}"#),
+            "",
+            "",
+        );
+        let ran = check(&path, DATE, &[]).expect_code(1);
+        says(&ran, "wardwall::invalid-text");
+        assert!(
+            !ran.stderr.contains("acknowledged wardwall::"),
+            "{}",
+            ran.stderr
+        );
+    }
+}
