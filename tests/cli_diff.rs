@@ -786,7 +786,7 @@ fn new_and_resolved_findings_are_part_of_the_review() {
         "{text}"
     );
     assert!(
-        text.contains("\n- warning redundant-rule: rule `clinical-no-internet`"),
+        text.contains("\n- acknowledged redundant-rule: rule `clinical-no-internet`"),
         "{text}"
     );
     let md = run("markdown");
@@ -796,7 +796,7 @@ fn new_and_resolved_findings_are_part_of_the_review() {
         "{md}"
     );
     assert!(
-        md.contains("- ✅ <code>redundant-rule</code> rule `clinical-no-internet`"),
+        md.contains("- ✅ <code>redundant-rule</code> (acknowledged) rule `clinical-no-internet`"),
         "{md}"
     );
     // A tight budget still counts the findings it cannot show.

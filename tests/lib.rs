@@ -8,6 +8,7 @@
 
 mod common;
 
+mod acknowledge;
 mod analysis;
 mod analysis_props;
 mod cisco;
