@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
 
-use super::EXIT_USAGE;
+use super::{EXIT_OK, EXIT_USAGE};
 use crate::{Compiled, DEFAULT_POLICY};
 
 /// Compiles one policy, printing an I/O error (exit 2) if it cannot be read.
@@ -29,5 +29,20 @@ pub(super) fn default_policies(given: Vec<PathBuf>) -> Vec<PathBuf> {
         vec![PathBuf::from(DEFAULT_POLICY)]
     } else {
         given
+    }
+}
+
+/// Writes generated text (a completion script, a man page) to standard
+/// output: exit 0 when it was taken, else (a closed pipe, a full disk) the
+/// error is reported and the exit code is 2.
+pub(super) fn print_stdout(bytes: &[u8]) -> u8 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            EXIT_USAGE
+        }
     }
 }
