@@ -15,7 +15,8 @@ use crate::render::RenderedFile;
 
 #[derive(Args, Debug)]
 pub(super) struct BuildArgs {
-    /// Policy file (default: the shipped example policy).
+    /// Policy file (default: policies/hospital.kdl, relative to the working
+    /// directory).
     #[arg(value_name = "POLICY")]
     policy: Option<PathBuf>,
     #[command(flatten)]
@@ -25,8 +26,9 @@ pub(super) struct BuildArgs {
     out: PathBuf,
     #[command(flatten)]
     render: RenderArgs,
-    /// Write nothing; exit 1 if any file on disk (or the manifest,
-    /// DIR/wardwall-manifest.json) differs from what a build would write.
+    /// Write nothing; exit 1 and list each file that is missing, stale
+    /// (differs from what a build would write; the manifest,
+    /// DIR/wardwall-manifest.json, too) or an orphan (see below).
     #[arg(long)]
     check: bool,
 }

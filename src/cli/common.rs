@@ -11,7 +11,37 @@ use crate::{Compiled, DEFAULT_POLICY};
 pub(super) fn compile_or_report(path: &Path, date: Date) -> Result<Compiled, u8> {
     crate::compile(path, date).map_err(|e| {
         eprintln!("error: {e}");
+        if e.source.kind() == std::io::ErrorKind::NotFound
+            && let Some(help) = missing_policy_help(path)
+        {
+            eprintln!("  help: {help}");
+        }
         EXIT_USAGE
+    })
+}
+
+/// What to do about a relative policy path that is not there: it was
+/// looked up in the working directory, which a user running wardwall
+/// outside the repository (or the default `policies/hospital.kdl`, which
+/// only a checkout of wardwall has) does not expect.
+fn missing_policy_help(path: &Path) -> Option<String> {
+    if path.is_absolute() {
+        return None;
+    }
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "(unknown)".to_string());
+    Some(if path == Path::new(DEFAULT_POLICY) {
+        format!(
+            "no POLICY was given, and the default, {DEFAULT_POLICY}, is relative to the \
+             working directory ({cwd}), which has none: name your policy file (e.g. \
+             `wardwall check path/to/site.kdl`) or run wardwall where policies/ is"
+        )
+    } else {
+        format!(
+            "{} is relative to the working directory ({cwd})",
+            path.display()
+        )
     })
 }
 

@@ -40,7 +40,12 @@ pub(super) struct ExplainArgs {
     #[arg(long, value_name = "FILE|DIR", requires = "target")]
     against: Option<PathBuf>,
     /// With --target: directory of template overrides, as for `build`.
-    #[arg(long, value_name = "DIR", requires = "target")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "target",
+        value_parser = super::templates::parse_templates_dir
+    )]
     templates: Option<PathBuf>,
     /// With --target nftables: render without anti-spoofing, as `build
     /// --nft-address-only` does.

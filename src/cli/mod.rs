@@ -12,7 +12,7 @@
 //!   its arguments and its implementation.
 //! - `completions.rs`, `man.rs`: shell completions and man pages, generated
 //!   from this parser; `help.rs`: the examples, exit codes and environment
-//!   `--help` shows.
+//!   `--help` shows; `templates.rs`: `--templates DIR`, checked as parsed.
 
 use std::process::ExitCode;
 
@@ -29,6 +29,7 @@ mod explain;
 mod help;
 mod import;
 mod man;
+mod templates;
 
 use build::BuildArgs;
 use check::CheckArgs;
