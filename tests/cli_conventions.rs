@@ -70,15 +70,6 @@ fn pipe(program: &str, args: &[&str], input: &[u8]) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
 /// What bash completes for `words` (the last one being completed), with
 /// `script` loaded: the completion function `complete -p` names is called
 /// as bash calls it.
@@ -145,7 +136,7 @@ fn every_shell_gets_a_script_and_an_unknown_shell_is_a_usage_error() {
 /// A man page rendered to plain text by groff (the formatter `man` runs),
 /// failing on any groff warning.
 fn rendered_man(args: &[&str]) -> Option<String> {
-    if !have("groff") {
+    if !common::privileged::runs("groff", "--version") {
         common::skip::skip("man page rendering skipped: groff is not installed");
         return None;
     }
