@@ -1,4 +1,5 @@
-//! The command line: `wardwall check | build | diff | explain | drift | import`.
+//! The command line: `wardwall check | build | diff | explain | drift | import |
+//! completions | man`.
 //!
 //! Every command shares option names and exit codes:
 //! 0 ok, 1 findings or differences (policy errors, stale outputs, ...),
