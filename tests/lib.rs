@@ -15,6 +15,7 @@ mod cisco;
 mod cli_analysis;
 mod cli_build;
 mod cli_check;
+mod cli_conventions;
 mod cli_diff;
 mod cli_explain_target;
 mod cli_input_hardening;

@@ -22,7 +22,8 @@ enum Format {
 
 #[derive(Args, Debug)]
 pub(super) struct CheckArgs {
-    /// Policy files (default: the shipped example policy).
+    /// Policy files (default: policies/hospital.kdl, relative to the working
+    /// directory).
     #[arg(value_name = "POLICY")]
     policies: Vec<PathBuf>,
     #[command(flatten)]

@@ -14,7 +14,8 @@ use crate::{Compiled, DEFAULT_POLICY};
 
 #[derive(Args, Debug)]
 pub(super) struct DiffArgs {
-    /// Policy file (default: the shipped example policy).
+    /// Policy file (default: policies/hospital.kdl, relative to the working
+    /// directory).
     #[arg(value_name = "POLICY")]
     policy: Option<PathBuf>,
     #[command(flatten)]
