@@ -207,13 +207,12 @@ fn hostile_device_names_become_valid_names_and_one_line_text() {
     );
 }
 
-/// The nftables fixture as the kernel prints it, in both forms.
-fn kernel_dumps(fixture: &str) -> Option<(String, String)> {
+/// The nftables ruleset `file` as the kernel prints it, in both forms.
+fn kernel_dumps(file: &Path) -> Option<(String, String)> {
     if !privileged::can_run("import of kernel-dumped nftables rulesets") {
         return None;
     }
     let ns = privileged::Netns::new("import");
-    let file = Path::new("tests/fixtures/devices/nftables").join(fixture);
     let load = ns.exec("nft", &["-f", &file.to_string_lossy()]);
     assert!(
         load.status.success(),
@@ -231,7 +230,9 @@ fn kernel_dumps(fixture: &str) -> Option<(String, String)> {
 #[test]
 fn nftables_dumps_import_with_a_zones_file_text_and_json_and_several_tables() {
     for fixture in ["hospital.nft", "hospital-second-table.nft"] {
-        let Some((text, json)) = kernel_dumps(fixture) else {
+        let Some((text, json)) =
+            kernel_dumps(&Path::new("tests/fixtures/devices/nftables").join(fixture))
+        else {
             return;
         };
         let dir = tempfile::tempdir().unwrap();
@@ -245,6 +246,55 @@ fn nftables_dumps_import_with_a_zones_file_text_and_json_and_several_tables() {
             );
             assert!(policy.contains("zone \"icu\" {"), "{policy}");
             assert!(policy.contains("interface nftables=\"icu0\""));
+        }
+    }
+}
+
+#[test]
+fn nftables_named_address_sets_become_classes_and_groups_the_rules_use() {
+    let Some((text, json)) = kernel_dumps(Path::new("tests/fixtures/import/named-sets.nft")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, dump) in [("ruleset.txt", text), ("ruleset.json", json)] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, dump).unwrap();
+        let policy = round_trip(
+            "nftables",
+            &file,
+            Some(Path::new("tests/fixtures/import/named-sets.zones.kdl")),
+        );
+        for class in [
+            // Hosts (no interval flag), the set's comment the description.
+            "class \"pacs_hosts\" {\n    zone \"servers\"\n    description \"PACS archive servers\"\n    address \"10.10.40.10/31\"\n}",
+            // Prefixes and ranges of an interval set.
+            "class \"icu_monitors\" {\n    zone \"icu\"\n    description \"ICU bedside monitors\"\n    address \"10.20.1.0/25\" \"10.20.1.200-10.20.1.210\"\n}",
+            // `typeof ip6 saddr`; the kernel prints the range as a prefix.
+            "class \"imaging_v6\" {\n    zone \"icu\"\n    description \"ICU imaging carts\"\n    address \"fd42:20::100/120\"\n}",
+            // A set across two zones is a group of its parts.
+            "group \"all_monitors\" {\n    member \"all_monitors-icu\" \"all_monitors-quarantine\"\n}",
+            // Another table's set of the same name is qualified by its table.
+            "class \"ip-legacy-pacs_hosts\" {\n    zone \"servers\"\n    description \"retired PACS\"\n    address \"10.10.40.12\"\n}",
+        ] {
+            assert!(policy.contains(class), "{name}: {class}\n{policy}");
+        }
+        // The rules matching `@set` name its class.
+        for rule in [
+            "        from \"any\"\n        to \"pacs_hosts\"\n        service \"tcp/22\" \"tcp/3389\"\n",
+            "        from \"icu_monitors\"\n        to \"pacs_hosts\"\n        service \"tcp/104\"\n",
+            "        from \"imaging_v6\"\n        to \"fd42:10::40\"\n",
+            "        from \"icu\"\n        to \"ip-legacy-pacs_hosts\"\n        service \"tcp/104\"\n",
+            "        from \"all_monitors\"\n        to \"10.10.0.53\"\n        service \"udp/53\"\n",
+        ] {
+            assert!(policy.contains(rule), "{name}: {rule}\n{policy}");
+        }
+        // Not address objects: a port set, a set filled at run time.
+        for set in ["admin_ports", "seen_scanners"] {
+            assert!(
+                !policy.contains(&format!("class \"{set}"))
+                    && !policy.contains(&format!("group \"{set}")),
+                "{set}: {policy}"
+            );
         }
     }
 }
