@@ -227,23 +227,31 @@ fn kernel_dumps(file: &Path) -> Option<(String, String)> {
     Some((dump(&["list", "ruleset"]), dump(&["-j", "list", "ruleset"])))
 }
 
+/// The nftables ruleset `file`, loaded into the kernel and imported from
+/// both its dumps (text and JSON) with `zones` by [`round_trip`]: (form,
+/// policy) each.
+fn kernel_imports(file: &Path, zones: &Path) -> Option<Vec<(&'static str, String)>> {
+    let (text, json) = kernel_dumps(file)?;
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    for (name, dump) in [("ruleset.txt", text), ("ruleset.json", json)] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, dump).unwrap();
+        out.push((name, round_trip("nftables", &file, Some(zones))));
+    }
+    Some(out)
+}
+
 #[test]
 fn nftables_dumps_import_with_a_zones_file_text_and_json_and_several_tables() {
     for fixture in ["hospital.nft", "hospital-second-table.nft"] {
-        let Some((text, json)) =
-            kernel_dumps(&Path::new("tests/fixtures/devices/nftables").join(fixture))
-        else {
+        let Some(policies) = kernel_imports(
+            &Path::new("tests/fixtures/devices/nftables").join(fixture),
+            Path::new("tests/fixtures/import/hospital.zones.kdl"),
+        ) else {
             return;
         };
-        let dir = tempfile::tempdir().unwrap();
-        for (name, dump) in [("ruleset.txt", text), ("ruleset.json", json)] {
-            let file = dir.path().join(name);
-            std::fs::write(&file, dump).unwrap();
-            let policy = round_trip(
-                "nftables",
-                &file,
-                Some(Path::new("tests/fixtures/import/hospital.zones.kdl")),
-            );
+        for (_, policy) in policies {
             assert!(policy.contains("zone \"icu\" {"), "{policy}");
             assert!(policy.contains("interface nftables=\"icu0\""));
         }
@@ -252,18 +260,13 @@ fn nftables_dumps_import_with_a_zones_file_text_and_json_and_several_tables() {
 
 #[test]
 fn nftables_named_address_sets_become_classes_and_groups_the_rules_use() {
-    let Some((text, json)) = kernel_dumps(Path::new("tests/fixtures/import/named-sets.nft")) else {
+    let Some(policies) = kernel_imports(
+        Path::new("tests/fixtures/import/named-sets.nft"),
+        Path::new("tests/fixtures/import/named-sets.zones.kdl"),
+    ) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    for (name, dump) in [("ruleset.txt", text), ("ruleset.json", json)] {
-        let file = dir.path().join(name);
-        std::fs::write(&file, dump).unwrap();
-        let policy = round_trip(
-            "nftables",
-            &file,
-            Some(Path::new("tests/fixtures/import/named-sets.zones.kdl")),
-        );
+    for (name, policy) in policies {
         for class in [
             // Hosts (no interval flag), the set's comment the description.
             "class \"pacs_hosts\" {\n    zone \"servers\"\n    description \"PACS archive servers\"\n    address \"10.10.40.10/31\"\n}",
