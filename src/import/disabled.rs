@@ -113,3 +113,93 @@ fn same(a: &Boxed, b: &Boxed) -> bool {
         && a.log == b.log
         && a.path == b.path
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addrset::AddrSet;
+    use crate::read::device::{Decision, Device, Entry, Filter, Guard, Layer, Origin};
+    use crate::vocab::{Action, ServiceSet, Target};
+
+    fn entry(line: usize, dst: &str, action: Action) -> Entry {
+        Entry {
+            guard: Guard::any(),
+            src: AddrSet::any(),
+            dst: AddrSet::from_net(dst.parse().unwrap()),
+            service: ServiceSet::any(),
+            decision: Decision {
+                action,
+                log: false,
+                origin: Origin {
+                    line,
+                    column: 1,
+                    text: format!("line {line}"),
+                    rule: None,
+                },
+            },
+            undecidable: None,
+        }
+    }
+
+    fn device(entries: Vec<Entry>) -> Device {
+        Device {
+            target: Target::Panos,
+            places: None,
+            layers: vec![Layer {
+                name: "layer".into(),
+                filters: vec![Filter {
+                    name: "rules".into(),
+                    guard: Guard::any(),
+                    entries,
+                    default: entry(0, "0.0.0.0/0", Action::Deny).decision,
+                }],
+                unfiltered: Action::Deny,
+            }],
+            skipped: Vec::new(),
+        }
+    }
+
+    fn disabled(line: usize, enabled: Device) -> DisabledRule {
+        DisabledRule {
+            line,
+            column: 1,
+            text: format!("rule at {line}"),
+            enabled: Ok(enabled),
+        }
+    }
+
+    #[test]
+    fn a_disabled_rule_stands_between_the_entries_around_it() {
+        let behind = Behind { places: Vec::new() };
+        let a = entry(2, "10.0.0.0/8", Action::Allow);
+        let b = entry(9, "192.0.2.0/24", Action::Allow);
+        let off = entry(5, "10.1.0.0/16", Action::Deny);
+        let (boxes, _) = flat::flatten(&device(vec![a.clone(), b.clone()]), &behind);
+        let rules = [disabled(5, device(vec![a.clone(), off, b.clone()]))];
+        let (placed, unwritable) = place(boxes, &rules, &behind);
+        assert!(unwritable.is_empty());
+        let lines: Vec<(usize, bool)> = placed
+            .iter()
+            .map(|p| {
+                let line = p.boxed.path.iter().flatten().next();
+                (line.map_or(0, |(_, d)| d.origin.line), p.disabled.is_some())
+            })
+            .collect();
+        assert_eq!(lines[..3], [(2, false), (5, true), (9, false)]);
+
+        // Enabled, the device would change more than its own entry (here
+        // another entry's action): not placed, and said why.
+        let mut changed = b.clone();
+        changed.decision.action = Action::Deny;
+        let rules = [disabled(5, device(vec![a.clone(), changed]))];
+        let (boxes, _) = flat::flatten(&device(vec![a, b]), &behind);
+        let (placed, unwritable) = place(boxes, &rules, &behind);
+        assert!(placed.iter().all(|p| p.disabled.is_none()));
+        assert_eq!(unwritable.len(), 1);
+        assert!(
+            unwritable[0].1.contains("changes more"),
+            "{}",
+            unwritable[0].1
+        );
+    }
+}
