@@ -18,6 +18,9 @@
 //!   endpoint is a zone, class or group when one denotes exactly its
 //!   addresses, literals otherwise.
 //!
+//! - disabled entries, where they stand, as slashdash-commented rules
+//!   ([`disabled`]): KDL ignores them, deleting the `/-` enables them.
+//!
 //! What cannot be written exactly (an entry the model cannot decide
 //! offline) is left out with a comment naming its traffic; [`prove`]
 //! compiles the text and compares it with the device by the drift
