@@ -215,6 +215,21 @@ fn against_a_directory_compares_with_the_committed_outputs() {
         ));
 }
 
+/// `diff --base HEAD` of the nftables target in `format`, which must
+/// report differences (exit 1): its standard output.
+fn nftables_review(root: &Path, format: &str) -> String {
+    let out = wardwall(root)
+        .args([
+            "diff", "--base", "HEAD", "--date", DATE, "-t", "nftables", "--format", format,
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).unwrap()
+}
+
 #[test]
 fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     let dir = repo();
@@ -228,18 +243,7 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
         "    allow \"contec-hl7\" {\n        from \"contec-monitors\"\n        to \"hl7-engine\"\n        service \"hl7-listeners\"\n    }\n\n    allow \"monitor-data-export\" {",
     );
     edit(root, "tcp \"6661-6670\"", "tcp \"6661-6665\"");
-    let run = |format: &str| {
-        let out = wardwall(root)
-            .args([
-                "diff", "--base", "HEAD", "--date", DATE, "-t", "nftables", "--format", format,
-            ])
-            .assert()
-            .code(1)
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(out).unwrap()
-    };
+    let run = |format: &str| nftables_review(root, format);
     let text = run("text");
     // The promise the change breaks comes first (the advisory's own
     // expectation), then the traffic matrix.
@@ -324,18 +328,7 @@ fn a_change_that_mends_a_broken_promise_shows_it_holds_again() {
     delete_rule(root, "block-advisory \"contec-cms8000\"");
     git(root, &["commit", "-q", "-am", "drop the advisory block"]);
     std::fs::write(root.join("policies/hospital.kdl"), kept).unwrap();
-    let run = |format: &str| {
-        let out = wardwall(root)
-            .args([
-                "diff", "--base", "HEAD", "--date", DATE, "-t", "nftables", "--format", format,
-            ])
-            .assert()
-            .code(1)
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(out).unwrap()
-    };
+    let run = |format: &str| nftables_review(root, format);
     let text = run("text");
     assert!(
         text.starts_with(
