@@ -1,4 +1,4 @@
-//! The command line: `wardwall check | build | diff | explain | drift | import`.
+//! The command line: `wardwall check | build | diff | explain | drift | import | fmt`.
 //!
 //! Every command shares option names and exit codes:
 //! 0 ok, 1 findings or differences (policy errors, stale outputs, ...),
@@ -8,7 +8,7 @@
 //! - `args.rs`: argument groups every command shares (`Common`,
 //!   `TargetArgs`, `RenderArgs`) and value parsers.
 //! - `common.rs`: helpers several commands use.
-//! - `check.rs`, `build.rs`, `diff.rs`, `explain.rs`, `drift.rs`, `import.rs`: one command each,
+//! - `check.rs`, `build.rs`, `diff.rs`, `explain.rs`, `drift.rs`, `import.rs`, `fmt.rs`: one command each,
 //!   its arguments and its implementation.
 
 use std::process::ExitCode;
@@ -22,6 +22,7 @@ mod common;
 mod diff;
 mod drift;
 mod explain;
+mod fmt;
 mod import;
 
 use build::BuildArgs;
@@ -29,6 +30,7 @@ use check::CheckArgs;
 use diff::DiffArgs;
 use drift::DriftArgs;
 use explain::ExplainArgs;
+use fmt::FmtArgs;
 use import::ImportArgs;
 
 /// Exit code: everything is fine.
@@ -67,6 +69,9 @@ enum Command {
     /// Turn a device's running configuration into a policy, and prove it
     /// decides every packet as the device does.
     Import(ImportArgs),
+    /// Lay out policy files (and the files they include) canonically,
+    /// keeping every comment; --check / --diff write nothing.
+    Fmt(FmtArgs),
 }
 
 /// Entry point of the binary.
@@ -86,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::explain(args),
         Command::Drift(args) => drift::drift(args),
         Command::Import(args) => import::import(args),
+        Command::Fmt(args) => fmt::fmt(args),
     };
     ExitCode::from(code)
 }
