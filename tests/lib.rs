@@ -31,6 +31,7 @@ mod expect;
 mod expect_props;
 mod expect_targets;
 mod fmt_props;
+mod hints;
 mod import;
 mod kernel;
 mod model;
