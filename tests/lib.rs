@@ -24,6 +24,7 @@ mod device_nftables;
 mod device_panos;
 mod device_pfsense;
 mod diagnostics;
+mod docs_examples;
 mod drift;
 mod drift_rendered;
 mod evaluator;
