@@ -28,6 +28,11 @@ fn fmt_in(dir: &Path, args: &[&str]) -> Ran {
     Ran::of(wardwall().current_dir(dir).arg("fmt").args(args))
 }
 
+/// Asserts that `output` contains `part`, showing all of it if not.
+fn has(output: &str, part: &str) {
+    assert!(output.contains(part), "no {part:?} in:\n{output}");
+}
+
 fn text(dir: &Path, file: &str) -> String {
     common::read(dir.join(file))
 }
@@ -39,19 +44,11 @@ fn rewrites_the_policy_and_its_includes_and_nothing_else() {
     assert_eq!(text(dir.path(), "p.kdl"), TIDY);
     assert_eq!(text(dir.path(), "parts/zones.kdl"), TIDY_ZONES);
     assert_eq!(text(dir.path(), "other.kdl"), "a;b\n", "not included");
-    assert!(ran.stdout.contains("reformatted: p.kdl"), "{}", ran.stdout);
-    assert!(
-        ran.stdout.contains("reformatted: parts/zones.kdl"),
-        "{}",
-        ran.stdout
-    );
+    has(&ran.stdout, "reformatted: p.kdl");
+    has(&ran.stdout, "reformatted: parts/zones.kdl");
     // Formatted now: a second run changes nothing, and the policy compiles.
     let again = fmt_in(dir.path(), &["--check", "p.kdl"]).expect_code(0);
-    assert!(
-        again.stderr.contains("0 of 2 files would be reformatted"),
-        "{}",
-        again.stderr
-    );
+    has(&again.stderr, "0 of 2 files would be reformatted");
     common::compile_ok(&dir.path().join("p.kdl"), "2026-06-01");
 }
 
@@ -59,32 +56,12 @@ fn rewrites_the_policy_and_its_includes_and_nothing_else() {
 fn check_and_diff_list_what_would_change_exit_1_and_write_nothing() {
     let dir = project();
     let ran = fmt_in(dir.path(), &["--check", "p.kdl"]).expect_code(1);
-    assert!(
-        ran.stdout.contains("would reformat: p.kdl"),
-        "{}",
-        ran.stdout
-    );
-    assert!(
-        ran.stdout.contains("would reformat: parts/zones.kdl"),
-        "{}",
-        ran.stdout
-    );
+    has(&ran.stdout, "would reformat: p.kdl");
+    has(&ran.stdout, "would reformat: parts/zones.kdl");
     let diff = fmt_in(dir.path(), &["--diff", "p.kdl"]).expect_code(1);
-    assert!(
-        diff.stdout.contains("--- p.kdl\n+++ p.kdl\n"),
-        "{}",
-        diff.stdout
-    );
-    assert!(
-        diff.stdout.contains("+        to \"rest\" // why\n"),
-        "{}",
-        diff.stdout
-    );
-    assert!(
-        diff.stdout.contains("-zone icu {prefix \"10.2.0.0/16\"}\n"),
-        "{}",
-        diff.stdout
-    );
+    has(&diff.stdout, "--- p.kdl\n+++ p.kdl\n");
+    has(&diff.stdout, "+        to \"rest\" // why\n");
+    has(&diff.stdout, "-zone icu {prefix \"10.2.0.0/16\"}\n");
     assert_eq!(text(dir.path(), "p.kdl"), MESSY);
     assert_eq!(text(dir.path(), "parts/zones.kdl"), MESSY_ZONES);
 }
@@ -108,17 +85,13 @@ fn a_syntax_error_anywhere_writes_nothing_and_exits_2_with_its_place() {
     )
     .unwrap();
     let ran = fmt_in(dir.path(), &["p.kdl"]).expect_code(2);
-    assert!(
-        ran.stderr.contains("parts/zones.kdl:2:12"),
-        "{}",
-        ran.stderr
-    );
+    has(&ran.stderr, "parts/zones.kdl:2:12");
     assert!(
         ran.stderr.contains("\"10.2.0.0/16\""),
         "the quoting hint: {}",
         ran.stderr
     );
-    assert!(ran.stderr.contains("nothing formatted"), "{}", ran.stderr);
+    has(&ran.stderr, "nothing formatted");
     assert_eq!(
         text(dir.path(), "p.kdl"),
         MESSY,
@@ -138,11 +111,7 @@ fn an_include_outside_the_policy_directory_is_never_followed() {
     )
     .unwrap();
     let ran = fmt_in(&inner, &["p.kdl"]).expect_code(2);
-    assert!(
-        ran.stderr.contains("include-outside-tree"),
-        "{}",
-        ran.stderr
-    );
+    has(&ran.stderr, "include-outside-tree");
     assert_eq!(common::read(outer.path().join("secret.kdl")), "a;b\n");
     assert_eq!(
         common::read(inner.join("p.kdl")),
@@ -154,7 +123,7 @@ fn an_include_outside_the_policy_directory_is_never_followed() {
 fn a_missing_policy_is_a_usage_error() {
     let dir = project();
     let ran = fmt_in(dir.path(), &["nope.kdl"]).expect_code(2);
-    assert!(ran.stderr.contains("nope.kdl"), "{}", ran.stderr);
+    has(&ran.stderr, "nope.kdl");
 }
 
 /// The shipped and test policies are kept formatted (`wardwall fmt`

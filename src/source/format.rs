@@ -311,6 +311,7 @@ mod tests {
             "prefix \"a\" \\ // first\n    \"b\" \\\n    \"c\"\n"
         );
         assert_eq!(fmt("n \"a\" \\ // why\n\n"), "n \"a\" // why\n");
+        assert_eq!(fmt("a\n\\ // between\nb\n"), "a\n// between\nb\n");
     }
 
     #[test]
@@ -331,6 +332,19 @@ mod tests {
         ] {
             let once = fmt(text);
             assert_eq!(fmt(&once), once, "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text at all: an answer (formatted or refused), never a panic,
+        /// and a formatted text is its own layout.
+        #[test]
+        fn never_panics_and_what_it_formats_is_stable(
+            text in "[a-z \"#/*\\=(){};\n\r\t1-]{0,60}"
+        ) {
+            if let Ok(out) = format_text(&text) {
+                proptest::prop_assert_eq!(format_text(&out), Ok(out.clone()));
+            }
         }
     }
 

@@ -191,7 +191,9 @@ fn raw_len(rest: &str) -> Option<usize> {
     let quotes = if after.starts_with("\"\"\"") { 3 } else { 1 };
     let close = format!("{}{}", "\"".repeat(quotes), "#".repeat(hashes));
     let body = hashes + quotes;
-    rest[body..].find(&close).map(|i| body + i + close.len())
+    rest.get(body..)?
+        .find(&close)
+        .map(|i| body + i + close.len())
 }
 
 /// An identifier, number or keyword (`#` then identifier characters).

@@ -135,6 +135,19 @@ impl<'a> Parser<'a> {
                     });
                 }
                 Kind::Semicolon => self.pos += 1,
+                // A `\` between nodes continues nothing: dropped, its
+                // comment kept.
+                Kind::Continuation => {
+                    if let Part::Continuation(Some(text)) = self.continuation()? {
+                        block.items.push(Item::Comment {
+                            text,
+                            same_line: !line_start,
+                        });
+                    }
+                    newlines = 1;
+                    line_start = true;
+                    continue;
+                }
                 _ => block.items.push(Item::Node(self.node()?)),
             }
             // A node ends before its line break (or after `;` or its
