@@ -33,6 +33,83 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// `expect` blocks: promises `check` holds the rules to.
     pub expectations: Vec<Expectation>,
+    /// `accept` blocks, each with the declaration it is written in; the
+    /// analysis stage matches them to findings ([`crate::analysis::ack`]).
+    pub acknowledgements: Vec<Acknowledgement>,
+}
+
+/// An acknowledged finding (`accept "code" { ... }`) and its subject: the
+/// declaration it is written in.
+#[derive(Debug, Clone)]
+pub struct Acknowledgement {
+    pub accept: source::AcceptDecl,
+    /// `rule `x``, `class `y``, ... for messages.
+    pub subject: String,
+    /// The subject's node: a finding is the subject's when its place lies
+    /// in `within` and in none of `nested`.
+    pub within: Span,
+    /// Declarations inside the subject with findings of their own (a
+    /// rule's exceptions).
+    pub nested: Vec<Span>,
+}
+
+impl Acknowledgement {
+    /// Whether a finding placed at `at` is about this acknowledgement's subject.
+    pub fn covers(&self, at: Span) -> bool {
+        let inside = |outer: &Span| {
+            outer.file == at.file
+                && outer.offset <= at.offset
+                && at.offset < outer.offset + outer.len.max(1)
+        };
+        inside(&self.within) && !self.nested.iter().any(inside)
+    }
+}
+
+/// Every `accept` of the tree with its subject, in reading order of the
+/// subjects (rules and their exceptions, expectations, classes).
+fn acknowledgements(tree: &SyntaxTree) -> Vec<Acknowledgement> {
+    let mut out = Vec::new();
+    let mut add =
+        |accepts: &[source::AcceptDecl], subject: String, within: Span, nested: Vec<Span>| {
+            for a in accepts {
+                out.push(Acknowledgement {
+                    accept: a.clone(),
+                    subject: subject.clone(),
+                    within,
+                    nested: nested.clone(),
+                });
+            }
+        };
+    for r in &tree.rules {
+        let nested = r.exceptions.iter().map(|e| e.span).collect();
+        add(
+            &r.accepts,
+            format!("rule `{}`", r.name.value),
+            r.span,
+            nested,
+        );
+        for e in &r.exceptions {
+            add(
+                &e.accepts,
+                format!("exception `{}`", e.name.value),
+                e.span,
+                Vec::new(),
+            );
+        }
+    }
+    for e in &tree.expectations {
+        let subject = format!("expectation `{}`", e.name.value);
+        add(&e.accepts, subject, e.span, Vec::new());
+    }
+    for c in &tree.classes {
+        add(
+            &c.accepts,
+            format!("class `{}`", c.name.value),
+            c.span,
+            Vec::new(),
+        );
+    }
+    out
 }
 
 pub use crate::source::ExpectKind;
@@ -168,6 +245,7 @@ pub fn build(tree: SyntaxTree, diags: &mut Diagnostics) -> Option<Policy> {
         place: tree.policy_span.unwrap_or(tree.root_span),
         deny_all: tree.deny_all,
     };
+    let acknowledgements = acknowledgements(&tree);
     let mut b = Builder {
         diags,
         objects: BTreeMap::new(),
@@ -208,6 +286,7 @@ pub fn build(tree: SyntaxTree, diags: &mut Diagnostics) -> Option<Policy> {
         services,
         rules,
         expectations,
+        acknowledgements,
     })
 }
 

@@ -12,7 +12,7 @@ fn check_defaults_to_the_shipped_policy_and_passes() {
         .assert()
         .code(0)
         .stderr(predicate::str::contains(
-            "policies/hospital.kdl: ok, 21 active rules as of 2026-11-25, 5 warnings",
+            "policies/hospital.kdl: ok, 21 active rules as of 2026-11-25, 5 acknowledged",
         ))
         .stderr(predicate::str::contains(
             "rule `pacs-migration` expired on 2026-06-30",
@@ -38,10 +38,14 @@ fn check_fails_with_1_on_policy_errors_and_names_the_place() {
 
 #[test]
 fn deny_warnings_turns_warnings_into_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = crate::common::unacknowledged_hospital(dir.path());
     wardwall()
         .args(["check", "--date", "2026-11-25", "--deny-warnings"])
+        .arg(&policy)
         .assert()
-        .code(1);
+        .code(1)
+        .stderr(predicate::str::contains("5 warnings"));
 }
 
 #[test]

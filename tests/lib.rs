@@ -8,12 +8,14 @@
 
 mod common;
 
+mod acknowledge;
 mod analysis;
 mod analysis_props;
 mod cisco;
 mod cli_analysis;
 mod cli_build;
 mod cli_check;
+mod cli_conventions;
 mod cli_diff;
 mod cli_explain_target;
 mod cli_fmt;

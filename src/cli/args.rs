@@ -81,8 +81,9 @@ impl TargetArgs {
 pub(super) struct RenderArgs {
     #[command(flatten)]
     pub(super) select: TargetArgs,
-    /// Directory of template overrides (DIR/<target>/<file>).
-    #[arg(long, value_name = "DIR")]
+    /// Directory of template overrides (DIR/<target>/<file>); a folder or
+    /// file in it that matches no target or template is an error.
+    #[arg(long, value_name = "DIR", value_parser = super::templates::parse_templates_dir)]
     pub(super) templates: Option<PathBuf>,
     /// The previous outputs renderers keep numbering from (set by the
     /// command, not an option).

@@ -22,7 +22,8 @@ enum Format {
 
 #[derive(Args, Debug)]
 pub(super) struct CheckArgs {
-    /// Policy files (default: the shipped example policy).
+    /// Policy files (default: policies/hospital.kdl, relative to the working
+    /// directory).
     #[arg(value_name = "POLICY")]
     policies: Vec<PathBuf>,
     #[command(flatten)]
@@ -71,8 +72,10 @@ pub(super) fn check(args: CheckArgs) -> u8 {
             compiled.diagnostics.extend(args.select.validate(ir));
             compiled.diagnostics.sort();
         }
+        // Last: an acknowledgement is judged against every finding.
+        compiled.acknowledge(date);
         let diags = &compiled.diagnostics;
-        let failed = diags.has_errors() || (args.deny_warnings && !diags.items.is_empty());
+        let failed = diags.has_errors() || (args.deny_warnings && diags.warning_count() > 0);
         if failed {
             worst = worst.max(EXIT_FINDINGS);
         }
@@ -85,13 +88,17 @@ pub(super) fn check(args: CheckArgs) -> u8 {
                     let rules = compiled.ir.as_ref().map_or(0, |ir| ir.rules.len());
                     let _ = writeln!(
                         err,
-                        "{}: ok, {} active {} as of {date}{}",
+                        "{}: ok, {} active {} as of {date}{}{}",
                         crate::source::display_path(&path),
                         rules,
                         if rules == 1 { "rule" } else { "rules" },
                         match diags.warning_count() {
                             0 => String::new(),
                             n => format!(", {n} {}", if n == 1 { "warning" } else { "warnings" }),
+                        },
+                        match diags.acknowledged_count() {
+                            0 => String::new(),
+                            n => format!(", {n} acknowledged"),
                         }
                     );
                 }

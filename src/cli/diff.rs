@@ -14,7 +14,8 @@ use crate::{Compiled, DEFAULT_POLICY};
 
 #[derive(Args, Debug)]
 pub(super) struct DiffArgs {
-    /// Policy file (default: the shipped example policy).
+    /// Policy file (default: policies/hospital.kdl, relative to the working
+    /// directory).
     #[arg(value_name = "POLICY")]
     policy: Option<PathBuf>,
     #[command(flatten)]
@@ -136,13 +137,13 @@ pub(super) fn diff(mut args: DiffArgs) -> u8 {
             // branch had none).
             let old_found = old_policy
                 .as_ref()
-                .map(|p| crate::diff::findings::findings_of(p, &old_ir))
+                .map(|p| crate::diff::findings::findings_of(p, &old_ir, date))
                 .unwrap_or_default();
             let new_found = new
                 .compiled
                 .policy
                 .as_ref()
-                .map(|p| crate::diff::findings::findings_of(p, new.ir()))
+                .map(|p| crate::diff::findings::findings_of(p, new.ir(), date))
                 .unwrap_or_default();
             findings = Some(crate::diff::findings::finding_diff(&old_found, &new_found));
             if let Some(new_policy) = &new.compiled.policy {

@@ -1,4 +1,5 @@
-//! The command line: `wardwall check | build | diff | explain | drift | import | fmt`.
+//! The command line: `wardwall check | build | diff | explain | drift | import |
+//! fmt | completions | man`.
 //!
 //! Every command shares option names and exit codes:
 //! 0 ok, 1 findings or differences (policy errors, stale outputs, ...),
@@ -8,8 +9,12 @@
 //! - `args.rs`: argument groups every command shares (`Common`,
 //!   `TargetArgs`, `RenderArgs`) and value parsers.
 //! - `common.rs`: helpers several commands use.
-//! - `check.rs`, `build.rs`, `diff.rs`, `explain.rs`, `drift.rs`, `import.rs`, `fmt.rs`: one command each,
+//! - `check.rs`, `build.rs`, `diff.rs`, `explain.rs`, `drift.rs`, `import.rs`,
+//!   `fmt.rs`: one command each,
 //!   its arguments and its implementation.
+//! - `completions.rs`, `man.rs`: shell completions and man pages, generated
+//!   from this parser; `help.rs`: the examples, exit codes and environment
+//!   `--help` shows; `templates.rs`: `--templates DIR`, checked as parsed.
 
 use std::process::ExitCode;
 
@@ -19,19 +24,25 @@ mod args;
 mod build;
 mod check;
 mod common;
+mod completions;
 mod diff;
 mod drift;
 mod explain;
 mod fmt;
+mod help;
 mod import;
+mod man;
+mod templates;
 
 use build::BuildArgs;
 use check::CheckArgs;
+use completions::CompletionsArgs;
 use diff::DiffArgs;
 use drift::DriftArgs;
 use explain::ExplainArgs;
 use fmt::FmtArgs;
 use import::ImportArgs;
+use man::ManArgs;
 
 /// Exit code: everything is fine.
 pub(crate) const EXIT_OK: u8 = 0;
@@ -46,6 +57,7 @@ pub(crate) const EXIT_USAGE: u8 = 2;
     version,
     about = "Compile one segmentation policy to nftables, pfSense, Cisco IOS and PAN-OS",
     long_about = None,
+    after_help = help::TOP,
 )]
 struct Cli {
     #[command(subcommand)]
@@ -55,23 +67,36 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Validate policies and report errors and warnings.
+    #[command(after_help = help::CHECK)]
     Check(CheckArgs),
     /// Render a policy to every (or the selected) target: one file per target.
+    #[command(after_help = help::BUILD)]
     Build(BuildArgs),
     /// Show what a policy change does to every rendered config and, with
     /// --base, to the traffic (which packets change verdict).
+    #[command(after_help = help::DIFF)]
     Diff(DiffArgs),
     /// Show which rule decides a packet.
+    #[command(after_help = help::EXPLAIN)]
     Explain(ExplainArgs),
     /// Compare what devices really run (their exported configurations)
     /// with the policy: exposure, breakage and undecidable traffic.
+    #[command(after_help = help::DRIFT)]
     Drift(DriftArgs),
     /// Turn a device's running configuration into a policy, and prove it
     /// decides every packet as the device does.
+    #[command(after_help = help::IMPORT)]
     Import(ImportArgs),
     /// Lay out policy files (and the files they include) canonically,
     /// keeping every comment; --check / --diff write nothing.
+    #[command(after_help = help::FMT)]
     Fmt(FmtArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = help::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Print the manual page of wardwall or of one command (roff).
+    #[command(after_help = help::MAN)]
+    Man(ManArgs),
 }
 
 /// Entry point of the binary.
@@ -92,6 +117,8 @@ pub fn main() -> ExitCode {
         Command::Drift(args) => drift::drift(args),
         Command::Import(args) => import::import(args),
         Command::Fmt(args) => fmt::fmt(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => man::man(args),
     };
     ExitCode::from(code)
 }

@@ -630,11 +630,15 @@ pub(super) fn decode_class(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ClassDecl>
         addresses: Vec::new(),
         affected_by: Vec::new(),
         clinical: false,
+        accepts: Vec::new(),
         span: cx.span(node.span()),
     };
     let mut seen = Seen::default();
     for child in children(node) {
         match child.name().value() {
+            "accept" => class
+                .accepts
+                .extend(super::accept::decode_accept(cx, child)),
             "zone" if seen.first(cx, child) => {
                 cx.leaf(child);
                 class.zone = cx.single_string(child).filter(|n| cx.check_name(n));
@@ -1173,6 +1177,7 @@ pub(super) fn decode_rule(
         ticket: None,
         expires: None,
         exceptions: Vec::new(),
+        accepts: Vec::new(),
         keyword_span: cx.span(node.name().span()),
         span: cx.span(node.span()),
     };
@@ -1186,6 +1191,10 @@ pub(super) fn decode_rule(
     let mut seen = Seen::default();
     for child in children(node) {
         let kw = child.name().value();
+        if kw == "accept" {
+            rule.accepts.extend(super::accept::decode_accept(cx, child));
+            continue;
+        }
         if !allowed.contains(&kw) {
             let mut d_allowed = allowed.to_vec();
             d_allowed.sort_unstable();

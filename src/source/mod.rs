@@ -5,6 +5,7 @@
 //! types, argument counts, CIDRs, ports, dates. Names are not resolved here;
 //! that is the model stage's job.
 
+mod accept;
 mod decode;
 mod doc;
 mod expect;
