@@ -983,6 +983,30 @@ impl<'a> Resolver<'a> {
         })
     }
 
+    /// `to "internet"` in a policy without such a zone: what users mean
+    /// is the residual zone, so the hint says how to declare it (or what
+    /// it is called here), unless a closer name was already suggested.
+    fn hint_residual(&mut self, name: &str) {
+        let Some(d) = self.diags.items.last_mut() else {
+            return;
+        };
+        if name != "internet" || d.help.is_some() {
+            return;
+        }
+        // The residual zone is the one zone whose addresses come from no prefix.
+        let residual = self
+            .objects
+            .values()
+            .find(|o| o.kind == ObjectKind::Zone && o.specific.is_empty() && !o.addrs.is_empty());
+        d.help = Some(match residual {
+            Some(zone) => format!(
+                "the residual zone, which holds every address outside your other zones, is `{}` here",
+                zone.name
+            ),
+            None => "no zone holds the addresses outside your zones: declare one, `zone \"internet\" { residual #true }` (it owns every address no other zone holds), or write `any`".to_string(),
+        });
+    }
+
     fn endpoint(&mut self, items: Vec<Spanned<EndpointText>>) -> Endpoint {
         let mut ep = Endpoint {
             refs: Vec::with_capacity(items.len()),
@@ -1021,6 +1045,7 @@ impl<'a> Resolver<'a> {
                             "zone, class, group or advisory",
                             names.iter().map(String::as_str),
                         );
+                        self.hint_residual(&spanned.value);
                     }
                 },
             }

@@ -168,6 +168,36 @@ pub fn write_all(out_dir: &Path, files: &[RenderedFile]) -> io::Result<Vec<PathB
     staging.commit(None).map(|c| c.paths)
 }
 
+/// Replaces the regular file `path` with `contents` atomically: a
+/// temporary file beside it (`.<name>.wardwall-new.<pid>`, same directory,
+/// so same filesystem) gets the contents and the old file's permissions,
+/// is flushed, and is renamed over `path`; the directory is flushed too.
+/// A reader sees wholly the old or wholly the new file, and a failure
+/// leaves the old one. For `fmt`, which rewrites policy files in place.
+pub fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = dir.join(format!(".{name}.wardwall-new.{}", std::process::id()));
+    let permissions = fs::metadata(path)
+        .map_err(|e| with_path(e, path))?
+        .permissions();
+    let result = (|| {
+        let file = write_new(&temp, contents)?;
+        file.set_permissions(permissions)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| with_path(e, &temp))?;
+        fs::rename(&temp, path).map_err(|e| with_path(e, path))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
 /// The build manifest, `DIR/wardwall-manifest.json`: per policy built into
 /// the directory, its active rule count and the files it produced. Lets the
 /// next build say how many rules it drops against the previous one. Its
@@ -744,6 +774,22 @@ mod tests {
             path: PathBuf::from(path),
             contents: contents.to_string(),
         }
+    }
+
+    #[test]
+    fn replace_file_swaps_contents_and_keeps_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.kdl");
+        fs::write(&path, "old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        replace_file(&path, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
+        assert!(replace_file(&dir.path().join("missing.kdl"), b"x").is_err());
     }
 
     #[test]

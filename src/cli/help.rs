@@ -16,6 +16,7 @@ Examples:
   wardwall diff policies/hospital.kdl --base origin/main --format markdown
   wardwall explain policies/hospital.kdl 10.20.8.5 202.114.4.119 tcp/515
   wardwall drift policies/hospital.kdl --device nftables=fw1.nft
+  wardwall fmt --check                    # exit 1 when a policy file is not laid out canonically
   wardwall completions bash > ~/.local/share/bash-completion/completions/wardwall
   wardwall man > wardwall.1
 
@@ -79,6 +80,13 @@ Example:
 pub(super) const IMPORT: &str = "\
 Example:
   wardwall import cisco core-sw1.running-config -o policies/
+";
+
+/// `wardwall fmt --help`.
+pub(super) const FMT: &str = "\
+Examples:
+  wardwall fmt --check                    # exit 1 listing the files fmt would change
+  wardwall fmt policies/hospital.kdl --diff
 ";
 
 /// `wardwall completions --help`.

@@ -1,5 +1,5 @@
 //! The command line: `wardwall check | build | diff | explain | drift | import |
-//! completions | man`.
+//! fmt | completions | man`.
 //!
 //! Every command shares option names and exit codes:
 //! 0 ok, 1 findings or differences (policy errors, stale outputs, ...),
@@ -9,7 +9,8 @@
 //! - `args.rs`: argument groups every command shares (`Common`,
 //!   `TargetArgs`, `RenderArgs`) and value parsers.
 //! - `common.rs`: helpers several commands use.
-//! - `check.rs`, `build.rs`, `diff.rs`, `explain.rs`, `drift.rs`, `import.rs`: one command each,
+//! - `check.rs`, `build.rs`, `diff.rs`, `explain.rs`, `drift.rs`, `import.rs`,
+//!   `fmt.rs`: one command each,
 //!   its arguments and its implementation.
 //! - `completions.rs`, `man.rs`: shell completions and man pages, generated
 //!   from this parser; `help.rs`: the examples, exit codes and environment
@@ -27,6 +28,7 @@ mod completions;
 mod diff;
 mod drift;
 mod explain;
+mod fmt;
 mod help;
 mod import;
 mod man;
@@ -38,6 +40,7 @@ use completions::CompletionsArgs;
 use diff::DiffArgs;
 use drift::DriftArgs;
 use explain::ExplainArgs;
+use fmt::FmtArgs;
 use import::ImportArgs;
 use man::ManArgs;
 
@@ -84,6 +87,10 @@ enum Command {
     /// decides every packet as the device does.
     #[command(after_help = help::IMPORT)]
     Import(ImportArgs),
+    /// Lay out policy files (and the files they include) canonically,
+    /// keeping every comment; --check / --diff write nothing.
+    #[command(after_help = help::FMT)]
+    Fmt(FmtArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = help::COMPLETIONS)]
     Completions(CompletionsArgs),
@@ -109,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::explain(args),
         Command::Drift(args) => drift::drift(args),
         Command::Import(args) => import::import(args),
+        Command::Fmt(args) => fmt::fmt(args),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => man::man(args),
     };

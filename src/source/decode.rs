@@ -1257,6 +1257,15 @@ pub(super) fn decode_rule(
     if matches!(rule.kind, RuleKind::BlockAdvisory) {
         return Some(rule);
     }
+    // An exception inherits nothing from its rule: users expect it to, so
+    // its messages say so.
+    let (what, inherits) = match rule.kind {
+        RuleKind::Exception => (
+            "exception",
+            " (an exception does not take it from its rule; it must lie inside the rule's)",
+        ),
+        _ => ("rule", ""),
+    };
     for field in ["from", "to", "service"] {
         if !has_child(node, field) {
             let example = match field {
@@ -1265,10 +1274,12 @@ pub(super) fn decode_rule(
             };
             let d = Diagnostic::error(
                 "missing-field",
-                format!("rule `{}` has no `{field}`", rule.name.value),
+                format!("{what} `{}` has no `{field}`", rule.name.value),
             )
             .at(rule.name.span, format!("no `{field}` line"))
-            .help(format!("every rule says `{field}` explicitly: {example}"));
+            .help(format!(
+                "every {what} says `{field}` explicitly: {example}{inherits}"
+            ));
             cx.error(d);
         }
     }

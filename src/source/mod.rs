@@ -10,11 +10,15 @@ mod decode;
 mod doc;
 mod expect;
 mod fastkdl;
+mod format;
+mod format_lex;
+mod format_tree;
 pub mod ip;
 mod literal;
 mod load;
 mod tree;
 
+pub use format::{FormatError, FormatErrorKind, format_text};
 pub use load::*;
 pub use tree::*;
 
