@@ -185,6 +185,20 @@ pub struct Diagnostic {
     /// Related places (the earlier definition of a duplicate, ...).
     pub secondary: Vec<Label>,
     pub help: Option<String>,
+    /// A warning the policy acknowledges (`accept`): reported as
+    /// acknowledged, not counted as a warning.
+    pub acknowledged: Option<Box<Acknowledged>>,
+}
+
+/// Who acknowledged a warning, why, and until when (the policy's `accept`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acknowledged {
+    pub reason: String,
+    pub owner: String,
+    pub ticket: Option<String>,
+    pub expires: Option<jiff::civil::Date>,
+    /// The `accept` node.
+    pub span: Span,
 }
 
 impl Diagnostic {
@@ -196,6 +210,7 @@ impl Diagnostic {
             primary: None,
             secondary: Vec::new(),
             help: None,
+            acknowledged: None,
         }
     }
 
@@ -230,6 +245,10 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    pub fn is_acknowledged(&self) -> bool {
+        self.acknowledged.is_some()
+    }
 }
 
 /// A collection of diagnostics, in the order they were found.
@@ -255,8 +274,13 @@ impl Diagnostics {
         self.items.iter().filter(|d| d.is_error()).count()
     }
 
+    /// Warnings not acknowledged by the policy.
     pub fn warning_count(&self) -> usize {
-        self.items.len() - self.error_count()
+        self.items.len() - self.error_count() - self.acknowledged_count()
+    }
+
+    pub fn acknowledged_count(&self) -> usize {
+        self.items.iter().filter(|d| d.is_acknowledged()).count()
     }
 
     /// Sorts by file and position so output does not depend on which stage
@@ -299,24 +323,66 @@ pub fn render(sources: &SourceMap, diag: &Diagnostic, style: Style) -> String {
     out
 }
 
-/// Renders every diagnostic followed by a one-line summary.
+/// Renders every diagnostic, then the acknowledged warnings (a short entry
+/// each), then a one-line summary.
 pub fn render_all(sources: &SourceMap, diags: &Diagnostics, style: Style) -> String {
     let mut out = String::new();
-    for d in &diags.items {
+    for d in diags.items.iter().filter(|d| !d.is_acknowledged()) {
         out.push_str(&render(sources, d, style));
         out.push('\n');
     }
-    let (e, w) = (diags.error_count(), diags.warning_count());
-    if e + w > 0 {
+    for d in &diags.items {
+        if let Some(ack) = &d.acknowledged {
+            out.push_str(&render_acknowledged(sources, d, ack));
+        }
+    }
+    let (e, w, a) = (
+        diags.error_count(),
+        diags.warning_count(),
+        diags.acknowledged_count(),
+    );
+    if e + w + a > 0 {
         out.push_str(&format!(
-            "{} {}, {} {}\n",
+            "{} {}, {} {}",
             e,
             plural(e, "error", "errors"),
             w,
             plural(w, "warning", "warnings")
         ));
+        if a > 0 {
+            out.push_str(&format!(", {a} acknowledged"));
+        }
+        out.push('\n');
     }
     out
+}
+
+/// `acknowledged wardwall::CODE at FILE:LINE:COL`, the message, and who
+/// accepted it, why and until when: a reviewer sees what was accepted
+/// without the full report of a warning.
+fn render_acknowledged(sources: &SourceMap, d: &Diagnostic, ack: &Acknowledged) -> String {
+    let place = d
+        .primary
+        .as_ref()
+        .map(|l| format!(" at {}", sources.location(l.span)))
+        .unwrap_or_default();
+    let ticket = ack
+        .ticket
+        .as_ref()
+        .map(|t| format!(", ticket {}", escape_unsafe(t)))
+        .unwrap_or_default();
+    let until = ack
+        .expires
+        .map(|e| format!(", until {e}"))
+        .unwrap_or_default();
+    format!(
+        "acknowledged wardwall::{}{place}\n  {}\n  accepted at {} by {}{ticket}{until}\n  reason: {}\n\n",
+        d.code,
+        escape_unsafe(&d.message),
+        sources.location(ack.span),
+        escape_unsafe(&ack.owner),
+        escape_unsafe(&ack.reason),
+    )
 }
 
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
@@ -326,7 +392,8 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
 /// A diagnostic as JSON, with resolved locations.
 #[derive(Serialize)]
 pub struct JsonDiagnostic {
-    pub severity: Severity,
+    /// `error`, `warning`, or `acknowledged` (a warning the policy accepts).
+    pub severity: &'static str,
     pub code: &'static str,
     pub message: String,
     pub file: Option<String>,
@@ -336,6 +403,21 @@ pub struct JsonDiagnostic {
     pub help: Option<String>,
     /// The secondary labels (e.g. the earlier rules that shadow a rule).
     pub related: Vec<JsonLabel>,
+    /// Who accepted an acknowledged warning, why and until when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<JsonAcknowledged>,
+}
+
+/// An acknowledgement with the place of its `accept`.
+#[derive(Serialize)]
+pub struct JsonAcknowledged {
+    pub reason: String,
+    pub owner: String,
+    pub ticket: Option<String>,
+    pub expires: Option<String>,
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
 }
 
 /// A secondary label with its resolved location.
@@ -358,7 +440,11 @@ pub fn to_json(sources: &SourceMap, d: &Diagnostic) -> JsonDiagnostic {
         )
     });
     JsonDiagnostic {
-        severity: d.severity,
+        severity: match (d.severity, d.is_acknowledged()) {
+            (Severity::Error, _) => "error",
+            (Severity::Warning, false) => "warning",
+            (Severity::Warning, true) => "acknowledged",
+        },
         code: d.code,
         message: d.message.clone(),
         file: place.as_ref().map(|p| p.0.clone()),
@@ -379,6 +465,18 @@ pub fn to_json(sources: &SourceMap, d: &Diagnostic) -> JsonDiagnostic {
                 }
             })
             .collect(),
+        acknowledged: d.acknowledged.as_ref().map(|a| {
+            let (line, column) = sources.line_col(a.span);
+            JsonAcknowledged {
+                reason: a.reason.clone(),
+                owner: a.owner.clone(),
+                ticket: a.ticket.clone(),
+                expires: a.expires.map(|e| e.to_string()),
+                file: sources.file(a.span.file).name.clone(),
+                line,
+                column,
+            }
+        }),
     }
 }
 

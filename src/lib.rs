@@ -79,6 +79,25 @@ impl Compiled {
     }
 }
 
+impl Compiled {
+    /// Matches the policy's acknowledgements (`accept`) to every finding
+    /// reported so far ([`analysis::ack`]), as of `date`: run it last,
+    /// after the analysis, the expectations and the target checks. Does
+    /// nothing when the policy has errors. An `accept` of a lint
+    /// `selection` does not report is left alone.
+    pub fn acknowledge(&mut self, date: Date, selection: &analysis::selection::Selection) {
+        if let Some(policy) = &self.policy {
+            analysis::ack::acknowledge(
+                policy,
+                date,
+                analysis::ack::Scope::All,
+                selection,
+                &mut self.diagnostics,
+            );
+        }
+    }
+}
+
 /// Runs the front of the pipeline: source → model → IR, as of `date`.
 ///
 /// Policy problems (including a missing include) are diagnostics; only an

@@ -33,6 +33,83 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// `expect` blocks: promises `check` holds the rules to.
     pub expectations: Vec<Expectation>,
+    /// `accept` blocks, each with the declaration it is written in; the
+    /// analysis stage matches them to findings ([`crate::analysis::ack`]).
+    pub acknowledgements: Vec<Acknowledgement>,
+}
+
+/// An acknowledged finding (`accept "code" { ... }`) and its subject: the
+/// declaration it is written in.
+#[derive(Debug, Clone)]
+pub struct Acknowledgement {
+    pub accept: source::AcceptDecl,
+    /// `rule `x``, `class `y``, ... for messages.
+    pub subject: String,
+    /// The subject's node: a finding is the subject's when its place lies
+    /// in `within` and in none of `nested`.
+    pub within: Span,
+    /// Declarations inside the subject with findings of their own (a
+    /// rule's exceptions).
+    pub nested: Vec<Span>,
+}
+
+impl Acknowledgement {
+    /// Whether a finding placed at `at` is about this acknowledgement's subject.
+    pub fn covers(&self, at: Span) -> bool {
+        let inside = |outer: &Span| {
+            outer.file == at.file
+                && outer.offset <= at.offset
+                && at.offset < outer.offset + outer.len.max(1)
+        };
+        inside(&self.within) && !self.nested.iter().any(inside)
+    }
+}
+
+/// Every `accept` of the tree with its subject, in reading order of the
+/// subjects (rules and their exceptions, expectations, classes).
+fn acknowledgements(tree: &SyntaxTree) -> Vec<Acknowledgement> {
+    let mut out = Vec::new();
+    let mut add =
+        |accepts: &[source::AcceptDecl], subject: String, within: Span, nested: Vec<Span>| {
+            for a in accepts {
+                out.push(Acknowledgement {
+                    accept: a.clone(),
+                    subject: subject.clone(),
+                    within,
+                    nested: nested.clone(),
+                });
+            }
+        };
+    for r in &tree.rules {
+        let nested = r.exceptions.iter().map(|e| e.span).collect();
+        add(
+            &r.accepts,
+            format!("rule `{}`", r.name.value),
+            r.span,
+            nested,
+        );
+        for e in &r.exceptions {
+            add(
+                &e.accepts,
+                format!("exception `{}`", e.name.value),
+                e.span,
+                Vec::new(),
+            );
+        }
+    }
+    for e in &tree.expectations {
+        let subject = format!("expectation `{}`", e.name.value);
+        add(&e.accepts, subject, e.span, Vec::new());
+    }
+    for c in &tree.classes {
+        add(
+            &c.accepts,
+            format!("class `{}`", c.name.value),
+            c.span,
+            Vec::new(),
+        );
+    }
+    out
 }
 
 pub use crate::source::ExpectKind;
@@ -168,6 +245,7 @@ pub fn build(tree: SyntaxTree, diags: &mut Diagnostics) -> Option<Policy> {
         place: tree.policy_span.unwrap_or(tree.root_span),
         deny_all: tree.deny_all,
     };
+    let acknowledgements = acknowledgements(&tree);
     let mut b = Builder {
         diags,
         objects: BTreeMap::new(),
@@ -208,6 +286,7 @@ pub fn build(tree: SyntaxTree, diags: &mut Diagnostics) -> Option<Policy> {
         services,
         rules,
         expectations,
+        acknowledgements,
     })
 }
 
@@ -904,6 +983,30 @@ impl<'a> Resolver<'a> {
         })
     }
 
+    /// `to "internet"` in a policy without such a zone: what users mean
+    /// is the residual zone, so the hint says how to declare it (or what
+    /// it is called here), unless a closer name was already suggested.
+    fn hint_residual(&mut self, name: &str) {
+        let Some(d) = self.diags.items.last_mut() else {
+            return;
+        };
+        if name != "internet" || d.help.is_some() {
+            return;
+        }
+        // The residual zone is the one zone whose addresses come from no prefix.
+        let residual = self
+            .objects
+            .values()
+            .find(|o| o.kind == ObjectKind::Zone && o.specific.is_empty() && !o.addrs.is_empty());
+        d.help = Some(match residual {
+            Some(zone) => format!(
+                "the residual zone, which holds every address outside your other zones, is `{}` here",
+                zone.name
+            ),
+            None => "no zone holds the addresses outside your zones: declare one, `zone \"internet\" { residual #true }` (it owns every address no other zone holds), or write `any`".to_string(),
+        });
+    }
+
     fn endpoint(&mut self, items: Vec<Spanned<EndpointText>>) -> Endpoint {
         let mut ep = Endpoint {
             refs: Vec::with_capacity(items.len()),
@@ -942,6 +1045,7 @@ impl<'a> Resolver<'a> {
                             "zone, class, group or advisory",
                             names.iter().map(String::as_str),
                         );
+                        self.hint_residual(&spanned.value);
                     }
                 },
             }

@@ -30,16 +30,39 @@ fn checked(out_dir: &Path, file: &RenderedFile) -> io::Result<PathBuf> {
     Ok(out_dir.join(&file.path))
 }
 
-/// The files (full paths) whose contents on disk differ from `files`,
-/// including missing ones, in the order given.
-pub fn stale(out_dir: &Path, files: &[RenderedFile]) -> io::Result<Vec<PathBuf>> {
+/// How a file on disk differs from what a build would leave there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Difference {
+    /// The build would write it; it is not there.
+    Missing,
+    /// It is there with other contents.
+    Stale,
+    /// It is in a target's directory the build writes, but neither this
+    /// build nor another policy of the manifest produces it (see [`orphans`]).
+    Orphan,
+}
+
+impl Difference {
+    /// The word `build --check` prints before the path.
+    pub fn label(self) -> &'static str {
+        match self {
+            Difference::Missing => "missing",
+            Difference::Stale => "stale",
+            Difference::Orphan => "orphan",
+        }
+    }
+}
+
+/// The files (full paths) whose contents on disk differ from `files`, or
+/// that are missing, in the order given.
+pub fn stale(out_dir: &Path, files: &[RenderedFile]) -> io::Result<Vec<(Difference, PathBuf)>> {
     let mut out = Vec::new();
     for file in files {
         let path = checked(out_dir, file)?;
         match fs::read(&path) {
             Ok(bytes) if bytes == file.contents.as_bytes() => {}
-            Ok(_) => out.push(path),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => out.push(path),
+            Ok(_) => out.push((Difference::Stale, path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => out.push((Difference::Missing, path)),
             Err(e) => {
                 return Err(io::Error::new(
                     e.kind(),
@@ -48,6 +71,62 @@ pub fn stale(out_dir: &Path, files: &[RenderedFile]) -> io::Result<Vec<PathBuf>>
             }
         }
     }
+    Ok(out)
+}
+
+/// The orphans of a build of `policy` that writes `written` (paths relative
+/// to `out_dir`): the files directly in a target directory the build writes
+/// into (`<target>/`, the first component of a written path) that the build
+/// does not write and no *other* policy of `manifest` lists. Such a file is
+/// what a pipeline applying `out/` would deploy although no policy says it
+/// (a renamed policy's or a dropped output's file, a copy left by hand);
+/// `build` keeps it, as it keeps every file it does not write, so it must
+/// be removed by hand. Only target directories the build writes are looked
+/// at (a `-t` build says nothing of the others), never the top of `out_dir`
+/// (a README beside the outputs) nor subdirectories, and hidden files
+/// (`.gitkeep`) are not outputs. Sorted, full paths.
+pub fn orphans(
+    out_dir: &Path,
+    policy: &str,
+    written: &[PathBuf],
+    manifest: &Manifest,
+) -> io::Result<Vec<PathBuf>> {
+    let written: Vec<String> = written.iter().map(|p| rel_string(p)).collect();
+    let claimed = |rel: &str| {
+        written.iter().any(|w| w == rel)
+            || manifest
+                .policies
+                .iter()
+                .any(|(name, entry)| name != policy && entry.files.iter().any(|f| f == rel))
+    };
+    let mut targets: Vec<&str> = written.iter().map(|p| first_component(p)).collect();
+    targets.sort();
+    targets.dedup();
+    let mut out = Vec::new();
+    for target in targets.into_iter().filter(|t| *t != MANIFEST) {
+        let dir = out_dir.join(target);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot list {}: {e}", dir.display()),
+                ));
+            }
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !entry.path().is_file() {
+                continue;
+            }
+            if !claimed(&format!("{target}/{name}")) {
+                out.push(dir.join(&name));
+            }
+        }
+    }
+    out.sort();
     Ok(out)
 }
 
@@ -87,6 +166,36 @@ pub fn write_all(out_dir: &Path, files: &[RenderedFile]) -> io::Result<Vec<PathB
         staging.add(file)?;
     }
     staging.commit(None).map(|c| c.paths)
+}
+
+/// Replaces the regular file `path` with `contents` atomically: a
+/// temporary file beside it (`.<name>.wardwall-new.<pid>`, same directory,
+/// so same filesystem) gets the contents and the old file's permissions,
+/// is flushed, and is renamed over `path`; the directory is flushed too.
+/// A reader sees wholly the old or wholly the new file, and a failure
+/// leaves the old one. For `fmt`, which rewrites policy files in place.
+pub fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = dir.join(format!(".{name}.wardwall-new.{}", std::process::id()));
+    let permissions = fs::metadata(path)
+        .map_err(|e| with_path(e, path))?
+        .permissions();
+    let result = (|| {
+        let file = write_new(&temp, contents)?;
+        file.set_permissions(permissions)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| with_path(e, &temp))?;
+        fs::rename(&temp, path).map_err(|e| with_path(e, path))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
 }
 
 /// The build manifest, `DIR/wardwall-manifest.json`: per policy built into
@@ -668,10 +777,31 @@ mod tests {
     }
 
     #[test]
+    fn replace_file_swaps_contents_and_keeps_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.kdl");
+        fs::write(&path, "old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        replace_file(&path, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
+        assert!(replace_file(&dir.path().join("missing.kdl"), b"x").is_err());
+    }
+
+    #[test]
     fn writes_then_reports_fresh_and_stale() {
         let dir = tempfile::tempdir().unwrap();
         let files = vec![file("nftables/p.nft", "a\n"), file("x/q.txt", "b\n")];
-        assert_eq!(stale(dir.path(), &files).unwrap().len(), 2);
+        let kinds: Vec<Difference> = stale(dir.path(), &files)
+            .unwrap()
+            .into_iter()
+            .map(|(kind, _)| kind)
+            .collect();
+        assert_eq!(kinds, [Difference::Missing, Difference::Missing]);
         let written = write_all(dir.path(), &files).unwrap();
         assert_eq!(written[0], dir.path().join("nftables/p.nft"));
         assert_eq!(fs::read_to_string(&written[1]).unwrap(), "b\n");
@@ -685,7 +815,54 @@ mod tests {
         let changed = vec![file("nftables/p.nft", "a2\n"), file("x/q.txt", "b\n")];
         assert_eq!(
             stale(dir.path(), &changed).unwrap(),
-            vec![dir.path().join("nftables/p.nft")]
+            vec![(Difference::Stale, dir.path().join("nftables/p.nft"))]
+        );
+    }
+
+    #[test]
+    fn an_orphan_is_a_target_file_no_policy_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        for (path, text) in [
+            ("nftables/p.nft", "p"),
+            ("nftables/old-name.nft", "renamed away"),
+            ("nftables/other.nft", "another policy's"),
+            ("nftables/.gitkeep", ""),
+            (
+                "nftables/sub/x.nft",
+                "not directly in the target's directory",
+            ),
+            ("cisco/p.ios", "a target this build does not write"),
+            ("README", "beside the outputs"),
+        ] {
+            fs::create_dir_all(out.join(path).parent().unwrap()).unwrap();
+            fs::write(out.join(path), text).unwrap();
+        }
+        let mut manifest = Manifest::default();
+        let entry = |files: &[&str]| PolicyEntry {
+            rules: 1,
+            files: files.iter().map(|f| f.to_string()).collect(),
+        };
+        manifest
+            .policies
+            .insert("other".into(), entry(&["nftables/other.nft"]));
+        // This policy's own old entry claims nothing: only others' entries do.
+        manifest
+            .policies
+            .insert("p".into(), entry(&["nftables/old-name.nft", "cisco/p.ios"]));
+        let written = [PathBuf::from("nftables/p.nft")];
+        assert_eq!(
+            orphans(out, "p", &written, &manifest).unwrap(),
+            [out.join("nftables/old-name.nft")]
+        );
+        // Without the other policy's entry, its file is an orphan too.
+        manifest.policies.remove("other");
+        assert_eq!(
+            orphans(out, "p", &written, &manifest).unwrap(),
+            [
+                out.join("nftables/old-name.nft"),
+                out.join("nftables/other.nft")
+            ]
         );
     }
 

@@ -5,7 +5,10 @@
 //! result with `ruleId`/`ruleIndex`, `level` (`error`, or `warning`; a
 //! warning is `error` under `--deny-warnings`), `message.text` (message,
 //! then the hint), one location (the primary label) and `relatedLocations`
-//! for the secondary labels.
+//! for the secondary labels. A warning the policy acknowledges (`accept`)
+//! carries `suppressions` (kind `inSource`, status `accepted`, the reason,
+//! owner, ticket and expiry as `justification`, the `accept` as its
+//! location) and stays a `warning` under `--deny-warnings`.
 //!
 //! Regions are 1-based; columns count Unicode code points, and the run says
 //! so with `columnKind: unicodeCodePoints` (SARIF's other kind, UTF-16 code
@@ -26,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::diagnostics::{Diagnostic, Diagnostics, Label, Severity, SourceMap, Span};
+use crate::diagnostics::{Acknowledged, Diagnostic, Diagnostics, Label, Severity, SourceMap, Span};
 
 /// The SARIF log for the diagnostics of one or more policies. `root` is the
 /// repository root that URIs are made relative to (`None`: paths as given).
@@ -158,9 +161,11 @@ fn result(
     deny_warnings: bool,
     uris: &Uris,
 ) -> Value {
+    // An acknowledged warning does not fail `--deny-warnings`: it keeps
+    // its level and carries the suppression that says why.
     let level = match d.severity {
         Severity::Error => "error",
-        Severity::Warning if deny_warnings => "error",
+        Severity::Warning if deny_warnings && !d.is_acknowledged() => "error",
         Severity::Warning => "warning",
     };
     let mut text = d.message.clone();
@@ -177,6 +182,9 @@ fn result(
     if let Some(primary) = &d.primary {
         r["locations"] = json!([location(sources, primary, None, uris)]);
     }
+    if let Some(ack) = &d.acknowledged {
+        r["suppressions"] = json!([suppression(sources, ack, uris)]);
+    }
     if !d.secondary.is_empty() {
         r["relatedLocations"] = Value::Array(
             d.secondary
@@ -187,6 +195,30 @@ fn result(
         );
     }
     r
+}
+
+/// The policy's `accept` as an in-source suppression: status `accepted`,
+/// the reason, owner, ticket and expiry as its justification, and the
+/// `accept` node as its location.
+fn suppression(sources: &SourceMap, ack: &Acknowledged, uris: &Uris) -> Value {
+    let mut justification = format!("{} (owner: {}", ack.reason, ack.owner);
+    if let Some(ticket) = &ack.ticket {
+        justification.push_str(&format!(", ticket: {ticket}"));
+    }
+    if let Some(until) = ack.expires {
+        justification.push_str(&format!(", until {until}"));
+    }
+    justification.push(')');
+    let place = Label {
+        span: ack.span,
+        text: "acknowledged here".to_string(),
+    };
+    json!({
+        "kind": "inSource",
+        "status": "accepted",
+        "justification": justification,
+        "location": location(sources, &place, None, uris),
+    })
 }
 
 fn location(sources: &SourceMap, label: &Label, id: Option<usize>, uris: &Uris) -> Value {

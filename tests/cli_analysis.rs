@@ -123,13 +123,32 @@ fn sarif_locations_point_at_the_rule_names() {
 
 #[test]
 fn deny_warnings_makes_findings_errors_in_every_format() {
-    let (code, log) = sarif(true);
-    assert_eq!(code, 1);
-    for r in log["runs"][0]["results"].as_array().unwrap() {
+    // The shipped policy acknowledges its warnings; without its `accept`
+    // blocks they fail the gate.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = crate::common::unacknowledged_hospital(dir.path());
+    let out = wardwall()
+        .args([
+            "check",
+            "--date",
+            DATE,
+            "--format",
+            "sarif",
+            "--deny-warnings",
+        ])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let log: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for r in results {
         assert_eq!(r["level"], "error");
     }
     let human = wardwall()
-        .args(["check", POLICY, "--date", DATE, "--deny-warnings"])
+        .args(["check", "--date", DATE, "--deny-warnings"])
+        .arg(&policy)
         .output()
         .unwrap();
     assert_eq!(human.status.code(), Some(1));

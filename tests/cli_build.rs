@@ -92,14 +92,15 @@ fn build_writes_one_file_per_target_and_check_sees_it_fresh() {
 fn check_reports_stale_and_missing_files_and_writes_nothing() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("out");
-    // Missing output: stale.
+    // Missing output: every file is listed as missing.
     wardwall()
         .args(["build", "--date", PROBE_DATE, "--check", "-o"])
         .arg(&dir)
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("stale: "))
-        .stderr(predicate::str::contains("stale"));
+        .stdout(predicate::str::contains("missing: "))
+        .stdout(predicate::str::contains("stale: ").not())
+        .stderr(predicate::str::contains("out of date"));
     assert!(!dir.exists(), "--check must not write");
 
     wardwall()
@@ -116,6 +117,7 @@ fn check_reports_stale_and_missing_files_and_writes_nothing() {
         .arg(&dir)
         .assert()
         .code(1)
+        .stdout(predicate::str::contains("stale: "))
         .stdout(predicate::str::contains("nftables/st-example-general.nft"));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "left alone");
 

@@ -215,6 +215,21 @@ fn against_a_directory_compares_with_the_committed_outputs() {
         ));
 }
 
+/// `diff --base HEAD` of the nftables target in `format`, which must
+/// report differences (exit 1): its standard output.
+fn nftables_review(root: &Path, format: &str) -> String {
+    let out = wardwall(root)
+        .args([
+            "diff", "--base", "HEAD", "--date", DATE, "-t", "nftables", "--format", format,
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).unwrap()
+}
+
 #[test]
 fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
     let dir = repo();
@@ -228,18 +243,7 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
         "    allow \"contec-hl7\" {\n        from \"contec-monitors\"\n        to \"hl7-engine\"\n        service \"hl7-listeners\"\n    }\n\n    allow \"monitor-data-export\" {",
     );
     edit(root, "tcp \"6661-6670\"", "tcp \"6661-6665\"");
-    let run = |format: &str| {
-        let out = wardwall(root)
-            .args([
-                "diff", "--base", "HEAD", "--date", DATE, "-t", "nftables", "--format", format,
-            ])
-            .assert()
-            .code(1)
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(out).unwrap()
-    };
+    let run = |format: &str| nftables_review(root, format);
     let text = run("text");
     // The promise the change breaks comes first (the advisory's own
     // expectation), then the traffic matrix.
@@ -312,6 +316,40 @@ fn base_revision_traffic_diff_highlights_advisory_and_clinical_changes() {
         .unwrap();
     assert_eq!(corporate["src"]["cidrs"].as_array().unwrap().len(), 36);
     assert_eq!(corporate["highlights"][0]["kind"], "advisory-block");
+}
+
+/// A change that mends a broken promise says so first, in every format,
+/// and lists no promise as broken.
+#[test]
+fn a_change_that_mends_a_broken_promise_shows_it_holds_again() {
+    let dir = repo();
+    let root = dir.path();
+    let kept = std::fs::read_to_string(root.join("policies/hospital.kdl")).unwrap();
+    delete_rule(root, "block-advisory \"contec-cms8000\"");
+    git(root, &["commit", "-q", "-am", "drop the advisory block"]);
+    std::fs::write(root.join("policies/hospital.kdl"), kept).unwrap();
+    let run = |format: &str| nftables_review(root, format);
+    let text = run("text");
+    assert!(
+        text.starts_with(
+            "expectations: 0 broken by this change, 1 hold again\n  holds   `contec-cms8000.unreachable-out` (never)\n"
+        ),
+        "the mended promise comes first: {text}"
+    );
+    assert!(!text.contains("BROKEN"), "{text}");
+    let md = run("markdown");
+    assert!(
+        md.contains("### Expectations\n\n- :white_check_mark: holds again: `contec-cms8000.unreachable-out` (never)\n\n"),
+        "{md}"
+    );
+    assert!(!md.contains("broken by this change"), "{md}");
+    let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    let expectations = &json["expectations"];
+    assert_eq!(expectations["broken"], serde_json::json!([]), "{json:#}");
+    let held = expectations["now_held"].as_array().unwrap();
+    assert_eq!(held.len(), 1, "{json:#}");
+    assert_eq!(held[0]["expectation"], "contec-cms8000.unreachable-out");
+    assert_eq!(held[0]["kind"], "never");
 }
 
 #[test]
@@ -741,7 +779,7 @@ fn new_and_resolved_findings_are_part_of_the_review() {
         "{text}"
     );
     assert!(
-        text.contains("\n- warning redundant-rule: rule `clinical-no-internet`"),
+        text.contains("\n- acknowledged redundant-rule: rule `clinical-no-internet`"),
         "{text}"
     );
     let md = run("markdown");
@@ -751,7 +789,7 @@ fn new_and_resolved_findings_are_part_of_the_review() {
         "{md}"
     );
     assert!(
-        md.contains("- ✅ <code>redundant-rule</code> rule `clinical-no-internet`"),
+        md.contains("- ✅ <code>redundant-rule</code> (acknowledged) rule `clinical-no-internet`"),
         "{md}"
     );
     // A tight budget still counts the findings it cannot show.

@@ -461,3 +461,122 @@ fn project_file_text_never_reaches_the_terminal_raw() {
         assert!(ran.stderr.contains("wardwall.toml:"), "{:?}", ran.stderr);
     }
 }
+
+#[test]
+fn the_project_files_templates_are_checked_as_the_flag_is() {
+    let repo = repository();
+    std::fs::create_dir_all(repo.path().join("tpl/nftable")).unwrap();
+    write(
+        repo.path().join("wardwall.toml"),
+        "[[policy]]\npath = \"policies/clinic.kdl\"\ntemplates = \"tpl\"\n",
+    );
+    let ran = run_in(repo.path(), &["build", "-t", "nftables"]).expect_code(2);
+    assert!(ran.stderr.contains("wardwall.toml:3:13"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("nftable"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("nftables"),
+        "names the valid target: {}",
+        ran.stderr
+    );
+    assert!(!repo.path().join("out").exists(), "nothing written");
+}
+
+#[test]
+fn a_selection_leaves_the_other_acknowledgements_alone_and_a_raised_lint_is_not_acknowledged() {
+    let hospital = common::hospital();
+    let hospital = hospital.to_str().unwrap();
+    let selected = common::run([
+        "check",
+        hospital,
+        "--date",
+        common::probes::PROBE_DATE,
+        "--format",
+        "json",
+        "--select",
+        "redundant-rule",
+    ])
+    .expect_code(0);
+    let found = reported(&selected);
+    assert!(!found.is_empty());
+    assert!(
+        found.iter().all(|(code, _)| code == "redundant-rule"),
+        "only the selected lint, no acknowledgement-unused for the others: {found:?}"
+    );
+    assert!(found.iter().any(|(_, s)| s == "acknowledged"), "{found:?}");
+
+    let ignored = common::run([
+        "check",
+        hospital,
+        "--date",
+        common::probes::PROBE_DATE,
+        "--format",
+        "json",
+        "--deny-warnings",
+        "--ignore",
+        "redundant-rule",
+    ])
+    .expect_code(0);
+    let found = reported(&ignored);
+    assert!(
+        found
+            .iter()
+            .all(|(code, _)| code != "redundant-rule" && code != "acknowledgement-unused"),
+        "an ignored lint's acknowledgement is not unused: {found:?}"
+    );
+
+    let raised = common::run([
+        "check",
+        hospital,
+        "--date",
+        common::probes::PROBE_DATE,
+        "--format",
+        "json",
+        "--severity",
+        "redundant-rule=error",
+    ])
+    .expect_code(1);
+    let found = reported(&raised);
+    assert!(
+        found.contains(&("redundant-rule".to_string(), "error".to_string())),
+        "{found:?}"
+    );
+    assert!(
+        !found.contains(&("redundant-rule".to_string(), "acknowledged".to_string())),
+        "an error is never acknowledged: {found:?}"
+    );
+}
+
+#[test]
+fn completions_and_man_do_not_read_the_project_file() {
+    let repo = repository();
+    write(repo.path().join("wardwall.toml"), "not-a-key = 1\n");
+    run_in(repo.path(), &["check"]).expect_code(2);
+    for args in [&["completions", "bash"][..], &["man", "check"]] {
+        let ran = run_in(repo.path(), args).expect_code(0);
+        assert!(!ran.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn fmt_formats_the_project_files_policies_and_is_quiet_with_q() {
+    let repo = repository();
+    write(repo.path().join("wardwall.toml"), CLINIC_IN_BUILT);
+    let clinic = repo.path().join("policies/clinic.kdl");
+    let text = std::fs::read_to_string(&clinic).unwrap();
+    std::fs::write(&clinic, text.replacen("\n", "\n\n\n\n", 1)).unwrap();
+    let hospital = repo.path().join("policies/hospital.kdl");
+    let before = std::fs::read_to_string(&hospital).unwrap();
+    std::fs::write(&hospital, before.replacen("\n", "\n\n\n\n", 1)).unwrap();
+    let ran = run_in(repo.path(), &["fmt", "--check"]).expect_code(1);
+    assert_eq!(
+        ran.stdout.trim(),
+        "would reformat: policies/clinic.kdl",
+        "{}",
+        ran.stderr
+    );
+    let quiet = run_in(repo.path(), &["fmt", "--check", "-q"]).expect_code(1);
+    assert_eq!(
+        (quiet.stdout.as_str(), quiet.stderr.as_str()),
+        (ran.stdout.as_str(), "")
+    );
+}

@@ -807,6 +807,15 @@ fn send(topo: &Topology, p: Packet) -> Fate {
 
 /// Sends `p` from its source's namespace, in a thread.
 fn spawn_send(topo: &Topology, p: Packet) -> thread::JoinHandle<Fate> {
+    spawn_send_from(topo, p, 0)
+}
+
+/// As [`spawn_send`], a UDP probe from source port `sport` (0: any).
+/// A fixed port per probe keeps one probe's flow from meeting another's
+/// connection-tracking entry: the router's conntrack outlives a ruleset
+/// flush, and its `ct state established` accept would pass a packet whose
+/// tuple an earlier probe already opened.
+fn spawn_send_from(topo: &Topology, p: Packet, sport: u16) -> thread::JoinHandle<Fate> {
     let ns = topo.hosts[&p.src].name.clone();
     thread::spawn(move || {
         enter(&ns);
@@ -822,7 +831,7 @@ fn spawn_send(topo: &Topology, p: Packet) -> thread::JoinHandle<Fate> {
                 }
             }
             wardwall::ir::Proto::Udp { dport } => {
-                let s = UdpSocket::bind(SocketAddr::new(p.src, 0)).unwrap();
+                let s = UdpSocket::bind(SocketAddr::new(p.src, sport)).unwrap();
                 s.set_read_timeout(Some(Duration::from_millis(900)))
                     .unwrap();
                 s.connect(SocketAddr::new(p.dst, dport)).unwrap();
@@ -840,6 +849,31 @@ fn spawn_send(topo: &Topology, p: Packet) -> thread::JoinHandle<Fate> {
             other => panic!("no probe for {other:?}"),
         }
     })
+}
+
+/// The UDP source port of probe `i` in round `round`: distinct for
+/// every probe of every round (see [`spawn_send_from`]).
+fn probe_port(round: usize, i: usize) -> u16 {
+    assert!(i < 64, "at most 64 probes a round");
+    u16::try_from(40_000 + round * 64 + i).unwrap()
+}
+
+/// The router's connection-tracking entries between `p`'s addresses,
+/// for a failure message: a stale entry explains a packet the ruleset
+/// would drop.
+fn conntrack_of(router: &Netns, p: &Packet) -> String {
+    let out = router.exec("cat", &["/proc/net/nf_conntrack"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let (src, dst) = (format!("src={} ", p.src), format!("dst={} ", p.dst));
+    let lines: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains(&src) || l.contains(&dst))
+        .collect();
+    if lines.is_empty() {
+        "none".to_string()
+    } else {
+        lines.join(" | ")
+    }
 }
 
 /// Every fixture scenario in the kernel: the model read from its dumps
@@ -861,7 +895,7 @@ fn fixture_scenarios_decide_as_the_kernel_does_with_real_packets() {
         );
     }
     let mut wrong = Vec::new();
-    for s in SCENARIOS {
+    for (round, s) in SCENARIOS.iter().enumerate() {
         let label = format!("{} {:?}", s.file, s.after);
         load(&topo.router, &fixture(s.file));
         for cmd in s.after {
@@ -873,18 +907,25 @@ fn fixture_scenarios_decide_as_the_kernel_does_with_real_packets() {
         check_expected(&label, &d, &text, &expectations(s.changed));
         let handles: Vec<_> = PROBES
             .iter()
-            .map(|(name, ..)| {
+            .enumerate()
+            .map(|(i, (name, ..))| {
                 let p = probe(name);
                 let o = d.decide(&p, Some(iface(p.src)), Some(iface(p.dst)));
                 assert!(o.undecided.is_empty(), "{label}: {name}");
-                (name, o.action, spawn_send(&topo, p))
+                (
+                    name,
+                    p,
+                    o.action,
+                    spawn_send_from(&topo, p, probe_port(round, i)),
+                )
             })
             .collect();
-        for (name, action, handle) in handles {
+        for (name, p, action, handle) in handles {
             let fate = handle.join().unwrap();
             if fate != fate_of(action) {
                 wrong.push(format!(
-                    "{label}: {name}: the model says {action}, the kernel {fate:?}"
+                    "{label}: {name}: the model says {action}, the kernel {fate:?}; router conntrack: {}",
+                    conntrack_of(&topo.router, &p)
                 ));
             }
         }
@@ -1395,8 +1436,13 @@ mod kernel_drift {
         let packets: Vec<Packet> = probes.iter().map(|(_, p)| *p).collect();
         listen_for(&topo, &packets);
         nft(&topo.router, &["flush", "ruleset"]);
-        for (name, p) in &probes {
-            assert_eq!(send(&topo, *p), Fate::Delivered, "topology: {name}");
+        // The round after the last: ports no later probe reuses.
+        let topology_round = CHANGES.len() + 1;
+        for (i, (name, p)) in probes.iter().enumerate() {
+            let fate = spawn_send_from(&topo, *p, probe_port(topology_round, i))
+                .join()
+                .unwrap();
+            assert_eq!(fate, Fate::Delivered, "topology: {name}");
         }
         let unchanged = Change {
             name: "unchanged",
@@ -1406,7 +1452,7 @@ mod kernel_drift {
             layers: 1,
         };
         let mut wrong = Vec::new();
-        for change in std::iter::once(&unchanged).chain(CHANGES) {
+        for (round, change) in std::iter::once(&unchanged).chain(CHANGES).enumerate() {
             let at = change.name;
             nft(&topo.router, &["flush", "ruleset"]);
             load(&topo.router, &rendered);
@@ -1436,7 +1482,11 @@ mod kernel_drift {
             // verdict exactly where drift says it does.
             let handles: Vec<_> = probes
                 .iter()
-                .map(|(name, p)| (name, p, spawn_send(&topo, *p)))
+                .enumerate()
+                .map(|(i, (name, p))| {
+                    let sport = probe_port(round, i);
+                    (name, p, spawn_send_from(&topo, *p, sport))
+                })
                 .collect();
             let mut inside = 0;
             for (name, p, handle) in handles {
@@ -1447,7 +1497,8 @@ mod kernel_drift {
                 inside += usize::from(drifted);
                 if differs != drifted {
                     wrong.push(format!(
-                        "{at}: {name} ({p}): the policy says {policy}, the kernel {fate:?}, drift region: {drifted}"
+                        "{at}: {name} ({p}): the policy says {policy}, the kernel {fate:?}, drift region: {drifted}; router conntrack: {}",
+                        conntrack_of(&topo.router, p)
                     ));
                 }
             }

@@ -155,3 +155,87 @@ fn drift_names_the_device_entry_that_breaks_a_promise() {
         .assert()
         .stdout(predicate::str::contains("breaks expectation").not());
 }
+
+/// Traffic a device decides by something wardwall cannot evaluate offline
+/// (here a rate limit the kernel prints back) *may* break a promise: drift
+/// says "may break", names the entry, and marks it `maybe` in JSON; the
+/// same dump without the edit breaks nothing.
+#[test]
+fn an_undecidable_entry_in_promised_space_may_break_the_promise() {
+    use crate::common::privileged::{self, Netns};
+    if !privileged::can_run("expectations on an nftables dump of the kernel") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    wardwall()
+        .args(["build", "--date", DATE, "-t", "nftables", "-o"])
+        .arg(&out)
+        .assert()
+        .code(0);
+    let ns = Netns::new("mb");
+    let nft = |args: &[&str]| {
+        let o = ns.exec("nft", args);
+        assert!(
+            o.status.success(),
+            "nft {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let rendered = out.join("nftables/st-example-general.nft");
+    nft(&["-f", &rendered.to_string_lossy()]);
+    let drift = |dump: &str, format: &str| {
+        let file = dir.path().join("ruleset.txt");
+        std::fs::write(&file, dump).unwrap();
+        let o = wardwall()
+            .args([
+                "drift", "--date", DATE, "--color", "never", "--format", format, "--device",
+            ])
+            .arg(format!("nftables={}", file.display()))
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8(o.stdout).unwrap())
+    };
+    let (code, text) = drift(&nft(&["list", "ruleset"]), "text");
+    assert_eq!(code, Some(0), "the policy's own rendering agrees: {text}");
+    // First in the forward chain: a rate-limited accept to the advisory's
+    // network, ahead of the advisory block.
+    nft(&[
+        "insert",
+        "rule",
+        "inet",
+        "wardwall",
+        "forward",
+        "ip",
+        "daddr",
+        "202.114.4.0/24",
+        "limit",
+        "rate",
+        "10/second",
+        "accept",
+        "comment",
+        "\"vendor-burst\"",
+    ]);
+    let dump = nft(&["list", "ruleset"]);
+    let (code, text) = drift(&dump, "text");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("may break expectation `contec-cms8000.unreachable-out` (never)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(": breaks expectation `contec-cms8000.unreachable-out`"),
+        "an undecidable entry never certainly breaks it: {text}"
+    );
+    assert!(text.contains("vendor-burst"), "the entry is named: {text}");
+    let (_, json) = drift(&dump, "json");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let broken = json["broken_expectations"].as_array().unwrap();
+    let out_promise: Vec<_> = broken
+        .iter()
+        .filter(|b| b["expectation"] == "contec-cms8000.unreachable-out")
+        .collect();
+    assert_eq!(out_promise.len(), 1, "{json:#}");
+    assert_eq!(out_promise[0]["maybe"], true, "{json:#}");
+}

@@ -207,13 +207,12 @@ fn hostile_device_names_become_valid_names_and_one_line_text() {
     );
 }
 
-/// The nftables fixture as the kernel prints it, in both forms.
-fn kernel_dumps(fixture: &str) -> Option<(String, String)> {
+/// The nftables ruleset `file` as the kernel prints it, in both forms.
+fn kernel_dumps(file: &Path) -> Option<(String, String)> {
     if !privileged::can_run("import of kernel-dumped nftables rulesets") {
         return None;
     }
     let ns = privileged::Netns::new("import");
-    let file = Path::new("tests/fixtures/devices/nftables").join(fixture);
     let load = ns.exec("nft", &["-f", &file.to_string_lossy()]);
     assert!(
         load.status.success(),
@@ -228,23 +227,77 @@ fn kernel_dumps(fixture: &str) -> Option<(String, String)> {
     Some((dump(&["list", "ruleset"]), dump(&["-j", "list", "ruleset"])))
 }
 
+/// The nftables ruleset `file`, loaded into the kernel and imported from
+/// both its dumps (text and JSON) with `zones` by [`round_trip`]: (form,
+/// policy) each.
+fn kernel_imports(file: &Path, zones: &Path) -> Option<Vec<(&'static str, String)>> {
+    let (text, json) = kernel_dumps(file)?;
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    for (name, dump) in [("ruleset.txt", text), ("ruleset.json", json)] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, dump).unwrap();
+        out.push((name, round_trip("nftables", &file, Some(zones))));
+    }
+    Some(out)
+}
+
 #[test]
 fn nftables_dumps_import_with_a_zones_file_text_and_json_and_several_tables() {
     for fixture in ["hospital.nft", "hospital-second-table.nft"] {
-        let Some((text, json)) = kernel_dumps(fixture) else {
+        let Some(policies) = kernel_imports(
+            &Path::new("tests/fixtures/devices/nftables").join(fixture),
+            Path::new("tests/fixtures/import/hospital.zones.kdl"),
+        ) else {
             return;
         };
-        let dir = tempfile::tempdir().unwrap();
-        for (name, dump) in [("ruleset.txt", text), ("ruleset.json", json)] {
-            let file = dir.path().join(name);
-            std::fs::write(&file, dump).unwrap();
-            let policy = round_trip(
-                "nftables",
-                &file,
-                Some(Path::new("tests/fixtures/import/hospital.zones.kdl")),
-            );
+        for (_, policy) in policies {
             assert!(policy.contains("zone \"icu\" {"), "{policy}");
             assert!(policy.contains("interface nftables=\"icu0\""));
+        }
+    }
+}
+
+#[test]
+fn nftables_named_address_sets_become_classes_and_groups_the_rules_use() {
+    let Some(policies) = kernel_imports(
+        Path::new("tests/fixtures/import/named-sets.nft"),
+        Path::new("tests/fixtures/import/named-sets.zones.kdl"),
+    ) else {
+        return;
+    };
+    for (name, policy) in policies {
+        for class in [
+            // Hosts (no interval flag), the set's comment the description.
+            "class \"pacs_hosts\" {\n    zone \"servers\"\n    description \"PACS archive servers\"\n    address \"10.10.40.10/31\"\n}",
+            // Prefixes and ranges of an interval set.
+            "class \"icu_monitors\" {\n    zone \"icu\"\n    description \"ICU bedside monitors\"\n    address \"10.20.1.0/25\" \"10.20.1.200-10.20.1.210\"\n}",
+            // `typeof ip6 saddr`; the kernel prints the range as a prefix.
+            "class \"imaging_v6\" {\n    zone \"icu\"\n    description \"ICU imaging carts\"\n    address \"fd42:20::100/120\"\n}",
+            // A set across two zones is a group of its parts.
+            "group \"all_monitors\" {\n    member \"all_monitors-icu\" \"all_monitors-quarantine\"\n}",
+            // Another table's set of the same name is qualified by its table.
+            "class \"ip-legacy-pacs_hosts\" {\n    zone \"servers\"\n    description \"retired PACS\"\n    address \"10.10.40.12\"\n}",
+        ] {
+            assert!(policy.contains(class), "{name}: {class}\n{policy}");
+        }
+        // The rules matching `@set` name its class.
+        for rule in [
+            "        from \"any\"\n        to \"pacs_hosts\"\n        service \"tcp/22\" \"tcp/3389\"\n",
+            "        from \"icu_monitors\"\n        to \"pacs_hosts\"\n        service \"tcp/104\"\n",
+            "        from \"imaging_v6\"\n        to \"fd42:10::40\"\n",
+            "        from \"icu\"\n        to \"ip-legacy-pacs_hosts\"\n        service \"tcp/104\"\n",
+            "        from \"all_monitors\"\n        to \"10.10.0.53\"\n        service \"udp/53\"\n",
+        ] {
+            assert!(policy.contains(rule), "{name}: {rule}\n{policy}");
+        }
+        // Not address objects: a port set, a set filled at run time.
+        for set in ["admin_ports", "seen_scanners"] {
+            assert!(
+                !policy.contains(&format!("class \"{set}"))
+                    && !policy.contains(&format!("group \"{set}")),
+                "{set}: {policy}"
+            );
         }
     }
 }
@@ -451,4 +504,108 @@ fn without_out_dir_the_policy_goes_to_stdout_and_the_proof_to_stderr() {
     // The same text compiles: what was proven is what was printed.
     let ir = common::compile_text_ok("core-sw1.kdl", &ran.stdout, DATE);
     assert!(!ir.rules.is_empty());
+}
+
+/// `drift` of the policy `text` (written as NAME.kdl) against the device
+/// export `device` (written beside it): the exit code and what it said.
+fn drift_of(text: &str, target: &str, device: &str, device_name: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("imported.kdl");
+    std::fs::write(&policy, text).unwrap();
+    let export = dir.path().join(device_name);
+    std::fs::write(&export, device).unwrap();
+    let ran = common::run([
+        "drift",
+        &policy.to_string_lossy(),
+        "--device",
+        &format!("{target}={}", export.to_string_lossy()),
+        "--date",
+        DATE,
+    ]);
+    (ran.code, format!("{}{}", ran.stdout, ran.stderr))
+}
+
+/// A disabled entry's commented-out rule means what the device does with
+/// the entry enabled: with `/-` removed, the policy agrees with the
+/// export whose `disabled` mark is removed, and no longer with the
+/// original (so the rule decides something).
+fn enabling_agrees_with_the_enabled_device(
+    text: &str,
+    target: &str,
+    original: &str,
+    enabled: &str,
+    device_name: &str,
+) {
+    assert_ne!(original, enabled, "the test enables a rule");
+    let uncommented = text.replace("    /-", "    ");
+    assert_ne!(uncommented, text, "a rule is commented out: {text}");
+    let (code, said) = drift_of(&uncommented, target, enabled, device_name);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("agrees with the policy"), "{said}");
+    let (code, said) = drift_of(&uncommented, target, original, device_name);
+    assert_eq!(code, 1, "the enabled rule decides some traffic: {said}");
+    let (code, said) = drift_of(text, target, enabled, device_name);
+    assert_eq!(code, 1, "commented out, the rule decides nothing: {said}");
+}
+
+#[test]
+fn a_disabled_panos_rule_is_a_commented_out_rule_in_place_that_decides_like_it_enabled() {
+    let fixture = "tests/fixtures/import/panos-disabled.xml";
+    let text = round_trip("panos", Path::new(fixture), None);
+    let marked = "    // disabled on the device: tests/fixtures/import/panos-disabled.xml:599: security rule temp-infra-snmp-to-monitors\n    /-allow \"temp-infra-snmp-to-monitors\" {\n";
+    let at = text.find(marked).unwrap_or_else(|| panic!("{text}"));
+    let body = &text[at + marked.len()..];
+    assert!(
+        body.starts_with("        description \"<entry name=\\\"temp-infra-snmp-to-monitors\\\"")
+            && body.contains(
+                "\n        from \"infrastructure\"\n        to \"icu-monitors\"\n        service \"svc-snmp\"\n        log #true\n    }\n"
+            ),
+        "{body}"
+    );
+    // Where it stood: after the rule before it, before the rule after it.
+    let before = text.find("allow \"apps-web-to-internet\" {").unwrap();
+    let after = text
+        .find("\n    allow \"infra-snmp-to-icu-gateways\" {")
+        .unwrap();
+    assert!(before < at && at < after, "{text}");
+    // A disabled rule the policy could not decide is said so, plainly.
+    assert!(
+        text.contains("    // disabled on the device, not written as a rule: tests/fixtures/import/panos-disabled.xml:683: security rule legacy-telnet-to-monitors: the policy cannot decide it like the device (application telnet (App-ID)"),
+        "{text}"
+    );
+    assert!(!text.contains("/-allow \"legacy-telnet"), "{text}");
+    let original = common::read(fixture);
+    let mark =
+        "                  <log-end>yes</log-end>\n                  <disabled>yes</disabled>\n";
+    assert_eq!(original.matches(mark).count(), 1);
+    let enabled = original.replace(mark, "                  <log-end>yes</log-end>\n");
+    enabling_agrees_with_the_enabled_device(&text, "panos", &original, &enabled, "enabled.xml");
+}
+
+#[test]
+fn a_disabled_pfsense_rule_is_commented_out_in_place_and_decides_like_it_enabled() {
+    let fixture = "tests/fixtures/devices/pfsense/hospital.xml";
+    let text = round_trip("pfsense", Path::new(fixture), None);
+    let marked = "    // disabled on the device: tests/fixtures/devices/pfsense/hospital.xml:467: pass on lan inet from lan net to ICU_MONITORS \"Temporary: staff to monitors\"";
+    let first = text.find(marked).unwrap_or_else(|| panic!("{text}"));
+    let last = text.rfind(marked).unwrap();
+    // Its last piece is the rule's own entry on lan, then the rule after it.
+    assert!(
+        text[last..].starts_with(&format!(
+            "{marked} (one of several rules: remove `/-` from each rule marked with this line to enable it)\n    /-allow \"in-on-lan-467\" {{\n        description \"pass on lan inet from lan net to ICU_MONITORS \\\"Temporary: staff to monitors\\\"\"\n        from \"lan\"\n        to \"opt1\"\n        service \"any\"\n    }}\n\n    // in on lan: tests/fixtures/devices/pfsense/hospital.xml:482: "
+        )),
+        "{}",
+        &text[last..]
+    );
+    assert!(
+        text.find("\"Staff to the central station viewer\"")
+            .unwrap()
+            < first,
+        "{text}"
+    );
+    let original = common::read(fixture);
+    let mark = "\t\t\t<disabled></disabled>\n";
+    assert_eq!(original.matches(mark).count(), 1);
+    let enabled = original.replace(mark, "");
+    enabling_agrees_with_the_enabled_device(&text, "pfsense", &original, &enabled, "enabled.xml");
 }

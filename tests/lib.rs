@@ -8,14 +8,17 @@
 
 mod common;
 
+mod acknowledge;
 mod analysis;
 mod analysis_props;
 mod cisco;
 mod cli_analysis;
 mod cli_build;
 mod cli_check;
+mod cli_conventions;
 mod cli_diff;
 mod cli_explain_target;
+mod cli_fmt;
 mod cli_input_hardening;
 mod cli_project;
 mod conformance;
@@ -24,12 +27,15 @@ mod device_nftables;
 mod device_panos;
 mod device_pfsense;
 mod diagnostics;
+mod docs_examples;
 mod drift;
 mod drift_rendered;
 mod evaluator;
 mod expect;
 mod expect_props;
 mod expect_targets;
+mod fmt_props;
+mod hints;
 mod import;
 mod kernel;
 mod model;

@@ -13,9 +13,14 @@
 //! - [`selection`]: which lints are reported and how severely (`check
 //!   --select/--ignore/--severity`, the project file's `[lint]`).
 //!
+//! - [`ack`]: the policy's acknowledgements (`accept`) matched to the
+//!   findings of every stage; an acknowledged warning is reported as such.
+//!
 //! [`analyze`] turns all findings into warnings with stable codes (see
-//! [`CODES`]); `check` reports them and `--deny-warnings` fails on them.
+//! [`CODES`]); `check` reports them and `--deny-warnings` fails on them,
+//! unless the policy acknowledges them.
 
+pub mod ack;
 pub mod expect;
 pub mod explain;
 pub mod index;
@@ -93,6 +98,16 @@ pub const CODES: &[(&str, &str, &str)] = &[
         "expectation-violated-on-target",
         "A rendered file or a device breaks an expectation",
         "What the target really does (read back from the rendered file, or from the device's own export in `drift`) breaks a promise of the policy: a hand edit, drift or a renderer bug. The message names the file and the entry that decides the traffic.",
+    ),
+    (
+        "acknowledgement-unused",
+        "An acknowledgement (`accept`) matches no finding",
+        "The finding it was written for is gone, or the `accept` is not inside the rule, exception, expectation or class the finding points at. Remove it, or move it there.",
+    ),
+    (
+        "acknowledgement-expired",
+        "An acknowledgement (`accept`) is past its expiry date",
+        "The findings it acknowledged are warnings again. Review them: fix them, or renew `expires` with a new reason and ticket.",
     ),
     (
         "deny-not-logged",

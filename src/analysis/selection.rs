@@ -71,7 +71,7 @@ impl Selection {
     }
 
     /// Whether the lint `code` is reported.
-    fn reports(&self, code: &str) -> bool {
+    pub fn reports(&self, code: &str) -> bool {
         !self.ignore.contains(code) && self.select.as_ref().is_none_or(|s| s.contains(code))
     }
 

@@ -1,8 +1,9 @@
 //! Writes a synthetic benchmark policy to standard output:
-//! `wardwall-synth RULES [SEED] [--changed COUNT] [--any-every K] [--networks N]`.
+//! `wardwall-synth RULES [SEED] [--changed COUNT] [--any-every K] [--networks N] [--expectations N]`.
 //!
 //! `--changed COUNT` writes the same policy with COUNT rules replaced (the
-//! "new version" of a traffic diff). See `wardwall::synth`.
+//! "new version" of a traffic diff); `--expectations N` appends N
+//! expectations (the expectation benchmark). See `wardwall::synth`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use wardwall::synth::Synth;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut positional = Vec::new();
-    let (mut changed, mut any_every, mut networks) = (None, 0u32, None);
+    let (mut changed, mut any_every, mut networks, mut expectations) = (None, 0u32, None, 0);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| -> Option<usize> {
@@ -35,6 +36,10 @@ fn main() -> ExitCode {
                 Some(v) => networks = Some(v),
                 None => return ExitCode::from(2),
             },
+            "--expectations" => match value("--expectations") {
+                Some(v) => expectations = v,
+                None => return ExitCode::from(2),
+            },
             _ => positional.push(a.clone()),
         }
     }
@@ -44,7 +49,7 @@ fn main() -> ExitCode {
         Some([rules, seed]) => (*rules, *seed),
         _ => {
             eprintln!(
-                "usage: wardwall-synth RULES [SEED] [--changed COUNT] [--any-every K] [--networks N]"
+                "usage: wardwall-synth RULES [SEED] [--changed COUNT] [--any-every K] [--networks N] [--expectations N]"
             );
             return ExitCode::from(2);
         }
@@ -56,6 +61,9 @@ fn main() -> ExitCode {
     }
     if let Some(c) = changed {
         synth = synth.changed(c);
+    }
+    if expectations > 0 {
+        synth = synth.expectations(expectations);
     }
     let text = synth.generate();
     match std::io::stdout().lock().write_all(text.as_bytes()) {

@@ -166,8 +166,9 @@ pub(super) struct RenderArgs {
     #[command(flatten)]
     pub(super) select: TargetArgs,
     /// Directory of template overrides (DIR/<target>/<file>; default: the
-    /// policy's `templates` in the project file).
-    #[arg(long, value_name = "DIR")]
+    /// policy's `templates` in the project file); a folder or file in it
+    /// that matches no target or template is an error.
+    #[arg(long, value_name = "DIR", value_parser = super::templates::parse_templates_dir)]
     pub(super) templates: Option<PathBuf>,
     /// The previous outputs renderers keep numbering from (set by the
     /// command, not an option).

@@ -9,12 +9,13 @@ use super::args::{Common, RenderArgs, RenderFailure};
 use super::common::compile_or_report;
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use crate::diagnostics;
+use crate::output::Difference;
 use crate::render::RenderedFile;
 
 #[derive(Args, Clone, Debug)]
 pub(super) struct BuildArgs {
-    /// Policy file (default: every policy of the project file, else the
-    /// shipped example policy).
+    /// Policy file (default: every policy of the project file, else
+    /// policies/hospital.kdl, relative to the working directory).
     #[arg(value_name = "POLICY")]
     policy: Option<PathBuf>,
     /// Output directory; files go to DIR/<target>/<policy>.<ext> (default:
@@ -27,8 +28,9 @@ pub(super) struct BuildArgs {
     out: PathBuf,
     #[command(flatten)]
     render: RenderArgs,
-    /// Write nothing; exit 1 if any file on disk (or the manifest,
-    /// DIR/wardwall-manifest.json) differs from what a build would write.
+    /// Write nothing; exit 1 and list each file that is missing, stale
+    /// (differs from what a build would write; the manifest,
+    /// DIR/wardwall-manifest.json, too) or an orphan (see below).
     #[arg(long)]
     check: bool,
 }
@@ -156,15 +158,17 @@ fn drops_most(before: usize, now: usize) -> bool {
 }
 
 /// `build --check`: compares each target's files, and the manifest the
-/// build would write, with the disk as soon as rendered; lists the stale ones.
+/// build would write, with the disk as soon as rendered, then looks for
+/// orphans in the target directories it renders (`output::orphans`); lists
+/// every difference by kind: missing, stale, orphan.
 fn report_stale(args: &BuildArgs, ir: &crate::ir::Ir, quiet: bool) -> Result<u8, RenderFailure> {
-    let mut stale = Vec::new();
+    let mut differences = Vec::new();
     let mut count = 0;
     // Paths only: the manifest lists files, not contents.
     let mut rendered = Vec::new();
     args.render.render_each(ir, |files| {
         count += files.len();
-        stale.extend(crate::output::stale(&args.out, &files)?);
+        differences.extend(crate::output::stale(&args.out, &files)?);
         rendered.extend(files.into_iter().map(|f| RenderedFile {
             path: f.path,
             contents: String::new(),
@@ -174,23 +178,54 @@ fn report_stale(args: &BuildArgs, ir: &crate::ir::Ir, quiet: bool) -> Result<u8,
     let old = crate::output::Manifest::read(&args.out);
     let previous = old.policies.get(&ir.name).map(|e| e.rules);
     let manifest = old.with(&ir.name, ir.rules.len(), &rendered).to_file();
-    stale.extend(crate::output::stale(&args.out, &[manifest]).map_err(RenderFailure::Io)?);
+    let io = RenderFailure::Io;
+    differences.extend(crate::output::stale(&args.out, &[manifest]).map_err(io)?);
+    let written: Vec<PathBuf> = rendered.into_iter().map(|f| f.path).collect();
+    let orphans = crate::output::orphans(&args.out, &ir.name, &written, &old).map_err(io)?;
+    differences.extend(orphans.into_iter().map(|p| (Difference::Orphan, p)));
     warn_if_most_rules_dropped(args, ir, previous);
     let mut err = std::io::stderr().lock();
-    if stale.is_empty() {
+    if differences.is_empty() {
         if !quiet {
             let _ = writeln!(err, "{count} rendered files are up to date");
         }
         return Ok(EXIT_OK);
     }
-    for path in &stale {
-        println!("stale: {}", path.display());
+    for (kind, path) in &differences {
+        println!("{}: {}", kind.label(), path.display());
     }
     let _ = writeln!(
         err,
-        "rendered configs are stale: run `wardwall build` and commit the result"
+        "rendered configs are out of date: {}",
+        summary(&differences)
     );
     Ok(EXIT_FINDINGS)
+}
+
+/// "2 missing, 1 orphan: ..." and what to do about each kind present.
+fn summary(differences: &[(Difference, PathBuf)]) -> String {
+    let kinds = [Difference::Missing, Difference::Stale, Difference::Orphan];
+    let counts: Vec<String> = kinds
+        .iter()
+        .map(|&k| (k, differences.iter().filter(|(d, _)| *d == k).count()))
+        .filter(|&(_, n)| n > 0)
+        .map(|(k, n)| format!("{n} {}", k.label()))
+        .collect();
+    let mut todo = String::new();
+    if differences.iter().any(|(d, _)| *d != Difference::Orphan) {
+        todo.push_str("run `wardwall build` and commit the result");
+    }
+    if differences.iter().any(|(d, _)| *d == Difference::Orphan) {
+        if !todo.is_empty() {
+            todo.push_str("; ");
+        }
+        // `build` keeps every file it does not write (other policies'),
+        // so it cannot tell an orphan from theirs: only a person can.
+        todo.push_str(
+            "remove each orphan (no policy built here writes it; `build` never deletes files)",
+        );
+    }
+    format!("{}: {todo}", counts.join(", "))
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ enum Format {
 
 #[derive(Args, Debug)]
 pub(super) struct CheckArgs {
-    /// Policy files (default: the project file's policies, else the
-    /// shipped example policy).
+    /// Policy files (default: the project file's policies, else
+    /// policies/hospital.kdl, relative to the working directory).
     #[arg(value_name = "POLICY")]
     policies: Vec<PathBuf>,
     /// Output format for diagnostics.
@@ -76,8 +76,14 @@ pub(super) fn check(args: CheckArgs, common: &Common) -> u8 {
             compiled.diagnostics.sort();
         }
         lint.apply(&mut compiled.diagnostics.items);
+        // Then an acknowledgement is judged against every finding the
+        // selection reports (a lint it raised to an error is an error, which
+        // nothing acknowledges); the selection then acts on the unused or
+        // expired acknowledgements as on any lint.
+        compiled.acknowledge(date, &lint);
+        lint.apply(&mut compiled.diagnostics.items);
         let diags = &compiled.diagnostics;
-        let failed = diags.has_errors() || (args.deny_warnings && !diags.items.is_empty());
+        let failed = diags.has_errors() || (args.deny_warnings && diags.warning_count() > 0);
         if failed {
             worst = worst.max(EXIT_FINDINGS);
         }
@@ -90,13 +96,17 @@ pub(super) fn check(args: CheckArgs, common: &Common) -> u8 {
                     let rules = compiled.ir.as_ref().map_or(0, |ir| ir.rules.len());
                     let _ = writeln!(
                         err,
-                        "{}: ok, {} active {} as of {date}{}",
+                        "{}: ok, {} active {} as of {date}{}{}",
                         crate::source::display_path(&path),
                         rules,
                         if rules == 1 { "rule" } else { "rules" },
                         match diags.warning_count() {
                             0 => String::new(),
                             n => format!(", {n} {}", if n == 1 { "warning" } else { "warnings" }),
+                        },
+                        match diags.acknowledged_count() {
+                            0 => String::new(),
+                            n => format!(", {n} acknowledged"),
                         }
                     );
                 }

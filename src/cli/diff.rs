@@ -14,8 +14,8 @@ use crate::render::RenderedFile;
 
 #[derive(Args, Debug)]
 pub(super) struct DiffArgs {
-    /// Policy file (default: the project file's policy, else the shipped
-    /// example policy).
+    /// Policy file (default: the project file's policy, else
+    /// policies/hospital.kdl, relative to the working directory).
     #[arg(value_name = "POLICY")]
     policy: Option<PathBuf>,
     /// Compare with the rendered files in DIR (default: the policy's `out`
@@ -138,18 +138,16 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
             let traffic = crate::diff::traffic::traffic_diff(&old_ir, new.ir(), &ctx);
             // The `check` findings of both sides (a policy new on the
             // branch had none).
-            let mut old_found = old_policy
+            let old_found = old_policy
                 .as_ref()
-                .map(|p| crate::diff::findings::findings_of(p, &old_ir))
+                .map(|p| crate::diff::findings::findings_of(p, &old_ir, date, &lint))
                 .unwrap_or_default();
-            let mut new_found = new
+            let new_found = new
                 .compiled
                 .policy
                 .as_ref()
-                .map(|p| crate::diff::findings::findings_of(p, new.ir()))
+                .map(|p| crate::diff::findings::findings_of(p, new.ir(), date, &lint))
                 .unwrap_or_default();
-            lint.apply(&mut old_found);
-            lint.apply(&mut new_found);
             findings = Some(crate::diff::findings::finding_diff(&old_found, &new_found));
             if let Some(new_policy) = &new.compiled.policy {
                 expectations = crate::diff::expect_diff::expect_diff(

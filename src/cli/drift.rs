@@ -17,7 +17,8 @@ use crate::{diagnostics, registry};
 
 #[derive(Args, Debug)]
 pub(super) struct DriftArgs {
-    /// Policy file (default: the shipped example policy).
+    /// Policy file (default: policies/hospital.kdl, relative to the working
+    /// directory).
     #[arg(value_name = "POLICY")]
     policy: Option<PathBuf>,
     /// A device's exported configuration, as TARGET=FILE (repeatable):

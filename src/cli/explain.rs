@@ -15,11 +15,19 @@ use crate::{Compiled, analysis, diagnostics, read, registry};
 use serde_json::{Value, json};
 
 #[derive(Args, Debug)]
+// `[POLICY] SRC DST PROTO` is one list of three or four values: clap cannot
+// have an optional positional before several required ones. Its generated
+// usage would read `<ARGS> <ARGS> <ARGS>...`, so the usage line is written
+// out and the values are described under "Arguments" (help::EXPLAIN).
+#[command(override_usage = "wardwall explain [OPTIONS] [POLICY] <SRC> <DST> <PROTO>")]
 pub(super) struct ExplainArgs {
-    /// `[POLICY] SRC DST PROTO`, where PROTO is tcp/PORT, udp/PORT,
-    /// icmp/TYPE (IPv4) or icmpv6/TYPE (IPv6) (number or name, e.g.
-    /// echo-request), or a protocol name; written as in the policy.
-    #[arg(value_name = "ARGS", num_args = 3..=4, required = true)]
+    /// [POLICY] SRC DST PROTO (see "Arguments" below).
+    #[arg(
+        value_names = ["SRC", "DST", "PROTO"],
+        num_args = 3..=4,
+        required = true,
+        hide = true
+    )]
     args: Vec<String>,
     /// Answer from this target's rendered output, parsed back, instead of
     /// from the policy.
@@ -33,7 +41,12 @@ pub(super) struct ExplainArgs {
     #[arg(long, value_name = "FILE|DIR", requires = "target")]
     against: Option<PathBuf>,
     /// With --target: directory of template overrides, as for `build`.
-    #[arg(long, value_name = "DIR", requires = "target")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "target",
+        value_parser = super::templates::parse_templates_dir
+    )]
     templates: Option<PathBuf>,
     /// With --target nftables: render without anti-spoofing, as `build
     /// --nft-address-only` does.

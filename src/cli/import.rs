@@ -225,7 +225,7 @@ fn inventory(target: Target, text: &str) -> Result<Inventory, crate::read::devic
         Target::Cisco => crate::read::export::cisco_inventory::read(text),
         Target::Panos => crate::read::export::panos_inventory::read(text),
         Target::PfSense => crate::read::export::pfsense_inventory::read(text),
-        Target::Nftables => Ok(Inventory::default()),
+        Target::Nftables => crate::read::export::nftables::read_inventory(text),
     }
 }
 

@@ -168,7 +168,7 @@ struct RawPolicy {
     out: Option<String>,
     #[serde(default)]
     targets: Vec<Spanned<String>>,
-    templates: Option<String>,
+    templates: Option<Spanned<String>>,
     #[serde(default)]
     nft_address_only: bool,
 }
@@ -201,11 +201,22 @@ fn parse(text: &str, base: &Path, file: FileId) -> Result<Project, Box<Diagnosti
             .iter()
             .map(|t| super::args::parse_target(t.get_ref()).map_err(|e| bad("project-value", t, e)))
             .collect::<Result<_, _>>()?;
+        // Checked as `--templates` is: a misspelt override would
+        // otherwise be passed over while the built-in template is used.
+        let templates = match &p.templates {
+            Some(t) => {
+                let dir = base.join(t.get_ref());
+                crate::render::check_override_dir(&dir, &crate::registry::all_renderers())
+                    .map_err(|e| bad("project-value", t, e))?;
+                Some(dir)
+            }
+            None => None,
+        };
         policies.push(PolicySettings {
             path: base.join(p.path),
             out: p.out.map(|o| base.join(o)),
             targets,
-            templates: p.templates.map(|t| base.join(t)),
+            templates,
             nft_address_only: p.nft_address_only,
         });
     }
@@ -312,12 +323,14 @@ mod tests {
 
     #[test]
     fn relative_paths_resolve_against_the_file() {
-        let text = "[[policy]]\npath = \"p.kdl\"\nout = \"o\"\ntemplates = \"/abs\"\n";
-        let project = parse(text, Path::new("../conf"), FileId(0)).unwrap();
+        let templates = tempfile::tempdir().unwrap();
+        let abs = templates.path().display().to_string();
+        let text = format!("[[policy]]\npath = \"p.kdl\"\nout = \"o\"\ntemplates = {abs:?}\n");
+        let project = parse(&text, Path::new("../conf"), FileId(0)).unwrap();
         let p = &project.policies[0];
         assert_eq!(p.path, Path::new("../conf/p.kdl"));
         assert_eq!(p.out.as_deref(), Some(Path::new("../conf/o")));
-        assert_eq!(p.templates.as_deref(), Some(Path::new("/abs")));
+        assert_eq!(p.templates.as_deref(), Some(templates.path()));
     }
 
     #[test]

@@ -284,8 +284,13 @@ fn findings_markdown(out: &mut String, f: &FindingDiff, cap: usize) {
         body.push_str(&title);
         for item in list {
             let line = format!(
-                "- {mark} <code>{}</code> {}\n",
+                "- {mark} <code>{}</code>{} {}\n",
                 item.code,
+                if item.acknowledged {
+                    " (acknowledged)"
+                } else {
+                    ""
+                },
                 html_text(&item.message)
             );
             if reserved + body.len() + line.len() > cap {

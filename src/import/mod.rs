@@ -18,11 +18,15 @@
 //!   endpoint is a zone, class or group when one denotes exactly its
 //!   addresses, literals otherwise.
 //!
+//! - disabled entries, where they stand, as slashdash-commented rules
+//!   ([`disabled`]): KDL ignores them, deleting the `/-` enables them.
+//!
 //! What cannot be written exactly (an entry the model cannot decide
 //! offline) is left out with a comment naming its traffic; [`prove`]
 //! compiles the text and compares it with the device by the drift
 //! machinery, which reports exactly where the two differ.
 
+pub mod disabled;
 pub mod flat;
 pub mod text;
 pub mod zones;
@@ -37,7 +41,8 @@ use crate::diff::drift::{self, Comparison};
 use crate::read::device::Device;
 use crate::read::export::inventory::Inventory;
 use crate::vocab::{Action, Family, ServiceSet, Target};
-use flat::{Behind, Boxed};
+use disabled::Placed;
+use flat::Behind;
 use text::{Names, comment, free_text, quote};
 use zones::ZoneSpec;
 
@@ -193,7 +198,7 @@ pub fn import(
     name: &str,
 ) -> Imported {
     let mut w = Writer::new(device, inventory, zone_specs);
-    let (boxes, undecided) = {
+    let (boxes, undecided, unwritable) = {
         let behind = Behind {
             places: w
                 .zones
@@ -201,7 +206,9 @@ pub fn import(
                 .filter_map(|z| Some((z.spec.place.as_deref()?, &z.owned)))
                 .collect(),
         };
-        flat::flatten(device, &behind)
+        let (boxes, undecided) = flat::flatten(device, &behind);
+        let (boxes, unwritable) = disabled::place(boxes, &inventory.disabled, &behind);
+        (boxes, undecided, unwritable)
     };
     let mut inexact = Vec::new();
     for u in &undecided {
@@ -239,6 +246,16 @@ pub fn import(
     out.push_str("rules {\n");
     for line in &inexact {
         let _ = writeln!(out, "    // NOT IMPORTED: {}", comment(line));
+    }
+    for (rule, why) in &unwritable {
+        let _ = writeln!(
+            out,
+            "    // disabled on the device, not written as a rule: {}:{}: {}: {}",
+            comment(source.file),
+            rule.line,
+            comment(&rule.text),
+            comment(why)
+        );
     }
     out.push_str(&rules);
     out.push_str("}\n");
@@ -562,18 +579,28 @@ impl<'a> Writer<'a> {
         self.definitions.push_str(&s);
     }
 
-    /// The rules, from the device's first-match list.
-    fn rules(&mut self, boxes: &[Boxed], file: &str) -> String {
+    /// The rules, from the device's first-match list; a disabled rule's
+    /// boxes are written in place, commented out (`/-`).
+    fn rules(&mut self, boxes: &[Placed], file: &str) -> String {
         let mut out = String::new();
         // A box earlier boxes cover wholly decides nothing: left out (the
-        // join of layers makes many).
+        // join of layers makes many). Disabled boxes decide nothing while
+        // commented out, so they cover nothing; they are written even when
+        // covered, to keep the device's rule where it stood.
         let mut earlier: Vec<crate::analysis::space::Space> = Vec::new();
-        for b in boxes {
-            let space = crate::analysis::space::Space::from_parts(&b.src, &b.dst, &b.service);
-            let shadowed = space.clone().minus_each(earlier.iter()).is_empty();
-            earlier.push(space);
-            if shadowed {
-                continue;
+        let mut closed = false;
+        for placed in boxes {
+            let b = &placed.boxed;
+            if placed.disabled.is_none() {
+                if closed {
+                    continue;
+                }
+                let space = crate::analysis::space::Space::from_parts(&b.src, &b.dst, &b.service);
+                let shadowed = space.clone().minus_each(earlier.iter()).is_empty();
+                earlier.push(space);
+                if shadowed {
+                    continue;
+                }
             }
             let fams = flat::families(b);
             let mask = AddrSet::union_all(
@@ -587,9 +614,17 @@ impl<'a> Writer<'a> {
             let svc = service_within(&b.service, &fams);
             let services = self.service(&svc, b.action.permits());
             if services.is_empty() {
+                let device = match placed.disabled {
+                    Some((rule, _)) => format!(
+                        "the device, with its disabled rule at {}:{} enabled,",
+                        comment(file),
+                        rule.line
+                    ),
+                    None => "the device".to_string(),
+                };
                 let _ = writeln!(
                     out,
-                    "    // NOT WRITTEN: the device {}s {} -> {} on {} (port 0, which a policy cannot name)\n",
+                    "    // NOT WRITTEN: {device} {}s {} -> {} on {} (port 0, which a policy cannot name)\n",
                     b.action,
                     comment(&src.to_string()),
                     comment(&dst.to_string()),
@@ -663,7 +698,25 @@ impl<'a> Writer<'a> {
                 Action::Deny => "deny",
                 Action::Reject => "reject",
             };
-            let _ = writeln!(out, "    {action} {} {{", quote(&name));
+            let slashdash = match placed.disabled {
+                Some((rule, several)) => {
+                    let parts = if several {
+                        " (one of several rules: remove `/-` from each rule marked with this line to enable it)"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(
+                        out,
+                        "    // disabled on the device: {}:{}: {}{parts}",
+                        comment(file),
+                        rule.line,
+                        comment(&rule.text)
+                    );
+                    "/-"
+                }
+                None => "",
+            };
+            let _ = writeln!(out, "    {slashdash}{action} {} {{", quote(&name));
             let description = deciding.map(|(_, d)| {
                 self.inventory
                     .comments
@@ -692,11 +745,12 @@ impl<'a> Writer<'a> {
                 _ => {}
             }
             out.push_str("    }\n\n");
-            if src == AddrSet::any()
+            if placed.disabled.is_none()
+                && src == AddrSet::any()
                 && dst == AddrSet::any()
                 && (b.service.any || b.service == ServiceSet::any().expanded())
             {
-                break;
+                closed = true;
             }
         }
         out

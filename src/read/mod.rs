@@ -290,6 +290,10 @@ rules {
         ),
         ("export/inventory.rs", include_str!("export/inventory.rs")),
         (
+            "export/nftables_inventory.rs",
+            include_str!("export/nftables_inventory.rs"),
+        ),
+        (
             "export/panos_inventory.rs",
             include_str!("export/panos_inventory.rs"),
         ),

@@ -4,7 +4,9 @@
 //! target-specific decision — names, placement, escaping — is made in Rust,
 //! where it can be tested) and renders that view model through a minijinja
 //! template from `targets/<target>/`. Templates are embedded in the binary and
-//! can be overridden per file with `--templates DIR` (`DIR/<target>/<name>`).
+//! can be overridden per file with `--templates DIR` (`DIR/<target>/<name>`;
+//! [`check_override_dir`] refuses a folder or file that matches no target or
+//! template, which the loader would otherwise pass over in silence).
 //!
 //! Large outputs (tens of thousands of rules) are too slow to write one
 //! template loop iteration per line, so a renderer may hand the template
@@ -29,8 +31,11 @@ use crate::vocab::Target;
 
 pub mod cisco;
 pub mod nftables;
+mod overrides;
 pub mod panos;
 pub mod pfsense;
+
+pub use overrides::check_override_dir;
 
 /// One output file, with its path relative to the output directory
 /// (`<target>/<policy>.<ext>`).

@@ -630,11 +630,15 @@ pub(super) fn decode_class(cx: &mut Cx<'_>, node: Node<'_>) -> Option<ClassDecl>
         addresses: Vec::new(),
         affected_by: Vec::new(),
         clinical: false,
+        accepts: Vec::new(),
         span: cx.span(node.span()),
     };
     let mut seen = Seen::default();
     for child in children(node) {
         match child.name().value() {
+            "accept" => class
+                .accepts
+                .extend(super::accept::decode_accept(cx, child)),
             "zone" if seen.first(cx, child) => {
                 cx.leaf(child);
                 class.zone = cx.single_string(child).filter(|n| cx.check_name(n));
@@ -1173,6 +1177,7 @@ pub(super) fn decode_rule(
         ticket: None,
         expires: None,
         exceptions: Vec::new(),
+        accepts: Vec::new(),
         keyword_span: cx.span(node.name().span()),
         span: cx.span(node.span()),
     };
@@ -1186,6 +1191,10 @@ pub(super) fn decode_rule(
     let mut seen = Seen::default();
     for child in children(node) {
         let kw = child.name().value();
+        if kw == "accept" {
+            rule.accepts.extend(super::accept::decode_accept(cx, child));
+            continue;
+        }
         if !allowed.contains(&kw) {
             let mut d_allowed = allowed.to_vec();
             d_allowed.sort_unstable();
@@ -1248,6 +1257,15 @@ pub(super) fn decode_rule(
     if matches!(rule.kind, RuleKind::BlockAdvisory) {
         return Some(rule);
     }
+    // An exception inherits nothing from its rule: users expect it to, so
+    // its messages say so.
+    let (what, inherits) = match rule.kind {
+        RuleKind::Exception => (
+            "exception",
+            " (an exception does not take it from its rule; it must lie inside the rule's)",
+        ),
+        _ => ("rule", ""),
+    };
     for field in ["from", "to", "service"] {
         if !has_child(node, field) {
             let example = match field {
@@ -1256,10 +1274,12 @@ pub(super) fn decode_rule(
             };
             let d = Diagnostic::error(
                 "missing-field",
-                format!("rule `{}` has no `{field}`", rule.name.value),
+                format!("{what} `{}` has no `{field}`", rule.name.value),
             )
             .at(rule.name.span, format!("no `{field}` line"))
-            .help(format!("every rule says `{field}` explicitly: {example}"));
+            .help(format!(
+                "every {what} says `{field}` explicitly: {example}{inherits}"
+            ));
             cx.error(d);
         }
     }

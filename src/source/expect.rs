@@ -90,6 +90,7 @@ fn decode_expectation(cx: &mut Cx<'_>, node: Node<'_>, kind: ExpectKind) -> Opti
         owner: None,
         ticket: None,
         expires: None,
+        accepts: Vec::new(),
         span,
     };
     let allowed = match kind {
@@ -100,6 +101,10 @@ fn decode_expectation(cx: &mut Cx<'_>, node: Node<'_>, kind: ExpectKind) -> Opti
     let mut seen = Seen::default();
     for child in children(node) {
         let kw = child.name().value();
+        if kw == "accept" {
+            e.accepts.extend(super::accept::decode_accept(cx, child));
+            continue;
+        }
         if !allowed.contains(&kw) {
             if let Some(home) = match kw {
                 "also" => Some("an `only`"),

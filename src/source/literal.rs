@@ -185,6 +185,20 @@ pub(super) fn without_leading_zeros(end: &str) -> String {
 
 /// Whether text looks like an address literal rather than a name (so that a
 /// bad literal gets an address error, not "unknown name").
+/// Whether an unquoted token is a date written `YYYY-MM-DD` (KDL reads
+/// it as a broken number; the usual address hint would mislead).
+pub(super) fn looks_like_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+}
+
 pub(super) fn looks_like_address(text: &str) -> bool {
     text.starts_with(|c: char| c.is_ascii_digit()) || text.contains(':')
 }

@@ -14,7 +14,7 @@ use super::decode::{
     decode_rules, decode_service, decode_zone, token_at, too_deep, unreachable_catalogue,
 };
 use super::fastkdl;
-use super::literal::{looks_like_address, name_problem};
+use super::literal::{looks_like_address, looks_like_date, name_problem};
 use super::tree::{Spanned, SyntaxTree};
 
 use crate::diagnostics::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
@@ -322,7 +322,11 @@ impl Loader<'_> {
                     let span = Span::new(file, d.span);
                     let message = d.message.unwrap_or_else(|| "invalid KDL".to_string());
                     let token = token_at(&text, span.offset);
-                    let help = if looks_like_address(&token) {
+                    let help = if looks_like_date(&token) {
+                        format!(
+                            "dates must be quoted in KDL v2 (unquoted, `{token}` reads as a number or an address): \"{token}\""
+                        )
+                    } else if looks_like_address(&token) {
                         format!("addresses and CIDRs must be quoted in KDL v2: \"{token}\"")
                     } else {
                         d.help.unwrap_or_else(|| {

@@ -5,15 +5,20 @@
 //! types, argument counts, CIDRs, ports, dates. Names are not resolved here;
 //! that is the model stage's job.
 
+mod accept;
 mod decode;
 mod doc;
 mod expect;
 mod fastkdl;
+mod format;
+mod format_lex;
+mod format_tree;
 pub mod ip;
 mod literal;
 mod load;
 mod tree;
 
+pub use format::{FormatError, FormatErrorKind, format_text};
 pub use load::*;
 pub use tree::*;
 

@@ -75,6 +75,8 @@ pub struct ClassDecl {
     pub affected_by: Vec<Name>,
     /// `clinical #true`: a medical device class (used by the analysis lints).
     pub clinical: bool,
+    /// `accept` blocks: findings about this class that are acknowledged.
+    pub accepts: Vec<AcceptDecl>,
     pub span: Span,
 }
 
@@ -151,6 +153,8 @@ pub struct RuleDecl {
     pub ticket: Option<String>,
     pub expires: Option<Spanned<Date>>,
     pub exceptions: Vec<RuleDecl>,
+    /// `accept` blocks: findings about this rule that are acknowledged.
+    pub accepts: Vec<AcceptDecl>,
     /// The node's name token (`allow`, `deny`, ...) for labels.
     pub keyword_span: Span,
     pub span: Span,
@@ -204,6 +208,22 @@ pub struct ExpectDecl {
     pub description: Option<String>,
     pub owner: Option<String>,
     pub ticket: Option<String>,
+    pub expires: Option<Spanned<Date>>,
+    /// `accept` blocks: findings about this expectation that are acknowledged.
+    pub accepts: Vec<AcceptDecl>,
+    pub span: Span,
+}
+
+/// `accept "code" { reason ...; owner ...; ticket ...; expires ... }`
+/// inside the declaration whose finding it acknowledges.
+#[derive(Clone, Debug)]
+pub struct AcceptDecl {
+    /// The finding code, as written (checked by the analysis stage).
+    pub code: Name,
+    pub reason: String,
+    pub owner: String,
+    pub ticket: Option<String>,
+    /// The last day the acknowledgement holds.
     pub expires: Option<Spanned<Date>>,
     pub span: Span,
 }

@@ -217,3 +217,35 @@ pub fn copy_includes(dir: &std::path::Path) {
         }
     }
 }
+
+/// `text` without its `accept` blocks (each `accept "code" { ... }` on
+/// lines of its own, with no block inside, as the shipped policies write
+/// them).
+pub fn without_accepts(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for line in text.split_inclusive('\n') {
+        if !inside && line.trim_start().starts_with("accept \"") {
+            inside = !line.contains('}');
+            continue;
+        }
+        if inside {
+            inside = !line.contains('}');
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// A copy of the shipped hospital policy (with its includes) in `dir`
+/// without its acknowledgements: its deliberate warnings are warnings
+/// again.
+pub fn unacknowledged_hospital(dir: &Path) -> PathBuf {
+    copy_includes(dir);
+    let path = dir.join("hospital.kdl");
+    let text = without_accepts(&read(HOSPITAL));
+    assert!(!text.contains("accept \""), "every accept removed");
+    std::fs::write(&path, text).unwrap();
+    path
+}

@@ -13,7 +13,8 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-fn runs(cmd: &str, arg: &str) -> bool {
+/// Whether `cmd arg` (e.g. `nft --version`) starts and succeeds.
+pub fn runs(cmd: &str, arg: &str) -> bool {
     runs_args(cmd, &[arg])
 }
 

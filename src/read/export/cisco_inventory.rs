@@ -48,6 +48,10 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
             .collect(),
         places: scan.interfaces,
         comments: scan.remarks,
+        // A running-config has no disabled ACL entries: an entry is
+        // configured or absent (one with a time-range is undecidable and
+        // set aside by the reader instead).
+        disabled: Vec::new(),
     };
     for hop in &scan.default_hops {
         let by_name = inv.places.iter().position(|p| &p.name == hop);

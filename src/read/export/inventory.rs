@@ -6,6 +6,7 @@
 //! same text; nothing here changes what a device decides.
 
 use crate::addrset::AddrSet;
+use crate::read::device::{Device, DeviceError};
 use crate::vocab::ServiceSet;
 
 /// The named things of one configuration, in the order it defines them.
@@ -17,6 +18,27 @@ pub struct Inventory {
     /// Remarks and comments the configuration attaches to the entry at
     /// a line (1-based): (line, text).
     pub comments: Vec<(usize, String)>,
+    /// The entries the device has but does not apply (PAN-OS
+    /// `<disabled>yes</disabled>`, pfSense `<disabled/>`), in its order.
+    pub disabled: Vec<DisabledRule>,
+}
+
+/// One disabled entry, and what the device would decide were it enabled.
+///
+/// Where a rule's entries land depends on the reader's own placement
+/// (pfSense floating, group and last-match rules), so the reader itself
+/// reads the configuration again with just this rule enabled: the same
+/// code decodes and places it as it would an enabled one.
+#[derive(Clone, Debug)]
+pub struct DisabledRule {
+    /// Where the rule starts (1-based): its entries' [`crate::read::device::Origin`].
+    pub line: usize,
+    pub column: usize,
+    /// The rule as the device names it (`security rule NAME`) or prints it.
+    pub text: String,
+    /// The device with this one rule enabled, or why the reader refuses
+    /// the configuration so.
+    pub enabled: Result<Device, DeviceError>,
 }
 
 /// A named address object, alias, object group or set.

@@ -77,6 +77,8 @@
 //! [`Decision::log`]: crate::read::device::Decision::log
 //! [`Device::skipped`]: crate::read::device::Device::skipped
 
+#[path = "nftables_inventory.rs"]
+mod inventory;
 #[path = "nftables_json.rs"]
 mod json;
 #[path = "nftables_lower.rs"]
@@ -87,17 +89,28 @@ mod text;
 use std::collections::BTreeMap;
 
 use crate::read::device::{Device, DeviceError};
+use crate::read::export::inventory::Inventory;
 
 /// Reads a nftables device export (`nft list ruleset`, or `nft -j list
 /// ruleset` when the first non-blank character is `{`) into the device
 /// model.
 pub fn read(text: &str) -> Result<Device, DeviceError> {
-    let ruleset = if text.trim_start().starts_with('{') {
-        json::parse(text)?
+    lower::device(&parse(text)?)
+}
+
+/// What a ruleset names beyond what it decides, for `import`: its named
+/// address sets.
+pub fn read_inventory(text: &str) -> Result<Inventory, DeviceError> {
+    Ok(inventory::of(&parse(text)?))
+}
+
+/// Either form into the neutral [`Ruleset`].
+fn parse(text: &str) -> Result<Ruleset, DeviceError> {
+    if text.trim_start().starts_with('{') {
+        json::parse(text)
     } else {
-        text::parse(text)?
-    };
-    lower::device(&ruleset)
+        text::parse(text)
+    }
 }
 
 // ------------------------------------------------------------ the ruleset
@@ -137,6 +150,11 @@ struct NamedSet {
     dynamic: bool,
     /// The elements of a set (keys only).
     elements: Vec<Value>,
+    /// Its key type as printed: `ipv4_addr`, `ipv6_addr`, `ipv4_addr .
+    /// inet_service`, or `typeof ip saddr` (`import` names address sets).
+    key_type: String,
+    /// Its `comment`.
+    comment: Option<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -199,6 +199,18 @@ fn named_set(o: &J, is_map: bool) -> R<NamedSet> {
     };
     s.dynamic =
         flags.iter().any(|f| *f == "dynamic" || *f == "timeout") || o.get("timeout").is_some();
+    // libnftables-json(5): `"type"` is a string, or an array of them for a
+    // concatenation.
+    s.key_type = match o.get("type") {
+        Some(J::String(t)) => t.clone(),
+        Some(J::Array(a)) => a
+            .iter()
+            .filter_map(J::as_str)
+            .collect::<Vec<_>>()
+            .join(" . "),
+        _ => String::new(),
+    };
+    s.comment = o.get("comment").and_then(J::as_str).map(str::to_string);
     for e in o.get("elem").and_then(J::as_array).into_iter().flatten() {
         if s.is_map {
             let pair = e

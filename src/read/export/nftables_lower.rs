@@ -568,7 +568,7 @@ fn num_range(
     Ok((lo, hi))
 }
 
-fn addr_of(v: &Value, family: Family) -> Result<AddrSet, String> {
+pub(super) fn addr_of(v: &Value, family: Family) -> Result<AddrSet, String> {
     let parse_one = |w: &str| -> Option<AddrSet> {
         if let Ok(n) = w.parse::<ipnet::IpNet>() {
             return Some(AddrSet::from_net(n.trunc()));

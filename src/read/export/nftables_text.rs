@@ -369,6 +369,12 @@ impl Parser<'_> {
             match w.as_str() {
                 "type" | "typeof" => {
                     let words = self.rest_words();
+                    let shown = words.join(" ");
+                    s.key_type = if w == "typeof" {
+                        format!("typeof {shown}")
+                    } else {
+                        shown
+                    };
                     let colon = words.iter().position(|x| x == ":");
                     s.verdict_map =
                         is_map && colon.is_some() && words.last().is_some_and(|l| l == "verdict");
@@ -381,7 +387,10 @@ impl Parser<'_> {
                     s.dynamic = true;
                     self.rest_words();
                 }
-                "size" | "policy" | "gc-interval" | "auto-merge" | "comment" | "counter" => {
+                "comment" => {
+                    s.comment = Some(self.name("a comment")?);
+                }
+                "size" | "policy" | "gc-interval" | "auto-merge" | "counter" => {
                     self.rest_words();
                 }
                 "elements" => {

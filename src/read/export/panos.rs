@@ -101,6 +101,7 @@ use crate::read::device::{
     source_ports,
 };
 use crate::read::export::LineIndex;
+use crate::read::export::inventory::DisabledRule;
 #[cfg(test)]
 use crate::read::export::line_col;
 use crate::vocab::{Action, ServiceSet, Target};
@@ -237,6 +238,30 @@ pub fn read(text: &str) -> Result<Device, DeviceError> {
     let r = Reader::new(text);
     let config = r.config(&doc)?;
     r.device(&config)
+}
+
+/// Each disabled security rule of a PAN-OS running configuration with the
+/// device this reader reads when that one rule is enabled (`import` writes
+/// it as a commented-out rule where it stands; [`read`] is unchanged).
+pub fn disabled_rules(text: &str) -> Result<Vec<DisabledRule>, DeviceError> {
+    let doc = parse_document(text)?;
+    let r = Reader::new(text);
+    let config = r.config(&doc)?;
+    let mut out = Vec::new();
+    for (i, rule) in config.rules.iter().enumerate() {
+        let parsed = &config.parsed.rules[i];
+        if !parsed.disabled {
+            continue;
+        }
+        let (line, column) = r.at(*rule);
+        out.push(DisabledRule {
+            line,
+            column,
+            text: format!("security rule {}", parsed.name),
+            enabled: r.device_enabling(&config, Some(i)),
+        });
+    }
+    Ok(out)
 }
 
 /// Reads a PAN-OS running configuration into PAN-OS's own terms (for
@@ -1463,12 +1488,22 @@ struct RuleMatch {
 
 impl<'t> Reader<'t> {
     fn device(&self, c: &Config<'_, '_>) -> Result<Device, DeviceError> {
+        self.device_enabling(c, None)
+    }
+
+    /// The device, with the disabled rule at index `enable` (if any) read
+    /// as if it were enabled.
+    fn device_enabling(
+        &self,
+        c: &Config<'_, '_>,
+        enable: Option<usize>,
+    ) -> Result<Device, DeviceError> {
         let mut entries = Vec::new();
         let mut disabled = Vec::new();
         for (i, r) in c.rules.iter().enumerate() {
             let parsed = &c.parsed.rules[i];
             self.check_rule_fields(*r, &parsed.name)?;
-            if parsed.disabled {
+            if parsed.disabled && enable != Some(i) {
                 disabled.push(parsed.name.clone());
                 continue;
             }

@@ -48,7 +48,10 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
     let doc = Document::parse(text)
         .map_err(|e| DeviceError::at(e.pos().row as usize, e.pos().col as usize, e.to_string()))?;
     let root = doc.root_element();
-    let mut inv = Inventory::default();
+    let mut inv = Inventory {
+        disabled: super::panos::disabled_rules(text)?,
+        ..Inventory::default()
+    };
     let Some(device) = entries(child(root, "devices")).next() else {
         return Ok(inv);
     };

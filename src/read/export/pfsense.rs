@@ -95,6 +95,7 @@ use crate::read::device::{
     Decision, Device, DeviceError, Entry, Filter, Guard, Layer, Origin, PlaceSet, SourcePorts,
     source_ports,
 };
+use crate::read::export::inventory::DisabledRule;
 use crate::read::export::{LineIndex, line_col};
 use crate::read::pfsense::{PROTOCOLS, icmp_number, rule_name, text_of};
 use crate::vocab::{Action, Family, ServiceSet, Target};
@@ -118,6 +119,34 @@ pub fn read(text: &str) -> Result<Device, DeviceError> {
     }
     let config = Config::read(text, root)?;
     config.device()
+}
+
+/// Each disabled `<rule>` of a pfSense `config.xml` with the device this
+/// reader reads when that one rule is enabled (`import` writes it as a
+/// commented-out rule where it stands; [`read`] is unchanged).
+pub fn disabled_rules(text: &str) -> Result<Vec<DisabledRule>, DeviceError> {
+    let doc = roxmltree::Document::parse(text).map_err(|e| {
+        let pos = e.pos();
+        DeviceError::at(pos.row as usize, pos.col as usize, format!("not XML: {e}"))
+    })?;
+    let root = doc.root_element();
+    let config = Config::read(text, root)?;
+    let mut out = Vec::new();
+    for r in config.rules.iter().filter(|r| flag(**r, "disabled")) {
+        let (line, column) = config.lines.at(text, r.range().start);
+        let enabled = Config::read(text, root).and_then(|mut c| {
+            c.enabling = Some(r.range().start);
+            c.virusprot = c.fills_virusprot();
+            c.device()
+        });
+        out.push(DisabledRule {
+            line,
+            column,
+            text: config.rule_text(*r),
+            enabled,
+        });
+    }
+    Ok(out)
 }
 
 // ------------------------------------------------------------------ helpers
@@ -471,6 +500,9 @@ struct Config<'a, 'i> {
     /// Snort or Suricata installed: they fill `snort2c`.
     ids_package: Option<String>,
     skips: Skips,
+    /// The disabled rule (by its offset in the text) read as if enabled:
+    /// [`disabled_rules`].
+    enabling: Option<usize>,
 }
 
 /// Top-level sections that decide no forwarded traffic, by kind
@@ -555,6 +587,7 @@ impl<'a, 'i> Config<'a, 'i> {
             portals: Vec::new(),
             ids_package: None,
             skips: Skips::default(),
+            enabling: None,
         };
         let mut seen_interfaces = false;
         for section in elements(root) {
@@ -1006,7 +1039,7 @@ impl<'a, 'i> Config<'a, 'i> {
                 ));
             }
         }
-        if flag(r, "disabled") {
+        if !self.applied(r) {
             self.skips.add("disabled rules", 1, "rule", "rules");
             return Ok(Vec::new());
         }
@@ -1644,11 +1677,17 @@ impl<'a, 'i> Config<'a, 'i> {
         why
     }
 
+    /// Whether the rule is in force: not disabled, or the disabled one
+    /// being read as enabled.
+    fn applied(&self, r: Node<'_, '_>) -> bool {
+        !flag(r, "disabled") || self.enabling == Some(r.range().start)
+    }
+
     /// Whether some pass rule fills the `virusprot` table (computed once:
     /// every interface's system rules ask).
     fn fills_virusprot(&self) -> bool {
         self.rules.iter().any(|r| {
-            !flag(*r, "disabled")
+            self.applied(*r)
                 && nonempty(*r, "max-src-conn-rate").is_some()
                 && nonempty(*r, "max-src-conn-rates").is_some()
         })

@@ -35,7 +35,10 @@ pub fn read(text: &str) -> Result<Inventory, DeviceError> {
     let doc = Document::parse(text)
         .map_err(|e| DeviceError::at(e.pos().row as usize, e.pos().col as usize, e.to_string()))?;
     let root = doc.root_element();
-    let mut inv = Inventory::default();
+    let mut inv = Inventory {
+        disabled: super::pfsense::disabled_rules(text)?,
+        ..Inventory::default()
+    };
     for iface in child(root, "interfaces")
         .into_iter()
         .flat_map(|i| i.children().filter(Node::is_element))
