@@ -140,13 +140,13 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
             // branch had none).
             let old_found = old_policy
                 .as_ref()
-                .map(|p| crate::diff::findings::findings_of(p, &old_ir, date, &lint))
+                .map(|p| crate::diff::findings::findings_of(p, &old_ir, date, lint))
                 .unwrap_or_default();
             let new_found = new
                 .compiled
                 .policy
                 .as_ref()
-                .map(|p| crate::diff::findings::findings_of(p, new.ir(), date, &lint))
+                .map(|p| crate::diff::findings::findings_of(p, new.ir(), date, lint))
                 .unwrap_or_default();
             findings = Some(crate::diff::findings::finding_diff(&old_found, &new_found));
             if let Some(new_policy) = &new.compiled.policy {
