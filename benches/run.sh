@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Whole-process wall time and peak memory of `wardwall check`,
+# Whole-process wall time and peak memory of `wardwall check` (also with
+# 1,000 expectations),
 # `wardwall build` (all four targets) and `wardwall diff --base` (config and
 # exact traffic diff, 1% of rules changed) and `wardwall drift` (a device
 # running the 1%-changed policy's rendering, on each of the four targets) on
@@ -64,6 +65,10 @@ for n in "${SIZES[@]}"; do
     target/release/wardwall-synth "$n" 1 >"$WORK/p$n.kdl"
     measure check "$n" "$BIN" check --date 2026-11-25 --color never "$WORK/p$n.kdl"
     measure build "$n" "$BIN" build --date 2026-11-25 --color never -o "$WORK/out$n" "$WORK/p$n.kdl"
+    # check with 1,000 expectations (issue 15: under 1 s at N = 10,000),
+    # each held exactly against the policy.
+    target/release/wardwall-synth "$n" 1 --expectations 1000 >"$WORK/e$n.kdl"
+    measure check-expect "$n" "$BIN" check --date 2026-11-25 --color never "$WORK/e$n.kdl"
     # diff --base: both versions compiled and rendered, the config diff and
     # the exact traffic diff, with 1% of the rules changed.
     repo=$WORK/repo$n
