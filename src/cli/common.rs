@@ -12,16 +12,22 @@ use crate::{Compiled, DEFAULT_POLICY};
 /// read; its warnings as the lint selection has them.
 pub(super) fn compile_or_report(path: &Path, date: Date, lint: &Selection) -> Result<Compiled, u8> {
     let mut compiled = crate::compile(path, date).map_err(|e| {
-        eprintln!("error: {e}");
-        if e.source.kind() == std::io::ErrorKind::NotFound
-            && let Some(help) = missing_policy_help(path)
-        {
-            eprintln!("  help: {help}");
-        }
+        report_unreadable(path, &e);
         EXIT_USAGE
     })?;
     lint.apply(&mut compiled.diagnostics.items);
     Ok(compiled)
+}
+
+/// Prints why the policy file at `path` could not be read, with a hint
+/// where it is a relative path that is not there.
+pub(super) fn report_unreadable(path: &Path, e: &crate::source::ReadError) {
+    eprintln!("error: {e}");
+    if e.source.kind() == std::io::ErrorKind::NotFound
+        && let Some(help) = missing_policy_help(path)
+    {
+        eprintln!("  help: {help}");
+    }
 }
 
 /// What to do about a relative policy path that is not there: it was
@@ -39,7 +45,8 @@ fn missing_policy_help(path: &Path) -> Option<String> {
         format!(
             "no POLICY was given, and the default, {DEFAULT_POLICY}, is relative to the \
              working directory ({cwd}), which has none: name your policy file (e.g. \
-             `wardwall check path/to/site.kdl`) or run wardwall where policies/ is"
+             `wardwall check path/to/site.kdl`), list it in a wardwall.toml, or run \
+             wardwall where policies/ is"
         )
     } else {
         format!(

@@ -86,7 +86,7 @@ pub(super) fn fmt(args: FmtArgs, common: &Common) -> u8 {
         match policy_files(&root.path, &mut sources, &mut diags) {
             Ok(found) => files.extend(found),
             Err(e) => {
-                eprintln!("error: {e}");
+                super::common::report_unreadable(&root.path, &e);
                 return EXIT_USAGE;
             }
         }
