@@ -242,3 +242,57 @@ fn a_tampered_rendering_disagrees_on_every_target() {
         );
     }
 }
+
+/// Why a rule is there and who answers for it reads the same on every
+/// target (`wardwall::render::note`): a short rule's owner, ticket and
+/// expiry, and an exception's parent, appear in each target's own field.
+#[test]
+fn every_target_carries_the_same_bookkeeping() {
+    let policy = r#"policy "notes"
+zone "devices" {
+    prefix "10.20.0.0/16"
+    interface nftables="dev0" pfsense="opt1" cisco="Vlan20" panos="devices"
+}
+zone "servers" {
+    prefix "10.10.0.0/24"
+    interface nftables="srv0" pfsense="opt2" cisco="Vlan10" panos="servers"
+}
+rules {
+    allow "ntp" {
+        from "devices"
+        to "servers"
+        service "ntp"
+        owner "biomed"
+        ticket "CHG-7"
+        expires "2027-01-31"
+    }
+    deny "no-ssh" {
+        from "devices"
+        to "servers"
+        service "ssh"
+        exception "jump" {
+            from "10.20.0.9"
+            to "servers"
+            service "ssh"
+        }
+    }
+}
+"#;
+    let ir = common::compile_text_ok("notes.kdl", policy, PROBE_DATE);
+    for target in Target::ALL {
+        let text: String = common::render(&ir, target)
+            .iter()
+            .map(|f| f.contents.clone())
+            .collect();
+        // pfSense's 52 bytes hold the pieces that fit whole, here all
+        // but the expiry; the other fields hold all of them.
+        let expected = if target == Target::PfSense {
+            "ntp: [owner biomed; ticket CHG-7]<"
+        } else {
+            "owner biomed; ticket CHG-7; expires 2027-01-31"
+        };
+        for words in [expected, "exception to no-ssh"] {
+            assert!(text.contains(words), "{target:?} lacks `{words}`:\n{text}");
+        }
+    }
+}

@@ -693,8 +693,8 @@ fn descriptions_cannot_change_rules_or_objects() {
         Some("[owner biomed@example.org]")
     );
     // The language itself refuses descriptions over 1024 bytes; a rule's
-    // bookkeeping (owner, ticket, expiry) can push the PAN-OS description
-    // over it, and then it is cut.
+    // bookkeeping (owner, ticket, expiry) that would push the PAN-OS
+    // description over it is left out whole, never cut into.
     let long = "é".repeat(510);
     let hostile: Vec<(&str, String)> = vec![
         ("double quote", r#"say \"hi\" then"#.into()),
@@ -777,8 +777,17 @@ fn descriptions_cannot_change_rules_or_objects() {
         .description
         .clone()
         .unwrap();
-    assert!(cut.len() <= panos::RULE_DESCRIPTION_MAX && cut.len() > 1000);
-    assert!(cut.starts_with("éé") && cut.ends_with("..."), "{cut}");
+    assert_eq!(
+        cut, long,
+        "the description whole, without the owner that does not fit"
+    );
+    let roomy = "é".repeat(400);
+    let ir = compile_text(&injection_policy(Some(&roomy)));
+    let with_owner = named(&parse_set(&render(&ir).0), "lan-out")
+        .description
+        .clone()
+        .unwrap();
+    assert_eq!(with_owner, format!("{roomy} [owner biomed@example.org]"));
     // 1100 characters never reach a renderer.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("long.kdl");

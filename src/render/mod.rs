@@ -31,6 +31,7 @@ use crate::vocab::Target;
 
 pub mod cisco;
 pub mod nftables;
+pub mod note;
 mod overrides;
 pub mod panos;
 pub mod pfsense;

@@ -1005,18 +1005,8 @@ fn remarks_for(rule: &Rule) -> Lines {
     if let Some(d) = &rule.description {
         out.remark(&remark_or_placeholder(d));
     }
-    let mut meta = Vec::new();
-    if let Some(o) = &rule.owner {
-        meta.push(format!("owner {o}"));
-    }
-    if let Some(t) = &rule.ticket {
-        meta.push(format!("ticket {t}"));
-    }
-    if let Some(e) = &rule.expires {
-        meta.push(format!("expires {e}"));
-    }
-    if !meta.is_empty() {
-        out.remark(&remark_or_placeholder(&meta.join(", ")));
+    if let Some(b) = super::note::bookkeeping(rule, REMARK_MAX) {
+        out.remark(&remark_or_placeholder(&b));
     }
     out
 }

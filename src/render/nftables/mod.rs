@@ -363,11 +363,7 @@ impl Nftables {
             prefix,
         } = scratch;
         text.clear();
-        text.push_str(&rule.name);
-        if let Some(d) = &rule.description {
-            text.push_str(": ");
-            text.push_str(d);
-        }
+        text.push_str(&super::note::titled(rule, MAX_COMMENT));
         comment.clear();
         push_comment_text(comment, text);
         let log = rule

@@ -1064,28 +1064,11 @@ fn v6_name(addr: Ipv6Addr) -> String {
     }
 }
 
-/// The rule's reason and bookkeeping as one line of description.
+/// The rule's reason and bookkeeping ([`super::note::about`]) as its
+/// description: the rule's name is a field of its own.
 fn rule_description(rule: &Rule) -> Option<String> {
-    let mut meta = Vec::new();
-    if let crate::ir::RuleOrigin::Exception { parent } = &rule.origin {
-        meta.push(format!("exception to {parent}"));
-    }
-    if let Some(o) = &rule.owner {
-        meta.push(format!("owner {o}"));
-    }
-    if let Some(t) = &rule.ticket {
-        meta.push(format!("ticket {t}"));
-    }
-    if let Some(e) = &rule.expires {
-        meta.push(format!("expires {e}"));
-    }
-    let text = match (&rule.description, meta.is_empty()) {
-        (None, true) => return None,
-        (Some(d), true) => d.clone(),
-        (None, false) => format!("[{}]", meta.join("; ")),
-        (Some(d), false) => format!("{d} [{}]", meta.join("; ")),
-    };
-    Some(clean_description(&text, RULE_DESCRIPTION_MAX))
+    super::note::about(rule, RULE_DESCRIPTION_MAX)
+        .map(|text| clean_description(&text, RULE_DESCRIPTION_MAX))
 }
 
 /// Makes free text safe for both forms (see the module docs) and cuts it to

@@ -491,7 +491,7 @@ fn plan(ir: &Ir) -> Result<Plan, Vec<Diagnostic>> {
         let text = index(texts.len());
         texts.push(RuleText {
             name: Some(rule.name.clone()),
-            descr: rule_descr(&rule.name, rule.description.as_deref()),
+            descr: sanitize(super::note::titled(rule, MAX_RULE_DESCR), MAX_RULE_DESCR),
         });
         let mut destinations = AddrCache::default();
         let mut ports = vec![None; clauses.len()];
@@ -1236,7 +1236,8 @@ fn alias_name_into(name: &mut String, prefix: &str, key: &str) {
     let _ = write!(name, "_{hash:06X}");
 }
 
-/// A rule description for pfSense: the rule name, then its description;
+/// A description for pfSense (a policy rule's is [`super::note::titled`]
+/// through the same cleaning): the name, then the text;
 /// no `"` (pf strips it from labels) and no `\`, control characters as
 /// spaces, cut to [`MAX_RULE_DESCR`] bytes.
 ///
