@@ -11,7 +11,6 @@
 pub mod addrset;
 pub mod analysis;
 pub mod catalogue;
-pub mod cli;
 pub mod diagnostics;
 pub mod diff;
 pub mod import;

@@ -4,6 +4,10 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The command line lives in the binary: the library is the pipeline,
+/// which the CLI uses through its public items only.
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    wardwall::cli::main()
+    cli::main()
 }

@@ -7,11 +7,11 @@ use clap::{Args, ValueEnum};
 use jiff::civil::Date;
 
 use super::project::{PolicySettings, Project};
-use crate::analysis::selection::Selection;
-use crate::diagnostics::{self, Severity, Style};
-use crate::registry::{self, TargetOptions};
-use crate::render::RenderedFile;
-use crate::vocab::Target;
+use wardwall::analysis::selection::Selection;
+use wardwall::diagnostics::{self, Severity, Style};
+use wardwall::registry::{self, TargetOptions};
+use wardwall::render::RenderedFile;
+use wardwall::vocab::Target;
 
 /// Options every command takes, before or after the subcommand
 /// (`wardwall --color never check` is `wardwall check --color never`).
@@ -74,7 +74,7 @@ impl LintArgs {
 }
 
 fn parse_lint_code(s: &str) -> Result<&'static str, String> {
-    crate::analysis::selection::lint_code(s)
+    wardwall::analysis::selection::lint_code(s)
 }
 
 /// `error` or `warning`.
@@ -84,8 +84,8 @@ pub(super) fn parse_level(s: &str) -> Result<Severity, String> {
         "warning" => Ok(Severity::Warning),
         _ => Err(format!(
             "unknown severity `{}`; {}",
-            crate::diagnostics::escape_unsafe(s),
-            crate::diagnostics::did_you_mean(s, ["error", "warning"])
+            wardwall::diagnostics::escape_unsafe(s),
+            wardwall::diagnostics::did_you_mean(s, ["error", "warning"])
                 .unwrap_or_else(|| "use `error` or `warning`".to_string())
         )),
     }
@@ -140,7 +140,7 @@ impl TargetArgs {
     }
 
     /// The loud warning an explicit weakening deserves, once per run.
-    pub(super) fn warn_weakened(&self, renderer: &dyn crate::render::Renderer) {
+    pub(super) fn warn_weakened(&self, renderer: &dyn wardwall::render::Renderer) {
         if self.nft_address_only && renderer.target() == Target::Nftables {
             eprintln!(
                 "warning: --nft-address-only: the nftables ruleset matches addresses only; \
@@ -151,7 +151,7 @@ impl TargetArgs {
     }
 
     /// Every problem `build` would report for `ir` on these targets.
-    pub(super) fn validate(&self, ir: &crate::ir::Ir) -> Vec<diagnostics::Diagnostic> {
+    pub(super) fn validate(&self, ir: &wardwall::ir::Ir) -> Vec<diagnostics::Diagnostic> {
         let renderers = registry::selected_renderers(ir, &self.targets, &self.options());
         renderers
             .iter()
@@ -173,7 +173,7 @@ pub(super) struct RenderArgs {
     /// The previous outputs renderers keep numbering from (set by the
     /// command, not an option).
     #[arg(skip)]
-    pub(super) previous: crate::render::PreviousTree,
+    pub(super) previous: wardwall::render::PreviousTree,
 }
 
 /// Why rendering stopped: a target could not express the policy (every
@@ -201,7 +201,7 @@ impl RenderArgs {
     /// diagnostics and nothing is produced.
     pub(super) fn render(
         &self,
-        ir: &crate::ir::Ir,
+        ir: &wardwall::ir::Ir,
     ) -> Result<Vec<RenderedFile>, diagnostics::Diagnostics> {
         let mut files = Vec::new();
         let result = self.render_each(ir, |mut f| {
@@ -222,11 +222,11 @@ impl RenderArgs {
     /// an error from `sink` stops at once.
     pub(super) fn render_each(
         &self,
-        ir: &crate::ir::Ir,
+        ir: &wardwall::ir::Ir,
         mut sink: impl FnMut(Vec<RenderedFile>) -> std::io::Result<()>,
     ) -> Result<(), RenderFailure> {
-        use crate::registry::selected_renderers;
-        use crate::render::Templates;
+        use wardwall::registry::selected_renderers;
+        use wardwall::render::Templates;
         let templates = Templates {
             override_dir: self.templates.clone(),
             previous: self.previous.clone(),
@@ -256,9 +256,9 @@ pub(super) fn parse_target(s: &str) -> Result<Target, String> {
         Some(t) => Ok(t),
         None => Err(format!(
             "unknown target `{}` (known: {}){}",
-            crate::diagnostics::escape_unsafe(s),
+            wardwall::diagnostics::escape_unsafe(s),
             Target::names().collect::<Vec<_>>().join(", "),
-            crate::diagnostics::did_you_mean(s, Target::names())
+            wardwall::diagnostics::did_you_mean(s, Target::names())
                 .map(|hint| format!("; {hint}"))
                 .unwrap_or_default()
         )),

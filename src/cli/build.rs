@@ -8,9 +8,9 @@ use clap::Args;
 use super::args::{Common, RenderArgs, RenderFailure};
 use super::common::compile_or_report;
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
-use crate::diagnostics;
-use crate::output::Difference;
-use crate::render::RenderedFile;
+use wardwall::diagnostics;
+use wardwall::output::Difference;
+use wardwall::render::RenderedFile;
 
 #[derive(Args, Clone, Debug)]
 pub(super) struct BuildArgs {
@@ -52,7 +52,7 @@ pub(super) fn build(args: BuildArgs, common: &Common) -> u8 {
 fn build_one(mut args: BuildArgs, policy: &std::path::Path, common: &Common) -> u8 {
     // What is already in the output directory keeps its numbering (Cisco
     // sequence numbers), so a one-rule change is a one-rule diff.
-    args.render.previous = crate::render::PreviousTree::Dir(args.out.clone());
+    args.render.previous = wardwall::render::PreviousTree::Dir(args.out.clone());
     let date = common.date();
     let style = common.style();
     let mut compiled = match compile_or_report(policy, date, &common.project.lint) {
@@ -77,7 +77,7 @@ fn build_one(mut args: BuildArgs, policy: &std::path::Path, common: &Common) -> 
         let _ = writeln!(
             err,
             "{}: not built, nothing written",
-            crate::source::display_path(policy)
+            wardwall::source::display_path(policy)
         );
         return EXIT_FINDINGS;
     };
@@ -94,7 +94,7 @@ fn build_one(mut args: BuildArgs, policy: &std::path::Path, common: &Common) -> 
             let _ = writeln!(
                 err,
                 "{}: not built, nothing written",
-                crate::source::display_path(policy)
+                wardwall::source::display_path(policy)
             );
             EXIT_FINDINGS
         }
@@ -103,7 +103,7 @@ fn build_one(mut args: BuildArgs, policy: &std::path::Path, common: &Common) -> 
             let _ = writeln!(
                 err,
                 "{}: not built, nothing written",
-                crate::source::display_path(policy)
+                wardwall::source::display_path(policy)
             );
             EXIT_USAGE
         }
@@ -114,8 +114,8 @@ fn build_one(mut args: BuildArgs, policy: &std::path::Path, common: &Common) -> 
 /// is dropped right after) into a complete new output directory, swapped in
 /// only when every target rendered and staged: all or nothing for the whole
 /// directory, without holding every target in memory (`output::Staging`).
-fn write_streamed(args: &BuildArgs, ir: &crate::ir::Ir, quiet: bool) -> Result<u8, RenderFailure> {
-    let mut staging = crate::output::Staging::new(&args.out);
+fn write_streamed(args: &BuildArgs, ir: &wardwall::ir::Ir, quiet: bool) -> Result<u8, RenderFailure> {
+    let mut staging = wardwall::output::Staging::new(&args.out);
     args.render.render_each(ir, |files| {
         files.iter().try_for_each(|file| staging.add(file))
     })?;
@@ -135,7 +135,7 @@ fn write_streamed(args: &BuildArgs, ir: &crate::ir::Ir, quiet: bool) -> Result<u
 /// manifest) says so loudly: a truncated or half-merged policy file is
 /// valid KDL and would otherwise pass unnoticed. A warning, not a failure:
 /// removing most rules can be intended.
-fn warn_if_most_rules_dropped(args: &BuildArgs, ir: &crate::ir::Ir, previous: Option<usize>) {
+fn warn_if_most_rules_dropped(args: &BuildArgs, ir: &wardwall::ir::Ir, previous: Option<usize>) {
     let now = ir.rules.len();
     let Some(before) = previous.filter(|&before| drops_most(before, now)) else {
         return;
@@ -161,27 +161,27 @@ fn drops_most(before: usize, now: usize) -> bool {
 /// build would write, with the disk as soon as rendered, then looks for
 /// orphans in the target directories it renders (`output::orphans`); lists
 /// every difference by kind: missing, stale, orphan.
-fn report_stale(args: &BuildArgs, ir: &crate::ir::Ir, quiet: bool) -> Result<u8, RenderFailure> {
+fn report_stale(args: &BuildArgs, ir: &wardwall::ir::Ir, quiet: bool) -> Result<u8, RenderFailure> {
     let mut differences = Vec::new();
     let mut count = 0;
     // Paths only: the manifest lists files, not contents.
     let mut rendered = Vec::new();
     args.render.render_each(ir, |files| {
         count += files.len();
-        differences.extend(crate::output::stale(&args.out, &files)?);
+        differences.extend(wardwall::output::stale(&args.out, &files)?);
         rendered.extend(files.into_iter().map(|f| RenderedFile {
             path: f.path,
             contents: String::new(),
         }));
         Ok(())
     })?;
-    let old = crate::output::Manifest::read(&args.out);
+    let old = wardwall::output::Manifest::read(&args.out);
     let previous = old.policies.get(&ir.name).map(|e| e.rules);
     let manifest = old.with(&ir.name, ir.rules.len(), &rendered).to_file();
     let io = RenderFailure::Io;
-    differences.extend(crate::output::stale(&args.out, &[manifest]).map_err(io)?);
+    differences.extend(wardwall::output::stale(&args.out, &[manifest]).map_err(io)?);
     let written: Vec<PathBuf> = rendered.into_iter().map(|f| f.path).collect();
-    let orphans = crate::output::orphans(&args.out, &ir.name, &written, &old).map_err(io)?;
+    let orphans = wardwall::output::orphans(&args.out, &ir.name, &written, &old).map_err(io)?;
     differences.extend(orphans.into_iter().map(|p| (Difference::Orphan, p)));
     warn_if_most_rules_dropped(args, ir, previous);
     let mut err = std::io::stderr().lock();

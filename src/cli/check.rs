@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use super::args::{Common, LintArgs, TargetArgs};
 use super::common::{compile_or_report, repository_root};
 use super::{EXIT_FINDINGS, EXIT_OK};
-use crate::diagnostics;
+use wardwall::diagnostics;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -97,7 +97,7 @@ pub(super) fn check(args: CheckArgs, common: &Common) -> u8 {
                     let _ = writeln!(
                         err,
                         "{}: ok, {} active {} as of {date}{}{}",
-                        crate::source::display_path(&path),
+                        wardwall::source::display_path(&path),
                         rules,
                         if rules == 1 { "rule" } else { "rules" },
                         match diags.warning_count() {
@@ -128,7 +128,7 @@ pub(super) fn check(args: CheckArgs, common: &Common) -> u8 {
             .map(|c| (&c.sources, &c.diagnostics))
             .collect();
         let root = repository_root();
-        let log = crate::sarif::to_sarif(&runs, args.deny_warnings, root.as_deref());
+        let log = wardwall::sarif::to_sarif(&runs, args.deny_warnings, root.as_deref());
         println!(
             "{}",
             serde_json::to_string_pretty(&log).expect("JSON of plain data")
@@ -144,7 +144,7 @@ pub(super) fn check(args: CheckArgs, common: &Common) -> u8 {
 /// The expectations held against the rendered files of each selected
 /// target in `dir`; their breaks join the policy's diagnostics.
 fn check_rendered(
-    compiled: &mut crate::Compiled,
+    compiled: &mut wardwall::Compiled,
     dir: &std::path::Path,
     select: &TargetArgs,
     date: jiff::civil::Date,
@@ -153,16 +153,16 @@ fn check_rendered(
         return Ok(());
     };
     let mut found = Vec::new();
-    for renderer in crate::registry::selected_renderers(ir, &select.targets, &select.options()) {
+    for renderer in wardwall::registry::selected_renderers(ir, &select.targets, &select.options()) {
         let target = renderer.target();
-        let reader = crate::registry::reader(target);
+        let reader = wardwall::registry::reader(target);
         let path = dir
             .join(target.name())
             .join(format!("{}.{}", ir.name, reader.extension()));
-        let shown = crate::source::display_path(&path);
+        let shown = wardwall::source::display_path(&path);
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        let breaks = crate::diff::expect_check::rendered_breaks(
+        let breaks = wardwall::diff::expect_check::rendered_breaks(
             policy,
             ir,
             date,

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use jiff::civil::Date;
 
 use super::{EXIT_OK, EXIT_USAGE};
-use crate::analysis::selection::Selection;
-use crate::{Compiled, DEFAULT_POLICY};
+use wardwall::analysis::selection::Selection;
+use wardwall::{Compiled, DEFAULT_POLICY};
 
 /// Compiles one policy, printing an I/O error (exit 2) if it cannot be
 /// read; its warnings as the lint selection has them.
 pub(super) fn compile_or_report(path: &Path, date: Date, lint: &Selection) -> Result<Compiled, u8> {
-    let mut compiled = crate::compile(path, date).map_err(|e| {
+    let mut compiled = wardwall::compile(path, date).map_err(|e| {
         report_unreadable(path, &e);
         EXIT_USAGE
     })?;
@@ -21,7 +21,7 @@ pub(super) fn compile_or_report(path: &Path, date: Date, lint: &Selection) -> Re
 
 /// Prints why the policy file at `path` could not be read, with a hint
 /// where it is a relative path that is not there.
-pub(super) fn report_unreadable(path: &Path, e: &crate::source::ReadError) {
+pub(super) fn report_unreadable(path: &Path, e: &wardwall::source::ReadError) {
     eprintln!("error: {e}");
     if e.source.kind() == std::io::ErrorKind::NotFound
         && let Some(help) = missing_policy_help(path)

@@ -8,9 +8,9 @@ use jiff::civil::Date;
 
 use super::args::{Common, RenderArgs, stdout_colour};
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
-use crate::Compiled;
-use crate::diagnostics::{self, Style};
-use crate::render::RenderedFile;
+use wardwall::Compiled;
+use wardwall::diagnostics::{self, Style};
+use wardwall::render::RenderedFile;
 
 #[derive(Args, Debug)]
 pub(super) struct DiffArgs {
@@ -61,7 +61,7 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
     let against =
         (args.against.clone().or(settings.out.clone())).unwrap_or_else(|| PathBuf::from("out"));
     let comparison = match &args.base {
-        Some(spec) => match crate::diff::git::Comparison::resolve(Path::new("."), spec) {
+        Some(spec) => match wardwall::diff::git::Comparison::resolve(Path::new("."), spec) {
             Ok(c) => Some(c),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -70,10 +70,10 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
         },
         None => None,
     };
-    let new_files: &dyn crate::source::Files =
+    let new_files: &dyn wardwall::source::Files =
         match comparison.as_ref().and_then(|c| c.new.as_ref()) {
             Some(rev) => rev,
-            None => &crate::source::Disk,
+            None => &wardwall::source::Disk,
         };
     // The base is rendered first: the branch's rendering keeps its
     // numbering (Cisco sequence numbers), as `build` keeps what is in the
@@ -82,9 +82,9 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
         .as_ref()
         .map(|cmp| render_policy(&cmp.old, &policy, date, &args.render, style));
     args.render.previous = match &old_rendered {
-        Some(Ok(old)) => crate::render::PreviousTree::Files(old.files.clone()),
-        Some(Err(_)) => crate::render::PreviousTree::None,
-        None => crate::render::PreviousTree::Dir(against.clone()),
+        Some(Ok(old)) => wardwall::render::PreviousTree::Files(old.files.clone()),
+        Some(Err(_)) => wardwall::render::PreviousTree::None,
+        None => wardwall::render::PreviousTree::Dir(against.clone()),
     };
     let new = match render_policy(new_files, &policy, date, &args.render, style) {
         Ok(r) => r,
@@ -93,11 +93,11 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
         }
         Err(NotRendered::Unreadable(_)) => return EXIT_USAGE,
     };
-    let mut findings: Option<crate::diff::FindingDiff> = None;
-    let mut expectations = crate::diff::expect_diff::ExpectDiff::default();
+    let mut findings: Option<wardwall::diff::FindingDiff> = None;
+    let mut expectations = wardwall::diff::expect_diff::ExpectDiff::default();
     let (old_files, traffic, sides) = match &comparison {
         Some(cmp) => {
-            let sides = crate::diff::Sides {
+            let sides = wardwall::diff::Sides {
                 old: cmp.old_label.clone(),
                 new: cmp.new_label.clone(),
             };
@@ -112,12 +112,12 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
                 Err(NotRendered::Unreadable(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                     eprintln!(
                         "note: {} does not exist at {}: every rule is new",
-                        crate::source::display_path(&policy),
+                        wardwall::source::display_path(&policy),
                         sides.old
                     );
                     (
                         Default::default(),
-                        Some(crate::ir::Ir::deny_all(new.ir())),
+                        Some(wardwall::ir::Ir::deny_all(new.ir())),
                         None,
                     )
                 }
@@ -130,27 +130,27 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
                 }
             };
             let old_ir = old_ir.expect("rendered policies have an IR");
-            let ctx = crate::diff::traffic::Context::from_policies(
+            let ctx = wardwall::diff::traffic::Context::from_policies(
                 old_policy.as_ref(),
                 new.compiled.policy.as_ref(),
             )
             .on(date);
-            let traffic = crate::diff::traffic::traffic_diff(&old_ir, new.ir(), &ctx);
+            let traffic = wardwall::diff::traffic::traffic_diff(&old_ir, new.ir(), &ctx);
             // The `check` findings of both sides (a policy new on the
             // branch had none).
             let old_found = old_policy
                 .as_ref()
-                .map(|p| crate::diff::findings::findings_of(p, &old_ir, date, lint))
+                .map(|p| wardwall::diff::findings::findings_of(p, &old_ir, date, lint))
                 .unwrap_or_default();
             let new_found = new
                 .compiled
                 .policy
                 .as_ref()
-                .map(|p| crate::diff::findings::findings_of(p, new.ir(), date, lint))
+                .map(|p| wardwall::diff::findings::findings_of(p, new.ir(), date, lint))
                 .unwrap_or_default();
-            findings = Some(crate::diff::findings::finding_diff(&old_found, &new_found));
+            findings = Some(wardwall::diff::findings::finding_diff(&old_found, &new_found));
             if let Some(new_policy) = &new.compiled.policy {
-                expectations = crate::diff::expect_diff::expect_diff(
+                expectations = wardwall::diff::expect_diff::expect_diff(
                     old_policy.as_ref().map(|p| (p, &old_ir)),
                     (new_policy, new.ir()),
                     date,
@@ -158,7 +158,7 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
             }
             (old_files, Some(traffic), Some(sides))
         }
-        None => match crate::output::read_existing(&against, &new.files) {
+        None => match wardwall::output::read_existing(&against, &new.files) {
             Ok(files) => (files.into(), None, None),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -166,7 +166,7 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
             }
         },
     };
-    let diffs = crate::diff::config_diff(&old_files, &new.files);
+    let diffs = wardwall::diff::config_diff(&old_files, &new.files);
     let traffic_changed = traffic.as_ref().is_some_and(|t| !t.is_empty());
     if let Some(dir) = &args.output_dir
         && let Err(e) = write_full_diffs(dir, &diffs, traffic.as_ref())
@@ -177,35 +177,35 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
         );
         return EXIT_USAGE;
     }
-    let budget = crate::diff::Budget {
+    let budget = wardwall::diff::Budget {
         max: args
             .budget
             .or(common.project.budget)
-            .unwrap_or(crate::diff::DEFAULT_BUDGET),
+            .unwrap_or(wardwall::diff::DEFAULT_BUDGET),
         full_diffs: args.output_dir.as_ref().map(|d| d.display().to_string()),
     };
     let text = match args.format {
         DiffFormat::Text => {
             let colour = stdout_colour(common);
             // Broken promises first: they outweigh every other change.
-            let mut text = crate::diff::expect_diff::to_text(&expectations);
+            let mut text = wardwall::diff::expect_diff::to_text(&expectations);
             if let Some(t) = &traffic
                 && (traffic_changed || !diffs.is_empty())
             {
-                text.push_str(&crate::diff::traffic::to_text(t, colour));
+                text.push_str(&wardwall::diff::traffic::to_text(t, colour));
                 if !diffs.is_empty() {
                     text.push('\n');
                 }
             }
             if let Some(f) = findings.as_ref().filter(|f| !f.is_empty()) {
-                text.push_str(&crate::diff::findings::to_text(f));
+                text.push_str(&wardwall::diff::findings::to_text(f));
                 text.push('\n');
             }
-            text.push_str(&crate::diff::to_text(&diffs, colour));
+            text.push_str(&wardwall::diff::to_text(&diffs, colour));
             text
         }
         DiffFormat::Markdown => with_expectations_first(
-            crate::diff::to_markdown_review(
+            wardwall::diff::to_markdown_review(
                 &diffs,
                 traffic.as_ref(),
                 findings.as_ref(),
@@ -245,8 +245,8 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
 
 /// The review with the expectations section right after its heading and
 /// the line that says what was compared.
-fn with_expectations_first(review: String, d: &crate::diff::expect_diff::ExpectDiff) -> String {
-    let section = crate::diff::expect_diff::to_markdown(d);
+fn with_expectations_first(review: String, d: &wardwall::diff::expect_diff::ExpectDiff) -> String {
+    let section = wardwall::diff::expect_diff::to_markdown(d);
     if section.is_empty() {
         return review;
     }
@@ -261,8 +261,8 @@ fn with_expectations_first(review: String, d: &crate::diff::expect_diff::ExpectD
 /// to leave some out.
 fn write_full_diffs(
     dir: &Path,
-    diffs: &[crate::diff::FileDiff],
-    traffic: Option<&crate::diff::TrafficDiff>,
+    diffs: &[wardwall::diff::FileDiff],
+    traffic: Option<&wardwall::diff::TrafficDiff>,
 ) -> std::io::Result<()> {
     for d in diffs {
         let mut name = d.path.clone().into_os_string();
@@ -277,7 +277,7 @@ fn write_full_diffs(
     if let Some(t) = traffic {
         std::fs::write(
             dir.join("traffic.txt"),
-            crate::diff::traffic::to_text(t, false),
+            wardwall::diff::traffic::to_text(t, false),
         )?;
     }
     Ok(())
@@ -290,7 +290,7 @@ fn write_full_diffs(
 fn report_unbuildable(format: DiffFormat, report: &str, errors: usize) -> u8 {
     match format {
         DiffFormat::Text => {}
-        DiffFormat::Markdown => print!("{}", crate::diff::errors_to_markdown(report, errors)),
+        DiffFormat::Markdown => print!("{}", wardwall::diff::errors_to_markdown(report, errors)),
         DiffFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
@@ -313,7 +313,7 @@ struct Rendered {
 }
 
 impl Rendered {
-    fn ir(&self) -> &crate::ir::Ir {
+    fn ir(&self) -> &wardwall::ir::Ir {
         self.compiled
             .ir
             .as_ref()
@@ -332,13 +332,13 @@ enum NotRendered {
 /// Compiles and renders a policy read through `files`; prints diagnostics
 /// to stderr on failure.
 fn render_policy(
-    files: &dyn crate::source::Files,
+    files: &dyn wardwall::source::Files,
     policy: &Path,
     date: Date,
     render: &RenderArgs,
     style: Style,
 ) -> Result<Rendered, NotRendered> {
-    let mut compiled = crate::compile_from(files, policy, date).map_err(|e| {
+    let mut compiled = wardwall::compile_from(files, policy, date).map_err(|e| {
         eprintln!("error: {e}");
         NotRendered::Unreadable(e.source)
     })?;

@@ -8,12 +8,12 @@ use clap::{Args, ValueEnum};
 use super::args::{Common, stdout_colour};
 use super::common::compile_or_report;
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
-use crate::diff::drift;
-use crate::diff::drift_report::{self, DriftReport, Listing};
-use crate::diff::traffic::Context;
-use crate::read::device::Device;
-use crate::vocab::Target;
-use crate::{diagnostics, registry};
+use wardwall::diff::drift;
+use wardwall::diff::drift_report::{self, DriftReport, Listing};
+use wardwall::diff::traffic::Context;
+use wardwall::read::device::Device;
+use wardwall::vocab::Target;
+use wardwall::{diagnostics, registry};
 
 #[derive(Args, Debug)]
 pub(super) struct DriftArgs {
@@ -85,7 +85,7 @@ pub(super) fn drift(mut args: DriftArgs, common: &Common) -> u8 {
     let mut devices = Vec::new();
     for (target, path) in &args.devices {
         match read_device(*target, path) {
-            Ok((d, text)) => devices.push((d, text, crate::source::display_path(path))),
+            Ok((d, text)) => devices.push((d, text, wardwall::source::display_path(path))),
             Err(e) => {
                 eprintln!("error: {e}");
                 return EXIT_USAGE;
@@ -121,7 +121,7 @@ pub(super) fn drift(mut args: DriftArgs, common: &Common) -> u8 {
                 device.target
             )),
         }
-        broken.extend(crate::diff::expect_check::breaks(
+        broken.extend(wardwall::diff::expect_check::breaks(
             model,
             date,
             device,
@@ -181,7 +181,7 @@ pub(super) fn read_device(
     target: Target,
     path: &std::path::Path,
 ) -> Result<(Device, String), String> {
-    let shown = crate::source::display_path(path);
+    let shown = wardwall::source::display_path(path);
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     if !meta.is_file() {
         return Err(format!("{shown} is not a regular file"));
@@ -225,8 +225,8 @@ pub(super) fn read_device(
 pub(super) fn explain_device(
     target: Target,
     path: &std::path::Path,
-    ir: &crate::ir::Ir,
-    packet: &crate::ir::Packet,
+    ir: &wardwall::ir::Ir,
+    packet: &wardwall::ir::Packet,
 ) -> u8 {
     let device = match read_device(target, path) {
         Ok((d, _)) => d,
@@ -235,7 +235,7 @@ pub(super) fn explain_device(
             return EXIT_USAGE;
         }
     };
-    let shown = crate::source::display_path(path);
+    let shown = wardwall::source::display_path(path);
     let place = |addr| {
         ir.zone_of(addr)
             .and_then(|z| z.bindings.get(target.name()).cloned())

@@ -9,9 +9,9 @@ use super::args::{Common, RenderArgs, TargetArgs, parse_target};
 use super::common::compile_or_report;
 use super::project::PolicySettings;
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
-use crate::ir::Packet;
-use crate::vocab::Target;
-use crate::{Compiled, analysis, diagnostics, read, registry};
+use wardwall::ir::Packet;
+use wardwall::vocab::Target;
+use wardwall::{Compiled, analysis, diagnostics, read, registry};
 use serde_json::{Value, json};
 
 #[derive(Args, Debug)]
@@ -129,7 +129,7 @@ pub(super) fn explain(args: ExplainArgs, common: &Common) -> u8 {
 }
 
 /// A place in the policy, as `check --format json` gives it.
-fn location_json(sources: &diagnostics::SourceMap, span: crate::diagnostics::Span) -> Value {
+fn location_json(sources: &diagnostics::SourceMap, span: wardwall::diagnostics::Span) -> Value {
     let (line, column) = sources.line_col(span);
     json!({ "file": sources.file(span.file).name, "line": line, "column": column })
 }
@@ -138,12 +138,12 @@ fn location_json(sources: &diagnostics::SourceMap, span: crate::diagnostics::Spa
 /// index (1-based, as the text numbers them) and place.
 fn explanation_json(
     e: &analysis::explain::Explanation,
-    ir: &crate::ir::Ir,
+    ir: &wardwall::ir::Ir,
     sources: &diagnostics::SourceMap,
 ) -> Value {
     let side = |addr: std::net::IpAddr,
                 zone: &Option<String>,
-                objects: &[(crate::ir::ObjectKind, String)]| {
+                objects: &[(wardwall::ir::ObjectKind, String)]| {
         json!({
             "address": addr.to_string(),
             "zone": zone,
@@ -193,7 +193,7 @@ fn explain_target(
     common: &Common,
     settings: &PolicySettings,
     target: Target,
-    ir: &crate::ir::Ir,
+    ir: &wardwall::ir::Ir,
     compiled: &Compiled,
     packet: &Packet,
 ) -> Result<(u8, Option<Value>), u8> {
@@ -255,7 +255,7 @@ fn explain_target(
                     Err(_) => {
                         eprintln!(
                             "error: {} is not UTF-8 text",
-                            crate::source::display_path(&path)
+                            wardwall::source::display_path(&path)
                         );
                         return Err(EXIT_USAGE);
                     }
@@ -263,7 +263,7 @@ fn explain_target(
                 Err(e) => {
                     eprintln!(
                         "error: cannot read {}: {e}",
-                        crate::source::display_path(&path)
+                        wardwall::source::display_path(&path)
                     );
                     return Err(EXIT_USAGE);
                 }

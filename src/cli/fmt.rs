@@ -16,8 +16,8 @@ use clap::Args;
 
 use super::args::Common;
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
-use crate::diagnostics::{self, Diagnostic, Diagnostics, SourceMap, Span};
-use crate::source::{self, FormatErrorKind, display_path};
+use wardwall::diagnostics::{self, Diagnostic, Diagnostics, SourceMap, Span};
+use wardwall::source::{self, FormatErrorKind, display_path};
 
 #[derive(Args, Debug)]
 pub(super) struct FmtArgs {
@@ -228,7 +228,7 @@ fn report_unformatted(
 
 fn rewrite(changed: &[&(PolicyFile, String)], total: usize, quiet: bool) -> u8 {
     for (file, formatted) in changed {
-        if let Err(e) = crate::output::replace_file(&file.path, formatted.as_bytes()) {
+        if let Err(e) = wardwall::output::replace_file(&file.path, formatted.as_bytes()) {
             eprintln!("error: cannot write {}: {e}", file.shown);
             return EXIT_USAGE;
         }

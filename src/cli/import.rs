@@ -7,12 +7,12 @@ use clap::Args;
 
 use super::args::{Common, stdout_colour};
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
-use crate::diff::drift_report;
-use crate::diff::traffic::Context;
-use crate::import::{self, Source, zones};
-use crate::read::export::inventory::Inventory;
-use crate::render::RenderedFile;
-use crate::vocab::Target;
+use wardwall::diff::drift_report;
+use wardwall::diff::traffic::Context;
+use wardwall::import::{self, Source, zones};
+use wardwall::read::export::inventory::Inventory;
+use wardwall::render::RenderedFile;
+use wardwall::vocab::Target;
 
 #[derive(Args, Debug)]
 pub(super) struct ImportArgs {
@@ -35,7 +35,7 @@ pub(super) struct ImportArgs {
 }
 
 pub(super) fn import(args: ImportArgs, common: &Common) -> u8 {
-    let shown = crate::source::display_path(&args.file);
+    let shown = wardwall::source::display_path(&args.file);
     let (device, text) = match super::drift::read_device(args.target, &args.file) {
         Ok(d) => d,
         Err(e) => {
@@ -107,7 +107,7 @@ pub(super) fn import(args: ImportArgs, common: &Common) -> u8 {
         Err(compiled) => {
             eprint!(
                 "{}",
-                crate::diagnostics::render_all(
+                wardwall::diagnostics::render_all(
                     &compiled.sources,
                     &compiled.diagnostics,
                     common.style()
@@ -128,10 +128,10 @@ pub(super) fn import(args: ImportArgs, common: &Common) -> u8 {
     // difference of the import: drift counts it as inherent too.
     let mut comparison = comparison;
     if !comparison.regions.is_empty() {
-        match crate::diff::drift::own_rendering(
+        match wardwall::diff::drift::own_rendering(
             ir,
             args.target,
-            &crate::registry::TargetOptions::default(),
+            &wardwall::registry::TargetOptions::default(),
             Some(&text),
         ) {
             Ok(base) => comparison = comparison.beyond_baseline(ir, &base),
@@ -195,17 +195,17 @@ pub(super) fn import(args: ImportArgs, common: &Common) -> u8 {
                 path: PathBuf::from(format!("{name}.kdl")),
                 contents: written,
             };
-            if let Err(e) = crate::output::write_all(dir, &[file]) {
+            if let Err(e) = wardwall::output::write_all(dir, &[file]) {
                 eprintln!(
                     "error: cannot write {}: {e}",
-                    crate::source::display_path(dir)
+                    wardwall::source::display_path(dir)
                 );
                 return EXIT_USAGE;
             }
             if !common.quiet {
                 println!(
                     "wrote {}",
-                    crate::source::display_path(&dir.join(format!("{name}.kdl")))
+                    wardwall::source::display_path(&dir.join(format!("{name}.kdl")))
                 );
             }
         }
@@ -220,12 +220,12 @@ pub(super) fn import(args: ImportArgs, common: &Common) -> u8 {
 }
 
 /// What the configuration names, per target.
-fn inventory(target: Target, text: &str) -> Result<Inventory, crate::read::device::DeviceError> {
+fn inventory(target: Target, text: &str) -> Result<Inventory, wardwall::read::device::DeviceError> {
     match target {
-        Target::Cisco => crate::read::export::cisco_inventory::read(text),
-        Target::Panos => crate::read::export::panos_inventory::read(text),
-        Target::PfSense => crate::read::export::pfsense_inventory::read(text),
-        Target::Nftables => crate::read::export::nftables::read_inventory(text),
+        Target::Cisco => wardwall::read::export::cisco_inventory::read(text),
+        Target::Panos => wardwall::read::export::panos_inventory::read(text),
+        Target::PfSense => wardwall::read::export::pfsense_inventory::read(text),
+        Target::Nftables => wardwall::read::export::nftables::read_inventory(text),
     }
 }
 

@@ -7,7 +7,7 @@ use clap::{Args, CommandFactory};
 
 use super::common::print_stdout;
 use super::{Cli, EXIT_USAGE};
-use crate::diagnostics::did_you_mean;
+use wardwall::diagnostics::did_you_mean;
 
 #[derive(Args, Debug)]
 pub(super) struct ManArgs {

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::DEFAULT_POLICY;
-use crate::analysis::selection::{self, Selection};
-use crate::diagnostics::{self, Diagnostic, FileId, SourceMap, Span, Style};
-use crate::vocab::Target;
+use wardwall::DEFAULT_POLICY;
+use wardwall::analysis::selection::{self, Selection};
+use wardwall::diagnostics::{self, Diagnostic, FileId, SourceMap, Span, Style};
+use wardwall::vocab::Target;
 
 /// The project file's name.
 pub(super) const FILE_NAME: &str = "wardwall.toml";
@@ -82,7 +82,7 @@ impl Project {
                 several.len(),
                 several
                     .iter()
-                    .map(|p| crate::source::display_path(&p.path))
+                    .map(|p| wardwall::source::display_path(&p.path))
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
@@ -117,7 +117,7 @@ pub(super) fn load(named: Option<&Path>, style: Style) -> Result<Project, String
             None => return Ok(Project::default()),
         },
     };
-    let shown = crate::source::display_path(&file);
+    let shown = wardwall::source::display_path(&file);
     let text = std::fs::read_to_string(&file)
         .map_err(|e| format!("error: cannot read the project file {shown}: {e}\n"))?;
     let base = file.parent().unwrap_or(Path::new(""));
@@ -206,7 +206,7 @@ fn parse(text: &str, base: &Path, file: FileId) -> Result<Project, Box<Diagnosti
         let templates = match &p.templates {
             Some(t) => {
                 let dir = base.join(t.get_ref());
-                crate::render::check_override_dir(&dir, &crate::registry::all_renderers())
+                wardwall::render::check_override_dir(&dir, &wardwall::registry::all_renderers())
                     .map_err(|e| bad("project-value", t, e))?;
                 Some(dir)
             }

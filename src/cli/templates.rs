@@ -8,6 +8,6 @@ use std::path::PathBuf;
 /// The value parser of every `--templates` option.
 pub(super) fn parse_templates_dir(s: &str) -> Result<PathBuf, String> {
     let dir = PathBuf::from(s);
-    crate::render::check_override_dir(&dir, &crate::registry::all_renderers())?;
+    wardwall::render::check_override_dir(&dir, &wardwall::registry::all_renderers())?;
     Ok(dir)
 }
