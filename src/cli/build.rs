@@ -114,7 +114,11 @@ fn build_one(mut args: BuildArgs, policy: &std::path::Path, common: &Common) -> 
 /// is dropped right after) into a complete new output directory, swapped in
 /// only when every target rendered and staged: all or nothing for the whole
 /// directory, without holding every target in memory (`output::Staging`).
-fn write_streamed(args: &BuildArgs, ir: &wardwall::ir::Ir, quiet: bool) -> Result<u8, RenderFailure> {
+fn write_streamed(
+    args: &BuildArgs,
+    ir: &wardwall::ir::Ir,
+    quiet: bool,
+) -> Result<u8, RenderFailure> {
     let mut staging = wardwall::output::Staging::new(&args.out);
     args.render.render_each(ir, |files| {
         files.iter().try_for_each(|file| staging.add(file))

@@ -148,7 +148,9 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
                 .as_ref()
                 .map(|p| wardwall::diff::findings::findings_of(p, new.ir(), date, lint))
                 .unwrap_or_default();
-            findings = Some(wardwall::diff::findings::finding_diff(&old_found, &new_found));
+            findings = Some(wardwall::diff::findings::finding_diff(
+                &old_found, &new_found,
+            ));
             if let Some(new_policy) = &new.compiled.policy {
                 expectations = wardwall::diff::expect_diff::expect_diff(
                     old_policy.as_ref().map(|p| (p, &old_ir)),

@@ -9,10 +9,10 @@ use super::args::{Common, RenderArgs, TargetArgs, parse_target};
 use super::common::compile_or_report;
 use super::project::PolicySettings;
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+use serde_json::{Value, json};
 use wardwall::ir::Packet;
 use wardwall::vocab::Target;
 use wardwall::{Compiled, analysis, diagnostics, read, registry};
-use serde_json::{Value, json};
 
 #[derive(Args, Debug)]
 // `[POLICY] SRC DST PROTO` is one list of three or four values: clap cannot
