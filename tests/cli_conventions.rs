@@ -232,6 +232,7 @@ fn a_missing_default_policy_says_it_is_relative_to_the_working_directory() {
         &["explain", "10.0.0.1", "10.0.0.2", "tcp/1"],
         &["drift", "--device", "nftables=/dev/null"],
         &["fmt", "--check"],
+        &["diff"],
     ] {
         let ran = common::Ran::of(wardwall().current_dir(dir.path()).args(command)).expect_code(2);
         assert!(

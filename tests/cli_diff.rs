@@ -528,6 +528,8 @@ fn a_policy_new_on_the_branch_is_reviewed_as_all_new() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("does not exist at"), "{stderr}");
+    // A file new on the branch is no error: nothing says it cannot be read.
+    assert!(!stderr.contains("error"), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // Every allowed flow is new; nothing is newly denied.
     assert!(

@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use jiff::civil::Date;
 
 use super::args::{Common, RenderArgs, stdout_colour};
+use super::common::report_unreadable;
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use wardwall::Compiled;
 use wardwall::diagnostics::{self, Style};
@@ -91,7 +92,10 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
         Err(NotRendered::Errors { report, errors }) => {
             return report_unbuildable(args.format, &report, errors);
         }
-        Err(NotRendered::Unreadable(_)) => return EXIT_USAGE,
+        Err(NotRendered::Unreadable(e)) => {
+            report_unreadable(&policy, &e);
+            return EXIT_USAGE;
+        }
     };
     let mut findings: Option<wardwall::diff::FindingDiff> = None;
     let mut expectations = wardwall::diff::expect_diff::ExpectDiff::default();
@@ -109,7 +113,9 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
                 Ok(old) => (old.files, old.compiled.ir, old.compiled.policy),
                 // A policy file that is new on the branch: everything
                 // in it is new, reviewed against nothing.
-                Err(NotRendered::Unreadable(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(NotRendered::Unreadable(e))
+                    if e.source.kind() == std::io::ErrorKind::NotFound =>
+                {
                     eprintln!(
                         "note: {} does not exist at {}: every rule is new",
                         wardwall::source::display_path(&policy),
@@ -121,7 +127,10 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
                         None,
                     )
                 }
-                Err(_) => {
+                Err(e) => {
+                    if let NotRendered::Unreadable(e) = e {
+                        eprintln!("error: {e}");
+                    }
                     eprintln!(
                         "error: the policy at {} cannot be rendered (see above); nothing to compare with",
                         sides.old
@@ -323,10 +332,11 @@ impl Rendered {
     }
 }
 
-/// Why a policy was not rendered (the report is already on stderr).
+/// Why a policy was not rendered (errors are already on stderr).
 enum NotRendered {
-    /// The root file could not be read.
-    Unreadable(std::io::Error),
+    /// The root file could not be read (not yet reported: at the base, a
+    /// missing file is a policy new on the branch, not an error).
+    Unreadable(wardwall::source::ReadError),
     /// Policy or target errors: the plain report and how many errors.
     Errors { report: String, errors: usize },
 }
@@ -340,10 +350,8 @@ fn render_policy(
     render: &RenderArgs,
     style: Style,
 ) -> Result<Rendered, NotRendered> {
-    let mut compiled = wardwall::compile_from(files, policy, date).map_err(|e| {
-        eprintln!("error: {e}");
-        NotRendered::Unreadable(e.source)
-    })?;
+    let mut compiled =
+        wardwall::compile_from(files, policy, date).map_err(NotRendered::Unreadable)?;
     // A diff is about changes, not lint: show errors only (`check` shows
     // the warnings).
     compiled.diagnostics.items.retain(|d| d.is_error());
