@@ -20,7 +20,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::addrset::{AddrSet, Domain, IntervalSet};
+use crate::addrset::{AddrSet, ByteSet, Domain, IntervalSet};
 use crate::ir::{Family, Packet, Proto, Rule, ServiceSet, proto};
 
 /// The folded service coordinate.
@@ -99,6 +99,58 @@ pub fn encode_service(set: &ServiceSet, family: Family) -> SvcSet {
     all.intersection(&svc_universe())
 }
 
+/// The address set of `family` holding exactly `addrs`: the inverse of
+/// [`addr_part`].
+pub fn addr_set(addrs: &AddrIntervals, family: Family) -> AddrSet {
+    match family {
+        Family::V4 => AddrSet {
+            // The v4 universe is 0..=u32::MAX, so the casts are exact.
+            v4: IntervalSet::from_ranges(addrs.ranges().iter().map(|&(a, b)| (a as u32, b as u32))),
+            v6: IntervalSet::empty(),
+        },
+        Family::V6 => AddrSet {
+            v4: IntervalSet::empty(),
+            v6: addrs.clone(),
+        },
+    }
+}
+
+/// The service set (never `any`; ICMP types in `family`'s field) holding
+/// exactly `set`: the inverse of [`encode_service`], so that a box cut by
+/// the algebra can be written back as protocols and ports.
+pub fn decode_service(set: &SvcSet, family: Family) -> ServiceSet {
+    // The coordinates between `base` and `base + max`, shifted down to 0.
+    fn segment<T: Domain + TryFrom<u32>>(set: &SvcSet, base: u32, max: u32) -> IntervalSet<T>
+    where
+        <T as TryFrom<u32>>::Error: std::fmt::Debug,
+    {
+        let (lo, hi) = (base, base + max);
+        IntervalSet::from_ranges(
+            set.ranges()
+                .iter()
+                .filter(|&&(a, b)| a <= hi && b >= lo)
+                .map(|&(a, b)| {
+                    let cut =
+                        |v: u32| T::try_from(v.clamp(lo, hi) - base).expect("inside the segment");
+                    (cut(a), cut(b))
+                }),
+        )
+    }
+    let icmp = segment(set, svc::ICMP, 255);
+    let (icmp4, icmp6) = match family {
+        Family::V4 => (icmp, ByteSet::empty()),
+        Family::V6 => (ByteSet::empty(), icmp),
+    };
+    ServiceSet {
+        any: false,
+        tcp: segment(set, svc::TCP, 65_535),
+        udp: segment(set, svc::UDP, 65_535),
+        icmp4,
+        icmp6,
+        protocols: segment(set, svc::OTHER, 255),
+    }
+}
+
 /// The coordinate of a packet's protocol field.
 pub fn encode_proto(p: Proto) -> u32 {
     match p {
@@ -174,6 +226,26 @@ impl Cube {
 
     pub fn is_empty(&self) -> bool {
         self.src.is_empty() || self.dst.is_empty() || self.svc.is_empty()
+    }
+
+    /// `src × dst × service` in one family.
+    pub fn of(family: Family, src: &AddrSet, dst: &AddrSet, service: &ServiceSet) -> Self {
+        Self {
+            family,
+            src: addr_part(src, family),
+            dst: addr_part(dst, family),
+            svc: encode_service(service, family),
+        }
+    }
+
+    /// The box as the sets it was made of ([`Cube::of`] in reverse):
+    /// sources, destinations and services, all of the box's family.
+    pub fn sets(&self) -> (AddrSet, AddrSet, ServiceSet) {
+        (
+            addr_set(&self.src, self.family),
+            addr_set(&self.dst, self.family),
+            decode_service(&self.svc, self.family),
+        )
     }
 
     /// An empty box (no allocation), a placeholder.
@@ -319,12 +391,7 @@ impl Space {
     pub fn from_parts(src: &AddrSet, dst: &AddrSet, service: &ServiceSet) -> Self {
         let cubes = [Family::V4, Family::V6]
             .into_iter()
-            .map(|family| Cube {
-                family,
-                src: addr_part(src, family),
-                dst: addr_part(dst, family),
-                svc: encode_service(service, family),
-            })
+            .map(|family| Cube::of(family, src, dst, service))
             .filter(|c| !c.is_empty())
             .collect();
         Self { cubes }
@@ -879,7 +946,24 @@ mod tests {
             && c.iter().all(|x| !x.is_empty())
     }
 
+    /// Service coordinates as ranges anywhere in the universe, so that
+    /// ranges cross the TCP/UDP/ICMP/other boundaries.
+    fn arb_wide_svc() -> impl Strategy<Value = SvcSet> {
+        prop::collection::vec((0..=svc::MAX, 0..=svc::MAX), 0..4).prop_map(|r| {
+            SvcSet::from_ranges(r.into_iter().map(|(a, b)| (a.min(b), a.max(b))))
+                .intersection(&svc_universe())
+        })
+    }
+
     proptest! {
+        #[test]
+        fn a_box_is_rebuilt_from_its_sets(c in arb_cube(), svc in arb_wide_svc()) {
+            let c = Cube { svc, ..c };
+            let (src, dst, service) = c.sets();
+            prop_assert!(!service.any);
+            prop_assert_eq!(Cube::of(c.family, &src, &dst, &service), c);
+        }
+
         #[test]
         fn operations_match_pointwise_oracle(a in arb_space(), b in arb_space()) {
             let (u, i, d) = (a.union(&b), a.intersection(&b), a.difference(&b));

@@ -13,7 +13,8 @@
 //! service port as source port, ICMP echo/timestamp/info/mask replies, and
 //! other protocols in the reverse direction. A return entry covers exactly
 //! the flows the IR permits through that rule: earlier deny/reject rules are
-//! subtracted from the rule's (source × destination × service) box first, so
+//! subtracted from the rule's (source × destination × service) box first
+//! (by the traffic-space algebra of [`crate::analysis::space`]), so
 //! a return entry can never re-open what an advisory or any other earlier
 //! deny blocks. Each ACL is laid out as
 //!
@@ -44,6 +45,8 @@ use minijinja::Value;
 use serde::Serialize;
 
 use crate::addrset::{AddrSet, ByteSet, PortSet};
+use crate::analysis::index::BoxIndex;
+use crate::analysis::space::{Cube, Space};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Action, Family, Ir, Rule, RuleOrigin, ServiceSet};
 use crate::place::{Binding, Placement, Reach};
@@ -559,148 +562,6 @@ fn service_for(s: &ServiceSet, f: Family) -> ServiceSet {
         }
     }
     s
-}
-
-/// `a` minus `b`, for one family (small additive helper; the IR has no
-/// service difference).
-fn service_difference(a: &ServiceSet, b: &ServiceSet, f: Family) -> ServiceSet {
-    if b.any {
-        return ServiceSet::default();
-    }
-    let (a, b) = (a.expanded(), b.expanded());
-    service_for(
-        &ServiceSet {
-            any: false,
-            tcp: a.tcp.difference(&b.tcp),
-            udp: a.udp.difference(&b.udp),
-            icmp4: a.icmp4.difference(&b.icmp4),
-            icmp6: a.icmp6.difference(&b.icmp6),
-            protocols: a.protocols.difference(&b.protocols),
-        },
-        f,
-    )
-}
-
-/// A box of flows: sources × destinations × services, all of one family.
-#[derive(Clone, Debug)]
-struct Region {
-    src: AddrSet,
-    dst: AddrSet,
-    svc: ServiceSet,
-}
-
-impl Region {
-    fn of(rule: &Rule, f: Family) -> Self {
-        Self {
-            src: rule.src.addrs.of_family(f),
-            dst: rule.dst.addrs.of_family(f),
-            svc: service_for(&rule.service.set, f),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.src.is_empty() || self.dst.is_empty() || self.svc.is_empty()
-    }
-
-    fn overlaps(&self, other: &Region) -> bool {
-        self.src.overlaps(&other.src)
-            && self.dst.overlaps(&other.dst)
-            && self.svc.overlaps(&other.svc)
-    }
-
-    /// `self` minus `other`, as disjoint boxes.
-    fn subtract(&self, other: &Region, f: Family) -> Vec<Region> {
-        if !self.overlaps(other) {
-            return vec![self.clone()];
-        }
-        let src_in = self.src.intersection(&other.src);
-        let dst_in = self.dst.intersection(&other.dst);
-        [
-            Region {
-                src: self.src.difference(&other.src),
-                dst: self.dst.clone(),
-                svc: self.svc.clone(),
-            },
-            Region {
-                src: src_in.clone(),
-                dst: self.dst.difference(&other.dst),
-                svc: self.svc.clone(),
-            },
-            Region {
-                src: src_in,
-                dst: dst_in,
-                svc: service_difference(&self.svc, &other.svc, f),
-            },
-        ]
-        .into_iter()
-        .filter(|r| !r.is_empty())
-        .collect()
-    }
-}
-
-/// Which denies' sources can overlap a set of sources: an index over the
-/// source ranges of a family's deny regions, so that finding the denies an
-/// allow's replies must subtract is not a scan of every earlier deny (which
-/// made the cisco target quadratic in the number of rules).
-struct SrcIndex {
-    /// Denies with a source range wider than [`SrcIndex::NARROW`]: always
-    /// candidates.
-    wide: Vec<usize>,
-    /// `(lo, hi, deny)` for every source range of the other denies, by `lo`.
-    narrow: Vec<(u128, u128, usize)>,
-}
-
-impl SrcIndex {
-    const NARROW: u128 = 1 << 16;
-
-    fn new(denies: &[(usize, Region)], f: Family) -> Self {
-        let mut wide = Vec::new();
-        let mut narrow = Vec::new();
-        for (pos, (_, d)) in denies.iter().enumerate() {
-            let ranges = src_ranges(&d.src, f);
-            if ranges.iter().any(|&(lo, hi)| hi - lo >= Self::NARROW) {
-                wide.push(pos);
-            } else {
-                narrow.extend(ranges.into_iter().map(|(lo, hi)| (lo, hi, pos)));
-            }
-        }
-        narrow.sort_unstable();
-        Self { wide, narrow }
-    }
-
-    /// Positions (in rule order) of every deny whose sources overlap `src`,
-    /// and possibly a few that do not.
-    fn candidates(&self, src: &AddrSet, f: Family) -> Vec<usize> {
-        let mut out = self.wide.clone();
-        for (a, b) in src_ranges(src, f) {
-            // A narrow range that reaches `a` starts after a - NARROW.
-            let from = self
-                .narrow
-                .partition_point(|&(lo, _, _)| lo.saturating_add(Self::NARROW) <= a);
-            out.extend(
-                self.narrow[from..]
-                    .iter()
-                    .take_while(|&&(lo, _, _)| lo <= b)
-                    .filter(|&&(_, hi, _)| hi >= a)
-                    .map(|&(_, _, pos)| pos),
-            );
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-}
-
-fn src_ranges(a: &AddrSet, f: Family) -> Vec<(u128, u128)> {
-    match f {
-        Family::V4 => {
-            a.v4.ranges()
-                .iter()
-                .map(|&(lo, hi)| (lo.into(), hi.into()))
-                .collect()
-        }
-        Family::V6 => a.v6.ranges().to_vec(),
-    }
 }
 
 /// Port matches covering exactly `ports`: single ports in `eq` lists of at
@@ -1315,22 +1176,19 @@ pub fn build_view(ir: &Ir, previous: &PreviousNumbers) -> Result<View, Vec<Diagn
     }
     let acl_of = |binding: &Binding, f: Family| index[&(binding.name, f)];
 
-    // The region of every deny and reject, per family ([V4, V6]), in rule
-    // order: what the return entries of later allows subtract.
-    let mut deny_regions: [Vec<(usize, Region)>; 2] = [Vec::new(), Vec::new()];
-    for (i, rule) in ir.rules.iter().enumerate() {
-        if rule.action.permits() {
-            continue;
-        }
-        for f in rule.families() {
-            deny_regions[f as usize].push((i, Region::of(rule, f)));
-        }
-    }
-
-    let deny_index = [
-        SrcIndex::new(&deny_regions[0], Family::V4),
-        SrcIndex::new(&deny_regions[1], Family::V6),
-    ];
+    // Every deny and reject in rule order (`deny_at`: their positions),
+    // indexed by their boxes: what the return entries of later allows
+    // subtract, found without scanning every earlier deny (that made this
+    // target quadratic in the number of rules).
+    let (deny_at, deny_spaces): (Vec<usize>, Vec<Space>) = ir
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| !rule.action.permits())
+        .map(|(i, rule)| (i, Space::of_rule(rule)))
+        .unzip();
+    let mut deny_index = BoxIndex::new(&deny_spaces);
+    let mut candidates = Vec::new();
 
     let address_collision = |n: GroupName| {
         Diagnostic::error(
@@ -1360,17 +1218,19 @@ pub fn build_view(ir: &Ir, previous: &PreviousNumbers) -> Result<View, Vec<Diagn
         let remarks = remarks_for(rule);
         let mut reply_remark = None;
         for f in rule.families() {
-            let region = Region::of(rule, f);
+            let (sources, destinations) =
+                (rule.src.addrs.of_family(f), rule.dst.addrs.of_family(f));
+            let service = service_for(&rule.service.set, f);
             // Forward entries, on the zones the sources live in. (A group
             // lookup gives the same answer every time after the first, so
             // the destination's is kept.)
             let mut dst_field = None;
             // (What lies on no interface is refused by the placement check
             // above, unless it is a deny, which holds vacuously.)
-            for (binding, part) in placement.split(&region.src) {
+            for (binding, part) in placement.split(&sources) {
                 let acl = acl_of(binding, f);
                 let src = groups.addr(&part, f);
-                let dst = *dst_field.get_or_insert_with(|| groups.addr(&region.dst, f));
+                let dst = *dst_field.get_or_insert_with(|| groups.addr(&destinations, f));
                 let (src, dst) = match (src, dst) {
                     (Ok(Some(s)), Ok(Some(d))) => (s, d),
                     (Err(n), _) | (_, Err(n)) => {
@@ -1385,7 +1245,7 @@ pub fn build_view(ir: &Ir, previous: &PreviousNumbers) -> Result<View, Vec<Diagn
                 } else {
                     &mut build.forward
                 };
-                match forward_aces(src, dst, &region.svc, f, rule, &mut groups) {
+                match forward_aces(src, dst, &service, f, rule, &mut groups) {
                     Ok(aces) => {
                         target.append(&remarks);
                         for ace in &aces {
@@ -1403,30 +1263,27 @@ pub fn build_view(ir: &Ir, previous: &PreviousNumbers) -> Result<View, Vec<Diagn
             }
             // Return entries: the flows this rule really permits (earlier
             // denies and rejects subtracted), on the responders' zones.
-            // (Deny regions are built once per family; one that misses the
-            // rule's whole region misses every part of it and is skipped
-            // without copying the parts: this loop is allows × denies.)
-            let mut parts = vec![region.clone()];
-            let denies = &deny_regions[f as usize];
-            for pos in deny_index[f as usize].candidates(&region.src, f) {
-                let (at, d) = &denies[pos];
-                if *at >= i {
+            // The pieces are kept as the subtraction cuts them, unmerged:
+            // each becomes its own entries.
+            let region = Space::from_cube(Cube::of(f, &sources, &destinations, &service));
+            deny_index.candidates_of(&region, &mut candidates);
+            let mut parts = region;
+            for &k in &candidates {
+                if deny_at[k as usize] >= i {
                     break;
                 }
-                if !region.overlaps(d) {
-                    continue;
-                }
-                parts = parts.iter().flat_map(|p| p.subtract(d, f)).collect();
+                parts = parts.difference_raw_owned(&deny_spaces[k as usize]);
             }
-            for part in &parts {
+            for part in parts.cubes() {
+                let (init, resp, svc) = part.sets();
                 let mut init_field = None;
-                for (binding, resp) in placement.split(&part.dst) {
+                for (binding, resp) in placement.split(&resp) {
                     let acl = acl_of(binding, f);
                     let r = groups.addr(&resp, f);
-                    let s = *init_field.get_or_insert_with(|| groups.addr(&part.src, f));
+                    let s = *init_field.get_or_insert_with(|| groups.addr(&init, f));
                     match (r, s) {
                         (Ok(Some(r)), Ok(Some(s))) => {
-                            for ace in return_aces(r, s, &part.svc, f) {
+                            for ace in return_aces(r, s, &svc, f) {
                                 returns[acl].ace(&ace, f);
                             }
                         }
@@ -1622,72 +1479,6 @@ fn finish_acl(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::addrset::IntervalSet;
-
-    /// The deny index never misses a deny whose sources overlap the query,
-    /// and returns positions in rule order (narrow, wide and mixed ranges,
-    /// both families).
-    #[test]
-    fn src_index_finds_every_overlapping_deny() {
-        use proptest::prelude::*;
-        use proptest::test_runner::TestRunner;
-        // (start, length) pairs in a small space so that ranges meet often;
-        // lengths around the NARROW threshold on both sides.
-        let ranges = || {
-            prop::collection::vec(
-                (
-                    0u32..400_000,
-                    prop::sample::select(vec![0u32, 255, 65_534, 65_535, 200_000]),
-                ),
-                1..4,
-            )
-        };
-        let case = (
-            prop::collection::vec(ranges(), 0..30),
-            ranges(),
-            any::<bool>(),
-        );
-        TestRunner::default()
-            .run(&case, |(denies, query, v6)| {
-                let f = if v6 { Family::V6 } else { Family::V4 };
-                let set = |rs: &[(u32, u32)]| {
-                    let mut a = AddrSet::default();
-                    if v6 {
-                        a.v6 = IntervalSet::from_ranges(
-                            rs.iter()
-                                .map(|&(lo, len)| (u128::from(lo), u128::from(lo + len))),
-                        );
-                    } else {
-                        a.v4 = IntervalSet::from_ranges(rs.iter().map(|&(lo, len)| (lo, lo + len)));
-                    }
-                    a
-                };
-                let regions: Vec<(usize, Region)> = denies
-                    .iter()
-                    .enumerate()
-                    .map(|(i, rs)| {
-                        (
-                            i,
-                            Region {
-                                src: set(rs),
-                                dst: AddrSet::any(),
-                                svc: ServiceSet::any(),
-                            },
-                        )
-                    })
-                    .collect();
-                let q = set(&query);
-                let got = SrcIndex::new(&regions, f).candidates(&q, f);
-                prop_assert!(got.windows(2).all(|w| w[0] < w[1]), "in rule order");
-                for (pos, (_, d)) in regions.iter().enumerate() {
-                    if d.src.overlaps(&q) {
-                        prop_assert!(got.contains(&pos), "deny {pos} overlaps but is missing");
-                    }
-                }
-                Ok(())
-            })
-            .unwrap();
-    }
 
     fn wc(s: &str) -> String {
         wildcard(&s.parse().unwrap()).to_string()
@@ -1753,97 +1544,6 @@ mod tests {
         assert_eq!(icmp_reply(128, Family::V6), Some(129));
         assert_eq!(icmp_reply(8, Family::V6), None);
         assert_eq!(icmp_reply(3, Family::V4), None);
-    }
-
-    fn region(src: &str, dst: &str, tcp: &[(u16, u16)], icmp4: &[(u8, u8)]) -> Region {
-        let set = |s: &str| {
-            AddrSet::from_nets(
-                s.split(',')
-                    .filter(|x| !x.is_empty())
-                    .map(|x| x.parse::<IpNet>().unwrap()),
-            )
-        };
-        Region {
-            src: set(src),
-            dst: set(dst),
-            svc: ServiceSet {
-                tcp: PortSet::from_ranges(tcp.iter().copied()),
-                icmp4: ByteSet::from_ranges(icmp4.iter().copied()),
-                ..ServiceSet::default()
-            },
-        }
-    }
-
-    fn contains(r: &Region, src: u32, dst: u32, tcp: Option<u16>, icmp: Option<u8>) -> bool {
-        r.src.v4.contains(src)
-            && r.dst.v4.contains(dst)
-            && (tcp.is_some_and(|p| r.svc.tcp.contains(p))
-                || icmp.is_some_and(|t| r.svc.icmp4.contains(t)))
-    }
-
-    /// `subtract` is exact and its pieces are disjoint, checked on a grid
-    /// of addresses around every boundary, ports and types.
-    #[test]
-    fn region_subtraction_is_exact_and_disjoint() {
-        let cases = [
-            (
-                region(
-                    "10.0.0.0/8",
-                    "0.0.0.0/0",
-                    &[(80, 80), (443, 443)],
-                    &[(8, 8)],
-                ),
-                region("10.1.0.0/16", "202.114.4.0/24", &[(0, 65535)], &[(0, 255)]),
-            ),
-            (
-                region("10.0.0.0/24", "10.2.0.0/16", &[(20, 30)], &[]),
-                region("10.0.0.128/25", "10.2.3.0/24,10.2.9.9/32", &[(25, 40)], &[]),
-            ),
-            (
-                region("10.0.0.0/24", "10.2.0.0/16", &[(20, 30)], &[(0, 20)]),
-                region("11.0.0.0/8", "10.2.0.0/16", &[(20, 30)], &[]),
-            ),
-        ];
-        let addrs: Vec<u32> = [
-            "9.255.255.255",
-            "10.0.0.0",
-            "10.0.0.127",
-            "10.0.0.128",
-            "10.0.0.255",
-            "10.0.1.0",
-            "10.1.0.0",
-            "10.1.255.255",
-            "10.2.0.0",
-            "10.2.3.7",
-            "10.2.9.9",
-            "10.2.9.10",
-            "11.0.0.1",
-            "202.114.3.255",
-            "202.114.4.0",
-            "202.114.4.255",
-            "202.114.5.0",
-        ]
-        .iter()
-        .map(|a| u32::from(a.parse::<std::net::Ipv4Addr>().unwrap()))
-        .collect();
-        let ports = [0u16, 19, 20, 24, 25, 30, 31, 40, 41, 80, 443, 65535];
-        let types = [0u8, 8, 9, 20, 21, 255];
-        for (a, b) in &cases {
-            let pieces = a.subtract(b, Family::V4);
-            for &s in &addrs {
-                for &d in &addrs {
-                    let probes = ports
-                        .iter()
-                        .map(|&p| (Some(p), None))
-                        .chain(types.iter().map(|&t| (None, Some(t))));
-                    for (p, t) in probes {
-                        let want = contains(a, s, d, p, t) && !contains(b, s, d, p, t);
-                        let hits = pieces.iter().filter(|r| contains(r, s, d, p, t)).count();
-                        assert_eq!(hits, usize::from(want), "{s} {d} {p:?} {t:?}");
-                    }
-                }
-            }
-        }
     }
 
     #[test]
