@@ -50,7 +50,7 @@ use std::fmt::Write as _;
 use jiff::civil::Date;
 use serde::Serialize;
 
-use crate::addrset::{AddrSet, IntervalSet};
+use crate::addrset::AddrSet;
 use crate::analysis::index::BoxIndex;
 use crate::analysis::space::{AddrIntervals, Cube, Space, SvcSet, addr_part, svc, svc_universe};
 use crate::ir::{Action, Family, Ir, ObjectKind, Rule, RuleOrigin};
@@ -1212,17 +1212,7 @@ impl Namer {
 }
 
 fn cidrs(family: Family, set: &AddrIntervals) -> Vec<String> {
-    let addrs = match family {
-        // v4 parts are within 0..=u32::MAX (see `space::addr_part`).
-        Family::V4 => AddrSet {
-            v4: IntervalSet::from_ranges(set.ranges().iter().map(|&(a, b)| (a as u32, b as u32))),
-            v6: IntervalSet::empty(),
-        },
-        Family::V6 => AddrSet {
-            v4: IntervalSet::empty(),
-            v6: set.clone(),
-        },
-    };
+    let addrs = crate::analysis::space::addr_set(set, family);
     addrs
         .to_cidrs()
         .into_iter()
@@ -1450,6 +1440,7 @@ pub fn to_text(diff: &TrafficDiff, colour: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addrset::IntervalSet;
     use crate::analysis::space::encode_service;
     use crate::ir::ServiceSet;
 

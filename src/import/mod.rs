@@ -36,7 +36,7 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use crate::addrset::{AddrSet, ByteSet, PortSet};
+use crate::addrset::{AddrSet, ByteSet, CidrBlocks, PortSet};
 use crate::diff::drift::{self, Comparison};
 use crate::read::device::Device;
 use crate::read::export::inventory::Inventory;
@@ -1065,7 +1065,7 @@ pub fn literals(set: &AddrSet) -> Vec<String> {
 }
 
 fn push_range(out: &mut Vec<String>, lo: u128, hi: u128, bits: u32, show: impl Fn(u128) -> String) {
-    let blocks = cidr_blocks(lo, hi, bits);
+    let blocks: Vec<(u128, u8)> = CidrBlocks::new(lo, hi, bits).collect();
     if blocks.len() <= 2 {
         for (start, len) in blocks {
             out.push(if u32::from(len) == bits {
@@ -1077,41 +1077,6 @@ fn push_range(out: &mut Vec<String>, lo: u128, hi: u128, bits: u32, show: impl F
     } else {
         out.push(format!("{}-{}", show(lo), show(hi)));
     }
-}
-
-/// The CIDR blocks that cover `lo..=hi` exactly, in order.
-fn cidr_blocks(lo: u128, hi: u128, bits: u32) -> Vec<(u128, u8)> {
-    let mut out = Vec::new();
-    let mut at = lo;
-    loop {
-        let mut size = if at == 0 {
-            bits
-        } else {
-            at.trailing_zeros().min(bits)
-        };
-        while size > 0
-            && (size >= 128
-                || at
-                    .checked_add((1u128 << size) - 1)
-                    .is_none_or(|end| end > hi))
-        {
-            if size == 128 && at == 0 && hi == u128::MAX {
-                break;
-            }
-            size -= 1;
-        }
-        out.push((at, (bits - size) as u8));
-        let end = if size >= 128 {
-            u128::MAX
-        } else {
-            at + ((1u128 << size) - 1)
-        };
-        if end >= hi {
-            break;
-        }
-        at = end + 1;
-    }
-    out
 }
 
 /// IPv6 as hexadecimal groups with `::` for the longest zero run, never
