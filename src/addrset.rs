@@ -71,7 +71,7 @@ impl<T: Domain> IntervalSet<T> {
         Self { ranges: Vec::new() }
     }
 
-    pub fn full() -> Self {
+    pub(crate) fn full() -> Self {
         Self::range(T::MIN, T::MAX)
     }
 
@@ -109,7 +109,7 @@ impl<T: Domain> IntervalSet<T> {
         self.ranges.is_empty()
     }
 
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.ranges == [(T::MIN, T::MAX)]
     }
 
@@ -120,12 +120,12 @@ impl<T: Domain> IntervalSet<T> {
     }
 
     /// The smallest member, if any.
-    pub fn first(&self) -> Option<T> {
+    pub(crate) fn first(&self) -> Option<T> {
         self.ranges.first().map(|r| r.0)
     }
 
     /// Number of members, saturating at `u128::MAX`.
-    pub fn len(&self) -> u128 {
+    pub(crate) fn len(&self) -> u128 {
         self.ranges.iter().fold(0u128, |acc, &(a, b)| {
             acc.saturating_add(b.to_u128() - a.to_u128())
                 .saturating_add(1)
@@ -173,7 +173,7 @@ impl<T: Domain> IntervalSet<T> {
         Self { ranges: out }
     }
 
-    pub fn complement(&self) -> Self {
+    pub(crate) fn complement(&self) -> Self {
         let mut out = Vec::with_capacity(self.ranges.len() + 1);
         let mut next: Option<T> = Some(T::MIN);
         for &(lo, hi) in &self.ranges {
@@ -228,11 +228,11 @@ impl<T: Domain> IntervalSet<T> {
         Self { ranges: out }
     }
 
-    pub fn is_subset(&self, other: &Self) -> bool {
+    pub(crate) fn is_subset(&self, other: &Self) -> bool {
         self.difference(other).is_empty()
     }
 
-    pub fn overlaps(&self, other: &Self) -> bool {
+    pub(crate) fn overlaps(&self, other: &Self) -> bool {
         let (mut i, mut j) = (0, 0);
         while i < self.ranges.len() && j < other.ranges.len() {
             let (a_lo, a_hi) = self.ranges[i];
@@ -251,7 +251,7 @@ impl<T: Domain> IntervalSet<T> {
 
     /// The minimal list of aligned power-of-two blocks (CIDR prefixes) that
     /// covers exactly this set, as `(network, prefix length)` in ascending order.
-    pub fn to_prefixes(&self) -> Vec<(T, u8)> {
+    pub(crate) fn to_prefixes(&self) -> Vec<(T, u8)> {
         self.ranges
             .iter()
             .flat_map(|&(lo, hi)| CidrBlocks::new(lo.to_u128(), hi.to_u128(), T::BITS))
@@ -317,7 +317,7 @@ impl Iterator for CidrBlocks {
 
 impl CidrBlocks {
     /// The blocks of `lo..=hi` in a `bits`-bit address space (32 or 128).
-    pub fn new(lo: u128, hi: u128, bits: u32) -> Self {
+    pub(crate) fn new(lo: u128, hi: u128, bits: u32) -> Self {
         CidrBlocks {
             next: Some(lo),
             hi,
@@ -333,12 +333,12 @@ pub enum Family {
     V6,
 }
 
-pub type V4Set = IntervalSet<u32>;
-pub type V6Set = IntervalSet<u128>;
+pub(crate) type V4Set = IntervalSet<u32>;
+pub(crate) type V6Set = IntervalSet<u128>;
 /// Destination ports (0..=65535).
 pub type PortSet = IntervalSet<u16>;
 /// ICMP / ICMPv6 message types (0..=255), and IP protocol numbers.
-pub type ByteSet = IntervalSet<u8>;
+pub(crate) type ByteSet = IntervalSet<u8>;
 
 /// A set of IPv4 and IPv6 addresses.
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -489,7 +489,7 @@ impl AddrSet {
         }
     }
 
-    pub fn is_subset(&self, other: &Self) -> bool {
+    pub(crate) fn is_subset(&self, other: &Self) -> bool {
         self.v4.is_subset(&other.v4) && self.v6.is_subset(&other.v6)
     }
 
@@ -498,7 +498,7 @@ impl AddrSet {
     }
 
     /// The part of the set in `family`.
-    pub fn of_family(&self, family: Family) -> AddrSet {
+    pub(crate) fn of_family(&self, family: Family) -> AddrSet {
         match family {
             Family::V4 => AddrSet {
                 v4: self.v4.clone(),
@@ -513,7 +513,7 @@ impl AddrSet {
 
     /// The minimal sorted CIDR blocks of one family, as (network, prefix
     /// length), without collecting them.
-    pub fn blocks(&self, family: Family) -> impl Iterator<Item = (u128, u8)> + '_ {
+    pub(crate) fn blocks(&self, family: Family) -> impl Iterator<Item = (u128, u8)> + '_ {
         let (v4, v6, bits) = match family {
             Family::V4 => (self.v4.ranges(), &[][..], 32),
             Family::V6 => (&[][..], self.v6.ranges(), 128),
@@ -550,7 +550,7 @@ impl AddrSet {
     }
 
     /// Both families' minimal CIDR lists, IPv4 first.
-    pub fn to_cidrs(&self) -> Vec<IpNet> {
+    pub(crate) fn to_cidrs(&self) -> Vec<IpNet> {
         self.v4_cidrs()
             .into_iter()
             .map(IpNet::V4)

@@ -4,10 +4,10 @@
 //! policy file; a policy's own `service` of the same name replaces it.
 
 /// The built-in service catalogue, as KDL.
-pub const SERVICES_KDL: &str = include_str!("catalogue.kdl");
+pub(crate) const SERVICES_KDL: &str = include_str!("catalogue.kdl");
 
 /// Name under which diagnostics show the catalogue.
-pub const SERVICES_FILE: &str = "<built-in catalogue>";
+pub(crate) const SERVICES_FILE: &str = "<built-in catalogue>";
 
 /// ICMP (IPv4) type names.
 const ICMP4: &[(&str, u8)] = &[
@@ -42,20 +42,20 @@ const ICMP6: &[(&str, u8)] = &[
 ];
 
 /// The ICMP type number of `name` in the given family.
-pub fn icmp_type(name: &str, v6: bool) -> Option<u8> {
+pub(crate) fn icmp_type(name: &str, v6: bool) -> Option<u8> {
     let table = if v6 { ICMP6 } else { ICMP4 };
     table.iter().find(|(n, _)| *n == name).map(|&(_, t)| t)
 }
 
 /// Names that exist in both families (valid in a family-neutral `icmp` line).
-pub fn icmp_names_both() -> impl Iterator<Item = &'static str> {
+pub(crate) fn icmp_names_both() -> impl Iterator<Item = &'static str> {
     ICMP4
         .iter()
         .map(|(n, _)| *n)
         .filter(|n| icmp_type(n, true).is_some())
 }
 
-pub fn icmp_names(v6: bool) -> impl Iterator<Item = &'static str> {
+pub(crate) fn icmp_names(v6: bool) -> impl Iterator<Item = &'static str> {
     (if v6 { ICMP6 } else { ICMP4 }).iter().map(|(n, _)| *n)
 }
 
@@ -73,27 +73,16 @@ const PROTOCOLS: &[(&str, u8)] = &[
     ("sctp", 132),
 ];
 
-pub fn protocol_number(name: &str) -> Option<u8> {
+pub(crate) fn protocol_number(name: &str) -> Option<u8> {
     PROTOCOLS.iter().find(|(n, _)| *n == name).map(|&(_, p)| p)
 }
 
-pub fn protocol_names() -> impl Iterator<Item = &'static str> {
+pub(crate) fn protocol_names() -> impl Iterator<Item = &'static str> {
     PROTOCOLS.iter().map(|(n, _)| *n)
 }
 
-/// A protocol name for packet text (`tcp`, `gre`, ...) to its number.
-pub fn ip_protocol(name: &str) -> Option<u8> {
-    match name {
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmp" => Some(1),
-        "icmpv6" => Some(58),
-        other => protocol_number(other),
-    }
-}
-
 /// The name of a protocol number, for display.
-pub fn protocol_name(number: u8) -> Option<&'static str> {
+pub(crate) fn protocol_name(number: u8) -> Option<&'static str> {
     PROTOCOLS
         .iter()
         .find(|(_, p)| *p == number)

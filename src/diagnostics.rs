@@ -23,7 +23,7 @@ pub struct Span {
 }
 
 impl Span {
-    pub fn new(file: FileId, span: SourceSpan) -> Self {
+    pub(crate) fn new(file: FileId, span: SourceSpan) -> Self {
         Self {
             file,
             offset: span.offset(),
@@ -214,7 +214,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn warning(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Warning,
             ..Self::error(code, message)
@@ -229,7 +229,7 @@ impl Diagnostic {
         self
     }
 
-    pub fn also(mut self, span: Span, label: impl Into<String>) -> Self {
+    pub(crate) fn also(mut self, span: Span, label: impl Into<String>) -> Self {
         self.secondary.push(Label {
             span,
             text: label.into(),
@@ -246,7 +246,7 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
-    pub fn is_acknowledged(&self) -> bool {
+    pub(crate) fn is_acknowledged(&self) -> bool {
         self.acknowledged.is_some()
     }
 }
@@ -270,7 +270,7 @@ impl Diagnostics {
         self.items.iter().any(Diagnostic::is_error)
     }
 
-    pub fn error_count(&self) -> usize {
+    pub(crate) fn error_count(&self) -> usize {
         self.items.iter().filter(|d| d.is_error()).count()
     }
 

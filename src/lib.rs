@@ -10,21 +10,21 @@
 
 pub mod addrset;
 pub mod analysis;
-pub mod catalogue;
+pub(crate) mod catalogue;
 pub mod diagnostics;
 pub mod diff;
 pub mod import;
 pub mod ir;
 pub mod model;
 pub mod output;
-pub mod place;
+pub(crate) mod place;
 pub mod read;
 pub mod registry;
 pub mod render;
 pub mod sarif;
 pub mod source;
 pub mod synth;
-pub mod text;
+pub(crate) mod text;
 pub mod vocab;
 
 use std::path::Path;

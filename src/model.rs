@@ -55,7 +55,7 @@ pub struct Acknowledgement {
 
 impl Acknowledgement {
     /// Whether a finding placed at `at` is about this acknowledgement's subject.
-    pub fn covers(&self, at: Span) -> bool {
+    pub(crate) fn covers(&self, at: Span) -> bool {
         let inside = |outer: &Span| {
             outer.file == at.file
                 && outer.offset <= at.offset
@@ -1288,7 +1288,7 @@ enum Visit {
     Done,
 }
 
-pub fn any_endpoint() -> Endpoint {
+pub(crate) fn any_endpoint() -> Endpoint {
     Endpoint {
         refs: vec![EndpointRef::Any],
         addrs: AddrSet::any(),

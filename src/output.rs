@@ -203,7 +203,7 @@ pub fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// next build say how many rules it drops against the previous one. Its
 /// content depends only on what was built (no date, no time), so it is
 /// byte-identical across runs and `build --check` compares it like a file.
-pub const MANIFEST: &str = "wardwall-manifest.json";
+pub(crate) const MANIFEST: &str = "wardwall-manifest.json";
 
 #[derive(serde::Serialize, serde::Deserialize, Default, Debug, Clone, PartialEq)]
 pub struct Manifest {

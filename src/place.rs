@@ -27,7 +27,7 @@ use crate::vocab::Target;
 
 /// One binding on a target: the zones bound to one name.
 #[derive(Debug)]
-pub struct Binding<'ir> {
+pub(crate) struct Binding<'ir> {
     /// The binding as written: an interface or zone name on the target.
     pub name: &'ir str,
     /// In declaration order.
@@ -38,7 +38,7 @@ pub struct Binding<'ir> {
 
 /// Every binding of one target, and where each zone is bound.
 #[derive(Debug)]
-pub struct Placement<'ir> {
+pub(crate) struct Placement<'ir> {
     target: Target,
     reach: Reach,
     ir: &'ir Ir,
@@ -54,7 +54,7 @@ pub struct Placement<'ir> {
 /// Which sides of a rule a target must place: the one thing about
 /// placement a target decides, from how it matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reach {
+pub(crate) enum Reach {
     /// Rules match where a flow enters; replies pass by connection state
     /// wherever they arrive: sources only.
     Ingress,
@@ -68,7 +68,7 @@ pub enum Reach {
 
 /// A rule side, as the `unplaced` diagnostic names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     Sources,
     Destinations,
 }
@@ -76,7 +76,7 @@ pub enum Side {
 impl<'ir> Placement<'ir> {
     /// The bindings of `target` in `ir`; `reach` says which sides of a
     /// rule the target must place.
-    pub fn new(ir: &'ir Ir, target: Target, reach: Reach) -> Self {
+    pub(crate) fn new(ir: &'ir Ir, target: Target, reach: Reach) -> Self {
         let mut bindings: Vec<Binding<'ir>> = Vec::new();
         let mut binding_of_zone = Vec::with_capacity(ir.zones.len());
         for zone in &ir.zones {
@@ -114,7 +114,7 @@ impl<'ir> Placement<'ir> {
     }
 
     /// Every binding, in the order of its first declared zone.
-    pub fn bindings(&self) -> &[Binding<'ir>] {
+    pub(crate) fn bindings(&self) -> &[Binding<'ir>] {
         &self.bindings
     }
 
@@ -122,7 +122,7 @@ impl<'ir> Placement<'ir> {
     /// its part, in the order in which the zones owning the parts are
     /// declared (a binding appears where its first such zone does); what no
     /// binding receives is left out (see [`Placement::unplaced`]).
-    pub fn split(&self, addrs: &AddrSet) -> Vec<(&Binding<'ir>, AddrSet)> {
+    pub(crate) fn split(&self, addrs: &AddrSet) -> Vec<(&Binding<'ir>, AddrSet)> {
         let mut out: Vec<(usize, AddrSet)> = Vec::new();
         for (zone, part) in self.zone_parts(addrs) {
             let Some(b) = zone.and_then(|z| self.binding_of_zone[z]) else {
@@ -153,7 +153,7 @@ impl<'ir> Placement<'ir> {
 
     /// Every part of `rule` this target cannot honour (see the module
     /// documentation): one `unplaced` error per side and zone.
-    pub fn check(&self, rule: &Rule) -> Vec<Diagnostic> {
+    pub(crate) fn check(&self, rule: &Rule) -> Vec<Diagnostic> {
         let both = &[Side::Sources, Side::Destinations];
         let sides: &[Side] = match (rule.action, self.reach) {
             (Action::Deny, _) => &[],

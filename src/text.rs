@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 /// How a target's text field takes free text.
 #[derive(Clone, Copy, Debug)]
-pub struct Field {
+pub(crate) struct Field {
     /// The target's replacement for a character it cannot carry as is
     /// (`None`: kept).
     pub replace: fn(char) -> Option<char>,
@@ -32,7 +32,7 @@ pub struct Field {
 
 /// What a text too long for its field becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Overflow {
+pub(crate) enum Overflow {
     /// Cut at `max` bytes.
     Cut,
     /// Cut at `max - 3` bytes, followed by `...`: a reader sees that text
@@ -42,7 +42,7 @@ pub enum Overflow {
 
 impl Field {
     /// `text` cleaned and fitted to the field.
-    pub fn fit<'t>(&self, text: &'t str) -> Cow<'t, str> {
+    pub(crate) fn fit<'t>(&self, text: &'t str) -> Cow<'t, str> {
         let clean = self.clean(text);
         if clean.len() <= self.max {
             return clean;
@@ -63,7 +63,7 @@ impl Field {
     }
 
     /// [`Field::fit`], appended to `out`.
-    pub fn push_fit(&self, out: &mut String, text: &str) {
+    pub(crate) fn push_fit(&self, out: &mut String, text: &str) {
         out.push_str(&self.fit(text));
     }
 
@@ -99,12 +99,12 @@ impl Field {
 }
 
 /// For [`Field::trim_start`]: trims nothing.
-pub fn nothing(_: char) -> bool {
+pub(crate) fn nothing(_: char) -> bool {
     false
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
-pub fn truncate_bytes(text: &str, max: usize) -> &str {
+pub(crate) fn truncate_bytes(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

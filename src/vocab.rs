@@ -73,7 +73,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Action::Allow => "allow",
             Action::Deny => "deny",
@@ -161,10 +161,10 @@ pub struct ServiceSet {
 
 /// IP protocol numbers the service model treats specially.
 pub mod proto {
-    pub const ICMP: u8 = 1;
-    pub const TCP: u8 = 6;
-    pub const UDP: u8 = 17;
-    pub const ICMPV6: u8 = 58;
+    pub(crate) const ICMP: u8 = 1;
+    pub(crate) const TCP: u8 = 6;
+    pub(crate) const UDP: u8 = 17;
+    pub(crate) const ICMPV6: u8 = 58;
 }
 
 impl ServiceSet {
@@ -185,7 +185,7 @@ impl ServiceSet {
     }
 
     /// Whether the set holds anything an IPv4 / IPv6 packet can carry.
-    pub fn has_family(&self, family: Family) -> bool {
+    pub(crate) fn has_family(&self, family: Family) -> bool {
         let icmp = match family {
             Family::V4 => &self.icmp4,
             Family::V6 => &self.icmp6,
@@ -214,7 +214,7 @@ impl ServiceSet {
 
     /// The explicit form of `any`: every port, type and protocol spelled out.
     /// Used for set arithmetic; never rendered.
-    pub fn expanded(&self) -> Self {
+    pub(crate) fn expanded(&self) -> Self {
         if !self.any {
             return self.clone();
         }
@@ -232,7 +232,7 @@ impl ServiceSet {
     }
 
     /// Both sets expanded, then compared field by field.
-    pub fn is_subset(&self, other: &Self) -> bool {
+    pub(crate) fn is_subset(&self, other: &Self) -> bool {
         if other.any {
             return true;
         }
@@ -261,7 +261,7 @@ impl ServiceSet {
         }
     }
 
-    pub fn overlaps(&self, other: &Self) -> bool {
+    pub(crate) fn overlaps(&self, other: &Self) -> bool {
         !self.intersection(other).is_empty()
     }
 }

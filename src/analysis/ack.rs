@@ -20,8 +20,8 @@ use crate::diagnostics::{Acknowledged, Diagnostic, Diagnostics, did_you_mean};
 use crate::model::{Acknowledgement, Policy};
 
 /// The codes of this module, in the registry ([`super::CODES`]).
-pub const UNUSED: &str = "acknowledgement-unused";
-pub const EXPIRED: &str = "acknowledgement-expired";
+pub(crate) const UNUSED: &str = "acknowledgement-unused";
+pub(crate) const EXPIRED: &str = "acknowledgement-expired";
 
 /// Warnings of the stages before analysis (the IR's expiry warnings).
 const EARLIER_WARNINGS: &[&str] = &["rule-expired", "rule-expires-soon"];
@@ -32,7 +32,7 @@ const ERRORS: &[&str] = &[super::expect::VIOLATED, "expectation-violated-on-targ
 /// Every code an `accept` may name: the warnings of the registry and of
 /// the earlier stages, but not this module's own (an acknowledgement of
 /// an unused acknowledgement is the same mistake twice).
-pub fn acknowledgeable() -> impl Iterator<Item = &'static str> {
+pub(crate) fn acknowledgeable() -> impl Iterator<Item = &'static str> {
     super::CODES
         .iter()
         .map(|c| c.0)
@@ -42,7 +42,7 @@ pub fn acknowledgeable() -> impl Iterator<Item = &'static str> {
 
 /// Which findings an acknowledgement is judged against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// Every finding of `check` (all stages, expectations and targets).
     All,
     /// Only the findings of [`super::analyze`] (what `diff --base`
@@ -59,7 +59,7 @@ pub enum Scope {
 /// An `accept` of a lint `selection` does not report is left alone, as one
 /// outside `scope` is: `check --select CODE` shows only CODE, and an
 /// ignored lint's acknowledgements are not reported unused.
-pub fn acknowledge(
+pub(crate) fn acknowledge(
     policy: &Policy,
     date: Date,
     scope: Scope,

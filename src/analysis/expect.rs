@@ -30,7 +30,7 @@ use jiff::civil::Date;
 
 use crate::addrset::AddrSet;
 use crate::diagnostics::{Diagnostic, Span};
-use crate::ir::{Family, Ir, Packet, ServiceSet};
+use crate::ir::{Family, Ir, ServiceSet};
 use crate::model::{Endpoint, ExpectKind, Expectation, Policy, RuleService};
 
 use super::RuleNames;
@@ -39,8 +39,8 @@ use super::space::{AddrIntervals, Cube, Space, SvcSet, addr_universe, svc, svc_u
 use super::sweep::Sweep;
 
 /// The codes of this module, in the registry ([`super::CODES`]).
-pub const VIOLATED: &str = "expectation-violated";
-pub const EXPIRED: &str = "expectation-expired";
+pub(crate) const VIOLATED: &str = "expectation-violated";
+pub(crate) const EXPIRED: &str = "expectation-expired";
 
 /// An expectation as two spaces (see the module documentation).
 #[derive(Clone, Debug)]
@@ -99,32 +99,26 @@ impl Promise {
 
     /// Whether allowed traffic breaks it (`never`, `only`), rather than
     /// traffic that is not allowed (`always`).
-    pub fn forbids(&self) -> bool {
+    pub(crate) fn forbids(&self) -> bool {
         self.kind != ExpectKind::Always
     }
 
     /// The traffic whose verdict the promise is about: allowed traffic in
     /// it breaks a forbidding promise, traffic not allowed in it breaks a
     /// requiring one.
-    pub fn watched(&self) -> Space {
+    pub(crate) fn watched(&self) -> Space {
         if self.permitted.is_empty() {
             self.scope.clone()
         } else {
             self.scope.difference(&self.permitted)
         }
     }
-
-    /// Whether a packet with this verdict breaks the promise (exactly: the
-    /// brute-force definition the property test checks against).
-    pub fn broken_by(&self, packet: &Packet, allowed: bool) -> bool {
-        self.scope.contains(packet) && !self.permitted.contains(packet) && allowed == self.forbids()
-    }
 }
 
 /// The promises of the policy's expectations that are active on `date`,
 /// and a warning for each expectation that has expired (it is no longer
 /// checked: that must not pass unnoticed).
-pub fn promises(policy: &Policy, date: Date) -> (Vec<Promise>, Vec<Diagnostic>) {
+pub(crate) fn promises(policy: &Policy, date: Date) -> (Vec<Promise>, Vec<Diagnostic>) {
     let mut active = Vec::new();
     let mut expired = Vec::new();
     for e in &policy.expectations {
@@ -187,7 +181,7 @@ impl Violation {
 
 /// The policy's rules, ready to check promises against: the sweep and an
 /// index of the rules' boxes.
-pub struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     ir: &'a Ir,
     sweep: &'a Sweep,
     index: BoxIndex,
@@ -195,7 +189,7 @@ pub struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(ir: &'a Ir, sweep: &'a Sweep) -> Self {
+    pub(crate) fn new(ir: &'a Ir, sweep: &'a Sweep) -> Self {
         Self {
             ir,
             sweep,
@@ -205,13 +199,13 @@ impl<'a> Checker<'a> {
     }
 
     /// The traffic of `space` the policy allows, by deciding rule.
-    pub fn allowed_within(&mut self, space: &Space) -> Vec<Piece> {
+    pub(crate) fn allowed_within(&mut self, space: &Space) -> Vec<Piece> {
         self.pieces(space, true)
     }
 
     /// The traffic of `space` the policy does not allow, by deciding rule
     /// (the default last).
-    pub fn refused_within(&mut self, space: &Space) -> Vec<Piece> {
+    pub(crate) fn refused_within(&mut self, space: &Space) -> Vec<Piece> {
         self.pieces(space, false)
     }
 
@@ -250,7 +244,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Whether the policy keeps `promise`; if not, the traffic that breaks it.
-    pub fn check(&mut self, k: usize, promise: &Promise) -> Option<Violation> {
+    pub(crate) fn check(&mut self, k: usize, promise: &Promise) -> Option<Violation> {
         let watched = promise.watched();
         let pieces = if promise.forbids() {
             self.allowed_within(&watched)
@@ -284,16 +278,6 @@ pub fn diagnostics(policy: &Policy, ir: &Ir, date: Date) -> Vec<Diagnostic> {
         out.push(violation_diagnostic(ir, &names, &promises[v.promise], &v));
     }
     out
-}
-
-/// What a promise says, in a few words: `never allows`, `always allows`,
-/// `only allows`.
-pub fn kind_text(kind: ExpectKind) -> &'static str {
-    match kind {
-        ExpectKind::Never => "must never allow",
-        ExpectKind::Always => "must always allow",
-        ExpectKind::Only => "allows only",
-    }
 }
 
 fn violation_diagnostic(ir: &Ir, names: &RuleNames, p: &Promise, v: &Violation) -> Diagnostic {
@@ -344,7 +328,7 @@ fn violation_diagnostic(ir: &Ir, names: &RuleNames, p: &Promise, v: &Violation) 
 
 /// The smallest box holding the broken traffic, and one packet of it with
 /// the rule that decides it.
-pub fn violation_help(ir: &Ir, v: &Violation) -> String {
+pub(crate) fn violation_help(ir: &Ir, v: &Violation) -> String {
     let space = v.space();
     let mut help = format!("the broken traffic {}", hull_text(&space));
     let first = &v.pieces[0];
@@ -358,7 +342,7 @@ pub fn violation_help(ir: &Ir, v: &Violation) -> String {
     help
 }
 
-pub fn decider_name(ir: &Ir, d: Decider) -> &str {
+pub(crate) fn decider_name(ir: &Ir, d: Decider) -> &str {
     match d {
         Decider::Rule(i) => &ir.rules[i].name,
         Decider::Default => "default",
@@ -366,7 +350,7 @@ pub fn decider_name(ir: &Ir, d: Decider) -> &str {
 }
 
 /// Per family, the smallest box holding every packet of `space`.
-pub fn hull(space: &Space) -> Vec<Cube> {
+pub(crate) fn hull(space: &Space) -> Vec<Cube> {
     let mut boxes: Vec<Cube> = Vec::new();
     let span = |r: &[(u128, u128)]| AddrIntervals::range(r[0].0, r[r.len() - 1].1);
     for c in space.cubes() {
@@ -394,7 +378,7 @@ pub fn hull(space: &Space) -> Vec<Cube> {
 
 /// `lies in 10.1.0.0/16 → any, tcp/443` (or `is exactly ...` when the
 /// box holds nothing else), per family.
-pub fn hull_text(space: &Space) -> String {
+pub(crate) fn hull_text(space: &Space) -> String {
     let boxes = hull(space);
     let exact = boxes
         .iter()
@@ -411,7 +395,7 @@ pub fn hull_text(space: &Space) -> String {
 }
 
 /// `10.1.0.0/16 → 10.2.0.5, tcp/443-445`.
-pub fn cube_text(c: &Cube) -> String {
+pub(crate) fn cube_text(c: &Cube) -> String {
     format!(
         "{} → {}, {}",
         addr_text(c.family, &c.src),
@@ -462,7 +446,7 @@ fn addr_text(family: Family, set: &AddrIntervals) -> String {
 
 /// The services of a set of folded coordinates: `any`, `tcp`, `tcp/443`,
 /// `udp/53-54`, `icmp/8`, `proto/47`.
-pub fn svc_text(family: Family, set: &SvcSet) -> String {
+pub(crate) fn svc_text(family: Family, set: &SvcSet) -> String {
     if *set == svc_universe() {
         return "any service".into();
     }

@@ -50,7 +50,7 @@ pub struct Explanation {
 }
 
 /// The dimensions on which `rule` does not match `packet` (empty: it matches).
-pub fn failed_dimensions(rule: &Rule, packet: &Packet) -> Vec<Dimension> {
+pub(crate) fn failed_dimensions(rule: &Rule, packet: &Packet) -> Vec<Dimension> {
     let mut out = Vec::new();
     if !rule.src.addrs.contains(packet.src) {
         out.push(Dimension::Source);

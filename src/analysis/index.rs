@@ -31,7 +31,7 @@ use crate::ir::Family;
 use super::space::{AddrIntervals, Cube, Space};
 
 /// The spaces (by position) whose boxes may meet a query box.
-pub struct BoxIndex {
+pub(crate) struct BoxIndex {
     /// Per family (IPv4, IPv6): sources and destinations.
     families: [[AtomLists; 2]; 2],
     scratch: Scratch,
@@ -61,15 +61,15 @@ fn family_slot(f: Family) -> usize {
 
 impl BoxIndex {
     /// A set spanning more atoms than this is "wide" (see the module docs).
-    pub const WIDE: usize = 64;
+    pub(crate) const WIDE: usize = 64;
 
-    pub fn new(spaces: &[Space]) -> Self {
+    pub(crate) fn new(spaces: &[Space]) -> Self {
         Self::with_wide(spaces, Self::WIDE)
     }
 
     /// [`BoxIndex::new`] with another width limit (tests use tiny ones to
     /// exercise the wide lists).
-    pub fn with_wide(spaces: &[Space], wide: usize) -> Self {
+    pub(crate) fn with_wide(spaces: &[Space], wide: usize) -> Self {
         // One pass over the spaces (their sets live all over the heap),
         // gathering every range per family and dimension as (space, lo, hi).
         let mut ranges: [[Vec<(u32, u128, u128)>; 2]; 2] = Default::default();
@@ -100,7 +100,7 @@ impl BoxIndex {
     /// Appends to `out` every indexed space with a box of `q`'s family whose
     /// sources meet `q.src` and whose destinations meet `q.dst` (and maybe a
     /// few others), each once per call, in no particular order.
-    pub fn candidates(&mut self, q: &Cube, out: &mut Vec<u32>) {
+    pub(crate) fn candidates(&mut self, q: &Cube, out: &mut Vec<u32>) {
         let lists = &self.families[family_slot(q.family)];
         let s = &mut self.scratch;
         lists[SRC].atoms_of(&q.src, &mut s.src);
@@ -112,7 +112,7 @@ impl BoxIndex {
 
     /// [`BoxIndex::candidates`] of every box of `q`, ascending, each once,
     /// into `out` (cleared first).
-    pub fn candidates_of(&mut self, q: &Space, out: &mut Vec<u32>) {
+    pub(crate) fn candidates_of(&mut self, q: &Space, out: &mut Vec<u32>) {
         out.clear();
         for c in q.cubes() {
             self.candidates(c, out);
@@ -123,7 +123,7 @@ impl BoxIndex {
 
     /// [`BoxIndex::candidates_of`] the indexed space `k` itself, without
     /// `k` (its atoms are known: no search).
-    pub fn candidates_of_indexed(&mut self, k: usize, out: &mut Vec<u32>) {
+    pub(crate) fn candidates_of_indexed(&mut self, k: usize, out: &mut Vec<u32>) {
         out.clear();
         for lists in &self.families {
             let (src, dst) = (lists[SRC].held_by(k), lists[DST].held_by(k));

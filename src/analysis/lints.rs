@@ -22,7 +22,7 @@ use super::space::Space;
 use super::sweep::Sweep;
 use super::{RuleNames, decided_by, verdict_text};
 
-pub fn lints(policy: &Policy, ir: &Ir, sweep: &Sweep, names: &RuleNames) -> Vec<Diagnostic> {
+pub(crate) fn lints(policy: &Policy, ir: &Ir, sweep: &Sweep, names: &RuleNames) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let clinical: Vec<&model::Object> = policy
         .objects

@@ -20,11 +20,11 @@
 //! [`CODES`]); `check` reports them and `--deny-warnings` fails on them,
 //! unless the policy acknowledges them.
 
-pub mod ack;
+pub(crate) mod ack;
 pub mod expect;
 pub mod explain;
-pub mod index;
-pub mod lints;
+pub(crate) mod index;
+pub(crate) mod lints;
 pub mod selection;
 pub mod space;
 pub mod sweep;
@@ -138,12 +138,12 @@ pub fn analyze(policy: &Policy, ir: &Ir) -> Vec<Diagnostic> {
 
 /// Where each rule's name is written, for labels (the IR only has the span
 /// of the whole rule node).
-pub struct RuleNames {
+pub(crate) struct RuleNames {
     spans: BTreeMap<String, Span>,
 }
 
 impl RuleNames {
-    pub fn new(policy: &Policy) -> Self {
+    pub(crate) fn new(policy: &Policy) -> Self {
         let mut spans = BTreeMap::new();
         for r in &policy.rules {
             match r.kind {
@@ -163,13 +163,13 @@ impl RuleNames {
     }
 
     /// The span of a lowered rule's name, else of the whole rule.
-    pub fn span(&self, rule: &Rule) -> Span {
+    pub(crate) fn span(&self, rule: &Rule) -> Span {
         self.spans.get(&rule.name).copied().unwrap_or(rule.span)
     }
 }
 
 /// `allow`, `deny, logged`, ...
-pub fn verdict_text(action: crate::ir::Action, log: bool) -> String {
+pub(crate) fn verdict_text(action: crate::ir::Action, log: bool) -> String {
     format!("{action}{}", if log { ", logged" } else { ", not logged" })
 }
 

@@ -17,7 +17,7 @@ const EXPIRY_LINTS: &[&str] = &["rule-expired", "rule-expires-soon"];
 const ERRORS: &[&str] = &[super::expect::VIOLATED, "expectation-violated-on-target"];
 
 /// Every code the selection can name: the warnings wardwall reports.
-pub fn lint_codes() -> impl Iterator<Item = &'static str> {
+pub(crate) fn lint_codes() -> impl Iterator<Item = &'static str> {
     super::CODES
         .iter()
         .map(|c| c.0)
@@ -71,7 +71,7 @@ impl Selection {
     }
 
     /// Whether the lint `code` is reported.
-    pub fn reports(&self, code: &str) -> bool {
+    pub(crate) fn reports(&self, code: &str) -> bool {
         !self.ignore.contains(code) && self.select.as_ref().is_none_or(|s| s.contains(code))
     }
 

@@ -24,33 +24,33 @@ use crate::addrset::{AddrSet, ByteSet, Domain, IntervalSet};
 use crate::ir::{Family, Packet, Proto, Rule, ServiceSet, proto};
 
 /// The folded service coordinate.
-pub mod svc {
+pub(crate) mod svc {
     /// TCP destination port `p` is `TCP + p`.
-    pub const TCP: u32 = 0;
+    pub(crate) const TCP: u32 = 0;
     /// UDP destination port `p` is `UDP + p`.
-    pub const UDP: u32 = 65_536;
+    pub(crate) const UDP: u32 = 65_536;
     /// ICMP type `t` (of the packet's family) is `ICMP + t`.
-    pub const ICMP: u32 = 131_072;
+    pub(crate) const ICMP: u32 = 131_072;
     /// Other IP protocol `n` is `OTHER + n`.
-    pub const OTHER: u32 = 131_328;
+    pub(crate) const OTHER: u32 = 131_328;
     /// The largest coordinate.
-    pub const MAX: u32 = OTHER + 255;
+    pub(crate) const MAX: u32 = OTHER + 255;
 }
 
 /// Addresses of one family, as integers (IPv4 in `0..=u32::MAX`).
-pub type AddrIntervals = IntervalSet<u128>;
+pub(crate) type AddrIntervals = IntervalSet<u128>;
 /// Service coordinates (see [`svc`]).
-pub type SvcSet = IntervalSet<u32>;
+pub(crate) type SvcSet = IntervalSet<u32>;
 
 /// Every service coordinate of the universe.
-pub fn svc_universe() -> SvcSet {
+pub(crate) fn svc_universe() -> SvcSet {
     let special = [proto::ICMP, proto::TCP, proto::UDP, proto::ICMPV6]
         .map(|p| (svc::OTHER + u32::from(p), svc::OTHER + u32::from(p)));
     SvcSet::range(0, svc::MAX).difference(&SvcSet::from_ranges(special))
 }
 
 /// Every address of a family.
-pub fn addr_universe(family: Family) -> AddrIntervals {
+pub(crate) fn addr_universe(family: Family) -> AddrIntervals {
     match family {
         Family::V4 => AddrIntervals::range(0, u128::from(u32::MAX)),
         Family::V6 => AddrIntervals::full(),
@@ -58,7 +58,7 @@ pub fn addr_universe(family: Family) -> AddrIntervals {
 }
 
 /// The addresses of `set` in `family`, widened to `u128`.
-pub fn addr_part(set: &AddrSet, family: Family) -> AddrIntervals {
+pub(crate) fn addr_part(set: &AddrSet, family: Family) -> AddrIntervals {
     match family {
         Family::V4 => AddrIntervals::from_ranges(
             set.v4
@@ -71,7 +71,7 @@ pub fn addr_part(set: &AddrSet, family: Family) -> AddrIntervals {
 }
 
 /// The part of a service set a packet of `family` can match, folded.
-pub fn encode_service(set: &ServiceSet, family: Family) -> SvcSet {
+pub(crate) fn encode_service(set: &ServiceSet, family: Family) -> SvcSet {
     if set.any {
         return svc_universe();
     }
@@ -101,7 +101,7 @@ pub fn encode_service(set: &ServiceSet, family: Family) -> SvcSet {
 
 /// The address set of `family` holding exactly `addrs`: the inverse of
 /// [`addr_part`].
-pub fn addr_set(addrs: &AddrIntervals, family: Family) -> AddrSet {
+pub(crate) fn addr_set(addrs: &AddrIntervals, family: Family) -> AddrSet {
     match family {
         Family::V4 => AddrSet {
             // The v4 universe is 0..=u32::MAX, so the casts are exact.
@@ -118,7 +118,7 @@ pub fn addr_set(addrs: &AddrIntervals, family: Family) -> AddrSet {
 /// The service set (never `any`; ICMP types in `family`'s field) holding
 /// exactly `set`: the inverse of [`encode_service`], so that a box cut by
 /// the algebra can be written back as protocols and ports.
-pub fn decode_service(set: &SvcSet, family: Family) -> ServiceSet {
+pub(crate) fn decode_service(set: &SvcSet, family: Family) -> ServiceSet {
     // The coordinates between `base` and `base + max`, shifted down to 0.
     fn segment<T: Domain + TryFrom<u32>>(set: &SvcSet, base: u32, max: u32) -> IntervalSet<T>
     where
@@ -152,7 +152,7 @@ pub fn decode_service(set: &SvcSet, family: Family) -> ServiceSet {
 }
 
 /// The coordinate of a packet's protocol field.
-pub fn encode_proto(p: Proto) -> u32 {
+pub(crate) fn encode_proto(p: Proto) -> u32 {
     match p {
         Proto::Tcp { dport } => svc::TCP + u32::from(dport),
         Proto::Udp { dport } => svc::UDP + u32::from(dport),
@@ -162,7 +162,7 @@ pub fn encode_proto(p: Proto) -> u32 {
 }
 
 /// The protocol field of a coordinate.
-pub fn decode_proto(code: u32) -> Proto {
+pub(crate) fn decode_proto(code: u32) -> Proto {
     // The casts are exact: each branch's offset fits its field.
     if code < svc::UDP {
         Proto::Tcp {
@@ -215,7 +215,7 @@ pub struct Cube {
 
 impl Cube {
     /// The whole universe of one family.
-    pub fn universe(family: Family) -> Self {
+    pub(crate) fn universe(family: Family) -> Self {
         Self {
             family,
             src: addr_universe(family),
@@ -240,7 +240,7 @@ impl Cube {
 
     /// The box as the sets it was made of ([`Cube::of`] in reverse):
     /// sources, destinations and services, all of the box's family.
-    pub fn sets(&self) -> (AddrSet, AddrSet, ServiceSet) {
+    pub(crate) fn sets(&self) -> (AddrSet, AddrSet, ServiceSet) {
         (
             addr_set(&self.src, self.family),
             addr_set(&self.dst, self.family),
@@ -373,13 +373,13 @@ impl Space {
     }
 
     /// Every packet of both families.
-    pub fn universe() -> Self {
+    pub(crate) fn universe() -> Self {
         Self {
             cubes: vec![Cube::universe(Family::V4), Cube::universe(Family::V6)],
         }
     }
 
-    pub fn from_cube(c: Cube) -> Self {
+    pub(crate) fn from_cube(c: Cube) -> Self {
         if c.is_empty() {
             Self::empty()
         } else {
@@ -457,7 +457,7 @@ impl Space {
 
     /// `self − o` without re-merging boxes: cheaper for a long series of
     /// subtractions, followed by one [`Space::compact`].
-    pub fn difference_raw(&self, o: &Self) -> Self {
+    pub(crate) fn difference_raw(&self, o: &Self) -> Self {
         if !self.overlaps(o) {
             return self.clone();
         }
@@ -466,7 +466,7 @@ impl Space {
 
     /// [`Space::difference_raw`], consuming `self`: a series of
     /// subtractions (the sweep) does not copy the remainder each time.
-    pub fn difference_raw_owned(self, o: &Self) -> Self {
+    pub(crate) fn difference_raw_owned(self, o: &Self) -> Self {
         if !self.overlaps(o) {
             return self;
         }
@@ -496,7 +496,7 @@ impl Space {
     /// loop with those merges: the boxes a subtraction produces, and so what
     /// a merge makes of them, do not depend on the order they are kept in
     /// (see [`Fragments`]).
-    pub fn minus_each<'a>(self, others: impl IntoIterator<Item = &'a Space>) -> Self {
+    pub(crate) fn minus_each<'a>(self, others: impl IntoIterator<Item = &'a Space>) -> Self {
         let mut rest = Fragments::new(self.cubes);
         let mut merged_len = 1;
         for o in others {
@@ -515,7 +515,7 @@ impl Space {
     }
 
     /// The same set with boxes merged where two dimensions agree.
-    pub fn compact(self) -> Self {
+    pub(crate) fn compact(self) -> Self {
         self.coalesced()
     }
 
@@ -526,7 +526,7 @@ impl Space {
     }
 
     /// Splits `self` into (`self ∩ o`, `self − o`) in one pass.
-    pub fn split(&self, o: &Self) -> (Self, Self) {
+    pub(crate) fn split(&self, o: &Self) -> (Self, Self) {
         (self.intersection(o), self.difference(o))
     }
 

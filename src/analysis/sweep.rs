@@ -87,12 +87,12 @@ impl Sweep {
 
     /// The final rule, if it matches every packet and gives the default's
     /// verdict (it restates the default).
-    pub fn restating_default(&self) -> Option<usize> {
+    pub(crate) fn restating_default(&self) -> Option<usize> {
         self.restating_default.as_ref().map(|&(i, _)| i)
     }
 
     /// The rules (ascending, without `i`) that share packets with rule `i`.
-    pub fn neighbours(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn neighbours(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         self.neighbours[i].iter().map(|&j| j as usize)
     }
 
@@ -106,7 +106,7 @@ impl Sweep {
 
     /// The other rules that decide some packet matched by rule `i` (in rule
     /// order): only earlier rules can, since `i` decides what they leave.
-    pub fn deciders_of(&self, i: usize) -> Vec<usize> {
+    pub(crate) fn deciders_of(&self, i: usize) -> Vec<usize> {
         self.neighbours(i)
             .take_while(|&j| j < i)
             .filter(|&j| self.decided(j).overlaps(&self.matched[i]))

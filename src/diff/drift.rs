@@ -20,7 +20,7 @@
 //!    layer's fate for unfiltered packets; layers are joined by replacing
 //!    every allowing entry of the first with the second layer's entries
 //!    inside it (a packet passes only if every layer allows).
-//! 3. **Both lists are swept** ([`crate::analysis::sweep::first_match`]):
+//! 3. **Both lists are swept** ([`Sweep`]):
 //!    each device entry's reach is intersected with the decided regions of
 //!    the policy rules of the other verdict, and its part no policy rule
 //!    matches with the policy's default when that differs.

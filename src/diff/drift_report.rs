@@ -330,7 +330,7 @@ fn entry(device: &Device, at: At, reason: Option<String>) -> DeviceEntry {
 
 impl DriftReport {
     /// Inherent boxes, described or only counted.
-    pub fn inherent_count(&self) -> usize {
+    pub(crate) fn inherent_count(&self) -> usize {
         self.inherent.len() + self.inherent_unlisted
     }
 
@@ -340,7 +340,7 @@ impl DriftReport {
     }
 
     /// `nftables (fw1.nft): 1 exposure, 0 breakage, 0 undecidable`.
-    pub fn summary_line(&self) -> String {
+    pub(crate) fn summary_line(&self) -> String {
         let s = &self.summary;
         format!(
             "{} ({}): {} exposure, {} breakage, {} undecidable",
@@ -494,7 +494,7 @@ fn md(s: &str) -> String {
 }
 
 impl DriftKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DriftKind::Exposure => "exposure",
             DriftKind::Breakage => "breakage",
@@ -542,7 +542,7 @@ impl DeviceEntry {
     }
 
     /// `fw.nft:42:3: ip saddr 10.0.0.0/8 accept (filter ...)`.
-    pub fn located(&self, file: &str) -> String {
+    pub(crate) fn located(&self, file: &str) -> String {
         let reason = self
             .reason
             .as_ref()

@@ -133,7 +133,7 @@ fn promise_breaks(
 }
 
 /// `line 12:3: deny ip any any` (or what stands for an implicit decision).
-pub fn entry_text(device: &Device, at: At) -> String {
+pub(crate) fn entry_text(device: &Device, at: At) -> String {
     let decision: Option<&Decision> = match at {
         At::Entry {
             layer,

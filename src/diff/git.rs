@@ -18,7 +18,7 @@ pub struct GitRevision {
 
 impl GitRevision {
     /// Checks that `rev` names a commit of the repository around `dir`.
-    pub fn open(dir: &Path, rev: &str) -> io::Result<Self> {
+    pub(crate) fn open(dir: &Path, rev: &str) -> io::Result<Self> {
         if rev.starts_with('-') || rev.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

@@ -58,7 +58,7 @@ use crate::model::Policy;
 
 /// The rule deciding a packet: an index into [`Ir::rules`], `None` for the
 /// default rule.
-pub type Decider = Option<usize>;
+pub(crate) type Decider = Option<usize>;
 
 /// Packets decided by `old` before and by `new` after, with a different
 /// verdict (action or log flag).
@@ -557,7 +557,7 @@ pub enum Severity {
 }
 
 impl Risk {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Risk::AdvisoryBlockWeakened => "advisory-block-weakened",
             Risk::AbsoluteBlockWeakened => "absolute-block-weakened",
@@ -574,7 +574,7 @@ impl Risk {
         }
     }
 
-    pub fn severity(self) -> Severity {
+    pub(crate) fn severity(self) -> Severity {
         match self {
             Risk::AdvisoryBlockWeakened
             | Risk::AbsoluteBlockWeakened
@@ -1228,7 +1228,7 @@ fn cidrs(family: Family, set: &AddrIntervals) -> Vec<String> {
 
 impl Addresses {
     /// `name (cidr, cidr)`, `name (12 prefixes)`, or the first CIDRs.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match &self.name {
             Some(n) if n.starts_with("any ") => n.clone(),
             Some(n) if self.cidrs.len() <= 2 => format!("{n} ({})", self.cidrs.join(", ")),
@@ -1251,7 +1251,7 @@ fn capped(items: &[String], max: usize) -> String {
 }
 
 /// `tcp/6661-6670, udp/53`, `icmp echo-request`, `any`, `any except tcp/443`.
-pub fn service_text(family: Family, set: &SvcSet) -> String {
+pub(crate) fn service_text(family: Family, set: &SvcSet) -> String {
     let universe = svc_universe();
     if *set == universe {
         return "any".to_string();
@@ -1332,7 +1332,7 @@ fn service_items(family: Family, set: &SvcSet) -> Vec<String> {
 
 impl Decision {
     /// `rule x`, `advisory block y.out`, `the default rule`.
-    pub fn by(&self) -> String {
+    pub(crate) fn by(&self) -> String {
         match (&self.rule, &self.expired_on) {
             (Some(name), Some(day)) => {
                 format!("{} {name}, which expired after {day}", self.rule_kind)
@@ -1356,7 +1356,7 @@ impl Decision {
 }
 
 impl Change {
-    pub fn sign(&self) -> char {
+    pub(crate) fn sign(&self) -> char {
         match self.kind {
             ChangeKind::NewlyAllowed => '+',
             ChangeKind::NewlyDenied => '-',
@@ -1384,7 +1384,7 @@ impl Change {
 }
 
 /// `traffic: 1 newly allowed, 2 newly denied`.
-pub fn summary_line(diff: &TrafficDiff) -> String {
+pub(crate) fn summary_line(diff: &TrafficDiff) -> String {
     let s = &diff.summary;
     let mut parts = vec![
         format!("{} newly allowed", s.newly_allowed),

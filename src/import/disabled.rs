@@ -16,7 +16,7 @@ use crate::read::export::inventory::DisabledRule;
 use super::flat::{self, Behind, Boxed};
 
 /// One box of the list the policy is written from.
-pub struct Placed<'a> {
+pub(crate) struct Placed<'a> {
     pub boxed: Boxed,
     /// The disabled rule it comes from, and whether the rule has more
     /// boxes than this one; `None` for a box in force.
@@ -25,7 +25,7 @@ pub struct Placed<'a> {
 
 /// `boxes` (the device's list) with every writable disabled rule's boxes
 /// inserted in place; and, for the rules that cannot be written, why.
-pub fn place<'a>(
+pub(crate) fn place<'a>(
     boxes: Vec<Boxed>,
     disabled: &'a [DisabledRule],
     behind: &Behind,

@@ -17,7 +17,7 @@ use crate::vocab::{Action, Family, ServiceSet};
 
 /// One box of the device's first-match list.
 #[derive(Clone, Debug)]
-pub struct Boxed {
+pub(crate) struct Boxed {
     pub src: AddrSet,
     pub dst: AddrSet,
     pub service: ServiceSet,
@@ -31,7 +31,7 @@ pub struct Boxed {
 /// An entry the policy cannot decide like the device (an FQDN, App-ID, a
 /// schedule): where it is and what it might match.
 #[derive(Clone, Debug)]
-pub struct Undecided {
+pub(crate) struct Undecided {
     pub filter: String,
     pub decision: Decision,
     pub why: String,
@@ -41,7 +41,7 @@ pub struct Undecided {
 }
 
 /// Which addresses lie behind the device's places.
-pub struct Behind<'z> {
+pub(crate) struct Behind<'z> {
     /// (place, the addresses its zone owns).
     pub places: Vec<(&'z str, &'z AddrSet)>,
 }
@@ -78,7 +78,7 @@ impl Behind<'_> {
 }
 
 /// The device's first-match list, and the entries set aside.
-pub fn flatten(device: &Device, behind: &Behind) -> (Vec<Boxed>, Vec<Undecided>) {
+pub(crate) fn flatten(device: &Device, behind: &Behind) -> (Vec<Boxed>, Vec<Undecided>) {
     let mut undecided = Vec::new();
     let mut acc = vec![Boxed {
         src: AddrSet::any(),
@@ -198,7 +198,7 @@ pub fn is_empty(b: &Boxed) -> bool {
 }
 
 /// The address families a packet in the box can have.
-pub fn families(b: &Boxed) -> Vec<Family> {
+pub(crate) fn families(b: &Boxed) -> Vec<Family> {
     [Family::V4, Family::V6]
         .into_iter()
         .filter(|&f| {

@@ -26,8 +26,8 @@
 //! compiles the text and compares it with the device by the drift
 //! machinery, which reports exactly where the two differ.
 
-pub mod disabled;
-pub mod flat;
+pub(crate) mod disabled;
+pub(crate) mod flat;
 pub mod text;
 pub mod zones;
 
@@ -1051,7 +1051,7 @@ fn describe_service(set: &ServiceSet) -> String {
 
 /// Address literals for `set`: hosts, CIDRs and ranges, IPv4 first, in
 /// the policy language's strict form (no IPv4-mapped or dotted IPv6).
-pub fn literals(set: &AddrSet) -> Vec<String> {
+pub(crate) fn literals(set: &AddrSet) -> Vec<String> {
     let mut out = Vec::new();
     for &(lo, hi) in set.v4.ranges() {
         push_range(&mut out, u128::from(lo), u128::from(hi), 32, |v| {
@@ -1155,7 +1155,7 @@ impl crate::source::Files for MemFile {
 }
 
 /// Compiles policy text in memory, as `NAME.kdl`.
-pub fn compile_text(
+pub(crate) fn compile_text(
     text: &str,
     name: &str,
     date: jiff::civil::Date,

@@ -16,7 +16,7 @@ const MAX_TEXT: usize = 1024;
 /// A KDL string literal of `s`: quotes and backslashes escaped. Callers
 /// pass cleaned text ([`free_text`]) or names and literals, which hold no
 /// control characters.
-pub fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -35,7 +35,7 @@ pub fn quote(s: &str) -> String {
 /// text (controls, line breaks, bidi controls, noncharacters) shown as
 /// `<U+XXXX>`, so the text stays one line and reads as what it is; cut to
 /// the language's limit on a character boundary.
-pub fn free_text(s: &str) -> String {
+pub(crate) fn free_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.trim().chars() {
         if is_unsafe_char(c) {
@@ -49,7 +49,7 @@ pub fn free_text(s: &str) -> String {
 
 /// `s` for a `//` comment: one line ([`free_text`], no length limit that
 /// matters here).
-pub fn comment(s: &str) -> String {
+pub(crate) fn comment(s: &str) -> String {
     free_text(s)
 }
 

@@ -178,7 +178,7 @@ pub fn read(path: &Path) -> Result<Vec<ZoneSpec>, String> {
 
 /// The addresses each zone owns: by longest prefix, the residual zone
 /// everything no other zone's prefixes hold.
-pub fn owned(zones: &[ZoneSpec]) -> Vec<AddrSet> {
+pub(crate) fn owned(zones: &[ZoneSpec]) -> Vec<AddrSet> {
     let all: Vec<(usize, IpNet)> = zones
         .iter()
         .enumerate()

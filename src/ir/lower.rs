@@ -21,10 +21,10 @@ use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::model::{self, ModelRuleKind, NameSet, Policy};
 
 /// Rules expiring within this many days get a warning.
-pub const EXPIRY_WARNING_DAYS: i32 = 30;
+pub(crate) const EXPIRY_WARNING_DAYS: i32 = 30;
 
 /// Lowers `policy` as it stands on `date`. Expiry warnings go to `diags`.
-pub fn lower(policy: &Policy, date: Date, diags: &mut Diagnostics) -> Ir {
+pub(crate) fn lower(policy: &Policy, date: Date, diags: &mut Diagnostics) -> Ir {
     let mut lowering = Lowering {
         policy,
         date,

@@ -13,7 +13,7 @@
 //! strings keyed by target name.
 
 mod eval;
-pub mod lower;
+pub(crate) mod lower;
 
 use std::collections::BTreeMap;
 
@@ -154,15 +154,11 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// The single named object this endpoint consists of, if it is exactly one.
-    pub fn single_object(&self) -> Option<&str> {
+    pub(crate) fn single_object(&self) -> Option<&str> {
         match self.refs.as_slice() {
             [EndpointRef::Object(name)] => Some(name),
             _ => None,
         }
-    }
-
-    pub fn is_any(&self) -> bool {
-        self.addrs.is_any()
     }
 }
 
@@ -204,7 +200,7 @@ impl Ir {
     /// `set` split over the zones that own parts of it, in zone declaration
     /// order, plus what no zone owns (keyed `None`). Zone-based targets place
     /// a rule once per (source zone, destination zone) from this.
-    pub fn split_by_zone(&self, set: &AddrSet) -> Vec<(Option<&Zone>, AddrSet)> {
+    pub(crate) fn split_by_zone(&self, set: &AddrSet) -> Vec<(Option<&Zone>, AddrSet)> {
         let mut rest = set.clone();
         let mut out = Vec::new();
         for zone in &self.zones {

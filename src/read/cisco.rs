@@ -96,7 +96,7 @@ const ICMP_KEYWORDS: &[(Family, &str, u8)] = &[
 
 /// The ICMP type a whole-type `permit icmp` keyword names, by the reader's
 /// own table.
-pub fn icmp_type_of_keyword(keyword: &str, family: Family) -> Option<u8> {
+pub(crate) fn icmp_type_of_keyword(keyword: &str, family: Family) -> Option<u8> {
     ICMP_KEYWORDS
         .iter()
         .find(|&&(f, k, _)| f == family && k == keyword)
@@ -376,7 +376,7 @@ impl Config {
     }
 
     /// Whether one entry matches a packet.
-    pub fn entry_matches(&self, e: &Entry, p: &AclPacket) -> bool {
+    pub(crate) fn entry_matches(&self, e: &Entry, p: &AclPacket) -> bool {
         if !self.addr_matches(&e.src, p.src) || !self.addr_matches(&e.dst, p.dst) {
             return false;
         }
@@ -1055,11 +1055,11 @@ fn icmp_type(t: &str, family: Family) -> Result<u8, String> {
 
 /// The source port assumed for the first packet of a flow: an ephemeral
 /// port, which no return entry (`eq SERVICE-PORT` on the source) matches.
-pub const EPHEMERAL_PORT: u16 = 50000;
+pub(crate) const EPHEMERAL_PORT: u16 = 50000;
 
 /// `explain --target cisco`: the packet enters the router on the interface
 /// bound to its source's zone and is decided by the ACL bound inbound there.
-pub struct Evaluator;
+pub(crate) struct Evaluator;
 
 impl Reader for Evaluator {
     fn target(&self) -> Target {
@@ -1190,7 +1190,7 @@ impl Reader for Evaluator {
 
 /// The text of entry `seq` in the last definition of ACL `acl` in `text`
 /// (the definition that stays bound), without its indentation.
-pub fn entry_line<'a>(text: &'a str, acl: &str, seq: u32) -> Option<&'a str> {
+pub(crate) fn entry_line<'a>(text: &'a str, acl: &str, seq: u32) -> Option<&'a str> {
     let v4 = format!("ip access-list extended {acl}");
     let v6 = format!("ipv6 access-list {acl}");
     let (p4, p6) = (format!("{seq} "), format!("sequence {seq} "));

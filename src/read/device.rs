@@ -178,11 +178,11 @@ impl DeviceError {
 /// dynamic ranges (RFC 6335), where every operating system's ephemeral
 /// ports lie. A new flow from a well-known port (below 1024) is not
 /// modelled.
-pub const CLIENT_PORTS: (u16, u16) = (1024, 65535);
+pub(crate) const CLIENT_PORTS: (u16, u16) = (1024, 65535);
 
 /// How a match on the source port holds for a new flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SourcePorts {
+pub(crate) enum SourcePorts {
     /// Every client port is in the set: the match always holds.
     Always,
     /// No client port is: the match never holds (a return entry).
@@ -194,7 +194,7 @@ pub enum SourcePorts {
 
 /// Decides a source-port match (`ports`, the ports it accepts) for a new
 /// flow, by [`CLIENT_PORTS`].
-pub fn source_ports(ports: &PortSet) -> SourcePorts {
+pub(crate) fn source_ports(ports: &PortSet) -> SourcePorts {
     let client = PortSet::range(CLIENT_PORTS.0, CLIENT_PORTS.1);
     let inside = ports.intersection(&client);
     if inside.is_empty() {
@@ -237,7 +237,7 @@ impl Guard {
     }
 
     /// Packets leaving by one of `places`.
-    pub fn egress(places: PlaceSet) -> Self {
+    pub(crate) fn egress(places: PlaceSet) -> Self {
         Self {
             egress: vec![places],
             ..Self::default()
@@ -246,7 +246,7 @@ impl Guard {
 
     /// Both guards at once (an entry inside a filter, a jump's condition
     /// and its target's entries).
-    pub fn and(&self, other: &Guard) -> Option<Guard> {
+    pub(crate) fn and(&self, other: &Guard) -> Option<Guard> {
         let family = match (self.family, other.family) {
             (Some(a), Some(b)) if a != b => return None,
             (a, b) => a.or(b),
@@ -365,7 +365,7 @@ fn family_of(ip: IpAddr) -> Family {
 
 /// Which service a new flow of `proto` is, for readers that build a
 /// [`ServiceSet`] from one protocol number: the whole protocol.
-pub fn whole_protocol(number: u8) -> ServiceSet {
+pub(crate) fn whole_protocol(number: u8) -> ServiceSet {
     use crate::vocab::proto;
     let mut s = ServiceSet::default();
     match number {

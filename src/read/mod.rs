@@ -88,7 +88,7 @@ pub trait Reader {
 /// segment and never meets the filter the answer comes from. `together`
 /// says where both are ("both behind em1"), `unseen` what the device then
 /// misses ("never reaches pfSense ...").
-pub fn same_subnet_note(together: &str, unseen: &str) -> String {
+pub(crate) fn same_subnet_note(together: &str, unseen: &str) -> String {
     format!("source and destination are {together}: if they share a subnet the packet {unseen}")
 }
 

@@ -870,7 +870,7 @@ impl Ruleset {
 
     /// Whether one match holds; an error when it needs an interface that is
     /// not known.
-    pub fn match_holds(&self, m: &Match, f: &Forwarded) -> Result<bool, String> {
+    pub(crate) fn match_holds(&self, m: &Match, f: &Forwarded) -> Result<bool, String> {
         let p = &f.packet;
         let fam = family_of(p.src);
         let in_ranges = |v: &[(u16, u16)], x: u16| v.iter().any(|&(lo, hi)| lo <= x && x <= hi);
@@ -946,7 +946,7 @@ impl Ruleset {
 /// `explain --target nftables`: the forward chain of the ruleset, for the
 /// first packet of a new flow, with the interfaces of the zones'
 /// `nftables` bindings.
-pub struct Evaluator;
+pub(crate) struct Evaluator;
 
 impl Reader for Evaluator {
     fn target(&self) -> Target {

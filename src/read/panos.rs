@@ -656,7 +656,7 @@ fn pan_zone(ir: &Ir, addr: IpAddr) -> Result<(String, String), String> {
 }
 
 /// One rule on one line, in the order of PAN-OS's rule table.
-pub fn rule_text(r: &ParsedRule) -> String {
+pub(crate) fn rule_text(r: &ParsedRule) -> String {
     let list = |v: &[String]| {
         if v.len() == 1 {
             v[0].clone()
@@ -683,7 +683,7 @@ pub fn rule_text(r: &ParsedRule) -> String {
 
 /// `explain --target panos`: zones from the policy's panos bindings, then
 /// the rule base first-match, then PAN-OS's predefined rules.
-pub struct Evaluator;
+pub(crate) struct Evaluator;
 
 impl Reader for Evaluator {
     fn target(&self) -> Target {

@@ -57,9 +57,9 @@ pub struct Parsed {
 
 /// Tags pfSense's xmlparse.inc lets repeat (`listtags()`, the part that
 /// can occur in these sections).
-pub const LIST_TAGS: &[&str] = &["rule", "alias"];
+pub(crate) const LIST_TAGS: &[&str] = &["rule", "alias"];
 
-pub const RESERVED_ALIAS_NAMES: &[&str] = &[
+pub(crate) const RESERVED_ALIAS_NAMES: &[&str] = &[
     // `port` / `pass`, protocol names, common service names, pf keywords,
     // reserved tables, interface macros.
     "port",
@@ -121,7 +121,7 @@ pub const RESERVED_ALIAS_NAMES: &[&str] = &[
 
 /// pfSense's ICMP type names with the families each is valid for
 /// (filter.inc `$icmptypes`), and their numbers (pf's tables).
-pub const ICMP4: &[(&str, u8)] = &[
+pub(crate) const ICMP4: &[(&str, u8)] = &[
     ("echorep", 0),
     ("unreach", 3),
     ("squench", 4),
@@ -148,7 +148,7 @@ pub const ICMP4: &[(&str, u8)] = &[
     ("skip", 39),
     ("photuris", 40),
 ];
-pub const ICMP6: &[(&str, u8)] = &[
+pub(crate) const ICMP6: &[(&str, u8)] = &[
     ("unreach", 1),
     ("toobig", 2),
     ("timex", 3),
@@ -179,7 +179,7 @@ pub const ICMP6: &[(&str, u8)] = &[
 
 /// `<protocol>` values pfSense rules accept, with their IP protocol numbers
 /// (tcp/udp/icmp handled separately).
-pub const PROTOCOLS: &[(&str, u8)] = &[
+pub(crate) const PROTOCOLS: &[(&str, u8)] = &[
     ("igmp", 2),
     ("ipv6", 41),
     ("gre", 47),
@@ -193,19 +193,19 @@ pub const PROTOCOLS: &[(&str, u8)] = &[
     ("pfsync", 240),
 ];
 
-pub fn icmp_number(name: &str, v6: bool) -> Option<u8> {
+pub(crate) fn icmp_number(name: &str, v6: bool) -> Option<u8> {
     let table = if v6 { ICMP6 } else { ICMP4 };
     table.iter().find(|(n, _)| *n == name).map(|&(_, t)| t)
 }
 
-pub fn is_port(s: &str) -> bool {
+pub(crate) fn is_port(s: &str) -> bool {
     !s.is_empty()
         && s.bytes().all(|b| b.is_ascii_digit())
         && !s.starts_with('0')
         && s.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p))
 }
 
-pub fn text_of(node: roxmltree::Node<'_, '_>) -> String {
+pub(crate) fn text_of(node: roxmltree::Node<'_, '_>) -> String {
     node.children()
         .filter(|c| c.is_text())
         .map(|c| c.text().unwrap_or(""))
@@ -344,7 +344,7 @@ pub fn parse(xml: &str) -> Result<Parsed, Vec<String>> {
     }
 }
 
-pub fn check_alias_name(name: &str, errors: &mut Vec<String>) {
+pub(crate) fn check_alias_name(name: &str, errors: &mut Vec<String>) {
     let ok = !name.is_empty()
         && name.len() <= 31
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -360,7 +360,7 @@ pub fn check_alias_name(name: &str, errors: &mut Vec<String>) {
     }
 }
 
-pub fn parse_rule(
+pub(crate) fn parse_rule(
     r: roxmltree::Node<'_, '_>,
     aliases: &BTreeMap<String, ParsedAlias>,
     errors: &mut Vec<String>,
@@ -531,7 +531,7 @@ pub fn parse_rule(
 
 // ------------------------------------------------------------------ evaluation
 
-pub fn alias_contains(parsed: &Parsed, name: &str, addr: IpAddr) -> bool {
+pub(crate) fn alias_contains(parsed: &Parsed, name: &str, addr: IpAddr) -> bool {
     let alias = &parsed.aliases[name];
     alias.entries.iter().any(|e| match alias.kind.as_str() {
         "host" => e.parse::<IpAddr>().unwrap() == addr,
@@ -540,7 +540,7 @@ pub fn alias_contains(parsed: &Parsed, name: &str, addr: IpAddr) -> bool {
 }
 
 /// filter.inc `filter_generate_port` for a rule's destination port.
-pub fn port_matches(parsed: &Parsed, field: &str, port: u16) -> bool {
+pub(crate) fn port_matches(parsed: &Parsed, field: &str, port: u16) -> bool {
     let p = u32::from(port);
     if let Some(alias) = parsed.aliases.get(field) {
         return alias.entries.iter().any(|e| match e.split_once(':') {
@@ -616,7 +616,7 @@ pub fn pf_decide<'a>(parsed: &'a Parsed, interface: &str, pkt: &Packet) -> Optio
 /// the renderer writes `NAME` or `NAME: description` (cut to 52 bytes with
 /// `...`), and `default: ...` for an interface's closing rule. `None` when
 /// the name itself was cut.
-pub fn rule_name(descr: &str) -> Option<&str> {
+pub(crate) fn rule_name(descr: &str) -> Option<&str> {
     match descr.split_once(": ") {
         Some((name, _)) => Some(name),
         None if descr.ends_with("...") => None,
@@ -626,7 +626,7 @@ pub fn rule_name(descr: &str) -> Option<&str> {
 
 /// The policy rule a description names ([`rule_name`]); a name cut by the
 /// 52-byte limit is mapped to the one rule of `ir` it starts.
-pub fn policy_rule_name(ir: &Ir, descr: &str) -> Option<String> {
+pub(crate) fn policy_rule_name(ir: &Ir, descr: &str) -> Option<String> {
     if let Some(name) = rule_name(descr) {
         return Some(name.to_string());
     }
@@ -641,7 +641,7 @@ pub fn policy_rule_name(ir: &Ir, descr: &str) -> Option<String> {
 /// `explain --target pfsense`: the packet arrives on the pfSense interface
 /// bound to its source's zone and is decided by the first rule of that
 /// interface that matches it.
-pub struct Evaluator;
+pub(crate) struct Evaluator;
 
 impl Reader for Evaluator {
     fn target(&self) -> Target {
@@ -737,7 +737,7 @@ impl Reader for Evaluator {
 
 /// A rule on one line, in the order of pfSense's rule editor: action,
 /// family, protocol, ICMP types, source, destination, port, log.
-pub fn rule_text(r: &ParsedRule) -> String {
+pub(crate) fn rule_text(r: &ParsedRule) -> String {
     let mut s = format!("{} {}", r.kind, r.ipprotocol);
     if let Some(p) = &r.protocol {
         s.push_str(&format!(" {p}"));
@@ -806,7 +806,7 @@ pub fn restored(ir: &Ir, rendered: &str) -> String {
 /// `device` (a full config.xml) with its `<aliases>` and `<filter>`
 /// sections replaced by `rendered`'s, as restoring those two areas does;
 /// `None` when either is not the XML it should be.
-pub fn restored_into(device: &str, rendered: &str) -> Option<String> {
+pub(crate) fn restored_into(device: &str, rendered: &str) -> Option<String> {
     let doc = roxmltree::Document::parse(device).ok()?;
     let root = doc.root_element();
     if root.tag_name().name() != "pfsense" {

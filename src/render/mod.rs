@@ -26,12 +26,12 @@ use minijinja::{AutoEscape, Environment, Template, UndefinedBehavior, syntax::Sy
 pub use crate::addrset::CidrBlocks;
 use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
-pub use crate::text::truncate_bytes;
+pub(crate) use crate::text::truncate_bytes;
 use crate::vocab::Target;
 
 pub mod cisco;
 pub mod nftables;
-pub mod note;
+pub(crate) mod note;
 mod overrides;
 pub mod panos;
 pub mod pfsense;
@@ -116,7 +116,7 @@ impl PreviousTree {
 }
 
 /// A template could not be loaded or rendered.
-pub fn template_error(target: &str, err: &minijinja::Error) -> Diagnostic {
+pub(crate) fn template_error(target: &str, err: &minijinja::Error) -> Diagnostic {
     let mut text = format!("{err}");
     let mut source = std::error::Error::source(err);
     while let Some(s) = source {
@@ -133,7 +133,7 @@ pub fn template_error(target: &str, err: &minijinja::Error) -> Diagnostic {
 impl Templates {
     /// The minijinja environment for one target: strict undefined variables,
     /// block-tag whitespace trimming, and XML escaping for `.xml` templates.
-    pub fn environment(&self, renderer: &dyn Renderer) -> Environment<'static> {
+    pub(crate) fn environment(&self, renderer: &dyn Renderer) -> Environment<'static> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_syntax(
@@ -204,14 +204,14 @@ fn read_override(dir: &Path, name: &str) -> Result<Option<String>, minijinja::Er
 }
 
 /// Escapes text for XML character data and attribute values.
-pub fn xml_escape(text: &str) -> String {
+pub(crate) fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     xml_escape_into(&mut out, text);
     out
 }
 
 /// [`xml_escape`], appended to `out` without allocating.
-pub fn xml_escape_into(out: &mut String, text: &str) {
+pub(crate) fn xml_escape_into(out: &mut String, text: &str) {
     // Writing to a String cannot fail.
     let _ = write_xml_escaped(out, text);
 }
@@ -244,7 +244,7 @@ fn write_xml_escaped<W: fmt::Write + ?Sized>(out: &mut W, text: &str) -> fmt::Re
 }
 
 /// A writer that XML-escapes everything written through it.
-pub struct XmlEscaping<'a, W: fmt::Write + ?Sized>(pub &'a mut W);
+pub(crate) struct XmlEscaping<'a, W: fmt::Write + ?Sized>(pub &'a mut W);
 
 impl<W: fmt::Write + ?Sized> fmt::Write for XmlEscaping<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -254,7 +254,7 @@ impl<W: fmt::Write + ?Sized> fmt::Write for XmlEscaping<'_, W> {
 
 /// What a [`Section`]'s text already is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SectionText {
+pub(crate) enum SectionText {
     /// XML-escaped by the renderer: written as is into an XML template.
     Xml,
     /// Plain text: an XML template escapes it like any other value.
@@ -268,7 +268,7 @@ type WriteFn = dyn Fn(&mut dyn fmt::Write) -> fmt::Result + Send + Sync;
 /// straight into the template's output: no per-line template evaluation and
 /// no intermediate copy of the text. A section is true in `{% if %}` when
 /// it has any text.
-pub struct Section {
+pub(crate) struct Section {
     text: SectionText,
     empty: bool,
     write: Box<WriteFn>,
@@ -278,7 +278,7 @@ impl Section {
     /// The template value of a section whose text `write` produces
     /// (already XML-escaped when `text` is [`SectionText::Xml`]); `empty`
     /// says it writes nothing.
-    pub fn value(
+    pub(crate) fn value(
         text: SectionText,
         empty: bool,
         write: impl Fn(&mut dyn fmt::Write) -> fmt::Result + Send + Sync + 'static,
@@ -338,12 +338,12 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Adds the value `name`, computed by `make` when first looked up.
-    pub fn with(
+    pub(crate) fn with(
         mut self,
         name: &'static str,
         make: impl Fn() -> Value + Send + Sync + 'static,
@@ -352,7 +352,7 @@ impl Context {
         self
     }
 
-    pub fn into_value(self) -> Value {
+    pub(crate) fn into_value(self) -> Value {
         Value::from_object(self)
     }
 }
@@ -385,7 +385,7 @@ impl Object for Context {
 /// Writes one entry per item to `out` (a template's output): `entry`
 /// appends an item's text to a buffer, which goes to `out` in 64 KiB chunks
 /// (few calls through `dyn Write`, little memory).
-pub fn write_entries<T>(
+pub(crate) fn write_entries<T>(
     out: &mut dyn fmt::Write,
     items: impl IntoIterator<Item = T>,
     mut entry: impl FnMut(&mut String, T),
@@ -404,7 +404,7 @@ pub fn write_entries<T>(
 
 /// Renders `template` into a buffer of `capacity` bytes (the renderer's
 /// estimate of the file size), so a large file is not copied while it grows.
-pub fn render_sized(
+pub(crate) fn render_sized(
     template: &Template<'_, '_>,
     context: Value,
     capacity: usize,
@@ -424,27 +424,27 @@ pub fn render_sized(
 /// across platforms and releases, unlike std's hasher, so the same policy
 /// always renders the same names. Streaming, for text that comes in pieces.
 #[derive(Clone, Copy, Debug)]
-pub struct Fnv1a(u64);
+pub(crate) struct Fnv1a(u64);
 
 impl Fnv1a {
-    pub const PRIME: u64 = 0x0000_0100_0000_01b3;
-    pub const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    pub(crate) const PRIME: u64 = 0x0000_0100_0000_01b3;
+    pub(crate) const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(Self::OFFSET)
     }
 
-    pub fn write(&mut self, bytes: &[u8]) {
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 = (self.0 ^ u64::from(b)).wrapping_mul(Self::PRIME);
         }
     }
 
-    pub fn write_str(&mut self, s: &str) {
+    pub(crate) fn write_str(&mut self, s: &str) {
         self.write(s.as_bytes());
     }
 
-    pub fn finish(self) -> u64 {
+    pub(crate) fn finish(self) -> u64 {
         self.0
     }
 }
@@ -456,7 +456,7 @@ impl Default for Fnv1a {
 }
 
 /// [`Fnv1a`] of `bytes` in one go.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h = Fnv1a::new();
     h.write(bytes);
     h.finish()
@@ -465,7 +465,7 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 /// Writes an IPv4 address in dotted decimal, as `Ipv4Addr`'s `Display`
 /// does, without the formatting machinery (addresses are most of the text
 /// of a large configuration).
-pub fn push_ipv4(out: &mut String, addr: u32) {
+pub(crate) fn push_ipv4(out: &mut String, addr: u32) {
     for (i, octet) in addr.to_be_bytes().into_iter().enumerate() {
         if i > 0 {
             out.push('.');
@@ -482,7 +482,7 @@ pub fn push_ipv4(out: &mut String, addr: u32) {
 
 /// Writes `n` in decimal, without the formatting machinery (a measurable
 /// share of rendering large policies).
-pub fn push_decimal(out: &mut String, mut n: u32) {
+pub(crate) fn push_decimal(out: &mut String, mut n: u32) {
     let mut digits = [0u8; 10];
     let mut at = digits.len();
     loop {

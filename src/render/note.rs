@@ -53,7 +53,7 @@ fn fitted(pieces: &[String], room: usize, open: &str, close: &str) -> Option<Str
 /// is there exactly when the rule has bookkeeping (free text never adds or
 /// removes an entry). When not even the first piece fits, all of it is
 /// given for the field to cut.
-pub fn bookkeeping(rule: &Rule, max: usize) -> Option<String> {
+pub(crate) fn bookkeeping(rule: &Rule, max: usize) -> Option<String> {
     let pieces = pieces(rule);
     if pieces.is_empty() {
         return None;
@@ -82,7 +82,7 @@ fn description(rule: &Rule) -> Option<&str> {
 /// The description and the bookkeeping in one line, `D [B]` (or `D`, or
 /// `[B]`), within `max` bytes as far as the bookkeeping goes: for a target
 /// whose entry names the rule in a field of its own.
-pub fn about(rule: &Rule, max: usize) -> Option<String> {
+pub(crate) fn about(rule: &Rule, max: usize) -> Option<String> {
     match description(rule) {
         Some(d) => Some(with_bookkeeping(rule, d.to_string(), max)),
         None => fitted(&pieces(rule), max, "[", "]"),
@@ -92,7 +92,7 @@ pub fn about(rule: &Rule, max: usize) -> Option<String> {
 /// The rule's name followed by [`about`], `N: D [B]` (or just `N`), for a
 /// target with one free-text field per entry. Readers find the rule's
 /// name as the text before the first `: `.
-pub fn titled(rule: &Rule, max: usize) -> String {
+pub(crate) fn titled(rule: &Rule, max: usize) -> String {
     let name = &rule.name;
     match description(rule) {
         Some(d) => with_bookkeeping(rule, format!("{name}: {d}"), max),

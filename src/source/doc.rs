@@ -25,7 +25,7 @@ use miette::SourceSpan;
 
 /// A parsed document; `'a` is the source text its strings borrow from.
 #[derive(Debug)]
-pub struct Doc<'a> {
+pub(crate) struct Doc<'a> {
     text: &'a str,
     /// Strings that are not a slice of `text`.
     owned: Vec<Box<str>>,
@@ -136,7 +136,7 @@ impl StoredValue {
 
 /// A value, as the decoder sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'d> {
+pub(crate) enum Value<'d> {
     String(&'d str),
     Integer(i128),
     Float(f64),
@@ -146,30 +146,30 @@ pub enum Value<'d> {
 
 /// A node name or property key.
 #[derive(Debug, Clone, Copy)]
-pub struct Ident<'d> {
+pub(crate) struct Ident<'d> {
     value: &'d str,
     span: SourceSpan,
 }
 
 impl<'d> Ident<'d> {
-    pub fn value(&self) -> &'d str {
+    pub(crate) fn value(&self) -> &'d str {
         self.value
     }
 
-    pub fn span(&self) -> SourceSpan {
+    pub(crate) fn span(&self) -> SourceSpan {
         self.span
     }
 }
 
 /// A sequence of nodes: the file, or the block (`{ ... }`) of a node.
 #[derive(Clone, Copy)]
-pub struct Block<'d> {
+pub(crate) struct Block<'d> {
     doc: &'d Doc<'d>,
     data: BlockData,
 }
 
 impl<'d> Block<'d> {
-    pub fn nodes(self) -> impl ExactSizeIterator<Item = Node<'d>> + 'd {
+    pub(crate) fn nodes(self) -> impl ExactSizeIterator<Item = Node<'d>> + 'd {
         let doc = self.doc;
         let (first, len) = (self.data.first as usize, self.data.len as usize);
         doc.nodes[first..first + len]
@@ -178,13 +178,13 @@ impl<'d> Block<'d> {
     }
 
     /// From the first node to the end of the last one, as kdl reports it.
-    pub fn span(self) -> SourceSpan {
+    pub(crate) fn span(self) -> SourceSpan {
         self.data.span.source()
     }
 }
 
 #[derive(Clone, Copy)]
-pub struct Node<'d> {
+pub(crate) struct Node<'d> {
     doc: &'d Doc<'d>,
     data: &'d NodeData,
 }
@@ -198,7 +198,7 @@ impl<'d> Node<'d> {
     }
 
     /// Arguments and properties, in the order written.
-    pub fn entries(self) -> impl ExactSizeIterator<Item = Entry<'d>> + 'd {
+    pub(crate) fn entries(self) -> impl ExactSizeIterator<Item = Entry<'d>> + 'd {
         let doc = self.doc;
         let first = self.data.entries_first as usize;
         doc.entries[first..first + self.data.entries_count as usize]
@@ -206,14 +206,14 @@ impl<'d> Node<'d> {
             .map(move |data| Entry { doc, data })
     }
 
-    pub fn children(self) -> Option<Block<'d>> {
+    pub(crate) fn children(self) -> Option<Block<'d>> {
         self.data.children.map(|data| Block {
             doc: self.doc,
             data,
         })
     }
 
-    pub fn span(self) -> SourceSpan {
+    pub(crate) fn span(self) -> SourceSpan {
         self.data.span.source()
     }
 }
@@ -234,7 +234,7 @@ impl<'d> Entry<'d> {
         })
     }
 
-    pub fn value(self) -> Value<'d> {
+    pub(crate) fn value(self) -> Value<'d> {
         match self.data.value {
             StoredValue::String(s) => Value::String(self.doc.str(s)),
             StoredValue::Integer(words) => {
@@ -253,14 +253,14 @@ impl<'d> Entry<'d> {
     }
 
     /// The whole entry: from the key (if any) to the end of the value.
-    pub fn span(self) -> SourceSpan {
+    pub(crate) fn span(self) -> SourceSpan {
         self.data.span.source()
     }
 }
 
 impl<'a> Doc<'a> {
     /// The top-level nodes.
-    pub fn top(&self) -> Block<'_> {
+    pub(crate) fn top(&self) -> Block<'_> {
         Block {
             doc: self,
             data: self.top,
@@ -277,7 +277,7 @@ impl<'a> Doc<'a> {
 
     /// The same document as kdl parsed it. Type annotations are dropped:
     /// the policy language has none, and the decoder never read them.
-    pub fn from_kdl(doc: &KdlDocument) -> Doc<'static> {
+    pub(crate) fn from_kdl(doc: &KdlDocument) -> Doc<'static> {
         let mut b = Builder::new("");
         let top = convert_block(&mut b, doc);
         b.finish(top)

@@ -36,7 +36,7 @@ pub enum IpProblem {
 
 impl IpProblem {
     /// The stable diagnostic code for the problem.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             IpProblem::NotAnAddress => "invalid-address",
             IpProblem::LeadingZero { .. } => "leading-zero",
@@ -46,7 +46,7 @@ impl IpProblem {
     }
 
     /// A short label for the literal's span.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             IpProblem::NotAnAddress => "not an address",
             IpProblem::LeadingZero { .. } => "leading zero",
@@ -57,7 +57,7 @@ impl IpProblem {
     }
 
     /// A hint that says how to write the literal instead.
-    pub fn hint(&self) -> String {
+    pub(crate) fn hint(&self) -> String {
         match self {
             IpProblem::NotAnAddress => "write a host (\"10.1.2.3\"), a CIDR (\"10.1.2.0/24\") or a range (\"10.1.2.10-10.1.2.20\")".to_string(),
             IpProblem::LeadingZero { canonical } => format!(
@@ -83,7 +83,7 @@ impl fmt::Display for IpProblem {
 }
 
 /// A host address.
-pub fn parse_addr(text: &str) -> Result<IpAddr, IpProblem> {
+pub(crate) fn parse_addr(text: &str) -> Result<IpAddr, IpProblem> {
     if text.contains(':') {
         parse_v6(text).map(IpAddr::V6)
     } else {
@@ -93,7 +93,7 @@ pub fn parse_addr(text: &str) -> Result<IpAddr, IpProblem> {
 
 /// `ADDR/LEN`. Host bits are the caller's business (the policy reports
 /// them with a hint of its own).
-pub fn parse_net(text: &str) -> Result<IpNet, IpProblem> {
+pub(crate) fn parse_net(text: &str) -> Result<IpNet, IpProblem> {
     let (addr, len) = text.split_once('/').ok_or(IpProblem::NotAnAddress)?;
     let addr_result = parse_addr(addr);
     let len_result = parse_decimal(len);

@@ -21,7 +21,7 @@ use crate::diagnostics::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
 
 /// Largest policy file accepted (a policy of 100,000 rules is about 20 MiB;
 /// split larger ones with includes).
-pub const MAX_FILE_BYTES: usize = 64 << 20;
+pub(crate) const MAX_FILE_BYTES: usize = 64 << 20;
 
 /// Deepest include nesting accepted (a guard against runaway recursion that
 /// is not a cycle, e.g. through symlinks).
@@ -75,7 +75,7 @@ impl Files for Disk {
 /// directories are refused before they are opened (`/dev/zero` would never
 /// end, a FIFO would block), and again after (the file is opened without
 /// blocking and checked with fstat, in case it was swapped in between).
-pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let not_regular = || {
         std::io::Error::new(
@@ -104,7 +104,7 @@ pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
 }
 
 /// `a/./b/../c` → `a/c`, without touching the filesystem.
-pub fn normalize_lexically(path: &Path) -> PathBuf {
+pub(crate) fn normalize_lexically(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out: Vec<Component<'_>> = Vec::new();
     for c in path.components() {

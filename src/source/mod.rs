@@ -13,7 +13,7 @@ mod fastkdl;
 mod format;
 mod format_lex;
 mod format_tree;
-pub mod ip;
+pub(crate) mod ip;
 mod literal;
 mod load;
 mod tree;
@@ -30,7 +30,8 @@ use crate::diagnostics::{Diagnostics, SourceMap, Span};
 
 /// Reads `root` and everything it includes from the filesystem. Policy
 /// problems go to `diags`; only an unreadable root file is an `Err`.
-pub fn load(
+#[cfg(test)]
+pub(crate) fn load(
     root: &Path,
     sources: &mut SourceMap,
     diags: &mut Diagnostics,

@@ -15,7 +15,7 @@ pub struct Spanned<T> {
     pub span: Span,
 }
 
-pub type Name = Spanned<String>;
+pub(crate) type Name = Spanned<String>;
 
 /// The policy as written, with includes expanded in place.
 #[derive(Debug, Default)]
@@ -174,7 +174,7 @@ pub enum ExpectKind {
 }
 
 impl ExpectKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ExpectKind::Never => "never",
             ExpectKind::Always => "always",

@@ -10,7 +10,7 @@ use crate::vocab::Family;
 /// ydk-cpp `cisco_ios_xe/Cisco_IOS_XE_types.cpp`), which is the list IOS
 /// prints for `permit tcp any any eq ?` (TechRepublic, "Why you need to
 /// know Cisco IOS ACL port numbers", IOS 12.4 on a 2800).
-pub const TCP_PORTS: &[(&str, u16)] = &[
+pub(crate) const TCP_PORTS: &[(&str, u16)] = &[
     ("bgp", 179),
     ("chargen", 19),
     ("cmd", 514),
@@ -47,7 +47,7 @@ pub const TCP_PORTS: &[(&str, u16)] = &[
 ];
 
 /// UDP port names: the `acl-udp-port-type` enumeration of the same model.
-pub const UDP_PORTS: &[(&str, u16)] = &[
+pub(crate) const UDP_PORTS: &[(&str, u16)] = &[
     ("biff", 512),
     ("bootpc", 68),
     ("bootps", 67),
@@ -84,7 +84,7 @@ pub const UDP_PORTS: &[(&str, u16)] = &[
 /// ospf, pcp, pim (Cisco IOS Security Command Reference; numbers from the
 /// IANA protocol registry, as IOS prints them in `show access-lists` when
 /// given as numbers).
-pub const V4_PROTOCOLS: &[(&str, u8)] = &[
+pub(crate) const V4_PROTOCOLS: &[(&str, u8)] = &[
     ("icmp", 1),
     ("igmp", 2),
     ("ipinip", 4),
@@ -103,7 +103,7 @@ pub const V4_PROTOCOLS: &[(&str, u8)] = &[
 /// IP protocol names of `permit`/`deny` in an IPv6 ACL (besides `ipv6`):
 /// IOS IPv6 command reference, "permit (IPv6)": ahp, esp, icmp (ICMPv6),
 /// pcp, sctp, tcp, udp.
-pub const V6_PROTOCOLS: &[(&str, u8)] = &[
+pub(crate) const V6_PROTOCOLS: &[(&str, u8)] = &[
     ("tcp", 6),
     ("udp", 17),
     ("esp", 50),
@@ -115,7 +115,7 @@ pub const V6_PROTOCOLS: &[(&str, u8)] = &[
 
 /// An ICMP message keyword: its type and, when it names one, its code
 /// (`None`: every code of the type).
-pub struct IcmpName {
+pub(crate) struct IcmpName {
     pub family: Family,
     pub name: &'static str,
     pub ty: u8,
@@ -152,7 +152,7 @@ const fn v6(name: &'static str, ty: u8) -> IcmpName {
 /// IPv6: the whole-type keywords of "permit icmp (IPv6)" (RFC 4443 types
 /// 1-4, 128, 129; RFC 4861 types 133-136). IPv6 keywords that name a code
 /// are not in the table, so the reader refuses them rather than guess.
-pub const ICMP_NAMES: &[IcmpName] = &[
+pub(crate) const ICMP_NAMES: &[IcmpName] = &[
     v4("administratively-prohibited", 3, Some(13)),
     v4("alternate-address", 6, None),
     v4("conversion-error", 31, None),
@@ -210,20 +210,20 @@ pub const ICMP_NAMES: &[IcmpName] = &[
 ];
 
 /// The ICMP keyword `name` of `family`.
-pub fn icmp_name(name: &str, family: Family) -> Option<&'static IcmpName> {
+pub(crate) fn icmp_name(name: &str, family: Family) -> Option<&'static IcmpName> {
     ICMP_NAMES
         .iter()
         .find(|n| n.family == family && n.name == name)
 }
 
 /// The port number of a port name for `udp` (else TCP).
-pub fn port_name(name: &str, udp: bool) -> Option<u16> {
+pub(crate) fn port_name(name: &str, udp: bool) -> Option<u16> {
     let table = if udp { UDP_PORTS } else { TCP_PORTS };
     table.iter().find(|(n, _)| *n == name).map(|&(_, p)| p)
 }
 
 /// The protocol number of a protocol keyword in an ACL of `family`.
-pub fn protocol_name(name: &str, family: Family) -> Option<u8> {
+pub(crate) fn protocol_name(name: &str, family: Family) -> Option<u8> {
     let table = match family {
         Family::V4 => V4_PROTOCOLS,
         Family::V6 => V6_PROTOCOLS,

@@ -82,13 +82,13 @@ pub struct PlaceInfo {
 
 impl Inventory {
     /// The place named `name`, if the configuration describes it.
-    pub fn place(&self, name: &str) -> Option<&PlaceInfo> {
+    pub(crate) fn place(&self, name: &str) -> Option<&PlaceInfo> {
         self.places.iter().find(|p| p.name == name)
     }
 
     /// The addresses of `name` with its members, nested to any depth
     /// (a cycle is cut where it closes; the readers refuse cycles).
-    pub fn resolved(&self, name: &str) -> Option<AddrSet> {
+    pub(crate) fn resolved(&self, name: &str) -> Option<AddrSet> {
         let mut seen = Vec::new();
         self.resolve(name, &mut seen)
     }

@@ -10,7 +10,7 @@
 
 pub mod cisco;
 pub mod cisco_inventory;
-pub mod cisco_tables;
+pub(crate) mod cisco_tables;
 pub mod inventory;
 pub mod nftables;
 pub mod panos;
@@ -22,13 +22,13 @@ pub mod pfsense_inventory;
 /// a large export builds it once (a scan from the start per entry would
 /// make reading quadratic in the file's size).
 #[derive(Clone, Debug)]
-pub struct LineIndex {
+pub(crate) struct LineIndex {
     /// Byte offset of each line's first character.
     starts: Vec<usize>,
 }
 
 impl LineIndex {
-    pub fn new(text: &str) -> Self {
+    pub(crate) fn new(text: &str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Self { starts }
@@ -56,7 +56,7 @@ impl LineIndex {
 /// The 1-based line and column of byte `offset` in `text` (columns count
 /// characters). Scans from the start: for one error; use [`LineIndex`] to
 /// locate many entries.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;

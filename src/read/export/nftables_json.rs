@@ -1,5 +1,5 @@
 //! The JSON form, as `nft -j list ruleset` prints it (libnftables-json(5),
-//! https://man.archlinux.org/man/libnftables-json.5.en): `{"nftables": [
+//! <https://man.archlinux.org/man/libnftables-json.5.en>): `{"nftables": [
 //! ... ]}`, one object per table, set, map, chain, rule, flowtable or named
 //! object, each naming its family and table; a rule's `expr` is its list of
 //! statements. `serde_json` keeps no positions, so a rule's origin is the

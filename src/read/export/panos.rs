@@ -243,7 +243,7 @@ pub fn read(text: &str) -> Result<Device, DeviceError> {
 /// Each disabled security rule of a PAN-OS running configuration with the
 /// device this reader reads when that one rule is enabled (`import` writes
 /// it as a commented-out rule where it stands; [`read`] is unchanged).
-pub fn disabled_rules(text: &str) -> Result<Vec<DisabledRule>, DeviceError> {
+pub(crate) fn disabled_rules(text: &str) -> Result<Vec<DisabledRule>, DeviceError> {
     let doc = parse_document(text)?;
     let r = Reader::new(text);
     let config = r.config(&doc)?;

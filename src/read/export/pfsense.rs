@@ -124,7 +124,7 @@ pub fn read(text: &str) -> Result<Device, DeviceError> {
 /// Each disabled `<rule>` of a pfSense `config.xml` with the device this
 /// reader reads when that one rule is enabled (`import` writes it as a
 /// commented-out rule where it stands; [`read`] is unchanged).
-pub fn disabled_rules(text: &str) -> Result<Vec<DisabledRule>, DeviceError> {
+pub(crate) fn disabled_rules(text: &str) -> Result<Vec<DisabledRule>, DeviceError> {
     let doc = roxmltree::Document::parse(text).map_err(|e| {
         let pos = e.pos();
         DeviceError::at(pos.row as usize, pos.col as usize, format!("not XML: {e}"))

@@ -60,16 +60,16 @@ mod numbering;
 use numbering::PreviousNumbers;
 
 /// The target name (`-t cisco`, the template folder, the output folder).
-pub const TARGET: &str = Target::Cisco.name();
+pub(crate) const TARGET: &str = Target::Cisco.name();
 
 /// Cisco's limit on one remark (and what we use for descriptions).
-pub const REMARK_MAX: usize = 100;
+pub(crate) const REMARK_MAX: usize = 100;
 
 /// Ports on one `eq` (IOS-XE YANG allows up to 10).
-pub const EQ_MAX: usize = 10;
+pub(crate) const EQ_MAX: usize = 10;
 
 /// Sequence numbers are spaced by this much.
-pub const SEQ_STEP: u32 = 10;
+pub(crate) const SEQ_STEP: u32 = 10;
 
 /// The Cisco IOS-XE renderer.
 pub struct Cisco;
@@ -136,7 +136,7 @@ impl Renderer for Cisco {
 /// written here as text: a template loop costs about a microsecond per
 /// iteration, several times the cost of writing the line.
 #[derive(Clone, Debug, Serialize)]
-pub struct View {
+pub(crate) struct View {
     pub policy: String,
     /// Comment lines for the header (without the leading `! `).
     pub header: Vec<String>,
@@ -184,7 +184,7 @@ impl View {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct AclView {
+pub(crate) struct AclView {
     /// `ip access-list extended` or `ipv6 access-list`.
     pub command: &'static str,
     pub zone: String,
@@ -199,7 +199,7 @@ pub struct AclView {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct InterfaceView {
+pub(crate) struct InterfaceView {
     pub name: String,
     pub zone: String,
     pub v4: String,
@@ -212,7 +212,7 @@ pub struct InterfaceView {
 
 /// Protocol field of an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AceProto {
+pub(crate) enum AceProto {
     /// `ip` / `ipv6`: every protocol.
     Ip,
     Tcp,
@@ -227,7 +227,7 @@ pub enum AceProto {
 
 /// An address field of an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AceAddr {
+pub(crate) enum AceAddr {
     Any,
     Net(IpNet),
     Group(GroupName),
@@ -235,7 +235,7 @@ pub enum AceAddr {
 
 /// A port match (TCP/UDP only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PortMatch {
+pub(crate) enum PortMatch {
     All,
     Eq(EqPorts),
     Range(u16, u16),
@@ -244,14 +244,14 @@ pub enum PortMatch {
 /// The ports of one `eq`: 1 to [`EQ_MAX`], kept inline (entries are made
 /// by the hundred thousand).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EqPorts {
+pub(crate) struct EqPorts {
     len: u8,
     ports: [u16; EQ_MAX],
 }
 
 impl EqPorts {
     /// At most [`EQ_MAX`] ports.
-    pub fn new(ports: &[u16]) -> Self {
+    pub(crate) fn new(ports: &[u16]) -> Self {
         assert!(
             !ports.is_empty() && ports.len() <= EQ_MAX,
             "1 to {EQ_MAX} ports"
@@ -264,14 +264,14 @@ impl EqPorts {
         out
     }
 
-    pub fn ports(&self) -> &[u16] {
+    pub(crate) fn ports(&self) -> &[u16] {
         &self.ports[..usize::from(self.len)]
     }
 }
 
 /// One access-control entry, before numbering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ace {
+pub(crate) struct Ace {
     pub permit: bool,
     pub proto: AceProto,
     pub src: AceAddr,
@@ -287,7 +287,7 @@ pub struct Ace {
 /// hash of its content (`WW-NET4-<16 hex digits>`, `WW-NET6-...`,
 /// `WW-SVC-...`). Ordered as the names are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct GroupName {
+pub(crate) struct GroupName {
     kind: GroupKind,
     hash: u64,
 }
@@ -328,7 +328,7 @@ impl fmt::Display for GroupName {
 }
 
 /// The wildcard (inverse) mask of an IPv4 prefix: `/24` → `0.0.0.255`.
-pub fn wildcard(net: &Ipv4Net) -> std::net::Ipv4Addr {
+pub(crate) fn wildcard(net: &Ipv4Net) -> std::net::Ipv4Addr {
     net.hostmask()
 }
 
@@ -394,7 +394,7 @@ fn write_ports(out: &mut String, p: &PortMatch) {
 /// a type *and* a code (`packet-too-big` in IPv4, `ttl-exceeded`,
 /// `port-unreachable`, ...) are never used: they would match less than the
 /// IR's type.
-pub fn icmp_keyword(ty: u8, family: Family) -> Option<&'static str> {
+pub(crate) fn icmp_keyword(ty: u8, family: Family) -> Option<&'static str> {
     match (family, ty) {
         (Family::V4, 0) => Some("echo-reply"),
         (Family::V4, 3) => Some("unreachable"),
@@ -430,7 +430,7 @@ pub fn icmp_keyword(ty: u8, family: Family) -> Option<&'static str> {
 }
 
 /// The reply type of an ICMP query type, if the query has one.
-pub fn icmp_reply(ty: u8, family: Family) -> Option<u8> {
+pub(crate) fn icmp_reply(ty: u8, family: Family) -> Option<u8> {
     match (family, ty) {
         (Family::V4, 8) => Some(0),
         (Family::V4, 13) => Some(14),
@@ -439,13 +439,6 @@ pub fn icmp_reply(ty: u8, family: Family) -> Option<u8> {
         (Family::V6, 128) => Some(129),
         _ => None,
     }
-}
-
-/// The text of an entry after the sequence number.
-pub fn ace_text(ace: &Ace, family: Family) -> String {
-    let mut out = String::new();
-    write_ace(&mut out, ace, family);
-    out
 }
 
 /// Writes the text of an entry after the sequence number.
@@ -519,7 +512,7 @@ const REMARK: Field = Field {
 };
 
 /// `text` as a remark (see [`REMARK`]).
-pub fn sanitize_remark(text: &str) -> String {
+pub(crate) fn sanitize_remark(text: &str) -> String {
     REMARK.fit(text).into_owned()
 }
 
@@ -566,7 +559,7 @@ fn service_for(s: &ServiceSet, f: Family) -> ServiceSet {
 
 /// Port matches covering exactly `ports`: single ports in `eq` lists of at
 /// most [`EQ_MAX`], longer runs as inclusive `range`s.
-pub fn port_matches(ports: &PortSet) -> Vec<PortMatch> {
+pub(crate) fn port_matches(ports: &PortSet) -> Vec<PortMatch> {
     if ports.is_full() {
         return vec![PortMatch::All];
     }
@@ -1125,7 +1118,7 @@ fn return_aces(resp: AceAddr, init: AceAddr, svc: &ServiceSet, f: Family) -> Vec
 
 /// Lowers the IR to the Cisco view model, or explains what cannot be
 /// expressed.
-pub fn build_view(ir: &Ir, previous: &PreviousNumbers) -> Result<View, Vec<Diagnostic>> {
+pub(crate) fn build_view(ir: &Ir, previous: &PreviousNumbers) -> Result<View, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     if ir.default_action.permits() {
         errors.push(

@@ -36,14 +36,14 @@ use std::collections::HashMap;
 use super::SEQ_STEP;
 
 /// Where a fresh block starts: the next multiple of this.
-pub const BLOCK_STEP: u32 = 100;
+pub(crate) const BLOCK_STEP: u32 = 100;
 
 /// The highest sequence number IOS accepts (1..2147483647).
-pub const SEQ_MAX: u32 = 2_147_483_647;
+pub(crate) const SEQ_MAX: u32 = 2_147_483_647;
 
 /// The sequence numbers of the previous output, per stable ACL name.
 #[derive(Debug, Default)]
-pub struct PreviousNumbers {
+pub(crate) struct PreviousNumbers {
     acls: HashMap<String, Vec<OldBlock>>,
 }
 
@@ -107,7 +107,7 @@ impl PreviousNumbers {
 
     /// Sequence numbers for the lines of ACL `name`, one per line, rising;
     /// and whether a gap ran out (the ACL was numbered afresh).
-    pub fn number(&self, name: &str, lines: &[&str]) -> (Vec<u32>, bool) {
+    pub(crate) fn number(&self, name: &str, lines: &[&str]) -> (Vec<u32>, bool) {
         let current = blocks(lines);
         let Some(old) = self.acls.get(name) else {
             return (fresh(&current), false);

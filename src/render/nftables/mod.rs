@@ -49,15 +49,15 @@ use crate::text::{self, Field, Overflow, truncate_bytes};
 use crate::vocab::Target;
 
 /// The target name (`-t nftables`, `targets/nftables/`, `out/nftables/`).
-pub const TARGET: &str = Target::Nftables.name();
+pub(crate) const TARGET: &str = Target::Nftables.name();
 /// The table wardwall owns and replaces as a whole.
-pub const TABLE: &str = "wardwall";
+pub(crate) const TABLE: &str = "wardwall";
 /// nft 1.0.6: comments longer than this are rejected.
-pub const MAX_COMMENT: usize = 128;
+pub(crate) const MAX_COMMENT: usize = 128;
 /// nft 1.0.6: a longer log prefix fails at commit.
-pub const MAX_LOG_PREFIX: usize = 127;
+pub(crate) const MAX_LOG_PREFIX: usize = 127;
 /// Interface names are at most 15 bytes on Linux.
-pub const MAX_IFNAME: usize = 15;
+pub(crate) const MAX_IFNAME: usize = 15;
 
 const TEMPLATES: &[(&str, &str)] = &[(
     "ruleset.nft.j2",
@@ -122,11 +122,6 @@ impl Blocks {
             fields,
             items: Vec::with_capacity(items),
         }
-    }
-
-    /// The number of items.
-    pub fn len(&self) -> usize {
-        self.items.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -1187,7 +1182,7 @@ fn service_parts(
 /// Text from the policy, made safe for an nft double-quoted string (which
 /// has no escapes): `"` becomes `'`, control characters become spaces, and
 /// the result is cut to [`MAX_COMMENT`] bytes on a character boundary.
-pub fn comment_text(text: &str) -> String {
+pub(crate) fn comment_text(text: &str) -> String {
     COMMENT.fit(text).into_owned()
 }
 
@@ -1212,7 +1207,7 @@ fn push_comment_text(out: &mut String, text: &str) {
 }
 
 /// `wardwall <action> <rule>: `, within [`MAX_LOG_PREFIX`] bytes.
-pub fn log_prefix(action: Action, rule: &str) -> String {
+pub(crate) fn log_prefix(action: Action, rule: &str) -> String {
     let text = comment_text(&format!("wardwall {action} {rule}: "));
     truncate_bytes(&text, MAX_LOG_PREFIX).to_string()
 }

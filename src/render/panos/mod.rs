@@ -85,12 +85,12 @@ use crate::place::{Placement, Reach};
 use crate::text::{self, Field, Overflow};
 use crate::vocab::Target;
 
-pub const TARGET: &str = Target::Panos.name();
+pub(crate) const TARGET: &str = Target::Panos.name();
 /// Name of the final rule that replaces PAN-OS's intrazone allow.
 pub const DEFAULT_RULE: &str = "wardwall-default-deny";
 /// PAN-OS limits.
 pub const NAME_MAX: usize = 63;
-pub const ZONE_MAX: usize = 31;
+pub(crate) const ZONE_MAX: usize = 31;
 pub const RULE_DESCRIPTION_MAX: usize = 1024;
 pub const OBJECT_DESCRIPTION_MAX: usize = 1023;
 
@@ -1014,7 +1014,7 @@ fn push_unique(v: &mut Vec<String>, s: String) {
     }
 }
 
-pub fn action_name(action: Action) -> &'static str {
+pub(crate) fn action_name(action: Action) -> &'static str {
     match action {
         Action::Allow => "allow",
         Action::Deny => "drop",
@@ -1023,7 +1023,7 @@ pub fn action_name(action: Action) -> &'static str {
 }
 
 /// A PAN-OS zone name wardwall can write unquoted in both forms.
-pub fn valid_zone_name(name: &str) -> bool {
+pub(crate) fn valid_zone_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
@@ -1073,7 +1073,7 @@ fn rule_description(rule: &Rule) -> Option<String> {
 
 /// Makes free text safe for both forms (see the module docs) and cuts it to
 /// `max` bytes.
-pub fn clean_description(text: &str, max: usize) -> String {
+pub(crate) fn clean_description(text: &str, max: usize) -> String {
     Field {
         replace: |c| match c {
             '"' => Some('\''),

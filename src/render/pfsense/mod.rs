@@ -44,28 +44,25 @@ use crate::text::{Field, Overflow};
 use crate::vocab::Target;
 
 /// The target's name (`-t pfsense`, template folder, output folder).
-pub const TARGET: &str = Target::PfSense.name();
+pub(crate) const TARGET: &str = Target::PfSense.name();
 const TEMPLATE: &str = "config.xml";
 const EMBEDDED: &[(&str, &str)] = &[(
     TEMPLATE,
     include_str!("../../../targets/pfsense/config.xml"),
 )];
 
-/// The interface (bindings) key of this target in `Zone::bindings`.
-pub const BINDING: &str = TARGET;
-
 /// Longest alias name pfSense accepts (`is_validaliasname`: fewer than 32).
-pub const MAX_ALIAS_NAME: usize = 31;
+pub(crate) const MAX_ALIAS_NAME: usize = 31;
 /// Longest rule description kept whole in the pf label: the label is
 /// `USER_RULE: <descr>` cut at 63 bytes (`PFLABEL_MAXLEN`), so 52 bytes.
-pub const MAX_RULE_DESCR: usize = 52;
+pub(crate) const MAX_RULE_DESCR: usize = 52;
 /// The GUI refuses aliases with more entries than this.
-pub const MAX_ALIAS_ENTRIES: usize = 5000;
+pub(crate) const MAX_ALIAS_ENTRIES: usize = 5000;
 /// Trackers are drawn from `[TRACKER_BASE, TRACKER_BASE + TRACKER_SPAN)`:
 /// below 2^32, far from the GUI's reserved 10000–13999 and from the
 /// auto-numbered system rules just above 1000000000.
-pub const TRACKER_BASE: u64 = 2_000_000_000;
-pub const TRACKER_SPAN: u64 = 2_000_000_000;
+pub(crate) const TRACKER_BASE: u64 = 2_000_000_000;
+pub(crate) const TRACKER_SPAN: u64 = 2_000_000_000;
 
 /// Alias name prefixes. The four namespaces cannot collide with each other
 /// (`WW_` objects and zones, `WWZ_` an object on one interface, `WWR_`
@@ -1183,7 +1180,7 @@ impl<'a> Builder<'a> {
 
 /// `wan`, `lan` or `optN`: the only keys whose rules pfSense evaluates as
 /// plain interface rules (groups and VPN pseudo-interfaces come first).
-pub fn is_interface_key(key: &str) -> bool {
+pub(crate) fn is_interface_key(key: &str) -> bool {
     match key {
         "wan" | "lan" => true,
         _ => key.strip_prefix("opt").is_some_and(|n| {
@@ -1204,20 +1201,22 @@ fn rule_type(action: Action) -> &'static str {
 }
 
 /// The tracker of a rule key: a hash into the safe range.
-pub fn tracker_for(key: &str) -> u32 {
+pub(crate) fn tracker_for(key: &str) -> u32 {
     u32::try_from(TRACKER_BASE + fnv1a(key.as_bytes()) % TRACKER_SPAN).expect("range is below 2^32")
 }
 
 /// Maps a policy name to a pfSense alias name: prefix, upper case, `_` for
 /// anything outside `[A-Za-z0-9]`; names over 31 characters are cut and get
 /// a hash of the full name so different long names stay different.
-pub fn alias_name(prefix: &str, key: &str) -> String {
+#[cfg(test)]
+fn alias_name(prefix: &str, key: &str) -> String {
     let mut name = String::new();
     alias_name_into(&mut name, prefix, key);
     name
 }
 
-/// [`alias_name`], written into `name` (cleared first).
+/// The alias name of `key` (see above), written into `name` (cleared
+/// first): the renderer makes thousands and reuses one buffer.
 fn alias_name_into(name: &mut String, prefix: &str, key: &str) {
     name.clear();
     name.push_str(prefix);
@@ -1277,7 +1276,7 @@ fn sanitize(text: String, max: usize) -> String {
 }
 
 /// pf names of IP protocols pfSense rules can select, by number.
-pub fn protocol_name(p: u8) -> Option<&'static str> {
+pub(crate) fn protocol_name(p: u8) -> Option<&'static str> {
     Some(match p {
         2 => "igmp",
         41 => "ipv6",
@@ -1297,7 +1296,7 @@ pub fn protocol_name(p: u8) -> Option<&'static str> {
 
 /// pf ICMP type names pfSense offers (filter.inc `$icmptypes`), by number
 /// and family. One name per number (pf has aliases for some ICMPv6 types).
-pub fn icmp_type_name(t: u8, family: Family) -> Option<&'static str> {
+pub(crate) fn icmp_type_name(t: u8, family: Family) -> Option<&'static str> {
     Some(match family {
         Family::V4 => match t {
             0 => "echorep",
@@ -1354,7 +1353,8 @@ pub fn icmp_type_name(t: u8, family: Family) -> Option<&'static str> {
 
 /// The ICMP type number of a pf name in a family (the inverse of
 /// [`icmp_type_name`], including pf's alternative ICMPv6 names).
-pub fn icmp_type_number(name: &str, family: Family) -> Option<u8> {
+#[cfg(test)]
+fn icmp_type_number(name: &str, family: Family) -> Option<u8> {
     let alt = match (family, name) {
         (Family::V6, "groupqry") => Some(130),
         (Family::V6, "grouprep") => Some(131),
