@@ -87,6 +87,55 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
                 }
                 Err(NotRendered::Unreadable(_)) => return EXIT_USAGE,
             };
+            let mut new = new;
+            let mut old = old;
+            let new_ir = new.ir.as_ref().expect("compiled policies have an IR");
+            // A policy file that is new on the branch: everything in it is
+            // new, reviewed against nothing.
+            let absent = matches!(&old, Err(NotRendered::Unreadable(e))
+                if e.kind() == std::io::ErrorKind::NotFound);
+            let nothing = absent.then(|| wardwall::ir::Ir::deny_all(new_ir));
+            let old_side = match (&old, &nothing) {
+                (Ok(c), _) => c.ir.as_ref().map(|ir| (ir, c.policy.as_ref())),
+                (Err(_), Some(ir)) => Some((ir, None)),
+                (Err(_), None) => None,
+            };
+            // The traffic, findings and expectations first: they need the
+            // policy models, which are dropped before the renderings are
+            // made (the renderers need the IRs only).
+            let mut traffic = None;
+            if let Some((old_ir, old_policy)) = old_side {
+                let ctx = wardwall::diff::traffic::Context::from_policies(
+                    old_policy,
+                    new.policy.as_ref(),
+                )
+                .on(date);
+                traffic = Some(wardwall::diff::traffic::traffic_diff(old_ir, new_ir, &ctx));
+                // The `check` findings of both sides (a policy new on the
+                // branch had none).
+                let old_found = old_policy
+                    .map(|p| wardwall::diff::findings::findings_of(p, old_ir, date, lint))
+                    .unwrap_or_default();
+                let new_found = new
+                    .policy
+                    .as_ref()
+                    .map(|p| wardwall::diff::findings::findings_of(p, new_ir, date, lint))
+                    .unwrap_or_default();
+                findings = Some(wardwall::diff::findings::finding_diff(
+                    &old_found, &new_found,
+                ));
+                if let Some(new_policy) = &new.policy {
+                    expectations = wardwall::diff::expect_diff::expect_diff(
+                        old_policy.map(|p| (p, old_ir)),
+                        (new_policy, new_ir),
+                        date,
+                    );
+                }
+            }
+            new.policy = None;
+            if let Ok(old) = &mut old {
+                old.policy = None;
+            }
             let new_ir = new.ir.as_ref().expect("compiled policies have an IR");
             let old_ir = old.as_ref().ok().and_then(|c| c.ir.as_ref());
             let (diffs, old_failures, new_failures) =
@@ -106,54 +155,20 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
             if args.format == DiffFormat::Text && !common.quiet {
                 eprintln!("comparing {} with {}", sides.old, sides.new);
             }
-            let (old_ir, old_policy) = match old {
-                Ok(old) if old_failures.is_none() => (old.ir, old.policy),
-                // A policy file that is new on the branch: everything
-                // in it is new, reviewed against nothing.
-                Err(NotRendered::Unreadable(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                    eprintln!(
-                        "note: {} does not exist at {}: every rule is new",
-                        wardwall::source::display_path(&policy),
-                        sides.old
-                    );
-                    (Some(wardwall::ir::Ir::deny_all(new_ir)), None)
-                }
-                _ => {
-                    eprintln!(
-                        "error: the policy at {} cannot be rendered (see above); nothing to compare with",
-                        sides.old
-                    );
-                    return EXIT_USAGE;
-                }
-            };
-            let old_ir = old_ir.expect("rendered policies have an IR");
-            let ctx = wardwall::diff::traffic::Context::from_policies(
-                old_policy.as_ref(),
-                new.policy.as_ref(),
-            )
-            .on(date);
-            let traffic = wardwall::diff::traffic::traffic_diff(&old_ir, new_ir, &ctx);
-            // The `check` findings of both sides (a policy new on the
-            // branch had none).
-            let old_found = old_policy
-                .as_ref()
-                .map(|p| wardwall::diff::findings::findings_of(p, &old_ir, date, lint))
-                .unwrap_or_default();
-            let new_found = new
-                .policy
-                .as_ref()
-                .map(|p| wardwall::diff::findings::findings_of(p, new_ir, date, lint))
-                .unwrap_or_default();
-            findings = Some(wardwall::diff::findings::finding_diff(
-                &old_found, &new_found,
-            ));
-            if let Some(new_policy) = &new.policy {
-                expectations = wardwall::diff::expect_diff::expect_diff(
-                    old_policy.as_ref().map(|p| (p, &old_ir)),
-                    (new_policy, new_ir),
-                    date,
+            if absent {
+                eprintln!(
+                    "note: {} does not exist at {}: every rule is new",
+                    wardwall::source::display_path(&policy),
+                    sides.old
                 );
+            } else if old.is_err() || old_failures.is_some() {
+                eprintln!(
+                    "error: the policy at {} cannot be rendered (see above); nothing to compare with",
+                    sides.old
+                );
+                return EXIT_USAGE;
             }
+            let traffic = traffic.expect("compared when the base compiled or is absent");
             (diffs, Some(traffic), Some(sides))
         }
         None => {
