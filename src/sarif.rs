@@ -19,6 +19,10 @@
 //! with `/` separators and percent-encoded; a file outside the repository
 //! (or with no repository) keeps its path as given.
 //!
+//! Each rule has a `fullDescription` (what it finds, then the hint) and a
+//! `helpUri` ([`help_uri`]): its section of docs/analysis.md under
+//! `WARDWALL_DOCS_URL`, else [`DEFAULT_DOCS_URL`].
+//!
 //! Each result carries `partialFingerprints["wardwall/v1"]`: a hash of the
 //! rule id, the file and the message, which name policy objects but no
 //! line or column, so a finding keeps its identity when unrelated lines
@@ -31,12 +35,32 @@ use serde_json::{Value, json};
 
 use crate::diagnostics::{Acknowledged, Diagnostic, Diagnostics, Label, Severity, SourceMap, Span};
 
+/// Where `check --format sarif` links each rule's help when
+/// `WARDWALL_DOCS_URL` is not set: the folder of the project's docs.
+pub const DEFAULT_DOCS_URL: &str = "https://git.example.org/netsec/wardwall/blob/main/docs/";
+
+/// A rule's `helpUri`: the code's section of docs/analysis.md (one heading
+/// per analysis code, so the anchor is the code), or the section on the
+/// other codes (policy and target errors, explained by their messages).
+/// `docs` is the folder that holds analysis.md.
+pub fn help_uri(docs: &str, code: &str) -> String {
+    let sep = if docs.ends_with('/') { "" } else { "/" };
+    let anchor = if crate::analysis::code_info(code).is_some() {
+        code
+    } else {
+        "other-codes"
+    };
+    format!("{docs}{sep}analysis.md#{anchor}")
+}
+
 /// The SARIF log for the diagnostics of one or more policies. `root` is the
-/// repository root that URIs are made relative to (`None`: paths as given).
+/// repository root that URIs are made relative to (`None`: paths as given);
+/// `docs` is where the rules' help links point ([`help_uri`]).
 pub fn to_sarif(
     checked: &[(&SourceMap, &Diagnostics)],
     deny_warnings: bool,
     root: Option<&Path>,
+    docs: &str,
 ) -> Value {
     let mut codes: Vec<&str> = crate::analysis::CODES.iter().map(|c| c.0).collect();
     for (_, diags) in checked {
@@ -57,6 +81,7 @@ pub fn to_sarif(
                 "shortDescription": { "text": short },
                 "fullDescription": { "text": format!("{short}. {help}") },
                 "help": { "text": help },
+                "helpUri": help_uri(docs, code),
             })
         })
         .collect();

@@ -335,3 +335,94 @@ fn sarif_uris_are_repository_relative_and_fingerprints_survive_unrelated_edits()
     );
     assert_eq!(prints(&before), prints(&after));
 }
+
+#[test]
+fn sarif_rules_have_a_full_description_and_a_help_uri_into_the_docs() {
+    let run = |docs: Option<&str>| -> Vec<Value> {
+        let mut cmd = wardwall();
+        cmd.args(["check", POLICY, "--date", DATE, "--format", "sarif"]);
+        cmd.env_remove("WARDWALL_DOCS_URL");
+        if let Some(url) = docs {
+            cmd.env("WARDWALL_DOCS_URL", url);
+        }
+        let out = cmd.output().unwrap();
+        let log: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+        log["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let analysis_md = std::fs::read_to_string("docs/analysis.md").unwrap();
+    for r in run(None) {
+        let id = str_at(&r, &["id"]);
+        assert!(!str_at(&r, &["fullDescription", "text"]).is_empty(), "{r}");
+        let uri = str_at(&r, &["helpUri"]);
+        let anchor = if wardwall::analysis::code_info(id).is_some() {
+            id
+        } else {
+            "other-codes"
+        };
+        assert_eq!(
+            uri,
+            format!("{}analysis.md#{anchor}", wardwall::sarif::DEFAULT_DOCS_URL)
+        );
+        // The anchor is a heading of docs/analysis.md.
+        assert!(
+            analysis_md.contains(&format!("\n### {anchor}\n")),
+            "docs/analysis.md has no section for {anchor}"
+        );
+    }
+    for r in run(Some("https://docs.example.net/wardwall/1.2")) {
+        let uri = str_at(&r, &["helpUri"]);
+        assert!(
+            uri.starts_with("https://docs.example.net/wardwall/1.2/analysis.md#"),
+            "{uri}"
+        );
+    }
+}
+
+#[test]
+fn sarif_fingerprints_survive_an_unrelated_rule_added_above() {
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    let policies = root.join("net policies");
+    crate::common::copy_includes(&policies);
+    let path = policies.join("site.kdl");
+    std::fs::copy(POLICY, &path).unwrap();
+    std::fs::create_dir(root.join(".git")).unwrap();
+    let before = sarif_results(&policies, "site.kdl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let unrelated = "rules {\n    deny \"unrelated-guard\" {\n        \
+                     description \"Added by the test, above every finding\"\n        \
+                     from \"guest-wifi\"\n        to \"guest-wifi\"\n        \
+                     service \"ssh\"\n    }\n";
+    assert_eq!(text.matches("\nrules {\n").count(), 1);
+    std::fs::write(
+        &path,
+        text.replacen("\nrules {\n", &format!("\n{unrelated}"), 1),
+    )
+    .unwrap();
+    let after = sarif_results(&policies, "site.kdl");
+    let print = |r: &Value| str_at(r, &["partialFingerprints", "wardwall/v1"]).to_string();
+    let after_prints: Vec<String> = after.iter().map(print).collect();
+    for r in &before {
+        assert!(
+            after_prints.contains(&print(r)),
+            "a finding lost its fingerprint when an unrelated rule was added: {r}"
+        );
+        assert_eq!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "net%20policies/site.kdl"
+        );
+    }
+    // Whatever is new is about the new rule only.
+    for r in after
+        .iter()
+        .filter(|r| !before.iter().any(|b| print(b) == print(r)))
+    {
+        assert!(
+            str_at(r, &["message", "text"]).contains("unrelated-guard"),
+            "{r}"
+        );
+    }
+}

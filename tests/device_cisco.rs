@@ -1540,3 +1540,76 @@ fn explain_against_the_exposure_copy_disagrees_and_names_the_entry() {
         ran.stdout
     );
 }
+
+#[test]
+fn explain_json_against_a_device_export_names_the_deciding_entry() {
+    let file = drift_path(".exposure");
+    let text = common::read(&file);
+    let entry = "5 permit ip 10.20.8.0 0.0.0.255 202.114.4.0 0.0.0.255";
+    let line = line_in(&text, QUARANTINE, entry);
+    let explain = |file: &str, format: &str| {
+        common::run([
+            "explain",
+            DRIFT_POLICY,
+            "10.20.8.5",
+            "202.114.4.119",
+            "tcp/515",
+            "--target",
+            "cisco",
+            "--against",
+            file,
+            "--date",
+            PROBE_DATE,
+            "--format",
+            format,
+        ])
+    };
+    let ran = explain(&file, "json").expect_code(1);
+    let json: serde_json::Value = serde_json::from_str(&ran.stdout).expect("one JSON document");
+    // The same document as `explain --format json` without a target...
+    let plain = common::run([
+        "explain",
+        DRIFT_POLICY,
+        "10.20.8.5",
+        "202.114.4.119",
+        "tcp/515",
+        "--date",
+        PROBE_DATE,
+        "--format",
+        "json",
+    ])
+    .expect_code(0);
+    let mut plain: serde_json::Value = serde_json::from_str(&plain.stdout).unwrap();
+    plain["target"] = json["target"].clone();
+    assert_eq!(json, plain);
+    // ...plus what the device does, naming the entry that decides.
+    let t = &json["target"];
+    assert_eq!(t["target"], "cisco");
+    assert_eq!(t["action"], "allow");
+    assert_eq!(t["agrees"], false);
+    assert_eq!(t["certain"], true);
+    assert_eq!(t["entry"]["file"], file.as_str());
+    assert_eq!(t["entry"]["line"], line as u64);
+    assert_eq!(t["entry"]["column"], 2);
+    assert_eq!(t["entry"]["text"], entry);
+    let layers = t["layers"].as_array().unwrap();
+    assert_eq!(layers.last().unwrap()["entry"], t["entry"]);
+    assert!(
+        layers
+            .iter()
+            .any(|l| l["filter"] == "ACL QUARANTINE-IN in on Vlan128"),
+        "{t}"
+    );
+    assert_eq!(json["verdict"]["action"], "deny");
+    // The untouched export agrees; text output is unchanged by the format.
+    let ran = explain(&drift_path(""), "json").expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(json["target"]["agrees"], true);
+    assert_eq!(json["target"]["action"], "deny");
+    let ran = explain(&file, "text").expect_code(1);
+    assert!(
+        ran.stdout.contains("cisco DISAGREES with the policy"),
+        "{}",
+        ran.stdout
+    );
+}

@@ -197,6 +197,25 @@ impl RenderArgs {
         }
     }
 
+    /// The renderers of the selected targets, in [`Target::ALL`] order.
+    pub(super) fn renderers(
+        &self,
+        ir: &wardwall::ir::Ir,
+    ) -> Vec<Box<dyn wardwall::render::Renderer>> {
+        registry::selected_renderers(ir, &self.select.targets, &self.select.options())
+    }
+
+    /// The templates to render with, numbering kept from `previous`.
+    pub(super) fn templates(
+        &self,
+        previous: wardwall::render::PreviousTree,
+    ) -> wardwall::render::Templates {
+        wardwall::render::Templates {
+            override_dir: self.templates.clone(),
+            previous,
+        }
+    }
+
     /// Renders every selected target in memory; any failure is returned as
     /// diagnostics and nothing is produced.
     pub(super) fn render(
@@ -225,14 +244,9 @@ impl RenderArgs {
         ir: &wardwall::ir::Ir,
         mut sink: impl FnMut(Vec<RenderedFile>) -> std::io::Result<()>,
     ) -> Result<(), RenderFailure> {
-        use wardwall::registry::selected_renderers;
-        use wardwall::render::Templates;
-        let templates = Templates {
-            override_dir: self.templates.clone(),
-            previous: self.previous.clone(),
-        };
+        let templates = self.templates(self.previous.clone());
         let mut failures = diagnostics::Diagnostics::default();
-        for renderer in selected_renderers(ir, &self.select.targets, &self.select.options()) {
+        for renderer in self.renderers(ir) {
             self.select.warn_weakened(renderer.as_ref());
             match renderer.render(ir, &templates) {
                 Ok(files) if failures.items.is_empty() => {

@@ -128,7 +128,13 @@ pub(super) fn check(args: CheckArgs, common: &Common) -> u8 {
             .map(|c| (&c.sources, &c.diagnostics))
             .collect();
         let root = repository_root();
-        let log = wardwall::sarif::to_sarif(&runs, args.deny_warnings, root.as_deref());
+        // Where each rule's help links to: the docs the reader can open
+        // (a mirror, a pinned version), else the project's own.
+        let docs = std::env::var("WARDWALL_DOCS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| wardwall::sarif::DEFAULT_DOCS_URL.to_string());
+        let log = wardwall::sarif::to_sarif(&runs, args.deny_warnings, root.as_deref(), &docs);
         println!(
             "{}",
             serde_json::to_string_pretty(&log).expect("JSON of plain data")

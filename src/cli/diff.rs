@@ -76,31 +76,82 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
             Some(rev) => rev,
             None => &wardwall::source::Disk,
         };
-    // The base is rendered first: the branch's rendering keeps its
-    // numbering (Cisco sequence numbers), as `build` keeps what is in the
-    // output directory, so the diff shows what `build` would change.
-    let old_rendered = comparison
-        .as_ref()
-        .map(|cmp| render_policy(&cmp.old, &policy, date, &args.render, style));
-    args.render.previous = match &old_rendered {
-        Some(Ok(old)) => wardwall::render::PreviousTree::Files(old.files.clone()),
-        Some(Err(_)) => wardwall::render::PreviousTree::None,
-        None => wardwall::render::PreviousTree::Dir(against.clone()),
-    };
-    let new = match render_policy(new_files, &policy, date, &args.render, style) {
-        Ok(r) => r,
-        Err(NotRendered::Errors { report, errors }) => {
-            return report_unbuildable(args.format, &report, errors);
-        }
-        Err(NotRendered::Unreadable(e)) => {
-            report_unreadable(&policy, &e);
-            return EXIT_USAGE;
-        }
-    };
     let mut findings: Option<wardwall::diff::FindingDiff> = None;
     let mut expectations = wardwall::diff::expect_diff::ExpectDiff::default();
-    let (old_files, traffic, sides) = match &comparison {
+    let (diffs, traffic, sides) = match &comparison {
         Some(cmp) => {
+            let old = compile_policy(&cmp.old, &policy, date, style);
+            let new = match compile_policy(new_files, &policy, date, style) {
+                Ok(c) => c,
+                Err(NotRendered::Errors { report, errors }) => {
+                    return report_unbuildable(args.format, &report, errors);
+                }
+                Err(NotRendered::Unreadable(e)) => {
+                    report_unreadable(&policy, &e);
+                    return EXIT_USAGE;
+                }
+            };
+            let mut new = new;
+            let mut old = old;
+            let new_ir = new.ir.as_ref().expect("compiled policies have an IR");
+            // A policy file that is new on the branch: everything in it is
+            // new, reviewed against nothing.
+            let absent = matches!(&old, Err(NotRendered::Unreadable(e))
+                if e.source.kind() == std::io::ErrorKind::NotFound);
+            let nothing = absent.then(|| wardwall::ir::Ir::deny_all(new_ir));
+            let old_side = match (&old, &nothing) {
+                (Ok(c), _) => c.ir.as_ref().map(|ir| (ir, c.policy.as_ref())),
+                (Err(_), Some(ir)) => Some((ir, None)),
+                (Err(_), None) => None,
+            };
+            // The traffic, findings and expectations first: they need the
+            // policy models, which are dropped before the renderings are
+            // made (the renderers need the IRs only).
+            let mut traffic = None;
+            if let Some((old_ir, old_policy)) = old_side {
+                let ctx = wardwall::diff::traffic::Context::from_policies(
+                    old_policy,
+                    new.policy.as_ref(),
+                )
+                .on(date);
+                traffic = Some(wardwall::diff::traffic::traffic_diff(old_ir, new_ir, &ctx));
+                // The `check` findings of both sides (a policy new on the
+                // branch had none).
+                let old_found = old_policy
+                    .map(|p| wardwall::diff::findings::findings_of(p, old_ir, date, lint))
+                    .unwrap_or_default();
+                let new_found = new
+                    .policy
+                    .as_ref()
+                    .map(|p| wardwall::diff::findings::findings_of(p, new_ir, date, lint))
+                    .unwrap_or_default();
+                findings = Some(wardwall::diff::findings::finding_diff(
+                    &old_found, &new_found,
+                ));
+                if let Some(new_policy) = &new.policy {
+                    expectations = wardwall::diff::expect_diff::expect_diff(
+                        old_policy.map(|p| (p, old_ir)),
+                        (new_policy, new_ir),
+                        date,
+                    );
+                }
+            }
+            new.policy = None;
+            if let Ok(old) = &mut old {
+                old.policy = None;
+            }
+            let new_ir = new.ir.as_ref().expect("compiled policies have an IR");
+            let old_ir = old.as_ref().ok().and_then(|c| c.ir.as_ref());
+            let (diffs, old_failures, new_failures) =
+                config_diff_by_target(&args.render, old_ir, new_ir);
+            if let (Ok(old), Some(failures)) = (&old, &old_failures) {
+                eprint!("{}", diagnostics::render_all(&old.sources, failures, style));
+            }
+            if let Some(failures) = &new_failures {
+                eprint!("{}", diagnostics::render_all(&new.sources, failures, style));
+                let report = diagnostics::render_all(&new.sources, failures, Style::Plain);
+                return report_unbuildable(args.format, &report, failures.items.len());
+            }
             let sides = wardwall::diff::Sides {
                 old: cmp.old_label.clone(),
                 new: cmp.new_label.clone(),
@@ -108,76 +159,46 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
             if args.format == DiffFormat::Text && !common.quiet {
                 eprintln!("comparing {} with {}", sides.old, sides.new);
             }
-            let (old_files, old_ir, old_policy) = match old_rendered.expect("rendered with --base")
-            {
-                Ok(old) => (old.files, old.compiled.ir, old.compiled.policy),
-                // A policy file that is new on the branch: everything
-                // in it is new, reviewed against nothing.
-                Err(NotRendered::Unreadable(e))
-                    if e.source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    eprintln!(
-                        "note: {} does not exist at {}: every rule is new",
-                        wardwall::source::display_path(&policy),
-                        sides.old
-                    );
-                    (
-                        Default::default(),
-                        Some(wardwall::ir::Ir::deny_all(new.ir())),
-                        None,
-                    )
+            if absent {
+                eprintln!(
+                    "note: {} does not exist at {}: every rule is new",
+                    wardwall::source::display_path(&policy),
+                    sides.old
+                );
+            } else if old.is_err() || old_failures.is_some() {
+                if let Err(NotRendered::Unreadable(e)) = &old {
+                    eprintln!("error: {e}");
                 }
-                Err(e) => {
-                    if let NotRendered::Unreadable(e) = e {
-                        eprintln!("error: {e}");
-                    }
-                    eprintln!(
-                        "error: the policy at {} cannot be rendered (see above); nothing to compare with",
-                        sides.old
-                    );
+                eprintln!(
+                    "error: the policy at {} cannot be rendered (see above); nothing to compare with",
+                    sides.old
+                );
+                return EXIT_USAGE;
+            }
+            let traffic = traffic.expect("compared when the base compiled or is absent");
+            (diffs, Some(traffic), Some(sides))
+        }
+        None => {
+            args.render.previous = wardwall::render::PreviousTree::Dir(against.clone());
+            let new = match render_policy(new_files, &policy, date, &args.render, style) {
+                Ok(r) => r,
+                Err(NotRendered::Errors { report, errors }) => {
+                    return report_unbuildable(args.format, &report, errors);
+                }
+                Err(NotRendered::Unreadable(e)) => {
+                    report_unreadable(&policy, &e);
                     return EXIT_USAGE;
                 }
             };
-            let old_ir = old_ir.expect("rendered policies have an IR");
-            let ctx = wardwall::diff::traffic::Context::from_policies(
-                old_policy.as_ref(),
-                new.compiled.policy.as_ref(),
-            )
-            .on(date);
-            let traffic = wardwall::diff::traffic::traffic_diff(&old_ir, new.ir(), &ctx);
-            // The `check` findings of both sides (a policy new on the
-            // branch had none).
-            let old_found = old_policy
-                .as_ref()
-                .map(|p| wardwall::diff::findings::findings_of(p, &old_ir, date, lint))
-                .unwrap_or_default();
-            let new_found = new
-                .compiled
-                .policy
-                .as_ref()
-                .map(|p| wardwall::diff::findings::findings_of(p, new.ir(), date, lint))
-                .unwrap_or_default();
-            findings = Some(wardwall::diff::findings::finding_diff(
-                &old_found, &new_found,
-            ));
-            if let Some(new_policy) = &new.compiled.policy {
-                expectations = wardwall::diff::expect_diff::expect_diff(
-                    old_policy.as_ref().map(|p| (p, &old_ir)),
-                    (new_policy, new.ir()),
-                    date,
-                );
+            match wardwall::output::read_existing(&against, &new.files) {
+                Ok(files) => (wardwall::diff::config_diff(&files, &new.files), None, None),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
             }
-            (old_files, Some(traffic), Some(sides))
         }
-        None => match wardwall::output::read_existing(&against, &new.files) {
-            Ok(files) => (files.into(), None, None),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_USAGE;
-            }
-        },
     };
-    let diffs = wardwall::diff::config_diff(&old_files, &new.files);
     let traffic_changed = traffic.as_ref().is_some_and(|t| !t.is_empty());
     if let Some(dir) = &args.output_dir
         && let Err(e) = write_full_diffs(dir, &diffs, traffic.as_ref())
@@ -316,23 +337,14 @@ fn report_unbuildable(format: DiffFormat, report: &str, errors: usize) -> u8 {
     EXIT_FINDINGS
 }
 
-/// A compiled and rendered policy.
+/// A policy rendered for `--against DIR`.
 struct Rendered {
-    compiled: Compiled,
-    /// Shared: the base's files are also the branch's `PreviousTree`.
-    files: std::sync::Arc<Vec<RenderedFile>>,
+    /// Kept for its lifetime only: the files are all that is compared.
+    _compiled: Compiled,
+    files: Vec<RenderedFile>,
 }
 
-impl Rendered {
-    fn ir(&self) -> &wardwall::ir::Ir {
-        self.compiled
-            .ir
-            .as_ref()
-            .expect("rendered policies have an IR")
-    }
-}
-
-/// Why a policy was not rendered (errors are already on stderr).
+/// Why a policy was not rendered (the report is already on stderr).
 enum NotRendered {
     /// The root file could not be read (not yet reported: at the base, a
     /// missing file is a policy new on the branch, not an error).
@@ -341,8 +353,33 @@ enum NotRendered {
     Errors { report: String, errors: usize },
 }
 
-/// Compiles and renders a policy read through `files`; prints diagnostics
-/// to stderr on failure.
+/// Compiles a policy read through `files`, keeping only the errors (a diff
+/// is about changes, not lint: `check` shows the warnings); prints them to
+/// stderr when there is no IR.
+fn compile_policy(
+    files: &dyn wardwall::source::Files,
+    policy: &Path,
+    date: Date,
+    style: Style,
+) -> Result<Compiled, NotRendered> {
+    let mut compiled =
+        wardwall::compile_from(files, policy, date).map_err(NotRendered::Unreadable)?;
+    compiled.diagnostics.items.retain(|d| d.is_error());
+    if compiled.ir.is_none() {
+        eprint!(
+            "{}",
+            diagnostics::render_all(&compiled.sources, &compiled.diagnostics, style)
+        );
+        return Err(NotRendered::Errors {
+            report: diagnostics::render_all(&compiled.sources, &compiled.diagnostics, Style::Plain),
+            errors: compiled.diagnostics.items.len(),
+        });
+    }
+    Ok(compiled)
+}
+
+/// Compiles and renders every selected target of a policy read through
+/// `files`; prints diagnostics to stderr on failure.
 fn render_policy(
     files: &dyn wardwall::source::Files,
     policy: &Path,
@@ -350,29 +387,92 @@ fn render_policy(
     render: &RenderArgs,
     style: Style,
 ) -> Result<Rendered, NotRendered> {
-    let mut compiled =
-        wardwall::compile_from(files, policy, date).map_err(NotRendered::Unreadable)?;
-    // A diff is about changes, not lint: show errors only (`check` shows
-    // the warnings).
-    compiled.diagnostics.items.retain(|d| d.is_error());
-    let failed = |compiled: &Compiled, diags: &diagnostics::Diagnostics| {
-        eprint!(
-            "{}",
-            diagnostics::render_all(&compiled.sources, diags, style)
-        );
-        NotRendered::Errors {
-            report: diagnostics::render_all(&compiled.sources, diags, Style::Plain),
-            errors: diags.items.len(),
+    let compiled = compile_policy(files, policy, date, style)?;
+    let ir = compiled.ir.as_ref().expect("compiled policies have an IR");
+    match render.render(ir) {
+        Ok(files) => Ok(Rendered {
+            _compiled: compiled,
+            files,
+        }),
+        Err(failures) => {
+            eprint!(
+                "{}",
+                diagnostics::render_all(&compiled.sources, &failures, style)
+            );
+            Err(NotRendered::Errors {
+                report: diagnostics::render_all(&compiled.sources, &failures, Style::Plain),
+                errors: failures.items.len(),
+            })
         }
+    }
+}
+
+/// The config diff of `diff --base`, one target at a time: the base's
+/// rendering of a target (`old`: `None` when the base has no policy or did
+/// not compile), then the branch's, which keeps the base's numbering (Cisco
+/// sequence numbers, as `build` keeps what is in the output directory, so
+/// the diff shows what `build` would change), then their diff; both
+/// renderings are dropped before the next target, so at most one target's
+/// two texts and line tables are in memory at once. Returns the changed
+/// files sorted by path, and each side's render failures (every target's,
+/// collected; once the branch fails nothing more is compared).
+fn config_diff_by_target(
+    render: &RenderArgs,
+    old: Option<&wardwall::ir::Ir>,
+    new: &wardwall::ir::Ir,
+) -> (
+    Vec<wardwall::diff::FileDiff>,
+    Option<diagnostics::Diagnostics>,
+    Option<diagnostics::Diagnostics>,
+) {
+    let mut diffs = Vec::new();
+    let mut old_failures = diagnostics::Diagnostics::default();
+    let mut new_failures = diagnostics::Diagnostics::default();
+    let old_renderers = old.map(|ir| render.renderers(ir)).unwrap_or_default();
+    let new_renderers = render.renderers(new);
+    for target in wardwall::vocab::Target::ALL {
+        let old_files = match (old, old_renderers.iter().find(|r| r.target() == target)) {
+            (Some(ir), Some(r)) => {
+                render.select.warn_weakened(r.as_ref());
+                match r.render(ir, &render.templates(Default::default())) {
+                    Ok(files) => files,
+                    Err(diags) => {
+                        old_failures.extend(diags);
+                        Vec::new()
+                    }
+                }
+            }
+            _ => Vec::new(),
+        };
+        let old_files = std::sync::Arc::new(old_files);
+        let new_files = match new_renderers.iter().find(|r| r.target() == target) {
+            Some(r) => {
+                render.select.warn_weakened(r.as_ref());
+                let previous = if old.is_some() && old_failures.items.is_empty() {
+                    wardwall::render::PreviousTree::Files(old_files.clone())
+                } else {
+                    wardwall::render::PreviousTree::None
+                };
+                match r.render(new, &render.templates(previous)) {
+                    Ok(files) => files,
+                    Err(diags) => {
+                        new_failures.extend(diags);
+                        Vec::new()
+                    }
+                }
+            }
+            None => Vec::new(),
+        };
+        if new_failures.items.is_empty() {
+            diffs.extend(wardwall::diff::config_diff(&old_files, &new_files));
+        }
+    }
+    diffs.sort_by(|a, b| a.path.cmp(&b.path));
+    let failed = |mut d: diagnostics::Diagnostics| {
+        (!d.items.is_empty()).then(|| {
+            d.sort();
+            d
+        })
     };
-    let Some(ir) = &compiled.ir else {
-        return Err(failed(&compiled, &compiled.diagnostics));
-    };
-    let files = render
-        .render(ir)
-        .map_err(|failures| failed(&compiled, &failures))?;
-    Ok(Rendered {
-        compiled,
-        files: files.into(),
-    })
+    (diffs, failed(old_failures), failed(new_failures))
 }

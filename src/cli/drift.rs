@@ -219,20 +219,23 @@ pub(super) fn read_device(
     Ok((device, text))
 }
 
-/// `explain --target T --against FILE`: the device's answer for one
-/// packet, from its exported configuration, with the deciding entry; exit
-/// 1 when it does not agree with the policy (or cannot be decided).
+/// `explain --target T --against FILE`: what the device's export does
+/// with the packet, layer by layer, naming the deciding entry, and whether
+/// that agrees with the policy. Returns the exit code, the text and the
+/// same facts as JSON (`--format json`); a file that cannot be read is
+/// reported here and is `Err` with the exit code.
 pub(super) fn explain_device(
     target: Target,
     path: &std::path::Path,
     ir: &wardwall::ir::Ir,
     packet: &wardwall::ir::Packet,
-) -> u8 {
+) -> Result<(u8, String, serde_json::Value), u8> {
+    use serde_json::json;
     let device = match read_device(target, path) {
         Ok((d, _)) => d,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Err(EXIT_USAGE);
         }
     };
     let shown = wardwall::source::display_path(path);
@@ -253,6 +256,19 @@ pub(super) fn explain_device(
         at(&ingress),
         at(&egress)
     ));
+    // An entry of the export as JSON: line and column are null for a
+    // decision no line states (an implicit deny).
+    let entry_json = |o: &wardwall::read::device::Origin| {
+        let known = o.line != 0;
+        json!({
+            "file": shown,
+            "line": known.then_some(o.line),
+            "column": known.then_some(o.column),
+            "text": o.text,
+            "rule": o.rule,
+        })
+    };
+    let mut layers = Vec::new();
     for (filter, d) in &outcome.steps {
         let line = if d.origin.line == 0 {
             String::new()
@@ -263,7 +279,14 @@ pub(super) fn explain_device(
             "  {}: {shown}{line}: {} -> {}\n",
             filter.name, d.origin.text, d.action
         ));
+        layers.push(json!({
+            "filter": filter.name,
+            "action": d.action.to_string(),
+            "log": d.log,
+            "entry": entry_json(&d.origin),
+        }));
     }
+    let mut undecidable = Vec::new();
     for e in &outcome.undecided {
         out.push_str(&format!(
             "  undecidable: {shown}:{}:{}: {} ({}): if it matches, {}\n",
@@ -273,6 +296,11 @@ pub(super) fn explain_device(
             e.undecidable.as_deref().unwrap_or_default(),
             e.decision.action
         ));
+        undecidable.push(json!({
+            "entry": entry_json(&e.decision.origin),
+            "why": e.undecidable,
+            "action": e.decision.action.to_string(),
+        }));
     }
     out.push_str(&format!("  verdict: {}\n", outcome.action));
     let agrees = outcome.action.permits() == policy.action.permits();
@@ -300,6 +328,22 @@ pub(super) fn explain_device(
         ));
         EXIT_FINDINGS
     };
-    print!("{out}");
-    code
+    // The last layer met decides: the first that does not allow, or the
+    // last allow when every layer allows.
+    let deciding = outcome.steps.last().map(|(_, d)| d);
+    let json = json!({
+        "target": target.name(),
+        "from": shown,
+        "ingress": ingress,
+        "egress": egress,
+        "layers": layers,
+        "undecidable": undecidable,
+        "entry": deciding.map(|d| entry_json(&d.origin)),
+        "rule": deciding.and_then(|d| d.origin.rule.clone()),
+        "action": outcome.action.to_string(),
+        "log": deciding.is_some_and(|d| d.log),
+        "agrees": agrees && certain,
+        "certain": certain,
+    });
+    Ok((code, out, json))
 }

@@ -198,14 +198,12 @@ fn explain_target(
     packet: &Packet,
 ) -> Result<(u8, Option<Value>), u8> {
     if let Some(file) = args.against.as_deref().filter(|p| !p.is_dir()) {
-        if args.format == ExplainFormat::Json {
-            eprintln!(
-                "error: --format json does not cover a device export (--against FILE) yet; \
-                 use the text output, or --against DIR for rendered files"
-            );
-            return Err(EXIT_USAGE);
+        let (code, text, json) = super::drift::explain_device(target, file, ir, packet)?;
+        if args.format == ExplainFormat::Text {
+            print!("{text}");
+            return Ok((code, None));
         }
-        return Ok((super::drift::explain_device(target, file, ir, packet), None));
+        return Ok((code, Some(json)));
     }
     let evaluator = registry::reader(target);
     let render = RenderArgs {
