@@ -192,7 +192,8 @@ type Pieces = FxHashMap<Option<usize>, Vec<Space>>;
 /// comparison, cut to `on`.
 fn compare_in(ir: &Ir, device: &Device, on: Option<&Pieces>) -> Comparison {
     let places = Places::new(ir, device);
-    let dev = Indexed::new(flatten(device, &places));
+    let within = on.map(Within::new);
+    let dev = Indexed::new(flatten(device, &places, within.as_ref()));
     let sweep = Sweep::run(ir);
     let mut found = Found::default();
     // The traffic each policy rule decides, walked through the device's
@@ -628,8 +629,44 @@ impl Places {
     }
 }
 
-/// The device as one first-match list (see the module docs).
-fn flatten(device: &Device, places: &Places) -> Vec<Flat> {
+/// The traffic a comparison is cut to ([`compare_in`]'s `on`), indexed.
+///
+/// The walks only ever look at device entries whose boxes meet the traffic
+/// walked, and the entries keep their order, so leaving out every entry
+/// that meets none of it changes nothing they find: the baseline device is
+/// compared on a few regions, and most of its entries (pfSense: most of
+/// the pairs of an inbound and an outbound rule) are never built.
+struct Within {
+    spaces: Vec<Space>,
+    index: std::cell::RefCell<BoxIndex>,
+    near: std::cell::RefCell<Vec<u32>>,
+}
+
+impl Within {
+    fn new(on: &Pieces) -> Self {
+        let spaces: Vec<Space> = on.values().flatten().cloned().collect();
+        let index = std::cell::RefCell::new(BoxIndex::new(&spaces));
+        Self {
+            spaces,
+            index,
+            near: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    fn meets(&self, space: &Space) -> bool {
+        if space.is_empty() {
+            return false;
+        }
+        let mut near = self.near.borrow_mut();
+        self.index.borrow_mut().candidates_of(space, &mut near);
+        near.iter()
+            .any(|&i| self.spaces[i as usize].overlaps(space))
+    }
+}
+
+/// The device as one first-match list (see the module docs); with
+/// `within`, only the entries whose boxes meet it (see [`Within`]).
+fn flatten(device: &Device, places: &Places, within: Option<&Within>) -> Vec<Flat> {
     let mut acc = vec![Flat {
         space: Space::universe(),
         action: Action::Allow,
@@ -638,7 +675,7 @@ fn flatten(device: &Device, places: &Places) -> Vec<Flat> {
     }];
     for (l, layer) in device.layers.iter().enumerate() {
         let next = flat_layer(l, layer, places);
-        acc = join(acc, &next);
+        acc = join(acc, &next, within);
     }
     acc
 }
@@ -683,16 +720,24 @@ fn flat(space: Space, d: &Decision, at: At, why: Option<String>) -> Flat {
 
 /// `first`, with every allowing entry replaced by `second`'s entries
 /// inside it: the list that allows exactly what both allow.
-fn join(first: Vec<Flat>, second: &[Flat]) -> Vec<Flat> {
+///
+/// With `within`, the entries that miss it are left out (see [`Within`]):
+/// every entry made from one is inside it, so misses it too.
+fn join(first: Vec<Flat>, second: &[Flat], within: Option<&Within>) -> Vec<Flat> {
+    let meets = |s: &Space| within.is_none_or(|w| w.meets(s));
     // A layer with no filters lets everything pass: nothing to join.
     if second.len() == 1 && second[0].action.permits() {
-        return first;
+        return first.into_iter().filter(|a| meets(&a.space)).collect();
     }
     let spaces: Vec<Space> = second.iter().map(|f| f.space.clone()).collect();
+    let second_meets: Vec<bool> = spaces.iter().map(meets).collect();
     let mut index = BoxIndex::new(&spaces);
     let mut near = Vec::new();
     let mut out = Vec::new();
     for a in first {
+        if within.is_some() && !meets(&a.space) {
+            continue;
+        }
         if !a.action.permits() || a.space.is_empty() {
             out.push(a);
             continue;
@@ -706,6 +751,12 @@ fn join(first: Vec<Flat>, second: &[Flat]) -> Vec<Flat> {
         let mut rest = a.space.clone();
         for &j in &near {
             let b = &second[j as usize];
+            // An undecidable `a`'s pieces depend on every decided `b` before
+            // them; a decided `a`'s piece inside a `b` that misses `within`
+            // misses it too.
+            if !second_meets[j as usize] && a.undecided.is_none() {
+                continue;
+            }
             let space = if a.undecided.is_some() {
                 let piece = rest.intersection(&b.space);
                 if b.undecided.is_none() {
@@ -715,7 +766,7 @@ fn join(first: Vec<Flat>, second: &[Flat]) -> Vec<Flat> {
             } else {
                 a.space.intersection(&b.space)
             };
-            if space.is_empty() {
+            if space.is_empty() || !second_meets[j as usize] {
                 continue;
             }
             let mut path = a.path.clone();
