@@ -426,3 +426,105 @@ fn sarif_fingerprints_survive_an_unrelated_rule_added_above() {
         );
     }
 }
+
+/// The Python that has the PyPI package `jsonschema`, or a visible skip.
+fn python_with_jsonschema() -> Option<std::ffi::OsString> {
+    let python = std::env::var_os("WARDWALL_PYTHON").unwrap_or_else(|| "python3".into());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import jsonschema"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        crate::common::skip::skip(&format!(
+            "{} cannot import jsonschema (set WARDWALL_PYTHON to a Python with the PyPI \
+             packages jsonschema and rfc3986-validator; see .ci/run)",
+            std::path::Path::new(&python).display()
+        ));
+        return None;
+    }
+    Some(python)
+}
+
+/// `sarif_validate.py`'s verdict on `logs`: the violations it printed, and
+/// whether it found none.
+fn schema_violations(python: &std::ffi::OsStr, logs: &[std::path::PathBuf]) -> (bool, String) {
+    let out = std::process::Command::new(python)
+        .arg("tests/support/sarif_validate.py")
+        .arg("tests/fixtures/sarif/sarif-schema-2.1.0.json")
+        .args(logs)
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match out.status.code() {
+        Some(0) => (true, printed),
+        Some(1) => (false, printed),
+        _ => panic!("sarif_validate.py failed: {printed}"),
+    }
+}
+
+/// Every kind of log `check --format sarif` writes is valid SARIF 2.1.0
+/// by the official schema, checked by a third-party validator (the schema
+/// and its source: tests/fixtures/sarif/README.md): warnings, acknowledged
+/// findings (suppressions), policy errors, and a path that needs
+/// percent-encoding. A log with a broken field is refused, so the check
+/// can fail.
+#[test]
+fn sarif_logs_are_valid_by_the_sarif_2_1_0_schema() {
+    let Some(python) = python_with_jsonschema() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join(".git")).unwrap();
+    let spaced = root.join("net policies");
+    let unacknowledged = crate::common::unacknowledged_hospital(&spaced);
+    let broken = root.join("broken.kdl");
+    std::fs::write(
+        &broken,
+        "policy \"x\" {\n    zone \"a\" { prefix \"10.0.0.0/8\" }\n}\nrule \"r\" {\n    allow\n    from \"nowhere\"\n    to \"a\"\n    service \"https\"\n}\n",
+    )
+    .unwrap();
+    let hospital = std::fs::canonicalize(POLICY).unwrap();
+    let cases = [
+        ("warnings", unacknowledged.as_path(), 0),
+        ("acknowledged", hospital.as_path(), 0),
+        ("errors", broken.as_path(), 1),
+    ];
+    let mut logs = Vec::new();
+    for (name, policy, code) in cases {
+        let out = wardwall()
+            .current_dir(root)
+            .arg("check")
+            .arg(policy)
+            .args(["--date", DATE, "--format", "sarif"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{name}");
+        let log: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+        let results = log["runs"][0]["results"].as_array().unwrap();
+        assert!(!results.is_empty(), "{name}: a log with results");
+        let path = root.join(format!("{name}.sarif"));
+        std::fs::write(&path, &out.stdout).unwrap();
+        logs.push(path);
+    }
+    let (valid, printed) = schema_violations(&python, &logs);
+    assert!(valid, "wardwall's SARIF breaks the schema:\n{printed}");
+
+    // The same log with a level SARIF does not have, and without its
+    // version: both refused.
+    let mut log: Value = serde_json::from_slice(&std::fs::read(&logs[0]).unwrap()).unwrap();
+    log["runs"][0]["results"][0]["level"] = "severe".into();
+    log.as_object_mut().unwrap().remove("version");
+    let tampered = root.join("tampered.sarif");
+    std::fs::write(&tampered, log.to_string()).unwrap();
+    let (valid, printed) = schema_violations(&python, &[tampered]);
+    assert!(!valid, "a broken log passed the schema");
+    assert!(
+        printed.contains("'version' is a required property") && printed.contains("severe"),
+        "{printed}"
+    );
+}
