@@ -184,6 +184,13 @@ impl ServiceSet {
             && self.protocols.is_empty()
     }
 
+    /// The destination ports TCP and UDP share when they are the same
+    /// (and not empty): targets that can match both protocols in one entry
+    /// (`tcp/udp`, `meta l4proto { tcp, udp }`) merge them on this.
+    pub(crate) fn shared_tcp_udp_ports(&self) -> Option<&PortSet> {
+        (!self.tcp.is_empty() && self.tcp == self.udp).then_some(&self.tcp)
+    }
+
     /// Whether the set holds anything an IPv4 / IPv6 packet can carry.
     pub(crate) fn has_family(&self, family: Family) -> bool {
         let icmp = match family {

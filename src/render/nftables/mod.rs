@@ -1133,7 +1133,7 @@ fn service_parts(
         };
     }
     let mut out = Vec::new();
-    if !set.tcp.is_empty() && set.tcp == set.udp && action != Action::Reject {
+    if set.shared_tcp_udp_ports().is_some() && action != Action::Reject {
         let m = if set.tcp.is_full() {
             ServiceMatch::Fixed("meta l4proto { tcp, udp }")
         } else {

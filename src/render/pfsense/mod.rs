@@ -746,10 +746,10 @@ impl<'a> Builder<'a> {
                 ok = false;
             }
         }
-        if !set.tcp.is_empty() && set.tcp == set.udp {
+        if let Some(ports) = set.shared_tcp_udp_ports() {
             out.push(Clause::Ports {
                 protocol: "tcp/udp",
-                ports: set.tcp.clone(),
+                ports: ports.clone(),
             });
         } else {
             if !set.tcp.is_empty() {
