@@ -80,19 +80,11 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
     let mut expectations = wardwall::diff::expect_diff::ExpectDiff::default();
     let (diffs, traffic, sides) = match &comparison {
         Some(cmp) => {
-            let old = compile_policy(&cmp.old, &policy, date, style);
-            let new = match compile_policy(new_files, &policy, date, style) {
+            let mut old = compile_policy(&cmp.old, &policy, date, style);
+            let mut new = match compile_policy(new_files, &policy, date, style) {
                 Ok(c) => c,
-                Err(NotRendered::Errors { report, errors }) => {
-                    return report_unbuildable(args.format, &report, errors);
-                }
-                Err(NotRendered::Unreadable(e)) => {
-                    report_unreadable(&policy, &e);
-                    return EXIT_USAGE;
-                }
+                Err(why) => return report_not_rendered(args.format, &policy, why),
             };
-            let mut new = new;
-            let mut old = old;
             let new_ir = new.ir.as_ref().expect("compiled policies have an IR");
             // A policy file that is new on the branch: everything in it is
             // new, reviewed against nothing.
@@ -182,13 +174,7 @@ pub(super) fn diff(mut args: DiffArgs, common: &Common) -> u8 {
             args.render.previous = wardwall::render::PreviousTree::Dir(against.clone());
             let new = match render_policy(new_files, &policy, date, &args.render, style) {
                 Ok(r) => r,
-                Err(NotRendered::Errors { report, errors }) => {
-                    return report_unbuildable(args.format, &report, errors);
-                }
-                Err(NotRendered::Unreadable(e)) => {
-                    report_unreadable(&policy, &e);
-                    return EXIT_USAGE;
-                }
+                Err(why) => return report_not_rendered(args.format, &policy, why),
             };
             match wardwall::output::read_existing(&against, &new.files) {
                 Ok(files) => (wardwall::diff::config_diff(&files, &new.files), None, None),
@@ -337,6 +323,19 @@ fn report_unbuildable(format: DiffFormat, report: &str, errors: usize) -> u8 {
     EXIT_FINDINGS
 }
 
+/// The exit status, and the report, for a branch policy that was not
+/// rendered: unreadable (a usage error, with the missing-policy hint) or
+/// with errors (shown in the review's format).
+fn report_not_rendered(format: DiffFormat, policy: &Path, why: NotRendered) -> u8 {
+    match why {
+        NotRendered::Errors { report, errors } => report_unbuildable(format, &report, errors),
+        NotRendered::Unreadable(e) => {
+            report_unreadable(policy, &e);
+            EXIT_USAGE
+        }
+    }
+}
+
 /// A policy rendered for `--against DIR`.
 struct Rendered {
     /// Kept for its lifetime only: the files are all that is compared.
@@ -430,36 +429,35 @@ fn config_diff_by_target(
     let mut new_failures = diagnostics::Diagnostics::default();
     let old_renderers = old.map(|ir| render.renderers(ir)).unwrap_or_default();
     let new_renderers = render.renderers(new);
+    // One target's files, or none when it failed (its failures collected).
+    let render_one = |renderer: &dyn wardwall::render::Renderer,
+                      ir: &wardwall::ir::Ir,
+                      previous: wardwall::render::PreviousTree,
+                      failures: &mut diagnostics::Diagnostics| {
+        render.select.warn_weakened(renderer);
+        renderer
+            .render(ir, &render.templates(previous))
+            .unwrap_or_else(|diags| {
+                failures.extend(diags);
+                Vec::new()
+            })
+    };
     for target in wardwall::vocab::Target::ALL {
         let old_files = match (old, old_renderers.iter().find(|r| r.target() == target)) {
             (Some(ir), Some(r)) => {
-                render.select.warn_weakened(r.as_ref());
-                match r.render(ir, &render.templates(Default::default())) {
-                    Ok(files) => files,
-                    Err(diags) => {
-                        old_failures.extend(diags);
-                        Vec::new()
-                    }
-                }
+                render_one(r.as_ref(), ir, Default::default(), &mut old_failures)
             }
             _ => Vec::new(),
         };
         let old_files = std::sync::Arc::new(old_files);
         let new_files = match new_renderers.iter().find(|r| r.target() == target) {
             Some(r) => {
-                render.select.warn_weakened(r.as_ref());
                 let previous = if old.is_some() && old_failures.items.is_empty() {
                     wardwall::render::PreviousTree::Files(old_files.clone())
                 } else {
                     wardwall::render::PreviousTree::None
                 };
-                match r.render(new, &render.templates(previous)) {
-                    Ok(files) => files,
-                    Err(diags) => {
-                        new_failures.extend(diags);
-                        Vec::new()
-                    }
-                }
+                render_one(r.as_ref(), new, previous, &mut new_failures)
             }
             None => Vec::new(),
         };

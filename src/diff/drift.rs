@@ -735,7 +735,7 @@ fn join(first: Vec<Flat>, second: &[Flat], within: Option<&Within>) -> Vec<Flat>
     let mut near = Vec::new();
     let mut out = Vec::new();
     for a in first {
-        if within.is_some() && !meets(&a.space) {
+        if !meets(&a.space) {
             continue;
         }
         if !a.action.permits() || a.space.is_empty() {
