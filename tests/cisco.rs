@@ -1473,24 +1473,13 @@ fn port_list(p: &readback::Ports) -> Vec<u64> {
 /// skips with a message unless WARDWALL_REQUIRE_PRIVILEGED_TESTS=1.
 #[test]
 fn the_cisco_acl_package_reads_the_same_entries() {
-    // WARDWALL_CISCO_ACL_PYTHON, else the project's CI Python
-    // (WARDWALL_PYTHON), else `python3`, if it can import cisco_acl.
-    let python = std::env::var_os("WARDWALL_CISCO_ACL_PYTHON")
-        .or_else(|| std::env::var_os("WARDWALL_PYTHON"))
-        .unwrap_or_else(|| "python3".into());
-    let importable = std::process::Command::new(&python)
-        .args(["-c", "import cisco_acl"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !importable {
-        let msg = format!(
-            "cisco-acl cross-check skipped: {} cannot import cisco_acl (set WARDWALL_CISCO_ACL_PYTHON \
-             to a Python with the PyPI package cisco-acl==3.3.5; see .ci/run)",
-            std::path::Path::new(&python).display()
-        );
-        common::skip::skip(&msg);
+    let Some(python) = common::skip::python_with(
+        &["WARDWALL_CISCO_ACL_PYTHON", "WARDWALL_PYTHON"],
+        "cisco_acl",
+        "cisco-acl==3.3.5",
+    ) else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut compared = 0;
     let mut members_compared = 0;

@@ -276,6 +276,19 @@ fn explain_target_rejects_unknown_targets() {
         .code(2);
 }
 
+/// A repository (a temporary folder with `.git`) holding the hospital
+/// policy as `net policies/site.kdl`, with its includes: a folder name
+/// that SARIF URIs must percent-encode. Returns the repository (dropped
+/// last) and the policy folder.
+fn repository_with_a_spaced_folder() -> (tempfile::TempDir, std::path::PathBuf) {
+    let repo = tempfile::tempdir().unwrap();
+    let policies = repo.path().join("net policies");
+    crate::common::copy_includes(&policies);
+    std::fs::copy(POLICY, policies.join("site.kdl")).unwrap();
+    std::fs::create_dir(repo.path().join(".git")).unwrap();
+    (repo, policies)
+}
+
 /// The results of `check --format sarif` run in `dir` on `policy`.
 fn sarif_results(dir: &std::path::Path, policy: &str) -> Vec<Value> {
     let out = wardwall()
@@ -289,12 +302,7 @@ fn sarif_results(dir: &std::path::Path, policy: &str) -> Vec<Value> {
 
 #[test]
 fn sarif_uris_are_repository_relative_and_fingerprints_survive_unrelated_edits() {
-    let repo = tempfile::tempdir().unwrap();
-    let root = repo.path();
-    let policies = root.join("net policies");
-    crate::common::copy_includes(&policies);
-    std::fs::copy(POLICY, policies.join("site.kdl")).unwrap();
-    std::fs::create_dir(root.join(".git")).unwrap();
+    let (_repo, policies) = repository_with_a_spaced_folder();
 
     // Run from inside the policy folder: URIs are still from the root,
     // percent-encoded, against %SRCROOT%.
@@ -383,14 +391,10 @@ fn sarif_rules_have_a_full_description_and_a_help_uri_into_the_docs() {
 
 #[test]
 fn sarif_fingerprints_survive_an_unrelated_rule_added_above() {
-    let repo = tempfile::tempdir().unwrap();
-    let root = repo.path();
-    let policies = root.join("net policies");
-    crate::common::copy_includes(&policies);
+    let (_repo, policies) = repository_with_a_spaced_folder();
     let path = policies.join("site.kdl");
-    std::fs::copy(POLICY, &path).unwrap();
-    std::fs::create_dir(root.join(".git")).unwrap();
     let before = sarif_results(&policies, "site.kdl");
+    assert!(!before.is_empty(), "findings to follow");
     let text = std::fs::read_to_string(&path).unwrap();
     let unrelated = "rules {\n    deny \"unrelated-guard\" {\n        \
                      description \"Added by the test, above every finding\"\n        \
@@ -427,27 +431,20 @@ fn sarif_fingerprints_survive_an_unrelated_rule_added_above() {
     }
 }
 
-/// The Python that has the PyPI package `jsonschema`, or a visible skip.
-fn python_with_jsonschema() -> Option<std::ffi::OsString> {
-    let python = std::env::var_os("WARDWALL_PYTHON").unwrap_or_else(|| "python3".into());
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import jsonschema"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        crate::common::skip::skip(&format!(
-            "{} cannot import jsonschema (set WARDWALL_PYTHON to a Python with the PyPI \
-             packages jsonschema and rfc3986-validator; see .ci/run)",
-            std::path::Path::new(&python).display()
-        ));
-        return None;
-    }
-    Some(python)
+/// The Python that has the PyPI packages `jsonschema` and
+/// `rfc3986-validator` (without it the `uri` formats go unchecked), or a
+/// visible skip.
+fn python_with_jsonschema() -> Option<std::path::PathBuf> {
+    crate::common::skip::python_with(
+        &["WARDWALL_PYTHON"],
+        "jsonschema, rfc3986_validator",
+        "jsonschema==4.23.0 and rfc3986-validator==0.1.1",
+    )
 }
 
 /// `sarif_validate.py`'s verdict on `logs`: the violations it printed, and
 /// whether it found none.
-fn schema_violations(python: &std::ffi::OsStr, logs: &[std::path::PathBuf]) -> (bool, String) {
+fn schema_violations(python: &std::path::Path, logs: &[std::path::PathBuf]) -> (bool, String) {
     let out = std::process::Command::new(python)
         .arg("tests/support/sarif_validate.py")
         .arg("tests/fixtures/sarif/sarif-schema-2.1.0.json")

@@ -556,23 +556,12 @@ fn a_scheduled_entry_is_undecidable_never_guessed() {
 // ------------------------------------------------------------ third parties
 
 /// The Python that has the third-party parsers, or a visible skip.
-fn python_with(module: &str, install: &str) -> Option<std::ffi::OsString> {
-    let python = std::env::var_os("WARDWALL_CISCO_ACL_PYTHON")
-        .or_else(|| std::env::var_os("WARDWALL_PYTHON"))
-        .unwrap_or_else(|| "python3".into());
-    let ok = std::process::Command::new(&python)
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        common::skip::skip(&format!(
-            "{} cannot import {module} (set WARDWALL_CISCO_ACL_PYTHON or WARDWALL_PYTHON to a \
-             Python with the PyPI package {install}; see .ci/run)",
-            Path::new(&python).display()
-        ));
-        return None;
-    }
-    Some(python)
+fn python_with(module: &str, install: &str) -> Option<std::path::PathBuf> {
+    common::skip::python_with(
+        &["WARDWALL_CISCO_ACL_PYTHON", "WARDWALL_PYTHON"],
+        module,
+        install,
+    )
 }
 
 fn fixtures() -> Vec<String> {
@@ -1547,38 +1536,29 @@ fn explain_json_against_a_device_export_names_the_deciding_entry() {
     let text = common::read(&file);
     let entry = "5 permit ip 10.20.8.0 0.0.0.255 202.114.4.0 0.0.0.255";
     let line = line_in(&text, QUARANTINE, entry);
-    let explain = |file: &str, format: &str| {
-        common::run([
+    // The packet the exposure copy lets through, explained in `format`,
+    // with `device` as `[--target cisco --against FILE]` or nothing.
+    let explain_in = |format: &str, device: &[&str]| {
+        let mut args = vec![
             "explain",
             DRIFT_POLICY,
             "10.20.8.5",
             "202.114.4.119",
             "tcp/515",
-            "--target",
-            "cisco",
-            "--against",
-            file,
             "--date",
             PROBE_DATE,
             "--format",
             format,
-        ])
+        ];
+        args.extend_from_slice(device);
+        common::run(args)
     };
+    let explain =
+        |file: &str, format: &str| explain_in(format, &["--target", "cisco", "--against", file]);
     let ran = explain(&file, "json").expect_code(1);
     let json: serde_json::Value = serde_json::from_str(&ran.stdout).expect("one JSON document");
     // The same document as `explain --format json` without a target...
-    let plain = common::run([
-        "explain",
-        DRIFT_POLICY,
-        "10.20.8.5",
-        "202.114.4.119",
-        "tcp/515",
-        "--date",
-        PROBE_DATE,
-        "--format",
-        "json",
-    ])
-    .expect_code(0);
+    let plain = explain_in("json", &[]).expect_code(0);
     let mut plain: serde_json::Value = serde_json::from_str(&plain.stdout).unwrap();
     plain["target"] = json["target"].clone();
     assert_eq!(json, plain);

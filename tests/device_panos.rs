@@ -495,21 +495,11 @@ fn a_scheduled_rule_is_undecidable() {
 
 /// The Python with pan-os-python, or `None` after a visible skip.
 fn python() -> Option<PathBuf> {
-    let python = std::env::var_os("WARDWALL_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("python3"));
-    let ok = Command::new(&python)
-        .args(["-c", "import panos.firewall"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    common::skip::skip(&format!(
-        "pan-os-python is not importable with {} (set WARDWALL_PYTHON; see .ci/run)",
-        python.display()
-    ));
-    None
+    common::skip::python_with(
+        &["WARDWALL_PYTHON"],
+        "panos.firewall",
+        "pan-os-python==1.13.1",
+    )
 }
 
 fn pan_os_python_parse(python: &Path, file: &Path) -> Parsed {

@@ -78,23 +78,11 @@ fn render_errors(kdl: &str) -> Vec<wardwall::diagnostics::Diagnostic> {
 /// The Python interpreter with pan-os-python, or `None` (with a message)
 /// when it is missing; a missing one fails the test in CI.
 fn python() -> Option<PathBuf> {
-    let python = std::env::var_os("WARDWALL_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("python3"));
-    let ok = Command::new(&python)
-        .args(["-c", "import panos.firewall"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if ok {
-        return Some(python);
-    }
-    let msg = format!(
-        "pan-os-python is not importable with {} (set WARDWALL_PYTHON to a Python with pan-os-python==1.13.1; see .ci/run)",
-        python.display()
-    );
-    common::skip::skip(&msg);
-    None
+    common::skip::python_with(
+        &["WARDWALL_PYTHON"],
+        "panos.firewall",
+        "pan-os-python==1.13.1",
+    )
 }
 
 fn parse_xml(python: &Path, xml: &str) -> Parsed {

@@ -67,3 +67,28 @@ extern "C" fn print_summary() {
         let _ = writeln!(err, "  - {why}");
     }
 }
+
+/// The Python a third-party cross-check runs with: the first of `vars`
+/// that is set, else `python3`, if it can `import {module}`; otherwise
+/// `None` after a visible [`skip`] that says which PyPI package(s) to
+/// install.
+pub fn python_with(vars: &[&str], module: &str, package: &str) -> Option<std::path::PathBuf> {
+    let python = vars
+        .iter()
+        .find_map(std::env::var_os)
+        .map_or_else(|| "python3".into(), std::path::PathBuf::from);
+    let importable = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if importable {
+        return Some(python);
+    }
+    skip(&format!(
+        "{} cannot import {module} (set {} to a Python with the PyPI package {package}; see \
+         .ci/run)",
+        python.display(),
+        vars.join(" or ")
+    ));
+    None
+}
