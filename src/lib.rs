@@ -17,6 +17,7 @@ pub mod import;
 pub mod ir;
 pub mod model;
 pub mod output;
+pub mod packed_text;
 pub(crate) mod place;
 pub mod read;
 pub mod registry;

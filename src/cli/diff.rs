@@ -412,7 +412,8 @@ fn render_policy(
 /// sequence numbers, as `build` keeps what is in the output directory, so
 /// the diff shows what `build` would change), then their diff; both
 /// renderings are dropped before the next target, so at most one target's
-/// two texts and line tables are in memory at once. Returns the changed
+/// rendering, the base's packed one and their line hashes are in memory at
+/// once. Returns the changed
 /// files sorted by path, and each side's render failures (every target's,
 /// collected; once the branch fails nothing more is compared).
 fn config_diff_by_target(
@@ -443,17 +444,23 @@ fn config_diff_by_target(
             })
     };
     for target in wardwall::vocab::Target::ALL {
-        let old_files = match (old, old_renderers.iter().find(|r| r.target() == target)) {
-            (Some(ir), Some(r)) => {
-                render_one(r.as_ref(), ir, Default::default(), &mut old_failures)
-            }
-            _ => Vec::new(),
-        };
+        // The base's rendering is packed as soon as it is made, so the
+        // branch's is made and compared beside a tenth of it.
+        let old_files: Vec<wardwall::render::PackedFile> =
+            match (old, old_renderers.iter().find(|r| r.target() == target)) {
+                (Some(ir), Some(r)) => {
+                    render_one(r.as_ref(), ir, Default::default(), &mut old_failures)
+                        .into_iter()
+                        .map(wardwall::render::PackedFile::from)
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
         let old_files = std::sync::Arc::new(old_files);
         let new_files = match new_renderers.iter().find(|r| r.target() == target) {
             Some(r) => {
                 let previous = if old.is_some() && old_failures.items.is_empty() {
-                    wardwall::render::PreviousTree::Files(old_files.clone())
+                    wardwall::render::PreviousTree::Packed(old_files.clone())
                 } else {
                     wardwall::render::PreviousTree::None
                 };
@@ -462,7 +469,7 @@ fn config_diff_by_target(
             None => Vec::new(),
         };
         if new_failures.items.is_empty() {
-            diffs.extend(wardwall::diff::config_diff(&old_files, &new_files));
+            diffs.extend(wardwall::diff::config_diff_packed(&old_files, new_files));
         }
     }
     diffs.sort_by(|a, b| a.path.cmp(&b.path));

@@ -11,16 +11,17 @@ pub mod expect_check;
 pub mod expect_diff;
 pub mod findings;
 pub mod git;
+mod lines;
 pub mod traffic;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::packed_text::PackedText;
+use crate::render::{PackedFile, RenderedFile};
+use lines::Side;
 use serde::Serialize;
-use similar::{ChangeTag, TextDiff};
-
-use crate::render::RenderedFile;
 
 pub use findings::FindingDiff;
 pub use traffic::TrafficDiff;
@@ -60,26 +61,44 @@ pub fn config_diff(old: &[RenderedFile], new: &[RenderedFile]) -> Vec<FileDiff> 
     by_path
         .into_iter()
         .filter(|(_, (a, b))| a != b)
-        .map(|(path, (a, b))| file_diff(path, a, b))
+        .map(|(path, (a, b))| file_diff(path, a.map(Side::Text), b.map(Side::Text)))
         .collect()
 }
 
-fn file_diff(path: &std::path::Path, old: Option<&str>, new: Option<&str>) -> FileDiff {
+/// [`config_diff`] from a rendering held packed (the base's, in `diff
+/// --base`). Each new file is dropped once it is compared, so a target's
+/// second file is compared without the first in memory.
+pub fn config_diff_packed(old: &[PackedFile], new: Vec<RenderedFile>) -> Vec<FileDiff> {
+    let mut by_path: BTreeMap<PathBuf, (Option<&PackedText>, Option<String>)> = BTreeMap::new();
+    for f in old {
+        by_path.entry(f.path.clone()).or_default().0 = Some(&f.packed);
+    }
+    for f in new {
+        by_path.entry(f.path).or_default().1 = Some(f.contents);
+    }
+    let mut diffs = Vec::new();
+    while let Some((path, (a, b))) = by_path.pop_first() {
+        let unchanged = match (a, &b) {
+            (Some(a), Some(b)) => a.is_text(b),
+            _ => false,
+        };
+        if !unchanged {
+            diffs.push(file_diff(
+                &path,
+                a.map(Side::Packed),
+                b.as_deref().map(Side::Text),
+            ));
+        }
+    }
+    diffs
+}
+
+fn file_diff(path: &std::path::Path, old: Option<Side>, new: Option<Side>) -> FileDiff {
     let status = match (old, new) {
         (None, _) => FileStatus::Added,
         (_, None) => FileStatus::Removed,
         _ => FileStatus::Modified,
     };
-    let (a, b) = (old.unwrap_or(""), new.unwrap_or(""));
-    let diff = TextDiff::from_lines(a, b);
-    let (mut added, mut removed) = (0, 0);
-    for change in diff.iter_all_changes() {
-        match change.tag() {
-            ChangeTag::Insert => added += 1,
-            ChangeTag::Delete => removed += 1,
-            ChangeTag::Equal => {}
-        }
-    }
     let shown = path.display().to_string();
     let old_name = if old.is_some() {
         format!("a/{shown}")
@@ -91,12 +110,13 @@ fn file_diff(path: &std::path::Path, old: Option<&str>, new: Option<&str>) -> Fi
     } else {
         "/dev/null".to_string()
     };
-    let unified = diff
-        .unified_diff()
-        .context_radius(3)
-        .missing_newline_hint(true)
-        .header(&old_name, &new_name)
-        .to_string();
+    let empty = Side::Text("");
+    let diff = lines::unified(
+        old.unwrap_or(empty),
+        new.unwrap_or(empty),
+        &old_name,
+        &new_name,
+    );
     FileDiff {
         target: path
             .components()
@@ -105,9 +125,9 @@ fn file_diff(path: &std::path::Path, old: Option<&str>, new: Option<&str>) -> Fi
             .unwrap_or_default(),
         path: path.to_path_buf(),
         status,
-        added,
-        removed,
-        unified,
+        added: diff.added,
+        removed: diff.removed,
+        unified: diff.unified,
     }
 }
 

@@ -26,6 +26,7 @@ use minijinja::{AutoEscape, Environment, Template, UndefinedBehavior, syntax::Sy
 pub use crate::addrset::CidrBlocks;
 use crate::diagnostics::Diagnostic;
 use crate::ir::Ir;
+use crate::packed_text::PackedText;
 pub(crate) use crate::text::truncate_bytes;
 use crate::vocab::Target;
 
@@ -44,6 +45,23 @@ pub use overrides::check_override_dir;
 pub struct RenderedFile {
     pub path: PathBuf,
     pub contents: String,
+}
+
+/// A rendered file held packed ([`PackedText`]): the base's rendering while
+/// `diff --base` renders and compares the branch's.
+#[derive(Clone, Debug)]
+pub struct PackedFile {
+    pub path: PathBuf,
+    pub packed: PackedText,
+}
+
+impl From<RenderedFile> for PackedFile {
+    fn from(file: RenderedFile) -> Self {
+        PackedFile {
+            packed: PackedText::pack(&file.contents),
+            path: file.path,
+        }
+    }
 }
 
 /// A firewall target.
@@ -87,30 +105,30 @@ pub struct Templates {
 }
 
 /// The outputs of the previous build: none, a directory (`build`, `diff
-/// --against`), or files in memory (`diff --base`: the base's rendering).
+/// --against`), or files in memory (`diff --base`: the base's rendering,
+/// packed).
 #[derive(Clone, Debug, Default)]
 pub enum PreviousTree {
     #[default]
     None,
     Dir(PathBuf),
-    Files(std::sync::Arc<Vec<RenderedFile>>),
+    Packed(std::sync::Arc<Vec<PackedFile>>),
 }
 
 impl PreviousTree {
     /// The previous text of `path` (relative to the output directory), if
     /// there is one and it is UTF-8. Renderers take numbers from it, never
     /// text, so a hand-edited file cannot inject anything.
-    /// (Borrowed when in memory: a large previous file is not copied.)
     pub fn read(&self, path: &Path) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             PreviousTree::None => None,
             PreviousTree::Dir(dir) => std::fs::read_to_string(dir.join(path))
                 .ok()
                 .map(std::borrow::Cow::Owned),
-            PreviousTree::Files(files) => files
+            PreviousTree::Packed(files) => files
                 .iter()
                 .find(|f| f.path == path)
-                .map(|f| std::borrow::Cow::Borrowed(f.contents.as_str())),
+                .map(|f| std::borrow::Cow::Owned(f.packed.unpack())),
         }
     }
 }
