@@ -1592,4 +1592,35 @@ fn explain_json_against_a_device_export_names_the_deciding_entry() {
         "{}",
         ran.stdout
     );
+    // The answer from the rendered output has the same keys of the same
+    // types, so one consumer reads both; the strict reader does not locate
+    // the entry, and a rendering made now is no file.
+    let ran = explain_in("json", &["--target", "cisco"]).expect_code(0);
+    let rendered: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    let r = &rendered["target"];
+    let kind = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    };
+    // (`rule` is null on both when no policy rule is named: here the
+    // device's entry is a hand edit.)
+    assert!(r["rule"].is_string() && json["target"]["rule"].is_null());
+    for key in [
+        "target", "from", "action", "log", "agrees", "certain", "entry",
+    ] {
+        assert_eq!(kind(&r[key]), kind(&json["target"][key]), "{key}: {r}");
+    }
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&r["entry"]), keys(&json["target"]["entry"]), "{r}");
+    assert_eq!(r["entry"]["rule"], r["rule"]);
+    assert!(r["entry"]["text"].as_str().unwrap().contains("deny"), "{r}");
+    assert_eq!(
+        (&r["entry"]["file"], &r["entry"]["line"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
+    assert_eq!(r["certain"], true);
 }

@@ -240,16 +240,21 @@ fn explain_target(
         );
         return Err(EXIT_USAGE);
     };
-    let (text, from) = match &args.against {
+    let (text, from, read_from) = match &args.against {
         None => (
             file.contents.clone(),
             "rendered from the policy now".to_string(),
+            None,
         ),
         Some(dir) => {
             let path = dir.join(&file.path);
             match std::fs::read(&path) {
                 Ok(bytes) => match String::from_utf8(bytes) {
-                    Ok(text) => (text, path.display().to_string()),
+                    Ok(text) => (
+                        text,
+                        path.display().to_string(),
+                        Some(wardwall::source::display_path(&path)),
+                    ),
                     Err(_) => {
                         eprintln!(
                             "error: {} is not UTF-8 text",
@@ -288,6 +293,9 @@ fn explain_target(
         read::Agreement::Agrees => (true, Vec::new()),
         read::Agreement::Disagrees(why) => (false, why.clone()),
     };
+    // The keys a device export's answer has too (`drift::explain_device`),
+    // with the same types: the strict readers quote the deciding entry but
+    // do not locate it, so its line and column are null.
     Ok((
         code,
         Some(json!({
@@ -295,11 +303,18 @@ fn explain_target(
             "from": from,
             "place": answer.place,
             "rule": answer.rule,
-            "entry": answer.entry,
+            "entry": {
+                "file": read_from,
+                "line": null,
+                "column": null,
+                "text": answer.entry,
+                "rule": answer.rule,
+            },
             "action": answer.action.to_string(),
             "log": answer.log,
             "notes": answer.notes,
             "agrees": agrees,
+            "certain": true,
             "disagreements": disagreements,
         })),
     ))
