@@ -497,6 +497,15 @@ impl AddrSet {
         self.v4.overlaps(&other.v4) || self.v6.overlaps(&other.v6)
     }
 
+    /// Whether the set holds an address of `family` (`of_family` is not
+    /// empty), without building that part.
+    pub(crate) fn has_family(&self, family: Family) -> bool {
+        match family {
+            Family::V4 => !self.v4.is_empty(),
+            Family::V6 => !self.v6.is_empty(),
+        }
+    }
+
     /// The part of the set in `family`.
     pub(crate) fn of_family(&self, family: Family) -> AddrSet {
         match family {

@@ -53,6 +53,40 @@ impl LineIndex {
     }
 }
 
+/// [`LineIndex::at`] for offsets met in ascending order: each line's
+/// characters are counted once, however long the line (`nft -j list
+/// ruleset` prints megabytes on one line, and a column counted from the
+/// line's start for every element made reading it quadratic).
+pub(crate) struct Ascending<'i> {
+    index: &'i LineIndex,
+    /// The last offset located, with its line and column.
+    last: (usize, usize, usize),
+}
+
+impl<'i> Ascending<'i> {
+    pub(crate) fn new(index: &'i LineIndex) -> Self {
+        Self {
+            index,
+            last: (0, 1, 1),
+        }
+    }
+
+    /// The same as [`LineIndex::at`]; fastest when `offset` is at or after
+    /// the previous one on the same line.
+    pub(crate) fn at(&mut self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let (last, last_line, last_column) = self.last;
+        let line = self.index.starts.partition_point(|&s| s <= offset);
+        let at = if line == last_line && offset >= last {
+            (line, last_column + text[last..offset].chars().count())
+        } else {
+            self.index.at(text, offset)
+        };
+        self.last = (offset, at.0, at.1);
+        at
+    }
+}
+
 /// The 1-based line and column of byte `offset` in `text` (columns count
 /// characters). Scans from the start: for one error; use [`LineIndex`] to
 /// locate many entries.
@@ -77,6 +111,12 @@ mod tests {
         for at in [0, 1, 2, 3, 5, t.find('f').unwrap(), t.len()] {
             if t.is_char_boundary(at) {
                 assert_eq!(index.at(t, at), super::line_col(t, at), "offset {at}");
+            }
+        }
+        let mut ascending = super::Ascending::new(&index);
+        for at in [0, 1, 3, 5, 4, t.find('f').unwrap(), 2, t.len()] {
+            if t.is_char_boundary(at) {
+                assert_eq!(ascending.at(t, at), super::line_col(t, at), "offset {at}");
             }
         }
         assert_eq!(index.line(t, 2), "cdé");

@@ -11,7 +11,7 @@ use serde_json::Value as J;
 use super::lower::chain_priority;
 use super::{BaseChain, Chain, Key, Map, NamedSet, Op, Rule, Ruleset, Stmt, Table, Value, Verdict};
 use crate::read::device::DeviceError;
-use crate::read::export::LineIndex;
+use crate::read::export::{Ascending, LineIndex};
 
 type R<T> = Result<T, String>;
 
@@ -66,9 +66,10 @@ pub(super) fn parse(text: &str) -> Result<Ruleset, DeviceError> {
         .ok_or_else(|| DeviceError::at(1, 1, "expected `{\"nftables\": [ ... ]}`"))?;
     let offsets = element_offsets(text);
     let lines = LineIndex::new(text);
+    let mut located = Ascending::new(&lines);
     let mut rs = Ruleset::default();
     for (i, item) in items.iter().enumerate() {
-        let (line, column) = offsets.get(i).map_or((1, 1), |&o| lines.at(text, o));
+        let (line, column) = offsets.get(i).map_or((1, 1), |&o| located.at(text, o));
         object(&mut rs, item, i, line, column)
             .map_err(|m| DeviceError::at(line, column, format!("nftables[{i}]: {m}")))?;
     }

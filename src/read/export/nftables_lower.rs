@@ -120,8 +120,8 @@ impl Term {
             .into_iter()
             .filter(|&f| {
                 self.guard.family.is_none_or(|g| g == f)
-                    && !self.src.of_family(f).is_empty()
-                    && !self.dst.of_family(f).is_empty()
+                    && self.src.has_family(f)
+                    && self.dst.has_family(f)
                     && self.service.has_family(f)
             })
             .collect();
@@ -137,8 +137,13 @@ impl Term {
         }
         if let [f] = possible[..] {
             self.guard.family = Some(f);
-            self.src = self.src.of_family(f);
-            self.dst = self.dst.of_family(f);
+            let other = other_family(f);
+            if self.src.has_family(other) {
+                self.src = self.src.of_family(f);
+            }
+            if self.dst.has_family(other) {
+                self.dst = self.dst.of_family(f);
+            }
         }
         Some(self)
     }
@@ -231,10 +236,11 @@ impl Term {
             return None;
         }
         Some(Term {
+            guard: self.guard.clone(),
             src: self.src.union(&other.src),
             dst: self.dst.union(&other.dst),
             service: self.service.union(&other.service),
-            ..self.clone()
+            undecidable: self.undecidable.clone(),
         })
     }
 }
@@ -246,8 +252,12 @@ fn push_merged(out: &mut Dnf, t: Term) {
         return;
     }
     out.retain(|u| !t.covers(u));
-    if let Some(i) = out.iter().position(|u| u.union(&t).is_some()) {
-        let merged = out.swap_remove(i).union(&t).expect("checked");
+    let joined = out
+        .iter()
+        .enumerate()
+        .find_map(|(i, u)| u.union(&t).map(|m| (i, m)));
+    if let Some((i, merged)) = joined {
+        out.swap_remove(i);
         return push_merged(out, merged);
     }
     out.push(t);

@@ -9,10 +9,12 @@ use super::{BaseChain, Chain, Key, Map, NamedSet, Op, Rule, Ruleset, Stmt, Table
 use crate::read::device::DeviceError;
 use crate::read::export::{LineIndex, line_col};
 
-#[derive(Clone, Debug, PartialEq)]
-enum T {
-    Word(String),
-    Quoted(String),
+/// A token borrows its text from the export: a large ruleset has millions
+/// of them, and most are only compared, never kept.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum T<'a> {
+    Word(&'a str),
+    Quoted(&'a str),
     Open,
     Close,
     Comma,
@@ -20,14 +22,16 @@ enum T {
     Newline,
 }
 
-#[derive(Clone, Debug)]
-struct Tok {
-    t: T,
+#[derive(Clone, Copy, Debug)]
+struct Tok<'a> {
+    t: T<'a>,
     offset: usize,
 }
 
-fn tokens(text: &str) -> Result<Vec<Tok>, DeviceError> {
-    let mut out = Vec::new();
+fn tokens(text: &str) -> Result<Vec<Tok<'_>>, DeviceError> {
+    // `nft list ruleset` prints about one token per 5 bytes: reserving for
+    // one per 4 spares the copies of a growing vector of millions.
+    let mut out = Vec::with_capacity(text.len() / 4);
     let bytes = text.as_bytes();
     let mut i = 0;
     let err = |at: usize, m: &str| {
@@ -70,7 +74,7 @@ fn tokens(text: &str) -> Result<Vec<Tok>, DeviceError> {
                     .filter(|&e| bytes[e] == b'"')
                     .ok_or_else(|| err(start, "a string without its closing `\"`"))?;
                 out.push(Tok {
-                    t: T::Quoted(text[i + 1..end].to_string()),
+                    t: T::Quoted(&text[i + 1..end]),
                     offset: start,
                 });
                 i = end + 1;
@@ -80,7 +84,7 @@ fn tokens(text: &str) -> Result<Vec<Tok>, DeviceError> {
                     i += 1;
                 }
                 out.push(Tok {
-                    t: T::Word(text[start..i].to_string()),
+                    t: T::Word(&text[start..i]),
                     offset: start,
                 });
             }
@@ -155,17 +159,17 @@ const STATEMENTS: &[&str] = &[
 struct Parser<'a> {
     text: &'a str,
     lines: LineIndex,
-    toks: Vec<Tok>,
+    toks: Vec<Tok<'a>>,
     at: usize,
 }
 
 type R<T> = Result<T, DeviceError>;
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<&T> {
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<&T<'a>> {
         self.toks.get(self.at).map(|t| &t.t)
     }
-    fn peek_word(&self) -> Option<&str> {
+    fn peek_word(&self) -> Option<&'a str> {
         match self.peek() {
             Some(T::Word(w)) => Some(w),
             _ => None,
@@ -191,22 +195,25 @@ impl Parser<'_> {
             Some(T::Newline) => "the end of the line".into(),
         }
     }
-    fn next(&mut self) -> Option<T> {
-        let t = self.toks.get(self.at).map(|t| t.t.clone());
+    fn next(&mut self) -> Option<T<'a>> {
+        let t = self.toks.get(self.at).map(|t| t.t);
         self.at += 1;
         t
     }
     fn word(&mut self, what: &str) -> R<String> {
+        self.word_str(what).map(str::to_string)
+    }
+    /// [`Parser::word`], borrowed: for a word only looked at.
+    fn word_str(&mut self, what: &str) -> R<&'a str> {
         match self.peek() {
-            Some(T::Word(w)) => {
-                let w = w.clone();
+            Some(&T::Word(w)) => {
                 self.at += 1;
                 Ok(w)
             }
             _ => self.err(format!("expected {what}, found {}", self.found())),
         }
     }
-    fn expect(&mut self, t: T, what: &str) -> R<()> {
+    fn expect(&mut self, t: T<'_>, what: &str) -> R<()> {
         if self.peek() == Some(&t) {
             self.at += 1;
             Ok(())
@@ -217,10 +224,9 @@ impl Parser<'_> {
     fn name(&mut self, what: &str) -> R<String> {
         match self.peek() {
             Some(T::Word(_)) => self.word(what),
-            Some(T::Quoted(q)) => {
-                let q = q.clone();
+            Some(&T::Quoted(q)) => {
                 self.at += 1;
-                Ok(q)
+                Ok(q.to_string())
             }
             _ => self.err(format!("expected {what}, found {}", self.found())),
         }
@@ -261,7 +267,7 @@ impl Parser<'_> {
         let mut out = Vec::new();
         while !self.at_line_end() {
             match self.next() {
-                Some(T::Word(w)) | Some(T::Quoted(w)) => out.push(w),
+                Some(T::Word(w)) | Some(T::Quoted(w)) => out.push(w.to_string()),
                 Some(T::Comma) => out.push(",".into()),
                 _ => {}
             }
@@ -304,7 +310,7 @@ impl Parser<'_> {
         };
         loop {
             self.skip_separators();
-            let Some(w) = self.peek_word().map(str::to_string) else {
+            let Some(w) = self.peek_word() else {
                 if self.peek() == Some(&T::Close) {
                     self.at += 1;
                     return Ok(t);
@@ -315,7 +321,7 @@ impl Parser<'_> {
                 ));
             };
             self.at += 1;
-            match w.as_str() {
+            match w {
                 "comment" => {
                     self.name("a comment")?;
                 }
@@ -365,8 +371,8 @@ impl Parser<'_> {
                 self.at += 1;
                 return Ok(s);
             }
-            let w = self.word("a set property (type, flags, elements, ...)")?;
-            match w.as_str() {
+            let w = self.word_str("a set property (type, flags, elements, ...)")?;
+            match w {
                 "type" | "typeof" => {
                     let words = self.rest_words();
                     let shown = words.join(" ");
@@ -394,7 +400,7 @@ impl Parser<'_> {
                     self.rest_words();
                 }
                 "elements" => {
-                    self.expect(T::Word("=".into()), "`=`")?;
+                    self.expect(T::Word("="), "`=`")?;
                     self.expect(T::Open, "`{`")?;
                     self.elements(&mut s)?;
                 }
@@ -416,7 +422,7 @@ impl Parser<'_> {
             }
             let v = self.value(true)?;
             if s.is_map {
-                self.expect(T::Word(":".into()), "`:` and the mapped value")?;
+                self.expect(T::Word(":"), "`:` and the mapped value")?;
                 if s.verdict_map {
                     let verdict = self.verdict_of_map()?;
                     s.verdicts.push((v, verdict));
@@ -454,7 +460,7 @@ impl Parser<'_> {
             match self.peek_word() {
                 Some("timeout" | "expires") => {
                     self.at += 1;
-                    self.word("a time")?;
+                    self.word_str("a time")?;
                 }
                 Some("comment") => {
                     self.at += 1;
@@ -505,7 +511,7 @@ impl Parser<'_> {
     fn base_chain(&mut self) -> R<BaseChain> {
         self.at += 1;
         let kind = self.word("a chain type (filter, nat, route)")?;
-        if self.word("`hook`")? != "hook" {
+        if self.word_str("`hook`")? != "hook" {
             self.at -= 1;
             return self.err("expected `hook`");
         }
@@ -528,7 +534,7 @@ impl Parser<'_> {
         }
         if self.peek_word() == Some("policy") {
             self.at += 1;
-            policy = Some(match self.word("a policy")?.as_str() {
+            policy = Some(match self.word_str("a policy")? {
                 "accept" => Verdict::Accept,
                 "drop" => Verdict::Drop,
                 other => {
@@ -573,12 +579,12 @@ impl Parser<'_> {
     }
 
     fn statement(&mut self) -> R<Stmt> {
-        let w = self.peek_word().unwrap_or("").to_string();
+        let w = self.peek_word().unwrap_or("");
         let simple = |v| Ok(Stmt::Verdict(v));
-        match w.as_str() {
+        match w {
             "accept" | "drop" | "return" | "continue" => {
                 self.at += 1;
-                simple(match w.as_str() {
+                simple(match w {
                     "accept" => Verdict::Accept,
                     "drop" => Verdict::Drop,
                     "return" => Verdict::Return,
@@ -598,11 +604,11 @@ impl Parser<'_> {
                 self.at += 1;
                 if self.peek_word() == Some("with") {
                     self.at += 1;
-                    let proto = self.word("icmp, icmpv6, icmpx or tcp")?;
+                    let proto = self.word_str("icmp, icmpv6, icmpx or tcp")?;
                     if self.peek_word() == Some("type") {
                         self.at += 1;
                     }
-                    let code = self.word("a reject code")?;
+                    let code = self.word_str("a reject code")?;
                     if proto == "tcp" && code != "reset" {
                         self.at -= 1;
                         return self.err("expected `reset` after `reject with tcp`");
@@ -629,7 +635,7 @@ impl Parser<'_> {
             }
             "limit" | "quota" => {
                 self.at += 1;
-                let mut words = vec![w.clone()];
+                let mut words = vec![w.to_string()];
                 while let Some(x) = self.peek_word() {
                     if STATEMENTS.contains(&x) {
                         break;
@@ -650,8 +656,8 @@ impl Parser<'_> {
             }
             "flow" => {
                 self.at += 1;
-                self.word("`add` or `offload`")?;
-                self.word("a flowtable")?;
+                self.word_str("`add` or `offload`")?;
+                self.word_str("a flowtable")?;
                 Ok(Stmt::Effect)
             }
             "add" | "update" | "delete" if self.peek_is_setref(1) => {
@@ -664,11 +670,11 @@ impl Parser<'_> {
                 while !self.at_line_end() && self.peek_word() != Some("comment") {
                     self.at += 1;
                 }
-                Ok(Stmt::Nat(w))
+                Ok(Stmt::Nat(w.to_string()))
             }
             "xt" => {
                 self.at += 1;
-                let kind = self.word("`match` or `target`")?;
+                let kind = self.word_str("`match` or `target`")?;
                 let name = self.name("an extension name")?;
                 Ok(Stmt::Undecidable(format!(
                     "iptables-nft extension `xt {kind} {name}`"
@@ -691,12 +697,12 @@ impl Parser<'_> {
         match self.peek_word() {
             Some("packets") => {
                 self.at += 1;
-                self.word("a number")?;
-                if self.word("`bytes`")? != "bytes" {
+                self.word_str("a number")?;
+                if self.word_str("`bytes`")? != "bytes" {
                     self.at -= 1;
                     return self.err("expected `bytes`");
                 }
-                self.word("a number")?;
+                self.word_str("a number")?;
             }
             Some("name") => {
                 self.at += 1;
@@ -718,14 +724,14 @@ impl Parser<'_> {
                 }
                 Some("level" | "group" | "snaplen" | "queue-threshold") => {
                     self.at += 1;
-                    self.word("a value")?;
+                    self.word_str("a value")?;
                 }
                 Some("flags") => {
                     self.at += 1;
-                    self.word("log flags")?;
+                    self.word_str("log flags")?;
                     while self.peek() == Some(&T::Comma) {
                         self.at += 1;
-                        self.word("a log flag")?;
+                        self.word_str("a log flag")?;
                     }
                 }
                 _ => return Ok(()),
@@ -749,7 +755,7 @@ impl Parser<'_> {
                     self.at += 1;
                     Map::Inline(self.inline_map()?)
                 } else {
-                    let w = self.word("`{` or a named map `@NAME`")?;
+                    let w = self.word_str("`{` or a named map `@NAME`")?;
                     match w.strip_prefix('@') {
                         Some(n) => Map::Named(n.to_string()),
                         None => {
@@ -797,7 +803,7 @@ impl Parser<'_> {
                 return Ok(out);
             }
             let k = self.value(true)?;
-            self.expect(T::Word(":".into()), "`:` and a verdict")?;
+            self.expect(T::Word(":"), "`:` and a verdict")?;
             out.push((k, self.verdict_of_map()?));
             self.skip_newlines();
             match self.next() {
@@ -812,8 +818,8 @@ impl Parser<'_> {
     }
 
     fn verdict_of_map(&mut self) -> R<Verdict> {
-        let w = self.word("a verdict")?;
-        Ok(match w.as_str() {
+        let w = self.word_str("a verdict")?;
+        Ok(match w {
             "accept" => Verdict::Accept,
             "drop" => Verdict::Drop,
             "return" => Verdict::Return,
@@ -900,7 +906,7 @@ impl Parser<'_> {
                 Key::Other(words.join(" "))
             }
             "socket" | "osf" | "ipsec" | "rt" | "numgen" | "jhash" | "symhash" | "exthdr" => {
-                let x = self.word("a key")?;
+                let x = self.word_str("a key")?;
                 Key::Other(format!("{w} {x}"))
             }
             raw if raw.starts_with('@') && self.peek() == Some(&T::Comma) => {
@@ -908,7 +914,7 @@ impl Parser<'_> {
                 while self.peek() == Some(&T::Comma) {
                     self.at += 1;
                     s.push(',');
-                    s.push_str(&self.word("a number")?);
+                    s.push_str(self.word_str("a number")?);
                 }
                 Key::Other(s)
             }
@@ -968,10 +974,10 @@ impl Parser<'_> {
                 }
                 return Ok(Value::Set(items));
             }
-            Some(T::Quoted(q)) => Value::Quoted(q),
+            Some(T::Quoted(q)) => Value::Quoted(q.to_string()),
             Some(T::Word(w)) => match w.strip_prefix('@') {
                 Some(name) => return Ok(Value::SetRef(name.to_string())),
-                None => Value::Word(w),
+                None => Value::Word(w.to_string()),
             },
             _ => {
                 self.at -= 1;

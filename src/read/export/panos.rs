@@ -89,10 +89,12 @@
 //! by what this model cannot evaluate), and any element of a rule, object
 //! or rule base not listed above.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::addrset::{AddrSet, ByteSet, PortSet};
@@ -309,6 +311,7 @@ struct Scope<'a, 'i> {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 enum ScopeKind {
     Shared,
     Vsys,
@@ -334,6 +337,12 @@ struct Services {
 struct Reader<'t> {
     text: &'t str,
     lines: LineIndex,
+    /// What each address and service name resolves to, per scope it is
+    /// looked up from (`ScopeKind as usize`): thousands of rules name the
+    /// same objects, and a name resolves alike wherever it is used (only
+    /// successes are kept; an error is reported at its first use).
+    addresses: [RefCell<FxHashMap<String, Addrs>>; 2],
+    services: [RefCell<FxHashMap<String, Services>>; 2],
 }
 
 // ------------------------------------------------------------------ XML helpers
@@ -367,6 +376,8 @@ impl<'t> Reader<'t> {
         Self {
             text,
             lines: LineIndex::new(text),
+            addresses: Default::default(),
+            services: Default::default(),
         }
     }
 
@@ -387,12 +398,17 @@ impl<'t> Reader<'t> {
                 format!("<{}> must hold text, not elements", tag(node)),
             ));
         }
-        Ok(node
-            .children()
-            .filter_map(|c| c.text())
-            .collect::<String>()
-            .trim()
-            .to_string())
+        // Nearly always one text node: trimmed and copied once.
+        let mut texts = node.children().filter_map(|c| c.text());
+        let first = texts.next().unwrap_or("");
+        Ok(match texts.next() {
+            None => first.trim().to_string(),
+            Some(second) => {
+                let mut all = format!("{first}{second}");
+                all.extend(texts);
+                all.trim().to_string()
+            }
+        })
     }
 
     fn yes_no(&self, node: Node<'_, '_>) -> Result<bool, DeviceError> {
@@ -1121,6 +1137,25 @@ impl<'t> Reader<'t> {
                 format!("address group cycle: {} → {name}", path.join(" → ")),
             ));
         }
+        if let Some(a) = self.addresses[scope as usize].borrow().get(name) {
+            return Ok(a.clone());
+        }
+        let a = self.resolve_address(c, scope, name, at, path)?;
+        self.addresses[scope as usize]
+            .borrow_mut()
+            .insert(name.to_string(), a.clone());
+        Ok(a)
+    }
+
+    /// [`Reader::address_member`], not yet resolved.
+    fn resolve_address(
+        &self,
+        c: &Config<'_, '_>,
+        scope: ScopeKind,
+        name: &str,
+        at: Node<'_, '_>,
+        path: &mut Vec<String>,
+    ) -> Result<Addrs, DeviceError> {
         let scopes: &[ScopeKind] = match scope {
             ScopeKind::Vsys => &[ScopeKind::Vsys, ScopeKind::Shared],
             ScopeKind::Shared => &[ScopeKind::Shared],
@@ -1269,6 +1304,25 @@ impl<'t> Reader<'t> {
                 format!("service group cycle: {} → {name}", path.join(" → ")),
             ));
         }
+        if let Some(s) = self.services[scope as usize].borrow().get(name) {
+            return Ok(s.clone());
+        }
+        let s = self.resolve_service(c, scope, name, at, path)?;
+        self.services[scope as usize]
+            .borrow_mut()
+            .insert(name.to_string(), s.clone());
+        Ok(s)
+    }
+
+    /// [`Reader::service_member`], not yet resolved.
+    fn resolve_service(
+        &self,
+        c: &Config<'_, '_>,
+        scope: ScopeKind,
+        name: &str,
+        at: Node<'_, '_>,
+        path: &mut Vec<String>,
+    ) -> Result<Services, DeviceError> {
         let scopes: &[ScopeKind] = match scope {
             ScopeKind::Vsys => &[ScopeKind::Vsys, ScopeKind::Shared],
             ScopeKind::Shared => &[ScopeKind::Shared],
