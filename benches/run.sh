@@ -100,9 +100,13 @@ for n in "${SIZES[@]}"; do
         ip netns add "$ns"
         ip netns exec "$ns" nft -f "$WORK/dev$n/nftables/synthetic.nft"
         ip netns exec "$ns" nft list ruleset >"$WORK/dev$n/ruleset.txt"
+        # The JSON dump is one long line: its reader has its own costs.
+        ip netns exec "$ns" nft -j list ruleset >"$WORK/dev$n/ruleset.json"
         ip netns del "$ns"
         measure drift-nftables "$n" "$BIN" drift --date 2026-11-25 --color never \
             --device "nftables=$WORK/dev$n/ruleset.txt" "$WORK/p$n.kdl"
+        measure drift-nft-json "$n" "$BIN" drift --date 2026-11-25 --color never \
+            --device "nftables=$WORK/dev$n/ruleset.json" "$WORK/p$n.kdl"
     else
         echo "drift-nftables N=$n: skipped (needs root and nft to dump a kernel ruleset)"
     fi
