@@ -262,11 +262,12 @@ impl<'a> Unmatched<'a> {
     fn walk(&self, dev: &Indexed, within: &Space, found: &mut Found) {
         let default = self.default;
         let mut near = Vec::new();
-        for k in dev.near(within) {
+        // The verdict is checked before the box: `within` is usually all
+        // the compared traffic, which nearly every entry meets, and most
+        // entries (every pfSense entry joined with a passing outbound
+        // rule) agree with the default.
+        for k in dev.near_where(within, |k| dev.flat[k].action.permits() != default) {
             let f = &dev.flat[k];
-            if f.action.permits() == default {
-                continue;
-            }
             let undecided = f.undecided.is_some();
             // An undecidable entry reports what no earlier undecidable entry
             // that also differs from the default reported (it reaches all of
@@ -321,12 +322,18 @@ impl Indexed {
 
     /// The device entries (ascending) whose boxes meet `space`.
     fn near(&self, space: &Space) -> Vec<usize> {
+        self.near_where(space, |_| true)
+    }
+
+    /// [`Indexed::near`], only the entries `keep` holds for (tested before
+    /// the boxes are).
+    fn near_where(&self, space: &Space, keep: impl Fn(usize) -> bool) -> Vec<usize> {
         let mut near = Vec::new();
         self.index.borrow_mut().candidates_of(space, &mut near);
         near.sort_unstable();
         near.into_iter()
             .map(|k| k as usize)
-            .filter(|&k| self.spaces[k].overlaps(space))
+            .filter(|&k| keep(k) && self.spaces[k].overlaps(space))
             .collect()
     }
 
@@ -338,11 +345,7 @@ impl Indexed {
         if own.is_empty() {
             return own;
         }
-        let mut earlier: Vec<usize> = self
-            .near(&own)
-            .into_iter()
-            .filter(|&j| j < k && subtracts(j))
-            .collect();
+        let mut earlier: Vec<usize> = self.near_where(&own, |j| j < k && subtracts(j));
         earlier.sort_by(|&a, &b| self.volume[b].total_cmp(&self.volume[a]));
         own.minus_each(earlier.iter().map(|&j| &self.spaces[j]))
     }
@@ -392,9 +395,8 @@ impl Indexed {
         found: &mut Found,
     ) {
         let earlier: Vec<(usize, &Space)> = self
-            .near(&space)
+            .near_where(&space, |u| u < k && self.flat[u].undecided.is_some())
             .into_iter()
-            .filter(|&u| u < k && self.flat[u].undecided.is_some())
             .map(|u| (u, &self.spaces[u]))
             .collect();
         self.settle(k, passes, space, &earlier, policy, found);
