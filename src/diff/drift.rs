@@ -669,17 +669,55 @@ impl Within {
 /// The device as one first-match list (see the module docs); with
 /// `within`, only the entries whose boxes meet it (see [`Within`]).
 fn flatten(device: &Device, places: &Places, within: Option<&Within>) -> Vec<Flat> {
-    let mut acc = vec![Flat {
+    let mut acc: Option<Vec<Flat>> = None;
+    for (l, layer) in device.layers.iter().enumerate() {
+        let next = flat_layer(l, layer, places);
+        acc = Some(match acc {
+            None => first_layer(next, within),
+            Some(acc) => join(acc, &next, within),
+        });
+    }
+    acc.unwrap_or_else(|| vec![pass_all()])
+}
+
+/// The list that allows everything, before any layer is joined.
+fn pass_all() -> Flat {
+    Flat {
         space: Space::universe(),
         action: Action::Allow,
         path: Vec::new(),
         undecided: None,
-    }];
-    for (l, layer) in device.layers.iter().enumerate() {
-        let next = flat_layer(l, layer, places);
-        acc = join(acc, &next, within);
     }
-    acc
+}
+
+/// [`join`] of [`pass_all`] with `layer`, without copying `layer`'s boxes:
+/// every entry of `layer` lies inside the universe, so its piece is the
+/// entry itself (its box merged, as an intersection merges it). Building
+/// those copies and an index over them was most of the fresh memory of
+/// a Cisco drift, whose first layer (the inbound ACLs) is nearly all of
+/// the device.
+fn first_layer(layer: Vec<Flat>, within: Option<&Within>) -> Vec<Flat> {
+    #[cfg(debug_assertions)]
+    let joined = join(vec![pass_all()], &layer, within);
+    let meets = |s: &Space| within.is_none_or(|w| w.meets(s));
+    let out = if !meets(&Space::universe()) {
+        Vec::new()
+    } else if layer.len() == 1 && layer[0].action.permits() {
+        // As `join` has it: a layer with no filters adds nothing to a path.
+        vec![pass_all()]
+    } else {
+        layer
+            .into_iter()
+            .filter(|b| !b.space.is_empty() && meets(&b.space))
+            .map(|b| Flat {
+                space: b.space.compact(),
+                ..b
+            })
+            .collect()
+    };
+    #[cfg(debug_assertions)]
+    debug_assert_eq!(format!("{out:?}"), format!("{joined:?}"));
+    out
 }
 
 fn flat_layer(l: usize, layer: &Layer, places: &Places) -> Vec<Flat> {
