@@ -413,9 +413,9 @@ fn render_policy(
 /// the diff shows what `build` would change), then their diff; both
 /// renderings are dropped before the next target, so at most one target's
 /// rendering, the base's packed one and their line hashes are in memory at
-/// once. Returns the changed
-/// files sorted by path, and each side's render failures (every target's,
-/// collected; once the branch fails nothing more is compared).
+/// once. Returns the changed files sorted by path, and each side's render
+/// failures (every target's, collected; once the branch fails nothing more
+/// is compared).
 fn config_diff_by_target(
     render: &RenderArgs,
     old: Option<&wardwall::ir::Ir>,

@@ -2,10 +2,12 @@
 //! line rather than over the lines, so that the old side can be held
 //! packed ([`PackedText`]) while the new one is compared with it.
 //!
-//! The result is the one `similar`'s `TextDiff::from_lines(...)
-//! .unified_diff()` gives (Myers, 3 lines of context, the missing-newline
-//! hint): the same edit script, because equal hashes stand for equal lines,
-//! and the same hunk format, written here. Equal hashes are only a claim:
+//! The format is that of `similar`'s `TextDiff::from_lines(...)
+//! .unified_diff()` (3 lines of context, the missing-newline hint), and a
+//! file within one search window gets its very edit script (Myers over
+//! hashes that stand for the lines); a larger file is searched a window at
+//! a time, which may place a hunk differently where several scripts are
+//! equally good (see [`script`]). Equal hashes are only a claim:
 //! every pair of lines the script keeps as equal is checked against the
 //! text, and if one is not (a hash collision, accidental or made), the
 //! file is diffed again over its text.
@@ -59,13 +61,9 @@ fn written(ops: Vec<DiffOp>, old: Side, new: Side, old_name: &str, new_name: &st
         return unified_over_text(old, new, old_name, new_name);
     }
     let (mut added, mut removed) = (0, 0);
-    for op in &ops {
+    for op in ops.iter().filter(|op| op.tag() != DiffTag::Equal) {
         removed += op.old_range().len();
         added += op.new_range().len();
-        if op.tag() == DiffTag::Equal {
-            removed -= op.old_range().len();
-            added -= op.new_range().len();
-        }
     }
     let mut unified = String::new();
     let (mut old_lines, mut new_lines) = (old.reader(), new.reader());
@@ -104,8 +102,10 @@ fn written(ops: Vec<DiffOp>, old: Side, new: Side, old_name: &str, new_name: &st
 
 /// The edit script from `old` to `new` (line hashes), one window at a
 /// time. Where changes are separated by runs of equal lines, which is how
-/// a policy change moves a rendering, this is the script one search over
-/// both whole files finds; anywhere else it is still a correct script.
+/// a policy change moves a rendering, this finds what one search over both
+/// whole files finds, up to where Myers' heuristics or hunk sliding pick
+/// among scripts of the same size; anywhere else it is still a correct
+/// script.
 fn script(old: &[u64], new: &[u64]) -> Vec<DiffOp> {
     let mut ops = Vec::new();
     let (mut i, mut j, mut window) = (0, 0, WINDOW);

@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::packed_text::PackedText;
 use crate::render::{PackedFile, RenderedFile};
 use lines::Side;
 use serde::Serialize;
@@ -51,17 +50,13 @@ pub enum FileStatus {
 /// The changed files between `old` and `new`, sorted by path. Files with
 /// identical contents are left out.
 pub fn config_diff(old: &[RenderedFile], new: &[RenderedFile]) -> Vec<FileDiff> {
-    let mut by_path: BTreeMap<&PathBuf, (Option<&str>, Option<&str>)> = BTreeMap::new();
-    for f in old {
-        by_path.entry(&f.path).or_default().0 = Some(&f.contents);
+    fn contents(f: &RenderedFile) -> (PathBuf, &str) {
+        (f.path.clone(), f.contents.as_str())
     }
-    for f in new {
-        by_path.entry(&f.path).or_default().1 = Some(&f.contents);
-    }
-    by_path
+    by_path(old.iter().map(contents), new.iter().map(contents))
         .into_iter()
         .filter(|(_, (a, b))| a != b)
-        .map(|(path, (a, b))| file_diff(path, a.map(Side::Text), b.map(Side::Text)))
+        .map(|(path, (a, b))| file_diff(&path, a.map(Side::Text), b.map(Side::Text)))
         .collect()
 }
 
@@ -69,28 +64,29 @@ pub fn config_diff(old: &[RenderedFile], new: &[RenderedFile]) -> Vec<FileDiff> 
 /// --base`). Each new file is dropped once it is compared, so a target's
 /// second file is compared without the first in memory.
 pub fn config_diff_packed(old: &[PackedFile], new: Vec<RenderedFile>) -> Vec<FileDiff> {
-    let mut by_path: BTreeMap<PathBuf, (Option<&PackedText>, Option<String>)> = BTreeMap::new();
-    for f in old {
-        by_path.entry(f.path.clone()).or_default().0 = Some(&f.packed);
+    by_path(
+        old.iter().map(|f| (f.path.clone(), &f.packed)),
+        new.into_iter().map(|f| (f.path, f.contents)),
+    )
+    .into_iter()
+    .filter(|(_, sides)| !matches!(sides, (Some(a), Some(b)) if a.is_text(b)))
+    .map(|(path, (a, b))| file_diff(&path, a.map(Side::Packed), b.as_deref().map(Side::Text)))
+    .collect()
+}
+
+/// Each path of either side with what each side has there.
+fn by_path<A, B>(
+    old: impl Iterator<Item = (PathBuf, A)>,
+    new: impl Iterator<Item = (PathBuf, B)>,
+) -> BTreeMap<PathBuf, (Option<A>, Option<B>)> {
+    let mut paths: BTreeMap<PathBuf, (Option<A>, Option<B>)> = BTreeMap::new();
+    for (path, a) in old {
+        paths.entry(path).or_insert((None, None)).0 = Some(a);
     }
-    for f in new {
-        by_path.entry(f.path).or_default().1 = Some(f.contents);
+    for (path, b) in new {
+        paths.entry(path).or_insert((None, None)).1 = Some(b);
     }
-    let mut diffs = Vec::new();
-    while let Some((path, (a, b))) = by_path.pop_first() {
-        let unchanged = match (a, &b) {
-            (Some(a), Some(b)) => a.is_text(b),
-            _ => false,
-        };
-        if !unchanged {
-            diffs.push(file_diff(
-                &path,
-                a.map(Side::Packed),
-                b.as_deref().map(Side::Text),
-            ));
-        }
-    }
-    diffs
+    paths
 }
 
 fn file_diff(path: &std::path::Path, old: Option<Side>, new: Option<Side>) -> FileDiff {

@@ -345,6 +345,23 @@ struct Reader<'t> {
     services: [RefCell<FxHashMap<String, Services>>; 2],
 }
 
+/// `name`'s entry in `cache`, else what `resolve` makes of it, kept only
+/// when it succeeds (an error is reported where the name is first used).
+fn memoized<T: Clone>(
+    cache: &RefCell<FxHashMap<String, T>>,
+    name: &str,
+    resolve: impl FnOnce() -> Result<T, DeviceError>,
+) -> Result<T, DeviceError> {
+    if let Some(found) = cache.borrow().get(name) {
+        return Ok(found.clone());
+    }
+    // Not borrowed while resolving: a group's members are looked up
+    // through the same cache.
+    let found = resolve()?;
+    cache.borrow_mut().insert(name.to_string(), found.clone());
+    Ok(found)
+}
+
 // ------------------------------------------------------------------ XML helpers
 
 fn elements<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
@@ -1137,14 +1154,9 @@ impl<'t> Reader<'t> {
                 format!("address group cycle: {} → {name}", path.join(" → ")),
             ));
         }
-        if let Some(a) = self.addresses[scope as usize].borrow().get(name) {
-            return Ok(a.clone());
-        }
-        let a = self.resolve_address(c, scope, name, at, path)?;
-        self.addresses[scope as usize]
-            .borrow_mut()
-            .insert(name.to_string(), a.clone());
-        Ok(a)
+        memoized(&self.addresses[scope as usize], name, || {
+            self.resolve_address(c, scope, name, at, path)
+        })
     }
 
     /// [`Reader::address_member`], not yet resolved.
@@ -1304,14 +1316,9 @@ impl<'t> Reader<'t> {
                 format!("service group cycle: {} → {name}", path.join(" → ")),
             ));
         }
-        if let Some(s) = self.services[scope as usize].borrow().get(name) {
-            return Ok(s.clone());
-        }
-        let s = self.resolve_service(c, scope, name, at, path)?;
-        self.services[scope as usize]
-            .borrow_mut()
-            .insert(name.to_string(), s.clone());
-        Ok(s)
+        memoized(&self.services[scope as usize], name, || {
+            self.resolve_service(c, scope, name, at, path)
+        })
     }
 
     /// [`Reader::service_member`], not yet resolved.
