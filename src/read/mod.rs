@@ -19,6 +19,7 @@ pub mod export;
 pub mod nftables;
 pub mod panos;
 pub mod pfsense;
+pub(crate) mod xml;
 
 use std::fmt::Write;
 
@@ -301,6 +302,7 @@ rules {
             "export/pfsense_inventory.rs",
             include_str!("export/pfsense_inventory.rs"),
         ),
+        ("xml.rs", include_str!("xml.rs")),
     ];
 
     /// A reader takes nothing from the renderer (tables, limits, names: a

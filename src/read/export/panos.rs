@@ -108,7 +108,9 @@ use crate::read::export::inventory::DisabledRule;
 use crate::read::export::line_col;
 use crate::vocab::{Action, ServiceSet, Target};
 
-type Node<'a, 'i> = roxmltree::Node<'a, 'i>;
+use crate::read::xml::Document;
+
+type Node<'a, 'i> = crate::read::xml::Node<'a, 'i>;
 
 /// The name wardwall gives its final deny, read as the policy's `default`
 /// rule (written again here, not taken from the renderer).
@@ -274,13 +276,12 @@ pub fn parse(text: &str) -> Result<Parsed, DeviceError> {
     Ok(r.config(&doc)?.parsed)
 }
 
-fn parse_document(text: &str) -> Result<roxmltree::Document<'_>, DeviceError> {
-    roxmltree::Document::parse(text).map_err(|e| {
-        let p = e.pos();
+fn parse_document(text: &str) -> Result<Document<'_>, DeviceError> {
+    Document::parse(text).map_err(|e| {
         DeviceError::at(
-            p.row as usize,
-            p.col as usize,
-            format!("not well-formed XML: {e}"),
+            e.line,
+            e.column,
+            format!("not well-formed XML: {}", e.message),
         )
     })
 }
@@ -365,11 +366,11 @@ fn memoized<T: Clone>(
 // ------------------------------------------------------------------ XML helpers
 
 fn elements<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
-    node.children().filter(|c| c.is_element())
+    node.children()
 }
 
 fn tag<'a>(node: Node<'a, '_>) -> &'a str {
-    node.tag_name().name()
+    node.name()
 }
 
 fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
@@ -399,7 +400,7 @@ impl<'t> Reader<'t> {
     }
 
     fn at(&self, node: Node<'_, '_>) -> (usize, usize) {
-        self.lines.at(self.text, node.range().start)
+        self.lines.at(self.text, node.start())
     }
 
     fn err(&self, node: Node<'_, '_>, message: impl Into<String>) -> DeviceError {
@@ -415,17 +416,7 @@ impl<'t> Reader<'t> {
                 format!("<{}> must hold text, not elements", tag(node)),
             ));
         }
-        // Nearly always one text node: trimmed and copied once.
-        let mut texts = node.children().filter_map(|c| c.text());
-        let first = texts.next().unwrap_or("");
-        Ok(match texts.next() {
-            None => first.trim().to_string(),
-            Some(second) => {
-                let mut all = format!("{first}{second}");
-                all.extend(texts);
-                all.trim().to_string()
-            }
-        })
+        Ok(node.text().to_string())
     }
 
     fn yes_no(&self, node: Node<'_, '_>) -> Result<bool, DeviceError> {
@@ -486,7 +477,7 @@ impl<'t> Reader<'t> {
 
     /// The start tag of `node` as the file prints it (`<entry name="x">`).
     fn start_tag(&self, node: Node<'_, '_>) -> String {
-        let rest = &self.text[node.range().start..];
+        let rest = &self.text[node.start()..];
         let mut quote = None;
         for (i, c) in rest.char_indices() {
             match (quote, c) {
@@ -513,10 +504,7 @@ impl<'t> Reader<'t> {
 // ------------------------------------------------------------------ layout
 
 impl<'t> Reader<'t> {
-    fn config<'a, 'i>(
-        &self,
-        doc: &'a roxmltree::Document<'i>,
-    ) -> Result<Config<'a, 'i>, DeviceError> {
+    fn config<'a, 'i>(&self, doc: &'a Document<'i>) -> Result<Config<'a, 'i>, DeviceError> {
         let config = self.config_element(doc.root_element())?;
         let mut skipped = Vec::new();
         let mut shared = None;

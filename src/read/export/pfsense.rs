@@ -88,7 +88,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use roxmltree::Node;
 
 use crate::addrset::{AddrSet, ByteSet, PortSet};
 use crate::read::device::{
@@ -97,15 +96,13 @@ use crate::read::device::{
 };
 use crate::read::export::inventory::DisabledRule;
 use crate::read::export::{LineIndex, line_col};
-use crate::read::pfsense::{PROTOCOLS, icmp_number, rule_name, text_of};
+use crate::read::pfsense::{PROTOCOLS, icmp_number, rule_name};
+use crate::read::xml::{Document, Node};
 use crate::vocab::{Action, Family, ServiceSet, Target};
 
 /// Reads a pfSense `config.xml` backup into the device model.
 pub fn read(text: &str) -> Result<Device, DeviceError> {
-    let doc = roxmltree::Document::parse(text).map_err(|e| {
-        let pos = e.pos();
-        DeviceError::at(pos.row as usize, pos.col as usize, format!("not XML: {e}"))
-    })?;
+    let doc = parse_document(text)?;
     let root = doc.root_element();
     if !root.has_tag_name("pfsense") {
         return Err(err_at(
@@ -113,7 +110,7 @@ pub fn read(text: &str) -> Result<Device, DeviceError> {
             root,
             format!(
                 "expected a pfSense configuration (<pfsense>), found <{}>",
-                root.tag_name().name()
+                root.name()
             ),
         ));
     }
@@ -125,17 +122,14 @@ pub fn read(text: &str) -> Result<Device, DeviceError> {
 /// reader reads when that one rule is enabled (`import` writes it as a
 /// commented-out rule where it stands; [`read`] is unchanged).
 pub(crate) fn disabled_rules(text: &str) -> Result<Vec<DisabledRule>, DeviceError> {
-    let doc = roxmltree::Document::parse(text).map_err(|e| {
-        let pos = e.pos();
-        DeviceError::at(pos.row as usize, pos.col as usize, format!("not XML: {e}"))
-    })?;
+    let doc = parse_document(text)?;
     let root = doc.root_element();
     let config = Config::read(text, root)?;
     let mut out = Vec::new();
     for r in config.rules.iter().filter(|r| flag(**r, "disabled")) {
-        let (line, column) = config.lines.at(text, r.range().start);
+        let (line, column) = config.lines.at(text, r.start());
         let enabled = Config::read(text, root).and_then(|mut c| {
-            c.enabling = Some(r.range().start);
+            c.enabling = Some(r.start());
             c.virusprot = c.fills_virusprot();
             c.device()
         });
@@ -151,8 +145,13 @@ pub(crate) fn disabled_rules(text: &str) -> Result<Vec<DisabledRule>, DeviceErro
 
 // ------------------------------------------------------------------ helpers
 
+fn parse_document(text: &str) -> Result<Document<'_>, DeviceError> {
+    Document::parse(text)
+        .map_err(|e| DeviceError::at(e.line, e.column, format!("not XML: {}", e.message)))
+}
+
 fn err_at(text: &str, node: Node<'_, '_>, message: impl Into<String>) -> DeviceError {
-    let (line, column) = line_col(text, node.range().start);
+    let (line, column) = line_col(text, node.start());
     DeviceError::at(line, column, message)
 }
 
@@ -161,12 +160,12 @@ fn child<'a, 'i>(node: Node<'a, 'i>, tag: &str) -> Option<Node<'a, 'i>> {
 }
 
 fn elements<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
-    node.children().filter(|c| c.is_element())
+    node.children()
 }
 
 /// A field's text, trimmed as pfSense's xmlparse.inc trims it.
 fn field(node: Node<'_, '_>, tag: &str) -> Option<String> {
-    child(node, tag).map(|c| text_of(c).trim().to_string())
+    child(node, tag).map(|c| c.text().to_string())
 }
 
 /// A field that is present and not empty (PHP's `!empty()`).
@@ -292,7 +291,7 @@ fn read_addressing(
 fn read_interfaces(text: &str, section: Node<'_, '_>) -> Result<Vec<Interface>, DeviceError> {
     let mut out = Vec::new();
     for iface in elements(section) {
-        let key = iface.tag_name().name().to_string();
+        let key = iface.name().to_string();
         if !(key == "wan" || key == "lan" || key.strip_prefix("opt").is_some_and(is_number)) {
             return Err(err_at(
                 text,
@@ -319,7 +318,7 @@ fn read_interfaces(text: &str, section: Node<'_, '_>) -> Result<Vec<Interface>, 
                 ));
             }
         }
-        let (line, column) = line_col(text, iface.range().start);
+        let (line, column) = line_col(text, iface.start());
         out.push(Interface {
             key,
             enabled,
@@ -389,7 +388,7 @@ fn read_aliases<'a, 'i>(
             return Err(err_at(
                 text,
                 a,
-                format!("<{}> in <aliases>: expected <alias>", a.tag_name().name()),
+                format!("<{}> in <aliases>: expected <alias>", a.name()),
             ));
         }
         let name =
@@ -591,7 +590,7 @@ impl<'a, 'i> Config<'a, 'i> {
         };
         let mut seen_interfaces = false;
         for section in elements(root) {
-            let name = section.tag_name().name();
+            let name = section.name();
             match name {
                 "interfaces" => {
                     config.interfaces = read_interfaces(text, section)?;
@@ -696,7 +695,7 @@ impl<'a, 'i> Config<'a, 'i> {
 
     fn read_filter(&mut self, section: Node<'a, 'i>) -> Result<(), DeviceError> {
         for r in elements(section) {
-            match r.tag_name().name() {
+            match r.name() {
                 "rule" => self.rules.push(r),
                 // GUI separators and the static-route bypass flag (checked
                 // with the routes).
@@ -719,10 +718,7 @@ impl<'a, 'i> Config<'a, 'i> {
                 return Err(err_at(
                     self.text,
                     g,
-                    format!(
-                        "<{}> in <ifgroups>: expected <ifgroupentry>",
-                        g.tag_name().name()
-                    ),
+                    format!("<{}> in <ifgroups>: expected <ifgroupentry>", g.name()),
                 ));
             }
             let name = nonempty(g, "ifname")
@@ -793,8 +789,7 @@ impl<'a, 'i> Config<'a, 'i> {
                     .split(',')
                     .map(str::to_string)
                     .collect();
-                self.portals
-                    .push((zone.tag_name().name().to_string(), ifaces));
+                self.portals.push((zone.name().to_string(), ifaces));
             }
         }
     }
@@ -1031,7 +1026,7 @@ impl<'a, 'i> Config<'a, 'i> {
     /// matches no forwarded new flow; counted in `skips`).
     fn rule(&mut self, r: Node<'a, 'i>) -> Result<Vec<(Scope, Entry)>, DeviceError> {
         for c in elements(r) {
-            let n = c.tag_name().name();
+            let n = c.name();
             if !RULE_FIELDS.contains(&n) {
                 return Err(self.err(
                     c,
@@ -1218,7 +1213,7 @@ impl<'a, 'i> Config<'a, 'i> {
                 a.set
             }
         };
-        let (line, column) = self.lines.at(self.text, r.range().start);
+        let (line, column) = self.lines.at(self.text, r.start());
         Ok(Built::Entry(Box::new(Entry {
             guard: Guard {
                 family: Some(family),
@@ -1245,7 +1240,7 @@ impl<'a, 'i> Config<'a, 'i> {
     fn side(&self, r: Node<'_, '_>, tag: &str, family: Family) -> Result<Side, DeviceError> {
         let node = child(r, tag).ok_or_else(|| self.err(r, format!("a rule without <{tag}>")))?;
         for c in elements(node) {
-            let n = c.tag_name().name();
+            let n = c.name();
             if !["any", "address", "network", "not", "port"].contains(&n) {
                 return Err(self.err(
                     c,
@@ -1680,7 +1675,7 @@ impl<'a, 'i> Config<'a, 'i> {
     /// Whether the rule is in force: not disabled, or the disabled one
     /// being read as enabled.
     fn applied(&self, r: Node<'_, '_>) -> bool {
-        !flag(r, "disabled") || self.enabling == Some(r.range().start)
+        !flag(r, "disabled") || self.enabling == Some(r.start())
     }
 
     /// Whether some pass rule fills the `virusprot` table (computed once:
