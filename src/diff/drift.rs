@@ -166,12 +166,9 @@ pub fn own_rendering(
     onto: Option<&str>,
 ) -> Result<Device, String> {
     let reader = crate::registry::reader(target);
-    let files = crate::registry::renderer(target, options)
-        .render(ir, &crate::render::Templates::default())
-        .map_err(|_| format!("the policy cannot be rendered for {target}"))?;
-    let file = files
-        .iter()
-        .find(|f| f.path.extension().is_some_and(|e| e == reader.extension()))
+    let file = crate::registry::renderer(target, options)
+        .render_file(ir, &crate::render::Templates::default(), reader.extension())
+        .map_err(|_| format!("the policy cannot be rendered for {target}"))?
         .ok_or_else(|| format!("{target} renders no .{} file", reader.extension()))?;
     reader
         .deployed(ir, &file.contents, onto)

@@ -82,6 +82,22 @@ pub trait Renderer {
     /// at the policy span, never a silent omission.
     fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>>;
 
+    /// The file of [`Renderer::render`]'s output whose name ends in
+    /// `.{extension}` (`None` if it writes none): what a reader of that
+    /// form reads back. A target that writes several forms of one
+    /// configuration overrides it to render only the one asked for.
+    fn render_file(
+        &self,
+        ir: &Ir,
+        templates: &Templates,
+        extension: &str,
+    ) -> Result<Option<RenderedFile>, Vec<Diagnostic>> {
+        Ok(self
+            .render(ir, templates)?
+            .into_iter()
+            .find(|f| f.path.extension().is_some_and(|e| e == extension)))
+    }
+
     /// Every problem [`Renderer::render`] would report for this policy
     /// (placement and what the target cannot express), without writing the
     /// output: `check` runs it so that a pre-commit hook catches whatever

@@ -1609,12 +1609,14 @@ impl<'t> Reader<'t> {
             "disabled",
             "schedule",
         ];
-        let mut seen = BTreeSet::new();
+        // A rule has a dozen fields: a list finds a repeat faster than a set.
+        let mut seen: Vec<&str> = Vec::with_capacity(16);
         for f in elements(r) {
             let t = tag(f);
-            if !seen.insert(t) {
+            if seen.contains(&t) {
                 return Err(self.err(f, format!("rule {name}: <{t}> twice")));
             }
+            seen.push(t);
             let known = MODELLED.contains(&t)
                 || INERT_RULE_FIELDS.contains(&t)
                 || IDENTITY_FIELDS.iter().any(|(k, _)| *k == t);
@@ -1651,12 +1653,33 @@ impl<'t> Reader<'t> {
         let from = self.zone_list(c, r, "from", name)?;
         let to = self.zone_list(c, r, "to", name)?;
         let guards = self.rule_guards(c, r, &parsed.rule_type, from, to, name)?;
+        let exact_box = m.why.is_empty()
+            && !m.src.exact.is_empty()
+            && !m.dst.exact.is_empty()
+            && !m.service.exact.is_empty();
+        let why: Vec<&String> = m
+            .why
+            .iter()
+            .chain(&m.src.why)
+            .chain(&m.dst.why)
+            .chain(&m.service.why)
+            .collect();
+        // The box of what the rule may match, where something in it is
+        // undecidable (the same for every guard).
+        let hull = (!why.is_empty())
+            .then(|| (m.src.hull(), m.dst.hull(), m.service.hull()))
+            .filter(|(src, dst, service)| !src.is_empty() && !dst.is_empty() && !service.is_empty())
+            .map(|hull| {
+                (
+                    hull,
+                    why.iter()
+                        .map(|w| w.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            });
         let mut out = Vec::new();
         for guard in guards {
-            let exact_box = m.why.is_empty()
-                && !m.src.exact.is_empty()
-                && !m.dst.exact.is_empty()
-                && !m.service.exact.is_empty();
             if exact_box {
                 out.push(Entry {
                     guard: guard.clone(),
@@ -1667,23 +1690,14 @@ impl<'t> Reader<'t> {
                     undecidable: None,
                 });
             }
-            let why: Vec<String> = m
-                .why
-                .iter()
-                .chain(&m.src.why)
-                .chain(&m.dst.why)
-                .chain(&m.service.why)
-                .cloned()
-                .collect();
-            let (src, dst, service) = (m.src.hull(), m.dst.hull(), m.service.hull());
-            if !why.is_empty() && !src.is_empty() && !dst.is_empty() && !service.is_empty() {
+            if let Some(((src, dst, service), why)) = &hull {
                 out.push(Entry {
                     guard,
-                    src,
-                    dst,
-                    service,
+                    src: src.clone(),
+                    dst: dst.clone(),
+                    service: service.clone(),
                     decision: decision.clone(),
-                    undecidable: Some(why.join("; ")),
+                    undecidable: Some(why.clone()),
                 });
             }
         }

@@ -177,6 +177,34 @@ impl Renderer for PanosRenderer {
     }
 
     fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>> {
+        self.render_forms(ir, templates, &["set", "xml"])
+    }
+
+    /// Only the form asked for: reading back the XML need not write the
+    /// `set` commands.
+    fn render_file(
+        &self,
+        ir: &Ir,
+        templates: &Templates,
+        extension: &str,
+    ) -> Result<Option<RenderedFile>, Vec<Diagnostic>> {
+        Ok(self.render_forms(ir, templates, &[extension])?.pop())
+    }
+
+    fn validate(&self, ir: &Ir) -> Vec<Diagnostic> {
+        build(ir).err().unwrap_or_default()
+    }
+}
+
+impl PanosRenderer {
+    /// The files of the forms named by extension (`set`, `xml`), in that
+    /// order; an unknown extension renders nothing.
+    fn render_forms(
+        &self,
+        ir: &Ir,
+        templates: &Templates,
+        forms: &[&str],
+    ) -> Result<Vec<RenderedFile>, Vec<Diagnostic>> {
         let view = Arc::new(build(ir)?);
         let env = templates.environment(self);
         let context = template_context(&view);
@@ -186,6 +214,9 @@ impl Renderer for PanosRenderer {
             (SET_TEMPLATE, "set", set_size),
             (XML_TEMPLATE, "xml", xml_size),
         ] {
+            if !forms.contains(&ext) {
+                continue;
+            }
             let contents = env
                 .get_template(template)
                 .and_then(|t| render_sized(&t, context.clone(), size))
@@ -196,10 +227,6 @@ impl Renderer for PanosRenderer {
             });
         }
         Ok(files)
-    }
-
-    fn validate(&self, ir: &Ir) -> Vec<Diagnostic> {
-        build(ir).err().unwrap_or_default()
     }
 }
 
