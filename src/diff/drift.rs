@@ -19,7 +19,8 @@
 //!    (a packet meets the first filter whose guard holds), followed by the
 //!    layer's fate for unfiltered packets; layers are joined by replacing
 //!    every allowing entry of the first with the second layer's entries
-//!    inside it (a packet passes only if every layer allows).
+//!    inside it (a packet passes only if every layer allows). The last
+//!    layer is joined only where a walk meets an entry ([`Dev`]).
 //! 3. **Both lists are swept** ([`Sweep`]):
 //!    each device entry's reach is intersected with the decided regions of
 //!    the policy rules of the other verdict, and its part no policy rule
