@@ -19,7 +19,8 @@
 //!    (a packet meets the first filter whose guard holds), followed by the
 //!    layer's fate for unfiltered packets; layers are joined by replacing
 //!    every allowing entry of the first with the second layer's entries
-//!    inside it (a packet passes only if every layer allows).
+//!    inside it (a packet passes only if every layer allows). The last
+//!    layer is joined only where a walk meets an entry ([`Dev`]).
 //! 3. **Both lists are swept** ([`Sweep`]):
 //!    each device entry's reach is intersected with the decided regions of
 //!    the policy rules of the other verdict, and its part no policy rule
@@ -190,8 +191,35 @@ type Pieces = FxHashMap<Option<usize>, Vec<Space>>;
 fn compare_in(ir: &Ir, device: &Device, on: Option<&Pieces>) -> Comparison {
     let places = Places::new(ir, device);
     let within = on.map(Within::new);
-    let dev = Indexed::new(flatten(device, &places, within.as_ref()));
+    let dev = Dev::new(device, &places, within.as_ref());
     let sweep = Sweep::run(ir);
+    let found = walk_all(ir, &sweep, &dev, &places, on);
+    // The reference: the joined list built in full and walked without
+    // skipping anything, which must find exactly the same regions, box for
+    // box (the report prints each box as it is cut).
+    #[cfg(debug_assertions)]
+    {
+        let full = Dev::joined(device, &places, within.as_ref());
+        let reference = walk_all(ir, &sweep, &full, &places, on);
+        debug_assert_eq!(
+            format!("{:?}", found.definite),
+            format!("{:?}", reference.definite)
+        );
+        debug_assert_eq!(
+            format!("{:?}", found.undecidable),
+            format!("{:?}", reference.undecidable)
+        );
+    }
+    Comparison {
+        regions: found.regions(),
+        inherent: Vec::new(),
+        not_compared: places.notes,
+    }
+}
+
+/// Every walk of [`compare_in`]: each policy rule's decided traffic, then
+/// the traffic no rule matches.
+fn walk_all(ir: &Ir, sweep: &Sweep, dev: &Dev, places: &Places, on: Option<&Pieces>) -> Found {
     let mut found = Found::default();
     // The traffic each policy rule decides, walked through the device's
     // entries that meet it: local to the rule, however wide the device's
@@ -223,18 +251,14 @@ fn compare_in(ir: &Ir, device: &Device, on: Option<&Pieces>) -> Comparison {
     // The traffic no policy rule matches.
     let unmatched = Unmatched::new(ir, &sweep.matched);
     match on {
-        None => unmatched.walk(&dev, &places.compared, &mut found),
+        None => unmatched.walk(dev, &places.compared, &mut found),
         Some(on) => {
             for piece in on.get(&None).into_iter().flatten() {
-                unmatched.walk(&dev, &piece.intersection(&places.compared), &mut found);
+                unmatched.walk(dev, &piece.intersection(&places.compared), &mut found);
             }
         }
     }
-    Comparison {
-        regions: found.regions(),
-        inherent: Vec::new(),
-        not_compared: places.notes,
-    }
+    found
 }
 
 /// The traffic no policy rule matches, which the policy's default decides.
@@ -253,45 +277,62 @@ impl<'a> Unmatched<'a> {
         }
     }
 
+    /// `space` minus every policy rule's match.
+    fn unmatched(&self, space: Space, near: &mut Vec<u32>) -> Space {
+        self.index.borrow_mut().candidates_of(&space, near);
+        space.minus_each(near.iter().map(|&i| &self.matched[i as usize]))
+    }
+
     /// Only device entries whose verdict differs from the policy's default
     /// can differ there; each one's reach inside `within` minus every
     /// policy rule is local to that entry.
-    fn walk(&self, dev: &Indexed, within: &Space, found: &mut Found) {
+    fn walk(&self, dev: &Dev, within: &Space, found: &mut Found) {
         let default = self.default;
         let mut near = Vec::new();
-        // The verdict is checked before the box: `within` is usually all
-        // the compared traffic, which nearly every entry meets, and most
-        // entries (every pfSense entry joined with a passing outbound
-        // rule) agree with the default.
-        for k in dev.near_where(within, |k| dev.flat[k].action.permits() != default) {
-            let f = &dev.flat[k];
-            let undecided = f.undecided.is_some();
-            // An undecidable entry reports what no earlier undecidable entry
-            // that also differs from the default reported (it reaches all of
-            // that too: fewer decided entries come before the earlier one).
-            let reach = dev.reach(k, within, |j| {
-                dev.flat[j].undecided.is_none()
-                    || (undecided && dev.flat[j].action.permits() != default)
-            });
-            if reach.is_empty() {
-                continue;
+        for i in dev.first.near(within) {
+            // What reaches a piece of a joined entry lies in what reaches the
+            // whole entry past the decided entries before it: where that is
+            // empty, or every policy rule together covers it, none of its
+            // pieces is looked at. Only emptiness is used, so the boxes of
+            // what is reported are cut as without this test.
+            if dev.skips && dev.joins(i) {
+                let reach = dev.first_reach(i, within);
+                if reach.is_empty() || self.unmatched(reach, &mut near).is_empty() {
+                    continue;
+                }
             }
-            self.index.borrow_mut().candidates_of(&reach, &mut near);
-            let rest = reach.minus_each(near.iter().map(|&i| &self.matched[i as usize]));
-            if rest.is_empty() {
-                continue;
-            }
-            if undecided {
-                found.maybe(None, f, rest);
-            } else {
-                dev.split_by_earlier_undecided(k, default, rest, None, found);
+            // The verdict is checked before the box: `within` is usually
+            // all the compared traffic, which nearly every entry meets, and
+            // most entries (every pfSense entry joined with a passing
+            // outbound rule) agree with the default.
+            for h in dev.group(i, within, |_, permits, _| permits != default) {
+                let undecided = h.undecided().is_some();
+                // An undecidable entry reports what no earlier undecidable
+                // entry that also differs from the default reported (it
+                // reaches all of that too: fewer decided entries come
+                // before the earlier one).
+                let reach = dev.reach(&h, within, |permits, u| {
+                    !u || (undecided && permits != default)
+                });
+                if reach.is_empty() {
+                    continue;
+                }
+                let rest = self.unmatched(reach, &mut near);
+                if rest.is_empty() {
+                    continue;
+                }
+                if undecided {
+                    found.maybe(None, &h, rest);
+                } else {
+                    dev.split_by_earlier_undecided(&h, default, rest, None, found);
+                }
             }
         }
     }
 }
 
-/// The device's flat list with an index over its boxes.
-struct Indexed {
+/// A list of flat entries with an index over their boxes.
+struct List {
     flat: Vec<Flat>,
     spaces: Vec<Space>,
     /// A cheap size of each box: wide boxes are subtracted first, so a
@@ -300,7 +341,7 @@ struct Indexed {
     index: std::cell::RefCell<BoxIndex>,
 }
 
-impl Indexed {
+impl List {
     fn new(mut flat: Vec<Flat>) -> Self {
         // The boxes move to `spaces`: `flat` keeps the rest of each entry.
         let spaces: Vec<Space> = flat
@@ -317,34 +358,225 @@ impl Indexed {
         }
     }
 
-    /// The device entries (ascending) whose boxes meet `space`.
+    /// The entries (ascending) whose boxes meet `space`.
     fn near(&self, space: &Space) -> Vec<usize> {
         self.near_where(space, |_| true)
     }
 
-    /// [`Indexed::near`], only the entries `keep` holds for (tested before
+    /// [`List::near`], only the entries `keep` holds for (tested before
     /// the boxes are).
     fn near_where(&self, space: &Space, keep: impl Fn(usize) -> bool) -> Vec<usize> {
         let mut near = Vec::new();
         self.index.borrow_mut().candidates_of(space, &mut near);
-        near.sort_unstable();
         near.into_iter()
             .map(|k| k as usize)
             .filter(|&k| keep(k) && self.spaces[k].overlaps(space))
             .collect()
     }
+}
+
+/// An entry's place in the device's one first-match list: the entry of
+/// [`Dev::first`], and the entry of [`Dev::last`] joined to it (0 where
+/// none is). In the list's order.
+type Pos = (u32, u32);
+
+/// One entry of the device's first-match list, as a query meets it.
+#[derive(Clone, Debug)]
+struct Hit<'d> {
+    pos: Pos,
+    space: std::borrow::Cow<'d, Space>,
+    volume: f64,
+    first: &'d Flat,
+    /// The entry of the last layer, for a joined pair.
+    last: Option<&'d Flat>,
+}
+
+impl Hit<'_> {
+    fn permits(&self) -> bool {
+        self.last.unwrap_or(self.first).action.permits()
+    }
+
+    fn undecided(&self) -> Option<&(At, String)> {
+        self.first
+            .undecided
+            .as_ref()
+            .or_else(|| self.last.and_then(|b| b.undecided.as_ref()))
+    }
+
+    fn path(&self) -> Vec<At> {
+        let mut path = self.first.path.clone();
+        if let Some(b) = self.last {
+            path.extend(&b.path);
+        }
+        path
+    }
+}
+
+/// The device as one first-match list ([`flatten`]), with the last layer
+/// joined only where a query meets it.
+///
+/// Joining a layer copies every allowing entry of the layers before it
+/// once per entry of the layer it meets: for pfSense, every inbound rule
+/// once per outbound interface (115,016 entries for 12,000 rules), nearly
+/// all of them an inbound pass joined with "pass out all". Here the last
+/// layer stays apart; a query meets an allowing entry of [`Dev::first`]
+/// as its pieces, each box cut as [`join`] cuts it, in the joined list's
+/// order, so every walk sees exactly the list [`join`] builds. The walks
+/// test emptiness on whole entries first ([`Dev::skips`]) and cut pieces
+/// only where something may be reported.
+struct Dev {
+    first: List,
+    /// The last layer as a list, when it filters anything.
+    last: Option<List>,
+    /// Whether the walks may pass over traffic that provably reports
+    /// nothing (off for the reference the debug assertions compare with).
+    skips: bool,
+}
+
+impl Dev {
+    fn new(device: &Device, places: &Places, within: Option<&Within>) -> Self {
+        let n = device.layers.len();
+        if n < 2 {
+            return Self::joined(device, places, within);
+        }
+        let last = flat_layer(n - 1, &device.layers[n - 1], places);
+        let first = flatten(&device.layers[..n - 1], places, within);
+        // As `join` has it: a layer with no filters lets everything pass.
+        let last = (!(last.len() == 1 && last[0].action.permits())).then(|| List::new(last));
+        Self {
+            first: List::new(first),
+            last,
+            skips: true,
+        }
+    }
+
+    /// Every layer joined in full, nothing skipped: what [`Dev::new`]
+    /// must walk the same as.
+    fn joined(device: &Device, places: &Places, within: Option<&Within>) -> Self {
+        Self {
+            first: List::new(flatten(&device.layers, places, within)),
+            last: None,
+            skips: false,
+        }
+    }
+
+    /// Whether entry `i` of [`Dev::first`] is replaced by the last layer's
+    /// entries inside it.
+    fn joins(&self, i: usize) -> bool {
+        self.last.is_some()
+            && self.first.flat[i].action.permits()
+            && !self.first.spaces[i].is_empty()
+    }
+
+    fn one(&self, i: usize) -> Hit<'_> {
+        Hit {
+            pos: (i as u32, 0),
+            space: std::borrow::Cow::Borrowed(&self.first.spaces[i]),
+            volume: self.first.volume[i],
+            first: &self.first.flat[i],
+            last: None,
+        }
+    }
+
+    /// The entries of the list that entry `i` of [`Dev::first`] becomes
+    /// which meet `q`, in order, `keep` (of a position, whether the entry
+    /// passes and whether it is undecidable) tested before the box.
+    fn group(&self, i: usize, q: &Space, keep: impl Fn(Pos, bool, bool) -> bool) -> Vec<Hit<'_>> {
+        let a = &self.first.flat[i];
+        let space = &self.first.spaces[i];
+        let Some(last) = self.last.as_ref().filter(|_| self.joins(i)) else {
+            let h = self.one(i);
+            let kept = keep(h.pos, h.permits(), a.undecided.is_some()) && space.overlaps(q);
+            return if kept { vec![h] } else { Vec::new() };
+        };
+        let mut near = Vec::new();
+        last.index.borrow_mut().candidates_of(space, &mut near);
+        let mut out = Vec::new();
+        let mut pair = |j: u32, piece: Space| {
+            let h = Hit {
+                pos: (i as u32, j),
+                volume: volume(&piece),
+                space: std::borrow::Cow::Owned(piece),
+                first: a,
+                last: Some(&last.flat[j as usize]),
+            };
+            out.push(h);
+        };
+        if a.undecided.is_some() {
+            // As `join` cuts an undecidable entry: given that it matches,
+            // the last layer is still first-match, so each piece leaves out
+            // what a decided earlier entry of it takes.
+            let mut rest = space.clone();
+            for j in near {
+                let b = &last.flat[j as usize];
+                let bs = &last.spaces[j as usize];
+                let piece = rest.intersection(bs);
+                if b.undecided.is_none() {
+                    rest = rest.difference(bs);
+                }
+                if !piece.is_empty()
+                    && keep((i as u32, j), b.action.permits(), true)
+                    && piece.overlaps(q)
+                {
+                    pair(j, piece);
+                }
+            }
+        } else {
+            for j in near {
+                let b = &last.flat[j as usize];
+                let bs = &last.spaces[j as usize];
+                if !keep((i as u32, j), b.action.permits(), b.undecided.is_some())
+                    || !bs.overlaps(q)
+                {
+                    continue;
+                }
+                let piece = space.intersection(bs);
+                if !piece.is_empty() && piece.overlaps(q) {
+                    pair(j, piece);
+                }
+            }
+        }
+        out
+    }
+
+    /// The entries of the list whose boxes meet `q`, in order, `keep` as
+    /// in [`Dev::group`].
+    fn near_where(&self, q: &Space, keep: impl Fn(Pos, bool, bool) -> bool) -> Vec<Hit<'_>> {
+        let mut out = Vec::new();
+        for i in self.first.near(q) {
+            out.extend(self.group(i, q, &keep));
+        }
+        out
+    }
 
     /// What reaches entry `k` inside `within`: its box minus every earlier
-    /// entry `subtracts` holds for (the decided ones: undecidable entries
-    /// let packets pass on).
-    fn reach(&self, k: usize, within: &Space, subtracts: impl Fn(usize) -> bool) -> Space {
-        let own = self.spaces[k].intersection(within);
+    /// entry `subtracts` (of whether it passes and whether it is
+    /// undecidable) holds for (the decided ones: undecidable entries let
+    /// packets pass on).
+    fn reach(&self, k: &Hit, within: &Space, subtracts: impl Fn(bool, bool) -> bool) -> Space {
+        let own = k.space.intersection(within);
         if own.is_empty() {
             return own;
         }
-        let mut earlier: Vec<usize> = self.near_where(&own, |j| j < k && subtracts(j));
-        earlier.sort_by(|&a, &b| self.volume[b].total_cmp(&self.volume[a]));
-        own.minus_each(earlier.iter().map(|&j| &self.spaces[j]))
+        let mut earlier = self.near_where(&own, |j, p, u| j < k.pos && subtracts(p, u));
+        earlier.sort_by(|a, b| b.volume.total_cmp(&a.volume));
+        own.minus_each(earlier.iter().map(|h| &*h.space))
+    }
+
+    /// What reaches entry `i` of [`Dev::first`] inside `within` past the
+    /// decided entries of [`Dev::first`] before it: it holds what reaches
+    /// each of the entry's pieces ([`Dev::reach`]), as every decided entry
+    /// before it is taken whole by its own decided pieces (the last layer
+    /// ends with an entry for everything).
+    fn first_reach(&self, i: usize, within: &Space) -> Space {
+        let own = self.first.spaces[i].intersection(within);
+        if own.is_empty() {
+            return own;
+        }
+        let first = &self.first;
+        let mut earlier = first.near_where(&own, |j| j < i && first.flat[j].undecided.is_none());
+        earlier.sort_by(|&a, &b| first.volume[b].total_cmp(&first.volume[a]));
+        own.minus_each(earlier.iter().map(|&j| &first.spaces[j]))
     }
 
     /// `space`, which the decided entry `k` decides against the policy's
@@ -355,48 +587,87 @@ impl Indexed {
     /// the rest is certain.
     fn settle(
         &self,
-        k: usize,
+        k: &Hit,
         passes: bool,
         space: Space,
-        earlier: &[(usize, &Space)],
+        earlier: &[(&Hit, &Space)],
         policy: Option<usize>,
         found: &mut Found,
     ) {
-        let differs = |u: usize| self.flat[u].action.permits() != passes;
+        let differs = |u: &Hit| u.permits() != passes;
         let mut rest = space.minus_each(
             earlier
                 .iter()
-                .filter(|(u, _)| differs(*u))
+                .filter(|(u, _)| differs(u))
                 .map(|(_, reached)| *reached),
         );
-        for (u, reached) in earlier.iter().filter(|(u, _)| !differs(*u)) {
+        for (u, reached) in earlier.iter().filter(|(u, _)| !differs(u)) {
             if rest.is_empty() {
                 break;
             }
             let (taken, left) = rest.split(reached);
-            found.maybe(policy, &self.flat[*u], taken);
+            found.maybe(policy, u, taken);
             rest = left;
         }
-        found.sure(policy, &self.flat[k], rest);
+        found.sure(policy, k, rest);
     }
 
-    /// [`Indexed::settle`] where what reached each earlier undecidable entry
+    /// [`Dev::settle`] where what reached each earlier undecidable entry
     /// is not tracked: inside `space`, which reaches `k`, that is the part
     /// of its box (every decided entry before it is before `k` too).
     fn split_by_earlier_undecided(
         &self,
-        k: usize,
+        k: &Hit,
         passes: bool,
         space: Space,
         policy: Option<usize>,
         found: &mut Found,
     ) {
-        let earlier: Vec<(usize, &Space)> = self
-            .near_where(&space, |u| u < k && self.flat[u].undecided.is_some())
-            .into_iter()
-            .map(|u| (u, &self.spaces[u]))
-            .collect();
+        let earlier = self.near_where(&space, |u, _, undecided| u < k.pos && undecided);
+        let earlier: Vec<(&Hit, &Space)> = earlier.iter().map(|u| (u, &*u.space)).collect();
         self.settle(k, passes, space, &earlier, policy, found);
+    }
+
+    /// Whether walking `piece` (decided by a policy rule with verdict
+    /// `passes`) may report anything: the walk's steps on whole entries of
+    /// [`Dev::first`], not on their pieces. A joined, decided entry's
+    /// pieces together take exactly its box (the last layer ends with an
+    /// entry for everything), and report only where one of the last
+    /// layer's entries that meets what reaches it is undecidable or
+    /// disagrees with `passes`; an undecidable entry is not looked into.
+    /// `false` means the walk reports nothing.
+    fn may_report(&self, passes: bool, piece: &Space) -> bool {
+        let Some(last) = &self.last else {
+            return true;
+        };
+        let mut rest = piece.clone();
+        for i in self.first.near(piece) {
+            if rest.is_empty() {
+                return false;
+            }
+            let a = &self.first.flat[i];
+            let space = &self.first.spaces[i];
+            let part = rest.intersection(space);
+            if part.is_empty() {
+                continue;
+            }
+            if a.undecided.is_some() {
+                return true;
+            }
+            if self.joins(i) {
+                let differs = last.near(&part).into_iter().any(|j| {
+                    let b = &last.flat[j];
+                    b.undecided.is_some() || b.action.permits() != passes
+                });
+                if differs {
+                    return true;
+                }
+            } else if a.action.permits() != passes {
+                return true;
+            }
+            rest = rest.difference(space);
+        }
+        false
     }
 
     /// First-match through the device inside `piece`, all of which one
@@ -405,33 +676,40 @@ impl Indexed {
         if piece.is_empty() {
             return;
         }
-        let mut rest = piece;
+        if self.skips && self.last.is_some() && !self.may_report(passes, &piece) {
+            return;
+        }
+        let mut rest = piece.clone();
         // The undecidable entries met so far, each with what reached it,
         // and what those that differ from the policy reported.
-        let mut maybe: Vec<(usize, Space)> = Vec::new();
+        let mut maybe: Vec<(Hit, Space)> = Vec::new();
         let mut reported = Space::empty();
-        for k in self.near(&rest) {
+        'entries: for i in self.first.near(&piece) {
             if rest.is_empty() {
                 break;
             }
-            let f = &self.flat[k];
-            let part = rest.intersection(&self.spaces[k]);
-            if part.is_empty() {
-                continue;
-            }
-            if f.undecided.is_some() {
-                if f.action.permits() != passes {
-                    let new = part.difference(&reported);
-                    reported = reported.union(&new);
-                    found.maybe(policy, f, new);
+            for h in self.group(i, &piece, |_, _, _| true) {
+                if rest.is_empty() {
+                    break 'entries;
                 }
-                maybe.push((k, part));
-                continue;
-            }
-            rest = rest.difference(&self.spaces[k]);
-            if f.action.permits() != passes {
-                let earlier: Vec<(usize, &Space)> = maybe.iter().map(|(u, r)| (*u, r)).collect();
-                self.settle(k, passes, part, &earlier, policy, found);
+                let part = rest.intersection(&h.space);
+                if part.is_empty() {
+                    continue;
+                }
+                if h.undecided().is_some() {
+                    if h.permits() != passes {
+                        let new = part.difference(&reported);
+                        reported = reported.union(&new);
+                        found.maybe(policy, &h, new);
+                    }
+                    maybe.push((h, part));
+                    continue;
+                }
+                rest = rest.difference(&h.space);
+                if h.permits() != passes {
+                    let earlier: Vec<(&Hit, &Space)> = maybe.iter().map(|(u, r)| (u, r)).collect();
+                    self.settle(&h, passes, part, &earlier, policy, found);
+                }
             }
         }
     }
@@ -454,21 +732,21 @@ struct Found {
 }
 
 impl Found {
-    fn region(policy: Option<usize>, f: &Flat, kind: DriftKind, space: Space) -> DriftRegion {
+    fn region(policy: Option<usize>, f: &Hit, kind: DriftKind, space: Space) -> DriftRegion {
         DriftRegion {
             kind,
             policy,
-            device: f.path.clone(),
-            undecided: f.undecided.clone(),
+            device: f.path(),
+            undecided: f.undecided().cloned(),
             space,
         }
     }
 
-    fn sure(&mut self, policy: Option<usize>, f: &Flat, space: Space) {
+    fn sure(&mut self, policy: Option<usize>, f: &Hit, space: Space) {
         if space.is_empty() {
             return;
         }
-        let kind = if f.action.permits() {
+        let kind = if f.permits() {
             DriftKind::Exposure
         } else {
             DriftKind::Breakage
@@ -476,7 +754,7 @@ impl Found {
         self.definite.push(Self::region(policy, f, kind, space));
     }
 
-    fn maybe(&mut self, policy: Option<usize>, f: &Flat, space: Space) {
+    fn maybe(&mut self, policy: Option<usize>, f: &Hit, space: Space) {
         if space.is_empty() {
             return;
         }
@@ -665,9 +943,9 @@ impl Within {
 
 /// The device as one first-match list (see the module docs); with
 /// `within`, only the entries whose boxes meet it (see [`Within`]).
-fn flatten(device: &Device, places: &Places, within: Option<&Within>) -> Vec<Flat> {
+fn flatten(layers: &[Layer], places: &Places, within: Option<&Within>) -> Vec<Flat> {
     let mut acc: Option<Vec<Flat>> = None;
-    for (l, layer) in device.layers.iter().enumerate() {
+    for (l, layer) in layers.iter().enumerate() {
         let next = flat_layer(l, layer, places);
         acc = Some(match acc {
             None => first_layer(next, within),
