@@ -30,7 +30,9 @@ pub(crate) struct LineIndex {
 impl LineIndex {
     pub(crate) fn new(text: &str) -> Self {
         let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        // memchr's search runs many bytes a step; lines are short, so a
+        // search per line (`match_indices`) cost more than the lines.
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
         Self { starts }
     }
 
@@ -51,6 +53,23 @@ impl LineIndex {
         let end = self.starts.get(line).map_or(text.len(), |&e| e - 1);
         text[start..end].trim_end_matches('\r')
     }
+}
+
+/// `name`'s entry in `cache`, else what `resolve` makes of it, kept only
+/// when it succeeds (an error is reported where the name is first used).
+pub(crate) fn memoized<T: Clone>(
+    cache: &std::cell::RefCell<rustc_hash::FxHashMap<String, T>>,
+    name: &str,
+    resolve: impl FnOnce() -> Result<T, crate::read::device::DeviceError>,
+) -> Result<T, crate::read::device::DeviceError> {
+    if let Some(found) = cache.borrow().get(name) {
+        return Ok(found.clone());
+    }
+    // Not borrowed while resolving: a group's members are looked up
+    // through the same cache.
+    let found = resolve()?;
+    cache.borrow_mut().insert(name.to_string(), found.clone());
+    Ok(found)
 }
 
 /// [`LineIndex::at`] for offsets met in ascending order: each line's

@@ -102,10 +102,10 @@ use crate::read::device::{
     Decision, Device, DeviceError, Entry, Filter, Guard, Layer, Origin, PlaceSet, SourcePorts,
     source_ports,
 };
-use crate::read::export::LineIndex;
 use crate::read::export::inventory::DisabledRule;
 #[cfg(test)]
 use crate::read::export::line_col;
+use crate::read::export::{LineIndex, memoized};
 use crate::vocab::{Action, ServiceSet, Target};
 
 use crate::read::xml::Document;
@@ -344,23 +344,6 @@ struct Reader<'t> {
     /// successes are kept; an error is reported at its first use).
     addresses: [RefCell<FxHashMap<String, Addrs>>; 2],
     services: [RefCell<FxHashMap<String, Services>>; 2],
-}
-
-/// `name`'s entry in `cache`, else what `resolve` makes of it, kept only
-/// when it succeeds (an error is reported where the name is first used).
-fn memoized<T: Clone>(
-    cache: &RefCell<FxHashMap<String, T>>,
-    name: &str,
-    resolve: impl FnOnce() -> Result<T, DeviceError>,
-) -> Result<T, DeviceError> {
-    if let Some(found) = cache.borrow().get(name) {
-        return Ok(found.clone());
-    }
-    // Not borrowed while resolving: a group's members are looked up
-    // through the same cache.
-    let found = resolve()?;
-    cache.borrow_mut().insert(name.to_string(), found.clone());
-    Ok(found)
 }
 
 // ------------------------------------------------------------------ XML helpers

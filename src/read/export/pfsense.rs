@@ -173,6 +173,11 @@ fn nonempty(node: Node<'_, '_>, tag: &str) -> Option<String> {
     field(node, tag).filter(|s| !s.is_empty())
 }
 
+/// [`nonempty`], borrowed from the document.
+fn nonempty_str<'a>(node: Node<'a, '_>, tag: &str) -> Option<&'a str> {
+    child(node, tag).map(|c| c.text()).filter(|s| !s.is_empty())
+}
+
 /// pfSense's flags are presence tests (`isset`): `<log/>`, even
 /// `<disabled>no</disabled>`, are set.
 fn flag(node: Node<'_, '_>, tag: &str) -> bool {
@@ -481,6 +486,9 @@ struct Config<'a, 'i> {
     /// Interface group name → member keys.
     groups: Vec<(String, Vec<String>)>,
     aliases: BTreeMap<String, Alias<'a, 'i>>,
+    /// Address aliases resolved so far: every rule naming one reads the
+    /// same entries (only successes are kept).
+    alias_sets: std::cell::RefCell<rustc_hash::FxHashMap<String, Addresses>>,
     rules: Vec<Node<'a, 'i>>,
     ipv6allow: bool,
     disablefilter: bool,
@@ -571,6 +579,7 @@ impl<'a, 'i> Config<'a, 'i> {
             interfaces: Vec::new(),
             groups: Vec::new(),
             aliases: BTreeMap::new(),
+            alias_sets: Default::default(),
             rules: Vec::new(),
             ipv6allow: sys_flag("ipv6allow"),
             disablefilter: sys_flag("disablefilter"),
@@ -1380,6 +1389,21 @@ impl<'a, 'i> Config<'a, 'i> {
         if stack.iter().any(|s| s == name) {
             return Err(self.err(alias.node, format!("alias {name} contains itself")));
         }
+        // An alias being resolved (on `stack`) is never in the cache yet,
+        // so a cycle is still found where it was.
+        super::memoized(&self.alias_sets, name, || {
+            self.resolve_alias_addresses(at, name, stack)
+        })
+    }
+
+    /// [`Config::alias_addresses`], not yet resolved.
+    fn resolve_alias_addresses(
+        &self,
+        at: Node<'_, '_>,
+        name: &str,
+        stack: &mut Vec<String>,
+    ) -> Result<Addresses, DeviceError> {
+        let alias = &self.aliases[name];
         if PORT_ALIASES.contains(&alias.kind.as_str())
             || URL_PORT_ALIASES.contains(&alias.kind.as_str())
         {
@@ -1690,52 +1714,46 @@ impl<'a, 'i> Config<'a, 'i> {
 
     /// A rule on one line, in the rule editor's order.
     fn rule_text(&self, r: Node<'_, '_>) -> String {
-        let f = |tag: &str| nonempty(r, tag);
-        let mut s = f("type").unwrap_or_default();
+        use std::fmt::Write;
+        // Written straight into one string: every rule gets one, and most
+        // are never shown.
+        let f = |tag: &str| nonempty_str(r, tag);
+        let mut s = f("type").unwrap_or_default().to_string();
         if f("floating").is_some() {
             s.push_str(" floating");
             if flag(r, "quick") {
                 s.push_str(" quick");
             }
-            s.push_str(&format!(
-                " {}",
-                f("direction").unwrap_or_else(|| "any".into())
-            ));
+            let _ = write!(s, " {}", f("direction").unwrap_or("any"));
         }
-        s.push_str(&format!(
-            " on {}",
-            f("interface").unwrap_or_else(|| "any".into())
-        ));
-        s.push_str(&format!(
-            " {}",
-            f("ipprotocol").unwrap_or_else(|| "inet".into())
-        ));
+        let _ = write!(s, " on {}", f("interface").unwrap_or("any"));
+        let _ = write!(s, " {}", f("ipprotocol").unwrap_or("inet"));
         if let Some(p) = f("protocol") {
-            s.push_str(&format!(" {p}"));
+            let _ = write!(s, " {p}");
         }
         if let Some(t) = f("icmptype") {
-            s.push_str(&format!(" icmptype {t}"));
+            let _ = write!(s, " icmptype {t}");
         }
         for (word, tag) in [("from", "source"), ("to", "destination")] {
             let Some(side) = child(r, tag) else { continue };
             let not = if flag(side, "not") { "!" } else { "" };
-            let what = if flag(side, "any") {
-                "any".to_string()
-            } else if let Some(n) = nonempty(side, "network") {
-                format!("{n} net")
+            let _ = write!(s, " {word} {not}");
+            if flag(side, "any") {
+                s.push_str("any");
+            } else if let Some(n) = nonempty_str(side, "network") {
+                let _ = write!(s, "{n} net");
             } else {
-                nonempty(side, "address").unwrap_or_default()
-            };
-            s.push_str(&format!(" {word} {not}{what}"));
-            if let Some(p) = nonempty(side, "port") {
-                s.push_str(&format!(" port {p}"));
+                s.push_str(nonempty_str(side, "address").unwrap_or_default());
+            }
+            if let Some(p) = nonempty_str(side, "port") {
+                let _ = write!(s, " port {p}");
             }
         }
         if flag(r, "log") {
             s.push_str(" log");
         }
         if let Some(d) = f("descr") {
-            s.push_str(&format!(" \"{d}\""));
+            let _ = write!(s, " \"{d}\"");
         }
         s
     }
