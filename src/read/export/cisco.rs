@@ -135,11 +135,6 @@ struct Line<'a> {
     texts: Vec<&'a str>,
 }
 
-/// Whether `b` is an ASCII character [`char::is_whitespace`] holds for.
-fn is_ascii_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
 impl<'a> Line<'a> {
     /// Makes this the line `raw`, numbered `number`.
     fn read(&mut self, number: usize, raw: &'a str) {
@@ -149,25 +144,25 @@ impl<'a> Line<'a> {
         let text = trimmed_start.trim_end();
         self.words.clear();
         self.texts.clear();
-        let mut column = indent + 1;
-        if text.is_ascii() {
-            // One byte per character: split and count columns on bytes.
-            let bytes = text.as_bytes();
-            let mut at = 0;
-            while at < bytes.len() {
-                let start = at;
-                while at < bytes.len() && !is_ascii_space(bytes[at]) {
-                    at += 1;
+        // Printable ASCII, as a router prints its configuration: one byte
+        // per character and no whitespace but spaces.
+        let printable = text
+            .bytes()
+            .fold(true, |all, b| all & (b' '..=b'~').contains(&b));
+        if printable {
+            let mut offset = 0;
+            for word in text.split(' ') {
+                if !word.is_empty() {
+                    self.words.push(Word {
+                        text: word,
+                        column: indent + 1 + offset,
+                    });
+                    self.texts.push(word);
                 }
-                let word = &text[start..at];
-                self.words.push(Word { text: word, column });
-                self.texts.push(word);
-                while at < bytes.len() && is_ascii_space(bytes[at]) {
-                    at += 1;
-                }
-                column += at - start;
+                offset += word.len() + 1;
             }
         } else {
+            let mut column = indent + 1;
             let mut rest = text;
             while !rest.is_empty() {
                 let word_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
@@ -353,15 +348,17 @@ struct Piece {
     undecidable: Option<String>,
 }
 
-/// What the lines under the current top-level line belong to.
+/// What the lines under the current top-level line belong to. The ACL or
+/// object group they define is taken out of its map while they are read
+/// (so that no line looks it up), and [`Running::close`] puts it back.
 enum Block<'a> {
     None,
     /// A block whose children decide no forwarded traffic.
     Ignored,
     Interface(usize),
-    Acl(Family, &'a str),
-    Network(&'a str),
-    Service(&'a str),
+    Acl(Family, &'a str, Acl<'a>),
+    Network(String, NetworkGroup),
+    Service(String, ServiceGroup),
 }
 
 // ------------------------------------------------------------------ top level
@@ -503,10 +500,10 @@ impl<'a> Running<'a> {
                 continue;
             }
             if line.indent > 0 {
-                self.child(&block, &line)?;
+                self.child(&mut block, &line)?;
                 continue;
             }
-            block = Block::None;
+            self.close(std::mem::replace(&mut block, Block::None));
             if let Some(end) = banner_delimiter(&line) {
                 self.skip("banners", "banner");
                 banner_end = end;
@@ -514,6 +511,7 @@ impl<'a> Running<'a> {
             }
             block = self.top(&line)?;
         }
+        self.close(block);
         if banner_end.is_some() {
             return Err(DeviceError::at(0, 0, "a banner is not closed"));
         }
@@ -525,6 +523,30 @@ impl<'a> Running<'a> {
             Some(s) => s.2 += 1,
             None => self.skipped.push((kind, unit, 1)),
         }
+    }
+
+    /// Puts what `block` defined back in its map.
+    fn close(&mut self, block: Block<'a>) {
+        match block {
+            Block::None | Block::Ignored | Block::Interface(_) => {}
+            Block::Acl(family, name, acl) => {
+                self.acls[family as usize].insert(name, acl);
+            }
+            Block::Network(name, group) => {
+                self.networks.insert(name, group);
+            }
+            Block::Service(name, group) => {
+                self.services.insert(name, group);
+            }
+        }
+    }
+
+    /// The ACL `name` of `family`, out of its map for its block.
+    fn open_acl(&mut self, family: Family, name: &'a str) -> Block<'a> {
+        let (name, acl) = self.acls[family as usize]
+            .remove_entry(name)
+            .expect("the ACL is defined");
+        Block::Acl(family, name, acl)
     }
 
     /// A top-level line: what it defines, and what its children belong to.
@@ -539,11 +561,11 @@ impl<'a> Running<'a> {
                     AclKind::Standard
                 };
                 self.define_acl(line, kind, name)?;
-                Block::Acl(Family::V4, name)
+                self.open_acl(Family::V4, name)
             }
             ["ipv6", "access-list", name] => {
                 self.define_acl(line, AclKind::V6, name)?;
-                Block::Acl(Family::V6, name)
+                self.open_acl(Family::V6, name)
             }
             ["no", "ip", "access-list", "extended" | "standard", name]
             | ["no", "access-list", name] => {
@@ -560,15 +582,18 @@ impl<'a> Running<'a> {
             }
             ["object-group", "network", name] => {
                 self.define_network(line, name, Family::V4)?;
-                Block::Network(name)
+                let (name, group) = self.networks.remove_entry(*name).expect("defined");
+                Block::Network(name, group)
             }
             ["object-group", "v6-network", name] => {
                 self.define_network(line, name, Family::V6)?;
-                Block::Network(name)
+                let (name, group) = self.networks.remove_entry(*name).expect("defined");
+                Block::Network(name, group)
             }
             ["object-group", "service", name] => {
                 self.define_service(line, name)?;
-                Block::Service(name)
+                let (name, group) = self.services.remove_entry(*name).expect("defined");
+                Block::Service(name, group)
             }
             ["object-group", ..] => {
                 return Err(
@@ -612,14 +637,14 @@ impl<'a> Running<'a> {
         })
     }
 
-    fn child(&mut self, block: &Block, line: &Line<'a>) -> Result<(), DeviceError> {
-        match *block {
+    fn child(&mut self, block: &mut Block<'a>, line: &Line<'a>) -> Result<(), DeviceError> {
+        match block {
             Block::None => Err(line.err("an indented line outside any block")),
             Block::Ignored => Ok(()),
-            Block::Interface(i) => self.interface_line(i, line),
-            Block::Acl(family, name) => self.acl_line(family, name, line),
-            Block::Network(name) => self.network_line(name, line),
-            Block::Service(name) => self.service_line(name, line),
+            Block::Interface(i) => self.interface_line(*i, line),
+            Block::Acl(family, _, acl) => acl_line(acl, *family, line),
+            Block::Network(_, group) => network_line(group, line),
+            Block::Service(_, group) => service_line(group, line),
         }
     }
 
@@ -729,26 +754,6 @@ impl<'a> Running<'a> {
         add_acl_item(acl, line, 2, None)
     }
 
-    fn acl_line(&mut self, family: Family, name: &str, line: &Line<'a>) -> Result<(), DeviceError> {
-        let acl = self.acls[family as usize]
-            .get_mut(name)
-            .expect("the ACL block's ACL exists");
-        let w = line.texts();
-        // The sequence number: IPv4 `N ...`, IPv6 `sequence N ...` or a
-        // trailing `... sequence N`.
-        let (seq, first) = match (family, w) {
-            (Family::V4, [n, ..]) if n.starts_with(|c: char| c.is_ascii_digit()) => {
-                (Some(seq_number(line, 0)?), 1)
-            }
-            (Family::V6, ["sequence", ..]) => (Some(seq_number(line, 1)?), 2),
-            (Family::V6, [first, .., "sequence", _]) if *first != "remark" => {
-                (Some(seq_number(line, w.len() - 1)?), 0)
-            }
-            _ => (None, 0),
-        };
-        add_acl_item(acl, line, first, seq)
-    }
-
     // -------------------------------------------------------------- groups
 
     fn check_group_name(&self, line: &Line, name: &str) -> Result<(), DeviceError> {
@@ -805,79 +810,6 @@ impl<'a> Running<'a> {
         Ok(())
     }
 
-    fn network_line(&mut self, name: &str, line: &Line) -> Result<(), DeviceError> {
-        let group = self.networks.get_mut(name).expect("group block exists");
-        let w = line.texts();
-        let addrs = match (group.family, w) {
-            (_, ["description", ..]) => return Ok(()),
-            (_, ["group-object", member]) => {
-                group
-                    .members
-                    .push((member.to_string(), line.number, line.words[1].column));
-                return Ok(());
-            }
-            (f, ["any"]) => AddrSet::any().of_family(f),
-            (Family::V4, ["host", a]) => AddrSet::from_addr(v4_addr(line, 1, a)?.into()),
-            (Family::V4, ["range", a, b]) => {
-                let (a, b) = (v4_addr(line, 1, a)?, v4_addr(line, 2, b)?);
-                if a > b {
-                    return Err(line.err_at(1, "a range must run from low to high"));
-                }
-                AddrSet::from_range(a.into(), b.into())
-            }
-            (Family::V4, [a, len]) if len.starts_with('/') => {
-                let len: u8 = len[1..]
-                    .parse()
-                    .ok()
-                    .filter(|l| *l <= 32)
-                    .ok_or_else(|| line.err_at(1, "expected a prefix length /0 to /32"))?;
-                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-                let a = u32::from(v4_addr(line, 0, a)?);
-                v4_range(a & mask, (a & mask) | !mask)
-            }
-            (Family::V4, [a, m]) => {
-                let mask = u32::from(v4_addr(line, 1, m)?);
-                if mask.leading_ones() + mask.trailing_zeros() != 32 {
-                    return Err(line.err_at(1, format!("`{m}` is not a contiguous netmask")));
-                }
-                let a = u32::from(v4_addr(line, 0, a)?);
-                v4_range(a & mask, (a & mask) | !mask)
-            }
-            (Family::V6, ["host", a]) => AddrSet::from_addr(v6_addr(line, 1, a)?.into()),
-            (Family::V6, [p]) => AddrSet::from_net(v6_prefix(line, 0, p)?.into()),
-            _ => {
-                return Err(line.err(format!(
-                    "expected an object-group member (`host A`, {}, `range A B`, `any`, \
-                     `group-object NAME`, `description TEXT`)",
-                    if group.family == Family::V4 {
-                        "`A.B.C.D M.M.M.M`"
-                    } else {
-                        "`X::/len`"
-                    }
-                )));
-            }
-        };
-        group.addrs = group.addrs.union(&addrs);
-        Ok(())
-    }
-
-    fn service_line(&mut self, name: &str, line: &Line) -> Result<(), DeviceError> {
-        let w = line.texts();
-        let member = match w {
-            ["description", ..] => return Ok(()),
-            ["group-object", member] => {
-                ServiceMember::Group(member.to_string(), line.number, line.words[1].column)
-            }
-            _ => ServiceMember::Piece(service_member(line)?),
-        };
-        self.services
-            .get_mut(name)
-            .expect("group block exists")
-            .members
-            .push(member);
-        Ok(())
-    }
-
     /// The addresses of network group `name`, its nested groups included.
     fn network(
         &self,
@@ -889,12 +821,12 @@ impl<'a> Running<'a> {
         self.network_of(name, family, at, &mut seen)
     }
 
-    fn network_of(
-        &self,
-        name: &str,
+    fn network_of<'s>(
+        &'s self,
+        name: &'s str,
         family: Family,
         at: (usize, usize),
-        seen: &mut Vec<String>,
+        seen: &mut Vec<&'s str>,
     ) -> Result<AddrSet, DeviceError> {
         let group = self.networks.get(name).ok_or_else(|| {
             DeviceError::at(
@@ -910,14 +842,14 @@ impl<'a> Running<'a> {
                 format!("object-group `{name}` is of the other address family"),
             ));
         }
-        if seen.iter().any(|s| s == name) {
+        if seen.contains(&name) {
             return Err(DeviceError::at(
                 group.line,
                 1,
                 format!("object-group `{name}` contains itself"),
             ));
         }
-        seen.push(name.to_string());
+        seen.push(name);
         let mut addrs = group.addrs.clone();
         for (member, line, column) in &group.members {
             addrs = addrs.union(&self.network_of(member, family, (*line, *column), seen)?);
@@ -934,11 +866,11 @@ impl<'a> Running<'a> {
         Ok(out)
     }
 
-    fn service_of(
-        &self,
-        name: &str,
+    fn service_of<'s>(
+        &'s self,
+        name: &'s str,
         at: (usize, usize),
-        seen: &mut Vec<String>,
+        seen: &mut Vec<&'s str>,
         out: &mut Vec<Piece>,
     ) -> Result<(), DeviceError> {
         let group = self.services.get(name).ok_or_else(|| {
@@ -948,14 +880,14 @@ impl<'a> Running<'a> {
                 format!("object-group `{name}` is not defined as a service group"),
             )
         })?;
-        if seen.iter().any(|s| s == name) {
+        if seen.contains(&name) {
             return Err(DeviceError::at(
                 group.line,
                 1,
                 format!("object-group `{name}` contains itself"),
             ));
         }
-        seen.push(name.to_string());
+        seen.push(name);
         for member in &group.members {
             match member {
                 ServiceMember::Piece(p) => out.push(p.clone()),
@@ -1329,6 +1261,94 @@ impl<'a> Running<'a> {
         }
         Ok(())
     }
+}
+
+/// A line of an ACL block.
+fn acl_line<'a>(acl: &mut Acl<'a>, family: Family, line: &Line<'a>) -> Result<(), DeviceError> {
+    let w = line.texts();
+    // The sequence number: IPv4 `N ...`, IPv6 `sequence N ...` or a
+    // trailing `... sequence N`.
+    let (seq, first) = match (family, w) {
+        (Family::V4, [n, ..]) if n.starts_with(|c: char| c.is_ascii_digit()) => {
+            (Some(seq_number(line, 0)?), 1)
+        }
+        (Family::V6, ["sequence", ..]) => (Some(seq_number(line, 1)?), 2),
+        (Family::V6, [first, .., "sequence", _]) if *first != "remark" => {
+            (Some(seq_number(line, w.len() - 1)?), 0)
+        }
+        _ => (None, 0),
+    };
+    add_acl_item(acl, line, first, seq)
+}
+
+/// A line of an `object-group network|v6-network` block.
+fn network_line(group: &mut NetworkGroup, line: &Line) -> Result<(), DeviceError> {
+    let w = line.texts();
+    let addrs = match (group.family, w) {
+        (_, ["description", ..]) => return Ok(()),
+        (_, ["group-object", member]) => {
+            group
+                .members
+                .push((member.to_string(), line.number, line.words[1].column));
+            return Ok(());
+        }
+        (f, ["any"]) => AddrSet::any().of_family(f),
+        (Family::V4, ["host", a]) => AddrSet::from_addr(v4_addr(line, 1, a)?.into()),
+        (Family::V4, ["range", a, b]) => {
+            let (a, b) = (v4_addr(line, 1, a)?, v4_addr(line, 2, b)?);
+            if a > b {
+                return Err(line.err_at(1, "a range must run from low to high"));
+            }
+            AddrSet::from_range(a.into(), b.into())
+        }
+        (Family::V4, [a, len]) if len.starts_with('/') => {
+            let len: u8 = len[1..]
+                .parse()
+                .ok()
+                .filter(|l| *l <= 32)
+                .ok_or_else(|| line.err_at(1, "expected a prefix length /0 to /32"))?;
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            let a = u32::from(v4_addr(line, 0, a)?);
+            v4_range(a & mask, (a & mask) | !mask)
+        }
+        (Family::V4, [a, m]) => {
+            let mask = u32::from(v4_addr(line, 1, m)?);
+            if mask.leading_ones() + mask.trailing_zeros() != 32 {
+                return Err(line.err_at(1, format!("`{m}` is not a contiguous netmask")));
+            }
+            let a = u32::from(v4_addr(line, 0, a)?);
+            v4_range(a & mask, (a & mask) | !mask)
+        }
+        (Family::V6, ["host", a]) => AddrSet::from_addr(v6_addr(line, 1, a)?.into()),
+        (Family::V6, [p]) => AddrSet::from_net(v6_prefix(line, 0, p)?.into()),
+        _ => {
+            return Err(line.err(format!(
+                "expected an object-group member (`host A`, {}, `range A B`, `any`, \
+                 `group-object NAME`, `description TEXT`)",
+                if group.family == Family::V4 {
+                    "`A.B.C.D M.M.M.M`"
+                } else {
+                    "`X::/len`"
+                }
+            )));
+        }
+    };
+    group.addrs = group.addrs.union(&addrs);
+    Ok(())
+}
+
+/// A line of an `object-group service` block.
+fn service_line(group: &mut ServiceGroup, line: &Line) -> Result<(), DeviceError> {
+    let w = line.texts();
+    let member = match w {
+        ["description", ..] => return Ok(()),
+        ["group-object", member] => {
+            ServiceMember::Group(member.to_string(), line.number, line.words[1].column)
+        }
+        _ => ServiceMember::Piece(service_member(line)?),
+    };
+    group.members.push(member);
+    Ok(())
 }
 
 /// Each ACL's model entries by family and name, with how many bindings
@@ -1886,6 +1906,9 @@ fn wildcard_set(addr: u32, wildcard: u32) -> AddrMatch {
         (1u32 << low) - 1
     };
     let holes = wildcard & !block;
+    if holes == 0 {
+        return AddrMatch::Set(v4_range(base, base | block));
+    }
     if holes.count_ones() > WILDCARD_INTERVALS_MAX {
         return AddrMatch::Hull(
             v4_range(base, base | wildcard),
@@ -2547,6 +2570,26 @@ mod tests {
                 "wildcard",
             ),
             ("banner motd ^C\nnever closed\n", 0, 0, "banner"),
+            // Columns count characters, across runs of spaces, tabs and
+            // words that are not ASCII.
+            (
+                "ip access-list extended A\n permit tcp any  any eq 80 bogus\n",
+                2,
+                28,
+                "unexpected `bogus`",
+            ),
+            (
+                "ip access-list extended A\n permit\ttcp any \t any eq 80 bogus\n",
+                2,
+                29,
+                "unexpected `bogus`",
+            ),
+            (
+                "interface Vlan10\n ip access-group \u{e9} sideways\n",
+                2,
+                20,
+                "`in` or `out`",
+            ),
         ] {
             let e = err(text);
             assert_eq!((e.line, e.column), (line, column), "{text}: {e}");
