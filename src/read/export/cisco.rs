@@ -150,17 +150,25 @@ impl<'a> Line<'a> {
             .bytes()
             .fold(true, |all, b| all & (b' '..=b'~').contains(&b));
         if printable {
-            let mut offset = 0;
-            for word in text.split(' ') {
-                if !word.is_empty() {
+            // (A byte loop: words are too short for `split`'s memchr.)
+            let mut start = 0;
+            let mut word = |start: usize, end: usize| {
+                if end > start {
+                    let word = &text[start..end];
                     self.words.push(Word {
                         text: word,
-                        column: indent + 1 + offset,
+                        column: indent + 1 + start,
                     });
                     self.texts.push(word);
                 }
-                offset += word.len() + 1;
+            };
+            for (at, &b) in text.as_bytes().iter().enumerate() {
+                if b == b' ' {
+                    word(start, at);
+                    start = at + 1;
+                }
             }
+            word(start, text.len());
         } else {
             let mut column = indent + 1;
             let mut rest = text;
@@ -580,21 +588,9 @@ impl<'a> Running<'a> {
                 self.numbered_line(line)?;
                 Block::None
             }
-            ["object-group", "network", name] => {
-                self.define_network(line, name, Family::V4)?;
-                let (name, group) = self.networks.remove_entry(*name).expect("defined");
-                Block::Network(name, group)
-            }
-            ["object-group", "v6-network", name] => {
-                self.define_network(line, name, Family::V6)?;
-                let (name, group) = self.networks.remove_entry(*name).expect("defined");
-                Block::Network(name, group)
-            }
-            ["object-group", "service", name] => {
-                self.define_service(line, name)?;
-                let (name, group) = self.services.remove_entry(*name).expect("defined");
-                Block::Service(name, group)
-            }
+            ["object-group", "network", name] => self.open_network(line, name, Family::V4)?,
+            ["object-group", "v6-network", name] => self.open_network(line, name, Family::V6)?,
+            ["object-group", "service", name] => self.open_service(line, name)?,
             ["object-group", ..] => {
                 return Err(
                     line.err_at(1, "expected `object-group network|v6-network|service NAME`")
@@ -756,58 +752,61 @@ impl<'a> Running<'a> {
 
     // -------------------------------------------------------------- groups
 
-    fn check_group_name(&self, line: &Line, name: &str) -> Result<(), DeviceError> {
-        if self.networks.contains_key(name) || self.services.contains_key(name) {
-            // Re-entering a group adds to it; only a change of kind is wrong.
-            return Ok(());
-        }
-        if name.is_empty() {
-            return Err(line.err("missing object-group name"));
-        }
-        Ok(())
-    }
-
-    fn define_network(
+    /// `object-group network|v6-network NAME`: the block of the group, a
+    /// new one or the one defined before (re-entering a group adds to it;
+    /// only a change of kind is wrong).
+    fn open_network(
         &mut self,
         line: &Line,
         name: &str,
         family: Family,
-    ) -> Result<(), DeviceError> {
-        self.check_group_name(line, name)?;
-        if self.services.contains_key(name)
-            || self.networks.get(name).is_some_and(|g| g.family != family)
-        {
-            return Err(line.err_at(
+    ) -> Result<Block<'a>, DeviceError> {
+        let other_kind = || {
+            line.err_at(
                 2,
                 format!("object-group `{name}` is already of another kind"),
-            ));
+            )
+        };
+        if self.services.contains_key(name) {
+            return Err(other_kind());
         }
-        self.networks
-            .entry(name.to_string())
-            .or_insert(NetworkGroup {
-                family,
-                line: line.number,
-                addrs: AddrSet::empty(),
-                members: Vec::new(),
-            });
-        Ok(())
+        let (name, group) = match self.networks.remove_entry(name) {
+            Some((_, group)) if group.family != family => return Err(other_kind()),
+            Some(defined) => defined,
+            None if name.is_empty() => return Err(line.err("missing object-group name")),
+            None => (
+                name.to_string(),
+                NetworkGroup {
+                    family,
+                    line: line.number,
+                    addrs: AddrSet::empty(),
+                    members: Vec::new(),
+                },
+            ),
+        };
+        Ok(Block::Network(name, group))
     }
 
-    fn define_service(&mut self, line: &Line, name: &str) -> Result<(), DeviceError> {
-        self.check_group_name(line, name)?;
+    /// `object-group service NAME`, as [`Self::open_network`].
+    fn open_service(&mut self, line: &Line, name: &str) -> Result<Block<'a>, DeviceError> {
         if self.networks.contains_key(name) {
             return Err(line.err_at(
                 2,
                 format!("object-group `{name}` is already of another kind"),
             ));
         }
-        self.services
-            .entry(name.to_string())
-            .or_insert(ServiceGroup {
-                line: line.number,
-                members: Vec::new(),
-            });
-        Ok(())
+        let (name, group) = match self.services.remove_entry(name) {
+            Some(defined) => defined,
+            None if name.is_empty() => return Err(line.err("missing object-group name")),
+            None => (
+                name.to_string(),
+                ServiceGroup {
+                    line: line.number,
+                    members: Vec::new(),
+                },
+            ),
+        };
+        Ok(Block::Service(name, group))
     }
 
     /// The addresses of network group `name`, its nested groups included.
