@@ -92,7 +92,7 @@
 //! access-map`, `vlan filter`), uRPF, `addrgroup` and `any4` (not IOS-XE
 //! syntax).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv6Net;
@@ -121,8 +121,9 @@ struct Word<'a> {
     column: usize,
 }
 
-/// One line of the configuration.
-#[derive(Clone, Debug)]
+/// One line of the configuration. [`Running::run`] reads every line into
+/// one `Line`, so its word lists are allocated once, not once per line.
+#[derive(Clone, Debug, Default)]
 struct Line<'a> {
     number: usize,
     /// Leading whitespace, in characters.
@@ -130,34 +131,61 @@ struct Line<'a> {
     /// Without the indentation or trailing whitespace.
     text: &'a str,
     words: Vec<Word<'a>>,
+    /// The words' texts, for matching on the words.
+    texts: Vec<&'a str>,
 }
 
 impl<'a> Line<'a> {
-    fn new(number: usize, raw: &'a str) -> Self {
+    /// Makes this the line `raw`, numbered `number`.
+    fn read(&mut self, number: usize, raw: &'a str) {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let trimmed_start = raw.trim_start();
         let indent = raw.len() - trimmed_start.len();
         let text = trimmed_start.trim_end();
-        let mut words = Vec::new();
-        let mut column = indent + 1;
-        let mut rest = text;
-        while !rest.is_empty() {
-            let word_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            words.push(Word {
-                text: &rest[..word_len],
-                column,
-            });
-            let after = &rest[word_len..];
-            let next = after.trim_start();
-            column += rest[..word_len].chars().count() + (after.len() - next.len());
-            rest = next;
+        self.words.clear();
+        self.texts.clear();
+        // Printable ASCII, as a router prints its configuration: one byte
+        // per character and no whitespace but spaces.
+        let printable = text
+            .bytes()
+            .fold(true, |all, b| all & (b' '..=b'~').contains(&b));
+        if printable {
+            // (A byte loop: words are too short for `split`'s memchr.)
+            let mut start = 0;
+            let mut word = |start: usize, end: usize| {
+                if end > start {
+                    let word = &text[start..end];
+                    self.words.push(Word {
+                        text: word,
+                        column: indent + 1 + start,
+                    });
+                    self.texts.push(word);
+                }
+            };
+            for (at, &b) in text.as_bytes().iter().enumerate() {
+                if b == b' ' {
+                    word(start, at);
+                    start = at + 1;
+                }
+            }
+            word(start, text.len());
+        } else {
+            let mut column = indent + 1;
+            let mut rest = text;
+            while !rest.is_empty() {
+                let word_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                let word = &rest[..word_len];
+                self.words.push(Word { text: word, column });
+                self.texts.push(word);
+                let after = &rest[word_len..];
+                let next = after.trim_start();
+                column += word.chars().count() + (after.len() - next.len());
+                rest = next;
+            }
         }
-        Line {
-            number,
-            indent,
-            text,
-            words,
-        }
+        self.number = number;
+        self.indent = indent;
+        self.text = text;
     }
 
     fn column(&self) -> usize {
@@ -176,19 +204,21 @@ impl<'a> Line<'a> {
         DeviceError::at(self.number, column, message)
     }
 
-    fn texts(&self) -> Vec<&'a str> {
-        self.words.iter().map(|w| w.text).collect()
+    fn texts(&self) -> &[&'a str] {
+        &self.texts
     }
 }
 
 // ------------------------------------------------------------------ state
 
-/// The router's configuration as the file builds it.
+/// The router's configuration as the file builds it, borrowing its names
+/// and entry texts from the file.
 #[derive(Default)]
-struct Running {
+struct Running<'a> {
     interfaces: Vec<Interface>,
-    /// ACLs by family and name (IPv4 and IPv6 names are separate).
-    acls: HashMap<(Family, String), Acl>,
+    /// ACLs by name, indexed by `Family as usize` (IPv4 and IPv6 names are
+    /// separate).
+    acls: [HashMap<&'a str, Acl<'a>>; 2],
     networks: HashMap<String, NetworkGroup>,
     services: HashMap<String, ServiceGroup>,
     /// Skipped kinds in the order first met: (kind, unit, count).
@@ -233,30 +263,35 @@ impl AclKind {
     }
 }
 
-struct Acl {
+struct Acl<'a> {
     kind: AclKind,
     /// Remarks and entries with their place in the list.
-    items: Vec<Item>,
+    items: Vec<Item<'a>>,
     /// IPv4 remarks without a number wait for the entry they annotate.
-    pending_remarks: Vec<Item>,
-    taken: BTreeSet<u32>,
+    pending_remarks: Vec<Item<'a>>,
+    /// The sequence numbers taken, ascending.
+    taken: Vec<u32>,
 }
 
 /// Where an item sits in its ACL: sequence number, then remarks before the
-/// entry of the same number, then file order.
+/// entry of the same number, then file order (the item's line number, so
+/// no two items have the same key).
 type SortKey = (u32, u8, usize);
 
-struct Item {
+struct Item<'a> {
+    /// Its line is `key.2`.
     key: SortKey,
-    line: usize,
     column: usize,
-    text: String,
-    body: ItemBody,
+    text: &'a str,
+    body: ItemBody<'a>,
 }
 
-enum ItemBody {
-    Remark(String),
+enum ItemBody<'a> {
+    Remark(&'a str),
     Ace(Box<Ace>),
+    /// An entry that never matches the first packet of a flow: it yields
+    /// no model entry, but the ACL has an entry.
+    Never,
 }
 
 /// One access-control entry as written, groups unresolved.
@@ -321,15 +356,17 @@ struct Piece {
     undecidable: Option<String>,
 }
 
-/// What the lines under the current top-level line belong to.
-enum Block {
+/// What the lines under the current top-level line belong to. The ACL or
+/// object group they define is taken out of its map while they are read
+/// (so that no line looks it up), and [`Running::close`] puts it back.
+enum Block<'a> {
     None,
     /// A block whose children decide no forwarded traffic.
     Ignored,
     Interface(usize),
-    Acl(Family, String),
-    Network(String),
-    Service(String),
+    Acl(Family, &'a str, Acl<'a>),
+    Network(String, NetworkGroup),
+    Service(String, ServiceGroup),
 }
 
 // ------------------------------------------------------------------ top level
@@ -454,12 +491,13 @@ fn refused_interface_line(words: &[&str]) -> Option<&'static str> {
     }
 }
 
-impl Running {
-    fn run(&mut self, text: &str) -> Result<(), DeviceError> {
+impl<'a> Running<'a> {
+    fn run(&mut self, text: &'a str) -> Result<(), DeviceError> {
         let mut block = Block::None;
         let mut banner_end: Option<String> = None;
+        let mut line = Line::default();
         for (i, raw) in text.split('\n').enumerate() {
-            let line = Line::new(i + 1, raw);
+            line.read(i + 1, raw);
             if let Some(end) = &banner_end {
                 if line.text.contains(end.as_str()) {
                     banner_end = None;
@@ -470,10 +508,10 @@ impl Running {
                 continue;
             }
             if line.indent > 0 {
-                self.child(&block, &line)?;
+                self.child(&mut block, &line)?;
                 continue;
             }
-            block = Block::None;
+            self.close(std::mem::replace(&mut block, Block::None));
             if let Some(end) = banner_delimiter(&line) {
                 self.skip("banners", "banner");
                 banner_end = end;
@@ -481,6 +519,7 @@ impl Running {
             }
             block = self.top(&line)?;
         }
+        self.close(block);
         if banner_end.is_some() {
             return Err(DeviceError::at(0, 0, "a banner is not closed"));
         }
@@ -494,10 +533,34 @@ impl Running {
         }
     }
 
+    /// Puts what `block` defined back in its map.
+    fn close(&mut self, block: Block<'a>) {
+        match block {
+            Block::None | Block::Ignored | Block::Interface(_) => {}
+            Block::Acl(family, name, acl) => {
+                self.acls[family as usize].insert(name, acl);
+            }
+            Block::Network(name, group) => {
+                self.networks.insert(name, group);
+            }
+            Block::Service(name, group) => {
+                self.services.insert(name, group);
+            }
+        }
+    }
+
+    /// The ACL `name` of `family`, out of its map for its block.
+    fn open_acl(&mut self, family: Family, name: &'a str) -> Block<'a> {
+        let (name, acl) = self.acls[family as usize]
+            .remove_entry(name)
+            .expect("the ACL is defined");
+        Block::Acl(family, name, acl)
+    }
+
     /// A top-level line: what it defines, and what its children belong to.
-    fn top(&mut self, line: &Line) -> Result<Block, DeviceError> {
+    fn top(&mut self, line: &Line<'a>) -> Result<Block<'a>, DeviceError> {
         let w = line.texts();
-        Ok(match w.as_slice() {
+        Ok(match w {
             ["interface", name] => Block::Interface(self.interface(name)),
             ["ip", "access-list", kind @ ("extended" | "standard"), name] => {
                 let kind = if *kind == "extended" {
@@ -506,37 +569,28 @@ impl Running {
                     AclKind::Standard
                 };
                 self.define_acl(line, kind, name)?;
-                Block::Acl(Family::V4, name.to_string())
+                self.open_acl(Family::V4, name)
             }
             ["ipv6", "access-list", name] => {
                 self.define_acl(line, AclKind::V6, name)?;
-                Block::Acl(Family::V6, name.to_string())
+                self.open_acl(Family::V6, name)
             }
             ["no", "ip", "access-list", "extended" | "standard", name]
             | ["no", "access-list", name] => {
-                self.acls.remove(&(Family::V4, name.to_string()));
+                self.acls[Family::V4 as usize].remove(*name);
                 Block::None
             }
             ["no", "ipv6", "access-list", name] => {
-                self.acls.remove(&(Family::V6, name.to_string()));
+                self.acls[Family::V6 as usize].remove(*name);
                 Block::None
             }
             ["access-list", _, ..] => {
                 self.numbered_line(line)?;
                 Block::None
             }
-            ["object-group", "network", name] => {
-                self.define_network(line, name, Family::V4)?;
-                Block::Network(name.to_string())
-            }
-            ["object-group", "v6-network", name] => {
-                self.define_network(line, name, Family::V6)?;
-                Block::Network(name.to_string())
-            }
-            ["object-group", "service", name] => {
-                self.define_service(line, name)?;
-                Block::Service(name.to_string())
-            }
+            ["object-group", "network", name] => self.open_network(line, name, Family::V4)?,
+            ["object-group", "v6-network", name] => self.open_network(line, name, Family::V6)?,
+            ["object-group", "service", name] => self.open_service(line, name)?,
             ["object-group", ..] => {
                 return Err(
                     line.err_at(1, "expected `object-group network|v6-network|service NAME`")
@@ -579,23 +633,14 @@ impl Running {
         })
     }
 
-    fn child(&mut self, block: &Block, line: &Line) -> Result<(), DeviceError> {
+    fn child(&mut self, block: &mut Block<'a>, line: &Line<'a>) -> Result<(), DeviceError> {
         match block {
             Block::None => Err(line.err("an indented line outside any block")),
             Block::Ignored => Ok(()),
             Block::Interface(i) => self.interface_line(*i, line),
-            Block::Acl(family, name) => {
-                let name = name.clone();
-                self.acl_line(*family, &name, line)
-            }
-            Block::Network(name) => {
-                let name = name.clone();
-                self.network_line(&name, line)
-            }
-            Block::Service(name) => {
-                let name = name.clone();
-                self.service_line(&name, line)
-            }
+            Block::Acl(family, _, acl) => acl_line(acl, *family, line),
+            Block::Network(_, group) => network_line(group, line),
+            Block::Service(_, group) => service_line(group, line),
         }
     }
 
@@ -624,7 +669,7 @@ impl Running {
             };
             Ok((family, dir, acl.to_string()))
         };
-        let binding = match w.as_slice() {
+        let binding = match w {
             ["shutdown"] => {
                 iface.shutdown = Some((line.number, line.column(), line.text.to_string()));
                 return Ok(());
@@ -668,10 +713,10 @@ impl Running {
 
     // -------------------------------------------------------------- ACLs
 
-    fn define_acl(&mut self, line: &Line, kind: AclKind, name: &str) -> Result<(), DeviceError> {
+    fn define_acl(&mut self, line: &Line, kind: AclKind, name: &'a str) -> Result<(), DeviceError> {
         check_acl_name(line, name, kind)?;
-        let key = (kind.family(), name.to_string());
-        if let Some(acl) = self.acls.get(&key) {
+        let acls = &mut self.acls[kind.family() as usize];
+        if let Some(acl) = acls.get(name) {
             if acl.kind != kind {
                 return Err(line.err(format!(
                     "`{name}` is already a {:?} ACL: a standard and an extended ACL cannot \
@@ -681,179 +726,87 @@ impl Running {
             }
             return Ok(());
         }
-        self.acls.insert(
-            key,
+        acls.insert(
+            name,
             Acl {
                 kind,
                 items: Vec::new(),
                 pending_remarks: Vec::new(),
-                taken: BTreeSet::new(),
+                taken: Vec::new(),
             },
         );
         Ok(())
     }
 
     /// `access-list N ...`: a line of a numbered IPv4 ACL, appended.
-    fn numbered_line(&mut self, line: &Line) -> Result<(), DeviceError> {
+    fn numbered_line(&mut self, line: &Line<'a>) -> Result<(), DeviceError> {
         let number = line.words[1].text;
         let kind = numbered_kind(number)
             .ok_or_else(|| line.err_at(1, format!("`{number}` is not an IP access list number (standard 1-99, 1300-1999; extended 100-199, 2000-2699)")))?;
         self.define_acl(line, kind, number)?;
-        let acl = self
-            .acls
-            .get_mut(&(Family::V4, number.to_string()))
+        let acl = self.acls[Family::V4 as usize]
+            .get_mut(number)
             .expect("defined");
         add_acl_item(acl, line, 2, None)
     }
 
-    fn acl_line(&mut self, family: Family, name: &str, line: &Line) -> Result<(), DeviceError> {
-        let acl = self
-            .acls
-            .get_mut(&(family, name.to_string()))
-            .expect("the ACL block's ACL exists");
-        let w = line.texts();
-        // The sequence number: IPv4 `N ...`, IPv6 `sequence N ...` or a
-        // trailing `... sequence N`.
-        let (seq, first) = match (family, w.as_slice()) {
-            (Family::V4, [n, ..]) if n.starts_with(|c: char| c.is_ascii_digit()) => {
-                (Some(seq_number(line, 0)?), 1)
-            }
-            (Family::V6, ["sequence", ..]) => (Some(seq_number(line, 1)?), 2),
-            (Family::V6, [first, .., "sequence", _]) if *first != "remark" => {
-                (Some(seq_number(line, w.len() - 1)?), 0)
-            }
-            _ => (None, 0),
-        };
-        add_acl_item(acl, line, first, seq)
-    }
-
     // -------------------------------------------------------------- groups
 
-    fn check_group_name(&self, line: &Line, name: &str) -> Result<(), DeviceError> {
-        if self.networks.contains_key(name) || self.services.contains_key(name) {
-            // Re-entering a group adds to it; only a change of kind is wrong.
-            return Ok(());
-        }
-        if name.is_empty() {
-            return Err(line.err("missing object-group name"));
-        }
-        Ok(())
-    }
-
-    fn define_network(
+    /// `object-group network|v6-network NAME`: the block of the group, a
+    /// new one or the one defined before (re-entering a group adds to it;
+    /// only a change of kind is wrong).
+    fn open_network(
         &mut self,
         line: &Line,
         name: &str,
         family: Family,
-    ) -> Result<(), DeviceError> {
-        self.check_group_name(line, name)?;
-        if self.services.contains_key(name)
-            || self.networks.get(name).is_some_and(|g| g.family != family)
-        {
-            return Err(line.err_at(
+    ) -> Result<Block<'a>, DeviceError> {
+        let other_kind = || {
+            line.err_at(
                 2,
                 format!("object-group `{name}` is already of another kind"),
-            ));
+            )
+        };
+        if self.services.contains_key(name) {
+            return Err(other_kind());
         }
-        self.networks
-            .entry(name.to_string())
-            .or_insert(NetworkGroup {
-                family,
-                line: line.number,
-                addrs: AddrSet::empty(),
-                members: Vec::new(),
-            });
-        Ok(())
+        let (name, group) = match self.networks.remove_entry(name) {
+            Some((_, group)) if group.family != family => return Err(other_kind()),
+            Some(defined) => defined,
+            None if name.is_empty() => return Err(line.err("missing object-group name")),
+            None => (
+                name.to_string(),
+                NetworkGroup {
+                    family,
+                    line: line.number,
+                    addrs: AddrSet::empty(),
+                    members: Vec::new(),
+                },
+            ),
+        };
+        Ok(Block::Network(name, group))
     }
 
-    fn define_service(&mut self, line: &Line, name: &str) -> Result<(), DeviceError> {
-        self.check_group_name(line, name)?;
+    /// `object-group service NAME`, as [`Self::open_network`].
+    fn open_service(&mut self, line: &Line, name: &str) -> Result<Block<'a>, DeviceError> {
         if self.networks.contains_key(name) {
             return Err(line.err_at(
                 2,
                 format!("object-group `{name}` is already of another kind"),
             ));
         }
-        self.services
-            .entry(name.to_string())
-            .or_insert(ServiceGroup {
-                line: line.number,
-                members: Vec::new(),
-            });
-        Ok(())
-    }
-
-    fn network_line(&mut self, name: &str, line: &Line) -> Result<(), DeviceError> {
-        let group = self.networks.get_mut(name).expect("group block exists");
-        let w = line.texts();
-        let addrs = match (group.family, w.as_slice()) {
-            (_, ["description", ..]) => return Ok(()),
-            (_, ["group-object", member]) => {
-                group
-                    .members
-                    .push((member.to_string(), line.number, line.words[1].column));
-                return Ok(());
-            }
-            (f, ["any"]) => AddrSet::any().of_family(f),
-            (Family::V4, ["host", a]) => AddrSet::from_addr(v4_addr(line, 1, a)?.into()),
-            (Family::V4, ["range", a, b]) => {
-                let (a, b) = (v4_addr(line, 1, a)?, v4_addr(line, 2, b)?);
-                if a > b {
-                    return Err(line.err_at(1, "a range must run from low to high"));
-                }
-                AddrSet::from_range(a.into(), b.into())
-            }
-            (Family::V4, [a, len]) if len.starts_with('/') => {
-                let len: u8 = len[1..]
-                    .parse()
-                    .ok()
-                    .filter(|l| *l <= 32)
-                    .ok_or_else(|| line.err_at(1, "expected a prefix length /0 to /32"))?;
-                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-                let a = u32::from(v4_addr(line, 0, a)?);
-                v4_range(a & mask, (a & mask) | !mask)
-            }
-            (Family::V4, [a, m]) => {
-                let mask = u32::from(v4_addr(line, 1, m)?);
-                if mask.leading_ones() + mask.trailing_zeros() != 32 {
-                    return Err(line.err_at(1, format!("`{m}` is not a contiguous netmask")));
-                }
-                let a = u32::from(v4_addr(line, 0, a)?);
-                v4_range(a & mask, (a & mask) | !mask)
-            }
-            (Family::V6, ["host", a]) => AddrSet::from_addr(v6_addr(line, 1, a)?.into()),
-            (Family::V6, [p]) => AddrSet::from_net(v6_prefix(line, 0, p)?.into()),
-            _ => {
-                return Err(line.err(format!(
-                    "expected an object-group member (`host A`, {}, `range A B`, `any`, \
-                     `group-object NAME`, `description TEXT`)",
-                    if group.family == Family::V4 {
-                        "`A.B.C.D M.M.M.M`"
-                    } else {
-                        "`X::/len`"
-                    }
-                )));
-            }
+        let (name, group) = match self.services.remove_entry(name) {
+            Some(defined) => defined,
+            None if name.is_empty() => return Err(line.err("missing object-group name")),
+            None => (
+                name.to_string(),
+                ServiceGroup {
+                    line: line.number,
+                    members: Vec::new(),
+                },
+            ),
         };
-        group.addrs = group.addrs.union(&addrs);
-        Ok(())
-    }
-
-    fn service_line(&mut self, name: &str, line: &Line) -> Result<(), DeviceError> {
-        let w = line.texts();
-        let member = match w.as_slice() {
-            ["description", ..] => return Ok(()),
-            ["group-object", member] => {
-                ServiceMember::Group(member.to_string(), line.number, line.words[1].column)
-            }
-            _ => ServiceMember::Piece(service_member(line)?),
-        };
-        self.services
-            .get_mut(name)
-            .expect("group block exists")
-            .members
-            .push(member);
-        Ok(())
+        Ok(Block::Service(name, group))
     }
 
     /// The addresses of network group `name`, its nested groups included.
@@ -867,12 +820,12 @@ impl Running {
         self.network_of(name, family, at, &mut seen)
     }
 
-    fn network_of(
-        &self,
-        name: &str,
+    fn network_of<'s>(
+        &'s self,
+        name: &'s str,
         family: Family,
         at: (usize, usize),
-        seen: &mut Vec<String>,
+        seen: &mut Vec<&'s str>,
     ) -> Result<AddrSet, DeviceError> {
         let group = self.networks.get(name).ok_or_else(|| {
             DeviceError::at(
@@ -888,14 +841,14 @@ impl Running {
                 format!("object-group `{name}` is of the other address family"),
             ));
         }
-        if seen.iter().any(|s| s == name) {
+        if seen.contains(&name) {
             return Err(DeviceError::at(
                 group.line,
                 1,
                 format!("object-group `{name}` contains itself"),
             ));
         }
-        seen.push(name.to_string());
+        seen.push(name);
         let mut addrs = group.addrs.clone();
         for (member, line, column) in &group.members {
             addrs = addrs.union(&self.network_of(member, family, (*line, *column), seen)?);
@@ -912,11 +865,11 @@ impl Running {
         Ok(out)
     }
 
-    fn service_of(
-        &self,
-        name: &str,
+    fn service_of<'s>(
+        &'s self,
+        name: &'s str,
         at: (usize, usize),
-        seen: &mut Vec<String>,
+        seen: &mut Vec<&'s str>,
         out: &mut Vec<Piece>,
     ) -> Result<(), DeviceError> {
         let group = self.services.get(name).ok_or_else(|| {
@@ -926,14 +879,14 @@ impl Running {
                 format!("object-group `{name}` is not defined as a service group"),
             )
         })?;
-        if seen.iter().any(|s| s == name) {
+        if seen.contains(&name) {
             return Err(DeviceError::at(
                 group.line,
                 1,
                 format!("object-group `{name}` contains itself"),
             ));
         }
-        seen.push(name.to_string());
+        seen.push(name);
         for member in &group.members {
             match member {
                 ServiceMember::Piece(p) => out.push(p.clone()),
@@ -948,10 +901,35 @@ impl Running {
 
     // -------------------------------------------------------------- the model
 
-    fn into_device(self) -> Result<Device, DeviceError> {
-        let mut converted: HashMap<(Family, String), Vec<Entry>> = HashMap::new();
-        for (key, acl) in &self.acls {
-            converted.insert(key.clone(), self.entries(&key.1, acl)?);
+    fn into_device(mut self) -> Result<Device, DeviceError> {
+        for acl in self.acls.iter_mut().flat_map(HashMap::values_mut) {
+            let pending = std::mem::take(&mut acl.pending_remarks);
+            acl.items.extend(pending);
+            // Keys are unique (they end in the line number): an unstable
+            // sort orders them as a stable one would.
+            acl.items.sort_unstable_by_key(|i| i.key);
+        }
+        // Each ACL's entries and how many bindings will take them: the
+        // last one takes them without a copy.
+        let mut converted: Converted = HashMap::new();
+        let acls = std::mem::take(&mut self.acls);
+        for (family, acls) in [Family::V4, Family::V6].into_iter().zip(acls) {
+            for (name, acl) in acls {
+                let empty = entries_are_empty(&acl);
+                let entries = self.entries(name, acl)?;
+                converted.insert((family, name.to_string()), (0, empty, entries));
+            }
+        }
+        for iface in &self.interfaces {
+            for per_family in &iface.bindings {
+                for (family, b) in [Family::V4, Family::V6].into_iter().zip(per_family) {
+                    if let Some(b) = b
+                        && let Some((uses, _, _)) = converted.get_mut(&(family, b.acl.clone()))
+                    {
+                        *uses += 1;
+                    }
+                }
+            }
         }
         let mut layers = Vec::new();
         for (dir, layer_name) in [
@@ -994,7 +972,7 @@ impl Running {
                         continue;
                     };
                     filters.push(self.filter(
-                        &converted,
+                        &mut converted,
                         family,
                         b,
                         &iface.name,
@@ -1025,7 +1003,7 @@ impl Running {
 
     fn filter(
         &self,
-        converted: &HashMap<(Family, String), Vec<Entry>>,
+        converted: &mut Converted,
         family: Family,
         b: &Binding,
         iface: &str,
@@ -1051,7 +1029,7 @@ impl Running {
                 rule: None,
             },
         };
-        let Some(entries) = converted.get(&(family, b.acl.clone())) else {
+        let Some((uses, empty, entries)) = converted.get_mut(&(family, b.acl.clone())) else {
             return Filter {
                 name,
                 guard,
@@ -1071,9 +1049,13 @@ impl Running {
                 },
             };
         };
-        let default = if family == Family::V6
-            && entries_are_empty(&self.acls[&(family, b.acl.clone())])
-        {
+        *uses -= 1;
+        let entries = if *uses == 0 {
+            std::mem::take(entries)
+        } else {
+            entries.clone()
+        };
+        let default = if family == Family::V6 && *empty {
             decision(
                 Action::Allow,
                 format!(
@@ -1094,22 +1076,21 @@ impl Running {
         Filter {
             name,
             guard,
-            entries: entries.clone(),
+            entries,
             default,
         }
     }
 
-    /// The model entries of one ACL, its implicit ones included.
-    fn entries(&self, name: &str, acl: &Acl) -> Result<Vec<Entry>, DeviceError> {
+    /// The model entries of one ACL, its implicit ones included, its items
+    /// in order.
+    fn entries(&self, name: &str, acl: Acl) -> Result<Vec<Entry>, DeviceError> {
         let family = acl.kind.family();
-        let mut items: Vec<&Item> = acl.items.iter().chain(&acl.pending_remarks).collect();
-        items.sort_by_key(|i| i.key);
         let mut out = Vec::new();
         let mut rule: Option<String> = None;
         let mut after_entry = true;
         let mut any_entry = false;
-        for item in items {
-            match &item.body {
+        for item in acl.items {
+            match item.body {
                 ItemBody::Remark(text) => {
                     // wardwall opens each rule's block with a remark
                     // `NAME: action` (the first remark after an entry).
@@ -1122,12 +1103,16 @@ impl Running {
                     after_entry = true;
                     any_entry = true;
                     let origin = Origin {
-                        line: item.line,
+                        line: item.key.2,
                         column: item.column,
-                        text: item.text.clone(),
+                        text: item.text.to_string(),
                         rule: rule.clone(),
                     };
-                    out.extend(self.ace_entries(ace, family, origin)?);
+                    self.ace_entries(*ace, family, origin, &mut out)?;
+                }
+                ItemBody::Never => {
+                    after_entry = true;
+                    any_entry = true;
                 }
             }
         }
@@ -1182,79 +1167,197 @@ impl Running {
         Ok(out)
     }
 
-    /// One entry as model entries (none when it never matches a new flow).
+    /// One entry (that may match a new flow) as model entries, appended to
+    /// `out`.
     fn ace_entries(
         &self,
-        ace: &Ace,
+        ace: Ace,
         family: Family,
         origin: Origin,
-    ) -> Result<Vec<Entry>, DeviceError> {
-        if ace.never.is_some() {
-            return Ok(Vec::new());
-        }
-        let mut reasons = ace.undecidable.clone();
-        let mut addr = |m: &AddrMatch| -> Result<AddrSet, DeviceError> {
+        out: &mut Vec<Entry>,
+    ) -> Result<(), DeviceError> {
+        let mut reasons = ace.undecidable;
+        let mut addr = |m: AddrMatch| -> Result<AddrSet, DeviceError> {
             Ok(match m {
-                AddrMatch::Set(s) => s.of_family(family),
-                AddrMatch::Group(g, column) => self.network(g, family, (ace.at.0, *column))?,
+                // `of_family`, without copying the set.
+                AddrMatch::Set(s) => match family {
+                    Family::V4 => AddrSet {
+                        v4: s.v4,
+                        v6: Default::default(),
+                    },
+                    Family::V6 => AddrSet {
+                        v4: Default::default(),
+                        v6: s.v6,
+                    },
+                },
+                AddrMatch::Group(g, column) => self.network(&g, family, (ace.at.0, column))?,
                 AddrMatch::Hull(s, why) => {
-                    reasons.push(why.clone());
-                    s.clone()
+                    reasons.push(why);
+                    s
                 }
             })
         };
-        let src = addr(&ace.src)?;
-        let dst = addr(&ace.dst)?;
-        let pieces = match &ace.protocol {
-            Protocol::Group(g) => self.service(g, ace.at)?,
-            Protocol::Any => vec![Piece {
-                service: ServiceSet::any(),
-                undecidable: None,
-            }],
-            Protocol::Number(n) => {
-                match protocol_piece(*n, family, ace.sport.as_ref(), ace.dport.as_ref(), ace.icmp) {
-                    Some(p) => vec![p],
-                    None => Vec::new(),
-                }
-            }
+        let src = addr(ace.src)?;
+        let dst = addr(ace.dst)?;
+        let (one, group) = match &ace.protocol {
+            Protocol::Group(g) => (None, self.service(g, ace.at)?),
+            Protocol::Any => (
+                Some(Piece {
+                    service: ServiceSet::any(),
+                    undecidable: None,
+                }),
+                Vec::new(),
+            ),
+            Protocol::Number(n) => (
+                protocol_piece(*n, family, ace.sport.as_ref(), ace.dport.as_ref(), ace.icmp),
+                Vec::new(),
+            ),
         };
-        let entry = |service: ServiceSet, why: Option<String>| Entry {
-            guard: Guard::any(),
-            src: src.clone(),
-            dst: dst.clone(),
-            service,
-            decision: Decision {
-                action: ace.action,
-                log: ace.log,
-                origin: origin.clone(),
-            },
-            undecidable: why,
-        };
-        let mut decided = ServiceSet::default();
+        let mut decided: Option<ServiceSet> = None;
         let mut undecided = Vec::new();
-        for p in pieces {
+        for p in one.into_iter().chain(group) {
             let why = p
                 .undecidable
                 .into_iter()
                 .chain(reasons.iter().cloned())
                 .collect::<Vec<_>>();
             if why.is_empty() {
-                decided = decided.union(&p.service);
+                decided = Some(match decided {
+                    None => p.service,
+                    Some(d) => d.union(&p.service),
+                });
             } else {
-                undecided.push(entry(p.service, Some(why.join("; "))));
+                undecided.push((p.service, Some(why.join("; "))));
             }
         }
-        let mut out = Vec::new();
-        if !decided.is_empty() {
-            out.push(entry(decided, None));
+        let mut services = decided
+            .filter(|d| !d.is_empty())
+            .map(|d| (d, None))
+            .into_iter()
+            .chain(undecided)
+            .peekable();
+        // The last entry takes the addresses and origin, the others copy.
+        let mut parts = Some((src, dst, origin));
+        while let Some((service, why)) = services.next() {
+            let (src, dst, origin) = if services.peek().is_none() {
+                parts.take().expect("taken by the last entry only")
+            } else {
+                let (src, dst, origin) = parts.as_ref().expect("not taken yet");
+                (src.clone(), dst.clone(), origin.clone())
+            };
+            out.push(Entry {
+                guard: Guard::any(),
+                src,
+                dst,
+                service,
+                decision: Decision {
+                    action: ace.action,
+                    log: ace.log,
+                    origin,
+                },
+                undecidable: why,
+            });
         }
-        out.extend(undecided);
-        Ok(out)
+        Ok(())
     }
 }
 
+/// A line of an ACL block.
+fn acl_line<'a>(acl: &mut Acl<'a>, family: Family, line: &Line<'a>) -> Result<(), DeviceError> {
+    let w = line.texts();
+    // The sequence number: IPv4 `N ...`, IPv6 `sequence N ...` or a
+    // trailing `... sequence N`.
+    let (seq, first) = match (family, w) {
+        (Family::V4, [n, ..]) if n.starts_with(|c: char| c.is_ascii_digit()) => {
+            (Some(seq_number(line, 0)?), 1)
+        }
+        (Family::V6, ["sequence", ..]) => (Some(seq_number(line, 1)?), 2),
+        (Family::V6, [first, .., "sequence", _]) if *first != "remark" => {
+            (Some(seq_number(line, w.len() - 1)?), 0)
+        }
+        _ => (None, 0),
+    };
+    add_acl_item(acl, line, first, seq)
+}
+
+/// A line of an `object-group network|v6-network` block.
+fn network_line(group: &mut NetworkGroup, line: &Line) -> Result<(), DeviceError> {
+    let w = line.texts();
+    let addrs = match (group.family, w) {
+        (_, ["description", ..]) => return Ok(()),
+        (_, ["group-object", member]) => {
+            group
+                .members
+                .push((member.to_string(), line.number, line.words[1].column));
+            return Ok(());
+        }
+        (f, ["any"]) => AddrSet::any().of_family(f),
+        (Family::V4, ["host", a]) => AddrSet::from_addr(v4_addr(line, 1, a)?.into()),
+        (Family::V4, ["range", a, b]) => {
+            let (a, b) = (v4_addr(line, 1, a)?, v4_addr(line, 2, b)?);
+            if a > b {
+                return Err(line.err_at(1, "a range must run from low to high"));
+            }
+            AddrSet::from_range(a.into(), b.into())
+        }
+        (Family::V4, [a, len]) if len.starts_with('/') => {
+            let len: u8 = len[1..]
+                .parse()
+                .ok()
+                .filter(|l| *l <= 32)
+                .ok_or_else(|| line.err_at(1, "expected a prefix length /0 to /32"))?;
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            let a = u32::from(v4_addr(line, 0, a)?);
+            v4_range(a & mask, (a & mask) | !mask)
+        }
+        (Family::V4, [a, m]) => {
+            let mask = u32::from(v4_addr(line, 1, m)?);
+            if mask.leading_ones() + mask.trailing_zeros() != 32 {
+                return Err(line.err_at(1, format!("`{m}` is not a contiguous netmask")));
+            }
+            let a = u32::from(v4_addr(line, 0, a)?);
+            v4_range(a & mask, (a & mask) | !mask)
+        }
+        (Family::V6, ["host", a]) => AddrSet::from_addr(v6_addr(line, 1, a)?.into()),
+        (Family::V6, [p]) => AddrSet::from_net(v6_prefix(line, 0, p)?.into()),
+        _ => {
+            return Err(line.err(format!(
+                "expected an object-group member (`host A`, {}, `range A B`, `any`, \
+                 `group-object NAME`, `description TEXT`)",
+                if group.family == Family::V4 {
+                    "`A.B.C.D M.M.M.M`"
+                } else {
+                    "`X::/len`"
+                }
+            )));
+        }
+    };
+    group.addrs = group.addrs.union(&addrs);
+    Ok(())
+}
+
+/// A line of an `object-group service` block.
+fn service_line(group: &mut ServiceGroup, line: &Line) -> Result<(), DeviceError> {
+    let w = line.texts();
+    let member = match w {
+        ["description", ..] => return Ok(()),
+        ["group-object", member] => {
+            ServiceMember::Group(member.to_string(), line.number, line.words[1].column)
+        }
+        _ => ServiceMember::Piece(service_member(line)?),
+    };
+    group.members.push(member);
+    Ok(())
+}
+
+/// Each ACL's model entries by family and name, with how many bindings
+/// have yet to take them and whether the ACL has no entries.
+type Converted = HashMap<(Family, String), (usize, bool, Vec<Entry>)>;
+
 fn entries_are_empty(acl: &Acl) -> bool {
-    !acl.items.iter().any(|i| matches!(i.body, ItemBody::Ace(_)))
+    !acl.items
+        .iter()
+        .any(|i| matches!(i.body, ItemBody::Ace(_) | ItemBody::Never))
 }
 
 /// The policy rule a remark names the way wardwall writes it: `NAME:
@@ -1328,16 +1431,16 @@ fn seq_number(line: &Line, word: usize) -> Result<u32, DeviceError> {
 
 /// Adds a remark or an entry (its words from `first`, without a trailing
 /// `sequence N`) to `acl`, numbered `seq` or as IOS numbers it.
-fn add_acl_item(
-    acl: &mut Acl,
-    line: &Line,
+fn add_acl_item<'a>(
+    acl: &mut Acl<'a>,
+    line: &Line<'a>,
     first: usize,
     seq: Option<u32>,
 ) -> Result<(), DeviceError> {
     let family = acl.kind.family();
-    let mut words: Vec<Word> = line.words[first..].to_vec();
+    let mut words = &line.words[first..];
     if family == Family::V6 && first == 0 && seq.is_some() {
-        words.truncate(words.len() - 2);
+        words = &words[..words.len() - 2];
     }
     let Some(head) = words.first() else {
         return Err(line.err("expected permit, deny or remark"));
@@ -1346,13 +1449,11 @@ fn add_acl_item(
         let text = line.text[head.column - 1 - line.indent..]
             .strip_prefix("remark")
             .unwrap_or("")
-            .trim()
-            .to_string();
+            .trim();
         let mut item = Item {
             key: (0, 0, line.number),
-            line: line.number,
             column: line.column(),
-            text: line.text.to_string(),
+            text: line.text,
             body: ItemBody::Remark(text),
         };
         match (family, seq) {
@@ -1370,7 +1471,7 @@ fn add_acl_item(
         }
         return Ok(());
     }
-    let ace = parse_ace(line, &words, acl.kind)?;
+    let ace = parse_ace(line, words, acl.kind)?;
     let n = take_number(acl, line, seq)?;
     for mut r in acl.pending_remarks.drain(..) {
         r.key.0 = n;
@@ -1378,10 +1479,13 @@ fn add_acl_item(
     }
     acl.items.push(Item {
         key: (n, 1, line.number),
-        line: line.number,
         column: line.column(),
-        text: line.text.to_string(),
-        body: ItemBody::Ace(Box::new(ace)),
+        text: line.text,
+        body: if ace.never.is_some() {
+            ItemBody::Never
+        } else {
+            ItemBody::Ace(Box::new(ace))
+        },
     });
     Ok(())
 }
@@ -1399,10 +1503,18 @@ fn take_number(acl: &mut Acl, line: &Line, explicit: Option<u32>) -> Result<u32,
             .filter(|n| *n <= 2_147_483_647)
             .ok_or_else(|| line.err("no sequence number is left for this line"))?,
     };
-    if !acl.taken.insert(n) {
-        return Err(line.err(format!("sequence number {n} is used twice in this ACL")));
+    // Numbers mostly come in rising order: appended, not searched.
+    if acl.taken.last().is_none_or(|last| *last < n) {
+        acl.taken.push(n);
+        return Ok(n);
     }
-    Ok(n)
+    match acl.taken.binary_search(&n) {
+        Ok(_) => Err(line.err(format!("sequence number {n} is used twice in this ACL"))),
+        Err(at) => {
+            acl.taken.insert(at, n);
+            Ok(n)
+        }
+    }
 }
 
 // ------------------------------------------------------------------ entries
@@ -1793,6 +1905,9 @@ fn wildcard_set(addr: u32, wildcard: u32) -> AddrMatch {
         (1u32 << low) - 1
     };
     let holes = wildcard & !block;
+    if holes == 0 {
+        return AddrMatch::Set(v4_range(base, base | block));
+    }
     if holes.count_ones() > WILDCARD_INTERVALS_MAX {
         return AddrMatch::Hull(
             v4_range(base, base | wildcard),
@@ -2454,6 +2569,26 @@ mod tests {
                 "wildcard",
             ),
             ("banner motd ^C\nnever closed\n", 0, 0, "banner"),
+            // Columns count characters, across runs of spaces, tabs and
+            // words that are not ASCII.
+            (
+                "ip access-list extended A\n permit tcp any  any eq 80 bogus\n",
+                2,
+                28,
+                "unexpected `bogus`",
+            ),
+            (
+                "ip access-list extended A\n permit\ttcp any \t any eq 80 bogus\n",
+                2,
+                29,
+                "unexpected `bogus`",
+            ),
+            (
+                "interface Vlan10\n ip access-group \u{e9} sideways\n",
+                2,
+                20,
+                "`in` or `out`",
+            ),
         ] {
             let e = err(text);
             assert_eq!((e.line, e.column), (line, column), "{text}: {e}");
