@@ -44,9 +44,18 @@ pub(crate) type SvcSet = IntervalSet<u32>;
 
 /// Every service coordinate of the universe.
 pub(crate) fn svc_universe() -> SvcSet {
-    let special = [proto::ICMP, proto::TCP, proto::UDP, proto::ICMPV6]
-        .map(|p| (svc::OTHER + u32::from(p), svc::OTHER + u32::from(p)));
-    SvcSet::range(0, svc::MAX).difference(&SvcSet::from_ranges(special))
+    svc_universe_ref().clone()
+}
+
+/// [`svc_universe`], built once: every box of every device entry is cut
+/// to it.
+fn svc_universe_ref() -> &'static SvcSet {
+    static UNIVERSE: std::sync::OnceLock<SvcSet> = std::sync::OnceLock::new();
+    UNIVERSE.get_or_init(|| {
+        let special = [proto::ICMP, proto::TCP, proto::UDP, proto::ICMPV6]
+            .map(|p| (svc::OTHER + u32::from(p), svc::OTHER + u32::from(p)));
+        SvcSet::range(0, svc::MAX).difference(&SvcSet::from_ranges(special))
+    })
 }
 
 /// Every address of a family.
@@ -96,7 +105,7 @@ pub(crate) fn encode_service(set: &ServiceSet, family: Family) -> SvcSet {
     }
     let all = SvcSet::from_ranges(ranges);
     // `protocols` never holds 1, 6, 17 or 58; stay inside the universe anyway.
-    all.intersection(&svc_universe())
+    all.intersection(svc_universe_ref())
 }
 
 /// The address set of `family` holding exactly `addrs`: the inverse of
@@ -389,8 +398,15 @@ impl Space {
 
     /// `src × dst × service`, over both families.
     pub fn from_parts(src: &AddrSet, dst: &AddrSet, service: &ServiceSet) -> Self {
+        // A family without sources or destinations has an empty box:
+        // not built (most entries are of one family).
+        let has = |a: &AddrSet, family: Family| match family {
+            Family::V4 => !a.v4.is_empty(),
+            Family::V6 => !a.v6.is_empty(),
+        };
         let cubes = [Family::V4, Family::V6]
             .into_iter()
+            .filter(|&family| has(src, family) && has(dst, family))
             .map(|family| Cube::of(family, src, dst, service))
             .filter(|c| !c.is_empty())
             .collect();
