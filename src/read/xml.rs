@@ -238,6 +238,13 @@ fn fast(text: &str) -> Option<Document<'_>> {
             rooted = true;
         }
         if b[i] != b'<' {
+            // Indentation before a tag, nearly half of a device file: with
+            // no text yet it adds nothing, so it is only skipped.
+            let blank_end = skip_indentation(b, i);
+            if b.get(blank_end) == Some(&b'<') && open.last()?.text.text.is_none() {
+                i = blank_end;
+                continue;
+            }
             let (end, kind) = scan_text(b, i)?;
             let raw = &text[i..end];
             let into = &mut open.last_mut()?.text;
@@ -251,13 +258,15 @@ fn fast(text: &str) -> Option<Document<'_>> {
         }
         match b.get(i + 1)? {
             b'/' => {
-                let (name, after) = ascii_name(text, i + 2)?;
-                let after = skip_spaces(b, after);
-                if b.get(after) != Some(&b'>') {
+                // The end tag must name the open element: compared in place
+                // rather than scanned as a name first.
+                let closed = open.pop()?;
+                let after = i + 2 + closed.name.len();
+                if !b[i + 2..].starts_with(closed.name.as_bytes()) {
                     return None;
                 }
-                let closed = open.pop()?;
-                if closed.name != name {
+                let after = skip_spaces(b, after);
+                if b.get(after) != Some(&b'>') {
                     return None;
                 }
                 if let Some(t) = closed.text.finish() {
@@ -486,6 +495,15 @@ fn ascii_name(text: &str, i: usize) -> Option<(&str, usize)> {
         return None;
     }
     Some((&text[i..i + len], i + len))
+}
+
+/// Past the spaces, tabs and newlines at `i` (not carriage returns,
+/// which a text must have normalized).
+fn skip_indentation(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n')) {
+        i += 1;
+    }
+    i
 }
 
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {

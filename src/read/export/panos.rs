@@ -1089,8 +1089,12 @@ impl<'t> Reader<'t> {
 impl<'t> Reader<'t> {
     /// The addresses a rule's `source` / `destination` list matches,
     /// resolved from the vsys (then shared).
-    fn address_list(&self, c: &Config<'_, '_>, field: Node<'_, '_>) -> Result<Addrs, DeviceError> {
-        let members = self.members(field)?;
+    fn address_list(
+        &self,
+        c: &Config<'_, '_>,
+        field: Node<'_, '_>,
+        members: &[String],
+    ) -> Result<Addrs, DeviceError> {
         if members == ["any"] {
             return Ok(Addrs {
                 exact: AddrSet::any(),
@@ -1098,7 +1102,7 @@ impl<'t> Reader<'t> {
             });
         }
         let mut out = Addrs::default();
-        for m in &members {
+        for m in members {
             if m == "any" {
                 return Err(self.err(field, "`any` beside other members"));
             }
@@ -1245,9 +1249,9 @@ impl<'t> Reader<'t> {
         &self,
         c: &Config<'_, '_>,
         field: Node<'_, '_>,
+        members: &[String],
     ) -> Result<Services, DeviceError> {
-        let members = self.members(field)?;
-        match members.as_slice() {
+        match members {
             [one] if one == "any" => {
                 return Ok(Services {
                     exact: ServiceSet::any(),
@@ -1264,7 +1268,7 @@ impl<'t> Reader<'t> {
             _ => {}
         }
         let mut out = Services::default();
-        for m in &members {
+        for m in members {
             if m == "any" || m == "application-default" {
                 return Err(self.err(field, format!("`{m}` beside other services")));
             }
@@ -1627,7 +1631,7 @@ impl<'t> Reader<'t> {
         parsed: &ParsedRule,
     ) -> Result<Vec<Entry>, DeviceError> {
         let name = &parsed.name;
-        let m = self.rule_match(c, r, name)?;
+        let m = self.rule_match(c, r, parsed)?;
         let decision = Decision {
             action: self.rule_action(r, name)?,
             log: self.logged(r, false, true)?,
@@ -1687,38 +1691,35 @@ impl<'t> Reader<'t> {
         Ok(out)
     }
 
+    /// What rule `r` matches; its member lists as [`Reader::record_rules`]
+    /// read them (`parsed`), not read again.
     fn rule_match(
         &self,
         c: &Config<'_, '_>,
         r: Node<'_, '_>,
-        name: &str,
+        parsed: &ParsedRule,
     ) -> Result<RuleMatch, DeviceError> {
-        let flag = |f: &str| -> Result<bool, DeviceError> {
-            Ok(child(r, f)
-                .map(|n| self.yes_no(n))
-                .transpose()?
-                .unwrap_or(false))
-        };
+        let name = &parsed.name;
         let field =
             |f: &str| child(r, f).ok_or_else(|| self.err(r, format!("rule {name}: no <{f}>")));
-        let mut src = self.address_list(c, field("source")?)?;
-        if flag("negate-source")? {
+        let mut src = self.address_list(c, field("source")?, &parsed.source)?;
+        if parsed.negate_source {
             src = src.negated();
         }
-        let mut dst = self.address_list(c, field("destination")?)?;
-        if flag("negate-destination")? {
+        let mut dst = self.address_list(c, field("destination")?, &parsed.destination)?;
+        if parsed.negate_destination {
             dst = dst.negated();
         }
         let mut why = Vec::new();
-        let apps = match child(r, "application") {
-            Some(a) => self.members(a)?,
-            None => vec!["any".into()],
+        let apps: &[String] = match child(r, "application") {
+            Some(_) => &parsed.application,
+            None => &[],
         };
-        if apps != ["any"] {
+        if !apps.is_empty() && apps != ["any"] {
             why.push(format!("application {} (App-ID)", apps.join(", ")));
         }
         let service = match child(r, "service") {
-            Some(s) => self.service_list(c, s)?,
+            Some(s) => self.service_list(c, s, &parsed.service)?,
             None => Services {
                 exact: ServiceSet::any(),
                 ..Services::default()
