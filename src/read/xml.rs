@@ -26,7 +26,7 @@ use std::borrow::Cow;
 
 use xmlparser::{ElementEnd, Token, Tokenizer};
 
-/// No node: the end of a sibling chain, or the root's parent.
+/// No node: the end of a sibling chain, or no first child.
 const NONE: u32 = u32::MAX;
 
 /// A span of text that is owned (see [`Document::owned`]) instead of
@@ -131,6 +131,59 @@ impl<'i> Document<'i> {
     fn node(&self, id: u32) -> Option<Node<'_, 'i>> {
         (id != NONE).then_some(Node { doc: self, id })
     }
+
+    /// An empty document of `text`, with room for its elements.
+    fn of(text: &'i str) -> Self {
+        Document {
+            text,
+            nodes: Vec::with_capacity(node_capacity(text)),
+            attrs: Vec::new(),
+            owned: Vec::new(),
+        }
+    }
+
+    /// Adds an element starting at byte `start`, as the last child of
+    /// `parent` (its id and last child) if it has one; its attributes are
+    /// the ones pushed after it. `None` past the last possible id.
+    fn push_element(
+        &mut self,
+        name: &'i str,
+        start: usize,
+        parent: Option<(u32, &mut u32)>,
+    ) -> Option<u32> {
+        let id = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&id| id != NONE)?;
+        if let Some((parent, last)) = parent {
+            if *last == NONE {
+                self.nodes[parent as usize].first_child = id;
+            } else {
+                self.nodes[*last as usize].next_sibling = id;
+            }
+            *last = id;
+        }
+        self.nodes.push(NodeData {
+            name,
+            start: start as u32,
+            first_child: NONE,
+            next_sibling: NONE,
+            attrs: (self.attrs.len() as u32, 0),
+            text: Span::EMPTY,
+        });
+        Some(id)
+    }
+
+    /// Adds an attribute to the element pushed last.
+    fn push_attribute(&mut self, name: &'i str, prefixed: bool, value: Cow<'i, str>) {
+        let name = span_in(self.text, name);
+        let value = doc_span(self, value);
+        self.attrs.push(AttrData {
+            name,
+            prefixed,
+            value,
+        });
+        self.nodes.last_mut().expect("an element holds it").attrs.1 += 1;
+    }
 }
 
 impl<'a, 'i> Node<'a, 'i> {
@@ -207,17 +260,13 @@ impl<'a, 'i> Iterator for Children<'a, 'i> {
 /// attributes, text, CDATA and comments. `None` for anything else, and
 /// for anything wrong: the full [`Builder`] then reads the file and finds
 /// the error, so this path only has to be right about what it accepts.
-/// (The tokenizer's grammar checks are a third of a drift's run on a
-/// PAN-OS export at 10,000 rules; this path is several times faster.)
+/// (The tokenizer checks each character through general XML grammar
+/// rules; nearly every byte of a device file is indentation, an ASCII
+/// name or a short value, which this path passes over directly.)
 fn fast(text: &str) -> Option<Document<'_>> {
     u32::try_from(text.len()).ok()?;
     let b = text.as_bytes();
-    let mut doc = Document {
-        text,
-        nodes: Vec::with_capacity(node_capacity(text)),
-        attrs: Vec::new(),
-        owned: Vec::new(),
-    };
+    let mut doc = Document::of(text);
     let mut open: Vec<FastOpen<'_>> = Vec::new();
     let mut i = declaration_end(b);
     let mut rooted = false;
@@ -334,9 +383,7 @@ fn scan_text(b: &[u8], i: usize) -> Option<(usize, TextKind)> {
             b'\r' | b'&' => plain = false,
             b']' if b[k..].starts_with(b"]]>") => return None,
             0..0x20 => return None,
-            0xEF if b.get(k + 1) == Some(&0xBF) && matches!(b.get(k + 2), Some(0xBE | 0xBF)) => {
-                return None;
-            }
+            0xEF if non_character_at(b, k) => return None,
             0x80.. => plain = false,
             _ => blank = false,
         }
@@ -367,12 +414,8 @@ fn start_tag<'i>(
 ) -> Option<(u32, &'i str, usize, bool)> {
     let b = text.as_bytes();
     let (name, mut j) = ascii_name(text, i + 1)?;
-    let id = u32::try_from(doc.nodes.len())
-        .ok()
-        .filter(|&id| id != NONE)?;
-    if let Some(p) = open.last_mut() {
-        link(&mut doc.nodes, p.id, &mut p.last_child, id);
-    }
+    let parent = open.last_mut().map(|p| (p.id, &mut p.last_child));
+    let id = doc.push_element(name, i, parent)?;
     let first_attr = doc.attrs.len();
     loop {
         let spaced = skip_spaces(b, j);
@@ -411,24 +454,10 @@ fn start_tag<'i>(
         if doc.attrs[first_attr..].iter().any(named) {
             return None;
         }
-        let name_span = span_in(text, attr);
-        let value = doc_span(doc, value);
-        doc.attrs.push(AttrData {
-            name: name_span,
-            prefixed: false,
-            value,
-        });
+        doc.push_attribute(attr, false, value);
         j = close + 1;
     }
     let empty = b[j - 2] == b'/';
-    doc.nodes.push(NodeData {
-        name,
-        start: i as u32,
-        first_child: NONE,
-        next_sibling: NONE,
-        attrs: (first_attr as u32, (doc.attrs.len() - first_attr) as u32),
-        text: Span::EMPTY,
-    });
     Some((id, name, j, empty))
 }
 
@@ -523,7 +552,7 @@ fn chars_ok(b: &[u8]) -> bool {
         if c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r') {
             return false;
         }
-        if c == 0xEF && b.get(k + 1) == Some(&0xBF) && matches!(b.get(k + 2), Some(0xBE | 0xBF)) {
+        if c == 0xEF && non_character_at(b, k) {
             return false;
         }
         k += 1;
@@ -531,14 +560,9 @@ fn chars_ok(b: &[u8]) -> bool {
     true
 }
 
-/// Makes `id` the last child of `parent`, whose last child was `last`.
-fn link(nodes: &mut [NodeData<'_>], parent: u32, last: &mut u32, id: u32) {
-    if *last == NONE {
-        nodes[parent as usize].first_child = id;
-    } else {
-        nodes[*last as usize].next_sibling = id;
-    }
-    *last = id;
+/// Whether U+FFFE or U+FFFF (`EF BF BE`, `EF BF BF`) starts at `k`.
+fn non_character_at(b: &[u8], k: usize) -> bool {
+    b[k] == 0xEF && b.get(k + 1) == Some(&0xBF) && matches!(b.get(k + 2), Some(0xBE | 0xBF))
 }
 
 fn span_in(text: &str, s: &str) -> Span {
@@ -630,7 +654,6 @@ impl<'i> TextSoFar<'i> {
 }
 
 struct Builder<'i> {
-    text: &'i str,
     doc: Document<'i>,
     open: Vec<Open<'i>>,
     /// Namespace declarations in scope: (prefix, URI); `""` is the default.
@@ -650,13 +673,7 @@ impl<'i> Builder<'i> {
             });
         }
         Ok(Builder {
-            text,
-            doc: Document {
-                text,
-                nodes: Vec::with_capacity(node_capacity(text)),
-                attrs: Vec::new(),
-                owned: Vec::new(),
-            },
+            doc: Document::of(text),
             open: Vec::new(),
             namespaces: Vec::new(),
             starting: None,
@@ -665,7 +682,7 @@ impl<'i> Builder<'i> {
     }
 
     fn run(mut self) -> Result<Document<'i>, Refusal> {
-        for token in Tokenizer::from(self.text) {
+        for token in Tokenizer::from(self.doc.text) {
             let token = token.map_err(|e| Refusal {
                 at: self.offset_of(e.pos()),
                 message: e.to_string(),
@@ -674,7 +691,7 @@ impl<'i> Builder<'i> {
         }
         if self.doc.nodes.is_empty() || !self.open.is_empty() || self.starting.is_some() {
             return Err(Refusal {
-                at: self.text.len(),
+                at: self.doc.text.len(),
                 message: "the document has no complete root element".into(),
             });
         }
@@ -683,14 +700,14 @@ impl<'i> Builder<'i> {
 
     fn offset_of(&self, pos: xmlparser::TextPos) -> usize {
         let mut offset = 0;
-        for (i, line) in self.text.split_inclusive('\n').enumerate() {
+        for (i, line) in self.doc.text.split_inclusive('\n').enumerate() {
             if i + 1 == pos.row as usize {
                 let col = pos.col as usize - 1;
                 return offset + line.char_indices().nth(col).map_or(line.len(), |(b, _)| b);
             }
             offset += line.len();
         }
-        self.text.len()
+        self.doc.text.len()
     }
 
     fn token(&mut self, token: Token<'i>) -> Result<(), Refusal> {
@@ -732,22 +749,11 @@ impl<'i> Builder<'i> {
         if prefix == "xmlns" {
             return Err(refusal(at, "an element cannot have the prefix xmlns"));
         }
-        let id = u32::try_from(self.doc.nodes.len())
-            .ok()
-            .filter(|&id| id != NONE)
+        let parent = self.open.last_mut().map(|p| (p.id, &mut p.last_child));
+        let id = self
+            .doc
+            .push_element(local, at, parent)
             .ok_or_else(|| refusal(at, "too many elements"))?;
-        if let Some(p) = self.open.last_mut() {
-            link(&mut self.doc.nodes, p.id, &mut p.last_child, id);
-        }
-        let attrs = self.doc.attrs.len() as u32;
-        self.doc.nodes.push(NodeData {
-            name: local,
-            start: at as u32,
-            first_child: NONE,
-            next_sibling: NONE,
-            attrs: (attrs, 0),
-            text: Span::EMPTY,
-        });
         self.starting = Some((id, prefix, local, self.namespaces.len()));
         self.attr_prefixes.clear();
         Ok(())
@@ -769,14 +775,11 @@ impl<'i> Builder<'i> {
             self.namespaces.push((declared, value));
             return Ok(());
         }
-        let (id, ..) = self.starting.expect("an attribute is inside a start tag");
-        self.doc.nodes[id as usize].attrs.1 += 1;
-        let value = self.span_of_cow(value);
-        self.doc.attrs.push(AttrData {
-            name: self.span_of(local),
-            prefixed: !prefix.is_empty(),
-            value,
-        });
+        assert!(
+            self.starting.is_some(),
+            "an attribute is inside a start tag"
+        );
+        self.doc.push_attribute(local, !prefix.is_empty(), value);
         // Namespaces are known, and duplicates found, at the tag's end.
         self.attr_prefixes.push(prefix);
         Ok(())
@@ -813,7 +816,7 @@ impl<'i> Builder<'i> {
                 }
                 self.namespaces.truncate(open.scope);
                 if let Some(text) = open.text.finish() {
-                    self.doc.nodes[open.id as usize].text = self.span_of_cow(text);
+                    self.doc.nodes[open.id as usize].text = doc_span(&mut self.doc, text);
                 }
             }
         }
@@ -858,14 +861,6 @@ impl<'i> Builder<'i> {
         if let Some(open) = self.open.last_mut() {
             open.text.push(piece);
         }
-    }
-
-    fn span_of(&self, s: &'i str) -> Span {
-        span_in(self.text, s)
-    }
-
-    fn span_of_cow(&mut self, s: Cow<'i, str>) -> Span {
-        doc_span(&mut self.doc, s)
     }
 }
 
