@@ -1637,34 +1637,27 @@ impl<'t> Reader<'t> {
             log: self.logged(r, false, true)?,
             origin: self.origin(r, Some(wardwall_rule_name(name, &parsed.from))),
         };
-        let from = self.zone_list(c, r, "from", name)?;
-        let to = self.zone_list(c, r, "to", name)?;
+        let from = self.zone_list(c, r, "from", &parsed.from, name)?;
+        let to = self.zone_list(c, r, "to", &parsed.to, name)?;
         let guards = self.rule_guards(c, r, &parsed.rule_type, from, to, name)?;
         let exact_box = m.why.is_empty()
             && !m.src.exact.is_empty()
             && !m.dst.exact.is_empty()
             && !m.service.exact.is_empty();
-        let why: Vec<&String> = m
+        let why: Vec<&str> = m
             .why
             .iter()
             .chain(&m.src.why)
             .chain(&m.dst.why)
             .chain(&m.service.why)
+            .map(String::as_str)
             .collect();
         // The box of what the rule may match, where something in it is
         // undecidable (the same for every guard).
         let hull = (!why.is_empty())
             .then(|| (m.src.hull(), m.dst.hull(), m.service.hull()))
             .filter(|(src, dst, service)| !src.is_empty() && !dst.is_empty() && !service.is_empty())
-            .map(|hull| {
-                (
-                    hull,
-                    why.iter()
-                        .map(|w| w.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
-            });
+            .map(|hull| (hull, why.join("; ")));
         let mut out = Vec::new();
         for guard in guards {
             if exact_box {
@@ -1711,10 +1704,8 @@ impl<'t> Reader<'t> {
             dst = dst.negated();
         }
         let mut why = Vec::new();
-        let apps: &[String] = match child(r, "application") {
-            Some(_) => &parsed.application,
-            None => &[],
-        };
+        // Empty when the rule has no <application> (which matches any).
+        let apps = parsed.application.as_slice();
         if !apps.is_empty() && apps != ["any"] {
             why.push(format!("application {} (App-ID)", apps.join(", ")));
         }
@@ -1785,20 +1776,22 @@ impl<'t> Reader<'t> {
 
     /// A `from` / `to` list: `None` for `any`, else zones of the vsys
     /// (every name must be a declared zone when the vsys declares any).
+    /// A rule's `from` or `to` zones (`zones`, as `record_rules` read
+    /// them); `None` for `any`.
     fn zone_list(
         &self,
         c: &Config<'_, '_>,
         r: Node<'_, '_>,
         field: &str,
+        zones: &[String],
         name: &str,
     ) -> Result<Option<Vec<String>>, DeviceError> {
         let node =
             child(r, field).ok_or_else(|| self.err(r, format!("rule {name}: no <{field}>")))?;
-        let zones = self.members(node)?;
         if zones == ["any"] {
             return Ok(None);
         }
-        for z in &zones {
+        for z in zones {
             if z == "any" {
                 return Err(self.err(node, format!("rule {name}: `any` beside other zones")));
             }
@@ -1806,7 +1799,7 @@ impl<'t> Reader<'t> {
                 return Err(self.err(node, format!("rule {name}: unknown zone {z}")));
             }
         }
-        Ok(Some(zones))
+        Ok(Some(zones.to_vec()))
     }
 
     /// The guards of a rule's entries, by its type.

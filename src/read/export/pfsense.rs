@@ -170,7 +170,7 @@ fn field(node: Node<'_, '_>, tag: &str) -> Option<String> {
 
 /// A field that is present and not empty (PHP's `!empty()`).
 fn nonempty(node: Node<'_, '_>, tag: &str) -> Option<String> {
-    field(node, tag).filter(|s| !s.is_empty())
+    nonempty_str(node, tag).map(str::to_string)
 }
 
 /// [`nonempty`], borrowed from the document.
@@ -1392,18 +1392,18 @@ impl<'a, 'i> Config<'a, 'i> {
         // An alias being resolved (on `stack`) is never in the cache yet,
         // so a cycle is still found where it was.
         super::memoized(&self.alias_sets, name, || {
-            self.resolve_alias_addresses(at, name, stack)
+            self.resolve_alias_addresses(at, name, alias, stack)
         })
     }
 
-    /// [`Config::alias_addresses`], not yet resolved.
+    /// [`Config::alias_addresses`] of `alias`, not yet resolved.
     fn resolve_alias_addresses(
         &self,
         at: Node<'_, '_>,
         name: &str,
+        alias: &Alias<'_, '_>,
         stack: &mut Vec<String>,
     ) -> Result<Addresses, DeviceError> {
-        let alias = &self.aliases[name];
         if PORT_ALIASES.contains(&alias.kind.as_str())
             || URL_PORT_ALIASES.contains(&alias.kind.as_str())
         {
