@@ -191,6 +191,8 @@ struct AtomLists {
     /// Atom `a` is `starts[a] ..= starts[a + 1] - 1` (the last one runs to
     /// the end of the line); `starts[0]` is 0.
     starts: Vec<u128>,
+    /// Each atom's number by its start.
+    atom_at: HashMap<u128, u32, FxBuildHasher>,
     /// The spaces holding atom `a` are `entries[offsets[a]..offsets[a + 1]]`
     /// (ascending, each once). Two flat vectors: one list per atom would be
     /// thousands of small allocations.
@@ -206,18 +208,11 @@ struct AtomLists {
 impl AtomLists {
     /// `ranges`: (space, lo, hi) of the sets of `n` spaces, ascending by space.
     fn new(n: usize, ranges: &[(u32, u128, u128)], wide: usize) -> Self {
-        let mut starts = vec![0u128];
-        for &(_, lo, hi) in ranges {
-            starts.push(lo);
-            if let Some(next) = hi.checked_add(1) {
-                starts.push(next);
-            }
-        }
-        starts.sort_unstable();
-        starts.dedup();
+        let (starts, atom_at) = atom_starts(ranges);
         let mut out = Self {
             offsets: vec![0; starts.len() + 1],
             starts,
+            atom_at,
             entries: Vec::new(),
             wide: Vec::new(),
             held_at: vec![0; n + 1],
@@ -226,18 +221,12 @@ impl AtomLists {
         // Every range starts at an atom and ends before one (or at the end
         // of the line): look both up by value, not by binary search (the
         // ranges outnumber the atoms, and searching was most of the build).
-        let atom_at: HashMap<u128, u32, FxBuildHasher> = out
-            .starts
-            .iter()
-            .enumerate()
-            .map(|(a, &s)| (s, a as u32))
-            .collect();
         let last_atom = (out.starts.len() - 1) as u32;
         for &(k, lo, hi) in ranges {
             let atoms = (
-                atom_at[&lo],
+                out.atom_at[&lo],
                 hi.checked_add(1)
-                    .map_or(last_atom, |next| atom_at[&next] - 1),
+                    .map_or(last_atom, |next| out.atom_at[&next] - 1),
             );
             out.held.push(atoms);
             out.held_at[k as usize + 1] = out.held.len();
@@ -246,38 +235,79 @@ impl AtomLists {
         for k in 1..=n {
             out.held_at[k] = out.held_at[k].max(out.held_at[k - 1]);
         }
-        // (atom, space) pairs of the narrow sets; sorting them groups the
-        // spaces by atom, in ascending order.
-        let mut pairs: Vec<(u32, u32)> = Vec::new();
         for k in 0..n {
-            let atoms = out.held_by(k);
-            let span: usize = atoms.iter().map(|&(a, b)| (b - a) as usize + 1).sum();
+            let span: usize = out
+                .held_by(k)
+                .iter()
+                .map(|&(a, b)| (b - a) as usize + 1)
+                .sum();
             if span > wide {
                 out.wide.push(k as u32);
-            } else {
-                pairs.extend(
-                    atoms
-                        .iter()
-                        .flat_map(|&(a, b)| (a..=b).map(move |a| (a, k as u32))),
-                );
             }
         }
-        pairs.sort_unstable();
-        pairs.dedup();
-        for &(a, _) in &pairs {
-            out.offsets[a as usize + 1] += 1;
-        }
-        for a in 1..out.offsets.len() {
-            out.offsets[a] += out.offsets[a - 1];
-        }
-        out.entries = pairs.into_iter().map(|(_, k)| k).collect();
+        out.list_narrow_sets();
         out
     }
 
-    /// The atoms `lo..=hi` touches.
+    /// Lists every space that is not wide under each atom it holds, in
+    /// ascending order and once (two ranges of one space may share an
+    /// atom). A counting sort: the spaces are visited in ascending order,
+    /// so each atom's list comes out sorted without sorting the pairs.
+    fn list_narrow_sets(&mut self) {
+        let atoms = self.starts.len();
+        let mut wide = self.wide.iter().copied().peekable();
+        // `last[a]` is one more than the last space listed under atom `a`.
+        let mut last = vec![0u32; atoms];
+        let mut offsets = std::mem::take(&mut self.offsets);
+        let mut narrow = Vec::with_capacity(self.held_at.len());
+        for k in 0..self.held_at.len() - 1 {
+            if wide.next_if_eq(&(k as u32)).is_some() {
+                continue;
+            }
+            narrow.push(k as u32);
+            for &(a, b) in self.held_by(k) {
+                for a in a..=b {
+                    if last[a as usize] != k as u32 + 1 {
+                        last[a as usize] = k as u32 + 1;
+                        offsets[a as usize + 1] += 1;
+                    }
+                }
+            }
+        }
+        for a in 1..offsets.len() {
+            offsets[a] += offsets[a - 1];
+        }
+        let mut next = offsets[..atoms].to_vec();
+        last.fill(0);
+        let mut entries = vec![0u32; offsets[atoms]];
+        for k in narrow {
+            for &(a, b) in self.held_by(k as usize) {
+                for a in a..=b {
+                    if last[a as usize] != k + 1 {
+                        last[a as usize] = k + 1;
+                        entries[next[a as usize]] = k;
+                        next[a as usize] += 1;
+                    }
+                }
+            }
+        }
+        self.offsets = offsets;
+        self.entries = entries;
+    }
+
+    /// The atoms `lo..=hi` touches. Queries are mostly boxes of indexed
+    /// spaces, whose bounds are atom bounds: those are looked up by value,
+    /// others searched.
     fn atoms(&self, lo: u128, hi: u128) -> (u32, u32) {
-        let first = self.starts.partition_point(|&s| s <= lo) - 1;
-        let last = self.starts.partition_point(|&s| s <= hi) - 1;
+        let first = match self.atom_at.get(&lo) {
+            Some(&a) => a as usize,
+            None => self.starts.partition_point(|&s| s <= lo) - 1,
+        };
+        let last = match hi.checked_add(1).map(|next| self.atom_at.get(&next)) {
+            None => self.starts.len() - 1,
+            Some(Some(&a)) => a as usize - 1,
+            Some(None) => self.starts.partition_point(|&s| s <= hi) - 1,
+        };
         // Atom numbers fit: there are at most two per indexed range.
         (first as u32, last as u32)
     }
@@ -311,6 +341,27 @@ impl AtomLists {
             run.iter().for_each(|&k| f(k));
         }
     }
+}
+
+/// The atoms' starts (0, every range's start and the value after its end,
+/// ascending, each once) and each start's atom number. Ranges share their
+/// bounds often (the same networks in many rules): the distinct bounds are
+/// gathered first and only they are sorted.
+fn atom_starts(ranges: &[(u32, u128, u128)]) -> (Vec<u128>, HashMap<u128, u32, FxBuildHasher>) {
+    let mut atom_at: HashMap<u128, u32, FxBuildHasher> = HashMap::default();
+    atom_at.insert(0, 0);
+    for &(_, lo, hi) in ranges {
+        atom_at.insert(lo, 0);
+        if let Some(next) = hi.checked_add(1) {
+            atom_at.insert(next, 0);
+        }
+    }
+    let mut starts: Vec<u128> = atom_at.keys().copied().collect();
+    starts.sort_unstable();
+    for (a, s) in starts.iter().enumerate() {
+        atom_at.insert(*s, a as u32);
+    }
+    (starts, atom_at)
 }
 
 #[cfg(test)]
