@@ -393,17 +393,22 @@ impl<'t> Reader<'t> {
 
     /// The text of a leaf element, trimmed.
     fn leaf(&self, node: Node<'_, '_>) -> Result<String, DeviceError> {
+        self.leaf_str(node).map(str::to_string)
+    }
+
+    /// [`Reader::leaf`], borrowed from the document.
+    fn leaf_str<'a>(&self, node: Node<'a, '_>) -> Result<&'a str, DeviceError> {
         if elements(node).next().is_some() {
             return Err(self.err(
                 node,
                 format!("<{}> must hold text, not elements", tag(node)),
             ));
         }
-        Ok(node.text().to_string())
+        Ok(node.text())
     }
 
     fn yes_no(&self, node: Node<'_, '_>) -> Result<bool, DeviceError> {
-        match self.leaf(node)?.as_str() {
+        match self.leaf_str(node)? {
             "yes" => Ok(true),
             "no" => Ok(false),
             other => Err(self.err(
@@ -1396,6 +1401,17 @@ impl Addrs {
     }
 
     fn union_with(&mut self, other: Addrs) {
+        // Most lists name one object: the first member is taken as it is.
+        if self.exact.is_empty() && self.maybe.is_empty() && self.why.is_empty() {
+            self.maybe = if other.maybe.is_empty() {
+                other.maybe
+            } else {
+                other.maybe.difference(&other.exact)
+            };
+            self.exact = other.exact;
+            self.why = other.why;
+            return;
+        }
         self.exact = self.exact.union(&other.exact);
         self.maybe = self.maybe.union(&other.maybe).difference(&self.exact);
         self.why.extend(other.why);
@@ -1419,6 +1435,10 @@ impl Addrs {
 
 impl Services {
     fn union_with(&mut self, other: Services) {
+        if self.exact.is_empty() && self.maybe.is_empty() && self.why.is_empty() {
+            *self = other;
+            return;
+        }
         self.exact = self.exact.union(&other.exact);
         self.maybe = self.maybe.union(&other.maybe);
         self.why.extend(other.why);
@@ -1725,7 +1745,7 @@ impl<'t> Reader<'t> {
             }
         }
         if let Some(s) = child(r, "schedule") {
-            let v = self.leaf(s)?;
+            let v = self.leaf_str(s)?;
             if !v.is_empty() && v != "none" {
                 why.push(format!("schedule {v}"));
             }
@@ -1741,12 +1761,12 @@ impl<'t> Reader<'t> {
     fn rule_action(&self, r: Node<'_, '_>, name: &str) -> Result<Action, DeviceError> {
         let node =
             child(r, "action").ok_or_else(|| self.err(r, format!("rule {name}: no <action>")))?;
-        let action = self.leaf(node)?;
+        let action = self.leaf_str(node)?;
         let unreachable = child(r, "icmp-unreachable")
             .map(|n| self.yes_no(n))
             .transpose()?
             .unwrap_or(false);
-        Ok(match action.as_str() {
+        Ok(match action {
             "allow" => Action::Allow,
             "drop" if unreachable => Action::Reject,
             "deny" | "drop" => Action::Deny,
