@@ -101,6 +101,20 @@ impl<T: Domain> IntervalSet<T> {
         Self { ranges: out }
     }
 
+    /// [`IntervalSet::from_ranges`] of ranges already in ascending order
+    /// of their starts (each `lo <= hi`): merged, not sorted again. Sets
+    /// made from another set's ranges, in order, are built this way often.
+    pub(crate) fn from_sorted_ranges(ranges: impl IntoIterator<Item = (T, T)>) -> Self {
+        let ranges = ranges.into_iter();
+        let mut out: Vec<(T, T)> = Vec::with_capacity(ranges.size_hint().0);
+        for (lo, hi) in ranges {
+            debug_assert!(lo <= hi, "an empty range");
+            debug_assert!(out.last().is_none_or(|l| l.0 <= lo), "ranges out of order");
+            push_merged(&mut out, lo, hi);
+        }
+        Self { ranges: out }
+    }
+
     pub fn ranges(&self) -> &[(T, T)] {
         &self.ranges
     }

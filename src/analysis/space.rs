@@ -69,7 +69,9 @@ pub(crate) fn addr_universe(family: Family) -> AddrIntervals {
 /// The addresses of `set` in `family`, widened to `u128`.
 pub(crate) fn addr_part(set: &AddrSet, family: Family) -> AddrIntervals {
     match family {
-        Family::V4 => AddrIntervals::from_ranges(
+        // In order and merged already: IPv4's order and adjacency are the
+        // same on the wider line.
+        Family::V4 => AddrIntervals::from_sorted_ranges(
             set.v4
                 .ranges()
                 .iter()
@@ -103,7 +105,8 @@ pub(crate) fn encode_service(set: &ServiceSet, family: Family) -> SvcSet {
                 .map(|&(a, b)| (base + u32::from(a), base + u32::from(b))),
         );
     }
-    let all = SvcSet::from_ranges(ranges);
+    // In order: each part's ranges are, and the parts' bases ascend.
+    let all = SvcSet::from_sorted_ranges(ranges);
     // `protocols` never holds 1, 6, 17 or 58; stay inside the universe anyway.
     all.intersection(svc_universe_ref())
 }
