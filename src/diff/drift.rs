@@ -791,6 +791,9 @@ struct Places {
     /// The traffic compared: between bound places the device has.
     compared: Space,
     notes: Vec<String>,
+    /// [`Places::addresses`] by the sets asked for: the entries of a
+    /// filter, or of one pair of zones, all ask the same.
+    behind: std::cell::RefCell<FxHashMap<Vec<PlaceSet>, AddrSet>>,
 }
 
 impl Places {
@@ -854,7 +857,22 @@ impl Places {
             address_only,
             compared,
             notes,
+            behind: Default::default(),
         }
+    }
+
+    /// `addrs` where they are behind every place in all of `sets` ([`Places::addresses`]).
+    fn behind(&self, sets: &[PlaceSet], addrs: &AddrSet) -> Result<AddrSet, String> {
+        if sets.is_empty() {
+            return Ok(addrs.clone());
+        }
+        if let Some(behind) = self.behind.borrow().get(sets) {
+            return Ok(addrs.intersection(behind));
+        }
+        let behind = self.addresses(sets)?;
+        let out = addrs.intersection(&behind);
+        self.behind.borrow_mut().insert(sets.to_vec(), behind);
+        Ok(out)
     }
 
     /// The addresses behind every place that is in all of `sets`; an error
@@ -890,8 +908,8 @@ impl Places {
             return (Space::empty(), None);
         };
         let mut why = None;
-        let mut side = |sets: &[PlaceSet], addrs: &AddrSet| match self.addresses(sets) {
-            Ok(behind) => addrs.intersection(&behind),
+        let mut side = |sets: &[PlaceSet], addrs: &AddrSet| match self.behind(sets, addrs) {
+            Ok(behind) => behind,
             Err(e) => {
                 why = Some(e);
                 addrs.clone()

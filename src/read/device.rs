@@ -94,7 +94,7 @@ pub struct Guard {
 
 /// A set of place names: listed names and name prefixes (`eth*`), or
 /// everything but them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PlaceSet {
     pub names: Vec<String>,
     /// Names that start with one of these match (nftables `"eth*"`).
