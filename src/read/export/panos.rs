@@ -257,7 +257,7 @@ pub(crate) fn disabled_rules(text: &str) -> Result<Vec<DisabledRule>, DeviceErro
         if !parsed.disabled {
             continue;
         }
-        let (line, column) = r.at(*rule);
+        let (line, column) = r.at(rule.node);
         out.push(DisabledRule {
             line,
             column,
@@ -293,7 +293,7 @@ struct Config<'a, 'i> {
     vsys: Scope<'a, 'i>,
     zones: Vec<String>,
     /// Security rules in evaluation order.
-    rules: Vec<Node<'a, 'i>>,
+    rules: Vec<Rule<'a, 'i>>,
     intrazone_override: Option<Node<'a, 'i>>,
     interzone_override: Option<Node<'a, 'i>>,
     skipped: Vec<String>,
@@ -358,6 +358,90 @@ fn tag<'a>(node: Node<'a, '_>) -> &'a str {
 
 fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
     elements(node).find(|c| c.has_tag_name(name))
+}
+
+/// A security rule (or a predefined rule's override) with its elements
+/// looked up once: a rule's dozen elements are asked for some thirty
+/// times while it is read, and a search through them each time was a
+/// large share of reading a rulebase.
+#[derive(Clone, Copy)]
+struct Rule<'a, 'i> {
+    node: Node<'a, 'i>,
+    /// Each element of [`RULE_ELEMENTS`], the first of its name.
+    elements: [Option<Node<'a, 'i>>; RULE_ELEMENTS.len()],
+}
+
+/// The elements a rule's reading asks for by name: the modelled ones,
+/// then [`IDENTITY_FIELDS`].
+const RULE_ELEMENTS: [&str; 20] = [
+    "from",
+    "to",
+    "source",
+    "destination",
+    "application",
+    "service",
+    "action",
+    "icmp-unreachable",
+    "log-start",
+    "log-end",
+    "rule-type",
+    "negate-source",
+    "negate-destination",
+    "disabled",
+    "schedule",
+    "source-user",
+    "category",
+    "source-hip",
+    "destination-hip",
+    "hip-profiles",
+];
+
+/// The position of `tag` in [`RULE_ELEMENTS`] (a `match`: it runs for
+/// every element of every rule).
+fn rule_element(tag: &str) -> Option<usize> {
+    match tag {
+        "from" => Some(0),
+        "to" => Some(1),
+        "source" => Some(2),
+        "destination" => Some(3),
+        "application" => Some(4),
+        "service" => Some(5),
+        "action" => Some(6),
+        "icmp-unreachable" => Some(7),
+        "log-start" => Some(8),
+        "log-end" => Some(9),
+        "rule-type" => Some(10),
+        "negate-source" => Some(11),
+        "negate-destination" => Some(12),
+        "disabled" => Some(13),
+        "schedule" => Some(14),
+        "source-user" => Some(15),
+        "category" => Some(16),
+        "source-hip" => Some(17),
+        "destination-hip" => Some(18),
+        "hip-profiles" => Some(19),
+        _ => None,
+    }
+}
+
+impl<'a, 'i> Rule<'a, 'i> {
+    fn of(node: Node<'a, 'i>) -> Self {
+        let mut elements = [None; RULE_ELEMENTS.len()];
+        for e in node.children() {
+            if let Some(k) = rule_element(tag(e)) {
+                elements[k].get_or_insert(e);
+            }
+        }
+        Self { node, elements }
+    }
+
+    /// The first element `name` (one of [`RULE_ELEMENTS`]), as
+    /// [`child`] finds it.
+    fn element(&self, name: &str) -> Option<Node<'a, 'i>> {
+        let k = rule_element(name);
+        debug_assert!(k.is_some(), "<{name}> is not looked up once");
+        k.and_then(|k| self.elements[k])
+    }
 }
 
 /// `<entry>` children of `<rules>` (or of the element itself).
@@ -598,7 +682,11 @@ impl<'t> Reader<'t> {
             c.skipped
                 .push(format!("{} settings ({})", c.parsed.vsys, other.join(", ")));
         }
-        c.rules = [shared_pre, pre, local, post, shared_post].concat();
+        c.rules = [shared_pre, pre, local, post, shared_post]
+            .concat()
+            .into_iter()
+            .map(Rule::of)
+            .collect();
         self.record_rules(&mut c)?;
         Ok(c)
     }
@@ -1047,19 +1135,21 @@ impl<'t> Reader<'t> {
     /// used twice.
     fn record_rules(&self, c: &mut Config<'_, '_>) -> Result<(), DeviceError> {
         let mut seen = BTreeSet::new();
-        for r in c.rules.clone() {
+        for rule in c.rules.clone() {
+            let r = rule.node;
             let name = self.name(r)?;
             if !seen.insert(name.clone()) {
                 return Err(self.err(r, format!("security rule {name} defined twice")));
             }
             let list = |field: &str| -> Result<Vec<String>, DeviceError> {
-                child(r, field)
+                rule.element(field)
                     .map(|n| self.members(n))
                     .transpose()
                     .map(|v| v.unwrap_or_default())
             };
             let flag = |field: &str| -> Result<bool, DeviceError> {
-                Ok(child(r, field)
+                Ok(rule
+                    .element(field)
                     .map(|n| self.yes_no(n))
                     .transpose()?
                     .unwrap_or(false))
@@ -1072,11 +1162,13 @@ impl<'t> Reader<'t> {
                 destination: list("destination")?,
                 application: list("application")?,
                 service: list("service")?,
-                action: child(r, "action")
+                action: rule
+                    .element("action")
                     .map(|a| self.leaf(a))
                     .transpose()?
                     .unwrap_or_default(),
-                rule_type: child(r, "rule-type")
+                rule_type: rule
+                    .element("rule-type")
                     .map(|a| self.leaf(a))
                     .transpose()?
                     .unwrap_or_else(|| "universal".into()),
@@ -1558,12 +1650,12 @@ impl<'t> Reader<'t> {
         let mut disabled = Vec::new();
         for (i, r) in c.rules.iter().enumerate() {
             let parsed = &c.parsed.rules[i];
-            self.check_rule_fields(*r, &parsed.name)?;
+            self.check_rule_fields(r, &parsed.name)?;
             if parsed.disabled && enable != Some(i) {
                 disabled.push(parsed.name.clone());
                 continue;
             }
-            entries.extend(self.rule_entries(c, *r, parsed)?);
+            entries.extend(self.rule_entries(c, r, parsed)?);
         }
         let intrazone =
             self.default_decision(c.intrazone_override, "intrazone-default", Action::Allow)?;
@@ -1598,46 +1690,36 @@ impl<'t> Reader<'t> {
 
     /// Every element of a rule is known: the ones modelled, the ones that
     /// decide nothing (`INERT_RULE_FIELDS`).
-    fn check_rule_fields(&self, r: Node<'_, '_>, name: &str) -> Result<(), DeviceError> {
-        const MODELLED: &[&str] = &[
-            "from",
-            "to",
-            "source",
-            "destination",
-            "application",
-            "service",
-            "action",
-            "icmp-unreachable",
-            "log-start",
-            "log-end",
-            "rule-type",
-            "negate-source",
-            "negate-destination",
-            "disabled",
-            "schedule",
-        ];
-        // A rule has a dozen fields: a list finds a repeat faster than a set.
-        let mut seen: Vec<&str> = Vec::with_capacity(16);
+    fn check_rule_fields(&self, rule: &Rule<'_, '_>, name: &str) -> Result<(), DeviceError> {
+        let r = rule.node;
+        // The modelled elements are the ones looked up once; the inert
+        // ones are few per rule, so a list finds a repeat of one fastest.
+        let mut modelled = [false; RULE_ELEMENTS.len()];
+        let mut inert: Vec<&str> = Vec::new();
         for f in elements(r) {
             let t = tag(f);
-            if seen.contains(&t) {
+            let repeated = match rule_element(t) {
+                Some(k) => std::mem::replace(&mut modelled[k], true),
+                None if INERT_RULE_FIELDS.contains(&t) => {
+                    let seen = inert.contains(&t);
+                    inert.push(t);
+                    seen
+                }
+                None => {
+                    return Err(self.err(
+                        f,
+                        format!(
+                            "rule {name}: unknown element <{t}>, which may change what the rule matches"
+                        ),
+                    ));
+                }
+            };
+            if repeated {
                 return Err(self.err(f, format!("rule {name}: <{t}> twice")));
-            }
-            seen.push(t);
-            let known = MODELLED.contains(&t)
-                || INERT_RULE_FIELDS.contains(&t)
-                || IDENTITY_FIELDS.iter().any(|(k, _)| *k == t);
-            if !known {
-                return Err(self.err(
-                    f,
-                    format!(
-                        "rule {name}: unknown element <{t}>, which may change what the rule matches"
-                    ),
-                ));
             }
         }
         for required in ["from", "to", "source", "destination", "action"] {
-            if child(r, required).is_none() {
+            if rule.element(required).is_none() {
                 return Err(self.err(r, format!("rule {name}: no <{required}>")));
             }
         }
@@ -1647,19 +1729,20 @@ impl<'t> Reader<'t> {
     fn rule_entries(
         &self,
         c: &Config<'_, '_>,
-        r: Node<'_, '_>,
+        rule: &Rule<'_, '_>,
         parsed: &ParsedRule,
     ) -> Result<Vec<Entry>, DeviceError> {
         let name = &parsed.name;
-        let m = self.rule_match(c, r, parsed)?;
+        let r = rule.node;
+        let m = self.rule_match(c, rule, parsed)?;
         let decision = Decision {
-            action: self.rule_action(r, name)?,
-            log: self.logged(r, false, true)?,
+            action: self.rule_action(rule, name)?,
+            log: self.logged(rule, false, true)?,
             origin: self.origin(r, Some(wardwall_rule_name(name, &parsed.from))),
         };
-        let from = self.zone_list(c, r, "from", &parsed.from, name)?;
-        let to = self.zone_list(c, r, "to", &parsed.to, name)?;
-        let guards = self.rule_guards(c, r, &parsed.rule_type, from, to, name)?;
+        let from = self.zone_list(c, rule, "from", &parsed.from, name)?;
+        let to = self.zone_list(c, rule, "to", &parsed.to, name)?;
+        let guards = self.rule_guards(c, rule, &parsed.rule_type, from, to, name)?;
         let exact_box = m.why.is_empty()
             && !m.src.exact.is_empty()
             && !m.dst.exact.is_empty()
@@ -1709,12 +1792,15 @@ impl<'t> Reader<'t> {
     fn rule_match(
         &self,
         c: &Config<'_, '_>,
-        r: Node<'_, '_>,
+        rule: &Rule<'_, '_>,
         parsed: &ParsedRule,
     ) -> Result<RuleMatch, DeviceError> {
         let name = &parsed.name;
-        let field =
-            |f: &str| child(r, f).ok_or_else(|| self.err(r, format!("rule {name}: no <{f}>")));
+        let r = rule.node;
+        let field = |f: &str| {
+            rule.element(f)
+                .ok_or_else(|| self.err(r, format!("rule {name}: no <{f}>")))
+        };
         let mut src = self.address_list(c, field("source")?, &parsed.source)?;
         if parsed.negate_source {
             src = src.negated();
@@ -1729,7 +1815,7 @@ impl<'t> Reader<'t> {
         if !apps.is_empty() && apps != ["any"] {
             why.push(format!("application {} (App-ID)", apps.join(", ")));
         }
-        let service = match child(r, "service") {
+        let service = match rule.element("service") {
             Some(s) => self.service_list(c, s, &parsed.service)?,
             None => Services {
                 exact: ServiceSet::any(),
@@ -1737,14 +1823,14 @@ impl<'t> Reader<'t> {
             },
         };
         for (f, what) in IDENTITY_FIELDS {
-            if let Some(n) = child(r, f) {
+            if let Some(n) = rule.element(f) {
                 let v = self.members(n)?;
                 if v != ["any"] {
                     why.push(format!("{what} {}", v.join(", ")));
                 }
             }
         }
-        if let Some(s) = child(r, "schedule") {
+        if let Some(s) = rule.element("schedule") {
             let v = self.leaf_str(s)?;
             if !v.is_empty() && v != "none" {
                 why.push(format!("schedule {v}"));
@@ -1758,11 +1844,13 @@ impl<'t> Reader<'t> {
         })
     }
 
-    fn rule_action(&self, r: Node<'_, '_>, name: &str) -> Result<Action, DeviceError> {
-        let node =
-            child(r, "action").ok_or_else(|| self.err(r, format!("rule {name}: no <action>")))?;
+    fn rule_action(&self, rule: &Rule<'_, '_>, name: &str) -> Result<Action, DeviceError> {
+        let node = rule
+            .element("action")
+            .ok_or_else(|| self.err(rule.node, format!("rule {name}: no <action>")))?;
         let action = self.leaf_str(node)?;
-        let unreachable = child(r, "icmp-unreachable")
+        let unreachable = rule
+            .element("icmp-unreachable")
             .map(|n| self.yes_no(n))
             .transpose()?
             .unwrap_or(false);
@@ -1784,9 +1872,10 @@ impl<'t> Reader<'t> {
     }
 
     /// Whether a session the rule decides is logged: at its start or end.
-    fn logged(&self, r: Node<'_, '_>, start: bool, end: bool) -> Result<bool, DeviceError> {
+    fn logged(&self, rule: &Rule<'_, '_>, start: bool, end: bool) -> Result<bool, DeviceError> {
         let get = |f: &str, d: bool| -> Result<bool, DeviceError> {
-            Ok(child(r, f)
+            Ok(rule
+                .element(f)
                 .map(|n| self.yes_no(n))
                 .transpose()?
                 .unwrap_or(d))
@@ -1801,13 +1890,14 @@ impl<'t> Reader<'t> {
     fn zone_list(
         &self,
         c: &Config<'_, '_>,
-        r: Node<'_, '_>,
+        rule: &Rule<'_, '_>,
         field: &str,
         zones: &[String],
         name: &str,
     ) -> Result<Option<Vec<String>>, DeviceError> {
-        let node =
-            child(r, field).ok_or_else(|| self.err(r, format!("rule {name}: no <{field}>")))?;
+        let node = rule
+            .element(field)
+            .ok_or_else(|| self.err(rule.node, format!("rule {name}: no <{field}>")))?;
         if zones == ["any"] {
             return Ok(None);
         }
@@ -1826,12 +1916,13 @@ impl<'t> Reader<'t> {
     fn rule_guards(
         &self,
         c: &Config<'_, '_>,
-        r: Node<'_, '_>,
+        rule: &Rule<'_, '_>,
         rule_type: &str,
         from: Option<Vec<String>>,
         to: Option<Vec<String>>,
         name: &str,
     ) -> Result<Vec<Guard>, DeviceError> {
+        let r = rule.node;
         let known = || -> Result<Vec<String>, DeviceError> {
             if c.zones.is_empty() {
                 Err(self.err(
@@ -1901,7 +1992,7 @@ impl<'t> Reader<'t> {
             }
             other => {
                 return Err(self.err(
-                    child(r, "rule-type").unwrap_or(r),
+                    rule.element("rule-type").unwrap_or(rule.node),
                     format!("rule {name}: rule-type `{other}` (expected universal, intrazone or interzone)"),
                 ));
             }
@@ -1941,12 +2032,12 @@ impl<'t> Reader<'t> {
             }
         }
         let action = match child(e, "action") {
-            Some(_) => self.rule_action(e, name)?,
+            Some(_) => self.rule_action(&Rule::of(e), name)?,
             None => predefined,
         };
         Ok(Decision {
             action,
-            log: self.logged(e, false, false)?,
+            log: self.logged(&Rule::of(e), false, false)?,
             origin: self.origin(e, None),
         })
     }
@@ -2072,6 +2163,21 @@ mod tests {
 
     fn read_ok(text: &str) -> Device {
         read(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    /// The `match` finds each element looked up once at its own place,
+    /// the identity elements among them, and nothing else.
+    #[test]
+    fn rule_elements_are_found_by_name() {
+        for (k, e) in RULE_ELEMENTS.iter().enumerate() {
+            assert_eq!(rule_element(e), Some(k), "{e}");
+        }
+        for (e, _) in IDENTITY_FIELDS {
+            assert!(RULE_ELEMENTS.contains(e), "{e}");
+        }
+        for e in INERT_RULE_FIELDS {
+            assert_eq!(rule_element(e), None, "{e}");
+        }
     }
 
     fn read_err(text: &str) -> DeviceError {
