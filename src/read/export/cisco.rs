@@ -188,6 +188,81 @@ impl<'a> Line<'a> {
         self.text = text;
     }
 
+    /// Makes this the line that starts at byte `start` of `text`, numbered
+    /// `number`, if that line is printable ASCII (but for a `\r` before its
+    /// `\n`): what [`Line::read`] makes of it, in one pass that also finds
+    /// the line's end, eight bytes at a time. Returns where the next line
+    /// starts (past the end of `text` after the last line), or `None` for
+    /// any other line, which [`Line::read`] then reads.
+    fn read_printable(&mut self, number: usize, text: &'a str, start: usize) -> Option<usize> {
+        let bytes = text.as_bytes();
+        // A byte at or after the end reads as `\n`: the last line ends
+        // there, as `split('\n')` ends it.
+        let byte = |at: usize| bytes.get(at).copied().unwrap_or(b'\n');
+        self.words.clear();
+        self.texts.clear();
+        let mut word_start = start;
+        let mut at = start;
+        loop {
+            let v = match bytes.get(at..at + 8) {
+                Some(chunk) => u64::from_le_bytes(chunk.try_into().expect("eight bytes")),
+                None => {
+                    let mut chunk = [b'\n'; 8];
+                    let rest = &bytes[at..];
+                    chunk[..rest.len()].copy_from_slice(rest);
+                    u64::from_le_bytes(chunk)
+                }
+            };
+            let bad = not_printable(v);
+            let mut spaces = zero_bytes(v ^ (u64::from(b' ') * ONES));
+            let end = (bad != 0).then(|| {
+                let k = bad.trailing_zeros() / 8;
+                spaces &= (1u64 << (8 * k)) - 1;
+                at + k as usize
+            });
+            while spaces != 0 {
+                let space = at + (spaces.trailing_zeros() / 8) as usize;
+                self.push_word(text, start, word_start, space);
+                word_start = space + 1;
+                spaces &= spaces - 1;
+            }
+            if let Some(end) = end {
+                let next = match byte(end) {
+                    b'\n' => end + 1,
+                    b'\r' if byte(end + 1) == b'\n' => end + 2,
+                    _ => return None,
+                };
+                self.push_word(text, start, word_start, end);
+                let (indent, text) = match (self.words.first(), self.words.last()) {
+                    (Some(first), Some(last)) => {
+                        let from = start + first.column - 1;
+                        let to = start + last.column - 1 + last.text.len();
+                        (first.column - 1, &text[from..to])
+                    }
+                    _ => (end - start, ""),
+                };
+                self.number = number;
+                self.indent = indent;
+                self.text = text;
+                return Some(next);
+            }
+            at += 8;
+        }
+    }
+
+    /// Adds the word `text[from..to]` (none if empty) of the line that
+    /// starts at `line_start`.
+    fn push_word(&mut self, text: &'a str, line_start: usize, from: usize, to: usize) {
+        if to > from {
+            let word = &text[from..to];
+            self.words.push(Word {
+                text: word,
+                column: from - line_start + 1,
+            });
+            self.texts.push(word);
+        }
+    }
+
     fn column(&self) -> usize {
         self.indent + 1
     }
@@ -206,6 +281,56 @@ impl<'a> Line<'a> {
 
     fn texts(&self) -> &[&'a str] {
         &self.texts
+    }
+}
+
+/// Each byte's lowest bit.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// Each byte's highest bit.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The highest bit of each byte of `v` that is zero, and no other bit
+/// (exact: no carry crosses a byte).
+fn zero_bytes(v: u64) -> u64 {
+    !(((v & !HIGH) + !HIGH) | v) & HIGH
+}
+
+/// The highest bit of each byte of `v` outside printable ASCII (`' '` to
+/// `'~'`), and no other bit. Per byte, on its low seven bits: adding 0x60
+/// sets bit 7 from 0x20 up, adding 1 sets it at 0x7F only; neither carries
+/// out of the byte.
+fn not_printable(v: u64) -> u64 {
+    let low = v & !HIGH;
+    (v | !(low + 0x60 * ONES) | (low + ONES)) & HIGH
+}
+
+/// The lines of a configuration, as `text.split('\n')` cuts them,
+/// numbered from 1.
+struct LineReader<'a> {
+    text: &'a str,
+    /// Where the next line starts; past the end after the last line.
+    start: usize,
+    number: usize,
+}
+
+impl<'a> LineReader<'a> {
+    /// Reads the next line into `line`; `false` after the last.
+    fn next(&mut self, line: &mut Line<'a>) -> bool {
+        let (text, start) = (self.text, self.start);
+        if start > text.len() {
+            return false;
+        }
+        self.number += 1;
+        self.start = match line.read_printable(self.number, text, start) {
+            Some(next) => next,
+            None => {
+                let end = memchr::memchr(b'\n', &text.as_bytes()[start..])
+                    .map_or(text.len(), |i| start + i);
+                line.read(self.number, &text[start..end]);
+                end + 1
+            }
+        };
+        true
     }
 }
 
@@ -496,8 +621,12 @@ impl<'a> Running<'a> {
         let mut block = Block::None;
         let mut banner_end: Option<String> = None;
         let mut line = Line::default();
-        for (i, raw) in text.split('\n').enumerate() {
-            line.read(i + 1, raw);
+        let mut lines = LineReader {
+            text,
+            start: 0,
+            number: 0,
+        };
+        while lines.next(&mut line) {
             if let Some(end) = &banner_end {
                 if line.text.contains(end.as_str()) {
                     banner_end = None;
@@ -1418,8 +1547,8 @@ fn banner_delimiter(line: &Line) -> Option<Option<String>> {
 
 fn seq_number(line: &Line, word: usize) -> Result<u32, DeviceError> {
     let text = line.words.get(word).map_or("", |w| w.text);
-    text.parse::<u32>()
-        .ok()
+    decimal(text)
+        .or_else(|| text.parse::<u32>().ok())
         .filter(|n| (1..=2_147_483_647).contains(n))
         .ok_or_else(|| {
             line.err_at(
@@ -1868,10 +1997,10 @@ fn address(c: &mut Cursor, family: Family, bare_host: bool) -> Result<AddrMatch,
             let addr = u32::from(parse_v4(c, a)?);
             // A standard ACL takes a bare address for one host; an
             // extended one needs the wildcard.
-            let wildcard = match c.peek() {
-                Some(w) if w.parse::<Ipv4Addr>().is_ok() => {
+            let wildcard = match c.peek().and_then(ipv4) {
+                Some(w) => {
                     c.next();
-                    u32::from(parse_v4(c, w)?)
+                    u32::from(w)
                 }
                 _ if bare_host => 0,
                 _ => return Err(c.err(format!("expected a wildcard mask after `{a}`"))),
@@ -1888,8 +2017,49 @@ fn address(c: &mut Cursor, family: Family, bare_host: bool) -> Result<AddrMatch,
 }
 
 fn parse_v4(c: &Cursor, a: &str) -> Result<Ipv4Addr, DeviceError> {
-    a.parse()
-        .map_err(|_| c.err_prev(format!("`{a}` is not an IPv4 address")))
+    ipv4(a).ok_or_else(|| c.err_prev(format!("`{a}` is not an IPv4 address")))
+}
+
+/// `a` as an IPv4 address, as `Ipv4Addr::from_str` reads it.
+fn ipv4(a: &str) -> Option<Ipv4Addr> {
+    dotted_quad(a).or_else(|| a.parse().ok())
+}
+
+/// `a` as an IPv4 address if it is four dot-separated decimal octets of
+/// one to three digits, at most 255, without a leading zero (`0` alone
+/// is one): the form a router prints, read without `Ipv4Addr::from_str`'s
+/// general parser. Every address this accepts, that parser accepts too,
+/// with the same value; for anything else it is asked ([`ipv4`]).
+fn dotted_quad(a: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = a.as_bytes().split(|&b| b == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+            return None;
+        }
+        let mut n = 0u32;
+        for &b in part {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u32::from(b - b'0');
+        }
+        *octet = u8::try_from(n).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Ipv4Addr::from(octets))
+}
+
+/// `text` as a `u32` if it is one to nine decimal digits (so it cannot
+/// overflow): the common case of `str::parse`, which reads the rest.
+fn decimal(text: &str) -> Option<u32> {
+    if text.is_empty() || text.len() > 9 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.bytes().fold(0u32, |n, b| n * 10 + u32::from(b - b'0')))
 }
 
 /// Most intervals a non-contiguous wildcard is expanded to.
@@ -1994,8 +2164,8 @@ fn ports(c: &mut Cursor, udp: bool) -> Result<Option<PortSet>, DeviceError> {
 }
 
 fn port_value(p: &str, udp: bool) -> Option<u16> {
-    if p.chars().all(|c| c.is_ascii_digit()) {
-        p.parse().ok()
+    if p.bytes().all(|c| c.is_ascii_digit()) {
+        decimal(p).map_or_else(|| p.parse().ok(), |n| u16::try_from(n).ok())
     } else {
         port_name(p, udp)
     }
@@ -2190,8 +2360,7 @@ fn end_of_member(c: Cursor, piece: Option<Piece>) -> Result<Piece, DeviceError> 
 }
 
 fn v4_addr(line: &Line, word: usize, a: &str) -> Result<Ipv4Addr, DeviceError> {
-    a.parse()
-        .map_err(|_| line.err_at(word, format!("`{a}` is not an IPv4 address")))
+    ipv4(a).ok_or_else(|| line.err_at(word, format!("`{a}` is not an IPv4 address")))
 }
 
 fn v6_addr(line: &Line, word: usize, a: &str) -> Result<Ipv6Addr, DeviceError> {
@@ -2610,5 +2779,129 @@ mod tests {
             ]
         );
         assert!(d.layers.iter().all(|l| l.filters.is_empty()));
+    }
+
+    /// The line reader's fast path reads each line as the general one
+    /// does (words, columns, indentation, text, numbers), and cuts the
+    /// text into the same lines as `split('\n')`.
+    #[test]
+    fn the_fast_line_reader_reads_as_the_general_one() {
+        let lines = [
+            "",
+            " ",
+            "        ",
+            "!",
+            "a",
+            "ab cd",
+            "1234567",
+            "12345678",
+            "123456789",
+            " 10 permit tcp host 10.0.0.1 eq 80 any   ",
+            "  two  spaces  between  words  here",
+            "remark trailing\r",
+            "x\ry",
+            "crlf at the end\r\r",
+            "\tindented by a tab",
+            " tab\tinside",
+            "caf\u{e9} au lait",
+            " \u{3000}ideographic space",
+            "del \u{7f} byte",
+            "0123456789abcdef0123456789abcdef",
+        ];
+        let mut texts = Vec::new();
+        for a in lines {
+            for b in lines {
+                texts.push(format!("{a}\n{b}"));
+                texts.push(format!("{a}\n{b}\n"));
+                texts.push(format!("{a}\r\n{b}\r\n"));
+            }
+        }
+        for text in &texts {
+            let mut reader = LineReader {
+                text,
+                start: 0,
+                number: 0,
+            };
+            let mut fast = Line::default();
+            let mut general = Line::default();
+            let mut cut = text.split('\n').enumerate();
+            while reader.next(&mut fast) {
+                let (i, raw) = cut.next().expect("no more lines than split");
+                general.read(i + 1, raw);
+                let words = |l: &Line| -> Vec<(String, usize)> {
+                    l.words
+                        .iter()
+                        .map(|w| (w.text.to_string(), w.column))
+                        .collect()
+                };
+                assert_eq!(
+                    (
+                        fast.number,
+                        fast.indent,
+                        fast.text,
+                        words(&fast),
+                        fast.texts()
+                    ),
+                    (
+                        general.number,
+                        general.indent,
+                        general.text,
+                        words(&general),
+                        general.texts()
+                    ),
+                    "{text:?}"
+                );
+            }
+            assert!(cut.next().is_none(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_and_numbers_read_as_std_reads_them() {
+        for a in [
+            "0.0.0.0",
+            "10.1.2.3",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.4 ",
+            "+1.2.3.4",
+            "1.2.3.0004",
+            "",
+            "a.b.c.d",
+        ] {
+            assert_eq!(ipv4(a), a.parse().ok(), "{a}");
+        }
+        for n in [
+            "0",
+            "7",
+            "080",
+            "65535",
+            "65536",
+            "999999999",
+            "4294967295",
+            "4294967296",
+            "+5",
+            "",
+            "1a",
+        ] {
+            assert_eq!(
+                decimal(n).or_else(|| n.parse().ok()),
+                n.parse::<u32>().ok(),
+                "{n}"
+            );
+            assert_eq!(
+                port_value(n, false),
+                if n.bytes().all(|b| b.is_ascii_digit()) {
+                    n.parse::<u16>().ok()
+                } else {
+                    port_name(n, false)
+                },
+                "{n}"
+            );
+        }
     }
 }
