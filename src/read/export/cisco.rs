@@ -92,13 +92,14 @@
 //! access-map`, `vlan filter`), uRPF, `addrgroup` and `any4` (not IOS-XE
 //! syntax).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv6Net;
 
 use super::cisco_tables::{icmp_name, port_name, protocol_name};
-use crate::addrset::{AddrSet, ByteSet, PortSet, V4Set};
+use crate::addrset::{AddrSet, ByteSet, IntervalSet, PortSet, V4Set};
 use crate::read::device::{
     Decision, Device, DeviceError, Entry, Filter, Guard, Layer, Origin, PlaceSet, SourcePorts,
     source_ports,
@@ -114,13 +115,6 @@ pub fn read(text: &str) -> Result<Device, DeviceError> {
 
 // ------------------------------------------------------------------ lines
 
-/// One word of a line and its 1-based column.
-#[derive(Clone, Copy, Debug)]
-struct Word<'a> {
-    text: &'a str,
-    column: usize,
-}
-
 /// One line of the configuration. [`Running::run`] reads every line into
 /// one `Line`, so its word lists are allocated once, not once per line.
 #[derive(Clone, Debug, Default)]
@@ -130,9 +124,14 @@ struct Line<'a> {
     indent: usize,
     /// Without the indentation or trailing whitespace.
     text: &'a str,
-    words: Vec<Word<'a>>,
-    /// The words' texts, for matching on the words.
-    texts: Vec<&'a str>,
+    /// The words, for matching on them.
+    words: Vec<&'a str>,
+    /// The address where the line starts: a word's column is its byte
+    /// offset from there, plus one, unless `columns` holds the columns.
+    start: usize,
+    /// The words' 1-based columns in a line with characters of more than
+    /// one byte (or whitespace other than spaces); empty in any other.
+    columns: Vec<usize>,
 }
 
 impl<'a> Line<'a> {
@@ -143,7 +142,8 @@ impl<'a> Line<'a> {
         let indent = raw.len() - trimmed_start.len();
         let text = trimmed_start.trim_end();
         self.words.clear();
-        self.texts.clear();
+        self.columns.clear();
+        self.start = raw.as_ptr() as usize;
         // Printable ASCII, as a router prints its configuration: one byte
         // per character and no whitespace but spaces.
         let printable = text
@@ -152,14 +152,10 @@ impl<'a> Line<'a> {
         if printable {
             // (A byte loop: words are too short for `split`'s memchr.)
             let mut start = 0;
+            // Columns are `indent + 1 + start`: byte offsets from `raw`.
             let mut word = |start: usize, end: usize| {
                 if end > start {
-                    let word = &text[start..end];
-                    self.words.push(Word {
-                        text: word,
-                        column: indent + 1 + start,
-                    });
-                    self.texts.push(word);
+                    self.words.push(&text[start..end]);
                 }
             };
             for (at, &b) in text.as_bytes().iter().enumerate() {
@@ -175,8 +171,8 @@ impl<'a> Line<'a> {
             while !rest.is_empty() {
                 let word_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
                 let word = &rest[..word_len];
-                self.words.push(Word { text: word, column });
-                self.texts.push(word);
+                self.words.push(word);
+                self.columns.push(column);
                 let after = &rest[word_len..];
                 let next = after.trim_start();
                 column += word.chars().count() + (after.len() - next.len());
@@ -186,6 +182,85 @@ impl<'a> Line<'a> {
         self.number = number;
         self.indent = indent;
         self.text = text;
+    }
+
+    /// Makes this the line that starts at byte `start` of `text`, numbered
+    /// `number`, if that line is printable ASCII (but for a `\r` before its
+    /// `\n`): what [`Line::read`] makes of it, in one pass that also finds
+    /// the line's end, eight bytes at a time. Returns where the next line
+    /// starts (past the end of `text` after the last line), or `None` for
+    /// any other line, which [`Line::read`] then reads.
+    fn read_printable(&mut self, number: usize, text: &'a str, start: usize) -> Option<usize> {
+        let bytes = text.as_bytes();
+        // A byte at or after the end reads as `\n`: the last line ends
+        // there, as `split('\n')` ends it.
+        let byte = |at: usize| bytes.get(at).copied().unwrap_or(b'\n');
+        self.words.clear();
+        self.columns.clear();
+        self.start = text.as_ptr() as usize + start;
+        let mut word_start = start;
+        let mut at = start;
+        loop {
+            let v = match bytes.get(at..at + 8) {
+                Some(chunk) => u64::from_le_bytes(chunk.try_into().expect("eight bytes")),
+                None => {
+                    let mut chunk = [b'\n'; 8];
+                    let rest = &bytes[at..];
+                    chunk[..rest.len()].copy_from_slice(rest);
+                    u64::from_le_bytes(chunk)
+                }
+            };
+            let bad = not_printable(v);
+            let mut spaces = zero_bytes(v ^ (u64::from(b' ') * ONES));
+            let end = (bad != 0).then(|| {
+                let k = bad.trailing_zeros() / 8;
+                spaces &= (1u64 << (8 * k)) - 1;
+                at + k as usize
+            });
+            while spaces != 0 {
+                let space = at + (spaces.trailing_zeros() / 8) as usize;
+                self.push_word(text, word_start, space);
+                word_start = space + 1;
+                spaces &= spaces - 1;
+            }
+            if let Some(end) = end {
+                let next = match byte(end) {
+                    b'\n' => end + 1,
+                    b'\r' if byte(end + 1) == b'\n' => end + 2,
+                    _ => return None,
+                };
+                self.push_word(text, word_start, end);
+                let offset = |word: &str| word.as_ptr() as usize - text.as_ptr() as usize;
+                let (indent, text) = match (self.words.first(), self.words.last()) {
+                    (Some(first), Some(last)) => {
+                        let (from, to) = (offset(first), offset(last) + last.len());
+                        (from - start, &text[from..to])
+                    }
+                    _ => (end - start, ""),
+                };
+                self.number = number;
+                self.indent = indent;
+                self.text = text;
+                return Some(next);
+            }
+            at += 8;
+        }
+    }
+
+    /// Adds the word `text[from..to]` (none if empty).
+    fn push_word(&mut self, text: &'a str, from: usize, to: usize) {
+        if to > from {
+            self.words.push(&text[from..to]);
+        }
+    }
+
+    /// The 1-based column of word `i`, if there is one.
+    fn word_column(&self, i: usize) -> Option<usize> {
+        let word = self.words.get(i)?;
+        Some(match self.columns.get(i) {
+            Some(&column) => column,
+            None => word.as_ptr() as usize - self.start + 1,
+        })
     }
 
     fn column(&self) -> usize {
@@ -198,14 +273,63 @@ impl<'a> Line<'a> {
 
     fn err_at(&self, word: usize, message: impl Into<String>) -> DeviceError {
         let column = self
-            .words
-            .get(word)
-            .map_or(self.column() + self.text.chars().count(), |w| w.column);
+            .word_column(word)
+            .unwrap_or_else(|| self.column() + self.text.chars().count());
         DeviceError::at(self.number, column, message)
     }
 
     fn texts(&self) -> &[&'a str] {
-        &self.texts
+        &self.words
+    }
+}
+
+/// Each byte's lowest bit.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// Each byte's highest bit.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The highest bit of each byte of `v` that is zero, and no other bit
+/// (exact: no carry crosses a byte).
+fn zero_bytes(v: u64) -> u64 {
+    !(((v & !HIGH) + !HIGH) | v) & HIGH
+}
+
+/// The highest bit of each byte of `v` outside printable ASCII (`' '` to
+/// `'~'`), and no other bit. Per byte, on its low seven bits: adding 0x60
+/// sets bit 7 from 0x20 up, adding 1 sets it at 0x7F only; neither carries
+/// out of the byte.
+fn not_printable(v: u64) -> u64 {
+    let low = v & !HIGH;
+    (v | !(low + 0x60 * ONES) | (low + ONES)) & HIGH
+}
+
+/// The lines of a configuration, as `text.split('\n')` cuts them,
+/// numbered from 1.
+struct LineReader<'a> {
+    text: &'a str,
+    /// Where the next line starts; past the end after the last line.
+    start: usize,
+    number: usize,
+}
+
+impl<'a> LineReader<'a> {
+    /// Reads the next line into `line`; `false` after the last.
+    fn next(&mut self, line: &mut Line<'a>) -> bool {
+        let (text, start) = (self.text, self.start);
+        if start > text.len() {
+            return false;
+        }
+        self.number += 1;
+        self.start = match line.read_printable(self.number, text, start) {
+            Some(next) => next,
+            None => {
+                let end = memchr::memchr(b'\n', &text.as_bytes()[start..])
+                    .map_or(text.len(), |i| start + i);
+                line.read(self.number, &text[start..end]);
+                end + 1
+            }
+        };
+        true
     }
 }
 
@@ -288,25 +412,26 @@ struct Item<'a> {
 
 enum ItemBody<'a> {
     Remark(&'a str),
-    Ace(Box<Ace>),
+    Ace(Box<Ace<'a>>),
     /// An entry that never matches the first packet of a flow: it yields
     /// no model entry, but the ACL has an entry.
     Never,
 }
 
-/// One access-control entry as written, groups unresolved.
+/// One access-control entry as written, groups unresolved, their names
+/// borrowed from the file.
 #[derive(Clone, Debug)]
-struct Ace {
+struct Ace<'a> {
     action: Action,
     log: bool,
-    protocol: Protocol,
-    src: AddrMatch,
+    protocol: Protocol<'a>,
+    src: AddrMatch<'a>,
     sport: Option<PortSet>,
-    dst: AddrMatch,
+    dst: AddrMatch<'a>,
     dport: Option<PortSet>,
     icmp: Option<(u8, Option<u8>)>,
     /// Why the entry never matches the first packet of a flow.
-    never: Option<String>,
+    never: Option<Cow<'static, str>>,
     /// Why it may or may not match.
     undecidable: Vec<String>,
     /// The line and column of the words that name groups, for errors.
@@ -314,19 +439,23 @@ struct Ace {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Protocol {
+enum Protocol<'a> {
     /// `ip` / `ipv6`.
     Any,
     Number(u8),
     /// `object-group NAME` in the protocol position.
-    Group(String),
+    Group(&'a str),
 }
 
 #[derive(Clone, Debug)]
-enum AddrMatch {
+enum AddrMatch<'a> {
     Set(AddrSet),
+    /// The IPv4 addresses `lo..=hi`: most addresses (`host A`, `any`, a
+    /// contiguous wildcard), a set only when the entry becomes a model
+    /// entry (an entry that never matches a new flow needs none).
+    V4(u32, u32),
     /// A network group, and the column of its name.
-    Group(String, usize),
+    Group(&'a str, usize),
     /// A wildcard too wide to model exactly: its hull.
     Hull(AddrSet, String),
 }
@@ -335,7 +464,29 @@ struct NetworkGroup {
     family: Family,
     line: usize,
     addrs: AddrSet,
+    /// The ranges of the members read since the block opened, merged into
+    /// `addrs` when it closes ([`NetworkGroup::settle`]): one merge for the
+    /// block, not one set per member.
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
     members: Vec<(String, usize, usize)>,
+}
+
+impl NetworkGroup {
+    fn settle(&mut self) {
+        if self.v4.is_empty() && self.v6.is_empty() {
+            return;
+        }
+        let read = AddrSet {
+            v4: IntervalSet::from_ranges(std::mem::take(&mut self.v4)),
+            v6: IntervalSet::from_ranges(std::mem::take(&mut self.v6)),
+        };
+        self.addrs = if self.addrs.is_empty() {
+            read
+        } else {
+            self.addrs.union(&read)
+        };
+    }
 }
 
 struct ServiceGroup {
@@ -496,8 +647,12 @@ impl<'a> Running<'a> {
         let mut block = Block::None;
         let mut banner_end: Option<String> = None;
         let mut line = Line::default();
-        for (i, raw) in text.split('\n').enumerate() {
-            line.read(i + 1, raw);
+        let mut lines = LineReader {
+            text,
+            start: 0,
+            number: 0,
+        };
+        while lines.next(&mut line) {
             if let Some(end) = &banner_end {
                 if line.text.contains(end.as_str()) {
                     banner_end = None;
@@ -540,7 +695,8 @@ impl<'a> Running<'a> {
             Block::Acl(family, name, acl) => {
                 self.acls[family as usize].insert(name, acl);
             }
-            Block::Network(name, group) => {
+            Block::Network(name, mut group) => {
+                group.settle();
                 self.networks.insert(name, group);
             }
             Block::Service(name, group) => {
@@ -740,7 +896,7 @@ impl<'a> Running<'a> {
 
     /// `access-list N ...`: a line of a numbered IPv4 ACL, appended.
     fn numbered_line(&mut self, line: &Line<'a>) -> Result<(), DeviceError> {
-        let number = line.words[1].text;
+        let number = line.words[1];
         let kind = numbered_kind(number)
             .ok_or_else(|| line.err_at(1, format!("`{number}` is not an IP access list number (standard 1-99, 1300-1999; extended 100-199, 2000-2699)")))?;
         self.define_acl(line, kind, number)?;
@@ -780,6 +936,8 @@ impl<'a> Running<'a> {
                     family,
                     line: line.number,
                     addrs: AddrSet::empty(),
+                    v4: Vec::new(),
+                    v6: Vec::new(),
                     members: Vec::new(),
                 },
             ),
@@ -913,12 +1071,30 @@ impl<'a> Running<'a> {
         // last one takes them without a copy.
         let mut converted: Converted = HashMap::new();
         let acls = std::mem::take(&mut self.acls);
+        // The maps give the ACLs in no fixed order: of the errors in
+        // several ACLs, the one first in the file is reported, the same
+        // one every time.
+        let mut error: Option<DeviceError> = None;
         for (family, acls) in [Family::V4, Family::V6].into_iter().zip(acls) {
             for (name, acl) in acls {
                 let empty = entries_are_empty(&acl);
-                let entries = self.entries(name, acl)?;
-                converted.insert((family, name.to_string()), (0, empty, entries));
+                match self.entries(name, acl) {
+                    Ok(entries) => {
+                        converted.insert((family, name.to_string()), (0, empty, entries));
+                    }
+                    Err(e) => {
+                        if error
+                            .as_ref()
+                            .is_none_or(|first| (e.line, e.column) < (first.line, first.column))
+                        {
+                            error = Some(e);
+                        }
+                    }
+                }
             }
+        }
+        if let Some(e) = error {
+            return Err(e);
         }
         for iface in &self.interfaces {
             for per_family in &iface.bindings {
@@ -1085,7 +1261,14 @@ impl<'a> Running<'a> {
     /// in order.
     fn entries(&self, name: &str, acl: Acl) -> Result<Vec<Entry>, DeviceError> {
         let family = acl.kind.family();
-        let mut out = Vec::new();
+        // Mostly one model entry per entry (a service group's undecidable
+        // members add more), and the implicit ones.
+        let aces = acl
+            .items
+            .iter()
+            .filter(|i| matches!(i.body, ItemBody::Ace(_)))
+            .count();
+        let mut out = Vec::with_capacity(aces + 2);
         let mut rule: Option<String> = None;
         let mut after_entry = true;
         let mut any_entry = false;
@@ -1171,7 +1354,7 @@ impl<'a> Running<'a> {
     /// `out`.
     fn ace_entries(
         &self,
-        ace: Ace,
+        ace: Ace<'_>,
         family: Family,
         origin: Origin,
         out: &mut Vec<Entry>,
@@ -1179,6 +1362,11 @@ impl<'a> Running<'a> {
         let mut reasons = ace.undecidable;
         let mut addr = |m: AddrMatch| -> Result<AddrSet, DeviceError> {
             Ok(match m {
+                // As `of_family` makes of its set below.
+                AddrMatch::V4(lo, hi) => match family {
+                    Family::V4 => v4_range(lo, hi),
+                    Family::V6 => AddrSet::empty(),
+                },
                 // `of_family`, without copying the set.
                 AddrMatch::Set(s) => match family {
                     Family::V4 => AddrSet {
@@ -1190,7 +1378,7 @@ impl<'a> Running<'a> {
                         v6: s.v6,
                     },
                 },
-                AddrMatch::Group(g, column) => self.network(&g, family, (ace.at.0, column))?,
+                AddrMatch::Group(g, column) => self.network(g, family, (ace.at.0, column))?,
                 AddrMatch::Hull(s, why) => {
                     reasons.push(why);
                     s
@@ -1209,7 +1397,7 @@ impl<'a> Running<'a> {
                 Vec::new(),
             ),
             Protocol::Number(n) => (
-                protocol_piece(*n, family, ace.sport.as_ref(), ace.dport.as_ref(), ace.icmp),
+                protocol_piece(*n, family, ace.sport.as_ref(), ace.dport, ace.icmp),
                 Vec::new(),
             ),
         };
@@ -1280,25 +1468,39 @@ fn acl_line<'a>(acl: &mut Acl<'a>, family: Family, line: &Line<'a>) -> Result<()
     add_acl_item(acl, line, first, seq)
 }
 
+/// The column of the second word of `line`, which has two.
+fn second_column(line: &Line) -> usize {
+    line.word_column(1).expect("two words")
+}
+
 /// A line of an `object-group network|v6-network` block.
 fn network_line(group: &mut NetworkGroup, line: &Line) -> Result<(), DeviceError> {
+    /// A member's addresses: IPv4 ones as a range, without a set.
+    enum Member {
+        V4(u32, u32),
+        Set(AddrSet),
+    }
+    use Member::{Set, V4};
     let w = line.texts();
     let addrs = match (group.family, w) {
         (_, ["description", ..]) => return Ok(()),
         (_, ["group-object", member]) => {
             group
                 .members
-                .push((member.to_string(), line.number, line.words[1].column));
+                .push((member.to_string(), line.number, second_column(line)));
             return Ok(());
         }
-        (f, ["any"]) => AddrSet::any().of_family(f),
-        (Family::V4, ["host", a]) => AddrSet::from_addr(v4_addr(line, 1, a)?.into()),
+        (f, ["any"]) => Set(AddrSet::any().of_family(f)),
+        (Family::V4, ["host", a]) => {
+            let a = u32::from(v4_addr(line, 1, a)?);
+            V4(a, a)
+        }
         (Family::V4, ["range", a, b]) => {
             let (a, b) = (v4_addr(line, 1, a)?, v4_addr(line, 2, b)?);
             if a > b {
                 return Err(line.err_at(1, "a range must run from low to high"));
             }
-            AddrSet::from_range(a.into(), b.into())
+            V4(a.into(), b.into())
         }
         (Family::V4, [a, len]) if len.starts_with('/') => {
             let len: u8 = len[1..]
@@ -1308,7 +1510,7 @@ fn network_line(group: &mut NetworkGroup, line: &Line) -> Result<(), DeviceError
                 .ok_or_else(|| line.err_at(1, "expected a prefix length /0 to /32"))?;
             let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
             let a = u32::from(v4_addr(line, 0, a)?);
-            v4_range(a & mask, (a & mask) | !mask)
+            V4(a & mask, (a & mask) | !mask)
         }
         (Family::V4, [a, m]) => {
             let mask = u32::from(v4_addr(line, 1, m)?);
@@ -1316,10 +1518,10 @@ fn network_line(group: &mut NetworkGroup, line: &Line) -> Result<(), DeviceError
                 return Err(line.err_at(1, format!("`{m}` is not a contiguous netmask")));
             }
             let a = u32::from(v4_addr(line, 0, a)?);
-            v4_range(a & mask, (a & mask) | !mask)
+            V4(a & mask, (a & mask) | !mask)
         }
-        (Family::V6, ["host", a]) => AddrSet::from_addr(v6_addr(line, 1, a)?.into()),
-        (Family::V6, [p]) => AddrSet::from_net(v6_prefix(line, 0, p)?.into()),
+        (Family::V6, ["host", a]) => Set(AddrSet::from_addr(v6_addr(line, 1, a)?.into())),
+        (Family::V6, [p]) => Set(AddrSet::from_net(v6_prefix(line, 0, p)?.into())),
         _ => {
             return Err(line.err(format!(
                 "expected an object-group member (`host A`, {}, `range A B`, `any`, \
@@ -1332,7 +1534,13 @@ fn network_line(group: &mut NetworkGroup, line: &Line) -> Result<(), DeviceError
             )));
         }
     };
-    group.addrs = group.addrs.union(&addrs);
+    match addrs {
+        V4(lo, hi) => group.v4.push((lo, hi)),
+        Set(set) => {
+            group.v4.extend_from_slice(set.v4.ranges());
+            group.v6.extend_from_slice(set.v6.ranges());
+        }
+    }
     Ok(())
 }
 
@@ -1342,7 +1550,7 @@ fn service_line(group: &mut ServiceGroup, line: &Line) -> Result<(), DeviceError
     let member = match w {
         ["description", ..] => return Ok(()),
         ["group-object", member] => {
-            ServiceMember::Group(member.to_string(), line.number, line.words[1].column)
+            ServiceMember::Group(member.to_string(), line.number, second_column(line))
         }
         _ => ServiceMember::Piece(service_member(line)?),
     };
@@ -1401,11 +1609,11 @@ fn check_acl_name(line: &Line, name: &str, kind: AclKind) -> Result<(), DeviceEr
 /// `banner TYPE DELIM...`: the delimiter that ends it, `None` when it ends
 /// on its own line. Not a banner: `None` outer.
 fn banner_delimiter(line: &Line) -> Option<Option<String>> {
-    if line.words.first()?.text != "banner" {
+    if *line.words.first()? != "banner" {
         return None;
     }
-    let third = line.words.get(2)?;
-    let after_type = &line.text[third.column - 1 - line.indent..];
+    let third = line.word_column(2)?;
+    let after_type = &line.text[third - 1 - line.indent..];
     // IOS prints the delimiter as `^C`; a typed one is one character.
     let delim = if after_type.starts_with("^C") {
         "^C".to_string()
@@ -1417,9 +1625,9 @@ fn banner_delimiter(line: &Line) -> Option<Option<String>> {
 }
 
 fn seq_number(line: &Line, word: usize) -> Result<u32, DeviceError> {
-    let text = line.words.get(word).map_or("", |w| w.text);
-    text.parse::<u32>()
-        .ok()
+    let text = line.words.get(word).copied().unwrap_or("");
+    decimal(text)
+        .or_else(|| text.parse::<u32>().ok())
         .filter(|n| (1..=2_147_483_647).contains(n))
         .ok_or_else(|| {
             line.err_at(
@@ -1438,15 +1646,17 @@ fn add_acl_item<'a>(
     seq: Option<u32>,
 ) -> Result<(), DeviceError> {
     let family = acl.kind.family();
-    let mut words = &line.words[first..];
+    let mut end = line.words.len();
     if family == Family::V6 && first == 0 && seq.is_some() {
-        words = &words[..words.len() - 2];
+        end -= 2;
     }
-    let Some(head) = words.first() else {
+    let words = &line.words[first..end];
+    let Some(&head) = words.first() else {
         return Err(line.err("expected permit, deny or remark"));
     };
-    if head.text == "remark" {
-        let text = line.text[head.column - 1 - line.indent..]
+    if head == "remark" {
+        let column = line.word_column(first).expect("the first word");
+        let text = line.text[column - 1 - line.indent..]
             .strip_prefix("remark")
             .unwrap_or("")
             .trim();
@@ -1471,7 +1681,7 @@ fn add_acl_item<'a>(
         }
         return Ok(());
     }
-    let ace = parse_ace(line, words, acl.kind)?;
+    let ace = parse_ace(line, first, words, acl.kind)?;
     let n = take_number(acl, line, seq)?;
     for mut r in acl.pending_remarks.drain(..) {
         r.key.0 = n;
@@ -1519,16 +1729,26 @@ fn take_number(acl: &mut Acl, line: &Line, explicit: Option<u32>) -> Result<u32,
 
 // ------------------------------------------------------------------ entries
 
-/// A cursor over an entry's words.
+/// A cursor over an entry's words: those of its line from word `base`.
 struct Cursor<'l, 'a> {
     line: &'l Line<'a>,
-    words: &'l [Word<'a>],
+    words: &'l [&'a str],
+    base: usize,
     at: usize,
 }
 
 impl<'a> Cursor<'_, 'a> {
     fn peek(&self) -> Option<&'a str> {
-        self.words.get(self.at).map(|w| w.text)
+        self.words.get(self.at).copied()
+    }
+
+    /// The column of the cursor's word `i`, if there is one.
+    fn column(&self, i: usize) -> Option<usize> {
+        if i < self.words.len() {
+            self.line.word_column(self.base + i)
+        } else {
+            None
+        }
     }
 
     fn next(&mut self) -> Option<&'a str> {
@@ -1539,19 +1759,15 @@ impl<'a> Cursor<'_, 'a> {
 
     fn err(&self, message: impl Into<String>) -> DeviceError {
         let column = self
-            .words
-            .get(self.at)
-            .map_or(self.line.column() + self.line.text.chars().count(), |w| {
-                w.column
-            });
+            .column(self.at)
+            .unwrap_or_else(|| self.line.column() + self.line.text.chars().count());
         DeviceError::at(self.line.number, column, message)
     }
 
     fn err_prev(&self, message: impl Into<String>) -> DeviceError {
         let column = self
-            .words
-            .get(self.at.saturating_sub(1))
-            .map_or(self.line.column(), |w| w.column);
+            .column(self.at.saturating_sub(1))
+            .unwrap_or(self.line.column());
         DeviceError::at(self.line.number, column, message)
     }
 
@@ -1566,9 +1782,19 @@ impl<'a> Cursor<'_, 'a> {
     }
 }
 
-fn parse_ace(line: &Line, words: &[Word], kind: AclKind) -> Result<Ace, DeviceError> {
+fn parse_ace<'a>(
+    line: &Line<'a>,
+    first: usize,
+    words: &[&'a str],
+    kind: AclKind,
+) -> Result<Ace<'a>, DeviceError> {
     let family = kind.family();
-    let mut c = Cursor { line, words, at: 0 };
+    let mut c = Cursor {
+        line,
+        words,
+        base: first,
+        at: 0,
+    };
     let mut undecidable = Vec::new();
     if c.peek() == Some("evaluate") {
         c.next();
@@ -1608,10 +1834,7 @@ fn parse_ace(line: &Line, words: &[Word], kind: AclKind) -> Result<Ace, DeviceEr
         Some("deny") => Action::Deny,
         _ => return Err(c.err_prev("expected `permit`, `deny` or `remark`")),
     };
-    let at = (
-        line.number,
-        c.words.get(c.at).map_or(line.column(), |w| w.column),
-    );
+    let at = (line.number, c.column(c.at).unwrap_or(line.column()));
     if kind == AclKind::Standard {
         let src = address(&mut c, family, true)?;
         let mut ace = Ace {
@@ -1648,7 +1871,7 @@ fn parse_ace(line: &Line, words: &[Word], kind: AclKind) -> Result<Ace, DeviceEr
         "ip" if family == Family::V4 => Protocol::Any,
         "ipv6" if family == Family::V6 => Protocol::Any,
         "object-group" if family == Family::V4 => {
-            Protocol::Group(c.expect("a service object-group name")?.to_string())
+            Protocol::Group(c.expect("a service object-group name")?)
         }
         n if n.chars().all(|ch| ch.is_ascii_digit()) => Protocol::Number(
             n.parse()
@@ -1729,7 +1952,7 @@ fn is_igmp_type(word: &str) -> bool {
 }
 
 /// The options after the addresses and ports.
-fn options(c: &mut Cursor, ace: &mut Ace, family: Family) -> Result<(), DeviceError> {
+fn options(c: &mut Cursor, ace: &mut Ace<'_>, family: Family) -> Result<(), DeviceError> {
     let tcp = ace.protocol == Protocol::Number(proto::TCP);
     while let Some(w) = c.next() {
         match w {
@@ -1745,7 +1968,7 @@ fn options(c: &mut Cursor, ace: &mut Ace, family: Family) -> Result<(), DeviceEr
             }
             "established" if tcp => ace.never = Some("established: ACK or RST set".into()),
             "ack" | "fin" | "psh" | "rst" | "urg" if tcp => {
-                ace.never = Some(format!("TCP flag {w}"));
+                ace.never = Some(format!("TCP flag {w}").into());
             }
             "syn" if tcp => {}
             "match-all" | "match-any" if tcp => {
@@ -1769,7 +1992,7 @@ fn options(c: &mut Cursor, ace: &mut Ace, family: Family) -> Result<(), DeviceEr
                     holds.iter().any(|h| *h)
                 };
                 if !matches {
-                    ace.never = Some(format!("TCP flags `{w}` do not hold for a SYN"));
+                    ace.never = Some(format!("TCP flags `{w}` do not hold for a SYN").into());
                 }
             }
             "fragments" => {
@@ -1839,14 +2062,19 @@ fn is_option(w: &str) -> bool {
 
 /// An address: `any`, `host A`, `A WILDCARD` (IPv4), `X::/len` (IPv6),
 /// `object-group NAME`.
-fn address(c: &mut Cursor, family: Family, bare_host: bool) -> Result<AddrMatch, DeviceError> {
+fn address<'a>(
+    c: &mut Cursor<'_, 'a>,
+    family: Family,
+    bare_host: bool,
+) -> Result<AddrMatch<'a>, DeviceError> {
     let w =
         c.expect("an address (`any`, `host A`, an address and wildcard, `object-group NAME`)")?;
     Ok(match (family, w) {
+        (Family::V4, "any") => AddrMatch::V4(0, u32::MAX),
         (f, "any") => AddrMatch::Set(AddrSet::any().of_family(f)),
         (_, "object-group") => {
-            let column = c.words.get(c.at).map_or(0, |w| w.column);
-            AddrMatch::Group(c.expect("an object-group name")?.to_string(), column)
+            let column = c.column(c.at).unwrap_or(0);
+            AddrMatch::Group(c.expect("an object-group name")?, column)
         }
         (_, "any4" | "any6" | "addrgroup") => {
             return Err(c.err_prev(format!(
@@ -1855,7 +2083,8 @@ fn address(c: &mut Cursor, family: Family, bare_host: bool) -> Result<AddrMatch,
         }
         (Family::V4, "host") => {
             let a = c.expect("a host address")?;
-            AddrMatch::Set(AddrSet::from_addr(parse_v4(c, a)?.into()))
+            let a = u32::from(parse_v4(c, a)?);
+            AddrMatch::V4(a, a)
         }
         (Family::V6, "host") => {
             let a = c.expect("a host address")?;
@@ -1868,10 +2097,10 @@ fn address(c: &mut Cursor, family: Family, bare_host: bool) -> Result<AddrMatch,
             let addr = u32::from(parse_v4(c, a)?);
             // A standard ACL takes a bare address for one host; an
             // extended one needs the wildcard.
-            let wildcard = match c.peek() {
-                Some(w) if w.parse::<Ipv4Addr>().is_ok() => {
+            let wildcard = match c.peek().and_then(ipv4) {
+                Some(w) => {
                     c.next();
-                    u32::from(parse_v4(c, w)?)
+                    u32::from(w)
                 }
                 _ if bare_host => 0,
                 _ => return Err(c.err(format!("expected a wildcard mask after `{a}`"))),
@@ -1888,15 +2117,65 @@ fn address(c: &mut Cursor, family: Family, bare_host: bool) -> Result<AddrMatch,
 }
 
 fn parse_v4(c: &Cursor, a: &str) -> Result<Ipv4Addr, DeviceError> {
-    a.parse()
-        .map_err(|_| c.err_prev(format!("`{a}` is not an IPv4 address")))
+    ipv4(a).ok_or_else(|| c.err_prev(format!("`{a}` is not an IPv4 address")))
+}
+
+/// `a` as an IPv4 address, as `Ipv4Addr::from_str` reads it.
+fn ipv4(a: &str) -> Option<Ipv4Addr> {
+    dotted_quad(a).or_else(|| a.parse().ok())
+}
+
+/// `a` as an IPv4 address if it is four dot-separated decimal octets of
+/// one to three digits, at most 255, without a leading zero (`0` alone
+/// is one): the form a router prints, read without `Ipv4Addr::from_str`'s
+/// general parser. Every address this accepts, that parser accepts too,
+/// with the same value; for anything else it is asked ([`ipv4`]).
+fn dotted_quad(a: &str) -> Option<Ipv4Addr> {
+    let (mut addr, mut octet, mut digits, mut dots) = (0u32, 0u32, 0u32, 0u32);
+    for b in a.bytes() {
+        if b == b'.' {
+            if digits == 0 || dots == 3 || octet > 255 {
+                return None;
+            }
+            (addr, octet, digits, dots) = (addr << 8 | octet, 0, 0, dots + 1);
+            continue;
+        }
+        let d = u32::from(b.wrapping_sub(b'0'));
+        // A fourth digit, or a second after a leading `0`, is refused.
+        if d > 9 || digits == 3 || (digits == 1 && octet == 0) {
+            return None;
+        }
+        octet = octet * 10 + d;
+        digits += 1;
+    }
+    if dots != 3 || digits == 0 || octet > 255 {
+        return None;
+    }
+    Some(Ipv4Addr::from(addr << 8 | octet))
+}
+
+/// `text` as a `u32` if it is one to nine decimal digits (so it cannot
+/// overflow): the common case of `str::parse`, which reads the rest.
+fn decimal(text: &str) -> Option<u32> {
+    if text.is_empty() || text.len() > 9 {
+        return None;
+    }
+    let mut n = 0u32;
+    for b in text.bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u32::from(d);
+    }
+    Some(n)
 }
 
 /// Most intervals a non-contiguous wildcard is expanded to.
 const WILDCARD_INTERVALS_MAX: u32 = 16;
 
 /// The addresses `addr WILDCARD` matches (a 1 bit: any value), exactly.
-fn wildcard_set(addr: u32, wildcard: u32) -> AddrMatch {
+fn wildcard_set(addr: u32, wildcard: u32) -> AddrMatch<'static> {
     let base = addr & !wildcard;
     let low = wildcard.trailing_ones();
     let block = if low == 32 {
@@ -1906,7 +2185,7 @@ fn wildcard_set(addr: u32, wildcard: u32) -> AddrMatch {
     };
     let holes = wildcard & !block;
     if holes == 0 {
-        return AddrMatch::Set(v4_range(base, base | block));
+        return AddrMatch::V4(base, base | block);
     }
     if holes.count_ones() > WILDCARD_INTERVALS_MAX {
         return AddrMatch::Hull(
@@ -1994,8 +2273,12 @@ fn ports(c: &mut Cursor, udp: bool) -> Result<Option<PortSet>, DeviceError> {
 }
 
 fn port_value(p: &str, udp: bool) -> Option<u16> {
-    if p.chars().all(|c| c.is_ascii_digit()) {
-        p.parse().ok()
+    if p.bytes().all(|c| c.is_ascii_digit()) {
+        decimal(p).map_or_else(|| p.parse().ok(), |n| u16::try_from(n).ok())
+    } else if p.starts_with(|c: char| c.is_ascii_digit()) {
+        // No port name starts with a digit (tested): an address after an
+        // `eq` list, not worth a search of the table.
+        None
     } else {
         port_name(p, udp)
     }
@@ -2046,12 +2329,12 @@ fn protocol_piece(
     number: u8,
     family: Family,
     sport: Option<&PortSet>,
-    dport: Option<&PortSet>,
+    dport: Option<PortSet>,
     icmp: Option<(u8, Option<u8>)>,
 ) -> Option<Piece> {
     let mut service = ServiceSet::default();
     let mut undecidable = None;
-    let ports = dport.cloned().unwrap_or_else(PortSet::full);
+    let ports = dport.unwrap_or_else(PortSet::full);
     match (number, family) {
         (proto::TCP, _) => service.tcp = ports,
         (proto::UDP, _) => service.udp = ports,
@@ -2100,6 +2383,7 @@ fn service_member(line: &Line) -> Result<Piece, DeviceError> {
     let mut c = Cursor {
         line,
         words: &line.words,
+        base: 0,
         at: 0,
     };
     let head = c.expect("a service member")?;
@@ -2151,6 +2435,7 @@ fn service_member(line: &Line) -> Result<Piece, DeviceError> {
             let mut c2 = Cursor {
                 line,
                 words: &line.words,
+                base: 0,
                 at: 1,
             };
             if c2.peek() == Some("source") {
@@ -2165,7 +2450,7 @@ fn service_member(line: &Line) -> Result<Piece, DeviceError> {
     }
     let mut piece: Option<Piece> = None;
     for &p in protocols {
-        if let Some(part) = protocol_piece(p, Family::V4, sport.as_ref(), dport.as_ref(), None) {
+        if let Some(part) = protocol_piece(p, Family::V4, sport.as_ref(), dport.clone(), None) {
             piece = Some(match piece {
                 None => part,
                 Some(mut acc) => {
@@ -2190,8 +2475,7 @@ fn end_of_member(c: Cursor, piece: Option<Piece>) -> Result<Piece, DeviceError> 
 }
 
 fn v4_addr(line: &Line, word: usize, a: &str) -> Result<Ipv4Addr, DeviceError> {
-    a.parse()
-        .map_err(|_| line.err_at(word, format!("`{a}` is not an IPv4 address")))
+    ipv4(a).ok_or_else(|| line.err_at(word, format!("`{a}` is not an IPv4 address")))
 }
 
 fn v6_addr(line: &Line, word: usize, a: &str) -> Result<Ipv6Addr, DeviceError> {
@@ -2610,5 +2894,162 @@ mod tests {
             ]
         );
         assert!(d.layers.iter().all(|l| l.filters.is_empty()));
+    }
+
+    /// Of undefined groups in several ACLs, the error names the one first
+    /// in the file, whatever order the reader's maps give the ACLs in.
+    #[test]
+    fn of_errors_in_several_acls_the_first_in_the_file_is_reported() {
+        let mut text = String::new();
+        for i in 0..8 {
+            text.push_str(&format!(
+                "ip access-list extended A{i}\n 10 permit ip object-group MISSING{i} any\n"
+            ));
+        }
+        for _ in 0..20 {
+            let e = err(&text);
+            assert_eq!((e.line, e.column), (2, 28), "{e}");
+            assert!(e.message.contains("MISSING0"), "{e}");
+        }
+    }
+
+    /// The line reader's fast path reads each line as the general one
+    /// does (words, columns, indentation, text, numbers), and cuts the
+    /// text into the same lines as `split('\n')`.
+    #[test]
+    fn the_fast_line_reader_reads_as_the_general_one() {
+        let lines = [
+            "",
+            " ",
+            "        ",
+            "!",
+            "a",
+            "ab cd",
+            "1234567",
+            "12345678",
+            "123456789",
+            " 10 permit tcp host 10.0.0.1 eq 80 any   ",
+            "  two  spaces  between  words  here",
+            "remark trailing\r",
+            "x\ry",
+            "crlf at the end\r\r",
+            "\tindented by a tab",
+            " tab\tinside",
+            "caf\u{e9} au lait",
+            " \u{3000}ideographic space",
+            "del \u{7f} byte",
+            "0123456789abcdef0123456789abcdef",
+        ];
+        let mut texts = Vec::new();
+        for a in lines {
+            for b in lines {
+                texts.push(format!("{a}\n{b}"));
+                texts.push(format!("{a}\n{b}\n"));
+                texts.push(format!("{a}\r\n{b}\r\n"));
+            }
+        }
+        for text in &texts {
+            let mut reader = LineReader {
+                text,
+                start: 0,
+                number: 0,
+            };
+            let mut fast = Line::default();
+            let mut general = Line::default();
+            let mut cut = text.split('\n').enumerate();
+            while reader.next(&mut fast) {
+                let (i, raw) = cut.next().expect("no more lines than split");
+                general.read(i + 1, raw);
+                let words = |l: &Line| -> Vec<(String, usize)> {
+                    (0..l.words.len())
+                        .map(|i| (l.words[i].to_string(), l.word_column(i).expect("a word")))
+                        .collect()
+                };
+                assert_eq!(
+                    (
+                        fast.number,
+                        fast.indent,
+                        fast.text,
+                        words(&fast),
+                        fast.texts()
+                    ),
+                    (
+                        general.number,
+                        general.indent,
+                        general.text,
+                        words(&general),
+                        general.texts()
+                    ),
+                    "{text:?}"
+                );
+            }
+            assert!(cut.next().is_none(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_and_numbers_read_as_std_reads_them() {
+        for a in [
+            "0.0.0.0",
+            "10.1.2.3",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.4 ",
+            "+1.2.3.4",
+            "1.2.3.0004",
+            "1234.1.1.1",
+            "1.2.3.4444",
+            "99999999999.1.1.1",
+            "0.00.0.0",
+            "300.1.1.1",
+            "1.256.1.1",
+            "1.1.1.999",
+            "1.1.1.",
+            ".1.1.1",
+            "1.1.1.1.",
+            "00.1.1.1",
+            "0.0.0.10",
+            "100.200.250.255",
+            "",
+            "a.b.c.d",
+        ] {
+            assert_eq!(ipv4(a), a.parse().ok(), "{a}");
+        }
+        for n in [
+            "0",
+            "7",
+            "080",
+            "10.1.2.3",
+            "1a2",
+            "0x10",
+            "www",
+            "65535",
+            "65536",
+            "999999999",
+            "4294967295",
+            "4294967296",
+            "+5",
+            "",
+            "1a",
+        ] {
+            assert_eq!(
+                decimal(n).or_else(|| n.parse().ok()),
+                n.parse::<u32>().ok(),
+                "{n}"
+            );
+            assert_eq!(
+                port_value(n, false),
+                if n.bytes().all(|b| b.is_ascii_digit()) {
+                    n.parse::<u16>().ok()
+                } else {
+                    port_name(n, false)
+                },
+                "{n}"
+            );
+        }
     }
 }

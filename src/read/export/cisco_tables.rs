@@ -240,6 +240,9 @@ mod tests {
         for table in [TCP_PORTS, UDP_PORTS] {
             for (i, (n, _)) in table.iter().enumerate() {
                 assert!(!table[..i].iter().any(|(m, _)| m == n), "{n}");
+                // The reader takes a word that starts with a digit for a
+                // number or nothing, never a name.
+                assert!(!n.starts_with(|c: char| c.is_ascii_digit()), "{n}");
             }
         }
         for (i, a) in ICMP_NAMES.iter().enumerate() {

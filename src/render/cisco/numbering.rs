@@ -108,13 +108,13 @@ impl PreviousNumbers {
     /// Sequence numbers for the lines of ACL `name`, one per line, rising;
     /// and whether a gap ran out (the ACL was numbered afresh).
     pub(crate) fn number(&self, name: &str, lines: &[&str]) -> (Vec<u32>, bool) {
-        let current = blocks(lines);
+        // A fresh layout needs only where blocks begin, not their keys.
         let Some(old) = self.acls.get(name) else {
-            return (fresh(&current), false);
+            return (fresh(&block_ranges(lines)), false);
         };
-        match keep(old, &current) {
+        match keep(old, &blocks(lines)) {
             Some(numbers) => (numbers, false),
-            None => (fresh(&current), true),
+            None => (fresh(&block_ranges(lines)), true),
         }
     }
 }
@@ -131,21 +131,32 @@ fn numbered(line: &str) -> Option<(u32, &str)> {
 
 /// Cuts lines into blocks: a block begins at a remark that follows an entry
 /// (or at the first line).
-fn blocks(lines: &[&str]) -> Vec<(BlockKey, std::ops::Range<usize>)> {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+fn block_ranges(lines: &[&str]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     for i in 1..=lines.len() {
         let begins = i == lines.len() || (is_remark(lines[i]) && !is_remark(lines[i - 1]));
         if begins {
-            let first = lines[start];
-            let nth = seen.entry(first).or_insert(0);
-            out.push(((first.to_string(), *nth), start..i));
-            *nth += 1;
+            out.push(start..i);
             start = i;
         }
     }
     out
+}
+
+/// The blocks of [`block_ranges`], each keyed by its first line.
+fn blocks(lines: &[&str]) -> Vec<(BlockKey, std::ops::Range<usize>)> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    block_ranges(lines)
+        .into_iter()
+        .map(|range| {
+            let first = lines[range.start];
+            let nth = seen.entry(first).or_insert(0);
+            let key = (first.to_string(), *nth);
+            *nth += 1;
+            (key, range)
+        })
+        .collect()
 }
 
 fn is_remark(line: &str) -> bool {
@@ -156,11 +167,11 @@ type Blocks = [(BlockKey, std::ops::Range<usize>)];
 
 /// The fresh layout: every block from the next multiple of `BLOCK_STEP`,
 /// lines `SEQ_STEP` apart (packed when that would pass `SEQ_MAX`).
-fn fresh(current: &Blocks) -> Vec<u32> {
-    let total = current.last().map_or(0, |b| b.1.end);
+fn fresh(current: &[std::ops::Range<usize>]) -> Vec<u32> {
+    let total = current.last().map_or(0, |b| b.end);
     let mut numbers = Vec::with_capacity(total);
     let mut last = 0u64;
-    for (_, range) in current {
+    for range in current {
         let mut at = (last / u64::from(BLOCK_STEP) + 1) * u64::from(BLOCK_STEP);
         for _ in range.clone() {
             numbers.push(at);
