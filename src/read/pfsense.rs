@@ -894,17 +894,24 @@ type RootChildren<'x> = (&'x str, Vec<(&'x str, std::ops::Range<usize>)>);
 /// well-formed document it finds what roxmltree finds (a debug assertion
 /// in [`restored_into`] holds every test to that).
 fn root_children(xml: &str) -> Option<RootChildren<'_>> {
-    // A byte at a time (every tag of a 16 MB file passes through here):
-    // each `<` is found with `memchr`, and an end tag is compared with the
-    // open element's name in place.
+    // A byte at a time (every tag of a 16 MB file passes through here): an
+    // end tag is compared with the open element's name in place.
     let b = xml.as_bytes();
     let mut open: Vec<&str> = Vec::new();
     let mut root: Option<&str> = None;
     let mut children = Vec::new();
     let mut child_start = 0;
     let mut i = 0;
-    while let Some(off) = memchr::memchr(b'<', &b[i..]) {
-        let at = i + off;
+    loop {
+        // Tags are a few bytes apart: a plain loop finds the next one
+        // sooner than a call to `memchr`.
+        let mut at = i;
+        while at < b.len() && b[at] != b'<' {
+            at += 1;
+        }
+        if at == b.len() {
+            break;
+        }
         if open.is_empty() && !xml[i..at].trim().is_empty() {
             return None;
         }
@@ -1016,9 +1023,10 @@ fn after_root<'x>(xml: &'x str, mut i: usize, found: RootChildren<'x>) -> Option
 
 /// The `<area>...</area>` element of wardwall's rendered file, as text.
 fn section<'t>(rendered: &'t str, area: &str) -> Option<&'t str> {
-    let start = rendered.find(&format!("<{area}>"))?;
+    let b = rendered.as_bytes();
+    let start = find(b, format!("<{area}>").as_bytes())?;
     let close = format!("</{area}>");
-    let end = rendered[start..].find(&close)? + start + close.len();
+    let end = find(&b[start..], close.as_bytes())? + start + close.len();
     Some(&rendered[start..end])
 }
 
