@@ -918,7 +918,10 @@ enum Scope {
 #[derive(Clone, Debug)]
 struct UserEntry {
     scope: Scope,
-    entry: Entry,
+    /// Taken by the last filter it is in; the others take a copy.
+    entry: Option<Entry>,
+    /// How many filters it is in and has not been put into yet.
+    left: usize,
 }
 
 /// Generates a set of known child tags: an enum (a variant per tag, in
@@ -1126,20 +1129,16 @@ impl<'a, 'i> Config<'a, 'i> {
         let rules = self.rules.clone();
         for r in rules {
             for (scope, built) in self.rule(r)? {
-                match scope {
-                    Scope::Floating { .. } => floating.push(UserEntry {
-                        scope,
-                        entry: built,
-                    }),
-                    Scope::Group(_) => grouped.push(UserEntry {
-                        scope,
-                        entry: built,
-                    }),
-                    Scope::Interface(_) => plain.push(UserEntry {
-                        scope,
-                        entry: built,
-                    }),
-                }
+                let class = match scope {
+                    Scope::Floating { .. } => &mut floating,
+                    Scope::Group(_) => &mut grouped,
+                    Scope::Interface(_) => &mut plain,
+                };
+                class.push(UserEntry {
+                    scope,
+                    entry: Some(built),
+                    left: 0,
+                });
             }
         }
         floating.extend(grouped);
@@ -2260,17 +2259,27 @@ fn applies(scope: &Scope, way: Direction, place: Option<&str>) -> Option<bool> {
 /// then the non-quick ones last-match first.
 fn flatten(
     system: Vec<Entry>,
-    user: &[UserEntry],
+    user: &mut [UserEntry],
     way: Direction,
     place: Option<&str>,
 ) -> Vec<Entry> {
     let mut quick = system;
     let mut last_match = Vec::new();
     for u in user {
-        match applies(&u.scope, way, place) {
-            Some(true) => quick.push(u.entry.clone()),
-            Some(false) => last_match.push(u.entry.clone()),
-            None => {}
+        let Some(is_quick) = applies(&u.scope, way, place) else {
+            continue;
+        };
+        u.left -= 1;
+        let entry = if u.left == 0 {
+            u.entry.take()
+        } else {
+            u.entry.clone()
+        };
+        let entry = entry.expect("an entry is taken by its last filter only");
+        if is_quick {
+            quick.push(entry);
+        } else {
+            last_match.push(entry);
         }
     }
     quick.extend(last_match.into_iter().rev());
@@ -2306,9 +2315,22 @@ impl Config<'_, '_> {
                 skipped: self.skips.list(),
             });
         }
-        let user = self.user_entries()?;
-        let inbound = self.layer(&places, &user, Direction::In);
-        let outbound = self.layer(&places, &user, Direction::Out);
+        let mut user = self.user_entries()?;
+        // The filters `layer` flattens, in its order: each entry counts
+        // those it is in, so the last one takes it and only the others
+        // copy it.
+        for way in [Direction::In, Direction::Out] {
+            let flattened = places.iter().filter(|p| self.forwards(p));
+            for place in flattened.map(|p| Some(p.as_str())).chain([None]) {
+                for u in &mut user {
+                    if applies(&u.scope, way, place).is_some() {
+                        u.left += 1;
+                    }
+                }
+            }
+        }
+        let inbound = self.layer(&places, &mut user, Direction::In);
+        let outbound = self.layer(&places, &mut user, Direction::Out);
         Ok(Device {
             target: Target::PfSense,
             places: Some(places),
@@ -2317,7 +2339,13 @@ impl Config<'_, '_> {
         })
     }
 
-    fn layer(&self, places: &[String], user: &[UserEntry], way: Direction) -> Layer {
+    /// Whether a place has a filter of its own: not an interface that is
+    /// declared but not enabled (which forwards nothing).
+    fn forwards(&self, place: &str) -> bool {
+        self.interface(place).is_none_or(|i| i.enabled)
+    }
+
+    fn layer(&self, places: &[String], user: &mut [UserEntry], way: Direction) -> Layer {
         let (word, guard): (&str, fn(PlaceSet) -> Guard) = match way {
             Direction::In => ("in on", Guard::ingress),
             _ => ("out on", Guard::egress),
@@ -2328,9 +2356,8 @@ impl Config<'_, '_> {
         };
         let mut filters = Vec::new();
         for place in places {
-            let declared = self.interface(place);
-            if declared.is_some_and(|i| !i.enabled) {
-                let i = declared.expect("declared");
+            if !self.forwards(place) {
+                let i = self.interface(place).expect("declared");
                 filters.push(Filter {
                     name: format!("{word} {place} (disabled)"),
                     guard: guard(PlaceSet::of([place.as_str()])),
