@@ -955,11 +955,19 @@ fn root_children(xml: &str) -> Option<RootChildren<'_>> {
             }
             _ => {}
         }
-        let name_len = rest[1..]
-            .iter()
-            .position(|&c| c.is_ascii_whitespace() || c == b'/' || c == b'>')?;
-        let name = &xml[at + 1..at + 1 + name_len];
-        if name.is_empty() || name.contains(':') || (open.is_empty() && root.is_some()) {
+        // The name ends at a space, `/` or `>`; one with a prefix is not
+        // taken.
+        let mut name_end = at + 1;
+        loop {
+            match *b.get(name_end)? {
+                b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>' => break,
+                b':' => return None,
+                _ => name_end += 1,
+            }
+        }
+        let name_len = name_end - at - 1;
+        let name = &xml[at + 1..name_end];
+        if name.is_empty() || (open.is_empty() && root.is_some()) {
             return None;
         }
         // The tag ends at the first `>` outside a quoted attribute value.
