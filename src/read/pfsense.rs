@@ -829,11 +829,23 @@ pub(crate) fn restored_into(device: &str, rendered: &str) -> Option<String> {
             }
         }
     }
-    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
-    let mut out = device.to_string();
-    for (range, new) in edits {
-        out.replace_range(range, new);
+    // In the text's order, written once at its size; a device with
+    // neither area gets both before `</pfsense>`, the later of `AREAS`
+    // first.
+    let mut order: Vec<usize> = (0..edits.len()).collect();
+    order.sort_by_key(|&k| (edits[k].0.start, std::cmp::Reverse(k)));
+    let size = edits
+        .iter()
+        .fold(device.len(), |n, (range, new)| n - range.len() + new.len());
+    let mut out = String::with_capacity(size);
+    let mut at = 0;
+    for k in order {
+        let (range, new) = &edits[k];
+        out.push_str(&device[at..range.start]);
+        out.push_str(new);
+        at = range.end;
     }
+    out.push_str(&device[at..]);
     Some(out)
 }
 
@@ -882,50 +894,80 @@ type RootChildren<'x> = (&'x str, Vec<(&'x str, std::ops::Range<usize>)>);
 /// well-formed document it finds what roxmltree finds (a debug assertion
 /// in [`restored_into`] holds every test to that).
 fn root_children(xml: &str) -> Option<RootChildren<'_>> {
+    // A byte at a time (every tag of a 16 MB file passes through here): an
+    // end tag is compared with the open element's name in place.
     let b = xml.as_bytes();
     let mut open: Vec<&str> = Vec::new();
     let mut root: Option<&str> = None;
     let mut children = Vec::new();
     let mut child_start = 0;
     let mut i = 0;
-    while let Some(off) = xml[i..].find('<') {
-        let at = i + off;
+    loop {
+        // Tags are a few bytes apart: a plain loop finds the next one
+        // sooner than a call to `memchr`.
+        let mut at = i;
+        while at < b.len() && b[at] != b'<' {
+            at += 1;
+        }
+        if at == b.len() {
+            break;
+        }
         if open.is_empty() && !xml[i..at].trim().is_empty() {
             return None;
         }
-        let rest = &xml[at..];
-        if let Some(r) = rest.strip_prefix("<!--") {
-            i = at + 4 + r.find("-->")? + 3;
-            continue;
-        }
-        if let Some(r) = rest.strip_prefix("<?") {
-            i = at + 2 + r.find("?>")? + 2;
-            continue;
-        }
-        if let Some(r) = rest.strip_prefix("<![CDATA[").filter(|_| !open.is_empty()) {
-            i = at + 9 + r.find("]]>")? + 3;
-            continue;
-        }
-        if rest.starts_with("<!") {
-            return None;
-        }
-        if let Some(tag) = rest.strip_prefix("</") {
-            let end = tag.find('>')?;
-            let name = tag[..end].trim_end();
-            if open.pop()? != name {
+        let rest = &b[at..];
+        match rest.get(1) {
+            Some(b'!') => {
+                if rest.starts_with(b"<!--") {
+                    i = at + 4 + find(&rest[4..], b"-->")? + 3;
+                    continue;
+                }
+                if rest.starts_with(b"<![CDATA[") && !open.is_empty() {
+                    i = at + 9 + find(&rest[9..], b"]]>")? + 3;
+                    continue;
+                }
                 return None;
             }
-            i = at + 2 + end + 1;
-            match open.len() {
-                0 => return after_root(xml, i, (root?, children)),
-                1 => children.push((name, child_start..i)),
-                _ => {}
+            Some(b'?') => {
+                i = at + 2 + find(&rest[2..], b"?>")? + 2;
+                continue;
             }
-            continue;
+            Some(b'/') => {
+                let name = open.pop()?;
+                let mut j = at + 2;
+                if !b[j..].starts_with(name.as_bytes()) {
+                    return None;
+                }
+                j += name.len();
+                while matches!(b.get(j), Some(b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')) {
+                    j += 1;
+                }
+                if b.get(j) != Some(&b'>') {
+                    return None;
+                }
+                i = j + 1;
+                match open.len() {
+                    0 => return after_root(xml, i, (root?, children)),
+                    1 => children.push((name, child_start..i)),
+                    _ => {}
+                }
+                continue;
+            }
+            _ => {}
         }
-        let name_len = rest[1..].find(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')?;
-        let name = &rest[1..1 + name_len];
-        if name.is_empty() || name.contains(':') || (open.is_empty() && root.is_some()) {
+        // The name ends at a space, `/` or `>`; one with a prefix is not
+        // taken.
+        let mut name_end = at + 1;
+        loop {
+            match *b.get(name_end)? {
+                b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>' => break,
+                b':' => return None,
+                _ => name_end += 1,
+            }
+        }
+        let name_len = name_end - at - 1;
+        let name = &xml[at + 1..name_end];
+        if name.is_empty() || (open.is_empty() && root.is_some()) {
             return None;
         }
         // The tag ends at the first `>` outside a quoted attribute value.
@@ -963,6 +1005,11 @@ fn root_children(xml: &str) -> Option<RootChildren<'_>> {
     None
 }
 
+/// Where `what` first starts in `b`.
+fn find(b: &[u8], what: &[u8]) -> Option<usize> {
+    memchr::memmem::find(b, what)
+}
+
 /// `found`, when what follows the root element (from `i`) is only
 /// whitespace, comments and processing instructions.
 fn after_root<'x>(xml: &'x str, mut i: usize, found: RootChildren<'x>) -> Option<RootChildren<'x>> {
@@ -984,9 +1031,10 @@ fn after_root<'x>(xml: &'x str, mut i: usize, found: RootChildren<'x>) -> Option
 
 /// The `<area>...</area>` element of wardwall's rendered file, as text.
 fn section<'t>(rendered: &'t str, area: &str) -> Option<&'t str> {
-    let start = rendered.find(&format!("<{area}>"))?;
+    let b = rendered.as_bytes();
+    let start = find(b, format!("<{area}>").as_bytes())?;
     let close = format!("</{area}>");
-    let end = rendered[start..].find(&close)? + start + close.len();
+    let end = find(&b[start..], close.as_bytes())? + start + close.len();
     Some(&rendered[start..end])
 }
 

@@ -370,22 +370,64 @@ enum TextKind {
     Other,
 }
 
+/// How [`scan_text`] takes a byte.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TextByte {
+    /// Printable ASCII but `<`, `&` and `]`: nearly every byte of a text.
+    Word,
+    /// A space, tab or line feed.
+    Blank,
+    /// A carriage return, `&`, or non-ASCII but `0xEF`: not plain.
+    Other,
+    /// `<`, `]`, `0xEF` and the other C0 controls: looked at closely.
+    Check,
+}
+
+const TEXT_BYTE: [TextByte; 256] = {
+    let mut table = [TextByte::Other; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = match c as u8 {
+            b' ' | b'\t' | b'\n' => TextByte::Blank,
+            b'\r' | b'&' => TextByte::Other,
+            b'<' | b']' | 0xEF | 0..0x20 => TextByte::Check,
+            0x80.. => TextByte::Other,
+            _ => TextByte::Word,
+        };
+        c += 1;
+    }
+    table
+};
+
 /// The run of character data at `i`: where it ends (the next `<`) and
 /// what it holds, in one pass; `None` if XML does not allow it.
 fn scan_text(b: &[u8], i: usize) -> Option<(usize, TextKind)> {
     let mut blank = true;
     let mut plain = true;
     let mut k = i;
-    while k < b.len() {
-        match b[k] {
-            b'<' => break,
-            b' ' | b'\t' | b'\n' => {}
-            b'\r' | b'&' => plain = false,
-            b']' if b[k..].starts_with(b"]]>") => return None,
-            0..0x20 => return None,
-            0xEF if non_character_at(b, k) => return None,
-            0x80.. => plain = false,
-            _ => blank = false,
+    loop {
+        // A run of word bytes in a loop of its own: a text is mostly one.
+        let word = k;
+        while let Some(&c) = b.get(k)
+            && TEXT_BYTE[c as usize] == TextByte::Word
+        {
+            k += 1;
+        }
+        if k > word {
+            blank = false;
+        }
+        let Some(&c) = b.get(k) else { break };
+        match TEXT_BYTE[c as usize] {
+            TextByte::Word | TextByte::Blank => {}
+            TextByte::Other => plain = false,
+            TextByte::Check => match c {
+                b'<' => break,
+                b']' if b[k..].starts_with(b"]]>") => return None,
+                b']' => blank = false,
+                0xEF if non_character_at(b, k) => return None,
+                0xEF => plain = false,
+                _ => return None,
+            },
         }
         k += 1;
     }

@@ -95,7 +95,7 @@ use crate::read::device::{
     source_ports,
 };
 use crate::read::export::inventory::DisabledRule;
-use crate::read::export::{LineIndex, line_col};
+use crate::read::export::line_col;
 use crate::read::pfsense::{PROTOCOLS, icmp_number, rule_name};
 use crate::read::xml::{Document, Node};
 use crate::vocab::{Action, Family, ServiceSet, Target};
@@ -127,6 +127,7 @@ pub(crate) fn disabled_rules(text: &str) -> Result<Vec<DisabledRule>, DeviceErro
     let config = Config::read(text, root)?;
     let mut out = Vec::new();
     for r in config.rules.iter().filter(|r| flag(**r, "disabled")) {
+        let fields = rule_fields(*r);
         let (line, column) = config.lines.at(text, r.start());
         let enabled = Config::read(text, root).and_then(|mut c| {
             c.enabling = Some(r.start());
@@ -136,7 +137,7 @@ pub(crate) fn disabled_rules(text: &str) -> Result<Vec<DisabledRule>, DeviceErro
         out.push(DisabledRule {
             line,
             column,
-            text: config.rule_text(*r),
+            text: rule_text(&fields),
             enabled,
         });
     }
@@ -182,6 +183,65 @@ fn nonempty_str<'a>(node: Node<'a, '_>, tag: &str) -> Option<&'a str> {
 /// `<disabled>no</disabled>`, are set.
 fn flag(node: Node<'_, '_>, tag: &str) -> bool {
     child(node, tag).is_some()
+}
+
+/// An element's children of the tags a reader knows (numbered by `index`),
+/// found in one pass: the first child of each tag, as [`child`] finds it,
+/// and the first child of a tag not among them. A rule's fields are asked
+/// for many times each; scanning the children for every question was most
+/// of reading a rule.
+struct Known<'a, 'i, const N: usize> {
+    node: Node<'a, 'i>,
+    found: [Option<Node<'a, 'i>>; N],
+    unknown: Option<Node<'a, 'i>>,
+}
+
+impl<'a, 'i, const N: usize> Known<'a, 'i, N> {
+    fn of(node: Node<'a, 'i>, index: impl Fn(&str) -> Option<usize>) -> Self {
+        let mut found = [None; N];
+        let mut unknown = None;
+        for c in node.children() {
+            match index(c.name()) {
+                Some(k) => {
+                    found[k].get_or_insert(c);
+                }
+                None => {
+                    unknown.get_or_insert(c);
+                }
+            }
+        }
+        Known {
+            node,
+            found,
+            unknown,
+        }
+    }
+
+    /// [`child`].
+    fn child(&self, k: impl Into<usize>) -> Option<Node<'a, 'i>> {
+        self.found[k.into()]
+    }
+
+    /// [`child`], else the element itself (where an error about a field
+    /// that is not there points).
+    fn at(&self, k: impl Into<usize>) -> Node<'a, 'i> {
+        self.found[k.into()].unwrap_or(self.node)
+    }
+
+    /// [`field`], borrowed.
+    fn field(&self, k: impl Into<usize>) -> Option<&'a str> {
+        self.found[k.into()].map(|c| c.text())
+    }
+
+    /// [`nonempty_str`].
+    fn nonempty(&self, k: impl Into<usize>) -> Option<&'a str> {
+        self.field(k).filter(|s| !s.is_empty())
+    }
+
+    /// [`flag`].
+    fn flag(&self, k: impl Into<usize>) -> bool {
+        self.found[k.into()].is_some()
+    }
 }
 
 /// What the configuration holds that decides no forwarded traffic, one
@@ -347,9 +407,14 @@ fn is_number(s: &str) -> bool {
 
 #[derive(Clone, Debug)]
 struct Alias<'a, 'i> {
-    kind: String,
-    entries: Vec<String>,
+    kind: &'a str,
+    entries: Vec<&'a str>,
     node: Node<'a, 'i>,
+    /// Being expanded (a cycle meets it again).
+    expanding: std::cell::Cell<bool>,
+    /// Its addresses once resolved: every rule naming it reads the same
+    /// entries (only a success is kept).
+    addresses: std::cell::OnceCell<Addresses>,
 }
 
 /// An address set as far as it is known offline.
@@ -383,11 +448,8 @@ const URL_ADDRESS_ALIASES: &[&str] = &["url", "urltable"];
 const PORT_ALIASES: &[&str] = &["port"];
 const URL_PORT_ALIASES: &[&str] = &["url_ports", "urltable_ports"];
 
-fn read_aliases<'a, 'i>(
-    text: &str,
-    section: Node<'a, 'i>,
-) -> Result<BTreeMap<String, Alias<'a, 'i>>, DeviceError> {
-    let mut out = BTreeMap::new();
+fn read_aliases<'a, 'i>(text: &str, section: Node<'a, 'i>) -> Result<Aliases<'a, 'i>, DeviceError> {
+    let mut out = Aliases::default();
     for a in elements(section) {
         if !a.has_tag_name("alias") {
             return Err(err_at(
@@ -397,8 +459,8 @@ fn read_aliases<'a, 'i>(
             ));
         }
         let name =
-            nonempty(a, "name").ok_or_else(|| err_at(text, a, "an alias without a <name>"))?;
-        let kind = nonempty(a, "type").unwrap_or_default();
+            nonempty_str(a, "name").ok_or_else(|| err_at(text, a, "an alias without a <name>"))?;
+        let kind = nonempty_str(a, "type").unwrap_or_default();
         let known = [
             ADDRESS_ALIASES,
             URL_ADDRESS_ALIASES,
@@ -406,7 +468,7 @@ fn read_aliases<'a, 'i>(
             URL_PORT_ALIASES,
         ]
         .iter()
-        .any(|t| t.contains(&kind.as_str()));
+        .any(|t| t.contains(&kind));
         if !known {
             return Err(err_at(
                 text,
@@ -416,18 +478,19 @@ fn read_aliases<'a, 'i>(
                 ),
             ));
         }
-        let entries = field(a, "address")
-            .unwrap_or_default()
+        let entries = child(a, "address")
+            .map_or("", |c| c.text())
             .split_whitespace()
-            .map(str::to_string)
             .collect();
         if out
             .insert(
-                name.clone(),
+                name,
                 Alias {
                     kind,
                     entries,
                     node: a,
+                    expanding: Default::default(),
+                    addresses: Default::default(),
                 },
             )
             .is_some()
@@ -437,6 +500,9 @@ fn read_aliases<'a, 'i>(
     }
     Ok(out)
 }
+
+/// Aliases by name.
+type Aliases<'a, 'i> = rustc_hash::FxHashMap<&'a str, Alias<'a, 'i>>;
 
 /// One address-alias entry, outside aliases: an address, a CIDR (host bits
 /// masked, as pf masks table entries), or a range `A-B`.
@@ -476,19 +542,51 @@ fn literal_ports(entry: &str) -> Option<PortSet> {
 
 // ------------------------------------------------------------------ config
 
+/// The line and column of each rule, as `LineIndex::at` gives them, for
+/// offsets met in document order (as the rules are): the line breaks
+/// between one rule and the next are counted, rather than every line of
+/// the file indexed first (a tenth of reading a 16 MB backup). An offset
+/// before the last one is counted from the start.
+struct Lines {
+    /// The last offset, its line, and where that line starts.
+    last: std::cell::Cell<(usize, usize, usize)>,
+}
+
+impl Lines {
+    fn new() -> Self {
+        Lines {
+            last: std::cell::Cell::new((0, 1, 0)),
+        }
+    }
+
+    fn at(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let (mut from, mut line, mut start) = self.last.get();
+        if offset < from {
+            (from, line, start) = (0, 1, 0);
+        }
+        let between = &text.as_bytes()[from..offset];
+        // memchr counts with vector instructions (a byte loop here cost
+        // more than the index it replaces).
+        line += memchr::memchr_iter(b'\n', between).count();
+        if let Some(k) = memchr::memrchr(b'\n', between) {
+            start = from + k + 1;
+        }
+        self.last.set((offset, line, start));
+        (line, text[start..offset].chars().count() + 1)
+    }
+}
+
 /// The parts of the configuration the filter depends on.
 struct Config<'a, 'i> {
     text: &'i str,
-    lines: LineIndex,
+    lines: Lines,
     /// [`Config::fills_virusprot`].
     virusprot: bool,
     interfaces: Vec<Interface>,
     /// Interface group name → member keys.
     groups: Vec<(String, Vec<String>)>,
-    aliases: BTreeMap<String, Alias<'a, 'i>>,
-    /// Address aliases resolved so far: every rule naming one reads the
-    /// same entries (only successes are kept).
-    alias_sets: std::cell::RefCell<rustc_hash::FxHashMap<String, Addresses>>,
+    aliases: Aliases<'a, 'i>,
     rules: Vec<Node<'a, 'i>>,
     ipv6allow: bool,
     disablefilter: bool,
@@ -574,12 +672,11 @@ impl<'a, 'i> Config<'a, 'i> {
         let syslog_flag = |tag: &str| syslog.is_some_and(|s| flag(s, tag));
         let mut config = Config {
             text,
-            lines: LineIndex::new(text),
+            lines: Lines::new(),
             virusprot: false,
             interfaces: Vec::new(),
             groups: Vec::new(),
-            aliases: BTreeMap::new(),
-            alias_sets: Default::default(),
+            aliases: Aliases::default(),
             rules: Vec::new(),
             ipv6allow: sys_flag("ipv6allow"),
             disablefilter: sys_flag("disablefilter"),
@@ -856,62 +953,119 @@ enum Scope {
 #[derive(Clone, Debug)]
 struct UserEntry {
     scope: Scope,
-    entry: Entry,
+    /// Taken by the last filter it is in; the others take a copy.
+    entry: Option<Entry>,
+    /// How many filters it is in and has not been put into yet.
+    left: usize,
 }
 
-/// The rule fields the edit pages write (firewall_rules_edit.php; the
-/// list in `filter_generate_user_rule`), and what this reader does with
-/// each beyond matching.
-const RULE_FIELDS: &[&str] = &[
-    "id",
-    "tracker",
-    "type",
-    "interface",
-    "ipprotocol",
-    "protocol",
-    "icmptype",
-    "source",
-    "destination",
-    "descr",
-    "log",
-    "disabled",
-    "floating",
-    "quick",
-    "direction",
-    "tag",
-    "tagged",
-    "nottagged",
-    "max",
-    "max-src-nodes",
-    "max-src-conn",
-    "max-src-states",
-    "max-src-conn-rate",
-    "max-src-conn-rates",
-    "statetimeout",
-    "statepolicy",
-    "statetype",
-    "os",
-    "gateway",
-    "dnpipe",
-    "pdnpipe",
-    "defaultqueue",
-    "ackqueue",
-    "sched",
-    "vlanprio",
-    "vlanprioset",
-    "dscp",
-    "allowopts",
-    "disablereplyto",
-    "nopfsync",
-    "nosync",
-    "tcpflags1",
-    "tcpflags2",
-    "tcpflags_any",
-    "associated-rule-id",
-    "created",
-    "updated",
-    "source-track",
-];
+/// Generates a set of known child tags: an enum (a variant per tag, in
+/// order) and `$index`, a tag's variant number, for [`Known`].
+macro_rules! known_tags {
+    ($(#[$meta:meta])* $name:ident, $index:ident: $($variant:ident = $tag:literal,)*) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy)]
+        enum $name {
+            $($variant,)*
+        }
+
+        impl $name {
+            const COUNT: usize = [$($tag),*].len();
+        }
+
+        impl From<$name> for usize {
+            fn from(k: $name) -> usize {
+                k as usize
+            }
+        }
+
+        fn $index(tag: &str) -> Option<usize> {
+            match tag {
+                $($tag => Some($name::$variant as usize),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+known_tags! {
+    /// The rule fields the edit pages write (firewall_rules_edit.php; the
+    /// list in `filter_generate_user_rule`), and what this reader does with
+    /// each beyond matching.
+    F, rule_field:
+    Id = "id",
+    Tracker = "tracker",
+    Type = "type",
+    Interface = "interface",
+    Ipprotocol = "ipprotocol",
+    Protocol = "protocol",
+    Icmptype = "icmptype",
+    Source = "source",
+    Destination = "destination",
+    Descr = "descr",
+    Log = "log",
+    Disabled = "disabled",
+    Floating = "floating",
+    Quick = "quick",
+    Direction = "direction",
+    Tag = "tag",
+    Tagged = "tagged",
+    Nottagged = "nottagged",
+    Max = "max",
+    MaxSrcNodes = "max-src-nodes",
+    MaxSrcConn = "max-src-conn",
+    MaxSrcStates = "max-src-states",
+    MaxSrcConnRate = "max-src-conn-rate",
+    MaxSrcConnRates = "max-src-conn-rates",
+    Statetimeout = "statetimeout",
+    Statepolicy = "statepolicy",
+    Statetype = "statetype",
+    Os = "os",
+    Gateway = "gateway",
+    Dnpipe = "dnpipe",
+    Pdnpipe = "pdnpipe",
+    Defaultqueue = "defaultqueue",
+    Ackqueue = "ackqueue",
+    Sched = "sched",
+    Vlanprio = "vlanprio",
+    Vlanprioset = "vlanprioset",
+    Dscp = "dscp",
+    Allowopts = "allowopts",
+    Disablereplyto = "disablereplyto",
+    Nopfsync = "nopfsync",
+    Nosync = "nosync",
+    Tcpflags1 = "tcpflags1",
+    Tcpflags2 = "tcpflags2",
+    TcpflagsAny = "tcpflags_any",
+    AssociatedRuleId = "associated-rule-id",
+    Created = "created",
+    Updated = "updated",
+    SourceTrack = "source-track",
+}
+
+known_tags! {
+    /// What a `<source>` or `<destination>` holds.
+    S, side_field:
+    Any = "any",
+    Address = "address",
+    Network = "network",
+    Not = "not",
+    Port = "port",
+}
+
+/// A `<rule>`'s fields.
+type Rule<'a, 'i> = Known<'a, 'i, { F::COUNT }>;
+
+/// A rule's `<source>` or `<destination>`.
+type SideFields<'a, 'i> = Known<'a, 'i, { S::COUNT }>;
+
+fn rule_fields<'a, 'i>(r: Node<'a, 'i>) -> Rule<'a, 'i> {
+    Known::of(r, rule_field)
+}
+
+fn side_fields<'a, 'i>(side: Node<'a, 'i>) -> SideFields<'a, 'i> {
+    Known::of(side, side_field)
+}
 
 /// The pseudo-interfaces whose rules are group rules in filter.inc
 /// (`$vpn_and_ppp_ifs`), with the operating-system interface prefix of
@@ -967,7 +1121,7 @@ impl<'a, 'i> Config<'a, 'i> {
     fn places(&self) -> Vec<String> {
         let mut places: Vec<String> = self.interfaces.iter().map(|i| i.key.clone()).collect();
         for r in &self.rules {
-            let listed = field(*r, "interface").unwrap_or_default();
+            let listed = child(*r, "interface").map_or("", |c| c.text());
             for name in listed.split(',') {
                 if VPN_INTERFACES.iter().any(|(v, _)| *v == name)
                     && !places.iter().any(|p| p == name)
@@ -1010,20 +1164,16 @@ impl<'a, 'i> Config<'a, 'i> {
         let rules = self.rules.clone();
         for r in rules {
             for (scope, built) in self.rule(r)? {
-                match scope {
-                    Scope::Floating { .. } => floating.push(UserEntry {
-                        scope,
-                        entry: built,
-                    }),
-                    Scope::Group(_) => grouped.push(UserEntry {
-                        scope,
-                        entry: built,
-                    }),
-                    Scope::Interface(_) => plain.push(UserEntry {
-                        scope,
-                        entry: built,
-                    }),
-                }
+                let class = match scope {
+                    Scope::Floating { .. } => &mut floating,
+                    Scope::Group(_) => &mut grouped,
+                    Scope::Interface(_) => &mut plain,
+                };
+                class.push(UserEntry {
+                    scope,
+                    entry: Some(built),
+                    left: 0,
+                });
             }
         }
         floating.extend(grouped);
@@ -1034,21 +1184,19 @@ impl<'a, 'i> Config<'a, 'i> {
     /// One `<rule>`: its entries (none when it is disabled, not loaded or
     /// matches no forwarded new flow; counted in `skips`).
     fn rule(&mut self, r: Node<'a, 'i>) -> Result<Vec<(Scope, Entry)>, DeviceError> {
-        for c in elements(r) {
-            let n = c.name();
-            if !RULE_FIELDS.contains(&n) {
-                return Err(self.err(
-                    c,
-                    format!("rule field <{n}>: not a field this reader knows"),
-                ));
-            }
+        let r = rule_fields(r);
+        if let Some(c) = r.unknown {
+            return Err(self.err(
+                c,
+                format!("rule field <{}>: not a field this reader knows", c.name()),
+            ));
         }
-        if !self.applied(r) {
+        if !self.applied(r.node) {
             self.skips.add("disabled rules", 1, "rule", "rules");
             return Ok(Vec::new());
         }
-        let kind = field(r, "type").unwrap_or_default();
-        let action = match kind.as_str() {
+        let kind = r.field(F::Type).unwrap_or_default();
+        let action = match kind {
             "pass" => Action::Allow,
             "block" => Action::Deny,
             "reject" => Action::Reject,
@@ -1060,26 +1208,26 @@ impl<'a, 'i> Config<'a, 'i> {
             }
             other => {
                 return Err(self.err(
-                    child(r, "type").unwrap_or(r),
+                    r.at(F::Type),
                     format!(
                         "rule type `{other}`: expected pass, block, reject or match (filter.inc loads any other type as pass)"
                     ),
                 ));
             }
         };
-        let Some(scope) = self.scope(r)? else {
+        let Some(scope) = self.scope(&r)? else {
             self.skips
                 .add("rules pfSense does not load", 1, "rule", "rules");
             return Ok(Vec::new());
         };
-        let families: &[Family] = match field(r, "ipprotocol").as_deref() {
+        let families: &[Family] = match r.field(F::Ipprotocol) {
             // filter.inc: any other value (and none) is inet.
             None | Some("") | Some("inet") => &[Family::V4],
             Some("inet6") => &[Family::V6],
             Some("inet46") => &[Family::V4, Family::V6],
             Some(other) => {
                 return Err(self.err(
-                    child(r, "ipprotocol").unwrap_or(r),
+                    r.at(F::Ipprotocol),
                     format!("<ipprotocol> `{other}`: expected inet, inet6 or inet46"),
                 ));
             }
@@ -1087,12 +1235,22 @@ impl<'a, 'i> Config<'a, 'i> {
         let mut out = Vec::new();
         let (mut firewall, mut not_loaded, mut no_flow) = (false, false, false);
         for &family in families {
-            match self.build(r, action, family)? {
+            match self.build(&r, action, family)? {
                 Built::Entry(e) => out.push((scope.clone(), *e)),
                 Built::Firewall => firewall = true,
                 Built::NotLoaded => not_loaded = true,
                 Built::NoNewFlow => no_flow = true,
             }
+        }
+        // Every family's entry says the same: written once.
+        if let Some(((_, last), others)) = out.split_last_mut() {
+            let (text, rule) = (rule_text(&r), wardwall_rule(&r));
+            for (_, e) in others {
+                e.decision.origin.text = text.clone();
+                e.decision.origin.rule = rule.clone();
+            }
+            last.decision.origin.text = text;
+            last.decision.origin.rule = rule;
         }
         if out.is_empty() {
             let kind = if firewall {
@@ -1111,18 +1269,18 @@ impl<'a, 'i> Config<'a, 'i> {
 
     /// Where a rule applies; `None` when pfSense does not load it (an
     /// interface it does not have).
-    fn scope(&self, r: Node<'_, '_>) -> Result<Option<Scope>, DeviceError> {
-        let interface = field(r, "interface").unwrap_or_default();
-        match field(r, "floating").as_deref() {
+    fn scope(&self, r: &Rule<'_, '_>) -> Result<Option<Scope>, DeviceError> {
+        let interface = r.field(F::Interface).unwrap_or_default();
+        match r.field(F::Floating) {
             None => {}
             Some("yes") => {
-                let direction = match field(r, "direction").as_deref() {
+                let direction = match r.field(F::Direction) {
                     None | Some("") | Some("any") => Direction::Any,
                     Some("in") => Direction::In,
                     Some("out") => Direction::Out,
                     Some(other) => {
                         return Err(self.err(
-                            child(r, "direction").unwrap_or(r),
+                            r.at(F::Direction),
                             format!("<direction> `{other}`: expected in, out or any"),
                         ));
                     }
@@ -1139,22 +1297,22 @@ impl<'a, 'i> Config<'a, 'i> {
                     }
                 }
                 return Ok(Some(Scope::Floating {
-                    quick: flag(r, "quick"),
+                    quick: r.flag(F::Quick),
                     direction,
                     on: (!on.is_empty()).then_some(on),
                 }));
             }
             Some(other) => {
                 return Err(self.err(
-                    child(r, "floating").unwrap_or(r),
+                    r.at(F::Floating),
                     format!("<floating> `{other}`: expected yes"),
                 ));
             }
         }
-        if self.enabled(&interface) {
-            Ok(Some(Scope::Interface(interface)))
-        } else if self.is_group(&interface) {
-            Ok(Some(Scope::Group(self.members(&interface))))
+        if self.enabled(interface) {
+            Ok(Some(Scope::Interface(interface.to_string())))
+        } else if self.is_group(interface) {
+            Ok(Some(Scope::Group(self.members(interface))))
         } else {
             // "array key ... does not exist": a disabled or unknown
             // interface.
@@ -1162,25 +1320,34 @@ impl<'a, 'i> Config<'a, 'i> {
         }
     }
 
-    /// One family of one rule.
-    fn build(&self, r: Node<'_, '_>, action: Action, family: Family) -> Result<Built, DeviceError> {
+    /// One family of one rule (its origin's text and rule are left empty:
+    /// [`Config::rule`] fills them, once for every family).
+    fn build(
+        &self,
+        r: &Rule<'_, '_>,
+        action: Action,
+        family: Family,
+    ) -> Result<Built, DeviceError> {
         let mut undecidable: Vec<String> = Vec::new();
-        let protocol = field(r, "protocol")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let ported = matches!(protocol.as_str(), "tcp" | "udp" | "tcp/udp");
-        let src = match self.side(r, "source", family)? {
-            Side::Set(a) => a,
-            Side::Firewall => return Ok(Built::Firewall),
-            Side::NotLoaded => return Ok(Built::NotLoaded),
+        let protocol = r.field(F::Protocol).unwrap_or_default();
+        let protocol = if protocol.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(protocol.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(protocol)
         };
-        let dst = match self.side(r, "destination", family)? {
-            Side::Set(a) => a,
-            Side::Firewall => return Ok(Built::Firewall),
-            Side::NotLoaded => return Ok(Built::NotLoaded),
+        let protocol = protocol.as_ref();
+        let ported = matches!(protocol, "tcp" | "udp" | "tcp/udp");
+        let (src, src_fields) = match self.side(r, F::Source, "source", family)? {
+            (Side::Set(a), fields) => (a, fields),
+            (Side::Firewall, _) => return Ok(Built::Firewall),
+            (Side::NotLoaded, _) => return Ok(Built::NotLoaded),
         };
-        let (Some(sport), Some(dport)) = (self.port(r, "source")?, self.port(r, "destination")?)
-        else {
+        let (dst, dst_fields) = match self.side(r, F::Destination, "destination", family)? {
+            (Side::Set(a), fields) => (a, fields),
+            (Side::Firewall, _) => return Ok(Built::Firewall),
+            (Side::NotLoaded, _) => return Ok(Built::NotLoaded),
+        };
+        let (Some(sport), Some(dport)) = (self.port(&src_fields)?, self.port(&dst_fields)?) else {
             return Ok(Built::NotLoaded);
         };
         // filter_generate_port: ports count for tcp, udp and tcp/udp only.
@@ -1191,11 +1358,11 @@ impl<'a, 'i> Config<'a, 'i> {
                 SourcePorts::Never => return Ok(Built::NoNewFlow),
                 SourcePorts::Sometimes => undecidable.push(format!(
                     "source port {}: only some client ports match",
-                    field(child(r, "source").expect("read"), "port").unwrap_or_default()
+                    src_fields.field(S::Port).unwrap_or_default()
                 )),
             }
         }
-        let service = match self.service(r, &protocol, family, dport.as_ref(), sport.is_some())? {
+        let service = match self.service(r, protocol, family, dport.as_ref(), sport.is_some())? {
             Some(s) => s,
             None => return Ok(Built::NoNewFlow),
         };
@@ -1212,7 +1379,7 @@ impl<'a, 'i> Config<'a, 'i> {
         }
         undecidable.extend(src.undecidable.clone());
         undecidable.extend(dst.undecidable.clone());
-        undecidable.extend(self.undecidable_fields(r, action, &protocol));
+        undecidable.extend(self.undecidable_fields(r, action, protocol));
         let undecidable = (!undecidable.is_empty()).then(|| undecidable.join("; "));
         // An undecidable side may hold anything.
         let widen = |a: Addresses| {
@@ -1222,7 +1389,7 @@ impl<'a, 'i> Config<'a, 'i> {
                 a.set
             }
         };
-        let (line, column) = self.lines.at(self.text, r.start());
+        let (line, column) = self.lines.at(self.text, r.node.start());
         Ok(Built::Entry(Box::new(Entry {
             guard: Guard {
                 family: Some(family),
@@ -1233,44 +1400,53 @@ impl<'a, 'i> Config<'a, 'i> {
             service,
             decision: Decision {
                 action,
-                log: flag(r, "log"),
+                log: r.flag(F::Log),
                 origin: Origin {
                     line,
                     column,
-                    text: self.rule_text(r),
-                    rule: wardwall_rule(r),
+                    text: String::new(),
+                    rule: None,
                 },
             },
             undecidable,
         })))
     }
 
-    /// `<source>` or `<destination>` for one family.
-    fn side(&self, r: Node<'_, '_>, tag: &str, family: Family) -> Result<Side, DeviceError> {
-        let node = child(r, tag).ok_or_else(|| self.err(r, format!("a rule without <{tag}>")))?;
-        for c in elements(node) {
-            let n = c.name();
-            if !["any", "address", "network", "not", "port"].contains(&n) {
-                return Err(self.err(
-                    c,
-                    format!("<{n}> in <{tag}>: expected any, address, network, not or port"),
-                ));
-            }
+    /// `<source>` or `<destination>` for one family, and its fields.
+    fn side<'b, 'j>(
+        &self,
+        r: &Rule<'b, 'j>,
+        which: F,
+        tag: &str,
+        family: Family,
+    ) -> Result<(Side, SideFields<'b, 'j>), DeviceError> {
+        let node = r
+            .child(which)
+            .ok_or_else(|| self.err(r.node, format!("a rule without <{tag}>")))?;
+        let fields = side_fields(node);
+        if let Some(c) = fields.unknown {
+            return Err(self.err(
+                c,
+                format!(
+                    "<{}> in <{tag}>: expected any, address, network, not or port",
+                    c.name()
+                ),
+            ));
         }
-        let not = flag(node, "not");
-        let side = if flag(node, "any") {
+        let not = fields.flag(S::Not);
+        let side = if fields.flag(S::Any) {
             Side::Set(Addresses::exact(AddrSet::any()))
-        } else if let Some(network) = nonempty(node, "network") {
-            self.network(child(node, "network").expect("read"), &network, family)?
-        } else if let Some(address) = nonempty(node, "address") {
-            self.address(child(node, "address").expect("read"), &address, family)?
+        } else if let Some(network) = fields.nonempty(S::Network) {
+            self.network(fields.at(S::Network), network, family)?
+        } else if let Some(address) = fields.nonempty(S::Address) {
+            self.address(fields.at(S::Address), address, family)?
         } else {
             return Err(self.err(
                 node,
                 format!("<{tag}> holds none of <any/>, <address>, <network>"),
             ));
         };
-        Ok(match (side, not) {
+        let side = match (side, not) {
             (Side::Set(a), true) => Side::Set(Addresses {
                 set: a.set.complement(),
                 undecidable: a.undecidable,
@@ -1278,7 +1454,8 @@ impl<'a, 'i> Config<'a, 'i> {
             // Everything but the firewall: every forwarded packet.
             (Side::Firewall, true) => Side::Set(Addresses::exact(AddrSet::any())),
             (side, _) => side,
-        })
+        };
+        Ok((side, fields))
     }
 
     /// `<network>`: util.inc `get_specialnet` as filter_generate_address
@@ -1350,12 +1527,8 @@ impl<'a, 'i> Config<'a, 'i> {
         address: &str,
         family: Family,
     ) -> Result<Side, DeviceError> {
-        if self.aliases.contains_key(address) {
-            return Ok(Side::Set(self.alias_addresses(
-                node,
-                address,
-                &mut Vec::new(),
-            )?));
+        if let Some(alias) = self.aliases.get(address) {
+            return Ok(Side::Set(self.alias_addresses(node, address, alias)?));
         }
         let literal = address
             .parse::<IpAddr>()
@@ -1383,17 +1556,18 @@ impl<'a, 'i> Config<'a, 'i> {
         &self,
         at: Node<'_, '_>,
         name: &str,
-        stack: &mut Vec<String>,
+        alias: &Alias<'_, '_>,
     ) -> Result<Addresses, DeviceError> {
-        let alias = &self.aliases[name];
-        if stack.iter().any(|s| s == name) {
+        if alias.expanding.get() {
             return Err(self.err(alias.node, format!("alias {name} contains itself")));
         }
-        // An alias being resolved (on `stack`) is never in the cache yet,
-        // so a cycle is still found where it was.
-        super::memoized(&self.alias_sets, name, || {
-            self.resolve_alias_addresses(at, name, alias, stack)
-        })
+        // An alias being expanded is never resolved yet, so a cycle is
+        // still found where it was.
+        if let Some(found) = alias.addresses.get() {
+            return Ok(found.clone());
+        }
+        let found = self.resolve_alias_addresses(at, name, alias)?;
+        Ok(alias.addresses.get_or_init(|| found).clone())
     }
 
     /// [`Config::alias_addresses`] of `alias`, not yet resolved.
@@ -1402,17 +1576,14 @@ impl<'a, 'i> Config<'a, 'i> {
         at: Node<'_, '_>,
         name: &str,
         alias: &Alias<'_, '_>,
-        stack: &mut Vec<String>,
     ) -> Result<Addresses, DeviceError> {
-        if PORT_ALIASES.contains(&alias.kind.as_str())
-            || URL_PORT_ALIASES.contains(&alias.kind.as_str())
-        {
+        if PORT_ALIASES.contains(&alias.kind) || URL_PORT_ALIASES.contains(&alias.kind) {
             return Err(self.err(
                 at,
                 format!("the {} alias {name} used as addresses", alias.kind),
             ));
         }
-        if URL_ADDRESS_ALIASES.contains(&alias.kind.as_str()) {
+        if URL_ADDRESS_ALIASES.contains(&alias.kind) {
             return Ok(Addresses {
                 set: AddrSet::empty(),
                 undecidable: Some(format!(
@@ -1421,14 +1592,14 @@ impl<'a, 'i> Config<'a, 'i> {
                 )),
             });
         }
-        stack.push(name.to_string());
+        alias.expanding.set(true);
         let mut set = AddrSet::empty();
         let mut undecidable = Vec::new();
-        for entry in &alias.entries {
+        for &entry in &alias.entries {
             if let Some(s) = literal_addresses(entry) {
                 set = set.union(&s);
-            } else if self.aliases.contains_key(entry.as_str()) {
-                let inner = self.alias_addresses(alias.node, entry, stack)?;
+            } else if let Some(inner) = self.aliases.get(entry) {
+                let inner = self.alias_addresses(alias.node, entry, inner)?;
                 set = set.union(&inner.set);
                 undecidable.extend(inner.undecidable);
             } else if is_hostname(entry) {
@@ -1444,7 +1615,7 @@ impl<'a, 'i> Config<'a, 'i> {
                 ));
             }
         }
-        stack.pop();
+        alias.expanding.set(false);
         Ok(Addresses {
             set,
             undecidable: (!undecidable.is_empty()).then(|| undecidable.join("; ")),
@@ -1456,13 +1627,12 @@ impl<'a, 'i> Config<'a, 'i> {
         &self,
         at: Node<'_, '_>,
         name: &str,
-        stack: &mut Vec<String>,
+        alias: &Alias<'_, '_>,
     ) -> Result<Ports, DeviceError> {
-        let alias = &self.aliases[name];
-        if stack.iter().any(|s| s == name) {
+        if alias.expanding.get() {
             return Err(self.err(alias.node, format!("alias {name} contains itself")));
         }
-        if URL_PORT_ALIASES.contains(&alias.kind.as_str()) {
+        if URL_PORT_ALIASES.contains(&alias.kind) {
             return Ok(Ports {
                 set: PortSet::default(),
                 undecidable: Some(format!(
@@ -1471,17 +1641,17 @@ impl<'a, 'i> Config<'a, 'i> {
                 )),
             });
         }
-        if !PORT_ALIASES.contains(&alias.kind.as_str()) {
+        if !PORT_ALIASES.contains(&alias.kind) {
             return Err(self.err(at, format!("the {} alias {name} used as ports", alias.kind)));
         }
-        stack.push(name.to_string());
+        alias.expanding.set(true);
         let mut set = PortSet::default();
         let mut undecidable = None;
-        for entry in &alias.entries {
+        for &entry in &alias.entries {
             if let Some(p) = literal_ports(entry) {
                 set = set.union(&p);
-            } else if self.aliases.contains_key(entry.as_str()) {
-                let inner = self.alias_ports(alias.node, entry, stack)?;
+            } else if let Some(inner) = self.aliases.get(entry) {
+                let inner = self.alias_ports(alias.node, entry, inner)?;
                 set = set.union(&inner.set);
                 undecidable = undecidable.or(inner.undecidable);
             } else {
@@ -1491,20 +1661,17 @@ impl<'a, 'i> Config<'a, 'i> {
                 ));
             }
         }
-        stack.pop();
+        alias.expanding.set(false);
         Ok(Ports { set, undecidable })
     }
 
     /// A side's `<port>`: `Some(None)` without one, `None` when pfSense
     /// does not load the rule (an unknown alias).
-    fn port(&self, r: Node<'_, '_>, tag: &str) -> Result<Option<Option<Ports>>, DeviceError> {
-        let Some(side) = child(r, tag) else {
+    fn port(&self, side: &SideFields<'_, '_>) -> Result<Option<Option<Ports>>, DeviceError> {
+        let Some(text) = side.nonempty(S::Port) else {
             return Ok(Some(None));
         };
-        let Some(text) = nonempty(side, "port") else {
-            return Ok(Some(None));
-        };
-        let node = child(side, "port").expect("read");
+        let node = side.at(S::Port);
         let number = |s: &str| s.parse::<u16>().ok().filter(|p| *p >= 1);
         // filter_generate_port: `A-B` (`1-65535` = no port, `1-B` is
         // pf's `port <= B`, which holds port 0 too), or one port or alias.
@@ -1513,8 +1680,8 @@ impl<'a, 'i> Config<'a, 'i> {
             [one] => {
                 if let Some(p) = number(one) {
                     PortSet::single(p)
-                } else if self.aliases.contains_key(*one) {
-                    return Ok(Some(Some(self.alias_ports(node, one, &mut Vec::new())?)));
+                } else if let Some(alias) = self.aliases.get(*one) {
+                    return Ok(Some(Some(self.alias_ports(node, one, alias)?)));
                 } else {
                     return Ok(None);
                 }
@@ -1551,7 +1718,7 @@ impl<'a, 'i> Config<'a, 'i> {
     /// family; `None` when no packet of the family can match.
     fn service(
         &self,
-        r: Node<'_, '_>,
+        r: &Rule<'_, '_>,
         protocol: &str,
         family: Family,
         dport: Option<&Ports>,
@@ -1582,7 +1749,7 @@ impl<'a, 'i> Config<'a, 'i> {
                     Some(&(_, number)) => s.protocols = ByteSet::single(number),
                     None => {
                         return Err(self.err(
-                        child(r, "protocol").unwrap_or(r),
+                        r.at(F::Protocol),
                         format!(
                             "<protocol> `{other}`: expected tcp, udp, tcp/udp, icmp or one of {}",
                             PROTOCOLS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
@@ -1597,8 +1764,8 @@ impl<'a, 'i> Config<'a, 'i> {
 
     /// `<icmptype>`: pf names valid for the family (filter.inc
     /// `$icmptypes`), comma separated; none or `any` = every type.
-    fn icmp_types(&self, r: Node<'_, '_>, family: Family) -> Result<ByteSet, DeviceError> {
-        let list = nonempty(r, "icmptype").unwrap_or_default();
+    fn icmp_types(&self, r: &Rule<'_, '_>, family: Family) -> Result<ByteSet, DeviceError> {
+        let list = r.nonempty(F::Icmptype).unwrap_or_default();
         if list.is_empty() || list == "any" {
             return Ok(ByteSet::full());
         }
@@ -1606,7 +1773,7 @@ impl<'a, 'i> Config<'a, 'i> {
         for name in list.split(',') {
             let ty = icmp_number(name, family == Family::V6).ok_or_else(|| {
                 self.err(
-                    child(r, "icmptype").expect("read"),
+                    r.at(F::Icmptype),
                     format!(
                         "ICMP type `{name}` is not an {} type pf knows: pfctl refuses the whole ruleset",
                         if family == Family::V6 { "ICMPv6" } else { "ICMP" }
@@ -1620,19 +1787,19 @@ impl<'a, 'i> Config<'a, 'i> {
 
     /// Whether a TCP rule's flags (`flags X/Y`, default `S/SA`, or `flags
     /// any`) hold for a SYN: `SYN & Y == X`.
-    fn syn_matches(&self, r: Node<'_, '_>) -> Result<bool, DeviceError> {
-        if flag(r, "tcpflags_any") {
+    fn syn_matches(&self, r: &Rule<'_, '_>) -> Result<bool, DeviceError> {
+        if r.flag(F::TcpflagsAny) {
             return Ok(true);
         }
-        let Some(mask) = nonempty(r, "tcpflags2") else {
+        let Some(mask) = r.nonempty(F::Tcpflags2) else {
             return Ok(true);
         };
-        let read = |tag: &str, list: &str| -> Result<BTreeSet<&'static str>, DeviceError> {
+        let read = |tag: F, list: &str| -> Result<BTreeSet<&'static str>, DeviceError> {
             let mut out = BTreeSet::new();
             for name in list.split(',').filter(|n| !n.is_empty()) {
                 let known = TCP_FLAGS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
                     self.err(
-                        child(r, tag).expect("read"),
+                        r.at(tag),
                         format!(
                             "TCP flag `{name}`: expected fin, syn, rst, psh, ack, urg, ece or cwr"
                         ),
@@ -1642,44 +1809,44 @@ impl<'a, 'i> Config<'a, 'i> {
             }
             Ok(out)
         };
-        let set = read("tcpflags1", &nonempty(r, "tcpflags1").unwrap_or_default())?;
-        let mask = read("tcpflags2", &mask)?;
+        let set = read(F::Tcpflags1, r.nonempty(F::Tcpflags1).unwrap_or_default())?;
+        let mask = read(F::Tcpflags2, mask)?;
         let syn_in_mask: BTreeSet<&str> = mask.into_iter().filter(|f| *f == "syn").collect();
         Ok(set == syn_in_mask)
     }
 
     /// Fields whose match cannot be decided offline.
-    fn undecidable_fields(&self, r: Node<'_, '_>, action: Action, protocol: &str) -> Vec<String> {
+    fn undecidable_fields(&self, r: &Rule<'_, '_>, action: Action, protocol: &str) -> Vec<String> {
         let mut why = Vec::new();
-        if let Some(s) = nonempty(r, "sched") {
+        if let Some(s) = r.nonempty(F::Sched) {
             why.push(format!("schedule {s}"));
         }
-        if let Some(t) = nonempty(r, "tagged") {
+        if let Some(t) = r.nonempty(F::Tagged) {
             why.push(format!("tagged {t}"));
         }
         if protocol == "tcp"
-            && let Some(os) = nonempty(r, "os")
+            && let Some(os) = r.nonempty(F::Os)
         {
             why.push(format!("OS fingerprint {os}"));
         }
-        if let Some(d) = nonempty(r, "dscp") {
+        if let Some(d) = r.nonempty(F::Dscp) {
             why.push(format!("DSCP {d}"));
         }
-        if let Some(p) = nonempty(r, "vlanprio").filter(|p| p != "none") {
+        if let Some(p) = r.nonempty(F::Vlanprio).filter(|p| *p != "none") {
             why.push(format!("VLAN priority {p}"));
         }
-        let stateless = field(r, "statetype").as_deref() == Some("none");
+        let stateless = r.field(F::Statetype) == Some("none");
         if action == Action::Allow && !stateless {
             let tcp = matches!(protocol, "tcp" | "tcp/udp");
-            for (tag, tcp_only) in [
-                ("max", false),
-                ("max-src-nodes", false),
-                ("max-src-states", false),
-                ("max-src-conn", true),
-                ("max-src-conn-rate", true),
+            for (field, tag, tcp_only) in [
+                (F::Max, "max", false),
+                (F::MaxSrcNodes, "max-src-nodes", false),
+                (F::MaxSrcStates, "max-src-states", false),
+                (F::MaxSrcConn, "max-src-conn", true),
+                (F::MaxSrcConnRate, "max-src-conn-rate", true),
             ] {
                 if (!tcp_only || tcp)
-                    && let Some(v) = nonempty(r, tag)
+                    && let Some(v) = r.nonempty(field)
                 {
                     why.push(format!("state limit {tag} {v}"));
                 }
@@ -1687,7 +1854,7 @@ impl<'a, 'i> Config<'a, 'i> {
         }
         if action == Action::Allow
             && self.skip_rules_gw_down
-            && let Some(gw) = nonempty(r, "gateway")
+            && let Some(gw) = r.nonempty(F::Gateway)
         {
             why.push(format!(
                 "gateway {gw}: with \"skip rules when gateway is down\" the rule is not loaded while it is down"
@@ -1707,67 +1874,88 @@ impl<'a, 'i> Config<'a, 'i> {
     fn fills_virusprot(&self) -> bool {
         self.rules.iter().any(|r| {
             self.applied(*r)
-                && nonempty(*r, "max-src-conn-rate").is_some()
-                && nonempty(*r, "max-src-conn-rates").is_some()
+                && nonempty_str(*r, "max-src-conn-rate").is_some()
+                && nonempty_str(*r, "max-src-conn-rates").is_some()
         })
     }
+}
 
-    /// A rule on one line, in the rule editor's order.
-    fn rule_text(&self, r: Node<'_, '_>) -> String {
-        use std::fmt::Write;
-        // Written straight into one string: every rule gets one, and most
-        // are never shown.
-        let f = |tag: &str| nonempty_str(r, tag);
-        let mut s = f("type").unwrap_or_default().to_string();
-        if f("floating").is_some() {
-            s.push_str(" floating");
-            if flag(r, "quick") {
-                s.push_str(" quick");
-            }
-            let _ = write!(s, " {}", f("direction").unwrap_or("any"));
+/// A rule on one line, in the rule editor's order.
+fn rule_text<'a>(r: &Rule<'a, '_>) -> String {
+    // Every rule gets one and most are never shown: its pieces are
+    // gathered first, so the text is allocated once at its size.
+    let mut pieces: [&'a str; 32] = [""; 32];
+    let mut n = 0;
+    let mut put = |piece: &'a str| {
+        pieces[n] = piece;
+        n += 1;
+    };
+    put(r.nonempty(F::Type).unwrap_or_default());
+    if r.nonempty(F::Floating).is_some() {
+        put(" floating");
+        if r.flag(F::Quick) {
+            put(" quick");
         }
-        let _ = write!(s, " on {}", f("interface").unwrap_or("any"));
-        let _ = write!(s, " {}", f("ipprotocol").unwrap_or("inet"));
-        if let Some(p) = f("protocol") {
-            let _ = write!(s, " {p}");
-        }
-        if let Some(t) = f("icmptype") {
-            let _ = write!(s, " icmptype {t}");
-        }
-        for (word, tag) in [("from", "source"), ("to", "destination")] {
-            let Some(side) = child(r, tag) else { continue };
-            let not = if flag(side, "not") { "!" } else { "" };
-            let _ = write!(s, " {word} {not}");
-            if flag(side, "any") {
-                s.push_str("any");
-            } else if let Some(n) = nonempty_str(side, "network") {
-                let _ = write!(s, "{n} net");
-            } else {
-                s.push_str(nonempty_str(side, "address").unwrap_or_default());
-            }
-            if let Some(p) = nonempty_str(side, "port") {
-                let _ = write!(s, " port {p}");
-            }
-        }
-        if flag(r, "log") {
-            s.push_str(" log");
-        }
-        if let Some(d) = f("descr") {
-            let _ = write!(s, " \"{d}\"");
-        }
-        s
+        put(" ");
+        put(r.nonempty(F::Direction).unwrap_or("any"));
     }
+    put(" on ");
+    put(r.nonempty(F::Interface).unwrap_or("any"));
+    put(" ");
+    put(r.nonempty(F::Ipprotocol).unwrap_or("inet"));
+    if let Some(p) = r.nonempty(F::Protocol) {
+        put(" ");
+        put(p);
+    }
+    if let Some(t) = r.nonempty(F::Icmptype) {
+        put(" icmptype ");
+        put(t);
+    }
+    for (word, which) in [(" from ", F::Source), (" to ", F::Destination)] {
+        let Some(side) = r.child(which) else { continue };
+        let side = side_fields(side);
+        put(word);
+        if side.flag(S::Not) {
+            put("!");
+        }
+        if side.flag(S::Any) {
+            put("any");
+        } else if let Some(network) = side.nonempty(S::Network) {
+            put(network);
+            put(" net");
+        } else {
+            put(side.nonempty(S::Address).unwrap_or_default());
+        }
+        if let Some(p) = side.nonempty(S::Port) {
+            put(" port ");
+            put(p);
+        }
+    }
+    if r.flag(F::Log) {
+        put(" log");
+    }
+    if let Some(d) = r.nonempty(F::Descr) {
+        put(" \"");
+        put(d);
+        put("\"");
+    }
+    let pieces = &pieces[..n];
+    let mut s = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    for p in pieces {
+        s.push_str(p);
+    }
+    s
 }
 
 /// The policy rule a wardwall-written rule names in its description; only
 /// for wardwall's trackers (2000000000-3999999999, docs/targets/pfsense.md),
 /// so a hand-made rule's description is never taken for a policy rule.
-fn wardwall_rule(r: Node<'_, '_>) -> Option<String> {
-    let tracker: u64 = nonempty(r, "tracker")?.parse().ok()?;
+fn wardwall_rule(r: &Rule<'_, '_>) -> Option<String> {
+    let tracker: u64 = r.nonempty(F::Tracker)?.parse().ok()?;
     if !(2_000_000_000..4_000_000_000).contains(&tracker) {
         return None;
     }
-    rule_name(&nonempty(r, "descr")?).map(str::to_string)
+    rule_name(r.nonempty(F::Descr)?).map(str::to_string)
 }
 
 // ------------------------------------------------------------------ system rules
@@ -2106,17 +2294,27 @@ fn applies(scope: &Scope, way: Direction, place: Option<&str>) -> Option<bool> {
 /// then the non-quick ones last-match first.
 fn flatten(
     system: Vec<Entry>,
-    user: &[UserEntry],
+    user: &mut [UserEntry],
     way: Direction,
     place: Option<&str>,
 ) -> Vec<Entry> {
     let mut quick = system;
     let mut last_match = Vec::new();
     for u in user {
-        match applies(&u.scope, way, place) {
-            Some(true) => quick.push(u.entry.clone()),
-            Some(false) => last_match.push(u.entry.clone()),
-            None => {}
+        let Some(is_quick) = applies(&u.scope, way, place) else {
+            continue;
+        };
+        u.left -= 1;
+        let entry = if u.left == 0 {
+            u.entry.take()
+        } else {
+            u.entry.clone()
+        };
+        let entry = entry.expect("an entry is taken by its last filter only");
+        if is_quick {
+            quick.push(entry);
+        } else {
+            last_match.push(entry);
         }
     }
     quick.extend(last_match.into_iter().rev());
@@ -2152,9 +2350,22 @@ impl Config<'_, '_> {
                 skipped: self.skips.list(),
             });
         }
-        let user = self.user_entries()?;
-        let inbound = self.layer(&places, &user, Direction::In);
-        let outbound = self.layer(&places, &user, Direction::Out);
+        let mut user = self.user_entries()?;
+        // The filters `layer` flattens, in its order: each entry counts
+        // those it is in, so the last one takes it and only the others
+        // copy it.
+        for way in [Direction::In, Direction::Out] {
+            let flattened = places.iter().filter(|p| self.forwards(p));
+            for place in flattened.map(|p| Some(p.as_str())).chain([None]) {
+                for u in &mut user {
+                    if applies(&u.scope, way, place).is_some() {
+                        u.left += 1;
+                    }
+                }
+            }
+        }
+        let inbound = self.layer(&places, &mut user, Direction::In);
+        let outbound = self.layer(&places, &mut user, Direction::Out);
         Ok(Device {
             target: Target::PfSense,
             places: Some(places),
@@ -2163,7 +2374,13 @@ impl Config<'_, '_> {
         })
     }
 
-    fn layer(&self, places: &[String], user: &[UserEntry], way: Direction) -> Layer {
+    /// Whether a place has a filter of its own: not an interface that is
+    /// declared but not enabled (which forwards nothing).
+    fn forwards(&self, place: &str) -> bool {
+        self.interface(place).is_none_or(|i| i.enabled)
+    }
+
+    fn layer(&self, places: &[String], user: &mut [UserEntry], way: Direction) -> Layer {
         let (word, guard): (&str, fn(PlaceSet) -> Guard) = match way {
             Direction::In => ("in on", Guard::ingress),
             _ => ("out on", Guard::egress),
@@ -2174,9 +2391,8 @@ impl Config<'_, '_> {
         };
         let mut filters = Vec::new();
         for place in places {
-            let declared = self.interface(place);
-            if declared.is_some_and(|i| !i.enabled) {
-                let i = declared.expect("declared");
+            if !self.forwards(place) {
+                let i = self.interface(place).expect("declared");
                 filters.push(Filter {
                     name: format!("{word} {place} (disabled)"),
                     guard: guard(PlaceSet::of([place.as_str()])),
@@ -2263,6 +2479,22 @@ mod tests {
             o.steps.last()
         };
         (o.action, step.map_or(0, |s| s.1.origin.line))
+    }
+
+    #[test]
+    fn lines_agree_with_the_line_index_in_any_order() {
+        let text = "<a>\n\t<é>x</é>\n\n<b/>\r\n  <c>\n</c></a>";
+        let index = crate::read::export::LineIndex::new(text);
+        let lines = Lines::new();
+        let mut offsets: Vec<usize> = (0..=text.len())
+            .filter(|&o| text.is_char_boundary(o))
+            .collect();
+        // Ascending, then again from the start, then descending.
+        offsets.extend(offsets.clone());
+        offsets.extend(offsets.clone().into_iter().rev());
+        for o in offsets {
+            assert_eq!(lines.at(text, o), index.at(text, o), "offset {o}");
+        }
     }
 
     #[test]
