@@ -1033,6 +1033,14 @@ pub(crate) struct Namer {
     /// bounds can fit (a report names thousands of boxes against
     /// thousands of named sets).
     by_start: Vec<(Family, u128, u128, AddrIntervals, String)>,
+    /// Every range of those sets as (IPv6?, low, high, the set's place in
+    /// `by_start`), in order, and the highest end of each
+    /// [`Namer::BLOCK`] of them: the searches for sets meeting or holding
+    /// a range skip the blocks of ranges that end below it, which is
+    /// nearly all of them (a set spread over the address line has small
+    /// ranges, where its bounds span it all).
+    ranges: Vec<(bool, u128, u128, u32)>,
+    block_end: Vec<u128>,
 }
 
 impl Namer {
@@ -1067,6 +1075,11 @@ impl Namer {
                 }
             }
         }
+        Self::of(exact)
+    }
+
+    /// The namer of these named sets.
+    fn of(exact: BTreeMap<(Family, AddrIntervals), String>) -> Self {
         let mut by_start: Vec<_> = exact
             .iter()
             .map(|((f, part), name)| {
@@ -1075,7 +1088,65 @@ impl Namer {
             })
             .collect();
         by_start.sort_by_key(|e| (e.0 == Family::V6, e.1));
-        Self { exact, by_start }
+        let mut ranges: Vec<(bool, u128, u128, u32)> = by_start
+            .iter()
+            .enumerate()
+            .flat_map(|(k, (f, _, _, part, _))| {
+                part.ranges()
+                    .iter()
+                    .map(move |&(lo, hi)| (*f == Family::V6, lo, hi, k as u32))
+            })
+            .collect();
+        ranges.sort_unstable();
+        let block_end = ranges
+            .chunks(Self::BLOCK)
+            .map(|c| c.iter().map(|r| r.2).max().unwrap_or(0))
+            .collect();
+        Self {
+            exact,
+            by_start,
+            ranges,
+            block_end,
+        }
+    }
+
+    const BLOCK: usize = 32;
+
+    /// The named sets of `family` with a range meeting `lo..=hi`, by their
+    /// place in `by_start`, into `out` (some more than once).
+    fn meeting(&self, family: Family, lo: u128, hi: u128, out: &mut Vec<u32>) {
+        let v6 = family == Family::V6;
+        let from = self.ranges.partition_point(|r| !r.0 & v6);
+        let to = self
+            .ranges
+            .partition_point(|r| (r.0, r.1) <= (v6, hi))
+            .max(from);
+        for b in from / Self::BLOCK..to.div_ceil(Self::BLOCK) {
+            if self.block_end[b] < lo {
+                continue;
+            }
+            let run = &self.ranges[(b * Self::BLOCK).max(from)..((b + 1) * Self::BLOCK).min(to)];
+            out.extend(run.iter().filter(|r| r.2 >= lo).map(|r| r.3));
+        }
+    }
+
+    /// The named sets of `family` with a range meeting one of `set`'s, in
+    /// `by_start`'s order, each once.
+    fn meeting_set(
+        &self,
+        family: Family,
+        set: &AddrIntervals,
+    ) -> impl Iterator<Item = (&AddrIntervals, &str)> {
+        let mut found = Vec::new();
+        for &(lo, hi) in set.ranges() {
+            self.meeting(family, lo, hi, &mut found);
+        }
+        found.sort_unstable();
+        found.dedup();
+        found.into_iter().map(|k| {
+            let (_, _, _, part, name) = &self.by_start[k as usize];
+            (part, name.as_str())
+        })
     }
 
     /// The named sets of `family` that start at or after `lo` and no later
@@ -1126,12 +1197,11 @@ impl Namer {
         if set.is_empty() {
             return None;
         }
-        let r = set.ranges();
-        let (lo, hi) = (r[0].0, r[r.len() - 1].1);
+        // A set holding `set` holds its lowest address.
+        let lowest = set.ranges()[0].0;
         let mut outer: Vec<(&AddrIntervals, &str)> = self
-            .starting(family, 0, lo)
-            .filter(|(part, end, _)| *end >= hi && *part != set && set.is_subset(part))
-            .map(|(part, _, name)| (part, name))
+            .meeting_set(family, &AddrIntervals::single(lowest))
+            .filter(|(part, _)| *part != set && set.is_subset(part))
             .collect();
         outer.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(a.1.cmp(b.1)));
         outer.into_iter().take(3).find_map(|(whole, name)| {
@@ -1149,15 +1219,13 @@ impl Namer {
         missing: &AddrIntervals,
         avoid: &AddrIntervals,
     ) -> Option<Vec<&str>> {
-        let r = missing.ranges();
-        if r.is_empty() {
+        if missing.is_empty() {
             return None;
         }
-        let (lo, hi) = (r[0].0, r[r.len() - 1].1);
         let mut parts: Vec<(AddrIntervals, &str)> = self
-            .starting(family, 0, hi)
-            .filter(|(part, end, _)| *end >= lo && part.overlaps(missing) && !part.overlaps(avoid))
-            .map(|(part, _, name)| (part.intersection(missing), name))
+            .meeting_set(family, missing)
+            .filter(|(part, _)| !part.overlaps(avoid))
+            .map(|(part, name)| (part.intersection(missing), name))
             .collect();
         parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
         let mut covered = AddrIntervals::empty();
@@ -1181,13 +1249,13 @@ impl Namer {
     /// `a + b + c` when `set` is exactly the union of two or three named
     /// sets (largest first, the names sorted within equal sizes).
     fn union_name(&self, family: Family, set: &AddrIntervals) -> Option<String> {
-        let r = set.ranges();
-        if r.is_empty() {
-            return None;
-        }
-        let (lo, hi) = (r[0].0, r[r.len() - 1].1);
-        let mut parts: Vec<(&AddrIntervals, &str)> = self
-            .starting(family, lo, hi)
+        let &(_, hi) = set.ranges().last()?;
+        // A set inside `set` starts inside one of its ranges (a wide set
+        // with gaps has most named sets starting between its bounds).
+        let mut parts: Vec<(&AddrIntervals, &str)> = set
+            .ranges()
+            .iter()
+            .flat_map(|&(first, last)| self.starting(family, first, last))
             .filter(|(part, end, _)| *end <= hi && part.is_subset(set))
             .map(|(part, _, name)| (part, name))
             .collect();
@@ -1443,6 +1511,128 @@ mod tests {
     use crate::addrset::IntervalSet;
     use crate::analysis::space::encode_service;
     use crate::ir::ServiceSet;
+    use proptest::prelude::*;
+
+    /// Sets of a few ranges over 0..64, IPv4 or IPv6.
+    fn arb_set() -> impl Strategy<Value = (Family, AddrIntervals)> {
+        (
+            prop::bool::ANY,
+            prop::collection::vec((0u128..64, 0u128..8), 1..4),
+        )
+            .prop_map(|(six, rs)| {
+                let family = if six { Family::V6 } else { Family::V4 };
+                (
+                    family,
+                    IntervalSet::from_ranges(rs.into_iter().map(|(lo, w)| (lo, lo + w))),
+                )
+            })
+    }
+
+    /// The names [`Namer::describe`] finds, by brute force: every named
+    /// set looked at, in the namer's order (ties sort alike).
+    fn reference_name(n: &Namer, family: Family, set: &AddrIntervals) -> Option<String> {
+        let named: Vec<(&AddrIntervals, &str)> = n
+            .by_start
+            .iter()
+            .filter(|e| e.0 == family)
+            .map(|e| (&e.3, e.4.as_str()))
+            .collect();
+        if set.is_empty() {
+            return None;
+        }
+        if *set == crate::analysis::space::addr_universe(family) {
+            return Some(match family {
+                Family::V4 => "any IPv4".to_string(),
+                Family::V6 => "any IPv6".to_string(),
+            });
+        }
+        if let Some(name) = n.exact.get(&(family, set.clone())) {
+            return Some(name.clone());
+        }
+        fn greedy<'n>(
+            mut parts: Vec<(AddrIntervals, &'n str)>,
+            goal: &AddrIntervals,
+            most: usize,
+        ) -> Option<Vec<&'n str>> {
+            parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
+            let mut covered = AddrIntervals::empty();
+            let mut names = Vec::new();
+            for (part, name) in parts {
+                if part.is_subset(&covered) {
+                    continue;
+                }
+                covered = covered.union(&part);
+                names.push(name);
+                if names.len() > most {
+                    return None;
+                }
+                if covered == *goal {
+                    break;
+                }
+            }
+            (covered == *goal).then_some(names)
+        }
+        let inside: Vec<_> = named
+            .iter()
+            .filter(|(p, _)| p.is_subset(set))
+            .map(|(p, name)| ((*p).clone(), *name))
+            .collect();
+        if let Some(names) = greedy(inside, set, 3).filter(|n| n.len() >= 2) {
+            return Some(names.join(" + "));
+        }
+        let mut outer: Vec<_> = named
+            .iter()
+            .filter(|(p, _)| *p != set && set.is_subset(p))
+            .collect();
+        outer.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(a.1.cmp(b.1)));
+        outer.into_iter().take(3).find_map(|(whole, name)| {
+            let missing = whole.difference(set);
+            if missing.is_empty() {
+                return None;
+            }
+            let mut parts: Vec<_> = named
+                .iter()
+                .filter(|(p, _)| p.overlaps(&missing) && !p.overlaps(set))
+                .map(|(p, name)| (p.intersection(&missing), *name))
+                .collect();
+            parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
+            let mut covered = AddrIntervals::empty();
+            let mut excluded = Vec::new();
+            for (part, other) in parts {
+                if part.is_subset(&covered) {
+                    continue;
+                }
+                covered = covered.union(&part);
+                excluded.push(other);
+                if covered == missing {
+                    return Some(format!("{name} except {}", excluded.join(" and ")));
+                }
+                if excluded.len() == 3 {
+                    return None;
+                }
+            }
+            None
+        })
+    }
+
+    proptest! {
+        /// The namer's indexed searches name a set exactly as looking at
+        /// every named set does.
+        #[test]
+        fn names_are_those_of_a_full_search(
+            named in prop::collection::vec(arb_set(), 0..40),
+            queries in prop::collection::vec(arb_set(), 1..8),
+        ) {
+            let mut exact = BTreeMap::new();
+            for (i, (family, set)) in named.into_iter().enumerate() {
+                exact.entry((family, set)).or_insert_with(|| format!("n{}", i % 7));
+            }
+            let n = Namer::of(exact);
+            for (family, set) in &queries {
+                prop_assert_eq!(n.describe(*family, set).name, reference_name(&n, *family, set));
+            }
+        }
+    }
 
     fn text(family: Family, set: ServiceSet) -> String {
         service_text(family, &encode_service(&set, family))
