@@ -1084,6 +1084,39 @@ mod tests {
         assert_eq!(restored_into("<cisco/>", rendered), None);
     }
 
+    /// Exactly where each area goes, byte for byte: in place of the
+    /// device's own, else before `</pfsense>` (a device with neither gets
+    /// the filter first, then the aliases).
+    #[test]
+    fn restored_areas_land_in_place_or_before_the_root_end() {
+        let rendered = "<pfsense><aliases><alias/></aliases><filter><rule/></filter></pfsense>";
+        let cases = [
+            (
+                "<pfsense><system/></pfsense>",
+                "<pfsense><system/><filter><rule/></filter><aliases><alias/></aliases></pfsense>",
+            ),
+            (
+                "<pfsense><filter><old/></filter><system/></pfsense>",
+                "<pfsense><filter><rule/></filter><system/><aliases><alias/></aliases></pfsense>",
+            ),
+            (
+                "<pfsense><aliases/><system/><filter/></pfsense>\n",
+                "<pfsense><aliases><alias/></aliases><system/><filter><rule/></filter></pfsense>\n",
+            ),
+            (
+                "<pfsense><filter/><aliases><a/></aliases></pfsense>",
+                "<pfsense><filter><rule/></filter><aliases><alias/></aliases></pfsense>",
+            ),
+        ];
+        for (device, expected) in cases {
+            assert_eq!(
+                restored_into(device, rendered).as_deref(),
+                Some(expected),
+                "{device}"
+            );
+        }
+    }
+
     #[test]
     fn rule_names_are_read_from_descriptions_even_when_cut() {
         assert_eq!(rule_name("allow-web: Staff web"), Some("allow-web"));

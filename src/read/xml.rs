@@ -571,17 +571,21 @@ fn ascii_name(text: &str, i: usize) -> Option<(&str, usize)> {
 /// Past the spaces, tabs and newlines at `i` (not carriage returns,
 /// which a text must have normalized).
 fn skip_indentation(b: &[u8], mut i: usize) -> usize {
-    // Exported configurations indent deeply with spaces: eight at a time.
+    // Exported configurations indent deeply with spaces: eight at a time
+    // (tried only at a space: pfSense indents with tabs).
     const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
     loop {
-        if let Some(chunk) = b.get(i..i + 8)
-            && u64::from_ne_bytes(chunk.try_into().expect("eight bytes")) == SPACES
-        {
-            i += 8;
-        } else if matches!(b.get(i), Some(b' ' | b'\t' | b'\n')) {
-            i += 1;
-        } else {
-            return i;
+        match b.get(i) {
+            Some(b' ') => match b.get(i..i + 8) {
+                Some(chunk)
+                    if u64::from_ne_bytes(chunk.try_into().expect("eight bytes")) == SPACES =>
+                {
+                    i += 8
+                }
+                _ => i += 1,
+            },
+            Some(b'\t' | b'\n') => i += 1,
+            _ => return i,
         }
     }
 }
