@@ -522,6 +522,30 @@ fn dependency(key: &Key) -> Dnf {
     }
 }
 
+/// [`Lowerer::each_element_holds`] for an address key within one term:
+/// each element's term differs from the others in that address only, so
+/// merging them one by one unites their addresses into one term; uniting
+/// the addresses first is the same term, without a term per element (sets
+/// of thousands of addresses are common).
+fn address_set_holds(
+    domain: &[Term],
+    family: Family,
+    source: bool,
+    elements: &[Value],
+) -> Result<Dnf, String> {
+    let sets = elements
+        .iter()
+        .map(|e| addr_of(e, family))
+        .collect::<Result<Vec<_>, _>>()?;
+    let set = AddrSet::union_all(&sets);
+    let one = if source {
+        Term::src(set)
+    } else {
+        Term::dst(set)
+    };
+    and_dnf(domain, &[one])
+}
+
 // ------------------------------------------------------------ values
 
 fn number(v: &Value) -> Option<u64> {
@@ -732,17 +756,35 @@ impl Lowerer<'_> {
                 return Ok((domain, u));
             }
         };
+        if let (Some(Field::Addr { family, source }), [_]) = (field(key), domain.as_slice()) {
+            let positive = address_set_holds(&domain, family, source, &elements)?;
+            #[cfg(debug_assertions)]
+            debug_assert_eq!(positive, self.each_element_holds(key, &domain, &elements)?);
+            return Ok((domain, positive));
+        }
+        let positive = self.each_element_holds(key, &domain, &elements)?;
+        Ok((domain, positive))
+    }
+
+    /// The packets `key == e` holds for some element `e`, within `domain`,
+    /// one element at a time.
+    fn each_element_holds(
+        &self,
+        key: &Key,
+        domain: &[Term],
+        elements: &[Value],
+    ) -> Result<Dnf, String> {
         let mut positive = Vec::new();
-        for e in &elements {
+        for e in elements {
             let one = match key {
                 Key::Concat(keys) => self.concat_element(keys, e)?,
                 k => self.element(k, e)?,
             };
-            for t in and_dnf(&domain, &one)? {
+            for t in and_dnf(domain, &one)? {
                 push_merged(&mut positive, t);
             }
         }
-        Ok((domain, positive))
+        Ok(positive)
     }
 
     fn concat_element(&self, keys: &[Key], e: &Value) -> Result<Dnf, String> {
