@@ -1222,28 +1222,12 @@ impl Namer {
         if missing.is_empty() {
             return None;
         }
-        let mut parts: Vec<(AddrIntervals, &str)> = self
+        let parts: Vec<(AddrIntervals, &str)> = self
             .meeting_set(family, missing)
             .filter(|(part, _)| !part.overlaps(avoid))
             .map(|(part, name)| (part.intersection(missing), name))
             .collect();
-        parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
-        let mut covered = AddrIntervals::empty();
-        let mut names = Vec::new();
-        for (part, name) in parts {
-            if part.is_subset(&covered) {
-                continue;
-            }
-            covered = covered.union(&part);
-            names.push(name);
-            if covered == *missing {
-                return Some(names);
-            }
-            if names.len() == 3 {
-                return None;
-            }
-        }
-        None
+        greedy_cover(parts, missing)
     }
 
     /// `a + b + c` when `set` is exactly the union of two or three named
@@ -1252,31 +1236,48 @@ impl Namer {
         let &(_, hi) = set.ranges().last()?;
         // A set inside `set` starts inside one of its ranges (a wide set
         // with gaps has most named sets starting between its bounds).
-        let mut parts: Vec<(&AddrIntervals, &str)> = set
+        let parts: Vec<(&AddrIntervals, &str)> = set
             .ranges()
             .iter()
             .flat_map(|&(first, last)| self.starting(family, first, last))
             .filter(|(part, end, _)| *end <= hi && part.is_subset(set))
             .map(|(part, _, name)| (part, name))
             .collect();
-        parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
-        let mut covered = AddrIntervals::empty();
-        let mut names = Vec::new();
-        for (part, name) in parts {
-            if part.is_subset(&covered) {
-                continue;
-            }
-            covered = covered.union(part);
-            names.push(name);
-            if names.len() > 3 {
-                return None;
-            }
-            if covered == *set {
-                break;
-            }
-        }
-        (covered == *set && names.len() >= 2).then(|| names.join(" + "))
+        greedy_cover(parts, set)
+            .filter(|names| names.len() >= 2)
+            .map(|names| names.join(" + "))
     }
+}
+
+/// The names of at most three of `parts` whose union is `goal`, taken
+/// largest first (names sorted within equal sizes), each adding to what
+/// the ones before cover; `None` when three do not reach it.
+fn greedy_cover<'n, P: std::borrow::Borrow<AddrIntervals>>(
+    mut parts: Vec<(P, &'n str)>,
+    goal: &AddrIntervals,
+) -> Option<Vec<&'n str>> {
+    parts.sort_by(|a, b| {
+        b.0.borrow()
+            .len()
+            .cmp(&a.0.borrow().len())
+            .then(a.1.cmp(b.1))
+    });
+    let mut covered = AddrIntervals::empty();
+    let mut names = Vec::new();
+    for (part, name) in parts {
+        if part.borrow().is_subset(&covered) {
+            continue;
+        }
+        covered = covered.union(part.borrow());
+        names.push(name);
+        if covered == *goal {
+            return Some(names);
+        }
+        if names.len() == 3 {
+            return None;
+        }
+    }
+    None
 }
 
 fn cidrs(family: Family, set: &AddrIntervals) -> Vec<String> {
@@ -1549,35 +1550,12 @@ mod tests {
         if let Some(name) = n.exact.get(&(family, set.clone())) {
             return Some(name.clone());
         }
-        fn greedy<'n>(
-            mut parts: Vec<(AddrIntervals, &'n str)>,
-            goal: &AddrIntervals,
-            most: usize,
-        ) -> Option<Vec<&'n str>> {
-            parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
-            let mut covered = AddrIntervals::empty();
-            let mut names = Vec::new();
-            for (part, name) in parts {
-                if part.is_subset(&covered) {
-                    continue;
-                }
-                covered = covered.union(&part);
-                names.push(name);
-                if names.len() > most {
-                    return None;
-                }
-                if covered == *goal {
-                    break;
-                }
-            }
-            (covered == *goal).then_some(names)
-        }
         let inside: Vec<_> = named
             .iter()
             .filter(|(p, _)| p.is_subset(set))
-            .map(|(p, name)| ((*p).clone(), *name))
+            .copied()
             .collect();
-        if let Some(names) = greedy(inside, set, 3).filter(|n| n.len() >= 2) {
+        if let Some(names) = greedy_cover(inside, set).filter(|n| n.len() >= 2) {
             return Some(names.join(" + "));
         }
         let mut outer: Vec<_> = named
@@ -1590,28 +1568,13 @@ mod tests {
             if missing.is_empty() {
                 return None;
             }
-            let mut parts: Vec<_> = named
+            let parts: Vec<_> = named
                 .iter()
                 .filter(|(p, _)| p.overlaps(&missing) && !p.overlaps(set))
                 .map(|(p, name)| (p.intersection(&missing), *name))
                 .collect();
-            parts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(b.1)));
-            let mut covered = AddrIntervals::empty();
-            let mut excluded = Vec::new();
-            for (part, other) in parts {
-                if part.is_subset(&covered) {
-                    continue;
-                }
-                covered = covered.union(&part);
-                excluded.push(other);
-                if covered == missing {
-                    return Some(format!("{name} except {}", excluded.join(" and ")));
-                }
-                if excluded.len() == 3 {
-                    return None;
-                }
-            }
-            None
+            let excluded = greedy_cover(parts, &missing)?;
+            Some(format!("{name} except {}", excluded.join(" and ")))
         })
     }
 

@@ -8,6 +8,36 @@
 //! ([`super::device::Device::skipped`]), and what is not understood is an
 //! error with its line and column, never a guess.
 
+/// Generates a set of known child tags: an enum (a variant per tag, in
+/// order) and `$index`, a tag's variant number, for [`Known`]. Defined before the
+/// reader modules, which use it.
+macro_rules! known_tags {
+    ($(#[$meta:meta])* $name:ident, $index:ident: $($variant:ident = $tag:literal,)*) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy)]
+        enum $name {
+            $($variant,)*
+        }
+
+        impl $name {
+            const COUNT: usize = [$($tag),*].len();
+        }
+
+        impl From<$name> for usize {
+            fn from(k: $name) -> usize {
+                k as usize
+            }
+        }
+
+        fn $index(tag: &str) -> Option<usize> {
+            match tag {
+                $($tag => Some($name::$variant as usize),)*
+                _ => None,
+            }
+        }
+    };
+}
+
 pub mod cisco;
 pub mod cisco_inventory;
 pub(crate) mod cisco_tables;
@@ -17,6 +47,8 @@ pub mod panos;
 pub mod panos_inventory;
 pub mod pfsense;
 pub mod pfsense_inventory;
+
+use crate::read::xml::Node;
 
 /// Where each line of a text starts: a reader that locates every entry of
 /// a large export builds it once (a scan from the start per entry would
@@ -115,6 +147,51 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[start..].chars().count() + 1)
+}
+
+/// An element's children of the tags a reader knows (numbered by `index`),
+/// found in one pass: the first child of each tag, as a search of its children finds it,
+/// and the first child of a tag not among them. A rule's fields are asked
+/// for many times each; scanning the children for every question was most
+/// of reading a rule (pfSense and PAN-OS alike).
+#[derive(Clone, Copy)]
+pub(crate) struct Known<'a, 'i, const N: usize> {
+    pub(crate) node: Node<'a, 'i>,
+    found: [Option<Node<'a, 'i>>; N],
+    pub(crate) unknown: Option<Node<'a, 'i>>,
+}
+
+impl<'a, 'i, const N: usize> Known<'a, 'i, N> {
+    pub(crate) fn of(node: Node<'a, 'i>, index: impl Fn(&str) -> Option<usize>) -> Self {
+        let mut found = [None; N];
+        let mut unknown = None;
+        for c in node.children() {
+            match index(c.name()) {
+                Some(k) => {
+                    found[k].get_or_insert(c);
+                }
+                None => {
+                    unknown.get_or_insert(c);
+                }
+            }
+        }
+        Known {
+            node,
+            found,
+            unknown,
+        }
+    }
+
+    /// The first child of tag `k`.
+    pub(crate) fn child(&self, k: impl Into<usize>) -> Option<Node<'a, 'i>> {
+        self.found[k.into()]
+    }
+
+    /// [`Known::child`], else the element itself (where an error about a field
+    /// that is not there points).
+    pub(crate) fn at(&self, k: impl Into<usize>) -> Node<'a, 'i> {
+        self.found[k.into()].unwrap_or(self.node)
+    }
 }
 
 #[cfg(test)]

@@ -105,7 +105,7 @@ use crate::read::device::{
 use crate::read::export::inventory::DisabledRule;
 #[cfg(test)]
 use crate::read::export::line_col;
-use crate::read::export::{LineIndex, memoized};
+use crate::read::export::{Known, LineIndex, memoized};
 use crate::vocab::{Action, ServiceSet, Target};
 
 use crate::read::xml::Document;
@@ -360,87 +360,48 @@ fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
     elements(node).find(|c| c.has_tag_name(name))
 }
 
-/// A security rule (or a predefined rule's override) with its elements
-/// looked up once: a rule's dozen elements are asked for some thirty
-/// times while it is read, and a search through them each time was a
-/// large share of reading a rulebase.
-#[derive(Clone, Copy)]
-struct Rule<'a, 'i> {
-    node: Node<'a, 'i>,
-    /// Each element of [`RULE_ELEMENTS`], the first of its name.
-    elements: [Option<Node<'a, 'i>>; RULE_ELEMENTS.len()],
+known_tags! {
+    /// The elements a rule's reading asks for by name: the modelled ones,
+    /// then [`IDENTITY_FIELDS`].
+    E, rule_element:
+    From = "from",
+    To = "to",
+    Source = "source",
+    Destination = "destination",
+    Application = "application",
+    Service = "service",
+    Action = "action",
+    IcmpUnreachable = "icmp-unreachable",
+    LogStart = "log-start",
+    LogEnd = "log-end",
+    RuleType = "rule-type",
+    NegateSource = "negate-source",
+    NegateDestination = "negate-destination",
+    Disabled = "disabled",
+    Schedule = "schedule",
+    SourceUser = "source-user",
+    Category = "category",
+    SourceHip = "source-hip",
+    DestinationHip = "destination-hip",
+    HipProfiles = "hip-profiles",
 }
 
-/// The elements a rule's reading asks for by name: the modelled ones,
-/// then [`IDENTITY_FIELDS`].
-const RULE_ELEMENTS: [&str; 20] = [
-    "from",
-    "to",
-    "source",
-    "destination",
-    "application",
-    "service",
-    "action",
-    "icmp-unreachable",
-    "log-start",
-    "log-end",
-    "rule-type",
-    "negate-source",
-    "negate-destination",
-    "disabled",
-    "schedule",
-    "source-user",
-    "category",
-    "source-hip",
-    "destination-hip",
-    "hip-profiles",
-];
+/// A security rule (or a predefined rule's override) with its elements
+/// looked up once: a rule's dozen elements are asked for some thirty
+/// times while it is read.
+type Rule<'a, 'i> = Known<'a, 'i, { E::COUNT }>;
 
-/// The position of `tag` in [`RULE_ELEMENTS`] (a `match`: it runs for
-/// every element of every rule).
-fn rule_element(tag: &str) -> Option<usize> {
-    match tag {
-        "from" => Some(0),
-        "to" => Some(1),
-        "source" => Some(2),
-        "destination" => Some(3),
-        "application" => Some(4),
-        "service" => Some(5),
-        "action" => Some(6),
-        "icmp-unreachable" => Some(7),
-        "log-start" => Some(8),
-        "log-end" => Some(9),
-        "rule-type" => Some(10),
-        "negate-source" => Some(11),
-        "negate-destination" => Some(12),
-        "disabled" => Some(13),
-        "schedule" => Some(14),
-        "source-user" => Some(15),
-        "category" => Some(16),
-        "source-hip" => Some(17),
-        "destination-hip" => Some(18),
-        "hip-profiles" => Some(19),
-        _ => None,
-    }
+fn rule_of<'a, 'i>(node: Node<'a, 'i>) -> Rule<'a, 'i> {
+    Known::of(node, rule_element)
 }
 
 impl<'a, 'i> Rule<'a, 'i> {
-    fn of(node: Node<'a, 'i>) -> Self {
-        let mut elements = [None; RULE_ELEMENTS.len()];
-        for e in node.children() {
-            if let Some(k) = rule_element(tag(e)) {
-                elements[k].get_or_insert(e);
-            }
-        }
-        Self { node, elements }
-    }
-
-    /// The first element `name` (one of [`RULE_ELEMENTS`]), as
-    /// [`child`] finds it.
+    /// The first element `name` (one of [`E`]'s tags), as [`child`] finds
+    /// it.
     fn element(&self, name: &str) -> Option<Node<'a, 'i>> {
         let k = rule_element(name);
         debug_assert!(k.is_some(), "<{name}> is not looked up once");
-        k.and_then(|k| self.elements[k])
+        k.and_then(|k| self.child(k))
     }
 }
 
@@ -685,7 +646,7 @@ impl<'t> Reader<'t> {
         c.rules = [shared_pre, pre, local, post, shared_post]
             .concat()
             .into_iter()
-            .map(Rule::of)
+            .map(rule_of)
             .collect();
         self.record_rules(&mut c)?;
         Ok(c)
@@ -1694,7 +1655,7 @@ impl<'t> Reader<'t> {
         let r = rule.node;
         // The modelled elements are the ones looked up once; the inert
         // ones are few per rule, so a list finds a repeat of one fastest.
-        let mut modelled = [false; RULE_ELEMENTS.len()];
+        let mut modelled = [false; E::COUNT];
         let mut inert: Vec<&str> = Vec::new();
         for f in elements(r) {
             let t = tag(f);
@@ -2031,13 +1992,14 @@ impl<'t> Reader<'t> {
                 return Err(self.err(f, format!("{name} override: unexpected <{}>", tag(f))));
             }
         }
-        let action = match child(e, "action") {
-            Some(_) => self.rule_action(&Rule::of(e), name)?,
+        let rule = rule_of(e);
+        let action = match rule.element("action") {
+            Some(_) => self.rule_action(&rule, name)?,
             None => predefined,
         };
         Ok(Decision {
             action,
-            log: self.logged(&Rule::of(e), false, false)?,
+            log: self.logged(&rule, false, false)?,
             origin: self.origin(e, None),
         })
     }
@@ -2165,15 +2127,12 @@ mod tests {
         read(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
     }
 
-    /// The `match` finds each element looked up once at its own place,
-    /// the identity elements among them, and nothing else.
+    /// The elements looked up once hold the identity elements, and no
+    /// inert one.
     #[test]
     fn rule_elements_are_found_by_name() {
-        for (k, e) in RULE_ELEMENTS.iter().enumerate() {
-            assert_eq!(rule_element(e), Some(k), "{e}");
-        }
         for (e, _) in IDENTITY_FIELDS {
-            assert!(RULE_ELEMENTS.contains(e), "{e}");
+            assert!(rule_element(e).is_some(), "{e}");
         }
         for e in INERT_RULE_FIELDS {
             assert_eq!(rule_element(e), None, "{e}");

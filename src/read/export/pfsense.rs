@@ -95,7 +95,7 @@ use crate::read::device::{
     source_ports,
 };
 use crate::read::export::inventory::DisabledRule;
-use crate::read::export::line_col;
+use crate::read::export::{Known, line_col};
 use crate::read::pfsense::{PROTOCOLS, icmp_number, rule_name};
 use crate::read::xml::{Document, Node};
 use crate::vocab::{Action, Family, ServiceSet, Target};
@@ -185,49 +185,8 @@ fn flag(node: Node<'_, '_>, tag: &str) -> bool {
     child(node, tag).is_some()
 }
 
-/// An element's children of the tags a reader knows (numbered by `index`),
-/// found in one pass: the first child of each tag, as [`child`] finds it,
-/// and the first child of a tag not among them. A rule's fields are asked
-/// for many times each; scanning the children for every question was most
-/// of reading a rule.
-struct Known<'a, 'i, const N: usize> {
-    node: Node<'a, 'i>,
-    found: [Option<Node<'a, 'i>>; N],
-    unknown: Option<Node<'a, 'i>>,
-}
-
+/// pfSense's questions of a [`Known`] element's fields.
 impl<'a, 'i, const N: usize> Known<'a, 'i, N> {
-    fn of(node: Node<'a, 'i>, index: impl Fn(&str) -> Option<usize>) -> Self {
-        let mut found = [None; N];
-        let mut unknown = None;
-        for c in node.children() {
-            match index(c.name()) {
-                Some(k) => {
-                    found[k].get_or_insert(c);
-                }
-                None => {
-                    unknown.get_or_insert(c);
-                }
-            }
-        }
-        Known {
-            node,
-            found,
-            unknown,
-        }
-    }
-
-    /// [`child`].
-    fn child(&self, k: impl Into<usize>) -> Option<Node<'a, 'i>> {
-        self.found[k.into()]
-    }
-
-    /// [`child`], else the element itself (where an error about a field
-    /// that is not there points).
-    fn at(&self, k: impl Into<usize>) -> Node<'a, 'i> {
-        self.found[k.into()].unwrap_or(self.node)
-    }
-
     /// [`field`], borrowed.
     fn field(&self, k: impl Into<usize>) -> Option<&'a str> {
         self.found[k.into()].map(|c| c.text())
@@ -957,35 +916,6 @@ struct UserEntry {
     entry: Option<Entry>,
     /// How many filters it is in and has not been put into yet.
     left: usize,
-}
-
-/// Generates a set of known child tags: an enum (a variant per tag, in
-/// order) and `$index`, a tag's variant number, for [`Known`].
-macro_rules! known_tags {
-    ($(#[$meta:meta])* $name:ident, $index:ident: $($variant:ident = $tag:literal,)*) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy)]
-        enum $name {
-            $($variant,)*
-        }
-
-        impl $name {
-            const COUNT: usize = [$($tag),*].len();
-        }
-
-        impl From<$name> for usize {
-            fn from(k: $name) -> usize {
-                k as usize
-            }
-        }
-
-        fn $index(tag: &str) -> Option<usize> {
-            match tag {
-                $($tag => Some($name::$variant as usize),)*
-                _ => None,
-            }
-        }
-    };
 }
 
 known_tags! {
