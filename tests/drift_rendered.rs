@@ -16,6 +16,7 @@
 
 use proptest::prelude::*;
 
+use crate::common::drift::union_of;
 use crate::common::{self, privileged, privileged::Netns, probes::PROBE_DATE, small_domain};
 use wardwall::addrset::AddrSet;
 use wardwall::analysis::space::Space;
@@ -97,6 +98,11 @@ fn service_lines(set: &ServiceSet) -> Option<Vec<String>> {
 /// A small policy in KDL from random rules of the small domain (a rule
 /// that matches nothing is left out), over [`ZONES`].
 fn policy_text(rules: &[small_domain::RuleSpec]) -> String {
+    policy_text_over(ZONES, rules)
+}
+
+/// [`policy_text`] over other zones.
+fn policy_text_over(zones: &str, rules: &[small_domain::RuleSpec]) -> String {
     let mut services = String::new();
     let mut body = String::new();
     for (i, (action, log, src, dst, service)) in rules.iter().enumerate() {
@@ -134,7 +140,7 @@ fn policy_text(rules: &[small_domain::RuleSpec]) -> String {
         // A policy needs a rule; this one says what the default says.
         body.push_str("    deny \"r-none\" {\n        from \"any\"\n        to \"any\"\n        service \"any\"\n    }\n");
     }
-    format!("{ZONES}{services}rules {{\n{body}}}\n")
+    format!("{zones}{services}rules {{\n{body}}}\n")
 }
 
 fn ir_of(rules: &[small_domain::RuleSpec]) -> Ir {
@@ -427,6 +433,175 @@ proptest! {
         let c = compare(&ir, &d);
         holds_to_brute_force(&ir, &d, &c, &edited);
     }
+}
+
+/// [`ZONES`] bound on every target.
+const ZONES_EVERYWHERE: &str = r#"zone "low" {
+    prefix "10.0.0.0/30" "fd00::/126"
+    interface nftables="lan0" pfsense="lan" cisco="Vlan10" panos="low"
+}
+zone "high" {
+    prefix "10.0.0.4/30" "fd00::4/126"
+    interface nftables="lan1" pfsense="opt1" cisco="Vlan20" panos="high"
+}
+zone "rest" {
+    residual #true
+    interface nftables="wan0" pfsense="wan" cisco="Vlan30" panos="rest"
+}
+"#;
+
+/// An edit of a device read from a rendering: an entry inserted (before
+/// entry `at` of filter `filter`, of layer 0), an entry deleted, a verdict
+/// flipped.
+#[derive(Clone, Debug)]
+enum ModelEdit {
+    Insert(usize, usize, Box<small_domain::RuleSpec>),
+    Delete(usize, usize),
+    Flip(usize, usize),
+}
+
+fn apply_to_model(device: &mut Device, edit: &ModelEdit) {
+    let filters = &mut device.layers[0].filters;
+    let (ModelEdit::Insert(f, ..) | ModelEdit::Delete(f, _) | ModelEdit::Flip(f, _)) = edit;
+    let n = filters.len();
+    let filter = &mut filters[f % n];
+    let entries = &mut filter.entries;
+    let len = entries.len();
+    match edit {
+        ModelEdit::Insert(_, at, spec) => {
+            let (action, _, src, dst, service) = spec.as_ref();
+            let mut decision = filter.default.clone();
+            decision.action = *action;
+            decision.origin.text = "edited".into();
+            let entry = wardwall::read::device::Entry {
+                guard: wardwall::read::device::Guard::any(),
+                src: src.clone(),
+                dst: dst.clone(),
+                service: service.clone(),
+                decision,
+                undecidable: None,
+            };
+            entries.insert(at % (len + 1), entry);
+        }
+        ModelEdit::Delete(_, at) if len > 0 => {
+            entries.remove(at % len);
+        }
+        ModelEdit::Flip(_, at) if len > 0 => {
+            let d = &mut entries[at % len].decision;
+            d.action = if d.action.permits() {
+                Action::Deny
+            } else {
+                Action::Allow
+            };
+        }
+        _ => {}
+    }
+}
+
+fn arb_model_edit() -> impl Strategy<Value = ModelEdit> {
+    prop_oneof![
+        2 => (0usize..8, 0usize..12, small_domain::arb_rule())
+            .prop_map(|(f, a, r)| ModelEdit::Insert(f, a, Box::new(r))),
+        1 => (0usize..8, 0usize..12).prop_map(|(f, a)| ModelEdit::Delete(f, a)),
+        1 => (0usize..8, 0usize..12).prop_map(|(f, a)| ModelEdit::Flip(f, a)),
+    ]
+}
+
+/// A random rule whose service every target can express: TCP and UDP
+/// ports and ICMP echo requests only (PAN-OS and pfSense refuse most ICMP
+/// types and protocols), and `any` only to deny. An allowed echo request
+/// makes a stateless target's return entry (echo replies the other way)
+/// differ from the policy.
+fn arb_portable_rule() -> impl Strategy<Value = small_domain::RuleSpec> {
+    small_domain::arb_rule().prop_map(|(action, log, src, dst, service)| {
+        let echo = wardwall::addrset::IntervalSet::single(8);
+        let ports = ServiceSet {
+            tcp: service.tcp,
+            udp: service.udp,
+            icmp4: service.icmp4.intersection(&echo),
+            ..ServiceSet::default()
+        };
+        let nothing = ports.tcp.is_empty() && ports.udp.is_empty() && ports.icmp4.is_empty();
+        let service = match (service.any || nothing, action) {
+            (false, _) => ports,
+            // Cisco refuses to allow every protocol (it cannot return the
+            // replies statelessly).
+            (true, Action::Allow) => ServiceSet {
+                tcp: wardwall::addrset::IntervalSet::single(1),
+                ..ServiceSet::default()
+            },
+            (true, _) => ServiceSet::any(),
+        };
+        (action, log, src, dst, service)
+    })
+}
+
+proptest! {
+    #![proptest_config(common::proptest_config(96))]
+
+    /// On every target, random policies rendered and read back, the device
+    /// edited at random: what `drift` sets apart as inherent, rendering
+    /// only the rules near the drift, is what the whole rendering sets
+    /// apart, kind by kind (the rules left out cannot decide there).
+    #[test]
+    fn the_rendering_of_the_rules_near_the_drift_sets_apart_what_the_whole_does(
+        rules in prop::collection::vec(arb_portable_rule(), 0..5),
+        edits in prop::collection::vec(arb_model_edit(), 0..3),
+    ) {
+        let text = policy_text_over(ZONES_EVERYWHERE, &rules);
+        let ir = common::compile_text_ok("random.kdl", &text, PROBE_DATE);
+        let options = wardwall::registry::TargetOptions::default();
+        for target in Target::ALL {
+            let whole = wardwall::diff::drift::own_rendering(&ir, target, &options, None)
+                .unwrap_or_else(|e| panic!("{target}: {e}\n{text}"));
+            let mut device = whole.clone();
+            for e in &edits {
+                apply_to_model(&mut device, e);
+            }
+            let drifted = compare(&ir, &device);
+            let reference = drifted.clone().beyond(&compare(&ir, &whole));
+            let mut near = drifted;
+            near.set_apart_inherent(&ir, target, &options, None)
+                .unwrap_or_else(|e| panic!("{target}: {e}\n{text}"));
+            for kind in [DriftKind::Exposure, DriftKind::Breakage, DriftKind::Undecidable] {
+                for (what, a, b) in [
+                    ("drift", &near.regions, &reference.regions),
+                    ("inherent", &near.inherent, &reference.inherent),
+                ] {
+                    prop_assert!(
+                        union_of(a, kind).same_as(&union_of(b, kind)),
+                        "{target}: {what} {kind:?} differs\n{text}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A stateless target answers an allowed echo request with a return entry
+/// the other way round, between addresses no rule matches in that
+/// direction: the rule that makes it must be rendered for the baseline,
+/// or the replies it lets through would count as drift.
+#[test]
+fn a_return_entry_is_inherent_though_its_rule_meets_the_replies_only_reversed() {
+    let text = format!(
+        "{ZONES_EVERYWHERE}service \"echo\" {{\n    icmpv4 8\n}}\nrules {{\n    allow \"ping\" {{\n        from \"10.0.0.1/32\"\n        to \"10.0.0.5/32\"\n        service \"echo\"\n    }}\n}}\n"
+    );
+    let ir = common::compile_text_ok("ping.kdl", &text, PROBE_DATE);
+    let options = wardwall::registry::TargetOptions::default();
+    let whole = wardwall::diff::drift::own_rendering(&ir, Target::Cisco, &options, None)
+        .expect("the policy renders for Cisco");
+    let mut comparison = compare(&ir, &whole);
+    let reply = Packet::parse("10.0.0.5", "10.0.0.1", "icmp/echo-reply").unwrap();
+    assert!(
+        comparison.regions.iter().any(|r| r.space.contains(&reply)),
+        "the echo reply entry differs from the policy"
+    );
+    comparison
+        .set_apart_inherent(&ir, Target::Cisco, &options, None)
+        .expect("the baseline renders");
+    assert!(comparison.regions.is_empty(), "{:?}", comparison.regions);
+    assert!(comparison.inherent.iter().any(|r| r.space.contains(&reply)));
 }
 
 // ------------------------------------------------------------ the kernel

@@ -64,23 +64,35 @@ impl BoxIndex {
     pub(crate) const WIDE: usize = 64;
 
     pub(crate) fn new(spaces: &[Space]) -> Self {
-        Self::with_wide(spaces, Self::WIDE)
+        Self::over(spaces)
     }
 
     /// [`BoxIndex::new`] with another width limit (tests use tiny ones to
     /// exercise the wide lists).
+    #[cfg(test)]
     pub(crate) fn with_wide(spaces: &[Space], wide: usize) -> Self {
+        Self::over_with_wide(spaces, wide)
+    }
+
+    /// [`BoxIndex::new`] over spaces that are not in one slice (the
+    /// regions of a comparison), numbered in order.
+    pub(crate) fn over<'a>(spaces: impl IntoIterator<Item = &'a Space>) -> Self {
+        Self::over_with_wide(spaces, Self::WIDE)
+    }
+
+    fn over_with_wide<'a>(spaces: impl IntoIterator<Item = &'a Space>, wide: usize) -> Self {
         // One pass over the spaces (their sets live all over the heap),
         // gathering every range per family and dimension as (space, lo, hi).
         let mut ranges: [[Vec<(u32, u128, u128)>; 2]; 2] = Default::default();
-        for (k, s) in spaces.iter().enumerate() {
+        let mut n = 0;
+        for (k, s) in spaces.into_iter().enumerate() {
+            n = k + 1;
             for c in s.cubes() {
                 let [src, dst] = &mut ranges[family_slot(c.family)];
                 src.extend(c.src.ranges().iter().map(|&(lo, hi)| (k as u32, lo, hi)));
                 dst.extend(c.dst.ranges().iter().map(|&(lo, hi)| (k as u32, lo, hi)));
             }
         }
-        let n = spaces.len();
         let [[s4, d4], [s6, d6]] = ranges;
         Self {
             families: [

@@ -97,29 +97,14 @@ pub(super) fn drift(mut args: DriftArgs, common: &Common) -> u8 {
     let mut broken = Vec::new();
     for (device, text, file) in &devices {
         let mut comparison = drift::compare(ir, device);
-        // A device that agrees needs no baseline.
-        let needs_baseline = !comparison.regions.is_empty();
-        match needs_baseline
-            .then(|| {
-                drift::own_rendering(
-                    ir,
-                    device.target,
-                    &registry::TargetOptions {
-                        nft_address_only: args.nft_address_only,
-                    },
-                    Some(text),
-                )
-            })
-            .transpose()
-        {
-            Ok(None) => {}
-            Ok(Some(base)) => {
-                comparison = comparison.beyond_baseline(ir, &base);
-            }
-            Err(why) => comparison.not_compared.push(format!(
+        let options = registry::TargetOptions {
+            nft_address_only: args.nft_address_only,
+        };
+        if let Err(why) = comparison.set_apart_inherent(ir, device.target, &options, Some(text)) {
+            comparison.not_compared.push(format!(
                 "nothing is counted as inherent to {}: {why}",
                 device.target
-            )),
+            ));
         }
         broken.extend(wardwall::diff::expect_check::breaks(
             model,

@@ -127,19 +127,16 @@ pub(super) fn import(args: ImportArgs, common: &Common) -> u8 {
     // design (pfSense's port-0 block, stateless return entries) is not a
     // difference of the import: drift counts it as inherent too.
     let mut comparison = comparison;
-    if !comparison.regions.is_empty() {
-        match wardwall::diff::drift::own_rendering(
-            ir,
-            args.target,
-            &wardwall::registry::TargetOptions::default(),
-            Some(&text),
-        ) {
-            Ok(base) => comparison = comparison.beyond_baseline(ir, &base),
-            Err(why) => comparison.not_compared.push(format!(
-                "nothing is counted as inherent to {}: {why}",
-                args.target
-            )),
-        }
+    if let Err(why) = comparison.set_apart_inherent(
+        ir,
+        args.target,
+        &wardwall::registry::TargetOptions::default(),
+        Some(&text),
+    ) {
+        comparison.not_compared.push(format!(
+            "nothing is counted as inherent to {}: {why}",
+            args.target
+        ));
     }
     let agrees = comparison.regions.is_empty();
     if agrees {

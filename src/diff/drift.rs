@@ -117,6 +117,39 @@ impl Comparison {
         self.beyond(&shared)
     }
 
+    /// Moves to [`Comparison::inherent`] what the policy's own rendering
+    /// for `target`, as deployed (see [`own_rendering`]), differs in too.
+    /// Only the rules whose traffic can meet this comparison's regions are
+    /// rendered: the rest cannot decide a packet there (see
+    /// [`rules_near`]). On an error (the rendering cannot be made or read
+    /// back) the comparison is left as it is.
+    pub fn set_apart_inherent(
+        &mut self,
+        ir: &Ir,
+        target: crate::vocab::Target,
+        options: &crate::registry::TargetOptions,
+        onto: Option<&str>,
+    ) -> Result<(), String> {
+        if self.regions.is_empty() {
+            return Ok(());
+        }
+        let near = ir.with_rules(&rules_near(ir, &self.regions));
+        let baseline = own_rendering(&near, target, options, onto)?;
+        #[cfg(debug_assertions)]
+        let reference = own_rendering(ir, target, options, onto)
+            .ok()
+            .map(|full| self.clone().beyond_baseline(ir, &full));
+        *self = std::mem::take(self).beyond_baseline(ir, &baseline);
+        // The whole rendering must find the same, region for region: a
+        // renderer whose entries reach beyond its rules' addresses breaks
+        // this here, in every test.
+        #[cfg(debug_assertions)]
+        if let Some(reference) = reference {
+            debug_assert_eq!(format!("{self:?}"), format!("{reference:?}"));
+        }
+        Ok(())
+    }
+
     /// This comparison with what `baseline` (the comparison of the policy's
     /// own rendering, as deployed) shares moved to [`Comparison::inherent`]:
     /// a stateless ACL's return entries let unsolicited replies through,
@@ -126,8 +159,7 @@ impl Comparison {
     pub fn beyond(mut self, baseline: &Comparison) -> Comparison {
         // Each region meets few of the baseline's: an index finds them,
         // rather than uniting thousands of regions first.
-        let spaces: Vec<Space> = baseline.regions.iter().map(|r| r.space.clone()).collect();
-        let mut index = BoxIndex::new(&spaces);
+        let mut index = BoxIndex::over(baseline.regions.iter().map(|r| &r.space));
         let mut near = Vec::new();
         let mut regions = Vec::new();
         for mut r in std::mem::take(&mut self.regions) {
@@ -136,7 +168,7 @@ impl Comparison {
                 .iter()
                 .map(|&b| b as usize)
                 .filter(|&b| baseline.regions[b].kind == r.kind)
-                .map(|b| &spaces[b]);
+                .map(|b| &baseline.regions[b].space);
             let rest = r.space.clone().minus_each(same);
             let shared = r.space.difference(&rest);
             if !shared.is_empty() {
@@ -174,6 +206,37 @@ pub fn own_rendering(
     reader
         .deployed(ir, &file.contents, onto)
         .map_err(|e| format!("its own rendering cannot be read back ({e})"))
+}
+
+/// The rules (positions in [`Ir::rules`], ascending) whose sources and
+/// destinations, either way round, meet the traffic of `regions`. A
+/// renderer writes a rule as entries between the rule's own addresses,
+/// or between its destinations and its sources (a stateless ACL's
+/// return entries), whatever the services; entries that come from no rule
+/// (implicit and system rules, the default) stay. So on the regions'
+/// traffic the rendering of these rules alone decides as the whole
+/// rendering does: no other rule's entry can match a packet there.
+fn rules_near(ir: &Ir, regions: &[DriftRegion]) -> Vec<usize> {
+    let mut index = BoxIndex::over(regions.iter().map(|r| &r.space));
+    let mut near = Vec::new();
+    let mut meets = |q: &Space| {
+        index.candidates_of(q, &mut near);
+        near.iter().any(|&k| {
+            let region = regions[k as usize].space.cubes();
+            q.cubes().iter().any(|c| {
+                region.iter().any(|r| {
+                    r.family == c.family && r.src.overlaps(&c.src) && r.dst.overlaps(&c.dst)
+                })
+            })
+        })
+    };
+    (0..ir.rules.len())
+        .filter(|&i| {
+            let rule = &ir.rules[i];
+            meets(&Space::between(&rule.src.addrs, &rule.dst.addrs))
+                || meets(&Space::between(&rule.dst.addrs, &rule.src.addrs))
+        })
+        .collect()
 }
 
 /// Compares `device` with the policy `ir` for the device's target.
@@ -931,16 +994,16 @@ impl Places {
 /// that meets none of it changes nothing they find: the baseline device is
 /// compared on a few regions, and most of its entries (pfSense: most of
 /// the pairs of an inbound and an outbound rule) are never built.
-struct Within {
-    spaces: Vec<Space>,
+struct Within<'a> {
+    spaces: Vec<&'a Space>,
     index: std::cell::RefCell<BoxIndex>,
     near: std::cell::RefCell<Vec<u32>>,
 }
 
-impl Within {
-    fn new(on: &Pieces) -> Self {
-        let spaces: Vec<Space> = on.values().flatten().cloned().collect();
-        let index = std::cell::RefCell::new(BoxIndex::new(&spaces));
+impl<'a> Within<'a> {
+    fn new(on: &'a Pieces) -> Self {
+        let spaces: Vec<&Space> = on.values().flatten().collect();
+        let index = std::cell::RefCell::new(BoxIndex::over(spaces.iter().copied()));
         Self {
             spaces,
             index,

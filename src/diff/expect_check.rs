@@ -182,10 +182,7 @@ pub fn rendered_breaks(
         .deployed(ir, text, None)
         .map_err(|e| format!("{file}: cannot be read back as {target}: {e}"))?;
     let mut comparison = super::drift::compare(ir, &device);
-    if !comparison.regions.is_empty() {
-        let base = super::drift::own_rendering(ir, target, options, None)?;
-        comparison = comparison.beyond_baseline(ir, &base);
-    }
+    comparison.set_apart_inherent(ir, target, options, None)?;
     Ok(breaks(policy, date, &device, file, &comparison))
 }
 

@@ -187,6 +187,43 @@ impl Ir {
         }
     }
 
+    /// This policy with only the rules at `keep` (positions in
+    /// [`Ir::rules`], ascending), and only the objects and services they
+    /// refer to: the same decision as this policy on every packet that no
+    /// dropped rule matches.
+    pub fn with_rules(&self, keep: &[usize]) -> Ir {
+        let rules: Vec<Rule> = keep.iter().map(|&i| self.rules[i].clone()).collect();
+        let mut objects_used = std::collections::BTreeSet::new();
+        let mut services_used = std::collections::BTreeSet::new();
+        for r in &rules {
+            for e in r.src.refs.iter().chain(&r.dst.refs) {
+                if let EndpointRef::Object(name) = e {
+                    objects_used.insert(name.as_str());
+                }
+            }
+            services_used.extend(r.service.refs.iter().map(String::as_str));
+        }
+        let objects = (self.objects.iter())
+            .filter(|(name, _)| objects_used.contains(name.as_str()))
+            .map(|(name, o)| (name.clone(), o.clone()))
+            .collect();
+        let services = (self.services.iter())
+            .filter(|(name, _)| services_used.contains(name.as_str()))
+            .map(|(name, s)| (name.clone(), s.clone()))
+            .collect();
+        Ir {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            targets: self.targets.clone(),
+            zones: self.zones.clone(),
+            objects,
+            services,
+            rules,
+            default_action: self.default_action,
+            default_log: self.default_log,
+        }
+    }
+
     pub fn zone(&self, name: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.name == name)
     }

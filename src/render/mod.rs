@@ -79,7 +79,13 @@ pub trait Renderer {
     fn embedded_templates(&self) -> &'static [(&'static str, &'static str)];
 
     /// Renders the IR. What the target cannot express is an error pointing
-    /// at the policy span, never a silent omission.
+    /// at the policy span, never a silent omission. A rule becomes entries
+    /// that match only traffic between its own sources and destinations,
+    /// either way round (a stateless target's return entries), so the
+    /// rendering of some of the rules decides as the whole rendering does
+    /// on traffic the others cannot match: `drift`'s baseline renders only
+    /// the rules near the drift (`diff::drift::rules_near`; debug builds
+    /// render the whole policy too and require the same).
     fn render(&self, ir: &Ir, templates: &Templates) -> Result<Vec<RenderedFile>, Vec<Diagnostic>>;
 
     /// The file of [`Renderer::render`]'s output whose name ends in
