@@ -276,6 +276,10 @@ rules {
             include_str!("export/nftables_json.rs"),
         ),
         (
+            "export/nftables_json_tree.rs",
+            include_str!("export/nftables_json_tree.rs"),
+        ),
+        (
             "export/nftables_lower.rs",
             include_str!("export/nftables_lower.rs"),
         ),

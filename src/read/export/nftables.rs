@@ -81,6 +81,8 @@
 mod inventory;
 #[path = "nftables_json.rs"]
 mod json;
+#[path = "nftables_json_tree.rs"]
+mod json_tree;
 #[path = "nftables_lower.rs"]
 mod lower;
 #[path = "nftables_text.rs"]

@@ -2,11 +2,13 @@
 //! <https://man.archlinux.org/man/libnftables-json.5.en>): `{"nftables": [
 //! ... ]}`, one object per table, set, map, chain, rule, flowtable or named
 //! object, each naming its family and table; a rule's `expr` is its list of
-//! statements. `serde_json` keeps no positions, so a rule's origin is the
-//! line and column of its array element (found by a small scan of the
-//! text) and its text names its index and `handle`.
+//! statements. The document is read into [`J`], a tree borrowed from the
+//! text that rejects a key named twice in an object. `serde_json` keeps no
+//! positions, so a rule's origin is the line and column of its array
+//! element (found by a small scan of the text) and its text names its
+//! index and `handle`.
 
-use serde_json::Value as J;
+use super::json_tree::J;
 
 use super::lower::chain_priority;
 use super::{BaseChain, Chain, Key, Map, NamedSet, Op, Rule, Ruleset, Stmt, Table, Value, Verdict};
@@ -86,16 +88,17 @@ fn table_of<'a>(rs: &'a mut Ruleset, o: &J) -> R<&'a mut Table> {
 }
 
 fn object(rs: &mut Ruleset, item: &J, index: usize, line: usize, column: usize) -> R<()> {
-    let Some((kind, o)) = item.as_object().and_then(|m| m.iter().next()) else {
+    let Some((kind, o)) = item.sole("a table, set, map, chain, rule, flowtable or named object")?
+    else {
         return Err("expected an object".into());
     };
-    match kind.as_str() {
+    match kind {
         "metainfo" => {}
         "table" => {
             let flags = o.get("flags");
             let dormant = match flags {
-                Some(J::String(s)) => s == "dormant",
-                Some(J::Array(a)) => a.iter().any(|f| f == "dormant"),
+                Some(J::Str(s)) => s == "dormant",
+                Some(J::Array(a)) => a.iter().any(|f| f.as_str() == Some("dormant")),
                 _ => false,
             };
             rs.tables.push(Table {
@@ -117,8 +120,8 @@ fn object(rs: &mut Ruleset, item: &J, index: usize, line: usize, column: usize) 
                     kind: str_of(o, "type")?.to_string(),
                     hook: h.as_str().ok_or("expected a string `hook`")?.to_string(),
                     priority: match o.get("prio") {
-                        Some(J::Number(n)) => n.as_i64().ok_or("expected an integer `prio`")?,
-                        Some(J::String(s)) => {
+                        Some(n @ J::Number(_)) => n.as_i64().ok_or("expected an integer `prio`")?,
+                        Some(J::Str(s)) => {
                             let words: Vec<&str> = s.split_whitespace().collect();
                             chain_priority(&words)?
                         }
@@ -195,7 +198,7 @@ fn named_set(o: &J, is_map: bool) -> R<NamedSet> {
     };
     let flags: Vec<&str> = match o.get("flags") {
         Some(J::Array(a)) => a.iter().filter_map(J::as_str).collect(),
-        Some(J::String(f)) => vec![f.as_str()],
+        Some(J::Str(f)) => vec![f.as_ref()],
         _ => Vec::new(),
     };
     s.dynamic =
@@ -203,7 +206,7 @@ fn named_set(o: &J, is_map: bool) -> R<NamedSet> {
     // libnftables-json(5): `"type"` is a string, or an array of them for a
     // concatenation.
     s.key_type = match o.get("type") {
-        Some(J::String(t)) => t.clone(),
+        Some(J::Str(t)) => t.to_string(),
         Some(J::Array(a)) => a
             .iter()
             .filter_map(J::as_str)
@@ -229,11 +232,11 @@ fn named_set(o: &J, is_map: bool) -> R<NamedSet> {
 }
 
 fn verdict(v: &J) -> R<Verdict> {
-    let Some((k, inner)) = v.as_object().and_then(|m| m.iter().next()) else {
+    let Some((k, inner)) = v.sole("a verdict")? else {
         return Err(format!("expected a verdict, found {v}"));
     };
     let target = || -> R<String> { Ok(str_of(inner, "target")?.to_string()) };
-    Ok(match k.as_str() {
+    Ok(match k {
         "accept" => Verdict::Accept,
         "drop" => Verdict::Drop,
         "return" => Verdict::Return,
@@ -247,9 +250,9 @@ fn verdict(v: &J) -> R<Verdict> {
 /// A right-hand side or an element.
 fn value(v: &J) -> R<Value> {
     Ok(match v {
-        J::String(s) => match s.strip_prefix('@') {
+        J::Str(s) => match s.strip_prefix('@') {
             Some(n) => Value::SetRef(n.to_string()),
-            None => Value::Word(s.clone()),
+            None => Value::Word(s.to_string()),
         },
         J::Number(n) => Value::Number(
             n.as_u64()
@@ -265,11 +268,11 @@ fn value(v: &J) -> R<Value> {
                 })
                 .collect::<R<_>>()?,
         ),
-        J::Object(m) => {
-            let Some((k, inner)) = m.iter().next() else {
+        J::Object(_) => {
+            let Some((k, inner)) = v.sole("a value")? else {
                 return Err("expected a value, found `{}`".into());
             };
-            match k.as_str() {
+            match k {
                 "set" => Value::Set(
                     inner
                         .as_array()
@@ -310,13 +313,13 @@ fn value(v: &J) -> R<Value> {
 }
 
 fn key(v: &J) -> R<Key> {
-    let Some((k, inner)) = v.as_object().and_then(|m| m.iter().next()) else {
+    let Some((k, inner)) = v.sole("an expression")? else {
         return Err(format!("expected an expression, found {v}"));
     };
-    Ok(match k.as_str() {
+    Ok(match k {
         "meta" => Key::Meta(str_of(inner, "key")?.to_string()),
         "payload" => match (inner.get("protocol"), inner.get("field")) {
-            (Some(J::String(p)), Some(J::String(f))) => Key::Payload(p.clone(), f.clone()),
+            (Some(J::Str(p)), Some(J::Str(f))) => Key::Payload(p.to_string(), f.to_string()),
             _ => Key::Other(format!("raw payload {inner}")),
         },
         "ct" => {
@@ -349,10 +352,10 @@ fn key(v: &J) -> R<Key> {
 }
 
 fn statement(s: &J) -> R<Stmt> {
-    let Some((k, inner)) = s.as_object().and_then(|m| m.iter().next()) else {
+    let Some((k, inner)) = s.sole("a statement")? else {
         return Err(format!("expected a statement, found {s}"));
     };
-    Ok(match k.as_str() {
+    Ok(match k {
         "match" => Stmt::Match {
             key: key(inner.get("left").ok_or("expected `left`")?)?,
             op: match str_of(inner, "op")? {
@@ -377,10 +380,11 @@ fn statement(s: &J) -> R<Stmt> {
         "xt" => Stmt::Undecidable(format!("iptables-nft extension `{inner}`")),
         "vmap" => Stmt::Vmap {
             key: key(inner.get("key").ok_or("expected a vmap `key`")?)?,
-            map: match inner.get("data") {
-                Some(J::String(n)) if n.starts_with('@') => Map::Named(n[1..].to_string()),
-                Some(J::Object(m)) if m.contains_key("set") => Map::Inline(
-                    m["set"]
+            map: match inner.get("data").map(|d| (d, d.sole("a vmap's data"))) {
+                Some((J::Str(n), _)) if n.starts_with('@') => Map::Named(n[1..].to_string()),
+                Some((_, Err(e))) => return Err(e),
+                Some((_, Ok(Some(("set", elems))))) => Map::Inline(
+                    elems
                         .as_array()
                         .ok_or("expected a list of map elements")?
                         .iter()
@@ -396,7 +400,89 @@ fn statement(s: &J) -> R<Stmt> {
                 _ => return Err("expected a vmap's `data`: a set or `@NAME`".into()),
             },
         },
-        "snat" | "dnat" | "masquerade" | "redirect" | "tproxy" => Stmt::Nat(k.clone()),
+        "snat" | "dnat" | "masquerade" | "redirect" | "tproxy" => Stmt::Nat(k.to_string()),
         other => return Err(format!("unknown statement `{other}`")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = r#"{"nftables": [
+{"table": {"family": "inet", "name": "f", "handle": 1}},
+{"chain": {"family": "inet", "table": "f", "name": "in", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+"#;
+
+    fn with_rule(expr: &str) -> String {
+        format!(
+            "{HEAD}{{\"rule\": {{\"family\": \"inet\", \"table\": \"f\", \"chain\": \"in\", \"handle\": 2, \"expr\": {expr}}}}}\n]}}"
+        )
+    }
+
+    #[test]
+    fn a_rule_reads_with_its_statements() {
+        let text = with_rule(
+            r#"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}}, {"limit": {"rate": 10, "per": "second", "burst": 5}}, {"accept": null}]"#,
+        );
+        let rs = parse(&text).unwrap();
+        let rule = &rs.tables[0].chains[0].rules[0];
+        assert_eq!(rule.line, 4);
+        assert_eq!(rule.stmts.len(), 3);
+        // Quoted with its keys sorted, as serde_json's Value printed it.
+        assert!(
+            matches!(&rule.stmts[1], Stmt::Undecidable(u)
+                if u == r#"rate limit `{"burst":5,"per":"second","rate":10}`"#),
+            "{:?}",
+            rule.stmts[1]
+        );
+        assert!(matches!(rule.stmts[2], Stmt::Verdict(Verdict::Accept)));
+    }
+
+    #[test]
+    fn a_key_named_twice_is_an_error_at_its_line() {
+        let text = with_rule(r#"[{"accept": null}]"#)
+            .replace("\"handle\": 2,", "\"handle\": 2,\n \"chain\": \"other\",");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, 5, "{e}");
+        assert!(
+            e.message.contains(r#"the key "chain" appears twice"#),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_object_named_by_its_key_has_exactly_one() {
+        for (expr, what) in [
+            (r#"[{"accept": null, "drop": null}]"#, "a statement"),
+            (
+                r#"[{"match": {"op": "==", "left": {"meta": {"key": "iif"}, "ct": {"key": "state"}}, "right": 1}}]"#,
+                "an expression",
+            ),
+            (
+                r#"[{"match": {"op": "==", "left": {"meta": {"key": "iif"}}, "right": {"set": [1], "range": [1, 2]}}}]"#,
+                "a value",
+            ),
+            (
+                r#"[{"vmap": {"key": {"meta": {"key": "iif"}}, "data": {"set": [[1, {"accept": null, "drop": null}]]}}}]"#,
+                "a verdict",
+            ),
+        ] {
+            let e = parse(&with_rule(expr)).unwrap_err();
+            assert!(
+                e.message
+                    .contains(&format!("expected {what}: an object of one key")),
+                "{expr}: {e}"
+            );
+        }
+        let text = HEAD.replace(
+            r#"{"table": {"family""#,
+            r#"{"set": {}, "table": {"family""#,
+        ) + "{\"metainfo\": {}}]}";
+        let e = parse(&text).unwrap_err();
+        assert!(
+            e.message.contains(r#"found one of keys "set", "table""#),
+            "{e}"
+        );
+    }
 }
