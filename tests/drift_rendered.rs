@@ -539,8 +539,8 @@ fn arb_portable_rule() -> impl Strategy<Value = small_domain::RuleSpec> {
 proptest! {
     #![proptest_config(common::proptest_config(96))]
 
-    /// On every target, random policies rendered and read back, the device
-    /// edited at random: what `drift` sets apart as inherent, rendering
+    /// On every target (nftables also address-only), random policies
+    /// rendered and read back, the device edited at random: what `drift` sets apart as inherent, rendering
     /// only the rules near the drift, is what the whole rendering sets
     /// apart, kind by kind (the rules left out cannot decide there).
     #[test]
@@ -550,8 +550,14 @@ proptest! {
     ) {
         let text = policy_text_over(ZONES_EVERYWHERE, &rules);
         let ir = common::compile_text_ok("random.kdl", &text, PROBE_DATE);
-        let options = wardwall::registry::TargetOptions::default();
-        for target in Target::ALL {
+        // Every target as `build` renders it, and nftables without its
+        // interface guards too (`--nft-address-only`).
+        let address_only = wardwall::registry::TargetOptions { nft_address_only: true };
+        let renderings = Target::ALL
+            .map(|t| (t, wardwall::registry::TargetOptions::default()))
+            .into_iter()
+            .chain([(Target::Nftables, address_only)]);
+        for (target, options) in renderings {
             let whole = wardwall::diff::drift::own_rendering(&ir, target, &options, None)
                 .unwrap_or_else(|e| panic!("{target}: {e}\n{text}"));
             let mut device = whole.clone();
