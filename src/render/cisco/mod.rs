@@ -122,9 +122,7 @@ impl Renderer for Cisco {
     }
 
     fn validate(&self, ir: &Ir) -> Vec<Diagnostic> {
-        build_view(ir, &PreviousNumbers::default())
-            .err()
-            .unwrap_or_default()
+        plan(ir).err().unwrap_or_default()
     }
 }
 
@@ -1119,6 +1117,14 @@ fn return_aces(resp: AceAddr, init: AceAddr, svc: &ServiceSet, f: Family) -> Vec
 /// Lowers the IR to the Cisco view model, or explains what cannot be
 /// expressed.
 pub(crate) fn build_view(ir: &Ir, previous: &PreviousNumbers) -> Result<View, Vec<Diagnostic>> {
+    let (acls, groups) = plan(ir)?;
+    Ok(finish_view(ir, acls, &groups, previous))
+}
+
+/// Every ACL's entries and the object groups they name, or every reason
+/// the policy cannot be written for IOS: all that decides whether it can
+/// (`validate` stops here; numbering and naming the ACLs refuse nothing).
+fn plan(ir: &Ir) -> Result<(Vec<AclBuild>, Groups), Vec<Diagnostic>> {
     let mut errors = Vec::new();
     if ir.default_action.permits() {
         errors.push(
@@ -1305,7 +1311,12 @@ pub(crate) fn build_view(ir: &Ir, previous: &PreviousNumbers) -> Result<View, Ve
     if !errors.is_empty() {
         return Err(errors);
     }
+    Ok((acls, groups))
+}
 
+/// The view of what [`plan`] found: the ACLs numbered (keeping
+/// `previous`'s numbers where it can) and named by their text's version.
+fn finish_view(ir: &Ir, acls: Vec<AclBuild>, groups: &Groups, previous: &PreviousNumbers) -> View {
     // The version: a hash of everything the stable configuration says,
     // groups first; each ACL's versioned name comes from its own text.
     let mut version = Fnv1a::new();
@@ -1342,7 +1353,7 @@ pub(crate) fn build_view(ir: &Ir, previous: &PreviousNumbers) -> Result<View, Ve
     if let Some(d) = &ir.description {
         header.push(remark_or_placeholder(d));
     }
-    Ok(View {
+    View {
         policy: ir.name.clone(),
         header,
         version,
@@ -1350,7 +1361,7 @@ pub(crate) fn build_view(ir: &Ir, previous: &PreviousNumbers) -> Result<View, Ve
         acls: acl_views,
         interfaces,
         warnings,
-    })
+    }
 }
 
 /// Numbers an ACL's lines (advisory blocks, return entries, forward
