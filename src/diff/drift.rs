@@ -142,7 +142,7 @@ impl Comparison {
         *self = std::mem::take(self).beyond_baseline(ir, &baseline);
         // The whole rendering must find the same, region for region: a
         // renderer whose entries reach beyond its rules' addresses breaks
-        // this here, in every test.
+        // this in every test that compares a device with a baseline.
         #[cfg(debug_assertions)]
         if let Some(reference) = reference {
             debug_assert_eq!(format!("{self:?}"), format!("{reference:?}"));
