@@ -217,24 +217,14 @@ pub fn own_rendering(
 /// traffic the rendering of these rules alone decides as the whole
 /// rendering does: no other rule's entry can match a packet there.
 fn rules_near(ir: &Ir, regions: &[DriftRegion]) -> Vec<usize> {
-    let mut index = BoxIndex::over(regions.iter().map(|r| &r.space));
-    let mut near = Vec::new();
-    let mut meets = |q: &Space| {
-        index.candidates_of(q, &mut near);
-        near.iter().any(|&k| {
-            let region = regions[k as usize].space.cubes();
-            q.cubes().iter().any(|c| {
-                region.iter().any(|r| {
-                    r.family == c.family && r.src.overlaps(&c.src) && r.dst.overlaps(&c.dst)
-                })
-            })
-        })
-    };
+    // A rule's box holds every service, so it meets a region exactly
+    // where their addresses do.
+    let drifted = Within::of(regions.iter().map(|r| &r.space));
     (0..ir.rules.len())
         .filter(|&i| {
             let rule = &ir.rules[i];
-            meets(&Space::between(&rule.src.addrs, &rule.dst.addrs))
-                || meets(&Space::between(&rule.dst.addrs, &rule.src.addrs))
+            drifted.meets(&Space::between(&rule.src.addrs, &rule.dst.addrs))
+                || drifted.meets(&Space::between(&rule.dst.addrs, &rule.src.addrs))
         })
         .collect()
 }
@@ -987,7 +977,9 @@ impl Places {
     }
 }
 
-/// The traffic a comparison is cut to ([`compare_in`]'s `on`), indexed.
+/// Traffic, indexed, to ask what meets it: the traffic a comparison is
+/// cut to ([`compare_in`]'s `on`), or a comparison's regions
+/// ([`rules_near`]).
 ///
 /// The walks only ever look at device entries whose boxes meet the traffic
 /// walked, and the entries keep their order, so leaving out every entry
@@ -1002,7 +994,12 @@ struct Within<'a> {
 
 impl<'a> Within<'a> {
     fn new(on: &'a Pieces) -> Self {
-        let spaces: Vec<&Space> = on.values().flatten().collect();
+        Self::of(on.values().flatten())
+    }
+
+    /// The traffic of `spaces`, indexed.
+    fn of(spaces: impl IntoIterator<Item = &'a Space>) -> Self {
+        let spaces: Vec<&Space> = spaces.into_iter().collect();
         let index = std::cell::RefCell::new(BoxIndex::over(spaces.iter().copied()));
         Self {
             spaces,
